@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): on a fresh Debian machine it installs what is
+# missing (Node 24 locally, npm packages, Docker engine, host tools, local images), then runs
+# every unit and integration test against the real engine. Extra arguments go to vitest.
+set -euo pipefail
+source "$(dirname "$0")/lib/setup.sh"
+started=$SECONDS
+sv_setup_cli
+sv_ensure_host_tools
+sv_ensure_docker_engine
+"$SV_ROOT/scripts/build-images.sh"
+sv_say "set-up done in $((SECONDS - started)) s; running tests."
+cd "$SV_ROOT"
+export TESTCONTAINERS_RYUK_DISABLED=true
+exec npx vitest run "$@"

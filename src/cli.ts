@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { CommanderError } from 'commander';
+import { buildProgram } from './program.js';
+import { ExitCode, StackvaultError, errorMessage } from './errors.js';
+import { installInterruptHandlers } from './util/interrupt.js';
+
+/** The only place that exits the process: everything else throws typed errors. */
+async function main(argv: string[]): Promise<number> {
+  installInterruptHandlers();
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version "errors" are successes; everything else commander rejects is usage.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.usage;
+    }
+    if (err instanceof StackvaultError) {
+      process.stderr.write(`stackvault: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`stackvault: unexpected error: ${errorMessage(err)}\n`);
+    if (process.env.STACKVAULT_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    return ExitCode.failure;
+  }
+}
+
+main(process.argv).then((code) => process.exit(code));

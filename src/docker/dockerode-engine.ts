@@ -1,0 +1,183 @@
+import Docker from 'dockerode';
+import { PassThrough, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { ExitCode, StackvaultError } from '../errors.js';
+import type { ContainerDetails, ContainerSummary, DockerEngine, EngineVersion, ExecOptions, ExecResult, HelperSpec } from './engine.js';
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/** Turns socket-level failures into the one sentence users need. */
+function translate(err: unknown): never {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code && UNREACHABLE_CODES.has(code)) {
+    const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+    throw new StackvaultError(
+      `The Docker engine at ${where} is unreachable (${code}).`,
+      ExitCode.dockerUnreachable,
+      'Start Docker (for example `sudo systemctl start docker` or `dockerd &`), or set DOCKER_HOST.',
+    );
+  }
+  throw err;
+}
+
+async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    translate(err);
+  }
+}
+
+const envToRecord = (env: string[] | undefined) =>
+  Object.fromEntries((env ?? []).map((kv) => { const i = kv.indexOf('='); return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)]; }));
+
+const recordToEnv = (env: Record<string, string> | undefined) => Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`);
+
+/** Collects a stream into a string, keeping at most `limit` characters (stderr can be chatty). */
+function collect(stream: PassThrough, limit = 64 * 1024): () => string {
+  let text = '';
+  stream.on('data', (chunk: Buffer) => { if (text.length < limit) text += chunk.toString('utf8'); });
+  return () => text.slice(0, limit);
+}
+
+export class DockerodeEngine implements DockerEngine {
+  /** dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself. */
+  constructor(private readonly docker = new Docker()) {}
+
+  version(): Promise<EngineVersion> {
+    return guarded(async () => {
+      const v = await this.docker.version();
+      return { version: v.Version, apiVersion: v.ApiVersion };
+    });
+  }
+
+  listContainers(options: { all?: boolean } = {}): Promise<ContainerSummary[]> {
+    return guarded(async () => {
+      const list = await this.docker.listContainers({ all: options.all ?? false });
+      return list.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+        image: c.Image,
+        labels: c.Labels ?? {},
+        state: c.State,
+      }));
+    });
+  }
+
+  inspect(containerId: string): Promise<ContainerDetails> {
+    return guarded(async () => {
+      const c = await this.docker.getContainer(containerId).inspect();
+      return {
+        id: c.Id,
+        name: c.Name.replace(/^\//, ''),
+        image: c.Config.Image,
+        imageId: c.Image,
+        labels: c.Config.Labels ?? {},
+        state: c.State.Status,
+        running: c.State.Running,
+        paused: c.State.Paused,
+        health: c.State.Health?.Status,
+        env: envToRecord(c.Config.Env),
+        cmd: [...(c.Config.Entrypoint ? [c.Config.Entrypoint].flat() : []), ...(c.Config.Cmd ?? [])],
+        mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, name: m.Name, source: m.Source, destination: m.Destination })),
+      };
+    });
+  }
+
+  exec(containerId: string, cmd: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    return guarded(async () => {
+      const exec = await this.docker.getContainer(containerId).exec({
+        Cmd: cmd,
+        Env: recordToEnv(options.env),
+        User: options.user,
+        AttachStdin: Boolean(options.stdin),
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      const stream = (await exec.start({ hijack: true, stdin: Boolean(options.stdin) })) as unknown as NodeJS.ReadWriteStream & NodeJS.EventEmitter;
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const stderrText = collect(stderr);
+      const stdoutText = options.stdout ? () => '' : collect(stdout);
+      if (options.stdout) stdout.pipe(options.stdout, { end: false });
+      this.docker.modem.demuxStream(stream, stdout, stderr);
+      const done = finished(stream as unknown as Readable, { writable: false });
+      if (options.stdin) {
+        // end() half-closes the hijacked socket: the daemon sees EOF on the command's stdin and
+        // keeps sending its output until the command exits.
+        options.stdin.pipe(stream as unknown as NodeJS.WritableStream);
+      }
+      await done;
+      stdout.end();
+      stderr.end();
+      if (options.stdout) stdout.unpipe(options.stdout);
+      // The exit code is only known once the stream has ended; poll briefly until it is set.
+      let info = await exec.inspect();
+      for (let i = 0; info.Running && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        info = await exec.inspect();
+      }
+      return { exitCode: info.ExitCode ?? -1, stdout: stdoutText(), stderr: stderrText() };
+    });
+  }
+
+  getArchive(containerId: string, path: string): Promise<Readable> {
+    return guarded(async () => (await this.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable);
+  }
+
+  putArchive(containerId: string, path: string, tar: Readable): Promise<void> {
+    return guarded(async () => {
+      await this.docker.getContainer(containerId).putArchive(tar as unknown as NodeJS.ReadableStream, { path });
+    });
+  }
+
+  stop(containerId: string, timeoutSeconds = 30): Promise<void> {
+    return guarded(async () => {
+      try {
+        await this.docker.getContainer(containerId).stop({ t: timeoutSeconds });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already stopped
+      }
+    });
+  }
+
+  start(containerId: string): Promise<void> {
+    return guarded(async () => {
+      try {
+        await this.docker.getContainer(containerId).start();
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already running
+      }
+    });
+  }
+
+  pause(containerId: string): Promise<void> {
+    return guarded(async () => { await this.docker.getContainer(containerId).pause(); });
+  }
+
+  unpause(containerId: string): Promise<void> {
+    return guarded(async () => { await this.docker.getContainer(containerId).unpause(); });
+  }
+
+  runToCompletion(spec: HelperSpec): Promise<ExecResult> {
+    return guarded(async () => {
+      const container = await this.docker.createContainer({
+        Image: spec.image,
+        Cmd: spec.cmd,
+        Entrypoint: spec.entrypoint,
+        User: spec.user,
+        Labels: { 'stackvault.helper': 'true', 'stackvault.exclude': 'true' },
+        HostConfig: { VolumesFrom: spec.volumesFrom, AutoRemove: false },
+      });
+      try {
+        await container.start();
+        const { StatusCode } = await container.wait();
+        const logs = (await container.logs({ stdout: true, stderr: true })) as Buffer;
+        return { exitCode: StatusCode, stdout: '', stderr: logs.toString('utf8').slice(-8192) };
+      } finally {
+        await container.remove({ force: true }).catch(() => undefined);
+      }
+    });
+  }
+}

@@ -1,0 +1,99 @@
+import { Command, Option } from 'commander';
+import { exitCodeHelp, StackvaultError } from './errors.js';
+import { TOOL_VERSION } from './version.js';
+
+const notYet = (what: string) => () => {
+  throw new StackvaultError(`'${what}' is not available in this version of stackvault yet.`);
+};
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+
+/** Defines the whole command tree; actions load their module on demand to keep start-up fast. */
+export function buildProgram(): Command {
+  const program = new Command('stackvault')
+    .description('Back up and restore every datastore of a Docker stack with one command.')
+    .version(TOOL_VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', examples(['./bot.sh demo', './bot.sh backup create', './bot.sh backup list', './bot.sh backup restore latest --only postgres', './bot.sh scheduler install daily']) + `\n${exitCodeHelp}\n`);
+
+  const backup = program.command('backup').description('create, list, restore and verify backups');
+  backup.addHelpText('after', examples(['./bot.sh backup create --comment "before migration"', './bot.sh backup list --json', './bot.sh backup verify latest --deep', './bot.sh backup restore 20261121_020000 --only redis']) + `\n${exitCodeHelp}\n`);
+  const dirOption = () => new Option('--dir <path>', 'backup directory').env('BACKUP_DIR').default('./backups');
+
+  backup
+    .command('create')
+    .description('discover the running datastores and back each up, in parallel')
+    .addOption(dirOption())
+    .addOption(new Option('--type <type>', 'backup type').choices(['manual', 'daily', 'weekly', 'monthly', 'pre-update']).default('manual'))
+    .option('--comment <text>', 'free text stored with the backup', '')
+    .option('--project <name>', 'only containers of this Compose project')
+    .option('--only <services>', 'comma-separated services to back up')
+    .option('--parallel <n>', 'how many services to back up at once', '4')
+    .addOption(new Option('--compress <codec>', 'artifact compression').choices(['gzip', 'zstd', 'none']).default('gzip'))
+    .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
+    .option('--json', 'print the manifest as JSON on stdout and nothing else there')
+    .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
+    .action(notYet('backup create'));
+
+  backup
+    .command('list')
+    .description('list backups, newest first')
+    .addOption(dirOption())
+    .option('--all', 'also show incomplete directories')
+    .option('--json', 'print manifests as JSON')
+    .addHelpText('after', examples(['./bot.sh backup list', './bot.sh backup list --json | jq ".[0].id"']))
+    .action(notYet('backup list'));
+
+  backup
+    .command('restore')
+    .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
+    .description('restore services from a backup (a restore point is taken first)')
+    .addOption(dirOption())
+    .option('--only <services>', 'comma-separated services to restore')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']))
+    .action(notYet('backup restore'));
+
+  backup
+    .command('verify')
+    .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
+    .description('re-hash every artifact and check it opens; --deep restores into throwaway containers')
+    .addOption(dirOption())
+    .option('--deep', 'restore each artifact into a throwaway container and check the data')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', examples(['./bot.sh backup verify latest', './bot.sh backup verify latest --deep']))
+    .action(notYet('backup verify'));
+
+  backup
+    .command('cleanup')
+    .argument('[days]', 'remove backups older than this many days', '30')
+    .description('remove old backups (manual and restore-point backups are kept)')
+    .addOption(dirOption())
+    .option('--dry-run', 'show what would be removed')
+    .addHelpText('after', examples(['./bot.sh backup cleanup', './bot.sh backup cleanup 14 --dry-run']))
+    .action(notYet('backup cleanup'));
+
+  backup
+    .command('stats')
+    .description('count and size per type and per service, compression ratio, last success')
+    .addOption(dirOption())
+    .option('--json', 'print as JSON')
+    .action(notYet('backup stats'));
+
+  const scheduler = program.command('scheduler').description('install, remove and inspect the scheduled backup (cron)');
+  scheduler.addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * *"', './bot.sh scheduler status', './bot.sh scheduler trigger']));
+  scheduler.command('install').argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR"').description('install (or replace) the crontab entry').action(notYet('scheduler install'));
+  scheduler.command('uninstall').description('remove our crontab entry, leaving other lines alone').action(notYet('scheduler uninstall'));
+  scheduler.command('status').description('show schedule, next run, last run and last successful backup').action(notYet('scheduler status'));
+  scheduler.command('trigger').description('run the scheduled job now, in the foreground').action(notYet('scheduler trigger'));
+
+  program
+    .command('demo')
+    .description('bring up the demo stack in compose/, fill it with sample data, back it up and list it')
+    .addOption(dirOption())
+    .action(notYet('demo'));
+
+  return program;
+}

@@ -1,0 +1,94 @@
+import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { randomBytes } from 'node:crypto';
+import { IMAGES } from './images.js';
+
+/** A unique Compose-like project per test file, so discovery sees only that file's containers. */
+export const newProjectName = (prefix: string) => `svt-${prefix}-${randomBytes(3).toString('hex')}`;
+
+const composeLabels = (project: string, service: string) => ({
+  'com.docker.compose.project': project,
+  'com.docker.compose.service': service,
+});
+
+export interface StartOptions {
+  project: string;
+  service?: string;
+  labels?: Record<string, string>;
+}
+
+export const PG_SUPERUSER = 'botadmin';
+export const PG_PASSWORD = 'pg-Secret-4242';
+export const REDIS_PASSWORD = 'redis-Secret-4242';
+export const NEO4J_PASSWORD = 'neo4j-Secret-4242';
+
+export function startPostgres(o: StartOptions): Promise<StartedTestContainer> {
+  return new GenericContainer(IMAGES.postgres)
+    .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot' })
+    .withLabels({ ...composeLabels(o.project, o.service ?? 'postgres'), ...o.labels })
+    .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
+    .start();
+}
+
+export function startRedis(o: StartOptions & { appendonly?: boolean; password?: boolean }): Promise<StartedTestContainer> {
+  const cmd = ['redis-server'];
+  if (o.password !== false) cmd.push('--requirepass', REDIS_PASSWORD);
+  if (o.appendonly) cmd.push('--appendonly', 'yes');
+  return new GenericContainer(IMAGES.redis)
+    .withCommand(cmd)
+    .withLabels({ ...composeLabels(o.project, o.service ?? 'redis'), ...o.labels })
+    .withWaitStrategy(Wait.forSuccessfulCommand(o.password === false ? 'redis-cli ping' : `REDISCLI_AUTH=${REDIS_PASSWORD} redis-cli ping`))
+    .start();
+}
+
+export function startChroma(o: StartOptions): Promise<StartedTestContainer> {
+  return new GenericContainer(IMAGES.chroma)
+    .withExposedPorts(8000)
+    .withLabels({ ...composeLabels(o.project, o.service ?? 'chroma'), ...o.labels })
+    .withWaitStrategy(Wait.forHealthCheck())
+    .start();
+}
+
+export function startNeo4j(o: StartOptions): Promise<StartedTestContainer> {
+  return new GenericContainer(IMAGES.neo4j)
+    .withEnvironment({ NEO4J_AUTH: `neo4j/${NEO4J_PASSWORD}` })
+    .withLabels({ ...composeLabels(o.project, o.service ?? 'neo4j'), ...o.labels })
+    .withWaitStrategy(Wait.forHealthCheck())
+    .start();
+}
+
+export function startApp(o: StartOptions): Promise<StartedTestContainer> {
+  return new GenericContainer(IMAGES.app)
+    .withLabels({ ...composeLabels(o.project, o.service ?? 'app'), ...o.labels })
+    .withWaitStrategy(Wait.forHealthCheck())
+    .start();
+}
+
+/** Runs a command in a container and returns stdout, failing the test on a non-zero exit. */
+export async function run(c: StartedTestContainer, cmd: string[], env?: Record<string, string>): Promise<string> {
+  const r = await c.exec(cmd, env ? { env } : undefined);
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(' ')} exited ${r.exitCode}: ${r.stderr || r.output}`);
+  return r.stdout;
+}
+
+export const psql = (c: StartedTestContainer, db: string, sql: string) =>
+  run(c, ['psql', '-U', PG_SUPERUSER, '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtX', '-c', sql]).then((s) => s.trim());
+
+export const redisCli = (c: StartedTestContainer, ...args: string[]) =>
+  run(c, ['redis-cli', '--no-raw', ...args], { REDISCLI_AUTH: REDIS_PASSWORD }).then((s) => s.trim());
+
+export const sqlite = (c: StartedTestContainer, db: string, sql: string) => run(c, ['sqlite3', db, sql]).then((s) => s.trim());
+
+/** Chroma's v2 REST API, reached through the mapped port. */
+export function chromaApi(c: StartedTestContainer) {
+  const base = `http://${c.getHost()}:${c.getMappedPort(8000)}/api/v2/tenants/default_tenant/databases/default_database`;
+  return async <T = unknown>(path: string, init?: { method?: string; body?: unknown }): Promise<T> => {
+    const res = await fetch(`${base}${path}`, {
+      method: init?.method ?? (init?.body ? 'POST' : 'GET'),
+      headers: { 'content-type': 'application/json' },
+      body: init?.body ? JSON.stringify(init.body) : undefined,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`chroma ${path}: ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+}

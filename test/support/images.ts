@@ -1,0 +1,8 @@
+/** The project's local images (scripts/build-images.sh), used by every integration test. */
+export const IMAGES = {
+  postgres: 'stackvault-local/postgres:17',
+  redis: 'stackvault-local/redis:7',
+  chroma: 'stackvault-local/chroma:1',
+  neo4j: 'stackvault-local/neo4j:5-standin',
+  app: 'stackvault-local/app:1',
+} as const;
