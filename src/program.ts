@@ -34,7 +34,7 @@ export function buildProgram(): Command {
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
     .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
-    .action(notYet('backup create'));
+    .action(async (opts) => (await import('./commands/create.js')).createCommand(opts));
 
   backup
     .command('list')

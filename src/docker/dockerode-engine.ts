@@ -1,9 +1,11 @@
 import Docker from 'dockerode';
-import { PassThrough, type Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { Writable, type Duplex, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ExecDemuxer } from '../util/exec-demux.js';
 import { ExitCode, StackvaultError } from '../errors.js';
 import type { ContainerDetails, ContainerSummary, DockerEngine, EngineVersion, ExecOptions, ExecResult, HelperSpec } from './engine.js';
 
+const IMAGE_ID = /^(sha256:)?[0-9a-f]{12,64}$/;
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
 
 /** Turns socket-level failures into the one sentence users need. */
@@ -33,13 +35,6 @@ const envToRecord = (env: string[] | undefined) =>
 
 const recordToEnv = (env: Record<string, string> | undefined) => Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`);
 
-/** Collects a stream into a string, keeping at most `limit` characters (stderr can be chatty). */
-function collect(stream: PassThrough, limit = 64 * 1024): () => string {
-  let text = '';
-  stream.on('data', (chunk: Buffer) => { if (text.length < limit) text += chunk.toString('utf8'); });
-  return () => text.slice(0, limit);
-}
-
 export class DockerodeEngine implements DockerEngine {
   /** dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself. */
   constructor(private readonly docker = new Docker()) {}
@@ -54,13 +49,17 @@ export class DockerodeEngine implements DockerEngine {
   listContainers(options: { all?: boolean } = {}): Promise<ContainerSummary[]> {
     return guarded(async () => {
       const list = await this.docker.listContainers({ all: options.all ?? false });
-      return list.map((c) => ({
-        id: c.Id,
-        name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
-        image: c.Image,
-        labels: c.Labels ?? {},
-        state: c.State,
-      }));
+      return Promise.all(
+        list.map(async (c) => ({
+          id: c.Id,
+          name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+          // When the tag a container was created from has moved to a newer image, the list
+          // shows only an image ID; the name it was created with is in its config.
+          image: IMAGE_ID.test(c.Image) ? (await this.docker.getContainer(c.Id).inspect()).Config.Image : c.Image,
+          labels: c.Labels ?? {},
+          state: c.State,
+        })),
+      );
     });
   }
 
@@ -95,30 +94,24 @@ export class DockerodeEngine implements DockerEngine {
         AttachStderr: true,
         Tty: false,
       });
-      const stream = (await exec.start({ hijack: true, stdin: Boolean(options.stdin) })) as unknown as NodeJS.ReadWriteStream & NodeJS.EventEmitter;
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      const stderrText = collect(stderr);
-      const stdoutText = options.stdout ? () => '' : collect(stdout);
-      if (options.stdout) stdout.pipe(options.stdout, { end: false });
-      this.docker.modem.demuxStream(stream, stdout, stderr);
-      const done = finished(stream as unknown as Readable, { writable: false });
+      const stream = (await exec.start({ hijack: true, stdin: Boolean(options.stdin) })) as unknown as Duplex;
+      let stderr = '';
+      const stdoutChunks: Buffer[] = [];
+      const stdoutTarget = options.stdout ?? new Writable({ write(chunk, _e, cb) { stdoutChunks.push(chunk); cb(); } });
+      const demux = new ExecDemuxer(stdoutTarget, (chunk) => { if (stderr.length < 64 * 1024) stderr += chunk.toString('utf8'); });
       if (options.stdin) {
-        // end() half-closes the hijacked socket: the daemon sees EOF on the command's stdin and
-        // keeps sending its output until the command exits.
-        options.stdin.pipe(stream as unknown as NodeJS.WritableStream);
+        // The stdin stream ending half-closes the hijacked socket: the daemon sees EOF on the
+        // command's stdin and keeps sending output until the command exits.
+        options.stdin.pipe(stream);
       }
-      await done;
-      stdout.end();
-      stderr.end();
-      if (options.stdout) stdout.unpipe(options.stdout);
+      await pipeline(stream, demux);
       // The exit code is only known once the stream has ended; poll briefly until it is set.
       let info = await exec.inspect();
       for (let i = 0; info.Running && i < 100; i++) {
         await new Promise((r) => setTimeout(r, 20));
         info = await exec.inspect();
       }
-      return { exitCode: info.ExitCode ?? -1, stdout: stdoutText(), stderr: stderrText() };
+      return { exitCode: info.ExitCode ?? -1, stdout: Buffer.concat(stdoutChunks).toString('utf8'), stderr };
     });
   }
 

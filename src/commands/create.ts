@@ -1,0 +1,48 @@
+import { createBackup } from '../core/create.js';
+import type { Compression } from '../core/artifact.js';
+import type { BackupType } from '../core/manifest.js';
+import type { ProgressSink } from '../core/progress.js';
+import { parseServiceList } from '../core/selection.js';
+import { ExitCode, usageError } from '../errors.js';
+import { formatBytes } from '../util/format.js';
+import { commandContext } from './context.js';
+import { plainProgress, ttyProgress } from './progress-renderers.js';
+
+interface CreateFlags {
+  dir: string;
+  type: BackupType;
+  comment: string;
+  project?: string;
+  only?: string;
+  parallel: string;
+  compress: Compression;
+  prefix: string;
+  json?: boolean;
+}
+
+/** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
+export async function createCommand(flags: CreateFlags): Promise<void> {
+  const parallel = Number(flags.parallel);
+  if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
+  // Human output goes to stderr under --json, so stdout carries the manifest and nothing else.
+  const out = flags.json ? process.stderr : process.stdout;
+  const tty = out.isTTY && !process.env.CI;
+  const progress: ProgressSink & { stop?(): void } = tty ? ttyProgress(out) : plainProgress((line) => out.write(`${line}\n`));
+  const ctx = commandContext();
+  try {
+    const { manifest, path } = await createBackup(
+      { dir: flags.dir, type: flags.type, comment: flags.comment, project: flags.project, only: parseServiceList(flags.only), parallel, compress: flags.compress, prefix: flags.prefix },
+      { ...ctx, progress },
+    );
+    const failed = manifest.services.filter((s) => s.status !== 'ok');
+    if (flags.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+    const total = manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0);
+    out.write(`${failed.length ? 'Partial backup' : 'Backup'} ${manifest.id}: ${manifest.services.length - failed.length}/${manifest.services.length} services, ${formatBytes(total)} in ${path}\n`);
+    if (failed.length) {
+      out.write(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status}: ${s.error})`).join('; ')}\n`);
+      process.exitCode = ExitCode.partial;
+    }
+  } finally {
+    progress.stop?.();
+  }
+}

@@ -1,0 +1,61 @@
+import chalk from 'chalk';
+import ora, { type Ora } from 'ora';
+import type { ServiceEntry } from '../core/manifest.js';
+import type { ProgressSink } from '../core/progress.js';
+import { statusMark } from '../core/backup-info.js';
+import { formatBytes, formatDuration, formatRate } from '../util/format.js';
+
+function doneLine(e: ServiceEntry): string {
+  if (e.status === 'ok') {
+    const hot = e.hot ? ' (copied while running)' : '';
+    return `${statusMark(e)} ${e.name}: ${formatBytes(e.rawBytes ?? 0)} -> ${e.artifact} ${formatBytes(e.bytes ?? 0)} in ${formatDuration(e.durationMs)} (${formatRate(e.rawBytes ?? 0, e.durationMs)})${hot}`;
+  }
+  return `${statusMark(e)} ${e.name}: ${e.status}: ${e.error ?? ''}`;
+}
+
+/** Plain lines, for pipes, logs and cron. */
+export function plainProgress(write: (line: string) => void): ProgressSink {
+  return {
+    serviceStarted: (s, d) => write(`${s}: backing up (${d})`),
+    serviceBytes: () => undefined,
+    serviceDone: (e) => write(doneLine(e)),
+    warn: (m) => write(`warning: ${m}`),
+    info: (m) => write(m),
+  };
+}
+
+/** One live line listing each running service with bytes and rate; finished ones print above it. */
+export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop(): void } {
+  const running = new Map<string, { started: number; bytes: number }>();
+  let spinner: Ora | undefined;
+  const text = () =>
+    [...running].map(([s, r]) => `${s} ${formatBytes(r.bytes)} ${formatRate(r.bytes, Date.now() - r.started)}`).join(chalk.dim(' · '));
+  const timer = setInterval(() => { if (spinner) spinner.text = text(); }, 250);
+  timer.unref();
+  const above = (line: string) => {
+    if (spinner) spinner.clear();
+    stream.write(`${line}\n`);
+    if (spinner && running.size > 0) spinner.render();
+  };
+  return {
+    serviceStarted(s) {
+      running.set(s, { started: Date.now(), bytes: 0 });
+      spinner ??= ora({ stream, text: text() }).start();
+    },
+    serviceBytes(s, n) {
+      const r = running.get(s);
+      if (r) r.bytes = n;
+    },
+    serviceDone(e) {
+      running.delete(e.name);
+      above(e.status === 'ok' ? doneLine(e) : chalk.red(doneLine(e)));
+      if (running.size === 0 && spinner) { spinner.stop(); spinner = undefined; }
+    },
+    warn: (m) => above(chalk.yellow(`warning: ${m}`)),
+    info: (m) => above(chalk.dim(m)),
+    stop() {
+      clearInterval(timer);
+      spinner?.stop();
+    },
+  };
+}

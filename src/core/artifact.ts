@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+export const COMPRESSION_EXTENSION: Record<Compression, string> = { gzip: '.gz', zstd: '.zst', none: '' };
+
+export function compressor(kind: Compression): Transform {
+  switch (kind) {
+    case 'gzip':
+      return zlib.createGzip({ level: 6 });
+    case 'zstd':
+      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } });
+    case 'none':
+      return new PassThrough();
+  }
+}
+
+export function decompressor(kind: Compression): Transform {
+  switch (kind) {
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'zstd':
+      return zlib.createZstdDecompress();
+    case 'none':
+      return new PassThrough();
+  }
+}
+
+/** Counts bytes flowing through, and reports them (throttled by the caller) as progress. */
+export class ByteCounter extends Transform {
+  bytes = 0;
+  constructor(private readonly onBytes?: (total: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
+    this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
+    cb(null, chunk);
+  }
+}
+
+/** Hashes what flows through with SHA-256. */
+export class Sha256Tap extends Transform {
+  private readonly hash = createHash('sha256');
+  digest = '';
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+  override _flush(cb: (e?: Error | null) => void): void {
+    this.digest = this.hash.digest('hex');
+    cb();
+  }
+}
+
+export interface WrittenArtifact {
+  rawBytes: number;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * The one write path for artifacts: raw bytes -> count -> compress -> hash -> file (0600),
+ * fsynced before it counts as written. `produce` writes into the stream it is given and
+ * resolves when it has written everything; it must not end the stream itself.
+ * `inspectRaw` sees the raw bytes too (e.g. to check a tar is complete) without a second read.
+ */
+export async function writeArtifact(
+  file: string,
+  compression: Compression,
+  produce: (raw: Writable) => Promise<void>,
+  options: { onRawBytes?: (total: number) => void; inspectRaw?: Writable; signal?: AbortSignal } = {},
+): Promise<WrittenArtifact> {
+  const raw = new PassThrough({ highWaterMark: 1 << 20 });
+  const counter = new ByteCounter(options.onRawBytes);
+  const hasher = new Sha256Tap();
+  const diskCounter = new ByteCounter();
+  if (options.inspectRaw) counter.pipe(options.inspectRaw);
+  const inspected = options.inspectRaw ? waitFinished(options.inspectRaw) : Promise.resolve();
+  const written = pipeline(raw, counter, compressor(compression), hasher, diskCounter, createWriteStream(file, { mode: 0o600, flags: 'wx' }), { signal: options.signal });
+  try {
+    await produce(raw);
+    raw.end();
+    await Promise.all([written, inspected]);
+  } catch (err) {
+    raw.destroy();
+    counter.destroy();
+    await written.catch(() => undefined);
+    throw err;
+  }
+  await fsyncPath(file);
+  return { rawBytes: counter.bytes, bytes: diskCounter.bytes, sha256: hasher.digest };
+}
+
+function waitFinished(stream: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.once('finish', resolve);
+    stream.once('error', reject);
+  });
+}
+
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** SHA-256 and size of a file on disk, streaming. */
+export async function hashFile(file: string, source: (file: string) => Readable): Promise<{ sha256: string; bytes: number }> {
+  const hasher = new Sha256Tap();
+  const counter = new ByteCounter();
+  await pipeline(source(file), hasher, counter, new PassThrough().resume());
+  return { sha256: hasher.digest, bytes: counter.bytes };
+}

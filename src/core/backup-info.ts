@@ -1,0 +1,30 @@
+import type { Manifest, ServiceEntry } from './manifest.js';
+import { formatBytes, formatDate, formatDuration } from '../util/format.js';
+
+export const statusMark = (s: ServiceEntry) => (s.status === 'ok' ? '✅' : s.status === 'skipped' ? '⏭️' : '❌');
+
+/** The human-readable summary written next to manifest.json. */
+export function renderBackupInfo(m: Manifest): string {
+  const width = Math.max(8, ...m.services.map((s) => s.name.length));
+  const lines = [
+    `stackvault backup ${m.id}`,
+    `Date:     ${formatDate(new Date(m.createdAt))}`,
+    `Type:     ${m.type}`,
+    `Comment:  ${m.comment || '-'}`,
+    `Status:   ${m.status}`,
+    `Tool:     ${m.tool.name} ${m.tool.version}, Docker ${m.docker.version}, host ${m.host}`,
+    '',
+    'Services:',
+    ...m.services.map((s) => {
+      const name = s.name.padEnd(width);
+      if (s.status !== 'ok') return `  ${statusMark(s)} ${name}  ${s.status}: ${s.error ?? ''}`;
+      const hot = s.hot ? ', copied while running' : '';
+      return `  ${statusMark(s)} ${name}  ${s.artifact}  ${formatBytes(s.bytes ?? 0)}  (${s.driver}, ${formatDuration(s.durationMs)}${hot})`;
+    }),
+    '',
+    `Total: ${formatBytes(m.services.reduce((t, s) => t + (s.bytes ?? 0), 0))}`,
+    'Each artifact\'s SHA-256 is in manifest.json; check them with: ./bot.sh backup verify ' + m.id,
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,207 @@
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { DockerEngine } from '../docker/engine.js';
+import type { Driver } from '../drivers/types.js';
+import { ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+import { mapLimit } from '../util/limit.js';
+import { TarChecker } from '../util/tar-stream.js';
+import { COMPRESSION_EXTENSION, fsyncPath, writeArtifact, type Compression } from './artifact.js';
+import { describeFsError, directoryNames, ensureBackupDir, fsyncDir, isStorageFailure } from './backup-dir.js';
+import { renderBackupInfo } from './backup-info.js';
+import { discover, type DiscoveryOptions } from './discovery.js';
+import { acquireLock } from './lock.js';
+import { INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
+import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
+import type { ProgressSink } from './progress.js';
+import { redact, secretsOf } from './redact.js';
+import type { Candidate } from './selection.js';
+import { clearMarker, leftStopped, leftStoppedWarning, writeMarker } from './stopped-markers.js';
+
+export interface CreateOptions extends DiscoveryOptions {
+  dir: string;
+  type: BackupType;
+  comment: string;
+  parallel: number;
+  compress: Compression;
+  prefix: string;
+}
+
+export interface CreateDeps {
+  engine: DockerEngine;
+  drivers: readonly Driver[];
+  progress: ProgressSink;
+  signal: AbortSignal;
+  now?: () => Date;
+}
+
+export interface CreateResult {
+  manifest: Manifest;
+  path: string;
+}
+
+/** Temporary directories start with a dot so that nothing lists them as backups. */
+export const TMP_PREFIX = '.tmp-';
+
+/**
+ * Backs up every discovered datastore in parallel into a temporary directory, then publishes
+ * it with one rename once every artifact, the manifest and backup_info.txt are written and
+ * fsynced. A backup in which nothing succeeded is removed, never published.
+ */
+export async function createBackup(options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
+  if (!isValidPrefix(options.prefix)) throw usageError(`--prefix '${options.prefix}' must be letters, digits and dashes.`);
+  if (!Number.isInteger(options.parallel) || options.parallel < 1) throw usageError('--parallel must be a whole number of at least 1.');
+  const now = deps.now ?? (() => new Date());
+  const dir = await ensureBackupDir(options.dir);
+  const docker = await deps.engine.version(); // fails early and clearly when Docker is down
+  const release = await acquireLock(dir, `backup create --type ${options.type}`);
+  try {
+    const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
+    if (leftover) deps.progress.warn(leftover);
+    const found = await discover(deps.engine, deps.drivers, options);
+    const createdAt = now();
+    const id = newBackupId(options.prefix, createdAt, new Set(await directoryNames(dir)));
+    const tmp = join(dir, `${TMP_PREFIX}${id}`);
+    await mkdir(tmp, { mode: 0o700 });
+    try {
+      const names = artifactNames(found.running, options.compress);
+      const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir));
+      const skipped = found.notRunning.map((c): ServiceEntry => ({
+        ...identity(c),
+        status: 'skipped',
+        error: `container is ${c.container.state}, not running`,
+        durationMs: 0,
+      }));
+      for (const s of skipped) deps.progress.serviceDone(s);
+      if (deps.signal.aborted) throw interrupted(deps.signal);
+      const services = [...entries, ...skipped].sort((a, b) => a.name.localeCompare(b.name));
+      const ok = services.filter((s) => s.status === 'ok').length;
+      if (ok === 0) {
+        throw new StackvaultError(
+          `No service could be backed up, so no backup was kept: ${services.map((s) => `${s.name}: ${s.error}`).join('; ')}.`,
+          ExitCode.failure,
+        );
+      }
+      const manifest: Manifest = {
+        schemaVersion: SCHEMA_VERSION,
+        id,
+        createdAt: createdAt.toISOString(),
+        completedAt: now().toISOString(),
+        type: options.type,
+        comment: options.comment,
+        status: ok === services.length ? 'ok' : 'partial',
+        tool: { name: TOOL_NAME, version: TOOL_VERSION },
+        docker,
+        host: hostname(),
+        services,
+      };
+      await publish(dir, tmp, manifest);
+      return { manifest, path: join(dir, id) };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      if (isStorageFailure(err)) throw storageError(`Writing the backup to ${dir} failed: ${describeFsError(err)}. Nothing was kept.`);
+      throw err;
+    }
+  } finally {
+    await release();
+  }
+}
+
+function identity(c: Candidate) {
+  return { name: c.service, container: c.container.name, containerId: c.container.id, image: c.container.image, driver: c.driver.name, project: c.project };
+}
+
+/** One file per service, `<service>.<sql|tar>[.gz|.zst]`, unique even when names sanitise alike. */
+function artifactNames(candidates: Candidate[], compression: Compression): string[] {
+  const used = new Set<string>();
+  return candidates.map((c) => {
+    const stem = safeFileStem(c.service);
+    let name = `${stem}.${c.driver.format}${COMPRESSION_EXTENSION[compression]}`;
+    for (let n = 2; used.has(name); n++) name = `${stem}-${n}.${c.driver.format}${COMPRESSION_EXTENSION[compression]}`;
+    used.add(name);
+    return name;
+  });
+}
+
+async function backupService(c: Candidate, file: string, artifact: string, options: CreateOptions, deps: CreateDeps, dir: string): Promise<ServiceEntry> {
+  const started = Date.now();
+  deps.progress.serviceStarted(c.service, c.driver.name);
+  let secrets: string[] = [];
+  try {
+    if (deps.signal.aborted) throw interrupted(deps.signal);
+    const container = await deps.engine.inspect(c.container.id);
+    secrets = secretsOf(container, c.driver);
+    let outcome: Awaited<ReturnType<Driver['backup']>> = {};
+    const checker = c.driver.format === 'tar' ? new TarChecker() : undefined;
+    const written = await writeArtifact(
+      file,
+      options.compress,
+      async (raw) => {
+        outcome = await c.driver.backup({
+          engine: deps.engine,
+          container,
+          output: raw,
+          signal: deps.signal,
+          withStopped: (work) => withStopped(deps.engine, dir, c, work),
+          log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
+        });
+      },
+      { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal },
+    );
+    if (written.rawBytes === 0) throw new Error('the backup produced no data');
+    const entry: ServiceEntry = {
+      ...identity(c),
+      status: 'ok',
+      artifact,
+      format: c.driver.format,
+      compression: options.compress,
+      bytes: written.bytes,
+      rawBytes: written.rawBytes,
+      sha256: written.sha256,
+      durationMs: Date.now() - started,
+      ...(outcome.hot ? { hot: true } : {}),
+      details: { ...outcome.details, ...(checker ? { tarEntries: checker.entries, tarFiles: checker.files } : {}) },
+    };
+    deps.progress.serviceDone(entry);
+    return entry;
+  } catch (err) {
+    await rm(file, { force: true });
+    if (isStorageFailure(err)) throw err; // the disk is the problem, not this service: stop everything
+    const reason = deps.signal.aborted ? 'interrupted' : redact(err instanceof Error ? err.message : String(err), secrets);
+    const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started };
+    deps.progress.serviceDone(entry);
+    return entry;
+  }
+}
+
+/** Stops a container for `work` and starts it again on every path, including Ctrl-C. */
+async function withStopped<T>(engine: DockerEngine, dir: string, c: Candidate, work: () => Promise<T>): Promise<T> {
+  await writeMarker(dir, { containerId: c.container.id, container: c.container.name, service: c.service, since: new Date().toISOString(), pid: process.pid });
+  try {
+    await engine.stop(c.container.id);
+    return await work();
+  } finally {
+    await engine.start(c.container.id);
+    await clearMarker(dir, c.container.id);
+  }
+}
+
+async function publish(dir: string, tmp: string, manifest: Manifest): Promise<void> {
+  const files: Array<[string, string]> = [
+    [MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`],
+    [INFO_FILE, renderBackupInfo(manifest)],
+  ];
+  for (const [name, text] of files) {
+    await writeFile(join(tmp, name), text, { mode: 0o600 });
+    await fsyncPath(join(tmp, name));
+  }
+  await fsyncDir(tmp);
+  await rename(tmp, join(dir, manifest.id));
+  await fsyncDir(dir);
+}
+
+function interrupted(signal: AbortSignal): StackvaultError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
+  return new StackvaultError(`Backup ${reason}; nothing was kept and every stopped container was started again.`, ExitCode.interrupted);
+}

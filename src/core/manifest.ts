@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import type { Compression } from './artifact.js';
+import type { ArtifactFormat, DriverName } from '../drivers/types.js';
+import { integrityError } from '../errors.js';
+
+/** Bumped when a reader of the old version could misread the new one. */
+export const SCHEMA_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const INFO_FILE = 'backup_info.txt';
+
+export const BACKUP_TYPES = ['manual', 'daily', 'weekly', 'monthly', 'pre-update', 'restore-point'] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];
+
+export type ServiceStatus = 'ok' | 'failed' | 'skipped';
+
+export interface ServiceEntry {
+  name: string;
+  container: string;
+  containerId: string;
+  image: string;
+  driver: DriverName;
+  project?: string;
+  status: ServiceStatus;
+  error?: string;
+  artifact?: string;
+  format?: ArtifactFormat;
+  compression?: Compression;
+  bytes?: number;
+  rawBytes?: number;
+  sha256?: string;
+  durationMs: number;
+  /** True when copied while running although the driver normally stops it. */
+  hot?: boolean;
+  details?: Record<string, unknown>;
+}
+
+export interface Manifest {
+  schemaVersion: number;
+  id: string;
+  createdAt: string;
+  completedAt: string;
+  type: BackupType;
+  comment: string;
+  status: 'ok' | 'partial';
+  tool: { name: string; version: string };
+  docker: { version: string; apiVersion: string };
+  host: string;
+  services: ServiceEntry[];
+}
+
+/**
+ * Reads and validates a manifest. Every problem is an integrity error naming the file, so a
+ * hand-edited or truncated manifest is reported, never half-trusted.
+ */
+export async function readManifest(path: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw integrityError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
+  }
+  return parseManifest(text, path);
+}
+
+export function parseManifest(text: string, source: string): Manifest {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw integrityError(`${source} is not valid JSON.`);
+  }
+  const problem = manifestProblem(data);
+  if (problem) throw integrityError(`${source} is not a valid stackvault manifest: ${problem}.`);
+  const m = data as Manifest;
+  if (m.schemaVersion > SCHEMA_VERSION) {
+    throw integrityError(`${source} has schemaVersion ${m.schemaVersion}, newer than this stackvault understands (${SCHEMA_VERSION}).`, 'Upgrade stackvault to read this backup.');
+  }
+  return m;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const SAFE_ARTIFACT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** The first thing wrong with a parsed manifest, or undefined. Pure, fuzz-tested. */
+export function manifestProblem(data: unknown): string | undefined {
+  if (!isObj(data)) return 'not an object';
+  if (!Number.isInteger(data.schemaVersion) || (data.schemaVersion as number) < 1) return 'schemaVersion missing';
+  for (const key of ['id', 'createdAt', 'type', 'comment'] as const) if (typeof data[key] !== 'string') return `${key} missing`;
+  if (Number.isNaN(Date.parse(data.createdAt as string))) return 'createdAt is not a date';
+  if (!Array.isArray(data.services)) return 'services missing';
+  for (const [i, s] of data.services.entries()) {
+    if (!isObj(s)) return `services[${i}] is not an object`;
+    if (typeof s.name !== 'string' || typeof s.driver !== 'string' || typeof s.status !== 'string') return `services[${i}] lacks name, driver or status`;
+    if (!['ok', 'failed', 'skipped'].includes(s.status as string)) return `services[${i}].status is '${String(s.status)}'`;
+    if (s.status === 'ok') {
+      // The artifact name is joined to the backup directory: it must not be a path.
+      if (typeof s.artifact !== 'string' || !SAFE_ARTIFACT.test(s.artifact)) return `services[${i}].artifact is not a plain file name`;
+      if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) return `services[${i}].sha256 is not a SHA-256`;
+      if (typeof s.bytes !== 'number' || s.bytes < 0) return `services[${i}].bytes missing`;
+    }
+  }
+  return undefined;
+}

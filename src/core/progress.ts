@@ -1,0 +1,18 @@
+import type { ServiceEntry } from './manifest.js';
+
+/** What a long-running core function reports; renderers decide how it looks. */
+export interface ProgressSink {
+  serviceStarted(service: string, driver: string): void;
+  serviceBytes(service: string, rawBytes: number): void;
+  serviceDone(entry: ServiceEntry): void;
+  warn(message: string): void;
+  info(message: string): void;
+}
+
+export const silentProgress: ProgressSink = {
+  serviceStarted: () => undefined,
+  serviceBytes: () => undefined,
+  serviceDone: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+};

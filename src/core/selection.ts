@@ -1,0 +1,97 @@
+import type { ContainerSummary } from '../docker/engine.js';
+import type { Driver, DriverName } from '../drivers/types.js';
+import { notFound, usageError } from '../errors.js';
+
+export const LABELS = {
+  driver: 'stackvault.driver',
+  sqlitePaths: 'stackvault.sqlite.paths',
+  exclude: 'stackvault.exclude',
+  stop: 'stackvault.stop',
+  paths: 'stackvault.paths',
+  composeProject: 'com.docker.compose.project',
+  composeService: 'com.docker.compose.service',
+  composeNumber: 'com.docker.compose.container-number',
+} as const;
+
+/** `docker.io/library/postgres:17@sha256:...` -> `postgres`. */
+export function imageRepoName(image: string): string {
+  const noDigest = image.split('@')[0] ?? image;
+  const last = noDigest.split('/').pop() ?? noDigest;
+  return last.split(':')[0]!.toLowerCase();
+}
+
+/**
+ * The driver for a container: the `stackvault.driver` label wins, then a SQLite paths label,
+ * then the image's repository name. Undefined when it is not a datastore we know.
+ */
+export function selectDriver(container: Pick<ContainerSummary, 'image' | 'labels' | 'name'>, drivers: readonly Driver[]): Driver | undefined {
+  const labels = container.labels;
+  if (labels[LABELS.exclude] === 'true') return undefined;
+  const explicit = labels[LABELS.driver];
+  if (explicit) {
+    const driver = drivers.find((d) => d.name === explicit);
+    if (!driver) {
+      throw usageError(
+        `Container ${container.name} has label ${LABELS.driver}=${explicit}, which is not a known driver.`,
+        `Known drivers: ${drivers.map((d) => d.name).join(', ')}.`,
+      );
+    }
+    return driver;
+  }
+  if (labels[LABELS.sqlitePaths]) return drivers.find((d) => d.name === 'sqlite');
+  const repo = imageRepoName(container.image);
+  return drivers.find((d) => d.imageNames.some((n) => repo === n || repo.startsWith(`${n}-`)));
+}
+
+export interface Candidate {
+  container: ContainerSummary;
+  driver: Driver;
+  project?: string;
+  service: string;
+}
+
+/** Service keys: the Compose service, else the container name; made unique when they clash. */
+export function assignServiceKeys(items: ReadonlyArray<{ container: ContainerSummary; driver: Driver }>): Candidate[] {
+  const base = items.map(({ container, driver }) => ({
+    container,
+    driver,
+    project: container.labels[LABELS.composeProject],
+    service: container.labels[LABELS.composeService] ?? container.name,
+  }));
+  const count = (key: (c: (typeof base)[number]) => string) => {
+    const m = new Map<string, number>();
+    for (const c of base) m.set(key(c), (m.get(key(c)) ?? 0) + 1);
+    return m;
+  };
+  const byService = count((c) => c.service);
+  const withProject = (c: (typeof base)[number]) => (c.project && byService.get(c.service)! > 1 ? `${c.project}-${c.service}` : c.service);
+  const byQualified = count(withProject);
+  return base
+    .map((c) => {
+      let service = withProject(c);
+      if (byQualified.get(service)! > 1) service = `${service}-${c.container.labels[LABELS.composeNumber] ?? c.container.id.slice(0, 12)}`;
+      return { ...c, service };
+    })
+    .sort((a, b) => a.service.localeCompare(b.service));
+}
+
+/** Parses `--only a,b` into a set; empty entries are ignored. */
+export function parseServiceList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw usageError('--only needs at least one service name.');
+  return [...new Set(names)];
+}
+
+/** Keeps the candidates named by --only; every name must match one. */
+export function narrowToServices(candidates: Candidate[], only: string[] | undefined): Candidate[] {
+  if (!only) return candidates;
+  const unknown = only.filter((name) => !candidates.some((c) => c.service === name || c.container.name === name));
+  if (unknown.length > 0) {
+    const known = candidates.map((c) => c.service).join(', ') || '(none)';
+    throw notFound(`--only names ${unknown.map((u) => `'${u}'`).join(', ')}, which ${unknown.length > 1 ? 'are not services' : 'is not a service'} found here.`, `Services found: ${known}.`);
+  }
+  return candidates.filter((c) => only.includes(c.service) || only.includes(c.container.name));
+}
+
+export type { DriverName };

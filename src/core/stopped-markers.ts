@@ -1,0 +1,59 @@
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DockerEngine } from '../docker/engine.js';
+
+/**
+ * Before stackvault stops a container it writes a marker; it removes it after starting the
+ * container again. If the process is killed outright (SIGKILL, power loss) the markers remain,
+ * and the next run or `backup list` reports which containers to start.
+ */
+const MARKER_DIR = '.stackvault-stopped';
+
+export interface StoppedMarker {
+  containerId: string;
+  container: string;
+  service: string;
+  since: string;
+  pid: number;
+}
+
+export async function writeMarker(dir: string, marker: StoppedMarker): Promise<void> {
+  await mkdir(join(dir, MARKER_DIR), { recursive: true, mode: 0o700 });
+  await writeFile(join(dir, MARKER_DIR, `${marker.containerId}.json`), JSON.stringify(marker), { mode: 0o600 });
+}
+
+export async function clearMarker(dir: string, containerId: string): Promise<void> {
+  await rm(join(dir, MARKER_DIR, `${containerId}.json`), { force: true });
+}
+
+/** Markers whose container is still not running; markers of running or removed containers are cleared. */
+export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(dir, MARKER_DIR));
+  } catch {
+    return [];
+  }
+  const left: StoppedMarker[] = [];
+  for (const name of names) {
+    let marker: StoppedMarker;
+    try {
+      marker = JSON.parse(await readFile(join(dir, MARKER_DIR, name), 'utf8')) as StoppedMarker;
+    } catch {
+      continue;
+    }
+    const state = await engine.inspect(marker.containerId).then((c) => c.running, (err: unknown) => {
+      if ((err as { statusCode?: number }).statusCode === 404) return 'gone' as const;
+      throw err;
+    });
+    if (state === false) left.push(marker);
+    else await clearMarker(dir, marker.containerId);
+  }
+  return left;
+}
+
+export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined {
+  if (markers.length === 0) return undefined;
+  const names = markers.map((m) => m.container);
+  return `An interrupted stackvault run (pid ${markers[0]!.pid}) stopped ${names.join(', ')} and could not start ${markers.length > 1 ? 'them' : 'it'} again. Start ${markers.length > 1 ? 'them' : 'it'} with: docker start ${names.join(' ')}`;
+}

@@ -1,0 +1,59 @@
+/** Pure helpers for Redis' INFO output and command line; table-tested. */
+
+export function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Total keys from INFO keyspace lines like `db0:keys=3,expires=1,avg_ttl=0`. */
+export function keyCount(info: Record<string, string>): number {
+  let total = 0;
+  for (const [k, v] of Object.entries(info)) {
+    if (!/^db\d+$/.test(k)) continue;
+    const m = /keys=(\d+)/.exec(v);
+    if (m) total += Number(m[1]);
+  }
+  return total;
+}
+
+/** The password from `--requirepass X`, `--requirepass=X`, or the usual environment variables. */
+export function redisPassword(cmd: string[], env: Record<string, string>): string | undefined {
+  for (let i = 0; i < cmd.length; i++) {
+    const arg = cmd[i]!;
+    if (arg === '--requirepass' && i + 1 < cmd.length) return cmd[i + 1];
+    if (arg.startsWith('--requirepass=')) return arg.slice('--requirepass='.length);
+  }
+  return env.REDIS_PASSWORD || env.REDISCLI_AUTH || undefined;
+}
+
+export interface SaveState {
+  inProgress: boolean;
+  lastStatusOk: boolean;
+  lastSaveTime: number;
+  saves?: number;
+}
+
+export function saveState(info: Record<string, string>): SaveState {
+  return {
+    inProgress: info.rdb_bgsave_in_progress === '1',
+    lastStatusOk: info.rdb_last_bgsave_status === 'ok',
+    lastSaveTime: Number(info.rdb_last_save_time ?? 0),
+    saves: info.rdb_saves !== undefined ? Number(info.rdb_saves) : undefined,
+  };
+}
+
+/**
+ * Whether a save finished after our request. LASTSAVE has 1 s resolution, so the caller makes
+ * sure the request is sent in a later second than `before.lastSaveTime`; the rdb_saves
+ * counter (Redis >= 7) is used when present.
+ */
+export function saveIsNewer(before: SaveState, now: SaveState): boolean {
+  if (now.inProgress) return false;
+  if (now.saves !== undefined && before.saves !== undefined) return now.saves > before.saves;
+  return now.lastSaveTime > before.lastSaveTime;
+}

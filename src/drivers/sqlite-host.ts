@@ -1,0 +1,49 @@
+import { DatabaseSync } from 'node:sqlite';
+import type { Readable } from 'node:stream';
+import { Parser, type ReadEntry } from 'tar';
+
+/** Reads the one file in a tar stream from the archive API into memory (SQLite files only). */
+export async function readSingleFileTar(source: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let found = false;
+    const parser = new Parser({ strict: true });
+    parser.on('entry', (entry: ReadEntry) => {
+      if (entry.type === 'File' && !found) {
+        found = true;
+        entry.on('data', (c: Buffer) => chunks.push(c));
+      } else entry.resume();
+    });
+    parser.on('error', reject);
+    parser.on('end', () => (found ? resolve(Buffer.concat(chunks)) : reject(new Error('the archive held no file'))));
+    source.on('error', reject);
+    source.pipe(parser);
+  });
+}
+
+/**
+ * Opens a frozen copy (db + -wal beside it) so SQLite recovers it, writes a clean single-file
+ * copy with VACUUM INTO, and checks that copy. Returns row counts per table.
+ */
+export function checkSqliteCopy(rawCopy: string, cleanCopy: string, originalPath: string): Record<string, number> {
+  const source = new DatabaseSync(rawCopy);
+  try {
+    source.exec(`VACUUM INTO '${cleanCopy.replaceAll("'", "''")}'`);
+  } finally {
+    source.close();
+  }
+  const copy = new DatabaseSync(cleanCopy, { readOnly: true });
+  try {
+    const check = copy.prepare('PRAGMA integrity_check').all().map((r) => Object.values(r)[0]).join('; ');
+    if (check !== 'ok') throw new Error(`the copy of ${originalPath} failed integrity_check: ${check}`);
+    const tables = copy.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
+    const counts: Record<string, number> = {};
+    for (const t of tables) {
+      const name = String(t.name);
+      counts[name] = Number(copy.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get()!.n);
+    }
+    return counts;
+  } finally {
+    copy.close();
+  }
+}

@@ -1,0 +1,126 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import type { DockerEngine } from '../docker/engine.js';
+import { LABELS } from '../core/selection.js';
+import { usageError } from '../errors.js';
+import { concatTars } from '../util/tar-stream.js';
+import { execChecked } from './exec.js';
+import { checkSqliteCopy, readSingleFileTar } from './sqlite-host.js';
+import type { BackupContext, Driver } from './types.js';
+
+export interface SqliteFileRecord {
+  path: string;
+  /** Name of the consistent copy inside the artifact tar (`sqlite/<entry>`). */
+  entry: string;
+  owner?: string;
+  mode?: string;
+  tables: Record<string, number>;
+}
+
+export function sqlitePaths(labels: Record<string, string>): string[] {
+  const paths = (labels[LABELS.sqlitePaths] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const bad = paths.find((p) => !p.startsWith('/'));
+  if (bad) throw usageError(`${LABELS.sqlitePaths} must list absolute paths; '${bad}' is not.`);
+  return paths;
+}
+
+const entryName = (index: number, path: string) => `${index}-${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
+
+/**
+ * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
+ * plain copy of a live database:
+ *  - the container has `sqlite3`: `.backup` (SQLite's online backup API) into a temporary
+ *    directory in the container, `PRAGMA integrity_check` on the copy, then the archive API;
+ *  - it has not: the container is paused (cgroup freezer) while the database and its -wal
+ *    file are copied as one set, then the copy is recovered, checked and compacted on the
+ *    host with node:sqlite. A frozen db+wal pair is what a crash leaves, which SQLite is
+ *    built to recover; uncommitted WAL frames are discarded.
+ */
+export const sqliteDriver: Driver = {
+  name: 'sqlite',
+  format: 'tar',
+  imageNames: [],
+  secrets: () => [],
+
+  async backup(ctx) {
+    const paths = sqlitePaths(ctx.container.labels);
+    if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${LABELS.sqlitePaths} label naming its database files.`);
+    const hasCli = (await ctx.engine.exec(ctx.container.id, ['sqlite3', '-version'])).exitCode === 0;
+    const files = hasCli ? await backupInside(ctx, paths) : await backupFrozen(ctx, paths);
+    return { details: { method: hasCli ? 'sqlite3 .backup in container' : 'frozen copy, recovered on host', files } };
+  },
+};
+
+async function backupInside(ctx: BackupContext, paths: string[]): Promise<SqliteFileRecord[]> {
+  const { engine, container } = ctx;
+  const run = (cmd: string[], what: string) => execChecked(engine, container.id, cmd, what);
+  const tmp = await run(['mktemp', '-d', '/tmp/stackvault.XXXXXX'], 'create a temporary directory');
+  try {
+    await run(['mkdir', `${tmp}/sqlite`], 'create a temporary directory');
+    const files: SqliteFileRecord[] = [];
+    for (const [i, path] of paths.entries()) {
+      const copy = `${tmp}/sqlite/${entryName(i, path)}`;
+      await run(['sqlite3', '-cmd', '.timeout 30000', path, `.backup '${copy}'`], `sqlite3 .backup of ${path}`);
+      const check = await run(['sqlite3', copy, 'PRAGMA integrity_check'], `integrity_check of ${path}`);
+      if (check !== 'ok') throw new Error(`the copy of ${path} failed integrity_check: ${check.split('\n')[0]}`);
+      const tables = await tableCounts((sql) => run(['sqlite3', copy, sql], `count rows in ${path}`));
+      const [owner, mode] = (await run(['stat', '-c', '%u:%g %a', path], `stat ${path}`)).split(' ');
+      files.push({ path, entry: entryName(i, path), owner, mode, tables });
+    }
+    await concatTars([() => engine.getArchive(container.id, `${tmp}/sqlite`)], ctx.output);
+    return files;
+  } finally {
+    await engine.exec(container.id, ['rm', '-rf', tmp]).catch(() => undefined);
+  }
+}
+
+/** Row counts per table, recorded so that verify and restore can compare. */
+export async function tableCounts(query: (sql: string) => Promise<string>): Promise<Record<string, number>> {
+  const names = (await query("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")).split('\n').filter(Boolean);
+  const counts: Record<string, number> = {};
+  for (const name of names) counts[name] = Number(await query(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`));
+  return counts;
+}
+
+async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<SqliteFileRecord[]> {
+  const { engine, container } = ctx;
+  const work = await mkdtemp(join(tmpdir(), 'stackvault-sqlite-'));
+  try {
+    const raw = join(work, 'raw');
+    const out = join(work, 'sqlite');
+    await Promise.all([mkdir(raw), mkdir(out)]);
+    await withPaused(engine, container.id, async () => {
+      for (const [i, path] of paths.entries()) {
+        for (const suffix of ['', '-wal']) {
+          const tarStream = await engine.getArchive(container.id, path + suffix).catch((err: unknown) => {
+            if (suffix && (err as { statusCode?: number }).statusCode === 404) return undefined; // no WAL: fine
+            throw err;
+          });
+          if (tarStream) await writeFile(join(raw, `${i}${suffix}`), await readSingleFileTar(tarStream));
+        }
+      }
+    });
+    const files: SqliteFileRecord[] = [];
+    for (const [i, path] of paths.entries()) {
+      const entry = entryName(i, path);
+      const tables = checkSqliteCopy(join(raw, String(i)), join(out, entry), path);
+      files.push({ path, entry, tables });
+    }
+    await pipeline(tar.create({ cwd: work, portable: true }, ['sqlite']), ctx.output, { end: false });
+    return files;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function withPaused<T>(engine: DockerEngine, id: string, work: () => Promise<T>): Promise<T> {
+  await engine.pause(id);
+  try {
+    return await work();
+  } finally {
+    await engine.unpause(id);
+  }
+}

@@ -1,0 +1,39 @@
+import type { Writable } from 'node:stream';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+
+export type DriverName = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'sqlite';
+
+/** What the raw (uncompressed) artifact is; decides the file extension and how it is checked. */
+export type ArtifactFormat = 'sql' | 'tar';
+
+export interface BackupContext {
+  engine: DockerEngine;
+  container: ContainerDetails;
+  /** Raw artifact bytes go here; the core compresses, hashes and writes them. */
+  output: Writable;
+  signal: AbortSignal;
+  /** Stops the container and guarantees it is started again, even on errors and Ctrl-C. */
+  withStopped<T>(work: () => Promise<T>): Promise<T>;
+  log(message: string): void;
+}
+
+export interface BackupOutcome {
+  /** True when a store that is normally stopped was copied while running (label stackvault.stop=false). */
+  hot?: boolean;
+  /** Driver facts worth keeping in the manifest (never secrets): databases, key counts, paths. */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * One datastore kind. Adding a datastore = one file implementing this, its test, and one line
+ * in registry.ts.
+ */
+export interface Driver {
+  readonly name: DriverName;
+  readonly format: ArtifactFormat;
+  /** Image repository names this driver recognises (`postgres` matches `postgres`, `postgres-foo`). */
+  readonly imageNames: readonly string[];
+  /** Secret values found in the container's environment or command; redacted from all output. */
+  secrets(container: ContainerDetails): string[];
+  backup(ctx: BackupContext): Promise<BackupOutcome>;
+}
