@@ -14,6 +14,17 @@ export interface StartOptions {
   project: string;
   service?: string;
   labels?: Record<string, string>;
+  /** Host files or directories copied in before the container starts (e.g. restored data). */
+  files?: Array<{ source: string; target: string }>;
+  directories?: Array<{ source: string; target: string }>;
+}
+
+/** Applies the options every helper shares. */
+function base(image: string, o: StartOptions, service: string): GenericContainer {
+  let c = new GenericContainer(image).withLabels({ ...composeLabels(o.project, o.service ?? service), ...o.labels });
+  if (o.files) c = c.withCopyFilesToContainer(o.files);
+  if (o.directories) c = c.withCopyDirectoriesToContainer(o.directories);
+  return c;
 }
 
 export const PG_SUPERUSER = 'botadmin';
@@ -22,9 +33,8 @@ export const REDIS_PASSWORD = 'redis-Secret-4242';
 export const NEO4J_PASSWORD = 'neo4j-Secret-4242';
 
 export function startPostgres(o: StartOptions): Promise<StartedTestContainer> {
-  return new GenericContainer(IMAGES.postgres)
+  return base(IMAGES.postgres, o, 'postgres')
     .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot' })
-    .withLabels({ ...composeLabels(o.project, o.service ?? 'postgres'), ...o.labels })
     .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
     .start();
 }
@@ -33,32 +43,28 @@ export function startRedis(o: StartOptions & { appendonly?: boolean; password?: 
   const cmd = ['redis-server'];
   if (o.password !== false) cmd.push('--requirepass', REDIS_PASSWORD);
   if (o.appendonly) cmd.push('--appendonly', 'yes');
-  return new GenericContainer(IMAGES.redis)
+  return base(IMAGES.redis, o, 'redis')
     .withCommand(cmd)
-    .withLabels({ ...composeLabels(o.project, o.service ?? 'redis'), ...o.labels })
     .withWaitStrategy(Wait.forSuccessfulCommand(o.password === false ? 'redis-cli ping' : `REDISCLI_AUTH=${REDIS_PASSWORD} redis-cli ping`))
     .start();
 }
 
 export function startChroma(o: StartOptions): Promise<StartedTestContainer> {
-  return new GenericContainer(IMAGES.chroma)
+  return base(IMAGES.chroma, o, 'chroma')
     .withExposedPorts(8000)
-    .withLabels({ ...composeLabels(o.project, o.service ?? 'chroma'), ...o.labels })
     .withWaitStrategy(Wait.forHealthCheck())
     .start();
 }
 
 export function startNeo4j(o: StartOptions): Promise<StartedTestContainer> {
-  return new GenericContainer(IMAGES.neo4j)
+  return base(IMAGES.neo4j, o, 'neo4j')
     .withEnvironment({ NEO4J_AUTH: `neo4j/${NEO4J_PASSWORD}` })
-    .withLabels({ ...composeLabels(o.project, o.service ?? 'neo4j'), ...o.labels })
     .withWaitStrategy(Wait.forHealthCheck())
     .start();
 }
 
 export function startApp(o: StartOptions): Promise<StartedTestContainer> {
-  return new GenericContainer(IMAGES.app)
-    .withLabels({ ...composeLabels(o.project, o.service ?? 'app'), ...o.labels })
+  return base(IMAGES.app, o, 'app')
     .withWaitStrategy(Wait.forHealthCheck())
     .start();
 }
@@ -74,7 +80,7 @@ export const psql = (c: StartedTestContainer, db: string, sql: string) =>
   run(c, ['psql', '-U', PG_SUPERUSER, '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtX', '-c', sql]).then((s) => s.trim());
 
 export const redisCli = (c: StartedTestContainer, ...args: string[]) =>
-  run(c, ['redis-cli', '--no-raw', ...args], { REDISCLI_AUTH: REDIS_PASSWORD }).then((s) => s.trim());
+  run(c, ['redis-cli', ...(args.includes('--raw') ? [] : ['--no-raw']), ...args], { REDISCLI_AUTH: REDIS_PASSWORD }).then((s) => s.replace(/\n$/, ''));
 
 export const sqlite = (c: StartedTestContainer, db: string, sql: string) => run(c, ['sqlite3', db, sql]).then((s) => s.trim());
 

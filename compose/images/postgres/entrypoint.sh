@@ -17,9 +17,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     --auth-host="$([ -n "${POSTGRES_PASSWORD:-}" ] && echo scram-sha-256 || echo trust)" >/dev/null
   rm -f "$pwfile"
   echo "host all all all $([ -n "${POSTGRES_PASSWORD:-}" ] && echo scram-sha-256 || echo trust)" >>"$PGDATA/pg_hba.conf"
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+  # The init server listens on a private socket directory only, so pg_isready on the normal
+  # socket answers first for the real server (no "database system is shutting down" race).
+  mkdir -p /tmp/pginit
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -k /tmp/pginit" -w start >/dev/null
   if [ "$POSTGRES_DB" != postgres ]; then
-    psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+    psql -v ON_ERROR_STOP=1 -h /tmp/pginit --username "$POSTGRES_USER" --dbname postgres \
       -c "CREATE DATABASE \"$POSTGRES_DB\"" >/dev/null
   fi
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null

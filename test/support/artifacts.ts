@@ -1,0 +1,26 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar';
+
+export const tempDir = (prefix: string) => mkdtemp(join(tmpdir(), `svt-${prefix}-`));
+
+/** Extracts a .tar.gz artifact into a new temporary directory (owners kept: tests run as root). */
+export async function extractArtifact(file: string): Promise<string> {
+  const dir = await tempDir('extract');
+  await tar.x({ file, cwd: dir, preserveOwner: true });
+  return dir;
+}
+
+export async function gunzipToString(file: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  await pipeline(createReadStream(file), createGunzip(), async function* (source) {
+    for await (const c of source) chunks.push(c as Buffer);
+  });
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export const readJson = async <T>(file: string): Promise<T> => JSON.parse(await readFile(file, 'utf8')) as T;
