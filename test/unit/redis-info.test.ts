@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from '../../src/drivers/redis-info.js';
+
+const INFO = `# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:1700000000\r\nrdb_last_bgsave_status:ok\r\nrdb_saves:3\r\n\r\n# Keyspace\r\ndb0:keys=8,expires=2,avg_ttl=0\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n`;
+
+describe('redis INFO', () => {
+  it('parses fields and counts keys over every db', () => {
+    const info = parseInfo(INFO);
+    expect(info.rdb_last_save_time).toBe('1700000000');
+    expect(keyCount(info)).toBe(9);
+  });
+
+  it.each([
+    ['same counter, same time', { inProgress: false, lastStatusOk: true, lastSaveTime: 100, saves: 3 }, { inProgress: false, lastStatusOk: true, lastSaveTime: 100, saves: 3 }, false],
+    ['counter moved on', { inProgress: false, lastStatusOk: true, lastSaveTime: 100, saves: 3 }, { inProgress: false, lastStatusOk: true, lastSaveTime: 100, saves: 4 }, true],
+    ['still running', { inProgress: false, lastStatusOk: true, lastSaveTime: 100, saves: 3 }, { inProgress: true, lastStatusOk: true, lastSaveTime: 100, saves: 3 }, false],
+    ['no counter: newer time', { inProgress: false, lastStatusOk: true, lastSaveTime: 100 }, { inProgress: false, lastStatusOk: true, lastSaveTime: 101 }, true],
+    ['no counter: same second', { inProgress: false, lastStatusOk: true, lastSaveTime: 100 }, { inProgress: false, lastStatusOk: true, lastSaveTime: 100 }, false],
+  ])('%s -> %s', (_w, before, now, expected) => {
+    expect(saveIsNewer(before, now)).toBe(expected);
+  });
+
+  it('reads a failed save status', () => {
+    expect(saveState(parseInfo('rdb_bgsave_in_progress:0\nrdb_last_bgsave_status:err\nrdb_last_save_time:5')).lastStatusOk).toBe(false);
+  });
+
+  it.each([
+    [['redis-server', '--requirepass', 's3cret'], {}, 's3cret'],
+    [['redis-server', '--requirepass=s3cret'], {}, 's3cret'],
+    [['redis-server'], { REDIS_PASSWORD: 'envpw' }, 'envpw'],
+    [['redis-server'], { REDISCLI_AUTH: 'cli' }, 'cli'],
+    [['redis-server', '--appendonly', 'yes'], {}, undefined],
+  ])('password from %j %j', (cmd, env, pw) => {
+    expect(redisPassword(cmd, env as Record<string, string>)).toBe(pw);
+  });
+});

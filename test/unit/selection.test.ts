@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { DRIVERS } from '../../src/drivers/registry.js';
+import { assignServiceKeys, imageRepoName, narrowToServices, parseServiceList, selectDriver } from '../../src/core/selection.js';
+import type { ContainerSummary } from '../../src/docker/engine.js';
+import { ExitCode, StackvaultError } from '../../src/errors.js';
+
+const container = (over: Partial<ContainerSummary>): ContainerSummary => ({ id: over.name ?? 'id', name: 'c', image: 'busybox', labels: {}, state: 'running', ...over });
+
+describe('driver selection', () => {
+  it.each([
+    ['postgres:17', 'postgres'],
+    ['docker.io/library/postgres:17@sha256:abc', 'postgres'],
+    ['postgis/postgis:16-3.4', 'postgres'],
+    ['timescale/timescaledb-ha:pg16', 'postgres'],
+    ['bitnami/postgresql', 'postgres'],
+    ['redis:7-alpine', 'redis'],
+    ['valkey/valkey:8', 'redis'],
+    ['redis/redis-stack-server', 'redis'],
+    ['chromadb/chroma:1.0.0', 'chroma'],
+    ['neo4j:5-community', 'neo4j'],
+    ['stackvault-local/neo4j:5-standin', 'neo4j'],
+    ['localhost:5000/team/postgres:17', 'postgres'],
+    ['nginx:latest', undefined],
+    ['mypostgres:1', undefined],
+    ['rediscover:1', undefined],
+  ])('image %s -> %s', (image, driver) => {
+    expect(selectDriver(container({ image }), DRIVERS)?.name).toBe(driver);
+  });
+
+  it('the stackvault.driver label wins over the image', () => {
+    expect(selectDriver(container({ image: 'myorg/db:1', labels: { 'stackvault.driver': 'postgres' } }), DRIVERS)?.name).toBe('postgres');
+  });
+  it('a SQLite paths label makes an app container a sqlite service', () => {
+    expect(selectDriver(container({ image: 'myapp:1', labels: { 'stackvault.sqlite.paths': '/data/a.db' } }), DRIVERS)?.name).toBe('sqlite');
+  });
+  it('stackvault.exclude=true skips a datastore', () => {
+    expect(selectDriver(container({ image: 'postgres:17', labels: { 'stackvault.exclude': 'true' } }), DRIVERS)).toBeUndefined();
+  });
+  it('an unknown driver label is a usage error naming the container', () => {
+    expect(() => selectDriver(container({ name: 'db1', labels: { 'stackvault.driver': 'mongo' } }), DRIVERS)).toThrow(/db1.*mongo/);
+  });
+  it('repo names are lower-cased', () => expect(imageRepoName('Registry/Org/Postgres:17')).toBe('postgres'));
+});
+
+describe('service keys', () => {
+  const pg = DRIVERS[0]!;
+  const c = (name: string, project?: string, service?: string, num?: string) =>
+    ({ container: container({ name, labels: { ...(project ? { 'com.docker.compose.project': project } : {}), ...(service ? { 'com.docker.compose.service': service } : {}), ...(num ? { 'com.docker.compose.container-number': num } : {}) } }), driver: pg });
+
+  it.each([
+    ['compose service name', [c('bot_postgres_1', 'bot', 'postgres')], ['postgres']],
+    ['container name outside compose', [c('legacy-db')], ['legacy-db']],
+    ['same service in two projects', [c('a_pg_1', 'a', 'pg'), c('b_pg_1', 'b', 'pg')], ['a-pg', 'b-pg']],
+    ['scaled service', [c('bot_pg_1', 'bot', 'pg', '1'), c('bot_pg_2', 'bot', 'pg', '2')], ['bot-pg-1', 'bot-pg-2']],
+    ['odd names kept as given', [c('x', 'p', 'my service ✓')], ['my service ✓']],
+  ])('%s', (_what, items, keys) => {
+    expect(assignServiceKeys(items).map((k) => k.service)).toEqual(keys);
+  });
+
+  it('--only keeps named services and rejects unknown names with exit code 4', () => {
+    const all = assignServiceKeys([c('bot_pg_1', 'bot', 'postgres'), c('bot_redis_1', 'bot', 'redis')]);
+    expect(narrowToServices(all, ['redis']).map((k) => k.service)).toEqual(['redis']);
+    expect(narrowToServices(all, ['bot_pg_1']).map((k) => k.service)).toEqual(['postgres']);
+    try {
+      narrowToServices(all, ['mysql']);
+      expect.fail('should throw');
+    } catch (err) {
+      expect(err).toBeInstanceOf(StackvaultError);
+      expect((err as StackvaultError).exitCode).toBe(ExitCode.notFound);
+      expect((err as Error).message).toContain("'mysql'");
+    }
+  });
+
+  it.each([
+    ['a,b', ['a', 'b']],
+    [' a , b ,a', ['a', 'b']],
+  ])('parses --only %j', (v, out) => expect(parseServiceList(v)).toEqual(out));
+  it('rejects an empty --only', () => expect(() => parseServiceList(' , ')).toThrow(/at least one/));
+});
