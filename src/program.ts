@@ -43,7 +43,7 @@ export function buildProgram(): Command {
     .option('--all', 'also show incomplete directories')
     .option('--json', 'print manifests as JSON')
     .addHelpText('after', examples(['./bot.sh backup list', './bot.sh backup list --json | jq ".[0].id"']))
-    .action(notYet('backup list'));
+    .action(async (opts) => (await import('./commands/list.js')).listCommand(opts));
 
   backup
     .command('restore')
@@ -93,7 +93,8 @@ export function buildProgram(): Command {
     .command('demo')
     .description('bring up the demo stack in compose/, fill it with sample data, back it up and list it')
     .addOption(dirOption())
-    .action(notYet('demo'));
+    .addHelpText('after', examples(['./bot.sh demo', 'BACKUP_DIR=/tmp/demo-backups ./bot.sh demo']))
+    .action(async (opts) => (await import('./commands/demo.js')).demoCommand(opts));
 
   return program;
 }

@@ -2,6 +2,9 @@ import { access, constants, mkdir, open, readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path';
 import { storageError } from '../errors.js';
 
+/** Temporary directories start with a dot so that nothing lists them as backups. */
+export const TMP_PREFIX = '.tmp-';
+
 /** Creates the backup directory (0700) when missing and proves it is writable. */
 export async function ensureBackupDir(dir: string): Promise<string> {
   const path = resolve(dir);

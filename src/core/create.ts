@@ -8,7 +8,7 @@ import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { COMPRESSION_EXTENSION, fsyncPath, writeArtifact, type Compression } from './artifact.js';
-import { describeFsError, directoryNames, ensureBackupDir, fsyncDir, isStorageFailure } from './backup-dir.js';
+import { describeFsError, directoryNames, ensureBackupDir, fsyncDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
 import { renderBackupInfo } from './backup-info.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
@@ -40,9 +40,6 @@ export interface CreateResult {
   manifest: Manifest;
   path: string;
 }
-
-/** Temporary directories start with a dot so that nothing lists them as backups. */
-export const TMP_PREFIX = '.tmp-';
 
 /**
  * Backs up every discovered datastore in parallel into a temporary directory, then publishes

@@ -79,6 +79,7 @@ export class DockerodeEngine implements DockerEngine {
         env: envToRecord(c.Config.Env),
         cmd: [...(c.Config.Entrypoint ? [c.Config.Entrypoint].flat() : []), ...(c.Config.Cmd ?? [])],
         mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, name: m.Name, source: m.Source, destination: m.Destination })),
+        ports: Object.fromEntries(Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([k, v]) => (v?.[0]?.HostPort ? [[k, v[0].HostPort]] : []))),
       };
     });
   }

@@ -46,6 +46,8 @@ export interface ContainerDetails extends ContainerSummary {
   cmd: string[];
   mounts: Mount[];
   imageId: string;
+  /** Published ports: "8000/tcp" -> host port. */
+  ports?: Record<string, string>;
 }
 
 export interface ExecOptions {

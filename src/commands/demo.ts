@@ -1,0 +1,121 @@
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { createBackup } from '../core/create.js';
+import { compose, REPO_ROOT } from '../core/compose.js';
+import { LABELS } from '../core/selection.js';
+import type { DockerEngine } from '../docker/engine.js';
+import { StackvaultError } from '../errors.js';
+import { sleep } from '../util/time.js';
+import { commandContext } from './context.js';
+import { listCommand } from './list.js';
+import { plainProgress } from './progress-renderers.js';
+
+export const DEMO_PROJECT = 'stackvault-demo';
+
+/** Official image per service, the project's local build, and the variable that picks one. */
+const IMAGES = [
+  { service: 'postgres', official: 'postgres:17', local: 'stackvault-local/postgres:17', env: 'STACKVAULT_POSTGRES_IMAGE' },
+  { service: 'redis', official: 'redis:7', local: 'stackvault-local/redis:7', env: 'STACKVAULT_REDIS_IMAGE' },
+  { service: 'chroma', official: 'chromadb/chroma', local: 'stackvault-local/chroma:1', env: 'STACKVAULT_CHROMA_IMAGE' },
+  { service: 'neo4j', official: 'neo4j:5', local: 'stackvault-local/neo4j:5-standin', env: 'STACKVAULT_NEO4J_IMAGE' },
+  { service: 'app', official: undefined, local: 'stackvault-local/app:1', env: 'STACKVAULT_APP_IMAGE' },
+] as const;
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/**
+ * `demo`: bring up compose/ (official images where they can be had, the project's local images
+ * where no registry answers), fill every store with sample data, back it up, list it.
+ */
+export async function demoCommand(flags: { dir: string }): Promise<void> {
+  const { engine, drivers, signal } = commandContext();
+  await engine.version();
+  const env = await chooseImages();
+  say(`Starting the demo stack (Compose project ${DEMO_PROJECT})...`);
+  await compose(DEMO_PROJECT, ['up', '-d'], env);
+  const containers = await waitHealthy(engine, signal);
+  say('Filling the datastores with sample data...');
+  await seed(engine, containers);
+  say('Backing up...');
+  const { manifest } = await createBackup(
+    { dir: flags.dir, type: 'manual', comment: 'demo', project: DEMO_PROJECT, parallel: 4, compress: 'gzip', prefix: 'stackvault' },
+    { engine, drivers, signal, progress: plainProgress(say) },
+  );
+  say('');
+  await listCommand({ dir: flags.dir });
+  say(`
+Next:
+  restore it:     ./bot.sh backup restore ${manifest.id}
+  verify it:      ./bot.sh backup verify ${manifest.id}
+  tear down:      ${await teardownHint()}`);
+}
+
+async function chooseImages(): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  const missingLocal: string[] = [];
+  for (const img of IMAGES) {
+    if (process.env[img.env]) { env[img.env] = process.env[img.env]!; continue; }
+    if (img.official && ((await imageExists(img.official)) || (await tryPull(img.official)))) { env[img.env] = img.official; continue; }
+    env[img.env] = img.local;
+    if (!(await imageExists(img.local))) missingLocal.push(img.service);
+  }
+  if (missingLocal.length) {
+    say(`No image registry answers: building local images for ${missingLocal.join(', ')} (scripts/build-images.sh).`);
+    const r = await execa(join(REPO_ROOT, 'scripts', 'build-images.sh'), missingLocal, { stdio: 'inherit', reject: false });
+    if (r.exitCode !== 0) throw new StackvaultError('Building the local images failed (see above).');
+  }
+  const local = IMAGES.filter((i) => env[i.env] === i.local && i.official).map((i) => i.service);
+  if (local.length) say(`Using the project's local images for ${local.join(', ')} (no registry reachable).`);
+  return env;
+}
+
+const imageExists = async (ref: string) => (await execa('docker', ['image', 'inspect', ref], { reject: false })).exitCode === 0;
+const tryPull = async (ref: string) => (await execa('docker', ['pull', '-q', ref], { reject: false, timeout: 30_000 })).exitCode === 0;
+
+async function waitHealthy(engine: DockerEngine, signal: AbortSignal): Promise<Record<string, string>> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const list = (await engine.listContainers()).filter((c) => c.labels[LABELS.composeProject] === DEMO_PROJECT);
+    const byService = Object.fromEntries(list.map((c) => [c.labels[LABELS.composeService]!, c.id]));
+    const states = await Promise.all(list.map((c) => engine.inspect(c.id)));
+    if (list.length === IMAGES.length && states.every((s) => s.running && (s.health === undefined || s.health === 'healthy'))) return byService;
+    if (Date.now() > deadline) throw new StackvaultError(`The demo stack did not become healthy within 3 minutes: ${states.map((s) => `${s.name}=${s.health ?? s.state}`).join(', ')}.`);
+    await sleep(1000, signal);
+  }
+}
+
+async function seed(engine: DockerEngine, ids: Record<string, string>): Promise<void> {
+  const run = async (service: string, cmd: string[]) => {
+    const r = await engine.exec(ids[service]!, cmd);
+    if (r.exitCode !== 0) throw new StackvaultError(`Seeding ${service} failed: ${r.stderr.trim().split('\n')[0]}`);
+  };
+  const pg = await engine.inspect(ids.postgres!);
+  const pgUser = pg.env.POSTGRES_USER ?? 'postgres';
+  await run('postgres', ['psql', '-U', pgUser, '-d', pg.env.POSTGRES_DB ?? pgUser, '-v', 'ON_ERROR_STOP=1', '-qc',
+    "CREATE TABLE IF NOT EXISTS messages(id serial PRIMARY KEY, author text, body text, at timestamptz DEFAULT now()); INSERT INTO messages(author, body) SELECT 'user' || g, 'hello from the demo #' || g FROM generate_series(1, 500) g;"]);
+  for (const cmd of [['SET', 'bot:greeting', 'hello'], ['HSET', 'bot:user:1', 'name', 'Ada', 'lang', 'en'], ['RPUSH', 'bot:queue', 'a', 'b', 'c'], ['SET', 'bot:session', 'x', 'EX', '86400']]) {
+    await run('redis', ['redis-cli', ...cmd]); // the demo stack sets REDISCLI_AUTH in the container
+  }
+  await run('app', ['sh', '-c', "command -v sqlite3 >/dev/null && sqlite3 /app/data/notes.db \"INSERT INTO notes(body) VALUES ('demo note')\" || true"]);
+  await seedChroma(engine, ids.chroma!);
+}
+
+async function seedChroma(engine: DockerEngine, id: string): Promise<void> {
+  const c = await engine.inspect(id);
+  const port = c.ports?.['8000/tcp'];
+  if (!port) return;
+  const base = `http://127.0.0.1:${port}/api/v2/tenants/default_tenant/databases/default_database`;
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (!r.ok) throw new StackvaultError(`Seeding chroma failed: ${r.status} ${await r.text()}`);
+    return r.json() as Promise<{ id: string }>;
+  };
+  const col = await post('/collections', { name: 'demo-memory', get_or_create: true });
+  const ids = Array.from({ length: 20 }, (_, i) => `memory-${i}`);
+  await post(`/collections/${col.id}/upsert`, { ids, embeddings: ids.map((_, i) => [Math.sin(i), Math.cos(i), i / 20]), documents: ids.map((m) => `remembered ${m}`), metadatas: ids.map((_, i) => ({ i })) });
+}
+
+async function teardownHint(): Promise<string> {
+  const v2 = (await execa('docker', ['compose', 'version'], { reject: false })).exitCode === 0;
+  return `${v2 ? 'docker compose' : 'docker-compose'} -f compose/docker-compose.yml -p ${DEMO_PROJECT} down -v`;
+}

@@ -1,0 +1,56 @@
+import chalk from 'chalk';
+import { readCatalog, type BackupRecord } from '../core/catalog.js';
+import { statusMark } from '../core/backup-info.js';
+import { leftStopped, leftStoppedWarning } from '../core/stopped-markers.js';
+import { formatAge, formatBytes, formatDate } from '../util/format.js';
+import { commandContext } from './context.js';
+
+interface ListFlags {
+  dir: string;
+  all?: boolean;
+  json?: boolean;
+}
+
+export async function listCommand(flags: ListFlags): Promise<void> {
+  const catalog = await readCatalog(flags.dir);
+  if (flags.json) {
+    const out = catalog.backups.map((b) => b.manifest);
+    process.stdout.write(`${JSON.stringify(flags.all ? { backups: out, incomplete: catalog.incomplete } : out, null, 2)}\n`);
+    return;
+  }
+  await warnLeftStopped(catalog.dir);
+  const now = new Date();
+  if (catalog.backups.length === 0) {
+    process.stdout.write(`No backups in ${catalog.dir}. Create one with: ./bot.sh backup create\n`);
+  } else {
+    process.stdout.write(`${catalog.backups.length} backup${catalog.backups.length > 1 ? 's' : ''} in ${catalog.dir}, newest first:\n\n`);
+    for (const b of catalog.backups) process.stdout.write(`${renderRow(b, now)}\n`);
+    process.stdout.write(`\nRestore the newest with: ./bot.sh backup restore ${catalog.backups[0]!.manifest.id}\n`);
+  }
+  if (catalog.incomplete.length > 0) {
+    if (flags.all) {
+      process.stdout.write(`\nIncomplete (not backups):\n`);
+      for (const d of catalog.incomplete) process.stdout.write(`  ${chalk.yellow('!')} ${d.name}: ${d.reason}\n`);
+    } else {
+      process.stdout.write(chalk.dim(`\n${catalog.incomplete.length} incomplete director${catalog.incomplete.length > 1 ? 'ies' : 'y'} not shown (--all shows them).\n`));
+    }
+  }
+}
+
+function renderRow(b: BackupRecord, now: Date): string {
+  const m = b.manifest;
+  const created = new Date(m.createdAt);
+  const services = m.services.map((s) => `${statusMark(s)} ${s.name}`).join('  ');
+  const comment = m.comment ? `  "${m.comment}"` : '';
+  return `${chalk.bold(m.id)}  ${formatDate(created)} (${formatAge(created, now)})  ${m.type}  ${formatBytes(b.bytes)}${comment}\n    ${services}`;
+}
+
+/** A killed run may have left containers stopped; say which, if Docker can tell us. */
+async function warnLeftStopped(dir: string): Promise<void> {
+  try {
+    const warning = leftStoppedWarning(await leftStopped(dir, commandContext().engine));
+    if (warning) process.stderr.write(`${chalk.yellow('warning:')} ${warning}\n`);
+  } catch {
+    // Docker unreachable: listing backups does not need it.
+  }
+}

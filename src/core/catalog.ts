@@ -1,0 +1,89 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { notFound, StackvaultError, usageError } from '../errors.js';
+import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
+import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
+
+export interface BackupRecord {
+  manifest: Manifest;
+  path: string;
+  /** Bytes of all artifacts, from the manifest. */
+  bytes: number;
+}
+
+export interface IncompleteDir {
+  name: string;
+  path: string;
+  reason: string;
+}
+
+export interface Catalog {
+  dir: string;
+  /** Newest first. */
+  backups: BackupRecord[];
+  incomplete: IncompleteDir[];
+}
+
+/**
+ * Reads the backup directory. Only directories with a valid manifest are backups; temporary
+ * directories (a run in progress or killed) and directories without a readable manifest are
+ * reported as incomplete, never as backups.
+ */
+export async function readCatalog(dirOption: string): Promise<Catalog> {
+  const dir = await existingBackupDir(dirOption);
+  const entries = await readdir(dir, { withFileTypes: true });
+  const backups: BackupRecord[] = [];
+  const incomplete: IncompleteDir[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const path = join(dir, e.name);
+    if (e.name.startsWith(TMP_PREFIX)) {
+      incomplete.push({ name: e.name, path, reason: 'unfinished: a run is in progress or was interrupted' });
+      continue;
+    }
+    if (e.name.startsWith('.')) continue; // our own state directories
+    const hasManifest = await stat(join(path, MANIFEST_FILE)).then(() => true, () => false);
+    if (!hasManifest) {
+      incomplete.push({ name: e.name, path, reason: 'no manifest.json' });
+      continue;
+    }
+    try {
+      const manifest = await readManifest(join(path, MANIFEST_FILE));
+      if (manifest.id !== e.name) {
+        incomplete.push({ name: e.name, path, reason: `manifest names another backup (${manifest.id})` });
+        continue;
+      }
+      backups.push({ manifest, path, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) });
+    } catch (err) {
+      incomplete.push({ name: e.name, path, reason: err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err) });
+    }
+  }
+  backups.sort((a, b) => b.manifest.createdAt.localeCompare(a.manifest.createdAt) || b.manifest.id.localeCompare(a.manifest.id));
+  incomplete.sort((a, b) => a.name.localeCompare(b.name));
+  return { dir, backups, incomplete };
+}
+
+/**
+ * Finds one backup by its directory name, its timestamp part (`20261121_020000`, optionally
+ * with a `_N` suffix), or `latest`. Ambiguous and unknown IDs are errors that say what exists.
+ */
+export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
+  const wanted = id.trim();
+  if (!wanted) throw usageError('A backup ID is needed: a directory name, its timestamp part, or "latest".');
+  if (wanted === 'latest') {
+    const latest = catalog.backups[0];
+    if (!latest) throw notFound(`There are no backups in ${catalog.dir}.`, 'Create one with: ./bot.sh backup create');
+    return latest;
+  }
+  const exact = catalog.backups.find((b) => b.manifest.id === wanted);
+  if (exact) return exact;
+  const byStamp = catalog.backups.filter((b) => b.manifest.id.endsWith(`_backup_${wanted}`));
+  if (byStamp.length === 1) return byStamp[0]!;
+  if (byStamp.length > 1) {
+    throw usageError(`Backup ID '${wanted}' is ambiguous: it matches ${byStamp.map((b) => b.manifest.id).join(', ')}.`, 'Use the full directory name.');
+  }
+  const broken = catalog.incomplete.find((d) => d.name === wanted || d.name.endsWith(`_backup_${wanted}`));
+  if (broken) throw new StackvaultError(`${broken.name} is not a usable backup: ${broken.reason}.`, 5);
+  const newest = catalog.backups.slice(0, 3).map((b) => b.manifest.id);
+  throw notFound(`No backup '${wanted}' in ${catalog.dir}.`, newest.length ? `Newest: ${newest.join(', ')} (see ./bot.sh backup list).` : 'There are no backups yet.');
+}

@@ -1,0 +1,20 @@
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StackvaultError } from '../errors.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const COMPOSE_FILE = join(REPO_ROOT, 'compose', 'docker-compose.yml');
+
+/** `docker compose` (v2 plugin) when present, else Debian's `docker-compose` v1. */
+export async function composeCommand(): Promise<string[]> {
+  if ((await execa('docker', ['compose', 'version'], { reject: false })).exitCode === 0) return ['docker', 'compose'];
+  if ((await execa('docker-compose', ['version'], { reject: false })).exitCode === 0) return ['docker-compose'];
+  throw new StackvaultError('Neither `docker compose` nor `docker-compose` is installed.', 1, 'Install the Compose plugin, or `apt-get install docker-compose`.');
+}
+
+export async function compose(project: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  const [cmd, ...pre] = await composeCommand();
+  const r = await execa(cmd!, [...pre, '-f', COMPOSE_FILE, '-p', project, ...args], { env, reject: false, all: true });
+  if (r.exitCode !== 0) throw new StackvaultError(`${[cmd, ...pre].join(' ')} ${args.join(' ')} failed: ${String(r.all).trim().split('\n').slice(-3).join(' / ')}`);
+}
