@@ -83,15 +83,22 @@ export async function writeArtifact(
   if (options.inspectRaw) counter.pipe(options.inspectRaw);
   const inspected = options.inspectRaw ? waitFinished(options.inspectRaw) : Promise.resolve();
   const written = pipeline(raw, counter, compressor(compression), hasher, diskCounter, createWriteStream(file, { mode: 0o600, flags: 'wx' }), { signal: options.signal });
+  // Both are awaited below. Note a write failure as it happens (disk full while `produce` is
+  // still running); handling it here also keeps it from ending the process as unhandled.
+  let writeFailure: unknown;
+  written.catch((err: unknown) => { writeFailure = err; });
+  inspected.catch(() => undefined);
   try {
     await produce(raw);
     raw.end();
     await Promise.all([written, inspected]);
   } catch (err) {
+    // When the write side failed first, that is the cause; the producer only saw its output
+    // close. (Destroying `raw` below fails the pipeline too, so decide before that.)
+    const cause = writeFailure ?? err;
     raw.destroy();
-    counter.destroy();
     await written.catch(() => undefined);
-    throw err;
+    throw cause;
   }
   await fsyncPath(file);
   return { rawBytes: counter.bytes, bytes: diskCounter.bytes, sha256: hasher.digest };

@@ -8,13 +8,15 @@ export const TMP_PREFIX = '.tmp-';
 /** Creates the backup directory (0700) when missing and proves it is writable. */
 export async function ensureBackupDir(dir: string): Promise<string> {
   const path = resolve(dir);
-  try {
-    await mkdir(path, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw storageError(`Cannot create the backup directory ${path}: ${describeFsError(err)}.`, 'Choose another with --dir or BACKUP_DIR.');
+  const existing = await stat(path).catch(() => undefined);
+  if (existing && !existing.isDirectory()) throw storageError(`The backup directory ${path} is not a directory.`);
+  if (!existing) {
+    try {
+      await mkdir(path, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw storageError(`Cannot create the backup directory ${path}: ${describeFsError(err)}.`, 'Choose another with --dir or BACKUP_DIR.');
+    }
   }
-  const info = await stat(path);
-  if (!info.isDirectory()) throw storageError(`The backup directory ${path} is not a directory.`);
   try {
     await access(path, constants.W_OK | constants.X_OK);
   } catch {

@@ -105,7 +105,11 @@ export class DockerodeEngine implements DockerEngine {
         // command's stdin and keeps sending output until the command exits.
         options.stdin.pipe(stream);
       }
-      await pipeline(stream, demux);
+      try {
+        await pipeline(stream, demux);
+      } catch (err) {
+        throw new Error(`${cmd[0]} was cut off: ${await this.whyCutOff(containerId, err)}`);
+      }
       // The exit code is only known once the stream has ended; poll briefly until it is set.
       let info = await exec.inspect();
       for (let i = 0; info.Running && i < 100; i++) {
@@ -114,6 +118,18 @@ export class DockerodeEngine implements DockerEngine {
       }
       return { exitCode: info.ExitCode ?? -1, stdout: Buffer.concat(stdoutChunks).toString('utf8'), stderr };
     });
+  }
+
+  /** Explains a broken exec stream: usually the container stopped or was killed. */
+  private async whyCutOff(containerId: string, err: unknown): Promise<string> {
+    const detail = err instanceof Error ? err.message : String(err);
+    try {
+      const state = (await this.docker.getContainer(containerId).inspect()).State;
+      if (!state.Running) return `the container stopped (${state.Status}, exit code ${state.ExitCode}) while it ran (${detail})`;
+    } catch {
+      return `the container is gone (${detail})`;
+    }
+    return `the connection to the Docker engine broke (${detail})`;
   }
 
   getArchive(containerId: string, path: string): Promise<Readable> {

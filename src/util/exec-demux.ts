@@ -26,10 +26,20 @@ export class ExecDemuxer extends Writable {
       const payload = this.pending.subarray(8, 8 + size);
       this.pending = this.pending.subarray(8 + size);
       if (type === 2) this.onStderr(payload);
+      else if (this.stdout.destroyed) return callback(new Error('the output stream was closed'));
       else if (!this.stdout.write(payload)) waitForDrain = true;
     }
-    if (waitForDrain && !this.stdout.destroyed) this.stdout.once('drain', () => callback());
-    else callback();
+    if (!waitForDrain) return callback();
+    // Wait for room, but never forever: a destroyed output would never drain.
+    const done = (err?: Error) => {
+      this.stdout.off('drain', onDrain);
+      this.stdout.off('close', onClose);
+      callback(err);
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('the output stream was closed'));
+    this.stdout.on('drain', onDrain);
+    this.stdout.on('close', onClose);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -1,4 +1,5 @@
 import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 
 /**
@@ -78,14 +79,9 @@ export function stripTarTrailer(): Transform {
 /** Pipes several tar streams into `out` as one archive, ending with a single marker. */
 export async function concatTars(sources: Array<() => Promise<Readable>>, out: Writable): Promise<void> {
   for (const open of sources) {
-    const source = await open();
-    await new Promise<void>((resolve, reject) => {
-      const strip = stripTarTrailer();
-      source.on('error', reject);
-      strip.on('error', reject);
-      strip.on('end', resolve);
-      source.pipe(strip).pipe(out, { end: false });
-    });
+    // pipeline, not pipe: if `out` fails (disk full) the archive download is destroyed and
+    // this rejects, instead of waiting forever for a stream nobody reads.
+    await pipeline(await open(), stripTarTrailer(), out, { end: false });
   }
   await writeChunk(out, Buffer.alloc(1024));
 }

@@ -1,0 +1,28 @@
+import { execa } from 'execa';
+import { readdir } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { readJson, tempDir } from '../support/artifacts.js';
+import { bot, REPO_ROOT } from '../support/cli.js';
+
+/** The README's main-job command, end to end on the compose/ stack. */
+describe('./bot.sh demo', () => {
+  afterAll(async () => {
+    await execa('docker-compose', ['-f', 'compose/docker-compose.yml', '-p', 'stackvault-demo', 'down', '-v'], { cwd: REPO_ROOT, reject: false });
+  });
+
+  it('brings the stack up, seeds it, backs up all five services and lists the backup', async () => {
+    const dir = await tempDir('demo');
+    const r = await bot(['demo', '--dir', dir], { timeout: 400_000 });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const out = String(r.stdout);
+    expect(out).toMatch(/1 backup in .*newest first/);
+    expect(out).toMatch(/✅ app\s+✅ chroma\s+✅ neo4j\s+✅ postgres\s+✅ redis/);
+    expect(out).toContain('./bot.sh backup restore stackvault_backup_');
+    expect(out).toContain('down -v');
+    const [id] = (await readdir(dir)).filter((n) => n.startsWith('stackvault_backup_'));
+    const manifest = await readJson<Manifest>(`${dir}/${id}/manifest.json`);
+    expect(manifest.services.every((s) => s.status === 'ok')).toBe(true);
+    expect(manifest.services.find((s) => s.name === 'postgres')!.rawBytes).toBeGreaterThan(20_000); // the seeded rows are in the dump
+  });
+});
