@@ -53,8 +53,12 @@ export function buildProgram(): Command {
     .option('--only <services>', 'comma-separated services to restore')
     .option('--yes', 'do not ask for confirmation')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']))
-    .action(notYet('backup restore'));
+    .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']) + `
+"latest" is the newest backup that is not a restore point. Every artifact is checked before
+anything changes, and a restore point (type restore-point) of the same services is taken
+first; a service that fails to restore is put back from it.
+`)
+    .action(async (id, opts) => (await import('./commands/restore.js')).restoreCommand(id, opts));
 
   backup
     .command('verify')
@@ -64,7 +68,7 @@ export function buildProgram(): Command {
     .option('--deep', 'restore each artifact into a throwaway container and check the data')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', examples(['./bot.sh backup verify latest', './bot.sh backup verify latest --deep']))
-    .action(notYet('backup verify'));
+    .action(async (id, opts) => (await import('./commands/verify.js')).verifyCommand(id, opts));
 
   backup
     .command('cleanup')

@@ -16,7 +16,7 @@ function doneLine(e: ServiceEntry): string {
 /** Plain lines, for pipes, logs and cron. */
 export function plainProgress(write: (line: string) => void): ProgressSink {
   return {
-    serviceStarted: (s, d) => write(`${s}: backing up (${d})`),
+    serviceStarted: (s, activity) => write(`${s}: ${activity}`),
     serviceBytes: () => undefined,
     serviceDone: (e) => write(doneLine(e)),
     warn: (m) => write(`warning: ${m}`),

@@ -65,13 +65,15 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
 
 /**
  * Finds one backup by its directory name, its timestamp part (`20261121_020000`, optionally
- * with a `_N` suffix), or `latest`. Ambiguous and unknown IDs are errors that say what exists.
+ * with a `_N` suffix), or `latest` (the newest that is not a restore point). Ambiguous and unknown IDs are errors that say what exists.
  */
 export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
   const wanted = id.trim();
   if (!wanted) throw usageError('A backup ID is needed: a directory name, its timestamp part, or "latest".');
   if (wanted === 'latest') {
-    const latest = catalog.backups[0];
+    // Restore points are safety nets, not what "latest" means: restoring latest twice must
+    // not flip between the backup and the state it replaced.
+    const latest = catalog.backups.find((b) => b.manifest.type !== 'restore-point');
     if (!latest) throw notFound(`There are no backups in ${catalog.dir}.`, 'Create one with: ./bot.sh backup create');
     return latest;
   }

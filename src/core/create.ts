@@ -17,7 +17,7 @@ import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
-import { clearMarker, leftStopped, leftStoppedWarning, writeMarker } from './stopped-markers.js';
+import { leftStopped, leftStoppedWarning, withStopped } from './stopped-markers.js';
 
 export interface CreateOptions extends DiscoveryOptions {
   dir: string;
@@ -49,59 +49,65 @@ export interface CreateResult {
 export async function createBackup(options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
   if (!isValidPrefix(options.prefix)) throw usageError(`--prefix '${options.prefix}' must be letters, digits and dashes.`);
   if (!Number.isInteger(options.parallel) || options.parallel < 1) throw usageError('--parallel must be a whole number of at least 1.');
-  const now = deps.now ?? (() => new Date());
   const dir = await ensureBackupDir(options.dir);
-  const docker = await deps.engine.version(); // fails early and clearly when Docker is down
+  await deps.engine.version(); // fails early and clearly when Docker is down
   const release = await acquireLock(dir, `backup create --type ${options.type}`);
   try {
     const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
     if (leftover) deps.progress.warn(leftover);
-    const found = await discover(deps.engine, deps.drivers, options);
-    const createdAt = now();
-    const id = newBackupId(options.prefix, createdAt, new Set(await directoryNames(dir)));
-    const tmp = join(dir, `${TMP_PREFIX}${id}`);
-    await mkdir(tmp, { mode: 0o700 });
-    try {
-      const names = artifactNames(found.running, options.compress);
-      const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir));
-      const skipped = found.notRunning.map((c): ServiceEntry => ({
-        ...identity(c),
-        status: 'skipped',
-        error: `container is ${c.container.state}, not running`,
-        durationMs: 0,
-      }));
-      for (const s of skipped) deps.progress.serviceDone(s);
-      if (deps.signal.aborted) throw interrupted(deps.signal);
-      const services = [...entries, ...skipped].sort((a, b) => a.name.localeCompare(b.name));
-      const ok = services.filter((s) => s.status === 'ok').length;
-      if (ok === 0) {
-        throw new StackvaultError(
-          `No service could be backed up, so no backup was kept: ${services.map((s) => `${s.name}: ${s.error}`).join('; ')}.`,
-          ExitCode.failure,
-        );
-      }
-      const manifest: Manifest = {
-        schemaVersion: SCHEMA_VERSION,
-        id,
-        createdAt: createdAt.toISOString(),
-        completedAt: now().toISOString(),
-        type: options.type,
-        comment: options.comment,
-        status: ok === services.length ? 'ok' : 'partial',
-        tool: { name: TOOL_NAME, version: TOOL_VERSION },
-        docker,
-        host: hostname(),
-        services,
-      };
-      await publish(dir, tmp, manifest);
-      return { manifest, path: join(dir, id) };
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      if (isStorageFailure(err)) throw storageError(`Writing the backup to ${dir} failed: ${describeFsError(err)}. Nothing was kept.`);
-      throw err;
-    }
+    return await runBackup(dir, options, deps);
   } finally {
     await release();
+  }
+}
+
+/** The backup itself, for callers that already hold the lock on `dir` (restore points). */
+export async function runBackup(dir: string, options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
+  const now = deps.now ?? (() => new Date());
+  const docker = await deps.engine.version();
+  const found = await discover(deps.engine, deps.drivers, options);
+  const createdAt = now();
+  const id = newBackupId(options.prefix, createdAt, new Set(await directoryNames(dir)));
+  const tmp = join(dir, `${TMP_PREFIX}${id}`);
+  await mkdir(tmp, { mode: 0o700 });
+  try {
+    const names = artifactNames(found.running, options.compress);
+    const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir));
+    const skipped = found.notRunning.map((c): ServiceEntry => ({
+      ...identity(c),
+      status: 'skipped',
+      error: `container is ${c.container.state}, not running`,
+      durationMs: 0,
+    }));
+    for (const s of skipped) deps.progress.serviceDone(s);
+    if (deps.signal.aborted) throw interrupted(deps.signal);
+    const services = [...entries, ...skipped].sort((a, b) => a.name.localeCompare(b.name));
+    const ok = services.filter((s) => s.status === 'ok').length;
+    if (ok === 0) {
+      throw new StackvaultError(
+        `No service could be backed up, so no backup was kept: ${services.map((s) => `${s.name}: ${s.error}`).join('; ')}.`,
+        ExitCode.failure,
+      );
+    }
+    const manifest: Manifest = {
+      schemaVersion: SCHEMA_VERSION,
+      id,
+      createdAt: createdAt.toISOString(),
+      completedAt: now().toISOString(),
+      type: options.type,
+      comment: options.comment,
+      status: ok === services.length ? 'ok' : 'partial',
+      tool: { name: TOOL_NAME, version: TOOL_VERSION },
+      docker,
+      host: hostname(),
+      services,
+    };
+    await publish(dir, tmp, manifest);
+    return { manifest, path: join(dir, id) };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    if (isStorageFailure(err)) throw storageError(`Writing the backup to ${dir} failed: ${describeFsError(err)}. Nothing was kept.`);
+    throw err;
   }
 }
 
@@ -123,7 +129,7 @@ function artifactNames(candidates: Candidate[], compression: Compression): strin
 
 async function backupService(c: Candidate, file: string, artifact: string, options: CreateOptions, deps: CreateDeps, dir: string): Promise<ServiceEntry> {
   const started = Date.now();
-  deps.progress.serviceStarted(c.service, c.driver.name);
+  deps.progress.serviceStarted(c.service, `backing up (${c.driver.name})`);
   let secrets: string[] = [];
   try {
     if (deps.signal.aborted) throw interrupted(deps.signal);
@@ -140,7 +146,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
           container,
           output: raw,
           signal: deps.signal,
-          withStopped: (work) => withStopped(deps.engine, dir, c, work),
+          withStopped: (work) => withStopped(deps.engine, dir, { id: c.container.id, name: c.container.name, service: c.service }, work),
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
         });
       },
@@ -169,18 +175,6 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
     const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started };
     deps.progress.serviceDone(entry);
     return entry;
-  }
-}
-
-/** Stops a container for `work` and starts it again on every path, including Ctrl-C. */
-async function withStopped<T>(engine: DockerEngine, dir: string, c: Candidate, work: () => Promise<T>): Promise<T> {
-  await writeMarker(dir, { containerId: c.container.id, container: c.container.name, service: c.service, since: new Date().toISOString(), pid: process.pid });
-  try {
-    await engine.stop(c.container.id);
-    return await work();
-  } finally {
-    await engine.start(c.container.id);
-    await clearMarker(dir, c.container.id);
   }
 }
 

@@ -2,7 +2,8 @@ import type { ServiceEntry } from './manifest.js';
 
 /** What a long-running core function reports; renderers decide how it looks. */
 export interface ProgressSink {
-  serviceStarted(service: string, driver: string): void;
+  /** `activity` says what happens, e.g. "backing up (postgres)". */
+  serviceStarted(service: string, activity: string): void;
   serviceBytes(service: string, rawBytes: number): void;
   serviceDone(entry: ServiceEntry): void;
   warn(message: string): void;

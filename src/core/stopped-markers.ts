@@ -57,3 +57,15 @@ export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined
   const names = markers.map((m) => m.container);
   return `An interrupted stackvault run (pid ${markers[0]!.pid}) stopped ${names.join(', ')} and could not start ${markers.length > 1 ? 'them' : 'it'} again. Start ${markers.length > 1 ? 'them' : 'it'} with: docker start ${names.join(' ')}`;
 }
+
+/** Stops a container for `work` and starts it again on every path, including errors and Ctrl-C. */
+export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>): Promise<T> {
+  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid });
+  try {
+    await engine.stop(target.id);
+    return await work();
+  } finally {
+    await engine.start(target.id);
+    await clearMarker(dir, target.id);
+  }
+}

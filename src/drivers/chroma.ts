@@ -1,4 +1,5 @@
-import { archiveDataPaths } from './volume-archive.js';
+import { archiveDataPaths, restoreDataPaths } from './volume-archive.js';
+import { tcpAnswers } from './exec.js';
 import type { Driver } from './types.js';
 
 /**
@@ -10,5 +11,7 @@ export const chromaDriver: Driver = {
   format: 'tar',
   imageNames: ['chroma', 'chromadb'],
   secrets: (c) => [c.env.CHROMA_SERVER_AUTHN_CREDENTIALS, c.env.CHROMA_SERVER_AUTH_CREDENTIALS].filter((s): s is string => Boolean(s)),
+  restore: restoreDataPaths,
+  ready: async (engine, container) => tcpAnswers(engine, container.id, 8000),
   backup: (ctx) => archiveDataPaths(ctx, ['/data', '/chroma/chroma']),
 };

@@ -9,3 +9,9 @@ export async function execChecked(engine: DockerEngine, containerId: string, cmd
   }
   return r.stdout.trim();
 }
+
+/** Whether something listens on a TCP port inside the container (needs bash, as most images have). */
+export async function tcpAnswers(engine: DockerEngine, containerId: string, port: number): Promise<boolean> {
+  const r = await engine.exec(containerId, ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
+  return r.exitCode === 0;
+}

@@ -1,4 +1,4 @@
-import { archiveDataPaths } from './volume-archive.js';
+import { archiveDataPaths, restoreDataPaths } from './volume-archive.js';
 import type { Driver } from './types.js';
 
 /**
@@ -16,5 +16,7 @@ export const neo4jDriver: Driver = {
     const password = auth.includes('/') ? auth.slice(auth.indexOf('/') + 1) : auth;
     return [auth, password];
   },
+  restore: restoreDataPaths,
+  ready: async (_engine, container) => container.running,
   backup: (ctx) => archiveDataPaths(ctx, ['/data']),
 };

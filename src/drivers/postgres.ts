@@ -1,5 +1,7 @@
+import type { DockerEngine } from '../docker/engine.js';
 import type { Driver } from './types.js';
 import { execChecked } from './exec.js';
+import { PgRestoreFilter, quoteIdent } from './pg-restore-filter.js';
 
 /**
  * PostgreSQL: `pg_dumpall --clean --if-exists` inside the container, as $POSTGRES_USER over
@@ -15,19 +17,55 @@ export const postgresDriver: Driver = {
 
   async backup({ engine, container, output }) {
     const user = superuser(container.env);
-    const databases = (
-      await execChecked(engine, container.id, ['psql', '-U', user, '-d', 'postgres', '-AtX', '-c', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1'], 'list databases')
-    ).split('\n').filter(Boolean);
+    const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: output });
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
     return { details: { superuser: user, databases } };
   },
+
+  /**
+   * Afterwards the cluster holds exactly the dump: databases and roles created since the
+   * backup are dropped, and the dump replays with ON_ERROR_STOP so any error stops it.
+   */
+  async restore({ engine, container, entry, open }) {
+    const id = container.id;
+    const user = superuser(container.env);
+    const q = (db: string, query: string) => sql(engine, id, user, db, query);
+    const version = Number(await q('postgres', 'SHOW server_version_num'));
+    const inBackup = new Set([...((entry.details?.databases as string[] | undefined) ?? []), 'template0', 'template1', 'postgres']);
+    const current = (await q('postgres', 'SELECT datname FROM pg_database ORDER BY 1')).split('\n').filter(Boolean);
+    for (const db of current.filter((d) => !inBackup.has(d))) {
+      await q('postgres', `DROP DATABASE ${quoteIdent(db)}${version >= 130000 ? ' WITH (FORCE)' : ''}`);
+    }
+    if (version < 130000) await q('postgres', 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IS NOT NULL');
+
+    const filter = new PgRestoreFilter(user, version >= 130000);
+    const replay = await engine.exec(id, ['psql', '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q'], { stdin: open().pipe(filter) });
+    if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${firstLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);
+
+    const roles = (await q('postgres', "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1")).split('\n').filter(Boolean);
+    const extra = roles.filter((r) => !filter.roles.has(r) && r !== user);
+    if (extra.length) {
+      const dbs = (await q('postgres', 'SELECT datname FROM pg_database WHERE datallowconn')).split('\n').filter(Boolean);
+      for (const db of dbs) await q(db, `DROP OWNED BY ${extra.map(quoteIdent).join(', ')}`);
+      for (const role of extra) await q('postgres', `DROP ROLE ${quoteIdent(role)}`);
+    }
+  },
+
+  async ready(engine, container) {
+    const r = await engine.exec(container.id, ['psql', '-U', superuser(container.env), '-d', 'postgres', '-AtXc', 'SELECT 1']);
+    return r.exitCode === 0 && r.stdout.trim() === '1';
+  },
 };
 
 export function superuser(env: Record<string, string>): string {
   return env.POSTGRES_USER || 'postgres';
+}
+
+function sql(engine: DockerEngine, id: string, user: string, db: string, query: string): Promise<string> {
+  return execChecked(engine, id, ['psql', '-U', user, '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', query], `psql on ${db}`);
 }
 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';

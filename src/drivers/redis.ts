@@ -1,5 +1,8 @@
 import type { DockerEngine } from '../docker/engine.js';
+import { Readable } from 'node:stream';
 import { concatTars } from '../util/tar-stream.js';
+import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
+import { mountOf, parseOwner, putFiles, removeFromVolumes } from './container-files.js';
 import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
 import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from './redis-info.js';
@@ -28,18 +31,71 @@ export const redisDriver: Driver = {
     const aofDir = aof ? (await config('appenddirname')) || 'appendonlydir' : undefined;
 
     await bgsaveAndWait(cli, signal);
-    const keys = keyCount(parseInfo(await cli('INFO', 'keyspace')));
+    // The key count is exact only if nothing changed since the snapshot; else it is left out.
+    const info = parseInfo(await cli('INFO'));
+    const keys = info.rdb_changes_since_last_save === '0' ? keyCount(info) : undefined;
 
     const paths = [`${dir}/${dbfilename}`, ...(aofDir ? [`${dir}/${aofDir}`] : [])];
     await concatTars(paths.map((p) => () => engine.getArchive(container.id, p)), output);
-    return { details: { dir, dbfilename, aofDir, keysAtBackup: keys } };
+    return { details: { dir, dbfilename, aofDir, ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
+  },
+
+  /**
+   * The RDB is the consistent point (the AOF directory was copied while Redis appended to it),
+   * so the restore brings Redis up on the RDB. With AOF on, Redis ignores dump.rdb and loads
+   * its AOF directory instead, so the directory is written too: a manifest whose base file
+   * IS the RDB (Redis 7 multi-part AOF), or for Redis < 7 the RDB as the single AOF file
+   * (an RDB-preamble AOF).
+   */
+  async restore({ engine, container, entry, open, withStopped, log }) {
+    const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
+    const config = async (key: string) => (await cli('CONFIG', 'GET', key)).split('\n')[1]?.trim() ?? '';
+    const dir = (await config('dir')) || '/data';
+    const dbfilename = (await config('dbfilename')) || 'dump.rdb';
+    const aofOn = (await config('appendonly')) === 'yes';
+    const aofDir = await config('appenddirname'); // empty before Redis 7
+    const aofFile = (await config('appendfilename')) || 'appendonly.aof';
+    const owner = parseOwner(await execChecked(engine, container.id, ['stat', '-c', '%u:%g', dir], `stat ${dir}`)) ?? { uid: 0, gid: 0 };
+    const sourceName = (entry.details?.dbfilename as string | undefined) ?? 'dump.rdb';
+    const rdb = async () => (await findTarEntry(open(), sourceName)).stream;
+    const { size } = await findTarEntry(open(), sourceName).then((e) => { e.stream.resume(); return e; });
+    const file = (path: string, bytes: number, content?: () => Promise<Readable>) => ({ path, size: bytes, ...owner, mode: 0o644, open: content });
+
+    const entries: BuildEntry[] = [file(dbfilename, size, rdb)];
+    const remove = [`${dir}/${dbfilename}`];
+    if (aofOn && aofDir) {
+      const base = `${aofFile}.1.base.rdb`;
+      const manifest = Buffer.from(`file ${base} seq 1 type b\nfile ${aofFile}.1.incr.aof seq 1 type i\n`);
+      entries.push(
+        { path: aofDir, size: 0, ...owner, mode: 0o755, type: 'Directory' },
+        file(`${aofDir}/${base}`, size, rdb),
+        file(`${aofDir}/${aofFile}.1.incr.aof`, 0),
+        file(`${aofDir}/${aofFile}.manifest`, manifest.length, async () => Readable.from([manifest])),
+      );
+      remove.push(`${dir}/${aofDir}`);
+    } else if (aofOn) {
+      entries.push(file(aofFile, size, rdb));
+      remove.push(`${dir}/${aofFile}`);
+    }
+    await withStopped(async () => {
+      if (mountOf(container, dir)) await removeFromVolumes(engine, container, remove, 'paths');
+      else log(`${dir} is not on a volume: old files there are overwritten, not removed`);
+      await putFiles(engine, container.id, dir, entries);
+    });
+  },
+
+  async ready(engine, container) {
+    const r = await engine.exec(container.id, ['redis-cli', '--no-auth-warning', 'PING'], { env: authEnv(redisPassword(container.cmd, container.env)) });
+    return r.exitCode === 0 && r.stdout.trim() === 'PONG';
   },
 };
+
+const authEnv = (password: string | undefined) => (password ? { REDISCLI_AUTH: password } : undefined);
 
 type RedisCli = (...args: string[]) => Promise<string>;
 
 export function redisCli(engine: DockerEngine, containerId: string, password: string | undefined): RedisCli {
-  const env = password ? { REDISCLI_AUTH: password } : undefined;
+  const env = authEnv(password);
   return async (...args) => {
     const out = await execChecked(engine, containerId, ['redis-cli', '--no-auth-warning', ...args], `redis-cli ${args[0]}`, { env });
     // redis-cli exits 0 on server errors; they come back as text.

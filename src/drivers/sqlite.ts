@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import type { DockerEngine } from '../docker/engine.js';
@@ -9,6 +9,8 @@ import { usageError } from '../errors.js';
 import { concatTars } from '../util/tar-stream.js';
 import { execChecked } from './exec.js';
 import { checkSqliteCopy, readSingleFileTar } from './sqlite-host.js';
+import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
+import { parseOwner, putFiles } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
 
 export interface SqliteFileRecord {
@@ -51,6 +53,41 @@ export const sqliteDriver: Driver = {
     const hasCli = (await ctx.engine.exec(ctx.container.id, ['sqlite3', '-version'])).exitCode === 0;
     const files = hasCli ? await backupInside(ctx, paths) : await backupFrozen(ctx, paths);
     return { details: { method: hasCli ? 'sqlite3 .backup in container' : 'frozen copy, recovered on host', files } };
+  },
+
+  /**
+   * Stops the app container, replaces each database file with its copy, and writes empty
+   * -wal and -shm files over stale ones (an empty WAL holds no frames; an empty -shm is
+   * rebuilt on open), so nothing from after the backup is replayed. Starts it again.
+   */
+  async restore({ engine, container, entry, open, withStopped }) {
+    const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    if (files.length === 0) throw new Error('the backup lists no SQLite files');
+    const byDir = new Map<string, BuildEntry[]>();
+    for (const f of files) {
+      const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
+      copy.stream.resume();
+      const owner = parseOwner(f.owner) ?? { uid: copy.uid, gid: copy.gid };
+      const mode = f.mode ? parseInt(f.mode, 8) : copy.mode;
+      const name = basename(f.path);
+      const list = byDir.get(dirname(f.path)) ?? [];
+      list.push(
+        { path: name, size: copy.size, ...owner, mode, open: async () => (await findTarEntry(open(), `sqlite/${f.entry}`)).stream },
+        { path: `${name}-wal`, size: 0, ...owner, mode },
+        { path: `${name}-shm`, size: 0, ...owner, mode },
+      );
+      byDir.set(dirname(f.path), list);
+    }
+    await withStopped(async () => {
+      for (const [dir, entries] of byDir) await putFiles(engine, container.id, dir, entries);
+    });
+  },
+
+  async ready(engine, container) {
+    if (!container.running) return false;
+    const r = await engine.exec(container.id, ['sqlite3', sqlitePaths(container.labels)[0]!, 'PRAGMA quick_check']);
+    if (r.exitCode === 126 || r.exitCode === 127) return true; // no sqlite3 in this image: running is all we can see
+    return r.exitCode === 0 && r.stdout.trim() === 'ok';
   },
 };
 

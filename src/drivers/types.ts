@@ -1,4 +1,5 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { ServiceEntry } from '../core/manifest.js';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 
 export type DriverName = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'sqlite';
@@ -24,6 +25,19 @@ export interface BackupOutcome {
   details?: Record<string, unknown>;
 }
 
+export interface RestoreContext {
+  engine: DockerEngine;
+  /** The container being restored, inspected just before. */
+  container: ContainerDetails;
+  /** The service as recorded in the backup's manifest (details included). */
+  entry: ServiceEntry;
+  /** The artifact's decompressed content; may be called more than once. */
+  open(): Readable;
+  signal: AbortSignal;
+  withStopped<T>(work: () => Promise<T>): Promise<T>;
+  log(message: string): void;
+}
+
 /**
  * One datastore kind. Adding a datastore = one file implementing this, its test, and one line
  * in registry.ts.
@@ -36,4 +50,8 @@ export interface Driver {
   /** Secret values found in the container's environment or command; redacted from all output. */
   secrets(container: ContainerDetails): string[];
   backup(ctx: BackupContext): Promise<BackupOutcome>;
+  /** Makes the service's data equal the artifact (not artifact plus current data). */
+  restore(ctx: RestoreContext): Promise<void>;
+  /** Whether the service answers; used after a restore when the image has no healthcheck. */
+  ready(engine: DockerEngine, container: ContainerDetails): Promise<boolean>;
 }

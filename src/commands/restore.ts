@@ -1,0 +1,68 @@
+import { createInterface } from 'node:readline/promises';
+import { restoreBackup, type RestorePlan } from '../core/restore.js';
+import type { ProgressSink } from '../core/progress.js';
+import { parseServiceList } from '../core/selection.js';
+import { ExitCode, StackvaultError } from '../errors.js';
+import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+import { commandContext } from './context.js';
+import { plainProgress, ttyProgress } from './progress-renderers.js';
+
+interface RestoreFlags {
+  dir: string;
+  only?: string;
+  yes?: boolean;
+  json?: boolean;
+  parallel?: string;
+}
+
+export async function restoreCommand(id: string, flags: RestoreFlags): Promise<void> {
+  const out = flags.json ? process.stderr : process.stdout;
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  const progress: ProgressSink & { stop?(): void } = out.isTTY && !process.env.CI ? ttyProgress(out) : plainProgress((l) => out.write(`${l}\n`));
+  const ctx = commandContext();
+  try {
+    const result = await restoreBackup(
+      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4 },
+      {
+        ...ctx,
+        progress: { ...progress, serviceDone: () => undefined },
+        confirm: async (plan) => {
+          out.write(renderPlan(plan));
+          if (flags.yes) return true;
+          if (!interactive) {
+            throw new StackvaultError('Restore needs confirmation and there is no terminal to ask on; nothing was changed.', ExitCode.aborted, 'Run it in a terminal, or add --yes.');
+          }
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          try {
+            return /^y(es)?$/i.test((await rl.question('Replace this data? A restore point is taken first. [y/N] ')).trim());
+          } finally {
+            rl.close();
+          }
+        },
+      },
+    );
+    progress.stop?.();
+    for (const s of result.services) {
+      const mark = s.status === 'restored' ? '✅' : '❌';
+      const what = s.status === 'restored' ? 'restored' : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}` : `FAILED: ${s.error}`;
+      out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)})\n`);
+    }
+    out.write(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    const bad = result.services.filter((s) => s.status !== 'restored').length;
+    if (bad) process.exitCode = bad === result.services.length ? ExitCode.failure : ExitCode.partial;
+  } finally {
+    progress.stop?.();
+  }
+}
+
+function renderPlan(plan: RestorePlan): string {
+  const created = new Date(plan.backup.createdAt);
+  const width = Math.max(...plan.items.map((i) => i.service.length));
+  return [
+    `Restore ${plan.backup.id} (${plan.backup.type}, ${formatDate(created)}, ${formatAge(created, new Date())}${plan.backup.comment ? `, "${plan.backup.comment}"` : ''}).`,
+    'This REPLACES the current data of:',
+    ...plan.items.map((i) => `  ${i.service.padEnd(width)}  container ${i.container}  (${i.driver}, ${formatBytes(i.bytes)} compressed)`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,76 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadEntry } from 'tar';
+import { integrityError } from '../errors.js';
+import { TarChecker } from '../util/tar-stream.js';
+import { unsafeEntry } from '../util/tar-safety.js';
+import { ByteCounter, decompressor, Sha256Tap, type Compression } from './artifact.js';
+import type { ServiceEntry } from './manifest.js';
+
+/** pg_dumpall writes this last; a dump without it was cut off. */
+export const PG_DUMP_END = '-- PostgreSQL database cluster dump complete';
+
+export interface ArtifactCheck {
+  service: string;
+  artifact: string;
+  bytes: number;
+  rawBytes: number;
+  tarEntries?: number;
+}
+
+/**
+ * Proves an artifact is the one the manifest describes and that it opens: size and SHA-256
+ * of the file, a clean decompression, a complete tar without hostile entries, or a SQL dump
+ * that ends with pg_dumpall's completion line. Any problem is an integrity error (exit 5)
+ * naming the service and what is wrong. Reads the file once.
+ */
+export async function checkArtifact(backupPath: string, entry: ServiceEntry): Promise<ArtifactCheck> {
+  const what = `${entry.name} (${entry.artifact})`;
+  const file = join(backupPath, entry.artifact!);
+  const size = await stat(file).then((s) => s.size, () => undefined);
+  if (size === undefined) throw integrityError(`The artifact of ${what} is missing.`);
+  if (size !== entry.bytes) throw integrityError(`The artifact of ${what} has ${size} bytes, the manifest says ${entry.bytes}: it was truncated or changed.`);
+
+  const hasher = new Sha256Tap();
+  const raw = new ByteCounter();
+  let content: Writable;
+  let tar: TarChecker | undefined;
+  let tail = '';
+  let hostile: string | undefined;
+  if (entry.format === 'tar') {
+    tar = new TarChecker((e: ReadEntry) => {
+      const why = unsafeEntry({ path: e.path, type: e.type, linkpath: e.linkpath });
+      if (why && !hostile) hostile = `entry '${e.path}': ${why}`;
+    });
+    content = tar;
+  } else {
+    content = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        tail = (tail + chunk.toString('latin1')).slice(-256);
+        cb();
+      },
+    });
+  }
+  try {
+    await pipeline(createReadStream(file), hasher, decompressor((entry.compression ?? 'none') as Compression), raw, content);
+  } catch (err) {
+    if (hasher.digest && hasher.digest !== entry.sha256) throw checksumError(what);
+    throw integrityError(`The artifact of ${what} does not open: ${(err as Error).message}.`);
+  }
+  if (hasher.digest !== entry.sha256) throw checksumError(what);
+  if (hostile) throw integrityError(`The artifact of ${what} has an unsafe ${hostile}; refusing to use it.`);
+  if (entry.format === 'sql' && !tail.includes(PG_DUMP_END)) throw integrityError(`The SQL dump of ${what} is incomplete: it lacks pg_dumpall's final line.`);
+  return { service: entry.name, artifact: entry.artifact!, bytes: size, rawBytes: raw.bytes, ...(tar ? { tarEntries: tar.entries } : {}) };
+}
+
+const checksumError = (what: string) => integrityError(`The SHA-256 of ${what} does not match the manifest: the file was changed or corrupted.`);
+
+/** The decompressed content of an artifact, streamed. */
+export function openArtifact(backupPath: string, entry: ServiceEntry): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  pipeline(createReadStream(join(backupPath, entry.artifact!)), decompressor((entry.compression ?? 'none') as Compression), out).catch((err: unknown) => out.destroy(err as Error));
+  return out;
+}

@@ -1,0 +1,193 @@
+import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
+import type { DockerEngine } from '../docker/engine.js';
+import type { Driver } from '../drivers/types.js';
+import { mapLimit } from '../util/limit.js';
+import { checkArtifact, openArtifact } from './artifact-check.js';
+import { ensureBackupDir } from './backup-dir.js';
+import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
+import { runBackup } from './create.js';
+import { discover } from './discovery.js';
+import { acquireLock } from './lock.js';
+import type { Manifest, ServiceEntry } from './manifest.js';
+import type { ProgressSink } from './progress.js';
+import { waitReady } from './readiness.js';
+import { redact, secretsOf } from './redact.js';
+import { LABELS, type Candidate } from './selection.js';
+import { leftStopped, leftStoppedWarning, withStopped } from './stopped-markers.js';
+
+export interface RestoreOptions {
+  dir: string;
+  id: string;
+  only?: string[];
+  parallel: number;
+}
+
+export interface RestorePlanItem {
+  service: string;
+  driver: string;
+  container: string;
+  bytes: number;
+}
+
+export interface RestorePlan {
+  backup: Manifest;
+  items: RestorePlanItem[];
+}
+
+export interface RestoreDeps {
+  engine: DockerEngine;
+  drivers: readonly Driver[];
+  progress: ProgressSink;
+  signal: AbortSignal;
+  /** Shown the plan once every check passed; resolves false to stop before anything changes. */
+  confirm(plan: RestorePlan): Promise<boolean>;
+}
+
+export type RestoreStatus = 'restored' | 'rolled-back' | 'failed';
+
+export interface ServiceRestoreResult {
+  service: string;
+  container: string;
+  status: RestoreStatus;
+  error?: string;
+  durationMs: number;
+}
+
+export interface RestoreResult {
+  backupId: string;
+  restorePointId: string;
+  services: ServiceRestoreResult[];
+}
+
+interface Target {
+  entry: ServiceEntry;
+  candidate: Candidate;
+  driver: Driver;
+}
+
+/**
+ * Restores services from a backup so their data equals it. In order, and stopping at the
+ * first problem before anything changes: the backup exists, every selected artifact matches
+ * its checksum and opens cleanly, every target container exists; then the user confirms; then
+ * a restore point of the same services is taken. A service whose restore fails is put back
+ * from the restore point. Containers stopped on the way are always started again.
+ */
+export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps): Promise<RestoreResult> {
+  const catalog = await readCatalog(options.dir);
+  const backup = resolveBackup(catalog, options.id);
+  const entries = selectEntries(backup.manifest, options.only);
+  for (const entry of entries) await checkArtifact(backup.path, entry);
+  const dir = await ensureBackupDir(options.dir);
+  await deps.engine.version();
+  const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
+  try {
+    const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
+    if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
+    const targets = await findTargets(entries, deps);
+    const plan: RestorePlan = {
+      backup: backup.manifest,
+      items: targets.map((t) => ({ service: t.entry.name, driver: t.driver.name, container: t.candidate.container.name, bytes: t.entry.bytes ?? 0 })),
+    };
+    if (!(await deps.confirm(plan))) throw new StackvaultError('Restore cancelled; nothing was changed.', ExitCode.aborted);
+
+    deps.progress.info('Taking a restore point of the current state first...');
+    const point = await runBackup(
+      dir,
+      { dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point' },
+      { ...deps, progress: deps.progress },
+    );
+    const missing = targets.filter((t) => point.manifest.services.find((s) => s.name === t.candidate.service)?.status !== 'ok');
+    if (missing.length) {
+      throw new StackvaultError(
+        `The restore point ${point.manifest.id} could not capture ${missing.map((t) => t.candidate.service).join(', ')}, so nothing was restored.`,
+        ExitCode.failure,
+        'Fix what the warning above says (is the container running?) and try again.',
+      );
+    }
+    const pointRecord: BackupRecord = { manifest: point.manifest, path: point.path, bytes: 0 };
+    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, pointRecord, dir, deps));
+    return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services };
+  } finally {
+    await release();
+  }
+}
+
+function selectEntries(manifest: Manifest, only: string[] | undefined): ServiceEntry[] {
+  if (!only) {
+    const ok = manifest.services.filter((s) => s.status === 'ok');
+    if (ok.length === 0) throw notFound(`Backup ${manifest.id} holds no successfully backed-up service.`);
+    return ok;
+  }
+  return only.map((name) => {
+    const entry = manifest.services.find((s) => s.name === name);
+    if (!entry) throw notFound(`Backup ${manifest.id} has no service '${name}'.`, `It has: ${manifest.services.map((s) => s.name).join(', ')}.`);
+    if (entry.status !== 'ok') throw usageError(`Service '${name}' was not backed up in ${manifest.id} (${entry.status}: ${entry.error ?? 'no reason recorded'}).`);
+    return entry;
+  });
+}
+
+/** The running container for each backed-up service: same project and service, else same container name. */
+async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<Target[]> {
+  const { running, notRunning } = await discover(deps.engine, deps.drivers, {});
+  const all = [...running, ...notRunning];
+  return entries.map((entry) => {
+    const sameDriver = all.filter((c) => c.driver.name === entry.driver);
+    const composeService = (c: Candidate) => c.container.labels[LABELS.composeService];
+    const match =
+      sameDriver.find((c) => c.project === entry.project && (c.service === entry.name || composeService(c) === entry.name)) ??
+      sameDriver.find((c) => c.container.name === entry.container) ??
+      (sameDriver.filter((c) => c.service === entry.name).length === 1 ? sameDriver.find((c) => c.service === entry.name) : undefined);
+    if (!match) {
+      throw notFound(
+        `No ${entry.driver} container to restore '${entry.name}' into (it was container ${entry.container}${entry.project ? ` in project ${entry.project}` : ''}).`,
+        'Start the stack first (./bot.sh start), then restore.',
+      );
+    }
+    return { entry, candidate: match, driver: match.driver };
+  });
+}
+
+async function restoreOne(t: Target, backup: BackupRecord, point: BackupRecord, dir: string, deps: RestoreDeps): Promise<ServiceRestoreResult> {
+  const started = Date.now();
+  const name = t.entry.name;
+  const container = t.candidate.container.name;
+  deps.progress.serviceStarted(name, `restoring (${t.driver.name})`);
+  let secrets: string[] = [];
+  try {
+    secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
+    await restoreFrom(t, backup.path, t.entry, dir, deps);
+    return { service: name, container, status: 'restored', durationMs: Date.now() - started };
+  } catch (err) {
+    const why = redact((err as Error).message ?? String(err), secrets);
+    deps.progress.warn(`${name}: restore failed (${why}); putting back the restore point ${point.manifest.id}.`);
+    const pointEntry = point.manifest.services.find((s) => s.name === t.candidate.service)!;
+    try {
+      await restoreFrom(t, point.path, pointEntry, dir, deps);
+      return { service: name, container, status: 'rolled-back', error: why, durationMs: Date.now() - started };
+    } catch (rollbackErr) {
+      const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
+      return { service: name, container, status: 'failed', error: `${why}; putting back the restore point also failed: ${again}`, durationMs: Date.now() - started };
+    }
+  }
+}
+
+async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, dir: string, deps: RestoreDeps): Promise<void> {
+  const id = t.candidate.container.id;
+  const container = await deps.engine.inspect(id);
+  try {
+    await t.driver.restore({
+      engine: deps.engine,
+      container,
+      entry,
+      open: () => openArtifact(backupPath, entry),
+      signal: deps.signal,
+      withStopped: (work) => withStopped(deps.engine, dir, { id, name: container.name, service: t.candidate.service }, work),
+      log: (m) => deps.progress.info(`${entry.name}: ${m}`),
+    });
+  } finally {
+    // Whatever happened, the container must be up; a restore that left it down is not done.
+    const now = await deps.engine.inspect(id);
+    if (!now.running) await deps.engine.start(id);
+  }
+  await waitReady(deps.engine, id, t.driver, deps.signal);
+}
