@@ -1,3 +1,4 @@
+import Docker from 'dockerode';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { randomBytes } from 'node:crypto';
 import { IMAGES } from './images.js';
@@ -84,10 +85,16 @@ export const redisCli = (c: StartedTestContainer, ...args: string[]) =>
 
 export const sqlite = (c: StartedTestContainer, db: string, sql: string) => run(c, ['sqlite3', db, sql]).then((s) => s.trim());
 
-/** Chroma's v2 REST API, reached through the mapped port. */
+/**
+ * Chroma's v2 REST API through the published port. The port is looked up on every request:
+ * Docker assigns a new random host port each time the container is started again, and
+ * stackvault stops and starts Chroma to back it up.
+ */
 export function chromaApi(c: StartedTestContainer) {
-  const base = `http://${c.getHost()}:${c.getMappedPort(8000)}/api/v2/tenants/default_tenant/databases/default_database`;
   return async <T = unknown>(path: string, init?: { method?: string; body?: unknown }): Promise<T> => {
+    const info = await new Docker().getContainer(c.getId()).inspect();
+    const port = info.NetworkSettings.Ports['8000/tcp']?.[0]?.HostPort;
+    const base = `http://127.0.0.1:${port}/api/v2/tenants/default_tenant/databases/default_database`;
     const res = await fetch(`${base}${path}`, {
       method: init?.method ?? (init?.body ? 'POST' : 'GET'),
       headers: { 'content-type': 'application/json' },

@@ -1,0 +1,182 @@
+import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import {
+  chromaApi, newProjectName, PG_PASSWORD, psql, REDIS_PASSWORD, redisCli, run, sqlite,
+  startApp, startChroma, startNeo4j, startPostgres, startRedis,
+} from '../support/containers.js';
+import {
+  CHROMA_COLLECTION, seedChroma, seedNeo4j, seedPostgres, seedRedis, seedSqlite, snapshotChroma, snapshotFiles,
+  snapshotNotes, snapshotPostgres, snapshotRedis,
+} from '../support/seed.js';
+import { flipByte, rewriteArtifact } from '../support/tamper.js';
+
+/** seed -> backup -> change everything -> restore -> the data equals the seed, per datastore. */
+describe('backup restore round trips', () => {
+  const project = newProjectName('restore');
+  let pg: StartedTestContainer, redis: StartedTestContainer, chroma: StartedTestContainer, neo4j: StartedTestContainer, app: StartedTestContainer;
+  let dir: string;
+  let backup: Manifest;
+  const seen: Record<string, string> = {};
+  let eventsInBackup = 0;
+
+  const events = async () => Number(await sqlite(app, '/app/data/app.db', 'SELECT count(*) FROM events'));
+  const eventsUpTo = async (n: number) => Number(await sqlite(app, '/app/data/app.db', `SELECT count(*) FROM events WHERE id <= ${n}`));
+
+  async function mutateEverything(): Promise<void> {
+    await psql(pg, 'bot', "INSERT INTO users VALUES (9999, 'intruder', null)");
+    await psql(pg, 'bot', "UPDATE users SET name = 'changed' WHERE id = 1");
+    await psql(pg, 'bot', 'DROP TABLE conversations');
+    await psql(pg, 'bot', 'DELETE FROM users WHERE id BETWEEN 100 AND 120');
+    await psql(pg, 'analytics', 'TRUNCATE events');
+    await psql(pg, 'bot', 'CREATE DATABASE "made later"');
+    await psql(pg, 'bot', 'CREATE ROLE latecomer LOGIN');
+    await redisCli(redis, 'FLUSHALL');
+    await redisCli(redis, 'SET', 'new-key', 'after backup');
+    const api = chromaApi(chroma);
+    await api(`/collections/${CHROMA_COLLECTION}`, { method: 'DELETE' });
+    await api('/collections', { body: { name: 'created-after-backup' } });
+    await run(neo4j, ['bash', '-c', 'rm /data/databases/neo4j/neostore.nodestore.db && echo changed > "/data/databases/neo4j/label tokens ✓.db" && touch /data/databases/neo4j/new-after-backup']);
+    await sqlite(app, '/app/data/notes.db', "DELETE FROM notes WHERE id = 1; UPDATE notes SET body = 'edited' WHERE id = 2; INSERT INTO notes(body) VALUES ('later')");
+    await sqlite(app, '/app/data/app.db', 'DELETE FROM events WHERE id < 10');
+  }
+
+  beforeAll(async () => {
+    [pg, redis, chroma, neo4j, app] = await Promise.all([
+      startPostgres({ project }), startRedis({ project, appendonly: true }), startChroma({ project }), startNeo4j({ project }), startApp({ project }),
+    ]);
+    await Promise.all([seedPostgres(pg), seedRedis(redis), seedChroma(chroma), seedNeo4j(neo4j), seedSqlite(app)]);
+    seen.postgres = await snapshotPostgres(pg);
+    seen.redis = await snapshotRedis(redis);
+    seen.chroma = await snapshotChroma(chroma);
+    seen.neo4j = await snapshotFiles(neo4j);
+    seen.notes = await snapshotNotes(app);
+    dir = await tempDir('restore');
+    const created = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(created.exitCode, String(created.stderr)).toBe(0);
+    backup = JSON.parse(String(created.stdout)) as Manifest;
+    const appEntry = backup.services.find((s) => s.name === 'app')!;
+    eventsInBackup = (appEntry.details!.files as Array<{ tables: Record<string, number> }>)[0]!.tables.events!;
+  });
+
+  afterAll(async () => {
+    await Promise.all([pg, redis, chroma, neo4j, app].filter(Boolean).map((c) => c.stop().catch(() => undefined)));
+  });
+
+  it('restores every datastore to exactly the backed-up data, after a restore point', async () => {
+    await mutateEverything();
+    const before = await snapshotPostgres(pg);
+    expect(before).not.toBe(seen.postgres);
+    const r = await bot(['backup', 'restore', backup.id, '--dir', dir, '--yes', '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const result = JSON.parse(String(r.stdout)) as { restorePointId: string; services: Array<{ service: string; status: string }> };
+    expect(result.services.map((s) => [s.service, s.status])).toEqual([
+      ['app', 'restored'], ['chroma', 'restored'], ['neo4j', 'restored'], ['postgres', 'restored'], ['redis', 'restored'],
+    ]);
+
+    expect(await snapshotPostgres(pg)).toBe(seen.postgres);
+    expect(await psql(pg, 'postgres', "SELECT count(*) FROM pg_database WHERE datname = 'made later'")).toBe('0');
+    expect(await psql(pg, 'postgres', "SELECT count(*) FROM pg_roles WHERE rolname = 'latecomer'")).toBe('0');
+    expect(await snapshotRedis(redis)).toBe(seen.redis);
+    expect(await redisCli(redis, 'EXISTS', 'new-key')).toBe('(integer) 0');
+    expect(await snapshotChroma(chroma)).toBe(seen.chroma);
+    expect(await snapshotFiles(neo4j)).toBe(seen.neo4j);
+    expect(await snapshotNotes(app)).toBe(seen.notes);
+    expect(await eventsUpTo(eventsInBackup)).toBe(eventsInBackup); // the deleted rows are back
+    expect(await sqlite(app, '/app/data/app.db', 'PRAGMA integrity_check')).toBe('ok');
+
+    // The restore point holds the state that was replaced, and is listed like any backup.
+    const list = JSON.parse(String((await bot(['backup', 'list', '--dir', dir, '--json'])).stdout)) as Manifest[];
+    const point = list.find((m) => m.id === result.restorePointId)!;
+    expect(point.type).toBe('restore-point');
+    expect(point.services.filter((s) => s.status === 'ok')).toHaveLength(5);
+    expect(String(r.stderr)).not.toContain(PG_PASSWORD);
+    expect(String(r.stderr)).not.toContain(REDIS_PASSWORD);
+  });
+
+  it('Redis restarted after the restore keeps the restored data (AOF rebuilt from the RDB)', async () => {
+    const Docker = (await import('dockerode')).default;
+    await new Docker().getContainer(redis.getId()).restart();
+    for (let i = 0; i < 50 && (await redis.exec(['redis-cli', '-a', REDIS_PASSWORD, 'PING'])).output.indexOf('PONG') < 0; i++) await new Promise((r) => setTimeout(r, 200));
+    expect(await snapshotRedis(redis)).toBe(seen.redis);
+  });
+
+  it('--only restores a subset and leaves the rest alone', async () => {
+    await redisCli(redis, 'SET', 'only-marker', '1');
+    await psql(pg, 'bot', "UPDATE users SET name = 'subset' WHERE id = 2");
+    const r = await bot(['backup', 'restore', backup.id.replace(/^stackvault_backup_/, ''), '--dir', dir, '--yes', '--only', 'redis']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(await redisCli(redis, 'EXISTS', 'only-marker')).toBe('(integer) 0');
+    expect(await psql(pg, 'bot', 'SELECT name FROM users WHERE id = 2')).toBe('subset');
+    await psql(pg, 'bot', "UPDATE users SET name = 'user 2' WHERE id = 2");
+  });
+
+  it('a restore that fails midway leaves the service running on its restore point', async () => {
+    const failing = await tempDir('failing');
+    const r0 = await bot(['backup', 'create', '--json', '--project', project, '--dir', failing, '--only', 'postgres']);
+    const bad = JSON.parse(String(r0.stdout)) as Manifest;
+    // A dump that passes every check but stops with an error half-way through the replay.
+    await rewriteArtifact(join(failing, bad.id), 'postgres', (sql) => sql.replace('\\connect "analytics"', '\\connect "analytics"\nSELECT * FROM no_such_table_here;'));
+    await psql(pg, 'bot', "UPDATE users SET name = 'current state' WHERE id = 3");
+    const current = await snapshotPostgres(pg);
+    const r = await bot(['backup', 'restore', bad.id, '--dir', failing, '--yes']);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stdout)).toMatch(/❌ postgres .*NOT restored, back on the restore point: replaying the dump stopped at an error: .*no_such_table_here/);
+    expect(await snapshotPostgres(pg)).toBe(current);
+    expect(await psql(pg, 'bot', 'SELECT name FROM users WHERE id = 3')).toBe('current state');
+    await psql(pg, 'bot', "UPDATE users SET name = 'user 3' WHERE id = 3");
+  });
+
+  describe('damaged backups are refused before anything changes', () => {
+    const damages: Array<[string, (path: string) => Promise<void>, RegExp]> = [
+      ['a flipped byte', (p) => flipByte(join(p, 'redis.tar.gz')), /(SHA-256 of redis|redis.*does not open)/],
+      ['a truncated file', (p) => truncate(join(p, 'redis.tar.gz'), 100), /redis.*(truncated|bytes)/],
+      ['a missing file', (p) => rm(join(p, 'redis.tar.gz')), /redis.*missing/],
+      ['an edited manifest', async (p) => {
+        const m = JSON.parse(await readFile(join(p, 'manifest.json'), 'utf8')) as Manifest;
+        m.services.find((s) => s.name === 'redis')!.sha256 = '0'.repeat(64);
+        await writeFile(join(p, 'manifest.json'), JSON.stringify(m));
+      }, /SHA-256 of redis/],
+    ];
+
+    it.each(damages)('%s: verify and restore exit 5 naming the service; no restore point is taken', async (_what, damage, message) => {
+      const copy = await tempDir('damaged');
+      const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy, '--only', 'redis,postgres']);
+      const m = JSON.parse(String(c.stdout)) as Manifest;
+      await damage(join(copy, m.id));
+      await redisCli(redis, 'SET', 'untouched', 'yes');
+      const v = await bot(['backup', 'verify', m.id, '--dir', copy]);
+      expect(v.exitCode).toBe(5);
+      expect(String(v.stdout) + String(v.stderr)).toMatch(message);
+      expect(String(v.stdout)).toMatch(/✅ postgres/);
+      const r = await bot(['backup', 'restore', m.id, '--dir', copy, '--yes']);
+      expect(r.exitCode).toBe(5);
+      expect(String(r.stderr)).toMatch(message);
+      expect(await redisCli(redis, 'GET', 'untouched')).toBe('"yes"');
+      expect((await readdir(copy)).filter((n) => n.startsWith('restore-point'))).toEqual([]);
+      await redisCli(redis, 'DEL', 'untouched');
+    });
+  });
+
+  it('refuses without a terminal and without --yes (exit 9), changing nothing', async () => {
+    await redisCli(redis, 'SET', 'unconfirmed', '1');
+    const r = await bot(['backup', 'restore', 'latest', '--dir', dir, '--only', 'redis']);
+    expect(r.exitCode).toBe(9);
+    expect(String(r.stderr)).toMatch(/needs confirmation/);
+    expect(await redisCli(redis, 'GET', 'unconfirmed')).toBe('"1"');
+    await redisCli(redis, 'DEL', 'unconfirmed');
+  });
+
+  it('unknown and ambiguous IDs, unknown services: clear errors', async () => {
+    const unknown = await bot(['backup', 'restore', 'nope', '--dir', dir, '--yes']);
+    expect(unknown.exitCode).toBe(4);
+    expect(String(unknown.stderr)).toMatch(/No backup 'nope'/);
+    const svc = await bot(['backup', 'restore', backup.id, '--dir', dir, '--yes', '--only', 'mysql']);
+    expect(svc.exitCode).toBe(4);
+    expect(String(svc.stderr)).toMatch(/has no service 'mysql'/);
+  });
+});
