@@ -13,7 +13,7 @@ import {
   CHROMA_COLLECTION, seedChroma, seedNeo4j, seedPostgres, seedRedis, seedSqlite, snapshotChroma, snapshotFiles,
   snapshotNotes, snapshotPostgres, snapshotRedis,
 } from '../support/seed.js';
-import { flipByte, rewriteArtifact } from '../support/tamper.js';
+import { flipByte, handMadeTar, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
 /** seed -> backup -> change everything -> restore -> the data equals the seed, per datastore. */
 describe('backup restore round trips', () => {
@@ -159,6 +159,28 @@ describe('backup restore round trips', () => {
       expect(await redisCli(redis, 'GET', 'untouched')).toBe('"yes"');
       expect((await readdir(copy)).filter((n) => n.startsWith('restore-point'))).toEqual([]);
       await redisCli(redis, 'DEL', 'untouched');
+    });
+  });
+
+  describe('hostile archives are refused, naming the entry', () => {
+    const hostile: Array<[string, Parameters<typeof handMadeTar>[0], RegExp]> = [
+      ['a .. path', [{ path: 'data/' , type: 'Directory' }, { path: 'data/../../etc/cron.d/evil', data: 'x' }], /entry 'data\/\.\.\/\.\.\/etc\/cron.d\/evil': path contains \.\./],
+      ['an absolute path', [{ path: '/etc/evil', data: 'x' }], /entry '\/etc\/evil': absolute path/],
+      ['a symlink out of the volume', [{ path: 'data/', type: 'Directory' }, { path: 'data/shadow', type: 'SymbolicLink', linkpath: '/etc/shadow' }], /symlink to \/etc\/shadow points outside data\//],
+      ['a hard link out of the volume', [{ path: 'data/', type: 'Directory' }, { path: 'data/pw', type: 'Link', linkpath: 'etc/passwd' }], /hard link to etc\/passwd points outside data\//],
+      ['a device file', [{ path: 'data/', type: 'Directory' }, { path: 'data/mem', type: 'CharacterDevice' }], /CharacterDevice entries/],
+    ];
+    it.each(hostile)('%s', async (_what, entries, message) => {
+      const copy = await tempDir('hostile');
+      const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy, '--only', 'neo4j']);
+      const m = JSON.parse(String(c.stdout)) as Manifest;
+      await replaceArtifact(join(copy, m.id), 'neo4j', handMadeTar(entries));
+      const before = await snapshotFiles(neo4j);
+      const r = await bot(['backup', 'restore', m.id, '--dir', copy, '--yes']);
+      expect(r.exitCode).toBe(5);
+      expect(String(r.stderr)).toMatch(message);
+      expect((await bot(['backup', 'verify', m.id, '--dir', copy])).exitCode).toBe(5);
+      expect(await snapshotFiles(neo4j)).toBe(before);
     });
   });
 

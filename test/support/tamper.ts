@@ -2,24 +2,45 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { Header } from 'tar';
 import type { Manifest } from '../../src/core/manifest.js';
 
 /**
  * Rewrites one artifact's content and updates the manifest so checksums still match: a
- * backup that passes verify but fails during restore (to prove rollback).
+ * backup that passes the checksum check but is bad inside (to prove the other checks).
  */
 export async function rewriteArtifact(backupPath: string, service: string, edit: (text: string) => string): Promise<void> {
-  const manifestPath = join(backupPath, 'manifest.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+  const entry = (await readManifest(backupPath)).services.find((s) => s.name === service)!;
+  const text = edit(gunzipSync(await readFile(join(backupPath, entry.artifact!))).toString('utf8'));
+  await replaceArtifact(backupPath, service, Buffer.from(text));
+}
+
+/** Replaces an artifact's raw content (gzipped here) and fixes its manifest entry. */
+export async function replaceArtifact(backupPath: string, service: string, raw: Buffer): Promise<void> {
+  const manifest = await readManifest(backupPath);
   const entry = manifest.services.find((s) => s.name === service)!;
-  const file = join(backupPath, entry.artifact!);
-  const text = edit(gunzipSync(await readFile(file)).toString('utf8'));
-  const data = gzipSync(Buffer.from(text));
-  await writeFile(file, data);
+  const data = gzipSync(raw);
+  await writeFile(join(backupPath, entry.artifact!), data);
   entry.bytes = data.length;
-  entry.rawBytes = Buffer.byteLength(text);
+  entry.rawBytes = raw.length;
   entry.sha256 = createHash('sha256').update(data).digest('hex');
-  await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
+  await writeFile(join(backupPath, 'manifest.json'), JSON.stringify(manifest, null, 2));
+}
+
+const readManifest = async (backupPath: string) => JSON.parse(await readFile(join(backupPath, 'manifest.json'), 'utf8')) as Manifest;
+
+/** A tar with hand-written headers, for archives no honest tool would write. */
+export function handMadeTar(entries: Array<{ path: string; type?: string; linkpath?: string; data?: string }>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const data = Buffer.from(e.data ?? '');
+    const h = new Header({ path: e.path, type: (e.type ?? 'File') as 'File', linkpath: e.linkpath, size: e.type && e.type !== 'File' ? 0 : data.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    h.encode();
+    blocks.push(h.block!);
+    if (data.length && (!e.type || e.type === 'File')) blocks.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
 }
 
 /** Flips one byte in the middle of a file. */
