@@ -84,7 +84,8 @@ first; a service that fails to restore is put back from it.
     .description('count and size per type and per service, compression ratio, last success')
     .addOption(dirOption())
     .option('--json', 'print as JSON')
-    .action(notYet('backup stats'));
+    .addHelpText('after', examples(['./bot.sh backup stats', './bot.sh backup stats --json | jq .lastSuccessful']))
+    .action(async (opts) => (await import('./commands/stats.js')).statsCommand(opts));
 
   const scheduler = program.command('scheduler').description('install, remove and inspect the scheduled backup (cron)');
   scheduler.addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * *"', './bot.sh scheduler status', './bot.sh scheduler trigger']));

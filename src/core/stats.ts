@@ -1,0 +1,61 @@
+import type { BackupRecord } from './catalog.js';
+
+export interface Bucket {
+  count: number;
+  bytes: number;
+  rawBytes: number;
+}
+
+export interface Stats {
+  backups: number;
+  bytes: number;
+  rawBytes: number;
+  /** rawBytes / bytes: how much compression saved (2 = half the size). */
+  compressionRatio: number | null;
+  byType: Record<string, Bucket>;
+  byService: Record<string, Bucket & { failed: number }>;
+  oldest?: { id: string; createdAt: string };
+  newest?: { id: string; createdAt: string };
+  /** The newest backup in which every service succeeded. */
+  lastSuccessful?: { id: string; createdAt: string; type: string };
+  incomplete: number;
+}
+
+const bucket = (): Bucket => ({ count: 0, bytes: 0, rawBytes: 0 });
+
+/** Pure: summarises backups (newest first, as the catalog returns them). */
+export function computeStats(backups: BackupRecord[], incomplete: number): Stats {
+  const byType: Stats['byType'] = {};
+  const byService: Stats['byService'] = {};
+  let bytes = 0;
+  let rawBytes = 0;
+  for (const { manifest } of backups) {
+    const t = (byType[manifest.type] ??= bucket());
+    t.count++;
+    for (const s of manifest.services) {
+      const svc = (byService[s.name] ??= { ...bucket(), failed: 0 });
+      if (s.status !== 'ok') { svc.failed++; continue; }
+      svc.count++;
+      svc.bytes += s.bytes ?? 0;
+      svc.rawBytes += s.rawBytes ?? 0;
+      t.bytes += s.bytes ?? 0;
+      t.rawBytes += s.rawBytes ?? 0;
+      bytes += s.bytes ?? 0;
+      rawBytes += s.rawBytes ?? 0;
+    }
+  }
+  const brief = (b: BackupRecord | undefined) => (b ? { id: b.manifest.id, createdAt: b.manifest.createdAt } : undefined);
+  const good = backups.find((b) => b.manifest.status === 'ok');
+  return {
+    backups: backups.length,
+    bytes,
+    rawBytes,
+    compressionRatio: bytes > 0 ? Math.round((rawBytes / bytes) * 100) / 100 : null,
+    byType,
+    byService,
+    oldest: brief(backups.at(-1)),
+    newest: brief(backups[0]),
+    lastSuccessful: good ? { ...brief(good)!, type: good.manifest.type } : undefined,
+    incomplete,
+  };
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import type { BackupRecord } from '../../src/core/catalog.js';
+import type { Manifest, ServiceEntry } from '../../src/core/manifest.js';
+import { computeStats } from '../../src/core/stats.js';
+
+const svc = (name: string, status: ServiceEntry['status'], bytes = 0, rawBytes = 0): ServiceEntry =>
+  ({ name, container: name, containerId: name, image: 'x', driver: 'postgres', status, bytes, rawBytes, durationMs: 1 });
+const rec = (id: string, createdAt: string, type: Manifest['type'], services: ServiceEntry[]): BackupRecord => ({
+  path: id,
+  bytes: 0,
+  manifest: { schemaVersion: 1, id, createdAt, completedAt: createdAt, type, comment: '', status: services.every((s) => s.status === 'ok') ? 'ok' : 'partial', tool: { name: 'stackvault', version: '0' }, docker: { version: '', apiVersion: '' }, host: 'h', services },
+});
+
+describe('stats', () => {
+  it('sums per type and service, counts failures, finds the last fully successful backup', () => {
+    const backups = [
+      rec('c', '2026-11-03T00:00:00Z', 'daily', [svc('pg', 'failed'), svc('redis', 'ok', 10, 40)]),
+      rec('b', '2026-11-02T00:00:00Z', 'manual', [svc('pg', 'ok', 100, 500), svc('redis', 'ok', 10, 30)]),
+      rec('a', '2026-11-01T00:00:00Z', 'daily', [svc('pg', 'ok', 50, 250)]),
+    ];
+    const s = computeStats(backups, 2);
+    expect(s.backups).toBe(3);
+    expect(s.bytes).toBe(170);
+    expect(s.rawBytes).toBe(820);
+    expect(s.compressionRatio).toBe(4.82);
+    expect(s.byType.daily).toEqual({ count: 2, bytes: 60, rawBytes: 290 });
+    expect(s.byService.pg).toEqual({ count: 2, bytes: 150, rawBytes: 750, failed: 1 });
+    expect(s.oldest?.id).toBe('a');
+    expect(s.newest?.id).toBe('c');
+    expect(s.lastSuccessful).toEqual({ id: 'b', createdAt: '2026-11-02T00:00:00Z', type: 'manual' });
+    expect(s.incomplete).toBe(2);
+  });
+  it('handles no backups', () => {
+    expect(computeStats([], 0)).toMatchObject({ backups: 0, compressionRatio: null, oldest: undefined, lastSuccessful: undefined });
+  });
+});
