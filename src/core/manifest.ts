@@ -46,6 +46,15 @@ export interface Manifest {
   docker: { version: string; apiVersion: string };
   host: string;
   services: ServiceEntry[];
+  /** What `backup verify` checked, newest last (at most 10 kept). */
+  verifications?: Verification[];
+}
+
+export interface Verification {
+  at: string;
+  deep: boolean;
+  ok: boolean;
+  services: Record<string, { ok: boolean; error?: string; facts?: Record<string, unknown> }>;
 }
 
 /**

@@ -1,35 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DockerEngine } from '../docker/engine.js';
+import type { Driver, ThrowawaySpec } from '../drivers/types.js';
 import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
-import { checkArtifact, type ArtifactCheck } from './artifact-check.js';
+import { checkArtifact, openArtifact, type ArtifactCheck } from './artifact-check.js';
+import { fsyncPath } from './artifact.js';
 import { readCatalog, resolveBackup } from './catalog.js';
-import type { Manifest } from './manifest.js';
+import { acquireLock } from './lock.js';
+import { MANIFEST_FILE, type Manifest, type ServiceEntry, type Verification } from './manifest.js';
+import type { ProgressSink } from './progress.js';
+import { waitReady } from './readiness.js';
+import { withStopped } from './stopped-markers.js';
 
 export interface ServiceVerification {
   service: string;
   ok: boolean;
   error?: string;
   check?: ArtifactCheck;
+  /** What the deep check saw in the restored copy (counts). */
+  facts?: Record<string, unknown>;
 }
 
 export interface VerifyResult {
   backup: Manifest;
+  deep: boolean;
   services: ServiceVerification[];
+}
+
+export interface DeepDeps {
+  engine: DockerEngine;
+  drivers: readonly Driver[];
+  signal: AbortSignal;
+  progress: ProgressSink;
 }
 
 /**
  * Re-hashes every artifact against the manifest and checks that it opens (decompression,
- * complete tar without unsafe entries, complete SQL dump). Every service is checked even
- * after a failure, so one run names everything that is wrong.
+ * complete tar without unsafe entries, complete SQL dump). With `deep`, each artifact is then
+ * restored into a throwaway container of its image and the data is looked at. Every service
+ * is checked even after a failure; the outcome is recorded in the manifest.
  */
-export async function verifyBackup(dir: string, id: string): Promise<VerifyResult> {
+export async function verifyBackup(dir: string, id: string, deep?: DeepDeps): Promise<VerifyResult> {
   const backup = resolveBackup(await readCatalog(dir), id);
+  if (deep) await deep.engine.version();
   const services: ServiceVerification[] = [];
   for (const entry of backup.manifest.services.filter((s) => s.status === 'ok')) {
+    deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
+    let result: ServiceVerification;
     try {
-      services.push({ service: entry.name, ok: true, check: await checkArtifact(backup.path, entry) });
+      const check = await checkArtifact(backup.path, entry);
+      result = { service: entry.name, ok: true, check };
+      if (deep) result.facts = await deepVerify(backup.path, entry, dir, deep);
     } catch (err) {
-      if (!(err instanceof StackvaultError) || err.exitCode !== ExitCode.integrity) throw err;
-      services.push({ service: entry.name, ok: false, error: errorMessage(err) });
+      if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
+      result = { service: entry.name, ok: false, error: errorMessage(err) };
     }
+    services.push(result);
   }
-  return { backup: backup.manifest, services };
+  await record(dir, backup.path, backup.manifest, { at: new Date().toISOString(), deep: Boolean(deep), ok: services.every((s) => s.ok), services: Object.fromEntries(services.map((s) => [s.service, { ok: s.ok, ...(s.error ? { error: s.error } : {}), ...(s.facts ? { facts: s.facts } : {}) }])) });
+  return { backup: backup.manifest, deep: Boolean(deep), services };
+}
+
+async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps): Promise<Record<string, unknown>> {
+  const driver = deps.drivers.find((d) => d.name === entry.driver);
+  if (!driver) throw new Error(`no driver named ${entry.driver}`);
+  const open = () => openArtifact(backupPath, entry);
+  return driver.deepVerify({
+    engine: deps.engine,
+    entry,
+    open,
+    signal: deps.signal,
+    inThrowaway: (spec, check) => inThrowaway(deps, driver, entry, open, dir, spec, check),
+  });
+}
+
+async function inThrowaway(
+  deps: DeepDeps, driver: Driver, entry: ServiceEntry, open: () => import('node:stream').Readable, dir: string,
+  spec: ThrowawaySpec, check: Parameters<Driver['deepVerify']>[0]['inThrowaway'] extends (s: ThrowawaySpec, c: infer C) => unknown ? C : never,
+): Promise<Record<string, unknown>> {
+  const { engine, signal } = deps;
+  if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
+  const name = `stackvault-verify-${entry.driver}-${randomBytes(4).toString('hex')}`;
+  const id = await engine.runDetached({ image: entry.image, name, ...spec });
+  try {
+    await waitReady(engine, id, driver, signal);
+    await driver.restore({
+      engine,
+      container: await engine.inspect(id),
+      entry,
+      open,
+      signal,
+      withStopped: (work) => withStopped(engine, dir, { id, name, service: `${entry.name} (verify)` }, work),
+      log: () => undefined,
+    });
+    await waitReady(engine, id, driver, signal);
+    return await check(await engine.inspect(id));
+  } finally {
+    await engine.remove(id).catch(() => undefined);
+  }
+}
+
+/** Appends the verification to manifest.json (atomically, under the lock). */
+async function record(dir: string, backupPath: string, manifest: Manifest, verification: Verification): Promise<void> {
+  const release = await acquireLock(dir, `backup verify ${manifest.id}`, 60_000);
+  try {
+    const updated: Manifest = { ...manifest, verifications: [...(manifest.verifications ?? []), verification].slice(-10) };
+    const tmp = join(backupPath, `.${MANIFEST_FILE}.tmp`);
+    await writeFile(tmp, `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
+    await fsyncPath(tmp);
+    await rename(tmp, join(backupPath, MANIFEST_FILE));
+  } finally {
+    await release();
+  }
 }

@@ -3,7 +3,7 @@ import { Writable, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExecDemuxer } from '../util/exec-demux.js';
 import { ExitCode, StackvaultError } from '../errors.js';
-import type { ContainerDetails, ContainerSummary, DockerEngine, EngineVersion, ExecOptions, ExecResult, HelperSpec } from './engine.js';
+import type { ContainerDetails, ContainerSummary, DetachedSpec, DockerEngine, EngineVersion, ExecOptions, ExecResult, HelperSpec } from './engine.js';
 
 const IMAGE_ID = /^(sha256:)?[0-9a-f]{12,64}$/;
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
@@ -79,6 +79,7 @@ export class DockerodeEngine implements DockerEngine {
         env: envToRecord(c.Config.Env),
         cmd: [...(c.Config.Entrypoint ? [c.Config.Entrypoint].flat() : []), ...(c.Config.Cmd ?? [])],
         mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, name: m.Name, source: m.Source, destination: m.Destination })),
+        ipAddress: Object.values(c.NetworkSettings?.Networks ?? {})[0]?.IPAddress || undefined,
         ports: Object.fromEntries(Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([k, v]) => (v?.[0]?.HostPort ? [[k, v[0].HostPort]] : []))),
       };
     });
@@ -189,5 +190,40 @@ export class DockerodeEngine implements DockerEngine {
         await container.remove({ force: true }).catch(() => undefined);
       }
     });
+  }
+
+  runDetached(spec: DetachedSpec): Promise<string> {
+    return guarded(async () => {
+      const options: Docker.ContainerCreateOptions = {
+        Image: spec.image,
+        name: spec.name,
+        Env: recordToEnv(spec.env),
+        Cmd: spec.cmd,
+        Labels: { 'stackvault.exclude': 'true', ...spec.labels },
+        // A volume mount without a source is a fresh anonymous volume, removed with the container.
+        HostConfig: { Mounts: (spec.volumes ?? []).map((target) => ({ Type: 'volume', Target: target }) as Docker.MountSettings) },
+      };
+      const container: Docker.Container = await this.docker.createContainer(options);
+      try {
+        await container.start();
+      } catch (err) {
+        await container.remove({ force: true, v: true }).catch(() => undefined);
+        throw err;
+      }
+      return container.id;
+    });
+  }
+
+  remove(containerId: string): Promise<void> {
+    return guarded(async () => {
+      await this.docker.getContainer(containerId).remove({ force: true, v: true });
+    });
+  }
+
+  imageExists(ref: string): Promise<boolean> {
+    return guarded(async () => this.docker.getImage(ref).inspect().then(() => true, (err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return false;
+      throw err;
+    }));
   }
 }

@@ -15,6 +15,21 @@ export interface DockerEngine {
   unpause(containerId: string): Promise<void>;
   /** Runs a short-lived container to completion and removes it. */
   runToCompletion(spec: HelperSpec): Promise<ExecResult>;
+  /** Creates and starts a container (throwaway verification targets); returns its id. */
+  runDetached(spec: DetachedSpec): Promise<string>;
+  /** Removes a container and its anonymous volumes. */
+  remove(containerId: string): Promise<void>;
+  imageExists(ref: string): Promise<boolean>;
+}
+
+export interface DetachedSpec {
+  image: string;
+  name?: string;
+  env?: Record<string, string>;
+  cmd?: string[];
+  labels?: Record<string, string>;
+  /** Paths that get a fresh anonymous volume each. */
+  volumes?: string[];
 }
 
 export interface EngineVersion {
@@ -48,6 +63,8 @@ export interface ContainerDetails extends ContainerSummary {
   imageId: string;
   /** Published ports: "8000/tcp" -> host port. */
   ports?: Record<string, string>;
+  /** Address on its first network, reachable from a Linux host. */
+  ipAddress?: string;
 }
 
 export interface ExecOptions {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { DockerEngine } from '../docker/engine.js';
 import type { Driver } from './types.js';
 import { execChecked } from './exec.js';
@@ -42,8 +43,11 @@ export const postgresDriver: Driver = {
     if (version < 130000) await q('postgres', 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IS NOT NULL');
 
     const filter = new PgRestoreFilter(user, version >= 130000);
-    const replay = await engine.exec(id, ['psql', '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q'], { stdin: open().pipe(filter) });
-    if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${firstLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);
+    const replay = await engine.exec(id, ['psql', '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q'], {
+      stdin: open().pipe(filter),
+      env: { PGOPTIONS: '-c client_min_messages=warning' }, // NOTICEs ("does not exist, skipping") are noise here
+    });
+    if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${errorLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);
 
     const roles = (await q('postgres', "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1")).split('\n').filter(Boolean);
     const extra = roles.filter((r) => !filter.roles.has(r) && r !== user);
@@ -52,6 +56,25 @@ export const postgresDriver: Driver = {
       for (const db of dbs) await q(db, `DROP OWNED BY ${extra.map(quoteIdent).join(', ')}`);
       for (const role of extra) await q('postgres', `DROP ROLE ${quoteIdent(role)}`);
     }
+  },
+
+  /** Replays the dump into a fresh server (ON_ERROR_STOP) and counts every table's rows. */
+  async deepVerify(ctx) {
+    const user = (ctx.entry.details?.superuser as string | undefined) ?? 'postgres';
+    const expected = ((ctx.entry.details?.databases as string[] | undefined) ?? []).filter((d) => !d.startsWith('template')).sort();
+    return ctx.inThrowaway({ env: { POSTGRES_USER: user, POSTGRES_PASSWORD: randomBytes(18).toString('base64url') } }, async (container) => {
+      const q = (db: string, query: string) => sql(ctx.engine, container.id, user, db, query);
+      const databases = (await q('postgres', 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);
+      const missing = expected.filter((d) => !databases.includes(d));
+      if (missing.length) throw new Error(`databases missing after the replay: ${missing.join(', ')}`);
+      const rows: Record<string, Record<string, number>> = {};
+      for (const db of databases) {
+        const tables = (await q(db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")).split('\n').filter(Boolean);
+        rows[db] = {};
+        for (const t of tables) rows[db][t] = Number(await q(db, `SELECT count(*) FROM ${t}`));
+      }
+      return { databases, rows };
+    });
   },
 
   async ready(engine, container) {
@@ -69,3 +92,6 @@ function sql(engine: DockerEngine, id: string, user: string, db: string, query: 
 }
 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
+
+/** The line that says what went wrong: psql prints `psql:<stdin>:12: ERROR:  ...`. */
+const errorLine = (text: string) => text.split('\n').find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))?.trim() ?? firstLine(text);

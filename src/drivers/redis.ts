@@ -84,6 +84,16 @@ export const redisDriver: Driver = {
     });
   },
 
+  /** Loads the RDB into a fresh server; its key count must match the one seen at backup time. */
+  async deepVerify(ctx) {
+    return ctx.inThrowaway({}, async (container) => {
+      const keys = keyCount(parseInfo(await redisCli(ctx.engine, container.id, undefined)('INFO', 'keyspace')));
+      const expected = ctx.entry.details?.keysAtBackup as number | undefined;
+      if (expected !== undefined && keys !== expected) throw new Error(`the RDB loads ${keys} keys, the backup saw ${expected}`);
+      return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
+    });
+  },
+
   async ready(engine, container) {
     const r = await engine.exec(container.id, ['redis-cli', '--no-auth-warning', 'PING'], { env: authEnv(redisPassword(container.cmd, container.env)) });
     return r.exitCode === 0 && r.stdout.trim() === 'PONG';

@@ -32,18 +32,23 @@ export function checkSqliteCopy(rawCopy: string, cleanCopy: string, originalPath
   } finally {
     source.close();
   }
-  const copy = new DatabaseSync(cleanCopy, { readOnly: true });
+  return checkedTableCounts(cleanCopy, originalPath);
+}
+
+/** integrity_check must say ok; returns the row count of every table. */
+export function checkedTableCounts(file: string, originalPath: string): Record<string, number> {
+  const db = new DatabaseSync(file, { readOnly: true });
   try {
-    const check = copy.prepare('PRAGMA integrity_check').all().map((r) => Object.values(r)[0]).join('; ');
+    const check = db.prepare('PRAGMA integrity_check').all().map((r) => Object.values(r)[0]).join('; ');
     if (check !== 'ok') throw new Error(`the copy of ${originalPath} failed integrity_check: ${check}`);
-    const tables = copy.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
     const counts: Record<string, number> = {};
     for (const t of tables) {
       const name = String(t.name);
-      counts[name] = Number(copy.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get()!.n);
+      counts[name] = Number(db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get()!.n);
     }
     return counts;
   } finally {
-    copy.close();
+    db.close();
   }
 }

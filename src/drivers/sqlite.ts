@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -8,7 +9,7 @@ import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
 import { concatTars } from '../util/tar-stream.js';
 import { execChecked } from './exec.js';
-import { checkSqliteCopy, readSingleFileTar } from './sqlite-host.js';
+import { checkedTableCounts, checkSqliteCopy, readSingleFileTar } from './sqlite-host.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { parseOwner, putFiles } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
@@ -81,6 +82,30 @@ export const sqliteDriver: Driver = {
     await withStopped(async () => {
       for (const [dir, entries] of byDir) await putFiles(engine, container.id, dir, entries);
     });
+  },
+
+  /**
+   * SQLite files are self-contained, so they are checked on the host with node:sqlite:
+   * integrity_check, and every table's row count must equal the count taken at backup time.
+   */
+  async deepVerify({ entry, open }) {
+    const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    const work = await mkdtemp(join(tmpdir(), 'stackvault-verify-'));
+    try {
+      const seen: Record<string, Record<string, number>> = {};
+      for (const f of files) {
+        const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
+        const local = join(work, f.entry);
+        await pipeline(copy.stream, createWriteStream(local, { mode: 0o600 }));
+        const tables = checkedTableCounts(local, f.path);
+        const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t]);
+        if (differ.length) throw new Error(`${f.path}: row counts differ from the backup's for ${differ.join(', ')}`);
+        seen[f.path] = tables;
+      }
+      return { files: seen };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   },
 
   async ready(engine, container) {

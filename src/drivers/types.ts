@@ -38,6 +38,25 @@ export interface RestoreContext {
   log(message: string): void;
 }
 
+export interface DeepVerifyContext {
+  engine: DockerEngine;
+  entry: ServiceEntry;
+  open(): Readable;
+  signal: AbortSignal;
+  /**
+   * Starts a throwaway container of the backup's image, restores the artifact into it with
+   * this driver's own restore, waits until it serves, runs `check`, and removes it.
+   */
+  inThrowaway(spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<Record<string, unknown>>): Promise<Record<string, unknown>>;
+}
+
+export interface ThrowawaySpec {
+  env?: Record<string, string>;
+  cmd?: string[];
+  labels?: Record<string, string>;
+  volumes?: string[];
+}
+
 /**
  * One datastore kind. Adding a datastore = one file implementing this, its test, and one line
  * in registry.ts.
@@ -52,6 +71,11 @@ export interface Driver {
   backup(ctx: BackupContext): Promise<BackupOutcome>;
   /** Makes the service's data equal the artifact (not artifact plus current data). */
   restore(ctx: RestoreContext): Promise<void>;
+  /**
+   * Proves the artifact restores: restore it somewhere disposable and look at the data.
+   * Returns what was seen (counts), which verify records in the manifest; throws on a mismatch.
+   */
+  deepVerify(ctx: DeepVerifyContext): Promise<Record<string, unknown>>;
   /** Whether the service answers; used after a restore when the image has no healthcheck. */
   ready(engine: DockerEngine, container: ContainerDetails): Promise<boolean>;
 }

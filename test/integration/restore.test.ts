@@ -193,6 +193,41 @@ describe('backup restore round trips', () => {
     await redisCli(redis, 'DEL', 'unconfirmed');
   });
 
+  it('verify --deep restores every artifact into a throwaway container and sees the seeded data', async () => {
+    const r = await bot(['backup', 'verify', backup.id, '--dir', dir, '--deep', '--json'], { timeout: 400_000 });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const out = JSON.parse(String(r.stdout)) as { deep: boolean; services: Array<{ service: string; ok: boolean; facts: Record<string, any> }> };
+    const facts = Object.fromEntries(out.services.map((s) => [s.service, s.facts]));
+    expect(out.services.every((s) => s.ok)).toBe(true);
+    expect(facts.postgres.rows.bot['public.users']).toBe(250);
+    expect(facts.postgres.rows.bot['public.conversations']).toBe(1000);
+    expect(facts.postgres.rows.analytics['public.events']).toBe(2000);
+    expect(facts.postgres.rows['crm data']['public.contacts']).toBe(2);
+    expect(facts.redis.keys).toBe(seen.redis!.split('\n').length);
+    expect(facts.chroma).toEqual({ collections: ['bot-memory', 'scratch-notes'], records: { 'bot-memory': 30, 'scratch-notes': 0 } });
+    expect(facts.neo4j.files).toBeGreaterThanOrEqual(5);
+    expect(facts.app.files['/app/data/notes.db']).toEqual({ notes: 3 });
+    // recorded in the manifest, so the counts can be compared later
+    const manifest = JSON.parse(await readFile(join(dir, backup.id, 'manifest.json'), 'utf8')) as Manifest;
+    const last = manifest.verifications!.at(-1)!;
+    expect(last).toMatchObject({ deep: true, ok: true });
+    expect(last.services.postgres!.facts).toEqual(facts.postgres);
+    // and no throwaway container is left behind
+    const Docker = (await import('dockerode')).default;
+    expect((await new Docker().listContainers({ all: true })).filter((c) => c.Names.some((n) => n.includes('stackvault-verify-')))).toEqual([]);
+  });
+
+  it('verify --deep fails a dump that replays with an error, naming the service (exit 5)', async () => {
+    const copy = await tempDir('deepbad');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy, '--only', 'postgres']);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    await rewriteArtifact(join(copy, m.id), 'postgres', (sql) => sql.replace('\\connect "bot"', '\\connect "bot"\nSELECT broken_on_purpose();'));
+    expect((await bot(['backup', 'verify', m.id, '--dir', copy])).exitCode).toBe(0); // checksums and structure are fine
+    const r = await bot(['backup', 'verify', m.id, '--dir', copy, '--deep']);
+    expect(r.exitCode).toBe(5);
+    expect(String(r.stdout)).toMatch(/❌ postgres: replaying the dump stopped at an error: .*broken_on_purpose/);
+  });
+
   it('unknown and ambiguous IDs, unknown services: clear errors', async () => {
     const unknown = await bot(['backup', 'restore', 'nope', '--dir', dir, '--yes']);
     expect(unknown.exitCode).toBe(4);
