@@ -2,6 +2,33 @@ import { Command, Option } from 'commander';
 import { exitCodeHelp, StackvaultError } from './errors.js';
 import { TOOL_VERSION } from './version.js';
 
+/**
+ * Appends one line per operation to <backup dir>/operations.log (time, user, command, backup
+ * id, result, duration), whatever the outcome. Values of --ping are never written.
+ */
+function logged<A extends unknown[]>(run: (...args: A) => Promise<{ backupId?: string } | void>) {
+  return async (...args: A): Promise<void> => {
+    const started = Date.now();
+    const options = args.find((a): a is { dir: string } => typeof a === 'object' && a !== null && 'dir' in a);
+    const argv = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--ping' ? '***' : a.replace(/^--ping=.*/, '--ping=***')));
+    let result = 'ok';
+    let backupId = '';
+    try {
+      backupId = (await run(...args))?.backupId ?? '';
+      if (typeof process.exitCode === 'number' && process.exitCode !== 0) result = process.exitCode === 3 ? 'partial' : `exit ${process.exitCode}`;
+    } catch (err) {
+      result = `error: ${err instanceof Error ? err.message : String(err)}`;
+      throw err;
+    } finally {
+      if (options?.dir) {
+        const { appendOperation, currentUser } = await import('./core/oplog.js');
+        const { resolve } = await import('node:path');
+        await appendOperation(resolve(options.dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), backupId, result, durationMs: Date.now() - started }).catch(() => undefined);
+      }
+    }
+  };
+}
+
 const notYet = (what: string) => () => {
   throw new StackvaultError(`'${what}' is not available in this version of stackvault yet.`);
 };
@@ -34,7 +61,7 @@ export function buildProgram(): Command {
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
     .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
-    .action(async (opts) => (await import('./commands/create.js')).createCommand(opts));
+    .action(logged(async (opts) => (await import('./commands/create.js')).createCommand(opts)));
 
   backup
     .command('list')
@@ -58,7 +85,7 @@ export function buildProgram(): Command {
 anything changes, and a restore point (type restore-point) of the same services is taken
 first; a service that fails to restore is put back from it.
 `)
-    .action(async (id, opts) => (await import('./commands/restore.js')).restoreCommand(id, opts));
+    .action(logged(async (id, opts) => (await import('./commands/restore.js')).restoreCommand(id, opts)));
 
   backup
     .command('verify')
@@ -68,16 +95,50 @@ first; a service that fails to restore is put back from it.
     .option('--deep', 'restore each artifact into a throwaway container and check the data')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', examples(['./bot.sh backup verify latest', './bot.sh backup verify latest --deep']))
-    .action(async (id, opts) => (await import('./commands/verify.js')).verifyCommand(id, opts));
+    .action(logged(async (id, opts) => (await import('./commands/verify.js')).verifyCommand(id, opts)));
 
   backup
     .command('cleanup')
     .argument('[days]', 'remove backups older than this many days', '30')
-    .description('remove old backups (manual and restore-point backups are kept)')
+    .description('remove backups older than DAYS (manual and restore-point backups, and the newest successful one, are kept)')
     .addOption(dirOption())
-    .option('--dry-run', 'show what would be removed')
+    .option('--dry-run', 'show what would be removed, remove nothing')
+    .option('--json', 'print the plan and result as JSON')
     .addHelpText('after', examples(['./bot.sh backup cleanup', './bot.sh backup cleanup 14 --dry-run']))
-    .action(notYet('backup cleanup'));
+    .action(logged(async (days, opts) => (await import('./commands/maintenance.js')).cleanupCommand(days, opts)));
+
+  backup
+    .command('prune')
+    .description('apply the retention policy (what the scheduler runs after a successful backup)')
+    .addOption(dirOption())
+    .option('--dry-run', 'show what would be removed, remove nothing')
+    .option('--json', 'print the plan and result as JSON')
+    .option('--keep-daily <days>', 'keep daily backups this many days (default 7)')
+    .option('--keep-weekly <weeks>', 'keep weekly backups this many weeks (default 4)')
+    .option('--keep-monthly <months>', 'keep monthly backups this many months (default 12)')
+    .option('--keep-pre-update <n>', 'keep this many pre-update backups (default 5)')
+    .addHelpText('after', examples(['./bot.sh backup prune --dry-run', './bot.sh backup prune --keep-daily 14']) + `
+The policy can also live in <backup dir>/retention.json, e.g. {"dailyDays": 14, "preUpdateKeep": 10};
+flags win over the file. manual and restore-point backups are never removed, nor is the newest
+successful backup.
+`)
+    .action(logged(async (opts) => (await import('./commands/maintenance.js')).pruneCommand(opts)));
+
+  backup
+    .command('delete')
+    .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
+    .description('delete one backup (asks first)')
+    .addOption(dirOption())
+    .option('--yes', 'do not ask for confirmation')
+    .action(logged(async (id, opts) => (await import('./commands/maintenance.js')).deleteCommand(id, opts)));
+
+  backup
+    .command('log')
+    .description('show the operations log: who created, restored, verified or deleted what, and when')
+    .addOption(dirOption())
+    .option('-n, --lines <n>', 'how many recent lines', '20')
+    .option('--json', 'print as JSON')
+    .action(async (opts) => (await import('./commands/maintenance.js')).logCommand(opts));
 
   backup
     .command('stats')

@@ -21,7 +21,7 @@ interface CreateFlags {
 }
 
 /** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
-export async function createCommand(flags: CreateFlags): Promise<void> {
+export async function createCommand(flags: CreateFlags): Promise<{ backupId: string }> {
   const parallel = Number(flags.parallel);
   if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
   // Human output goes to stderr under --json, so stdout carries the manifest and nothing else.
@@ -42,6 +42,7 @@ export async function createCommand(flags: CreateFlags): Promise<void> {
       out.write(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status}: ${s.error})`).join('; ')}\n`);
       process.exitCode = ExitCode.partial;
     }
+    return { backupId: manifest.id };
   } finally {
     progress.stop?.();
   }

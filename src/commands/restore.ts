@@ -1,8 +1,8 @@
-import { createInterface } from 'node:readline/promises';
 import { restoreBackup, type RestorePlan } from '../core/restore.js';
 import type { ProgressSink } from '../core/progress.js';
 import { parseServiceList } from '../core/selection.js';
-import { ExitCode, StackvaultError } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { confirm } from './confirm.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { commandContext } from './context.js';
 import { plainProgress, ttyProgress } from './progress-renderers.js';
@@ -15,9 +15,8 @@ interface RestoreFlags {
   parallel?: string;
 }
 
-export async function restoreCommand(id: string, flags: RestoreFlags): Promise<void> {
+export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
   const out = flags.json ? process.stderr : process.stdout;
-  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   const progress: ProgressSink & { stop?(): void } = out.isTTY && !process.env.CI ? ttyProgress(out) : plainProgress((l) => out.write(`${l}\n`));
   const ctx = commandContext();
   try {
@@ -28,16 +27,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<v
         progress: { ...progress, serviceDone: () => undefined },
         confirm: async (plan) => {
           out.write(renderPlan(plan));
-          if (flags.yes) return true;
-          if (!interactive) {
-            throw new StackvaultError('Restore needs confirmation and there is no terminal to ask on; nothing was changed.', ExitCode.aborted, 'Run it in a terminal, or add --yes.');
-          }
-          const rl = createInterface({ input: process.stdin, output: process.stderr });
-          try {
-            return /^y(es)?$/i.test((await rl.question('Replace this data? A restore point is taken first. [y/N] ')).trim());
-          } finally {
-            rl.close();
-          }
+          return confirm('Replace this data? A restore point is taken first.', flags.yes, 'Restore');
         },
       },
     );
@@ -51,6 +41,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<v
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const bad = result.services.filter((s) => s.status !== 'restored').length;
     if (bad) process.exitCode = bad === result.services.length ? ExitCode.failure : ExitCode.partial;
+    return { backupId: result.backupId };
   } finally {
     progress.stop?.();
   }

@@ -10,7 +10,7 @@ interface VerifyFlags {
   deep?: boolean;
 }
 
-export async function verifyCommand(id: string, flags: VerifyFlags): Promise<void> {
+export async function verifyCommand(id: string, flags: VerifyFlags): Promise<{ backupId: string }> {
   const out = flags.json ? process.stderr : process.stdout;
   const deep = flags.deep ? { ...commandContext(), progress: plainProgress((l) => out.write(`${l}\n`)) } : undefined;
   const result = await verifyBackup(flags.dir, id, deep);
@@ -26,4 +26,5 @@ export async function verifyCommand(id: string, flags: VerifyFlags): Promise<voi
   const bad = result.services.filter((s) => !s.ok);
   if (bad.length) throw integrityError(`Backup ${result.backup.id} failed ${result.deep ? 'deep ' : ''}verification: ${bad.map((s) => s.service).join(', ')}.`);
   out.write(`Backup ${result.backup.id}: all ${result.services.length} artifacts verified${result.deep ? ' and restored into throwaway containers' : ''}.\n`);
+  return { backupId: result.backup.id };
 }

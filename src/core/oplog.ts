@@ -1,0 +1,42 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+
+/** "Who restored what, when": one tab-separated line per operation in the backup directory. */
+export const OPLOG_FILE = 'operations.log';
+
+export interface Operation {
+  at: string;
+  user: string;
+  command: string;
+  backupId: string;
+  result: string;
+  durationMs: number;
+}
+
+const clean = (s: string) => s.replace(/[\t\r\n]+/g, ' ').slice(0, 500);
+
+export function currentUser(): string {
+  try {
+    return process.env.SUDO_USER ? `${userInfo().username} (sudo by ${process.env.SUDO_USER})` : userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}
+
+export async function appendOperation(dir: string, op: Operation): Promise<void> {
+  const line = [op.at, op.user, op.command, op.backupId || '-', op.result, String(op.durationMs)].map(clean).join('\t');
+  await appendFile(join(dir, OPLOG_FILE), `${line}\n`, { mode: 0o600 });
+}
+
+export function parseOperations(text: string): Operation[] {
+  return text.split('\n').filter(Boolean).flatMap((line) => {
+    const [at, user, command, backupId, result, duration] = line.split('\t');
+    if (!at || !command) return [];
+    return [{ at, user: user ?? '', command, backupId: backupId === '-' ? '' : (backupId ?? ''), result: result ?? '', durationMs: Number(duration) || 0 }];
+  });
+}
+
+export async function readOperations(dir: string): Promise<Operation[]> {
+  return parseOperations(await readFile(join(dir, OPLOG_FILE), 'utf8').catch(() => ''));
+}
