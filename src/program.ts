@@ -150,10 +150,43 @@ successful backup.
 
   const scheduler = program.command('scheduler').description('install, remove and inspect the scheduled backup (cron)');
   scheduler.addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * *"', './bot.sh scheduler status', './bot.sh scheduler trigger']));
-  scheduler.command('install').argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR"').description('install (or replace) the crontab entry').action(notYet('scheduler install'));
-  scheduler.command('uninstall').description('remove our crontab entry, leaving other lines alone').action(notYet('scheduler uninstall'));
-  scheduler.command('status').description('show schedule, next run, last run and last successful backup').action(notYet('scheduler status'));
-  scheduler.command('trigger').description('run the scheduled job now, in the foreground').action(notYet('scheduler trigger'));
+  const scheduleType = () => new Option('--type <type>', 'backup type for a cron expression (named schedules set it)').choices(['daily', 'weekly', 'monthly']);
+  scheduler
+    .command('install')
+    .argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR"')
+    .description('install (or replace) our crontab entry; daily 02:00, weekly Sunday 02:00, monthly the 1st 02:00')
+    .addOption(dirOption())
+    .addOption(scheduleType())
+    .option('--project <name>', 'only back up this Compose project')
+    .option('--ping <url>', 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)')
+    .addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * 1-5" --type daily --ping https://hc-ping.com/UUID']))
+    .action(async (schedule, opts) => (await import('./commands/scheduler.js')).installCommand(schedule, opts));
+  scheduler
+    .command('uninstall')
+    .description('remove our crontab entry, leaving other lines alone')
+    .action(async () => (await import('./commands/scheduler.js')).uninstallCommand());
+  scheduler
+    .command('status')
+    .description('schedule in words, next run, last run and result, last successful backup')
+    .addOption(dirOption())
+    .option('--json', 'print as JSON')
+    .action(async (opts) => (await import('./commands/scheduler.js')).statusCommand(opts));
+  scheduler
+    .command('trigger')
+    .description('run the scheduled job now, in the foreground (backup, then retention if it fully succeeded)')
+    .addOption(dirOption())
+    .addOption(scheduleType())
+    .option('--project <name>', 'only back up this Compose project')
+    .option('--ping <url>', 'ping this URL as a scheduled run would')
+    .action(logged(async (opts) => (await import('./commands/scheduler.js')).runCommand(opts, false)));
+  scheduler
+    .command('run', { hidden: true })
+    .description('what cron runs')
+    .addOption(dirOption())
+    .addOption(scheduleType())
+    .option('--project <name>')
+    .option('--ping <url>')
+    .action(logged(async (opts) => (await import('./commands/scheduler.js')).runCommand(opts, true)));
 
   program
     .command('demo')

@@ -26,6 +26,8 @@ export interface CreateOptions extends DiscoveryOptions {
   parallel: number;
   compress: Compression;
   prefix: string;
+  /** How long to wait for another run's lock (scheduled runs wait; interactive ones fail fast). */
+  lockWaitMs?: number;
 }
 
 export interface CreateDeps {
@@ -51,7 +53,7 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
   if (!Number.isInteger(options.parallel) || options.parallel < 1) throw usageError('--parallel must be a whole number of at least 1.');
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version(); // fails early and clearly when Docker is down
-  const release = await acquireLock(dir, `backup create --type ${options.type}`);
+  const release = await acquireLock(dir, `backup create --type ${options.type}`, options.lockWaitMs ?? 0);
   try {
     const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
     if (leftover) deps.progress.warn(leftover);

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Scheduled backups through cron. The same verbs as `./bot.sh scheduler`:
+#   scripts/backup_scheduler.sh install daily|weekly|monthly|"CRON EXPR" [--ping URL] [--dir DIR]
+#   scripts/backup_scheduler.sh uninstall | status | trigger
+exec "$(cd "$(dirname "$0")/.." && pwd)/bot.sh" scheduler "$@"

@@ -1,0 +1,170 @@
+import { execa } from 'execa';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { StackvaultError } from '../errors.js';
+import { ensureBackupDir } from './backup-dir.js';
+import { readCatalog } from './catalog.js';
+import { REPO_ROOT } from './compose.js';
+import { createBackup, type CreateDeps } from './create.js';
+import { describeSchedule, expectedIntervalMs, nextRun, parseCron, type Schedule } from './cron.js';
+import { executeRemoval, planPrune } from './removal.js';
+import type { RetentionPolicy } from './retention.js';
+
+/** Marks our crontab line, so uninstall removes only it and install replaces it. */
+export const CRON_MARKER = '# stackvault-scheduler';
+export const SCHEDULER_LOG = 'scheduler.log';
+const STATE_FILE = '.scheduler-state.json';
+
+const shq = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+async function readCrontab(): Promise<string> {
+  const r = await execa('crontab', ['-l'], { reject: false });
+  if (r.exitCode === 0) return r.stdout;
+  if (/no crontab/i.test(r.stderr)) return '';
+  throw new StackvaultError(`crontab -l failed: ${r.stderr.trim()}`, 1, 'Is cron installed? (Debian: apt-get install cron)');
+}
+
+async function writeCrontab(text: string): Promise<void> {
+  const r = await execa('crontab', ['-'], { input: text, reject: false });
+  if (r.exitCode !== 0) throw new StackvaultError(`crontab - failed: ${r.stderr.trim()}`);
+}
+
+const withoutOurs = (text: string) => text.split('\n').filter((l) => l.trim() && !l.includes(CRON_MARKER));
+
+export interface InstallOptions {
+  dir: string;
+  ping?: string;
+  project?: string;
+}
+
+/** Writes (or replaces) our one crontab line; other lines are kept as they are. */
+export async function installSchedule(schedule: Schedule, options: InstallOptions): Promise<{ line: string; log: string }> {
+  const dir = await ensureBackupDir(options.dir);
+  const log = join(dir, SCHEDULER_LOG);
+  if (options.ping && !/^https?:\/\//.test(options.ping)) throw new StackvaultError(`--ping must be an http(s) URL.`, 2);
+  // cron runs with a bare PATH; keep the one we were installed with so node and docker are found.
+  const command = [
+    `cd ${shq(REPO_ROOT)} &&`,
+    `PATH=${shq(process.env.PATH ?? '/usr/bin:/bin')}`,
+    ...(process.env.DOCKER_HOST ? [`DOCKER_HOST=${shq(process.env.DOCKER_HOST)}`] : []),
+    `./bot.sh scheduler run --type ${schedule.type} --dir ${shq(dir)}`,
+    ...(options.project ? [`--project ${shq(options.project)}`] : []),
+    ...(options.ping ? [`--ping ${shq(options.ping)}`] : []),
+    `>> ${shq(log)} 2>&1`,
+  ].join(' ');
+  const line = `${schedule.expr} ${command} ${CRON_MARKER}`;
+  await writeCrontab(`${[...withoutOurs(await readCrontab()), line].join('\n')}\n`);
+  return { line, log };
+}
+
+export async function uninstallSchedule(): Promise<boolean> {
+  const current = await readCrontab();
+  const kept = withoutOurs(current);
+  const had = current.split('\n').some((l) => l.includes(CRON_MARKER));
+  if (had) await writeCrontab(kept.length ? `${kept.join('\n')}\n` : '');
+  return had;
+}
+
+export interface RunState {
+  at: string;
+  type: string;
+  result: 'ok' | 'partial' | 'failed';
+  backupId?: string;
+  error?: string;
+  durationMs: number;
+  pruned?: string[];
+}
+
+export interface SchedulerStatus {
+  installed: boolean;
+  expr?: string;
+  type?: string;
+  words?: string;
+  nextRun?: string;
+  log?: string;
+  cronRunning: boolean;
+  lastRun?: RunState;
+  lastSuccessful?: { id: string; createdAt: string };
+  overdue: boolean;
+}
+
+export async function schedulerStatus(dirOption: string, now = new Date()): Promise<SchedulerStatus> {
+  const line = (await readCrontab()).split('\n').find((l) => l.includes(CRON_MARKER));
+  const cronRunning = (await execa('pgrep', ['-x', 'cron'], { reject: false })).exitCode === 0 || (await execa('pgrep', ['-x', 'crond'], { reject: false })).exitCode === 0;
+  const dir = resolve(dirOption);
+  const lastRun = await readState(dir);
+  const catalog = await readCatalog(dir).catch(() => undefined);
+  const good = catalog?.backups.find((b) => b.manifest.status === 'ok');
+  const status: SchedulerStatus = { installed: Boolean(line), cronRunning, lastRun, lastSuccessful: good ? { id: good.manifest.id, createdAt: good.manifest.createdAt } : undefined, overdue: false };
+  if (line) {
+    const expr = line.trim().split(/\s+/).slice(0, 5).join(' ');
+    parseCron(expr);
+    const type = /--type (\S+)/.exec(line)?.[1];
+    status.expr = expr;
+    status.type = type;
+    status.words = describeSchedule(expr);
+    status.nextRun = nextRun(expr, now).toISOString();
+    status.log = /2>&1/.test(line) ? (/>> '([^']+)'/.exec(line)?.[1] ?? undefined) : undefined;
+    // Overdue: no run within two intervals (plus slack) of now.
+    const last = lastRun ? new Date(lastRun.at).getTime() : 0;
+    status.overdue = now.getTime() - last > 2 * expectedIntervalMs(expr, now) + 10 * 60_000 && Boolean(lastRun);
+  }
+  return status;
+}
+
+async function readState(dir: string): Promise<RunState | undefined> {
+  const text = await readFile(join(dir, STATE_FILE), 'utf8').catch(() => undefined);
+  return text ? (JSON.parse(text) as RunState) : undefined;
+}
+
+export interface ScheduledRunOptions {
+  dir: string;
+  project?: string;
+  type: Schedule['type'];
+  ping?: string;
+  policy: RetentionPolicy;
+  lockWaitMs: number;
+}
+
+/**
+ * The scheduled job: back up with the schedule's type, then apply retention ONLY if every
+ * service succeeded. Pings `<url>/start`, `<url>` or `<url>/fail` (healthchecks.io style) so
+ * that a run that never happens is noticed. The outcome goes to a state file for `status`.
+ */
+export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDeps, say: (line: string) => void): Promise<RunState> {
+  const started = Date.now();
+  const stamp = () => new Date().toISOString();
+  await ping(options.ping, '/start', say);
+  say(`${stamp()} scheduled ${options.type} backup starting`);
+  let state: RunState;
+  try {
+    const { manifest } = await createBackup(
+      { dir: options.dir, project: options.project, type: options.type, comment: `scheduled ${options.type}`, parallel: 4, compress: 'gzip', prefix: 'stackvault', lockWaitMs: options.lockWaitMs },
+      deps,
+    );
+    state = { at: stamp(), type: options.type, result: manifest.status === 'ok' ? 'ok' : 'partial', backupId: manifest.id, durationMs: Date.now() - started };
+    if (manifest.status === 'ok') {
+      const plan = await planPrune(options.dir, options.policy, new Date());
+      if (plan.remove.length) await executeRemoval(plan, 'scheduled prune');
+      state.pruned = plan.remove.map((r) => r.id);
+      for (const r of plan.remove) say(`${stamp()} retention removed ${r.id}: ${r.reason}`);
+    } else {
+      say(`${stamp()} backup was partial: retention skipped`);
+    }
+  } catch (err) {
+    state = { at: stamp(), type: options.type, result: 'failed', error: err instanceof Error ? err.message : String(err), durationMs: Date.now() - started };
+  }
+  say(`${stamp()} scheduled ${options.type} backup ${state.result}${state.backupId ? ` (${state.backupId})` : ''}${state.error ? `: ${state.error}` : ''}`);
+  await writeFile(join(resolve(options.dir), STATE_FILE), JSON.stringify(state, null, 2), { mode: 0o600 }).catch(() => undefined);
+  await ping(options.ping, state.result === 'ok' ? '' : '/fail', say);
+  return state;
+}
+
+async function ping(url: string | undefined, suffix: string, say: (line: string) => void): Promise<void> {
+  if (!url) return;
+  try {
+    await fetch(url.replace(/\/$/, '') + suffix, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    say(`warning: ping ${suffix || '(success)'} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

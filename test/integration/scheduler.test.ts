@@ -1,0 +1,87 @@
+import { execa } from 'execa';
+import { createServer, type Server } from 'node:http';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot, REPO_ROOT } from '../support/cli.js';
+import { newProjectName, startRedis } from '../support/containers.js';
+
+const OTHER_LINES = ['# a comment someone keeps', '17 5 * * * /bin/true # somebody else\'s job'];
+
+/** A real cron daemon (Debian's cron) fires the installed schedule. */
+describe('scheduler with a real cron daemon', () => {
+  let redis: StartedTestContainer;
+  let server: Server;
+  const pings: string[] = [];
+  let saved = '';
+
+  beforeAll(async () => {
+    if ((await execa('pgrep', ['-x', 'cron'], { reject: false })).exitCode !== 0) {
+      const started = await execa('cron', [], { reject: false });
+      if (started.exitCode !== 0) throw new Error(`the scheduler test needs Debian's cron daemon: ${started.stderr}`);
+    }
+    saved = (await execa('crontab', ['-l'], { reject: false })).stdout;
+    await execa('crontab', ['-'], { input: `${OTHER_LINES.join('\n')}\n` });
+    redis = await startRedis({ project: newProjectName('sched') });
+    server = createServer((req, res) => { pings.push(req.url ?? ''); res.end('ok'); }).listen(0, '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await bot(['scheduler', 'uninstall']);
+    await execa('crontab', ['-'], { input: saved ? `${saved}\n` : '' });
+    server?.close();
+    await redis?.stop();
+  });
+
+  it('installs one marked entry, fires within two minutes with the right type and a log, and uninstalls cleanly', async () => {
+    const dir = await tempDir('sched');
+    const project = await inspectProject(redis);
+    const port = (server.address() as { port: number }).port;
+    const install = await bot(['scheduler', 'install', '* * * * *', '--type', 'weekly', '--dir', dir, '--project', project, '--ping', `http://127.0.0.1:${port}/hc`]);
+    expect(install.exitCode, String(install.stderr)).toBe(0);
+    const again = await bot(['scheduler', 'install', '* * * * *', '--type', 'weekly', '--dir', dir, '--project', project, '--ping', `http://127.0.0.1:${port}/hc`]);
+    expect(again.exitCode).toBe(0);
+    const tab = (await execa('crontab', ['-l'])).stdout.split('\n');
+    expect(tab.filter((l) => l.includes('# stackvault-scheduler'))).toHaveLength(1); // replaced, not duplicated
+    expect(tab).toEqual(expect.arrayContaining(OTHER_LINES));
+
+    let manifest: Manifest | undefined;
+    for (let i = 0; i < 75 && !manifest; i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      const id = (await readdir(dir)).find((n) => n.startsWith('stackvault_backup_'));
+      if (id) manifest = JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')) as Manifest;
+    }
+    expect(manifest, 'cron did not run the scheduled backup within 150 s').toBeDefined();
+    expect(manifest!.type).toBe('weekly');
+    expect(manifest!.services.map((s) => s.name)).toEqual(['redis']);
+    for (let i = 0; i < 20 && !(await readFile(join(dir, 'scheduler.log'), 'utf8').catch(() => '')).includes('backup ok'); i++) await new Promise((r) => setTimeout(r, 500));
+    const log = await readFile(join(dir, 'scheduler.log'), 'utf8');
+    expect(log).toMatch(/scheduled weekly backup starting/);
+    expect(log).toMatch(/scheduled weekly backup ok \(stackvault_backup_/);
+    expect(pings).toEqual(expect.arrayContaining(['/hc/start', '/hc']));
+
+    const status = await bot(['scheduler', 'status', '--dir', dir]);
+    expect(String(status.stdout)).toMatch(/Installed: weekly backups cron "\* \* \* \* \*"/);
+    expect(String(status.stdout)).toMatch(/Last run: .*: ok \(stackvault_backup_/);
+    expect(String(status.stdout)).toContain(`Log:         ${dir}/scheduler.log`);
+
+    const removed = await bot(['scheduler', 'uninstall']);
+    expect(String(removed.stdout)).toMatch(/Removed/);
+    const after = (await execa('crontab', ['-l'])).stdout.split('\n').filter(Boolean);
+    expect(after).toEqual(OTHER_LINES);
+  });
+
+  it('scripts/backup_scheduler.sh is the same front door', async () => {
+    const r = await execa(join(REPO_ROOT, 'scripts', 'backup_scheduler.sh'), ['--help'], { reject: false });
+    expect(r.exitCode).toBe(0);
+    for (const verb of ['install', 'uninstall', 'status', 'trigger']) expect(r.stdout).toContain(verb);
+  });
+});
+
+async function inspectProject(c: StartedTestContainer): Promise<string> {
+  const Docker = (await import('dockerode')).default;
+  return (await new Docker().getContainer(c.getId()).inspect()).Config.Labels['com.docker.compose.project']!;
+}
