@@ -85,3 +85,43 @@ async function inspectProject(c: StartedTestContainer): Promise<string> {
   const Docker = (await import('dockerode')).default;
   return (await new Docker().getContainer(c.getId()).inspect()).Config.Labels['com.docker.compose.project']!;
 }
+
+describe('scheduler trigger: retention only after a fully successful backup', () => {
+  const started: StartedTestContainer[] = [];
+  afterAll(async () => { await Promise.all(started.map((c) => c.stop().catch(() => undefined))); });
+
+  async function oldDaily(dir: string, source: Manifest) {
+    const { cp, writeFile } = await import('node:fs/promises');
+    const id = 'stackvault_backup_20200101_000000';
+    await cp(join(dir, source.id), join(dir, id), { recursive: true });
+    await writeFile(join(dir, id, 'manifest.json'), JSON.stringify({ ...source, id, type: 'daily', createdAt: '2020-01-01T00:00:00.000Z' }));
+    return id;
+  }
+
+  it('prunes after success, keeps everything after a partial run', async () => {
+    const project = newProjectName('trigger');
+    const redis = await startRedis({ project });
+    started.push(redis);
+    const dir = await tempDir('trigger');
+    const first = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    const old = await oldDaily(dir, JSON.parse(String(first.stdout)) as Manifest);
+
+    // A service that cannot be backed up makes the run partial: retention must not run.
+    const { GenericContainer } = await import('testcontainers');
+    const { IMAGES } = await import('../support/images.js');
+    const broken = await new GenericContainer(IMAGES.app)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'fake-pg', 'stackvault.driver': 'postgres' })
+      .start();
+    started.push(broken);
+    const partial = await bot(['scheduler', 'trigger', '--type', 'daily', '--dir', dir, '--project', project]);
+    expect(partial.exitCode).toBe(3);
+    expect(String(partial.stdout)).toMatch(/backup was partial: retention skipped/);
+    expect(await readdir(dir)).toContain(old);
+
+    await broken.stop();
+    const ok = await bot(['scheduler', 'trigger', '--type', 'daily', '--dir', dir, '--project', project]);
+    expect(ok.exitCode, String(ok.stdout) + String(ok.stderr)).toBe(0);
+    expect(String(ok.stdout)).toMatch(new RegExp(`retention removed ${old}: daily: older than 7 days`));
+    expect(await readdir(dir)).not.toContain(old);
+  });
+});
