@@ -195,5 +195,27 @@ successful backup.
     .addHelpText('after', examples(['./bot.sh demo', 'BACKUP_DIR=/tmp/demo-backups ./bot.sh demo']))
     .action(async (opts) => (await import('./commands/demo.js')).demoCommand(opts));
 
+  for (const [verb, text] of [
+    ['start', 'start the stack in compose/ (docker compose up -d)'],
+    ['stop', 'stop the stack'],
+    ['restart', 'restart the stack, or one service'],
+    ['status', 'show the stack\'s containers'],
+    ['logs', 'show the last 100 log lines, of all services or one'],
+  ] as const) {
+    const cmd = program.command(verb).description(`${text} (Compose project $STACKVAULT_PROJECT, default stackvault-demo)`);
+    if (verb === 'restart' || verb === 'logs') cmd.argument('[service]', 'one service');
+    cmd.action(async (service?: string) => (await import('./commands/stack.js')).stackCommand(verb, typeof service === 'string' ? service : undefined));
+  }
+
+  program
+    .command('update')
+    .description('pre-update routine: back up (type pre-update), git pull, restart; stops if the backup fails')
+    .addOption(dirOption())
+    .option('--project <name>', 'Compose project to back up and restart (default $STACKVAULT_PROJECT or stackvault-demo)')
+    .option('--repo <path>', 'git checkout to pull (default: this one)')
+    .option('--allow-partial', 'go ahead even if some services could not be backed up')
+    .addHelpText('after', examples(['./bot.sh update', './bot.sh update --project bot --repo /srv/bot']))
+    .action(logged(async (opts) => (await import('./commands/stack.js')).updateCommand(opts)));
+
   return program;
 }

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
-import { join } from 'node:path';
 import { createBackup } from '../core/create.js';
-import { compose, REPO_ROOT } from '../core/compose.js';
+import { compose, DEMO_PROJECT } from '../core/compose.js';
+import { chooseImages, STACK_IMAGES } from './stack-images.js';
 import { LABELS } from '../core/selection.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { StackvaultError } from '../errors.js';
@@ -9,17 +9,6 @@ import { sleep } from '../util/time.js';
 import { commandContext } from './context.js';
 import { listCommand } from './list.js';
 import { plainProgress } from './progress-renderers.js';
-
-export const DEMO_PROJECT = 'stackvault-demo';
-
-/** Official image per service, the project's local build, and the variable that picks one. */
-const IMAGES = [
-  { service: 'postgres', official: 'postgres:17', local: 'stackvault-local/postgres:17', env: 'STACKVAULT_POSTGRES_IMAGE' },
-  { service: 'redis', official: 'redis:7', local: 'stackvault-local/redis:7', env: 'STACKVAULT_REDIS_IMAGE' },
-  { service: 'chroma', official: 'chromadb/chroma', local: 'stackvault-local/chroma:1', env: 'STACKVAULT_CHROMA_IMAGE' },
-  { service: 'neo4j', official: 'neo4j:5', local: 'stackvault-local/neo4j:5-standin', env: 'STACKVAULT_NEO4J_IMAGE' },
-  { service: 'app', official: undefined, local: 'stackvault-local/app:1', env: 'STACKVAULT_APP_IMAGE' },
-] as const;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -30,7 +19,7 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 export async function demoCommand(flags: { dir: string }): Promise<void> {
   const { engine, drivers, signal } = commandContext();
   await engine.version();
-  const env = await chooseImages();
+  const env = await chooseImages(say);
   say(`Starting the demo stack (Compose project ${DEMO_PROJECT})...`);
   await compose(DEMO_PROJECT, ['up', '-d'], env);
   const containers = await waitHealthy(engine, signal);
@@ -50,35 +39,13 @@ Next:
   tear down:      ${await teardownHint()}`);
 }
 
-async function chooseImages(): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  const missingLocal: string[] = [];
-  for (const img of IMAGES) {
-    if (process.env[img.env]) { env[img.env] = process.env[img.env]!; continue; }
-    if (img.official && ((await imageExists(img.official)) || (await tryPull(img.official)))) { env[img.env] = img.official; continue; }
-    env[img.env] = img.local;
-    if (!(await imageExists(img.local))) missingLocal.push(img.service);
-  }
-  if (missingLocal.length) {
-    say(`No image registry answers: building local images for ${missingLocal.join(', ')} (scripts/build-images.sh).`);
-    const r = await execa(join(REPO_ROOT, 'scripts', 'build-images.sh'), missingLocal, { stdio: 'inherit', reject: false });
-    if (r.exitCode !== 0) throw new StackvaultError('Building the local images failed (see above).');
-  }
-  const local = IMAGES.filter((i) => env[i.env] === i.local && i.official).map((i) => i.service);
-  if (local.length) say(`Using the project's local images for ${local.join(', ')} (no registry reachable).`);
-  return env;
-}
-
-const imageExists = async (ref: string) => (await execa('docker', ['image', 'inspect', ref], { reject: false })).exitCode === 0;
-const tryPull = async (ref: string) => (await execa('docker', ['pull', '-q', ref], { reject: false, timeout: 30_000 })).exitCode === 0;
-
 async function waitHealthy(engine: DockerEngine, signal: AbortSignal): Promise<Record<string, string>> {
   const deadline = Date.now() + 180_000;
   for (;;) {
     const list = (await engine.listContainers()).filter((c) => c.labels[LABELS.composeProject] === DEMO_PROJECT);
     const byService = Object.fromEntries(list.map((c) => [c.labels[LABELS.composeService]!, c.id]));
     const states = await Promise.all(list.map((c) => engine.inspect(c.id)));
-    if (list.length === IMAGES.length && states.every((s) => s.running && (s.health === undefined || s.health === 'healthy'))) return byService;
+    if (list.length === STACK_IMAGES.length && states.every((s) => s.running && (s.health === undefined || s.health === 'healthy'))) return byService;
     if (Date.now() > deadline) throw new StackvaultError(`The demo stack did not become healthy within 3 minutes: ${states.map((s) => `${s.name}=${s.health ?? s.state}`).join(', ')}.`);
     await sleep(1000, signal);
   }
