@@ -25,4 +25,16 @@ describe('./bot.sh demo', () => {
     expect(manifest.services.every((s) => s.status === 'ok')).toBe(true);
     expect(manifest.services.find((s) => s.name === 'postgres')!.rawBytes).toBeGreaterThan(20_000); // the seeded rows are in the dump
   });
+
+  it('status, logs, stop and start drive the same stack', async () => {
+    const status = await bot(['status']);
+    expect(status.exitCode).toBe(0);
+    expect(String(status.stdout)).toMatch(/stackvault-demo_postgres_1 .*Up/);
+    const logs = await bot(['logs', 'neo4j']);
+    expect(String(logs.stdout)).toContain('neo4j stand-in started');
+    expect((await bot(['stop'])).exitCode).toBe(0);
+    expect(String((await bot(['status'])).stdout)).toMatch(/stackvault-demo_postgres_1 .*Exit/);
+    expect((await bot(['start'])).exitCode).toBe(0);
+    expect(String((await bot(['status'])).stdout)).toMatch(/stackvault-demo_postgres_1 .*Up/);
+  });
 });
