@@ -18,9 +18,10 @@ function logged<A extends unknown[]>(run: (...args: A) => Promise<{ backupId?: s
       if (typeof process.exitCode === 'number' && process.exitCode !== 0) result = process.exitCode === 3 ? 'partial' : `exit ${process.exitCode}`;
     } catch (err) {
       result = `error: ${err instanceof Error ? err.message : String(err)}`;
+      if ((err as { exitCode?: number }).exitCode === 2) result = ''; // usage errors attempted nothing
       throw err;
     } finally {
-      if (options?.dir) {
+      if (options?.dir && result) {
         const { appendOperation, currentUser } = await import('./core/oplog.js');
         const { resolve } = await import('node:path');
         await appendOperation(resolve(options.dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), backupId, result, durationMs: Date.now() - started }).catch(() => undefined);

@@ -8,6 +8,7 @@ import type { DockerEngine } from '../docker/engine.js';
 import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
 import { concatTars } from '../util/tar-stream.js';
+import { forwardTo } from '../util/backpressure.js';
 import { execChecked } from './exec.js';
 import { checkedTableCounts, checkSqliteCopy, readSingleFileTar } from './sqlite-host.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
@@ -171,7 +172,7 @@ async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<Sqlite
       const tables = checkSqliteCopy(join(raw, String(i)), join(out, entry), path);
       files.push({ path, entry, tables });
     }
-    await pipeline(tar.create({ cwd: work, portable: true }, ['sqlite']), ctx.output, { end: false });
+    await pipeline(tar.create({ cwd: work, portable: true }, ['sqlite']), forwardTo(ctx.output));
     return files;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { writeWithRoom } from './backpressure.js';
 
 /**
  * Splits Docker's multiplexed exec stream (8-byte header: stream type, 3 zero bytes, uint32
@@ -18,28 +19,22 @@ export class ExecDemuxer extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    let waitForDrain = false;
+    const frames: Buffer[] = [];
     while (this.pending.length >= 8) {
-      const type = this.pending[0];
       const size = this.pending.readUInt32BE(4);
       if (this.pending.length < 8 + size) break;
       const payload = this.pending.subarray(8, 8 + size);
+      if (this.pending[0] === 2) this.onStderr(payload);
+      else frames.push(payload);
       this.pending = this.pending.subarray(8 + size);
-      if (type === 2) this.onStderr(payload);
-      else if (this.stdout.destroyed) return callback(new Error('the output stream was closed'));
-      else if (!this.stdout.write(payload)) waitForDrain = true;
     }
-    if (!waitForDrain) return callback();
-    // Wait for room, but never forever: a destroyed output would never drain.
-    const done = (err?: Error) => {
-      this.stdout.off('drain', onDrain);
-      this.stdout.off('close', onClose);
-      callback(err);
+    // One write at a time, each waiting for room: a slow consumer slows the container down.
+    const next = (err?: Error) => {
+      const frame = frames.shift();
+      if (err || !frame) return callback(err);
+      writeWithRoom(this.stdout, frame, next);
     };
-    const onDrain = () => done();
-    const onClose = () => done(new Error('the output stream was closed'));
-    this.stdout.on('drain', onDrain);
-    this.stdout.on('close', onClose);
+    next();
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -2,6 +2,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Header, Parser, type ReadEntry } from 'tar';
 import { writeChunk } from './tar-stream.js';
+import { forwardTo } from './backpressure.js';
 
 export interface BuildEntry {
   path: string;
@@ -32,7 +33,7 @@ export async function writeTar(entries: BuildEntry[], out: Writable): Promise<vo
         written += chunk.length;
         yield chunk;
       }
-    }, out, { end: false });
+    }, forwardTo(out));
     if (written !== e.size) throw new Error(`${e.path}: expected ${e.size} bytes, got ${written}`);
     const pad = (512 - (e.size % 512)) % 512;
     if (pad) await writeChunk(out, Buffer.alloc(pad));

@@ -1,5 +1,6 @@
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { forwardTo } from './backpressure.js';
 import { Parser, type ReadEntry } from 'tar';
 
 /**
@@ -79,9 +80,9 @@ export function stripTarTrailer(): Transform {
 /** Pipes several tar streams into `out` as one archive, ending with a single marker. */
 export async function concatTars(sources: Array<() => Promise<Readable>>, out: Writable): Promise<void> {
   for (const open of sources) {
-    // pipeline, not pipe: if `out` fails (disk full) the archive download is destroyed and
-    // this rejects, instead of waiting forever for a stream nobody reads.
-    await pipeline(await open(), stripTarTrailer(), out, { end: false });
+    // If `out` fails or is destroyed (disk full, Ctrl-C) the download is destroyed and this
+    // rejects, instead of waiting forever for room in a stream nobody reads.
+    await pipeline(await open(), stripTarTrailer(), forwardTo(out));
   }
   await writeChunk(out, Buffer.alloc(1024));
 }

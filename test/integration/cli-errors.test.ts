@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../support/artifacts.js';
+import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
@@ -33,7 +33,7 @@ describe('CLI errors', () => {
     expect(r.exitCode).toBe(6);
     expect(String(r.stderr)).toMatch(/Docker engine at unix:\/\/\/nonexistent\/docker.sock is unreachable/);
     expect(String(r.stderr)).not.toMatch(/at .*\.js:\d+/); // no stack trace
-    expect(await readdir(dir)).toEqual([]);
+    expect(await backupDirEntries(dir)).toEqual([]);
   });
 
   it('a backup path that is a file: exit 7', async () => {
@@ -62,7 +62,7 @@ describe('CLI errors', () => {
     expect(r.exitCode).toBe(4);
     expect(String(r.stderr)).toMatch(/No datastore containers found in Compose project/);
     expect(String(r.stderr)).toMatch(/stackvault.driver=postgres/);
-    expect(await readdir(dir)).toEqual([]);
+    expect(await backupDirEntries(dir)).toEqual([]);
   });
 
   it('bad flag values exit 2', async () => {

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../support/artifacts.js';
+import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName, psql, startNeo4j, startPostgres } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
@@ -22,12 +22,102 @@ describe('faults during backup create', () => {
       const r = await bot(['backup', 'create', '--dir', dir, '--project', project]);
       expect(r.exitCode, String(r.stderr)).toBe(7);
       expect(String(r.stderr)).toMatch(/no space left on the device\. Nothing was kept\./);
-      expect((await readdir(dir)).filter((n) => !n.startsWith('.stackvault'))).toEqual([]);
+      expect(await backupDirEntries(dir)).toEqual([]);
       const list = await bot(['backup', 'list', '--dir', dir, '--json']);
       expect(JSON.parse(String(list.stdout))).toEqual([]);
       for (const c of [pg, neo4j]) expect((await c.exec(['true'])).exitCode).toBe(0);
     } finally {
       await execa('umount', [dir]);
+    }
+  });
+});
+
+describe('interrupted backup create', () => {
+  const started: StartedTestContainer[] = [];
+  afterAll(async () => { await Promise.all(started.map((c) => c.stop().catch(() => undefined))); });
+
+  /** A Neo4j stand-in with enough data that its stopped copy takes a few seconds. */
+  async function bigNeo4j(project: string): Promise<StartedTestContainer> {
+    const neo4j = await startNeo4j({ project });
+    started.push(neo4j);
+    const r = await neo4j.exec(['bash', '-c', 'head -c 300000000 /dev/urandom > /data/databases/neo4j/big.store.db'], { user: '7474:7474' });
+    expect(r.exitCode).toBe(0);
+    return neo4j;
+  }
+
+  async function whenStopped(id: string): Promise<void> {
+    const Docker = (await import('dockerode')).default;
+    for (let i = 0; i < 400; i++) {
+      if (!(await new Docker().getContainer(id).inspect()).State.Running) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('the container was never stopped for its copy');
+  }
+
+  const running = async (id: string) => {
+    const Docker = (await import('dockerode')).default;
+    return (await new Docker().getContainer(id).inspect()).State.Running;
+  };
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s: exit 130, the stopped container runs again, nothing is kept', async (signal) => {
+    const project = newProjectName(signal.toLowerCase());
+    const neo4j = await bigNeo4j(project);
+    const dir = await tempDir(signal);
+    const run = bot(['backup', 'create', '--dir', dir, '--project', project]);
+    await whenStopped(neo4j.getId());
+    run.kill(signal);
+    const r = await run;
+    expect(r.exitCode).toBe(130);
+    expect(String(r.stderr)).toMatch(/interrupted/);
+    expect(await running(neo4j.getId())).toBe(true);
+    expect(await backupDirEntries(dir)).toEqual([]);
+    expect(JSON.parse(String((await bot(['backup', 'list', '--dir', dir, '--json'])).stdout))).toEqual([]);
+  });
+
+  it('SIGKILL: nothing is listed; list and the next create say which container to start; cleanup removes the leftover', async () => {
+    const project = newProjectName('sigkill');
+    const neo4j = await bigNeo4j(project);
+    const dir = await tempDir('sigkill');
+    const run = bot(['backup', 'create', '--dir', dir, '--project', project]);
+    await whenStopped(neo4j.getId());
+    run.kill('SIGKILL');
+    await run;
+    expect(await running(neo4j.getId())).toBe(false); // nobody could start it again
+    const list = await bot(['backup', 'list', '--dir', dir, '--all']);
+    expect(list.exitCode).toBe(0);
+    expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) stopped .* Start it with: docker start /);
+    expect(String(list.stdout)).toMatch(/No backups/);
+    expect(String(list.stdout)).toMatch(/\.tmp-stackvault_backup_\d+_\d+: unfinished/);
+    const create = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+    expect(String(create.stdout)).toMatch(/warning: An interrupted stackvault run .* docker start /);
+    const Docker = (await import('dockerode')).default;
+    await new Docker().getContainer(neo4j.getId()).start();
+    const cleanup = await bot(['backup', 'cleanup', '--dir', dir]);
+    expect(String(cleanup.stdout)).toMatch(/removed unfinished \.tmp-stackvault_backup_/);
+    expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+  });
+});
+
+describe('two runs at once', () => {
+  it('the second create exits 8 naming the holder; a lock whose process is dead is taken over', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const { hostname } = await import('node:os');
+    const { join } = await import('node:path');
+    const project = newProjectName('lock');
+    const neo4j = await startNeo4j({ project });
+    try {
+      const dir = await tempDir('lock');
+      const holder = execa('sleep', ['30']);
+      await writeFile(join(dir, '.stackvault.lock'), JSON.stringify({ pid: holder.pid, host: hostname(), command: 'backup create --type daily', since: new Date().toISOString() }));
+      const blocked = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(blocked.exitCode).toBe(8);
+      expect(String(blocked.stderr)).toMatch(new RegExp(`Another stackvault run \\(backup create --type daily, pid ${holder.pid}`));
+      holder.kill();
+      await holder.catch(() => undefined);
+      const after = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(after.exitCode, String(after.stderr)).toBe(0); // the dead holder's lock was taken over
+    } finally {
+      await neo4j.stop();
     }
   });
 });

@@ -24,3 +24,9 @@ export async function gunzipToString(file: string): Promise<string> {
 }
 
 export const readJson = async <T>(file: string): Promise<T> => JSON.parse(await readFile(file, 'utf8')) as T;
+
+/** What a backup directory holds besides stackvault's own bookkeeping (operations.log, state). */
+export async function backupDirEntries(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(dir)).filter((n) => n !== 'operations.log' && !n.startsWith('.stackvault')).sort();
+}

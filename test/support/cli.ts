@@ -12,5 +12,6 @@ export function bot(args: string[], options: { env?: Record<string, string>; inp
     reject: false,
     timeout: options.timeout ?? 240_000,
     stripFinalNewline: false,
+    forceKillAfterDelay: false, // signal tests need the signal they send, not a SIGKILL 5 s later
   });
 }
