@@ -44,6 +44,7 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
   if (options.ping && !/^https?:\/\//.test(options.ping)) throw new StackvaultError(`--ping must be an http(s) URL.`, 2);
   // cron runs with a bare PATH; keep the one we were installed with so node and docker are found.
   const command = [
+    'umask 077 &&', // the log and everything the run writes: owner only
     `cd ${shq(REPO_ROOT)} &&`,
     `PATH=${shq(process.env.PATH ?? '/usr/bin:/bin')}`,
     ...(process.env.DOCKER_HOST ? [`DOCKER_HOST=${shq(process.env.DOCKER_HOST)}`] : []),

@@ -62,6 +62,8 @@ describe('scheduler with a real cron daemon', () => {
     expect(log).toMatch(/scheduled weekly backup starting/);
     expect(log).toMatch(/scheduled weekly backup ok \(stackvault_backup_/);
     expect(pings).toEqual(expect.arrayContaining(['/hc/start', '/hc']));
+    const { stat } = await import('node:fs/promises');
+    expect((await stat(join(dir, 'scheduler.log'))).mode & 0o777).toBe(0o600);
 
     const status = await bot(['scheduler', 'status', '--dir', dir]);
     expect(String(status.stdout)).toMatch(/Installed: weekly backups cron "\* \* \* \* \*"/);
