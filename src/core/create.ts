@@ -17,7 +17,7 @@ import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
-import { leftStopped, leftStoppedWarning, withStopped } from './stopped-markers.js';
+import { leftStopped, leftStoppedWarning, markedContainers, withStopped } from './stopped-markers.js';
 
 export interface CreateOptions extends DiscoveryOptions {
   dir: string;
@@ -109,6 +109,14 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     if (isStorageFailure(err)) throw storageError(`Writing the backup to ${dir} failed: ${describeFsError(err)}. Nothing was kept.`);
+    if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) {
+      const stopped = await markedContainers(dir);
+      throw new StackvaultError(
+        `${err.message} The backup was abandoned and nothing was kept.`,
+        ExitCode.dockerUnreachable,
+        stopped.length ? `These containers were stopped for their copy and could not be started again: ${stopped.join(', ')}. When Docker is back: docker start ${stopped.join(' ')}` : err.hint,
+      );
+    }
     throw err;
   }
 }
@@ -172,7 +180,9 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
     return entry;
   } catch (err) {
     await rm(file, { force: true });
-    if (isStorageFailure(err)) throw err; // the disk is the problem, not this service: stop everything
+    // The disk or the engine is the problem, not this service: stop the whole run.
+    if (isStorageFailure(err)) throw err;
+    if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) throw err;
     const reason = deps.signal.aborted ? 'interrupted' : redact(err instanceof Error ? err.message : String(err), secrets);
     const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started };
     deps.progress.serviceDone(entry);

@@ -26,6 +26,17 @@ export async function clearMarker(dir: string, containerId: string): Promise<voi
   await rm(join(dir, MARKER_DIR, `${containerId}.json`), { force: true });
 }
 
+/** Containers named by markers, read without asking Docker (for when Docker is the problem). */
+export async function markedContainers(dir: string): Promise<string[]> {
+  const names = await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[]);
+  const out: string[] = [];
+  for (const name of names) {
+    const marker = await readFile(join(dir, MARKER_DIR, name), 'utf8').then((t) => JSON.parse(t) as StoppedMarker, () => undefined);
+    if (marker) out.push(marker.container);
+  }
+  return out;
+}
+
 /** Markers whose container is still not running; markers of running or removed containers are cleared. */
 export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
   let names: string[];
