@@ -1,4 +1,4 @@
-import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
+import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
 import type { DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
@@ -76,6 +76,10 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   const catalog = await readCatalog(options.dir);
   const backup = resolveBackup(catalog, options.id);
   const entries = selectEntries(backup.manifest, options.only);
+  const unknown = entries.find((e) => !deps.drivers.some((d) => d.name === e.driver));
+  if (unknown) {
+    throw integrityError(`Service '${unknown.name}' in ${backup.manifest.id} uses driver '${unknown.driver}', which this stackvault does not know; nothing was changed.`, 'A newer stackvault may have written this backup.');
+  }
   for (const entry of entries) await checkArtifact(backup.path, entry);
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version();

@@ -4,7 +4,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, startNeo4j, startPostgres } from '../support/containers.js';
+import { newProjectName, psql, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
 
 describe('faults during backup create', () => {
@@ -159,6 +159,47 @@ describe('the Docker engine becomes unreachable during a run', () => {
       await new Docker().getContainer(neo4j.getId()).start();
     } finally {
       await neo4j.stop();
+    }
+  });
+});
+
+describe('bad and odd input', () => {
+  it('odd service names (spaces, unicode, quotes, very long) back up and restore by name', async () => {
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const project = newProjectName('odd');
+    const odd = `cache ✓ for "bot" users ${'x'.repeat(150)}`;
+    const redis = await startRedis({ project, service: odd });
+    try {
+      const dir = await tempDir('odd');
+      const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+      expect(c.exitCode, String(c.stderr)).toBe(0);
+      const m = JSON.parse(String(c.stdout)) as import('../../src/core/manifest.js').Manifest;
+      expect(m.services[0]!.name).toBe(odd);
+      expect(m.services[0]!.artifact).toMatch(/^cache_for_bot_users_x+\.tar\.gz$/);
+      expect(m.services[0]!.artifact!.length).toBeLessThan(100);
+      const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes', '--only', odd]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stdout)).toContain(`✅ ${odd}`);
+
+      // A manifest that names a driver this version does not know: refused, nothing changed.
+      const path = join(dir, m.id, 'manifest.json');
+      const edited = JSON.parse(await readFile(path, 'utf8'));
+      edited.services[0].driver = 'mongo';
+      await writeFile(path, JSON.stringify(edited));
+      const u = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
+      expect(u.exitCode).toBe(5);
+      expect(String(u.stderr)).toMatch(/uses driver 'mongo', which this stackvault does not know; nothing was changed/);
+
+      // A newer schemaVersion: not a usable backup, said plainly.
+      edited.schemaVersion = 99;
+      edited.services[0].driver = 'redis';
+      await writeFile(path, JSON.stringify(edited));
+      const n = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
+      expect(n.exitCode).toBe(5);
+      expect(String(n.stderr)).toMatch(/schemaVersion 99, newer than this stackvault understands/);
+    } finally {
+      await redis.stop();
     }
   });
 });

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { resolveBackup, type BackupRecord, type Catalog } from '../../src/core/catalog.js';
+import type { Manifest } from '../../src/core/manifest.js';
+import { parseBackupId } from '../../src/core/naming.js';
+import { StackvaultError } from '../../src/errors.js';
+
+const rec = (id: string, createdAt: string, type: Manifest['type'] = 'manual'): BackupRecord => ({
+  path: `/b/${id}`,
+  bytes: 0,
+  manifest: { schemaVersion: 1, id, createdAt, completedAt: createdAt, type, comment: '', status: 'ok', tool: { name: 'stackvault', version: '0' }, docker: { version: '', apiVersion: '' }, host: '', services: [] },
+});
+const catalog: Catalog = {
+  dir: '/b',
+  backups: [
+    rec('restore-point_backup_20261121_030000', '2026-11-21T03:00:00Z', 'restore-point'),
+    rec('stackvault_backup_20261121_020000_2', '2026-11-21T02:00:01Z'),
+    rec('stackvault_backup_20261121_020000', '2026-11-21T02:00:00Z'),
+    rec('other_backup_20261121_020000', '2026-11-21T02:00:00Z'),
+    rec('stackvault_backup_20261120_020000', '2026-11-20T02:00:00Z'),
+  ],
+  incomplete: [{ name: 'stackvault_backup_20261119_020000', path: '/b/x', reason: 'manifest.json has schemaVersion 99, newer than this stackvault understands (1)' }],
+};
+const code = (id: string) => { try { resolveBackup(catalog, id); return 0; } catch (e) { return (e as StackvaultError).exitCode; } };
+
+describe('resolving backup IDs', () => {
+  it.each([
+    ['latest', 'stackvault_backup_20261121_020000_2'], // restore points are not "latest"
+    ['stackvault_backup_20261121_020000', 'stackvault_backup_20261121_020000'],
+    ['20261120_020000', 'stackvault_backup_20261120_020000'],
+    ['20261121_020000_2', 'stackvault_backup_20261121_020000_2'],
+    ['20261121_030000', 'restore-point_backup_20261121_030000'],
+  ])('%s -> %s', (id, expected) => {
+    expect(resolveBackup(catalog, id).manifest.id).toBe(expected);
+  });
+
+  it.each([
+    ['20261121_020000', 2, /ambiguous: it matches stackvault_backup_20261121_020000, other_backup_20261121_020000/],
+    ['nope', 4, /No backup 'nope'/],
+    ['20261119_020000', 5, /not a usable backup: .*newer/],
+    ['', 2, /A backup ID is needed/],
+  ])('%j fails with exit %i', (id, exit, message) => {
+    expect(() => resolveBackup(catalog, id)).toThrow(message);
+    expect(code(id)).toBe(exit);
+  });
+
+  // Property: any string is either resolved or refused with a StackvaultError; never a crash.
+  it('never throws anything but a StackvaultError, whatever the input', () => {
+    let seed = 7;
+    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const alphabet = 'stackvault_backup_0123456789-./\\ \u00e9\u2713*?%latest\n\t';
+    for (let i = 0; i < 5000; i++) {
+      const s = Array.from({ length: rand(40) }, () => alphabet[rand(alphabet.length)]).join('');
+      try {
+        resolveBackup(catalog, s);
+      } catch (err) {
+        expect(err).toBeInstanceOf(StackvaultError);
+      }
+      const parsed = parseBackupId(s);
+      if (parsed) expect(s).toMatch(/_backup_\d{8}_\d{6}/);
+    }
+  });
+});
