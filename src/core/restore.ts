@@ -2,6 +2,7 @@ import { ExitCode, integrityError, notFound, StackvaultError, usageError } from 
 import type { DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
+import { sleep } from '../util/time.js';
 import { checkArtifact, openArtifact } from './artifact-check.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
@@ -188,10 +189,29 @@ async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, d
       withStopped: (work) => withStopped(deps.engine, dir, { id, name: container.name, service: t.candidate.service }, work),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
     });
-  } finally {
-    // Whatever happened, the container must be up; a restore that left it down is not done.
-    const now = await deps.engine.inspect(id);
-    if (!now.running) await deps.engine.start(id);
+  } catch (err) {
+    // Whatever happened (the container may have been killed), bring it fully up before
+    // anything else runs in it, such as putting the restore point back.
+    await ensureUp(t, deps).catch(() => undefined);
+    throw err;
   }
-  await waitReady(deps.engine, id, t.driver, deps.signal);
+  await ensureUp(t, deps);
+}
+
+/**
+ * Started and answering: a restore that left its container down is not done. Tries a few
+ * times, because a container that was just killed can still look running for a moment.
+ */
+async function ensureUp(t: Target, deps: RestoreDeps): Promise<void> {
+  const id = t.candidate.container.id;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!(await deps.engine.inspect(id)).running) await deps.engine.start(id);
+      await waitReady(deps.engine, id, t.driver, deps.signal);
+      return;
+    } catch (err) {
+      if (attempt >= 3 || deps.signal.aborted) throw err;
+      await sleep(1000, deps.signal);
+    }
+  }
 }

@@ -203,3 +203,40 @@ describe('bad and odd input', () => {
     }
   });
 });
+
+describe('restore interrupted by the target dying', () => {
+  it('the container killed during the replay ends running on its restore point', async () => {
+    const project = newProjectName('killrestore');
+    const pg = await startPostgres({ project });
+    try {
+      await psql(pg, 'bot', 'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 2000000) g');
+      const dir = await tempDir('killrestore');
+      const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+      const backup = JSON.parse(String(c.stdout)) as { id: string };
+      await psql(pg, 'bot', 'CREATE TABLE marker AS SELECT 42 AS answer');
+      await psql(pg, 'bot', 'DELETE FROM big WHERE id > 1000');
+      const run = bot(['backup', 'restore', backup.id, '--dir', dir, '--yes']);
+      // Kill PostgreSQL once the replay (after the restore point) is copying the big table back.
+      const Docker = (await import('dockerode')).default;
+      const container = new Docker().getContainer(pg.getId());
+      let killed = false;
+      for (let i = 0; i < 1200 && !killed; i++) {
+        const top = await container.top({ ps_args: '-eo pid,args' }).catch(() => ({ Processes: [] as string[][] }));
+        const procs = (top.Processes ?? []).map((p) => p.join(' '));
+        if (procs.some((p) => /psql .*ON_ERROR_STOP=1 -X -q/.test(p)) && procs.some((p) => /COPY/.test(p))) {
+          await container.kill();
+          killed = true;
+        } else await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(killed, 'the replay was never seen running').toBe(true);
+      const r = await run;
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stdout)).toMatch(/❌ postgres .*NOT restored, back on the restore point/);
+      expect((await container.inspect()).State.Running).toBe(true);
+      expect(await psql(pg, 'bot', 'SELECT answer FROM marker')).toBe('42');
+      expect(await psql(pg, 'bot', 'SELECT count(*) FROM big')).toBe('1000');
+    } finally {
+      await pg.stop();
+    }
+  });
+});
