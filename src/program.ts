@@ -48,6 +48,7 @@ export function buildProgram(): Command {
   const backup = program.command('backup').description('create, list, restore and verify backups');
   backup.addHelpText('after', examples(['./bot.sh backup create --comment "before migration"', './bot.sh backup list --json', './bot.sh backup verify latest --deep', './bot.sh backup restore 20261121_020000 --only redis']) + `\n${exitCodeHelp}\n`);
   const dirOption = () => new Option('--dir <path>', 'backup directory').env('BACKUP_DIR').default('./backups');
+  const identityOption = () => new Option('--identity <file>', 'age identity (private key) file, for encrypted backups').env('STACKVAULT_AGE_IDENTITY');
 
   backup
     .command('create')
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
     .option('--parallel <n>', 'how many services to back up at once', '4')
     .addOption(new Option('--compress <codec>', 'artifact compression').choices(['gzip', 'zstd', 'none']).default('gzip'))
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
+    .option('--encrypt-to <recipient...>', 'encrypt every artifact to these age recipients (public keys) while it streams')
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
     .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
     .action(logged(async (opts) => (await import('./commands/create.js')).createCommand(opts)));
@@ -80,6 +82,7 @@ export function buildProgram(): Command {
     .addOption(dirOption())
     .option('--only <services>', 'comma-separated services to restore')
     .option('--yes', 'do not ask for confirmation')
+    .addOption(identityOption())
     .option('--json', 'print the result as JSON')
     .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']) + `
 "latest" is the newest backup that is not a restore point. Every artifact is checked before
@@ -94,6 +97,7 @@ first; a service that fails to restore is put back from it.
     .description('re-hash every artifact and check it opens; --deep restores into throwaway containers')
     .addOption(dirOption())
     .option('--deep', 'restore each artifact into a throwaway container and check the data')
+    .addOption(identityOption())
     .option('--json', 'print the result as JSON')
     .addHelpText('after', examples(['./bot.sh backup verify latest', './bot.sh backup verify latest --deep']))
     .action(logged(async (id, opts) => (await import('./commands/verify.js')).verifyCommand(id, opts)));

@@ -82,6 +82,7 @@ sv_ensure_host_tools() {
   command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
   command -v crontab >/dev/null || missing+=(cron)
   command -v git >/dev/null || missing+=(git)
+  command -v age >/dev/null || missing+=(age)
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || sv_die "missing tools: ${missing[*]}; install them first." 1
     sv_say "installing ${missing[*]} (apt-get)."

@@ -18,6 +18,7 @@ interface CreateFlags {
   compress: Compression;
   prefix: string;
   json?: boolean;
+  encryptTo?: string[];
 }
 
 /** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
@@ -31,7 +32,7 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
   const ctx = commandContext();
   try {
     const { manifest, path } = await createBackup(
-      { dir: flags.dir, type: flags.type, comment: flags.comment, project: flags.project, only: parseServiceList(flags.only), parallel, compress: flags.compress, prefix: flags.prefix },
+      { dir: flags.dir, type: flags.type, comment: flags.comment, project: flags.project, only: parseServiceList(flags.only), parallel, compress: flags.compress, prefix: flags.prefix, encryptTo: flags.encryptTo },
       { ...ctx, progress },
     );
     const failed = manifest.services.filter((s) => s.status !== 'ok');

@@ -9,6 +9,7 @@ import { plainProgress, ttyProgress } from './progress-renderers.js';
 
 interface RestoreFlags {
   dir: string;
+  identity?: string;
   only?: string;
   yes?: boolean;
   json?: boolean;
@@ -21,7 +22,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
   const ctx = commandContext();
   try {
     const result = await restoreBackup(
-      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4 },
+      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity },
       {
         ...ctx,
         progress: { ...progress, serviceDone: () => undefined },

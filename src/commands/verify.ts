@@ -6,6 +6,7 @@ import { plainProgress } from './progress-renderers.js';
 
 interface VerifyFlags {
   dir: string;
+  identity?: string;
   json?: boolean;
   deep?: boolean;
 }
@@ -13,7 +14,7 @@ interface VerifyFlags {
 export async function verifyCommand(id: string, flags: VerifyFlags): Promise<{ backupId: string }> {
   const out = flags.json ? process.stderr : process.stdout;
   const deep = flags.deep ? { ...commandContext(), progress: plainProgress((l) => out.write(`${l}\n`)) } : undefined;
-  const result = await verifyBackup(flags.dir, id, deep);
+  const result = await verifyBackup(flags.dir, id, deep, flags.identity);
   for (const s of result.services) {
     if (!s.ok) {
       out.write(`❌ ${s.service}: ${s.error}\n`);

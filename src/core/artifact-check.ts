@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
-import { integrityError } from '../errors.js';
+import { ExitCode, integrityError, StackvaultError } from '../errors.js';
+import { ageDecrypt } from '../util/age.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { unsafeEntry } from '../util/tar-safety.js';
-import { ByteCounter, decompressor, Sha256Tap, type Compression } from './artifact.js';
+import { ByteCounter, decompressor, hashFile, Sha256Tap, type Compression } from './artifact.js';
 import type { ServiceEntry } from './manifest.js';
 
 /** pg_dumpall writes this last; a dump without it was cut off. */
@@ -27,8 +28,11 @@ export interface ArtifactCheck {
  * that ends with pg_dumpall's completion line. Any problem is an integrity error (exit 5)
  * naming the service and what is wrong. Reads the file once.
  */
-export async function checkArtifact(backupPath: string, entry: ServiceEntry): Promise<ArtifactCheck> {
+export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string): Promise<ArtifactCheck> {
   const what = `${entry.name} (${entry.artifact})`;
+  if (entry.encryption && !identity) {
+    throw new StackvaultError(`The artifact of ${what} is encrypted with age; give the identity (private key) file to open it.`, ExitCode.usage, 'Pass --identity FILE, or set STACKVAULT_AGE_IDENTITY.');
+  }
   const file = join(backupPath, entry.artifact!);
   const size = await stat(file).then((s) => s.size, () => undefined);
   if (size === undefined) throw integrityError(`The artifact of ${what} is missing.`);
@@ -54,11 +58,17 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry): Pr
       },
     });
   }
+  if (entry.encryption) {
+    // Checksum first, on its own pass: a decryption failure must not hide a corrupt file.
+    if ((await hashFile(file, (f) => createReadStream(f))).sha256 !== entry.sha256) throw checksumError(what);
+  }
   try {
-    await pipeline(createReadStream(file), hasher, decompressor((entry.compression ?? 'none') as Compression), raw, content);
+    await pipeline([createReadStream(file), hasher, ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), raw, content]);
   } catch (err) {
     if (hasher.digest && hasher.digest !== entry.sha256) throw checksumError(what);
-    throw integrityError(`The artifact of ${what} does not open: ${(err as Error).message}.`);
+    const message = (err as Error).message;
+    if (/^age decryption failed/.test(message)) throw integrityError(`The artifact of ${what} cannot be decrypted with ${identity}: ${message.replace(/^age decryption failed: /, '')}.`, 'Is it the identity whose public key the backup was encrypted to?');
+    throw integrityError(`The artifact of ${what} does not open: ${message}.`);
   }
   if (hasher.digest !== entry.sha256) throw checksumError(what);
   if (hostile) throw integrityError(`The artifact of ${what} has an unsafe ${hostile}; refusing to use it.`);
@@ -68,9 +78,11 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry): Pr
 
 const checksumError = (what: string) => integrityError(`The SHA-256 of ${what} does not match the manifest: the file was changed or corrupted.`);
 
-/** The decompressed content of an artifact, streamed. */
-export function openArtifact(backupPath: string, entry: ServiceEntry): Readable {
+const decryptStage = (entry: ServiceEntry, identity: string | undefined) => (entry.encryption ? [ageDecrypt(identity!)] : []);
+
+/** The decompressed (and decrypted) content of an artifact, streamed. */
+export function openArtifact(backupPath: string, entry: ServiceEntry, identity?: string): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  pipeline(createReadStream(join(backupPath, entry.artifact!)), decompressor((entry.compression ?? 'none') as Compression), out).catch((err: unknown) => out.destroy(err as Error));
+  pipeline([createReadStream(join(backupPath, entry.artifact!)), ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), out]).catch((err: unknown) => out.destroy(err as Error));
   return out;
 }

@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import { ageEncrypt } from '../util/age.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -74,7 +75,7 @@ export async function writeArtifact(
   file: string,
   compression: Compression,
   produce: (raw: Writable) => Promise<void>,
-  options: { onRawBytes?: (total: number) => void; inspectRaw?: Writable; signal?: AbortSignal } = {},
+  options: { onRawBytes?: (total: number) => void; inspectRaw?: Writable; signal?: AbortSignal; encryptTo?: string[] } = {},
 ): Promise<WrittenArtifact> {
   const raw = new PassThrough({ highWaterMark: 1 << 20 });
   const counter = new ByteCounter(options.onRawBytes);
@@ -82,7 +83,10 @@ export async function writeArtifact(
   const diskCounter = new ByteCounter();
   if (options.inspectRaw) counter.pipe(options.inspectRaw);
   const inspected = options.inspectRaw ? waitFinished(options.inspectRaw) : Promise.resolve();
-  const written = pipeline(raw, counter, compressor(compression), hasher, diskCounter, createWriteStream(file, { mode: 0o600, flags: 'wx' }), { signal: options.signal });
+  // Encryption comes after compression (ciphertext does not compress); the hash covers the
+  // bytes on disk, so a checksum check needs no key.
+  const encrypt = options.encryptTo?.length ? [ageEncrypt(options.encryptTo)] : [];
+  const written = pipeline([raw, counter, compressor(compression), ...encrypt, hasher, diskCounter, createWriteStream(file, { mode: 0o600, flags: 'wx' })], { signal: options.signal });
   // Both are awaited below. Note a write failure as it happens (disk full while `produce` is
   // still running); handling it here also keeps it from ending the process as unhandled.
   let writeFailure: unknown;

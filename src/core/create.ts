@@ -7,6 +7,7 @@ import { ExitCode, StackvaultError, storageError, usageError } from '../errors.j
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
 import { TarChecker } from '../util/tar-stream.js';
+import { checkRecipient } from '../util/age.js';
 import { COMPRESSION_EXTENSION, fsyncPath, writeArtifact, type Compression } from './artifact.js';
 import { describeFsError, directoryNames, ensureBackupDir, fsyncDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
 import { renderBackupInfo } from './backup-info.js';
@@ -28,6 +29,8 @@ export interface CreateOptions extends DiscoveryOptions {
   prefix: string;
   /** How long to wait for another run's lock (scheduled runs wait; interactive ones fail fast). */
   lockWaitMs?: number;
+  /** age recipients: artifacts are encrypted while they stream. */
+  encryptTo?: string[];
 }
 
 export interface CreateDeps {
@@ -51,6 +54,7 @@ export interface CreateResult {
 export async function createBackup(options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
   if (!isValidPrefix(options.prefix)) throw usageError(`--prefix '${options.prefix}' must be letters, digits and dashes.`);
   if (!Number.isInteger(options.parallel) || options.parallel < 1) throw usageError('--parallel must be a whole number of at least 1.');
+  for (const r of options.encryptTo ?? []) await checkRecipient(r);
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version(); // fails early and clearly when Docker is down
   const release = await acquireLock(dir, `backup create --type ${options.type}`, options.lockWaitMs ?? 0);
@@ -73,7 +77,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   const tmp = join(dir, `${TMP_PREFIX}${id}`);
   await mkdir(tmp, { mode: 0o700 });
   try {
-    const names = artifactNames(found.running, options.compress);
+    const names = artifactNames(found.running, options.compress, Boolean(options.encryptTo?.length));
     const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir));
     const skipped = found.notRunning.map((c): ServiceEntry => ({
       ...identity(c),
@@ -126,12 +130,13 @@ function identity(c: Candidate) {
 }
 
 /** One file per service, `<service>.<sql|tar>[.gz|.zst]`, unique even when names sanitise alike. */
-function artifactNames(candidates: Candidate[], compression: Compression): string[] {
+function artifactNames(candidates: Candidate[], compression: Compression, encrypted: boolean): string[] {
   const used = new Set<string>();
+  const ext = (c: Candidate) => `.${c.driver.format}${COMPRESSION_EXTENSION[compression]}${encrypted ? '.age' : ''}`;
   return candidates.map((c) => {
     const stem = safeFileStem(c.service);
-    let name = `${stem}.${c.driver.format}${COMPRESSION_EXTENSION[compression]}`;
-    for (let n = 2; used.has(name); n++) name = `${stem}-${n}.${c.driver.format}${COMPRESSION_EXTENSION[compression]}`;
+    let name = `${stem}${ext(c)}`;
+    for (let n = 2; used.has(name); n++) name = `${stem}-${n}${ext(c)}`;
     used.add(name);
     return name;
   });
@@ -160,7 +165,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
         });
       },
-      { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal },
+      { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal, encryptTo: options.encryptTo },
     );
     if (written.rawBytes === 0) throw new Error('the backup produced no data');
     const entry: ServiceEntry = {
@@ -173,6 +178,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       rawBytes: written.rawBytes,
       sha256: written.sha256,
       durationMs: Date.now() - started,
+      ...(options.encryptTo?.length ? { encryption: { tool: 'age' as const, recipients: options.encryptTo } } : {}),
       ...(outcome.hot ? { hot: true } : {}),
       details: { ...outcome.details, ...(checker ? { tarEntries: checker.entries, tarFiles: checker.files } : {}) },
     };

@@ -29,6 +29,8 @@ export interface ServiceEntry {
   rawBytes?: number;
   sha256?: string;
   durationMs: number;
+  /** Set when the artifact is encrypted; recipients are public keys. */
+  encryption?: { tool: 'age'; recipients: string[] };
   /** True when copied while running although the driver normally stops it. */
   hot?: boolean;
   details?: Record<string, unknown>;

@@ -21,6 +21,8 @@ export interface RestoreOptions {
   id: string;
   only?: string[];
   parallel: number;
+  /** age identity file for encrypted backups. */
+  identity?: string;
 }
 
 export interface RestorePlanItem {
@@ -81,7 +83,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   if (unknown) {
     throw integrityError(`Service '${unknown.name}' in ${backup.manifest.id} uses driver '${unknown.driver}', which this stackvault does not know; nothing was changed.`, 'A newer stackvault may have written this backup.');
   }
-  for (const entry of entries) await checkArtifact(backup.path, entry);
+  for (const entry of entries) await checkArtifact(backup.path, entry, options.identity);
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
@@ -98,7 +100,11 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     deps.progress.info('Taking a restore point of the current state first...');
     const point = await runBackup(
       dir,
-      { dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point' },
+      {
+        dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point',
+        // The current data is as sensitive as the backup's: encrypt it to the same recipients.
+        encryptTo: [...new Set(entries.flatMap((e) => e.encryption?.recipients ?? []))],
+      },
       { ...deps, progress: deps.progress },
     );
     const missing = targets.filter((t) => point.manifest.services.find((s) => s.name === t.candidate.service)?.status !== 'ok');
@@ -110,7 +116,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       );
     }
     const pointRecord: BackupRecord = { manifest: point.manifest, path: point.path, bytes: 0 };
-    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, pointRecord, dir, deps));
+    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, pointRecord, dir, deps, options.identity));
     return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services };
   } finally {
     await release();
@@ -152,7 +158,7 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
   });
 }
 
-async function restoreOne(t: Target, backup: BackupRecord, point: BackupRecord, dir: string, deps: RestoreDeps): Promise<ServiceRestoreResult> {
+async function restoreOne(t: Target, backup: BackupRecord, point: BackupRecord, dir: string, deps: RestoreDeps, identity?: string): Promise<ServiceRestoreResult> {
   const started = Date.now();
   const name = t.entry.name;
   const container = t.candidate.container.name;
@@ -160,14 +166,14 @@ async function restoreOne(t: Target, backup: BackupRecord, point: BackupRecord, 
   let secrets: string[] = [];
   try {
     secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    await restoreFrom(t, backup.path, t.entry, dir, deps);
+    await restoreFrom(t, backup.path, t.entry, dir, deps, identity);
     return { service: name, container, status: 'restored', durationMs: Date.now() - started };
   } catch (err) {
     const why = redact((err as Error).message ?? String(err), secrets);
     deps.progress.warn(`${name}: restore failed (${why}); putting back the restore point ${point.manifest.id}.`);
     const pointEntry = point.manifest.services.find((s) => s.name === t.candidate.service)!;
     try {
-      await restoreFrom(t, point.path, pointEntry, dir, deps);
+      await restoreFrom(t, point.path, pointEntry, dir, deps, identity);
       return { service: name, container, status: 'rolled-back', error: why, durationMs: Date.now() - started };
     } catch (rollbackErr) {
       const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
@@ -176,7 +182,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: BackupRecord, 
   }
 }
 
-async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, dir: string, deps: RestoreDeps): Promise<void> {
+async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, dir: string, deps: RestoreDeps, identity?: string): Promise<void> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
   try {
@@ -184,7 +190,7 @@ async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, d
       engine: deps.engine,
       container,
       entry,
-      open: () => openArtifact(backupPath, entry),
+      open: () => openArtifact(backupPath, entry, identity),
       signal: deps.signal,
       withStopped: (work) => withStopped(deps.engine, dir, { id, name: container.name, service: t.candidate.service }, work),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),

@@ -41,7 +41,7 @@ export interface DeepDeps {
  * restored into a throwaway container of its image and the data is looked at. Every service
  * is checked even after a failure; the outcome is recorded in the manifest.
  */
-export async function verifyBackup(dir: string, id: string, deep?: DeepDeps): Promise<VerifyResult> {
+export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, identity?: string): Promise<VerifyResult> {
   const backup = resolveBackup(await readCatalog(dir), id);
   if (deep) await deep.engine.version();
   const services: ServiceVerification[] = [];
@@ -49,9 +49,9 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps): Pr
     deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
     let result: ServiceVerification;
     try {
-      const check = await checkArtifact(backup.path, entry);
+      const check = await checkArtifact(backup.path, entry, identity);
       result = { service: entry.name, ok: true, check };
-      if (deep) result.facts = await deepVerify(backup.path, entry, dir, deep);
+      if (deep) result.facts = await deepVerify(backup.path, entry, dir, deep, identity);
     } catch (err) {
       if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
       result = { service: entry.name, ok: false, error: errorMessage(err) };
@@ -62,10 +62,10 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps): Pr
   return { backup: backup.manifest, deep: Boolean(deep), services };
 }
 
-async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps): Promise<Record<string, unknown>> {
+async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps, identity?: string): Promise<Record<string, unknown>> {
   const driver = deps.drivers.find((d) => d.name === entry.driver);
   if (!driver) throw new Error(`no driver named ${entry.driver}`);
-  const open = () => openArtifact(backupPath, entry);
+  const open = () => openArtifact(backupPath, entry, identity);
   return driver.deepVerify({
     engine: deps.engine,
     entry,
