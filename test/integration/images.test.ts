@@ -28,7 +28,7 @@ describe('local datastore images', () => {
   });
 
   it('redis: requires its password, keeps /data as dir, writes an AOF directory', async () => {
-    const noAuth = await redis.exec(['redis-cli', 'ping']);
+    const noAuth = await redis.exec(['env', '-u', 'REDISCLI_AUTH', 'redis-cli', 'ping']);
     expect(noAuth.output).toContain('NOAUTH');
     await redisCli(redis, 'SET', 'greeting', 'hello');
     expect(await redisCli(redis, 'GET', 'greeting')).toBe('"hello"');

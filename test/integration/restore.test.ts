@@ -101,7 +101,7 @@ describe('backup restore round trips', () => {
   it('Redis restarted after the restore keeps the restored data (AOF rebuilt from the RDB)', async () => {
     const Docker = (await import('dockerode')).default;
     await new Docker().getContainer(redis.getId()).restart();
-    for (let i = 0; i < 50 && (await redis.exec(['redis-cli', '-a', REDIS_PASSWORD, 'PING'])).output.indexOf('PONG') < 0; i++) await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 50 && (await redis.exec(['redis-cli', 'PING'], { env: { REDISCLI_AUTH: REDIS_PASSWORD } })).output.indexOf('PONG') < 0; i++) await new Promise((r) => setTimeout(r, 200));
     expect(await snapshotRedis(redis)).toBe(seen.redis);
   });
 

@@ -44,9 +44,12 @@ export function startRedis(o: StartOptions & { appendonly?: boolean; password?: 
   const cmd = ['redis-server'];
   if (o.password !== false) cmd.push('--requirepass', REDIS_PASSWORD);
   if (o.appendonly) cmd.push('--appendonly', 'yes');
+  // The password reaches redis-cli through the container's environment, as in compose/, so no
+  // command line the tests run ever carries it (the secrets test watches every process).
   return base(IMAGES.redis, o, 'redis')
     .withCommand(cmd)
-    .withWaitStrategy(Wait.forSuccessfulCommand(o.password === false ? 'redis-cli ping' : `REDISCLI_AUTH=${REDIS_PASSWORD} redis-cli ping`))
+    .withEnvironment(o.password === false ? {} : { REDISCLI_AUTH: REDIS_PASSWORD })
+    .withWaitStrategy(Wait.forSuccessfulCommand('redis-cli ping'))
     .start();
 }
 
