@@ -9,7 +9,8 @@ sv_setup_cli
 sv_ensure_host_tools
 sv_ensure_docker_engine
 "$SV_ROOT/scripts/build-images.sh"
-sv_say "set-up done in $((SECONDS - started)) s; running tests."
+sv_say "set-up done in $((SECONDS - started)) s; type-checking tests, then running them."
 cd "$SV_ROOT"
+npx tsc -p tsconfig.test.json || sv_die "type errors in src/ or test/ (above)." 1
 export TESTCONTAINERS_RYUK_DISABLED=true
 exec npx vitest run "$@"

@@ -24,12 +24,14 @@ export function plainProgress(write: (line: string) => void): ProgressSink {
   };
 }
 
-/** One live line listing each running service with bytes and rate; finished ones print above it. */
+/** A live block with one line per running service (bytes and rate); finished ones print above it. */
 export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop(): void } {
   const running = new Map<string, { started: number; bytes: number }>();
   let spinner: Ora | undefined;
+  const width = () => Math.max(0, ...[...running.keys()].map((s) => s.length));
+  // ora redraws multi-line text as a block: the first line follows the spinner, the rest are indented.
   const text = () =>
-    [...running].map(([s, r]) => `${s} ${formatBytes(r.bytes)} ${formatRate(r.bytes, Date.now() - r.started)}`).join(chalk.dim(' · '));
+    [...running].map(([s, r]) => `${s.padEnd(width())}  ${formatBytes(r.bytes).padStart(9)}  ${chalk.dim(formatRate(r.bytes, Date.now() - r.started))}`).join('\n  ');
   const timer = setInterval(() => { if (spinner) spinner.text = text(); }, 250);
   timer.unref();
   const above = (line: string) => {

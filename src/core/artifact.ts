@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { ageEncrypt } from '../util/age.js';
+import { fsyncPath } from '../util/fsync.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -113,15 +113,6 @@ function waitFinished(stream: Writable): Promise<void> {
     stream.once('finish', resolve);
     stream.once('error', reject);
   });
-}
-
-export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** SHA-256 and size of a file on disk, streaming. */

@@ -1,4 +1,4 @@
-import { access, constants, mkdir, open, readdir, stat } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { storageError } from '../errors.js';
 
@@ -38,15 +38,6 @@ export async function existingBackupDir(dir: string): Promise<string> {
 
 export async function directoryNames(dir: string): Promise<string[]> {
   return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export function describeFsError(err: unknown): string {

@@ -1,3 +1,4 @@
+import { fsyncPath } from '../util/fsync.js';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +9,8 @@ import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { checkRecipient } from '../util/age.js';
-import { COMPRESSION_EXTENSION, fsyncPath, writeArtifact, type Compression } from './artifact.js';
-import { describeFsError, directoryNames, ensureBackupDir, fsyncDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
+import { COMPRESSION_EXTENSION, writeArtifact, type Compression } from './artifact.js';
+import { describeFsError, directoryNames, ensureBackupDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
 import { renderBackupInfo } from './backup-info.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
@@ -205,9 +206,9 @@ async function publish(dir: string, tmp: string, manifest: Manifest): Promise<vo
     await writeFile(join(tmp, name), text, { mode: 0o600 });
     await fsyncPath(join(tmp, name));
   }
-  await fsyncDir(tmp);
+  await fsyncPath(tmp);
   await rename(tmp, join(dir, manifest.id));
-  await fsyncDir(dir);
+  await fsyncPath(dir);
 }
 
 function interrupted(signal: AbortSignal): StackvaultError {

@@ -1,6 +1,6 @@
+import { fsyncPath } from '../util/fsync.js';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir } from './backup-dir.js';
 import { readCatalog, type Catalog } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionPolicy } from './retention.js';
@@ -82,7 +82,7 @@ export async function executeRemoval(p: RemovalPlan, command: string): Promise<n
       freed += l.bytes;
       await rm(join(p.dir, l.name), { recursive: true, force: true });
     }
-    await fsyncDir(p.dir);
+    await fsyncPath(p.dir);
     return freed;
   } finally {
     await release();

@@ -1,3 +1,4 @@
+import { fsyncPath } from '../util/fsync.js';
 import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -5,7 +6,6 @@ import type { DockerEngine } from '../docker/engine.js';
 import type { Driver, ThrowawaySpec } from '../drivers/types.js';
 import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
 import { checkArtifact, openArtifact, type ArtifactCheck } from './artifact-check.js';
-import { fsyncPath } from './artifact.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { MANIFEST_FILE, type Manifest, type ServiceEntry, type Verification } from './manifest.js';

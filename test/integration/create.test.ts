@@ -12,10 +12,7 @@ import {
   startApp, startChroma, startNeo4j, startPostgres, startRedis,
 } from '../support/containers.js';
 import { snapshotHostFiles } from '../support/host-files.js';
-import {
-  seedChroma, seedNeo4j, seedPostgres, seedRedis, seedSqlite, snapshotChroma, snapshotFiles, snapshotNotes,
-  snapshotPostgres, snapshotRedis,
-} from '../support/seed.js';
+import { seedRedis, snapshotChroma, snapshotFiles, snapshotPostgres, snapshotRedis, startSeededStack } from '../support/seed.js';
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
@@ -31,16 +28,10 @@ describe('backup create against a real stack', () => {
   let eventsBefore = 0, eventsAfter = 0;
 
   beforeAll(async () => {
-    [pg, redis, chroma, neo4j, app] = await Promise.all([
-      startPostgres({ project }), startRedis({ project, appendonly: true }), startChroma({ project }), startNeo4j({ project }), startApp({ project }),
-    ]);
+    const stack = await startSeededStack(project);
+    ({ pg, redis, chroma, neo4j, app } = stack);
     started.push(pg, redis, chroma, neo4j, app);
-    await Promise.all([seedPostgres(pg), seedRedis(redis), seedChroma(chroma), seedNeo4j(neo4j), seedSqlite(app)]);
-    seen.postgres = await snapshotPostgres(pg);
-    seen.redis = await snapshotRedis(redis);
-    seen.chroma = await snapshotChroma(chroma);
-    seen.neo4j = await snapshotFiles(neo4j);
-    seen.notes = await snapshotNotes(app);
+    Object.assign(seen, stack.seen);
     dir = await tempDir('create');
     eventsBefore = Number(await sqlite(app, '/app/data/app.db', 'SELECT count(*) FROM events'));
     const result = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir, '--comment', 'integration seed']);

@@ -222,8 +222,8 @@ describe('restore interrupted by the target dying', () => {
       let killed = false;
       for (let i = 0; i < 1200 && !killed; i++) {
         const top = await container.top({ ps_args: '-eo pid,args' }).catch(() => ({ Processes: [] as string[][] }));
-        const procs = (top.Processes ?? []).map((p) => p.join(' '));
-        if (procs.some((p) => /psql .*ON_ERROR_STOP=1 -X -q/.test(p)) && procs.some((p) => /COPY/.test(p))) {
+        const procs = (top.Processes ?? []).map((p: string[]) => p.join(' '));
+        if (procs.some((p: string) => /psql .*ON_ERROR_STOP=1 -X -q/.test(p)) && procs.some((p: string) => /COPY/.test(p))) {
           await container.kill();
           killed = true;
         } else await new Promise((r) => setTimeout(r, 25));

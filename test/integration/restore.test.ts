@@ -10,8 +10,7 @@ import {
   startApp, startChroma, startNeo4j, startPostgres, startRedis,
 } from '../support/containers.js';
 import {
-  CHROMA_COLLECTION, seedChroma, seedNeo4j, seedPostgres, seedRedis, seedSqlite, snapshotChroma, snapshotFiles,
-  snapshotNotes, snapshotPostgres, snapshotRedis,
+  CHROMA_COLLECTION, snapshotChroma, snapshotFiles, snapshotNotes, snapshotPostgres, snapshotRedis, startSeededStack, type SeededStack,
 } from '../support/seed.js';
 import { flipByte, handMadeTar, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
@@ -21,7 +20,7 @@ describe('backup restore round trips', () => {
   let pg: StartedTestContainer, redis: StartedTestContainer, chroma: StartedTestContainer, neo4j: StartedTestContainer, app: StartedTestContainer;
   let dir: string;
   let backup: Manifest;
-  const seen: Record<string, string> = {};
+  let seen: SeededStack['seen'];
   let eventsInBackup = 0;
 
   const events = async () => Number(await sqlite(app, '/app/data/app.db', 'SELECT count(*) FROM events'));
@@ -46,15 +45,7 @@ describe('backup restore round trips', () => {
   }
 
   beforeAll(async () => {
-    [pg, redis, chroma, neo4j, app] = await Promise.all([
-      startPostgres({ project }), startRedis({ project, appendonly: true }), startChroma({ project }), startNeo4j({ project }), startApp({ project }),
-    ]);
-    await Promise.all([seedPostgres(pg), seedRedis(redis), seedChroma(chroma), seedNeo4j(neo4j), seedSqlite(app)]);
-    seen.postgres = await snapshotPostgres(pg);
-    seen.redis = await snapshotRedis(redis);
-    seen.chroma = await snapshotChroma(chroma);
-    seen.neo4j = await snapshotFiles(neo4j);
-    seen.notes = await snapshotNotes(app);
+    ({ pg, redis, chroma, neo4j, app, seen } = await startSeededStack(project));
     dir = await tempDir('restore');
     const created = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
     expect(created.exitCode, String(created.stderr)).toBe(0);

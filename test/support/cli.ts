@@ -1,10 +1,10 @@
-import { execa, type Result } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs `./bot.sh ARGS` like a user would; never throws on a non-zero exit. */
-export function bot(args: string[], options: { env?: Record<string, string>; input?: string; timeout?: number } = {}): Promise<Result> {
+export function bot(args: string[], options: { env?: Record<string, string>; input?: string; timeout?: number } = {}): ResultPromise {
   return execa('./bot.sh', args, {
     cwd: REPO_ROOT,
     env: { ...options.env },

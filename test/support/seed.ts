@@ -1,5 +1,7 @@
 import type { StartedTestContainer } from 'testcontainers';
-import { chromaApi, psql, redisCli, run, sqlite } from './containers.js';
+import {
+  chromaApi, psql, redisCli, run, sqlite, startApp, startChroma, startNeo4j, startPostgres, startRedis,
+} from './containers.js';
 
 /** Known data for every datastore, and snapshots that compare it exactly. */
 
@@ -129,4 +131,31 @@ export async function seedSqlite(app: StartedTestContainer): Promise<void> {
 
 export async function snapshotNotes(app: StartedTestContainer): Promise<string> {
   return sqlite(app, '/app/data/notes.db', 'SELECT id, body FROM notes ORDER BY id');
+}
+
+export interface SeededStack {
+  pg: StartedTestContainer;
+  redis: StartedTestContainer;
+  chroma: StartedTestContainer;
+  neo4j: StartedTestContainer;
+  app: StartedTestContainer;
+  /** Snapshots of the seeded data, to compare with after a backup or restore. */
+  seen: Record<'postgres' | 'redis' | 'chroma' | 'neo4j' | 'notes', string>;
+  stop(): Promise<void>;
+}
+
+/** All five datastores of one project, seeded with known data and snapshotted. */
+export async function startSeededStack(project: string): Promise<SeededStack> {
+  const [pg, redis, chroma, neo4j, app] = await Promise.all([
+    startPostgres({ project }), startRedis({ project, appendonly: true }), startChroma({ project }), startNeo4j({ project }), startApp({ project }),
+  ]);
+  await Promise.all([seedPostgres(pg), seedRedis(redis), seedChroma(chroma), seedNeo4j(neo4j), seedSqlite(app)]);
+  const seen = {
+    postgres: await snapshotPostgres(pg),
+    redis: await snapshotRedis(redis),
+    chroma: await snapshotChroma(chroma),
+    neo4j: await snapshotFiles(neo4j),
+    notes: await snapshotNotes(app),
+  };
+  return { pg, redis, chroma, neo4j, app, seen, stop: async () => { await Promise.all([pg, redis, chroma, neo4j, app].map((c) => c.stop().catch(() => undefined))); } };
 }
