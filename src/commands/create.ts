@@ -1,12 +1,11 @@
 import { createBackup } from '../core/create.js';
 import type { Compression } from '../core/artifact.js';
 import type { BackupType } from '../core/manifest.js';
-import type { ProgressSink } from '../core/progress.js';
 import { parseServiceList } from '../core/selection.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import { commandContext } from './context.js';
-import { plainProgress, ttyProgress } from './progress-renderers.js';
+import { progressFor } from './progress-renderers.js';
 
 interface CreateFlags {
   dir: string;
@@ -27,8 +26,7 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
   if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
   // Human output goes to stderr under --json, so stdout carries the manifest and nothing else.
   const out = flags.json ? process.stderr : process.stdout;
-  const tty = out.isTTY && !process.env.CI;
-  const progress: ProgressSink & { stop?(): void } = tty ? ttyProgress(out) : plainProgress((line) => out.write(`${line}\n`));
+  const progress = progressFor(out);
   const ctx = commandContext();
   try {
     const { manifest, path } = await createBackup(

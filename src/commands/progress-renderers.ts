@@ -42,7 +42,8 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop()
   return {
     serviceStarted(s) {
       running.set(s, { started: Date.now(), bytes: 0 });
-      spinner ??= ora({ stream, text: text() }).start();
+      // stdin belongs to the confirmation prompt; ora must not grab it.
+      spinner ??= ora({ stream, text: text(), discardStdin: false }).start();
     },
     serviceBytes(s, n) {
       const r = running.get(s);
@@ -60,4 +61,14 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop()
       spinner?.stop();
     },
   };
+}
+
+/**
+ * Live lines on a real terminal, plain lines otherwise (pipes, cron, CI). A terminal that
+ * reports no width (some ptys) gets plain lines too: redrawing needs the width, and without it
+ * the spinner would compute an unbounded number of lines to clear.
+ */
+export function progressFor(out: NodeJS.WriteStream): ProgressSink & { stop?(): void } {
+  const live = out.isTTY && !process.env.CI && (out.columns ?? 0) >= 20;
+  return live ? ttyProgress(out) : plainProgress((line) => out.write(`${line}\n`));
 }

@@ -1,11 +1,10 @@
 import { restoreBackup, type RestorePlan } from '../core/restore.js';
-import type { ProgressSink } from '../core/progress.js';
 import { parseServiceList } from '../core/selection.js';
 import { ExitCode } from '../errors.js';
 import { confirm } from './confirm.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { commandContext } from './context.js';
-import { plainProgress, ttyProgress } from './progress-renderers.js';
+import { progressFor } from './progress-renderers.js';
 
 interface RestoreFlags {
   dir: string;
@@ -18,7 +17,7 @@ interface RestoreFlags {
 
 export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
   const out = flags.json ? process.stderr : process.stdout;
-  const progress: ProgressSink & { stop?(): void } = out.isTTY && !process.env.CI ? ttyProgress(out) : plainProgress((l) => out.write(`${l}\n`));
+  const progress = progressFor(out);
   const ctx = commandContext();
   try {
     const result = await restoreBackup(

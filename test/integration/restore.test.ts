@@ -175,6 +175,35 @@ describe('backup restore round trips', () => {
     });
   });
 
+  it('asks on a terminal: "n" changes nothing (exit 9), "y" restores', async () => {
+    const { execa } = await import('execa');
+    const { REPO_ROOT } = await import('../support/cli.js');
+    await redisCli(redis, 'SET', 'tty-marker', '1');
+    const cmd = `./bot.sh backup restore ${backup.id} --dir ${dir} --only redis`;
+    // script(1) runs the command on a real pseudo-terminal and feeds it our answer.
+    const no = await execa('script', ['-qec', cmd, '/dev/null'], { cwd: REPO_ROOT, input: 'n\n', reject: false });
+    expect(no.exitCode).toBe(9);
+    expect(no.stdout).toMatch(/This REPLACES the current data of:[\s\S]*redis/);
+    expect(no.stdout).toMatch(/Replace this data\? A restore point is taken first\. \[y\/N\]/);
+    expect(no.stdout).toMatch(/Restore cancelled; nothing was changed/);
+    expect(await redisCli(redis, 'GET', 'tty-marker')).toBe('"1"');
+    const yes = await execa('script', ['-qec', cmd, '/dev/null'], { cwd: REPO_ROOT, input: 'y\n', reject: false });
+    expect(yes.exitCode, yes.stdout).toBe(0);
+    expect(await redisCli(redis, 'EXISTS', 'tty-marker')).toBe('(integer) 0');
+  });
+
+  it('backup create on a terminal shows live progress with bytes and rate, then one line per service', async () => {
+    const { execa } = await import('execa');
+    const { REPO_ROOT } = await import('../support/cli.js');
+    const out = await tempDir('ttyprogress');
+    const cmd = `stty cols 100 rows 30; ./bot.sh backup create --dir ${out} --project ${project}`;
+    const r = await execa('script', ['-qec', cmd, '/dev/null'], { cwd: REPO_ROOT, reject: false, env: { CI: '' } });
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\d+(\.\d)? (B|KB|MB)\/s/); // a rate in the live lines
+    for (const svc of ['app', 'chroma', 'neo4j', 'postgres', 'redis']) expect(r.stdout).toMatch(new RegExp(`✅ ${svc}: .* in .*\\(`));
+    expect(r.stdout.length).toBeLessThan(200_000); // redraws stay bounded
+  });
+
   it('refuses without a terminal and without --yes (exit 9), changing nothing', async () => {
     await redisCli(redis, 'SET', 'unconfirmed', '1');
     const r = await bot(['backup', 'restore', 'latest', '--dir', dir, '--only', 'redis']);
