@@ -5,10 +5,12 @@
 set -euo pipefail
 source "$(dirname "$0")/scripts/lib/setup.sh"
 
-first_run=""
-[ -f "$SV_ROOT/dist/.built" ] || first_run=1
-[ -n "$first_run" ] && sv_say "first run: setting up Node, dependencies and the build (once)."
-sv_setup_cli
+if [ -f "$SV_ROOT/dist/.built" ]; then
+  sv_setup_cli
+else
+  sv_say "first run: setting up Node, dependencies and the build (once, about a minute)."
+  SV_QUIET=1 sv_setup_cli
+fi
 
 case "${1:-}" in
   demo)

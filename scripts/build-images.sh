@@ -52,7 +52,7 @@ build_one() {
   sv_say "built $ref in $((SECONDS - started)) s."
 }
 
-# Two builds at a time: apt and npm downloads overlap with unpacking on a 2-core machine.
+# All builds run in parallel (bases first, sequentially): downloads overlap with unpacking.
 pids=()
 for n in "${names[@]}"; do
   ensure_base "${BASES[$n]}"

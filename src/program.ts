@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { exitCodeHelp, StackvaultError } from './errors.js';
+import { exitCodeHelp } from './errors.js';
 import { TOOL_VERSION } from './version.js';
 
 /**
@@ -29,10 +29,6 @@ function logged<A extends unknown[]>(run: (...args: A) => Promise<{ backupId?: s
     }
   };
 }
-
-const notYet = (what: string) => () => {
-  throw new StackvaultError(`'${what}' is not available in this version of stackvault yet.`);
-};
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 

@@ -6,7 +6,8 @@ SV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SV_TOOLS="$SV_ROOT/.tools"          # project-local installs (Node); git-ignored
 SV_MIN_NODE_MAJOR=22
 
-sv_say() { printf 'stackvault: %s\n' "$*" >&2; }
+# Progress lines; SV_QUIET=1 silences them (errors from sv_die always print).
+sv_say() { [ -n "${SV_QUIET:-}" ] || printf 'stackvault: %s\n' "$*" >&2; }
 sv_die() { printf 'stackvault: %s\n' "$*" >&2; exit "${2:-1}"; }
 
 sv_node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
@@ -29,7 +30,7 @@ sv_ensure_deps() {
   local stamp="$SV_ROOT/node_modules/.stackvault-installed"
   if [ -f "$stamp" ] && [ "$stamp" -nt "$SV_ROOT/package-lock.json" ]; then return 0; fi
   sv_say "installing dependencies (npm ci)."
-  (cd "$SV_ROOT" && npm ci --silent --no-fund --no-audit >/dev/null) || sv_die "npm ci failed." 1
+  (cd "$SV_ROOT" && npm ci --loglevel=error --no-fund --no-audit >/dev/null) || sv_die "npm ci failed." 1
   touch "$stamp"
 }
 
@@ -40,7 +41,7 @@ sv_ensure_build() {
     return 0
   fi
   sv_say "building (tsc)."
-  (cd "$SV_ROOT" && rm -rf dist && npx tsc -p tsconfig.json) || sv_die "build failed." 1
+  (cd "$SV_ROOT" && rm -rf dist && node_modules/.bin/tsc -p tsconfig.json) || sv_die "build failed." 1
   touch "$stamp"
 }
 

@@ -8,8 +8,7 @@ export const SCHEMA_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const INFO_FILE = 'backup_info.txt';
 
-export const BACKUP_TYPES = ['manual', 'daily', 'weekly', 'monthly', 'pre-update', 'restore-point'] as const;
-export type BackupType = (typeof BACKUP_TYPES)[number];
+export type BackupType = 'manual' | 'daily' | 'weekly' | 'monthly' | 'pre-update' | 'restore-point';
 
 export type ServiceStatus = 'ok' | 'failed' | 'skipped';
 

@@ -9,11 +9,3 @@ export interface ProgressSink {
   warn(message: string): void;
   info(message: string): void;
 }
-
-export const silentProgress: ProgressSink = {
-  serviceStarted: () => undefined,
-  serviceBytes: () => undefined,
-  serviceDone: () => undefined,
-  warn: () => undefined,
-  info: () => undefined,
-};

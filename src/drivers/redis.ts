@@ -58,7 +58,7 @@ export const redisDriver: Driver = {
     const owner = parseOwner(await execChecked(engine, container.id, ['stat', '-c', '%u:%g', dir], `stat ${dir}`)) ?? { uid: 0, gid: 0 };
     const sourceName = (entry.details?.dbfilename as string | undefined) ?? 'dump.rdb';
     const rdb = async () => (await findTarEntry(open(), sourceName)).stream;
-    const { size } = await findTarEntry(open(), sourceName).then((e) => { e.stream.resume(); return e; });
+    const { size } = await findTarEntry(open(), sourceName).then((e) => { e.close(); return e; });
     const file = (path: string, bytes: number, content?: () => Promise<Readable>) => ({ path, size: bytes, ...owner, mode: 0o644, open: content });
 
     const entries: BuildEntry[] = [file(dbfilename, size, rdb)];

@@ -68,7 +68,7 @@ export const sqliteDriver: Driver = {
     const byDir = new Map<string, BuildEntry[]>();
     for (const f of files) {
       const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
-      copy.stream.resume();
+      copy.close(); // only the header (size, owner, mode) is needed here
       const owner = parseOwner(f.owner) ?? { uid: copy.uid, gid: copy.gid };
       const mode = f.mode ? parseInt(f.mode, 8) : copy.mode;
       const name = basename(f.path);

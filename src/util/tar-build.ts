@@ -47,6 +47,8 @@ export interface FoundEntry {
   gid: number;
   mode: number;
   stream: Readable;
+  /** Stops reading the archive (when only the header was needed). */
+  close(): void;
 }
 
 /** Streams one named entry out of a tar stream; rejects if the archive has no such file. */
@@ -57,7 +59,7 @@ export function findTarEntry(source: Readable, name: string): Promise<FoundEntry
     parser.on('entry', (e: ReadEntry) => {
       if (!found && e.type === 'File' && e.path.replace(/^\.\//, '') === name) {
         found = true;
-        resolve({ size: e.size ?? 0, uid: e.uid ?? 0, gid: e.gid ?? 0, mode: (e.mode ?? 0o644) & 0o7777, stream: Readable.from(e) });
+        resolve({ size: e.size ?? 0, uid: e.uid ?? 0, gid: e.gid ?? 0, mode: (e.mode ?? 0o644) & 0o7777, stream: Readable.from(e), close: () => source.destroy() });
       } else e.resume();
     });
     parser.on('error', (err: Error) => (found ? undefined : reject(err)));
@@ -65,17 +67,4 @@ export function findTarEntry(source: Readable, name: string): Promise<FoundEntry
     source.on('error', (err) => (found ? parser.abort(err) : reject(err)));
     source.pipe(parser);
   });
-}
-
-/** Names of the files in a tar stream (small archives: checks what a backup holds). */
-export async function listTar(source: Readable): Promise<string[]> {
-  const names: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const parser = new Parser({ strict: true, onReadEntry: (e) => { names.push(e.path); e.resume(); } });
-    parser.on('end', resolve);
-    parser.on('error', reject);
-    source.on('error', reject);
-    source.pipe(parser);
-  });
-  return names;
 }
