@@ -159,6 +159,7 @@ successful backup.
     .addOption(dirOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
+    .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
     .option('--ping <url>', 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)')
     .addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * 1-5" --type daily --ping https://hc-ping.com/UUID']))
     .action(async (schedule, opts) => (await import('./commands/scheduler.js')).installCommand(schedule, opts));
@@ -178,6 +179,7 @@ successful backup.
     .addOption(dirOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
+    .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
     .option('--ping <url>', 'ping this URL as a scheduled run would')
     .action(logged(async (opts) => (await import('./commands/scheduler.js')).runCommand(opts, false)));
   scheduler
@@ -186,6 +188,7 @@ successful backup.
     .addOption(dirOption())
     .addOption(scheduleType())
     .option('--project <name>')
+    .option('--encrypt-to <recipient...>')
     .option('--ping <url>')
     .action(logged(async (opts) => (await import('./commands/scheduler.js')).runCommand(opts, true)));
 

@@ -8,10 +8,10 @@ import { plainProgress } from './progress-renderers.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-export async function installCommand(schedule: string, flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string }) {
+export async function installCommand(schedule: string, flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string; encryptTo?: string[] }) {
   const parsed = parseSchedule(schedule, flags.type);
-  const { log } = await installSchedule(parsed, { dir: flags.dir, ping: flags.ping, project: flags.project });
-  say(`Installed: ${parsed.type} backups ${parsed.words} (${parsed.expr}), then retention.`);
+  const { log } = await installSchedule(parsed, { dir: flags.dir, ping: flags.ping, project: flags.project, encryptTo: flags.encryptTo });
+  say(`Installed: ${parsed.type} backups ${parsed.words} (${parsed.expr}), then retention${flags.encryptTo?.length ? ', encrypted with age' : ''}.`);
   say(`Output goes to ${log}. Check with: ./bot.sh scheduler status`);
 }
 
@@ -41,6 +41,7 @@ export async function statusCommand(flags: { dir: string; json?: boolean }) {
 interface RunFlags {
   dir: string;
   project?: string;
+  encryptTo?: string[];
   type?: Schedule['type'];
   ping?: string;
 }
@@ -50,7 +51,7 @@ export async function runCommand(flags: RunFlags, fromCron: boolean) {
   const type = flags.type ?? ((await schedulerStatus(flags.dir)).type as Schedule['type'] | undefined) ?? 'daily';
   const ctx = commandContext();
   const state = await scheduledRun(
-    { dir: flags.dir, project: flags.project, type, ping: flags.ping, policy: await policyFrom({ dir: flags.dir }), lockWaitMs: fromCron ? 30 * 60_000 : 60_000 },
+    { dir: flags.dir, project: flags.project, encryptTo: flags.encryptTo, type, ping: flags.ping, policy: await policyFrom({ dir: flags.dir }), lockWaitMs: fromCron ? 30 * 60_000 : 60_000 },
     { ...ctx, progress: plainProgress(say) },
     say,
   );

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StackvaultError } from '../errors.js';
+import { checkRecipient } from '../util/age.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog } from './catalog.js';
 import { REPO_ROOT } from './compose.js';
@@ -35,10 +36,12 @@ export interface InstallOptions {
   dir: string;
   ping?: string;
   project?: string;
+  encryptTo?: string[];
 }
 
 /** Writes (or replaces) our one crontab line; other lines are kept as they are. */
 export async function installSchedule(schedule: Schedule, options: InstallOptions): Promise<{ line: string; log: string }> {
+  for (const r of options.encryptTo ?? []) await checkRecipient(r); // a typo must fail now, not at 02:00
   const dir = await ensureBackupDir(options.dir);
   const log = join(dir, SCHEDULER_LOG);
   if (options.ping && !/^https?:\/\//.test(options.ping)) throw new StackvaultError(`--ping must be an http(s) URL.`, 2);
@@ -50,6 +53,7 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
     ...(process.env.DOCKER_HOST ? [`DOCKER_HOST=${shq(process.env.DOCKER_HOST)}`] : []),
     `./bot.sh scheduler run --type ${schedule.type} --dir ${shq(dir)}`,
     ...(options.project ? [`--project ${shq(options.project)}`] : []),
+    ...(options.encryptTo?.length ? [`--encrypt-to ${options.encryptTo.map(shq).join(' ')}`] : []),
     ...(options.ping ? [`--ping ${shq(options.ping)}`] : []),
     `>> ${shq(log)} 2>&1`,
   ].join(' ');
@@ -121,6 +125,7 @@ async function readState(dir: string): Promise<RunState | undefined> {
 export interface ScheduledRunOptions {
   dir: string;
   project?: string;
+  encryptTo?: string[];
   type: Schedule['type'];
   ping?: string;
   policy: RetentionPolicy;
@@ -140,7 +145,7 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
   let state: RunState;
   try {
     const { manifest } = await createBackup(
-      { dir: options.dir, project: options.project, type: options.type, comment: `scheduled ${options.type}`, parallel: 4, compress: 'gzip', prefix: 'stackvault', lockWaitMs: options.lockWaitMs },
+      { dir: options.dir, project: options.project, encryptTo: options.encryptTo, type: options.type, comment: `scheduled ${options.type}`, parallel: 4, compress: 'gzip', prefix: 'stackvault', lockWaitMs: options.lockWaitMs },
       deps,
     );
     state = { at: stamp(), type: options.type, result: manifest.status === 'ok' ? 'ok' : 'partial', backupId: manifest.id, durationMs: Date.now() - started };

@@ -75,6 +75,19 @@ describe('encrypted backups (age)', () => {
     expect(pm.services.every((s) => s.artifact!.endsWith('.age') && s.encryption?.recipients[0] === keys.recipient)).toBe(true);
   });
 
+  it('scheduled backups can be encrypted too; a bad recipient fails at install, not at 02:00', async () => {
+    const d = await tempDir('agesched');
+    const r = await bot(['scheduler', 'trigger', '--type', 'daily', '--project', project, '--dir', d, '--encrypt-to', keys.recipient]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    const id = (await readdir(d)).find((n) => n.startsWith('stackvault_backup_'))!;
+    const sm = JSON.parse(await readFile(join(d, id, 'manifest.json'), 'utf8')) as Manifest;
+    expect(sm.type).toBe('daily');
+    expect(sm.services.every((s) => s.artifact!.endsWith('.age'))).toBe(true);
+    const bad = await bot(['scheduler', 'install', 'daily', '--dir', d, '--encrypt-to', 'age1typo']);
+    expect(bad.exitCode).toBe(2);
+    expect(String(bad.stderr)).toMatch(/not a valid age recipient/);
+  });
+
   it('an invalid recipient is refused before anything is touched (exit 2)', async () => {
     const d = await tempDir('badrecipient');
     const r = await bot(['backup', 'create', '--project', project, '--dir', d, '--encrypt-to', 'not-a-key']);
