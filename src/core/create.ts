@@ -1,4 +1,3 @@
-import { fsyncPath } from '../util/fsync.js';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { checkRecipient } from '../util/age.js';
+import { fsyncPath } from '../util/fsync.js';
 import { COMPRESSION_EXTENSION, writeArtifact, type Compression } from './artifact.js';
 import { describeFsError, directoryNames, ensureBackupDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
 import { renderBackupInfo } from './backup-info.js';

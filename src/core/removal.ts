@@ -1,9 +1,9 @@
-import { fsyncPath } from '../util/fsync.js';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCatalog, type Catalog } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionPolicy } from './retention.js';
+import { fsyncPath } from '../util/fsync.js';
 
 export interface Removal {
   id: string;

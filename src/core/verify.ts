@@ -1,10 +1,11 @@
-import { fsyncPath } from '../util/fsync.js';
 import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DockerEngine } from '../docker/engine.js';
+import type { Readable } from 'node:stream';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Driver, ThrowawaySpec } from '../drivers/types.js';
 import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
+import { fsyncPath } from '../util/fsync.js';
 import { checkArtifact, openArtifact, type ArtifactCheck } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
@@ -76,8 +77,8 @@ async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, 
 }
 
 async function inThrowaway(
-  deps: DeepDeps, driver: Driver, entry: ServiceEntry, open: () => import('node:stream').Readable, dir: string,
-  spec: ThrowawaySpec, check: Parameters<Driver['deepVerify']>[0]['inThrowaway'] extends (s: ThrowawaySpec, c: infer C) => unknown ? C : never,
+  deps: DeepDeps, driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string,
+  spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<Record<string, unknown>>,
 ): Promise<Record<string, unknown>> {
   const { engine, signal } = deps;
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
