@@ -1,6 +1,5 @@
-import { execa } from 'execa';
 import { createBackup } from '../core/create.js';
-import { compose, DEMO_PROJECT } from '../core/compose.js';
+import { compose, composeCommand, DEMO_PROJECT } from '../core/compose.js';
 import { chooseImages, STACK_IMAGES } from './stack-images.js';
 import { LABELS } from '../core/selection.js';
 import type { DockerEngine } from '../docker/engine.js';
@@ -83,6 +82,5 @@ async function seedChroma(engine: DockerEngine, id: string): Promise<void> {
 }
 
 async function teardownHint(): Promise<string> {
-  const v2 = (await execa('docker', ['compose', 'version'], { reject: false })).exitCode === 0;
-  return `${v2 ? 'docker compose' : 'docker-compose'} -f compose/docker-compose.yml -p ${DEMO_PROJECT} down -v`;
+  return `${(await composeCommand()).join(' ')} -f compose/docker-compose.yml -p ${DEMO_PROJECT} down -v`;
 }

@@ -6,7 +6,7 @@ import { sleep } from '../util/time.js';
 import { checkArtifact, openArtifact } from './artifact-check.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
-import { runBackup } from './create.js';
+import { runBackup, type CreateResult } from './create.js';
 import { discover } from './discovery.js';
 import { acquireLock } from './lock.js';
 import type { Manifest, ServiceEntry } from './manifest.js';
@@ -105,7 +105,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         // The current data is as sensitive as the backup's: encrypt it to the same recipients.
         encryptTo: [...new Set(entries.flatMap((e) => e.encryption?.recipients ?? []))],
       },
-      { ...deps, progress: deps.progress },
+      deps,
     );
     const missing = targets.filter((t) => point.manifest.services.find((s) => s.name === t.candidate.service)?.status !== 'ok');
     if (missing.length) {
@@ -115,8 +115,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         'Fix what the warning above says (is the container running?) and try again.',
       );
     }
-    const pointRecord: BackupRecord = { manifest: point.manifest, path: point.path, bytes: 0 };
-    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, pointRecord, dir, deps, options.identity));
+    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, point, dir, deps, options.identity));
     return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services };
   } finally {
     await release();
@@ -158,7 +157,7 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
   });
 }
 
-async function restoreOne(t: Target, backup: BackupRecord, point: BackupRecord, dir: string, deps: RestoreDeps, identity?: string): Promise<ServiceRestoreResult> {
+async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, dir: string, deps: RestoreDeps, identity?: string): Promise<ServiceRestoreResult> {
   const started = Date.now();
   const name = t.entry.name;
   const container = t.candidate.container.name;

@@ -26,33 +26,26 @@ export async function clearMarker(dir: string, containerId: string): Promise<voi
   await rm(join(dir, MARKER_DIR, `${containerId}.json`), { force: true });
 }
 
-/** Containers named by markers, read without asking Docker (for when Docker is the problem). */
-export async function markedContainers(dir: string): Promise<string[]> {
+/** Every marker on disk (unreadable ones are skipped). */
+async function readMarkers(dir: string): Promise<StoppedMarker[]> {
   const names = await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[]);
-  const out: string[] = [];
+  const markers: StoppedMarker[] = [];
   for (const name of names) {
     const marker = await readFile(join(dir, MARKER_DIR, name), 'utf8').then((t) => JSON.parse(t) as StoppedMarker, () => undefined);
-    if (marker) out.push(marker.container);
+    if (marker) markers.push(marker);
   }
-  return out;
+  return markers;
+}
+
+/** Containers named by markers, read without asking Docker (for when Docker is the problem). */
+export async function markedContainers(dir: string): Promise<string[]> {
+  return (await readMarkers(dir)).map((m) => m.container);
 }
 
 /** Markers whose container is still not running; markers of running or removed containers are cleared. */
 export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
-  let names: string[];
-  try {
-    names = await readdir(join(dir, MARKER_DIR));
-  } catch {
-    return [];
-  }
   const left: StoppedMarker[] = [];
-  for (const name of names) {
-    let marker: StoppedMarker;
-    try {
-      marker = JSON.parse(await readFile(join(dir, MARKER_DIR, name), 'utf8')) as StoppedMarker;
-    } catch {
-      continue;
-    }
+  for (const marker of await readMarkers(dir)) {
     const state = await engine.inspect(marker.containerId).then((c) => c.running, (err: unknown) => {
       if ((err as { statusCode?: number }).statusCode === 404) return 'gone' as const;
       throw err;

@@ -24,11 +24,8 @@ export const redisDriver: Driver = {
 
   async backup({ engine, container, output, signal }) {
     const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
-    const config = async (key: string) => (await cli('CONFIG', 'GET', key)).split('\n')[1]?.trim() ?? '';
-    const dir = (await config('dir')) || '/data';
-    const dbfilename = (await config('dbfilename')) || 'dump.rdb';
-    const aof = (await config('appendonly')) === 'yes';
-    const aofDir = aof ? (await config('appenddirname')) || 'appendonlydir' : undefined;
+    const { dir, dbfilename, aofOn, aofDirName } = await readConfig(cli);
+    const aofDir = aofOn ? aofDirName || 'appendonlydir' : undefined;
 
     await bgsaveAndWait(cli, signal);
     // The key count is exact only if nothing changed since the snapshot; else it is left out.
@@ -49,12 +46,7 @@ export const redisDriver: Driver = {
    */
   async restore({ engine, container, entry, open, withStopped, log }) {
     const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
-    const config = async (key: string) => (await cli('CONFIG', 'GET', key)).split('\n')[1]?.trim() ?? '';
-    const dir = (await config('dir')) || '/data';
-    const dbfilename = (await config('dbfilename')) || 'dump.rdb';
-    const aofOn = (await config('appendonly')) === 'yes';
-    const aofDir = await config('appenddirname'); // empty before Redis 7
-    const aofFile = (await config('appendfilename')) || 'appendonly.aof';
+    const { dir, dbfilename, aofOn, aofDirName: aofDir, aofFile } = await readConfig(cli);
     const owner = parseOwner(await execChecked(engine, container.id, ['stat', '-c', '%u:%g', dir], `stat ${dir}`)) ?? { uid: 0, gid: 0 };
     const sourceName = (entry.details?.dbfilename as string | undefined) ?? 'dump.rdb';
     const rdb = async () => (await findTarEntry(open(), sourceName)).stream;
@@ -103,6 +95,19 @@ export const redisDriver: Driver = {
 const authEnv = (password: string | undefined) => (password ? { REDISCLI_AUTH: password } : undefined);
 
 type RedisCli = (...args: string[]) => Promise<string>;
+
+/** Where this server keeps its files (CONFIG GET), with Redis' defaults when a key is empty. */
+async function readConfig(cli: RedisCli) {
+  const get = async (key: string) => (await cli('CONFIG', 'GET', key)).split('\n')[1]?.trim() ?? '';
+  return {
+    dir: (await get('dir')) || '/data',
+    dbfilename: (await get('dbfilename')) || 'dump.rdb',
+    aofOn: (await get('appendonly')) === 'yes',
+    /** Empty before Redis 7 (a single AOF file instead of a directory). */
+    aofDirName: await get('appenddirname'),
+    aofFile: (await get('appendfilename')) || 'appendonly.aof',
+  };
+}
 
 export function redisCli(engine: DockerEngine, containerId: string, password: string | undefined): RedisCli {
   const env = authEnv(password);

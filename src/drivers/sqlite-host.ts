@@ -1,25 +1,4 @@
 import { DatabaseSync } from 'node:sqlite';
-import type { Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
-
-/** Reads the one file in a tar stream from the archive API into memory (SQLite files only). */
-export async function readSingleFileTar(source: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let found = false;
-    const parser = new Parser({ strict: true });
-    parser.on('entry', (entry: ReadEntry) => {
-      if (entry.type === 'File' && !found) {
-        found = true;
-        entry.on('data', (c: Buffer) => chunks.push(c));
-      } else entry.resume();
-    });
-    parser.on('error', reject);
-    parser.on('end', () => (found ? resolve(Buffer.concat(chunks)) : reject(new Error('the archive held no file'))));
-    source.on('error', reject);
-    source.pipe(parser);
-  });
-}
 
 /**
  * Opens a frozen copy (db + -wal beside it) so SQLite recovers it, writes a clean single-file

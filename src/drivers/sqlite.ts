@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -10,7 +10,7 @@ import { usageError } from '../errors.js';
 import { concatTars } from '../util/tar-stream.js';
 import { forwardTo } from '../util/backpressure.js';
 import { execChecked } from './exec.js';
-import { checkedTableCounts, checkSqliteCopy, readSingleFileTar } from './sqlite-host.js';
+import { checkedTableCounts, checkSqliteCopy } from './sqlite-host.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { parseOwner, putFiles } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
@@ -162,7 +162,7 @@ async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<Sqlite
             if (suffix && (err as { statusCode?: number }).statusCode === 404) return undefined; // no WAL: fine
             throw err;
           });
-          if (tarStream) await writeFile(join(raw, `${i}${suffix}`), await readSingleFileTar(tarStream));
+          if (tarStream) await pipeline((await findTarEntry(tarStream, basename(path + suffix))).stream, createWriteStream(join(raw, `${i}${suffix}`), { mode: 0o600 }));
         }
       }
     });
