@@ -97,10 +97,16 @@ export class DockerodeEngine implements DockerEngine {
         Tty: false,
       });
       const stream = (await exec.start({ hijack: true, stdin: Boolean(options.stdin) })) as unknown as Duplex;
-      let stderr = '';
+      // Output is kept as bytes and decoded once at the end: a character split across two
+      // frames would otherwise be lost.
+      const stderrChunks: Buffer[] = [];
+      let stderrBytes = 0;
       const stdoutChunks: Buffer[] = [];
       const stdoutTarget = options.stdout ?? new Writable({ write(chunk, _e, cb) { stdoutChunks.push(chunk); cb(); } });
-      const demux = new ExecDemuxer(stdoutTarget, (chunk) => { if (stderr.length < 64 * 1024) stderr += chunk.toString('utf8'); });
+      const demux = new ExecDemuxer(stdoutTarget, (chunk) => {
+        if (stderrBytes < 64 * 1024) stderrChunks.push(chunk);
+        stderrBytes += chunk.length;
+      });
       if (options.stdin) {
         // The stdin stream ending half-closes the hijacked socket: the daemon sees EOF on the
         // command's stdin and keeps sending output until the command exits.
@@ -117,7 +123,7 @@ export class DockerodeEngine implements DockerEngine {
         await new Promise((r) => setTimeout(r, 20));
         info = await exec.inspect();
       }
-      return { exitCode: info.ExitCode ?? -1, stdout: Buffer.concat(stdoutChunks).toString('utf8'), stderr };
+      return { exitCode: info.ExitCode ?? -1, stdout: Buffer.concat(stdoutChunks).toString('utf8'), stderr: Buffer.concat(stderrChunks).toString('utf8') };
     });
   }
 

@@ -1,7 +1,19 @@
-import { Transform } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+
+const NEWLINE = 0x0a;
+const COPY_END = Buffer.from('\\.');
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replaceAll('""', '"') : s);
+
+/** A role name as psql prints it: UTF-8 when the bytes are UTF-8, else byte for byte. */
+function decodeName(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return bytes.toString('latin1');
+  }
+}
 
 /**
  * Rewrites a `pg_dumpall --clean --if-exists` script on its way into `psql -v ON_ERROR_STOP=1`
@@ -9,13 +21,21 @@ const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replaceAll('"
  *  - in the roles section (before the first \connect) the DROP and CREATE of the superuser we
  *    are connected as are dropped: that role cannot drop itself and already exists;
  *  - DROP DATABASE gets WITH (FORCE) (PostgreSQL >= 13), so an app's open connections do not
- *    stop the restore;
- *  - COPY data is passed through untouched.
+ *    stop the restore.
+ * It works on bytes, never on decoded text: a dump is in the encoding of each database
+ * (UTF8, LATIN1, SQL_ASCII, EUC_*), and a multibyte character may be split across chunks.
+ * Lines are cut at the newline byte; a line is looked at (as latin1, which maps bytes 1:1) only
+ * outside COPY data, and every byte it does not rewrite goes out exactly as it came in. COPY
+ * data is passed through without being held, whatever the length of its lines.
  * It also records the roles the dump creates, so roles made since the backup can be removed.
  */
 export class PgRestoreFilter extends Transform {
   readonly roles = new Set<string>();
-  private rest = '';
+  /** Bytes of the current line not yet decided on (only outside COPY data, or a possible `\.`). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Inside COPY data, in the middle of a line that cannot be the terminator: pass bytes on. */
+  private copyMidLine = false;
   private inRoles = true;
   private inCopy = false;
 
@@ -23,44 +43,98 @@ export class PgRestoreFilter extends Transform {
     super();
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: string) => void): void {
-    const text = this.rest + chunk.toString('utf8');
-    const cut = text.lastIndexOf('\n') + 1;
-    this.rest = text.slice(cut);
-    cb(null, this.lines(text.slice(0, cut)));
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const out: Buffer[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      const end = nl < 0 ? chunk.length : nl + 1;
+      const piece = chunk.subarray(start, end);
+      if (nl < 0) this.partial(piece, out);
+      else this.complete(piece, out);
+      start = end;
+    }
+    cb(null, out.length === 1 ? out[0] : out.length ? Buffer.concat(out) : undefined);
   }
 
-  override _flush(cb: (e?: Error | null, d?: string) => void): void {
-    cb(null, this.rest ? this.lines(this.rest) : '');
+  override _flush(cb: TransformCallback): void {
+    const out: Buffer[] = [];
+    if (this.heldBytes > 0 || this.held.length > 0) this.complete(Buffer.alloc(0), out);
+    cb(null, out.length ? Buffer.concat(out) : undefined);
   }
 
-  private lines(block: string): string {
-    if (!block) return '';
-    return block.split('\n').map((line) => this.line(line)).filter((l): l is string => l !== undefined).join('\n');
+  /** Bytes of a line whose end has not arrived yet. */
+  private partial(piece: Buffer, out: Buffer[]): void {
+    if (this.inCopy && this.copyMidLine) {
+      out.push(piece);
+      return;
+    }
+    this.hold(piece);
+    if (this.inCopy && !COPY_END.subarray(0, this.heldBytes).equals(this.takeHeld(false))) {
+      // This line is data, not the `\.` terminator: send what we have and stop holding it.
+      out.push(this.takeHeld(true));
+      this.copyMidLine = true;
+    }
   }
 
-  private line(line: string): string | undefined {
+  /** The rest of a line, ending with its newline (or the last line of the dump, without one). */
+  private complete(piece: Buffer, out: Buffer[]): void {
+    if (this.inCopy && this.copyMidLine) {
+      out.push(piece);
+      this.copyMidLine = false;
+      return;
+    }
+    this.hold(piece);
+    const line = this.takeHeld(true);
+    const rewritten = this.line(line);
+    if (rewritten) out.push(rewritten);
+  }
+
+  private hold(piece: Buffer): void {
+    if (piece.length === 0) return;
+    this.held.push(piece);
+    this.heldBytes += piece.length;
+  }
+
+  private takeHeld(clear: boolean): Buffer {
+    const all = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
+    if (clear) {
+      this.held = [];
+      this.heldBytes = 0;
+    } else {
+      this.held = [all];
+    }
+    return all;
+  }
+
+  /** One whole line (with its newline, if any): the bytes to send, or undefined to drop it. */
+  private line(line: Buffer): Buffer | undefined {
+    const eol = line.at(-1) === NEWLINE ? 1 : 0;
+    const body = line.subarray(0, line.length - eol);
     if (this.inCopy) {
-      if (line === '\\.') this.inCopy = false;
+      if (body.equals(COPY_END)) this.inCopy = false;
       return line;
     }
-    if (/^COPY .* FROM stdin;$/.test(line)) {
+    // latin1 maps every byte to one char and back, so a rewritten line keeps its other bytes.
+    const text = body.toString('latin1');
+    if (/^COPY .* FROM stdin;$/.test(text)) {
       this.inCopy = true;
       return line;
     }
-    if (line.startsWith('\\connect')) this.inRoles = false;
+    if (text.startsWith('\\connect')) this.inRoles = false;
     if (this.inRoles) {
-      const me = [ident(this.superuser), this.superuser];
-      if (me.some((r) => line === `DROP ROLE IF EXISTS ${r};` || line === `CREATE ROLE ${r};`)) {
+      // Our own name as the dump's bytes spell it (UTF-8 bytes seen through latin1).
+      const myName = Buffer.from(this.superuser, 'utf8').toString('latin1');
+      if ([ident(myName), myName].some((r) => text === `DROP ROLE IF EXISTS ${r};` || text === `CREATE ROLE ${r};`)) {
         this.roles.add(this.superuser);
         return undefined;
       }
-      const created = /^CREATE ROLE ("(?:[^"]|"")+"|\S+);$/.exec(line);
-      if (created) this.roles.add(unquote(created[1]!));
+      const created = /^CREATE ROLE ("(?:[^"]|"")+"|\S+);$/.exec(text);
+      if (created) this.roles.add(decodeName(Buffer.from(unquote(created[1]!), 'latin1')));
     }
     if (this.forceDrop) {
-      const drop = /^DROP DATABASE (IF EXISTS )?("(?:[^"]|"")+"|\S+);$/.exec(line);
-      if (drop) return `DROP DATABASE ${drop[1] ?? ''}${drop[2]} WITH (FORCE);`;
+      const drop = /^DROP DATABASE (IF EXISTS )?("(?:[^"]|"")+"|\S+);$/.exec(text);
+      if (drop) return Buffer.from(`DROP DATABASE ${drop[1] ?? ''}${drop[2]} WITH (FORCE);${eol ? '\n' : ''}`, 'latin1');
     }
     return line;
   }

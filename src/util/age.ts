@@ -9,7 +9,8 @@ import { StackvaultError } from '../errors.js';
 function ageStage(args: string[], what: string): Duplex {
   const child = spawn('age', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString('utf8'); });
+  child.stderr.setEncoding('utf8'); // a text channel; the decoder keeps characters split across chunks
+  child.stderr.on('data', (c: string) => { if (stderr.length < 4096) stderr += c; });
   // The output ends only once age has exited 0: otherwise a failure would first look like a
   // short stream to whatever reads next ("unexpected end of file" instead of age's reason).
   const output = new PassThrough();
@@ -33,7 +34,8 @@ export async function checkRecipient(recipient: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = spawn('age', ['-r', recipient, '-o', '/dev/null'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (c: string) => { stderr += c; });
     child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', 1, 'Debian: apt-get install age') : err));
     child.on('close', (code) => (code === 0 ? resolve() : reject(new StackvaultError(`--encrypt-to '${recipient}' is not a valid age recipient: ${ageError(stderr)}`, 2))));
     child.stdin.end();

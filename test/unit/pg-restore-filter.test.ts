@@ -1,14 +1,24 @@
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PgRestoreFilter } from '../../src/drivers/pg-restore-filter.js';
 
-async function filter(sql: string, user = 'botadmin', force = true, chunk = 7): Promise<{ out: string; roles: string[] }> {
+/** Runs bytes through the filter cut at the given offsets; returns the output bytes. */
+async function run(input: Buffer, cuts: number[], user = 'botadmin', force = true): Promise<{ out: Buffer; roles: string[] }> {
   const f = new PgRestoreFilter(user, force);
-  const parts: string[] = [];
-  for (let i = 0; i < sql.length; i += chunk) parts.push(sql.slice(i, i + chunk)); // lines split across chunks
-  let out = '';
-  for await (const c of Readable.from(parts).pipe(f)) out += String(c);
-  return { out, roles: [...f.roles].sort() };
+  const offsets = [...new Set([0, ...cuts.map((c) => c % (input.length + 1)), input.length])].sort((a, b) => a - b);
+  const parts = offsets.slice(1).map((end, i) => input.subarray(offsets[i], end)).filter((p) => p.length > 0);
+  const chunks: Buffer[] = [];
+  for await (const c of Readable.from(parts).pipe(f)) chunks.push(c as Buffer);
+  return { out: Buffer.concat(chunks), roles: [...f.roles].sort() };
+}
+
+const every = (n: number, len: number) => Array.from({ length: Math.ceil(len / n) }, (_, i) => i * n);
+
+async function filter(sql: string, user = 'botadmin', force = true, chunk = 7): Promise<{ out: string; roles: string[] }> {
+  const input = Buffer.from(sql, 'utf8');
+  const { out, roles } = await run(input, every(chunk, input.length), user, force);
+  return { out: out.toString('utf8'), roles };
 }
 
 const DUMP = [
@@ -20,6 +30,7 @@ const DUMP = [
   'ALTER ROLE "botadmin" WITH SUPERUSER;',
   'CREATE ROLE "reporter";',
   'CREATE ROLE "we""ird";',
+  'CREATE ROLE "Jürgen";',
   '\\connect template1',
   'CREATE ROLE "botadmin";',
   'COPY public.t (v) FROM stdin;',
@@ -41,7 +52,13 @@ describe('PgRestoreFilter', () => {
     expect(lines).toContain('ALTER ROLE "botadmin" WITH SUPERUSER;');
     expect(lines).toContain('DROP DATABASE IF EXISTS "bot" WITH (FORCE);');
     expect(lines).toContain('DROP DATABASE "postgres" WITH (FORCE);');
-    expect(roles).toEqual(['botadmin', 'reporter', 'we"ird']);
+    expect(roles).toEqual(['Jürgen', 'botadmin', 'reporter', 'we"ird']);
+  });
+
+  it('recognises a non-ASCII superuser by its UTF-8 bytes', async () => {
+    const { out, roles } = await filter('DROP ROLE IF EXISTS "Jürgen";\nCREATE ROLE "Jürgen";\nCREATE ROLE "x";\n', 'Jürgen');
+    expect(out).toBe('CREATE ROLE "x";\n');
+    expect(roles).toEqual(['Jürgen', 'x']);
   });
 
   it('passes COPY data and everything after the roles section through untouched', async () => {
@@ -58,5 +75,90 @@ describe('PgRestoreFilter', () => {
   it('is byte-identical when there is nothing to change', async () => {
     const sql = 'SELECT 1;\n\\connect "a"\nCOPY t FROM stdin;\nx\ty\n\\.\n-- end';
     expect((await filter(sql, 'someone-else', true, 3)).out).toBe(sql);
+  });
+
+  it('keeps a multibyte character split across two chunks (the U+FFFD bug)', async () => {
+    const input = Buffer.from('COPY t (v) FROM stdin;\nnaïve café ☕ Straße 🎉\n\\.\n', 'utf8');
+    for (let cut = 1; cut < input.length; cut++) {
+      expect((await run(input, [cut])).out.equals(input)).toBe(true);
+    }
+  });
+
+  it('keeps bytes that are not UTF-8 (LATIN1, SQL_ASCII, EUC) in DDL and in COPY data', async () => {
+    const latin1 = Buffer.concat([
+      Buffer.from("SET client_encoding = 'LATIN1';\nCOMMENT ON TABLE t IS '", 'latin1'),
+      Buffer.from([0xe9, 0xe8, 0xff, 0x80]),
+      Buffer.from("';\nCOPY t (v) FROM stdin;\n", 'latin1'),
+      Buffer.from([0xe9, 0x00, 0xc3, 0x28, 0xa4, 0xa2, 0x0a]),
+      Buffer.from('\\.\n', 'latin1'),
+    ]);
+    expect((await run(latin1, [47, 48, 70, 71, 72])).out.equals(latin1)).toBe(true);
+  });
+});
+
+/**
+ * Property: any dump, cut at any chunk boundaries, comes out byte-identical except for the
+ * documented rewrites. The expected output is built line by line next to the input, so the
+ * property does not re-implement the filter.
+ */
+describe('PgRestoreFilter properties', () => {
+  const anyByteExceptNewline = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0a);
+  const bytesLine = fc.array(anyByteExceptNewline, { maxLength: 40 }).map((a) => Buffer.from(a));
+  // Lines that look like statements the filter rewrites: inside COPY data they must stay as they are.
+  const lookalike = fc.constantFrom('DROP DATABASE IF EXISTS "x";', 'DROP ROLE IF EXISTS "botadmin";', 'CREATE ROLE "botadmin";', 'COPY a FROM stdin;', '\\connect x', '\\.x', '\\', 'x\\.').map((s) => Buffer.from(s));
+  type Pair = [input: Buffer, expected: Buffer];
+  const L = (s: string | Buffer): Buffer => Buffer.concat([typeof s === 'string' ? Buffer.from(s, 'latin1') : s, Buffer.from('\n')]);
+
+  const copyBlock = fc.array(fc.oneof(bytesLine, lookalike), { maxLength: 8 }).map((rows): Pair[] => {
+    const pairs: Pair[] = [[L('COPY "public"."t" ("v") FROM stdin;'), L('COPY "public"."t" ("v") FROM stdin;')]];
+    for (const r of rows) {
+      const row = r.equals(Buffer.from('\\.')) ? Buffer.from('\\.x') : r;
+      pairs.push([L(row), L(row)]);
+    }
+    pairs.push([L('\\.'), L('\\.')]);
+    return pairs;
+  });
+  const plain = bytesLine
+    .filter((b) => !/^(DROP|CREATE|COPY|\\connect)/.test(b.toString('latin1')))
+    .map((b): Pair[] => [[L(b), L(b)]]);
+  const dropDb = fc.constantFrom('"bot"', '"we""ird db"', 'plain').map((n): Pair[] => [[L(`DROP DATABASE IF EXISTS ${n};`), L(`DROP DATABASE IF EXISTS ${n} WITH (FORCE);`)]]);
+  const body = fc.array(fc.oneof(plain, copyBlock, dropDb), { maxLength: 12 });
+
+  const dump = fc.tuple(fc.boolean(), body, body).map(([ownRole, roles, dbs]) => {
+    const pairs: Pair[] = [];
+    if (ownRole) pairs.push([L('DROP ROLE IF EXISTS "botadmin";'), Buffer.alloc(0)], [L('CREATE ROLE "botadmin";'), Buffer.alloc(0)]);
+    pairs.push(...roles.flat(), [L('\\connect template1'), L('\\connect template1')], [L('CREATE ROLE "botadmin";'), L('CREATE ROLE "botadmin";')], ...dbs.flat());
+    return { input: Buffer.concat(pairs.map((p) => p[0])), expected: Buffer.concat(pairs.map((p) => p[1])) };
+  });
+
+  it('any dump at any chunk boundaries: identical bytes but for the documented rewrites', async () => {
+    await fc.assert(
+      fc.asyncProperty(dump, fc.array(fc.nat(), { maxLength: 30 }), async ({ input, expected }, cuts) => {
+        const { out } = await run(input, cuts);
+        expect(out.toString('hex')).toBe(expected.toString('hex'));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('one byte at a time gives the same as one chunk', async () => {
+    await fc.assert(
+      fc.asyncProperty(dump, async ({ input }) => {
+        const whole = await run(input, []);
+        const bytewise = await run(input, every(1, input.length));
+        expect(bytewise.out.equals(whole.out)).toBe(true);
+        expect(bytewise.roles).toEqual(whole.roles);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a dump whose last line has no newline loses nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(bytesLine, fc.nat(), async (last, cut) => {
+        const input = Buffer.concat([Buffer.from('COPY t FROM stdin;\n'), last]);
+        expect((await run(input, [cut])).out.equals(input)).toBe(true);
+      }),
+    );
   });
 });
