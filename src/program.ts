@@ -78,12 +78,17 @@ export function buildProgram(): Command {
     .addOption(dirOption())
     .option('--only <services>', 'comma-separated services to restore')
     .option('--yes', 'do not ask for confirmation')
+    .option('--no-check', 'skip the content check after restoring (faster; the restore is then not proven)')
     .addOption(identityOption())
     .option('--json', 'print the result as JSON')
     .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']) + `
 "latest" is the newest backup that is not a restore point. Every artifact is checked before
 anything changes, and a restore point (type restore-point) of the same services is taken
-first; a service that fails to restore is put back from it.
+first; a service that fails to restore is put back from it. After restoring, each store's
+content is read back and compared with the backup's fingerprint (rows, keys, vectors, files);
+a difference is a failure (exit 5) naming the first differing table, key space or file, and
+the service is put back on the restore point. Stop apps that write to the stores first, or
+their writes will show up as differences.
 `)
     .action(logged(async (id, opts) => (await import('./commands/restore.js')).restoreCommand(id, opts)));
 

@@ -13,6 +13,8 @@ interface RestoreFlags {
   yes?: boolean;
   json?: boolean;
   parallel?: string;
+  /** commander's --no-check sets this to false. */
+  check?: boolean;
 }
 
 export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
@@ -21,7 +23,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
   const ctx = commandContext();
   try {
     const result = await restoreBackup(
-      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity },
+      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity, check: flags.check !== false },
       {
         ...ctx,
         progress: { ...progress, serviceDone: () => undefined },
@@ -34,13 +36,15 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
     progress.stop?.();
     for (const s of result.services) {
       const mark = s.status === 'restored' ? '✅' : '❌';
-      const what = s.status === 'restored' ? 'restored' : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}` : `FAILED: ${s.error}`;
+      const what = s.status === 'restored' ? `restored, content ${s.check}` : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}` : `FAILED: ${s.error}`;
       out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)})\n`);
     }
     out.write(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)\n`);
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const bad = result.services.filter((s) => s.status !== 'restored').length;
     if (bad) process.exitCode = bad === result.services.length ? ExitCode.failure : ExitCode.partial;
+    // Content that did not come back as it was backed up outranks every other outcome.
+    if (result.services.some((s) => s.mismatch)) process.exitCode = ExitCode.integrity;
     return { backupId: result.backupId };
   } finally {
     progress.stop?.();

@@ -182,6 +182,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       ...(options.encryptTo?.length ? { encryption: { tool: 'age' as const, recipients: options.encryptTo } } : {}),
       ...(outcome.hot ? { hot: true } : {}),
       details: { ...outcome.details, ...(checker ? { tarEntries: checker.entries, tarFiles: checker.files } : {}) },
+      ...(outcome.fingerprint ? { fingerprint: outcome.fingerprint } : {}),
     };
     deps.progress.serviceDone(entry);
     return entry;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Compression } from './artifact.js';
 import type { ArtifactFormat, DriverName } from '../drivers/types.js';
+import type { Fingerprint } from '../drivers/fingerprint.js';
 import { integrityError } from '../errors.js';
 
 /** Bumped when a reader of the old version could misread the new one. */
@@ -33,6 +34,8 @@ export interface ServiceEntry {
   /** True when copied while running although the driver normally stops it. */
   hot?: boolean;
   details?: Record<string, unknown>;
+  /** The content of the artifact, summarised (see drivers/fingerprint.ts); restores are checked against it. */
+  fingerprint?: Fingerprint;
 }
 
 export interface Manifest {

@@ -15,6 +15,9 @@ import { waitReady } from './readiness.js';
 import { redact, secretsOf } from './redact.js';
 import { LABELS, type Candidate } from './selection.js';
 import { leftStopped, leftStoppedWarning, withStopped } from './stopped-markers.js';
+import { inThrowaway } from './verify.js';
+import { firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
+import type { Readable } from 'node:stream';
 
 export interface RestoreOptions {
   dir: string;
@@ -23,6 +26,8 @@ export interface RestoreOptions {
   parallel: number;
   /** age identity file for encrypted backups. */
   identity?: string;
+  /** Compare each restored store's content with the backup's fingerprint (default true). */
+  check?: boolean;
 }
 
 export interface RestorePlanItem {
@@ -53,6 +58,10 @@ export interface ServiceRestoreResult {
   container: string;
   status: RestoreStatus;
   error?: string;
+  /** The content check: 'equal', 'not checked' (and why), or set with `mismatch`. */
+  check?: string;
+  /** The first difference between the backup and what came back, when there was one. */
+  mismatch?: string;
   durationMs: number;
 }
 
@@ -115,7 +124,8 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         'Fix what the warning above says (is the container running?) and try again.',
       );
     }
-    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, point, dir, deps, options.identity));
+    const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false };
+    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, point, how, deps));
     return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services };
   } finally {
     await release();
@@ -157,7 +167,20 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
   });
 }
 
-async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, dir: string, deps: RestoreDeps, identity?: string): Promise<ServiceRestoreResult> {
+interface RestoreHow {
+  dir: string;
+  identity?: string;
+  check: boolean;
+}
+
+/** The restored content is not the backup's (the fingerprints differ). */
+class ContentMismatch extends Error {
+  constructor(readonly difference: string) {
+    super(`the restored content differs from the backup: ${difference}`);
+  }
+}
+
+async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, how: RestoreHow, deps: RestoreDeps): Promise<ServiceRestoreResult> {
   const started = Date.now();
   const name = t.entry.name;
   const container = t.candidate.container.name;
@@ -165,33 +188,38 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   let secrets: string[] = [];
   try {
     secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    await restoreFrom(t, backup.path, t.entry, dir, deps, identity);
-    return { service: name, container, status: 'restored', durationMs: Date.now() - started };
+    const check = await restoreFrom(t, backup.path, t.entry, how, deps);
+    return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
   } catch (err) {
     const why = redact((err as Error).message ?? String(err), secrets);
+    const mismatch = err instanceof ContentMismatch ? redact(err.difference, secrets) : undefined;
     deps.progress.warn(`${name}: restore failed (${why}); putting back the restore point ${point.manifest.id}.`);
     const pointEntry = point.manifest.services.find((s) => s.name === t.candidate.service)!;
     try {
-      await restoreFrom(t, point.path, pointEntry, dir, deps, identity);
-      return { service: name, container, status: 'rolled-back', error: why, durationMs: Date.now() - started };
+      await restoreFrom(t, point.path, pointEntry, how, deps);
+      return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     } catch (rollbackErr) {
       const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
-      return { service: name, container, status: 'failed', error: `${why}; putting back the restore point also failed: ${again}`, durationMs: Date.now() - started };
+      return { service: name, container, status: 'failed', error: `${why}; putting back the restore point also failed: ${again}`, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     }
   }
 }
 
-async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, dir: string, deps: RestoreDeps, identity?: string): Promise<void> {
+/** Restores one artifact into the target and, unless told not to, proves its content came back. */
+async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, how: RestoreHow, deps: RestoreDeps): Promise<string> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
+  const open = () => openArtifact(backupPath, entry, how.identity);
+  const expected = how.check ? await backupFingerprint(t.driver, entry, open, how.dir, deps) : undefined;
+  let observed: Fingerprint | undefined | void;
   try {
-    await t.driver.restore({
+    observed = await t.driver.restore({
       engine: deps.engine,
       container,
       entry,
-      open: () => openArtifact(backupPath, entry, identity),
+      open,
       signal: deps.signal,
-      withStopped: (work) => withStopped(deps.engine, dir, { id, name: container.name, service: t.candidate.service }, work),
+      withStopped: (work) => withStopped(deps.engine, how.dir, { id, name: container.name, service: t.candidate.service }, work),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
     });
   } catch (err) {
@@ -201,6 +229,28 @@ async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, d
     throw err;
   }
   await ensureUp(t, deps);
+  if (!how.check) return 'not checked (--no-check)';
+  if (!expected || !(observed || t.driver.liveFingerprint)) return `not checked (the ${t.driver.name} driver has no content fingerprint)`;
+  const actual = observed || (await t.driver.liveFingerprint!({ engine: deps.engine, container: await deps.engine.inspect(id), entry, expected, signal: deps.signal }));
+  const difference = firstDifference(expected, actual);
+  if (difference) throw new ContentMismatch(difference);
+  return 'equal';
+}
+
+/** The backup's fingerprint: from the manifest, else computed now from the artifact (and said so). */
+async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string, deps: RestoreDeps): Promise<Fingerprint | undefined> {
+  if (entry.fingerprint) return entry.fingerprint;
+  if (!driver.artifactFingerprint) return undefined;
+  const started = Date.now();
+  const fp = await driver.artifactFingerprint({
+    engine: deps.engine,
+    entry,
+    open,
+    signal: deps.signal,
+    inThrowaway: (spec, check) => inThrowaway(deps, driver, entry, open, dir, spec, check),
+  });
+  deps.progress.info(`${entry.name}: the backup's content fingerprint was not recorded yet; computing it took ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  return fp;
 }
 
 /**

@@ -76,10 +76,10 @@ async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, 
   });
 }
 
-async function inThrowaway(
+export async function inThrowaway<T>(
   deps: DeepDeps, driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string,
-  spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<Record<string, unknown>>,
-): Promise<Record<string, unknown>> {
+  spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<T>,
+): Promise<T> {
   const { engine, signal } = deps;
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
   const name = `stackvault-verify-${entry.driver}-${randomBytes(4).toString('hex')}`;

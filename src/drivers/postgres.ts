@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
+import { writeWithRoom } from '../util/backpressure.js';
+import { type Fingerprint, firstDifference } from './fingerprint.js';
+import { livePgFingerprint, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
 import type { Driver } from './types.js';
 import { execChecked } from './exec.js';
 import { PgRestoreFilter, quoteIdent } from './pg-restore-filter.js';
@@ -19,11 +24,19 @@ export const postgresDriver: Driver = {
   async backup({ engine, container, output }) {
     const user = superuser(container.env);
     const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
-    const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: output });
+    // The content fingerprint is read off the dump's bytes as they stream past.
+    const fingerprinter = new PgDumpFingerprinter();
+    const tee = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        fingerprinter.push(chunk);
+        writeWithRoom(output, chunk, cb);
+      },
+    });
+    const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
-    return { details: { superuser: user, databases } };
+    return { details: { superuser: user, databases }, fingerprint: fingerprinter.result() };
   },
 
   /**
@@ -67,21 +80,41 @@ export const postgresDriver: Driver = {
       const databases = (await q('postgres', 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);
       const missing = expected.filter((d) => !databases.includes(d));
       if (missing.length) throw new Error(`databases missing after the replay: ${missing.join(', ')}`);
-      const rows: Record<string, Record<string, number>> = {};
-      for (const db of databases) {
-        const tables = (await q(db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")).split('\n').filter(Boolean);
-        rows[db] = {};
-        for (const t of tables) rows[db][t] = Number(await q(db, `SELECT count(*) FROM ${t}`));
-      }
-      return { databases, rows };
+      const expectedFp = ctx.entry.fingerprint ?? (await postgresDriver.artifactFingerprint!({ ...ctx }));
+      const fingerprint = await livePgFingerprint({ engine: ctx.engine, containerId: container.id, user, expected: expectedFp });
+      const diff = firstDifference(expectedFp, fingerprint);
+      if (diff) throw new Error(`the replayed copy does not hold the backup's content: ${diff}`);
+      return { databases, rows: rowCounts(fingerprint), fingerprint: 'equal to the backup' };
     });
   },
+
+  /** Read off the dump on the host: COPY rows, sequences, large objects, databases, roles. */
+  async artifactFingerprint({ open }) {
+    const fingerprinter = new PgDumpFingerprinter();
+    await pipeline(open(), new Writable({ write(chunk: Buffer, _e, cb) { fingerprinter.push(chunk); cb(); } }));
+    return fingerprinter.result();
+  },
+
+  liveFingerprint: ({ engine, container, expected }) => livePgFingerprint({ engine, containerId: container.id, user: superuser(container.env), expected }),
 
   async ready(engine, container) {
     const r = await engine.exec(container.id, ['psql', '-U', superuser(container.env), '-d', 'postgres', '-AtXc', 'SELECT 1']);
     return r.exitCode === 0 && r.stdout.trim() === '1';
   },
 };
+
+/** Rows per database and table (`schema.table`), read off a fingerprint's table parts. */
+function rowCounts(fp: Fingerprint): Record<string, Record<string, number>> {
+  const rows: Record<string, Record<string, number>> = {};
+  for (const [part, value] of Object.entries(fp.parts)) {
+    const m = /^(.*)\/table "((?:[^"]|"")*)"\."((?:[^"]|"")*)"$/.exec(part);
+    const n = /\bn=(\d+)/.exec(value);
+    if (!m || !n) continue;
+    const unq = (s: string) => s.replaceAll('""', '"');
+    (rows[m[1]!] ??= {})[`${unq(m[2]!)}.${unq(m[3]!)}`] = Number(n[1]);
+  }
+  return rows;
+}
 
 export function superuser(env: Record<string, string>): string {
   return env.POSTGRES_USER || 'postgres';

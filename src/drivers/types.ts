@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { ServiceEntry } from '../core/manifest.js';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import type { Fingerprint } from './fingerprint.js';
 
 export type DriverName = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'sqlite';
 
@@ -23,6 +24,8 @@ export interface BackupOutcome {
   hot?: boolean;
   /** Driver facts worth keeping in the manifest (never secrets): databases, key counts, paths. */
   details?: Record<string, unknown>;
+  /** The content fingerprint of what was written, when the driver can compute it on the way. */
+  fingerprint?: Fingerprint;
 }
 
 export interface RestoreContext {
@@ -38,6 +41,26 @@ export interface RestoreContext {
   log(message: string): void;
 }
 
+export interface FingerprintContext {
+  engine: DockerEngine;
+  /** The service as recorded in the manifest. */
+  entry: ServiceEntry;
+  signal: AbortSignal;
+}
+
+export interface ArtifactFingerprintContext extends FingerprintContext {
+  /** The artifact's decompressed content; may be called more than once. */
+  open(): Readable;
+  /** As for deep verify: a throwaway container for drivers that need the server to read it. */
+  inThrowaway: DeepVerifyContext['inThrowaway'];
+}
+
+export interface LiveFingerprintContext extends FingerprintContext {
+  container: ContainerDetails;
+  /** The fingerprint this store should have; drivers may use it to read in the same shape. */
+  expected?: Fingerprint;
+}
+
 export interface DeepVerifyContext {
   engine: DockerEngine;
   entry: ServiceEntry;
@@ -47,7 +70,7 @@ export interface DeepVerifyContext {
    * Starts a throwaway container of the backup's image, restores the artifact into it with
    * this driver's own restore, waits until it serves, runs `check`, and removes it.
    */
-  inThrowaway(spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  inThrowaway<T>(spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<T>): Promise<T>;
 }
 
 export interface ThrowawaySpec {
@@ -69,8 +92,16 @@ export interface Driver {
   /** Secret values found in the container's environment or command; redacted from all output. */
   secrets(container: ContainerDetails): string[];
   backup(ctx: BackupContext): Promise<BackupOutcome>;
-  /** Makes the service's data equal the artifact (not artifact plus current data). */
-  restore(ctx: RestoreContext): Promise<void>;
+  /**
+   * Makes the service's data equal the artifact (not artifact plus current data). May return
+   * the fingerprint of what it put back, read while the container was still stopped (for
+   * stores whose files change once they run); otherwise the live store is read afterwards.
+   */
+  restore(ctx: RestoreContext): Promise<Fingerprint | undefined | void>;
+  /** The content fingerprint of an artifact (on the host, or from a throwaway server). */
+  artifactFingerprint?(ctx: ArtifactFingerprintContext): Promise<Fingerprint>;
+  /** The content fingerprint of the running store, comparable with `artifactFingerprint`. */
+  liveFingerprint?(ctx: LiveFingerprintContext): Promise<Fingerprint>;
   /**
    * Proves the artifact restores: restore it somewhere disposable and look at the data.
    * Returns what was seen (counts), which verify records in the manifest; throws on a mismatch.
