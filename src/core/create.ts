@@ -19,7 +19,7 @@ import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
-import { leftStopped, leftStoppedWarning, markedContainers, withStopped } from './stopped-markers.js';
+import { leftStopped, leftStoppedWarning, markedContainers, withPaused, withStopped } from './stopped-markers.js';
 
 export interface CreateOptions extends DiscoveryOptions {
   dir: string;
@@ -163,6 +163,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
           output: raw,
           signal: deps.signal,
           withStopped: (work) => withStopped(deps.engine, dir, { id: c.container.id, name: c.container.name, service: c.service }, work),
+          withPaused: (work) => withPaused(deps.engine, dir, { id: c.container.id, name: c.container.name, service: c.service }, work),
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
         });
       },
@@ -182,6 +183,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       ...(options.encryptTo?.length ? { encryption: { tool: 'age' as const, recipients: options.encryptTo } } : {}),
       ...(outcome.hot ? { hot: true } : {}),
       details: { ...outcome.details, ...(checker ? { tarEntries: checker.entries, tarFiles: checker.files } : {}) },
+      ...(outcome.warnings?.length ? { warnings: outcome.warnings } : {}),
       ...(outcome.fingerprint ? { fingerprint: outcome.fingerprint } : {}),
     };
     deps.progress.serviceDone(entry);

@@ -34,6 +34,8 @@ export interface ServiceEntry {
   /** True when copied while running although the driver normally stops it. */
   hot?: boolean;
   details?: Record<string, unknown>;
+  /** Things the user should know about this service's backup that did not stop it. */
+  warnings?: string[];
   /** The content of the artifact, summarised (see drivers/fingerprint.ts); restores are checked against it. */
   fingerprint?: Fingerprint;
 }

@@ -16,7 +16,7 @@ import { redact, secretsOf } from './redact.js';
 import { LABELS, type Candidate } from './selection.js';
 import { leftStopped, leftStoppedWarning, withStopped } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
-import { firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
+import { ContentMismatchError, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
 import type { Readable } from 'node:stream';
 
 export interface RestoreOptions {
@@ -173,13 +173,6 @@ interface RestoreHow {
   check: boolean;
 }
 
-/** The restored content is not the backup's (the fingerprints differ). */
-class ContentMismatch extends Error {
-  constructor(readonly difference: string) {
-    super(`the restored content differs from the backup: ${difference}`);
-  }
-}
-
 async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, how: RestoreHow, deps: RestoreDeps): Promise<ServiceRestoreResult> {
   const started = Date.now();
   const name = t.entry.name;
@@ -192,7 +185,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
   } catch (err) {
     const why = redact((err as Error).message ?? String(err), secrets);
-    const mismatch = err instanceof ContentMismatch ? redact(err.difference, secrets) : undefined;
+    const mismatch = err instanceof ContentMismatchError ? redact(err.difference, secrets) : undefined;
     deps.progress.warn(`${name}: restore failed (${why}); putting back the restore point ${point.manifest.id}.`);
     const pointEntry = point.manifest.services.find((s) => s.name === t.candidate.service)!;
     try {
@@ -233,7 +226,7 @@ async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, h
   if (!expected || !(observed || t.driver.liveFingerprint)) return `not checked (the ${t.driver.name} driver has no content fingerprint)`;
   const actual = observed || (await t.driver.liveFingerprint!({ engine: deps.engine, container: await deps.engine.inspect(id), entry, expected, signal: deps.signal }));
   const difference = firstDifference(expected, actual);
-  if (difference) throw new ContentMismatch(difference);
+  if (difference) throw new ContentMismatchError(difference);
   return 'equal';
 }
 

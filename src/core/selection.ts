@@ -6,8 +6,6 @@ export const LABELS = {
   driver: 'stackvault.driver',
   sqlitePaths: 'stackvault.sqlite.paths',
   exclude: 'stackvault.exclude',
-  stop: 'stackvault.stop',
-  paths: 'stackvault.paths',
   composeProject: 'com.docker.compose.project',
   composeService: 'com.docker.compose.service',
   composeNumber: 'com.docker.compose.container-number',

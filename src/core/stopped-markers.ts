@@ -15,6 +15,8 @@ export interface StoppedMarker {
   service: string;
   since: string;
   pid: number;
+  /** Paused (not stopped): `docker unpause` brings it back. */
+  paused?: boolean;
 }
 
 export async function writeMarker(dir: string, marker: StoppedMarker): Promise<void> {
@@ -46,7 +48,7 @@ export async function markedContainers(dir: string): Promise<string[]> {
 export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
   const left: StoppedMarker[] = [];
   for (const marker of await readMarkers(dir)) {
-    const state = await engine.inspect(marker.containerId).then((c) => c.running, (err: unknown) => {
+    const state = await engine.inspect(marker.containerId).then((c) => c.running && !c.paused, (err: unknown) => {
       if ((err as { statusCode?: number }).statusCode === 404) return 'gone' as const;
       throw err;
     });
@@ -59,7 +61,10 @@ export async function leftStopped(dir: string, engine: DockerEngine): Promise<St
 export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined {
   if (markers.length === 0) return undefined;
   const names = markers.map((m) => m.container);
-  return `An interrupted stackvault run (pid ${markers[0]!.pid}) stopped ${names.join(', ')} and could not start ${markers.length > 1 ? 'them' : 'it'} again. Start ${markers.length > 1 ? 'them' : 'it'} with: docker start ${names.join(' ')}`;
+  const paused = markers.filter((m) => m.paused).map((m) => m.container);
+  const stopped = markers.filter((m) => !m.paused).map((m) => m.container);
+  const commands = [...(stopped.length ? [`docker start ${stopped.join(' ')}`] : []), ...(paused.length ? [`docker unpause ${paused.join(' ')}`] : [])];
+  return `An interrupted stackvault run (pid ${markers[0]!.pid}) ${paused.length && !stopped.length ? 'paused' : 'stopped'} ${names.join(', ')} and could not ${paused.length && !stopped.length ? 'unpause' : 'start'} ${markers.length > 1 ? 'them' : 'it'} again. Bring ${markers.length > 1 ? 'them' : 'it'} back with: ${commands.join('; ')}`;
 }
 
 /** Stops a container for `work` and starts it again on every path, including errors and Ctrl-C. */
@@ -70,6 +75,24 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
     return await work();
   } finally {
     await engine.start(target.id);
+    await clearMarker(dir, target.id);
+  }
+}
+
+/**
+ * Pauses a container for `work` and unpauses it on every path. It leaves a marker like a stop,
+ * so a run killed outright is reported next time (a paused container looks "running").
+ */
+export async function withPaused<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>): Promise<T> {
+  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, paused: true });
+  try {
+    await engine.pause(target.id);
+    return await work();
+  } finally {
+    await engine.unpause(target.id).catch(async (err: unknown) => {
+      if (!(await engine.inspect(target.id)).paused) return; // never paused (the pause itself failed)
+      throw err;
+    });
     await clearMarker(dir, target.id);
   }
 }

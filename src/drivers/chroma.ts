@@ -1,31 +1,90 @@
-import { archiveDataPaths, restoreDataPaths } from './volume-archive.js';
+import { posix } from 'node:path';
+import { text } from 'node:stream/consumers';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { findTarEntry } from '../util/tar-build.js';
+import { chromaFingerprint } from './chroma-fingerprint.js';
+import { mountOf } from './container-files.js';
 import { tcpAnswers } from './exec.js';
+import { firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
+import { archiveDataPaths, labelledPaths, restoreDataPaths } from './volume-archive.js';
 
 /**
- * ChromaDB has no dump tool and copying /data while the server writes is not documented as
- * safe, so the container is stopped while its volume is archived.
+ * ChromaDB has no dump tool and copying its directory while the server writes is not
+ * documented as safe, so the container is stopped while the directory it really persists to
+ * is archived. That directory is read from the server's command line (`--path`), its config
+ * file (`persist_path`) or its environment (`PERSIST_DIRECTORY`, 0.x), not assumed: real
+ * compose files often mount the volume at `/chroma/chroma` (0.x) while 1.x persists to `/data`.
  */
 export const chromaDriver: Driver = {
   name: 'chroma',
   format: 'tar',
   imageNames: ['chroma', 'chromadb'],
   secrets: (c) => [c.env.CHROMA_SERVER_AUTHN_CREDENTIALS, c.env.CHROMA_SERVER_AUTH_CREDENTIALS].filter((s): s is string => Boolean(s)),
-  restore: restoreDataPaths,
-  /** Starts a throwaway Chroma on the archive and lists its collections with their sizes. */
+
+  async backup(ctx) {
+    const labelled = labelledPaths(ctx.container);
+    const found = labelled ? { path: labelled[0]!, source: 'label' } : await persistPath(ctx.engine, ctx.container);
+    const warnings = ctx.container.mounts
+      .filter((m) => m.type === 'volume' && m.destination !== found.path && !found.path.startsWith(`${m.destination}/`))
+      .map((m) => `the volume at ${m.destination} is not where Chroma keeps its data (${found.path}, from its ${found.source}); it is not backed up`);
+    return archiveDataPaths(ctx, labelled ?? [found.path], warnings);
+  },
+
+  /** Files are put back and compared before Chroma starts; its API content is compared after. */
+  async restore(ctx) {
+    const labelled = labelledPaths(ctx.container);
+    await restoreDataPaths(ctx, labelled ?? [(await persistPath(ctx.engine, ctx.container)).path]);
+  },
+
+  artifactFingerprint: (ctx) =>
+    ctx.inThrowaway(throwawaySpec(ctx.entry.details?.paths), (container) => chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry.details?.paths))),
+
+  liveFingerprint: ({ engine, container, entry }) => chromaFingerprint(engine, container, recordedPath(entry.details?.paths)),
+
+  /** Starts a throwaway Chroma on the archive; its API content must equal the backup's when that is known. */
   deepVerify: (ctx) =>
-    ctx.inThrowaway({ volumes: (ctx.entry.details?.paths as string[] | undefined) ?? ['/data'] }, async (container) => {
-      const base = `http://${container.ipAddress}:8000/api/v2/tenants/default_tenant/databases/default_database`;
-      const get = async <T>(path: string): Promise<T> => {
-        const res = await fetch(base + path, { signal: AbortSignal.timeout(10_000) });
-        if (!res.ok) throw new Error(`Chroma answered ${res.status} on ${path}`);
-        return (await res.json()) as T;
-      };
-      const collections = await get<Array<{ id: string; name: string }>>('/collections');
-      const records: Record<string, number> = {};
-      for (const c of collections) records[c.name] = await get<number>(`/collections/${c.id}/count`);
-      return { collections: collections.map((c) => c.name).sort(), records };
+    ctx.inThrowaway(throwawaySpec(ctx.entry.details?.paths), async (container) => {
+      const fp = await chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry.details?.paths));
+      const difference = ctx.entry.fingerprint?.method === fp.method ? firstDifference(ctx.entry.fingerprint, fp) : undefined;
+      if (difference) throw new Error(`the restored copy does not hold the backup's content: ${difference}`);
+      const records = Object.fromEntries(
+        Object.entries(fp.parts).flatMap(([k, v]) => (k.startsWith('default_tenant/default_database/collection ') ? [[k.slice(42), Number(/n=(\d+)/.exec(v)?.[1])]] : [])),
+      );
+      return { collections: Object.keys(records).sort(), records };
     }),
+
   ready: async (engine, container) => tcpAnswers(engine, container.id, 8000),
-  backup: (ctx) => archiveDataPaths(ctx, ['/data', '/chroma/chroma']),
 };
+
+const recordedPath = (paths: unknown) => (Array.isArray(paths) && typeof paths[0] === 'string' ? paths[0] : '/data');
+
+/** A throwaway with a fresh volume at each recorded path, so extraction lands on a volume. */
+const throwawaySpec = (paths: unknown) => ({ volumes: Array.isArray(paths) ? (paths as string[]) : ['/data'] });
+
+/** Where this Chroma server persists, and how we know. */
+export async function persistPath(engine: DockerEngine, container: ContainerDetails): Promise<{ path: string; source: string }> {
+  const cmd = container.cmd;
+  const flag = cmd.findIndex((a) => a === '--path' || a === '--persist-path');
+  if (flag >= 0 && cmd[flag + 1]) return { path: clean(cmd[flag + 1]!), source: 'command line' };
+  const inline = cmd.find((a) => /^--(persist-)?path=/.test(a));
+  if (inline) return { path: clean(inline.slice(inline.indexOf('=') + 1)), source: 'command line' };
+  const config = cmd.find((a) => /\.ya?ml$/.test(a)) ?? container.env.CONFIG_PATH;
+  if (config) {
+    const fromFile = await readPersistPath(engine, container.id, config).catch(() => undefined);
+    if (fromFile) return { path: clean(fromFile), source: `config file ${config}` };
+  }
+  const env = container.env.PERSIST_DIRECTORY ?? container.env.CHROMA_PERSIST_PATH;
+  if (env) return { path: clean(env), source: 'environment' };
+  // 1.x default; a volume at the 0.x path with nothing else said is taken at its word.
+  if (!mountOf(container, '/data') && mountOf(container, '/chroma/chroma') && !cmd.some((a) => a === 'run')) return { path: '/chroma/chroma', source: 'volume (0.x layout)' };
+  return { path: '/data', source: "image's default" };
+}
+
+const clean = (p: string) => posix.normalize(p).replace(/\/+$/, '') || '/';
+
+async function readPersistPath(engine: DockerEngine, id: string, file: string): Promise<string | undefined> {
+  const entry = await findTarEntry(await engine.getArchive(id, file), posix.basename(file));
+  const yaml = await text(entry.stream);
+  return /^\s*persist_path:\s*["']?([^"'\s#]+)/m.exec(yaml)?.[1];
+}

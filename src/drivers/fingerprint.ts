@@ -77,6 +77,13 @@ function readable(name: string): string {
 
 const short = (digest: string) => (digest.length > 40 ? `${digest.slice(0, 37)}...` : digest);
 
+/** Raised when what was restored is not what was backed up; restore reports it as exit 5. */
+export class ContentMismatchError extends Error {
+  constructor(readonly difference: string) {
+    super(`the restored content differs from the backup: ${difference}`);
+  }
+}
+
 /** One digest over all parts, for display and quick equality. */
 export function summaryDigest(fp: Fingerprint): string {
   const h = createHash('sha256').update(fp.method);

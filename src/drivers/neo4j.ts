@@ -1,11 +1,16 @@
-import { archiveDataPaths, restoreDataPaths } from './volume-archive.js';
 import { execChecked } from './exec.js';
+import { fingerprintTar } from './tar-fingerprint.js';
 import type { Driver } from './types.js';
+import { archiveDataPaths, labelledPaths, readBack, restoreDataPaths } from './volume-archive.js';
+
+/** The official image's data and (when mounted) log volumes. */
+const USUAL_PATHS = ['/data'];
 
 /**
  * Neo4j Community has no online backup and `neo4j-admin database dump` needs the database
  * stopped; stopping neo4j inside the official container ends the container. So: stop the
- * container and archive its /data volume.
+ * container and archive its /data volume. Its content is its files: they are compared with
+ * the archive after a restore, before Neo4j starts (a running Neo4j changes them).
  */
 export const neo4jDriver: Driver = {
   name: 'neo4j',
@@ -17,16 +22,18 @@ export const neo4jDriver: Driver = {
     const password = auth.includes('/') ? auth.slice(auth.indexOf('/') + 1) : auth;
     return [auth, password];
   },
-  restore: restoreDataPaths,
+  backup: (ctx) => archiveDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
+  restore: (ctx) => restoreDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
+  artifactFingerprint: ({ open }) => fingerprintTar(open()),
+  liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, (entry.details?.paths as string[] | undefined) ?? USUAL_PATHS),
   /** Restores into a throwaway container and counts the files that came back. */
   deepVerify: (ctx) =>
-    ctx.inThrowaway({ env: { NEO4J_AUTH: 'none' }, volumes: (ctx.entry.details?.paths as string[] | undefined) ?? ['/data'] }, async (container) => {
-      const paths = (ctx.entry.details?.paths as string[] | undefined) ?? ['/data'];
+    ctx.inThrowaway({ env: { NEO4J_AUTH: 'none' }, volumes: (ctx.entry.details?.paths as string[] | undefined) ?? USUAL_PATHS }, async (container) => {
+      const paths = (ctx.entry.details?.paths as string[] | undefined) ?? USUAL_PATHS;
       const files = Number(await execChecked(ctx.engine, container.id, ['sh', '-c', 'find "$@" -type f | wc -l', 'sh', ...paths], 'count files'));
       const expected = ctx.entry.details?.tarFiles as number | undefined;
       if (expected !== undefined && files < expected) throw new Error(`${files} files came back, the archive has ${expected}`);
       return { files };
     }),
   ready: async (_engine, container) => container.running,
-  backup: (ctx) => archiveDataPaths(ctx, ['/data']),
 };

@@ -7,6 +7,8 @@ import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
 import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
+import { redisFingerprint } from './redis-fingerprint.js';
+import { firstDifference } from './fingerprint.js';
 
 const SAVE_TIMEOUT_MS = 10 * 60_000;
 
@@ -79,12 +81,21 @@ export const redisDriver: Driver = {
   /** Loads the RDB into a fresh server; its key count must match the one seen at backup time. */
   async deepVerify(ctx) {
     return ctx.inThrowaway({}, async (container) => {
-      const keys = keyCount(parseInfo(await redisCli(ctx.engine, container.id, undefined)('INFO', 'keyspace')));
+      const cli = redisCli(ctx.engine, container.id, undefined);
+      const keys = keyCount(parseInfo(await cli('INFO', 'keyspace')));
       const expected = ctx.entry.details?.keysAtBackup as number | undefined;
       if (expected !== undefined && keys !== expected) throw new Error(`the RDB loads ${keys} keys, the backup saw ${expected}`);
+      const recorded = ctx.entry.fingerprint;
+      const difference = recorded ? firstDifference(recorded, await redisFingerprint(cli)) : undefined;
+      if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
     });
   },
+
+  /** The RDB loaded into a throwaway server, read key by key through the server. */
+  artifactFingerprint: (ctx) => ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined))),
+
+  liveFingerprint: ({ engine, container }) => redisFingerprint(redisCli(engine, container.id, redisPassword(container.cmd, container.env))),
 
   async ready(engine, container) {
     const r = await engine.exec(container.id, ['redis-cli', '--no-auth-warning', 'PING'], { env: authEnv(redisPassword(container.cmd, container.env)) });

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
+import { MultisetDigest } from './fingerprint.js';
 
 /**
- * Opens a frozen copy (db + -wal beside it) so SQLite recovers it, writes a clean single-file
- * copy with VACUUM INTO, and checks that copy. Returns row counts per table.
+ * Opens a frozen copy (db with its -wal or -journal beside it) so SQLite recovers it, writes a
+ * clean single-file copy with VACUUM INTO, and checks that copy. Returns row counts per table.
  */
 export function checkSqliteCopy(rawCopy: string, cleanCopy: string, originalPath: string): Record<string, number> {
   const source = new DatabaseSync(rawCopy);
@@ -14,19 +16,49 @@ export function checkSqliteCopy(rawCopy: string, cleanCopy: string, originalPath
   return checkedTableCounts(cleanCopy, originalPath);
 }
 
+const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
 /** integrity_check must say ok; returns the row count of every table. */
 export function checkedTableCounts(file: string, originalPath: string): Record<string, number> {
-  const db = new DatabaseSync(file, { readOnly: true });
-  try {
+  return withDb(file, (db) => {
     const check = db.prepare('PRAGMA integrity_check').all().map((r) => Object.values(r)[0]).join('; ');
     if (check !== 'ok') throw new Error(`the copy of ${originalPath} failed integrity_check: ${check}`);
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
     const counts: Record<string, number> = {};
-    for (const t of tables) {
-      const name = String(t.name);
-      counts[name] = Number(db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get()!.n);
-    }
+    for (const name of tableNames(db)) counts[name] = Number(db.prepare(`SELECT count(*) AS n FROM ${ident(name)}`).get()!.n);
     return counts;
+  });
+}
+
+/**
+ * Per table, a multiset of rows where every value is written with its type and exact bytes
+ * (text and blobs in hex, reals with 17 significant digits), plus the schema. Row order and
+ * page layout do not matter; any changed value, row or table does.
+ */
+export function sqliteTableDigests(file: string): Record<string, string> {
+  return withDb(file, (db) => {
+    const parts: Record<string, string> = {};
+    const schema = db.prepare("SELECT type, name, coalesce(sql, '') AS sql FROM sqlite_master ORDER BY type, name").all();
+    parts.schema = createHash('sha256').update(JSON.stringify(schema)).digest('hex');
+    for (const name of tableNames(db)) {
+      const columns = db.prepare(`SELECT name FROM pragma_table_info(?)`).all(name).map((c) => ident(String(c.name)));
+      const exprs = columns.map((c) => `typeof(${c}) || ':' || CASE typeof(${c}) WHEN 'real' THEN printf('%!.17g', ${c}) ELSE hex(${c}) END`);
+      const rows = new MultisetDigest();
+      const sql = `SELECT ${exprs.length ? exprs.join(` || '|' || `) : "''"} AS r FROM ${ident(name)}`;
+      for (const row of db.prepare(sql).iterate()) rows.add(createHash('sha256').update(String(row.r)).digest());
+      parts[`table ${name}`] = rows.toString();
+    }
+    return parts;
+  });
+}
+
+function tableNames(db: DatabaseSync): string[] {
+  return db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all().map((t) => String(t.name));
+}
+
+function withDb<T>(file: string, work: (db: DatabaseSync) => T): T {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    return work(db);
   } finally {
     db.close();
   }

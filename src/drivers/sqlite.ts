@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -7,10 +8,10 @@ import * as tar from 'tar';
 import type { DockerEngine } from '../docker/engine.js';
 import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
-import { concatTars } from '../util/tar-stream.js';
 import { forwardTo } from '../util/backpressure.js';
-import { execChecked } from './exec.js';
-import { checkedTableCounts, checkSqliteCopy } from './sqlite-host.js';
+import { checkedTableCounts, checkSqliteCopy, sqliteTableDigests } from './sqlite-host.js';
+import { type Fingerprint, firstDifference } from './fingerprint.js';
+import type { Readable } from 'node:stream';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { parseOwner, putFiles } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
@@ -33,15 +34,17 @@ export function sqlitePaths(labels: Record<string, string>): string[] {
 
 const entryName = (index: number, path: string) => `${index}-${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
 
+export const SQLITE_FINGERPRINT_METHOD = 'sqlite-v1';
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
 /**
  * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
- * plain copy of a live database:
- *  - the container has `sqlite3`: `.backup` (SQLite's online backup API) into a temporary
- *    directory in the container, `PRAGMA integrity_check` on the copy, then the archive API;
- *  - it has not: the container is paused (cgroup freezer) while the database and its -wal
- *    file are copied as one set, then the copy is recovered, checked and compacted on the
- *    host with node:sqlite. A frozen db+wal pair is what a crash leaves, which SQLite is
- *    built to recover; uncommitted WAL frames are discarded.
+ * plain copy of a live database, and nothing is ever written into the app's container:
+ * each path is first checked to be an existing SQLite file (read through the archive API),
+ * then the container is paused (cgroup freezer) while each database and its -wal/-journal are
+ * copied out as one set; the copy is recovered, compacted (VACUUM INTO) and checked on the
+ * host with node:sqlite. A frozen db+wal pair is what a crash leaves, which SQLite is built
+ * to recover; uncommitted frames are discarded.
  */
 export const sqliteDriver: Driver = {
   name: 'sqlite',
@@ -52,19 +55,23 @@ export const sqliteDriver: Driver = {
   async backup(ctx) {
     const paths = sqlitePaths(ctx.container.labels);
     if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${LABELS.sqlitePaths} label naming its database files.`);
-    const hasCli = (await ctx.engine.exec(ctx.container.id, ['sqlite3', '-version'])).exitCode === 0;
-    const files = hasCli ? await backupInside(ctx, paths) : await backupFrozen(ctx, paths);
-    return { details: { method: hasCli ? 'sqlite3 .backup in container' : 'frozen copy, recovered on host', files } };
+    for (const path of paths) await checkIsSqlite(ctx.engine, ctx.container.id, path);
+    const { files, fingerprint } = await backupFrozen(ctx, paths);
+    return { details: { method: 'frozen copy, recovered on host', files }, fingerprint };
   },
 
   /**
    * Stops the app container, replaces each database file with its copy, and writes empty
    * -wal and -shm files over stale ones (an empty WAL holds no frames; an empty -shm is
-   * rebuilt on open), so nothing from after the backup is replayed. Starts it again.
+   * rebuilt on open), so nothing from after the backup is replayed. The files are read back
+   * before the app starts again; their fingerprint is what was restored.
    */
   async restore({ engine, container, entry, open, withStopped }) {
     const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
     if (files.length === 0) throw new Error('the backup lists no SQLite files');
+    const labelled = sqlitePaths(container.labels);
+    const stray = files.find((f) => !labelled.includes(f.path));
+    if (stray) throw new Error(`the backup records ${stray.path}, which is not among this container's ${LABELS.sqlitePaths} (${labelled.join(', ') || 'none'}); refusing to restore`);
     const byDir = new Map<string, BuildEntry[]>();
     for (const f of files) {
       const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
@@ -80,22 +87,37 @@ export const sqliteDriver: Driver = {
       );
       byDir.set(dirname(f.path), list);
     }
-    await withStopped(async () => {
+    return withStopped(async () => {
       for (const [dir, entries] of byDir) await putFiles(engine, container.id, dir, entries);
+      return fingerprintLiveFiles(engine, container.id, files.map((f) => f.path), false);
     });
   },
 
+  async artifactFingerprint({ entry, open }) {
+    const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    return withWorkDir(async (work) => {
+      const parts: Record<string, string> = {};
+      for (const f of files) {
+        const local = join(work, f.entry);
+        await pipeline((await findTarEntry(open(), `sqlite/${f.entry}`)).stream, createWriteStream(local, { mode: 0o600 }));
+        Object.assign(parts, await fileParts(local, f.path));
+      }
+      return { method: SQLITE_FINGERPRINT_METHOD, parts };
+    });
+  },
+
+  liveFingerprint: ({ engine, container, entry }) => fingerprintLiveFiles(engine, container.id, ((entry.details?.files as SqliteFileRecord[] | undefined) ?? []).map((f) => f.path), true),
+
   /**
    * SQLite files are self-contained, so they are checked on the host with node:sqlite:
-   * integrity_check, and every table's row count must equal the count taken at backup time.
+   * integrity_check, row counts, and the content fingerprint when the backup recorded one.
    */
-  async deepVerify({ entry, open }) {
-    const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
-    const work = await mkdtemp(join(tmpdir(), 'stackvault-verify-'));
-    try {
+  async deepVerify(ctx) {
+    const files = (ctx.entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    return withWorkDir(async (work) => {
       const seen: Record<string, Record<string, number>> = {};
       for (const f of files) {
-        const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
+        const copy = await findTarEntry(ctx.open(), `sqlite/${f.entry}`);
         const local = join(work, f.entry);
         await pipeline(copy.stream, createWriteStream(local, { mode: 0o600 }));
         const tables = checkedTableCounts(local, f.path);
@@ -103,10 +125,12 @@ export const sqliteDriver: Driver = {
         if (differ.length) throw new Error(`${f.path}: row counts differ from the backup's for ${differ.join(', ')}`);
         seen[f.path] = tables;
       }
+      if (ctx.entry.fingerprint) {
+        const difference = firstDifference(ctx.entry.fingerprint, await sqliteDriver.artifactFingerprint!({ ...ctx }));
+        if (difference) throw new Error(`the artifact does not hold the content recorded at backup time: ${difference}`);
+      }
       return { files: seen };
-    } finally {
-      await rm(work, { recursive: true, force: true });
-    }
+    });
   },
 
   async ready(engine, container) {
@@ -117,73 +141,118 @@ export const sqliteDriver: Driver = {
   },
 };
 
-async function backupInside(ctx: BackupContext, paths: string[]): Promise<SqliteFileRecord[]> {
-  const { engine, container } = ctx;
-  const run = (cmd: string[], what: string) => execChecked(engine, container.id, cmd, what);
-  const tmp = await run(['mktemp', '-d', '/tmp/stackvault.XXXXXX'], 'create a temporary directory');
+/** A labelled path must be an existing regular file that starts with SQLite's header; checked without writing anything. */
+async function checkIsSqlite(engine: DockerEngine, containerId: string, path: string): Promise<void> {
+  const archive = await engine.getArchive(containerId, path).catch((err: { statusCode?: number }) => {
+    if (err.statusCode === 404) throw new Error(`${path} does not exist in the container (check the ${LABELS.sqlitePaths} label); nothing was created`);
+    throw err;
+  });
+  const entry = await findTarEntry(archive, basename(path)).catch(() => {
+    throw new Error(`${path} is not a regular file (check the ${LABELS.sqlitePaths} label)`);
+  });
+  const head = await firstBytes(entry.stream, SQLITE_HEADER.length);
+  entry.close();
+  if (entry.size === 0) throw new Error(`${path} is an empty file, not a SQLite database (check the ${LABELS.sqlitePaths} label)`);
+  if (!head.equals(SQLITE_HEADER)) throw new Error(`${path} is not a SQLite database (it does not start with "SQLite format 3"); check the ${LABELS.sqlitePaths} label`);
+}
+
+function firstBytes(stream: Readable, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = () => {
+      stream.off('data', onData);
+      resolve(Buffer.concat(chunks).subarray(0, n));
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      if (got >= n) done();
+    };
+    stream.on('data', onData);
+    stream.once('end', done);
+    stream.once('error', reject);
+  });
+}
+
+async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'stackvault-sqlite-'));
   try {
-    await run(['mkdir', `${tmp}/sqlite`], 'create a temporary directory');
-    const files: SqliteFileRecord[] = [];
-    for (const [i, path] of paths.entries()) {
-      const copy = `${tmp}/sqlite/${entryName(i, path)}`;
-      await run(['sqlite3', '-cmd', '.timeout 30000', path, `.backup '${copy}'`], `sqlite3 .backup of ${path}`);
-      const check = await run(['sqlite3', copy, 'PRAGMA integrity_check'], `integrity_check of ${path}`);
-      if (check !== 'ok') throw new Error(`the copy of ${path} failed integrity_check: ${check.split('\n')[0]}`);
-      const tables = await tableCounts((sql) => run(['sqlite3', copy, sql], `count rows in ${path}`));
-      const [owner, mode] = (await run(['stat', '-c', '%u:%g %a', path], `stat ${path}`)).split(' ');
-      files.push({ path, entry: entryName(i, path), owner, mode, tables });
-    }
-    await concatTars([() => engine.getArchive(container.id, `${tmp}/sqlite`)], ctx.output);
-    return files;
+    return await work(dir);
   } finally {
-    await engine.exec(container.id, ['rm', '-rf', tmp]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Row counts per table, recorded so that verify and restore can compare. */
-export async function tableCounts(query: (sql: string) => Promise<string>): Promise<Record<string, number>> {
-  const names = (await query("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")).split('\n').filter(Boolean);
-  const counts: Record<string, number> = {};
-  for (const name of names) counts[name] = Number(await query(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`));
-  return counts;
+/** Fingerprint parts of one clean database file: its bytes and every table's rows. */
+async function fileParts(file: string, path: string): Promise<Record<string, string>> {
+  const parts: Record<string, string> = {};
+  const sha = createHash('sha256');
+  await pipeline(createReadStream(file), sha);
+  parts[`${path} file`] = sha.digest('hex');
+  for (const [name, digest] of Object.entries(sqliteTableDigests(file))) parts[`${path} ${name}`] = digest;
+  return parts;
 }
 
-async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<SqliteFileRecord[]> {
+/**
+ * Reads databases out of a container (stopped right after a restore, or running) and
+ * fingerprints them. A running database is copied with its -wal and recovered first; its
+ * file bytes then differ from any backup, so only its tables are compared.
+ */
+async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean): Promise<Fingerprint> {
+  return withWorkDir(async (work) => {
+    const parts: Record<string, string> = {};
+    for (const [i, path] of paths.entries()) {
+      const raw = join(work, `${i}`);
+      await copyOut(engine, containerId, path, raw, running ? ['', '-wal'] : ['']);
+      if (!running) {
+        Object.assign(parts, await fileParts(raw, path));
+        continue;
+      }
+      const clean = join(work, `${i}.clean`);
+      checkSqliteCopy(raw, clean, path);
+      for (const [name, digest] of Object.entries(sqliteTableDigests(clean))) parts[`${path} ${name}`] = digest;
+    }
+    return { method: SQLITE_FINGERPRINT_METHOD, parts };
+  });
+}
+
+/** Copies a file (and the given companions that exist) out of a container through the archive API. */
+async function copyOut(engine: DockerEngine, containerId: string, path: string, target: string, suffixes: string[]): Promise<{ uid: number; gid: number; mode: number } | undefined> {
+  let header: { uid: number; gid: number; mode: number } | undefined;
+  for (const suffix of suffixes) {
+    const archive = await engine.getArchive(containerId, path + suffix).catch((err: unknown) => {
+      if (suffix && (err as { statusCode?: number }).statusCode === 404) return undefined; // no WAL or journal: fine
+      throw err;
+    });
+    if (!archive) continue;
+    const entry = await findTarEntry(archive, basename(path + suffix));
+    if (!suffix) header = { uid: entry.uid, gid: entry.gid, mode: entry.mode };
+    await pipeline(entry.stream, createWriteStream(target + suffix, { mode: 0o600 }));
+  }
+  return header;
+}
+
+async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<{ files: SqliteFileRecord[]; fingerprint: Fingerprint }> {
   const { engine, container } = ctx;
-  const work = await mkdtemp(join(tmpdir(), 'stackvault-sqlite-'));
-  try {
+  return withWorkDir(async (work) => {
     const raw = join(work, 'raw');
     const out = join(work, 'sqlite');
     await Promise.all([mkdir(raw), mkdir(out)]);
-    await withPaused(engine, container.id, async () => {
-      for (const [i, path] of paths.entries()) {
-        for (const suffix of ['', '-wal']) {
-          const tarStream = await engine.getArchive(container.id, path + suffix).catch((err: unknown) => {
-            if (suffix && (err as { statusCode?: number }).statusCode === 404) return undefined; // no WAL: fine
-            throw err;
-          });
-          if (tarStream) await pipeline((await findTarEntry(tarStream, basename(path + suffix))).stream, createWriteStream(join(raw, `${i}${suffix}`), { mode: 0o600 }));
-        }
-      }
+    const headers: Array<{ uid: number; gid: number; mode: number } | undefined> = [];
+    await ctx.withPaused(async () => {
+      for (const [i, path] of paths.entries()) headers[i] = await copyOut(engine, container.id, path, join(raw, String(i)), ['', '-wal', '-journal']);
     });
     const files: SqliteFileRecord[] = [];
+    const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const entry = entryName(i, path);
       const tables = checkSqliteCopy(join(raw, String(i)), join(out, entry), path);
-      files.push({ path, entry, tables });
+      const h = headers[i];
+      files.push({ path, entry, tables, ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
+      Object.assign(parts, await fileParts(join(out, entry), path));
     }
     await pipeline(tar.create({ cwd: work, portable: true }, ['sqlite']), forwardTo(ctx.output));
-    return files;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-async function withPaused<T>(engine: DockerEngine, id: string, work: () => Promise<T>): Promise<T> {
-  await engine.pause(id);
-  try {
-    return await work();
-  } finally {
-    await engine.unpause(id);
-  }
+    return { files, fingerprint: { method: SQLITE_FINGERPRINT_METHOD, parts } };
+  });
 }

@@ -16,6 +16,8 @@ export interface BackupContext {
   signal: AbortSignal;
   /** Stops the container and guarantees it is started again, even on errors and Ctrl-C. */
   withStopped<T>(work: () => Promise<T>): Promise<T>;
+  /** Pauses the container (cgroup freezer) and guarantees it is unpaused, even on errors and Ctrl-C. */
+  withPaused<T>(work: () => Promise<T>): Promise<T>;
   log(message: string): void;
 }
 
@@ -26,6 +28,8 @@ export interface BackupOutcome {
   details?: Record<string, unknown>;
   /** The content fingerprint of what was written, when the driver can compute it on the way. */
   fingerprint?: Fingerprint;
+  /** Things the user should know that did not stop the backup (data outside volumes, kills). */
+  warnings?: string[];
 }
 
 export interface RestoreContext {

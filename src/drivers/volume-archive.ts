@@ -1,50 +1,155 @@
+import { posix } from 'node:path';
+import { PassThrough, type Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Pack, Parser, type ReadEntry } from 'tar';
 import type { ContainerDetails } from '../docker/engine.js';
-import { LABELS } from '../core/selection.js';
+import { writeWithRoom } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
-import { dirname } from 'node:path';
-import { removeFromVolumes } from './container-files.js';
+import { mountOf, removeFromVolumes } from './container-files.js';
+import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
+import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
 import type { BackupContext, BackupOutcome, RestoreContext } from './types.js';
 
+/** Label naming the paths to archive, overriding what a driver would pick. */
+export const PATHS_LABEL = 'stackvault.paths';
+/** Label that lets a normally stopped store be copied while it runs. */
+export const STOP_LABEL = 'stackvault.stop';
+
 /**
- * The paths to archive: the `stackvault.paths` label, else the driver's usual data paths that
- * are mounted in this container, else every mount.
+ * Directories a restore never writes into, whatever a backup records: a crafted manifest must
+ * not turn a restore into a way to replace a container's programs or configuration.
  */
-export function dataPaths(container: ContainerDetails, usual: readonly string[]): string[] {
-  const label = container.labels[LABELS.paths];
-  if (label) return label.split(',').map((p) => p.trim()).filter(Boolean);
-  const mounted = container.mounts.map((m) => m.destination);
-  const usualMounted = usual.filter((p) => mounted.includes(p));
-  if (usualMounted.length > 0) return usualMounted;
-  if (mounted.length > 0) return [...mounted].sort();
-  return [...usual];
+const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/root', '/run', '/sbin', '/sys', '/usr', '/var/lib/dpkg', '/var/lib/apt'];
+
+/** Why a recorded path may not be restored into, or undefined when it may. Pure. */
+export function unsafeDataPath(path: string): string | undefined {
+  if (typeof path !== 'string' || !path.startsWith('/')) return 'not an absolute path';
+  if (path.split('/').includes('..') || posix.normalize(path) !== path.replace(/\/+$/, '') || path.endsWith('/')) return 'not a normalised path';
+  const hit = SYSTEM_DIRS.find((d) => path === d || (d !== '/' && path.startsWith(`${d}/`)));
+  if (hit) return `inside the system directory ${hit}`;
+  return undefined;
+}
+
+/** The paths to archive: the `stackvault.paths` label, else the ones the driver found. */
+export function labelledPaths(container: ContainerDetails): string[] | undefined {
+  const label = container.labels[PATHS_LABEL];
+  return label ? label.split(',').map((p) => p.trim().replace(/\/+$/, '')).filter(Boolean) : undefined;
+}
+
+/** Each path's top-level name in the archive (Docker names entries by the path's last component). */
+function topNames(paths: string[]): Map<string, string> {
+  const tops = new Map<string, string>();
+  for (const p of paths) {
+    const top = posix.basename(p);
+    const clash = tops.get(top);
+    if (clash) throw new Error(`${clash} and ${p} end in the same name '${top}', so one archive cannot keep them apart; label the container ${PATHS_LABEL}=… with one of them`);
+    tops.set(top, p);
+  }
+  return tops;
 }
 
 /**
- * Stops the container (unless labelled stackvault.stop=false), streams a tar of its data
- * paths through the archive API (ownership and modes are in the tar headers), and starts it
- * again whatever happens.
+ * Stops the container (unless labelled stackvault.stop=false), streams a tar of the paths
+ * through the archive API (ownership and modes are in the tar headers), and starts it again
+ * whatever happens. The files' fingerprint is computed on the way.
  */
-export async function archiveDataPaths(ctx: BackupContext, usual: readonly string[]): Promise<BackupOutcome> {
+export async function archiveDataPaths(ctx: BackupContext, paths: string[], warnings: string[] = []): Promise<BackupOutcome> {
   const { engine, container, output } = ctx;
-  const paths = dataPaths(container, usual);
-  const hot = container.labels[LABELS.stop] === 'false';
-  const copy = () => concatTars(paths.map((p) => () => engine.getArchive(container.id, p)), output);
+  for (const p of paths) {
+    const why = unsafeDataPath(p);
+    if (why) throw new Error(`cannot archive ${p}: ${why}`);
+  }
+  topNames(paths);
+  const hot = container.labels[STOP_LABEL] === 'false';
+  const fingerprinter = new TarFingerprinter();
+  const tee = teeInto(output, fingerprinter.checker);
+  const copy = async () => {
+    await concatTars(paths.map((p) => () => engine.getArchive(container.id, p)), tee);
+    await new Promise<void>((resolve, reject) => tee.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  };
   if (hot) await copy();
   else await ctx.withStopped(copy);
-  return { hot, details: { paths, stopped: !hot } };
+  const outside = paths.filter((p) => !mountOf(container, p));
+  for (const p of outside) warnings.push(`${p} is not on a volume: its data is lost when the container is recreated (mount a volume there)`);
+  for (const w of warnings) ctx.log(`warning: ${w}`);
+  return { hot, details: { paths, stopped: !hot }, fingerprint: fingerprinter.result(), ...(warnings.length ? { warnings } : {}) };
+}
+
+/** A Writable that sends every chunk to `out` (with backpressure) and to `tap`; ending it ends `tap` only. */
+function teeInto(out: Writable, tap: Writable): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      tap.write(chunk);
+      writeWithRoom(out, chunk, cb);
+    },
+    final(cb) {
+      tap.end(() => cb());
+      tap.once('error', cb);
+    },
+  });
 }
 
 /**
- * Stops the container, empties the archived paths, extracts the archive (owners and modes
- * come from its headers), and starts the container again whatever happens.
+ * Puts the archived paths back exactly: every recorded path is checked first (absolute, not a
+ * system directory, a data path of this container now), and every archive entry must lie
+ * under one of them, or nothing is written. Then, with the container stopped: paths on a
+ * volume are emptied, each path's entries are extracted into it, and the files are read back
+ * and compared with the archive before the container starts. Returns what was read back.
  */
-export async function restoreDataPaths(ctx: RestoreContext): Promise<void> {
+export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readonly string[]): Promise<Fingerprint> {
   const paths = (ctx.entry.details?.paths as string[] | undefined) ?? [];
-  if (paths.length === 0) throw new Error('the backup does not say which paths it archived');
-  const parents = [...new Set(paths.map((p) => dirname(p)))];
-  if (parents.length !== 1) throw new Error(`paths in different directories (${paths.join(', ')}) cannot be restored from one archive`);
-  await ctx.withStopped(async () => {
-    await removeFromVolumes(ctx.engine, ctx.container, paths, 'contents');
-    await ctx.engine.putArchive(ctx.container.id, parents[0]!, ctx.open());
+  if (!Array.isArray(paths) || paths.length === 0) throw new Error('the backup does not say which paths it archived');
+  for (const p of paths) {
+    const why = unsafeDataPath(p);
+    if (why) throw new Error(`the backup records the path ${String(p)}, which is ${why}; refusing to restore`);
+    if (!mountOf(ctx.container, p) && !currentPaths.includes(p)) {
+      throw new Error(`the backup records the path ${p}, which is neither on a volume of ${ctx.container.name} nor one of its data paths (${currentPaths.join(', ') || 'none'}); refusing to restore`);
+    }
+  }
+  const tops = topNames(paths);
+  // Before anything changes: every entry under a recorded path, and the archive's own fingerprint.
+  let stray: string | undefined;
+  const expected = new TarFingerprinter((e) => {
+    if (!tops.has(topOf(e.path))) stray ??= e.path;
   });
+  await pipeline(ctx.open(), expected.checker);
+  if (stray !== undefined) throw new Error(`the archive holds '${stray}', which is not under any recorded path (${paths.join(', ')}); refusing to restore`);
+  const archived = expected.result();
+
+  return ctx.withStopped(async () => {
+    const mounted = paths.filter((p) => mountOf(ctx.container, p));
+    if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
+    for (const p of paths.filter((q) => !mountOf(ctx.container, q))) ctx.log(`${p} is not on a volume: files added there since the backup are not removed`);
+    for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top));
+    const restored = await readBack(ctx, paths);
+    const difference = firstDifference(archived, restored);
+    if (difference) throw new ContentMismatchError(difference);
+    return restored;
+  });
+}
+
+/** The files of `paths` as they are in the container now (running or stopped). */
+export async function readBack(ctx: Pick<RestoreContext, 'engine' | 'container'>, paths: string[]): Promise<Fingerprint> {
+  const all = new PassThrough();
+  const done = fingerprintTar(all);
+  await concatTars(paths.map((p) => () => ctx.engine.getArchive(ctx.container.id, p)), all);
+  all.end();
+  return done;
+}
+
+const topOf = (path: string) => path.replace(/^\.\//, '').split('/')[0]!;
+
+/** A tar of only the entries under `top`, with their headers (owners, modes, links) as they were. */
+function selectEntries(source: Readable, top: string): Readable {
+  const pack = new Pack({ portable: false, noMtime: false });
+  const parser = new Parser({ strict: true });
+  parser.on('entry', (e: ReadEntry) => {
+    if (topOf(e.path) === top) pack.add(e);
+    else e.resume();
+  });
+  parser.on('end', () => pack.end());
+  parser.on('error', (err: Error) => pack.emit('error', err));
+  source.on('error', (err: Error) => pack.emit('error', err));
+  source.pipe(parser);
+  return pack as unknown as Readable;
 }

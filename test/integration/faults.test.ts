@@ -85,7 +85,7 @@ describe('interrupted backup create', () => {
     expect(await running(neo4j.getId())).toBe(false); // nobody could start it again
     const list = await bot(['backup', 'list', '--dir', dir, '--all']);
     expect(list.exitCode).toBe(0);
-    expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) stopped .* Start it with: docker start /);
+    expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) stopped .* Bring it back with: docker start /);
     expect(String(list.stdout)).toMatch(/No backups/);
     expect(String(list.stdout)).toMatch(/\.tmp-stackvault_backup_\d+_\d+: unfinished/);
     const create = await bot(['backup', 'create', '--dir', dir, '--project', project]);

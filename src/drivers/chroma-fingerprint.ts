@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { pipeline } from 'node:stream/promises';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { findTarEntry } from '../util/tar-build.js';
+import { type Fingerprint, MultisetDigest } from './fingerprint.js';
+
+export const CHROMA_FINGERPRINT_METHOD = 'chroma-api-v1';
+const PAGE = 500;
+
+interface Collection {
+  id: string;
+  name: string;
+  metadata?: unknown;
+}
+
+interface Records {
+  ids: string[];
+  embeddings?: unknown[] | null;
+  documents?: Array<string | null> | null;
+  metadatas?: unknown[] | null;
+  uris?: Array<string | null> | null;
+}
+
+/** JSON with object keys sorted, so equal content always reads the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * Chroma's content through its own HTTP API (v2): per tenant, database and collection, the
+ * collection's metadata and a multiset of its records (id, embedding, document, metadata,
+ * uri). Tenants are listed from the server's SQLite catalog, which the API cannot list.
+ */
+export async function chromaFingerprint(engine: DockerEngine, container: ContainerDetails, dataPath: string): Promise<Fingerprint> {
+  if (!container.ipAddress) throw new Error(`${container.name} has no network address to reach Chroma's API on`);
+  const base = `http://${container.ipAddress}:8000/api/v2`;
+  const call = async <T>(path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(base + path, {
+      method: body ? 'POST' : 'GET',
+      headers: body ? { 'content-type': 'application/json' } : undefined,
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(60_000),
+    });
+    if (!res.ok) throw new Error(`Chroma answered ${res.status} on ${path}: ${(await res.text()).slice(0, 200)}`);
+    return (await res.json()) as T;
+  };
+  const parts: Record<string, string> = {};
+  const tenants = await listTenants(engine, container.id, dataPath);
+  parts.tenants = JSON.stringify(tenants);
+  for (const tenant of tenants) {
+    const t = `/tenants/${encodeURIComponent(tenant)}`;
+    const databases = (await call<Array<{ name: string }>>(`${t}/databases`)).map((d) => d.name).sort();
+    parts[`tenant ${tenant}`] = JSON.stringify(databases);
+    for (const db of databases) {
+      const d = `${t}/databases/${encodeURIComponent(db)}`;
+      const collections: Collection[] = [];
+      for (let offset = 0; ; offset += PAGE) {
+        const page = await call<Collection[]>(`${d}/collections?limit=${PAGE}&offset=${offset}`);
+        collections.push(...page);
+        if (page.length < PAGE) break;
+      }
+      for (const c of collections) {
+        const records = new MultisetDigest();
+        for (let offset = 0; ; offset += PAGE) {
+          const page = await call<Records>(`${d}/collections/${c.id}/get`, { limit: PAGE, offset, include: ['embeddings', 'documents', 'metadatas', 'uris'] });
+          page.ids.forEach((id, i) => {
+            const record = [id, page.embeddings?.[i] ?? null, page.documents?.[i] ?? null, page.metadatas?.[i] ?? null, page.uris?.[i] ?? null];
+            records.add(createHash('sha256').update(canonical(record)).digest());
+          });
+          if (page.ids.length < PAGE) break;
+        }
+        const meta = createHash('sha256').update(canonical(c.metadata ?? null)).digest('hex').slice(0, 16);
+        parts[`${tenant}/${db}/collection ${c.name}`] = `meta=${meta} ${records}`;
+      }
+    }
+  }
+  return { method: CHROMA_FINGERPRINT_METHOD, parts };
+}
+
+/** Tenant names from `chroma.sqlite3` (copied out with its WAL, opened on the host). */
+async function listTenants(engine: DockerEngine, containerId: string, dataPath: string): Promise<string[]> {
+  const work = await mkdtemp(join(tmpdir(), 'stackvault-chroma-'));
+  try {
+    for (const suffix of ['', '-wal']) {
+      const archive = await engine.getArchive(containerId, `${dataPath}/chroma.sqlite3${suffix}`).catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return undefined;
+        throw err;
+      });
+      if (!archive) {
+        if (!suffix) return ['default_tenant'];
+        continue;
+      }
+      const entry = await findTarEntry(archive, `chroma.sqlite3${suffix}`);
+      await pipeline(entry.stream, createWriteStream(join(work, `chroma.sqlite3${suffix}`), { mode: 0o600 }));
+    }
+    const db = new DatabaseSync(join(work, 'chroma.sqlite3'));
+    try {
+      return db.prepare('SELECT id FROM tenants ORDER BY id').all().map((r) => String(r.id));
+    } finally {
+      db.close();
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
