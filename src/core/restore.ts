@@ -100,6 +100,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     const targets = await findTargets(entries, deps);
+    for (const t of targets) await checkTarget(t, backup.path, options.identity, deps);
     const plan: RestorePlan = {
       backup: backup.manifest,
       items: targets.map((t) => ({ service: t.entry.name, driver: t.driver.name, container: t.candidate.container.name, bytes: t.entry.bytes ?? 0 })),
@@ -165,6 +166,17 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
     }
     return { entry, candidate: match, driver: match.driver };
   });
+}
+
+/** The driver's own refusals (hostile paths, files not of this container), before anything changes. */
+async function checkTarget(t: Target, backupPath: string, identity: string | undefined, deps: RestoreDeps): Promise<void> {
+  if (!t.driver.checkRestore) return;
+  try {
+    await t.driver.checkRestore({ engine: deps.engine, container: await deps.engine.inspect(t.candidate.container.id), entry: t.entry, open: () => openArtifact(backupPath, t.entry, identity) });
+  } catch (err) {
+    if (err instanceof StackvaultError) throw err;
+    throw integrityError(`The backup of ${t.entry.name} cannot be restored into ${t.candidate.container.name}: ${(err as Error).message}. Nothing was changed.`);
+  }
 }
 
 interface RestoreHow {

@@ -7,7 +7,7 @@ import { mountOf } from './container-files.js';
 import { tcpAnswers } from './exec.js';
 import { firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
-import { archiveDataPaths, labelledPaths, restoreDataPaths } from './volume-archive.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, restoreDataPaths } from './volume-archive.js';
 
 /**
  * ChromaDB has no dump tool and copying its directory while the server writes is not
@@ -26,9 +26,16 @@ export const chromaDriver: Driver = {
     const labelled = labelledPaths(ctx.container);
     const found = labelled ? { path: labelled[0]!, source: 'label' } : await persistPath(ctx.engine, ctx.container);
     const warnings = ctx.container.mounts
-      .filter((m) => m.type === 'volume' && m.destination !== found.path && !found.path.startsWith(`${m.destination}/`))
+      .filter((m) => (m.type === 'volume' || m.type === 'bind') && m.destination !== found.path && !found.path.startsWith(`${m.destination}/`))
       .map((m) => `the volume at ${m.destination} is not where Chroma keeps its data (${found.path}, from its ${found.source}); it is not backed up`);
-    return archiveDataPaths(ctx, labelled ?? [found.path], warnings);
+    // Chroma's content is what its API serves: the files' fingerprint is only used inside a
+    // restore, so the manifest gets the API one (from a throwaway, on first need).
+    const { fingerprint: _files, ...outcome } = await archiveDataPaths(ctx, labelled ?? [found.path], warnings);
+    return outcome;
+  },
+
+  checkRestore: async (ctx) => {
+    await checkRestorable(ctx, labelledPaths(ctx.container) ?? [(await persistPath(ctx.engine, ctx.container)).path]);
   },
 
   /** Files are put back and compared before Chroma starts; its API content is compared after. */
@@ -49,13 +56,15 @@ export const chromaDriver: Driver = {
       const difference = ctx.entry.fingerprint?.method === fp.method ? firstDifference(ctx.entry.fingerprint, fp) : undefined;
       if (difference) throw new Error(`the restored copy does not hold the backup's content: ${difference}`);
       const records = Object.fromEntries(
-        Object.entries(fp.parts).flatMap(([k, v]) => (k.startsWith('default_tenant/default_database/collection ') ? [[k.slice(42), Number(/n=(\d+)/.exec(v)?.[1])]] : [])),
+        Object.entries(fp.parts).flatMap(([k, v]) => (k.startsWith(DEFAULT_COLLECTIONS) ? [[k.slice(DEFAULT_COLLECTIONS.length), Number(/n=(\d+)/.exec(v)?.[1])]] : [])),
       );
       return { collections: Object.keys(records).sort(), records };
     }),
 
   ready: async (engine, container) => tcpAnswers(engine, container.id, 8000),
 };
+
+const DEFAULT_COLLECTIONS = 'default_tenant/default_database/collection ';
 
 const recordedPath = (paths: unknown) => (Array.isArray(paths) && typeof paths[0] === 'string' ? paths[0] : '/data');
 

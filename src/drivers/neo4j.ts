@@ -1,7 +1,7 @@
 import { execChecked } from './exec.js';
 import { fingerprintTar } from './tar-fingerprint.js';
 import type { Driver } from './types.js';
-import { archiveDataPaths, labelledPaths, readBack, restoreDataPaths } from './volume-archive.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, readBack, restoreDataPaths } from './volume-archive.js';
 
 /** The official image's data and (when mounted) log volumes. */
 const USUAL_PATHS = ['/data'];
@@ -23,6 +23,9 @@ export const neo4jDriver: Driver = {
     return [auth, password];
   },
   backup: (ctx) => archiveDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
+  checkRestore: async (ctx) => {
+    await checkRestorable(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS);
+  },
   restore: (ctx) => restoreDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
   artifactFingerprint: ({ open }) => fingerprintTar(open()),
   liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, (entry.details?.paths as string[] | undefined) ?? USUAL_PATHS),

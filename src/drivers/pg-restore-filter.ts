@@ -44,6 +44,14 @@ export class PgRestoreFilter extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.transformChunk(chunk, cb);
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  private transformChunk(chunk: Buffer, cb: TransformCallback): void {
     const out: Buffer[] = [];
     let start = 0;
     while (start < chunk.length) {
@@ -58,9 +66,13 @@ export class PgRestoreFilter extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    const out: Buffer[] = [];
-    if (this.heldBytes > 0 || this.held.length > 0) this.complete(Buffer.alloc(0), out);
-    cb(null, out.length ? Buffer.concat(out) : undefined);
+    try {
+      const out: Buffer[] = [];
+      if (this.heldBytes > 0 || this.held.length > 0) this.complete(Buffer.alloc(0), out);
+      cb(null, out.length ? Buffer.concat(out) : undefined);
+    } catch (err) {
+      cb(err as Error);
+    }
   }
 
   /** Bytes of a line whose end has not arrived yet. */
@@ -117,10 +129,11 @@ export class PgRestoreFilter extends Transform {
     }
     // latin1 maps every byte to one char and back, so a rewritten line keeps its other bytes.
     const text = body.toString('latin1');
-    if (/^COPY .* FROM stdin;$/.test(text)) {
+    if (/^COPY .* FROM stdin;$/.test(text) && !/\bPROGRAM\b/i.test(text)) {
       this.inCopy = true;
       return line;
     }
+    refuseForeign(text);
     if (text.startsWith('\\connect')) this.inRoles = false;
     if (this.inRoles) {
       // Our own name as the dump's bytes spell it (UTF-8 bytes seen through latin1).
@@ -138,6 +151,22 @@ export class PgRestoreFilter extends Transform {
     }
     return line;
   }
+}
+
+/**
+ * psql commands that reach outside the database: a shell (`\!`), files and pipes (`\o |cmd`,
+ * `\copy`, `\i`, `\lo_export`), the environment. pg_dumpall writes none of them (only
+ * \connect and \restrict/\unrestrict), nor `COPY … PROGRAM`: a dump that holds one was not
+ * written by it, and is refused rather than run as superuser.
+ */
+const FOREIGN_META = new Set(['!', 'o', 'out', 'g', 'gx', 'gexec', 'gset', 'w', 'write', 'copy', 'i', 'include', 'ir', 'include_relative', 'setenv', 'cd', 's', 'lo_export', 'lo_import', 'e', 'edit', 'ef', 'ev', 'getenv', 'bind']);
+
+function refuseForeign(text: string): void {
+  const meta = /^\s*\\([a-z_!]*)/.exec(text)?.[1];
+  if (meta !== undefined && FOREIGN_META.has(meta)) {
+    throw new Error(`the dump holds the psql command \\${meta}, which pg_dumpall never writes; refusing to run it`);
+  }
+  if (/^\s*COPY\b/i.test(text) && /\bPROGRAM\b/i.test(text)) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');
 }
 
 export { ident as quoteIdent };

@@ -88,6 +88,11 @@ export const postgresDriver: Driver = {
     });
   },
 
+  /** The whole dump goes through the replay filter first, so a foreign command refuses the restore before it starts. */
+  async checkRestore({ container, open }) {
+    await pipeline(open(), new PgRestoreFilter(superuser(container.env), true), new Writable({ write: (_c, _e, cb) => cb() }));
+  },
+
   /** Read off the dump on the host: COPY rows, sequences, large objects, databases, roles. */
   async artifactFingerprint({ open }) {
     const fingerprinter = new PgDumpFingerprinter();

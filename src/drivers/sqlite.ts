@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import type { DockerEngine } from '../docker/engine.js';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
@@ -69,9 +69,7 @@ export const sqliteDriver: Driver = {
   async restore({ engine, container, entry, open, withStopped }) {
     const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
     if (files.length === 0) throw new Error('the backup lists no SQLite files');
-    const labelled = sqlitePaths(container.labels);
-    const stray = files.find((f) => !labelled.includes(f.path));
-    if (stray) throw new Error(`the backup records ${stray.path}, which is not among this container's ${LABELS.sqlitePaths} (${labelled.join(', ') || 'none'}); refusing to restore`);
+    checkRecordedFiles(files, container);
     const byDir = new Map<string, BuildEntry[]>();
     for (const f of files) {
       const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
@@ -92,6 +90,8 @@ export const sqliteDriver: Driver = {
       return fingerprintLiveFiles(engine, container.id, files.map((f) => f.path), false);
     });
   },
+
+  checkRestore: async ({ entry, container }) => checkRecordedFiles((entry.details?.files as SqliteFileRecord[] | undefined) ?? [], container),
 
   async artifactFingerprint({ entry, open }) {
     const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
@@ -140,6 +140,15 @@ export const sqliteDriver: Driver = {
     return r.exitCode === 0 && r.stdout.trim() === 'ok';
   },
 };
+
+/** A restore writes only the files this container is labelled with, and only under safe names. */
+function checkRecordedFiles(files: SqliteFileRecord[], container: ContainerDetails): void {
+  const labelled = sqlitePaths(container.labels);
+  const stray = files.find((f) => !labelled.includes(f.path));
+  if (stray) throw new Error(`the backup records ${String(stray.path)}, which is not among this container's ${LABELS.sqlitePaths} (${labelled.join(', ') || 'none'}); refusing to restore`);
+  const odd = files.find((f) => !/^[0-9]+-[A-Za-z0-9._-]+$/.test(String(f.entry)));
+  if (odd) throw new Error(`the backup names its copy of ${odd.path} '${String(odd.entry)}', which is not a name stackvault writes; refusing to restore`);
+}
 
 /** A labelled path must be an existing regular file that starts with SQLite's header; checked without writing anything. */
 async function checkIsSqlite(engine: DockerEngine, containerId: string, path: string): Promise<void> {

@@ -45,6 +45,13 @@ export interface RestoreContext {
   log(message: string): void;
 }
 
+export interface RestoreCheckContext {
+  engine: DockerEngine;
+  container: ContainerDetails;
+  entry: ServiceEntry;
+  open(): Readable;
+}
+
 export interface FingerprintContext {
   engine: DockerEngine;
   /** The service as recorded in the manifest. */
@@ -102,6 +109,11 @@ export interface Driver {
    * stores whose files change once they run); otherwise the live store is read afterwards.
    */
   restore(ctx: RestoreContext): Promise<Fingerprint | undefined | void>;
+  /**
+   * Refuses (throws) a restore this driver must not run into this container, before anything
+   * changes (no restore point yet): paths outside the store's data, hostile archive entries.
+   */
+  checkRestore?(ctx: RestoreCheckContext): Promise<void>;
   /** The content fingerprint of an artifact (on the host, or from a throwaway server). */
   artifactFingerprint?(ctx: ArtifactFingerprintContext): Promise<Fingerprint>;
   /** The content fingerprint of the running store, comparable with `artifactFingerprint`. */

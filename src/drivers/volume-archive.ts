@@ -8,7 +8,7 @@ import { concatTars } from '../util/tar-stream.js';
 import { mountOf, removeFromVolumes } from './container-files.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
-import type { BackupContext, BackupOutcome, RestoreContext } from './types.js';
+import type { BackupContext, BackupOutcome, RestoreCheckContext, RestoreContext } from './types.js';
 
 /** Label naming the paths to archive, overriding what a driver would pick. */
 export const PATHS_LABEL = 'stackvault.paths';
@@ -97,25 +97,7 @@ function teeInto(out: Writable, tap: Writable): Writable {
  * and compared with the archive before the container starts. Returns what was read back.
  */
 export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readonly string[]): Promise<Fingerprint> {
-  const paths = (ctx.entry.details?.paths as string[] | undefined) ?? [];
-  if (!Array.isArray(paths) || paths.length === 0) throw new Error('the backup does not say which paths it archived');
-  for (const p of paths) {
-    const why = unsafeDataPath(p);
-    if (why) throw new Error(`the backup records the path ${String(p)}, which is ${why}; refusing to restore`);
-    if (!mountOf(ctx.container, p) && !currentPaths.includes(p)) {
-      throw new Error(`the backup records the path ${p}, which is neither on a volume of ${ctx.container.name} nor one of its data paths (${currentPaths.join(', ') || 'none'}); refusing to restore`);
-    }
-  }
-  const tops = topNames(paths);
-  // Before anything changes: every entry under a recorded path, and the archive's own fingerprint.
-  let stray: string | undefined;
-  const expected = new TarFingerprinter((e) => {
-    if (!tops.has(topOf(e.path))) stray ??= e.path;
-  });
-  await pipeline(ctx.open(), expected.checker);
-  if (stray !== undefined) throw new Error(`the archive holds '${stray}', which is not under any recorded path (${paths.join(', ')}); refusing to restore`);
-  const archived = expected.result();
-
+  const { paths, tops, archived } = await checkRestorable(ctx, currentPaths);
   return ctx.withStopped(async () => {
     const mounted = paths.filter((p) => mountOf(ctx.container, p));
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
@@ -126,6 +108,30 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
     if (difference) throw new ContentMismatchError(difference);
     return restored;
   });
+}
+
+/**
+ * Everything that must hold before a byte is written: recorded paths are safe and belong to
+ * this container, and every archive entry lies under one of them. Returns the archive's files.
+ */
+export async function checkRestorable(ctx: RestoreCheckContext, currentPaths: readonly string[]): Promise<{ paths: string[]; tops: Map<string, string>; archived: Fingerprint }> {
+  const paths = (ctx.entry.details?.paths as string[] | undefined) ?? [];
+  if (!Array.isArray(paths) || paths.length === 0) throw new Error('the backup does not say which paths it archived');
+  for (const p of paths) {
+    const why = unsafeDataPath(p);
+    if (why) throw new Error(`the backup records the path ${String(p)}, which is ${why}; refusing to restore`);
+    if (!mountOf(ctx.container, p) && !currentPaths.includes(p)) {
+      throw new Error(`the backup records the path ${p}, which is neither on a volume of ${ctx.container.name} nor one of its data paths (${currentPaths.join(', ') || 'none'}); refusing to restore`);
+    }
+  }
+  const tops = topNames(paths);
+  let stray: string | undefined;
+  const expected = new TarFingerprinter((e) => {
+    if (!tops.has(topOf(e.path))) stray ??= e.path;
+  });
+  await pipeline(ctx.open(), expected.checker);
+  if (stray !== undefined) throw new Error(`the archive holds '${stray}', which is not under any recorded path (${paths.join(', ')}); refusing to restore`);
+  return { paths, tops, archived: expected.result() };
 }
 
 /** The files of `paths` as they are in the container now (running or stopped). */

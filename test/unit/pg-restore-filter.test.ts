@@ -162,3 +162,21 @@ describe('PgRestoreFilter properties', () => {
     );
   });
 });
+
+describe('PgRestoreFilter refuses what pg_dumpall never writes', () => {
+  it.each([
+    ['\\! touch /tmp/pwned', '\\!'],
+    ['\\o |sh', '\\o'],
+    ['\\copy t to /etc/x', '\\copy'],
+    ['  \\setenv PATH /tmp', '\\setenv'],
+    ["COPY t TO PROGRAM 'sh -c id';", 'COPY … PROGRAM'],
+    ["COPY t FROM PROGRAM 'id' ;", 'COPY … PROGRAM'],
+  ])('%s', async (line, what) => {
+    await expect(filter(`SELECT 1;\n\\connect "a"\n${line}\nSELECT 2;\n`)).rejects.toThrow(what);
+  });
+
+  it('keeps the commands pg_dumpall writes, and backslashes inside COPY data', async () => {
+    const sql = '\\restrict abc\n\\connect "a"\nCOPY t (v) FROM stdin;\n\\\\! not a command\n\\.\n\\unrestrict abc\n';
+    expect((await filter(sql)).out).toBe(sql);
+  });
+});

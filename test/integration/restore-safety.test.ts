@@ -1,0 +1,146 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { chromaApi, newProjectName, startApp, startPostgres } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+import { CHROMA_COLLECTION, seedChroma, snapshotChroma } from '../support/seed.js';
+import { handMadeTar, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
+
+async function untilAnswers(call: () => Promise<unknown>): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await call();
+      return;
+    } catch (err) {
+      if (i > 60) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+const readManifest = async (dir: string, id: string) => JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')) as Manifest;
+const restorePoints = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('restore-point'));
+const exists = async (c: StartedTestContainer, path: string) => (await c.exec(['test', '-e', path])).exitCode === 0;
+
+/**
+ * A compose layout taken from real stacks: Chroma 1.x persists to /data, but the volume is
+ * mounted at /chroma/chroma (0.x docs). Then hostile backups of it, refused before anything changes.
+ */
+describe('Chroma with its volume at /chroma/chroma, and hostile archives', () => {
+  const project = newProjectName('chromalayout');
+  let chroma: StartedTestContainer;
+  let dir: string;
+  let backup: Manifest;
+  let seeded: string;
+
+  beforeAll(async () => {
+    const volume = await tempDir('chroma-vol');
+    chroma = await new GenericContainer(IMAGES.chroma)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'chromadb' })
+      .withBindMounts([{ source: volume, target: '/chroma/chroma' }])
+      .withExposedPorts(8000)
+      .withWaitStrategy(Wait.forHealthCheck())
+      .start();
+    await seedChroma(chroma);
+    seeded = await snapshotChroma(chroma);
+    dir = await tempDir('chromalayout');
+    const created = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(created.exitCode, String(created.stderr)).toBe(0);
+    backup = JSON.parse(String(created.stdout)) as Manifest;
+  });
+
+  afterAll(async () => {
+    await chroma?.stop().catch(() => undefined);
+  });
+
+  it('archives the directory Chroma really persists to, and warns that it is not on a volume', () => {
+    const entry = backup.services[0]!;
+    expect(entry.details!.paths).toEqual(['/data']);
+    expect(entry.warnings).toEqual(expect.arrayContaining([
+      expect.stringContaining('/chroma/chroma is not where Chroma keeps its data (/data, from its command line)'),
+      expect.stringContaining('/data is not on a volume'),
+    ]));
+  });
+
+  it('restores it, proven by the content read back through the Chroma API', async () => {
+    const api = chromaApi(chroma);
+    await untilAnswers(() => api('/collections')); // the backup stopped and started it
+    await api(`/collections/${CHROMA_COLLECTION}`, { method: 'DELETE' });
+    await api('/collections', { body: { name: 'made-after-the-backup' } });
+    const r = await bot(['backup', 'restore', backup.id, '--dir', dir, '--yes', '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(JSON.parse(String(r.stdout)).services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
+    expect(await snapshotChroma(chroma)).toBe(seeded);
+  });
+
+  it('an archive entry outside the recorded paths refuses the restore before a byte is written (exit 5)', async () => {
+    const copy = await tempDir('hostile-entry');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    await replaceArtifact(join(copy, m.id), 'chromadb', handMadeTar([{ path: 'data/', type: 'Directory' }, { path: 'data/chroma.sqlite3', data: 'x' }, { path: 'usr/local/bin/pwned', data: '#!/bin/sh\necho pwned\n' }]));
+    const r = await bot(['backup', 'restore', m.id, '--dir', copy, '--yes']);
+    expect(r.exitCode).toBe(5);
+    expect(String(r.stderr)).toContain("'usr/local/bin/pwned', which is not under any recorded path");
+    expect(await exists(chroma, '/usr/local/bin/pwned')).toBe(false);
+    expect(await restorePoints(copy)).toEqual([]);
+  });
+
+  it('a recorded path inside a system directory is refused (exit 5), whatever the archive holds', async () => {
+    const copy = await tempDir('hostile-path');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    await replaceArtifact(join(copy, m.id), 'chromadb', handMadeTar([{ path: 'etc/', type: 'Directory' }, { path: 'etc/stackvault-pwned', data: 'x' }]));
+    const manifest = await readManifest(copy, m.id);
+    manifest.services[0]!.details!.paths = ['/etc'];
+    await writeFile(join(copy, m.id, 'manifest.json'), JSON.stringify(manifest));
+    const r = await bot(['backup', 'restore', m.id, '--dir', copy, '--yes']);
+    expect(r.exitCode).toBe(5);
+    expect(String(r.stderr)).toContain('inside the system directory /etc');
+    expect(await exists(chroma, '/etc/stackvault-pwned')).toBe(false);
+    expect(await restorePoints(copy)).toEqual([]);
+  });
+});
+
+describe('typos and hostile dumps change nothing', () => {
+  const project = newProjectName('typos');
+  let app: StartedTestContainer;
+  let pg: StartedTestContainer;
+
+  beforeAll(async () => {
+    [app, pg] = await Promise.all([
+      startApp({ project, labels: { 'stackvault.driver': 'sqlite', 'stackvault.sqlite.paths': '/app/data/app.db,/app/data/nosuch.db' } }),
+      startPostgres({ project }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([app, pg].map((c) => c?.stop().catch(() => undefined)));
+  });
+
+  it('a mistyped SQLite path fails that service with one sentence and creates nothing in the container', async () => {
+    const dir = await tempDir('typo');
+    const r = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(r.exitCode).toBe(3); // postgres ok, the app failed
+    const m = JSON.parse(String(r.stdout)) as Manifest;
+    const entry = m.services.find((s) => s.name === 'app')!;
+    expect(entry.status).toBe('failed');
+    expect(entry.error).toContain('/app/data/nosuch.db does not exist in the container (check the stackvault.sqlite.paths label)');
+    expect(await exists(app, '/app/data/nosuch.db')).toBe(false);
+  });
+
+  it('a dump holding a shell escape is refused before anything changes (exit 5)', async () => {
+    const dir = await tempDir('hostile-sql');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--only', 'postgres', '--dir', dir]);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    await rewriteArtifact(join(dir, m.id), 'postgres', (sql) => sql.replace('\\connect "bot"', '\\connect "bot"\n\\! touch /tmp/stackvault-pwned'));
+    const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
+    expect(r.exitCode).toBe(5);
+    expect(String(r.stderr)).toContain('the psql command \\!');
+    expect(await exists(pg, '/tmp/stackvault-pwned')).toBe(false);
+    expect(await restorePoints(dir)).toEqual([]);
+  });
+});
