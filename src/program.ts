@@ -58,8 +58,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--compress <codec>', 'artifact compression').choices(['gzip', 'zstd', 'none']).default('gzip'))
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
     .option('--encrypt-to <recipient...>', 'encrypt every artifact to these age recipients (public keys) while it streams')
+    .option('--verify', 'right after the backup, restore each artifact into a throwaway container and check its content (as verify --deep)')
+    .addOption(identityOption())
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
-    .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
+    .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', './bot.sh backup create --verify', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
     .action(logged(async (opts) => (await import('./commands/create.js')).createCommand(opts)));
 
   backup

@@ -1,6 +1,8 @@
 import { createBackup } from '../core/create.js';
+import { verifyBackup } from '../core/verify.js';
 import type { Compression } from '../core/artifact.js';
-import type { BackupType } from '../core/manifest.js';
+import { type BackupType, MANIFEST_FILE, readManifest } from '../core/manifest.js';
+import { join } from 'node:path';
 import { parseServiceList } from '../core/selection.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
@@ -18,6 +20,8 @@ interface CreateFlags {
   prefix: string;
   json?: boolean;
   encryptTo?: string[];
+  verify?: boolean;
+  identity?: string;
 }
 
 /** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
@@ -34,12 +38,24 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
       { ...ctx, progress },
     );
     const failed = manifest.services.filter((s) => s.status !== 'ok');
-    if (flags.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+    // --verify: prove the new backup restores, before anyone relies on it.
+    const verified = flags.verify ? await verifyBackup(flags.dir, manifest.id, { ...ctx, progress }, flags.identity) : undefined;
+    // After a verification the manifest on disk also holds its result and any fingerprint it recorded.
+    const final = verified ? await readManifest(join(path, MANIFEST_FILE)) : manifest;
+    if (flags.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
     const total = manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0);
     out.write(`${failed.length ? 'Partial backup' : 'Backup'} ${manifest.id}: ${manifest.services.length - failed.length}/${manifest.services.length} services, ${formatBytes(total)} in ${path}\n`);
     if (failed.length) {
       out.write(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status}: ${s.error})`).join('; ')}\n`);
       process.exitCode = ExitCode.partial;
+    }
+    if (verified) {
+      for (const s of verified.services) out.write(s.ok ? `✅ ${s.service}: restored into a throwaway container and checked\n` : `❌ ${s.service}: does not restore: ${s.error}\n`);
+      const bad = verified.services.filter((s) => !s.ok);
+      if (bad.length) {
+        out.write(`Backup ${manifest.id} is kept but FAILED its verification: ${bad.map((s) => s.service).join(', ')} would not restore.\n`);
+        process.exitCode = ExitCode.integrity;
+      }
     }
     return { backupId: manifest.id };
   } finally {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Driver, ThrowawaySpec } from '../drivers/types.js';
+import type { Fingerprint } from '../drivers/fingerprint.js';
 import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
 import { fsyncPath } from '../util/fsync.js';
 import { checkArtifact, openArtifact, type ArtifactCheck } from './artifact-check.js';
@@ -46,21 +47,34 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
   const backup = resolveBackup(await readCatalog(dir), id);
   if (deep) await deep.engine.version();
   const services: ServiceVerification[] = [];
+  const fingerprints: Record<string, Fingerprint> = {};
   for (const entry of backup.manifest.services.filter((s) => s.status === 'ok')) {
     deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
     let result: ServiceVerification;
     try {
       const check = await checkArtifact(backup.path, entry, identity);
       result = { service: entry.name, ok: true, check };
-      if (deep) result.facts = await deepVerify(backup.path, entry, dir, deep, identity);
+      if (deep) {
+        result.facts = await deepVerify(backup.path, entry, dir, deep, identity);
+        // Restores compare against the content fingerprint: record it now if the backup could not.
+        const fp = entry.fingerprint ? undefined : await artifactFingerprint(backup.path, entry, dir, deep, identity);
+        if (fp) fingerprints[entry.name] = fp;
+      }
     } catch (err) {
       if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
       result = { service: entry.name, ok: false, error: errorMessage(err) };
     }
     services.push(result);
   }
-  await record(dir, backup.path, backup.manifest, { at: new Date().toISOString(), deep: Boolean(deep), ok: services.every((s) => s.ok), services: Object.fromEntries(services.map((s) => [s.service, { ok: s.ok, ...(s.error ? { error: s.error } : {}), ...(s.facts ? { facts: s.facts } : {}) }])) });
+  await record(dir, backup.path, backup.manifest, fingerprints, { at: new Date().toISOString(), deep: Boolean(deep), ok: services.every((s) => s.ok), services: Object.fromEntries(services.map((s) => [s.service, { ok: s.ok, ...(s.error ? { error: s.error } : {}), ...(s.facts ? { facts: s.facts } : {}) }])) });
   return { backup: backup.manifest, deep: Boolean(deep), services };
+}
+
+async function artifactFingerprint(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps, identity?: string): Promise<Fingerprint | undefined> {
+  const driver = deps.drivers.find((d) => d.name === entry.driver);
+  if (!driver?.artifactFingerprint) return undefined;
+  const open = () => openArtifact(backupPath, entry, identity);
+  return driver.artifactFingerprint({ engine: deps.engine, entry, open, signal: deps.signal, inThrowaway: (spec, check) => inThrowaway(deps, driver, entry, open, dir, spec, check) });
 }
 
 async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps, identity?: string): Promise<Record<string, unknown>> {
@@ -103,10 +117,11 @@ export async function inThrowaway<T>(
 }
 
 /** Appends the verification to manifest.json (atomically, under the lock). */
-async function record(dir: string, backupPath: string, manifest: Manifest, verification: Verification): Promise<void> {
+async function record(dir: string, backupPath: string, manifest: Manifest, fingerprints: Record<string, Fingerprint>, verification: Verification): Promise<void> {
   const release = await acquireLock(dir, `backup verify ${manifest.id}`, 60_000);
   try {
-    const updated: Manifest = { ...manifest, verifications: [...(manifest.verifications ?? []), verification].slice(-10) };
+    const services = manifest.services.map((s) => (fingerprints[s.name] ? { ...s, fingerprint: fingerprints[s.name] } : s));
+    const updated: Manifest = { ...manifest, services, verifications: [...(manifest.verifications ?? []), verification].slice(-10) };
     const tmp = join(backupPath, `.${MANIFEST_FILE}.tmp`);
     await writeFile(tmp, `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
     await fsyncPath(tmp);
