@@ -108,6 +108,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
       docker,
       host: hostname(),
       services,
+      ...(found.leftOut.length ? { leftOut: found.leftOut } : {}),
     };
     await publish(dir, tmp, manifest);
     return { manifest, path: join(dir, id) };

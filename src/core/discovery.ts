@@ -1,6 +1,7 @@
-import type { DockerEngine } from '../docker/engine.js';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { notFound } from '../errors.js';
+import { mapLimit } from '../util/limit.js';
 import { assignServiceKeys, LABELS, narrowToServices, selectDriver, type Candidate } from './selection.js';
 
 export interface DiscoveryOptions {
@@ -8,40 +9,64 @@ export interface DiscoveryOptions {
   only?: string[];
 }
 
+/** A container of a backed-up project that is not backed up, and why (shown with --verbose and --json). */
+export interface LeftOut {
+  container: string;
+  project?: string;
+  service?: string;
+  reason: string;
+}
+
 export interface Discovery {
-  /** Running datastore containers to back up. */
+  /** Running containers to back up. */
   running: Candidate[];
-  /** Datastore containers of the same projects that are not running: recorded as skipped. */
+  /** Containers of the same projects that are not running: recorded as skipped. */
   notRunning: Candidate[];
+  /** Containers of the backed-up projects that hold nothing to back up, or were excluded. */
+  leftOut: LeftOut[];
 }
 
 /**
- * Finds the datastore containers. Stopped containers count only when they belong to a
- * Compose project that is being backed up (or was named with --project), so old containers
- * elsewhere on the host do not clutter the manifest.
+ * Finds what to back up. Each container is looked at (inspected), and a driver recognises it
+ * as its server from what it holds; the app containers of every Compose project that has a
+ * datastore (or that was named with --project) are backed up too, by the driver that takes
+ * leftovers (their volumes and data mounts), or listed as left out with the reason. Stopped
+ * containers count only in such projects, so old containers elsewhere do not clutter the manifest.
  */
 export async function discover(engine: DockerEngine, drivers: readonly Driver[], options: DiscoveryOptions): Promise<Discovery> {
-  const all = await engine.listContainers({ all: true });
-  const matched = all
-    .filter((c) => !options.project || c.labels[LABELS.composeProject] === options.project)
-    .flatMap((container) => {
-      const driver = selectDriver(container, drivers);
-      return driver ? [{ container, driver }] : [];
-    });
-  const runningProjects = new Set(matched.filter((m) => m.container.state === 'running').map((m) => m.container.labels[LABELS.composeProject]).filter(Boolean));
-  const relevant = matched.filter(
-    (m) => m.container.state === 'running' || options.project || runningProjects.has(m.container.labels[LABELS.composeProject]),
-  );
+  const listed = (await engine.listContainers({ all: true })).filter((c) => !options.project || c.labels[LABELS.composeProject] === options.project);
+  const containers = await mapLimit(listed, 8, (c) => engine.inspect(c.id));
+  const projectOf = (c: ContainerDetails) => c.labels[LABELS.composeProject];
+  const matched: Array<{ container: ContainerDetails; driver: Driver }> = [];
+  const unmatched: ContainerDetails[] = [];
+  for (const container of containers) {
+    const driver = selectDriver(container, drivers);
+    if (driver) matched.push({ container, driver });
+    else unmatched.push(container);
+  }
+  const projects = new Set([...matched.map((m) => projectOf(m.container)), options.project].filter((p): p is string => Boolean(p)));
+  const leftOut: LeftOut[] = [];
+  const takesLeftovers = drivers.find((d) => d.leftover);
+  for (const container of unmatched) {
+    const project = projectOf(container);
+    if (!project || !projects.has(project) || container.labels[LABELS.helper] === 'true') continue;
+    const why = container.labels[LABELS.exclude] === 'true' ? `labelled ${LABELS.exclude}=true` : takesLeftovers ? takesLeftovers.leftover!(container) : 'no driver takes app containers';
+    if (why === undefined) matched.push({ container, driver: takesLeftovers! });
+    else leftOut.push({ container: container.name, project, service: container.labels[LABELS.composeService], reason: why });
+  }
+  const relevant = matched.filter((m) => m.container.state === 'running' || options.project || projects.has(projectOf(m.container) ?? ''));
   const candidates = narrowToServices(assignServiceKeys(relevant), options.only);
   if (candidates.length === 0) {
     const scope = options.project ? ` in Compose project '${options.project}'` : '';
     throw notFound(
-      `No datastore containers found${scope}: looked for images named ${drivers.flatMap((d) => d.imageNames).join(', ')} and for containers labelled ${LABELS.driver} or ${LABELS.sqlitePaths}.`,
-      `Label a container to include it, e.g. --label ${LABELS.driver}=postgres, or --label ${LABELS.sqlitePaths}=/data/app.db for SQLite files.`,
+      `No datastore containers found${scope}: looked for servers of ${drivers.filter((d) => d.recognise).map((d) => d.name).join(', ')} (by image, environment and command) and for containers labelled ${LABELS.driver} or ${drivers.flatMap((d) => (d.claimedByLabel ? [d.claimedByLabel] : [])).join(', ')}.`,
+      `Label a container to include it, e.g. --label ${LABELS.driver}=postgres.`,
     );
   }
+  const onlyLeft = options.only ? [] : leftOut;
   return {
     running: candidates.filter((c) => c.container.state === 'running'),
     notRunning: candidates.filter((c) => c.container.state !== 'running'),
+    leftOut: onlyLeft,
   };
 }

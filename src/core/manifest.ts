@@ -52,6 +52,8 @@ export interface Manifest {
   docker: { version: string; apiVersion: string };
   host: string;
   services: ServiceEntry[];
+  /** Containers of the backed-up projects that were not backed up, and why. */
+  leftOut?: Array<{ container: string; project?: string; service?: string; reason: string }>;
   /** What `backup verify` checked, newest last (at most 10 kept). */
   verifications?: Verification[];
 }

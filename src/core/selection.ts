@@ -1,4 +1,6 @@
 import type { ContainerSummary } from '../docker/engine.js';
+import type { Recognisable } from '../drivers/recognise.js';
+export { imageRepoName } from '../drivers/recognise.js';
 import type { Driver, DriverName } from '../drivers/types.js';
 import { notFound, usageError } from '../errors.js';
 
@@ -6,23 +8,19 @@ export const LABELS = {
   driver: 'stackvault.driver',
   sqlitePaths: 'stackvault.sqlite.paths',
   exclude: 'stackvault.exclude',
+  /** Set on stackvault's own short-lived helper containers. */
+  helper: 'stackvault.helper',
   composeProject: 'com.docker.compose.project',
   composeService: 'com.docker.compose.service',
   composeNumber: 'com.docker.compose.container-number',
 } as const;
 
-/** `docker.io/library/postgres:17@sha256:...` -> `postgres`. */
-export function imageRepoName(image: string): string {
-  const noDigest = image.split('@')[0] ?? image;
-  const last = noDigest.split('/').pop() ?? noDigest;
-  return last.split(':')[0]!.toLowerCase();
-}
-
 /**
  * The driver for a container: the `stackvault.driver` label wins, then a SQLite paths label,
- * then the image's repository name. Undefined when it is not a datastore we know.
+ * then the first driver that recognises the container as its server (exact image name, the
+ * official image's environment, the server program). Undefined when it is not a datastore.
  */
-export function selectDriver(container: Pick<ContainerSummary, 'image' | 'labels' | 'name'>, drivers: readonly Driver[]): Driver | undefined {
+export function selectDriver(container: Recognisable, drivers: readonly Driver[]): Driver | undefined {
   const labels = container.labels;
   if (labels[LABELS.exclude] === 'true') return undefined;
   const explicit = labels[LABELS.driver];
@@ -36,9 +34,9 @@ export function selectDriver(container: Pick<ContainerSummary, 'image' | 'labels
     }
     return driver;
   }
-  if (labels[LABELS.sqlitePaths]) return drivers.find((d) => d.name === 'sqlite');
-  const repo = imageRepoName(container.image);
-  return drivers.find((d) => d.imageNames.some((n) => repo === n || repo.startsWith(`${n}-`)));
+  const claimed = drivers.find((d) => d.claimedByLabel && labels[d.claimedByLabel]);
+  if (claimed) return claimed;
+  return drivers.find((d) => d.recognise?.(container));
 }
 
 export interface Candidate {

@@ -78,7 +78,7 @@ export class DockerodeEngine implements DockerEngine {
         health: c.State.Health?.Status,
         env: envToRecord(c.Config.Env),
         cmd: [...(c.Config.Entrypoint ? [c.Config.Entrypoint].flat() : []), ...(c.Config.Cmd ?? [])],
-        mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, name: m.Name, source: m.Source, destination: m.Destination })),
+        mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, name: m.Name, source: m.Source, destination: m.Destination, rw: m.RW !== false })),
         ipAddress: Object.values(c.NetworkSettings?.Networks ?? {})[0]?.IPAddress || undefined,
         ports: Object.fromEntries(Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([k, v]) => (v?.[0]?.HostPort ? [[k, v[0].HostPort]] : []))),
       };

@@ -50,6 +50,8 @@ export interface Mount {
   name?: string;
   source: string;
   destination: string;
+  /** False for read-only mounts. */
+  rw: boolean;
 }
 
 export interface ContainerDetails extends ContainerSummary {

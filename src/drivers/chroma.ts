@@ -7,6 +7,7 @@ import { mountOf } from './container-files.js';
 import { tcpAnswers } from './exec.js';
 import { firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
+import { isServer } from './recognise.js';
 import { archiveDataPaths, checkRestorable, labelledPaths, restoreDataPaths } from './volume-archive.js';
 
 /**
@@ -16,10 +17,13 @@ import { archiveDataPaths, checkRestorable, labelledPaths, restoreDataPaths } fr
  * file (`persist_path`) or its environment (`PERSIST_DIRECTORY`, 0.x), not assumed: real
  * compose files often mount the volume at `/chroma/chroma` (0.x) while 1.x persists to `/data`.
  */
+const SIGNS = { images: ['chroma', 'chromadb'], env: [], binaries: [] };
+
 export const chromaDriver: Driver = {
   name: 'chroma',
   format: 'tar',
-  imageNames: ['chroma', 'chromadb'],
+  imageNames: SIGNS.images,
+  recognise: (c) => isServer(c, SIGNS) || (c.cmd.includes('chroma') && c.cmd.includes('run')),
   secrets: (c) => [c.env.CHROMA_SERVER_AUTHN_CREDENTIALS, c.env.CHROMA_SERVER_AUTH_CREDENTIALS].filter((s): s is string => Boolean(s)),
 
   async backup(ctx) {

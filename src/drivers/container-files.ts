@@ -18,7 +18,7 @@ export async function removeFromVolumes(engine: DockerEngine, container: Contain
   const unmounted = paths.filter((p) => !mountOf(container, p));
   if (unmounted.length) throw new Error(`cannot empty ${unmounted.join(', ')}: not on a volume or bind mount of ${container.name}`);
   const script = mode === 'contents'
-    ? 'set -e; for p; do [ -d "$p" ] && find "$p" -mindepth 1 -delete; done'
+    ? 'set -e; for p; do if [ -d "$p" ]; then find "$p" -mindepth 1 -delete; fi; done'
     : 'set -e; for p; do rm -rf -- "$p"; done';
   const r = await engine.runToCompletion({ image: container.imageId, entrypoint: ['sh', '-c', script, 'sh'], cmd: paths, user: '0:0', volumesFrom: [container.id] });
   if (r.exitCode !== 0) throw new Error(`emptying ${paths.join(', ')} failed: ${r.stderr.trim().split('\n').pop()}`);

@@ -1,6 +1,7 @@
 import { execChecked } from './exec.js';
 import { fingerprintTar } from './tar-fingerprint.js';
 import type { Driver } from './types.js';
+import { isServer } from './recognise.js';
 import { archiveDataPaths, checkRestorable, labelledPaths, readBack, restoreDataPaths } from './volume-archive.js';
 
 /** The official image's data and (when mounted) log volumes. */
@@ -12,10 +13,14 @@ const USUAL_PATHS = ['/data'];
  * container and archive its /data volume. Its content is its files: they are compared with
  * the archive after a restore, before Neo4j starts (a running Neo4j changes them).
  */
+// The official image sets NEO4J_HOME and NEO4J_EDITION; apps that talk to Neo4j set NEO4J_URI etc., not these.
+const SIGNS = { images: ['neo4j'], env: ['NEO4J_HOME', 'NEO4J_EDITION'], binaries: ['neo4j'] };
+
 export const neo4jDriver: Driver = {
   name: 'neo4j',
   format: 'tar',
-  imageNames: ['neo4j'],
+  imageNames: SIGNS.images,
+  recognise: (c) => isServer(c, SIGNS),
   secrets: (c) => {
     const auth = c.env.NEO4J_AUTH;
     if (!auth || auth === 'none') return [];

@@ -6,6 +6,7 @@ import { writeWithRoom } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { livePgFingerprint, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
 import type { Driver } from './types.js';
+import { isServer } from './recognise.js';
 import { execChecked } from './exec.js';
 import { PgRestoreFilter, quoteIdent } from './pg-restore-filter.js';
 
@@ -14,10 +15,17 @@ import { PgRestoreFilter, quoteIdent } from './pg-restore-filter.js';
  * the local socket (trust auth in the official image, so no password is involved). The dump
  * streams out through the exec stream; the exec's exit code decides success.
  */
+const SIGNS = {
+  images: ['postgres', 'postgresql', 'postgis', 'timescaledb', 'timescaledb-ha', 'pgvector'],
+  env: ['PG_MAJOR', 'PG_VERSION'],
+  binaries: ['postgres', 'postmaster'],
+};
+
 export const postgresDriver: Driver = {
   name: 'postgres',
   format: 'sql',
-  imageNames: ['postgres', 'postgresql', 'postgis', 'timescaledb'],
+  imageNames: SIGNS.images,
+  recognise: (c) => isServer(c, SIGNS),
 
   secrets: (c) => [c.env.POSTGRES_PASSWORD, c.env.PGPASSWORD].filter((s): s is string => Boolean(s)),
 

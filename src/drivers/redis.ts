@@ -7,6 +7,7 @@ import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
 import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
+import { isServer } from './recognise.js';
 import { redisFingerprint } from './redis-fingerprint.js';
 import { firstDifference } from './fingerprint.js';
 
@@ -17,10 +18,17 @@ const SAVE_TIMEOUT_MS = 10 * 60_000;
  * then copy the RDB (and the AOF directory when AOF is on) through the archive API. The
  * password goes to redis-cli as REDISCLI_AUTH in the exec's environment, never in argv.
  */
+const SIGNS = {
+  images: ['redis', 'valkey', 'redis-stack', 'redis-stack-server'],
+  env: ['REDIS_VERSION', 'VALKEY_VERSION'],
+  binaries: ['redis-server', 'valkey-server', 'redis-stack-server'],
+};
+
 export const redisDriver: Driver = {
   name: 'redis',
   format: 'tar',
-  imageNames: ['redis', 'valkey', 'redis-stack', 'redis-stack-server'],
+  imageNames: SIGNS.images,
+  recognise: (c) => isServer(c, SIGNS),
 
   secrets: (c) => [redisPassword(c.cmd, c.env)].filter((s): s is string => Boolean(s)),
 

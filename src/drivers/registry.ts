@@ -1,4 +1,5 @@
 import { chromaDriver } from './chroma.js';
+import { filesDriver } from './files.js';
 import { neo4jDriver } from './neo4j.js';
 import { postgresDriver } from './postgres.js';
 import { redisDriver } from './redis.js';
@@ -6,4 +7,4 @@ import { sqliteDriver } from './sqlite.js';
 import type { Driver } from './types.js';
 
 /** Every datastore stackvault knows. Adding one: its driver file, its test, and one line here. */
-export const DRIVERS: readonly Driver[] = [postgresDriver, redisDriver, chromaDriver, neo4jDriver, sqliteDriver];
+export const DRIVERS: readonly Driver[] = [postgresDriver, redisDriver, chromaDriver, neo4jDriver, sqliteDriver, filesDriver];

@@ -50,6 +50,7 @@ export const sqliteDriver: Driver = {
   name: 'sqlite',
   format: 'tar',
   imageNames: [],
+  claimedByLabel: LABELS.sqlitePaths,
   secrets: () => [],
 
   async backup(ctx) {

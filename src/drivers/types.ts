@@ -2,8 +2,10 @@ import type { Readable, Writable } from 'node:stream';
 import type { ServiceEntry } from '../core/manifest.js';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Fingerprint } from './fingerprint.js';
+import type { Recognisable } from './recognise.js';
 
-export type DriverName = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'sqlite';
+/** Open: a driver's name is whatever its file declares (see registry.ts). */
+export type DriverName = string;
 
 /** What the raw (uncompressed) artifact is; decides the file extension and how it is checked. */
 export type ArtifactFormat = 'sql' | 'tar';
@@ -98,8 +100,17 @@ export interface ThrowawaySpec {
 export interface Driver {
   readonly name: DriverName;
   readonly format: ArtifactFormat;
-  /** Image repository names this driver recognises (`postgres` matches `postgres`, `postgres-foo`). */
+  /** Image repository names of this server, for messages (recognition is `recognise`). */
   readonly imageNames: readonly string[];
+  /** A label whose presence makes a container this driver's (e.g. the SQLite paths label). */
+  readonly claimedByLabel?: string;
+  /** Whether a container is this store's server (see recognise.ts); label-only drivers omit it. */
+  recognise?(container: Recognisable): boolean;
+  /**
+   * Takes the containers of a backed-up Compose project that no other driver recognises
+   * (app containers and their data). Returns why it leaves one out, or undefined to take it.
+   */
+  leftover?(container: ContainerDetails): string | undefined;
   /** Secret values found in the container's environment or command; redacted from all output. */
   secrets(container: ContainerDetails): string[];
   backup(ctx: BackupContext): Promise<BackupOutcome>;

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { PassThrough, type Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pack, Parser, type ReadEntry } from 'tar';
 import type { ContainerDetails } from '../docker/engine.js';
@@ -53,7 +53,7 @@ function topNames(paths: string[]): Map<string, string> {
  * through the archive API (ownership and modes are in the tar headers), and starts it again
  * whatever happens. The files' fingerprint is computed on the way.
  */
-export async function archiveDataPaths(ctx: BackupContext, paths: string[], warnings: string[] = []): Promise<BackupOutcome> {
+export async function archiveDataPaths(ctx: BackupContext, paths: string[], warnings: string[] = [], optional: string[] = []): Promise<BackupOutcome> {
   const { engine, container, output } = ctx;
   for (const p of paths) {
     const why = unsafeDataPath(p);
@@ -64,7 +64,10 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   const fingerprinter = new TarFingerprinter();
   const tee = teeInto(output, fingerprinter.checker);
   const copy = async () => {
-    await concatTars(paths.map((p) => () => engine.getArchive(container.id, p)), tee);
+    await concatTars(paths.map((p) => () => engine.getArchive(container.id, p).catch((err: { statusCode?: number }) => {
+      if (optional.includes(p) && err.statusCode === 404) return Readable.from([Buffer.alloc(1024)]); // gone meanwhile: an empty archive
+      throw err;
+    })), tee);
     await new Promise<void>((resolve, reject) => tee.end((err?: Error | null) => (err ? reject(err) : resolve())));
   };
   if (hot) await copy();
@@ -96,11 +99,13 @@ function teeInto(out: Writable, tap: Writable): Writable {
  * volume are emptied, each path's entries are extracted into it, and the files are read back
  * and compared with the archive before the container starts. Returns what was read back.
  */
-export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readonly string[]): Promise<Fingerprint> {
+export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readonly string[], alsoRemove: string[] = []): Promise<Fingerprint> {
   const { paths, tops, archived } = await checkRestorable(ctx, currentPaths);
   return ctx.withStopped(async () => {
     const mounted = paths.filter((p) => mountOf(ctx.container, p));
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
+    const companions = alsoRemove.filter((p) => mountOf(ctx.container, p));
+    if (companions.length) await removeFromVolumes(ctx.engine, ctx.container, companions, 'paths');
     for (const p of paths.filter((q) => !mountOf(ctx.container, q))) ctx.log(`${p} is not on a volume: files added there since the backup are not removed`);
     for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top));
     const restored = await readBack(ctx, paths);

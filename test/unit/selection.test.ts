@@ -4,7 +4,8 @@ import { assignServiceKeys, imageRepoName, narrowToServices, parseServiceList, s
 import type { ContainerSummary } from '../../src/docker/engine.js';
 import { ExitCode, StackvaultError } from '../../src/errors.js';
 
-const container = (over: Partial<ContainerSummary>): ContainerSummary => ({ id: over.name ?? 'id', name: 'c', image: 'busybox', labels: {}, state: 'running', ...over });
+type Looked = ContainerSummary & { env: Record<string, string>; cmd: string[] };
+const container = (over: Partial<Looked>): Looked => ({ id: over.name ?? 'id', name: 'c', image: 'busybox', labels: {}, state: 'running', env: {}, cmd: [], ...over });
 
 describe('driver selection', () => {
   it.each([
@@ -20,11 +21,29 @@ describe('driver selection', () => {
     ['neo4j:5-community', 'neo4j'],
     ['stackvault-local/neo4j:5-standin', 'neo4j'],
     ['localhost:5000/team/postgres:17', 'postgres'],
+    ['pgvector/pgvector:pg16', 'postgres'],
+    ['ankane/pgvector:latest', 'postgres'],
     ['nginx:latest', undefined],
     ['mypostgres:1', undefined],
     ['rediscover:1', undefined],
+    ['prometheuscommunity/postgres-exporter:v0.15', undefined],
+    ['rediscommander/redis-commander:latest', undefined],
+    ['oliver006/redis_exporter', undefined],
+    ['neo4j-admin-ui:1', undefined],
   ])('image %s -> %s', (image, driver) => {
     expect(selectDriver(container({ image }), DRIVERS)?.name).toBe(driver);
+  });
+
+  it.each([
+    ['a custom build FROM postgres (PG_MAJOR in its environment)', { image: 'acme/db:3', env: { PG_MAJOR: '16', PG_VERSION: '16.4' } }, 'postgres'],
+    ['a custom Redis build (REDIS_VERSION)', { image: 'acme/cache:1', env: { REDIS_VERSION: '7.2.4' } }, 'redis'],
+    ['Valkey by its server program', { image: 'acme/kv:8', cmd: ['valkey-server', '--appendonly', 'yes'] }, 'redis'],
+    ['Postgres by its server program', { image: 'acme/db:3', cmd: ['/usr/lib/postgresql/16/bin/postgres', '-D', '/data'] }, 'postgres'],
+    ['the official Neo4j (NEO4J_HOME)', { image: 'acme/graph:5', env: { NEO4J_HOME: '/var/lib/neo4j' } }, 'neo4j'],
+    ['an app that talks to Neo4j and Redis is not their server', { image: 'acme/app:1', env: { NEO4J_URI: 'bolt://neo4j', NEO4J_PASSWORD: 'x', REDIS_URL: 'redis://r' } }, undefined],
+    ['an exporter that talks to Postgres', { image: 'acme/exporter:1', env: { DATA_SOURCE_NAME: 'postgresql://x' }, cmd: ['/bin/postgres_exporter'] }, undefined],
+  ])('%s', (_what, over, driver) => {
+    expect(selectDriver(container(over), DRIVERS)?.name).toBe(driver);
   });
 
   it('the stackvault.driver label wins over the image', () => {

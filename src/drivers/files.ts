@@ -1,0 +1,118 @@
+import { existsSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ReadEntry } from 'tar';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { TarChecker } from '../util/tar-stream.js';
+import { pipeline } from 'node:stream/promises';
+import { fingerprintTar } from './tar-fingerprint.js';
+import { planMounts, type PlannedMount } from './mount-plan.js';
+import type { Driver } from './types.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, readBack, restoreDataPaths, STOP_LABEL } from './volume-archive.js';
+
+const COMPOSE_CONFIG_FILES = 'com.docker.compose.project.config_files';
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+/** Directories of a source tree that hold dependencies and history, not an app's data. */
+const NOT_DATA_DIRS = new Set(['node_modules', '.git', '__pycache__', '.venv', 'venv', '.cache', '.npm', 'site-packages']);
+
+/**
+ * The data of an app container that is not a datastore: its volumes and read-write data
+ * binds (see mount-plan.ts for what counts), and the SQLite databases found by their header
+ * in the project's own source tree. The container is paused (cgroup freezer) while they are
+ * copied, so files written together are copied together, as a crash would leave them; SQLite
+ * recovers such a copy on open. A restore stops the app and puts the files back exactly.
+ */
+export const filesDriver: Driver = {
+  name: 'files',
+  format: 'tar',
+  imageNames: [],
+  secrets: () => [],
+
+  leftover(container) {
+    const plan = mountPlanOf(container);
+    if (plan.some((p) => p.role !== 'skipped')) return undefined;
+    return plan.length ? `no data mounts (${plan.map((p) => `${p.destination}: ${p.why}`).join('; ')})` : 'no mounts: nothing of it outlives the container';
+  },
+
+  async backup(ctx) {
+    const labelled = labelledPaths(ctx.container);
+    const plan = mountPlanOf(ctx.container);
+    const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
+    const sqlite = labelled ? [] : await sqliteInSourceTrees(ctx.engine, ctx.container.id, plan.filter((p) => p.role === 'source-tree'));
+    const paths = [...data, ...sqlite];
+    if (paths.length === 0) throw new Error('it has no data mounts and no SQLite database in its source tree');
+    const skipped = plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why }));
+    const hot = ctx.container.labels[STOP_LABEL] === 'false';
+    const optional = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
+    const outcome = await archiveDataPaths({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, [], optional);
+    return { ...outcome, details: { ...outcome.details, stopped: false, paused: !hot, sqliteFiles: sqlite, skipped } };
+  },
+
+  checkRestore: async (ctx) => {
+    await checkRestorable(ctx, currentPaths(ctx.container, ctx.entry.details?.sqliteFiles));
+  },
+  restore: (ctx) => restoreDataPaths(ctx, currentPaths(ctx.container, ctx.entry.details?.sqliteFiles), companions(ctx.entry.details?.sqliteFiles)),
+  artifactFingerprint: ({ open }) => fingerprintTar(open()),
+  liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, (entry.details?.paths as string[] | undefined) ?? []),
+
+  /** The archive's files must be the ones recorded at backup time. */
+  async deepVerify(ctx) {
+    const fp = await fingerprintTar(ctx.open());
+    const files = Object.values(fp.parts).reduce((n, v) => n + Number(/n=(\d+)/.exec(v)?.[1] ?? 0), 0);
+    if (ctx.entry.fingerprint && JSON.stringify(ctx.entry.fingerprint.parts) !== JSON.stringify(fp.parts)) throw new Error('the archive does not hold the files recorded at backup time');
+    return { entries: files };
+  },
+  ready: async (_engine, container) => container.running,
+};
+
+function mountPlanOf(container: ContainerDetails): PlannedMount[] {
+  const configFiles = (container.labels[COMPOSE_CONFIG_FILES] ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  // A .git beside the data can only be seen when stackvault runs on the Docker host itself.
+  const gitTrees = container.mounts.filter((m) => m.type === 'bind' && existsSync(join(m.source, '.git'))).map((m) => m.source);
+  return planMounts(container.mounts, { configFiles, gitTrees });
+}
+
+/** Paths a restore may write for this container now: its data mounts and the SQLite files the backup found. */
+function currentPaths(container: ContainerDetails, sqliteFiles: unknown): string[] {
+  const plan = mountPlanOf(container);
+  const files = Array.isArray(sqliteFiles) ? sqliteFiles.filter((f): f is string => typeof f === 'string') : [];
+  const inSourceTree = files.filter((f) => plan.some((p) => p.role === 'source-tree' && f.startsWith(`${p.destination}/`)));
+  return [...(labelledPaths(container) ?? plan.filter((p) => p.role === 'data').map((p) => p.destination)), ...inSourceTree];
+}
+
+/** A restored SQLite file must not meet a -wal or -shm from after the backup. */
+function companions(sqliteFiles: unknown): string[] {
+  const files = Array.isArray(sqliteFiles) ? sqliteFiles.filter((f): f is string => typeof f === 'string' && !/-(wal|journal)$/.test(f)) : [];
+  return files.flatMap((f) => [`${f}-wal`, `${f}-shm`, `${f}-journal`]);
+}
+
+/**
+ * SQLite databases in source-tree mounts, found by their 16-byte header as the tree streams
+ * by (dependency folders skipped), with their -wal or -journal when present.
+ */
+async function sqliteInSourceTrees(engine: DockerEngine, containerId: string, trees: PlannedMount[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const tree of trees) {
+    const names: string[] = [];
+    const checker = new TarChecker((e: ReadEntry) => {
+      const rel = e.path.replace(/^\.\//, '').split('/').slice(1);
+      if (e.type !== 'File' || rel.some((part) => NOT_DATA_DIRS.has(part))) return;
+      const file = posix.join(tree.destination, ...rel);
+      if (/-(wal|journal)$/.test(file)) {
+        names.push(file);
+        return;
+      }
+      let head = Buffer.alloc(0);
+      e.on('data', (c: Buffer) => {
+        if (head.length < 16) head = Buffer.concat([head, c]).subarray(0, 16);
+      });
+      e.on('end', () => {
+        if (head.equals(SQLITE_HEADER)) found.push(file);
+      });
+    });
+    await pipeline((await engine.getArchive(containerId, tree.destination)) as Readable, checker);
+    found.push(...names.filter((n) => found.includes(n.replace(/-(wal|journal)$/, ''))));
+  }
+  return [...new Set(found)].sort();
+}
+
