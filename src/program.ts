@@ -9,7 +9,7 @@ import { TOOL_VERSION } from './version.js';
 function logged<A extends unknown[]>(run: (...args: A) => Promise<{ backupId?: string } | void>) {
   return async (...args: A): Promise<void> => {
     const started = Date.now();
-    const options = args.find((a): a is { dir: string } => typeof a === 'object' && a !== null && 'dir' in a);
+    const options = args.find((a): a is { dir: string; dryRun?: boolean } => typeof a === 'object' && a !== null && 'dir' in a);
     const argv = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--ping' ? '***' : a.replace(/^--ping=.*/, '--ping=***')));
     let result = 'ok';
     let backupId = '';
@@ -21,7 +21,7 @@ function logged<A extends unknown[]>(run: (...args: A) => Promise<{ backupId?: s
       if ((err as { exitCode?: number }).exitCode === 2) result = ''; // usage errors attempted nothing
       throw err;
     } finally {
-      if (options?.dir && result) {
+      if (options?.dir && result && !options.dryRun) { // a dry run touches nothing, the log included
         const { appendOperation, currentUser } = await import('./core/oplog.js');
         const { resolve } = await import('node:path');
         await appendOperation(resolve(options.dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), backupId, result, durationMs: Date.now() - started }).catch(() => undefined);
@@ -59,9 +59,11 @@ export function buildProgram(): Command {
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
     .option('--encrypt-to <recipient...>', 'encrypt every artifact to these age recipients (public keys) while it streams')
     .option('--verify', 'right after the backup, restore each artifact into a throwaway container and check its content (as verify --deep)')
+    .option('--dry-run', 'show what would be backed up (driver, paths, size, stop or pause) and what is left out, touching nothing')
+    .option('--verbose', 'also list what was not backed up and why (skipped mounts, left-out containers)')
     .addOption(identityOption())
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
-    .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', './bot.sh backup create --verify', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
+    .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', './bot.sh backup create --verify', './bot.sh backup create --project bot --dry-run', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
     .action(logged(async (opts) => (await import('./commands/create.js')).createCommand(opts)));
 
   backup

@@ -1,5 +1,6 @@
 import { createBackup } from '../core/create.js';
 import { verifyBackup } from '../core/verify.js';
+import { type BackupPlanResult, planBackup } from '../core/plan.js';
 import type { Compression } from '../core/artifact.js';
 import { type BackupType, MANIFEST_FILE, readManifest } from '../core/manifest.js';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ interface CreateFlags {
   encryptTo?: string[];
   verify?: boolean;
   identity?: string;
+  dryRun?: boolean;
+  verbose?: boolean;
 }
 
 /** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
@@ -30,8 +33,14 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
   if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
   // Human output goes to stderr under --json, so stdout carries the manifest and nothing else.
   const out = flags.json ? process.stderr : process.stdout;
-  const progress = progressFor(out);
   const ctx = commandContext();
+  if (flags.dryRun) {
+    const plan = await planBackup({ project: flags.project, only: parseServiceList(flags.only) }, ctx);
+    if (flags.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+    else out.write(renderPlan(plan));
+    return { backupId: '' };
+  }
+  const progress = progressFor(out);
   try {
     const { manifest, path } = await createBackup(
       { dir: flags.dir, type: flags.type, comment: flags.comment, project: flags.project, only: parseServiceList(flags.only), parallel, compress: flags.compress, prefix: flags.prefix, encryptTo: flags.encryptTo },
@@ -49,6 +58,15 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
       out.write(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status}: ${s.error})`).join('; ')}\n`);
       process.exitCode = ExitCode.partial;
     }
+    if (flags.verbose || failed.length) {
+      for (const s of final.services) for (const w of s.warnings ?? []) out.write(`warning: ${s.name}: ${w}\n`);
+    }
+    if (flags.verbose) {
+      for (const s of final.services) {
+        for (const k of (s.details?.skipped as Array<{ path: string; why: string }> | undefined) ?? []) out.write(`  ${s.name}: not backed up: ${k.path} (${k.why})\n`);
+      }
+      for (const l of final.leftOut ?? []) out.write(`  left out: ${l.service ?? l.container} (${l.reason})\n`);
+    }
     if (verified) {
       for (const s of verified.services) out.write(s.ok ? `✅ ${s.service}: restored into a throwaway container and checked\n` : `❌ ${s.service}: does not restore: ${s.error}\n`);
       const bad = verified.services.filter((s) => !s.ok);
@@ -61,4 +79,26 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
   } finally {
     progress.stop?.();
   }
+}
+
+function renderPlan(plan: BackupPlanResult): string {
+  const lines = ['Dry run: nothing was touched. A backup would take:'];
+  for (const s of plan.services) {
+    if (s.notRunning) {
+      lines.push(`  ${s.service} (${s.driver}, ${s.container}): not running (${s.notRunning}), would be recorded as skipped`);
+      continue;
+    }
+    if (s.problem) {
+      lines.push(`  ${s.service} (${s.driver}, ${s.container}): cannot be planned: ${s.problem}`);
+      continue;
+    }
+    const size = s.estimatedBytes !== undefined ? `, about ${formatBytes(s.estimatedBytes)}` : '';
+    const how = s.interrupts === 'online' ? 'stays online' : s.interrupts === 'paused' ? 'paused while copied' : 'stopped while copied';
+    lines.push(`  ${s.service} (${s.driver}, ${s.container}): ${s.method}; ${how}${size}`);
+    for (const p of s.paths ?? []) lines.push(`      ${p}`);
+    for (const k of s.skipped ?? []) lines.push(`      not backed up: ${k.path} (${k.why})`);
+    for (const w of s.warnings ?? []) lines.push(`      warning: ${w}`);
+  }
+  for (const l of plan.leftOut) lines.push(`  left out: ${l.service ?? l.container} (${l.reason})`);
+  return `${lines.join('\n')}\n`;
 }

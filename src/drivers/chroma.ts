@@ -8,7 +8,7 @@ import { tcpAnswers } from './exec.js';
 import { firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, restoreDataPaths } from './volume-archive.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, restoreDataPaths } from './volume-archive.js';
 
 /**
  * ChromaDB has no dump tool and copying its directory while the server writes is not
@@ -27,15 +27,16 @@ export const chromaDriver: Driver = {
   secrets: (c) => [c.env.CHROMA_SERVER_AUTHN_CREDENTIALS, c.env.CHROMA_SERVER_AUTH_CREDENTIALS].filter((s): s is string => Boolean(s)),
 
   async backup(ctx) {
-    const labelled = labelledPaths(ctx.container);
-    const found = labelled ? { path: labelled[0]!, source: 'label' } : await persistPath(ctx.engine, ctx.container);
-    const warnings = ctx.container.mounts
-      .filter((m) => (m.type === 'volume' || m.type === 'bind') && m.destination !== found.path && !found.path.startsWith(`${m.destination}/`))
-      .map((m) => `the volume at ${m.destination} is not where Chroma keeps its data (${found.path}, from its ${found.source}); it is not backed up`);
+    const { paths, warnings } = await whatToArchive(ctx.engine, ctx.container);
     // Chroma's content is what its API serves: the files' fingerprint is only used inside a
     // restore, so the manifest gets the API one (from a throwaway, on first need).
-    const { fingerprint: _files, ...outcome } = await archiveDataPaths(ctx, labelled ?? [found.path], warnings);
+    const { fingerprint: _files, ...outcome } = await archiveDataPaths(ctx, paths, warnings);
     return outcome;
+  },
+
+  async plan(engine, container) {
+    const { paths, warnings } = await whatToArchive(engine, container);
+    return planDataPaths(engine, container, paths, 'stopped', warnings);
   },
 
   checkRestore: async (ctx) => {
@@ -74,6 +75,16 @@ const recordedPath = (paths: unknown) => (Array.isArray(paths) && typeof paths[0
 
 /** A throwaway with a fresh volume at each recorded path, so extraction lands on a volume. */
 const throwawaySpec = (paths: unknown) => ({ volumes: Array.isArray(paths) ? (paths as string[]) : ['/data'] });
+
+/** The directory to archive (label, else where the server persists) and what to warn about. */
+async function whatToArchive(engine: DockerEngine, container: ContainerDetails): Promise<{ paths: string[]; warnings: string[] }> {
+  const labelled = labelledPaths(container);
+  const found = labelled ? { path: labelled[0]!, source: 'label' } : await persistPath(engine, container);
+  const warnings = container.mounts
+    .filter((m) => (m.type === 'volume' || m.type === 'bind') && m.destination !== found.path && !found.path.startsWith(`${m.destination}/`))
+    .map((m) => `the volume at ${m.destination} is not where Chroma keeps its data (${found.path}, from its ${found.source}); it is not backed up`);
+  return { paths: labelled ?? [found.path], warnings };
+}
 
 /** Where this Chroma server persists, and how we know. */
 export async function persistPath(engine: DockerEngine, container: ContainerDetails): Promise<{ path: string; source: string }> {

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
 import type { Driver } from './types.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, readBack, restoreDataPaths, STOP_LABEL } from './volume-archive.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL } from './volume-archive.js';
 
 const COMPOSE_CONFIG_FILES = 'com.docker.compose.project.config_files';
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -46,6 +46,15 @@ export const filesDriver: Driver = {
     const optional = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
     const outcome = await archiveDataPaths({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, [], optional);
     return { ...outcome, details: { ...outcome.details, stopped: false, paused: !hot, sqliteFiles: sqlite, skipped } };
+  },
+
+  async plan(engine, container) {
+    const labelled = labelledPaths(container);
+    const plan = mountPlanOf(container);
+    const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
+    const sqlite = labelled ? [] : await sqliteInSourceTrees(engine, container.id, plan.filter((p) => p.role === 'source-tree'));
+    const planned = await planDataPaths(engine, container, [...data, ...sqlite], 'paused');
+    return { ...planned, skipped: plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })) };
   },
 
   checkRestore: async (ctx) => {

@@ -96,6 +96,11 @@ export const postgresDriver: Driver = {
     });
   },
 
+  async plan(engine, container) {
+    const size = await sql(engine, container.id, superuser(container.env), 'postgres', 'SELECT sum(pg_database_size(datname)) FROM pg_database WHERE datallowconn').catch(() => '');
+    return { method: 'pg_dumpall, streamed from a consistent snapshot per database', interrupts: 'online', ...(size ? { estimatedBytes: Number(size) } : {}) };
+  },
+
   /** The whole dump goes through the replay filter first, so a foreign command refuses the restore before it starts. */
   async checkRestore({ container, open }) {
     await pipeline(open(), new PgRestoreFilter(superuser(container.env), true), new Writable({ write: (_c, _e, cb) => cb() }));

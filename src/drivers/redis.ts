@@ -86,6 +86,18 @@ export const redisDriver: Driver = {
     });
   },
 
+  async plan(engine, container) {
+    const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
+    const { dir, dbfilename, aofOn, aofDirName } = await readConfig(cli);
+    const used = Number(parseInfo(await cli('INFO', 'memory')).used_memory_dataset ?? NaN);
+    return {
+      method: `BGSAVE, then copy ${dbfilename}${aofOn ? ' and the AOF' : ''} through the archive API`,
+      interrupts: 'online',
+      paths: [`${dir}/${dbfilename}`, ...(aofOn ? [`${dir}/${aofDirName || 'appendonlydir'}`] : [])],
+      ...(Number.isFinite(used) ? { estimatedBytes: used } : {}),
+    };
+  },
+
   /** Loads the RDB into a fresh server; its key count must match the one seen at backup time. */
   async deepVerify(ctx) {
     return ctx.inThrowaway({}, async (container) => {

@@ -61,6 +61,13 @@ export const sqliteDriver: Driver = {
     return { details: { method: 'frozen copy, recovered on host', files }, fingerprint };
   },
 
+  async plan(engine, container) {
+    const paths = sqlitePaths(container.labels);
+    const problems: string[] = [];
+    for (const p of paths) await checkIsSqlite(engine, container.id, p).catch((err: Error) => problems.push(err.message));
+    return { method: 'frozen copy of each database with its -wal, recovered and checked on the host', interrupts: 'paused', paths, warnings: problems };
+  },
+
   /**
    * Stops the app container, replaces each database file with its copy, and writes empty
    * -wal and -shm files over stale ones (an empty WAL holds no frames; an empty -shm is

@@ -47,6 +47,18 @@ export interface RestoreContext {
   log(message: string): void;
 }
 
+export interface BackupPlan {
+  /** How the store is copied, in a few words. */
+  method: string;
+  /** Whether the container is stopped or paused for the copy, or stays online. */
+  interrupts: 'stopped' | 'paused' | 'online';
+  paths?: string[];
+  /** A rough size of what would be read, when it can be told without copying. */
+  estimatedBytes?: number;
+  skipped?: Array<{ path: string; why: string }>;
+  warnings?: string[];
+}
+
 export interface RestoreCheckContext {
   engine: DockerEngine;
   container: ContainerDetails;
@@ -120,6 +132,8 @@ export interface Driver {
    * stores whose files change once they run); otherwise the live store is read afterwards.
    */
   restore(ctx: RestoreContext): Promise<Fingerprint | undefined | void>;
+  /** What a backup of this container would do, touching nothing (`backup create --dry-run`). */
+  plan?(engine: DockerEngine, container: ContainerDetails): Promise<BackupPlan>;
   /**
    * Refuses (throws) a restore this driver must not run into this container, before anything
    * changes (no restore point yet): paths outside the store's data, hostile archive entries.

@@ -2,13 +2,13 @@ import { posix } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pack, Parser, type ReadEntry } from 'tar';
-import type { ContainerDetails } from '../docker/engine.js';
+import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { writeWithRoom } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { mountOf, removeFromVolumes } from './container-files.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
-import type { BackupContext, BackupOutcome, RestoreCheckContext, RestoreContext } from './types.js';
+import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext } from './types.js';
 
 /** Label naming the paths to archive, overriding what a driver would pick. */
 export const PATHS_LABEL = 'stackvault.paths';
@@ -76,6 +76,22 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   for (const p of outside) warnings.push(`${p} is not on a volume: its data is lost when the container is recreated (mount a volume there)`);
   for (const w of warnings) ctx.log(`warning: ${w}`);
   return { hot, details: { paths, stopped: !hot }, fingerprint: fingerprinter.result(), ...(warnings.length ? { warnings } : {}) };
+}
+
+/** The size of paths as `du` inside the container sees it; undefined when it cannot tell. */
+export async function duBytes(engine: DockerEngine, container: ContainerDetails, paths: string[]): Promise<number | undefined> {
+  if (!container.running || paths.length === 0) return undefined;
+  const r = await engine.exec(container.id, ['du', '-sb', '--', ...paths]).catch(() => undefined);
+  if (!r || r.exitCode !== 0) return undefined;
+  return r.stdout.split('\n').reduce((n, l) => n + (Number(l.split('\t')[0]) || 0), 0);
+}
+
+/** A plan for a store archived as files: stopped (or `stackvault.stop=false`: online), its paths and their size. */
+export async function planDataPaths(engine: DockerEngine, container: ContainerDetails, paths: string[], interrupts: 'stopped' | 'paused', warnings: string[] = []): Promise<BackupPlan> {
+  const hot = container.labels[STOP_LABEL] === 'false';
+  const outside = paths.filter((p) => !mountOf(container, p)).map((p) => `${p} is not on a volume: its data is lost when the container is recreated`);
+  const bytes = await duBytes(engine, container, paths);
+  return { method: 'archive of its files through the archive API', interrupts: hot ? 'online' : interrupts, paths, ...(bytes !== undefined ? { estimatedBytes: bytes } : {}), warnings: [...warnings, ...outside] };
 }
 
 /** A Writable that sends every chunk to `out` (with backpressure) and to `tap`; ending it ends `tap` only. */

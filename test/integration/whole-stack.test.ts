@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
@@ -48,6 +49,22 @@ describe('the whole stack: app data without labels', () => {
 
   afterAll(async () => {
     await Promise.all([app, exporter, pg].map((c) => c?.stop().catch(() => undefined)));
+  });
+
+  it('--dry-run shows the plan and what is left out, and touches nothing', async () => {
+    const r = await bot(['backup', 'create', '--dry-run', '--json', '--project', project, '--dir', dir]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const plan = JSON.parse(String(r.stdout));
+    expect(plan.services).toEqual([
+      expect.objectContaining({ service: 'api', driver: 'files', interrupts: 'paused', paths: ['/app/data', '/srv/uploads'], estimatedBytes: expect.any(Number) }),
+      expect.objectContaining({ service: 'postgres', driver: 'postgres', interrupts: 'online', estimatedBytes: expect.any(Number) }),
+    ]);
+    expect(plan.leftOut).toEqual([expect.objectContaining({ service: 'postgres-exporter', reason: expect.stringContaining('no mounts') })]);
+    expect(await readdir(dir)).toEqual([]);
+    const human = await bot(['backup', 'create', '--dry-run', '--project', project, '--dir', dir]);
+    expect(String(human.stdout)).toContain('api (files');
+    expect(String(human.stdout)).toContain('paused while copied');
+    expect(String(human.stdout)).toContain('left out: postgres-exporter');
   });
 
   it('backs up the app container data and says what it left out', async () => {

@@ -1,0 +1,45 @@
+import type { DockerEngine } from '../docker/engine.js';
+import type { BackupPlan, Driver } from '../drivers/types.js';
+import { discover, type DiscoveryOptions, type LeftOut } from './discovery.js';
+
+export interface PlannedService extends Partial<BackupPlan> {
+  service: string;
+  driver: string;
+  container: string;
+  image: string;
+  project?: string;
+  /** Set when the container is not running (it would be recorded as skipped). */
+  notRunning?: string;
+  /** Set when the driver could not tell its plan (the backup would likely fail too). */
+  problem?: string;
+}
+
+export interface BackupPlanResult {
+  services: PlannedService[];
+  leftOut: LeftOut[];
+}
+
+/**
+ * What `backup create` would do with the same options, touching nothing: per service the
+ * driver, how it is copied, whether it is stopped or paused, its paths and a rough size; and
+ * every container of the projects that would be left out, with the reason.
+ */
+export async function planBackup(options: DiscoveryOptions, deps: { engine: DockerEngine; drivers: readonly Driver[] }): Promise<BackupPlanResult> {
+  await deps.engine.version();
+  const found = await discover(deps.engine, deps.drivers, options);
+  const services: PlannedService[] = [];
+  for (const c of [...found.running, ...found.notRunning]) {
+    const base = { service: c.service, driver: c.driver.name, container: c.container.name, image: c.container.image, ...(c.project ? { project: c.project } : {}) };
+    if (c.container.state !== 'running') {
+      services.push({ ...base, notRunning: c.container.state });
+      continue;
+    }
+    try {
+      const details = await deps.engine.inspect(c.container.id);
+      services.push({ ...base, ...(c.driver.plan ? await c.driver.plan(deps.engine, details) : {}) });
+    } catch (err) {
+      services.push({ ...base, problem: (err as Error).message });
+    }
+  }
+  return { services: services.sort((a, b) => a.service.localeCompare(b.service)), leftOut: found.leftOut };
+}
