@@ -33,12 +33,19 @@ export const PG_PASSWORD = 'pg-Secret-4242';
 export const REDIS_PASSWORD = 'redis-Secret-4242';
 export const NEO4J_PASSWORD = 'neo4j-Secret-4242';
 
-export function startPostgres(o: StartOptions): Promise<StartedTestContainer> {
-  return base(IMAGES.postgres, o, 'postgres')
+export function startPostgres(o: StartOptions, image: string = IMAGES.postgres): Promise<StartedTestContainer> {
+  return base(image, o, 'postgres')
     .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot' })
     .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
     .start();
 }
+
+/**
+ * The local postgres image plus PostgreSQL's regression suite (test/support/pg-regress.ts). Its
+ * image name says nothing about Postgres, so the driver label picks the driver, as a user would.
+ */
+export const startPgRegress = (o: StartOptions) =>
+  startPostgres({ ...o, labels: { 'stackvault.driver': 'postgres', ...o.labels } }, IMAGES.pgRegress);
 
 export function startRedis(o: StartOptions & { appendonly?: boolean; password?: boolean }): Promise<StartedTestContainer> {
   const cmd = ['redis-server'];

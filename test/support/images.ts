@@ -5,4 +5,6 @@ export const IMAGES = {
   chroma: 'stackvault-local/chroma:1',
   neo4j: 'stackvault-local/neo4j:5-standin',
   app: 'stackvault-local/app:1',
+  /** postgres:17 plus PostgreSQL's built regression suite (compose/images/pg-regress). */
+  pgRegress: 'stackvault-local/pg-regress:17',
 } as const;
