@@ -19,7 +19,8 @@ export const PG_DUMP_ENV = { PGTZ: 'UTC', PGDATESTYLE: 'ISO' } as const;
 
 const NEWLINE = 0x0a;
 const QUOTED = '"(?:[^"]|"")*"';
-const COPY_HEADER = new RegExp(`^COPY (${QUOTED}\\.${QUOTED}) (?:(\\(.*\\)) )?FROM stdin;$`);
+// A table with no columns is `COPY "s"."t"  FROM stdin;` (two spaces), its rows empty lines.
+const COPY_HEADER = new RegExp(`^COPY (${QUOTED}\\.${QUOTED}) +(?:(\\(.*\\)) +)?FROM stdin;$`);
 const SETVAL = /^SELECT pg_catalog\.setval\('((?:[^']|'')*)', (-?\d+), (true|false)\);$/;
 const LO_CREATE = /^SELECT pg_catalog\.lo_create\('(\d+)'\);$/;
 const LO_OPEN = /^SELECT pg_catalog\.lo_open\('(\d+)', \d+\);$/;
@@ -288,7 +289,12 @@ async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: str
   const tables = await rawQuery(o, db, TABLES_SQL, encoding);
   const sequences = await rawQuery(o, db, SEQUENCES_SQL, encoding);
   // The script is built as bytes in the database's encoding (names are latin1 views of them).
-  const script: string[] = ["SET row_security = off; SET extra_float_digits = 3; SET IntervalStyle = postgres; SET statement_timeout = 0;"];
+  // pg_dump's own session settings (setup_connection): values whose text depends on them
+  // (regclass names are schema-qualified under an empty search_path and quoted with
+  // quote_all_identifiers; floats; intervals) then print exactly as in the dump.
+  const script: string[] = [
+    "SET row_security = off; SET extra_float_digits = 3; SET IntervalStyle = postgres; SET DateStyle = ISO; SET statement_timeout = 0; SET quote_all_identifiers = true; SET search_path = '';",
+  ];
   const targets: Array<{ kind: 'table'; name: string; columns: string; rows: MultisetDigest } | { kind: 'sequence'; name: string }> = [];
   for (const [table, live, condition] of tables) {
     const name = partName.table(db, table!);

@@ -40,6 +40,9 @@ export const postgresDriver: Driver = {
         writeWithRoom(output, chunk, cb);
       },
     });
+    // A write into a closed output (disk full, Ctrl-C) fails the exec through the callback; the
+    // tee's own 'error' event would otherwise be unhandled and end the process.
+    tee.on('error', () => undefined);
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);

@@ -63,6 +63,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   const hot = container.labels[STOP_LABEL] === 'false';
   const fingerprinter = new TarFingerprinter();
   const tee = teeInto(output, fingerprinter.checker);
+  tee.on('error', () => undefined); // reported through the copy's own rejection, not as an unhandled event
   const copy = async () => {
     await concatTars(paths.map((p) => () => engine.getArchive(container.id, p).catch((err: { statusCode?: number }) => {
       if (optional.includes(p) && err.statusCode === 404) return Readable.from([Buffer.alloc(1024)]); // gone meanwhile: an empty archive
