@@ -154,14 +154,14 @@ successful backup.
   const scheduleType = () => new Option('--type <type>', 'backup type for a cron expression (named schedules set it)').choices(['daily', 'weekly', 'monthly']);
   scheduler
     .command('install')
-    .argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR"')
+    .argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR" (5 fields, names like mon-fri, or @daily/@weekly/...)')
     .description('install (or replace) our crontab entry; daily 02:00, weekly Sunday 02:00, monthly the 1st 02:00')
     .addOption(dirOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
     .option('--ping <url>', 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)')
-    .addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * 1-5" --type daily --ping https://hc-ping.com/UUID']))
+    .addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID', './bot.sh scheduler install @weekly']))
     .action(async (schedule, opts) => (await import('./commands/scheduler.js')).installCommand(schedule, opts));
   scheduler
     .command('uninstall')
