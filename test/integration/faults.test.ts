@@ -122,6 +122,45 @@ describe('two runs at once', () => {
   });
 });
 
+describe('two runs at once, with a real holder', () => {
+  it('a run holding the lock blocks create (exit 8, named); an empty lock just made is not stale; SIGKILLed, its lock is taken over', async () => {
+    const { mkdir, readdir: ls, rm, stat } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { REPO_ROOT } = await import('../support/cli.js');
+    const project = newProjectName('lockreal');
+    const neo4j = await startNeo4j({ project });
+    try {
+      const dir = await tempDir('lockreal');
+      // An empty lock directory is what another process's mkdir leaves before it writes its name.
+      await mkdir(join(dir, '.stackvault.lock'));
+      const young = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(young.exitCode, String(young.stderr)).toBe(8);
+      expect(String(young.stderr)).toMatch(/Another stackvault run \(just starting: its details are not written yet\) holds the lock/);
+      expect(await ls(join(dir, '.stackvault.lock'))).toEqual([]); // left alone
+      await rm(join(dir, '.stackvault.lock'), { recursive: true });
+
+      // Another process that holds the lock the way stackvault does (dist/ is built by bot.sh above).
+      const holder = execa(process.execPath, ['--input-type=module', '-e', `
+        const { acquireLock } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/core/lock.js'))});
+        await acquireLock(process.argv[1], 'backup create --type daily');
+        console.log('locked');
+        setInterval(() => {}, 1000);`, dir], { reject: false });
+      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => { if (String(d).includes('locked')) resolve(); }));
+      const blocked = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(blocked.exitCode).toBe(8);
+      expect(String(blocked.stderr)).toMatch(new RegExp(`Another stackvault run \\(backup create --type daily, pid ${holder.pid}, since `));
+      expect((await stat(join(dir, '.stackvault.lock'))).isDirectory()).toBe(true);
+      holder.kill('SIGKILL'); // no chance to release
+      await holder;
+      const after = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(after.exitCode, String(after.stderr)).toBe(0);
+      expect((await ls(dir)).filter((n) => n.startsWith('.stackvault.lock'))).toEqual([]); // released
+    } finally {
+      await neo4j.stop();
+    }
+  });
+});
+
 describe('the Docker engine becomes unreachable during a run', () => {
   it('exit 6 with one clear sentence, nothing kept, and the stopped container is named', async () => {
     const net = await import('node:net');
