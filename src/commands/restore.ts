@@ -1,6 +1,6 @@
 import { restoreBackup, type RestorePlan } from '../core/restore.js';
 import { parseServiceList } from '../core/selection.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, StackvaultError } from '../errors.js';
 import { confirm } from './confirm.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { commandContext } from './context.js';
@@ -33,12 +33,23 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
     );
     progress.stop?.();
     for (const s of result.services) {
-      const mark = s.status === 'restored' ? '✅' : '❌';
-      const what = s.status === 'restored' ? 'restored' : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}` : `FAILED: ${s.error}`;
+      const mark = s.status === 'restored' ? '✅' : s.status === 'interrupted' ? '⏭️' : '❌';
+      const what = s.status === 'restored' ? 'restored'
+        : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}`
+        : s.status === 'interrupted' ? `not restored: ${s.error}`
+        : `FAILED: ${s.error}`;
       out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)})\n`);
     }
     out.write(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)\n`);
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (result.interrupted) {
+      const named = (status: string, words: string) => {
+        const names = result.services.filter((s) => s.status === status).map((s) => s.service);
+        return names.length ? [`${words}: ${names.join(', ')}`] : [];
+      };
+      const parts = [...named('restored', 'restored'), ...named('rolled-back', 'back on the restore point'), ...named('interrupted', 'not started'), ...named('failed', 'FAILED, see above')];
+      throw new StackvaultError(`Restore interrupted (${parts.join('; ')}); no stopped container was left stopped.`, ExitCode.interrupted);
+    }
     const bad = result.services.filter((s) => s.status !== 'restored').length;
     if (bad) process.exitCode = bad === result.services.length ? ExitCode.failure : ExitCode.partial;
     return { backupId: result.backupId };

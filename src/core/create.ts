@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { DockerEngine } from '../docker/engine.js';
+import { withSignal, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
@@ -158,7 +158,8 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       options.compress,
       async (raw) => {
         outcome = await c.driver.backup({
-          engine: deps.engine,
+          // An interrupt kills what runs in the container and cuts archive transfers.
+          engine: withSignal(deps.engine, deps.signal),
           container,
           output: raw,
           signal: deps.signal,

@@ -1,5 +1,5 @@
 import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
-import type { DockerEngine } from '../docker/engine.js';
+import { withSignal, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
@@ -46,7 +46,8 @@ export interface RestoreDeps {
   confirm(plan: RestorePlan): Promise<boolean>;
 }
 
-export type RestoreStatus = 'restored' | 'rolled-back' | 'failed';
+/** `interrupted`: Ctrl-C came before its restore started; nothing of it changed. */
+export type RestoreStatus = 'restored' | 'rolled-back' | 'failed' | 'interrupted';
 
 export interface ServiceRestoreResult {
   service: string;
@@ -60,6 +61,8 @@ export interface RestoreResult {
   backupId: string;
   restorePointId: string;
   services: ServiceRestoreResult[];
+  /** Ctrl-C/SIGTERM came during the restore (the command exits 130). */
+  interrupted?: boolean;
 }
 
 interface Target {
@@ -116,7 +119,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       );
     }
     const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, point, dir, deps, options.identity));
-    return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services };
+    return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services, ...(deps.signal.aborted ? { interrupted: true } : {}) };
   } finally {
     await release();
   }
@@ -157,22 +160,36 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
   });
 }
 
+/**
+ * On Ctrl-C: a service not started yet is left alone; one whose data was restored stays
+ * restored (its container is started, not waited for); one interrupted in the middle is put
+ * back from the restore point, which the first interrupt does not stop (a second exits at once).
+ */
 async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, dir: string, deps: RestoreDeps, identity?: string): Promise<ServiceRestoreResult> {
   const started = Date.now();
   const name = t.entry.name;
   const container = t.candidate.container.name;
+  if (deps.signal.aborted) return { service: name, container, status: 'interrupted', error: 'interrupted before its restore started; nothing of it was changed', durationMs: 0 };
   deps.progress.serviceStarted(name, `restoring (${t.driver.name})`);
   let secrets: string[] = [];
+  const progress = { dataRestored: false };
   try {
     secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    await restoreFrom(t, backup.path, t.entry, dir, deps, identity);
+    await restoreFrom(t, backup.path, t.entry, dir, deps, identity, deps.signal, progress);
     return { service: name, container, status: 'restored', durationMs: Date.now() - started };
   } catch (err) {
-    const why = redact((err as Error).message ?? String(err), secrets);
-    deps.progress.warn(`${name}: restore failed (${why}); putting back the restore point ${point.manifest.id}.`);
+    if (deps.signal.aborted && progress.dataRestored) {
+      // Only the wait for readiness was cut short: the data is the backup's. Keep it.
+      await deps.engine.start(t.candidate.container.id).catch(() => undefined);
+      return { service: name, container, status: 'restored', durationMs: Date.now() - started };
+    }
+    const why = deps.signal.aborted ? 'interrupted' : redact((err as Error).message ?? String(err), secrets);
+    deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
     const pointEntry = point.manifest.services.find((s) => s.name === t.candidate.service)!;
+    // After an interrupt the rollback itself must not be cut off: it runs without the signal.
+    const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
-      await restoreFrom(t, point.path, pointEntry, dir, deps, identity);
+      await restoreFrom(t, point.path, pointEntry, dir, deps, identity, signal);
       return { service: name, container, status: 'rolled-back', error: why, durationMs: Date.now() - started };
     } catch (rollbackErr) {
       const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
@@ -181,42 +198,47 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   }
 }
 
-async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, dir: string, deps: RestoreDeps, identity?: string): Promise<void> {
+async function restoreFrom(
+  t: Target, backupPath: string, entry: ServiceEntry, dir: string, deps: RestoreDeps, identity: string | undefined,
+  signal: AbortSignal, progress: { dataRestored: boolean } = { dataRestored: false },
+): Promise<void> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
   try {
     await t.driver.restore({
-      engine: deps.engine,
+      // The signal reaches every exec and archive upload: an interrupt kills them.
+      engine: withSignal(deps.engine, signal),
       container,
       entry,
       open: () => openArtifact(backupPath, entry, identity),
-      signal: deps.signal,
+      signal,
       withStopped: (work) => withStopped(deps.engine, dir, { id, name: container.name, service: t.candidate.service }, work),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
     });
   } catch (err) {
     // Whatever happened (the container may have been killed), bring it fully up before
     // anything else runs in it, such as putting the restore point back.
-    await ensureUp(t, deps).catch(() => undefined);
+    await ensureUp(t, deps, signal.aborted ? new AbortController().signal : signal).catch(() => undefined);
     throw err;
   }
-  await ensureUp(t, deps);
+  progress.dataRestored = true;
+  await ensureUp(t, deps, signal);
 }
 
 /**
  * Started and answering: a restore that left its container down is not done. Tries a few
  * times, because a container that was just killed can still look running for a moment.
  */
-async function ensureUp(t: Target, deps: RestoreDeps): Promise<void> {
+async function ensureUp(t: Target, deps: RestoreDeps, signal: AbortSignal): Promise<void> {
   const id = t.candidate.container.id;
   for (let attempt = 1; ; attempt++) {
     try {
       if (!(await deps.engine.inspect(id)).running) await deps.engine.start(id);
-      await waitReady(deps.engine, id, t.driver, deps.signal);
+      await waitReady(deps.engine, id, t.driver, signal);
       return;
     } catch (err) {
-      if (attempt >= 3 || deps.signal.aborted) throw err;
-      await sleep(1000, deps.signal);
+      if (attempt >= 3 || signal.aborted) throw err;
+      await sleep(1000, signal);
     }
   }
 }

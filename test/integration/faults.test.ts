@@ -4,7 +4,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
 
 describe('faults during backup create', () => {
@@ -276,6 +276,55 @@ describe('restore interrupted by the target dying', () => {
       expect(await psql(pg, 'bot', 'SELECT count(*) FROM big')).toBe('1000');
     } finally {
       await pg.stop();
+    }
+  });
+});
+
+describe('Ctrl-C during a restore', () => {
+  it('exit 130; the finished service stays restored, the one mid-replay is put back; no psql keeps running', async () => {
+    const project = newProjectName('intrestore');
+    const [pg, redis] = await Promise.all([startPostgres({ project }), startRedis({ project })]);
+    try {
+      await psql(pg, 'bot', 'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 2000000) g');
+      await redisCli(redis, 'SET', 'greeting', 'from the backup');
+      const dir = await tempDir('intrestore');
+      const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+      expect(c.exitCode, String(c.stderr)).toBe(0);
+      const backup = JSON.parse(String(c.stdout)) as { id: string };
+      await psql(pg, 'bot', 'CREATE TABLE marker AS SELECT 42 AS answer');
+      await psql(pg, 'bot', 'DELETE FROM big WHERE id > 1000');
+      await redisCli(redis, 'SET', 'greeting', 'changed since');
+
+      const run = bot(['backup', 'restore', backup.id, '--dir', dir, '--yes']);
+      const Docker = (await import('dockerode')).default;
+      const container = new Docker().getContainer(pg.getId());
+      const psqlProcesses = async (): Promise<string[]> =>
+        ((await container.top({ ps_args: '-eo pid,args' }).catch(() => ({ Processes: [] as string[][] }))).Processes ?? []).map((p: string[]) => p.join(' '));
+      // Redis' restore is done (its key is the backup's again) while PostgreSQL still replays.
+      let sent = false;
+      for (let i = 0; i < 2400 && !sent; i++) {
+        const redisDone = (await redisCli(redis, '--raw', 'GET', 'greeting').catch(() => '')) === 'from the backup';
+        const procs = await psqlProcesses();
+        if (redisDone && procs.some((p) => /psql .*ON_ERROR_STOP=1 -X -q/.test(p)) && procs.some((p) => /COPY/.test(p))) {
+          run.kill('SIGINT');
+          sent = true;
+        } else await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(sent, 'never saw Redis restored while the replay ran').toBe(true);
+      const r = await run;
+      expect(r.exitCode, String(r.stderr)).toBe(130);
+      expect(String(r.stdout)).toMatch(/✅ redis .*: restored/);
+      expect(String(r.stdout)).toMatch(/❌ postgres .*NOT restored, back on the restore point: interrupted/);
+      expect(String(r.stderr)).toMatch(/Restore interrupted \(restored: redis; back on the restore point: postgres\)/);
+      // Nothing keeps running in the container after the command has exited.
+      expect((await psqlProcesses()).filter((p) => /\bpsql\b/.test(p))).toEqual([]);
+      // The finished service was not rolled back; the interrupted one is as it was before.
+      expect(await redisCli(redis, '--raw', 'GET', 'greeting')).toBe('from the backup');
+      expect(await psql(pg, 'bot', 'SELECT answer FROM marker')).toBe('42');
+      expect(await psql(pg, 'bot', 'SELECT count(*) FROM big')).toBe('1000');
+      expect((await container.inspect()).State.Running).toBe(true);
+    } finally {
+      await Promise.all([pg.stop(), redis.stop()]);
     }
   });
 });
