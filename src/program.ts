@@ -58,6 +58,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--compress <codec>', 'artifact compression').choices(['gzip', 'zstd', 'none']).default('gzip'))
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
     .option('--encrypt-to <recipient...>', 'encrypt every artifact to these age recipients (public keys) while it streams')
+    .option('--stop-timeout <seconds>', 'seconds a container stopped for its copy gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
     .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
     .action(logged(async (opts) => (await import('./commands/create.js')).createCommand(opts)));
@@ -79,6 +80,7 @@ export function buildProgram(): Command {
     .option('--only <services>', 'comma-separated services to restore')
     .option('--yes', 'do not ask for confirmation')
     .addOption(identityOption())
+    .option('--stop-timeout <seconds>', 'seconds a container stopped for the restore gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']) + `
 "latest" is the newest backup that is not a restore point. Every artifact is checked before

@@ -3,6 +3,7 @@ import { parseServiceList } from '../core/selection.js';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { confirm } from './confirm.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+import { parseStopTimeout } from './create.js';
 import { commandContext } from './context.js';
 import { progressFor } from './progress-renderers.js';
 
@@ -13,6 +14,7 @@ interface RestoreFlags {
   yes?: boolean;
   json?: boolean;
   parallel?: string;
+  stopTimeout?: string;
 }
 
 export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
@@ -21,7 +23,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
   const ctx = commandContext();
   try {
     const result = await restoreBackup(
-      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity },
+      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity, stopTimeout: parseStopTimeout(flags.stopTimeout) },
       {
         ...ctx,
         progress: { ...progress, serviceDone: () => undefined },
@@ -38,7 +40,9 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
         : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}`
         : s.status === 'interrupted' ? `not restored: ${s.error}`
         : `FAILED: ${s.error}`;
-      out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)})\n`);
+      const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
+      out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)}${down})\n`);
+      for (const w of s.warnings ?? []) out.write(`warning: ${s.service}: ${w}\n`);
     }
     out.write(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)\n`);
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

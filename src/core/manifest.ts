@@ -32,6 +32,12 @@ export interface ServiceEntry {
   encryption?: { tool: 'age'; recipients: string[] };
   /** True when copied while running although the driver normally stops it. */
   hot?: boolean;
+  /** How long the container was stopped or paused for its copy, until it ran again. */
+  downtimeMs?: number;
+  /** The stop timeout it was given (--stop-timeout, else its own, else Docker's 10 s). */
+  stopTimeoutSeconds?: number;
+  /** Things that went wrong without failing the backup, e.g. the container was killed on stop. */
+  warnings?: string[];
   details?: Record<string, unknown>;
 }
 

@@ -14,7 +14,7 @@ import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { redact, secretsOf } from './redact.js';
 import { LABELS, type Candidate } from './selection.js';
-import { leftStopped, leftStoppedWarning, withStopped } from './stopped-markers.js';
+import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 
 export interface RestoreOptions {
   dir: string;
@@ -23,6 +23,8 @@ export interface RestoreOptions {
   parallel: number;
   /** age identity file for encrypted backups. */
   identity?: string;
+  /** Seconds a stopped container gets before Docker kills it; default its own stop timeout. */
+  stopTimeout?: number;
 }
 
 export interface RestorePlanItem {
@@ -55,6 +57,10 @@ export interface ServiceRestoreResult {
   status: RestoreStatus;
   error?: string;
   durationMs: number;
+  /** How long its container was stopped, in all (restore and any rollback). */
+  downtimeMs?: number;
+  /** e.g. the container had to be killed when it was stopped. */
+  warnings?: string[];
 }
 
 export interface RestoreResult {
@@ -69,6 +75,8 @@ interface Target {
   entry: ServiceEntry;
   candidate: Candidate;
   driver: Driver;
+  /** How its container is stopped (timeout) and where the stop's facts go. */
+  stop?: StopOptions;
 }
 
 /**
@@ -91,7 +99,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
   try {
-    const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
+    const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     const targets = await findTargets(entries, deps);
     const plan: RestorePlan = {
@@ -104,7 +112,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     const point = await runBackup(
       dir,
       {
-        dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point',
+        dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point', stopTimeout: options.stopTimeout,
         // The current data is as sensitive as the backup's: encrypt it to the same recipients.
         encryptTo: [...new Set(entries.flatMap((e) => e.encryption?.recipients ?? []))],
       },
@@ -118,7 +126,12 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         'Fix what the warning above says (is the container running?) and try again.',
       );
     }
-    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, point, dir, deps, options.identity));
+    const services = await mapLimit(targets, options.parallel, async (t) => {
+      const stops: DowntimeFacts[] = [];
+      const result = await restoreOne({ ...t, stop: { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) } }, backup, point, dir, deps, options.identity);
+      const warnings = stops.flatMap((s) => s.warnings);
+      return { ...result, ...(stops.length ? { downtimeMs: stops.reduce((n, s) => n + s.downtimeMs, 0) } : {}), ...(warnings.length ? { warnings } : {}) };
+    });
     return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services, ...(deps.signal.aborted ? { interrupted: true } : {}) };
   } finally {
     await release();
@@ -212,7 +225,7 @@ async function restoreFrom(
       entry,
       open: () => openArtifact(backupPath, entry, identity),
       signal,
-      withStopped: (work) => withStopped(deps.engine, dir, { id, name: container.name, service: t.candidate.service }, work),
+      withStopped: (work) => withStopped(deps.engine, dir, { id, name: container.name, service: t.candidate.service }, work, t.stop),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
     });
   } catch (err) {

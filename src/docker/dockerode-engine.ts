@@ -137,6 +137,7 @@ export class DockerodeEngine implements DockerEngine {
       };
       const onAbort = () => stop(reasonOf(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort(); // it came while the exec was being created
       if (stdin) {
         stdin.on('data', (chunk: Buffer) => {
           if (!stream.write(chunk)) {

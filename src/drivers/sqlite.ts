@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import type { DockerEngine } from '../docker/engine.js';
 import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
 import { concatTars } from '../util/tar-stream.js';
@@ -155,7 +154,7 @@ async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<Sqlite
     const raw = join(work, 'raw');
     const out = join(work, 'sqlite');
     await Promise.all([mkdir(raw), mkdir(out)]);
-    await withPaused(engine, container.id, async () => {
+    await ctx.withPaused(async () => {
       for (const [i, path] of paths.entries()) {
         for (const suffix of ['', '-wal']) {
           const tarStream = await engine.getArchive(container.id, path + suffix).catch((err: unknown) => {
@@ -176,14 +175,5 @@ async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<Sqlite
     return files;
   } finally {
     await rm(work, { recursive: true, force: true });
-  }
-}
-
-async function withPaused<T>(engine: DockerEngine, id: string, work: () => Promise<T>): Promise<T> {
-  await engine.pause(id);
-  try {
-    return await work();
-  } finally {
-    await engine.unpause(id);
   }
 }

@@ -188,7 +188,7 @@ describe('the Docker engine becomes unreachable during a run', () => {
       proxy.close();
       for (const s of open) s.destroy();
       const r = await run;
-      expect(r.exitCode, String(r.stderr)).toBe(6);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(6);
       expect(String(r.stderr)).toMatch(/Docker engine at unix:\/\/.*docker.sock is unreachable/);
       expect(String(r.stderr)).toMatch(new RegExp(`could not be started again: .*When Docker is back: docker start `));
       expect(await backupDirEntries(dir)).toEqual([]);
@@ -325,6 +325,92 @@ describe('Ctrl-C during a restore', () => {
       expect((await container.inspect()).State.Running).toBe(true);
     } finally {
       await Promise.all([pg.stop(), redis.stop()]);
+    }
+  });
+});
+
+describe('stop timeouts and kills', () => {
+  it("a container that ignores SIGTERM gets its own stop timeout, is reported as killed, and its downtime is recorded", async () => {
+    const Docker = (await import('dockerode')).default;
+    const { IMAGES } = await import('../support/images.js');
+    const project = newProjectName('stopkill');
+    const docker = new Docker();
+    // PID 1 ignores TERM (as a process stuck in I/O would); its own stop timeout is 2 s, as with
+    // Compose's stop_grace_period: 2s.
+    const stubborn = await docker.createContainer({
+      Image: IMAGES.neo4j,
+      Entrypoint: ['bash', '-c', 'trap "" TERM; mkdir -p /data/databases/neo4j; echo x > /data/databases/neo4j/neostore; while :; do sleep 1; done'],
+      StopTimeout: 2,
+      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'stubborn' },
+    });
+    await stubborn.start();
+    const polite = await startNeo4j({ project, service: 'polite' }); // exits cleanly on TERM
+    try {
+      const dir = await tempDir('stopkill');
+      const r = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const m = JSON.parse(String(r.stdout)) as import('../../src/core/manifest.js').Manifest;
+      const entry = (name: string) => m.services.find((s) => s.name === name)!;
+      expect(entry('stubborn').stopTimeoutSeconds).toBe(2); // its own, not Docker's 10 or a fixed 30
+      expect(entry('stubborn').warnings).toEqual([expect.stringMatching(/was killed after 2\.\d s: it did not exit on its stop signal within its 2 s stop timeout \(exit code 137\)/)]);
+      expect(entry('stubborn').downtimeMs).toBeGreaterThanOrEqual(2000);
+      expect(entry('stubborn').downtimeMs).toBeLessThan(9000);
+      expect(entry('polite').warnings).toBeUndefined();
+      expect(entry('polite').stopTimeoutSeconds).toBe(10); // none set: Docker's default
+      expect(entry('polite').downtimeMs).toBeGreaterThan(0);
+      // The human output (stderr under --json) says it too.
+      expect(String(r.stderr)).toMatch(/warning: stubborn: \S+ was killed after 2\.\d s/);
+      expect(String(r.stderr)).toMatch(/✅ polite: .*down \d/);
+      expect((await stubborn.inspect()).State.Running).toBe(true);
+
+      // --stop-timeout overrides the container's own.
+      const o = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir, '--only', 'stubborn', '--stop-timeout', '1']);
+      expect(o.exitCode, String(o.stderr)).toBe(0);
+      const e = (JSON.parse(String(o.stdout)) as import('../../src/core/manifest.js').Manifest).services[0]!;
+      expect(e.stopTimeoutSeconds).toBe(1);
+      expect(e.warnings).toEqual([expect.stringMatching(/within its 1 s stop timeout/)]);
+      expect(e.downtimeMs).toBeLessThan(2000 + 5000);
+    } finally {
+      await stubborn.remove({ force: true, v: true });
+      await polite.stop();
+    }
+  });
+});
+
+describe('a paused container', () => {
+  it('SIGKILL while the SQLite fallback has it paused: list reports it, the next create unpauses it', async () => {
+    const Docker = (await import('dockerode')).default;
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const { IMAGES } = await import('../support/images.js');
+    const project = newProjectName('pausekill');
+    // No sqlite3 in this image: the frozen-copy fallback pauses it; a big file keeps it paused a while.
+    const app = await new GenericContainer(IMAGES.neo4j)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'legacy-app', 'stackvault.sqlite.paths': '/data/app.db' })
+      .withWaitStrategy(Wait.forHealthCheck())
+      .start();
+    try {
+      expect((await app.exec(['bash', '-c', 'head -c 400000000 /dev/urandom > /data/app.db'])).exitCode).toBe(0);
+      const dir = await tempDir('pausekill');
+      const run = bot(['backup', 'create', '--dir', dir, '--project', project]);
+      const container = new Docker().getContainer(app.getId());
+      let paused = false;
+      for (let i = 0; i < 800 && !paused; i++) {
+        paused = (await container.inspect()).State.Paused;
+        if (!paused) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(paused, 'the container was never paused').toBe(true);
+      run.kill('SIGKILL');
+      await run;
+      expect((await container.inspect()).State.Paused).toBe(true); // nobody could unpause it
+      const list = await bot(['backup', 'list', '--dir', dir]);
+      expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) paused .* Unpause it with: docker unpause /);
+      const next = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(String(next.stdout)).toMatch(/had left .* paused since .*; it was unpaused/);
+      expect((await container.inspect()).State.Paused).toBe(false);
+      expect((await bot(['backup', 'list', '--dir', dir])).stderr).not.toMatch(/paused/);
+    } finally {
+      await new Docker().getContainer(app.getId()).unpause().catch(() => undefined);
+      await app.stop();
     }
   });
 });
