@@ -62,6 +62,7 @@ export function buildProgram(): Command {
     .option('--dry-run', 'show what would be backed up (driver, paths, size, stop or pause) and what is left out, touching nothing')
     .option('--verbose', 'also list what was not backed up and why (skipped mounts, left-out containers)')
     .addOption(identityOption())
+    .option('--stop-timeout <seconds>', 'seconds a container stopped for its copy gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
     .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', './bot.sh backup create --verify', './bot.sh backup create --project bot --dry-run', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
     .action(logged(async (opts) => (await import('./commands/create.js')).createCommand(opts)));
@@ -84,6 +85,7 @@ export function buildProgram(): Command {
     .option('--yes', 'do not ask for confirmation')
     .option('--no-check', 'skip the content check after restoring (faster; the restore is then not proven)')
     .addOption(identityOption())
+    .option('--stop-timeout <seconds>', 'seconds a container stopped for the restore gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']) + `
 "latest" is the newest backup that is not a restore point. Every artifact is checked before
@@ -163,14 +165,14 @@ successful backup.
   const scheduleType = () => new Option('--type <type>', 'backup type for a cron expression (named schedules set it)').choices(['daily', 'weekly', 'monthly']);
   scheduler
     .command('install')
-    .argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR"')
+    .argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR" (5 fields, names like mon-fri, or @daily/@weekly/...)')
     .description('install (or replace) our crontab entry; daily 02:00, weekly Sunday 02:00, monthly the 1st 02:00')
     .addOption(dirOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
     .option('--ping <url>', 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)')
-    .addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * 1-5" --type daily --ping https://hc-ping.com/UUID']))
+    .addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID', './bot.sh scheduler install @weekly']))
     .action(async (schedule, opts) => (await import('./commands/scheduler.js')).installCommand(schedule, opts));
   scheduler
     .command('uninstall')

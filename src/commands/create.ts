@@ -25,6 +25,15 @@ interface CreateFlags {
   identity?: string;
   dryRun?: boolean;
   verbose?: boolean;
+  stopTimeout?: string;
+}
+
+/** `--stop-timeout SECONDS`: a whole number, or undefined for each container's own timeout. */
+export function parseStopTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw usageError(`--stop-timeout must be a whole number of seconds, not '${value}'.`);
+  return n;
 }
 
 /** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
@@ -43,7 +52,7 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
   const progress = progressFor(out);
   try {
     const { manifest, path } = await createBackup(
-      { dir: flags.dir, type: flags.type, comment: flags.comment, project: flags.project, only: parseServiceList(flags.only), parallel, compress: flags.compress, prefix: flags.prefix, encryptTo: flags.encryptTo },
+      { dir: flags.dir, type: flags.type, comment: flags.comment, project: flags.project, only: parseServiceList(flags.only), parallel, compress: flags.compress, prefix: flags.prefix, encryptTo: flags.encryptTo, stopTimeout: parseStopTimeout(flags.stopTimeout) },
       { ...ctx, progress },
     );
     const failed = manifest.services.filter((s) => s.status !== 'ok');

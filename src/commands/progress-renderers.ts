@@ -6,19 +6,23 @@ import { statusMark } from '../core/backup-info.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
 
 function doneLine(e: ServiceEntry): string {
+  const down = e.downtimeMs !== undefined ? `, down ${formatDuration(e.downtimeMs)}` : '';
   if (e.status === 'ok') {
     const hot = e.hot ? ' (copied while running)' : '';
-    return `${statusMark(e)} ${e.name}: ${formatBytes(e.rawBytes ?? 0)} -> ${e.artifact} ${formatBytes(e.bytes ?? 0)} in ${formatDuration(e.durationMs)} (${formatRate(e.rawBytes ?? 0, e.durationMs)})${hot}`;
+    return `${statusMark(e)} ${e.name}: ${formatBytes(e.rawBytes ?? 0)} -> ${e.artifact} ${formatBytes(e.bytes ?? 0)} in ${formatDuration(e.durationMs)} (${formatRate(e.rawBytes ?? 0, e.durationMs)}${down})${hot}`;
   }
-  return `${statusMark(e)} ${e.name}: ${e.status}: ${e.error ?? ''}`;
+  return `${statusMark(e)} ${e.name}: ${e.status}: ${e.error ?? ''}${down ? ` (${down.slice(2)})` : ''}`;
 }
+
+/** A service's warnings (e.g. killed on stop), one line each. */
+const warningLines = (e: ServiceEntry) => (e.warnings ?? []).map((w) => `warning: ${e.name}: ${w}`);
 
 /** Plain lines, for pipes, logs and cron. */
 export function plainProgress(write: (line: string) => void): ProgressSink {
   return {
     serviceStarted: (s, activity) => write(`${s}: ${activity}`),
     serviceBytes: () => undefined,
-    serviceDone: (e) => write(doneLine(e)),
+    serviceDone: (e) => [doneLine(e), ...warningLines(e)].forEach((l) => write(l)),
     warn: (m) => write(`warning: ${m}`),
     info: (m) => write(m),
   };
@@ -52,6 +56,7 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop()
     serviceDone(e) {
       running.delete(e.name);
       above(e.status === 'ok' ? doneLine(e) : chalk.red(doneLine(e)));
+      for (const w of warningLines(e)) above(chalk.yellow(w));
       if (running.size === 0 && spinner) { spinner.stop(); spinner = undefined; }
     },
     warn: (m) => above(chalk.yellow(`warning: ${m}`)),

@@ -1,8 +1,9 @@
 import { restoreBackup, type RestorePlan } from '../core/restore.js';
 import { parseServiceList } from '../core/selection.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, StackvaultError } from '../errors.js';
 import { confirm } from './confirm.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+import { parseStopTimeout } from './create.js';
 import { commandContext } from './context.js';
 import { progressFor } from './progress-renderers.js';
 
@@ -15,6 +16,7 @@ interface RestoreFlags {
   parallel?: string;
   /** commander's --no-check sets this to false. */
   check?: boolean;
+  stopTimeout?: string;
 }
 
 export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
@@ -23,7 +25,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
   const ctx = commandContext();
   try {
     const result = await restoreBackup(
-      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity, check: flags.check !== false },
+      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity, stopTimeout: parseStopTimeout(flags.stopTimeout), check: flags.check !== false },
       {
         ...ctx,
         progress: { ...progress, serviceDone: () => undefined },
@@ -35,12 +37,25 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
     );
     progress.stop?.();
     for (const s of result.services) {
-      const mark = s.status === 'restored' ? '✅' : '❌';
-      const what = s.status === 'restored' ? `restored, content ${s.check}` : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}` : `FAILED: ${s.error}`;
-      out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)})\n`);
+      const mark = s.status === 'restored' ? '✅' : s.status === 'interrupted' ? '⏭️' : '❌';
+      const what = s.status === 'restored' ? `restored, content ${s.check}`
+        : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}`
+        : s.status === 'interrupted' ? `not restored: ${s.error}`
+        : `FAILED: ${s.error}`;
+      const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
+      out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)}${down})\n`);
+      for (const w of s.warnings ?? []) out.write(`warning: ${s.service}: ${w}\n`);
     }
     out.write(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)\n`);
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (result.interrupted) {
+      const named = (status: string, words: string) => {
+        const names = result.services.filter((s) => s.status === status).map((s) => s.service);
+        return names.length ? [`${words}: ${names.join(', ')}`] : [];
+      };
+      const parts = [...named('restored', 'restored'), ...named('rolled-back', 'back on the restore point'), ...named('interrupted', 'not started'), ...named('failed', 'FAILED, see above')];
+      throw new StackvaultError(`Restore interrupted (${parts.join('; ')}); no stopped container was left stopped.`, ExitCode.interrupted);
+    }
     const bad = result.services.filter((s) => s.status !== 'restored').length;
     if (bad) process.exitCode = bad === result.services.length ? ExitCode.failure : ExitCode.partial;
     // Content that did not come back as it was backed up outranks every other outcome.

@@ -1,7 +1,11 @@
 import { execa } from 'execa';
 import { compose, REPO_ROOT, stackProject } from '../core/compose.js';
+import { ensureBackupDir } from '../core/backup-dir.js';
 import { createBackup } from '../core/create.js';
+import { acquireLock } from '../core/lock.js';
 import { LABELS } from '../core/selection.js';
+import { withStopped } from '../core/stopped-markers.js';
+import { formatDuration } from '../util/format.js';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { commandContext } from './context.js';
 import { plainProgress } from './progress-renderers.js';
@@ -63,9 +67,23 @@ export async function updateCommand(flags: UpdateFlags): Promise<{ backupId: str
   const now = (await git(['rev-parse', '--short', 'HEAD'])).stdout.trim();
   say(`3/3 Restarting the containers of project ${project}...`);
   const containers = (await ctx.engine.listContainers()).filter((c) => c.labels[LABELS.composeProject] === project && c.labels[LABELS.exclude] !== 'true');
-  for (const c of containers) {
-    await ctx.engine.stop(c.id);
-    await ctx.engine.start(c.id);
+  // Through the same guarded path as a backup's stop: a marker (so a run killed meanwhile is
+  // reported next time), the container's own stop timeout, a warning when it had to be killed,
+  // started again on every path; under the lock, so no backup is copying it meanwhile.
+  const dir = await ensureBackupDir(flags.dir);
+  const release = await acquireLock(dir, `update (restarting ${project})`, 30 * 60_000);
+  try {
+    for (const c of containers) {
+      const target = { id: c.id, name: c.name, service: c.labels[LABELS.composeService] ?? c.name };
+      await withStopped(ctx.engine, dir, target, async () => undefined, {
+        onDone: (f) => {
+          say(`  ${c.name}: restarted (down ${formatDuration(f.downtimeMs)})`);
+          for (const w of f.warnings) say(`warning: ${c.name}: ${w}`);
+        },
+      });
+    }
+  } finally {
+    await release();
   }
   say(`Updated ${commit} -> ${now}; ${containers.length} container${containers.length === 1 ? '' : 's'} restarted. To go back: git checkout ${commit} && ./bot.sh backup restore ${manifest.id}`);
   return { backupId: manifest.id };

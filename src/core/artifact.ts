@@ -81,8 +81,8 @@ export async function writeArtifact(
   const counter = new ByteCounter(options.onRawBytes);
   const hasher = new Sha256Tap();
   const diskCounter = new ByteCounter();
-  if (options.inspectRaw) counter.pipe(options.inspectRaw);
-  const inspected = options.inspectRaw ? waitFinished(options.inspectRaw) : Promise.resolve();
+  // pipeline, not pipe(): a failure on either side reaches the other (a bad tar stops the write).
+  const inspected = options.inspectRaw ? pipeline(counter, options.inspectRaw) : Promise.resolve();
   // Encryption comes after compression (ciphertext does not compress); the hash covers the
   // bytes on disk, so a checksum check needs no key.
   const encrypt = options.encryptTo?.length ? [ageEncrypt(options.encryptTo)] : [];
@@ -106,13 +106,6 @@ export async function writeArtifact(
   }
   await fsyncPath(file);
   return { rawBytes: counter.bytes, bytes: diskCounter.bytes, sha256: hasher.digest };
-}
-
-function waitFinished(stream: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.once('finish', resolve);
-    stream.once('error', reject);
-  });
 }
 
 /** SHA-256 and size of a file on disk, streaming. */

@@ -19,7 +19,11 @@ export function renderBackupInfo(m: Manifest): string {
       const name = s.name.padEnd(width);
       if (s.status !== 'ok') return `  ${statusMark(s)} ${name}  ${s.status}: ${s.error ?? ''}`;
       const hot = s.hot ? ', copied while running' : '';
-      return `  ${statusMark(s)} ${name}  ${s.artifact}  ${formatBytes(s.bytes ?? 0)}  (${s.driver}, ${formatDuration(s.durationMs)}${hot})`;
+      const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
+      return [
+        `  ${statusMark(s)} ${name}  ${s.artifact}  ${formatBytes(s.bytes ?? 0)}  (${s.driver}, ${formatDuration(s.durationMs)}${down}${hot})`,
+        ...(s.warnings ?? []).map((w) => `     warning: ${w}`),
+      ].join('\n');
     }),
     '',
     `Total: ${formatBytes(m.services.reduce((t, s) => t + (s.bytes ?? 0), 0))}`,

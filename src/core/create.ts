@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { DockerEngine } from '../docker/engine.js';
+import { withSignal, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
@@ -19,7 +19,7 @@ import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
-import { leftStopped, leftStoppedWarning, markedContainers, withPaused, withStopped } from './stopped-markers.js';
+import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
 
 export interface CreateOptions extends DiscoveryOptions {
   dir: string;
@@ -32,6 +32,8 @@ export interface CreateOptions extends DiscoveryOptions {
   lockWaitMs?: number;
   /** age recipients: artifacts are encrypted while they stream. */
   encryptTo?: string[];
+  /** Seconds a stopped container gets before Docker kills it; default its own stop timeout. */
+  stopTimeout?: number;
 }
 
 export interface CreateDeps {
@@ -55,12 +57,13 @@ export interface CreateResult {
 export async function createBackup(options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
   if (!isValidPrefix(options.prefix)) throw usageError(`--prefix '${options.prefix}' must be letters, digits and dashes.`);
   if (!Number.isInteger(options.parallel) || options.parallel < 1) throw usageError('--parallel must be a whole number of at least 1.');
+  if (options.stopTimeout !== undefined && !(Number.isInteger(options.stopTimeout) && options.stopTimeout >= 0)) throw usageError('--stop-timeout must be a whole number of seconds.');
   for (const r of options.encryptTo ?? []) await checkRecipient(r);
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version(); // fails early and clearly when Docker is down
   const release = await acquireLock(dir, `backup create --type ${options.type}`, options.lockWaitMs ?? 0);
   try {
-    const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
+    const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) deps.progress.warn(leftover);
     return await runBackup(dir, options, deps);
   } finally {
@@ -148,10 +151,14 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
   const started = Date.now();
   deps.progress.serviceStarted(c.service, `backing up (${c.driver.name})`);
   let secrets: string[] = [];
+  // Every stop or pause of this service: how long it was down, and whether it had to be killed.
+  const stops: DowntimeFacts[] = [];
+  const downtime = () => downtimeFields(stops, (m) => redact(m, secrets));
   try {
     if (deps.signal.aborted) throw interrupted(deps.signal);
     const container = await deps.engine.inspect(c.container.id);
     secrets = secretsOf(container, c.driver);
+    const target = { id: c.container.id, name: c.container.name, service: c.service };
     let outcome: Awaited<ReturnType<Driver['backup']>> = {};
     const checker = c.driver.format === 'tar' ? new TarChecker() : undefined;
     const written = await writeArtifact(
@@ -159,18 +166,21 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       options.compress,
       async (raw) => {
         outcome = await c.driver.backup({
-          engine: deps.engine,
+          // An interrupt kills what runs in the container and cuts archive transfers.
+          engine: withSignal(deps.engine, deps.signal),
           container,
           output: raw,
           signal: deps.signal,
-          withStopped: (work) => withStopped(deps.engine, dir, { id: c.container.id, name: c.container.name, service: c.service }, work),
-          withPaused: (work) => withPaused(deps.engine, dir, { id: c.container.id, name: c.container.name, service: c.service }, work),
+          withStopped: (work) => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }),
+          withPaused: (work) => withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) }),
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
         });
       },
       { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal, encryptTo: options.encryptTo },
     );
     if (written.rawBytes === 0) throw new Error('the backup produced no data');
+    const down = downtime();
+    const warnings = [...(outcome.warnings ?? []), ...(down.warnings ?? [])];
     const entry: ServiceEntry = {
       ...identity(c),
       status: 'ok',
@@ -183,8 +193,9 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       durationMs: Date.now() - started,
       ...(options.encryptTo?.length ? { encryption: { tool: 'age' as const, recipients: options.encryptTo } } : {}),
       ...(outcome.hot ? { hot: true } : {}),
+      ...down,
+      ...(warnings.length ? { warnings } : {}),
       details: { ...outcome.details, ...(checker ? { tarEntries: checker.entries, tarFiles: checker.files } : {}) },
-      ...(outcome.warnings?.length ? { warnings: outcome.warnings } : {}),
       ...(outcome.fingerprint ? { fingerprint: outcome.fingerprint } : {}),
     };
     deps.progress.serviceDone(entry);
@@ -195,10 +206,22 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
     if (isStorageFailure(err)) throw err;
     if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) throw err;
     const reason = deps.signal.aborted ? 'interrupted' : redact(err instanceof Error ? err.message : String(err), secrets);
-    const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started };
+    const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started, ...downtime() };
     deps.progress.serviceDone(entry);
     return entry;
   }
+}
+
+/** The manifest's downtime fields for a service's stops and pauses (none when it never stopped). */
+function downtimeFields(stops: DowntimeFacts[], clean: (message: string) => string): Pick<ServiceEntry, 'downtimeMs' | 'stopTimeoutSeconds' | 'warnings'> {
+  if (stops.length === 0) return {};
+  const warnings = stops.flatMap((s) => s.warnings).map(clean);
+  const timeout = stops.find((s) => s.stopTimeoutSeconds !== undefined)?.stopTimeoutSeconds;
+  return {
+    downtimeMs: stops.reduce((t, s) => t + s.downtimeMs, 0),
+    ...(timeout !== undefined ? { stopTimeoutSeconds: timeout } : {}),
+    ...(warnings.length ? { warnings } : {}),
+  };
 }
 
 async function publish(dir: string, tmp: string, manifest: Manifest): Promise<void> {

@@ -1,16 +1,26 @@
+import * as fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { sleep } from '../util/time.js';
 
+/** The lock: a directory made by proper-lockfile (mkdir is atomic), with OWNER_FILE inside. */
 export const LOCK_FILE = '.stackvault.lock';
+const OWNER_FILE = 'owner.json';
+/** A lock whose mtime has not been refreshed for this long is stale (its holder stopped updating it). */
+const STALE_MS = 60_000;
+/** The holder refreshes the mtime this often, so an event loop busy for ~55 s does not lose it. */
+const UPDATE_MS = 5_000;
 
 interface LockInfo {
   pid: number;
   host: string;
   command: string;
   since: string;
+  /** Tells our own lock from one that replaced it. */
+  token?: string;
 }
 
 export function processAlive(pid: number): boolean {
@@ -23,30 +33,58 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * One stackvault run at a time per backup directory. The lock file is created with O_EXCL; a
- * lock whose process is gone (same host) is taken over. Waits up to `waitMs`, then fails.
+ * One stackvault run at a time per backup directory, through proper-lockfile: the lock is a
+ * directory created with mkdir, its mtime is refreshed while the run lasts, and a lock not
+ * refreshed for STALE_MS is stale and taken over. A lock whose holder (same host) is known to be
+ * dead is taken over at once. A lock just made by another process, whose details are not written
+ * yet, is fresh and therefore respected. Release removes the lock only if it is still ours.
+ * Waits up to `waitMs`, then fails naming the holder.
  */
 export async function acquireLock(dir: string, command: string, waitMs = 0): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   const deadline = Date.now() + waitMs;
+  const mine: LockInfo = { pid: process.pid, host: hostname(), command, since: '', token: randomBytes(12).toString('hex') };
+  const guard = { releasing: false };
   for (;;) {
-    const mine: LockInfo = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
+    mine.since = new Date().toISOString();
+    let release: (() => Promise<void>) | undefined;
     try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(JSON.stringify(mine));
-      await handle.close();
-      return async () => { await rm(path, { force: true }); };
+      release = await lockfile.lock(dir, {
+        lockfilePath: path,
+        realpath: false,
+        stale: STALE_MS,
+        update: UPDATE_MS,
+        fs: lockFs(mine.token!, guard),
+        // The default throws from a timer, which would end the process with containers stopped.
+        onCompromised: (err) => process.stderr.write(`stackvault: warning: the lock on ${dir} was lost (${err.message}); another run may now use this backup directory.\n`),
+      });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
     }
-    const holder = await readLock(path);
-    if (!holder || (holder.host === hostname() && !processAlive(holder.pid))) {
-      await rm(path, { force: true }); // stale: its process is gone
+    if (release) {
+      const done = release;
+      try {
+        await writeOwner(path, mine);
+      } catch (err) {
+        await done().catch(() => undefined);
+        throw err;
+      }
+      return async () => {
+        guard.releasing = true;
+        await done().catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ERELEASED') throw err; // ERELEASED: it was taken from us; nothing of ours to remove
+        });
+      };
+    }
+    const held = await inspectLock(path);
+    if (held.dead) {
+      removeLockDir(path); // its process is gone: take it over now rather than when its mtime goes stale
       continue;
     }
     if (Date.now() >= deadline) {
+      const who = held.holder ? `${held.holder.command}, pid ${held.holder.pid}, since ${held.holder.since}` : 'just starting: its details are not written yet';
       throw new StackvaultError(
-        `Another stackvault run (${holder.command}, pid ${holder.pid}, since ${holder.since}) holds the lock on ${dir}.`,
+        `Another stackvault run (${who}) holds the lock on ${dir}.`,
         ExitCode.locked,
         'Wait for it to finish; a lock left by a process that died is taken over automatically.',
       );
@@ -55,10 +93,67 @@ export async function acquireLock(dir: string, command: string, waitMs = 0): Pro
   }
 }
 
-async function readLock(path: string): Promise<LockInfo | undefined> {
+/** Writes the owner file into the fresh lock directory, keeping the directory's mtime as proper-lockfile set it. */
+async function writeOwner(path: string, info: LockInfo): Promise<void> {
+  const { mtime } = await fs.promises.stat(path);
+  const tmp = join(path, `${OWNER_FILE}.tmp`);
+  await fs.promises.writeFile(tmp, JSON.stringify(info), { mode: 0o600 });
+  await fs.promises.rename(tmp, join(path, OWNER_FILE));
+  // proper-lockfile checks that the mtime is still the one it set; adding a file changed it.
+  await fs.promises.utimes(path, mtime, mtime);
+}
+
+/**
+ * Who holds the lock, and whether it is known to be dead. Also reads the lock file of older
+ * stackvault versions (a JSON file instead of a directory).
+ */
+async function inspectLock(path: string): Promise<{ holder?: LockInfo; dead: boolean }> {
+  const stat = await fs.promises.lstat(path).catch(() => undefined);
+  if (!stat) return { dead: false }; // released meanwhile: try again
+  const text = await fs.promises.readFile(stat.isDirectory() ? join(path, OWNER_FILE) : path, 'utf8').catch(() => undefined);
+  let holder: LockInfo | undefined;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockInfo;
+    holder = text ? (JSON.parse(text) as LockInfo) : undefined;
   } catch {
-    return undefined; // unreadable or half-written: treat as stale
+    holder = undefined; // half-written: judged by its age only
   }
+  return { holder, dead: Boolean(holder && holder.host === hostname() && !processAlive(holder.pid)) };
+}
+
+/** Removes a lock directory (its owner file first) or an old-format lock file. */
+function removeLockDir(path: string): void {
+  const stat = fs.lstatSync(path, { throwIfNoEntry: false });
+  if (!stat) return;
+  if (!stat.isDirectory()) return fs.rmSync(path, { force: true });
+  for (const name of [OWNER_FILE, `${OWNER_FILE}.tmp`]) fs.rmSync(join(path, name), { force: true });
+  fs.rmdirSync(path);
+}
+
+/**
+ * The file system proper-lockfile uses, with one change: removing the lock directory removes
+ * the owner file inside it first (and an old-format lock file too, when stale); on release and
+ * at exit only when the owner file is still ours, so a lock that replaced ours is left alone.
+ */
+function lockFs(token: string, guard: { releasing: boolean }) {
+  const ours = (path: string) => {
+    try {
+      return (JSON.parse(fs.readFileSync(join(path, OWNER_FILE), 'utf8')) as LockInfo).token === token;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    ...fs,
+    rmdir(path: string, callback: (err: NodeJS.ErrnoException | null) => void) {
+      try {
+        if (!guard.releasing || ours(path)) removeLockDir(path);
+        callback(null);
+      } catch (err) {
+        callback(err as NodeJS.ErrnoException);
+      }
+    },
+    rmdirSync(path: string) {
+      if (ours(path)) removeLockDir(path); // at process exit
+    },
+  };
 }

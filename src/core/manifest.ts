@@ -33,9 +33,13 @@ export interface ServiceEntry {
   encryption?: { tool: 'age'; recipients: string[] };
   /** True when copied while running although the driver normally stops it. */
   hot?: boolean;
-  details?: Record<string, unknown>;
-  /** Things the user should know about this service's backup that did not stop it. */
+  /** How long the container was stopped or paused for its copy, until it ran again. */
+  downtimeMs?: number;
+  /** The stop timeout it was given (--stop-timeout, else its own, else Docker's 10 s). */
+  stopTimeoutSeconds?: number;
+  /** Things the user should know that did not fail the backup: data outside volumes, a kill on stop. */
   warnings?: string[];
+  details?: Record<string, unknown>;
   /** The content of the artifact, summarised (see drivers/fingerprint.ts); restores are checked against it. */
   fingerprint?: Fingerprint;
 }

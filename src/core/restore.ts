@@ -1,5 +1,5 @@
 import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
-import type { DockerEngine } from '../docker/engine.js';
+import { withSignal, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
@@ -14,7 +14,7 @@ import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { redact, secretsOf } from './redact.js';
 import { LABELS, type Candidate } from './selection.js';
-import { leftStopped, leftStoppedWarning, withStopped } from './stopped-markers.js';
+import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
 import { ContentMismatchError, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
 import type { Readable } from 'node:stream';
@@ -28,6 +28,8 @@ export interface RestoreOptions {
   identity?: string;
   /** Compare each restored store's content with the backup's fingerprint (default true). */
   check?: boolean;
+  /** Seconds a stopped container gets before Docker kills it; default its own stop timeout. */
+  stopTimeout?: number;
 }
 
 export interface RestorePlanItem {
@@ -51,7 +53,8 @@ export interface RestoreDeps {
   confirm(plan: RestorePlan): Promise<boolean>;
 }
 
-export type RestoreStatus = 'restored' | 'rolled-back' | 'failed';
+/** `interrupted`: Ctrl-C came before its restore started; nothing of it changed. */
+export type RestoreStatus = 'restored' | 'rolled-back' | 'failed' | 'interrupted';
 
 export interface ServiceRestoreResult {
   service: string;
@@ -63,18 +66,26 @@ export interface ServiceRestoreResult {
   /** The first difference between the backup and what came back, when there was one. */
   mismatch?: string;
   durationMs: number;
+  /** How long its container was stopped, in all (restore and any rollback). */
+  downtimeMs?: number;
+  /** e.g. the container had to be killed when it was stopped. */
+  warnings?: string[];
 }
 
 export interface RestoreResult {
   backupId: string;
   restorePointId: string;
   services: ServiceRestoreResult[];
+  /** Ctrl-C/SIGTERM came during the restore (the command exits 130). */
+  interrupted?: boolean;
 }
 
 interface Target {
   entry: ServiceEntry;
   candidate: Candidate;
   driver: Driver;
+  /** How its container is stopped (timeout) and where the stop's facts go. */
+  stop?: StopOptions;
 }
 
 /**
@@ -97,7 +108,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
   try {
-    const leftover = leftStoppedWarning(await leftStopped(dir, deps.engine));
+    const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     const targets = await findTargets(entries, deps);
     for (const t of targets) await checkTarget(t, backup.path, options.identity, deps);
@@ -111,7 +122,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     const point = await runBackup(
       dir,
       {
-        dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point',
+        dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point', stopTimeout: options.stopTimeout,
         // The current data is as sensitive as the backup's: encrypt it to the same recipients.
         encryptTo: [...new Set(entries.flatMap((e) => e.encryption?.recipients ?? []))],
       },
@@ -126,8 +137,13 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       );
     }
     const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false };
-    const services = await mapLimit(targets, options.parallel, (t) => restoreOne(t, backup, point, how, deps));
-    return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services };
+    const services = await mapLimit(targets, options.parallel, async (t) => {
+      const stops: DowntimeFacts[] = [];
+      const result = await restoreOne({ ...t, stop: { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) } }, backup, point, how, deps);
+      const warnings = stops.flatMap((s) => s.warnings);
+      return { ...result, ...(stops.length ? { downtimeMs: stops.reduce((n, s) => n + s.downtimeMs, 0) } : {}), ...(warnings.length ? { warnings } : {}) };
+    });
+    return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services, ...(deps.signal.aborted ? { interrupted: true } : {}) };
   } finally {
     await release();
   }
@@ -185,23 +201,38 @@ interface RestoreHow {
   check: boolean;
 }
 
+/**
+ * On Ctrl-C: a service not started yet is left alone; one whose data was restored stays
+ * restored (its container is started, not waited for); one interrupted in the middle is put
+ * back from the restore point, which the first interrupt does not stop (a second exits at once).
+ * A restore whose content differs from the backup is put back from the restore point too.
+ */
 async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, how: RestoreHow, deps: RestoreDeps): Promise<ServiceRestoreResult> {
   const started = Date.now();
   const name = t.entry.name;
   const container = t.candidate.container.name;
+  if (deps.signal.aborted) return { service: name, container, status: 'interrupted', error: 'interrupted before its restore started; nothing of it was changed', durationMs: 0 };
   deps.progress.serviceStarted(name, `restoring (${t.driver.name})`);
   let secrets: string[] = [];
+  const progress = { dataRestored: false };
   try {
     secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    const check = await restoreFrom(t, backup.path, t.entry, how, deps);
+    const check = await restoreFrom(t, backup.path, t.entry, how, deps, deps.signal, progress);
     return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
   } catch (err) {
-    const why = redact((err as Error).message ?? String(err), secrets);
+    if (deps.signal.aborted && progress.dataRestored) {
+      // Only the wait for readiness (or the content check) was cut short: the data is the backup's. Keep it.
+      await deps.engine.start(t.candidate.container.id).catch(() => undefined);
+      return { service: name, container, status: 'restored', check: 'not checked (interrupted)', durationMs: Date.now() - started };
+    }
+    const why = deps.signal.aborted ? 'interrupted' : redact((err as Error).message ?? String(err), secrets);
     const mismatch = err instanceof ContentMismatchError ? redact(err.difference, secrets) : undefined;
-    deps.progress.warn(`${name}: restore failed (${why}); putting back the restore point ${point.manifest.id}.`);
+    deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
     const pointEntry = point.manifest.services.find((s) => s.name === t.candidate.service)!;
+    // After an interrupt the rollback itself must not be cut off: it runs without the signal.
+    const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
-      await restoreFrom(t, point.path, pointEntry, how, deps);
+      await restoreFrom(t, point.path, pointEntry, how, deps, signal);
       return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     } catch (rollbackErr) {
       const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
@@ -211,7 +242,10 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
 }
 
 /** Restores one artifact into the target and, unless told not to, proves its content came back. */
-async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, how: RestoreHow, deps: RestoreDeps): Promise<string> {
+async function restoreFrom(
+  t: Target, backupPath: string, entry: ServiceEntry, how: RestoreHow, deps: RestoreDeps,
+  signal: AbortSignal, progress: { dataRestored: boolean } = { dataRestored: false },
+): Promise<string> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
   const open = () => openArtifact(backupPath, entry, how.identity);
@@ -219,24 +253,26 @@ async function restoreFrom(t: Target, backupPath: string, entry: ServiceEntry, h
   let observed: Fingerprint | undefined | void;
   try {
     observed = await t.driver.restore({
-      engine: deps.engine,
+      // The signal reaches every exec and archive upload: an interrupt kills them.
+      engine: withSignal(deps.engine, signal),
       container,
       entry,
       open,
-      signal: deps.signal,
-      withStopped: (work) => withStopped(deps.engine, how.dir, { id, name: container.name, service: t.candidate.service }, work),
+      signal,
+      withStopped: (work) => withStopped(deps.engine, how.dir, { id, name: container.name, service: t.candidate.service }, work, t.stop),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
     });
   } catch (err) {
     // Whatever happened (the container may have been killed), bring it fully up before
     // anything else runs in it, such as putting the restore point back.
-    await ensureUp(t, deps).catch(() => undefined);
+    await ensureUp(t, deps, signal.aborted ? new AbortController().signal : signal).catch(() => undefined);
     throw err;
   }
-  await ensureUp(t, deps);
+  progress.dataRestored = true;
+  await ensureUp(t, deps, signal);
   if (!how.check) return 'not checked (--no-check)';
   if (!expected || !(observed || t.driver.liveFingerprint)) return `not checked (the ${t.driver.name} driver has no content fingerprint)`;
-  const actual = observed || (await t.driver.liveFingerprint!({ engine: deps.engine, container: await deps.engine.inspect(id), entry, expected, signal: deps.signal }));
+  const actual = observed || (await t.driver.liveFingerprint!({ engine: deps.engine, container: await deps.engine.inspect(id), entry, expected, signal }));
   const difference = firstDifference(expected, actual);
   if (difference) throw new ContentMismatchError(difference);
   return 'equal';
@@ -262,16 +298,16 @@ async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () =
  * Started and answering: a restore that left its container down is not done. Tries a few
  * times, because a container that was just killed can still look running for a moment.
  */
-async function ensureUp(t: Target, deps: RestoreDeps): Promise<void> {
+async function ensureUp(t: Target, deps: RestoreDeps, signal: AbortSignal): Promise<void> {
   const id = t.candidate.container.id;
   for (let attempt = 1; ; attempt++) {
     try {
       if (!(await deps.engine.inspect(id)).running) await deps.engine.start(id);
-      await waitReady(deps.engine, id, t.driver, deps.signal);
+      await waitReady(deps.engine, id, t.driver, signal);
       return;
     } catch (err) {
-      if (attempt >= 3 || deps.signal.aborted) throw err;
-      await sleep(1000, deps.signal);
+      if (attempt >= 3 || signal.aborted) throw err;
+      await sleep(1000, signal);
     }
   }
 }

@@ -7,7 +7,7 @@ import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog } from './catalog.js';
 import { REPO_ROOT } from './compose.js';
 import { createBackup, type CreateDeps } from './create.js';
-import { describeSchedule, expectedIntervalMs, nextRun, parseCron, type Schedule } from './cron.js';
+import { cronOfLine, describeSchedule, expectedIntervalMs, nextRun, parseCron, type Schedule } from './cron.js';
 import { executeRemoval, planPrune } from './removal.js';
 import type { RetentionPolicy } from './retention.js';
 
@@ -102,7 +102,7 @@ export async function schedulerStatus(dirOption: string, now = new Date()): Prom
   const good = catalog?.backups.find((b) => b.manifest.status === 'ok');
   const status: SchedulerStatus = { installed: Boolean(line), cronRunning, lastRun, lastSuccessful: good ? { id: good.manifest.id, createdAt: good.manifest.createdAt } : undefined, overdue: false };
   if (line) {
-    const expr = line.trim().split(/\s+/).slice(0, 5).join(' ');
+    const expr = cronOfLine(line);
     parseCron(expr);
     const type = /--type (\S+)/.exec(line)?.[1];
     status.expr = expr;

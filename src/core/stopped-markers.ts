@@ -1,13 +1,20 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
+import { ExitCode, StackvaultError } from '../errors.js';
+import { fsyncPath } from '../util/fsync.js';
 
 /**
- * Before stackvault stops a container it writes a marker; it removes it after starting the
- * container again. If the process is killed outright (SIGKILL, power loss) the markers remain,
- * and the next run or `backup list` reports which containers to start.
+ * Before stackvault stops or pauses a container it writes a marker (fsynced); it removes it
+ * after starting or unpausing the container again. If the process is killed outright (SIGKILL,
+ * power loss) the markers remain, and the next run or `backup list` reports which containers to
+ * start; a container left paused is unpaused by the next create or restore.
  */
 const MARKER_DIR = '.stackvault-stopped';
+
+/** Docker's stop timeout for a container that sets none (Compose: stop_grace_period). */
+export const DOCKER_DEFAULT_STOP_TIMEOUT = 10;
 
 export interface StoppedMarker {
   containerId: string;
@@ -15,24 +22,49 @@ export interface StoppedMarker {
   service: string;
   since: string;
   pid: number;
-  /** Paused (not stopped): `docker unpause` brings it back. */
-  paused?: boolean;
+  host?: string;
+  /** Absent in markers written by older versions, which only stopped containers. */
+  kind?: 'stopped' | 'paused';
+}
+
+/** What stopping or pausing cost a service, told once its container runs again. */
+export interface DowntimeFacts {
+  /** From the stop (or pause) request until the container runs again. */
+  downtimeMs: number;
+  /** The stop timeout used: --stop-timeout, else the container's own, else Docker's 10 s. */
+  stopTimeoutSeconds?: number;
+  /** e.g. the container did not exit in time and was killed. */
+  warnings: string[];
+}
+
+export interface StopOptions {
+  /** Seconds between the stop signal and Docker's kill; default the container's own timeout. */
+  timeoutSeconds?: number;
+  onDone?: (facts: DowntimeFacts) => void;
 }
 
 export async function writeMarker(dir: string, marker: StoppedMarker): Promise<void> {
-  await mkdir(join(dir, MARKER_DIR), { recursive: true, mode: 0o700 });
-  await writeFile(join(dir, MARKER_DIR, `${marker.containerId}.json`), JSON.stringify(marker), { mode: 0o600 });
+  const markers = join(dir, MARKER_DIR);
+  const created = await mkdir(markers, { recursive: true, mode: 0o700 });
+  const file = join(markers, `${marker.containerId}.json`);
+  await writeFile(`${file}.tmp`, JSON.stringify(marker), { mode: 0o600 });
+  await fsyncPath(`${file}.tmp`);
+  await rename(`${file}.tmp`, file);
+  // Durable before the container is touched: a power loss right after must still show it.
+  await fsyncPath(markers);
+  if (created) await fsyncPath(dir);
 }
 
 export async function clearMarker(dir: string, containerId: string): Promise<void> {
   await rm(join(dir, MARKER_DIR, `${containerId}.json`), { force: true });
+  await fsyncPath(join(dir, MARKER_DIR)).catch(() => undefined);
 }
 
 /** Every marker on disk (unreadable ones are skipped). */
 async function readMarkers(dir: string): Promise<StoppedMarker[]> {
   const names = await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[]);
   const markers: StoppedMarker[] = [];
-  for (const name of names) {
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
     const marker = await readFile(join(dir, MARKER_DIR, name), 'utf8').then((t) => JSON.parse(t) as StoppedMarker, () => undefined);
     if (marker) markers.push(marker);
   }
@@ -44,55 +76,110 @@ export async function markedContainers(dir: string): Promise<string[]> {
   return (await readMarkers(dir)).map((m) => m.container);
 }
 
-/** Markers whose container is still not running; markers of running or removed containers are cleared. */
+/**
+ * Markers whose container is still stopped (or, for a pause, still paused); markers of
+ * containers that run again or are gone are cleared.
+ */
 export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
   const left: StoppedMarker[] = [];
   for (const marker of await readMarkers(dir)) {
-    const state = await engine.inspect(marker.containerId).then((c) => c.running && !c.paused, (err: unknown) => {
+    const state = await engine.inspect(marker.containerId).then((c) => c, (err: unknown) => {
       if ((err as { statusCode?: number }).statusCode === 404) return 'gone' as const;
       throw err;
     });
-    if (state === false) left.push(marker);
+    const stuck = state !== 'gone' && (marker.kind === 'paused' ? state.paused : !state.running);
+    if (stuck) left.push(marker);
     else await clearMarker(dir, marker.containerId);
   }
   return left;
 }
 
-export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined {
-  if (markers.length === 0) return undefined;
-  const names = markers.map((m) => m.container);
-  const paused = markers.filter((m) => m.paused).map((m) => m.container);
-  const stopped = markers.filter((m) => !m.paused).map((m) => m.container);
-  const commands = [...(stopped.length ? [`docker start ${stopped.join(' ')}`] : []), ...(paused.length ? [`docker unpause ${paused.join(' ')}`] : [])];
-  return `An interrupted stackvault run (pid ${markers[0]!.pid}) ${paused.length && !stopped.length ? 'paused' : 'stopped'} ${names.join(', ')} and could not ${paused.length && !stopped.length ? 'unpause' : 'start'} ${markers.length > 1 ? 'them' : 'it'} again. Bring ${markers.length > 1 ? 'them' : 'it'} back with: ${commands.join('; ')}`;
+/**
+ * For runs that hold the lock (so the run that paused them is gone): unpauses containers an
+ * interrupted run left paused, and says so. Returns the markers that remain (stopped ones).
+ */
+export async function unpauseLeftPaused(dir: string, engine: DockerEngine, say: (message: string) => void): Promise<StoppedMarker[]> {
+  const left = await leftStopped(dir, engine);
+  for (const m of left.filter((m) => m.kind === 'paused')) {
+    await engine.unpause(m.containerId);
+    await clearMarker(dir, m.containerId);
+    say(`An interrupted stackvault run (pid ${m.pid}) had left ${m.container} paused since ${m.since}; it was unpaused.`);
+  }
+  return left.filter((m) => m.kind !== 'paused');
 }
 
-/** Stops a container for `work` and starts it again on every path, including errors and Ctrl-C. */
-export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>): Promise<T> {
-  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid });
+export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined {
+  const sentence = (list: StoppedMarker[], did: string, undo: string, command: string) => {
+    if (list.length === 0) return [];
+    const names = list.map((m) => m.container);
+    const them = list.length > 1 ? 'them' : 'it';
+    return [`An interrupted stackvault run (pid ${list[0]!.pid}) ${did} ${names.join(', ')} and could not ${undo} ${them} again. ${command[0]!.toUpperCase()}${command.slice(1)} ${them} with: docker ${command} ${names.join(' ')}`];
+  };
+  const text = [
+    ...sentence(markers.filter((m) => m.kind !== 'paused'), 'stopped', 'start', 'start'),
+    ...sentence(markers.filter((m) => m.kind === 'paused'), 'paused', 'unpause', 'unpause'),
+  ].join('\n');
+  return text || undefined;
+}
+
+/**
+ * Stops a container for `work` and starts it again on every path, including errors and Ctrl-C.
+ * The stop gives the container its own stop timeout (Compose stop_grace_period; Docker's 10 s
+ * when unset) unless `timeoutSeconds` says otherwise; a container that had to be killed is
+ * reported as a warning, and the downtime is measured until it runs again.
+ */
+export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: StopOptions = {}): Promise<T> {
+  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
+  const began = Date.now();
+  const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
   try {
-    await engine.stop(target.id);
+    Object.assign(facts, await stopChecked(engine, target, options.timeoutSeconds));
     return await work();
   } finally {
     await engine.start(target.id);
+    facts.downtimeMs = Date.now() - began;
     await clearMarker(dir, target.id);
+    options.onDone?.(facts);
   }
 }
 
 /**
- * Pauses a container for `work` and unpauses it on every path. It leaves a marker like a stop,
- * so a run killed outright is reported next time (a paused container looks "running").
+ * Pauses a container (cgroup freezer) for `work` and unpauses it on every path, with a marker
+ * like a stop's, so a run killed meanwhile is noticed and the container unpaused next time.
  */
-export async function withPaused<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>): Promise<T> {
-  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, paused: true });
+export async function withPaused<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: Pick<StopOptions, 'onDone'> = {}): Promise<T> {
+  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'paused' });
+  const began = Date.now();
+  let paused = false;
   try {
     await engine.pause(target.id);
+    paused = true;
     return await work();
   } finally {
-    await engine.unpause(target.id).catch(async (err: unknown) => {
-      if (!(await engine.inspect(target.id)).paused) return; // never paused (the pause itself failed)
-      throw err;
-    });
+    try {
+      await engine.unpause(target.id);
+    } catch (err) {
+      // When the pause itself failed the container is not paused, unless Docker went away.
+      if (paused || (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable)) throw err;
+    }
     await clearMarker(dir, target.id);
+    if (paused) options.onDone?.({ downtimeMs: Date.now() - began, warnings: [] });
   }
+}
+
+/** Stops with the timeout that applies and says whether Docker had to kill the container. */
+async function stopChecked(engine: DockerEngine, target: { id: string; name: string }, override?: number): Promise<Omit<DowntimeFacts, 'downtimeMs'>> {
+  const timeout = override ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
+  const began = Date.now();
+  await engine.stop(target.id, timeout);
+  const took = Date.now() - began;
+  const after = await engine.inspect(target.id);
+  const warnings: string[] = [];
+  const secs = (took / 1000).toFixed(1);
+  if (after.oomKilled) {
+    warnings.push(`${target.name} was killed by the kernel for lack of memory while it stopped (after ${secs} s); its data may not have been written out cleanly`);
+  } else if (after.exitCode === 137 || took >= timeout * 1000) {
+    warnings.push(`${target.name} was killed after ${secs} s: it did not exit on its stop signal within its ${timeout} s stop timeout (exit code ${after.exitCode}), so its data may not have been written out cleanly; give it more time with stop_grace_period or --stop-timeout`);
+  }
+  return { stopTimeoutSeconds: timeout, warnings };
 }

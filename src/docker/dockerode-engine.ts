@@ -1,9 +1,12 @@
 import Docker from 'dockerode';
-import { Writable, type Duplex, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { addAbortSignal, Writable, type Duplex, type Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ExecDemuxer } from '../util/exec-demux.js';
 import { ExitCode, StackvaultError } from '../errors.js';
-import type { ContainerDetails, ContainerSummary, DetachedSpec, DockerEngine, EngineVersion, ExecOptions, ExecResult, HelperSpec } from './engine.js';
+import type { ContainerDetails, ContainerSummary, DetachedSpec, DockerEngine, EngineVersion, ExecOptions, ExecResult, HelperSpec, TransferOptions } from './engine.js';
 
 const IMAGE_ID = /^(sha256:)?[0-9a-f]{12,64}$/;
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
@@ -34,6 +37,14 @@ const envToRecord = (env: string[] | undefined) =>
   Object.fromEntries((env ?? []).map((kv) => { const i = kv.indexOf('='); return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)]; }));
 
 const recordToEnv = (env: Record<string, string> | undefined) => Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`);
+
+/**
+ * Every exec carries `STACKVAULT_EXEC=<random>` in its environment, inherited by its children.
+ * Docker has no API to kill an exec, so this is how its processes are found in the container.
+ */
+const EXEC_MARKER = 'STACKVAULT_EXEC';
+
+const reasonOf = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason : new Error('interrupted'));
 
 export class DockerodeEngine implements DockerEngine {
   /** dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself. */
@@ -80,23 +91,39 @@ export class DockerodeEngine implements DockerEngine {
         cmd: [...(c.Config.Entrypoint ? [c.Config.Entrypoint].flat() : []), ...(c.Config.Cmd ?? [])],
         mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, name: m.Name, source: m.Source, destination: m.Destination, rw: m.RW !== false })),
         ipAddress: Object.values(c.NetworkSettings?.Networks ?? {})[0]?.IPAddress || undefined,
+        stopTimeout: (c.Config as { StopTimeout?: number | null }).StopTimeout ?? undefined,
+        exitCode: c.State.ExitCode,
+        oomKilled: c.State.OOMKilled,
         ports: Object.fromEntries(Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([k, v]) => (v?.[0]?.HostPort ? [[k, v[0].HostPort]] : []))),
       };
     });
   }
 
+  /**
+   * Runs a command. Its stdin is forwarded by hand, not with pipe(): if the stdin source fails,
+   * or `signal` aborts, the command (with its children) is killed in the container FIRST, while
+   * its stdin is still open (so it never reads a cut-off input as complete), then the connection
+   * is closed and exec rejects once the command is gone.
+   */
   exec(containerId: string, cmd: string[], options: ExecOptions = {}): Promise<ExecResult> {
     return guarded(async () => {
-      const exec = await this.docker.getContainer(containerId).exec({
+      const { signal, stdin } = options;
+      if (signal?.aborted) {
+        stdin?.destroy();
+        throw reasonOf(signal);
+      }
+      const container = this.docker.getContainer(containerId);
+      const marker = randomBytes(8).toString('hex');
+      const exec = await container.exec({
         Cmd: cmd,
-        Env: recordToEnv(options.env),
+        Env: [...recordToEnv(options.env), `${EXEC_MARKER}=${marker}`],
         User: options.user,
-        AttachStdin: Boolean(options.stdin),
+        AttachStdin: Boolean(stdin),
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
       });
-      const stream = (await exec.start({ hijack: true, stdin: Boolean(options.stdin) })) as unknown as Duplex;
+      const stream = (await exec.start({ hijack: true, stdin: Boolean(stdin) })) as unknown as Duplex;
       // Output is kept as bytes and decoded once at the end: a character split across two
       // frames would otherwise be lost.
       const stderrChunks: Buffer[] = [];
@@ -107,15 +134,39 @@ export class DockerodeEngine implements DockerEngine {
         if (stderrBytes < 64 * 1024) stderrChunks.push(chunk);
         stderrBytes += chunk.length;
       });
-      if (options.stdin) {
+
+      let stopped: { reason: Error; gone: Promise<void> } | undefined;
+      const stop = (reason: Error) => {
+        if (stopped) return;
+        stdin?.destroy(); // no more input, but no EOF either: the socket stays open until the kill
+        stopped = { reason, gone: this.killExec(container, exec, marker).catch(() => undefined).finally(() => stream.destroy()) };
+      };
+      const onAbort = () => stop(reasonOf(signal!));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort(); // it came while the exec was being created
+      if (stdin) {
+        stdin.on('data', (chunk: Buffer) => {
+          if (!stream.write(chunk)) {
+            stdin.pause();
+            stream.once('drain', () => stdin.resume());
+          }
+        });
         // The stdin stream ending half-closes the hijacked socket: the daemon sees EOF on the
         // command's stdin and keeps sending output until the command exits.
-        options.stdin.pipe(stream);
+        stdin.once('end', () => stream.end());
+        stdin.once('error', (err: Error) => stop(new Error(`${cmd[0]}'s input failed (${err.message}), so it was stopped`)));
       }
       try {
-        await pipeline(stream, demux);
-      } catch (err) {
-        throw new Error(`${cmd[0]} was cut off: ${await this.whyCutOff(containerId, err)}`);
+        await pipeline(stream, demux).catch(async (err: unknown) => {
+          if (!stopped) throw new Error(`${cmd[0]} was cut off: ${await this.whyCutOff(containerId, err)}`);
+        });
+        if (stopped) {
+          await stopped.gone;
+          throw stopped.reason;
+        }
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        stdin?.destroy(); // the command may have exited without reading all of it
       }
       // The exit code is only known once the stream has ended; poll briefly until it is set.
       let info = await exec.inspect();
@@ -125,6 +176,37 @@ export class DockerodeEngine implements DockerEngine {
       }
       return { exitCode: info.ExitCode ?? -1, stdout: Buffer.concat(stdoutChunks).toString('utf8'), stderr: Buffer.concat(stderrChunks).toString('utf8') };
     });
+  }
+
+  /** TERM to every process of the exec, KILL after 3 s if any is left; resolves when it is gone. */
+  private async killExec(container: Docker.Container, exec: Docker.Exec, marker: string): Promise<void> {
+    const running = () => exec.inspect().then((i) => i.Running, () => false);
+    for (const sig of ['TERM', 'KILL'] as const) {
+      if (!(await running())) return;
+      await this.signalExec(container, exec, marker, sig).catch(() => undefined);
+      for (let i = 0; i < 30; i++) {
+        if (!(await running())) return;
+        await delay(100);
+      }
+    }
+  }
+
+  private async signalExec(container: Docker.Container, exec: Docker.Exec, marker: string, sig: 'TERM' | 'KILL'): Promise<void> {
+    // Inside the container, as root: every process whose environment carries the marker.
+    const script = `for p in /proc/[0-9]*; do if tr '\\0' '\\n' < "$p/environ" 2>/dev/null | grep -qx '${EXEC_MARKER}=${marker}'; then kill -${sig} "\${p#/proc/}" 2>/dev/null; fi; done; exit 0`;
+    try {
+      const killer = await container.exec({ Cmd: ['sh', '-c', script], User: '0', AttachStdout: true, AttachStderr: true, Tty: false });
+      const out = (await killer.start({ hijack: true, stdin: false })) as unknown as Duplex;
+      out.resume();
+      await finished(out).catch(() => undefined);
+      if ((await killer.inspect()).ExitCode === 0) return;
+    } catch {
+      // no shell in this image: try from the host below
+    }
+    // A local engine: the exec's PID on this host, if it is still that process.
+    const { Pid } = await exec.inspect();
+    const environ = Pid > 0 ? (() => { try { return readFileSync(`/proc/${Pid}/environ`, 'latin1'); } catch { return ''; } })() : '';
+    if (environ.split('\0').includes(`${EXEC_MARKER}=${marker}`)) process.kill(Pid, `SIG${sig}`);
   }
 
   /** Explains a broken exec stream: usually the container stopped or was killed. */
@@ -139,20 +221,33 @@ export class DockerodeEngine implements DockerEngine {
     return `the connection to the Docker engine broke (${detail})`;
   }
 
-  getArchive(containerId: string, path: string): Promise<Readable> {
-    return guarded(async () => (await this.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable);
-  }
-
-  putArchive(containerId: string, path: string, tar: Readable): Promise<void> {
+  getArchive(containerId: string, path: string, options: TransferOptions = {}): Promise<Readable> {
     return guarded(async () => {
-      await this.docker.getContainer(containerId).putArchive(tar as unknown as NodeJS.ReadableStream, { path });
+      const { signal } = options;
+      if (signal?.aborted) throw reasonOf(signal);
+      const res = (await this.docker.getContainer(containerId).getArchive({ path, abortSignal: signal })) as unknown as Readable;
+      if (signal) addAbortSignal(signal, res); // also once the response streams
+      return res;
     });
   }
 
-  stop(containerId: string, timeoutSeconds = 30): Promise<void> {
+  putArchive(containerId: string, path: string, tar: Readable, options: TransferOptions = {}): Promise<void> {
     return guarded(async () => {
       try {
-        await this.docker.getContainer(containerId).stop({ t: timeoutSeconds });
+        if (options.signal?.aborted) throw reasonOf(options.signal);
+        await this.docker.getContainer(containerId).putArchive(tar as unknown as NodeJS.ReadableStream, { path, abortSignal: options.signal });
+      } catch (err) {
+        tar.destroy(); // nobody reads it any more: let whatever produces it stop too
+        throw err;
+      }
+    });
+  }
+
+  stop(containerId: string, timeoutSeconds?: number): Promise<void> {
+    return guarded(async () => {
+      try {
+        // Without `t`, Docker uses the container's own stop timeout (10 s when it has none).
+        await this.docker.getContainer(containerId).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already stopped
       }

@@ -7,8 +7,11 @@ export interface DockerEngine {
   inspect(containerId: string): Promise<ContainerDetails>;
   /** Runs a command; stdout goes to `stdout` when given (streamed), else it is collected. */
   exec(containerId: string, cmd: string[], options?: ExecOptions): Promise<ExecResult>;
-  getArchive(containerId: string, path: string): Promise<Readable>;
-  putArchive(containerId: string, path: string, tar: Readable): Promise<void>;
+  /** A tar of `path`; with `signal`, the download is destroyed on abort. */
+  getArchive(containerId: string, path: string, options?: TransferOptions): Promise<Readable>;
+  /** Extracts `tar` into `path`; on abort or failure the upload and `tar` are destroyed. */
+  putArchive(containerId: string, path: string, tar: Readable, options?: TransferOptions): Promise<void>;
+  /** Stops with `timeoutSeconds` between the stop signal and a kill (Docker's default: the container's own). */
   stop(containerId: string, timeoutSeconds?: number): Promise<void>;
   start(containerId: string): Promise<void>;
   pause(containerId: string): Promise<void>;
@@ -67,13 +70,48 @@ export interface ContainerDetails extends ContainerSummary {
   ports?: Record<string, string>;
   /** Address on its first network, reachable from a Linux host. */
   ipAddress?: string;
+  /** Its own stop timeout in seconds (Compose stop_grace_period); unset means Docker's 10. */
+  stopTimeout?: number;
+  /** State.ExitCode and State.OOMKilled: how it ended last. */
+  exitCode?: number;
+  oomKilled?: boolean;
 }
 
 export interface ExecOptions {
   env?: Record<string, string>;
   user?: string;
   stdout?: Writable;
+  /** The command's stdin. If it fails, the command is killed and exec rejects. */
   stdin?: Readable;
+  /** On abort the command (and its children) is killed in the container and exec rejects. */
+  signal?: AbortSignal;
+}
+
+export interface TransferOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * The engine with `signal` given to every exec and archive transfer that brings none of its
+ * own, for code (drivers) that should stop when the run is interrupted without knowing it.
+ */
+export function withSignal(engine: DockerEngine, signal: AbortSignal): DockerEngine {
+  return {
+    version: () => engine.version(),
+    listContainers: (o) => engine.listContainers(o),
+    inspect: (id) => engine.inspect(id),
+    exec: (id, cmd, o = {}) => engine.exec(id, cmd, { signal, ...o }),
+    getArchive: (id, path, o = {}) => engine.getArchive(id, path, { signal, ...o }),
+    putArchive: (id, path, tar, o = {}) => engine.putArchive(id, path, tar, { signal, ...o }),
+    stop: (id, t) => engine.stop(id, t),
+    start: (id) => engine.start(id),
+    pause: (id) => engine.pause(id),
+    unpause: (id) => engine.unpause(id),
+    runToCompletion: (spec) => engine.runToCompletion(spec),
+    runDetached: (spec) => engine.runDetached(spec),
+    remove: (id) => engine.remove(id),
+    imageExists: (ref) => engine.imageExists(ref),
+  };
 }
 
 export interface ExecResult {

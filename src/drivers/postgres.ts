@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { pipeline as pipeStreams, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
 import { writeWithRoom } from '../util/backpressure.js';
@@ -68,7 +68,8 @@ export const postgresDriver: Driver = {
 
     const filter = new PgRestoreFilter(user, version >= 130000);
     const replay = await engine.exec(id, ['psql', '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q'], {
-      stdin: open().pipe(filter),
+      // pipeline, not pipe(): an artifact that fails mid-read fails psql's stdin, and so the exec.
+      stdin: pipeStreams(open(), filter, () => undefined),
       env: { PGOPTIONS: '-c client_min_messages=warning' }, // NOTICEs ("does not exist, skipping") are noise here
     });
     if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${errorLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);

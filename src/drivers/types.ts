@@ -18,7 +18,7 @@ export interface BackupContext {
   signal: AbortSignal;
   /** Stops the container and guarantees it is started again, even on errors and Ctrl-C. */
   withStopped<T>(work: () => Promise<T>): Promise<T>;
-  /** Pauses the container (cgroup freezer) and guarantees it is unpaused, even on errors and Ctrl-C. */
+  /** Pauses the container (cgroup freezer), with the same marker and guarantees as a stop. */
   withPaused<T>(work: () => Promise<T>): Promise<T>;
   log(message: string): void;
 }

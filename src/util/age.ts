@@ -16,6 +16,7 @@ function ageStage(args: string[], what: string): Duplex {
   const output = new PassThrough();
   child.stdout.pipe(output, { end: false });
   const stage = Duplex.from({ writable: child.stdin, readable: output });
+  child.stdout.on('error', (err) => stage.destroy(err)); // pipe() would drop it
   child.on('error', (err: NodeJS.ErrnoException) => {
     stage.destroy(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', 1, 'Debian: apt-get install age') : err);
   });

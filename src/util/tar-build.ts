@@ -1,4 +1,4 @@
-import { Readable, type Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Header, Parser, type ReadEntry } from 'tar';
 import { writeChunk } from './tar-stream.js';
@@ -51,20 +51,60 @@ export interface FoundEntry {
   close(): void;
 }
 
-/** Streams one named entry out of a tar stream; rejects if the archive has no such file. */
-export function findTarEntry(source: Readable, name: string): Promise<FoundEntry> {
+/**
+ * Streams one named entry out of a tar stream; rejects if the archive has no such file. The
+ * entry's stream ERRORS (it never hangs, and never ends short) when the source fails, the
+ * archive is cut off inside the entry, or `signal` aborts; the source is destroyed then, and
+ * also once the entry has been read (the rest of the archive is not needed).
+ */
+export function findTarEntry(source: Readable, name: string, signal?: AbortSignal): Promise<FoundEntry> {
   return new Promise((resolve, reject) => {
-    let found = false;
+    let out: PassThrough | undefined;
+    let complete = false;
     const parser = new Parser({ strict: true });
+    const fail = (err: Error) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (!out) reject(err);
+      else if (!complete) out.destroy(err);
+      source.destroy();
+    };
+    const onAbort = () => fail(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     parser.on('entry', (e: ReadEntry) => {
-      if (!found && e.type === 'File' && e.path.replace(/^\.\//, '') === name) {
-        found = true;
-        resolve({ size: e.size ?? 0, uid: e.uid ?? 0, gid: e.gid ?? 0, mode: (e.mode ?? 0o644) & 0o7777, stream: Readable.from(e), close: () => source.destroy() });
-      } else e.resume();
+      if (out || e.type !== 'File' || e.path.replace(/^\.\//, '') !== name) return void e.resume();
+      const stream = (out = new PassThrough());
+      // The failure may come before the caller attached to the stream; it keeps it as the
+      // stream's `errored` state, which pipeline() and async iteration report when they attach.
+      stream.on('error', () => undefined);
+      // By hand rather than pipe(): the entry must not end normally when the archive broke.
+      e.on('data', (chunk: Buffer) => { if (!stream.write(chunk)) e.pause(); });
+      stream.on('drain', () => e.resume());
+      e.on('end', () => {
+        if (stream.destroyed) return; // the parser reported a cut-off archive first
+        complete = true;
+        signal?.removeEventListener('abort', onAbort);
+        stream.end();
+        source.destroy();
+      });
+      stream.on('close', () => { if (!complete) source.destroy(); }); // the reader gave up
+      resolve({
+        size: e.size ?? 0, uid: e.uid ?? 0, gid: e.gid ?? 0, mode: (e.mode ?? 0o644) & 0o7777, stream,
+        close: () => { source.destroy(); stream.destroy(); },
+      });
     });
-    parser.on('error', (err: Error) => (found ? undefined : reject(err)));
-    parser.on('end', () => { if (!found) reject(new Error(`the archive has no ${name}`)); });
-    source.on('error', (err) => (found ? parser.abort(err) : reject(err)));
-    source.pipe(parser);
+    // strict: a truncated or damaged archive is an error, reported before the entry would end short
+    parser.on('error', (err: Error) => fail(err));
+    parser.on('end', () => { if (!out) fail(new Error(`the archive has no ${name}`)); });
+    source.on('data', (chunk: Buffer) => {
+      if (!parser.write(chunk)) {
+        source.pause();
+        parser.once('drain', () => source.resume());
+      }
+    });
+    let sourceEnded = false;
+    source.on('end', () => { sourceEnded = true; parser.end(); });
+    source.on('error', fail);
+    source.on('close', () => { if (!sourceEnded && !complete) fail(new Error('the archive stream closed before its end')); });
   });
 }

@@ -4,7 +4,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
 
 describe('faults during backup create', () => {
@@ -85,7 +85,7 @@ describe('interrupted backup create', () => {
     expect(await running(neo4j.getId())).toBe(false); // nobody could start it again
     const list = await bot(['backup', 'list', '--dir', dir, '--all']);
     expect(list.exitCode).toBe(0);
-    expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) stopped .* Bring it back with: docker start /);
+    expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) stopped .* Start it with: docker start /);
     expect(String(list.stdout)).toMatch(/No backups/);
     expect(String(list.stdout)).toMatch(/\.tmp-stackvault_backup_\d+_\d+: unfinished/);
     const create = await bot(['backup', 'create', '--dir', dir, '--project', project]);
@@ -122,6 +122,45 @@ describe('two runs at once', () => {
   });
 });
 
+describe('two runs at once, with a real holder', () => {
+  it('a run holding the lock blocks create (exit 8, named); an empty lock just made is not stale; SIGKILLed, its lock is taken over', async () => {
+    const { mkdir, readdir: ls, rm, stat } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { REPO_ROOT } = await import('../support/cli.js');
+    const project = newProjectName('lockreal');
+    const neo4j = await startNeo4j({ project });
+    try {
+      const dir = await tempDir('lockreal');
+      // An empty lock directory is what another process's mkdir leaves before it writes its name.
+      await mkdir(join(dir, '.stackvault.lock'));
+      const young = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(young.exitCode, String(young.stderr)).toBe(8);
+      expect(String(young.stderr)).toMatch(/Another stackvault run \(just starting: its details are not written yet\) holds the lock/);
+      expect(await ls(join(dir, '.stackvault.lock'))).toEqual([]); // left alone
+      await rm(join(dir, '.stackvault.lock'), { recursive: true });
+
+      // Another process that holds the lock the way stackvault does (dist/ is built by bot.sh above).
+      const holder = execa(process.execPath, ['--input-type=module', '-e', `
+        const { acquireLock } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/core/lock.js'))});
+        await acquireLock(process.argv[1], 'backup create --type daily');
+        console.log('locked');
+        setInterval(() => {}, 1000);`, dir], { reject: false });
+      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => { if (String(d).includes('locked')) resolve(); }));
+      const blocked = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(blocked.exitCode).toBe(8);
+      expect(String(blocked.stderr)).toMatch(new RegExp(`Another stackvault run \\(backup create --type daily, pid ${holder.pid}, since `));
+      expect((await stat(join(dir, '.stackvault.lock'))).isDirectory()).toBe(true);
+      holder.kill('SIGKILL'); // no chance to release
+      await holder;
+      const after = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(after.exitCode, String(after.stderr)).toBe(0);
+      expect((await ls(dir)).filter((n) => n.startsWith('.stackvault.lock'))).toEqual([]); // released
+    } finally {
+      await neo4j.stop();
+    }
+  });
+});
+
 describe('the Docker engine becomes unreachable during a run', () => {
   it('exit 6 with one clear sentence, nothing kept, and the stopped container is named', async () => {
     const net = await import('node:net');
@@ -149,7 +188,7 @@ describe('the Docker engine becomes unreachable during a run', () => {
       proxy.close();
       for (const s of open) s.destroy();
       const r = await run;
-      expect(r.exitCode, String(r.stderr)).toBe(6);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(6);
       expect(String(r.stderr)).toMatch(/Docker engine at unix:\/\/.*docker.sock is unreachable/);
       expect(String(r.stderr)).toMatch(new RegExp(`could not be started again: .*When Docker is back: docker start `));
       expect(await backupDirEntries(dir)).toEqual([]);
@@ -237,6 +276,141 @@ describe('restore interrupted by the target dying', () => {
       expect(await psql(pg, 'bot', 'SELECT count(*) FROM big')).toBe('1000');
     } finally {
       await pg.stop();
+    }
+  });
+});
+
+describe('Ctrl-C during a restore', () => {
+  it('exit 130; the finished service stays restored, the one mid-replay is put back; no psql keeps running', async () => {
+    const project = newProjectName('intrestore');
+    const [pg, redis] = await Promise.all([startPostgres({ project }), startRedis({ project })]);
+    try {
+      await psql(pg, 'bot', 'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 2000000) g');
+      await redisCli(redis, 'SET', 'greeting', 'from the backup');
+      const dir = await tempDir('intrestore');
+      const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+      expect(c.exitCode, String(c.stderr)).toBe(0);
+      const backup = JSON.parse(String(c.stdout)) as { id: string };
+      await psql(pg, 'bot', 'CREATE TABLE marker AS SELECT 42 AS answer');
+      await psql(pg, 'bot', 'DELETE FROM big WHERE id > 1000');
+      await redisCli(redis, 'SET', 'greeting', 'changed since');
+
+      const run = bot(['backup', 'restore', backup.id, '--dir', dir, '--yes']);
+      const Docker = (await import('dockerode')).default;
+      const container = new Docker().getContainer(pg.getId());
+      const psqlProcesses = async (): Promise<string[]> =>
+        ((await container.top({ ps_args: '-eo pid,args' }).catch(() => ({ Processes: [] as string[][] }))).Processes ?? []).map((p: string[]) => p.join(' '));
+      // Redis' restore is done (its key is the backup's again) while PostgreSQL still replays.
+      let sent = false;
+      for (let i = 0; i < 2400 && !sent; i++) {
+        const redisDone = (await redisCli(redis, '--raw', 'GET', 'greeting').catch(() => '')) === 'from the backup';
+        const procs = await psqlProcesses();
+        if (redisDone && procs.some((p) => /psql .*ON_ERROR_STOP=1 -X -q/.test(p)) && procs.some((p) => /COPY/.test(p))) {
+          run.kill('SIGINT');
+          sent = true;
+        } else await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(sent, 'never saw Redis restored while the replay ran').toBe(true);
+      const r = await run;
+      expect(r.exitCode, String(r.stderr)).toBe(130);
+      expect(String(r.stdout)).toMatch(/✅ redis .*: restored/);
+      expect(String(r.stdout)).toMatch(/❌ postgres .*NOT restored, back on the restore point: interrupted/);
+      expect(String(r.stderr)).toMatch(/Restore interrupted \(restored: redis; back on the restore point: postgres\)/);
+      // Nothing keeps running in the container after the command has exited.
+      expect((await psqlProcesses()).filter((p) => /\bpsql\b/.test(p))).toEqual([]);
+      // The finished service was not rolled back; the interrupted one is as it was before.
+      expect(await redisCli(redis, '--raw', 'GET', 'greeting')).toBe('from the backup');
+      expect(await psql(pg, 'bot', 'SELECT answer FROM marker')).toBe('42');
+      expect(await psql(pg, 'bot', 'SELECT count(*) FROM big')).toBe('1000');
+      expect((await container.inspect()).State.Running).toBe(true);
+    } finally {
+      await Promise.all([pg.stop(), redis.stop()]);
+    }
+  });
+});
+
+describe('stop timeouts and kills', () => {
+  it("a container that ignores SIGTERM gets its own stop timeout, is reported as killed, and its downtime is recorded", async () => {
+    const Docker = (await import('dockerode')).default;
+    const { IMAGES } = await import('../support/images.js');
+    const project = newProjectName('stopkill');
+    const docker = new Docker();
+    // PID 1 ignores TERM (as a process stuck in I/O would); its own stop timeout is 2 s, as with
+    // Compose's stop_grace_period: 2s.
+    const stubborn = await docker.createContainer({
+      Image: IMAGES.neo4j,
+      Entrypoint: ['bash', '-c', 'trap "" TERM; mkdir -p /data/databases/neo4j; echo x > /data/databases/neo4j/neostore; while :; do sleep 1; done'],
+      StopTimeout: 2,
+      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'stubborn' },
+    });
+    await stubborn.start();
+    const polite = await startNeo4j({ project, service: 'polite' }); // exits cleanly on TERM
+    try {
+      const dir = await tempDir('stopkill');
+      const r = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const m = JSON.parse(String(r.stdout)) as import('../../src/core/manifest.js').Manifest;
+      const entry = (name: string) => m.services.find((s) => s.name === name)!;
+      expect(entry('stubborn').stopTimeoutSeconds).toBe(2); // its own, not Docker's 10 or a fixed 30
+      expect(entry('stubborn').warnings).toEqual([expect.stringMatching(/was killed after 2\.\d s: it did not exit on its stop signal within its 2 s stop timeout \(exit code 137\)/)]);
+      expect(entry('stubborn').downtimeMs).toBeGreaterThanOrEqual(2000);
+      expect(entry('stubborn').downtimeMs).toBeLessThan(9000);
+      expect(entry('polite').warnings).toBeUndefined();
+      expect(entry('polite').stopTimeoutSeconds).toBe(10); // none set: Docker's default
+      expect(entry('polite').downtimeMs).toBeGreaterThan(0);
+      // The human output (stderr under --json) says it too.
+      expect(String(r.stderr)).toMatch(/warning: stubborn: \S+ was killed after 2\.\d s/);
+      expect(String(r.stderr)).toMatch(/✅ polite: .*down \d/);
+      expect((await stubborn.inspect()).State.Running).toBe(true);
+
+      // --stop-timeout overrides the container's own.
+      const o = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir, '--only', 'stubborn', '--stop-timeout', '1']);
+      expect(o.exitCode, String(o.stderr)).toBe(0);
+      const e = (JSON.parse(String(o.stdout)) as import('../../src/core/manifest.js').Manifest).services[0]!;
+      expect(e.stopTimeoutSeconds).toBe(1);
+      expect(e.warnings).toEqual([expect.stringMatching(/within its 1 s stop timeout/)]);
+      expect(e.downtimeMs).toBeLessThan(2000 + 5000);
+    } finally {
+      await stubborn.remove({ force: true, v: true });
+      await polite.stop();
+    }
+  });
+});
+
+describe('a paused container', () => {
+  it('SIGKILL while the SQLite fallback has it paused: list reports it, the next create unpauses it', async () => {
+    const Docker = (await import('dockerode')).default;
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const { IMAGES } = await import('../support/images.js');
+    const project = newProjectName('pausekill');
+    // No sqlite3 in this image: the frozen-copy fallback pauses it; a big file keeps it paused a while.
+    const app = await new GenericContainer(IMAGES.neo4j)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'legacy-app', 'stackvault.sqlite.paths': '/data/app.db' })
+      .withWaitStrategy(Wait.forHealthCheck())
+      .start();
+    try {
+      expect((await app.exec(['bash', '-c', 'head -c 400000000 /dev/urandom > /data/app.db'])).exitCode).toBe(0);
+      const dir = await tempDir('pausekill');
+      const run = bot(['backup', 'create', '--dir', dir, '--project', project]);
+      const container = new Docker().getContainer(app.getId());
+      let paused = false;
+      for (let i = 0; i < 800 && !paused; i++) {
+        paused = (await container.inspect()).State.Paused;
+        if (!paused) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(paused, 'the container was never paused').toBe(true);
+      run.kill('SIGKILL');
+      await run;
+      expect((await container.inspect()).State.Paused).toBe(true); // nobody could unpause it
+      const list = await bot(['backup', 'list', '--dir', dir]);
+      expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) paused .* Unpause it with: docker unpause /);
+      const next = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      expect(String(next.stdout)).toMatch(/had left .* paused since .*; it was unpaused/);
+      expect((await container.inspect()).State.Paused).toBe(false);
+      expect((await bot(['backup', 'list', '--dir', dir])).stderr).not.toMatch(/paused/);
+    } finally {
+      await new Docker().getContainer(app.getId()).unpause().catch(() => undefined);
+      await app.stop();
     }
   });
 });

@@ -58,6 +58,9 @@ describe('./bot.sh update (the pre-update routine)', () => {
     expect(Math.floor(new Date(manifest.completedAt).getTime() / 1000)).toBeLessThanOrEqual(pulledAt);
     expect((await new Docker().getContainer(redis.getId()).inspect()).State.StartedAt).not.toBe(startedAt);
     expect(String(r.stdout)).toMatch(new RegExp(`Updated ${oldHead} -> ${newHead}`));
+    // Restarted through the guarded stop: its downtime is shown, and no marker is left behind.
+    expect(String(r.stdout)).toMatch(/: restarted \(down \d/);
+    expect(await readdir(join(dir, '.stackvault-stopped')).catch(() => [])).toEqual([]);
   });
 
   it('a failing backup stops the update: no pull, no restart', async () => {

@@ -1,0 +1,79 @@
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { acquireLock, LOCK_FILE } from '../../src/core/lock.js';
+
+/** The lock on a temporary directory (file system only, no Docker). */
+const newDir = () => mkdtemp(join(tmpdir(), 'svu-lock-'));
+const owner = async (dir: string) => JSON.parse(await readFile(join(dir, LOCK_FILE, 'owner.json'), 'utf8')) as { pid: number; command: string };
+
+describe('the lock on a backup directory (proper-lockfile)', () => {
+  it('is a directory naming its holder; a second run is refused with exit 8 naming it; release removes it', async () => {
+    const dir = await newDir();
+    const release = await acquireLock(dir, 'backup create --type daily');
+    expect((await stat(join(dir, LOCK_FILE))).isDirectory()).toBe(true);
+    expect(await owner(dir)).toMatchObject({ pid: process.pid, command: 'backup create --type daily' });
+    await expect(acquireLock(dir, 'backup restore x')).rejects.toMatchObject({
+      exitCode: 8,
+      message: expect.stringMatching(new RegExp(`^Another stackvault run \\(backup create --type daily, pid ${process.pid}, since .*\\) holds the lock on `)),
+    });
+    await release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('an empty lock just created by another process is not taken as stale', async () => {
+    const dir = await newDir();
+    await mkdir(join(dir, LOCK_FILE)); // what proper-lockfile's mkdir leaves before the owner file is written
+    await expect(acquireLock(dir, 'backup create')).rejects.toMatchObject({ exitCode: 8, message: expect.stringMatching(/just starting: its details are not written yet/) });
+    expect(await readdir(join(dir, LOCK_FILE))).toEqual([]); // untouched
+    await rm(join(dir, LOCK_FILE), { recursive: true });
+    await writeFile(join(dir, LOCK_FILE), ''); // an older stackvault's lock file, created but not yet written
+    await expect(acquireLock(dir, 'backup create')).rejects.toMatchObject({ exitCode: 8 });
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toBe('');
+  });
+
+  it('a lock not refreshed for a minute is stale and taken over, whoever held it', async () => {
+    const dir = await newDir();
+    await mkdir(join(dir, LOCK_FILE));
+    await writeFile(join(dir, LOCK_FILE, 'owner.json'), JSON.stringify({ pid: 1, host: 'another-host', command: 'backup create', since: '2020-01-01T00:00:00Z' }));
+    const old = new Date(Date.now() - 120_000);
+    await utimes(join(dir, LOCK_FILE), old, old);
+    const release = await acquireLock(dir, 'backup prune');
+    expect(await owner(dir)).toMatchObject({ pid: process.pid, command: 'backup prune' });
+    await release();
+  });
+
+  it('a fresh lock whose holder on this host is dead is taken over at once (also in the old file format)', async () => {
+    const dir = await newDir();
+    const dead = { pid: 2 ** 22 + 12345, host: hostname(), command: 'backup create', since: new Date().toISOString() };
+    await mkdir(join(dir, LOCK_FILE));
+    await writeFile(join(dir, LOCK_FILE, 'owner.json'), JSON.stringify(dead));
+    await (await acquireLock(dir, 'one'))();
+    await writeFile(join(dir, LOCK_FILE), JSON.stringify(dead));
+    const release = await acquireLock(dir, 'two');
+    expect(await owner(dir)).toMatchObject({ command: 'two' });
+    await release();
+  });
+
+  it('release removes only our own lock: one that replaced it is left alone', async () => {
+    const dir = await newDir();
+    const release = await acquireLock(dir, 'backup create');
+    // Another run took the lock over (say ours was judged stale) and holds it now.
+    await rm(join(dir, LOCK_FILE), { recursive: true });
+    await mkdir(join(dir, LOCK_FILE));
+    const theirs = JSON.stringify({ pid: process.pid, host: hostname(), command: 'backup restore', since: new Date().toISOString(), token: 'theirs' });
+    await writeFile(join(dir, LOCK_FILE, 'owner.json'), theirs);
+    await release();
+    expect(await readFile(join(dir, LOCK_FILE, 'owner.json'), 'utf8')).toBe(theirs);
+  });
+
+  it('waits for a holder that finishes', async () => {
+    const dir = await newDir();
+    const first = await acquireLock(dir, 'first');
+    setTimeout(() => void first(), 700);
+    const second = await acquireLock(dir, 'second', 10_000);
+    expect(await owner(dir)).toMatchObject({ command: 'second' });
+    await second();
+  });
+});
