@@ -14,7 +14,7 @@ interface VerifyFlags {
 export async function verifyCommand(id: string, flags: VerifyFlags): Promise<{ backupId: string }> {
   const out = flags.json ? process.stderr : process.stdout;
   const deep = flags.deep ? { ...commandContext(), progress: plainProgress((l) => out.write(`${l}\n`)) } : undefined;
-  const result = await verifyBackup(flags.dir, id, deep, flags.identity);
+  const result = await verifyBackup(flags.dir, id, deep, flags.identity, commandContext().drivers);
   for (const s of result.services) {
     if (!s.ok) {
       out.write(`❌ ${s.service}: ${s.error}\n`);

@@ -10,9 +10,8 @@ import { TarChecker } from '../util/tar-stream.js';
 import { unsafeEntry } from '../util/tar-safety.js';
 import { ByteCounter, decompressor, hashFile, Sha256Tap, type Compression } from './artifact.js';
 import type { ServiceEntry } from './manifest.js';
+import type { Driver } from '../drivers/types.js';
 
-/** pg_dumpall writes this last; a dump without it was cut off. */
-export const PG_DUMP_END = '-- PostgreSQL database cluster dump complete';
 
 export interface ArtifactCheck {
   service: string;
@@ -28,7 +27,7 @@ export interface ArtifactCheck {
  * that ends with pg_dumpall's completion line. Any problem is an integrity error (exit 5)
  * naming the service and what is wrong. Reads the file once.
  */
-export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string): Promise<ArtifactCheck> {
+export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string, driver?: Pick<Driver, 'artifactEnd'>): Promise<ArtifactCheck> {
   const what = `${entry.name} (${entry.artifact})`;
   if (entry.encryption && !identity) {
     throw new StackvaultError(`The artifact of ${what} is encrypted with age; give the identity (private key) file to open it.`, ExitCode.usage, 'Pass --identity FILE, or set STACKVAULT_AGE_IDENTITY.');
@@ -72,7 +71,7 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   }
   if (hasher.digest !== entry.sha256) throw checksumError(what);
   if (hostile) throw integrityError(`The artifact of ${what} has an unsafe ${hostile}; refusing to use it.`);
-  if (entry.format === 'sql' && !tail.includes(PG_DUMP_END)) throw integrityError(`The SQL dump of ${what} is incomplete: it lacks pg_dumpall's final line.`);
+  if (driver?.artifactEnd && !tail.includes(driver.artifactEnd.text)) throw integrityError(`The artifact of ${what} is incomplete: it lacks ${driver.artifactEnd.what}.`);
   return { service: entry.name, artifact: entry.artifact!, bytes: size, rawBytes: raw.bytes, ...(tar ? { tarEntries: tar.entries } : {}) };
 }
 

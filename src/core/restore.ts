@@ -103,7 +103,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   if (unknown) {
     throw integrityError(`Service '${unknown.name}' in ${backup.manifest.id} uses driver '${unknown.driver}', which this stackvault does not know; nothing was changed.`, 'A newer stackvault may have written this backup.');
   }
-  for (const entry of entries) await checkArtifact(backup.path, entry, options.identity);
+  for (const entry of entries) await checkArtifact(backup.path, entry, options.identity, deps.drivers.find((d) => d.name === entry.driver));
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);

@@ -43,7 +43,7 @@ export interface DeepDeps {
  * restored into a throwaway container of its image and the data is looked at. Every service
  * is checked even after a failure; the outcome is recorded in the manifest.
  */
-export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, identity?: string): Promise<VerifyResult> {
+export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, identity?: string, drivers: readonly Driver[] = deep?.drivers ?? []): Promise<VerifyResult> {
   const backup = resolveBackup(await readCatalog(dir), id);
   if (deep) await deep.engine.version();
   const services: ServiceVerification[] = [];
@@ -52,7 +52,7 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
     deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
     let result: ServiceVerification;
     try {
-      const check = await checkArtifact(backup.path, entry, identity);
+      const check = await checkArtifact(backup.path, entry, identity, drivers.find((d) => d.name === entry.driver));
       result = { service: entry.name, ok: true, check };
       if (deep) {
         result.facts = await deepVerify(backup.path, entry, dir, deep, identity);

@@ -14,6 +14,9 @@ import { type Fingerprint, type ItemHasher, MultisetDigest } from './fingerprint
  */
 export const PG_FINGERPRINT_METHOD = 'postgres-copy-v1';
 
+/** pg_dumpall writes this last; a dump without it was cut off. */
+export const PG_DUMP_END = '-- PostgreSQL database cluster dump complete';
+
 /** Session settings pg_dump uses for its COPY output (pg_dump.c setup_connection), plus UTC. */
 export const PG_DUMP_ENV = { PGTZ: 'UTC', PGDATESTYLE: 'ISO' } as const;
 
@@ -177,7 +180,11 @@ export class PgDumpFingerprinter {
     return toFingerprint(this.acc);
   }
 
+  /** Whether pg_dumpall's final line went by: a dump without it was cut off. */
+  complete = false;
+
   private statement(text: string): void {
+    if (text === PG_DUMP_END) this.complete = true;
     const copy = COPY_HEADER.exec(text);
     if (copy) {
       const rows = new MultisetDigest();
@@ -338,7 +345,7 @@ async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: str
       }
     },
   });
-  const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', Buffer.from(db, 'latin1').toString('utf8'), '-v', 'ON_ERROR_STOP=1', '-X', '-q'], {
+  const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', Buffer.from(db, 'latin1').toString('utf8'), '-v', 'ON_ERROR_STOP=1', '-qAX'], {
     env: { PGCLIENTENCODING: encoding, ...PG_DUMP_ENV },
     stdin: Readable.from([Buffer.from(`${script.join('\n')}\n`, 'latin1')]),
     stdout: out,

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
 import { writeWithRoom } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
-import { livePgFingerprint, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
+import { livePgFingerprint, PG_DUMP_END, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
 import type { Driver } from './types.js';
 import { isServer } from './recognise.js';
 import { execChecked } from './exec.js';
@@ -24,6 +24,7 @@ const SIGNS = {
 export const postgresDriver: Driver = {
   name: 'postgres',
   format: 'sql',
+  artifactEnd: { text: PG_DUMP_END, what: "pg_dumpall's final line" },
   imageNames: SIGNS.images,
   recognise: (c) => isServer(c, SIGNS),
 
@@ -44,6 +45,10 @@ export const postgresDriver: Driver = {
     // tee's own 'error' event would otherwise be unhandled and end the process.
     tee.on('error', () => undefined);
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
+    // The exec is over once its stream is; the last chunks may still wait in the tee. The backup
+    // is not written until they are in the output.
+    await flushed(tee);
+    if (!fingerprinter.complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
@@ -124,6 +129,15 @@ export const postgresDriver: Driver = {
     return r.exitCode === 0 && r.stdout.trim() === '1';
   },
 };
+
+/** Ends a Writable and resolves once everything written to it went through, or rejects with its error. */
+function flushed(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (w.errored) return reject(w.errored);
+    w.once('error', reject);
+    w.end(() => resolve());
+  });
+}
 
 /** Rows per database and table (`schema.table`), read off a fingerprint's table parts. */
 function rowCounts(fp: Fingerprint): Record<string, Record<string, number>> {

@@ -114,6 +114,8 @@ export interface Driver {
   readonly format: ArtifactFormat;
   /** Image repository names of this server, for messages (recognition is `recognise`). */
   readonly imageNames: readonly string[];
+  /** Text a complete raw artifact ends with (within its last 256 bytes), and what to call it. */
+  readonly artifactEnd?: { text: string; what: string };
   /** A label whose presence makes a container this driver's (e.g. the SQLite paths label). */
   readonly claimedByLabel?: string;
   /** Whether a container is this store's server (see recognise.ts); label-only drivers omit it. */
