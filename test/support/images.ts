@@ -5,4 +5,8 @@ export const IMAGES = {
   chroma: 'stackvault-local/chroma:1',
   neo4j: 'stackvault-local/neo4j:5-standin',
   app: 'stackvault-local/app:1',
+  // Used by the real-stack layouts in test/layouts/ (local-images.env).
+  pgvector: 'stackvault-local/pgvector:17',
+  valkey: 'stackvault-local/valkey:8',
+  appstub: 'stackvault-local/appstub:1',
 } as const;
