@@ -1,25 +1,23 @@
 #!/usr/bin/env bash
 # Builds the project's local images without any image registry:
 #   stackvault-local/base:{bookworm,trixie}  debootstrap --variant=minbase, then docker import
-#   stackvault-local/{postgres,redis,chroma,neo4j,app}:<tag>  from compose/images/<name>/
-#   stackvault-local/pg-regress:17  FROM stackvault-local/postgres:17 (a second phase, see PARENTS)
+#   stackvault-local/{postgres,redis,chroma,neo4j,app,valkey,appstub}:<tag>  from compose/images/<name>/
+#   stackvault-local/{pgvector,pg-regress}:17  FROM stackvault-local/postgres:17, so built after it
 # An image is skipped when one with the same content hash (label stackvault.build-hash) exists.
+# An optional compose/images/<name>/env-probe ("VARIABLE shell-command" lines) sets ENV
+# VARIABLE to the command's output in the built image, e.g. the package version in PG_VERSION,
+# as the official images state their version in their environment.
 # Usage: scripts/build-images.sh [--force] [NAME...]
 set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
 
 force=""; [ "${1:-}" = --force ] && { force=1; shift; }
-declare -A TAGS=([postgres]=17 [redis]=7 [chroma]=1 [neo4j]=5-standin [app]=1 [pg-regress]=17)
-declare -A BASES=([postgres]=trixie [redis]=bookworm [chroma]=trixie [neo4j]=bookworm [app]=bookworm [pg-regress]=trixie)
-# Images built FROM another local image rather than a base: their parent is passed as BASE, is
-# built first (added when not named), and its image ID is part of their hash, so a rebuilt
-# parent rebuilds them.
-declare -A PARENTS=([pg-regress]=postgres)
-names=("$@"); [ ${#names[@]} -gt 0 ] || names=(postgres redis chroma neo4j app pg-regress)
-for n in "${names[@]}"; do
-  p=${PARENTS[$n]:-}
-  if [ -n "$p" ] && [[ " ${names[*]} " != *" $p "* ]]; then names+=("$p"); fi
-done
+declare -A TAGS=([postgres]=17 [redis]=7 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [pgvector]=17 [pg-regress]=17)
+# A base is a debootstrap suite, or another image of this script (built first, in a later batch).
+declare -A BASES=([postgres]=trixie [redis]=bookworm [chroma]=trixie [neo4j]=bookworm [app]=bookworm
+                  [valkey]=trixie [appstub]=bookworm [pgvector]=postgres [pg-regress]=postgres)
+ALL=(postgres redis chroma neo4j app valkey appstub pgvector pg-regress)
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
 
 sv_docker_answers || sv_die "no Docker engine answers; run scripts/test.sh or start Docker first." 6
 
@@ -37,17 +35,16 @@ ensure_base() {
   rm -rf "$dir" "$dir.log"
 }
 
+is_image_base() { [ -n "${TAGS[$1]:-}" ]; }
+base_ref() { if is_image_base "$1"; then echo "stackvault-local/$1:${TAGS[$1]}"; else echo "stackvault-local/base:$1"; fi; }
+
 build_one() {
   local name=$1 ctx="$SV_ROOT/compose/images/$1" ref="stackvault-local/$1:${TAGS[$1]}"
   [ -d "$ctx" ] || sv_die "unknown image '$name' (have: ${!TAGS[*]})." 2
-  local base=${BASES[$name]} parent=${PARENTS[$name]:-} from from_line
-  if [ -n "$parent" ]; then
-    from="stackvault-local/$parent:${TAGS[$parent]}"
-    from_line="from=$(docker image inspect -f '{{.Id}}' "$from" 2>/dev/null)" || sv_die "$ref needs $from, which is missing." 1
-  else
-    from="stackvault-local/base:$base" from_line="base=$base"
-  fi
-  local hash; hash=$( (cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum; echo "$from_line") | sha256sum | cut -c1-16)
+  local base=${BASES[$name]} base_id=""
+  # An image built FROM another one of ours is rebuilt whenever that one changes.
+  if is_image_base "$base"; then base_id=$(docker image inspect -f '{{.Id}}' "$(base_ref "$base")"); fi
+  local hash; hash=$( (cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum; echo "base=$base$base_id") | sha256sum | cut -c1-16)
   if [ -z "$force" ] && [ "$(image_hash "$ref")" = "$hash" ]; then return 0; fi
   sv_say "building $ref."
   local started=$SECONDS build_ctx log="/tmp/stackvault-build-$name.log"
@@ -60,25 +57,43 @@ build_one() {
       && xargs npm install --no-fund --no-audit --omit=dev --no-package-lock <npm-packages) >"$log" 2>&1 \
       || { tail -20 "$log" >&2; rm -rf "$build_ctx"; sv_die "npm install for $ref failed (log above)." 1; }
   fi
-  docker build -q --build-arg "BASE=$from" --label "stackvault.build-hash=$hash" \
-    -t "$ref" "$build_ctx" >>"$log" 2>&1 \
+  local id
+  id=$(docker build -q --build-arg "BASE=$(base_ref "$base")" --label "stackvault.build-hash=$hash" \
+    "$build_ctx" 2>>"$log") \
     || { tail -20 "$log" >&2; rm -rf "$build_ctx"; sv_die "building $ref failed (log above)." 1; }
   rm -rf "$build_ctx"
+  if [ -f "$ctx/env-probe" ]; then
+    local var cmd val envs=""
+    while read -r var cmd; do
+      case "$var" in ''|'#'*) continue ;; esac
+      val=$(docker run --rm --entrypoint sh "$id" -c "$cmd" 2>>"$log") && [ -n "$val" ] \
+        || { tail -5 "$log" >&2; sv_die "env-probe $var for $ref failed (log above)." 1; }
+      envs+="ENV $var=\"$val\""$'\n'
+    done <"$ctx/env-probe"
+    id=$(printf 'FROM %s\n%s' "$id" "$envs" | docker build -q - 2>>"$log") \
+      || { tail -5 "$log" >&2; sv_die "adding the probed environment to $ref failed (log above)." 1; }
+  fi
+  docker tag "$id" "$ref"
   sv_say "built $ref in $((SECONDS - started)) s."
 }
 
 # Builds run in parallel (bases first, sequentially): downloads overlap with unpacking. Images
-# with a local parent run in a second phase, once every parent is built.
+# built FROM another of ours wait for a second batch (their base is built or checked first).
+first=() second=()
 for n in "${names[@]}"; do
-  ensure_base "${BASES[$n]}"
+  [ -n "${TAGS[$n]:-}" ] || sv_die "unknown image '$n' (have: ${ALL[*]})." 2
+  if is_image_base "${BASES[$n]}"; then
+    second+=("$n")
+    [[ " ${names[*]} " == *" ${BASES[$n]} "* ]] || first+=("${BASES[$n]}")
+  else
+    first+=("$n")
+  fi
 done
-build_phase() {
-  local n pids=() rc=0
+for n in "${first[@]}"; do ensure_base "${BASES[$n]}"; done
+build_batch() {
+  local n p pids=() rc=0
   for n in "$@"; do build_one "$n" & pids+=($!); done
-  for n in "${pids[@]}"; do wait "$n" || rc=1; done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
   return $rc
 }
-first=() second=()
-for n in "${names[@]}"; do if [ -n "${PARENTS[$n]:-}" ]; then second+=("$n"); else first+=("$n"); fi; done
-build_phase "${first[@]}" || exit 1
-[ ${#second[@]} -eq 0 ] || build_phase "${second[@]}" || exit 1
+build_batch "${first[@]}" && build_batch "${second[@]}"

@@ -4,6 +4,7 @@ import {
   chromaApi, newProjectName, NEO4J_PASSWORD, PG_SUPERUSER, psql, redisCli, run, sqlite,
   startApp, startChroma, startNeo4j, startPostgres, startRedis,
 } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
 
 /** The local images behave like the official ones in the ways stackvault relies on. */
 describe('local datastore images', () => {
@@ -69,5 +70,16 @@ describe('local datastore images', () => {
     const info = await new Docker().getContainer(neo4j.getId()).inspect();
     expect(info.State.ExitCode).toBe(0);
     await new Docker().getContainer(neo4j.getId()).remove({ v: true });
+  });
+
+  it('the official images\' version variables are set (PG_MAJOR/PG_VERSION, REDIS_VERSION, VALKEY_VERSION)', async () => {
+    const Docker = (await import('dockerode')).default;
+    const env = async (image: string) => Object.fromEntries(((await new Docker().getImage(image).inspect()).Config.Env ?? []).map((e) => e.split(/=(.*)/s).slice(0, 2)));
+    for (const image of [IMAGES.postgres, IMAGES.pgvector]) {
+      expect((await env(image)).PG_MAJOR).toBe('17');
+      expect((await env(image)).PG_VERSION).toMatch(/^17\.\d+-/);
+    }
+    expect((await env(IMAGES.redis)).REDIS_VERSION).toMatch(/^7\.\d+\.\d+$/);
+    expect((await env(IMAGES.valkey)).VALKEY_VERSION).toMatch(/^8\.\d+\.\d+$/);
   });
 });

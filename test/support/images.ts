@@ -7,4 +7,8 @@ export const IMAGES = {
   app: 'stackvault-local/app:1',
   /** postgres:17 plus PostgreSQL's built regression suite (compose/images/pg-regress). */
   pgRegress: 'stackvault-local/pg-regress:17',
+  // Used by the real-stack layouts in test/layouts/ (local-images.env).
+  pgvector: 'stackvault-local/pgvector:17',
+  valkey: 'stackvault-local/valkey:8',
+  appstub: 'stackvault-local/appstub:1',
 } as const;
