@@ -46,6 +46,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
       out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)}${down})\n`);
       for (const w of s.warnings ?? []) out.write(`warning: ${s.service}: ${w}\n`);
     }
+    if (result.stoppedApps?.length) out.write(`Stopped during the restore and started again: ${result.stoppedApps.join(', ')}\n`);
     out.write(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)\n`);
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     if (result.interrupted) {

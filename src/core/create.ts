@@ -2,7 +2,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { withSignal, type DockerEngine } from '../docker/engine.js';
-import type { Driver } from '../drivers/types.js';
+import type { Driver, Peer } from '../drivers/types.js';
 import { ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
@@ -82,7 +82,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   await mkdir(tmp, { mode: 0o700 });
   try {
     const names = artifactNames(found.running, options.compress, Boolean(options.encryptTo?.length));
-    const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir));
+    const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir, found.peers(c.container.id)));
     const skipped = found.notRunning.map((c): ServiceEntry => ({
       ...identity(c),
       status: 'skipped',
@@ -147,7 +147,7 @@ function artifactNames(candidates: Candidate[], compression: Compression, encryp
   });
 }
 
-async function backupService(c: Candidate, file: string, artifact: string, options: CreateOptions, deps: CreateDeps, dir: string): Promise<ServiceEntry> {
+async function backupService(c: Candidate, file: string, artifact: string, options: CreateOptions, deps: CreateDeps, dir: string, peers: Peer[]): Promise<ServiceEntry> {
   const started = Date.now();
   deps.progress.serviceStarted(c.service, `backing up (${c.driver.name})`);
   let secrets: string[] = [];
@@ -169,6 +169,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
           // An interrupt kills what runs in the container and cuts archive transfers.
           engine: withSignal(deps.engine, deps.signal),
           container,
+          peers,
           output: raw,
           signal: deps.signal,
           withStopped: (work) => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }),

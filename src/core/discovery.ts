@@ -1,5 +1,5 @@
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import type { Driver } from '../drivers/types.js';
+import type { Driver, Peer } from '../drivers/types.js';
 import { notFound } from '../errors.js';
 import { mapLimit } from '../util/limit.js';
 import { assignServiceKeys, LABELS, narrowToServices, selectDriver, type Candidate } from './selection.js';
@@ -24,6 +24,8 @@ export interface Discovery {
   notRunning: Candidate[];
   /** Containers of the backed-up projects that hold nothing to back up, or were excluded. */
   leftOut: LeftOut[];
+  /** The other containers of a candidate's Compose project, with their drivers. */
+  peers(containerId: string): Peer[];
 }
 
 /**
@@ -50,7 +52,7 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
   for (const container of unmatched) {
     const project = projectOf(container);
     if (!project || !projects.has(project) || container.labels[LABELS.helper] === 'true') continue;
-    const why = container.labels[LABELS.exclude] === 'true' ? `labelled ${LABELS.exclude}=true` : takesLeftovers ? takesLeftovers.leftover!(container) : 'no driver takes app containers';
+    const why = container.labels[LABELS.exclude] === 'true' ? `labelled ${LABELS.exclude}=true` : takesLeftovers ? takesLeftovers.leftover!(container, peersOf(container, containers, matched, takesLeftovers)) : 'no driver takes app containers';
     if (why === undefined) matched.push({ container, driver: takesLeftovers! });
     else leftOut.push({ container: container.name, project, service: container.labels[LABELS.composeService], reason: why });
   }
@@ -68,5 +70,18 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
     running: candidates.filter((c) => c.container.state === 'running'),
     notRunning: candidates.filter((c) => c.container.state !== 'running'),
     leftOut: onlyLeft,
+    peers: (id) => {
+      const c = containers.find((x) => x.id === id);
+      return c ? peersOf(c, containers, matched, takesLeftovers) : [];
+    },
   };
+}
+
+/** The other containers of a container's Compose project, with the driver each would get. */
+export function peersOf(container: ContainerDetails, all: readonly ContainerDetails[], matched: ReadonlyArray<{ container: ContainerDetails; driver: Driver }>, leftovers?: Driver): Peer[] {
+  const project = container.labels[LABELS.composeProject];
+  if (!project) return [];
+  return all
+    .filter((c) => c.id !== container.id && c.labels[LABELS.composeProject] === project && c.labels[LABELS.exclude] !== 'true' && c.labels[LABELS.helper] !== 'true')
+    .map((c) => ({ container: c, driver: matched.find((m) => m.container.id === c.id)?.driver.name ?? leftovers?.name ?? '' }));
 }

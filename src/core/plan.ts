@@ -36,7 +36,7 @@ export async function planBackup(options: DiscoveryOptions, deps: { engine: Dock
     }
     try {
       const details = await deps.engine.inspect(c.container.id);
-      services.push({ ...base, ...(c.driver.plan ? await c.driver.plan(deps.engine, details) : {}) });
+      services.push({ ...base, ...(c.driver.plan ? await c.driver.plan(deps.engine, details, found.peers(c.container.id)) : {}) });
     } catch (err) {
       services.push({ ...base, problem: (err as Error).message });
     }

@@ -1,5 +1,5 @@
 import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
-import { withSignal, type DockerEngine } from '../docker/engine.js';
+import { withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
@@ -13,7 +13,7 @@ import type { Manifest, ServiceEntry } from './manifest.js';
 import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { redact, secretsOf } from './redact.js';
-import { LABELS, type Candidate } from './selection.js';
+import { LABELS, selectDriver, type Candidate } from './selection.js';
 import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
 import { ContentMismatchError, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
@@ -76,6 +76,8 @@ export interface RestoreResult {
   backupId: string;
   restorePointId: string;
   services: ServiceRestoreResult[];
+  /** App containers stopped while the stores were restored (started again afterwards). */
+  stoppedApps?: string[];
   /** Ctrl-C/SIGTERM came during the restore (the command exits 130). */
   interrupted?: boolean;
 }
@@ -137,13 +139,25 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       );
     }
     const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false };
-    const services = await mapLimit(targets, options.parallel, async (t) => {
+    const restoreAll = (list: Target[]) => mapLimit(list, options.parallel, async (t) => {
       const stops: DowntimeFacts[] = [];
       const result = await restoreOne({ ...t, stop: { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) } }, backup, point, how, deps);
       const warnings = stops.flatMap((s) => s.warnings);
       return { ...result, ...(stops.length ? { downtimeMs: stops.reduce((n, s) => n + s.downtimeMs, 0) } : {}), ...(warnings.length ? { warnings } : {}) };
     });
-    return { backupId: backup.manifest.id, restorePointId: point.manifest.id, services, ...(deps.signal.aborted ? { interrupted: true } : {}) };
+    // Apps that write to the stores are stopped while they are restored (their writes would
+    // land between the restore and its check), the stores first, the apps' own data last.
+    const writers = await writersOf(targets, deps);
+    if (writers.length) deps.progress.info(`Stopping ${writers.map((w) => w.name).join(', ')} while the data is restored, so nothing writes meanwhile; they start again afterwards.`);
+    const services = await withEachStopped(writers, dir, options.stopTimeout, deps, async () => [
+      ...(await restoreAll(targets.filter((t) => !t.driver.leftover))),
+      ...(await restoreAll(targets.filter((t) => t.driver.leftover))),
+    ]);
+    return {
+      backupId: backup.manifest.id, restorePointId: point.manifest.id, services,
+      ...(writers.length ? { stoppedApps: writers.map((w) => w.name) } : {}),
+      ...(deps.signal.aborted ? { interrupted: true } : {}),
+    };
   } finally {
     await release();
   }
@@ -182,6 +196,34 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
     }
     return { entry, candidate: match, driver: match.driver };
   });
+}
+
+/**
+ * Running containers of the restored Compose projects that are neither restored now nor a
+ * datastore server: the apps, which would write while their stores are replaced.
+ */
+async function writersOf(targets: Target[], deps: RestoreDeps): Promise<ContainerDetails[]> {
+  const projects = new Set(targets.map((t) => t.candidate.project).filter((p): p is string => Boolean(p)));
+  if (projects.size === 0) return [];
+  const restored = new Set(targets.map((t) => t.candidate.container.id));
+  const running = (await deps.engine.listContainers({ all: false })).filter(
+    (c) => projects.has(c.labels[LABELS.composeProject] ?? '') && !restored.has(c.id) && c.labels[LABELS.exclude] !== 'true' && c.labels[LABELS.helper] !== 'true',
+  );
+  const writers: ContainerDetails[] = [];
+  for (const c of running) {
+    const details = await deps.engine.inspect(c.id);
+    const driver = selectDriver(details, deps.drivers);
+    if (!driver || driver.leftover) writers.push(details);
+  }
+  return writers.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Runs `work` with every container stopped (each with its marker), and starts them all again on every path. */
+function withEachStopped<T>(containers: ContainerDetails[], dir: string, timeoutSeconds: number | undefined, deps: RestoreDeps, work: () => Promise<T>): Promise<T> {
+  const [first, ...rest] = containers;
+  if (!first) return work();
+  const service = first.labels[LABELS.composeService] ?? first.name;
+  return withStopped(deps.engine, dir, { id: first.id, name: first.name, service }, () => withEachStopped(rest, dir, timeoutSeconds, deps, work), { timeoutSeconds });
 }
 
 /** The driver's own refusals (hostile paths, files not of this container), before anything changes. */

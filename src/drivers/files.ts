@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ReadEntry } from 'tar';
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import type { ContainerDetails, DockerEngine, Mount } from '../docker/engine.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { pipeline } from 'node:stream/promises';
 import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
-import type { Driver } from './types.js';
+import type { Driver, Peer } from './types.js';
 import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL } from './volume-archive.js';
 
 const COMPOSE_CONFIG_FILES = 'com.docker.compose.project.config_files';
@@ -28,15 +28,15 @@ export const filesDriver: Driver = {
   imageNames: [],
   secrets: () => [],
 
-  leftover(container) {
-    const plan = mountPlanOf(container);
+  leftover(container, peers) {
+    const plan = mountPlanOf(container, peers);
     if (plan.some((p) => p.role !== 'skipped')) return undefined;
     return plan.length ? `no data mounts (${plan.map((p) => `${p.destination}: ${p.why}`).join('; ')})` : 'no mounts: nothing of it outlives the container';
   },
 
   async backup(ctx) {
     const labelled = labelledPaths(ctx.container);
-    const plan = mountPlanOf(ctx.container);
+    const plan = mountPlanOf(ctx.container, ctx.peers);
     const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
     const sqlite = labelled ? [] : await sqliteInSourceTrees(ctx.engine, ctx.container.id, plan.filter((p) => p.role === 'source-tree'));
     const paths = [...data, ...sqlite];
@@ -48,9 +48,9 @@ export const filesDriver: Driver = {
     return { ...outcome, details: { ...outcome.details, stopped: false, paused: !hot, sqliteFiles: sqlite, skipped } };
   },
 
-  async plan(engine, container) {
+  async plan(engine, container, peers) {
     const labelled = labelledPaths(container);
-    const plan = mountPlanOf(container);
+    const plan = mountPlanOf(container, peers);
     const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
     const sqlite = labelled ? [] : await sqliteInSourceTrees(engine, container.id, plan.filter((p) => p.role === 'source-tree'));
     const planned = await planDataPaths(engine, container, [...data, ...sqlite], 'paused');
@@ -74,11 +74,29 @@ export const filesDriver: Driver = {
   ready: async (_engine, container) => container.running,
 };
 
-function mountPlanOf(container: ContainerDetails): PlannedMount[] {
+function mountPlanOf(container: ContainerDetails, peers: readonly Peer[] = []): PlannedMount[] {
   const configFiles = (container.labels[COMPOSE_CONFIG_FILES] ?? '').split(',').map((f) => f.trim()).filter(Boolean);
   // A .git beside the data can only be seen when stackvault runs on the Docker host itself.
   const gitTrees = container.mounts.filter((m) => m.type === 'bind' && existsSync(join(m.source, '.git'))).map((m) => m.source);
-  return planMounts(container.mounts, { configFiles, gitTrees });
+  return planMounts(container.mounts, { configFiles, gitTrees }).map((p) => {
+    const mount = container.mounts.find((m) => m.destination === p.destination)!;
+    const owner = p.role === 'skipped' ? undefined : ownerOf(mount, container, peers);
+    return owner ? { ...p, role: 'skipped' as const, why: owner } : p;
+  });
+}
+
+/**
+ * A mount shared by several containers is backed up once: by the store's server when one
+ * mounts it, else by the first app container (by name) that mounts it. Returns why this
+ * container leaves it to another, or undefined when it is its own.
+ */
+function ownerOf(mount: Mount, container: ContainerDetails, peers: readonly Peer[]): string | undefined {
+  const same = (m: Mount) => m.type === mount.type && (mount.type === 'volume' ? Boolean(mount.name) && m.name === mount.name : m.source === mount.source);
+  const sharers = peers.filter((p) => p.container.mounts.some(same));
+  const server = sharers.find((p) => p.driver !== '' && p.driver !== filesDriver.name);
+  if (server) return `shared with ${server.container.name}, whose ${server.driver} backup holds it`;
+  const first = sharers.filter((p) => p.driver === filesDriver.name).map((p) => p.container.name).sort()[0];
+  return first !== undefined && first < container.name ? `shared with ${first}, backed up there` : undefined;
 }
 
 /** Paths a restore may write for this container now: its data mounts and the SQLite files the backup found. */

@@ -10,9 +10,17 @@ export type DriverName = string;
 /** What the raw (uncompressed) artifact is; decides the file extension and how it is checked. */
 export type ArtifactFormat = 'sql' | 'tar';
 
+/** Another container of the same Compose project, and the driver that backs it up ('' for none). */
+export interface Peer {
+  container: ContainerDetails;
+  driver: string;
+}
+
 export interface BackupContext {
   engine: DockerEngine;
   container: ContainerDetails;
+  /** The other containers of its Compose project (to tell mounts it shares with them). */
+  peers: readonly Peer[];
   /** Raw artifact bytes go here; the core compresses, hashes and writes them. */
   output: Writable;
   signal: AbortSignal;
@@ -124,7 +132,7 @@ export interface Driver {
    * Takes the containers of a backed-up Compose project that no other driver recognises
    * (app containers and their data). Returns why it leaves one out, or undefined to take it.
    */
-  leftover?(container: ContainerDetails): string | undefined;
+  leftover?(container: ContainerDetails, peers: readonly Peer[]): string | undefined;
   /** Secret values found in the container's environment or command; redacted from all output. */
   secrets(container: ContainerDetails): string[];
   backup(ctx: BackupContext): Promise<BackupOutcome>;
@@ -135,7 +143,7 @@ export interface Driver {
    */
   restore(ctx: RestoreContext): Promise<Fingerprint | undefined | void>;
   /** What a backup of this container would do, touching nothing (`backup create --dry-run`). */
-  plan?(engine: DockerEngine, container: ContainerDetails): Promise<BackupPlan>;
+  plan?(engine: DockerEngine, container: ContainerDetails, peers: readonly Peer[]): Promise<BackupPlan>;
   /**
    * Refuses (throws) a restore this driver must not run into this container, before anything
    * changes (no restore point yet): paths outside the store's data, hostile archive entries.

@@ -78,6 +78,9 @@ def main():
     # 0 (the default): write the first files and rows, then stay idle, so a test can compare a
     # restore with what was there; a positive interval keeps writing like a busy app.
     interval = float(os.environ.get('STANDIN_INTERVAL', '0'))
+    # Restarted (a restore, a backup that stopped it): the container's own /tmp remembers the
+    # first start, and an idle stand-in writes nothing new, so what was restored stays as it is.
+    restarted = os.path.exists('/tmp/standin.ready')
     if os.environ.get('STANDIN_CREATE_DB') == 'true':
         create_database()
     for path in env_list('STANDIN_TOUCH'):
@@ -85,13 +88,14 @@ def main():
         open(path, 'a').close()
     dirs = env_list('STANDIN_FILES')
     counters = {}
+    first = not (restarted and interval <= 0)
     for d in dirs:
         os.makedirs(d, exist_ok=True)
         counters[d] = sum(len(fs) for _, _, fs in os.walk(d))
-        for _ in range(3):
+        for _ in range(3 if first else 0):
             write_file(d, counters[d])
             counters[d] += 1
-    dbs = [open_sqlite(p) for p in env_list('STANDIN_SQLITE')]
+    dbs = [open_sqlite(p) for p in env_list('STANDIN_SQLITE')] if first else []
     open('/tmp/standin.ready', 'w').close()
     log('ready')
     for db in dbs:

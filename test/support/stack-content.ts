@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import Docker from 'dockerode';
+
+/**
+ * Seeds, changes and reads the content of every store and data mount of a Compose project,
+ * with the stores' own tools (psql, redis-cli, Chroma's HTTP API, sha256sum) and none of
+ * stackvault's code, so a round trip can be checked independently of the code under test.
+ * What a container is, is decided here from its environment and image, as a user would.
+ */
+const docker = new Docker();
+
+type Kind = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'app';
+
+export interface Member {
+  id: string;
+  name: string;
+  service: string;
+  kind: Kind;
+  env: Record<string, string>;
+  cmd: string[];
+  /** Read-write data mounts (destination, and source for binds). */
+  mounts: Array<{ type: string; source: string; destination: string }>;
+  ip: string;
+}
+
+export async function membersOf(project: string): Promise<Member[]> {
+  const list = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`] } });
+  const out: Member[] = [];
+  for (const c of list) {
+    const i = await docker.getContainer(c.Id).inspect();
+    const env = Object.fromEntries((i.Config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    const cmd = [...[i.Config.Entrypoint ?? []].flat(), ...(i.Config.Cmd ?? [])];
+    const image = i.Config.Image;
+    const kind: Kind = env.PG_MAJOR ? 'postgres' : env.REDIS_VERSION || env.VALKEY_VERSION ? 'redis' : /chroma/.test(image) ? 'chroma' : /neo4j/.test(image) ? 'neo4j' : 'app';
+    out.push({
+      id: c.Id, name: i.Name.slice(1), service: c.Labels['com.docker.compose.service'] ?? i.Name.slice(1), kind, env, cmd,
+      mounts: (i.Mounts ?? []).filter((m) => m.RW && !/\.sock$|^\/etc\//.test(m.Destination)).map((m) => ({ type: m.Type, source: m.Source, destination: m.Destination })),
+      ip: Object.values(i.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '',
+    });
+  }
+  return out.sort((a, b) => a.service.localeCompare(b.service));
+}
+
+/** Runs a command in a container and returns its stdout (throws on a non-zero exit). */
+export async function execIn(id: string, cmd: string[], env: Record<string, string> = {}, user?: string): Promise<string> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, Env: Object.entries(env).map(([k, v]) => `${k}=${v}`), AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.demuxStream(stream, { write: (c: Buffer) => out.push(c) } as never, { write: (c: Buffer) => err.push(c) } as never);
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  const info = await exec.inspect();
+  if (info.ExitCode !== 0) throw new Error(`${cmd.join(' ')} in ${id.slice(0, 12)} exited ${info.ExitCode}: ${Buffer.concat(err).toString()}`);
+  return Buffer.concat(out).toString('utf8');
+}
+
+const pgUser = (m: Member) => m.env.POSTGRES_USER || 'postgres';
+const psql = (m: Member, db: string, sql: string) => execIn(m.id, ['psql', '-U', pgUser(m), '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', sql]).then((s) => s.trim());
+const databases = async (m: Member) => (await psql(m, 'postgres', 'SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);
+
+function redisAuth(m: Member): Record<string, string> {
+  const i = m.cmd.indexOf('--requirepass');
+  const password = i >= 0 ? m.cmd[i + 1] : m.env.REDIS_PASSWORD || m.env.REDISCLI_AUTH;
+  return password ? { REDISCLI_AUTH: password } : {};
+}
+const redis = (m: Member, ...args: string[]) => execIn(m.id, ['redis-cli', '--no-auth-warning', ...args], redisAuth(m)).then((s) => s.replace(/\n$/, ''));
+
+async function chroma<T>(m: Member, path: string, body?: unknown, method?: string): Promise<T> {
+  const res = await fetch(`http://${m.ip}:8000/api/v2/tenants/default_tenant/databases/default_database${path}`, {
+    method: method ?? (body ? 'POST' : 'GET'), headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`chroma ${path}: ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** Chroma answers again (a backup or restore restarts it). */
+async function chromaReady(m: Member): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await chroma(m, '/collections');
+      return;
+    } catch (err) {
+      if (i > 120) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+const TEXT = "中文テキスト naïve café ☕ Straße 🎉 'quoted' \\back";
+
+/** Data in every store: rows with Chinese and other multibyte text in every database, keys, vectors, files. */
+export async function seedStack(project: string): Promise<void> {
+  for (const m of await membersOf(project)) {
+    if (m.kind === 'postgres') {
+      for (const db of await databases(m)) {
+        await psql(m, db, `CREATE TABLE sv_seed (id int PRIMARY KEY, body text, tags text[], payload bytea);
+          INSERT INTO sv_seed SELECT i, repeat('${TEXT.replace(/'/g, "''")} ', 1 + i % 9) || i, ARRAY['标签', 'tag ' || i], decode(md5(i::text), 'hex') FROM generate_series(1, 500) i`);
+        const vector = await psql(m, db, "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'");
+        if (vector === '1') {
+          await psql(m, db, `CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE sv_vectors (id int PRIMARY KEY, embedding vector(384));
+            INSERT INTO sv_vectors SELECT i, (SELECT array_agg(sin(i * 7 + j))::vector FROM generate_series(1, 384) j) FROM generate_series(1, 200) i`);
+        }
+      }
+    } else if (m.kind === 'redis') {
+      await redis(m, 'SET', 'sv:text', TEXT);
+      await redis(m, 'HSET', 'sv:hash', 'name', '张三', 'city', 'Zürich');
+      await redis(m, 'RPUSH', 'sv:list', 'a', 'β', '😀');
+      await redis(m, 'SET', 'sv:session', 'x', 'PX', '86400000');
+      await redis(m, '-n', '2', 'SET', 'sv:db2', 'second database');
+    } else if (m.kind === 'chroma') {
+      await chromaReady(m);
+      const c = await chroma<{ id: string }>(m, '/collections', { name: 'sv-seed', metadata: { note: TEXT } });
+      await chroma(m, `/collections/${c.id}/add`, {
+        ids: Array.from({ length: 40 }, (_, i) => `doc-${i}`),
+        embeddings: Array.from({ length: 40 }, (_, i) => Array.from({ length: 384 }, (_, j) => Math.fround(Math.cos(i * 13 + j)))),
+        documents: Array.from({ length: 40 }, (_, i) => `${TEXT} ${i}`),
+        metadatas: Array.from({ length: 40 }, (_, i) => ({ i, lang: i % 2 ? 'zh' : 'de' })),
+      });
+    } else if (m.kind === 'neo4j') {
+      await execIn(m.id, ['sh', '-c', `mkdir -p /data/sv && echo '${TEXT}' > /data/sv/seed.txt && chown -R 7474:7474 /data/sv`], {}, '0');
+    }
+    if (m.kind === 'app') {
+      for (const mount of m.mounts) await execIn(m.id, ['sh', '-c', 'mkdir -p "$1/sv-seed" && head -c 5000 /dev/urandom > "$1/sv-seed/uploaded ✓.bin"', 'sh', mount.destination], {}, '0');
+    }
+  }
+}
+
+/** Changes everything seeded (and some of what the apps wrote). */
+export async function changeStack(project: string): Promise<void> {
+  for (const m of await membersOf(project)) {
+    if (m.kind === 'postgres') {
+      for (const db of await databases(m)) {
+        await psql(m, db, "UPDATE sv_seed SET body = 'changed' WHERE id % 3 = 0; DELETE FROM sv_seed WHERE id > 400");
+        await psql(m, db, 'DROP TABLE IF EXISTS sv_vectors');
+      }
+      await psql(m, 'postgres', 'CREATE DATABASE sv_made_later');
+    } else if (m.kind === 'redis') {
+      await redis(m, 'FLUSHALL');
+      await redis(m, 'SET', 'sv:after', 'the backup');
+    } else if (m.kind === 'chroma') {
+      await chromaReady(m);
+      await chroma(m, '/collections/sv-seed', undefined, 'DELETE');
+    } else if (m.kind === 'neo4j') {
+      await execIn(m.id, ['sh', '-c', 'rm -rf /data/sv && touch /data/after-backup'], {}, '0');
+    }
+    if (m.kind === 'app') {
+      for (const mount of m.mounts) await execIn(m.id, ['sh', '-c', 'rm -rf "$1/sv-seed" && echo later > "$1/after-backup.txt"', 'sh', mount.destination], {}, '0');
+    }
+  }
+}
+
+/** Everything seeded, read back with the stores' own tools: equal before the backup and after the restore. */
+export async function stackContent(project: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const m of await membersOf(project)) {
+    if (m.kind === 'postgres') {
+      out[`${m.service} databases`] = (await databases(m)).join(',');
+      for (const db of await databases(m)) {
+        const tables = (await psql(m, db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1")).split('\n').filter(Boolean);
+        for (const t of tables) out[`${m.service} ${db} ${t}`] = await psql(m, db, `SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ${t} x`);
+      }
+    } else if (m.kind === 'redis') {
+      for (const db of ['0', '2']) {
+        const keys = (await redis(m, '-n', db, '--scan', '--pattern', 'sv:*')).split('\n').filter(Boolean).sort();
+        for (const k of keys) {
+          const type = await redis(m, '-n', db, 'TYPE', k);
+          const value = type === 'string' ? await redis(m, '-n', db, 'GET', k) : type === 'hash' ? (await redis(m, '-n', db, 'HGETALL', k)).split('\n').join('|') : await redis(m, '-n', db, 'LRANGE', k, '0', '-1');
+          const ttl = Number(await redis(m, '-n', db, 'PTTL', k)) > 0 ? 'ttl' : 'no ttl';
+          out[`${m.service} db${db} ${k}`] = `${type} ${value} ${ttl}`;
+        }
+      }
+    } else if (m.kind === 'chroma') {
+      await chromaReady(m);
+      const cols = await chroma<Array<{ id: string; name: string }>>(m, '/collections');
+      out[`${m.service} collections`] = cols.map((c) => c.name).sort().join(',');
+      const seed = cols.find((c) => c.name === 'sv-seed');
+      if (seed) {
+        const got = await chroma<{ ids: string[]; embeddings: number[][]; documents: string[] }>(m, `/collections/${seed.id}/get`, { include: ['embeddings', 'documents'] });
+        const rows = got.ids.map((id, i) => JSON.stringify([id, got.embeddings[i], got.documents[i]])).sort();
+        out[`${m.service} sv-seed`] = createHash('sha256').update(rows.join('\n')).digest('hex');
+      }
+    } else if (m.kind === 'neo4j') {
+      out[`${m.service} files`] = await execIn(m.id, ['sh', '-c', 'cd /data && find . -type f -print0 | sort -z | xargs -0 sha256sum'], {}, '0');
+    }
+    if (m.kind === 'app') {
+      for (const mount of m.mounts) {
+        out[`${m.service} ${mount.destination}`] = await execIn(m.id, ['sh', '-c', 'cd "$1" && find . -type f ! -name "*-wal" ! -name "*-shm" ! -name "*-journal" -print0 | sort -z | xargs -0 -r sha256sum', 'sh', mount.destination], {}, '0');
+      }
+    }
+  }
+  return out;
+}
