@@ -78,10 +78,16 @@ function mountPlanOf(container: ContainerDetails, peers: readonly Peer[] = []): 
   const configFiles = (container.labels[COMPOSE_CONFIG_FILES] ?? '').split(',').map((f) => f.trim()).filter(Boolean);
   // A .git beside the data can only be seen when stackvault runs on the Docker host itself.
   const gitTrees = container.mounts.filter((m) => m.type === 'bind' && existsSync(join(m.source, '.git'))).map((m) => m.source);
-  return planMounts(container.mounts, { configFiles, gitTrees }).map((p) => {
+  const planned = planMounts(container.mounts, { configFiles, gitTrees }).map((p) => {
     const mount = container.mounts.find((m) => m.destination === p.destination)!;
     const owner = p.role === 'skipped' ? undefined : ownerOf(mount, container, peers);
     return owner ? { ...p, role: 'skipped' as const, why: owner } : p;
+  });
+  // A data mount inside another is archived with the outer one (the archive API reads through it).
+  const data = planned.filter((p) => p.role === 'data').map((p) => p.destination);
+  return planned.map((p) => {
+    const outer = p.role === 'data' ? data.find((d) => p.destination.startsWith(`${d}/`)) : undefined;
+    return outer ? { ...p, role: 'skipped' as const, why: `inside ${outer}, archived with it` } : p;
   });
 }
 

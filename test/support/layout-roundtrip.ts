@@ -19,8 +19,8 @@ export function layoutRoundTrip(name: LayoutName, expectServices: string[]): voi
 
     beforeAll(async () => {
       layout = await upLayout(name);
-      await seedStack(layout.project);
-      seeded = await stackContent(layout.project);
+      await seedStack(layout.project, layout.dir);
+      seeded = await stackContent(layout.project, layout.dir);
       dir = await tempDir(`layout-${name}`);
     }, 300_000);
 
@@ -34,14 +34,14 @@ export function layoutRoundTrip(name: LayoutName, expectServices: string[]): voi
       const manifest = JSON.parse(String(created.stdout)) as Manifest;
       expect(manifest.services.map((s) => `${s.name}:${s.driver}:${s.status}`).sort()).toEqual(expectServices);
 
-      await changeStack(layout.project);
-      expect(await stackContent(layout.project)).not.toEqual(seeded);
+      await changeStack(layout.project, layout.dir);
+      expect(await stackContent(layout.project, layout.dir)).not.toEqual(seeded);
 
       const restored = await bot(['backup', 'restore', 'latest', '--yes', '--json', '--dir', dir], { timeout: 600_000 });
       expect(restored.exitCode, `${String(restored.stderr)}\n${String(restored.stdout)}`).toBe(0);
       const result = JSON.parse(String(restored.stdout)) as { services: Array<{ service: string; status: string; check: string }> };
       expect(result.services.filter((s) => s.status !== 'restored' || s.check !== 'equal')).toEqual([]);
-      expect(await stackContent(layout.project)).toEqual(seeded);
+      expect(await stackContent(layout.project, layout.dir)).toEqual(seeded);
     }, 900_000);
   });
 }

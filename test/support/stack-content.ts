@@ -23,7 +23,8 @@ export interface Member {
   ip: string;
 }
 
-export async function membersOf(project: string): Promise<Member[]> {
+/** Members of a project; `projectDir` (where its compose file is) marks source-tree binds, which keep only SQLite files. */
+export async function membersOf(project: string, projectDir = ''): Promise<Member[]> {
   const list = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`] } });
   const out: Member[] = [];
   for (const c of list) {
@@ -34,7 +35,10 @@ export async function membersOf(project: string): Promise<Member[]> {
     const kind: Kind = env.PG_MAJOR ? 'postgres' : env.REDIS_VERSION || env.VALKEY_VERSION ? 'redis' : /chroma/.test(image) ? 'chroma' : /neo4j/.test(image) ? 'neo4j' : 'app';
     out.push({
       id: c.Id, name: i.Name.slice(1), service: c.Labels['com.docker.compose.service'] ?? i.Name.slice(1), kind, env, cmd,
-      mounts: (i.Mounts ?? []).filter((m) => m.RW && !/\.sock$|^\/etc\//.test(m.Destination)).map((m) => ({ type: m.Type, source: m.Source, destination: m.Destination })),
+      mounts: (i.Mounts ?? [])
+        .filter((m) => m.RW && !/\.sock$|^\/etc\//.test(m.Destination) && !/(^|\/)\.env$|\.(ya?ml|json|conf|py|sh)$/.test(m.Destination))
+        .filter((m) => !(m.Type === 'bind' && projectDir && (projectDir === m.Source || projectDir.startsWith(`${m.Source}/`))))
+        .map((m) => ({ type: m.Type, source: m.Source, destination: m.Destination })),
       ip: Object.values(i.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '',
     });
   }
@@ -58,7 +62,14 @@ export async function execIn(id: string, cmd: string[], env: Record<string, stri
 }
 
 const pgUser = (m: Member) => m.env.POSTGRES_USER || 'postgres';
-const psql = (m: Member, db: string, sql: string) => execIn(m.id, ['psql', '-U', pgUser(m), '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', sql]).then((s) => s.trim());
+async function psql(m: Member, db: string, sql: string): Promise<string> {
+  // A server restarted by a backup or restore may still be starting.
+  for (let i = 0; i < 240; i++) {
+    if (await execIn(m.id, ['pg_isready', '-q', '-U', pgUser(m)]).then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return (await execIn(m.id, ['psql', '-U', pgUser(m), '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', sql])).trim();
+}
 const databases = async (m: Member) => (await psql(m, 'postgres', 'SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);
 
 function redisAuth(m: Member): Record<string, string> {
@@ -93,8 +104,8 @@ async function chromaReady(m: Member): Promise<void> {
 const TEXT = "中文テキスト naïve café ☕ Straße 🎉 'quoted' \\back";
 
 /** Data in every store: rows with Chinese and other multibyte text in every database, keys, vectors, files. */
-export async function seedStack(project: string): Promise<void> {
-  for (const m of await membersOf(project)) {
+export async function seedStack(project: string, projectDir = ''): Promise<void> {
+  for (const m of await membersOf(project, projectDir)) {
     if (m.kind === 'postgres') {
       for (const db of await databases(m)) {
         await psql(m, db, `CREATE TABLE sv_seed (id int PRIMARY KEY, body text, tags text[], payload bytea);
@@ -130,8 +141,8 @@ export async function seedStack(project: string): Promise<void> {
 }
 
 /** Changes everything seeded (and some of what the apps wrote). */
-export async function changeStack(project: string): Promise<void> {
-  for (const m of await membersOf(project)) {
+export async function changeStack(project: string, projectDir = ''): Promise<void> {
+  for (const m of await membersOf(project, projectDir)) {
     if (m.kind === 'postgres') {
       for (const db of await databases(m)) {
         await psql(m, db, "UPDATE sv_seed SET body = 'changed' WHERE id % 3 = 0; DELETE FROM sv_seed WHERE id > 400");
@@ -154,9 +165,9 @@ export async function changeStack(project: string): Promise<void> {
 }
 
 /** Everything seeded, read back with the stores' own tools: equal before the backup and after the restore. */
-export async function stackContent(project: string): Promise<Record<string, string>> {
+export async function stackContent(project: string, projectDir = ''): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const m of await membersOf(project)) {
+  for (const m of await membersOf(project, projectDir)) {
     if (m.kind === 'postgres') {
       out[`${m.service} databases`] = (await databases(m)).join(',');
       for (const db of await databases(m)) {
