@@ -53,16 +53,30 @@ try {
   waitFor(pg, ['psql', '-U', 'bench', '-c', 'select 1']);
   waitFor(redis, ['redis-cli', 'ping']);
   waitFor(neo4j, ['test', '-f', '/data/databases/neo4j/neostore']);
-  docker('exec', pg, 'psql', '-U', 'bench', '-qc', "CREATE TABLE messages AS SELECT g AS id, md5(g::text) AS author, repeat('conversation text ', 1 + g % 9) AS body, jsonb_build_object('n', g, 'tag', g % 17) AS meta FROM generate_series(1, 600000) g");
+  docker(
+    'exec',
+    pg,
+    'psql',
+    '-U',
+    'bench',
+    '-qc',
+    "CREATE TABLE messages AS SELECT g AS id, md5(g::text) AS author, repeat('conversation text ', 1 + g % 9) AS body, jsonb_build_object('n', g, 'tag', g % 17) AS meta FROM generate_series(1, 600000) g",
+  );
   docker('exec', redis, 'redis-cli', 'EVAL', "for i=1,150000 do redis.call('SET','session:'..i, string.rep('token', 20)..i) end", '0');
   docker('exec', '-u', '7474', neo4j, 'bash', '-c', 'head -c 40000000 /dev/urandom > /data/databases/neo4j/nodes.db && head -c 30000000 /dev/urandom | base64 > /data/databases/neo4j/strings.db');
 
   console.log(`\nCompression (median of ${runs} runs, all services, --parallel 4):`);
   const gzip = measure(['--compress', 'gzip']);
-  const rows = [['gzip', gzip], ['zstd', measure(['--compress', 'zstd'])], ['none', measure(['--compress', 'none'])]];
+  const rows = [
+    ['gzip', gzip],
+    ['zstd', measure(['--compress', 'zstd'])],
+    ['none', measure(['--compress', 'none'])],
+  ];
   console.log('codec   time       on disk     raw        time/gzip  size/gzip');
   for (const [name, r] of rows) {
-    console.log(`${name.padEnd(7)} ${(r.ms / 1000).toFixed(2).padStart(6)} s  ${mb(r.bytes).padStart(10)}  ${mb(r.raw).padStart(9)}  ${(r.ms / gzip.ms).toFixed(2).padStart(8)}x  ${(r.bytes / gzip.bytes).toFixed(2).padStart(8)}x`);
+    console.log(
+      `${name.padEnd(7)} ${(r.ms / 1000).toFixed(2).padStart(6)} s  ${mb(r.bytes).padStart(10)}  ${mb(r.raw).padStart(9)}  ${(r.ms / gzip.ms).toFixed(2).padStart(8)}x  ${(r.bytes / gzip.bytes).toFixed(2).padStart(8)}x`,
+    );
   }
 
   console.log(`\nParallelism (median of ${runs} runs, gzip):`);

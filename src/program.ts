@@ -21,10 +21,13 @@ function logged<A extends unknown[]>(run: (...args: A) => Promise<{ backupId?: s
       if ((err as { exitCode?: number }).exitCode === 2) result = ''; // usage errors attempted nothing
       throw err;
     } finally {
-      if (options?.dir && result && !options.dryRun) { // a dry run touches nothing, the log included
+      if (options?.dir && result && !options.dryRun) {
+        // a dry run touches nothing, the log included
         const { appendOperation, currentUser } = await import('./core/oplog.js');
         const { resolve } = await import('node:path');
-        await appendOperation(resolve(options.dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), backupId, result, durationMs: Date.now() - started }).catch(() => undefined);
+        await appendOperation(resolve(options.dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), backupId, result, durationMs: Date.now() - started }).catch(
+          () => undefined,
+        );
       }
     }
   };
@@ -39,10 +42,16 @@ export function buildProgram(): Command {
     .version(TOOL_VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', examples(['./bot.sh demo', './bot.sh backup create', './bot.sh backup list', './bot.sh backup restore latest --only postgres', './bot.sh scheduler install daily']) + `\n${exitCodeHelp}\n`);
+    .addHelpText(
+      'after',
+      `${examples(['./bot.sh demo', './bot.sh backup create', './bot.sh backup list', './bot.sh backup restore latest --only postgres', './bot.sh scheduler install daily'])}\n${exitCodeHelp}\n`,
+    );
 
   const backup = program.command('backup').description('create, list, restore and verify backups');
-  backup.addHelpText('after', examples(['./bot.sh backup create --comment "before migration"', './bot.sh backup list --json', './bot.sh backup verify latest --deep', './bot.sh backup restore 20261121_020000 --only redis']) + `\n${exitCodeHelp}\n`);
+  backup.addHelpText(
+    'after',
+    `${examples(['./bot.sh backup create --comment "before migration"', './bot.sh backup list --json', './bot.sh backup verify latest --deep', './bot.sh backup restore 20261121_020000 --only redis'])}\n${exitCodeHelp}\n`,
+  );
   const dirOption = () => new Option('--dir <path>', 'backup directory').env('BACKUP_DIR').default('./backups');
   const identityOption = () => new Option('--identity <file>', 'age identity (private key) file, for encrypted backups').env('STACKVAULT_AGE_IDENTITY');
 
@@ -64,7 +73,16 @@ export function buildProgram(): Command {
     .addOption(identityOption())
     .option('--stop-timeout <seconds>', 'seconds a container stopped for its copy gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
-    .addHelpText('after', examples(['./bot.sh backup create', './bot.sh backup create --project bot --only postgres,redis --compress zstd', './bot.sh backup create --verify', './bot.sh backup create --project bot --dry-run', 'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json']))
+    .addHelpText(
+      'after',
+      examples([
+        './bot.sh backup create',
+        './bot.sh backup create --project bot --only postgres,redis --compress zstd',
+        './bot.sh backup create --verify',
+        './bot.sh backup create --project bot --dry-run',
+        'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json',
+      ]),
+    )
     .action(logged(async (opts) => (await import('./commands/create.js')).createCommand(opts)));
 
   backup
@@ -87,7 +105,9 @@ export function buildProgram(): Command {
     .addOption(identityOption())
     .option('--stop-timeout <seconds>', 'seconds a container stopped for the restore gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes']) + `
+    .addHelpText(
+      'after',
+      `${examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes'])}
 "latest" is the newest backup that is not a restore point. Every artifact is checked before
 anything changes, and a restore point (type restore-point) of the same services is taken
 first; a service that fails to restore is put back from it. After restoring, each store's
@@ -95,7 +115,8 @@ content is read back and compared with the backup's fingerprint (rows, keys, vec
 a difference is a failure (exit 5) naming the first differing table, key space or file, and
 the service is put back on the restore point. Stop apps that write to the stores first, or
 their writes will show up as differences.
-`)
+`,
+    )
     .action(logged(async (id, opts) => (await import('./commands/restore.js')).restoreCommand(id, opts)));
 
   backup
@@ -129,11 +150,14 @@ their writes will show up as differences.
     .option('--keep-weekly <weeks>', 'keep weekly backups this many weeks (default 4)')
     .option('--keep-monthly <months>', 'keep monthly backups this many months (default 12)')
     .option('--keep-pre-update <n>', 'keep this many pre-update backups (default 5)')
-    .addHelpText('after', examples(['./bot.sh backup prune --dry-run', './bot.sh backup prune --keep-daily 14']) + `
+    .addHelpText(
+      'after',
+      `${examples(['./bot.sh backup prune --dry-run', './bot.sh backup prune --keep-daily 14'])}
 The policy can also live in <backup dir>/retention.json, e.g. {"dailyDays": 14, "preUpdateKeep": 10};
 flags win over the file. manual and restore-point backups are never removed, nor is the newest
 successful backup.
-`)
+`,
+    )
     .action(logged(async (opts) => (await import('./commands/maintenance.js')).pruneCommand(opts)));
 
   backup
@@ -172,7 +196,10 @@ successful backup.
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
     .option('--ping <url>', 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)')
-    .addHelpText('after', examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID', './bot.sh scheduler install @weekly']))
+    .addHelpText(
+      'after',
+      examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID', './bot.sh scheduler install @weekly']),
+    )
     .action(async (schedule, opts) => (await import('./commands/scheduler.js')).installCommand(schedule, opts));
   scheduler
     .command('uninstall')
@@ -214,7 +241,7 @@ successful backup.
     ['start', 'start the stack in compose/ (docker compose up -d)'],
     ['stop', 'stop the stack'],
     ['restart', 'restart the stack, or one service'],
-    ['status', 'show the stack\'s containers'],
+    ['status', "show the stack's containers"],
     ['logs', 'show the last 100 log lines, of all services or one'],
   ] as const) {
     const cmd = program.command(verb).description(`${text} (Compose project $STACKVAULT_PROJECT, default stackvault-demo)`);

@@ -52,7 +52,18 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
   const progress = progressFor(out);
   try {
     const { manifest, path } = await createBackup(
-      { dir: flags.dir, type: flags.type, comment: flags.comment, project: flags.project, only: parseServiceList(flags.only), parallel, compress: flags.compress, prefix: flags.prefix, encryptTo: flags.encryptTo, stopTimeout: parseStopTimeout(flags.stopTimeout) },
+      {
+        dir: flags.dir,
+        type: flags.type,
+        comment: flags.comment,
+        project: flags.project,
+        only: parseServiceList(flags.only),
+        parallel,
+        compress: flags.compress,
+        prefix: flags.prefix,
+        encryptTo: flags.encryptTo,
+        stopTimeout: parseStopTimeout(flags.stopTimeout),
+      },
       { ...ctx, progress },
     );
     const failed = manifest.services.filter((s) => s.status !== 'ok');

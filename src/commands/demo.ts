@@ -57,12 +57,26 @@ async function seed(engine: DockerEngine, ids: Record<string, string>): Promise<
   };
   const pg = await engine.inspect(ids.postgres!);
   const pgUser = pg.env.POSTGRES_USER ?? 'postgres';
-  await run('postgres', ['psql', '-U', pgUser, '-d', pg.env.POSTGRES_DB ?? pgUser, '-v', 'ON_ERROR_STOP=1', '-qc',
-    "CREATE TABLE IF NOT EXISTS messages(id serial PRIMARY KEY, author text, body text, at timestamptz DEFAULT now()); INSERT INTO messages(author, body) SELECT 'user' || g, 'hello from the demo #' || g FROM generate_series(1, 500) g;"]);
-  for (const cmd of [['SET', 'bot:greeting', 'hello'], ['HSET', 'bot:user:1', 'name', 'Ada', 'lang', 'en'], ['RPUSH', 'bot:queue', 'a', 'b', 'c'], ['SET', 'bot:session', 'x', 'EX', '86400']]) {
+  await run('postgres', [
+    'psql',
+    '-U',
+    pgUser,
+    '-d',
+    pg.env.POSTGRES_DB ?? pgUser,
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-qc',
+    "CREATE TABLE IF NOT EXISTS messages(id serial PRIMARY KEY, author text, body text, at timestamptz DEFAULT now()); INSERT INTO messages(author, body) SELECT 'user' || g, 'hello from the demo #' || g FROM generate_series(1, 500) g;",
+  ]);
+  for (const cmd of [
+    ['SET', 'bot:greeting', 'hello'],
+    ['HSET', 'bot:user:1', 'name', 'Ada', 'lang', 'en'],
+    ['RPUSH', 'bot:queue', 'a', 'b', 'c'],
+    ['SET', 'bot:session', 'x', 'EX', '86400'],
+  ]) {
     await run('redis', ['redis-cli', ...cmd]); // the demo stack sets REDISCLI_AUTH in the container
   }
-  await run('app', ['sh', '-c', "command -v sqlite3 >/dev/null && sqlite3 /app/data/notes.db \"INSERT INTO notes(body) VALUES ('demo note')\" || true"]);
+  await run('app', ['sh', '-c', 'command -v sqlite3 >/dev/null && sqlite3 /app/data/notes.db "INSERT INTO notes(body) VALUES (\'demo note\')" || true']);
   await seedChroma(engine, ids.chroma!);
 }
 
@@ -78,7 +92,12 @@ async function seedChroma(engine: DockerEngine, id: string): Promise<void> {
   };
   const col = await post('/collections', { name: 'demo-memory', get_or_create: true });
   const ids = Array.from({ length: 20 }, (_, i) => `memory-${i}`);
-  await post(`/collections/${col.id}/upsert`, { ids, embeddings: ids.map((_, i) => [Math.sin(i), Math.cos(i), i / 20]), documents: ids.map((m) => `remembered ${m}`), metadatas: ids.map((_, i) => ({ i })) });
+  await post(`/collections/${col.id}/upsert`, {
+    ids,
+    embeddings: ids.map((_, i) => [Math.sin(i), Math.cos(i), i / 20]),
+    documents: ids.map((m) => `remembered ${m}`),
+    metadatas: ids.map((_, i) => ({ i })),
+  });
 }
 
 async function teardownHint(): Promise<string> {

@@ -47,7 +47,9 @@ interface PruneFlags {
 }
 
 export async function policyFrom(flags: PruneFlags): Promise<RetentionPolicy> {
-  const base = await loadPolicy(flags.dir).catch((err: Error) => { throw usageError(err.message); });
+  const base = await loadPolicy(flags.dir).catch((err: Error) => {
+    throw usageError(err.message);
+  });
   return {
     dailyDays: wholeNumber(flags.keepDaily, '--keep-daily') ?? base.dailyDays,
     weeklyWeeks: wholeNumber(flags.keepWeekly, '--keep-weekly') ?? base.weeklyWeeks,

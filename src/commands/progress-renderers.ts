@@ -22,7 +22,9 @@ export function plainProgress(write: (line: string) => void): ProgressSink {
   return {
     serviceStarted: (s, activity) => write(`${s}: ${activity}`),
     serviceBytes: () => undefined,
-    serviceDone: (e) => [doneLine(e), ...warningLines(e)].forEach((l) => write(l)),
+    serviceDone: (e) => {
+      for (const l of [doneLine(e), ...warningLines(e)]) write(l);
+    },
     warn: (m) => write(`warning: ${m}`),
     info: (m) => write(m),
   };
@@ -34,9 +36,10 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop()
   let spinner: Ora | undefined;
   const width = () => Math.max(0, ...[...running.keys()].map((s) => s.length));
   // ora redraws multi-line text as a block: the first line follows the spinner, the rest are indented.
-  const text = () =>
-    [...running].map(([s, r]) => `${s.padEnd(width())}  ${formatBytes(r.bytes).padStart(9)}  ${chalk.dim(formatRate(r.bytes, Date.now() - r.started))}`).join('\n  ');
-  const timer = setInterval(() => { if (spinner) spinner.text = text(); }, 250);
+  const text = () => [...running].map(([s, r]) => `${s.padEnd(width())}  ${formatBytes(r.bytes).padStart(9)}  ${chalk.dim(formatRate(r.bytes, Date.now() - r.started))}`).join('\n  ');
+  const timer = setInterval(() => {
+    if (spinner) spinner.text = text();
+  }, 250);
   timer.unref();
   const above = (line: string) => {
     if (spinner) spinner.clear();
@@ -57,7 +60,10 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop()
       running.delete(e.name);
       above(e.status === 'ok' ? doneLine(e) : chalk.red(doneLine(e)));
       for (const w of warningLines(e)) above(chalk.yellow(w));
-      if (running.size === 0 && spinner) { spinner.stop(); spinner = undefined; }
+      if (running.size === 0 && spinner) {
+        spinner.stop();
+        spinner = undefined;
+      }
     },
     warn: (m) => above(chalk.yellow(`warning: ${m}`)),
     info: (m) => above(chalk.dim(m)),

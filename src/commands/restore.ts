@@ -38,10 +38,14 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
     progress.stop?.();
     for (const s of result.services) {
       const mark = s.status === 'restored' ? '✅' : s.status === 'interrupted' ? '⏭️' : '❌';
-      const what = s.status === 'restored' ? `restored, content ${s.check}`
-        : s.status === 'rolled-back' ? `NOT restored, back on the restore point: ${s.error}`
-        : s.status === 'interrupted' ? `not restored: ${s.error}`
-        : `FAILED: ${s.error}`;
+      const what =
+        s.status === 'restored'
+          ? `restored, content ${s.check}`
+          : s.status === 'rolled-back'
+            ? `NOT restored, back on the restore point: ${s.error}`
+            : s.status === 'interrupted'
+              ? `not restored: ${s.error}`
+              : `FAILED: ${s.error}`;
       const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
       out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)}${down})\n`);
       for (const w of s.warnings ?? []) out.write(`warning: ${s.service}: ${w}\n`);

@@ -21,8 +21,14 @@ export async function chooseImages(say: (line: string) => void): Promise<Record<
   const env: Record<string, string> = {};
   const missingLocal: string[] = [];
   for (const img of STACK_IMAGES) {
-    if (process.env[img.env]) { env[img.env] = process.env[img.env]!; continue; }
-    if (img.official && ((await imageExists(img.official)) || (await tryPull(img.official)))) { env[img.env] = img.official; continue; }
+    if (process.env[img.env]) {
+      env[img.env] = process.env[img.env]!;
+      continue;
+    }
+    if (img.official && ((await imageExists(img.official)) || (await tryPull(img.official)))) {
+      env[img.env] = img.official;
+      continue;
+    }
     env[img.env] = img.local;
     if (!(await imageExists(img.local))) missingLocal.push(img.service);
   }

@@ -17,10 +17,14 @@ export async function statsCommand(flags: { dir: string; json?: boolean }): Prom
     `${stats.backups} backups, ${formatBytes(stats.bytes)} on disk (${formatBytes(stats.rawBytes)} before compression, ratio ${stats.compressionRatio ?? '-'}x) in ${catalog.dir}`,
     '',
     'By type:             count       size  ratio',
-    ...Object.entries(stats.byType).sort().map(([t, b]) => row(t, b)),
+    ...Object.entries(stats.byType)
+      .sort()
+      .map(([t, b]) => row(t, b)),
     '',
     'By service:          count       size  ratio',
-    ...Object.entries(stats.byService).sort().map(([s, b]) => row(s, b, b.failed ? `  (${b.failed} failed)` : '')),
+    ...Object.entries(stats.byService)
+      .sort()
+      .map(([s, b]) => row(s, b, b.failed ? `  (${b.failed} failed)` : '')),
     '',
     `Oldest:           ${when(stats.oldest)}`,
     `Newest:           ${when(stats.newest)}`,

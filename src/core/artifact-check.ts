@@ -12,7 +12,6 @@ import { ByteCounter, decompressor, hashFile, Sha256Tap, type Compression } from
 import type { ServiceEntry } from './manifest.js';
 import type { Driver } from '../drivers/types.js';
 
-
 export interface ArtifactCheck {
   service: string;
   artifact: string;
@@ -30,10 +29,17 @@ export interface ArtifactCheck {
 export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string, driver?: Pick<Driver, 'artifactEnd'>): Promise<ArtifactCheck> {
   const what = `${entry.name} (${entry.artifact})`;
   if (entry.encryption && !identity) {
-    throw new StackvaultError(`The artifact of ${what} is encrypted with age; give the identity (private key) file to open it.`, ExitCode.usage, 'Pass --identity FILE, or set STACKVAULT_AGE_IDENTITY.');
+    throw new StackvaultError(
+      `The artifact of ${what} is encrypted with age; give the identity (private key) file to open it.`,
+      ExitCode.usage,
+      'Pass --identity FILE, or set STACKVAULT_AGE_IDENTITY.',
+    );
   }
   const file = join(backupPath, entry.artifact!);
-  const size = await stat(file).then((s) => s.size, () => undefined);
+  const size = await stat(file).then(
+    (s) => s.size,
+    () => undefined,
+  );
   if (size === undefined) throw integrityError(`The artifact of ${what} is missing.`);
   if (size !== entry.bytes) throw integrityError(`The artifact of ${what} has ${size} bytes, the manifest says ${entry.bytes}: it was truncated or changed.`);
 
@@ -66,7 +72,11 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   } catch (err) {
     if (hasher.digest && hasher.digest !== entry.sha256) throw checksumError(what);
     const message = (err as Error).message;
-    if (/^age decryption failed/.test(message)) throw integrityError(`The artifact of ${what} cannot be decrypted with ${identity}: ${message.replace(/^age decryption failed: /, '')}.`, 'Is it the identity whose public key the backup was encrypted to?');
+    if (/^age decryption failed/.test(message))
+      throw integrityError(
+        `The artifact of ${what} cannot be decrypted with ${identity}: ${message.replace(/^age decryption failed: /, '')}.`,
+        'Is it the identity whose public key the backup was encrypted to?',
+      );
     throw integrityError(`The artifact of ${what} does not open: ${message}.`);
   }
   if (hasher.digest !== entry.sha256) throw checksumError(what);
@@ -82,6 +92,8 @@ const decryptStage = (entry: ServiceEntry, identity: string | undefined) => (ent
 /** The decompressed (and decrypted) content of an artifact, streamed. */
 export function openArtifact(backupPath: string, entry: ServiceEntry, identity?: string): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  pipeline([createReadStream(join(backupPath, entry.artifact!)), ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), out]).catch((err: unknown) => out.destroy(err as Error));
+  pipeline([createReadStream(join(backupPath, entry.artifact!)), ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), out]).catch((err: unknown) =>
+    out.destroy(err as Error),
+  );
   return out;
 }

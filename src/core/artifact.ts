@@ -90,7 +90,9 @@ export async function writeArtifact(
   // Both are awaited below. Note a write failure as it happens (disk full while `produce` is
   // still running); handling it here also keeps it from ending the process as unhandled.
   let writeFailure: unknown;
-  written.catch((err: unknown) => { writeFailure = err; });
+  written.catch((err: unknown) => {
+    writeFailure = err;
+  });
   inspected.catch(() => undefined);
   try {
     await produce(raw);

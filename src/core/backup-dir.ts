@@ -43,12 +43,19 @@ export async function directoryNames(dir: string): Promise<string[]> {
 export function describeFsError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   switch (code) {
-    case 'ENOSPC': return 'no space left on the device';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'EROFS': return 'read-only file system';
-    case 'ENOENT': return 'a parent directory does not exist';
-    case 'EDQUOT': return 'disk quota exceeded';
-    default: return code ?? String(err);
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOENT':
+      return 'a parent directory does not exist';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
+    default:
+      return code ?? String(err);
   }
 }
 

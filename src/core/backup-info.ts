@@ -27,7 +27,7 @@ export function renderBackupInfo(m: Manifest): string {
     }),
     '',
     `Total: ${formatBytes(m.services.reduce((t, s) => t + (s.bytes ?? 0), 0))}`,
-    'Each artifact\'s SHA-256 is in manifest.json; check them with: ./bot.sh backup verify ' + m.id,
+    `Each artifact's SHA-256 is in manifest.json; check them with: ./bot.sh backup verify ${m.id}`,
     '',
   ];
   return lines.join('\n');

@@ -42,7 +42,10 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
       continue;
     }
     if (e.name.startsWith('.')) continue; // our own state directories
-    const hasManifest = await stat(join(path, MANIFEST_FILE)).then(() => true, () => false);
+    const hasManifest = await stat(join(path, MANIFEST_FILE)).then(
+      () => true,
+      () => false,
+    );
     if (!hasManifest) {
       incomplete.push({ name: e.name, path, reason: 'no manifest.json' });
       continue;

@@ -83,21 +83,20 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   try {
     const names = artifactNames(found.running, options.compress, Boolean(options.encryptTo?.length));
     const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir, found.peers(c.container.id)));
-    const skipped = found.notRunning.map((c): ServiceEntry => ({
-      ...identity(c),
-      status: 'skipped',
-      error: `container is ${c.container.state}, not running`,
-      durationMs: 0,
-    }));
+    const skipped = found.notRunning.map(
+      (c): ServiceEntry => ({
+        ...identity(c),
+        status: 'skipped',
+        error: `container is ${c.container.state}, not running`,
+        durationMs: 0,
+      }),
+    );
     for (const s of skipped) deps.progress.serviceDone(s);
     if (deps.signal.aborted) throw interrupted(deps.signal);
     const services = [...entries, ...skipped].sort((a, b) => a.name.localeCompare(b.name));
     const ok = services.filter((s) => s.status === 'ok').length;
     if (ok === 0) {
-      throw new StackvaultError(
-        `No service could be backed up, so no backup was kept: ${services.map((s) => `${s.name}: ${s.error}`).join('; ')}.`,
-        ExitCode.failure,
-      );
+      throw new StackvaultError(`No service could be backed up, so no backup was kept: ${services.map((s) => `${s.name}: ${s.error}`).join('; ')}.`, ExitCode.failure);
     }
     const manifest: Manifest = {
       schemaVersion: SCHEMA_VERSION,

@@ -94,7 +94,7 @@ function cronFields(input: string): { expr: string; fields: string } {
   } else {
     const parts = expr.split(' ');
     if (parts.length !== 5) throw usageError(`'${expr}' is not a schedule: ${hint}.`);
-    parts.forEach((part, i) => checkField(part, i, expr));
+    for (const [i, part] of parts.entries()) checkField(part, i, expr);
     fields = expr;
   }
   return { expr, fields };

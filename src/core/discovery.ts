@@ -52,7 +52,12 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
   for (const container of unmatched) {
     const project = projectOf(container);
     if (!project || !projects.has(project) || container.labels[LABELS.helper] === 'true') continue;
-    const why = container.labels[LABELS.exclude] === 'true' ? `labelled ${LABELS.exclude}=true` : takesLeftovers ? takesLeftovers.leftover!(container, peersOf(container, containers, matched, takesLeftovers)) : 'no driver takes app containers';
+    const why =
+      container.labels[LABELS.exclude] === 'true'
+        ? `labelled ${LABELS.exclude}=true`
+        : takesLeftovers
+          ? takesLeftovers.leftover!(container, peersOf(container, containers, matched, takesLeftovers))
+          : 'no driver takes app containers';
     if (why === undefined) matched.push({ container, driver: takesLeftovers! });
     else leftOut.push({ container: container.name, project, service: container.labels[LABELS.composeService], reason: why });
   }
@@ -61,7 +66,10 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
   if (candidates.length === 0) {
     const scope = options.project ? ` in Compose project '${options.project}'` : '';
     throw notFound(
-      `No datastore containers found${scope}: looked for servers of ${drivers.filter((d) => d.recognise).map((d) => d.name).join(', ')} (by image, environment and command) and for containers labelled ${LABELS.driver} or ${drivers.flatMap((d) => (d.claimedByLabel ? [d.claimedByLabel] : [])).join(', ')}.`,
+      `No datastore containers found${scope}: looked for servers of ${drivers
+        .filter((d) => d.recognise)
+        .map((d) => d.name)
+        .join(', ')} (by image, environment and command) and for containers labelled ${LABELS.driver} or ${drivers.flatMap((d) => (d.claimedByLabel ? [d.claimedByLabel] : [])).join(', ')}.`,
       `Label a container to include it, e.g. --label ${LABELS.driver}=postgres.`,
     );
   }

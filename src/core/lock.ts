@@ -83,11 +83,7 @@ export async function acquireLock(dir: string, command: string, waitMs = 0): Pro
     }
     if (Date.now() >= deadline) {
       const who = held.holder ? `${held.holder.command}, pid ${held.holder.pid}, since ${held.holder.since}` : 'just starting: its details are not written yet';
-      throw new StackvaultError(
-        `Another stackvault run (${who}) holds the lock on ${dir}.`,
-        ExitCode.locked,
-        'Wait for it to finish; a lock left by a process that died is taken over automatically.',
-      );
+      throw new StackvaultError(`Another stackvault run (${who}) holds the lock on ${dir}.`, ExitCode.locked, 'Wait for it to finish; a lock left by a process that died is taken over automatically.');
     }
     await sleep(500);
   }

@@ -34,6 +34,10 @@ export function parseBackupId(name: string): ParsedBackupId | undefined {
 
 /** A file name that is safe on any filesystem and still recognisable: `my db` -> `my_db`. */
 export function safeFileStem(name: string): string {
-  const stem = name.normalize('NFKD').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 80);
+  const stem = name
+    .normalize('NFKD')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._]+/, '')
+    .slice(0, 80);
   return stem || 'service';
 }

@@ -30,11 +30,14 @@ export async function appendOperation(dir: string, op: Operation): Promise<void>
 }
 
 export function parseOperations(text: string): Operation[] {
-  return text.split('\n').filter(Boolean).flatMap((line) => {
-    const [at, user, command, backupId, result, duration] = line.split('\t');
-    if (!at || !command) return [];
-    return [{ at, user: user ?? '', command, backupId: backupId === '-' ? '' : (backupId ?? ''), result: result ?? '', durationMs: Number(duration) || 0 }];
-  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      const [at, user, command, backupId, result, duration] = line.split('\t');
+      if (!at || !command) return [];
+      return [{ at, user: user ?? '', command, backupId: backupId === '-' ? '' : (backupId ?? ''), result: result ?? '', durationMs: Number(duration) || 0 }];
+    });
 }
 
 export async function readOperations(dir: string): Promise<Operation[]> {

@@ -8,7 +8,9 @@ const SECRET_NAME = /PASS|SECRET|TOKEN|AUTH|CREDENTIAL|PRIVATE|API_?KEY/i;
  * secret, plus any environment variable whose name looks secret.
  */
 export function secretsOf(container: ContainerDetails, driver: Driver | undefined): string[] {
-  const fromEnv = Object.entries(container.env).filter(([k, v]) => SECRET_NAME.test(k) && v.length >= 4).map(([, v]) => v);
+  const fromEnv = Object.entries(container.env)
+    .filter(([k, v]) => SECRET_NAME.test(k) && v.length >= 4)
+    .map(([, v]) => v);
   const fromDriver = driver?.secrets(container) ?? [];
   return [...new Set([...fromDriver, ...fromEnv])].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
 }

@@ -27,10 +27,12 @@ function plan(catalog: Catalog, decisions: Decision[], leftovers: RemovalPlan['l
   const byId = new Map(catalog.backups.map((b) => [b.manifest.id, b]));
   return {
     dir: catalog.dir,
-    remove: decisions.filter((d) => !d.keep).map((d) => {
-      const b = byId.get(d.id)!;
-      return { id: d.id, type: b.manifest.type, createdAt: b.manifest.createdAt, bytes: b.bytes, reason: d.reason };
-    }),
+    remove: decisions
+      .filter((d) => !d.keep)
+      .map((d) => {
+        const b = byId.get(d.id)!;
+        return { id: d.id, type: b.manifest.type, createdAt: b.manifest.createdAt, bytes: b.bytes, reason: d.reason };
+      }),
     keep: decisions.filter((d) => d.keep),
     leftovers,
   };

@@ -103,9 +103,18 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   const entries = selectEntries(backup.manifest, options.only);
   const unknown = entries.find((e) => !deps.drivers.some((d) => d.name === e.driver));
   if (unknown) {
-    throw integrityError(`Service '${unknown.name}' in ${backup.manifest.id} uses driver '${unknown.driver}', which this stackvault does not know; nothing was changed.`, 'A newer stackvault may have written this backup.');
+    throw integrityError(
+      `Service '${unknown.name}' in ${backup.manifest.id} uses driver '${unknown.driver}', which this stackvault does not know; nothing was changed.`,
+      'A newer stackvault may have written this backup.',
+    );
   }
-  for (const entry of entries) await checkArtifact(backup.path, entry, options.identity, deps.drivers.find((d) => d.name === entry.driver));
+  for (const entry of entries)
+    await checkArtifact(
+      backup.path,
+      entry,
+      options.identity,
+      deps.drivers.find((d) => d.name === entry.driver),
+    );
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
@@ -124,7 +133,14 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     const point = await runBackup(
       dir,
       {
-        dir, type: 'restore-point', comment: `before restoring ${backup.manifest.id}`, only: targets.map((t) => t.candidate.service), parallel: options.parallel, compress: 'gzip', prefix: 'restore-point', stopTimeout: options.stopTimeout,
+        dir,
+        type: 'restore-point',
+        comment: `before restoring ${backup.manifest.id}`,
+        only: targets.map((t) => t.candidate.service),
+        parallel: options.parallel,
+        compress: 'gzip',
+        prefix: 'restore-point',
+        stopTimeout: options.stopTimeout,
         // The current data is as sensitive as the backup's: encrypt it to the same recipients.
         encryptTo: [...new Set(entries.flatMap((e) => e.encryption?.recipients ?? []))],
       },
@@ -139,12 +155,13 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       );
     }
     const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false };
-    const restoreAll = (list: Target[]) => mapLimit(list, options.parallel, async (t) => {
-      const stops: DowntimeFacts[] = [];
-      const result = await restoreOne({ ...t, stop: { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) } }, backup, point, how, deps);
-      const warnings = stops.flatMap((s) => s.warnings);
-      return { ...result, ...(stops.length ? { downtimeMs: stops.reduce((n, s) => n + s.downtimeMs, 0) } : {}), ...(warnings.length ? { warnings } : {}) };
-    });
+    const restoreAll = (list: Target[]) =>
+      mapLimit(list, options.parallel, async (t) => {
+        const stops: DowntimeFacts[] = [];
+        const result = await restoreOne({ ...t, stop: { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) } }, backup, point, how, deps);
+        const warnings = stops.flatMap((s) => s.warnings);
+        return { ...result, ...(stops.length ? { downtimeMs: stops.reduce((n, s) => n + s.downtimeMs, 0) } : {}), ...(warnings.length ? { warnings } : {}) };
+      });
     // Apps that write to the stores are stopped while they are restored (their writes would
     // land between the restore and its check), the stores first, the apps' own data last.
     const writers = await writersOf(targets, deps);
@@ -154,7 +171,9 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       ...(await restoreAll(targets.filter((t) => t.driver.leftover))),
     ]);
     return {
-      backupId: backup.manifest.id, restorePointId: point.manifest.id, services,
+      backupId: backup.manifest.id,
+      restorePointId: point.manifest.id,
+      services,
       ...(writers.length ? { stoppedApps: writers.map((w) => w.name) } : {}),
       ...(deps.signal.aborted ? { interrupted: true } : {}),
     };
@@ -285,8 +304,13 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
 
 /** Restores one artifact into the target and, unless told not to, proves its content came back. */
 async function restoreFrom(
-  t: Target, backupPath: string, entry: ServiceEntry, how: RestoreHow, deps: RestoreDeps,
-  signal: AbortSignal, progress: { dataRestored: boolean } = { dataRestored: false },
+  t: Target,
+  backupPath: string,
+  entry: ServiceEntry,
+  how: RestoreHow,
+  deps: RestoreDeps,
+  signal: AbortSignal,
+  progress: { dataRestored: boolean } = { dataRestored: false },
 ): Promise<string> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);

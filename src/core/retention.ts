@@ -45,7 +45,10 @@ export function minusMonths(date: Date, months: number): Date {
 export function applyRetention(backups: readonly RetentionItem[], policy: RetentionPolicy, now: Date): Decision[] {
   const newestOk = [...backups].filter((b) => b.status === 'ok').sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
   const preUpdateRank = new Map(
-    backups.filter((b) => b.type === 'pre-update').sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map((b, i) => [b.id, i]),
+    backups
+      .filter((b) => b.type === 'pre-update')
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+      .map((b, i) => [b.id, i]),
   );
   return backups.map((b) => {
     if (b === newestOk) return { id: b.id, keep: true, reason: 'newest successful backup' };

@@ -145,7 +145,17 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
   let state: RunState;
   try {
     const { manifest } = await createBackup(
-      { dir: options.dir, project: options.project, encryptTo: options.encryptTo, type: options.type, comment: `scheduled ${options.type}`, parallel: 4, compress: 'gzip', prefix: 'stackvault', lockWaitMs: options.lockWaitMs },
+      {
+        dir: options.dir,
+        project: options.project,
+        encryptTo: options.encryptTo,
+        type: options.type,
+        comment: `scheduled ${options.type}`,
+        parallel: 4,
+        compress: 'gzip',
+        prefix: 'stackvault',
+        lockWaitMs: options.lockWaitMs,
+      },
       deps,
     );
     state = { at: stamp(), type: options.type, result: manifest.status === 'ok' ? 'ok' : 'partial', backupId: manifest.id, durationMs: Date.now() - started };

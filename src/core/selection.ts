@@ -27,10 +27,7 @@ export function selectDriver(container: Recognisable, drivers: readonly Driver[]
   if (explicit) {
     const driver = drivers.find((d) => d.name === explicit);
     if (!driver) {
-      throw usageError(
-        `Container ${container.name} has label ${LABELS.driver}=${explicit}, which is not a known driver.`,
-        `Known drivers: ${drivers.map((d) => d.name).join(', ')}.`,
-      );
+      throw usageError(`Container ${container.name} has label ${LABELS.driver}=${explicit}, which is not a known driver.`, `Known drivers: ${drivers.map((d) => d.name).join(', ')}.`);
     }
     return driver;
   }
@@ -74,7 +71,10 @@ export function assignServiceKeys(items: ReadonlyArray<{ container: ContainerSum
 /** Parses `--only a,b` into a set; empty entries are ignored. */
 export function parseServiceList(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw usageError('--only needs at least one service name.');
   return [...new Set(names)];
 }

@@ -34,7 +34,10 @@ export function computeStats(backups: BackupRecord[], incomplete: number): Stats
     t.count++;
     for (const s of manifest.services) {
       const svc = (byService[s.name] ??= { ...bucket(), failed: 0 });
-      if (s.status !== 'ok') { svc.failed++; continue; }
+      if (s.status !== 'ok') {
+        svc.failed++;
+        continue;
+      }
       svc.count++;
       svc.bytes += s.bytes ?? 0;
       svc.rawBytes += s.rawBytes ?? 0;

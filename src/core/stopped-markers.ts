@@ -65,7 +65,10 @@ async function readMarkers(dir: string): Promise<StoppedMarker[]> {
   const names = await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[]);
   const markers: StoppedMarker[] = [];
   for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const marker = await readFile(join(dir, MARKER_DIR, name), 'utf8').then((t) => JSON.parse(t) as StoppedMarker, () => undefined);
+    const marker = await readFile(join(dir, MARKER_DIR, name), 'utf8').then(
+      (t) => JSON.parse(t) as StoppedMarker,
+      () => undefined,
+    );
     if (marker) markers.push(marker);
   }
   return markers;
@@ -83,10 +86,13 @@ export async function markedContainers(dir: string): Promise<string[]> {
 export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
   const left: StoppedMarker[] = [];
   for (const marker of await readMarkers(dir)) {
-    const state = await engine.inspect(marker.containerId).then((c) => c, (err: unknown) => {
-      if ((err as { statusCode?: number }).statusCode === 404) return 'gone' as const;
-      throw err;
-    });
+    const state = await engine.inspect(marker.containerId).then(
+      (c) => c,
+      (err: unknown) => {
+        if ((err as { statusCode?: number }).statusCode === 404) return 'gone' as const;
+        throw err;
+      },
+    );
     const stuck = state !== 'gone' && (marker.kind === 'paused' ? state.paused : !state.running);
     if (stuck) left.push(marker);
     else await clearMarker(dir, marker.containerId);
@@ -113,11 +119,23 @@ export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined
     if (list.length === 0) return [];
     const names = list.map((m) => m.container);
     const them = list.length > 1 ? 'them' : 'it';
-    return [`An interrupted stackvault run (pid ${list[0]!.pid}) ${did} ${names.join(', ')} and could not ${undo} ${them} again. ${command[0]!.toUpperCase()}${command.slice(1)} ${them} with: docker ${command} ${names.join(' ')}`];
+    return [
+      `An interrupted stackvault run (pid ${list[0]!.pid}) ${did} ${names.join(', ')} and could not ${undo} ${them} again. ${command[0]!.toUpperCase()}${command.slice(1)} ${them} with: docker ${command} ${names.join(' ')}`,
+    ];
   };
   const text = [
-    ...sentence(markers.filter((m) => m.kind !== 'paused'), 'stopped', 'start', 'start'),
-    ...sentence(markers.filter((m) => m.kind === 'paused'), 'paused', 'unpause', 'unpause'),
+    ...sentence(
+      markers.filter((m) => m.kind !== 'paused'),
+      'stopped',
+      'start',
+      'start',
+    ),
+    ...sentence(
+      markers.filter((m) => m.kind === 'paused'),
+      'paused',
+      'unpause',
+      'unpause',
+    ),
   ].join('\n');
   return text || undefined;
 }
@@ -147,7 +165,13 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
  * Pauses a container (cgroup freezer) for `work` and unpauses it on every path, with a marker
  * like a stop's, so a run killed meanwhile is noticed and the container unpaused next time.
  */
-export async function withPaused<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: Pick<StopOptions, 'onDone'> = {}): Promise<T> {
+export async function withPaused<T>(
+  engine: DockerEngine,
+  dir: string,
+  target: { id: string; name: string; service: string },
+  work: () => Promise<T>,
+  options: Pick<StopOptions, 'onDone'> = {},
+): Promise<T> {
   await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'paused' });
   const began = Date.now();
   let paused = false;
@@ -160,6 +184,7 @@ export async function withPaused<T>(engine: DockerEngine, dir: string, target: {
       await engine.unpause(target.id);
     } catch (err) {
       // When the pause itself failed the container is not paused, unless Docker went away.
+      // biome-ignore lint/correctness/noUnsafeFinally: an unpause that failed must be reported, not hidden by the work's result
       if (paused || (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable)) throw err;
     }
     await clearMarker(dir, target.id);
@@ -179,7 +204,9 @@ async function stopChecked(engine: DockerEngine, target: { id: string; name: str
   if (after.oomKilled) {
     warnings.push(`${target.name} was killed by the kernel for lack of memory while it stopped (after ${secs} s); its data may not have been written out cleanly`);
   } else if (after.exitCode === 137 || took >= timeout * 1000) {
-    warnings.push(`${target.name} was killed after ${secs} s: it did not exit on its stop signal within its ${timeout} s stop timeout (exit code ${after.exitCode}), so its data may not have been written out cleanly; give it more time with stop_grace_period or --stop-timeout`);
+    warnings.push(
+      `${target.name} was killed after ${secs} s: it did not exit on its stop signal within its ${timeout} s stop timeout (exit code ${after.exitCode}), so its data may not have been written out cleanly; give it more time with stop_grace_period or --stop-timeout`,
+    );
   }
   return { stopTimeoutSeconds: timeout, warnings };
 }

@@ -52,7 +52,12 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
     deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
     let result: ServiceVerification;
     try {
-      const check = await checkArtifact(backup.path, entry, identity, drivers.find((d) => d.name === entry.driver));
+      const check = await checkArtifact(
+        backup.path,
+        entry,
+        identity,
+        drivers.find((d) => d.name === entry.driver),
+      );
       result = { service: entry.name, ok: true, check };
       if (deep) {
         result.facts = await deepVerify(backup.path, entry, dir, deep, identity);
@@ -66,7 +71,12 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
     }
     services.push(result);
   }
-  await record(dir, backup.path, backup.manifest, fingerprints, { at: new Date().toISOString(), deep: Boolean(deep), ok: services.every((s) => s.ok), services: Object.fromEntries(services.map((s) => [s.service, { ok: s.ok, ...(s.error ? { error: s.error } : {}), ...(s.facts ? { facts: s.facts } : {}) }])) });
+  await record(dir, backup.path, backup.manifest, fingerprints, {
+    at: new Date().toISOString(),
+    deep: Boolean(deep),
+    ok: services.every((s) => s.ok),
+    services: Object.fromEntries(services.map((s) => [s.service, { ok: s.ok, ...(s.error ? { error: s.error } : {}), ...(s.facts ? { facts: s.facts } : {}) }])),
+  });
   return { backup: backup.manifest, deep: Boolean(deep), services };
 }
 
@@ -91,8 +101,13 @@ async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, 
 }
 
 export async function inThrowaway<T>(
-  deps: DeepDeps, driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string,
-  spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<T>,
+  deps: DeepDeps,
+  driver: Driver,
+  entry: ServiceEntry,
+  open: () => Readable,
+  dir: string,
+  spec: ThrowawaySpec,
+  check: (container: ContainerDetails) => Promise<T>,
 ): Promise<T> {
   const { engine, signal } = deps;
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);

@@ -34,7 +34,12 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 const envToRecord = (env: string[] | undefined) =>
-  Object.fromEntries((env ?? []).map((kv) => { const i = kv.indexOf('='); return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)]; }));
+  Object.fromEntries(
+    (env ?? []).map((kv) => {
+      const i = kv.indexOf('=');
+      return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+  );
 
 const recordToEnv = (env: Record<string, string> | undefined) => Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`);
 
@@ -129,7 +134,14 @@ export class DockerodeEngine implements DockerEngine {
       const stderrChunks: Buffer[] = [];
       let stderrBytes = 0;
       const stdoutChunks: Buffer[] = [];
-      const stdoutTarget = options.stdout ?? new Writable({ write(chunk, _e, cb) { stdoutChunks.push(chunk); cb(); } });
+      const stdoutTarget =
+        options.stdout ??
+        new Writable({
+          write(chunk, _e, cb) {
+            stdoutChunks.push(chunk);
+            cb();
+          },
+        });
       const demux = new ExecDemuxer(stdoutTarget, (chunk) => {
         if (stderrBytes < 64 * 1024) stderrChunks.push(chunk);
         stderrBytes += chunk.length;
@@ -139,7 +151,12 @@ export class DockerodeEngine implements DockerEngine {
       const stop = (reason: Error) => {
         if (stopped) return;
         stdin?.destroy(); // no more input, but no EOF either: the socket stays open until the kill
-        stopped = { reason, gone: this.killExec(container, exec, marker).catch(() => undefined).finally(() => stream.destroy()) };
+        stopped = {
+          reason,
+          gone: this.killExec(container, exec, marker)
+            .catch(() => undefined)
+            .finally(() => stream.destroy()),
+        };
       };
       const onAbort = () => stop(reasonOf(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -180,7 +197,11 @@ export class DockerodeEngine implements DockerEngine {
 
   /** TERM to every process of the exec, KILL after 3 s if any is left; resolves when it is gone. */
   private async killExec(container: Docker.Container, exec: Docker.Exec, marker: string): Promise<void> {
-    const running = () => exec.inspect().then((i) => i.Running, () => false);
+    const running = () =>
+      exec.inspect().then(
+        (i) => i.Running,
+        () => false,
+      );
     for (const sig of ['TERM', 'KILL'] as const) {
       if (!(await running())) return;
       await this.signalExec(container, exec, marker, sig).catch(() => undefined);
@@ -205,7 +226,16 @@ export class DockerodeEngine implements DockerEngine {
     }
     // A local engine: the exec's PID on this host, if it is still that process.
     const { Pid } = await exec.inspect();
-    const environ = Pid > 0 ? (() => { try { return readFileSync(`/proc/${Pid}/environ`, 'latin1'); } catch { return ''; } })() : '';
+    const environ =
+      Pid > 0
+        ? (() => {
+            try {
+              return readFileSync(`/proc/${Pid}/environ`, 'latin1');
+            } catch {
+              return '';
+            }
+          })()
+        : '';
     if (environ.split('\0').includes(`${EXEC_MARKER}=${marker}`)) process.kill(Pid, `SIG${sig}`);
   }
 
@@ -265,11 +295,15 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   pause(containerId: string): Promise<void> {
-    return guarded(async () => { await this.docker.getContainer(containerId).pause(); });
+    return guarded(async () => {
+      await this.docker.getContainer(containerId).pause();
+    });
   }
 
   unpause(containerId: string): Promise<void> {
-    return guarded(async () => { await this.docker.getContainer(containerId).unpause(); });
+    return guarded(async () => {
+      await this.docker.getContainer(containerId).unpause();
+    });
   }
 
   runToCompletion(spec: HelperSpec): Promise<ExecResult> {
@@ -322,9 +356,17 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   imageExists(ref: string): Promise<boolean> {
-    return guarded(async () => this.docker.getImage(ref).inspect().then(() => true, (err: { statusCode?: number }) => {
-      if (err.statusCode === 404) return false;
-      throw err;
-    }));
+    return guarded(async () =>
+      this.docker
+        .getImage(ref)
+        .inspect()
+        .then(
+          () => true,
+          (err: { statusCode?: number }) => {
+            if (err.statusCode === 404) return false;
+            throw err;
+          },
+        ),
+    );
   }
 }

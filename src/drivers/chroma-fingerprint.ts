@@ -30,7 +30,10 @@ interface Records {
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value ?? null);
 }
@@ -78,7 +81,10 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
           });
           if (page.ids.length < PAGE) break;
         }
-        const meta = createHash('sha256').update(canonical(c.metadata ?? null)).digest('hex').slice(0, 16);
+        const meta = createHash('sha256')
+          .update(canonical(c.metadata ?? null))
+          .digest('hex')
+          .slice(0, 16);
         parts[`${tenant}/${db}/collection ${c.name}`] = `meta=${meta} ${records}`;
       }
     }
@@ -104,7 +110,10 @@ async function listTenants(engine: DockerEngine, containerId: string, dataPath: 
     }
     const db = new DatabaseSync(join(work, 'chroma.sqlite3'));
     try {
-      return db.prepare('SELECT id FROM tenants ORDER BY id').all().map((r) => String(r.id));
+      return db
+        .prepare('SELECT id FROM tenants ORDER BY id')
+        .all()
+        .map((r) => String(r.id));
     } finally {
       db.close();
     }

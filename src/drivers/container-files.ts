@@ -4,9 +4,7 @@ import { writeTar, type BuildEntry } from '../util/tar-build.js';
 
 /** The mount (volume or bind) a path lives on, if any. */
 export function mountOf(container: ContainerDetails, path: string) {
-  return container.mounts
-    .filter((m) => path === m.destination || path.startsWith(`${m.destination.replace(/\/$/, '')}/`))
-    .sort((a, b) => b.destination.length - a.destination.length)[0];
+  return container.mounts.filter((m) => path === m.destination || path.startsWith(`${m.destination.replace(/\/$/, '')}/`)).sort((a, b) => b.destination.length - a.destination.length)[0];
 }
 
 /**
@@ -17,9 +15,7 @@ export function mountOf(container: ContainerDetails, path: string) {
 export async function removeFromVolumes(engine: DockerEngine, container: ContainerDetails, paths: string[], mode: 'contents' | 'paths'): Promise<void> {
   const unmounted = paths.filter((p) => !mountOf(container, p));
   if (unmounted.length) throw new Error(`cannot empty ${unmounted.join(', ')}: not on a volume or bind mount of ${container.name}`);
-  const script = mode === 'contents'
-    ? 'set -e; for p; do if [ -d "$p" ]; then find "$p" -mindepth 1 -delete; fi; done'
-    : 'set -e; for p; do rm -rf -- "$p"; done';
+  const script = mode === 'contents' ? 'set -e; for p; do if [ -d "$p" ]; then find "$p" -mindepth 1 -delete; fi; done' : 'set -e; for p; do rm -rf -- "$p"; done';
   const r = await engine.runToCompletion({ image: container.imageId, entrypoint: ['sh', '-c', script, 'sh'], cmd: paths, user: '0:0', volumesFrom: [container.id] });
   if (r.exitCode !== 0) throw new Error(`emptying ${paths.join(', ')} failed: ${r.stderr.trim().split('\n').pop()}`);
 }
@@ -27,7 +23,13 @@ export async function removeFromVolumes(engine: DockerEngine, container: Contain
 /** Streams a tar built from `entries` into `dir` of the container (running or stopped). */
 export async function putFiles(engine: DockerEngine, containerId: string, dir: string, entries: BuildEntry[]): Promise<void> {
   const tar = new PassThrough();
-  const writing = writeTar(entries, tar).then(() => tar.end(), (err: unknown) => { tar.destroy(err as Error); throw err; });
+  const writing = writeTar(entries, tar).then(
+    () => tar.end(),
+    (err: unknown) => {
+      tar.destroy(err as Error);
+      throw err;
+    },
+  );
   await Promise.all([engine.putArchive(containerId, dir, tar), writing]);
 }
 

@@ -38,7 +38,13 @@ export const filesDriver: Driver = {
     const labelled = labelledPaths(ctx.container);
     const plan = mountPlanOf(ctx.container, ctx.peers);
     const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
-    const sqlite = labelled ? [] : await sqliteInSourceTrees(ctx.engine, ctx.container.id, plan.filter((p) => p.role === 'source-tree'));
+    const sqlite = labelled
+      ? []
+      : await sqliteInSourceTrees(
+          ctx.engine,
+          ctx.container.id,
+          plan.filter((p) => p.role === 'source-tree'),
+        );
     const paths = [...data, ...sqlite];
     if (paths.length === 0) throw new Error('it has no data mounts and no SQLite database in its source tree');
     const skipped = plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why }));
@@ -52,7 +58,13 @@ export const filesDriver: Driver = {
     const labelled = labelledPaths(container);
     const plan = mountPlanOf(container, peers);
     const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
-    const sqlite = labelled ? [] : await sqliteInSourceTrees(engine, container.id, plan.filter((p) => p.role === 'source-tree'));
+    const sqlite = labelled
+      ? []
+      : await sqliteInSourceTrees(
+          engine,
+          container.id,
+          plan.filter((p) => p.role === 'source-tree'),
+        );
     const planned = await planDataPaths(engine, container, [...data, ...sqlite], 'paused');
     return { ...planned, skipped: plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })) };
   },
@@ -75,7 +87,10 @@ export const filesDriver: Driver = {
 };
 
 function mountPlanOf(container: ContainerDetails, peers: readonly Peer[] = []): PlannedMount[] {
-  const configFiles = (container.labels[COMPOSE_CONFIG_FILES] ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  const configFiles = (container.labels[COMPOSE_CONFIG_FILES] ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
   // A .git beside the data can only be seen when stackvault runs on the Docker host itself.
   const gitTrees = container.mounts.filter((m) => m.type === 'bind' && existsSync(join(m.source, '.git'))).map((m) => m.source);
   const planned = planMounts(container.mounts, { configFiles, gitTrees }).map((p) => {
@@ -101,7 +116,10 @@ function ownerOf(mount: Mount, container: ContainerDetails, peers: readonly Peer
   const sharers = peers.filter((p) => p.container.mounts.some(same));
   const server = sharers.find((p) => p.driver !== '' && p.driver !== filesDriver.name);
   if (server) return `shared with ${server.container.name}, whose ${server.driver} backup holds it`;
-  const first = sharers.filter((p) => p.driver === filesDriver.name).map((p) => p.container.name).sort()[0];
+  const first = sharers
+    .filter((p) => p.driver === filesDriver.name)
+    .map((p) => p.container.name)
+    .sort()[0];
   return first !== undefined && first < container.name ? `shared with ${first}, backed up there` : undefined;
 }
 
@@ -148,4 +166,3 @@ async function sqliteInSourceTrees(engine: DockerEngine, containerId: string, tr
   }
   return [...new Set(found)].sort();
 }
-

@@ -37,9 +37,7 @@ const CONFIG_FILE = /(^\.env)|\.(ya?ml|json|conf|cfg|ini|toml|env|properties|xml
  *    configuration, skipped.
  */
 export function planMounts(mounts: readonly MountFacts[], project: ProjectFacts): PlannedMount[] {
-  return [...mounts]
-    .sort((a, b) => a.destination.localeCompare(b.destination))
-    .map((m): PlannedMount => ({ destination: m.destination, ...roleOf(m, project) }));
+  return [...mounts].sort((a, b) => a.destination.localeCompare(b.destination)).map((m): PlannedMount => ({ destination: m.destination, ...roleOf(m, project) }));
 }
 
 function roleOf(m: MountFacts, project: ProjectFacts): { role: MountRole; why: string } {
@@ -51,7 +49,8 @@ function roleOf(m: MountFacts, project: ProjectFacts): { role: MountRole; why: s
   if (m.type !== 'bind') return { role: 'skipped', why: `${m.type} mount` };
   if (CONFIG_FILE.test(posix.basename(m.destination))) return { role: 'skipped', why: 'a configuration file' };
   const inside = (dir: string) => dir === m.source || dir.startsWith(`${m.source.replace(/\/$/, '')}/`);
-  if (project.configFiles.some((f) => inside(posix.dirname(f)))) return { role: 'source-tree', why: `the project's source tree (holds ${posix.basename(project.configFiles[0]!)}): only SQLite databases in it are taken` };
+  if (project.configFiles.some((f) => inside(posix.dirname(f))))
+    return { role: 'source-tree', why: `the project's source tree (holds ${posix.basename(project.configFiles[0]!)}): only SQLite databases in it are taken` };
   if (project.gitTrees?.some((g) => inside(g))) return { role: 'source-tree', why: "the project's source tree (holds .git): only SQLite databases in it are taken" };
   return { role: 'data', why: `bind mount of ${m.source}` };
 }

@@ -247,7 +247,7 @@ export interface LiveFingerprintOptions {
 export async function livePgFingerprint(o: LiveFingerprintOptions): Promise<Fingerprint> {
   const acc = newAccumulator();
   const query = (db: string, sql: string, encoding?: string) => rawQuery(o, db, sql, encoding);
-  const dbRows = await query('postgres', "SELECT datname, pg_encoding_to_char(encoding) FROM pg_database WHERE datallowconn ORDER BY 1");
+  const dbRows = await query('postgres', 'SELECT datname, pg_encoding_to_char(encoding) FROM pg_database WHERE datallowconn ORDER BY 1');
   for (const [name] of dbRows) acc.databases.add(name!);
   for (const [role] of await query('postgres', "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")) acc.roles.add(role!);
   for (const [db, encoding] of dbRows) await readDatabase(o, acc, db!, encoding!);
@@ -259,7 +259,12 @@ async function rawQuery(o: LiveFingerprintOptions, db: string, sql: string, enco
   const chunks: Buffer[] = [];
   const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', Buffer.from(db, 'latin1').toString('utf8'), '-v', 'ON_ERROR_STOP=1', '-AtXq', '-F', FIELD, '-R', RECORD, '-c', sql], {
     env: { PGCLIENTENCODING: encoding },
-    stdout: new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }),
+    stdout: new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c);
+        cb();
+      },
+    }),
   });
   if (r.exitCode !== 0) throw new Error(`psql on ${db} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
   const text = Buffer.concat(chunks).toString('latin1').replace(/\n$/, '');

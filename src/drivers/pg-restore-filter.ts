@@ -39,7 +39,10 @@ export class PgRestoreFilter extends Transform {
   private inRoles = true;
   private inCopy = false;
 
-  constructor(private readonly superuser: string, private readonly forceDrop: boolean) {
+  constructor(
+    private readonly superuser: string,
+    private readonly forceDrop: boolean,
+  ) {
     super();
   }
 
@@ -159,7 +162,33 @@ export class PgRestoreFilter extends Transform {
  * \connect and \restrict/\unrestrict), nor `COPY … PROGRAM`: a dump that holds one was not
  * written by it, and is refused rather than run as superuser.
  */
-const FOREIGN_META = new Set(['!', 'o', 'out', 'g', 'gx', 'gexec', 'gset', 'w', 'write', 'copy', 'i', 'include', 'ir', 'include_relative', 'setenv', 'cd', 's', 'lo_export', 'lo_import', 'e', 'edit', 'ef', 'ev', 'getenv', 'bind']);
+const FOREIGN_META = new Set([
+  '!',
+  'o',
+  'out',
+  'g',
+  'gx',
+  'gexec',
+  'gset',
+  'w',
+  'write',
+  'copy',
+  'i',
+  'include',
+  'ir',
+  'include_relative',
+  'setenv',
+  'cd',
+  's',
+  'lo_export',
+  'lo_import',
+  'e',
+  'edit',
+  'ef',
+  'ev',
+  'getenv',
+  'bind',
+]);
 
 function refuseForeign(text: string): void {
   const meta = /^\s*\\([a-z_!]*)/.exec(text)?.[1];

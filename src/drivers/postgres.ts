@@ -118,7 +118,15 @@ export const postgresDriver: Driver = {
   /** Read off the dump on the host: COPY rows, sequences, large objects, databases, roles. */
   async artifactFingerprint({ open }) {
     const fingerprinter = new PgDumpFingerprinter();
-    await pipeline(open(), new Writable({ write(chunk: Buffer, _e, cb) { fingerprinter.push(chunk); cb(); } }));
+    await pipeline(
+      open(),
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          fingerprinter.push(chunk);
+          cb();
+        },
+      }),
+    );
     return fingerprinter.result();
   },
 
@@ -163,4 +171,8 @@ function sql(engine: DockerEngine, id: string, user: string, db: string, query: 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
 
 /** The line that says what went wrong: psql prints `psql:<stdin>:12: ERROR:  ...`. */
-const errorLine = (text: string) => text.split('\n').find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))?.trim() ?? firstLine(text);
+const errorLine = (text: string) =>
+  text
+    .split('\n')
+    .find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))
+    ?.trim() ?? firstLine(text);

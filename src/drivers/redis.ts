@@ -43,7 +43,10 @@ export const redisDriver: Driver = {
     const keys = info.rdb_changes_since_last_save === '0' ? keyCount(info) : undefined;
 
     const paths = [`${dir}/${dbfilename}`, ...(aofDir ? [`${dir}/${aofDir}`] : [])];
-    await concatTars(paths.map((p) => () => engine.getArchive(container.id, p)), output);
+    await concatTars(
+      paths.map((p) => () => engine.getArchive(container.id, p)),
+      output,
+    );
     return { details: { dir, dbfilename, aofDir, ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
   },
 
@@ -60,7 +63,10 @@ export const redisDriver: Driver = {
     const owner = parseOwner(await execChecked(engine, container.id, ['stat', '-c', '%u:%g', dir], `stat ${dir}`)) ?? { uid: 0, gid: 0 };
     const sourceName = (entry.details?.dbfilename as string | undefined) ?? 'dump.rdb';
     const rdb = async () => (await findTarEntry(open(), sourceName)).stream;
-    const { size } = await findTarEntry(open(), sourceName).then((e) => { e.close(); return e; });
+    const { size } = await findTarEntry(open(), sourceName).then((e) => {
+      e.close();
+      return e;
+    });
     const file = (path: string, bytes: number, content?: () => Promise<Readable>) => ({ path, size: bytes, ...owner, mode: 0o644, open: content });
 
     const entries: BuildEntry[] = [file(dbfilename, size, rdb)];
@@ -154,13 +160,19 @@ async function bgsaveAndWait(cli: RedisCli, signal: AbortSignal): Promise<void> 
   const deadline = Date.now() + SAVE_TIMEOUT_MS;
   const state = async () => saveState(parseInfo(await cli('INFO', 'persistence')));
   const serverSecond = async () => Number((await cli('TIME')).split('\n')[0]);
-  let before;
+  let before: Awaited<ReturnType<typeof state>>;
   for (;;) {
     // A save already running started before our request: let it finish first.
     before = await state();
-    if (before.inProgress) { await pause(signal, deadline); continue; }
+    if (before.inProgress) {
+      await pause(signal, deadline);
+      continue;
+    }
     // LASTSAVE has 1 s resolution: send the request in a later second than the last save.
-    if ((await serverSecond()) <= before.lastSaveTime) { await pause(signal, deadline, 200); continue; }
+    if ((await serverSecond()) <= before.lastSaveTime) {
+      await pause(signal, deadline, 200);
+      continue;
+    }
     const reply = await cli('BGSAVE').catch((err: unknown) => {
       if (/in progress/i.test(String(err))) return 'in progress';
       throw err;

@@ -21,7 +21,11 @@ const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 /** integrity_check must say ok; returns the row count of every table. */
 export function checkedTableCounts(file: string, originalPath: string): Record<string, number> {
   return withDb(file, (db) => {
-    const check = db.prepare('PRAGMA integrity_check').all().map((r) => Object.values(r)[0]).join('; ');
+    const check = db
+      .prepare('PRAGMA integrity_check')
+      .all()
+      .map((r) => Object.values(r)[0])
+      .join('; ');
     if (check !== 'ok') throw new Error(`the copy of ${originalPath} failed integrity_check: ${check}`);
     const counts: Record<string, number> = {};
     for (const name of tableNames(db)) counts[name] = Number(db.prepare(`SELECT count(*) AS n FROM ${ident(name)}`).get()!.n);
@@ -40,7 +44,10 @@ export function sqliteTableDigests(file: string): Record<string, string> {
     const schema = db.prepare("SELECT type, name, coalesce(sql, '') AS sql FROM sqlite_master ORDER BY type, name").all();
     parts.schema = createHash('sha256').update(JSON.stringify(schema)).digest('hex');
     for (const name of tableNames(db)) {
-      const columns = db.prepare(`SELECT name FROM pragma_table_info(?)`).all(name).map((c) => ident(String(c.name)));
+      const columns = db
+        .prepare(`SELECT name FROM pragma_table_info(?)`)
+        .all(name)
+        .map((c) => ident(String(c.name)));
       const exprs = columns.map((c) => `typeof(${c}) || ':' || CASE typeof(${c}) WHEN 'real' THEN printf('%!.17g', ${c}) ELSE hex(${c}) END`);
       const rows = new MultisetDigest();
       const sql = `SELECT ${exprs.length ? exprs.join(` || '|' || `) : "''"} AS r FROM ${ident(name)}`;
@@ -52,7 +59,10 @@ export function sqliteTableDigests(file: string): Record<string, string> {
 }
 
 function tableNames(db: DatabaseSync): string[] {
-  return db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all().map((t) => String(t.name));
+  return db
+    .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .all()
+    .map((t) => String(t.name));
 }
 
 function withDb<T>(file: string, work: (db: DatabaseSync) => T): T {

@@ -26,7 +26,10 @@ export interface SqliteFileRecord {
 }
 
 export function sqlitePaths(labels: Record<string, string>): string[] {
-  const paths = (labels[LABELS.sqlitePaths] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const paths = (labels[LABELS.sqlitePaths] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   const bad = paths.find((p) => !p.startsWith('/'));
   if (bad) throw usageError(`${LABELS.sqlitePaths} must list absolute paths; '${bad}' is not.`);
   return paths;
@@ -95,7 +98,12 @@ export const sqliteDriver: Driver = {
     }
     return withStopped(async () => {
       for (const [dir, entries] of byDir) await putFiles(engine, container.id, dir, entries);
-      return fingerprintLiveFiles(engine, container.id, files.map((f) => f.path), false);
+      return fingerprintLiveFiles(
+        engine,
+        container.id,
+        files.map((f) => f.path),
+        false,
+      );
     });
   },
 
@@ -114,7 +122,13 @@ export const sqliteDriver: Driver = {
     });
   },
 
-  liveFingerprint: ({ engine, container, entry }) => fingerprintLiveFiles(engine, container.id, ((entry.details?.files as SqliteFileRecord[] | undefined) ?? []).map((f) => f.path), true),
+  liveFingerprint: ({ engine, container, entry }) =>
+    fingerprintLiveFiles(
+      engine,
+      container.id,
+      ((entry.details?.files as SqliteFileRecord[] | undefined) ?? []).map((f) => f.path),
+      true,
+    ),
 
   /**
    * SQLite files are self-contained, so they are checked on the host with node:sqlite:

@@ -33,7 +33,12 @@ export function unsafeDataPath(path: string): string | undefined {
 /** The paths to archive: the `stackvault.paths` label, else the ones the driver found. */
 export function labelledPaths(container: ContainerDetails): string[] | undefined {
   const label = container.labels[PATHS_LABEL];
-  return label ? label.split(',').map((p) => p.trim().replace(/\/+$/, '')).filter(Boolean) : undefined;
+  return label
+    ? label
+        .split(',')
+        .map((p) => p.trim().replace(/\/+$/, ''))
+        .filter(Boolean)
+    : undefined;
 }
 
 /** Each path's top-level name in the archive (Docker names entries by the path's last component). */
@@ -65,10 +70,16 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   const tee = teeInto(output, fingerprinter.checker);
   tee.on('error', () => undefined); // reported through the copy's own rejection, not as an unhandled event
   const copy = async () => {
-    await concatTars(paths.map((p) => () => engine.getArchive(container.id, p).catch((err: { statusCode?: number }) => {
-      if (optional.includes(p) && err.statusCode === 404) return Readable.from([Buffer.alloc(1024)]); // gone meanwhile: an empty archive
-      throw err;
-    })), tee);
+    await concatTars(
+      paths.map(
+        (p) => () =>
+          engine.getArchive(container.id, p).catch((err: { statusCode?: number }) => {
+            if (optional.includes(p) && err.statusCode === 404) return Readable.from([Buffer.alloc(1024)]); // gone meanwhile: an empty archive
+            throw err;
+          }),
+      ),
+      tee,
+    );
     await new Promise<void>((resolve, reject) => tee.end((err?: Error | null) => (err ? reject(err) : resolve())));
   };
   if (hot) await copy();
@@ -83,7 +94,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
 export async function duBytes(engine: DockerEngine, container: ContainerDetails, paths: string[]): Promise<number | undefined> {
   if (!container.running || paths.length === 0) return undefined;
   const r = await engine.exec(container.id, ['du', '-sb', '--', ...paths]).catch(() => undefined);
-  if (!r || r.exitCode !== 0) return undefined;
+  if (r?.exitCode !== 0) return undefined;
   return r.stdout.split('\n').reduce((n, l) => n + (Number(l.split('\t')[0]) || 0), 0);
 }
 
@@ -92,7 +103,13 @@ export async function planDataPaths(engine: DockerEngine, container: ContainerDe
   const hot = container.labels[STOP_LABEL] === 'false';
   const outside = paths.filter((p) => !mountOf(container, p)).map((p) => `${p} is not on a volume: its data is lost when the container is recreated`);
   const bytes = await duBytes(engine, container, paths);
-  return { method: 'archive of its files through the archive API', interrupts: hot ? 'online' : interrupts, paths, ...(bytes !== undefined ? { estimatedBytes: bytes } : {}), warnings: [...warnings, ...outside] };
+  return {
+    method: 'archive of its files through the archive API',
+    interrupts: hot ? 'online' : interrupts,
+    paths,
+    ...(bytes !== undefined ? { estimatedBytes: bytes } : {}),
+    warnings: [...warnings, ...outside],
+  };
 }
 
 /** A Writable that sends every chunk to `out` (with backpressure) and to `tap`; ending it ends `tap` only. */
@@ -160,7 +177,10 @@ export async function checkRestorable(ctx: RestoreCheckContext, currentPaths: re
 export async function readBack(ctx: Pick<RestoreContext, 'engine' | 'container'>, paths: string[]): Promise<Fingerprint> {
   const all = new PassThrough();
   const done = fingerprintTar(all);
-  await concatTars(paths.map((p) => () => ctx.engine.getArchive(ctx.container.id, p)), all);
+  await concatTars(
+    paths.map((p) => () => ctx.engine.getArchive(ctx.container.id, p)),
+    all,
+  );
   all.end();
   return done;
 }

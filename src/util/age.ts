@@ -10,7 +10,9 @@ function ageStage(args: string[], what: string): Duplex {
   const child = spawn('age', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8'); // a text channel; the decoder keeps characters split across chunks
-  child.stderr.on('data', (c: string) => { if (stderr.length < 4096) stderr += c; });
+  child.stderr.on('data', (c: string) => {
+    if (stderr.length < 4096) stderr += c;
+  });
   // The output ends only once age has exited 0: otherwise a failure would first look like a
   // short stream to whatever reads next ("unexpected end of file" instead of age's reason).
   const output = new PassThrough();
@@ -27,7 +29,11 @@ function ageStage(args: string[], what: string): Duplex {
   return stage;
 }
 
-export const ageEncrypt = (recipients: string[]) => ageStage(recipients.flatMap((r) => ['-r', r]), 'age encryption');
+export const ageEncrypt = (recipients: string[]) =>
+  ageStage(
+    recipients.flatMap((r) => ['-r', r]),
+    'age encryption',
+  );
 export const ageDecrypt = (identityFile: string) => ageStage(['-d', '-i', identityFile], 'age decryption');
 
 /** Rejects a recipient age would not accept, before any container is touched. */
@@ -36,8 +42,12 @@ export async function checkRecipient(recipient: string): Promise<void> {
     const child = spawn('age', ['-r', recipient, '-o', '/dev/null'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (c: string) => { stderr += c; });
-    child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', 1, 'Debian: apt-get install age') : err));
+    child.stderr.on('data', (c: string) => {
+      stderr += c;
+    });
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', 1, 'Debian: apt-get install age') : err),
+    );
     child.on('close', (code) => (code === 0 ? resolve() : reject(new StackvaultError(`--encrypt-to '${recipient}' is not a valid age recipient: ${ageError(stderr)}`, 2))));
     child.stdin.end();
   });

@@ -28,12 +28,16 @@ export async function writeTar(entries: BuildEntry[], out: Writable): Promise<vo
     if (e.type === 'Directory' || e.size === 0) continue;
     let written = 0;
     const source = await e.open!();
-    await pipeline(source, async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const chunk of chunks) {
-        written += chunk.length;
-        yield chunk;
-      }
-    }, forwardTo(out));
+    await pipeline(
+      source,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          written += chunk.length;
+          yield chunk;
+        }
+      },
+      forwardTo(out),
+    );
     if (written !== e.size) throw new Error(`${e.path}: expected ${e.size} bytes, got ${written}`);
     const pad = (512 - (e.size % 512)) % 512;
     if (pad) await writeChunk(out, Buffer.alloc(pad));
@@ -78,7 +82,9 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
       // stream's `errored` state, which pipeline() and async iteration report when they attach.
       stream.on('error', () => undefined);
       // By hand rather than pipe(): the entry must not end normally when the archive broke.
-      e.on('data', (chunk: Buffer) => { if (!stream.write(chunk)) e.pause(); });
+      e.on('data', (chunk: Buffer) => {
+        if (!stream.write(chunk)) e.pause();
+      });
       stream.on('drain', () => e.resume());
       e.on('end', () => {
         if (stream.destroyed) return; // the parser reported a cut-off archive first
@@ -87,15 +93,26 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
         stream.end();
         source.destroy();
       });
-      stream.on('close', () => { if (!complete) source.destroy(); }); // the reader gave up
+      stream.on('close', () => {
+        if (!complete) source.destroy();
+      }); // the reader gave up
       resolve({
-        size: e.size ?? 0, uid: e.uid ?? 0, gid: e.gid ?? 0, mode: (e.mode ?? 0o644) & 0o7777, stream,
-        close: () => { source.destroy(); stream.destroy(); },
+        size: e.size ?? 0,
+        uid: e.uid ?? 0,
+        gid: e.gid ?? 0,
+        mode: (e.mode ?? 0o644) & 0o7777,
+        stream,
+        close: () => {
+          source.destroy();
+          stream.destroy();
+        },
       });
     });
     // strict: a truncated or damaged archive is an error, reported before the entry would end short
     parser.on('error', (err: Error) => fail(err));
-    parser.on('end', () => { if (!out) fail(new Error(`the archive has no ${name}`)); });
+    parser.on('end', () => {
+      if (!out) fail(new Error(`the archive has no ${name}`));
+    });
     source.on('data', (chunk: Buffer) => {
       if (!parser.write(chunk)) {
         source.pause();
@@ -103,8 +120,13 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
       }
     });
     let sourceEnded = false;
-    source.on('end', () => { sourceEnded = true; parser.end(); });
+    source.on('end', () => {
+      sourceEnded = true;
+      parser.end();
+    });
     source.on('error', fail);
-    source.on('close', () => { if (!sourceEnded && !complete) fail(new Error('the archive stream closed before its end')); });
+    source.on('close', () => {
+      if (!sourceEnded && !complete) fail(new Error('the archive stream closed before its end'));
+    });
   });
 }

@@ -25,7 +25,7 @@ export function unsafeEntry(entry: TarEntryFacts): string | undefined {
     // Symlinks resolve from their own directory; hard links name a path inside the archive.
     const base = type === 'SymbolicLink' ? posix.dirname(normal) : '.';
     const resolved = linkpath.startsWith('/') ? posix.normalize(linkpath.slice(1)) : posix.normalize(posix.join(base, linkpath));
-    if (resolved === '..' || resolved.startsWith('../') || (resolved.split('/')[0] !== top)) {
+    if (resolved === '..' || resolved.startsWith('../') || resolved.split('/')[0] !== top) {
       return `${type === 'Link' ? 'hard link' : 'symlink'} to ${linkpath} points outside ${top}/`;
     }
   }

@@ -27,7 +27,9 @@ export class TarChecker extends Writable {
       this.onEntry?.(entry);
       entry.resume();
     });
-    this.parser.on('error', (err: Error) => { this.failure ??= err; });
+    this.parser.on('error', (err: Error) => {
+      this.failure ??= err;
+    });
     this.parser.on('warn', (_code: string, message: string | Error) => {
       this.failure ??= message instanceof Error ? message : new Error(String(message));
     });

@@ -31,9 +31,11 @@ async function createAndRestore(project: string, change: () => Promise<void>, ex
 describe('Redis: redis-benchmark, every byte, streams with groups, several databases, ms TTLs', () => {
   const project = newProjectName('rediscorpus');
   let redis: StartedTestContainer;
-  afterAll(async () => { await redis?.stop().catch(() => undefined); });
+  afterAll(async () => {
+    await redis?.stop().catch(() => undefined);
+  });
 
-  it('comes back with the same DEBUG DIGEST (Redis\'s own hash of the dataset) after --verify and restore', async () => {
+  it("comes back with the same DEBUG DIGEST (Redis's own hash of the dataset) after --verify and restore", async () => {
     redis = await new GenericContainer(IMAGES.redis)
       .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'cache' })
       .withCommand(['redis-server', '--appendonly', 'yes', '--enable-debug-command', 'yes'])
@@ -70,7 +72,9 @@ describe('Redis: redis-benchmark, every byte, streams with groups, several datab
 describe('PostgreSQL: pgbench', () => {
   const project = newProjectName('pgbench');
   let pg: StartedTestContainer;
-  afterAll(async () => { await pg?.stop().catch(() => undefined); });
+  afterAll(async () => {
+    await pg?.stop().catch(() => undefined);
+  });
 
   it('pgbench -i plus a minute of its transactions come back exactly (server-side md5 per table)', async () => {
     pg = await startPostgres({ project });
@@ -89,7 +93,9 @@ describe('PostgreSQL: pgbench', () => {
 describe('Chroma: written by the official JS client', () => {
   const project = newProjectName('chromaclient');
   let chroma: StartedTestContainer;
-  afterAll(async () => { await chroma?.stop().catch(() => undefined); });
+  afterAll(async () => {
+    await chroma?.stop().catch(() => undefined);
+  });
 
   const port = async () => Number((await new Docker().getContainer(chroma.getId()).inspect()).NetworkSettings.Ports['8000/tcp']![0]!.HostPort);
 
@@ -116,7 +122,11 @@ describe('Chroma: written by the official JS client', () => {
     await admin.createTenant({ name: 'acme' });
     for (const name of ['prod', 'staging']) await admin.createDatabase({ name, tenant: 'acme' });
     const rnd = (seed: number) => Array.from({ length: 384 }, (_, i) => Math.fround(Math.sin(seed * 997 + i) * 0.5));
-    for (const [tenant, database, n] of [['default_tenant', 'default_database', 300], ['acme', 'prod', 150], ['acme', 'staging', 20]] as const) {
+    for (const [tenant, database, n] of [
+      ['default_tenant', 'default_database', 300],
+      ['acme', 'prod', 150],
+      ['acme', 'staging', 20],
+    ] as const) {
       const client = new ChromaClient({ host: '127.0.0.1', port: await port(), tenant, database });
       const c = await client.createCollection({ name: `memories-${database}`, metadata: { owner: 'bot', 'hnsw:space': 'cosine', note: 'ünïcødé ✓' }, embeddingFunction: null });
       await c.add({

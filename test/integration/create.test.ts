@@ -7,14 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { extractArtifact, gunzipToString, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import {
-  NEO4J_PASSWORD, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, REDIS_PASSWORD, run, sqlite,
-  startApp, startChroma, startNeo4j, startPostgres, startRedis,
-} from '../support/containers.js';
+import { NEO4J_PASSWORD, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, REDIS_PASSWORD, run, sqlite, startChroma, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { snapshotHostFiles } from '../support/host-files.js';
 import { seedRedis, snapshotChroma, snapshotFiles, snapshotPostgres, snapshotRedis, startSeededStack } from '../support/seed.js';
 
-const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha256 = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 describe('backup create against a real stack', () => {
   const project = newProjectName('create');
@@ -25,7 +25,8 @@ describe('backup create against a real stack', () => {
   let backupPath: string;
   let stdout: string, stderr: string;
   const seen: Record<string, string> = {};
-  let eventsBefore = 0, eventsAfter = 0;
+  let eventsBefore = 0,
+    eventsAfter = 0;
 
   beforeAll(async () => {
     const stack = await startSeededStack(project);
@@ -53,7 +54,11 @@ describe('backup create against a real stack', () => {
     expect(new Date(manifest.createdAt).toISOString()).toBe(manifest.createdAt);
     expect(manifest.docker.version).toBeTruthy();
     expect(manifest.services.map((s) => [s.name, s.driver, s.status])).toEqual([
-      ['app', 'sqlite', 'ok'], ['chroma', 'chroma', 'ok'], ['neo4j', 'neo4j', 'ok'], ['postgres', 'postgres', 'ok'], ['redis', 'redis', 'ok'],
+      ['app', 'sqlite', 'ok'],
+      ['chroma', 'chroma', 'ok'],
+      ['neo4j', 'neo4j', 'ok'],
+      ['postgres', 'postgres', 'ok'],
+      ['redis', 'redis', 'ok'],
     ]);
     for (const s of manifest.services) {
       const file = join(backupPath, s.artifact!);
@@ -133,7 +138,11 @@ describe('backup create against a real stack', () => {
       expect(events).toBeLessThanOrEqual(eventsAfter);
       const entry = manifest.services.find((s) => s.name === 'app')!;
       expect((entry.details!.files as Array<{ tables: Record<string, number> }>)[0]!.tables.events).toBe(events);
-      const rows = notes.prepare('SELECT id, body FROM notes ORDER BY id').all().map((r) => `${r.id}|${r.body}`).join('\n');
+      const rows = notes
+        .prepare('SELECT id, body FROM notes ORDER BY id')
+        .all()
+        .map((r) => `${r.id}|${r.body}`)
+        .join('\n');
       expect(rows).toBe(seen.notes);
     } finally {
       app.close();
@@ -152,20 +161,27 @@ describe('backup create against a real stack', () => {
 describe('backup create when a datastore dies mid-dump', () => {
   const project = newProjectName('killed');
   const started: StartedTestContainer[] = [];
-  afterAll(async () => { await Promise.all(started.map((c) => c.stop().catch(() => undefined))); });
+  afterAll(async () => {
+    await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
+  });
 
   it('marks the dead one failed, keeps no partial artifact, and finishes the others (exit 3)', async () => {
     const [pg, redis, neo4j] = await Promise.all([startPostgres({ project }), startRedis({ project }), startNeo4j({ project })]);
     started.push(pg, redis, neo4j);
     // Enough rows that pg_dumpall runs for several seconds.
-    await psql(pg, 'bot', "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g*7)::text) AS v FROM generate_series(1, 3000000) g");
+    await psql(pg, 'bot', 'CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g*7)::text) AS v FROM generate_series(1, 3000000) g');
     await seedRedis(redis);
     const dir = await tempDir('killed');
     const running = bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
     // Kill PostgreSQL once its artifact has started to grow.
     for (let i = 0; i < 600; i++) {
       const tmp = (await readdir(dir)).find((n) => n.startsWith('.tmp-'));
-      const size = tmp ? await stat(join(dir, tmp, 'postgres.sql.gz')).then((s) => s.size, () => 0) : 0;
+      const size = tmp
+        ? await stat(join(dir, tmp, 'postgres.sql.gz')).then(
+            (s) => s.size,
+            () => 0,
+          )
+        : 0;
       if (size > 64 * 1024) break;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -35,7 +35,9 @@ describe('encrypted backups (age)', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     m = JSON.parse(String(r.stdout)) as Manifest;
   });
-  afterAll(async () => { await Promise.all([pg, redis].map((c) => c?.stop())); });
+  afterAll(async () => {
+    await Promise.all([pg, redis].map((c) => c?.stop()));
+  });
 
   it('artifacts are age files: no plaintext on disk, checksums over the encrypted bytes', async () => {
     for (const s of m.services) {

@@ -6,16 +6,18 @@ import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
 import { newProjectName, PG_SUPERUSER, psql, startPostgres } from '../support/containers.js';
 
 /** Fails instead of hanging when a promise never settles. */
-const within = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms (hung)`)), ms))]);
+const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms (hung)`)), ms))]);
 
-const processes = async (id: string): Promise<string[]> =>
-  ((await new Docker().getContainer(id).top({ ps_args: '-eo pid,args' })).Processes ?? []).map((p: string[]) => p.join(' '));
+const processes = async (id: string): Promise<string[]> => ((await new Docker().getContainer(id).top({ ps_args: '-eo pid,args' })).Processes ?? []).map((p: string[]) => p.join(' '));
 
 describe('exec stdin whose source fails', () => {
   let pg: StartedTestContainer;
-  beforeAll(async () => { pg = await startPostgres({ project: newProjectName('stdin') }); });
-  afterAll(async () => { await pg?.stop(); });
+  beforeAll(async () => {
+    pg = await startPostgres({ project: newProjectName('stdin') });
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
 
   it('rejects promptly, kills the command before it sees an end of input, and leaves no process behind', async () => {
     await psql(pg, 'bot', 'CREATE TABLE copied(x int)');

@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StartedTestContainer } from 'testcontainers';
-import {
-  chromaApi, newProjectName, NEO4J_PASSWORD, PG_SUPERUSER, psql, redisCli, run, sqlite,
-  startApp, startChroma, startNeo4j, startPostgres, startRedis,
-} from '../support/containers.js';
+import { chromaApi, newProjectName, NEO4J_PASSWORD, PG_SUPERUSER, psql, redisCli, run, sqlite, startApp, startChroma, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 
 /** The local images behave like the official ones in the ways stackvault relies on. */
@@ -13,8 +10,11 @@ describe('local datastore images', () => {
 
   beforeAll(async () => {
     [pg, redis, chroma, neo4j, app] = await Promise.all([
-      startPostgres({ project }), startRedis({ project, appendonly: true }), startChroma({ project }),
-      startNeo4j({ project }), startApp({ project }),
+      startPostgres({ project }),
+      startRedis({ project, appendonly: true }),
+      startChroma({ project }),
+      startNeo4j({ project }),
+      startApp({ project }),
     ]);
   });
   afterAll(async () => {
@@ -24,7 +24,7 @@ describe('local datastore images', () => {
   it('postgres: POSTGRES_USER is the superuser, POSTGRES_DB exists, rows round-trip', async () => {
     expect(await psql(pg, 'bot', 'SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user')).toBe(`${PG_SUPERUSER}|t`);
     await psql(pg, 'bot', "CREATE TABLE t(id int primary key, v text); INSERT INTO t VALUES (1,'a'),(2,'b')");
-    expect(await psql(pg, 'bot', 'SELECT string_agg(v, \',\' ORDER BY id) FROM t')).toBe('a,b');
+    expect(await psql(pg, 'bot', "SELECT string_agg(v, ',' ORDER BY id) FROM t")).toBe('a,b');
     expect(await psql(pg, 'bot', 'SHOW server_version_num')).toMatch(/^17/);
   });
 
@@ -40,7 +40,17 @@ describe('local datastore images', () => {
   it('chroma: the real server stores a collection with embeddings and answers queries', async () => {
     const api = chromaApi(chroma);
     const col = await api<{ id: string }>('/collections', { body: { name: 'probe-docs', metadata: { topic: 'images' } } });
-    await api(`/collections/${col.id}/add`, { body: { ids: ['a', 'b'], embeddings: [[1, 0, 0], [0, 1, 0]], documents: ['alpha', 'beta'], metadatas: [{ n: 1 }, { n: 2 }] } });
+    await api(`/collections/${col.id}/add`, {
+      body: {
+        ids: ['a', 'b'],
+        embeddings: [
+          [1, 0, 0],
+          [0, 1, 0],
+        ],
+        documents: ['alpha', 'beta'],
+        metadatas: [{ n: 1 }, { n: 2 }],
+      },
+    });
     const got = await api<{ ids: string[][] }>(`/collections/${col.id}/query`, { body: { query_embeddings: [[0.9, 0.1, 0]], n_results: 1 } });
     expect(got.ids[0]).toEqual(['a']);
     expect(await run(chroma, ['ls', '/data'])).toContain('chroma.sqlite3');
@@ -72,7 +82,7 @@ describe('local datastore images', () => {
     await new Docker().getContainer(neo4j.getId()).remove({ v: true });
   });
 
-  it('the official images\' version variables are set (PG_MAJOR/PG_VERSION, REDIS_VERSION, VALKEY_VERSION)', async () => {
+  it("the official images' version variables are set (PG_MAJOR/PG_VERSION, REDIS_VERSION, VALKEY_VERSION)", async () => {
     const Docker = (await import('dockerode')).default;
     const env = async (image: string) => Object.fromEntries(((await new Docker().getImage(image).inspect()).Config.Env ?? []).map((e) => e.split(/=(.*)/s).slice(0, 2)));
     for (const image of [IMAGES.postgres, IMAGES.pgvector]) {

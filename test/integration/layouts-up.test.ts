@@ -86,32 +86,41 @@ const docker = new Docker();
 
 describe.concurrent('layouts of real stacks come up on the local images', () => {
   for (const name of LAYOUTS) {
-    it(name, () => slot(async () => {
-      const layout = await upLayout(name);
-      const volumes: string[] = [];
-      try {
-        const containers = await layout.containers();
-        for (const c of containers) {
-          for (const m of (await docker.getContainer(c.id).inspect()).Mounts) if (m.Type === 'volume' && m.Name) volumes.push(m.Name);
-        }
-        expect(containers.map((c) => c.service)).toEqual(SERVICES[name]);
-        for (const c of containers) expect(c.state, c.service).toBe('running');
-        await FACTS[name](layout);
-      } finally {
-        await downLayout(layout);
-      }
-      const label = `com.docker.compose.project=${layout.project}`;
-      expect(await docker.listContainers({ all: true, filters: { label: [label] } })).toEqual([]);
-      // Named volumes (also those with a fixed `name:`) and the images' anonymous volumes.
-      const left = ((await docker.listVolumes()).Volumes ?? []).map((v) => v.Name).filter((v) => volumes.includes(v) || v.startsWith(layout.project));
-      expect(left).toEqual([]);
-      await expect(access(layout.dir)).rejects.toThrow();
-    }), 240_000);
+    it(
+      name,
+      () =>
+        slot(async () => {
+          const layout = await upLayout(name);
+          const volumes: string[] = [];
+          try {
+            const containers = await layout.containers();
+            for (const c of containers) {
+              for (const m of (await docker.getContainer(c.id).inspect()).Mounts) if (m.Type === 'volume' && m.Name) volumes.push(m.Name);
+            }
+            expect(containers.map((c) => c.service)).toEqual(SERVICES[name]);
+            for (const c of containers) expect(c.state, c.service).toBe('running');
+            await FACTS[name](layout);
+          } finally {
+            await downLayout(layout);
+          }
+          const label = `com.docker.compose.project=${layout.project}`;
+          expect(await docker.listContainers({ all: true, filters: { label: [label] } })).toEqual([]);
+          // Named volumes (also those with a fixed `name:`) and the images' anonymous volumes.
+          const left = ((await docker.listVolumes()).Volumes ?? []).map((v) => v.Name).filter((v) => volumes.includes(v) || v.startsWith(layout.project));
+          expect(left).toEqual([]);
+          await expect(access(layout.dir)).rejects.toThrow();
+        }),
+      240_000,
+    );
   }
 
   // Bind mounts go to each run's temporary copy: test/layouts/ is the same before and after.
   const repoState = () => execa('git', ['status', '--porcelain', '--untracked-files=all', '--ignored', '--', 'test/layouts'], { cwd: REPO_ROOT }).then((r) => r.stdout);
   let before = '';
-  beforeAll(async () => { before = await repoState(); });
-  afterAll(async () => { expect(await repoState()).toBe(before); });
+  beforeAll(async () => {
+    before = await repoState();
+  });
+  afterAll(async () => {
+    expect(await repoState()).toBe(before);
+  });
 });

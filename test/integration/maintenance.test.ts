@@ -32,7 +32,9 @@ describe('cleanup, prune, delete and the operations log', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     real = JSON.parse(String(r.stdout)) as Manifest;
   });
-  afterAll(async () => { await redis?.stop(); });
+  afterAll(async () => {
+    await redis?.stop();
+  });
 
   it('cleanup DAYS removes old backups but never manual, restore-point or the newest successful; --dry-run removes nothing', async () => {
     const d = join(dir, 'cleanup');
@@ -94,10 +96,13 @@ describe('cleanup, prune, delete and the operations log', () => {
   it('every create, verify, delete and cleanup leaves one line in operations.log', async () => {
     const d = join(dir, 'delete');
     const text = await readFile(join(d, 'operations.log'), 'utf8');
-    const lines = text.trim().split('\n').map((l) => l.split('\t'));
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
     expect(lines.map((l) => [l[2], l[4]])).toEqual([
-      ['backup delete sv_backup_20200301_000000 --dir ' + d, expect.stringMatching(/^error: Deleting a backup needs confirmation/)],
-      ['backup delete 20200301_000000 --dir ' + d + ' --yes', 'ok'],
+      [`backup delete sv_backup_20200301_000000 --dir ${d}`, expect.stringMatching(/^error: Deleting a backup needs confirmation/)],
+      [`backup delete 20200301_000000 --dir ${d} --yes`, 'ok'],
     ]);
     expect(lines[1]![3]).toBe('sv_backup_20200301_000000');
     expect(lines[1]![1]).toBe('root');

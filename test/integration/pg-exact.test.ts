@@ -81,19 +81,27 @@ describe('PostgreSQL restores are byte-exact in every encoding', () => {
     // Every byte value 1..255 as text in the single-byte encodings (NUL cannot be in text).
     for (const db of ['latin1db', 'asciidb']) {
       const enc = db === 'latin1db' ? 'LATIN1' : 'SQL_ASCII';
-      await psql(pg, db, `CREATE TABLE bytes (id int PRIMARY KEY, t text, b bytea);
+      await psql(
+        pg,
+        db,
+        `CREATE TABLE bytes (id int PRIMARY KEY, t text, b bytea);
         INSERT INTO bytes SELECT i, convert_from(decode(lpad(to_hex(i), 2, '0'), 'hex'), '${enc}') || ' ' || convert_from(decode(lpad(to_hex(255 - (i % 200)), 2, '0'), 'hex'), '${enc}'), decode(lpad(to_hex(i), 2, '0'), 'hex') FROM generate_series(1, 255) i;
-        INSERT INTO bytes SELECT 1000 + i, repeat(convert_from('\\xe9e8ff80a4'::bytea, '${enc}'), 3000 + i), '\\x00ff00'::bytea FROM generate_series(1, 40) i;`);
+        INSERT INTO bytes SELECT 1000 + i, repeat(convert_from('\\xe9e8ff80a4'::bytea, '${enc}'), 3000 + i), '\\x00ff00'::bytea FROM generate_series(1, 40) i;`,
+      );
     }
     // Multibyte UTF-8 rows of varying length: with ~20 MB of them every 64 KiB boundary falls inside some character.
-    await psql(pg, 'utf8db', `CREATE TABLE texts (id int PRIMARY KEY, body text, tags jsonb);
+    await psql(
+      pg,
+      'utf8db',
+      `CREATE TABLE texts (id int PRIMARY KEY, body text, tags jsonb);
       INSERT INTO texts SELECT i, repeat('naïve café ☕ Straße 🎉 中文テキスト ', 1 + i % 37) || i, jsonb_build_object('k', 'värde ' || i, 'emoji', '😀')
       FROM generate_series(1, 40000) i;
       CREATE TABLE blobs (id int PRIMARY KEY, data bytea);
       INSERT INTO blobs SELECT i, decode(string_agg(lpad(to_hex((i * 7 + j) % 256), 2, '0'), ''), 'hex') FROM generate_series(1, 50) i, generate_series(0, 4095) j GROUP BY i;
       CREATE SEQUENCE counter START 100; SELECT setval('counter', 4242);
       SELECT lo_from_bytea(0, decode(string_agg(lpad(to_hex(j % 256), 2, '0'), ''), 'hex')) FROM generate_series(0, 300000) j;
-      SELECT lo_from_bytea(0, ''::bytea);`);
+      SELECT lo_from_bytea(0, ''::bytea);`,
+    );
     seeded = await independentFingerprint(pg);
     seededDump = await normalisedDumpall(pg);
     dir = await tempDir('pgexact');
@@ -108,7 +116,9 @@ describe('PostgreSQL restores are byte-exact in every encoding', () => {
 
   it('records a content fingerprint with every table, sequence and large object', () => {
     const parts = Object.keys(backup.services[0]!.fingerprint!.parts);
-    expect(parts).toEqual(expect.arrayContaining(['utf8db/table "public"."texts"', 'latin1db/table "public"."bytes"', 'asciidb/table "public"."bytes"', 'utf8db/sequence "public"."counter"', 'databases', 'roles']));
+    expect(parts).toEqual(
+      expect.arrayContaining(['utf8db/table "public"."texts"', 'latin1db/table "public"."bytes"', 'asciidb/table "public"."bytes"', 'utf8db/sequence "public"."counter"', 'databases', 'roles']),
+    );
     expect(parts.filter((p) => p.startsWith('utf8db/large object '))).toHaveLength(2);
   });
 

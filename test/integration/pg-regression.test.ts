@@ -27,7 +27,9 @@ describe('PostgreSQL regression database: backup, drop, restore', () => {
   beforeAll(async () => {
     pg = await startPgRegress({ project });
     suite = await runRegressionSuite(pg);
-    console.info(`regression suite: ${suite.passed} of ${suite.total} tests passed in ${suite.seconds} s${suite.failed.length ? ` (failed: ${suite.failed.join(', ')})` : ''}; regression database ${(suite.databaseBytes / 1e6).toFixed(0)} MB`);
+    console.info(
+      `regression suite: ${suite.passed} of ${suite.total} tests passed in ${suite.seconds} s${suite.failed.length ? ` (failed: ${suite.failed.join(', ')})` : ''}; regression database ${(suite.databaseBytes / 1e6).toFixed(0)} MB`,
+    );
     before = await clusterState(pg);
     dir = await tempDir('pgregress');
     const created = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);

@@ -60,10 +60,9 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
   it('archives the directory Chroma really persists to, and warns that it is not on a volume', () => {
     const entry = backup.services[0]!;
     expect(entry.details!.paths).toEqual(['/data']);
-    expect(entry.warnings).toEqual(expect.arrayContaining([
-      expect.stringContaining('/chroma/chroma is not where Chroma keeps its data (/data, from its command line)'),
-      expect.stringContaining('/data is not on a volume'),
-    ]));
+    expect(entry.warnings).toEqual(
+      expect.arrayContaining([expect.stringContaining('/chroma/chroma is not where Chroma keeps its data (/data, from its command line)'), expect.stringContaining('/data is not on a volume')]),
+    );
   });
 
   it('restores it, proven by the content read back through the Chroma API', async () => {
@@ -81,7 +80,15 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
     const copy = await tempDir('hostile-entry');
     const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
     const m = JSON.parse(String(c.stdout)) as Manifest;
-    await replaceArtifact(join(copy, m.id), 'chromadb', handMadeTar([{ path: 'data/', type: 'Directory' }, { path: 'data/chroma.sqlite3', data: 'x' }, { path: 'usr/local/bin/pwned', data: '#!/bin/sh\necho pwned\n' }]));
+    await replaceArtifact(
+      join(copy, m.id),
+      'chromadb',
+      handMadeTar([
+        { path: 'data/', type: 'Directory' },
+        { path: 'data/chroma.sqlite3', data: 'x' },
+        { path: 'usr/local/bin/pwned', data: '#!/bin/sh\necho pwned\n' },
+      ]),
+    );
     const r = await bot(['backup', 'restore', m.id, '--dir', copy, '--yes']);
     expect(r.exitCode).toBe(5);
     expect(String(r.stderr)).toContain("'usr/local/bin/pwned', which is not under any recorded path");
@@ -93,7 +100,14 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
     const copy = await tempDir('hostile-path');
     const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
     const m = JSON.parse(String(c.stdout)) as Manifest;
-    await replaceArtifact(join(copy, m.id), 'chromadb', handMadeTar([{ path: 'etc/', type: 'Directory' }, { path: 'etc/stackvault-pwned', data: 'x' }]));
+    await replaceArtifact(
+      join(copy, m.id),
+      'chromadb',
+      handMadeTar([
+        { path: 'etc/', type: 'Directory' },
+        { path: 'etc/stackvault-pwned', data: 'x' },
+      ]),
+    );
     const manifest = await readManifest(copy, m.id);
     manifest.services[0]!.details!.paths = ['/etc'];
     await writeFile(join(copy, m.id, 'manifest.json'), JSON.stringify(manifest));
@@ -111,10 +125,7 @@ describe('typos and hostile dumps change nothing', () => {
   let pg: StartedTestContainer;
 
   beforeAll(async () => {
-    [app, pg] = await Promise.all([
-      startApp({ project, labels: { 'stackvault.driver': 'sqlite', 'stackvault.sqlite.paths': '/app/data/app.db,/app/data/nosuch.db' } }),
-      startPostgres({ project }),
-    ]);
+    [app, pg] = await Promise.all([startApp({ project, labels: { 'stackvault.driver': 'sqlite', 'stackvault.sqlite.paths': '/app/data/app.db,/app/data/nosuch.db' } }), startPostgres({ project })]);
   });
 
   afterAll(async () => {

@@ -5,13 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import {
-  chromaApi, newProjectName, PG_PASSWORD, psql, REDIS_PASSWORD, redisCli, run, sqlite,
-  startApp, startChroma, startNeo4j, startPostgres, startRedis,
-} from '../support/containers.js';
-import {
-  CHROMA_COLLECTION, snapshotChroma, snapshotFiles, snapshotNotes, snapshotPostgres, snapshotRedis, startSeededStack, type SeededStack,
-} from '../support/seed.js';
+import { chromaApi, newProjectName, PG_PASSWORD, psql, REDIS_PASSWORD, redisCli, run, sqlite } from '../support/containers.js';
+import { CHROMA_COLLECTION, snapshotChroma, snapshotFiles, snapshotNotes, snapshotPostgres, snapshotRedis, startSeededStack, type SeededStack } from '../support/seed.js';
 import { flipByte, handMadeTar, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
 /** seed -> backup -> change everything -> restore -> the data equals the seed, per datastore. */
@@ -23,7 +18,7 @@ describe('backup restore round trips', () => {
   let seen: SeededStack['seen'];
   let eventsInBackup = 0;
 
-  const events = async () => Number(await sqlite(app, '/app/data/app.db', 'SELECT count(*) FROM events'));
+  const _events = async () => Number(await sqlite(app, '/app/data/app.db', 'SELECT count(*) FROM events'));
   const eventsUpTo = async (n: number) => Number(await sqlite(app, '/app/data/app.db', `SELECT count(*) FROM events WHERE id <= ${n}`));
 
   async function mutateEverything(): Promise<void> {
@@ -66,7 +61,11 @@ describe('backup restore round trips', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const result = JSON.parse(String(r.stdout)) as { restorePointId: string; services: Array<{ service: string; status: string }> };
     expect(result.services.map((s) => [s.service, s.status])).toEqual([
-      ['app', 'restored'], ['chroma', 'restored'], ['neo4j', 'restored'], ['postgres', 'restored'], ['redis', 'restored'],
+      ['app', 'restored'],
+      ['chroma', 'restored'],
+      ['neo4j', 'restored'],
+      ['postgres', 'restored'],
+      ['redis', 'restored'],
     ]);
 
     expect(await snapshotPostgres(pg)).toBe(seen.postgres);
@@ -127,11 +126,15 @@ describe('backup restore round trips', () => {
       ['a flipped byte', (p) => flipByte(join(p, 'redis.tar.gz')), /(SHA-256 of redis|redis.*does not open)/],
       ['a truncated file', (p) => truncate(join(p, 'redis.tar.gz'), 100), /redis.*(truncated|bytes)/],
       ['a missing file', (p) => rm(join(p, 'redis.tar.gz')), /redis.*missing/],
-      ['an edited manifest', async (p) => {
-        const m = JSON.parse(await readFile(join(p, 'manifest.json'), 'utf8')) as Manifest;
-        m.services.find((s) => s.name === 'redis')!.sha256 = '0'.repeat(64);
-        await writeFile(join(p, 'manifest.json'), JSON.stringify(m));
-      }, /SHA-256 of redis/],
+      [
+        'an edited manifest',
+        async (p) => {
+          const m = JSON.parse(await readFile(join(p, 'manifest.json'), 'utf8')) as Manifest;
+          m.services.find((s) => s.name === 'redis')!.sha256 = '0'.repeat(64);
+          await writeFile(join(p, 'manifest.json'), JSON.stringify(m));
+        },
+        /SHA-256 of redis/,
+      ],
     ];
 
     it.each(damages)('%s: verify and restore exit 5 naming the service; no restore point is taken', async (_what, damage, message) => {
@@ -155,11 +158,39 @@ describe('backup restore round trips', () => {
 
   describe('hostile archives are refused, naming the entry', () => {
     const hostile: Array<[string, Parameters<typeof handMadeTar>[0], RegExp]> = [
-      ['a .. path', [{ path: 'data/' , type: 'Directory' }, { path: 'data/../../etc/cron.d/evil', data: 'x' }], /entry 'data\/\.\.\/\.\.\/etc\/cron.d\/evil': path contains \.\./],
+      [
+        'a .. path',
+        [
+          { path: 'data/', type: 'Directory' },
+          { path: 'data/../../etc/cron.d/evil', data: 'x' },
+        ],
+        /entry 'data\/\.\.\/\.\.\/etc\/cron.d\/evil': path contains \.\./,
+      ],
       ['an absolute path', [{ path: '/etc/evil', data: 'x' }], /entry '\/etc\/evil': absolute path/],
-      ['a symlink out of the volume', [{ path: 'data/', type: 'Directory' }, { path: 'data/shadow', type: 'SymbolicLink', linkpath: '/etc/shadow' }], /symlink to \/etc\/shadow points outside data\//],
-      ['a hard link out of the volume', [{ path: 'data/', type: 'Directory' }, { path: 'data/pw', type: 'Link', linkpath: 'etc/passwd' }], /hard link to etc\/passwd points outside data\//],
-      ['a device file', [{ path: 'data/', type: 'Directory' }, { path: 'data/mem', type: 'CharacterDevice' }], /CharacterDevice entries/],
+      [
+        'a symlink out of the volume',
+        [
+          { path: 'data/', type: 'Directory' },
+          { path: 'data/shadow', type: 'SymbolicLink', linkpath: '/etc/shadow' },
+        ],
+        /symlink to \/etc\/shadow points outside data\//,
+      ],
+      [
+        'a hard link out of the volume',
+        [
+          { path: 'data/', type: 'Directory' },
+          { path: 'data/pw', type: 'Link', linkpath: 'etc/passwd' },
+        ],
+        /hard link to etc\/passwd points outside data\//,
+      ],
+      [
+        'a device file',
+        [
+          { path: 'data/', type: 'Directory' },
+          { path: 'data/mem', type: 'CharacterDevice' },
+        ],
+        /CharacterDevice entries/,
+      ],
     ];
     it.each(hostile)('%s', async (_what, entries, message) => {
       const copy = await tempDir('hostile');
@@ -216,6 +247,7 @@ describe('backup restore round trips', () => {
   it('verify --deep restores every artifact into a throwaway container and sees the seeded data', async () => {
     const r = await bot(['backup', 'verify', backup.id, '--dir', dir, '--deep', '--json'], { timeout: 400_000 });
     expect(r.exitCode, String(r.stderr)).toBe(0);
+    // biome-ignore lint/suspicious/noExplicitAny: facts differ per driver; the test reads the ones it knows
     const out = JSON.parse(String(r.stdout)) as { deep: boolean; services: Array<{ service: string; ok: boolean; facts: Record<string, any> }> };
     const facts = Object.fromEntries(out.services.map((s) => [s.service, s.facts]));
     expect(out.services.every((s) => s.ok)).toBe(true);

@@ -9,7 +9,7 @@ import { tempDir } from '../support/artifacts.js';
 import { bot, REPO_ROOT } from '../support/cli.js';
 import { newProjectName, startRedis } from '../support/containers.js';
 
-const OTHER_LINES = ['# a comment someone keeps', '17 5 * * * /bin/true # somebody else\'s job'];
+const OTHER_LINES = ['# a comment someone keeps', "17 5 * * * /bin/true # somebody else's job"];
 
 /** A real cron daemon (Debian's cron) fires the installed schedule. */
 describe('scheduler with a real cron daemon', () => {
@@ -26,7 +26,10 @@ describe('scheduler with a real cron daemon', () => {
     saved = (await execa('crontab', ['-l'], { reject: false })).stdout;
     await execa('crontab', ['-'], { input: `${OTHER_LINES.join('\n')}\n` });
     redis = await startRedis({ project: newProjectName('sched') });
-    server = createServer((req, res) => { pings.push(req.url ?? ''); res.end('ok'); }).listen(0, '127.0.0.1');
+    server = createServer((req, res) => {
+      pings.push(req.url ?? '');
+      res.end('ok');
+    }).listen(0, '127.0.0.1');
   });
 
   afterAll(async () => {
@@ -90,7 +93,9 @@ async function inspectProject(c: StartedTestContainer): Promise<string> {
 
 describe('scheduler trigger: retention only after a fully successful backup', () => {
   const started: StartedTestContainer[] = [];
-  afterAll(async () => { await Promise.all(started.map((c) => c.stop().catch(() => undefined))); });
+  afterAll(async () => {
+    await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
+  });
 
   async function oldDaily(dir: string, source: Manifest) {
     const { cp, writeFile } = await import('node:fs/promises');
@@ -111,9 +116,7 @@ describe('scheduler trigger: retention only after a fully successful backup', ()
     // A service that cannot be backed up makes the run partial: retention must not run.
     const { GenericContainer } = await import('testcontainers');
     const { IMAGES } = await import('../support/images.js');
-    const broken = await new GenericContainer(IMAGES.app)
-      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'fake-pg', 'stackvault.driver': 'postgres' })
-      .start();
+    const broken = await new GenericContainer(IMAGES.app).withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'fake-pg', 'stackvault.driver': 'postgres' }).start();
     started.push(broken);
     const partial = await bot(['scheduler', 'trigger', '--type', 'daily', '--dir', dir, '--project', project]);
     expect(partial.exitCode).toBe(3);

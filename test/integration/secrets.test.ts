@@ -65,7 +65,9 @@ describe('secrets', () => {
       await sampler;
     }
   });
-  afterAll(async () => { await Promise.all(started.map((c) => c.stop())); });
+  afterAll(async () => {
+    await Promise.all(started.map((c) => c.stop()));
+  });
 
   it('no process stackvault started had a password in its argv', () => {
     expect(sawControl, 'the sampler must see processes inside containers, or it proves nothing').toBeGreaterThan(0);

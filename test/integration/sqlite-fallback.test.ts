@@ -12,7 +12,9 @@ import { IMAGES } from '../support/images.js';
 /** An app container WITHOUT sqlite3: the frozen-copy fallback, recovered and checked on the host. */
 describe('sqlite backup without sqlite3 in the container', () => {
   let app: StartedTestContainer;
-  afterAll(async () => { await app?.stop(); });
+  afterAll(async () => {
+    await app?.stop();
+  });
 
   it('captures rows that are only in the -wal file, and the copy passes integrity_check', async () => {
     const stage = await tempDir('walsrc');
@@ -34,7 +36,10 @@ describe('sqlite backup without sqlite3 in the container', () => {
     // The Neo4j stand-in image has no sqlite3: any image without it would do.
     app = await new GenericContainer(IMAGES.neo4j)
       .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'legacy-app', 'stackvault.sqlite.paths': '/data/app.db' })
-      .withCopyFilesToContainer([{ source: join(files, 'app.db'), target: '/data/app.db' }, { source: join(files, 'app.db-wal'), target: '/data/app.db-wal' }])
+      .withCopyFilesToContainer([
+        { source: join(files, 'app.db'), target: '/data/app.db' },
+        { source: join(files, 'app.db-wal'), target: '/data/app.db-wal' },
+      ])
       .withWaitStrategy(Wait.forHealthCheck())
       .start();
     expect((await app.exec(['sqlite3', '-version'])).exitCode).not.toBe(0);

@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { GenericContainer } from 'testcontainers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
@@ -35,7 +35,9 @@ async function repoBehindItsRemote(): Promise<{ work: string; oldHead: string; n
 
 describe('./bot.sh update (the pre-update routine)', () => {
   const started: StartedTestContainer[] = [];
-  afterAll(async () => { await Promise.all(started.map((c) => c.stop().catch(() => undefined))); });
+  afterAll(async () => {
+    await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
+  });
 
   it('backs up first (type pre-update, naming the old commit), then pulls, then restarts', async () => {
     const project = newProjectName('update');
@@ -66,9 +68,7 @@ describe('./bot.sh update (the pre-update routine)', () => {
   it('a failing backup stops the update: no pull, no restart', async () => {
     const project = newProjectName('updfail');
     // Labelled as PostgreSQL but has no pg_dumpall: its backup fails, and it is the only service.
-    const fake = await new GenericContainer(IMAGES.app)
-      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'db', 'stackvault.driver': 'postgres' })
-      .start();
+    const fake = await new GenericContainer(IMAGES.app).withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'db', 'stackvault.driver': 'postgres' }).start();
     started.push(fake);
     const { work, oldHead } = await repoBehindItsRemote();
     const dir = await tempDir('updfail');

@@ -37,7 +37,11 @@ describe('the whole stack: app data without labels', () => {
       .start();
     await run(app, ['sh', '-c', 'for i in $(seq 1 40); do head -c $((i * 1000)) /dev/urandom > "/srv/uploads/file $i ✓.bin"; done']);
     // A database with no extension, as Cognee keeps one, in WAL mode.
-    await run(app, ['sqlite3', '/app/data/state', "PRAGMA journal_mode=WAL; CREATE TABLE events(id INTEGER PRIMARY KEY, payload BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 300) INSERT INTO events(payload) SELECT randomblob(200) FROM n;"]);
+    await run(app, [
+      'sqlite3',
+      '/app/data/state',
+      'PRAGMA journal_mode=WAL; CREATE TABLE events(id INTEGER PRIMARY KEY, payload BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 300) INSERT INTO events(payload) SELECT randomblob(200) FROM n;',
+    ]);
     exporter = await new GenericContainer('stackvault-local/base:bookworm')
       .withLabels({ ...labels, 'com.docker.compose.service': 'postgres-exporter' })
       .withEnvironment({ DATA_SOURCE_NAME: 'postgresql://postgres@pg/postgres' })

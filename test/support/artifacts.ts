@@ -17,8 +17,8 @@ export async function extractArtifact(file: string): Promise<string> {
 
 export async function gunzipToString(file: string): Promise<string> {
   const chunks: Buffer[] = [];
-  await pipeline(createReadStream(file), createGunzip(), async function* (source) {
-    for await (const c of source) chunks.push(c as Buffer);
+  await pipeline(createReadStream(file), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+    for await (const c of source) chunks.push(c);
   });
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -44,8 +44,7 @@ export function startPostgres(o: StartOptions, image: string = IMAGES.postgres):
  * The local postgres image plus PostgreSQL's regression suite (test/support/pg-regress.ts). Its
  * image name says nothing about Postgres, so the driver label picks the driver, as a user would.
  */
-export const startPgRegress = (o: StartOptions) =>
-  startPostgres({ ...o, labels: { 'stackvault.driver': 'postgres', ...o.labels } }, IMAGES.pgRegress);
+export const startPgRegress = (o: StartOptions) => startPostgres({ ...o, labels: { 'stackvault.driver': 'postgres', ...o.labels } }, IMAGES.pgRegress);
 
 export function startRedis(o: StartOptions & { appendonly?: boolean; password?: boolean }): Promise<StartedTestContainer> {
   const cmd = ['redis-server'];
@@ -61,10 +60,7 @@ export function startRedis(o: StartOptions & { appendonly?: boolean; password?: 
 }
 
 export function startChroma(o: StartOptions): Promise<StartedTestContainer> {
-  return base(IMAGES.chroma, o, 'chroma')
-    .withExposedPorts(8000)
-    .withWaitStrategy(Wait.forHealthCheck())
-    .start();
+  return base(IMAGES.chroma, o, 'chroma').withExposedPorts(8000).withWaitStrategy(Wait.forHealthCheck()).start();
 }
 
 export function startNeo4j(o: StartOptions): Promise<StartedTestContainer> {
@@ -75,9 +71,7 @@ export function startNeo4j(o: StartOptions): Promise<StartedTestContainer> {
 }
 
 export function startApp(o: StartOptions): Promise<StartedTestContainer> {
-  return base(IMAGES.app, o, 'app')
-    .withWaitStrategy(Wait.forHealthCheck())
-    .start();
+  return base(IMAGES.app, o, 'app').withWaitStrategy(Wait.forHealthCheck()).start();
 }
 
 /** Runs a command in a container and returns stdout, failing the test on a non-zero exit. */
@@ -87,8 +81,7 @@ export async function run(c: StartedTestContainer, cmd: string[], env?: Record<s
   return r.stdout;
 }
 
-export const psql = (c: StartedTestContainer, db: string, sql: string) =>
-  run(c, ['psql', '-U', PG_SUPERUSER, '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtX', '-c', sql]).then((s) => s.trim());
+export const psql = (c: StartedTestContainer, db: string, sql: string) => run(c, ['psql', '-U', PG_SUPERUSER, '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtX', '-c', sql]).then((s) => s.trim());
 
 export const redisCli = (c: StartedTestContainer, ...args: string[]) =>
   run(c, ['redis-cli', ...(args.includes('--raw') ? [] : ['--no-raw']), ...args], { REDISCLI_AUTH: REDIS_PASSWORD }).then((s) => s.replace(/\n$/, ''));

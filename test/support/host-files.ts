@@ -20,7 +20,11 @@ export async function snapshotHostFiles(root: string): Promise<string> {
   for (const f of files) {
     const s = await stat(f);
     statLines.push(`${rel(f)} ${s.uid}:${s.gid} ${(s.mode & 0o7777).toString(8)}`);
-    hashLines.push(`${createHash('sha256').update(await readFile(f)).digest('hex')}  ${rel(f)}`);
+    hashLines.push(
+      `${createHash('sha256')
+        .update(await readFile(f))
+        .digest('hex')}  ${rel(f)}`,
+    );
   }
   return [...statLines, ...hashLines].join('\n');
 }

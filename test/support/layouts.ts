@@ -55,7 +55,11 @@ export async function localImagesEnv(): Promise<Record<string, string>> {
   return env;
 }
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Brings a layout up (`up -d`) and waits until every container runs and passes its healthcheck.
@@ -79,9 +83,15 @@ export async function upLayout(name: LayoutName, options: { timeoutMs?: number }
     project,
     dir,
     env,
-    compose: (args) => execa(cmd!, [...pre, '-p', project, '-f', join(dir, 'docker-compose.yml'), ...args], {
-      cwd: dir, env, extendEnv: false, reject: false, all: true, timeout: 180_000,
-    }),
+    compose: (args) =>
+      execa(cmd!, [...pre, '-p', project, '-f', join(dir, 'docker-compose.yml'), ...args], {
+        cwd: dir,
+        env,
+        extendEnv: false,
+        reject: false,
+        all: true,
+        timeout: 180_000,
+      }),
     containers: () => projectContainers(project),
     exec: async (service, cmd) => {
       const c = (await projectContainers(project)).find((x) => x.service === service);
@@ -157,8 +167,7 @@ async function waitReady(layout: Layout, timeoutMs: number): Promise<void> {
     if (pending.length === 0) return;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const logs = await Promise.all((await layout.containers()).filter((c) => pending.some((p) => p.startsWith(`${c.service} `)))
-    .map(async (c) => `--- ${c.service}\n${await logTail(c.id)}`));
+  const logs = await Promise.all((await layout.containers()).filter((c) => pending.some((p) => p.startsWith(`${c.service} `))).map(async (c) => `--- ${c.service}\n${await logTail(c.id)}`));
   throw new Error(`layout ${layout.name} not ready after ${timeoutMs / 1000} s: ${pending.join(', ')}\n${logs.join('\n')}`);
 }
 
@@ -175,16 +184,30 @@ async function execIn(id: string, cmd: string[]): Promise<{ exitCode: number | n
   const stream = await exec.start({ hijack: true, stdin: false });
   const chunks: Buffer[] = [];
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => { stream.destroy(); resolve(); }, 10_000);
+    const timer = setTimeout(() => {
+      stream.destroy();
+      resolve();
+    }, 10_000);
     stream.on('data', (d: Buffer) => chunks.push(d));
-    stream.on('end', () => { clearTimeout(timer); resolve(); });
-    stream.on('error', () => { clearTimeout(timer); resolve(); });
+    stream.on('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    stream.on('error', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
   return { exitCode: (await exec.inspect()).ExitCode, output: demux(Buffer.concat(chunks)) };
 }
 
 async function logTail(id: string): Promise<string> {
-  const logs = Buffer.from((await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.alloc(0))) as Buffer);
+  const logs = Buffer.from(
+    (await docker
+      .getContainer(id)
+      .logs({ stdout: true, stderr: true, tail: 20 })
+      .catch(() => Buffer.alloc(0))) as Buffer,
+  );
   return tail(demux(logs), 20);
 }
 
@@ -193,7 +216,7 @@ function demux(buf: Buffer): string {
   const framed = buf.length >= 8 && buf[0]! <= 2 && buf[1] === 0 && buf[2] === 0 && buf[3] === 0;
   if (!framed) return buf.toString('utf8');
   const parts: Buffer[] = [];
-  for (let i = 0; i + 8 <= buf.length;) {
+  for (let i = 0; i + 8 <= buf.length; ) {
     const size = buf.readUInt32BE(i + 4);
     parts.push(buf.subarray(i + 8, i + 8 + size));
     i += 8 + size;

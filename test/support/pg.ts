@@ -7,9 +7,11 @@ import { psql } from './containers.js';
  */
 export async function independentFingerprint(pg: StartedTestContainer): Promise<string> {
   const lines: string[] = [];
-  const dbs = (await psql(pg, 'postgres', "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")).split('\n');
+  const dbs = (await psql(pg, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n');
   for (const db of dbs) {
-    const tables = (await psql(pg, db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1")).split('\n').filter(Boolean);
+    const tables = (await psql(pg, db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1"))
+      .split('\n')
+      .filter(Boolean);
     for (const t of tables) {
       lines.push(`${db} ${t} ${await psql(pg, db, `SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ${t} x`)}`);
     }
@@ -17,4 +19,3 @@ export async function independentFingerprint(pg: StartedTestContainer): Promise<
   }
   return lines.join('\n');
 }
-

@@ -1,7 +1,5 @@
 import type { StartedTestContainer } from 'testcontainers';
-import {
-  chromaApi, psql, redisCli, run, sqlite, startApp, startChroma, startNeo4j, startPostgres, startRedis,
-} from './containers.js';
+import { chromaApi, psql, redisCli, run, sqlite, startApp, startChroma, startNeo4j, startPostgres, startRedis } from './containers.js';
 
 /** Known data for every datastore, and snapshots that compare it exactly. */
 
@@ -9,12 +7,20 @@ export async function seedPostgres(pg: StartedTestContainer): Promise<void> {
   await psql(pg, 'bot', "CREATE ROLE reporter LOGIN PASSWORD 'reporter-pw'");
   await psql(pg, 'bot', 'CREATE DATABASE analytics');
   await psql(pg, 'bot', 'CREATE DATABASE "crm data"');
-  await psql(pg, 'bot', `CREATE TABLE users(id int PRIMARY KEY, name text NOT NULL, meta jsonb);
+  await psql(
+    pg,
+    'bot',
+    `CREATE TABLE users(id int PRIMARY KEY, name text NOT NULL, meta jsonb);
     INSERT INTO users SELECT g, 'user ' || g, jsonb_build_object('n', g, 'tags', jsonb_build_array('a', 'b')) FROM generate_series(1, 250) g;
     CREATE TABLE conversations(id bigserial PRIMARY KEY, user_id int REFERENCES users(id), body text);
     INSERT INTO conversations(user_id, body) SELECT (g % 250) + 1, repeat('hello ', g % 20) FROM generate_series(1, 1000) g;
-    GRANT SELECT ON users TO reporter;`);
-  await psql(pg, 'analytics', "CREATE TABLE events(at timestamptz, kind text, value numeric); INSERT INTO events SELECT timestamptz '2026-01-01' + g * interval '1 minute', 'k' || (g % 7), g / 3.0 FROM generate_series(1, 2000) g;");
+    GRANT SELECT ON users TO reporter;`,
+  );
+  await psql(
+    pg,
+    'analytics',
+    "CREATE TABLE events(at timestamptz, kind text, value numeric); INSERT INTO events SELECT timestamptz '2026-01-01' + g * interval '1 minute', 'k' || (g % 7), g / 3.0 FROM generate_series(1, 2000) g;",
+  );
   await psql(pg, 'crm data', "CREATE TABLE contacts(id int PRIMARY KEY, name text); INSERT INTO contacts VALUES (1, 'Zoë Ünïcode ✓'), (2, 'O''Brien');");
 }
 
@@ -81,8 +87,13 @@ const pairs = (lines: string[]) => lines.flatMap((l, i) => (i % 2 === 0 ? [`${l}
 /** JSON with object keys sorted, so metadata compares by content, not key order. */
 const stable = (v: unknown): string =>
   v && typeof v === 'object' && !Array.isArray(v)
-    ? `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stable((v as Record<string, unknown>)[k])}`).join(',')}}`
-    : Array.isArray(v) ? `[${v.map(stable).join(',')}]` : JSON.stringify(v);
+    ? `{${Object.keys(v)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${stable((v as Record<string, unknown>)[k])}`)
+        .join(',')}}`
+    : Array.isArray(v)
+      ? `[${v.map(stable).join(',')}]`
+      : JSON.stringify(v);
 
 export const CHROMA_COLLECTION = 'bot-memory';
 
@@ -107,7 +118,9 @@ export async function snapshotChroma(chroma: StartedTestContainer): Promise<stri
   const cols = (await api<Array<{ id: string; name: string; metadata: unknown }>>('/collections')).sort((a, b) => a.name.localeCompare(b.name));
   const parts: string[] = [];
   for (const c of cols) {
-    const got = await api<{ ids: string[]; embeddings: number[][]; documents: string[]; metadatas: unknown[] }>(`/collections/${c.id}/get`, { body: { include: ['embeddings', 'documents', 'metadatas'] } });
+    const got = await api<{ ids: string[]; embeddings: number[][]; documents: string[]; metadatas: unknown[] }>(`/collections/${c.id}/get`, {
+      body: { include: ['embeddings', 'documents', 'metadatas'] },
+    });
     const rows = got.ids.map((id, i) => stable([id, got.embeddings[i]!.map((x) => x.toFixed(5)), got.documents[i], got.metadatas[i]])).sort();
     parts.push(`${c.name} ${stable(c.metadata)}`, ...rows);
   }
@@ -116,7 +129,14 @@ export async function snapshotChroma(chroma: StartedTestContainer): Promise<stri
 
 export async function seedNeo4j(neo4j: StartedTestContainer): Promise<void> {
   // Written as uid 7474, as Neo4j itself would (the image chowns /data to 7474 when it starts).
-  const r = await neo4j.exec(['bash', '-c', 'head -c 200000 /dev/urandom > /data/databases/neo4j/neostore.nodestore.db && printf "graph" > "/data/databases/neo4j/label tokens ✓.db" && chmod 640 /data/databases/neo4j/neostore.nodestore.db'], { user: '7474:7474' });
+  const r = await neo4j.exec(
+    [
+      'bash',
+      '-c',
+      'head -c 200000 /dev/urandom > /data/databases/neo4j/neostore.nodestore.db && printf "graph" > "/data/databases/neo4j/label tokens ✓.db" && chmod 640 /data/databases/neo4j/neostore.nodestore.db',
+    ],
+    { user: '7474:7474' },
+  );
   if (r.exitCode !== 0) throw new Error(`seeding neo4j failed: ${r.output}`);
 }
 
@@ -147,7 +167,11 @@ export interface SeededStack {
 /** All five datastores of one project, seeded with known data and snapshotted. */
 export async function startSeededStack(project: string): Promise<SeededStack> {
   const [pg, redis, chroma, neo4j, app] = await Promise.all([
-    startPostgres({ project }), startRedis({ project, appendonly: true }), startChroma({ project }), startNeo4j({ project }), startApp({ project }),
+    startPostgres({ project }),
+    startRedis({ project, appendonly: true }),
+    startChroma({ project }),
+    startNeo4j({ project }),
+    startApp({ project }),
   ]);
   await Promise.all([seedPostgres(pg), seedRedis(redis), seedChroma(chroma), seedNeo4j(neo4j), seedSqlite(app)]);
   const seen = {
@@ -157,5 +181,15 @@ export async function startSeededStack(project: string): Promise<SeededStack> {
     neo4j: await snapshotFiles(neo4j),
     notes: await snapshotNotes(app),
   };
-  return { pg, redis, chroma, neo4j, app, seen, stop: async () => { await Promise.all([pg, redis, chroma, neo4j, app].map((c) => c.stop().catch(() => undefined))); } };
+  return {
+    pg,
+    redis,
+    chroma,
+    neo4j,
+    app,
+    seen,
+    stop: async () => {
+      await Promise.all([pg, redis, chroma, neo4j, app].map((c) => c.stop().catch(() => undefined)));
+    },
+  };
 }

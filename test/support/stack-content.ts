@@ -34,7 +34,12 @@ export async function membersOf(project: string, projectDir = ''): Promise<Membe
     const image = i.Config.Image;
     const kind: Kind = env.PG_MAJOR ? 'postgres' : env.REDIS_VERSION || env.VALKEY_VERSION ? 'redis' : /chroma/.test(image) ? 'chroma' : /neo4j/.test(image) ? 'neo4j' : 'app';
     out.push({
-      id: c.Id, name: i.Name.slice(1), service: c.Labels['com.docker.compose.service'] ?? i.Name.slice(1), kind, env, cmd,
+      id: c.Id,
+      name: i.Name.slice(1),
+      service: c.Labels['com.docker.compose.service'] ?? i.Name.slice(1),
+      kind,
+      env,
+      cmd,
       mounts: (i.Mounts ?? [])
         .filter((m) => m.RW && !/\.sock$|^\/etc\//.test(m.Destination) && !/(^|\/)\.env$|\.(ya?ml|json|conf|py|sh)$/.test(m.Destination))
         .filter((m) => !(m.Type === 'bind' && projectDir && (projectDir === m.Source || projectDir.startsWith(`${m.Source}/`))))
@@ -65,7 +70,13 @@ const pgUser = (m: Member) => m.env.POSTGRES_USER || 'postgres';
 async function psql(m: Member, db: string, sql: string): Promise<string> {
   // A server restarted by a backup or restore may still be starting.
   for (let i = 0; i < 240; i++) {
-    if (await execIn(m.id, ['pg_isready', '-q', '-U', pgUser(m)]).then(() => true, () => false)) break;
+    if (
+      await execIn(m.id, ['pg_isready', '-q', '-U', pgUser(m)]).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 500));
   }
   return (await execIn(m.id, ['psql', '-U', pgUser(m), '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', sql])).trim();
@@ -81,7 +92,9 @@ const redis = (m: Member, ...args: string[]) => execIn(m.id, ['redis-cli', '--no
 
 async function chroma<T>(m: Member, path: string, body?: unknown, method?: string): Promise<T> {
   const res = await fetch(`http://${m.ip}:8000/api/v2/tenants/default_tenant/databases/default_database${path}`, {
-    method: method ?? (body ? 'POST' : 'GET'), headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
+    method: method ?? (body ? 'POST' : 'GET'),
+    headers: { 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`chroma ${path}: ${res.status} ${text}`);
@@ -108,12 +121,20 @@ export async function seedStack(project: string, projectDir = ''): Promise<void>
   for (const m of await membersOf(project, projectDir)) {
     if (m.kind === 'postgres') {
       for (const db of await databases(m)) {
-        await psql(m, db, `CREATE TABLE sv_seed (id int PRIMARY KEY, body text, tags text[], payload bytea);
-          INSERT INTO sv_seed SELECT i, repeat('${TEXT.replace(/'/g, "''")} ', 1 + i % 9) || i, ARRAY['标签', 'tag ' || i], decode(md5(i::text), 'hex') FROM generate_series(1, 500) i`);
+        await psql(
+          m,
+          db,
+          `CREATE TABLE sv_seed (id int PRIMARY KEY, body text, tags text[], payload bytea);
+          INSERT INTO sv_seed SELECT i, repeat('${TEXT.replace(/'/g, "''")} ', 1 + i % 9) || i, ARRAY['标签', 'tag ' || i], decode(md5(i::text), 'hex') FROM generate_series(1, 500) i`,
+        );
         const vector = await psql(m, db, "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'");
         if (vector === '1') {
-          await psql(m, db, `CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE sv_vectors (id int PRIMARY KEY, embedding vector(384));
-            INSERT INTO sv_vectors SELECT i, (SELECT array_agg(sin(i * 7 + j))::vector FROM generate_series(1, 384) j) FROM generate_series(1, 200) i`);
+          await psql(
+            m,
+            db,
+            `CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE sv_vectors (id int PRIMARY KEY, embedding vector(384));
+            INSERT INTO sv_vectors SELECT i, (SELECT array_agg(sin(i * 7 + j))::vector FROM generate_series(1, 384) j) FROM generate_series(1, 200) i`,
+          );
         }
       }
     } else if (m.kind === 'redis') {
@@ -171,7 +192,9 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
     if (m.kind === 'postgres') {
       out[`${m.service} databases`] = (await databases(m)).join(',');
       for (const db of await databases(m)) {
-        const tables = (await psql(m, db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1")).split('\n').filter(Boolean);
+        const tables = (await psql(m, db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1"))
+          .split('\n')
+          .filter(Boolean);
         for (const t of tables) out[`${m.service} ${db} ${t}`] = await psql(m, db, `SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ${t} x`);
       }
     } else if (m.kind === 'redis') {
@@ -179,7 +202,12 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
         const keys = (await redis(m, '-n', db, '--scan', '--pattern', 'sv:*')).split('\n').filter(Boolean).sort();
         for (const k of keys) {
           const type = await redis(m, '-n', db, 'TYPE', k);
-          const value = type === 'string' ? await redis(m, '-n', db, 'GET', k) : type === 'hash' ? (await redis(m, '-n', db, 'HGETALL', k)).split('\n').join('|') : await redis(m, '-n', db, 'LRANGE', k, '0', '-1');
+          const value =
+            type === 'string'
+              ? await redis(m, '-n', db, 'GET', k)
+              : type === 'hash'
+                ? (await redis(m, '-n', db, 'HGETALL', k)).split('\n').join('|')
+                : await redis(m, '-n', db, 'LRANGE', k, '0', '-1');
           const ttl = Number(await redis(m, '-n', db, 'PTTL', k)) > 0 ? 'ttl' : 'no ttl';
           out[`${m.service} db${db} ${k}`] = `${type} ${value} ${ttl}`;
         }
@@ -187,7 +215,10 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
     } else if (m.kind === 'chroma') {
       await chromaReady(m);
       const cols = await chroma<Array<{ id: string; name: string }>>(m, '/collections');
-      out[`${m.service} collections`] = cols.map((c) => c.name).sort().join(',');
+      out[`${m.service} collections`] = cols
+        .map((c) => c.name)
+        .sort()
+        .join(',');
       const seed = cols.find((c) => c.name === 'sv-seed');
       if (seed) {
         const got = await chroma<{ ids: string[]; embeddings: number[][]; documents: string[] }>(m, `/collections/${seed.id}/get`, { include: ['embeddings', 'documents'] });
@@ -199,7 +230,12 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
     }
     if (m.kind === 'app') {
       for (const mount of m.mounts) {
-        out[`${m.service} ${mount.destination}`] = await execIn(m.id, ['sh', '-c', 'cd "$1" && find . -type f ! -name "*-wal" ! -name "*-shm" ! -name "*-journal" -print0 | sort -z | xargs -0 -r sha256sum', 'sh', mount.destination], {}, '0');
+        out[`${m.service} ${mount.destination}`] = await execIn(
+          m.id,
+          ['sh', '-c', 'cd "$1" && find . -type f ! -name "*-wal" ! -name "*-shm" ! -name "*-journal" -print0 | sort -z | xargs -0 -r sha256sum', 'sh', mount.destination],
+          {},
+          '0',
+        );
       }
     }
   }

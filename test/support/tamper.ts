@@ -34,7 +34,16 @@ export function handMadeTar(entries: Array<{ path: string; type?: string; linkpa
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const data = Buffer.from(e.data ?? '');
-    const h = new Header({ path: e.path, type: (e.type ?? 'File') as 'File', linkpath: e.linkpath, size: e.type && e.type !== 'File' ? 0 : data.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    const h = new Header({
+      path: e.path,
+      type: (e.type ?? 'File') as 'File',
+      linkpath: e.linkpath,
+      size: e.type && e.type !== 'File' ? 0 : data.length,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+    });
     h.encode();
     blocks.push(h.block!);
     if (data.length && (!e.type || e.type === 'File')) blocks.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));

@@ -7,7 +7,19 @@ import { StackvaultError } from '../../src/errors.js';
 const rec = (id: string, createdAt: string, type: Manifest['type'] = 'manual'): BackupRecord => ({
   path: `/b/${id}`,
   bytes: 0,
-  manifest: { schemaVersion: 1, id, createdAt, completedAt: createdAt, type, comment: '', status: 'ok', tool: { name: 'stackvault', version: '0' }, docker: { version: '', apiVersion: '' }, host: '', services: [] },
+  manifest: {
+    schemaVersion: 1,
+    id,
+    createdAt,
+    completedAt: createdAt,
+    type,
+    comment: '',
+    status: 'ok',
+    tool: { name: 'stackvault', version: '0' },
+    docker: { version: '', apiVersion: '' },
+    host: '',
+    services: [],
+  },
 });
 const catalog: Catalog = {
   dir: '/b',
@@ -20,7 +32,14 @@ const catalog: Catalog = {
   ],
   incomplete: [{ name: 'stackvault_backup_20261119_020000', path: '/b/x', reason: 'manifest.json has schemaVersion 99, newer than this stackvault understands (1)' }],
 };
-const code = (id: string) => { try { resolveBackup(catalog, id); return 0; } catch (e) { return (e as StackvaultError).exitCode; } };
+const code = (id: string) => {
+  try {
+    resolveBackup(catalog, id);
+    return 0;
+  } catch (e) {
+    return (e as StackvaultError).exitCode;
+  }
+};
 
 describe('resolving backup IDs', () => {
   it.each([
@@ -46,7 +65,10 @@ describe('resolving backup IDs', () => {
   // Property: any string is either resolved or refused with a StackvaultError; never a crash.
   it('never throws anything but a StackvaultError, whatever the input', () => {
     let seed = 7;
-    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
     const alphabet = 'stackvault_backup_0123456789-./\\ \u00e9\u2713*?%latest\n\t';
     for (let i = 0; i < 5000; i++) {
       const s = Array.from({ length: rand(40) }, () => alphabet[rand(alphabet.length)]).join('');

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { manifestProblem, parseManifest } from '../../src/core/manifest.js';
 
 const good = () => ({
-  schemaVersion: 1, id: 'sv_backup_20261121_020000', createdAt: '2026-11-21T02:00:00.000Z', type: 'daily', comment: '',
+  schemaVersion: 1,
+  id: 'sv_backup_20261121_020000',
+  createdAt: '2026-11-21T02:00:00.000Z',
+  type: 'daily',
+  comment: '',
   services: [{ name: 'pg', driver: 'postgres', status: 'ok', artifact: 'pg.sql.gz', sha256: 'a'.repeat(64), bytes: 10 }],
 });
 
@@ -27,7 +31,10 @@ describe('manifest reader', () => {
   it('never fails in another way on random mutations', () => {
     const base = JSON.stringify(good());
     let seed = 42;
-    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
     for (let i = 0; i < 3000; i++) {
       const chars = [...base];
       for (let k = 0; k <= rand(4); k++) chars.splice(rand(chars.length), rand(3), String.fromCharCode(32 + rand(95)));

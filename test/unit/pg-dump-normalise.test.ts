@@ -61,7 +61,7 @@ describe('normalisePgDump', () => {
     expect(n).toContain('CREATE ROLE botadmin;');
   });
 
-  it('reorders an inheritance child\'s columns by name, moving every field with its column', () => {
+  it("reorders an inheritance child's columns by name, moving every field with its column", () => {
     const lines = normalisePgDump(dump('original')).split('\n');
     const at = lines.indexOf('COPY public.child (extra, id, name) FROM stdin;');
     expect(at).toBeGreaterThan(0);
@@ -73,8 +73,10 @@ describe('normalisePgDump', () => {
     expect(normalisePgDump(dump('original').replace('2\tb', '2\tB'))).not.toBe(original);
     expect(normalisePgDump(dump('original').replace('1\ta\\tb', '1\ta\tb'))).not.toBe(original); // escaped tab vs a real one
     expect(normalisePgDump(dump('original').replace('c \xff', 'c \ufffd'))).not.toBe(original);
-    const swapped = dump('original').replace('    id integer NOT NULL,\n    name text', '    name text,\n    id integer NOT NULL')
-      .replace('COPY public.parent (id, name)', 'COPY public.parent (name, id)').replace('1\ta\\tb\n2\tb', 'a\\tb\t1\nb\t2');
+    const swapped = dump('original')
+      .replace('    id integer NOT NULL,\n    name text', '    name text,\n    id integer NOT NULL')
+      .replace('COPY public.parent (id, name)', 'COPY public.parent (name, id)')
+      .replace('1\ta\\tb\n2\tb', 'a\\tb\t1\nb\t2');
     expect(normalisePgDump(swapped)).not.toBe(original);
     // a table in another database with the same name as an inheritance child is not reordered
     expect(normalisePgDump(dump('original').replace('COPY public.child (a, b) FROM stdin;\n1\t2', 'COPY public.child (b, a) FROM stdin;\n2\t1'))).not.toBe(original);

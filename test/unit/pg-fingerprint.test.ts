@@ -6,8 +6,10 @@ const DUMP = Buffer.concat([
   Buffer.from('CREATE ROLE "botadmin";\nCREATE ROLE "Jürgen";\n\\connect "template1"\nCREATE DATABASE "bot" WITH TEMPLATE = template0;\n\\connect "bot"\n'),
   Buffer.from('COPY "public"."t" ("id", "v") FROM stdin;\n1\tnaïve ☕\n2\t\\N\n\\.\n'),
   Buffer.from('COPY "public"."z"  FROM stdin;\n\n\n\\.\n'),
-  Buffer.from("SELECT pg_catalog.setval('\"public\".\"t_id_seq\"', 42, true);\n"),
-  Buffer.from("SELECT pg_catalog.lo_create('16397');\nSELECT pg_catalog.lo_open('16397', 131072);\nSELECT pg_catalog.lowrite(0, '\\x68656c');\nSELECT pg_catalog.lowrite(0, '\\x6c6f');\nSELECT pg_catalog.lo_close(0);\n"),
+  Buffer.from('SELECT pg_catalog.setval(\'"public"."t_id_seq"\', 42, true);\n'),
+  Buffer.from(
+    "SELECT pg_catalog.lo_create('16397');\nSELECT pg_catalog.lo_open('16397', 131072);\nSELECT pg_catalog.lowrite(0, '\\x68656c');\nSELECT pg_catalog.lowrite(0, '\\x6c6f');\nSELECT pg_catalog.lo_close(0);\n",
+  ),
   Buffer.from('\\connect -reuse-previous=on "dbname=\'made later\'"\nCOPY "public"."t" ("id") FROM stdin;\n7\n\\.\n'),
 ]);
 
@@ -22,7 +24,13 @@ describe('the Postgres dump fingerprint', () => {
   it('names every table (zero-column ones too), sequence, large object, database and role', () => {
     const fp = fingerprint(DUMP);
     expect(Object.keys(fp.parts).sort()).toEqual([
-      'bot/large object 16397', 'bot/sequence "public"."t_id_seq"', 'bot/table "public"."t"', 'bot/table "public"."z"', 'databases', 'made later/table "public"."t"', 'roles',
+      'bot/large object 16397',
+      'bot/sequence "public"."t_id_seq"',
+      'bot/table "public"."t"',
+      'bot/table "public"."z"',
+      'databases',
+      'made later/table "public"."t"',
+      'roles',
     ]);
     expect(fp.parts['bot/table "public"."z"']).toMatch(/^\(\) n=2 /);
     expect(fp.parts['bot/table "public"."t"']).toMatch(/^\("id", "v"\) n=2 /);
@@ -44,16 +52,19 @@ describe('the Postgres dump fingerprint', () => {
 
   it('is the same at any chunk boundaries', () => {
     const whole = fingerprint(DUMP);
-    fc.assert(fc.property(fc.array(fc.nat(), { maxLength: 40 }), (cuts) => {
-      expect(fingerprint(DUMP, cuts)).toEqual(whole);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.array(fc.nat(), { maxLength: 40 }), (cuts) => {
+        expect(fingerprint(DUMP, cuts)).toEqual(whole);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it.each([
     ['\\connect "bot"', 'bot'],
     ['\\connect template1', 'template1'],
     ['\\connect "we""ird"', 'we"ird'],
-    ["\\connect -reuse-previous=on \"dbname='made later'\"", 'made later'],
+    ['\\connect -reuse-previous=on "dbname=\'made later\'"', 'made later'],
     ["\\connect -reuse-previous=on \"dbname='it\\'s'\"", "it's"],
   ])('connect target of %s', (line, db) => expect(connectTarget(line)).toBe(db));
 });

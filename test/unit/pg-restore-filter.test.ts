@@ -7,7 +7,10 @@ import { PgRestoreFilter } from '../../src/drivers/pg-restore-filter.js';
 async function run(input: Buffer, cuts: number[], user = 'botadmin', force = true): Promise<{ out: Buffer; roles: string[] }> {
   const f = new PgRestoreFilter(user, force);
   const offsets = [...new Set([0, ...cuts.map((c) => c % (input.length + 1)), input.length])].sort((a, b) => a - b);
-  const parts = offsets.slice(1).map((end, i) => input.subarray(offsets[i], end)).filter((p) => p.length > 0);
+  const parts = offsets
+    .slice(1)
+    .map((end, i) => input.subarray(offsets[i], end))
+    .filter((p) => p.length > 0);
   const chunks: Buffer[] = [];
   for await (const c of Readable.from(parts).pipe(f)) chunks.push(c as Buffer);
   return { out: Buffer.concat(chunks), roles: [...f.roles].sort() };
@@ -105,7 +108,9 @@ describe('PgRestoreFilter properties', () => {
   const anyByteExceptNewline = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0a);
   const bytesLine = fc.array(anyByteExceptNewline, { maxLength: 40 }).map((a) => Buffer.from(a));
   // Lines that look like statements the filter rewrites: inside COPY data they must stay as they are.
-  const lookalike = fc.constantFrom('DROP DATABASE IF EXISTS "x";', 'DROP ROLE IF EXISTS "botadmin";', 'CREATE ROLE "botadmin";', 'COPY a FROM stdin;', '\\connect x', '\\.x', '\\', 'x\\.').map((s) => Buffer.from(s));
+  const lookalike = fc
+    .constantFrom('DROP DATABASE IF EXISTS "x";', 'DROP ROLE IF EXISTS "botadmin";', 'CREATE ROLE "botadmin";', 'COPY a FROM stdin;', '\\connect x', '\\.x', '\\', 'x\\.')
+    .map((s) => Buffer.from(s));
   type Pair = [input: Buffer, expected: Buffer];
   const L = (s: string | Buffer): Buffer => Buffer.concat([typeof s === 'string' ? Buffer.from(s, 'latin1') : s, Buffer.from('\n')]);
 
@@ -118,9 +123,7 @@ describe('PgRestoreFilter properties', () => {
     pairs.push([L('\\.'), L('\\.')]);
     return pairs;
   });
-  const plain = bytesLine
-    .filter((b) => !/^(DROP|CREATE|COPY|\\connect)/.test(b.toString('latin1')))
-    .map((b): Pair[] => [[L(b), L(b)]]);
+  const plain = bytesLine.filter((b) => !/^(DROP|CREATE|COPY|\\connect)/.test(b.toString('latin1'))).map((b): Pair[] => [[L(b), L(b)]]);
   const dropDb = fc.constantFrom('"bot"', '"we""ird db"', 'plain').map((n): Pair[] => [[L(`DROP DATABASE IF EXISTS ${n};`), L(`DROP DATABASE IF EXISTS ${n} WITH (FORCE);`)]]);
   const body = fc.array(fc.oneof(plain, copyBlock, dropDb), { maxLength: 12 });
 

@@ -2,56 +2,87 @@ import { describe, expect, it } from 'vitest';
 import { applyAgeLimit, applyRetention, DEFAULT_POLICY, minusMonths, type RetentionItem } from '../../src/core/retention.js';
 
 const b = (id: string, type: RetentionItem['type'], iso: string, status: RetentionItem['status'] = 'ok'): RetentionItem => ({ id, type, createdAt: new Date(iso), status });
-const kept = (items: RetentionItem[], now: string) => applyRetention(items, DEFAULT_POLICY, new Date(now)).filter((d) => d.keep).map((d) => d.id);
+const kept = (items: RetentionItem[], now: string) =>
+  applyRetention(items, DEFAULT_POLICY, new Date(now))
+    .filter((d) => d.keep)
+    .map((d) => d.id);
 
 describe('retention policy', () => {
   it.each([
     // [what, backups, now, kept ids]
-    ['daily: 7 days kept, the 8th day removed',
+    [
+      'daily: 7 days kept, the 8th day removed',
       [b('d0', 'daily', '2026-11-21T02:00:00Z'), b('d6', 'daily', '2026-11-15T02:00:00Z'), b('d7', 'daily', '2026-11-14T02:00:00Z'), b('d8', 'daily', '2026-11-13T02:00:00Z')],
-      '2026-11-21T03:00:00Z', ['d0', 'd6']],
-    ['daily: exactly 7 days old is removed, a second younger is kept',
+      '2026-11-21T03:00:00Z',
+      ['d0', 'd6'],
+    ],
+    [
+      'daily: exactly 7 days old is removed, a second younger is kept',
       [b('new', 'daily', '2026-11-21T00:00:00Z'), b('edge', 'daily', '2026-11-14T00:00:00Z'), b('inside', 'daily', '2026-11-14T00:00:01Z')],
-      '2026-11-21T00:00:00Z', ['new', 'inside']],
-    ['daily across a year end',
+      '2026-11-21T00:00:00Z',
+      ['new', 'inside'],
+    ],
+    [
+      'daily across a year end',
       [b('jan1', 'daily', '2027-01-01T02:00:00Z'), b('dec26', 'daily', '2026-12-26T02:00:00Z'), b('dec25', 'daily', '2026-12-25T01:59:59Z')],
-      '2027-01-01T02:00:00Z', ['jan1', 'dec26']],
-    ['daily across the EU spring DST change (UTC: exactly 168 h)',
+      '2027-01-01T02:00:00Z',
+      ['jan1', 'dec26'],
+    ],
+    [
+      'daily across the EU spring DST change (UTC: exactly 168 h)',
       [b('now', 'daily', '2026-04-01T00:00:00Z'), b('mar25', 'daily', '2026-03-25T00:00:01Z'), b('mar24', 'daily', '2026-03-24T23:59:59Z')],
-      '2026-04-01T00:00:00Z', ['now', 'mar25']],
-    ['daily across the US autumn DST change',
+      '2026-04-01T00:00:00Z',
+      ['now', 'mar25'],
+    ],
+    [
+      'daily across the US autumn DST change',
       [b('now', 'daily', '2026-11-05T12:00:00Z'), b('oct29', 'daily', '2026-10-29T12:00:01Z'), b('oct28', 'daily', '2026-10-28T12:00:00Z')],
-      '2026-11-05T12:00:00Z', ['now', 'oct29']],
-    ['weekly: 4 weeks',
-      [b('w0', 'weekly', '2026-11-15T02:00:00Z'), b('w3', 'weekly', '2026-10-25T02:00:00Z'), b('w4', 'weekly', '2026-10-18T02:00:00Z')],
-      '2026-11-15T03:00:00Z', ['w0', 'w3']],
-    ['monthly: 12 calendar months',
+      '2026-11-05T12:00:00Z',
+      ['now', 'oct29'],
+    ],
+    ['weekly: 4 weeks', [b('w0', 'weekly', '2026-11-15T02:00:00Z'), b('w3', 'weekly', '2026-10-25T02:00:00Z'), b('w4', 'weekly', '2026-10-18T02:00:00Z')], '2026-11-15T03:00:00Z', ['w0', 'w3']],
+    [
+      'monthly: 12 calendar months',
       [b('m0', 'monthly', '2026-11-01T02:00:00Z'), b('m11', 'monthly', '2025-12-01T02:00:00Z'), b('m12', 'monthly', '2025-11-01T02:00:00Z')],
-      '2026-11-01T03:00:00Z', ['m0', 'm11']],
-    ['monthly: on March 31, 12 months back is March 31 of the year before',
+      '2026-11-01T03:00:00Z',
+      ['m0', 'm11'],
+    ],
+    [
+      'monthly: on March 31, 12 months back is March 31 of the year before',
       [b('keep', 'monthly', '2026-03-31T00:00:01Z'), b('drop', 'monthly', '2026-03-30T23:59:59Z')],
-      '2027-03-31T00:00:00Z', ['keep']],
-    ['pre-update: the last 5 by time, whatever their age',
+      '2027-03-31T00:00:00Z',
+      ['keep'],
+    ],
+    [
+      'pre-update: the last 5 by time, whatever their age',
       [1, 2, 3, 4, 5, 6, 7].map((n) => b(`p${n}`, 'pre-update', `2025-0${n}-01T00:00:00Z`)),
-      '2026-11-21T00:00:00Z', ['p3', 'p4', 'p5', 'p6', 'p7']],
-    ['manual and restore-point: never removed',
+      '2026-11-21T00:00:00Z',
+      ['p3', 'p4', 'p5', 'p6', 'p7'],
+    ],
+    [
+      'manual and restore-point: never removed',
       [b('daily', 'daily', '2026-11-21T00:00:00Z'), b('man', 'manual', '2019-01-01T00:00:00Z'), b('rp', 'restore-point', '2019-01-01T00:00:00Z')],
-      '2026-11-21T01:00:00Z', ['daily', 'man', 'rp']],
-    ['the newest successful backup survives even when the policy would drop it',
+      '2026-11-21T01:00:00Z',
+      ['daily', 'man', 'rp'],
+    ],
+    [
+      'the newest successful backup survives even when the policy would drop it',
       [b('old', 'daily', '2026-01-01T00:00:00Z'), b('failed', 'daily', '2026-11-20T00:00:00Z', 'partial')],
-      '2026-12-01T00:00:00Z', ['old']],
-    ['a partial backup is not "the newest successful"',
-      [b('ok', 'daily', '2026-10-01T00:00:00Z'), b('partial', 'daily', '2026-11-01T00:00:00Z', 'partial')],
-      '2026-11-21T00:00:00Z', ['ok']],
-    ['leap day',
-      [b('feb29', 'daily', '2028-02-29T12:00:00Z'), b('feb22', 'daily', '2028-02-22T11:00:00Z')],
-      '2028-03-01T00:00:00Z', ['feb29']],
+      '2026-12-01T00:00:00Z',
+      ['old'],
+    ],
+    ['a partial backup is not "the newest successful"', [b('ok', 'daily', '2026-10-01T00:00:00Z'), b('partial', 'daily', '2026-11-01T00:00:00Z', 'partial')], '2026-11-21T00:00:00Z', ['ok']],
+    ['leap day', [b('feb29', 'daily', '2028-02-29T12:00:00Z'), b('feb22', 'daily', '2028-02-22T11:00:00Z')], '2028-03-01T00:00:00Z', ['feb29']],
   ])('%s', (_what, items, now, expected) => {
     expect(kept(items as RetentionItem[], now as string)).toEqual(expected);
   });
 
   it('a one-month policy on March 31 keeps back to February 28 (month-end clamping)', () => {
-    const d = applyRetention([b('new', 'manual', '2027-03-31T00:00:00Z'), b('keep', 'monthly', '2027-02-28T00:00:01Z'), b('drop', 'monthly', '2027-02-27T23:59:59Z')], { ...DEFAULT_POLICY, monthlyMonths: 1 }, new Date('2027-03-31T00:00:00Z'));
+    const d = applyRetention(
+      [b('new', 'manual', '2027-03-31T00:00:00Z'), b('keep', 'monthly', '2027-02-28T00:00:01Z'), b('drop', 'monthly', '2027-02-27T23:59:59Z')],
+      { ...DEFAULT_POLICY, monthlyMonths: 1 },
+      new Date('2027-03-31T00:00:00Z'),
+    );
     expect(d.filter((x) => x.keep).map((x) => x.id)).toEqual(['new', 'keep']);
   });
 

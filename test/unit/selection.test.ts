@@ -63,8 +63,17 @@ describe('driver selection', () => {
 
 describe('service keys', () => {
   const pg = DRIVERS[0]!;
-  const c = (name: string, project?: string, service?: string, num?: string) =>
-    ({ container: container({ name, labels: { ...(project ? { 'com.docker.compose.project': project } : {}), ...(service ? { 'com.docker.compose.service': service } : {}), ...(num ? { 'com.docker.compose.container-number': num } : {}) } }), driver: pg });
+  const c = (name: string, project?: string, service?: string, num?: string) => ({
+    container: container({
+      name,
+      labels: {
+        ...(project ? { 'com.docker.compose.project': project } : {}),
+        ...(service ? { 'com.docker.compose.service': service } : {}),
+        ...(num ? { 'com.docker.compose.container-number': num } : {}),
+      },
+    }),
+    driver: pg,
+  });
 
   it.each([
     ['compose service name', [c('bot_postgres_1', 'bot', 'postgres')], ['postgres']],

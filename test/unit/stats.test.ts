@@ -3,12 +3,33 @@ import type { BackupRecord } from '../../src/core/catalog.js';
 import type { Manifest, ServiceEntry } from '../../src/core/manifest.js';
 import { computeStats } from '../../src/core/stats.js';
 
-const svc = (name: string, status: ServiceEntry['status'], bytes = 0, rawBytes = 0): ServiceEntry =>
-  ({ name, container: name, containerId: name, image: 'x', driver: 'postgres', status, bytes, rawBytes, durationMs: 1 });
+const svc = (name: string, status: ServiceEntry['status'], bytes = 0, rawBytes = 0): ServiceEntry => ({
+  name,
+  container: name,
+  containerId: name,
+  image: 'x',
+  driver: 'postgres',
+  status,
+  bytes,
+  rawBytes,
+  durationMs: 1,
+});
 const rec = (id: string, createdAt: string, type: Manifest['type'], services: ServiceEntry[]): BackupRecord => ({
   path: id,
   bytes: 0,
-  manifest: { schemaVersion: 1, id, createdAt, completedAt: createdAt, type, comment: '', status: services.every((s) => s.status === 'ok') ? 'ok' : 'partial', tool: { name: 'stackvault', version: '0' }, docker: { version: '', apiVersion: '' }, host: 'h', services },
+  manifest: {
+    schemaVersion: 1,
+    id,
+    createdAt,
+    completedAt: createdAt,
+    type,
+    comment: '',
+    status: services.every((s) => s.status === 'ok') ? 'ok' : 'partial',
+    tool: { name: 'stackvault', version: '0' },
+    docker: { version: '', apiVersion: '' },
+    host: 'h',
+    services,
+  },
 });
 
 describe('stats', () => {

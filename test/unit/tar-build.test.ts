@@ -15,7 +15,11 @@ async function tarOf(files: Record<string, Buffer>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const collect = async (s: Readable) => { const out: Buffer[] = []; for await (const c of s) out.push(c as Buffer); return Buffer.concat(out); };
+const collect = async (s: Readable) => {
+  const out: Buffer[] = [];
+  for await (const c of s) out.push(c as Buffer);
+  return Buffer.concat(out);
+};
 
 /** Fails the test instead of hanging it when a stream neither ends nor errors. */
 const within = <T>(p: Promise<T>, ms = 3000) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms (hung)`)), ms))]);
@@ -64,7 +68,10 @@ describe('findTarEntry', () => {
     let sent = 0;
     const source = new Readable({
       read() {
-        if (sent < 40_000) { this.push(archive.subarray(sent, sent + 4096)); sent += 4096; }
+        if (sent < 40_000) {
+          this.push(archive.subarray(sent, sent + 4096));
+          sent += 4096;
+        }
         // then nothing more arrives: a stalled download
       },
     });

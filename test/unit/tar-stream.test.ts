@@ -14,7 +14,11 @@ async function tarOf(files: Record<string, Buffer>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const collect = async (s: Readable) => { const out: Buffer[] = []; for await (const c of s) out.push(c as Buffer); return Buffer.concat(out); };
+const collect = async (s: Readable) => {
+  const out: Buffer[] = [];
+  for await (const c of s) out.push(c as Buffer);
+  return Buffer.concat(out);
+};
 
 describe('tar streams', () => {
   it('concatenates archives into one that lists every entry, keeping zero-filled data', async () => {
@@ -29,11 +33,21 @@ describe('tar streams', () => {
     const merged = await done;
     const names: Array<[string, number]> = [];
     await new Promise<void>((resolve, reject) => {
-      const p = new tar.Parser({ strict: true, onReadEntry: (e) => { names.push([e.path, e.size ?? 0]); e.resume(); } });
-      p.on('end', resolve); p.on('error', reject);
+      const p = new tar.Parser({
+        strict: true,
+        onReadEntry: (e) => {
+          names.push([e.path, e.size ?? 0]);
+          e.resume();
+        },
+      });
+      p.on('end', resolve);
+      p.on('error', reject);
       p.end(merged);
     });
-    expect(names).toEqual([['a.bin', 2048], ['b.txt', 5]]);
+    expect(names).toEqual([
+      ['a.bin', 2048],
+      ['b.txt', 5],
+    ]);
   });
 
   it('refuses an archive from Docker that lacks its end marker (cut off)', async () => {
@@ -45,9 +59,19 @@ describe('tar streams', () => {
   it('TarChecker rejects a truncated archive and accepts a whole one', async () => {
     const whole = await tarOf({ 'a.txt': Buffer.from('x'.repeat(3000)) });
     const ok = new TarChecker();
-    await new Promise<void>((resolve, reject) => { ok.on('finish', resolve); ok.on('error', reject); ok.end(whole); });
+    await new Promise<void>((resolve, reject) => {
+      ok.on('finish', resolve);
+      ok.on('error', reject);
+      ok.end(whole);
+    });
     expect(ok.files).toBe(1);
     const bad = new TarChecker();
-    await expect(new Promise<void>((resolve, reject) => { bad.on('finish', resolve); bad.on('error', reject); bad.end(whole.subarray(0, 1000)); })).rejects.toThrow(/invalid tar/);
+    await expect(
+      new Promise<void>((resolve, reject) => {
+        bad.on('finish', resolve);
+        bad.on('error', reject);
+        bad.end(whole.subarray(0, 1000));
+      }),
+    ).rejects.toThrow(/invalid tar/);
   });
 });
