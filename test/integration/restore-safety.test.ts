@@ -57,6 +57,15 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
     await chroma?.stop().catch(() => undefined);
   });
 
+  /** A fresh backup of the Chroma service whose archive is replaced by hand-written entries (checksums fixed). */
+  async function backupWithArchive(prefix: string, entries: Parameters<typeof handMadeTar>[0]): Promise<{ copy: string; m: Manifest }> {
+    const copy = await tempDir(prefix);
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    await replaceArtifact(join(copy, m.id), 'chromadb', handMadeTar(entries));
+    return { copy, m };
+  }
+
   it('archives the directory Chroma really persists to, and warns that it is not on a volume', () => {
     const entry = backup.services[0]!;
     expect(entry.details!.paths).toEqual(['/data']);
@@ -77,18 +86,11 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
   });
 
   it('an archive entry outside the recorded paths refuses the restore before a byte is written (exit 5)', async () => {
-    const copy = await tempDir('hostile-entry');
-    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
-    const m = JSON.parse(String(c.stdout)) as Manifest;
-    await replaceArtifact(
-      join(copy, m.id),
-      'chromadb',
-      handMadeTar([
-        { path: 'data/', type: 'Directory' },
-        { path: 'data/chroma.sqlite3', data: 'x' },
-        { path: 'usr/local/bin/pwned', data: '#!/bin/sh\necho pwned\n' },
-      ]),
-    );
+    const { copy, m } = await backupWithArchive('hostile-entry', [
+      { path: 'data/', type: 'Directory' },
+      { path: 'data/chroma.sqlite3', data: 'x' },
+      { path: 'usr/local/bin/pwned', data: '#!/bin/sh\necho pwned\n' },
+    ]);
     const r = await bot(['backup', 'restore', m.id, '--dir', copy, '--yes']);
     expect(r.exitCode).toBe(5);
     expect(String(r.stderr)).toContain("'usr/local/bin/pwned', which is not under any recorded path");
@@ -97,17 +99,10 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
   });
 
   it('a recorded path inside a system directory is refused (exit 5), whatever the archive holds', async () => {
-    const copy = await tempDir('hostile-path');
-    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
-    const m = JSON.parse(String(c.stdout)) as Manifest;
-    await replaceArtifact(
-      join(copy, m.id),
-      'chromadb',
-      handMadeTar([
-        { path: 'etc/', type: 'Directory' },
-        { path: 'etc/stackvault-pwned', data: 'x' },
-      ]),
-    );
+    const { copy, m } = await backupWithArchive('hostile-path', [
+      { path: 'etc/', type: 'Directory' },
+      { path: 'etc/stackvault-pwned', data: 'x' },
+    ]);
     const manifest = await readManifest(copy, m.id);
     manifest.services[0]!.details!.paths = ['/etc'];
     await writeFile(join(copy, m.id, 'manifest.json'), JSON.stringify(manifest));

@@ -1,25 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { collect, tarOf } from '../support/tar.js';
 import { Readable } from 'node:stream';
-import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
 import { findTarEntry } from '../../src/util/tar-build.js';
-
-async function tarOf(files: Record<string, Buffer>): Promise<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'svu-'));
-  for (const [name, data] of Object.entries(files)) await writeFile(join(dir, name), data);
-  const chunks: Buffer[] = [];
-  for await (const c of tar.create({ cwd: dir, portable: true }, Object.keys(files))) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-const collect = async (s: Readable) => {
-  const out: Buffer[] = [];
-  for await (const c of s) out.push(c as Buffer);
-  return Buffer.concat(out);
-};
 
 /** Fails the test instead of hanging it when a stream neither ends nor errors. */
 const within = <T>(p: Promise<T>, ms = 3000) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms (hung)`)), ms))]);

@@ -1,24 +1,8 @@
 import { PassThrough, Readable } from 'node:stream';
+import { collect, tarOf } from '../support/tar.js';
 import { describe, expect, it } from 'vitest';
 import { concatTars, stripTarTrailer, TarChecker } from '../../src/util/tar-stream.js';
 import * as tar from 'tar';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-async function tarOf(files: Record<string, Buffer>): Promise<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'svu-'));
-  for (const [name, data] of Object.entries(files)) await writeFile(join(dir, name), data);
-  const chunks: Buffer[] = [];
-  for await (const c of tar.create({ cwd: dir, portable: true }, Object.keys(files))) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-const collect = async (s: Readable) => {
-  const out: Buffer[] = [];
-  for await (const c of s) out.push(c as Buffer);
-  return Buffer.concat(out);
-};
 
 describe('tar streams', () => {
   it('concatenates archives into one that lists every entry, keeping zero-filled data', async () => {
