@@ -123,7 +123,8 @@ describe('PgRestoreFilter properties', () => {
     pairs.push([L('\\.'), L('\\.')]);
     return pairs;
   });
-  const plain = bytesLine.filter((b) => !/^(DROP|CREATE|COPY|\\connect)/.test(b.toString('latin1'))).map((b): Pair[] => [[L(b), L(b)]]);
+  // Statement lines the filter rewrites, and psql commands it refuses (tested on their own), are not "plain".
+  const plain = bytesLine.filter((b) => !/^(DROP|CREATE|COPY|\s*\\|\s*copy\b)/i.test(b.toString('latin1'))).map((b): Pair[] => [[L(b), L(b)]]);
   const dropDb = fc.constantFrom('"bot"', '"we""ird db"', 'plain').map((n): Pair[] => [[L(`DROP DATABASE IF EXISTS ${n};`), L(`DROP DATABASE IF EXISTS ${n} WITH (FORCE);`)]]);
   const body = fc.array(fc.oneof(plain, copyBlock, dropDb), { maxLength: 12 });
 
