@@ -10,6 +10,7 @@ export const STACK_IMAGES = [
   { service: 'chroma', official: 'chromadb/chroma', local: 'stackvault-local/chroma:1', env: 'STACKVAULT_CHROMA_IMAGE' },
   { service: 'neo4j', official: 'neo4j:5', local: 'stackvault-local/neo4j:5-standin', env: 'STACKVAULT_NEO4J_IMAGE' },
   { service: 'app', official: undefined, local: 'stackvault-local/app:1', env: 'STACKVAULT_APP_IMAGE' },
+  { service: 'worker', official: undefined, local: 'stackvault-local/appstub:1', env: 'STACKVAULT_WORKER_IMAGE' },
 ] as const;
 
 /**

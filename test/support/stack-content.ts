@@ -9,7 +9,8 @@ import Docker from 'dockerode';
  */
 const docker = new Docker();
 
-type Kind = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'app';
+/** `labelled` apps keep SQLite files named by a label and write all the time: restore.test.ts covers them. */
+type Kind = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'app' | 'labelled';
 
 export interface Member {
   id: string;
@@ -32,7 +33,17 @@ export async function membersOf(project: string, projectDir = ''): Promise<Membe
     const env = Object.fromEntries((i.Config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     const cmd = [...[i.Config.Entrypoint ?? []].flat(), ...(i.Config.Cmd ?? [])];
     const image = i.Config.Image;
-    const kind: Kind = env.PG_MAJOR ? 'postgres' : env.REDIS_VERSION || env.VALKEY_VERSION ? 'redis' : /chroma/.test(image) ? 'chroma' : /neo4j/.test(image) ? 'neo4j' : 'app';
+    const kind: Kind = i.Config.Labels?.['stackvault.sqlite.paths']
+      ? 'labelled'
+      : env.PG_MAJOR
+        ? 'postgres'
+        : env.REDIS_VERSION || env.VALKEY_VERSION
+          ? 'redis'
+          : /chroma/.test(image)
+            ? 'chroma'
+            : /neo4j/.test(image)
+              ? 'neo4j'
+              : 'app';
     out.push({
       id: c.Id,
       name: i.Name.slice(1),
