@@ -166,9 +166,10 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     // land between the restore and its check), the stores first, the apps' own data last.
     const writers = await writersOf(targets, deps);
     if (writers.length) deps.progress.info(`Stopping ${writers.map((w) => w.name).join(', ')} while the data is restored, so nothing writes meanwhile; they start again afterwards.`);
+    const isStore = (t: Target) => Boolean(t.driver.recognise);
     const services = await withEachStopped(writers, dir, options.stopTimeout, deps, async () => [
-      ...(await restoreAll(targets.filter((t) => !t.driver.leftover))),
-      ...(await restoreAll(targets.filter((t) => t.driver.leftover))),
+      ...(await restoreAll(targets.filter(isStore))),
+      ...(await restoreAll(targets.filter((t) => !isStore(t)))),
     ]);
     return {
       backupId: backup.manifest.id,
@@ -218,21 +219,21 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
 }
 
 /**
- * Running containers of the restored Compose projects that are neither restored now nor a
- * datastore server: the apps, which would write while their stores are replaced.
+ * Running containers of the restored Compose projects that are not datastore servers: the
+ * apps (those whose own data is restored too), which would write while their stores are
+ * replaced. Their own data is restored last, while they are still stopped.
  */
 async function writersOf(targets: Target[], deps: RestoreDeps): Promise<ContainerDetails[]> {
   const projects = new Set(targets.map((t) => t.candidate.project).filter((p): p is string => Boolean(p)));
   if (projects.size === 0) return [];
-  const restored = new Set(targets.map((t) => t.candidate.container.id));
   const running = (await deps.engine.listContainers({ all: false })).filter(
-    (c) => projects.has(c.labels[LABELS.composeProject] ?? '') && !restored.has(c.id) && c.labels[LABELS.exclude] !== 'true' && c.labels[LABELS.helper] !== 'true',
+    (c) => projects.has(c.labels[LABELS.composeProject] ?? '') && c.labels[LABELS.exclude] !== 'true' && c.labels[LABELS.helper] !== 'true',
   );
   const writers: ContainerDetails[] = [];
   for (const c of running) {
     const details = await deps.engine.inspect(c.id);
-    const driver = selectDriver(details, deps.drivers);
-    if (!driver || driver.leftover) writers.push(details);
+    // A server is a store; everything else (app containers, restored ones too) is an app.
+    if (!selectDriver(details, deps.drivers)?.recognise) writers.push(details);
   }
   return writers.sort((a, b) => a.name.localeCompare(b.name));
 }

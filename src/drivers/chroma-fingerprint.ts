@@ -46,10 +46,13 @@ function canonical(value: unknown): string {
 export async function chromaFingerprint(engine: DockerEngine, container: ContainerDetails, dataPath: string): Promise<Fingerprint> {
   if (!container.ipAddress) throw new Error(`${container.name} has no network address to reach Chroma's API on`);
   const base = `http://${container.ipAddress}:8000/api/v2`;
+  // A server with token auth is read with its own token (sent to it only, never logged).
+  const token = container.env.CHROMA_SERVER_AUTHN_CREDENTIALS || container.env.CHROMA_SERVER_AUTH_CREDENTIALS;
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}`, 'x-chroma-token': token } : {};
   const call = async <T>(path: string, body?: unknown): Promise<T> => {
     const res = await fetch(base + path, {
       method: body ? 'POST' : 'GET',
-      headers: body ? { 'content-type': 'application/json' } : undefined,
+      headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...auth },
       body: body ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(60_000),
     });

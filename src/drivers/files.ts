@@ -70,9 +70,9 @@ export const filesDriver: Driver = {
   },
 
   checkRestore: async (ctx) => {
-    await checkRestorable(ctx, currentPaths(ctx.container, ctx.entry.details?.sqliteFiles));
+    await checkRestorable(ctx, await currentPaths(ctx.engine, ctx.container, ctx.entry.details?.sqliteFiles));
   },
-  restore: (ctx) => restoreDataPaths(ctx, currentPaths(ctx.container, ctx.entry.details?.sqliteFiles), companions(ctx.entry.details?.sqliteFiles)),
+  restore: async (ctx) => restoreDataPaths(ctx, await currentPaths(ctx.engine, ctx.container, ctx.entry.details?.sqliteFiles), companions(ctx.entry.details?.sqliteFiles)),
   artifactFingerprint: ({ open }) => fingerprintTar(open()),
   liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, (entry.details?.paths as string[] | undefined) ?? []),
 
@@ -123,12 +123,39 @@ function ownerOf(mount: Mount, container: ContainerDetails, peers: readonly Peer
   return first !== undefined && first < container.name ? `shared with ${first}, backed up there` : undefined;
 }
 
-/** Paths a restore may write for this container now: its data mounts and the SQLite files the backup found. */
-function currentPaths(container: ContainerDetails, sqliteFiles: unknown): string[] {
+/**
+ * Paths a restore may write for this container now: its data mounts, and those SQLite files
+ * the backup names in its source trees that are SQLite databases there now (with their -wal
+ * and -journal): a crafted manifest cannot name a script or a git hook as "a database".
+ */
+async function currentPaths(engine: DockerEngine, container: ContainerDetails, sqliteFiles: unknown): Promise<string[]> {
   const plan = mountPlanOf(container);
   const files = Array.isArray(sqliteFiles) ? sqliteFiles.filter((f): f is string => typeof f === 'string') : [];
   const inSourceTree = files.filter((f) => plan.some((p) => p.role === 'source-tree' && f.startsWith(`${p.destination}/`)));
-  return [...(labelledPaths(container) ?? plan.filter((p) => p.role === 'data').map((p) => p.destination)), ...inSourceTree];
+  const databases: string[] = [];
+  for (const f of inSourceTree.filter((x) => !/-(wal|journal)$/.test(x))) {
+    if (await isSqliteNow(engine, container.id, f)) databases.push(f);
+  }
+  const companionsOk = inSourceTree.filter((f) => /-(wal|journal)$/.test(f) && databases.includes(f.replace(/-(wal|journal)$/, '')));
+  return [...(labelledPaths(container) ?? plan.filter((p) => p.role === 'data').map((p) => p.destination)), ...databases, ...companionsOk];
+}
+
+async function isSqliteNow(engine: DockerEngine, containerId: string, path: string): Promise<boolean> {
+  try {
+    const archive = (await engine.getArchive(containerId, path)) as Readable;
+    let head = Buffer.alloc(0);
+    let regular = false;
+    const checker = new TarChecker((e: ReadEntry) => {
+      regular = e.type === 'File';
+      e.on('data', (c: Buffer) => {
+        if (head.length < 16) head = Buffer.concat([head, c]).subarray(0, 16);
+      });
+    });
+    await pipeline(archive, checker);
+    return regular && head.equals(SQLITE_HEADER);
+  } catch {
+    return false;
+  }
 }
 
 /** A restored SQLite file must not meet a -wal or -shm from after the backup. */

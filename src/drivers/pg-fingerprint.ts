@@ -350,6 +350,7 @@ async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: str
       }
     },
   });
+  out.on('error', () => undefined); // fails the exec (and so this read) through the write callback
   const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', Buffer.from(db, 'latin1').toString('utf8'), '-v', 'ON_ERROR_STOP=1', '-qAX'], {
     env: { PGCLIENTENCODING: encoding, ...PG_DUMP_ENV },
     stdin: Readable.from([Buffer.from(`${script.join('\n')}\n`, 'latin1')]),

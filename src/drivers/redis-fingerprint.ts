@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
-export const REDIS_FINGERPRINT_METHOD = 'redis-v1';
+export const REDIS_FINGERPRINT_METHOD = 'redis-v2';
 
 /** Up to this many keys in a database are listed one by one, so a difference names the key. */
 const NAMED_KEYS_MAX = 1000;
@@ -40,10 +40,16 @@ for _, k in ipairs(res[2]) do
   else add(redis.call('DUMP', k)) end
   local ok, exp = pcall(redis.call, 'PEXPIRETIME', k)
   if not ok then exp = (redis.call('PTTL', k) > 0) and 'ttl' or -1 end
-  local enc = {}
-  for _, v in ipairs(p) do enc[#enc + 1] = #v .. ':' .. v end
-  out[#out + 1] = hex(k)
-  out[#out + 1] = redis.sha1hex(table.concat(enc)) .. ' ' .. tostring(exp)
+  -- Keys that expire within a day are left out: sessions and caches expire between the two
+  -- readings of a restore check, and would make a good restore look different.
+  local pttl = redis.call('PTTL', k)
+  if pttl > 0 and pttl < 86400000 then p = nil end
+  if p then
+    local enc = {}
+    for _, v in ipairs(p) do enc[#enc + 1] = #v .. ':' .. v end
+    out[#out + 1] = hex(k)
+    out[#out + 1] = redis.sha1hex(table.concat(enc)) .. ' ' .. tostring(exp)
+  end
 end
 return out
 `;

@@ -73,7 +73,7 @@ export const sqliteDriver: Driver = {
 
   /**
    * Stops the app container, replaces each database file with its copy, and writes empty
-   * -wal and -shm files over stale ones (an empty WAL holds no frames; an empty -shm is
+   * -wal, -shm and -journal files over stale ones (an empty WAL holds no frames; an empty -shm is
    * rebuilt on open), so nothing from after the backup is replayed. The files are read back
    * before the app starts again; their fingerprint is what was restored.
    */
@@ -86,13 +86,16 @@ export const sqliteDriver: Driver = {
       const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
       copy.close(); // only the header (size, owner, mode) is needed here
       const owner = parseOwner(f.owner) ?? { uid: copy.uid, gid: copy.gid };
-      const mode = f.mode ? parseInt(f.mode, 8) : copy.mode;
+      // Never a setuid, setgid or sticky bit, whatever a manifest says.
+      const mode = (f.mode ? parseInt(f.mode, 8) : copy.mode) & 0o777;
       const name = basename(f.path);
       const list = byDir.get(dirname(f.path)) ?? [];
       list.push(
         { path: name, size: copy.size, ...owner, mode, open: async () => (await findTarEntry(open(), `sqlite/${f.entry}`)).stream },
         { path: `${name}-wal`, size: 0, ...owner, mode },
         { path: `${name}-shm`, size: 0, ...owner, mode },
+        // An empty journal is not a hot one: nothing from before the restore is rolled back into it.
+        { path: `${name}-journal`, size: 0, ...owner, mode },
       );
       byDir.set(dirname(f.path), list);
     }

@@ -6,6 +6,7 @@ import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { writeWithRoom } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { mountOf, removeFromVolumes } from './container-files.js';
+import { unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
 import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext } from './types.js';
@@ -24,9 +25,9 @@ const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/l
 /** Why a recorded path may not be restored into, or undefined when it may. Pure. */
 export function unsafeDataPath(path: string): string | undefined {
   if (typeof path !== 'string' || !path.startsWith('/')) return 'not an absolute path';
-  if (path.split('/').includes('..') || posix.normalize(path) !== path.replace(/\/+$/, '') || path.endsWith('/')) return 'not a normalised path';
   const hit = SYSTEM_DIRS.find((d) => path === d || (d !== '/' && path.startsWith(`${d}/`)));
   if (hit) return `inside the system directory ${hit}`;
+  if (path.split('/').includes('..') || posix.normalize(path) !== path || path.endsWith('/')) return 'not a normalised path';
   return undefined;
 }
 
@@ -67,15 +68,19 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   topNames(paths);
   const hot = container.labels[STOP_LABEL] === 'false';
   const fingerprinter = new TarFingerprinter();
+  // A tap that rejects the tar (truncated, malformed) must fail the copy, not crash the process.
+  fingerprinter.checker.on('error', () => undefined);
   const tee = teeInto(output, fingerprinter.checker);
   tee.on('error', () => undefined); // reported through the copy's own rejection, not as an unhandled event
+  const gone = new Set<string>();
   const copy = async () => {
     await concatTars(
       paths.map(
         (p) => () =>
           engine.getArchive(container.id, p).catch((err: { statusCode?: number }) => {
-            if (optional.includes(p) && err.statusCode === 404) return Readable.from([Buffer.alloc(1024)]); // gone meanwhile: an empty archive
-            throw err;
+            if (!optional.includes(p) || err.statusCode !== 404) throw err;
+            gone.add(p); // gone meanwhile (a -wal checkpointed away): not recorded, so a restore does not look for it
+            return Readable.from([Buffer.alloc(1024)]);
           }),
       ),
       tee,
@@ -87,7 +92,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   const outside = paths.filter((p) => !mountOf(container, p));
   for (const p of outside) warnings.push(`${p} is not on a volume: its data is lost when the container is recreated (mount a volume there)`);
   for (const w of warnings) ctx.log(`warning: ${w}`);
-  return { hot, details: { paths, stopped: !hot }, fingerprint: fingerprinter.result(), ...(warnings.length ? { warnings } : {}) };
+  return { hot, details: { paths: paths.filter((p) => !gone.has(p)), stopped: !hot }, fingerprint: fingerprinter.result(), ...(warnings.length ? { warnings } : {}) };
 }
 
 /** The size of paths as `du` inside the container sees it; undefined when it cannot tell. */
@@ -120,8 +125,9 @@ function teeInto(out: Writable, tap: Writable): Writable {
       writeWithRoom(out, chunk, cb);
     },
     final(cb) {
-      tap.end(() => cb());
+      if (tap.errored) return cb(tap.errored);
       tap.once('error', cb);
+      tap.end(() => cb(tap.errored ?? null));
     },
   });
 }
@@ -138,10 +144,10 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
   return ctx.withStopped(async () => {
     const mounted = paths.filter((p) => mountOf(ctx.container, p));
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
-    const companions = alsoRemove.filter((p) => mountOf(ctx.container, p));
+    const companions = alsoRemove.filter((p) => !unsafeDataPath(p) && paths.some((q) => `${q}-wal` === p || `${q}-shm` === p || `${q}-journal` === p));
     if (companions.length) await removeFromVolumes(ctx.engine, ctx.container, companions, 'paths');
     for (const p of paths.filter((q) => !mountOf(ctx.container, q))) ctx.log(`${p} is not on a volume: files added there since the backup are not removed`);
-    for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top));
+    for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top, new EntryGuard(tops)));
     const restored = await readBack(ctx, paths);
     const difference = firstDifference(archived, restored);
     if (difference) throw new ContentMismatchError(difference);
@@ -159,18 +165,61 @@ export async function checkRestorable(ctx: RestoreCheckContext, currentPaths: re
   for (const p of paths) {
     const why = unsafeDataPath(p);
     if (why) throw new Error(`the backup records the path ${String(p)}, which is ${why}; refusing to restore`);
-    if (!mountOf(ctx.container, p) && !currentPaths.includes(p)) {
-      throw new Error(`the backup records the path ${p}, which is neither on a volume of ${ctx.container.name} nor one of its data paths (${currentPaths.join(', ') || 'none'}); refusing to restore`);
+    // Only what this container holds as data now: not any path on a mount (a source tree, a
+    // configuration bind), whatever a manifest says.
+    if (!currentPaths.includes(p)) {
+      throw new Error(`the backup records the path ${p}, which is not one of the data paths of ${ctx.container.name} (${currentPaths.join(', ') || 'none'}); refusing to restore`);
     }
   }
   const tops = topNames(paths);
-  let stray: string | undefined;
+  const guard = new EntryGuard(tops);
+  let refused: string | undefined;
   const expected = new TarFingerprinter((e) => {
-    if (!tops.has(topOf(e.path))) stray ??= e.path;
+    refused ??= guard.why(e);
   });
   await pipeline(ctx.open(), expected.checker);
-  if (stray !== undefined) throw new Error(`the archive holds '${stray}', which is not under any recorded path (${paths.join(', ')}); refusing to restore`);
+  if (refused !== undefined) throw new Error(`${refused}; refusing to restore`);
   return { paths, tops, archived: expected.result() };
+}
+
+/**
+ * Where archive entries may go, decided entry by entry as the archive streams (the same rules
+ * for the check before anything changes and for the bytes actually extracted): under a
+ * recorded path; never through a symlink an earlier entry made (a chain of links could
+ * otherwise lead anywhere in the container); links only to places inside their own recorded
+ * path; no setuid or setgid bits; no devices or FIFOs.
+ */
+export class EntryGuard {
+  private readonly links = new Set<string>();
+
+  constructor(private readonly tops: Map<string, string>) {}
+
+  /** Why this entry must not be extracted, or undefined. */
+  why(e: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'mode'>): string | undefined {
+    const path = e.path.replace(/^\.\//, '').replace(/\/+$/, '');
+    const top = topOf(path);
+    const root = this.tops.get(top);
+    if (root === undefined) return `the archive holds '${e.path}', which is not under any recorded path (${[...this.tops.values()].join(', ')})`;
+    if (e.type === 'SymbolicLink' && path === top) return `the archive makes ${root} itself a symlink`;
+    // An absolute link target means a place in the container: it must lie in the entry's own
+    // recorded path, and is then judged as the archive-relative link it amounts to.
+    let linkpath = e.linkpath;
+    if (e.type === 'SymbolicLink' && linkpath?.startsWith('/')) {
+      const target = posix.normalize(linkpath);
+      if (target !== root && !target.startsWith(`${root}/`)) return `the symlink '${e.path}' points to ${linkpath}, outside ${root}`;
+      linkpath = posix.relative(posix.dirname(path), posix.join(top, target.slice(root.length))) || '.';
+    }
+    const unsafe = unsafeEntry({ path: e.path, type: e.type, linkpath });
+    if (unsafe) return `the archive entry '${e.path}' is unsafe: ${unsafe}`;
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('/');
+      if (this.links.has(parent)) return `the archive entry '${e.path}' lies behind the symlink '${parent}', which could lead outside ${root}`;
+    }
+    if (((e.mode ?? 0) & 0o6000) !== 0) return `the archive entry '${e.path}' has a setuid or setgid bit`;
+    if (e.type === 'SymbolicLink') this.links.add(path);
+    return undefined;
+  }
 }
 
 /** The files of `paths` as they are in the container now (running or stopped). */
@@ -188,10 +237,18 @@ export async function readBack(ctx: Pick<RestoreContext, 'engine' | 'container'>
 const topOf = (path: string) => path.replace(/^\.\//, '').split('/')[0]!;
 
 /** A tar of only the entries under `top`, with their headers (owners, modes, links) as they were. */
-function selectEntries(source: Readable, top: string): Readable {
+function selectEntries(source: Readable, top: string, guard: EntryGuard): Readable {
   const pack = new Pack({ portable: false, noMtime: false });
   const parser = new Parser({ strict: true });
   parser.on('entry', (e: ReadEntry) => {
+    // The bytes sent to Docker are checked again: the file may have changed since the check.
+    const why = guard.why(e);
+    if (why) {
+      e.resume();
+      pack.emit('error', new Error(`${why}; the restore stopped`));
+      source.destroy();
+      return;
+    }
     if (topOf(e.path) === top) pack.add(e);
     else e.resume();
   });

@@ -62,7 +62,7 @@ describe('Redis: redis-benchmark, every byte, streams with groups, several datab
       await cli('SET', 'after', 'the backup');
     }, ['--verify']);
     expect(created.verifications?.at(-1)).toMatchObject({ deep: true, ok: true });
-    expect(created.services[0]!.fingerprint?.method).toBe('redis-v1'); // recorded by --verify
+    expect(created.services[0]!.fingerprint?.method).toBe('redis-v2'); // recorded by --verify
     expect(restored.services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
     expect(await cli('DEBUG', 'DIGEST')).toBe(digest);
     expect(Number(await cli('PEXPIRETIME', 'session'))).toBeGreaterThan(Date.now());
