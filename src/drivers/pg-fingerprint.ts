@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
 import { type Fingerprint, type ItemHasher, MultisetDigest } from './fingerprint.js';
+import { PsqlLexer } from './psql-lexer.js';
 
 /**
  * PostgreSQL content fingerprints, computed on both sides without the replay path:
@@ -150,8 +151,9 @@ export class PgDumpFingerprinter {
   private lineBytes = 0;
   private largeObject: Hash | undefined;
   private readonly largeObjects = new Map<string, Hash>();
+  private readonly lexer = new PsqlLexer();
   private readonly copy = new CopyRows((text) => {
-    if (text === '\\.') {
+    if (text === '\\.' || text === '\\.\r') {
       this.inCopy = false;
       this.copy.into(undefined);
     }
@@ -185,7 +187,8 @@ export class PgDumpFingerprinter {
 
   private statement(text: string): void {
     if (text === PG_DUMP_END) this.complete = true;
-    const copy = COPY_HEADER.exec(text);
+    // Where psql would see a COPY (not a line that looks like one inside a quoted body).
+    const copy = this.lexer.line(text).startsStatement ? COPY_HEADER.exec(text) : null;
     if (copy) {
       const rows = new MultisetDigest();
       this.acc.tables.set(partName.table(this.db, copy[1]!), { columns: copy[2] ?? '', rows });

@@ -1,7 +1,9 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { type LineFacts, PsqlLexer } from './psql-lexer.js';
 
 const NEWLINE = 0x0a;
 const COPY_END = Buffer.from('\\.');
+const COPY_END_CR = Buffer.from('\\.\r');
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replaceAll('""', '"') : s);
@@ -38,6 +40,7 @@ export class PgRestoreFilter extends Transform {
   private copyMidLine = false;
   private inRoles = true;
   private inCopy = false;
+  private readonly lexer = new PsqlLexer();
 
   constructor(
     private readonly superuser: string,
@@ -127,16 +130,19 @@ export class PgRestoreFilter extends Transform {
     const eol = line.at(-1) === NEWLINE ? 1 : 0;
     const body = line.subarray(0, line.length - eol);
     if (this.inCopy) {
-      if (body.equals(COPY_END)) this.inCopy = false;
+      // psql also ends COPY data at `\.` followed by a carriage return.
+      if (body.equals(COPY_END) || body.equals(COPY_END_CR)) this.inCopy = false;
       return line;
     }
     // latin1 maps every byte to one char and back, so a rewritten line keeps its other bytes.
     const text = body.toString('latin1');
-    if (/^COPY .* FROM stdin;$/.test(text) && !/\bPROGRAM\b/i.test(text)) {
+    const facts = this.lexer.line(text);
+    refuseForeign(text, facts);
+    // Only a COPY where psql would see one starts COPY data (not one inside a quoted body).
+    if (facts.startsStatement && /^COPY .* FROM stdin;$/.test(text)) {
       this.inCopy = true;
       return line;
     }
-    refuseForeign(text);
     if (text.startsWith('\\connect')) this.inRoles = false;
     if (this.inRoles) {
       // Our own name as the dump's bytes spell it (UTF-8 bytes seen through latin1).
@@ -157,45 +163,18 @@ export class PgRestoreFilter extends Transform {
 }
 
 /**
- * psql commands that reach outside the database: a shell (`\!`), files and pipes (`\o |cmd`,
- * `\copy`, `\i`, `\lo_export`), the environment. pg_dumpall writes none of them (only
- * \connect and \restrict/\unrestrict), nor `COPY … PROGRAM`: a dump that holds one was not
- * written by it, and is refused rather than run as superuser.
+ * pg_dumpall writes no psql command but \connect and \restrict/\unrestrict, each on a line of
+ * its own, and no `COPY … PROGRAM`. psql runs a backslash command wherever one stands outside
+ * quotes and comments (`SELECT 1; \! id`), so a dump holding any other one, or the word
+ * PROGRAM outside quotes, was not written by it and is refused rather than run as superuser.
  */
-const FOREIGN_META = new Set([
-  '!',
-  'o',
-  'out',
-  'g',
-  'gx',
-  'gexec',
-  'gset',
-  'w',
-  'write',
-  'copy',
-  'i',
-  'include',
-  'ir',
-  'include_relative',
-  'setenv',
-  'cd',
-  's',
-  'lo_export',
-  'lo_import',
-  'e',
-  'edit',
-  'ef',
-  'ev',
-  'getenv',
-  'bind',
-]);
-
-function refuseForeign(text: string): void {
-  const meta = /^\s*\\([a-z_!]*)/.exec(text)?.[1];
-  if (meta !== undefined && FOREIGN_META.has(meta)) {
-    throw new Error(`the dump holds the psql command \\${meta}, which pg_dumpall never writes; refusing to run it`);
+function refuseForeign(text: string, facts: LineFacts): void {
+  if (facts.backslashAt >= 0) {
+    const command = /^\\(\S*)/.exec(text.slice(facts.backslashAt))?.[1] ?? '';
+    const own = facts.backslashAt === 0 && facts.startsNormal && ['connect', 'restrict', 'unrestrict'].includes(command);
+    if (!own) throw new Error(`the dump holds the psql command \\${command.slice(0, 20)}, which pg_dumpall never writes; refusing to run it`);
   }
-  if (/^\s*COPY\b/i.test(text) && /\bPROGRAM\b/i.test(text)) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');
+  if (facts.words.includes('program')) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');
 }
 
 export { ident as quoteIdent };

@@ -68,3 +68,17 @@ describe('the Postgres dump fingerprint', () => {
     ["\\connect -reuse-previous=on \"dbname='it\\'s'\"", "it's"],
   ])('connect target of %s', (line, db) => expect(connectTarget(line)).toBe(db));
 });
+
+describe('the Postgres dump fingerprint reads COPY where psql does', () => {
+  it('a line that looks like a COPY header inside a function body is not a table', () => {
+    const dump = Buffer.from(
+      '\\connect "bot"\nCREATE FUNCTION f() RETURNS void AS $$\nCOPY "public"."ghost" ("v") FROM stdin;\n$$ LANGUAGE sql;\nCOPY "public"."t" ("v") FROM stdin;\nx\n\\.\r\nSELECT 1;\n',
+    );
+    const f = new PgDumpFingerprinter();
+    f.push(dump);
+    const parts = Object.keys(f.result().parts);
+    expect(parts).toContain('bot/table "public"."t"');
+    expect(parts).not.toContain('bot/table "public"."ghost"');
+    expect(f.result().parts['bot/table "public"."t"']).toMatch(/ n=1 /); // \.\r ended the block
+  });
+});

@@ -124,7 +124,13 @@ describe('PgRestoreFilter properties', () => {
     return pairs;
   });
   // Statement lines the filter rewrites, and psql commands it refuses (tested on their own), are not "plain".
-  const plain = bytesLine.filter((b) => !/^(DROP|CREATE|COPY|\s*\\|\s*copy\b)/i.test(b.toString('latin1'))).map((b): Pair[] => [[L(b), L(b)]]);
+  // Statements as a dump holds them: they end with ';' and their quotes balance (none here).
+  const sqlByte = fc.integer({ min: 0, max: 255 }).filter((b) => ![0x0a, 0x27, 0x22, 0x24, 0x5c, 0x2d, 0x2f, 0x2a, 0x3b].includes(b));
+  const plain = fc
+    .array(sqlByte, { maxLength: 40 })
+    .map((a) => Buffer.concat([Buffer.from(a), Buffer.from(';')]))
+    .filter((b) => !/^(DROP|CREATE|COPY)|program/i.test(b.toString('latin1')))
+    .map((b): Pair[] => [[L(b), L(b)]]);
   const dropDb = fc.constantFrom('"bot"', '"we""ird db"', 'plain').map((n): Pair[] => [[L(`DROP DATABASE IF EXISTS ${n};`), L(`DROP DATABASE IF EXISTS ${n} WITH (FORCE);`)]]);
   const body = fc.array(fc.oneof(plain, copyBlock, dropDb), { maxLength: 12 });
 
@@ -182,5 +188,31 @@ describe('PgRestoreFilter refuses what pg_dumpall never writes', () => {
   it('keeps the commands pg_dumpall writes, and backslashes inside COPY data', async () => {
     const sql = '\\restrict abc\n\\connect "a"\nCOPY t (v) FROM stdin;\n\\\\! not a command\n\\.\n\\unrestrict abc\n';
     expect((await filter(sql)).out).toBe(sql);
+  });
+});
+
+describe('PgRestoreFilter reads lines as psql does (quotes, comments, commands anywhere in a line)', () => {
+  it.each([
+    ['a command after a statement', 'SELECT 1; \\! id'],
+    ['a command after a query', 'SELECT 1 \\g |id'],
+    ['COPY … PROGRAM after another statement', "SELECT 1; COPY (SELECT 1) TO PROGRAM 'id';"],
+    ['a fake COPY header inside a function body, then a command', 'CREATE FUNCTION f() RETURNS int AS $$\nCOPY "a"."b" FROM stdin;\n$$ LANGUAGE sql;\n\\! id'],
+  ])('refuses %s', async (_what, sql) => {
+    await expect(filter(`\\connect "a"\n${sql}\nSELECT 2;\n`)).rejects.toThrow(/refusing/);
+  });
+
+  it.each([
+    ['a backslash inside a string', "COMMENT ON TABLE t IS 'C:\\\\path \\! not a command';"],
+    ['a backslash in an E string', "SELECT E'it\\'s \\\\ fine';"],
+    ['a backslash in a dollar-quoted body', "CREATE FUNCTION f() RETURNS text AS $body$\nSELECT '\\!';\n$body$ LANGUAGE sql;"],
+    ['a backslash in a comment', '/* \\! not run */ SELECT 1;'],
+    ['the word program quoted', 'CREATE TABLE "program" ("program" int);'],
+  ])('keeps %s', async (_what, sql) => {
+    const dump = `\\connect "a"\n${sql}\n`;
+    expect((await filter(dump)).out).toBe(dump);
+  });
+
+  it('ends COPY data at \\. followed by a carriage return, as psql does', async () => {
+    await expect(filter('\\connect "a"\nCOPY "s"."t" ("v") FROM stdin;\nrow\n\\.\r\n\\! id\n')).rejects.toThrow(/refusing/);
   });
 });
