@@ -171,6 +171,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       ...(await restoreAll(targets.filter(isStore))),
       ...(await restoreAll(targets.filter((t) => !isStore(t)))),
     ]);
+    services.sort((a, b) => a.service.localeCompare(b.service)); // reported by name, whatever the order of work
     return {
       backupId: backup.manifest.id,
       restorePointId: point.manifest.id,

@@ -163,15 +163,15 @@ export class PgRestoreFilter extends Transform {
 }
 
 /**
- * pg_dumpall writes no psql command but \connect and \restrict/\unrestrict, each on a line of
- * its own, and no `COPY … PROGRAM`. psql runs a backslash command wherever one stands outside
+ * pg_dumpall writes no psql command but \connect, \encoding (before connecting to a database
+ * with an odd name) and \restrict/\unrestrict, each on a line of its own, and no `COPY … PROGRAM`. psql runs a backslash command wherever one stands outside
  * quotes and comments (`SELECT 1; \! id`), so a dump holding any other one, or the word
  * PROGRAM outside quotes, was not written by it and is refused rather than run as superuser.
  */
 function refuseForeign(text: string, facts: LineFacts): void {
   if (facts.backslashAt >= 0) {
     const command = /^\\(\S*)/.exec(text.slice(facts.backslashAt))?.[1] ?? '';
-    const own = facts.backslashAt === 0 && facts.startsNormal && ['connect', 'restrict', 'unrestrict'].includes(command);
+    const own = facts.backslashAt === 0 && facts.startsNormal && ['connect', 'encoding', 'restrict', 'unrestrict'].includes(command);
     if (!own) throw new Error(`the dump holds the psql command \\${command.slice(0, 20)}, which pg_dumpall never writes; refusing to run it`);
   }
   if (facts.words.includes('program')) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');

@@ -238,7 +238,7 @@ describe('backup restore round trips', () => {
   it('refuses without a terminal and without --yes (exit 9), changing nothing', async () => {
     await redisCli(redis, 'SET', 'unconfirmed', '1');
     const r = await bot(['backup', 'restore', 'latest', '--dir', dir, '--only', 'redis']);
-    expect(r.exitCode).toBe(9);
+    expect(r.exitCode, String(r.stderr)).toBe(9);
     expect(String(r.stderr)).toMatch(/needs confirmation/);
     expect(await redisCli(redis, 'GET', 'unconfirmed')).toBe('"1"');
     await redisCli(redis, 'DEL', 'unconfirmed');

@@ -216,3 +216,10 @@ describe('PgRestoreFilter reads lines as psql does (quotes, comments, commands a
     await expect(filter('\\connect "a"\nCOPY "s"."t" ("v") FROM stdin;\nrow\n\\.\r\n\\! id\n')).rejects.toThrow(/refusing/);
   });
 });
+
+describe('PgRestoreFilter keeps what pg_dumpall writes for databases with odd names', () => {
+  it('\\encoding before \\connect -reuse-previous', async () => {
+    const dump = '\\unrestrict abc\n\\encoding SQL_ASCII\n\\connect -reuse-previous=on "dbname=\'crm data\'"\n\\restrict abc\nSELECT 1;\n';
+    expect((await filter(dump)).out).toBe(dump);
+  });
+});
