@@ -317,7 +317,7 @@ async function restoreFrom(
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
   const open = () => openArtifact(backupPath, entry, how.identity);
-  const expected = how.check ? await backupFingerprint(t.driver, entry, open, how.dir, deps) : undefined;
+  const expected = how.check ? await backupFingerprint(t.driver, entry, open, how.dir, deps, container.image) : undefined;
   let observed: Fingerprint | undefined | void;
   try {
     observed = await t.driver.restore({
@@ -347,7 +347,7 @@ async function restoreFrom(
 }
 
 /** The backup's fingerprint: from the manifest, else computed now from the artifact (and said so). */
-async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string, deps: RestoreDeps): Promise<Fingerprint | undefined> {
+async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string, deps: RestoreDeps, targetImage: string): Promise<Fingerprint | undefined> {
   if (entry.fingerprint) return entry.fingerprint;
   if (!driver.artifactFingerprint) return undefined;
   const started = Date.now();
@@ -356,7 +356,8 @@ async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () =
     entry,
     open,
     signal: deps.signal,
-    inThrowaway: (spec, check) => inThrowaway(deps, driver, entry, open, dir, spec, check),
+    // The throwaway runs the target's own image, not whatever image a manifest names.
+    inThrowaway: (spec, check) => inThrowaway(deps, driver, { ...entry, image: targetImage }, open, dir, spec, check),
   });
   deps.progress.info(`${entry.name}: the backup's content fingerprint was not recorded yet; computing it took ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   return fp;

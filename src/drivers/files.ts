@@ -38,16 +38,23 @@ export const filesDriver: Driver = {
     const labelled = labelledPaths(ctx.container);
     const plan = mountPlanOf(ctx.container, ctx.peers);
     const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
-    const sqlite = labelled
+    const found = labelled
       ? []
       : await sqliteInSourceTrees(
           ctx.engine,
           ctx.container.id,
           plan.filter((p) => p.role === 'source-tree'),
         );
+    // One archive keeps paths apart by their last name: a second database of the same name is
+    // left out, and said so, rather than failing the whole service.
+    const { kept: sqlite, clashes } = distinctNames(data, found);
     const paths = [...data, ...sqlite];
     if (paths.length === 0) throw new Error('it has no data mounts and no SQLite database in its source tree');
-    const skipped = plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why }));
+    for (const c of clashes) ctx.log(`warning: ${c} is not backed up: another backed-up path has the same name (label stackvault.paths to choose)`);
+    const skipped = [
+      ...plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })),
+      ...clashes.map((c) => ({ path: c, why: 'a SQLite file whose name another backed-up path already has' })),
+    ];
     const hot = ctx.container.labels[STOP_LABEL] === 'false';
     const optional = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
     const outcome = await archiveDataPaths({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, [], optional);
@@ -156,6 +163,24 @@ async function isSqliteNow(engine: DockerEngine, containerId: string, path: stri
   } catch {
     return false;
   }
+}
+
+/** Source-tree SQLite files whose last name no data path or earlier file has, and the others. */
+function distinctNames(data: string[], files: string[]): { kept: string[]; clashes: string[] } {
+  const names = new Set(data.map((d) => posix.basename(d)));
+  const kept: string[] = [];
+  const clashes: string[] = [];
+  for (const f of files.filter((x) => !/-(wal|journal)$/.test(x))) {
+    const base = posix.basename(f);
+    if (names.has(base)) clashes.push(f);
+    else {
+      names.add(base);
+      kept.push(f);
+    }
+  }
+  // A -wal or -journal goes with its database.
+  const companions = files.filter((x) => /-(wal|journal)$/.test(x) && kept.includes(x.replace(/-(wal|journal)$/, '')));
+  return { kept: [...kept, ...companions].sort(), clashes };
 }
 
 /** A restored SQLite file must not meet a -wal or -shm from after the backup. */
