@@ -136,7 +136,8 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         dir,
         type: 'restore-point',
         comment: `before restoring ${backup.manifest.id}`,
-        only: targets.map((t) => t.candidate.service),
+        // By container name: service keys can change while other projects come and go.
+        only: targets.map((t) => t.candidate.container.name),
         parallel: options.parallel,
         compress: 'gzip',
         prefix: 'restore-point',
@@ -146,7 +147,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       },
       deps,
     );
-    const missing = targets.filter((t) => point.manifest.services.find((s) => s.name === t.candidate.service)?.status !== 'ok');
+    const missing = targets.filter((t) => pointEntryOf(point, t)?.status !== 'ok');
     if (missing.length) {
       throw new StackvaultError(
         `The restore point ${point.manifest.id} could not capture ${missing.map((t) => t.candidate.service).join(', ')}, so nothing was restored.`,
@@ -258,6 +259,9 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
   }
 }
 
+/** The restore point's entry for a target: the same container. */
+const pointEntryOf = (point: CreateResult, t: Target) => point.manifest.services.find((s) => s.containerId === t.candidate.container.id);
+
 interface RestoreHow {
   dir: string;
   identity?: string;
@@ -291,7 +295,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     const why = deps.signal.aborted ? 'interrupted' : redact((err as Error).message ?? String(err), secrets);
     const mismatch = err instanceof ContentMismatchError ? redact(err.difference, secrets) : undefined;
     deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
-    const pointEntry = point.manifest.services.find((s) => s.name === t.candidate.service)!;
+    const pointEntry = pointEntryOf(point, t)!;
     // After an interrupt the rollback itself must not be cut off: it runs without the signal.
     const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
