@@ -1,6 +1,7 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import { writeTar, type BuildEntry } from '../util/tar-build.js';
+import { findTarEntry, writeTar, type BuildEntry } from '../util/tar-build.js';
+import { posix } from 'node:path';
 
 /** The mount (volume or bind) a path lives on, if any. */
 export function mountOf(container: ContainerDetails, path: string) {
@@ -37,4 +38,49 @@ export async function putFiles(engine: DockerEngine, containerId: string, dir: s
 export function parseOwner(owner: string | undefined): { uid: number; gid: number } | undefined {
   const m = /^(\d+):(\d+)$/.exec(owner ?? '');
   return m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
+}
+
+/** The 16 bytes every SQLite database file starts with. */
+export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+export type SqliteHeaderFacts = 'missing' | 'not a file' | 'empty' | 'sqlite' | 'other';
+
+/**
+ * What a path in a container holds, as far as SQLite is concerned: read through the archive
+ * API (nothing is written, nothing runs in the container), only the first bytes looked at.
+ */
+export async function sqliteHeaderOf(engine: DockerEngine, containerId: string, path: string): Promise<SqliteHeaderFacts> {
+  const archive = await engine.getArchive(containerId, path).catch((err: { statusCode?: number }) => {
+    if (err.statusCode === 404) return undefined;
+    throw err;
+  });
+  if (!archive) return 'missing';
+  const entry = await findTarEntry(archive, posix.basename(path)).catch(() => undefined);
+  if (!entry) return 'not a file';
+  if (entry.size === 0) {
+    entry.close();
+    return 'empty';
+  }
+  const head = await firstBytes(entry.stream, SQLITE_HEADER.length);
+  entry.close();
+  return head.equals(SQLITE_HEADER) ? 'sqlite' : 'other';
+}
+
+function firstBytes(stream: Readable, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = () => {
+      stream.off('data', onData);
+      resolve(Buffer.concat(chunks).subarray(0, n));
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      if (got >= n) done();
+    };
+    stream.on('data', onData);
+    stream.once('end', done);
+    stream.once('error', reject);
+  });
 }

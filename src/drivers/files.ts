@@ -7,11 +7,11 @@ import { TarChecker } from '../util/tar-stream.js';
 import { pipeline } from 'node:stream/promises';
 import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
+import { SQLITE_HEADER, sqliteHeaderOf } from './container-files.js';
 import type { Driver, Peer } from './types.js';
 import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL } from './volume-archive.js';
 
 const COMPOSE_CONFIG_FILES = 'com.docker.compose.project.config_files';
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 /** Directories of a source tree that hold dependencies and history, not an app's data. */
 const NOT_DATA_DIRS = new Set(['node_modules', '.git', '__pycache__', '.venv', 'venv', '.cache', '.npm', 'site-packages']);
 
@@ -147,23 +147,7 @@ async function currentPaths(engine: DockerEngine, container: ContainerDetails, s
   return [...(labelledPaths(container) ?? plan.filter((p) => p.role === 'data').map((p) => p.destination)), ...databases, ...companionsOk];
 }
 
-async function isSqliteNow(engine: DockerEngine, containerId: string, path: string): Promise<boolean> {
-  try {
-    const archive = (await engine.getArchive(containerId, path)) as Readable;
-    let head = Buffer.alloc(0);
-    let regular = false;
-    const checker = new TarChecker((e: ReadEntry) => {
-      regular = e.type === 'File';
-      e.on('data', (c: Buffer) => {
-        if (head.length < 16) head = Buffer.concat([head, c]).subarray(0, 16);
-      });
-    });
-    await pipeline(archive, checker);
-    return regular && head.equals(SQLITE_HEADER);
-  } catch {
-    return false;
-  }
-}
+const isSqliteNow = async (engine: DockerEngine, containerId: string, path: string) => (await sqliteHeaderOf(engine, containerId, path).catch(() => 'missing')) === 'sqlite';
 
 /** Source-tree SQLite files whose last name no data path or earlier file has, and the others. */
 function distinctNames(data: string[], files: string[]): { kept: string[]; clashes: string[] } {

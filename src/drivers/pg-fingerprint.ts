@@ -172,6 +172,16 @@ export class PgDumpFingerprinter {
     });
   }
 
+  /** A Writable that feeds the fingerprinter (to tee or pipe a dump through). */
+  writable(): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _e, cb) => {
+        this.push(chunk);
+        cb();
+      },
+    });
+  }
+
   /** Call once the whole dump went through. */
   result(): Fingerprint {
     if (this.lineBytes > 0) {

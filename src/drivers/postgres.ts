@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
-import { writeWithRoom } from '../util/backpressure.js';
+import { finished, teeTo } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { livePgFingerprint, PG_DUMP_END, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
 import type { Driver } from './types.js';
@@ -35,19 +35,11 @@ export const postgresDriver: Driver = {
     const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
     // The content fingerprint is read off the dump's bytes as they stream past.
     const fingerprinter = new PgDumpFingerprinter();
-    const tee = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        fingerprinter.push(chunk);
-        writeWithRoom(output, chunk, cb);
-      },
-    });
-    // A write into a closed output (disk full, Ctrl-C) fails the exec through the callback; the
-    // tee's own 'error' event would otherwise be unhandled and end the process.
-    tee.on('error', () => undefined);
+    const tee = teeTo(output, fingerprinter.writable());
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
     // The exec is over once its stream is; the last chunks may still wait in the tee. The backup
     // is not written until they are in the output.
-    await flushed(tee);
+    await finished(tee);
     if (!fingerprinter.complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
@@ -118,15 +110,7 @@ export const postgresDriver: Driver = {
   /** Read off the dump on the host: COPY rows, sequences, large objects, databases, roles. */
   async artifactFingerprint({ open }) {
     const fingerprinter = new PgDumpFingerprinter();
-    await pipeline(
-      open(),
-      new Writable({
-        write(chunk: Buffer, _e, cb) {
-          fingerprinter.push(chunk);
-          cb();
-        },
-      }),
-    );
+    await pipeline(open(), fingerprinter.writable());
     return fingerprinter.result();
   },
 
@@ -137,15 +121,6 @@ export const postgresDriver: Driver = {
     return r.exitCode === 0 && r.stdout.trim() === '1';
   },
 };
-
-/** Ends a Writable and resolves once everything written to it went through, or rejects with its error. */
-function flushed(w: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (w.errored) return reject(w.errored);
-    w.once('error', reject);
-    w.end(() => resolve());
-  });
-}
 
 /** Rows per database and table (`schema.table`), read off a fingerprint's table parts. */
 function rowCounts(fp: Fingerprint): Record<string, Record<string, number>> {

@@ -11,9 +11,8 @@ import { usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
 import { checkedTableCounts, checkSqliteCopy, sqliteTableDigests } from './sqlite-host.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
-import type { Readable } from 'node:stream';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
-import { parseOwner, putFiles } from './container-files.js';
+import { parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
 
 export interface SqliteFileRecord {
@@ -38,7 +37,6 @@ export function sqlitePaths(labels: Record<string, string>): string[] {
 const entryName = (index: number, path: string) => `${index}-${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
 
 export const SQLITE_FINGERPRINT_METHOD = 'sqlite-v1';
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
 /**
  * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
@@ -177,36 +175,15 @@ function checkRecordedFiles(files: SqliteFileRecord[], container: ContainerDetai
 
 /** A labelled path must be an existing regular file that starts with SQLite's header; checked without writing anything. */
 async function checkIsSqlite(engine: DockerEngine, containerId: string, path: string): Promise<void> {
-  const archive = await engine.getArchive(containerId, path).catch((err: { statusCode?: number }) => {
-    if (err.statusCode === 404) throw new Error(`${path} does not exist in the container (check the ${LABELS.sqlitePaths} label); nothing was created`);
-    throw err;
-  });
-  const entry = await findTarEntry(archive, basename(path)).catch(() => {
-    throw new Error(`${path} is not a regular file (check the ${LABELS.sqlitePaths} label)`);
-  });
-  const head = await firstBytes(entry.stream, SQLITE_HEADER.length);
-  entry.close();
-  if (entry.size === 0) throw new Error(`${path} is an empty file, not a SQLite database (check the ${LABELS.sqlitePaths} label)`);
-  if (!head.equals(SQLITE_HEADER)) throw new Error(`${path} is not a SQLite database (it does not start with "SQLite format 3"); check the ${LABELS.sqlitePaths} label`);
-}
-
-function firstBytes(stream: Readable, n: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const done = () => {
-      stream.off('data', onData);
-      resolve(Buffer.concat(chunks).subarray(0, n));
-    };
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      got += c.length;
-      if (got >= n) done();
-    };
-    stream.on('data', onData);
-    stream.once('end', done);
-    stream.once('error', reject);
-  });
+  const label = `check the ${LABELS.sqlitePaths} label`;
+  const why: Record<Exclude<SqliteHeaderFacts, 'sqlite'>, string> = {
+    missing: `${path} does not exist in the container (${label}); nothing was created`,
+    'not a file': `${path} is not a regular file (${label})`,
+    empty: `${path} is an empty file, not a SQLite database (${label})`,
+    other: `${path} is not a SQLite database (it does not start with "SQLite format 3"); ${label}`,
+  };
+  const facts = await sqliteHeaderOf(engine, containerId, path);
+  if (facts !== 'sqlite') throw new Error(why[facts]);
 }
 
 async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {

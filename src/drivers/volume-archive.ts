@@ -1,9 +1,9 @@
 import { posix } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pack, Parser, type ReadEntry } from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import { writeWithRoom } from '../util/backpressure.js';
+import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { mountOf, removeFromVolumes } from './container-files.js';
 import { unsafeEntry } from '../util/tar-safety.js';
@@ -68,10 +68,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   topNames(paths);
   const hot = container.labels[STOP_LABEL] === 'false';
   const fingerprinter = new TarFingerprinter();
-  // A tap that rejects the tar (truncated, malformed) must fail the copy, not crash the process.
-  fingerprinter.checker.on('error', () => undefined);
-  const tee = teeInto(output, fingerprinter.checker);
-  tee.on('error', () => undefined); // reported through the copy's own rejection, not as an unhandled event
+  const tee = teeTo(output, fingerprinter.checker);
   const gone = new Set<string>();
   const copy = async () => {
     await concatTars(
@@ -85,14 +82,18 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
       ),
       tee,
     );
-    await new Promise<void>((resolve, reject) => tee.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await finished(tee);
   };
   if (hot) await copy();
   else await ctx.withStopped(copy);
-  const outside = paths.filter((p) => !mountOf(container, p));
-  for (const p of outside) warnings.push(`${p} is not on a volume: its data is lost when the container is recreated (mount a volume there)`);
+  warnings.push(...outsideVolumes(container, paths));
   for (const w of warnings) ctx.log(`warning: ${w}`);
   return { hot, details: { paths: paths.filter((p) => !gone.has(p)), stopped: !hot }, fingerprint: fingerprinter.result(), ...(warnings.length ? { warnings } : {}) };
+}
+
+/** The warning for each path whose data is not on a volume or bind mount. */
+function outsideVolumes(container: ContainerDetails, paths: string[]): string[] {
+  return paths.filter((p) => !mountOf(container, p)).map((p) => `${p} is not on a volume: its data is lost when the container is recreated (mount a volume there)`);
 }
 
 /** The size of paths as `du` inside the container sees it; undefined when it cannot tell. */
@@ -106,30 +107,14 @@ export async function duBytes(engine: DockerEngine, container: ContainerDetails,
 /** A plan for a store archived as files: stopped (or `stackvault.stop=false`: online), its paths and their size. */
 export async function planDataPaths(engine: DockerEngine, container: ContainerDetails, paths: string[], interrupts: 'stopped' | 'paused', warnings: string[] = []): Promise<BackupPlan> {
   const hot = container.labels[STOP_LABEL] === 'false';
-  const outside = paths.filter((p) => !mountOf(container, p)).map((p) => `${p} is not on a volume: its data is lost when the container is recreated`);
   const bytes = await duBytes(engine, container, paths);
   return {
     method: 'archive of its files through the archive API',
     interrupts: hot ? 'online' : interrupts,
     paths,
     ...(bytes !== undefined ? { estimatedBytes: bytes } : {}),
-    warnings: [...warnings, ...outside],
+    warnings: [...warnings, ...outsideVolumes(container, paths)],
   };
-}
-
-/** A Writable that sends every chunk to `out` (with backpressure) and to `tap`; ending it ends `tap` only. */
-function teeInto(out: Writable, tap: Writable): Writable {
-  return new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      tap.write(chunk);
-      writeWithRoom(out, chunk, cb);
-    },
-    final(cb) {
-      if (tap.errored) return cb(tap.errored);
-      tap.once('error', cb);
-      tap.end(() => cb(tap.errored ?? null));
-    },
-  });
 }
 
 /**

@@ -27,3 +27,34 @@ export function forwardTo(out: Writable): Writable {
     },
   });
 }
+
+/**
+ * A Writable that sends every chunk to `out` (with its backpressure) and to `tap` (a parser or
+ * hasher that reads along). Ending it ends `tap`, not `out`: see `finished`. Its errors reach
+ * the writer through the callbacks, so the 'error' event itself is not left unhandled.
+ */
+export function teeTo(out: Writable, tap: Writable): Writable {
+  tap.on('error', () => undefined); // reported through `final` below
+  const tee = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      tap.write(chunk);
+      writeWithRoom(out, chunk, cb);
+    },
+    final(cb) {
+      if (tap.errored) return cb(tap.errored);
+      tap.once('error', cb);
+      tap.end(() => cb(tap.errored ?? null));
+    },
+  });
+  tee.on('error', () => undefined);
+  return tee;
+}
+
+/** Ends a Writable and resolves once everything written to it went through, or rejects with its error. */
+export function finished(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (w.errored) return reject(w.errored);
+    w.once('error', reject);
+    w.end(() => (w.errored ? reject(w.errored) : resolve()));
+  });
+}
