@@ -34,20 +34,40 @@ export const redisDriver: Driver = {
 
   async backup({ engine, container, output, signal }) {
     const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
-    const { dir, dbfilename, aofOn, aofDirName } = await readConfig(cli);
-    const aofDir = aofOn ? aofDirName || 'appendonlydir' : undefined;
+    const config = await readConfig(cli);
+    const { dir, dbfilename } = config;
+    const aof = aofPath(config);
 
     await bgsaveAndWait(cli, signal);
     // The key count is exact only if nothing changed since the snapshot; else it is left out.
     const info = parseInfo(await cli('INFO'));
     const keys = info.rdb_changes_since_last_save === '0' ? keyCount(info) : undefined;
 
-    const paths = [`${dir}/${dbfilename}`, ...(aofDir ? [`${dir}/${aofDir}`] : [])];
+    const paths = [`${dir}/${dbfilename}`, ...(aof ? [`${dir}/${aof}`] : [])];
     await concatTars(
       paths.map((p) => () => engine.getArchive(container.id, p)),
       output,
     );
-    return { details: { dir, dbfilename, aofDir, ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
+    const aofDetail = config.aofDirName ? { aofDir: aof } : { aofFile: aof };
+    return { details: { dir, dbfilename, ...(aof ? aofDetail : {}), ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
+  },
+
+  /**
+   * Redis's own checker reads the backup's RDB in the running server's container (from stdin:
+   * nothing is written there) and must end exactly at the RDB's last byte. With AOF on, the RDB
+   * becomes the AOF's base, and Redis runs whatever follows an RDB's end as commands: a crafted
+   * backup could hide `CONFIG SET dir` and `SAVE` there. A corrupt RDB is refused here too,
+   * before the server is stopped.
+   */
+  async checkRestore({ engine, container, entry, open }) {
+    const rdb = await findTarEntry(open(), rdbNameOf(entry));
+    const r = await engine.exec(container.id, ['sh', '-c', 'exec "$(command -v redis-check-rdb || command -v valkey-check-rdb)" /dev/stdin'], { stdin: rdb.stream });
+    const end = /\[offset (\d+)\] \\o\/ RDB looks OK/.exec(r.stdout)?.[1];
+    if (r.exitCode !== 0 || end === undefined) {
+      const why = r.stdout.split('\n').filter((l) => /error|invalid|unexpected|wrong/i.test(l))[0] ?? `exit ${r.exitCode}`;
+      throw new Error(`the backup's RDB does not pass Redis's own check (redis-check-rdb: ${why.trim()})`);
+    }
+    if (Number(end) !== rdb.size) throw new Error(`the backup's RDB carries ${rdb.size - Number(end)} bytes after its end, which Redis would run as commands; it is not restored`);
   },
 
   /**
@@ -61,7 +81,7 @@ export const redisDriver: Driver = {
     const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
     const { dir, dbfilename, aofOn, aofDirName: aofDir, aofFile } = await readConfig(cli);
     const owner = parseOwner(await execChecked(engine, container.id, ['stat', '-c', '%u:%g', dir], `stat ${dir}`)) ?? { uid: 0, gid: 0 };
-    const sourceName = (entry.details?.dbfilename as string | undefined) ?? 'dump.rdb';
+    const sourceName = rdbNameOf(entry);
     const rdb = async () => (await findTarEntry(open(), sourceName)).stream;
     const { size } = await findTarEntry(open(), sourceName).then((e) => {
       e.close();
@@ -94,12 +114,14 @@ export const redisDriver: Driver = {
 
   async plan(engine, container) {
     const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
-    const { dir, dbfilename, aofOn, aofDirName } = await readConfig(cli);
+    const config = await readConfig(cli);
+    const { dir, dbfilename } = config;
+    const aof = aofPath(config);
     const used = Number(parseInfo(await cli('INFO', 'memory')).used_memory_dataset ?? NaN);
     return {
-      method: `BGSAVE, then copy ${dbfilename}${aofOn ? ' and the AOF' : ''} through the archive API`,
+      method: `BGSAVE, then copy ${dbfilename}${aof ? ' and the AOF' : ''} through the archive API`,
       interrupts: 'online',
-      paths: [`${dir}/${dbfilename}`, ...(aofOn ? [`${dir}/${aofDirName || 'appendonlydir'}`] : [])],
+      paths: [`${dir}/${dbfilename}`, ...(aof ? [`${dir}/${aof}`] : [])],
       ...(Number.isFinite(used) ? { estimatedBytes: used } : {}),
     };
   },
@@ -129,6 +151,9 @@ export const redisDriver: Driver = {
   },
 };
 
+/** The RDB's name in the artifact. */
+const rdbNameOf = (entry: { details?: Record<string, unknown> }) => (entry.details?.dbfilename as string | undefined) ?? 'dump.rdb';
+
 const authEnv = (password: string | undefined) => (password ? { REDISCLI_AUTH: password } : undefined);
 
 type RedisCli = (...args: string[]) => Promise<string>;
@@ -144,6 +169,12 @@ async function readConfig(cli: RedisCli) {
     aofDirName: await get('appenddirname'),
     aofFile: (await get('appendfilename')) || 'appendonly.aof',
   };
+}
+
+/** The AOF's name in the data directory when AOF is on: a directory from Redis 7, one file before. */
+function aofPath(config: Awaited<ReturnType<typeof readConfig>>): string | undefined {
+  if (!config.aofOn) return undefined;
+  return config.aofDirName || config.aofFile;
 }
 
 export function redisCli(engine: DockerEngine, containerId: string, password: string | undefined): RedisCli {

@@ -28,33 +28,46 @@ async function createAndRestore(project: string, change: () => Promise<void>, ex
   return { created, restored: JSON.parse(String(r.stdout)) };
 }
 
+/**
+ * Fills a Redis with redis-benchmark's data plus every byte value in keys and values, a stream
+ * with a consumer group and pending entries, several databases and TTLs in ms.
+ */
+async function seedRedis(redis: StartedTestContainer): Promise<void> {
+  const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]);
+  await run(redis, ['redis-benchmark', '-q', '-n', '20000', '-r', '5000', '-d', '64', '-t', 'set,lpush,sadd,hset,zadd,rpush,incr']);
+  // Every byte value in keys and values, through stdin (-x), never argv.
+  const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const file = join(await tempDir('redisbytes'), 'all.bin');
+  await writeFile(file, Buffer.concat([bytes, randomBytes(100_000)]));
+  await redis.copyFilesToContainer([{ source: file, target: '/tmp/all.bin' }]);
+  await run(redis, ['sh', '-c', 'redis-cli -x SET "bin:\\x00\\xff key" < /tmp/all.bin && redis-cli -n 3 -x HSET bytes field < /tmp/all.bin && redis-cli -n 15 -x SET last < /tmp/all.bin']);
+  for (let i = 0; i < 50; i++) await cli('XADD', 'events', '*', 'n', String(i), 'body', `évènement ${i}`);
+  await cli('XGROUP', 'CREATE', 'events', 'workers', '0');
+  await cli('XREADGROUP', 'GROUP', 'workers', 'alice', 'COUNT', '7', 'STREAMS', 'events', '>');
+  await cli('SET', 'session', 'x', 'PX', '86400123');
+  await cli('-n', '3', 'PEXPIRE', 'bytes', '90000777');
+}
+
 describe('Redis: redis-benchmark, every byte, streams with groups, several databases, ms TTLs', () => {
-  const project = newProjectName('rediscorpus');
-  let redis: StartedTestContainer;
+  const started: StartedTestContainer[] = [];
   afterAll(async () => {
-    await redis?.stop().catch(() => undefined);
+    await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
   });
 
-  it("comes back with the same DEBUG DIGEST (Redis's own hash of the dataset) after --verify and restore", async () => {
-    redis = await new GenericContainer(IMAGES.redis)
+  const startRedisWithAof = async (project: string, image: string, extra: string[]) => {
+    const redis = await new GenericContainer(image)
       .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'cache' })
-      .withCommand(['redis-server', '--appendonly', 'yes', '--enable-debug-command', 'yes'])
+      .withCommand(['redis-server', '--appendonly', 'yes', ...extra])
       .withWaitStrategy(Wait.forSuccessfulCommand('redis-cli ping'))
       .start();
-    const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
-    await run(redis, ['redis-benchmark', '-q', '-n', '20000', '-r', '5000', '-d', '64', '-t', 'set,lpush,sadd,hset,zadd,rpush,incr']);
-    // Every byte value in keys and values, through stdin (-x), never argv.
-    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    const file = join(await tempDir('redisbytes'), 'all.bin');
-    await writeFile(file, Buffer.concat([bytes, randomBytes(100_000)]));
-    await redis.copyFilesToContainer([{ source: file, target: '/tmp/all.bin' }]);
-    await run(redis, ['sh', '-c', 'redis-cli -x SET "bin:\\x00\\xff key" < /tmp/all.bin && redis-cli -n 3 -x HSET bytes field < /tmp/all.bin && redis-cli -n 15 -x SET last < /tmp/all.bin']);
-    // A stream with a consumer group and pending entries; TTLs in ms.
-    for (let i = 0; i < 50; i++) await cli('XADD', 'events', '*', 'n', String(i), 'body', `évènement ${i}`);
-    await cli('XGROUP', 'CREATE', 'events', 'workers', '0');
-    await cli('XREADGROUP', 'GROUP', 'workers', 'alice', 'COUNT', '7', 'STREAMS', 'events', '>');
-    await cli('SET', 'session', 'x', 'PX', '86400123');
-    await cli('-n', '3', 'PEXPIRE', 'bytes', '90000777');
+    started.push(redis);
+    return { redis, cli: (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim()) };
+  };
+
+  it("comes back with the same DEBUG DIGEST (Redis's own hash of the dataset) after --verify and restore", async () => {
+    const project = newProjectName('rediscorpus');
+    const { redis, cli } = await startRedisWithAof(project, IMAGES.redis, ['--enable-debug-command', 'yes']);
+    await seedRedis(redis);
     const digest = await cli('DEBUG', 'DIGEST');
 
     const { created, restored } = await createAndRestore(project, async () => {
@@ -66,6 +79,27 @@ describe('Redis: redis-benchmark, every byte, streams with groups, several datab
     expect(restored.services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
     expect(await cli('DEBUG', 'DIGEST')).toBe(digest);
     expect(Number(await cli('PEXPIRETIME', 'session'))).toBeGreaterThan(Date.now());
+  });
+
+  it('Redis 6, whose AOF is one appendonly.aof file: restored, and still there after a restart that loads the AOF', async () => {
+    const project = newProjectName('redis6');
+    const { redis, cli } = await startRedisWithAof(project, IMAGES.redis6, []);
+    expect(await cli('INFO', 'server')).toContain('redis_version:6.');
+    await seedRedis(redis);
+    const digest = await cli('DEBUG', 'DIGEST');
+
+    const { created, restored } = await createAndRestore(project, async () => {
+      await cli('FLUSHALL');
+      await cli('SET', 'after', 'the backup');
+    });
+    expect(created.services[0]!.details).toMatchObject({ aofFile: 'appendonly.aof' });
+    expect(restored.services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
+    expect(await cli('DEBUG', 'DIGEST')).toBe(digest);
+    // Redis 6 with AOF on reads only appendonly.aof at start: the data must be in it.
+    await new Docker().getContainer(redis.getId()).restart();
+    for (let i = 0; i < 60 && (await redis.exec(['redis-cli', 'ping'])).stdout.trim() !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 250));
+    expect(await cli('DEBUG', 'DIGEST')).toBe(digest);
+    expect(await cli('CONFIG', 'GET', 'appendonly')).toBe('appendonly\nyes');
   });
 });
 

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { startEngineProxy } from '../support/engine-proxy.js';
 import { mountTmpfs } from '../support/mounts.js';
 
 describe('faults during backup create', () => {
@@ -180,35 +181,16 @@ describe('two runs at once, with a real holder', () => {
 
 describe('the Docker engine becomes unreachable during a run', () => {
   it('exit 6 with one clear sentence, nothing kept, and the stopped container is named', async () => {
-    const net = await import('node:net');
-    const { join } = await import('node:path');
     const project = newProjectName('engine');
     const neo4j = await startNeo4j({ project });
     try {
       await neo4j.exec(['bash', '-c', 'head -c 300000000 /dev/urandom > /data/databases/neo4j/big.store.db'], { user: '7474:7474' });
-      // A socket proxy in front of the real engine, so the test can cut the connection
-      // without stopping the daemon that other tests use.
-      const sock = join(await tempDir('proxy'), 'docker.sock');
-      const open = new Set<import('node:net').Socket>();
-      const proxy = net
-        .createServer((client) => {
-          const upstream = net.connect('/var/run/docker.sock');
-          open.add(client).add(upstream);
-          client.pipe(upstream).pipe(client);
-          const drop = () => {
-            client.destroy();
-            upstream.destroy();
-          };
-          client.on('error', drop).on('close', drop);
-          upstream.on('error', drop).on('close', drop);
-        })
-        .listen(sock);
+      const proxy = await startEngineProxy();
       const dir = await tempDir('engine');
-      const run = bot(['backup', 'create', '--dir', dir, '--project', project], { env: { DOCKER_HOST: `unix://${sock}` } });
+      const run = bot(['backup', 'create', '--dir', dir, '--project', project], { env: { DOCKER_HOST: proxy.dockerHost } });
       const Docker = (await import('dockerode')).default;
       for (let i = 0; i < 400 && (await new Docker().getContainer(neo4j.getId()).inspect()).State.Running; i++) await new Promise((r) => setTimeout(r, 25));
-      proxy.close();
-      for (const s of open) s.destroy();
+      proxy.cut();
       const r = await run;
       expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(6);
       expect(String(r.stderr)).toMatch(/Docker engine at unix:\/\/.*docker.sock is unreachable/);

@@ -1,11 +1,12 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { chromaApi, newProjectName, startApp, startPostgres } from '../support/containers.js';
+import { chromaApi, newProjectName, redisCli, startApp, startPostgres, startRedis } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { CHROMA_COLLECTION, seedChroma, snapshotChroma } from '../support/seed.js';
 import { handMadeTar, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
@@ -147,6 +148,38 @@ describe('typos and hostile dumps change nothing', () => {
     expect(r.exitCode).toBe(5);
     expect(String(r.stderr)).toContain('the psql command \\!');
     expect(await exists(pg, '/tmp/stackvault-pwned')).toBe(false);
+    expect(await restorePoints(dir)).toEqual([]);
+  });
+});
+
+describe('a Redis RDB with commands after its end', () => {
+  const project = newProjectName('rdbtail');
+  let redis: StartedTestContainer;
+  afterAll(async () => {
+    await redis?.stop().catch(() => undefined);
+  });
+
+  it('is refused before anything changes (exit 5): with AOF on, Redis would run them', async () => {
+    redis = await startRedis({ project, appendonly: true });
+    await redisCli(redis, 'SET', 'greeting', 'hello');
+    const dir = await tempDir('rdbtail');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(c.exitCode, String(c.stderr)).toBe(0);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    // The artifact's dump.rdb, as a tar entry: everything between its header and the padding.
+    const tar = gunzipSync(await readFile(join(dir, m.id, m.services[0]!.artifact!)));
+    const size = Number.parseInt(tar.subarray(124, 136).toString('latin1').trim(), 8);
+    expect(tar.subarray(0, 8).toString('latin1')).toBe('dump.rdb');
+    const rdb = tar.subarray(512, 512 + size);
+    const hidden = Buffer.from('*3\r\n$3\r\nSET\r\n$6\r\npwned!\r\n$1\r\n1\r\n');
+    await replaceArtifact(join(dir, m.id), 'redis', handMadeTar([{ path: 'dump.rdb', data: Buffer.concat([rdb, hidden]) }]));
+    await redisCli(redis, 'SET', 'greeting', 'changed after the backup');
+
+    const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
+    expect(r.exitCode, String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toContain(`the backup's RDB carries ${hidden.length} bytes after its end`);
+    expect(await redisCli(redis, '--raw', 'GET', 'greeting')).toBe('changed after the backup');
+    expect(await redisCli(redis, '--raw', 'EXISTS', 'pwned!')).toBe('0');
     expect(await restorePoints(dir)).toEqual([]);
   });
 });

@@ -2,6 +2,8 @@
 export const IMAGES = {
   postgres: 'stackvault-local/postgres:17',
   redis: 'stackvault-local/redis:7',
+  /** Redis 6.0 (Debian bullseye): its AOF is one appendonly.aof file, not a directory. */
+  redis6: 'stackvault-local/redis:6',
   chroma: 'stackvault-local/chroma:1',
   neo4j: 'stackvault-local/neo4j:5-standin',
   app: 'stackvault-local/app:1',

@@ -30,7 +30,7 @@ export async function replaceArtifact(backupPath: string, service: string, raw: 
 const readManifest = async (backupPath: string) => JSON.parse(await readFile(join(backupPath, 'manifest.json'), 'utf8')) as Manifest;
 
 /** A tar with hand-written headers, for archives no honest tool would write. */
-export function handMadeTar(entries: Array<{ path: string; type?: string; linkpath?: string; data?: string }>): Buffer {
+export function handMadeTar(entries: Array<{ path: string; type?: string; linkpath?: string; data?: string | Buffer }>): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const data = Buffer.from(e.data ?? '');
