@@ -1,10 +1,11 @@
 import { posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Pack, Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
+import { filterTar } from '../util/tar-build.js';
 import { mountOf, removeFromVolumes } from './container-files.js';
 import { unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
@@ -223,23 +224,10 @@ const topOf = (path: string) => path.replace(/^\.\//, '').split('/')[0]!;
 
 /** A tar of only the entries under `top`, with their headers (owners, modes, links) as they were. */
 function selectEntries(source: Readable, top: string, guard: EntryGuard): Readable {
-  const pack = new Pack({ portable: false, noMtime: false });
-  const parser = new Parser({ strict: true });
-  parser.on('entry', (e: ReadEntry) => {
+  return filterTar(source, (e) => {
     // The bytes sent to Docker are checked again: the file may have changed since the check.
     const why = guard.why(e);
-    if (why) {
-      e.resume();
-      pack.emit('error', new Error(`${why}; the restore stopped`));
-      source.destroy();
-      return;
-    }
-    if (topOf(e.path) === top) pack.add(e);
-    else e.resume();
+    if (why) return new Error(`${why}; the restore stopped`);
+    return topOf(e.path) === top ? 'keep' : 'skip';
   });
-  parser.on('end', () => pack.end());
-  parser.on('error', (err: Error) => pack.emit('error', err));
-  source.on('error', (err: Error) => pack.emit('error', err));
-  source.pipe(parser);
-  return pack as unknown as Readable;
 }

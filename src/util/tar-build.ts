@@ -1,6 +1,6 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Header, Parser, type ReadEntry } from 'tar';
+import { Header, Parser, Pax, type ReadEntry } from 'tar';
 import { writeChunk } from './tar-stream.js';
 import { forwardTo } from './backpressure.js';
 
@@ -129,4 +129,58 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
       if (!sourceEnded && !complete) fail(new Error('the archive stream closed before its end'));
     });
   });
+}
+
+/**
+ * A tar of the entries `decide` keeps, each written with exactly the header it came with: mode
+ * (node-tar's own packer adds execute bits to readable directories), owners and their names,
+ * link target and times; long names through a PAX header. `decide` may stop the whole archive
+ * with an error, which the returned stream then reports.
+ */
+export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep' | 'skip' | Error): Readable {
+  const out = new PassThrough();
+  const parser = new Parser({ strict: true });
+  const fail = (err: Error) => {
+    out.destroy(err);
+    source.destroy();
+  };
+  parser.on('entry', (e: ReadEntry) => {
+    const verdict = decide(e);
+    if (verdict !== 'keep') {
+      e.resume();
+      if (verdict instanceof Error) fail(verdict);
+      return;
+    }
+    out.write(exactHeader(e));
+    e.on('end', () => {
+      const pad = (512 - ((e.size ?? 0) % 512)) % 512;
+      if (pad && !out.destroyed) out.write(Buffer.alloc(pad));
+    });
+    e.pipe(out, { end: false });
+  });
+  parser.on('end', () => {
+    if (!out.destroyed) out.end(Buffer.alloc(1024));
+  });
+  parser.on('error', fail);
+  source.on('error', fail);
+  source.pipe(parser);
+  return out;
+}
+
+function exactHeader(e: ReadEntry): Buffer {
+  const fields = {
+    path: e.path,
+    linkpath: e.linkpath ?? '',
+    type: e.type,
+    mode: (e.mode ?? 0) & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    uname: e.uname,
+    gname: e.gname,
+    size: e.size ?? 0,
+    mtime: e.mtime,
+  };
+  const header = new Header(fields);
+  const needPax = header.encode();
+  return needPax ? Buffer.concat([new Pax(fields).encode(), header.block!]) : header.block!;
 }

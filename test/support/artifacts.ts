@@ -4,14 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import * as tar from 'tar';
+import { execa } from 'execa';
 
 export const tempDir = (prefix: string) => mkdtemp(join(tmpdir(), `svt-${prefix}-`));
 
-/** Extracts a .tar.gz artifact into a new temporary directory (owners kept: tests run as root). */
+/**
+ * Extracts an artifact with GNU tar, as a user restoring by hand would (and not with the
+ * node-tar code stackvault uses, which also makes directories owner-listable): owners and
+ * modes exactly as archived.
+ */
 export async function extractArtifact(file: string): Promise<string> {
   const dir = await tempDir('extract');
-  await tar.x({ file, cwd: dir, preserveOwner: true });
+  const codec = file.endsWith('.zst') ? ['--zstd'] : file.endsWith('.gz') ? ['--gzip'] : [];
+  await execa('tar', ['-x', ...codec, '--same-owner', '--same-permissions', '-f', file, '-C', dir]);
   return dir;
 }
 

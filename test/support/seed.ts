@@ -127,22 +127,32 @@ export async function snapshotChroma(chroma: StartedTestContainer): Promise<stri
   return parts.join('\n');
 }
 
+const LONG_DIR = `/data/databases/neo4j/${'index-provider-native-btree-1.0/'.repeat(4)}`;
+
 export async function seedNeo4j(neo4j: StartedTestContainer): Promise<void> {
   // Written as uid 7474, as Neo4j itself would (the image chowns /data to 7474 when it starts).
   const r = await neo4j.exec(
     [
       'bash',
       '-c',
-      'head -c 200000 /dev/urandom > /data/databases/neo4j/neostore.nodestore.db && printf "graph" > "/data/databases/neo4j/label tokens ✓.db" && chmod 640 /data/databases/neo4j/neostore.nodestore.db',
+      'head -c 200000 /dev/urandom > /data/databases/neo4j/neostore.nodestore.db && printf "graph" > "/data/databases/neo4j/label tokens ✓.db" && chmod 640 /data/databases/neo4j/neostore.nodestore.db' +
+        // A name longer than a tar header holds, and a directory readable but not listable.
+        ` && mkdir -p "${LONG_DIR}" && printf "deep" > "${LONG_DIR}/schema ✓.db" && mkdir /data/databases/neo4j/closed && chmod 640 /data/databases/neo4j/closed`,
     ],
     { user: '7474:7474' },
   );
   if (r.exitCode !== 0) throw new Error(`seeding neo4j failed: ${r.output}`);
 }
 
-/** Path, owner, mode and SHA-256 of every file under /data. */
+/** Path, owner, mode and SHA-256 of every file under /data, and owner and mode of every directory. */
 export async function snapshotFiles(c: StartedTestContainer, root = '/data'): Promise<string> {
-  return (await run(c, ['bash', '-c', `cd ${root} && find . -type f -print0 | sort -z | xargs -0 stat -c '%n %u:%g %a' && find . -type f -print0 | sort -z | xargs -0 sha256sum`])).trim();
+  return (
+    await run(c, [
+      'bash',
+      '-c',
+      `cd ${root} && find . -type f -print0 | sort -z | xargs -0 stat -c '%n %u:%g %a' && find . -type f -print0 | sort -z | xargs -0 sha256sum && find . -mindepth 1 -type d -print0 | sort -z | xargs -0 -r stat -c 'dir %n %u:%g %a'`,
+    ])
+  ).trim();
 }
 
 export async function seedSqlite(app: StartedTestContainer): Promise<void> {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { collect, tarOf } from '../support/tar.js';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { findTarEntry } from '../../src/util/tar-build.js';
+import { Header, Parser, Pax, type ReadEntry } from 'tar';
+import { filterTar, findTarEntry } from '../../src/util/tar-build.js';
 
 /** Fails the test instead of hanging it when a stream neither ends nor errors. */
 const within = <T>(p: Promise<T>, ms = 3000) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms (hung)`)), ms))]);
@@ -69,5 +70,90 @@ describe('findTarEntry', () => {
     const archive = await tarOf({ 'a.txt': Buffer.from('a') });
     await expect(within(findTarEntry(sourceOf(archive), 'b.txt'))).rejects.toThrow('the archive has no b.txt');
     await expect(within(findTarEntry(sourceOf(archive.subarray(0, 100), new Error('gone')), 'a.txt'))).rejects.toThrow('gone');
+  });
+});
+
+describe('filterTar', () => {
+  interface Spec {
+    path: string;
+    type: 'File' | 'Directory' | 'SymbolicLink';
+    mode: number;
+    linkpath?: string;
+    data?: Buffer;
+  }
+  const long = `data/${'deep-directory-name/'.repeat(8)}file ✓ with a long name.store.db`;
+  const specs: Spec[] = [
+    { path: 'data/', type: 'Directory', mode: 0o750 },
+    // Readable but not listable: node-tar's own packer would add the execute bits.
+    { path: 'data/closed/', type: 'Directory', mode: 0o640 },
+    { path: 'data/public/', type: 'Directory', mode: 0o604 },
+    { path: long, type: 'File', mode: 0o600, data: randomBytes(70_000) },
+    { path: 'data/link', type: 'SymbolicLink', mode: 0o777, linkpath: `${'../'.repeat(2)}data/${'x'.repeat(120)}` },
+    { path: 'other/skipped', type: 'File', mode: 0o644, data: Buffer.from('not kept') },
+    { path: 'data/empty', type: 'File', mode: 0o400, data: Buffer.alloc(0) },
+  ];
+
+  /** A tar as Docker writes one: a PAX header wherever a ustar field cannot hold the value. */
+  function archiveOf(entries: Spec[]): Buffer {
+    const blocks: Buffer[] = [];
+    for (const e of entries) {
+      const fields = {
+        path: e.path,
+        type: e.type,
+        mode: e.mode,
+        uid: 7474,
+        gid: 7474,
+        uname: 'neo4j',
+        gname: 'neo4j',
+        size: e.data?.length ?? 0,
+        mtime: new Date(1_700_000_000_000),
+        linkpath: e.linkpath ?? '',
+      };
+      const h = new Header(fields);
+      if (h.encode()) blocks.push(new Pax(fields).encode());
+      blocks.push(h.block!);
+      if (e.data?.length) blocks.push(e.data, Buffer.alloc((512 - (e.data.length % 512)) % 512));
+    }
+    blocks.push(Buffer.alloc(1024));
+    return Buffer.concat(blocks);
+  }
+
+  async function entriesOf(archive: Buffer): Promise<Array<Spec & { uid: number; gid: number; uname?: string; mtime?: number }>> {
+    const found: Array<Spec & { uid: number; gid: number; uname?: string; mtime?: number }> = [];
+    const parser = new Parser({ strict: true });
+    parser.on('entry', (e: ReadEntry) => {
+      const chunks: Buffer[] = [];
+      e.on('data', (c: Buffer) => chunks.push(c));
+      e.on('end', () =>
+        found.push({
+          path: e.path,
+          type: e.type as Spec['type'],
+          mode: (e.mode ?? 0) & 0o7777,
+          ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+          ...(e.type === 'File' ? { data: Buffer.concat(chunks) } : {}),
+          uid: e.uid ?? -1,
+          gid: e.gid ?? -1,
+          uname: e.uname,
+          mtime: e.mtime?.getTime(),
+        }),
+      );
+    });
+    await new Promise<void>((resolve, reject) => parser.on('end', resolve).on('error', reject).end(archive));
+    return found;
+  }
+
+  it('keeps exactly the headers and bytes of the kept entries, whatever the chunking', async () => {
+    const archive = archiveOf(specs);
+    const out = await within(collect(filterTar(sourceOf(archive), (e) => (e.path.startsWith('data/') ? 'keep' : 'skip'))));
+    const expected = (await entriesOf(archive)).filter((e) => e.path.startsWith('data/'));
+    expect(expected.find((e) => e.path === 'data/closed/')!.mode).toBe(0o640); // the input really holds it
+    expect(await entriesOf(out)).toEqual(expected);
+  });
+
+  it('stops with the error `decide` gives, and destroys the source', async () => {
+    const source = sourceOf(archiveOf(specs));
+    const out = filterTar(source, (e) => (e.path === 'data/link' ? new Error('the link leads outside') : 'keep'));
+    await expect(within(collect(out))).rejects.toThrow('the link leads outside');
+    expect(source.destroyed).toBe(true);
   });
 });
