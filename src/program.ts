@@ -1,3 +1,4 @@
+import { DEFAULT_COMPRESSION } from './core/artifact.js';
 import { Command, Option } from 'commander';
 import { exitCodeHelp } from './errors.js';
 import { TOOL_VERSION } from './version.js';
@@ -64,7 +65,7 @@ export function buildProgram(): Command {
     .option('--project <name>', 'only containers of this Compose project')
     .option('--only <services>', 'comma-separated services to back up')
     .option('--parallel <n>', 'how many services to back up at once', '4')
-    .addOption(new Option('--compress <codec>', 'artifact compression').choices(['gzip', 'zstd', 'none']).default('gzip'))
+    .addOption(new Option('--compress <codec>', 'artifact compression').choices(['gzip', 'zstd', 'none']).default(DEFAULT_COMPRESSION))
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
     .option('--encrypt-to <recipient...>', 'encrypt every artifact to these age recipients (public keys) while it streams')
     .option('--verify', 'right after the backup, restore each artifact into a throwaway container and check its content (as verify --deep)')

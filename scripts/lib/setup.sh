@@ -84,6 +84,7 @@ sv_ensure_host_tools() {
   command -v crontab >/dev/null || missing+=(cron)
   command -v git >/dev/null || missing+=(git)
   command -v age >/dev/null || missing+=(age)
+  command -v zstd >/dev/null || missing+=(zstd)
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || sv_die "missing tools: ${missing[*]}; install them first." 1
     sv_say "installing ${missing[*]} (apt-get)."

@@ -1,3 +1,4 @@
+import { DEFAULT_COMPRESSION } from '../core/artifact.js';
 import { createBackup } from '../core/create.js';
 import { compose, composeCommand, DEMO_PROJECT } from '../core/compose.js';
 import { chooseImages, STACK_IMAGES } from './stack-images.js';
@@ -26,7 +27,7 @@ export async function demoCommand(flags: { dir: string }): Promise<void> {
   await seed(engine, containers);
   say('Backing up...');
   const { manifest } = await createBackup(
-    { dir: flags.dir, type: 'manual', comment: 'demo', project: DEMO_PROJECT, parallel: 4, compress: 'gzip', prefix: 'stackvault' },
+    { dir: flags.dir, type: 'manual', comment: 'demo', project: DEMO_PROJECT, parallel: 4, compress: DEFAULT_COMPRESSION, prefix: 'stackvault' },
     { engine, drivers, signal, progress: plainProgress(say) },
   );
   say('');

@@ -1,3 +1,4 @@
+import { DEFAULT_COMPRESSION } from '../core/artifact.js';
 import { execa } from 'execa';
 import { compose, REPO_ROOT, stackProject } from '../core/compose.js';
 import { ensureBackupDir } from '../core/backup-dir.js';
@@ -52,7 +53,7 @@ export async function updateCommand(flags: UpdateFlags): Promise<{ backupId: str
   say(`1/3 Backing up before updating from ${commit}...`);
   const ctx = commandContext();
   const { manifest } = await createBackup(
-    { dir: flags.dir, project, type: 'pre-update', comment: `before update ${commit}`, parallel: 4, compress: 'gzip', prefix: 'stackvault' },
+    { dir: flags.dir, project, type: 'pre-update', comment: `before update ${commit}`, parallel: 4, compress: DEFAULT_COMPRESSION, prefix: 'stackvault' },
     { ...ctx, progress: plainProgress(say) },
   ).catch((err: unknown) => {
     if (err instanceof StackvaultError) throw new StackvaultError(`The pre-update backup failed, so nothing was updated: ${err.message}`, err.exitCode, err.hint);

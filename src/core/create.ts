@@ -153,7 +153,10 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
   // Every stop or pause of this service: how long it was down, and whether it had to be killed.
   const stops: DowntimeFacts[] = [];
   const downtime = () => downtimeFields(stops, (m) => redact(m, secrets));
+  // Raw bytes a driver stages (a pre-copy) live next to the artifact, never in the backup.
+  const scratchDir = `${file}.scratch`;
   try {
+    await mkdir(scratchDir, { mode: 0o700 });
     if (deps.signal.aborted) throw interrupted(deps.signal);
     const container = await deps.engine.inspect(c.container.id);
     secrets = secretsOf(container, c.driver);
@@ -173,6 +176,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
           signal: deps.signal,
           withStopped: (work) => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }),
           withPaused: (work) => withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) }),
+          scratchDir,
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
         });
       },
@@ -209,6 +213,8 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
     const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started, ...downtime() };
     deps.progress.serviceDone(entry);
     return entry;
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
   }
 }
 

@@ -1,3 +1,4 @@
+import { DEFAULT_COMPRESSION } from './artifact.js';
 import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
 import { withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
@@ -139,7 +140,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         // By container name: service keys can change while other projects come and go.
         only: targets.map((t) => t.candidate.container.name),
         parallel: options.parallel,
-        compress: 'gzip',
+        compress: DEFAULT_COMPRESSION,
         prefix: 'restore-point',
         stopTimeout: options.stopTimeout,
         // The current data is as sensitive as the backup's: encrypt it to the same recipients.

@@ -1,3 +1,4 @@
+import { DEFAULT_COMPRESSION } from './artifact.js';
 import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -152,7 +153,7 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
         type: options.type,
         comment: `scheduled ${options.type}`,
         parallel: 4,
-        compress: 'gzip',
+        compress: DEFAULT_COMPRESSION,
         prefix: 'stackvault',
         lockWaitMs: options.lockWaitMs,
       },

@@ -334,9 +334,17 @@ export class DockerodeEngine implements DockerEngine {
         name: spec.name,
         Env: recordToEnv(spec.env),
         Cmd: spec.cmd,
+        Entrypoint: spec.entrypoint,
+        User: spec.user,
         Labels: { 'stackvault.exclude': 'true', ...spec.labels },
-        // A volume mount without a source is a fresh anonymous volume, removed with the container.
-        HostConfig: { Mounts: (spec.volumes ?? []).map((target) => ({ Type: 'volume', Target: target }) as Docker.MountSettings) },
+        ...(spec.noNetwork ? { NetworkDisabled: true } : {}),
+        HostConfig: {
+          // A volume mount without a source is a fresh anonymous volume, removed with the container.
+          Mounts: (spec.volumes ?? []).map((target) => ({ Type: 'volume', Target: target }) as Docker.MountSettings),
+          VolumesFrom: spec.volumesFrom,
+          AutoRemove: spec.autoRemove ?? false,
+          ...(spec.noNetwork ? { NetworkMode: 'none' } : {}),
+        },
       };
       const container: Docker.Container = await this.docker.createContainer(options);
       try {

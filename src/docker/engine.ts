@@ -33,6 +33,14 @@ export interface DetachedSpec {
   labels?: Record<string, string>;
   /** Paths that get a fresh anonymous volume each. */
   volumes?: string[];
+  entrypoint?: string[];
+  user?: string;
+  /** Mounts of other containers (`id` or `id:ro`), at the same paths. */
+  volumesFrom?: string[];
+  /** No network at all (a helper that only reads files). */
+  noNetwork?: boolean;
+  /** Docker removes the container once it exits. */
+  autoRemove?: boolean;
 }
 
 export interface EngineVersion {

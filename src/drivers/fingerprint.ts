@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, type Hash, hash } from 'node:crypto';
 
 /**
  * A store's content, summarised so that two copies can be compared without trusting the path
@@ -35,17 +35,26 @@ export class MultisetDigest {
   }
 }
 
+/**
+ * One item's SHA-256, fed in pieces. Most items (rows) arrive whole in one piece: those are
+ * hashed in one call, without a Hash object per item (twice as fast on millions of rows).
+ */
 export class ItemHasher {
-  private readonly hash: Hash = createHash('sha256');
+  private first: Buffer | undefined;
+  private hash: Hash | undefined;
   constructor(private readonly into: MultisetDigest) {}
   update(piece: Buffer): this {
-    this.hash.update(piece);
+    if (this.hash) this.hash.update(piece);
+    else if (this.first === undefined) this.first = piece;
+    else this.hash = createHash('sha256').update(this.first).update(piece);
     return this;
   }
   end(): void {
-    this.into.add(this.hash.digest());
+    this.into.add(this.hash ? this.hash.digest() : hash('sha256', this.first ?? EMPTY, 'buffer'));
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * The first difference between an expected and an actual fingerprint, as a sentence naming

@@ -28,6 +28,8 @@ export interface BackupContext {
   withStopped<T>(work: () => Promise<T>): Promise<T>;
   /** Pauses the container (cgroup freezer), with the same marker and guarantees as a stop. */
   withPaused<T>(work: () => Promise<T>): Promise<T>;
+  /** A private directory for staging raw bytes; removed when the service's backup ends. */
+  scratchDir: string;
   log(message: string): void;
 }
 

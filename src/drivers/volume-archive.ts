@@ -1,11 +1,12 @@
 import { posix } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { filterTar } from '../util/tar-build.js';
+import { NoPreCopy, type PreCopy, startPreCopy } from './pre-copy.js';
 import { mountOf, removeFromVolumes } from './container-files.js';
 import { unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
@@ -71,6 +72,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   const fingerprinter = new TarFingerprinter();
   const tee = teeTo(output, fingerprinter.checker);
   const gone = new Set<string>();
+  let preCopied: { copiedWhileDown: number } | undefined;
   const copy = async () => {
     await concatTars(
       paths.map(
@@ -86,10 +88,51 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
     await finished(tee);
   };
   if (hot) await copy();
+  else if (optional.length === 0) preCopied = await preCopyOr(ctx, paths, tee, copy);
   else await ctx.withStopped(copy);
   warnings.push(...outsideVolumes(container, paths));
   for (const w of warnings) ctx.log(`warning: ${w}`);
-  return { hot, details: { paths: paths.filter((p) => !gone.has(p)), stopped: !hot }, fingerprint: fingerprinter.result(), ...(warnings.length ? { warnings } : {}) };
+  return {
+    hot,
+    details: { paths: paths.filter((p) => !gone.has(p)), stopped: !hot, ...(preCopied ? { preCopy: preCopied } : {}) },
+    fingerprint: fingerprinter.result(),
+    ...(warnings.length ? { warnings } : {}),
+  };
+}
+
+/**
+ * The store is down only while it is listed and its changed files are copied (pre-copy.ts);
+ * when a pre-copy is not possible, the whole copy runs while it is down, as before.
+ */
+async function preCopyOr(ctx: BackupContext, paths: string[], tee: Writable, copy: () => Promise<void>): Promise<{ copiedWhileDown: number } | undefined> {
+  let pre: PreCopy | undefined;
+  try {
+    pre = await startPreCopy(ctx.engine, ctx.container, paths, ctx.scratchDir);
+  } catch (err) {
+    if (!(err instanceof NoPreCopy)) throw err;
+    if (!err.quiet) ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
+    await ctx.withStopped(copy);
+    return undefined;
+  }
+  try {
+    // Within the same stop: when the catch-up finds it cannot work, the whole copy runs then.
+    const changed = await ctx.withStopped(async () => {
+      try {
+        return await pre!.catchUp();
+      } catch (err) {
+        if (!(err instanceof NoPreCopy)) throw err;
+        ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
+        await copy();
+        return undefined;
+      }
+    });
+    if (changed === undefined) return undefined;
+    await pre.emit(tee);
+    await finished(tee);
+    return { copiedWhileDown: changed };
+  } finally {
+    await pre.dispose();
+  }
 }
 
 /** The warning for each path whose data is not on a volume or bind mount. */

@@ -134,10 +134,11 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
 /**
  * A tar of the entries `decide` keeps, each written with exactly the header it came with: mode
  * (node-tar's own packer adds execute bits to readable directories), owners and their names,
- * link target and times; long names through a PAX header. `decide` may stop the whole archive
- * with an error, which the returned stream then reports.
+ * link target and times; long names through a PAX header. `decide` may also keep an entry under
+ * another name (`{ path }`), or stop the whole archive with an error, which the returned
+ * stream then reports.
  */
-export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep' | 'skip' | Error): Readable {
+export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep' | 'skip' | Error | { path: string }): Readable {
   const out = new PassThrough();
   const parser = new Parser({ strict: true });
   const fail = (err: Error) => {
@@ -146,12 +147,12 @@ export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep'
   };
   parser.on('entry', (e: ReadEntry) => {
     const verdict = decide(e);
-    if (verdict !== 'keep') {
+    if (verdict === 'skip' || verdict instanceof Error) {
       e.resume();
       if (verdict instanceof Error) fail(verdict);
       return;
     }
-    out.write(exactHeader(e));
+    out.write(exactHeader(e, verdict === 'keep' ? e.path : verdict.path));
     e.on('end', () => {
       const pad = (512 - ((e.size ?? 0) % 512)) % 512;
       if (pad && !out.destroyed) out.write(Buffer.alloc(pad));
@@ -167,9 +168,9 @@ export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep'
   return out;
 }
 
-function exactHeader(e: ReadEntry): Buffer {
+function exactHeader(e: ReadEntry, path: string): Buffer {
   const fields = {
-    path: e.path,
+    path,
     linkpath: e.linkpath ?? '',
     type: e.type,
     mode: (e.mode ?? 0) & 0o7777,
@@ -180,6 +181,11 @@ function exactHeader(e: ReadEntry): Buffer {
     size: e.size ?? 0,
     mtime: e.mtime,
   };
+  return encodeHeader(fields);
+}
+
+/** A tar header block for these fields, after a PAX header when ustar cannot hold them. */
+export function encodeHeader(fields: ConstructorParameters<typeof Header>[0] & { path: string }): Buffer {
   const header = new Header(fields);
   const needPax = header.encode();
   return needPax ? Buffer.concat([new Pax(fields).encode(), header.block!]) : header.block!;

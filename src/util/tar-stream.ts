@@ -57,15 +57,20 @@ export class TarChecker extends Writable {
  */
 export function stripTarTrailer(): Transform {
   const KEEP = 1024;
+  // The last KEEP bytes seen, held back until more arrive; everything before them goes on
+  // as it came (no copies of the data itself).
   let held = Buffer.alloc(0);
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      held = Buffer.concat([held, chunk]);
-      if (held.length > KEEP) {
-        const out = held.subarray(0, held.length - KEEP);
-        held = held.subarray(held.length - KEEP);
-        return cb(null, Buffer.from(out));
+      if (chunk.length >= KEEP) {
+        if (held.length) this.push(held);
+        if (chunk.length > KEEP) this.push(chunk.subarray(0, chunk.length - KEEP));
+        held = Buffer.from(chunk.subarray(chunk.length - KEEP));
+        return cb();
       }
+      const all = Buffer.concat([held, chunk]);
+      if (all.length > KEEP) this.push(all.subarray(0, all.length - KEEP));
+      held = all.length > KEEP ? Buffer.from(all.subarray(all.length - KEEP)) : all;
       cb();
     },
     flush(cb) {

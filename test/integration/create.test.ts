@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
-import { extractArtifact, gunzipToString, tempDir } from '../support/artifacts.js';
+import { extractArtifact, decompressToString, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { NEO4J_PASSWORD, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, REDIS_PASSWORD, run, sqlite, startChroma, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { snapshotHostFiles } from '../support/host-files.js';
@@ -84,7 +84,7 @@ describe('backup create against a real stack', () => {
   });
 
   it('postgres: the SQL replays into a fresh PostgreSQL with the same databases, roles and rows', async () => {
-    const sql = await gunzipToString(join(backupPath, 'postgres.sql.gz'));
+    const sql = await decompressToString(join(backupPath, 'postgres.sql.zst'));
     expect(sql).toContain('PostgreSQL database cluster dump');
     expect(sql).toContain('DROP DATABASE IF EXISTS "analytics"');
     const fresh = await startPostgres({ project: newProjectName('pgfresh') });
@@ -96,7 +96,7 @@ describe('backup create against a real stack', () => {
   });
 
   it('redis: the RDB loads into a fresh Redis with the same keys, values and TTLs', async () => {
-    const files = await extractArtifact(join(backupPath, 'redis.tar.gz'));
+    const files = await extractArtifact(join(backupPath, 'redis.tar.zst'));
     expect(await readdir(files)).toEqual(expect.arrayContaining(['dump.rdb', 'appendonlydir']));
     const fresh = await startRedis({ project: newProjectName('redisfresh'), files: [{ source: join(files, 'dump.rdb'), target: '/data/dump.rdb' }] });
     started.push(fresh);
@@ -105,14 +105,14 @@ describe('backup create against a real stack', () => {
   });
 
   it('redis: the captured AOF directory alone also brings the data back', async () => {
-    const files = await extractArtifact(join(backupPath, 'redis.tar.gz'));
+    const files = await extractArtifact(join(backupPath, 'redis.tar.zst'));
     const fresh = await startRedis({ project: newProjectName('aoffresh'), appendonly: true, directories: [{ source: join(files, 'appendonlydir'), target: '/data/appendonlydir' }] });
     started.push(fresh);
     expect(await snapshotRedis(fresh)).toBe(seen.redis);
   });
 
   it('chroma: the archive extracts to a data directory a fresh Chroma serves with the same records', async () => {
-    const files = await extractArtifact(join(backupPath, 'chroma.tar.gz'));
+    const files = await extractArtifact(join(backupPath, 'chroma.tar.zst'));
     expect(await readdir(join(files, 'data'))).toContain('chroma.sqlite3');
     const fresh = await startChroma({ project: newProjectName('chromafresh'), directories: [{ source: join(files, 'data'), target: '/data' }] });
     started.push(fresh);
@@ -121,14 +121,14 @@ describe('backup create against a real stack', () => {
   });
 
   it('neo4j: the archive extracts to the same files, owners and modes', async () => {
-    const files = await extractArtifact(join(backupPath, 'neo4j.tar.gz'));
+    const files = await extractArtifact(join(backupPath, 'neo4j.tar.zst'));
     expect(await snapshotHostFiles(join(files, 'data'))).toBe(seen.neo4j);
     // and the container was started again after the stopped copy
     expect(await snapshotFiles(neo4j)).toBe(seen.neo4j);
   });
 
   it('sqlite: the copies of a database being written in WAL mode pass integrity_check with the rows', async () => {
-    const files = await extractArtifact(join(backupPath, 'app.tar.gz'));
+    const files = await extractArtifact(join(backupPath, 'app.tar.zst'));
     const app = new DatabaseSync(join(files, 'sqlite', '0-app.db'), { readOnly: true });
     const notes = new DatabaseSync(join(files, 'sqlite', '1-notes.db'), { readOnly: true });
     try {
@@ -177,7 +177,7 @@ describe('backup create when a datastore dies mid-dump', () => {
     for (let i = 0; i < 600; i++) {
       const tmp = (await readdir(dir)).find((n) => n.startsWith('.tmp-'));
       const size = tmp
-        ? await stat(join(dir, tmp, 'postgres.sql.gz')).then(
+        ? await stat(join(dir, tmp, 'postgres.sql.zst')).then(
             (s) => s.size,
             () => 0,
           )
@@ -198,8 +198,8 @@ describe('backup create when a datastore dies mid-dump', () => {
     expect(byName.neo4j!.status).toBe('ok');
     expect(manifest.status).toBe('partial');
     const files = await readdir(join(dir, manifest.id));
-    expect(files).not.toContain('postgres.sql.gz');
-    expect(files).toEqual(expect.arrayContaining(['redis.tar.gz', 'neo4j.tar.gz', 'manifest.json']));
+    expect(files).not.toContain('postgres.sql.zst');
+    expect(files).toEqual(expect.arrayContaining(['redis.tar.zst', 'neo4j.tar.zst', 'manifest.json']));
     expect(String(result.stderr)).toMatch(/warning: not backed up: postgres/);
     await writeFile(join(dir, 'probe'), ''); // the directory is still writable and usable
   });

@@ -41,7 +41,7 @@ describe('encrypted backups (age)', () => {
 
   it('artifacts are age files: no plaintext on disk, checksums over the encrypted bytes', async () => {
     for (const s of m.services) {
-      expect(s.artifact).toMatch(/\.gz\.age$/);
+      expect(s.artifact).toMatch(/\.zst\.age$/);
       expect(s.encryption).toEqual({ tool: 'age', recipients: [keys.recipient] });
       const bytes = await readFile(join(dir, m.id, s.artifact!));
       expect(bytes.subarray(0, 21).toString()).toBe('age-encryption.org/v1');

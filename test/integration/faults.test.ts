@@ -219,7 +219,7 @@ describe('bad and odd input', () => {
       expect(c.exitCode, String(c.stderr)).toBe(0);
       const m = JSON.parse(String(c.stdout)) as import('../../src/core/manifest.js').Manifest;
       expect(m.services[0]!.name).toBe(odd);
-      expect(m.services[0]!.artifact).toMatch(/^cache_for_bot_users_x+\.tar\.gz$/);
+      expect(m.services[0]!.artifact).toMatch(/^cache_for_bot_users_x+\.tar\.zst$/);
       expect(m.services[0]!.artifact!.length).toBeLessThan(100);
       const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes', '--only', odd]);
       expect(r.exitCode, String(r.stderr)).toBe(0);

@@ -1,5 +1,4 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { bot } from '../support/cli.js';
 import { chromaApi, newProjectName, redisCli, startApp, startPostgres, startRedis } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { CHROMA_COLLECTION, seedChroma, snapshotChroma } from '../support/seed.js';
-import { handMadeTar, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
+import { handMadeTar, rawArtifact, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
 async function untilAnswers(call: () => Promise<unknown>): Promise<void> {
   for (let i = 0; ; i++) {
@@ -167,7 +166,7 @@ describe('a Redis RDB with commands after its end', () => {
     expect(c.exitCode, String(c.stderr)).toBe(0);
     const m = JSON.parse(String(c.stdout)) as Manifest;
     // The artifact's dump.rdb, as a tar entry: everything between its header and the padding.
-    const tar = gunzipSync(await readFile(join(dir, m.id, m.services[0]!.artifact!)));
+    const tar = await rawArtifact(join(dir, m.id), m.services[0]!.artifact!);
     const size = Number.parseInt(tar.subarray(124, 136).toString('latin1').trim(), 8);
     expect(tar.subarray(0, 8).toString('latin1')).toBe('dump.rdb');
     const rdb = tar.subarray(512, 512 + size);

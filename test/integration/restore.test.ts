@@ -123,9 +123,9 @@ describe('backup restore round trips', () => {
 
   describe('damaged backups are refused before anything changes', () => {
     const damages: Array<[string, (path: string) => Promise<void>, RegExp]> = [
-      ['a flipped byte', (p) => flipByte(join(p, 'redis.tar.gz')), /(SHA-256 of redis|redis.*does not open)/],
-      ['a truncated file', (p) => truncate(join(p, 'redis.tar.gz'), 100), /redis.*(truncated|bytes)/],
-      ['a missing file', (p) => rm(join(p, 'redis.tar.gz')), /redis.*missing/],
+      ['a flipped byte', (p) => flipByte(join(p, 'redis.tar.zst')), /(SHA-256 of redis|redis.*does not open)/],
+      ['a truncated file', (p) => truncate(join(p, 'redis.tar.zst'), 100), /redis.*(truncated|bytes)/],
+      ['a missing file', (p) => rm(join(p, 'redis.tar.zst')), /redis.*missing/],
       [
         'an edited manifest',
         async (p) => {

@@ -1,9 +1,6 @@
-import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { execa } from 'execa';
 
 export const tempDir = (prefix: string) => mkdtemp(join(tmpdir(), `svt-${prefix}-`));
@@ -20,12 +17,11 @@ export async function extractArtifact(file: string): Promise<string> {
   return dir;
 }
 
-export async function gunzipToString(file: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  await pipeline(createReadStream(file), createGunzip(), async (source: AsyncIterable<Buffer>) => {
-    for await (const c of source) chunks.push(c);
-  });
-  return Buffer.concat(chunks).toString('utf8');
+/** An artifact's raw content as text, decompressed by the command-line tool a user would use. */
+export async function decompressToString(file: string): Promise<string> {
+  const tool = file.endsWith('.zst') ? ['zstd', '-dc', file] : file.endsWith('.gz') ? ['gunzip', '-c', file] : ['cat', file];
+  const r = await execa(tool[0]!, tool.slice(1), { encoding: 'buffer', maxBuffer: 1 << 30 });
+  return Buffer.from(r.stdout).toString('utf8');
 }
 
 export const readJson = async <T>(file: string): Promise<T> => JSON.parse(await readFile(file, 'utf8')) as T;

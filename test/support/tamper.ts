@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { Header } from 'tar';
 import type { Manifest } from '../../src/core/manifest.js';
 
@@ -11,15 +11,23 @@ import type { Manifest } from '../../src/core/manifest.js';
  */
 export async function rewriteArtifact(backupPath: string, service: string, edit: (text: string) => string): Promise<void> {
   const entry = (await readManifest(backupPath)).services.find((s) => s.name === service)!;
-  const text = edit(gunzipSync(await readFile(join(backupPath, entry.artifact!))).toString('utf8'));
+  const text = edit((await rawArtifact(backupPath, entry.artifact!)).toString('utf8'));
   await replaceArtifact(backupPath, service, Buffer.from(text));
 }
 
-/** Replaces an artifact's raw content (gzipped here) and fixes its manifest entry. */
+/** An artifact's raw (decompressed) bytes; its codec is told by its name, as stackvault names it. */
+export async function rawArtifact(backupPath: string, artifact: string): Promise<Buffer> {
+  const data = await readFile(join(backupPath, artifact));
+  if (artifact.endsWith('.gz')) return gunzipSync(data);
+  if (artifact.endsWith('.zst')) return zstdDecompressSync(data);
+  return data;
+}
+
+/** Replaces an artifact's raw content (compressed with the artifact's own codec) and fixes its manifest entry. */
 export async function replaceArtifact(backupPath: string, service: string, raw: Buffer): Promise<void> {
   const manifest = await readManifest(backupPath);
   const entry = manifest.services.find((s) => s.name === service)!;
-  const data = gzipSync(raw);
+  const data = entry.artifact!.endsWith('.gz') ? gzipSync(raw) : entry.artifact!.endsWith('.zst') ? zstdCompressSync(raw) : raw;
   await writeFile(join(backupPath, entry.artifact!), data);
   entry.bytes = data.length;
   entry.rawBytes = raw.length;
