@@ -112,7 +112,8 @@ export async function inThrowaway<T>(
   const { engine, signal } = deps;
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
   const name = `stackvault-verify-${entry.driver}-${randomBytes(4).toString('hex')}`;
-  const id = await engine.runDetached({ image: entry.image, name, ...spec });
+  // Labelled with the backup directory, so whoever runs several (tests) can tell whose it is.
+  const id = await engine.runDetached({ image: entry.image, name, ...spec, labels: { ...spec.labels, 'stackvault.throwaway-for': dir } });
   try {
     await waitReady(engine, id, driver, signal);
     await driver.restore({

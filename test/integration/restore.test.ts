@@ -266,7 +266,7 @@ describe('backup restore round trips', () => {
     expect(last.services.postgres!.facts).toEqual(facts.postgres);
     // and no throwaway container is left behind
     const Docker = (await import('dockerode')).default;
-    expect((await new Docker().listContainers({ all: true })).filter((c) => c.Names.some((n) => n.includes('stackvault-verify-')))).toEqual([]);
+    expect(await new Docker().listContainers({ all: true, filters: { label: [`stackvault.throwaway-for=${dir}`] } })).toEqual([]);
   });
 
   it('verify --deep fails a dump that replays with an error, naming the service (exit 5)', async () => {
