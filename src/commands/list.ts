@@ -2,7 +2,7 @@ import chalk from 'chalk';
 import { readCatalog, type BackupRecord } from '../core/catalog.js';
 import { statusMark } from '../core/backup-info.js';
 import { leftStopped, leftStoppedWarning } from '../core/stopped-markers.js';
-import { formatAge, formatBytes, formatDate } from '../util/format.js';
+import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { commandContext } from './context.js';
 
 interface ListFlags {
@@ -40,7 +40,7 @@ export async function listCommand(flags: ListFlags): Promise<void> {
 function renderRow(b: BackupRecord, now: Date): string {
   const m = b.manifest;
   const created = new Date(m.createdAt);
-  const services = m.services.map((s) => `${statusMark(s)} ${s.name}`).join('  ');
+  const services = m.services.map((s) => `${statusMark(s)} ${s.name}${s.downtimeMs !== undefined ? ` (down ${formatDuration(s.downtimeMs)})` : ''}`).join('  ');
   const comment = m.comment ? `  "${m.comment}"` : '';
   return `${chalk.bold(m.id)}  ${formatDate(created)} (${formatAge(created, now)})  ${m.type}  ${formatBytes(b.bytes)}${comment}\n    ${services}`;
 }

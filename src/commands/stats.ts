@@ -1,6 +1,9 @@
 import { readCatalog } from '../core/catalog.js';
 import { computeStats, type Bucket } from '../core/stats.js';
-import { formatAge, formatBytes, formatDate } from '../util/format.js';
+import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+
+const downtime = (b: { lastDowntimeMs?: number; maxDowntimeMs?: number }) =>
+  b.lastDowntimeMs === undefined ? '' : `  down ${formatDuration(b.lastDowntimeMs)} last, ${formatDuration(b.maxDowntimeMs ?? b.lastDowntimeMs)} at most`;
 
 export async function statsCommand(flags: { dir: string; json?: boolean }): Promise<void> {
   const catalog = await readCatalog(flags.dir);
@@ -24,7 +27,7 @@ export async function statsCommand(flags: { dir: string; json?: boolean }): Prom
     'By service:          count       size  ratio',
     ...Object.entries(stats.byService)
       .sort()
-      .map(([s, b]) => row(s, b, b.failed ? `  (${b.failed} failed)` : '')),
+      .map(([s, b]) => row(s, b, `${b.failed ? `  (${b.failed} failed)` : ''}${downtime(b)}`)),
     '',
     `Oldest:           ${when(stats.oldest)}`,
     `Newest:           ${when(stats.newest)}`,

@@ -13,7 +13,8 @@ export interface Stats {
   /** rawBytes / bytes: how much compression saved (2 = half the size). */
   compressionRatio: number | null;
   byType: Record<string, Bucket>;
-  byService: Record<string, Bucket & { failed: number }>;
+  /** Per service; downtime (stopped or paused for its copy) of its newest backup and at most, when it was ever down. */
+  byService: Record<string, Bucket & { failed: number; lastDowntimeMs?: number; maxDowntimeMs?: number }>;
   oldest?: { id: string; createdAt: string };
   newest?: { id: string; createdAt: string };
   /** The newest backup in which every service succeeded. */
@@ -39,6 +40,10 @@ export function computeStats(backups: BackupRecord[], incomplete: number): Stats
         continue;
       }
       svc.count++;
+      if (s.downtimeMs !== undefined) {
+        svc.lastDowntimeMs ??= s.downtimeMs; // newest first
+        svc.maxDowntimeMs = Math.max(svc.maxDowntimeMs ?? 0, s.downtimeMs);
+      }
       svc.bytes += s.bytes ?? 0;
       svc.rawBytes += s.rawBytes ?? 0;
       t.bytes += s.bytes ?? 0;

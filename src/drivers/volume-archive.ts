@@ -188,7 +188,28 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
  * Everything that must hold before a byte is written: recorded paths are safe and belong to
  * this container, and every archive entry lies under one of them. Returns the archive's files.
  */
-export async function checkRestorable(ctx: RestoreCheckContext, currentPaths: readonly string[]): Promise<{ paths: string[]; tops: Map<string, string>; archived: Fingerprint }> {
+export function checkRestorable(ctx: RestoreCheckContext, currentPaths: readonly string[]): Promise<Restorable> {
+  // The check before anything changes and the restore itself ask the same question of the same
+  // artifact (its SHA-256 was checked first): it is read once. The bytes extracted later are
+  // checked again entry by entry (selectEntries) and compared by content afterwards.
+  const key = [ctx.container.id, ctx.entry.name, ctx.entry.sha256 ?? '', ...currentPaths].join('\0');
+  let answer = checked.get(key);
+  if (!answer) {
+    answer = readRestorable(ctx, currentPaths);
+    checked.set(key, answer);
+    answer.catch(() => checked.delete(key));
+  }
+  return answer;
+}
+
+interface Restorable {
+  paths: string[];
+  tops: Map<string, string>;
+  archived: Fingerprint;
+}
+const checked = new Map<string, Promise<Restorable>>();
+
+async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly string[]): Promise<Restorable> {
   const paths = (ctx.entry.details?.paths as string[] | undefined) ?? [];
   if (!Array.isArray(paths) || paths.length === 0) throw new Error('the backup does not say which paths it archived');
   for (const p of paths) {

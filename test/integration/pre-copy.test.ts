@@ -83,6 +83,11 @@ describe('pre-copy: copy while running, then only the changes while stopped', ()
 
     const files = await extractArtifact(join(dir, m.id, entry.artifact!));
     expect(await snapshotHostFiles(join(files, 'data'))).toBe(await snapshotFiles(neo4j));
+
+    // The downtime is shown where backups are listed and summed up.
+    expect(entry.downtimeMs).toBeGreaterThan(0);
+    expect(String((await bot(['backup', 'list', '--dir', dir])).stdout)).toMatch(/✅ neo4j \(down \d/);
+    expect(String((await bot(['backup', 'stats', '--dir', dir])).stdout)).toMatch(/neo4j .* down [\d.]+ m?s last, [\d.]+ m?s at most/);
   });
 
   it('a volume with hard links is copied whole while stopped, and the artifact keeps the link', async () => {

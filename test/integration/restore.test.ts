@@ -114,8 +114,8 @@ describe('backup restore round trips', () => {
     await psql(pg, 'bot', "UPDATE users SET name = 'current state' WHERE id = 3");
     const current = await snapshotPostgres(pg);
     const r = await bot(['backup', 'restore', bad.id, '--dir', failing, '--yes']);
-    expect(r.exitCode).toBe(1);
-    expect(String(r.stdout)).toMatch(/❌ postgres .*NOT restored, back on the restore point: replaying the dump stopped at an error: .*no_such_table_here/);
+    expect(r.exitCode, String(r.stderr)).toBe(1);
+    expect(String(r.stdout), String(r.stderr)).toMatch(/❌ postgres .*NOT restored, back on the restore point: replaying the dump stopped at an error: .*no_such_table_here/);
     expect(await snapshotPostgres(pg)).toBe(current);
     expect(await psql(pg, 'bot', 'SELECT name FROM users WHERE id = 3')).toBe('current state');
     await psql(pg, 'bot', "UPDATE users SET name = 'user 3' WHERE id = 3");

@@ -3,7 +3,7 @@ import type { BackupRecord } from '../../src/core/catalog.js';
 import type { Manifest, ServiceEntry } from '../../src/core/manifest.js';
 import { computeStats } from '../../src/core/stats.js';
 
-const svc = (name: string, status: ServiceEntry['status'], bytes = 0, rawBytes = 0): ServiceEntry => ({
+const svc = (name: string, status: ServiceEntry['status'], bytes = 0, rawBytes = 0, downtimeMs?: number): ServiceEntry => ({
   name,
   container: name,
   containerId: name,
@@ -13,6 +13,7 @@ const svc = (name: string, status: ServiceEntry['status'], bytes = 0, rawBytes =
   bytes,
   rawBytes,
   durationMs: 1,
+  ...(downtimeMs !== undefined ? { downtimeMs } : {}),
 });
 const rec = (id: string, createdAt: string, type: Manifest['type'], services: ServiceEntry[]): BackupRecord => ({
   path: id,
@@ -50,6 +51,16 @@ describe('stats', () => {
     expect(s.newest?.id).toBe('c');
     expect(s.lastSuccessful).toEqual({ id: 'b', createdAt: '2026-11-02T00:00:00Z', type: 'manual' });
     expect(s.incomplete).toBe(2);
+  });
+  it('downtime per service: of its newest backup, and the longest; none for services never stopped', () => {
+    const backups = [
+      rec('c', '2026-11-03T00:00:00Z', 'daily', [svc('neo4j', 'ok', 1, 1, 400), svc('pg', 'ok', 1, 1)]),
+      rec('b', '2026-11-02T00:00:00Z', 'daily', [svc('neo4j', 'failed', 0, 0, 9000)]),
+      rec('a', '2026-11-01T00:00:00Z', 'daily', [svc('neo4j', 'ok', 1, 1, 5200)]),
+    ];
+    const s = computeStats(backups, 0);
+    expect(s.byService.neo4j).toMatchObject({ lastDowntimeMs: 400, maxDowntimeMs: 5200 });
+    expect(s.byService.pg!.lastDowntimeMs).toBeUndefined();
   });
   it('handles no backups', () => {
     expect(computeStats([], 0)).toMatchObject({ backups: 0, compressionRatio: null, oldest: undefined, lastSuccessful: undefined });
