@@ -2,13 +2,14 @@
 # Builds the project's local images without any image registry:
 #   stackvault-local/base:{bookworm,trixie}  debootstrap --variant=minbase, then docker import
 #   stackvault-local/{postgres,redis,chroma,neo4j,app,valkey,appstub}:<tag>  from compose/images/<name>/
-#   stackvault-local/redis:6  from compose/images/redis6/ (Redis before 7 keeps its AOF in one file)
+#   stackvault-local/redis:6  from compose/images/redis/ on bullseye (Redis 6.0 keeps its AOF in one file)
 #   stackvault-local/{pgvector,pg-regress}:17  FROM stackvault-local/postgres:17, so built after it
 # An image is skipped when one with the same content hash (label stackvault.build-hash) exists.
 # An optional compose/images/<name>/env-probe ("VARIABLE shell-command" lines) sets ENV
 # VARIABLE to the command's output in the built image, e.g. the package version in PG_VERSION,
 # as the official images state their version in their environment.
-# An image name maps to its repository: redis6 builds stackvault-local/redis:6.
+# An image name maps to its repository and build context: redis6 builds stackvault-local/redis:6
+# from compose/images/redis on another base.
 # Usage: scripts/build-images.sh [--force] [NAME...]
 set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
@@ -38,12 +39,12 @@ ensure_base() {
 }
 
 is_image_base() { [ -n "${TAGS[$1]:-}" ]; }
-declare -A REPOS=([redis6]=redis)
+declare -A REPOS=([redis6]=redis) CONTEXTS=([redis6]=redis)
 image_ref() { echo "stackvault-local/${REPOS[$1]:-$1}:${TAGS[$1]}"; }
 base_ref() { if is_image_base "$1"; then image_ref "$1"; else echo "stackvault-local/base:$1"; fi; }
 
 build_one() {
-  local name=$1 ctx="$SV_ROOT/compose/images/$1" ref; ref=$(image_ref "$1")
+  local name=$1 ctx="$SV_ROOT/compose/images/${CONTEXTS[$1]:-$1}" ref; ref=$(image_ref "$1")
   [ -d "$ctx" ] || sv_die "unknown image '$name' (have: ${!TAGS[*]})." 2
   local base=${BASES[$name]} base_id=""
   # An image built FROM another one of ours is rebuilt whenever that one changes.
