@@ -1,3 +1,4 @@
+import type { ChunkSink } from '../util/worker-sink.js';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
@@ -137,6 +138,15 @@ function toFingerprint(acc: Accumulator): Fingerprint {
   for (const [name, v] of acc.sequences) parts[name] = v;
   for (const [name, h] of acc.largeObjects) parts[name] = h.digest('hex');
   return { method: PG_FINGERPRINT_METHOD, parts };
+}
+
+/** For workerSink: a dump's fingerprint computed on another thread, and whether the dump was complete. */
+export function dumpFingerprintSink(): ChunkSink<{ fingerprint: Fingerprint; complete: boolean }> {
+  const f = new PgDumpFingerprinter();
+  return {
+    push: (chunk) => f.push(chunk),
+    finish: () => ({ fingerprint: f.result(), complete: f.complete }),
+  };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { workerSink } from '../util/worker-sink.js';
 import { randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -33,18 +34,20 @@ export const postgresDriver: Driver = {
   async backup({ engine, container, output }) {
     const user = superuser(container.env);
     const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
-    // The content fingerprint is read off the dump's bytes as they stream past.
-    const fingerprinter = new PgDumpFingerprinter();
-    const tee = teeTo(output, fingerprinter.writable());
+    // The content fingerprint is read off the dump's bytes as they stream past, on another
+    // thread: hashing every row would otherwise hold up the reading.
+    const fingerprinter = workerSink<{ fingerprint: Fingerprint; complete: boolean }>(new URL('./pg-fingerprint.js', import.meta.url), 'dumpFingerprintSink');
+    const tee = teeTo(output, fingerprinter.writable);
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
     // The exec is over once its stream is; the last chunks may still wait in the tee. The backup
     // is not written until they are in the output.
     await finished(tee);
-    if (!fingerprinter.complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
+    const { fingerprint, complete } = await fingerprinter.result;
+    if (!complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
-    return { details: { superuser: user, databases }, fingerprint: fingerprinter.result() };
+    return { details: { superuser: user, databases }, fingerprint };
   },
 
   /**

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
 export const REDIS_FINGERPRINT_METHOD = 'redis-v2';
 
 /** Up to this many keys in a database are listed one by one, so a difference names the key. */
 const NAMED_KEYS_MAX = 1000;
-const SCAN_COUNT = 1000;
+const SCAN_COUNT = 10_000;
 
 /**
  * Runs inside Redis (EVAL): one SCAN step, and for each key a digest of its type, its value in
@@ -16,7 +16,11 @@ const SCAN_COUNT = 1000;
 const SCRIPT = `
 local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
 local out = {res[1]}
-local function hex(s) return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end)) end
+local hexd = {}
+for i = 0, 255 do hexd[string.char(i)] = string.format('%02x', i) end
+local function hex(s) return (string.gsub(s, '.', hexd)) end
+local now = redis.call('TIME')
+local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 for _, k in ipairs(res[2]) do
   local t = redis.call('TYPE', k)['ok']
   local p = {t}
@@ -39,16 +43,19 @@ for _, k in ipairs(res[2]) do
     end
   else add(redis.call('DUMP', k)) end
   local ok, exp = pcall(redis.call, 'PEXPIRETIME', k)
-  if not ok then exp = (redis.call('PTTL', k) > 0) and 'ttl' or -1 end
+  local pttl
+  if ok then pttl = (exp > 0) and (exp - nowms) or -1
+  else pttl = redis.call('PTTL', k); exp = (pttl > 0) and 'ttl' or -1 end
   -- Keys that expire within a day are left out: sessions and caches expire between the two
   -- readings of a restore check, and would make a good restore look different.
-  local pttl = redis.call('PTTL', k)
   if pttl > 0 and pttl < 86400000 then p = nil end
+  out[#out + 1] = hex(k)
   if p then
     local enc = {}
     for _, v in ipairs(p) do enc[#enc + 1] = #v .. ':' .. v end
-    out[#out + 1] = hex(k)
     out[#out + 1] = redis.sha1hex(table.concat(enc)) .. ' ' .. tostring(exp)
+  else
+    out[#out + 1] = '-'
   end
 end
 return out
@@ -58,29 +65,99 @@ return out
 export type RedisCliRunner = (...args: string[]) => Promise<string>;
 
 /**
- * Redis's content, read through the server itself: per logical database, every key's type,
- * value and absolute expiry (small databases list each key). Server-side, in SCAN steps.
+ * Runs every SCAN step of `script` in database `db` and hands each output line over as it
+ * comes: a line `#` starts a step, the next line is its cursor, then key and value lines.
  */
-export async function redisFingerprint(cli: RedisCliRunner): Promise<Fingerprint> {
+export type RedisScanner = (db: number, script: string, count: number, onLine: (line: string) => void) => Promise<void>;
+
+/**
+ * The shell loop a RedisScanner runs in the container: all steps in one exec (an exec per
+ * step costs about 100 ms, minutes for a million keys). Arguments: db, script, count.
+ */
+export const SCAN_LOOP = `set -e
+cursor=0
+while :; do
+  out=$(redis-cli --no-auth-warning -n "$1" EVAL "$2" 0 "$cursor" "$3")
+  case "$out" in ERR*|NOAUTH*|WRONGPASS*|NOPERM*|NOSCRIPT*) printf '%s\n' "$out" >&2; exit 3;; esac
+  printf '#\n%s\n' "$out"
+  cursor=$(printf '%s\n' "$out" | head -n 1)
+  [ "$cursor" = 0 ] && break
+done`;
+
+/**
+ * Redis's content, read through the server itself: per logical database, every key's type,
+ * value and absolute expiry (small databases list each key). Server-side, in SCAN steps,
+ * streamed: a big database is summed as it is read, never held.
+ */
+export async function redisFingerprint(cli: RedisCliRunner, scan: RedisScanner): Promise<Fingerprint> {
   const keyspace = await cli('INFO', 'keyspace');
   const dbs = [...keyspace.matchAll(/^db(\d+):keys=(\d+)/gm)].map((m) => ({ db: Number(m[1]), keys: Number(m[2]) }));
   const parts: Record<string, string> = { databases: JSON.stringify(dbs.filter((d) => d.keys > 0).map((d) => d.db)) };
-  for (const { db } of dbs) {
-    // SCAN may return a key twice (while the server rehashes): keep one entry per key.
-    const keys = new Map<string, string>();
-    let cursor = '0';
-    do {
-      const lines = (await cli('-n', String(db), 'EVAL', SCRIPT, '0', cursor, String(SCAN_COUNT))).split('\n');
-      cursor = lines[0]!.trim();
-      for (let i = 1; i + 1 < lines.length; i += 2) keys.set(lines[i]!.trim(), lines[i + 1]!.trim());
-    } while (cursor !== '0');
-    if (keys.size <= NAMED_KEYS_MAX) {
-      for (const [key, value] of keys) parts[`db${db} key ${Buffer.from(key, 'hex').toString('latin1')}`] = value;
-      continue;
-    }
-    const digest = new MultisetDigest();
-    for (const [key, value] of keys) digest.add(createHash('sha256').update(`${key} ${value}`).digest());
-    parts[`db${db}`] = digest.toString();
+  for (const { db, keys: count } of dbs) {
+    // Summed without remembering keys; only if SCAN gave back more or fewer keys than the
+    // database holds (a key twice while the server rehashed) is it read again, remembering.
+    let keys = await readKeySpace(scan, db, false);
+    if (!keys.named && keys.scanned !== count) keys = await readKeySpace(scan, db, true);
+    if (keys.named) for (const [k, value] of keys.named) parts[`db${db} key ${Buffer.from(k, 'hex').toString('latin1')}`] = value;
+    else parts[`db${db}`] = keys.sum!.toString();
   }
   return { method: REDIS_FINGERPRINT_METHOD, parts };
+}
+
+async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Promise<KeySpace> {
+  const keys = new KeySpace(dedupe);
+  let cursorNext = false;
+  let key: string | undefined;
+  await scan(db, SCRIPT, SCAN_COUNT, (raw) => {
+    const line = raw.trim();
+    if (line === '#') cursorNext = true;
+    else if (cursorNext) cursorNext = false;
+    else if (key === undefined) key = line;
+    else {
+      keys.add(key, line);
+      key = undefined;
+    }
+  });
+  return keys;
+}
+
+/**
+ * One database's keys: named one by one up to NAMED_KEYS_MAX, then summed. A key whose value
+ * is `-` (it expires within a day) is counted, not compared. With `dedupe`, an item seen
+ * before (by 48 bits of its digest) is not added again.
+ */
+class KeySpace {
+  named: Map<string, string> | undefined = new Map();
+  sum: MultisetDigest | undefined;
+  scanned = 0;
+  private readonly seen: Set<number> | undefined;
+
+  constructor(dedupe: boolean) {
+    if (dedupe) this.seen = new Set();
+  }
+
+  add(key: string, value: string): void {
+    this.scanned++;
+    if (value === '-') return;
+    if (this.named && (this.named.size < NAMED_KEYS_MAX || this.named.has(key))) {
+      this.named.set(key, value);
+      return;
+    }
+    if (this.named) {
+      this.sum = new MultisetDigest();
+      for (const [k, v] of this.named) this.addToSum(k, v);
+      this.named = undefined;
+    }
+    this.addToSum(key, value);
+  }
+
+  private addToSum(key: string, value: string): void {
+    const item = hash('sha256', `${key} ${value}`, 'buffer');
+    if (this.seen) {
+      const id = item.readUIntBE(0, 6);
+      if (this.seen.has(id)) return;
+      this.seen.add(id);
+    }
+    this.sum!.add(item);
+  }
 }

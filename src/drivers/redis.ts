@@ -1,5 +1,5 @@
 import type { DockerEngine } from '../docker/engine.js';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { concatTars } from '../util/tar-stream.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { mountOf, parseOwner, putFiles, removeFromVolumes } from './container-files.js';
@@ -8,7 +8,8 @@ import { execChecked } from './exec.js';
 import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
 import { isServer } from './recognise.js';
-import { redisFingerprint } from './redis-fingerprint.js';
+import { type RedisScanner, redisFingerprint, SCAN_LOOP } from './redis-fingerprint.js';
+import { finished } from '../util/backpressure.js';
 import { firstDifference } from './fingerprint.js';
 
 const SAVE_TIMEOUT_MS = 10 * 60_000;
@@ -134,16 +135,19 @@ export const redisDriver: Driver = {
       const expected = ctx.entry.details?.keysAtBackup as number | undefined;
       if (expected !== undefined && keys !== expected) throw new Error(`the RDB loads ${keys} keys, the backup saw ${expected}`);
       const recorded = ctx.entry.fingerprint;
-      const difference = recorded ? firstDifference(recorded, await redisFingerprint(cli)) : undefined;
+      const difference = recorded ? firstDifference(recorded, await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined))) : undefined;
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
     });
   },
 
   /** The RDB loaded into a throwaway server, read key by key through the server. */
-  artifactFingerprint: (ctx) => ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined))),
+  artifactFingerprint: (ctx) => ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined), redisScanner(ctx.engine, container.id, undefined))),
 
-  liveFingerprint: ({ engine, container }) => redisFingerprint(redisCli(engine, container.id, redisPassword(container.cmd, container.env))),
+  liveFingerprint: ({ engine, container }) => {
+    const password = redisPassword(container.cmd, container.env);
+    return redisFingerprint(redisCli(engine, container.id, password), redisScanner(engine, container.id, password));
+  },
 
   async ready(engine, container) {
     const r = await engine.exec(container.id, ['redis-cli', '--no-auth-warning', 'PING'], { env: authEnv(redisPassword(container.cmd, container.env)) });
@@ -175,6 +179,33 @@ async function readConfig(cli: RedisCli) {
 function aofPath(config: Awaited<ReturnType<typeof readConfig>>): string | undefined {
   if (!config.aofOn) return undefined;
   return config.aofDirName || config.aofFile;
+}
+
+/** Runs the SCAN loop (redis-fingerprint.ts) in the container, lines streamed to `onLine`. */
+function redisScanner(engine: DockerEngine, containerId: string, password: string | undefined): RedisScanner {
+  return async (db, script, count, onLine) => {
+    const lines = lineSplitter(onLine);
+    const r = await engine.exec(containerId, ['sh', '-c', SCAN_LOOP, 'sh', String(db), script, String(count)], { env: authEnv(password), stdout: lines });
+    await finished(lines);
+    if (r.exitCode !== 0) throw new Error(`reading Redis key by key failed: ${r.stderr.trim().split('\n').pop() || `exit ${r.exitCode}`}`);
+  };
+}
+
+/** A Writable that cuts a text stream of short ASCII lines (hex keys, digests) into lines. */
+function lineSplitter(onLine: (line: string) => void): Writable {
+  let rest = '';
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const lines = (rest + chunk.toString('latin1')).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) onLine(l);
+      cb();
+    },
+    final(cb) {
+      if (rest) onLine(rest);
+      cb();
+    },
+  });
 }
 
 export function redisCli(engine: DockerEngine, containerId: string, password: string | undefined): RedisCli {
