@@ -21,7 +21,9 @@ const BATCH = 256 << 10;
  * the Writable has finished; a failure in the worker fails the Writable.
  */
 export function workerSink<R>(moduleUrl: URL, factory: string): { writable: Writable; result: Promise<R> } {
-  const worker = new Worker(new URL('./worker-sink-host.js', import.meta.url), { workerData: { module: moduleUrl.href, factory } });
+  // From dist/ the compiled host; from the sources (tests) the TypeScript one, which Node runs as is.
+  const host = new URL(import.meta.url.endsWith('.ts') ? './worker-sink-host.ts' : './worker-sink-host.js', import.meta.url);
+  const worker = new Worker(host, { workerData: { module: moduleUrl.href, factory } });
   let inFlight = 0;
   let waiting: (() => void) | undefined;
   let failure: Error | undefined;
