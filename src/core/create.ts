@@ -154,9 +154,9 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
   const stops: DowntimeFacts[] = [];
   const downtime = () => downtimeFields(stops, (m) => redact(m, secrets));
   // Raw bytes a driver stages (a pre-copy) live next to the artifact, never in the backup.
-  const scratchDir = `${file}.scratch`;
+  const scratchDir = options.encryptTo?.length ? undefined : `${file}.scratch`;
   try {
-    await mkdir(scratchDir, { mode: 0o700 });
+    if (scratchDir) await mkdir(scratchDir, { mode: 0o700 });
     if (deps.signal.aborted) throw interrupted(deps.signal);
     const container = await deps.engine.inspect(c.container.id);
     secrets = secretsOf(container, c.driver);
@@ -214,7 +214,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
     deps.progress.serviceDone(entry);
     return entry;
   } finally {
-    await rm(scratchDir, { recursive: true, force: true });
+    if (scratchDir) await rm(scratchDir, { recursive: true, force: true });
   }
 }
 

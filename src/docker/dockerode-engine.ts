@@ -338,6 +338,7 @@ export class DockerodeEngine implements DockerEngine {
         User: spec.user,
         Labels: { 'stackvault.exclude': 'true', ...spec.labels },
         ...(spec.noNetwork ? { NetworkDisabled: true } : {}),
+        ...(spec.noHealthcheck ? { Healthcheck: { Test: ['NONE'] } } : {}),
         HostConfig: {
           // A volume mount without a source is a fresh anonymous volume, removed with the container.
           Mounts: (spec.volumes ?? []).map((target) => ({ Type: 'volume', Target: target }) as Docker.MountSettings),

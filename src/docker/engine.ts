@@ -41,6 +41,8 @@ export interface DetachedSpec {
   noNetwork?: boolean;
   /** Docker removes the container once it exits. */
   autoRemove?: boolean;
+  /** No healthcheck, whatever the image declares (a helper is not the store). */
+  noHealthcheck?: boolean;
 }
 
 export interface EngineVersion {

@@ -1,9 +1,10 @@
 import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Writable } from 'node:stream';
+import { PassThrough, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import { forwardTo, teeTo, finished } from '../util/backpressure.js';
+import { finished, forwardTo } from '../util/backpressure.js';
 import { encodeHeader, filterTar } from '../util/tar-build.js';
 import { stripTarTrailer, TarChecker, writeChunk } from '../util/tar-stream.js';
 import { mountOf } from './container-files.js';
@@ -13,17 +14,20 @@ import { mountOf } from './container-files.js';
  * long enough to list its files and copy those that changed, and the artifact is assembled
  * after it runs again. The result equals a copy taken while it was stopped.
  *
- * "Unchanged" is decided by the file's ctime, which the kernel sets on every change of
- * content, size, name, links or owner and which no tool can set back (unlike mtime): a
- * regular file whose ctime lies before the pre-copy began (less a margin for clock
- * granularity) and whose size matches the pre-copied entry has the bytes that were copied.
- * Everything else (new and changed files, links, directories) is taken while the store is
- * down; directories come from the listing, so their owners and modes are the final ones.
+ * "Unchanged" is decided by ctime, which the kernel sets on every change of content, size,
+ * name, links or owner and which no tool can set back (unlike mtime): a regular file keeps
+ * its pre-copied bytes only if its size matches and its ctime, and that of every directory
+ * above it (a renamed directory changes only its own), lie before the pre-copy began, less a
+ * margin for clock granularity. Writes through a shared writable memory mapping do not set
+ * ctime, so files the store has mapped that way are copied again while it is down.
+ * Everything else is taken while the store is down; directories and symbolic links come
+ * from the listing, so their owners, modes and targets are the final ones.
  *
  * The listing runs in a helper container of the store's own image that mounts its volumes
- * read-only (a stopped or paused container cannot exec). When that is not possible (paths not
- * on a volume, no GNU find, hard links, devices, too many changes), the caller copies the
- * usual way, everything while stopped.
+ * read-only (a stopped or paused container cannot exec). When a pre-copy cannot be exact or
+ * cheap (paths not on a volume or inside each other, no GNU find or sh, hard links, devices,
+ * names that are not UTF-8, many changed files, encrypted artifacts, a failure while
+ * staging), the caller copies the usual way, everything while stopped.
  */
 export interface PreCopy {
   /** Run while the store is stopped: list its files and copy what changed; returns how many. */
@@ -43,13 +47,15 @@ interface Listed {
   uid: number;
   gid: number;
   mtime: number;
+  /** A symbolic link's target. */
+  link: string;
 }
 
-/** More changed files than this, and one more full copy while stopped is quicker than fetching each. */
-const MAX_FETCHES = 500;
+/** More changed files than this (each fetch costs ~0.1 s of downtime), and a full copy while stopped is quicker. */
+const MAX_FETCHES = 64;
 /** Seconds before the pre-copy's start below which a file's ctime proves it unchanged since. */
 const CTIME_MARGIN_S = 2;
-const FIELDS = '%y\\t%s\\t%C@\\t%n\\t%m\\t%U\\t%G\\t%T@\\t%p\\0';
+const FIELDS = '%y\\0%s\\0%C@\\0%n\\0%m\\0%U\\0%G\\0%T@\\0%l\\0%p\\0';
 
 /** Why a pre-copy is not possible; `quiet` when the user was already told (a path not on a volume). */
 export class NoPreCopy extends Error {
@@ -61,81 +67,126 @@ export class NoPreCopy extends Error {
   }
 }
 
-export async function startPreCopy(engine: DockerEngine, container: ContainerDetails, paths: string[], scratchDir: string): Promise<PreCopy> {
+export async function startPreCopy(engine: DockerEngine, container: ContainerDetails, paths: string[], scratchDir: string | undefined, signal: AbortSignal): Promise<PreCopy> {
+  if (!scratchDir) throw new NoPreCopy('artifacts are encrypted, so no raw copy is staged on disk', true);
   const unmounted = paths.filter((p) => !mountOf(container, p));
   if (unmounted.length) throw new NoPreCopy(`${unmounted.join(', ')} is not on a volume`, true);
+  if (paths.some((a) => paths.some((b) => b.startsWith(`${a}/`)))) throw new NoPreCopy('one archived path lies inside another');
   const helper = await engine
     .runDetached({
       image: container.imageId,
       entrypoint: ['sleep'],
-      cmd: ['3600'], // a leftover (stackvault killed) ends itself, and is removed (autoRemove)
+      cmd: ['900'], // a leftover (stackvault killed) ends itself within 15 minutes, and is removed (autoRemove)
       user: '0:0',
       volumesFrom: [`${container.id}:ro`],
       noNetwork: true,
+      noHealthcheck: true,
       autoRemove: true,
-      labels: { 'stackvault.helper': 'true' },
+      labels: { 'stackvault.helper': 'true', 'stackvault.helper-for': container.id },
     })
     .catch((err: unknown) => {
       throw new NoPreCopy(`no helper container of its image (${err instanceof Error ? err.message : String(err)})`);
     });
-  const dispose = () => engine.remove(helper).catch(() => undefined);
+  const files: string[] = [];
+  const dispose = async () => {
+    await engine.remove(helper).catch(() => undefined);
+    await Promise.all(files.map((f) => rm(f, { force: true })));
+  };
   try {
     const clock = await engine.exec(helper, ['date', '+%s.%N']);
     const startedAt = Number(clock.stdout.trim());
     if (clock.exitCode !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy('the helper cannot tell the time');
+    // What rules a pre-copy out (hard links, devices, names, no GNU find) shows before any copy.
+    unsupported(await list(engine, helper, paths));
     // Staged raw, per path: Docker's archive of it while the store runs, and its entries' sizes.
     const staged: Array<{ path: string; file: string; sizes: Map<string, { type: string; size: number }> }> = [];
     for (const [i, p] of paths.entries()) {
       const file = join(scratchDir, `pre-copy-${i}.tar`);
+      files.push(file);
       const sizes = new Map<string, { type: string; size: number }>();
       const index = new TarChecker((e) => sizes.set(e.path.replace(/\/$/, ''), { type: e.type, size: e.size ?? 0 }));
-      const sink = createWriteStream(file, { flags: 'wx', mode: 0o600 });
-      const tee = teeTo(sink, index);
-      await pipeline(await engine.getArchive(container.id, p), stripTarTrailer(), forwardTo(tee));
-      await finished(tee);
-      await finished(sink);
+      index.on('error', () => undefined); // reported by `finished` below
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          index.write(chunk);
+          cb(null, chunk);
+        },
+      });
+      await pipeline(await engine.getArchive(container.id, p, { signal }), stripTarTrailer(), tap, createWriteStream(file, { flags: 'wx', mode: 0o600 })).catch((err: unknown) => {
+        throw staging(err, signal);
+      });
+      await finished(index).catch((err: unknown) => {
+        throw staging(err, signal);
+      });
       staged.push({ path: p, file, sizes });
     }
-    let listing: Map<string, Listed> | undefined;
+    // Files the store has mapped shared and writable change without a new ctime: copied while down.
+    const mapped = await sharedWritableMappings(engine, container);
     const changedFile = join(scratchDir, 'pre-copy-changed.tar');
+    files.push(changedFile);
+    let listing: Map<string, Listed> | undefined;
     const kept = new Set<string>();
 
     return {
       async catchUp() {
-        listing = await list(engine, helper, paths);
+        const now = await list(engine, helper, paths);
+        unsupported(now);
+        // A file keeps its pre-copied bytes only if neither it nor any directory above it
+        // changed since before the pre-copy: renaming a directory changes only its own ctime.
+        const before = startedAt - CTIME_MARGIN_S;
+        const steady = (path: string): boolean => {
+          // The archived path itself cannot have been renamed (it is where the volume is).
+          for (let p = path; !paths.includes(p); p = posix.dirname(p)) {
+            const f = now.get(p);
+            if (!f || f.ctime >= before) return false;
+          }
+          return true;
+        };
         const fetches: string[] = [];
-        for (const [path, f] of listing) {
-          if ('pbc'.includes(f.type)) throw new NoPreCopy(`${path} is a device or FIFO`);
-          if (f.type === 'f' && f.links > 1) throw new NoPreCopy(`${path} has hard links`);
-          if (f.type === 'd' || f.type === 's') continue; // directories from the listing; sockets are not archived
+        for (const [path, f] of now) {
+          if (f.type !== 'f') continue; // directories and links come from the listing; sockets are not archived
           const name = entryName(paths, path);
-          const before = staged.find((s) => s.path === rootOf(paths, path))?.sizes.get(name);
-          if (f.type === 'f' && before?.type === 'File' && before.size === f.size && f.ctime < startedAt - CTIME_MARGIN_S) kept.add(name);
+          const copied = staged.find((s) => s.path === rootOf(paths, path))?.sizes.get(name);
+          if (copied?.type === 'File' && copied.size === f.size && !mapped.has(path) && steady(path)) kept.add(name);
           else fetches.push(path);
         }
         if (fetches.length > MAX_FETCHES) throw new NoPreCopy(`${fetches.length} files changed`);
         const out = createWriteStream(changedFile, { flags: 'wx', mode: 0o600 });
-        for (const path of fetches) {
-          // Docker names the entry by its base name: it is renamed to its place in the archive.
-          const name = entryName(paths, path);
-          const one = filterTar(await engine.getArchive(container.id, path), () => ({ path: name }));
-          await pipeline(one, stripTarTrailer(), forwardTo(out));
+        const sent = new PassThrough();
+        const writing = pipeline(sent, out);
+        writing.catch(() => undefined);
+        try {
+          for (const path of fetches) {
+            // Docker names the entry by its base name: it is renamed to its place in the archive.
+            const name = entryName(paths, path);
+            const one = filterTar(await engine.getArchive(container.id, path, { signal }), () => ({ path: name }));
+            await pipeline(one, stripTarTrailer(), forwardTo(sent));
+          }
+          sent.end();
+          await writing;
+        } catch (err) {
+          sent.destroy();
+          throw staging(err, signal);
         }
-        await finished(out);
+        listing = now;
         return fetches.length;
       },
 
       async emit(out: Writable) {
         if (!listing) throw new Error('the pre-copy was not caught up');
-        const done = listing;
+        const done = [...listing].sort(([a], [b]) => (a < b ? -1 : 1));
         for (const s of staged) {
-          for (const [path, f] of [...done].filter(([p, f]) => f.type === 'd' && rootOf(paths, p) === s.path).sort(([a], [b]) => (a < b ? -1 : 1))) {
+          for (const [path, f] of done.filter(([p, f]) => f.type === 'd' && rootOf(paths, p) === s.path)) {
             await writeChunk(out, encodeHeader({ path: `${entryName(paths, path)}/`, type: 'Directory', mode: f.mode, uid: f.uid, gid: f.gid, size: 0, mtime: new Date(f.mtime * 1000) }));
           }
           const unchanged = filterTar(createReadStream(s.file), (e) => (e.type === 'File' && kept.has(e.path.replace(/\/$/, '')) ? 'keep' : 'skip'));
           await pipeline(unchanged, stripTarTrailer(), forwardTo(out));
         }
         await pipeline(createReadStream(changedFile), forwardTo(out));
+        // Links last: no file of the archive lies behind one (the restore refuses that).
+        for (const [path, f] of done.filter(([, f]) => f.type === 'l')) {
+          await writeChunk(out, encodeHeader({ path: entryName(paths, path), type: 'SymbolicLink', linkpath: f.link, mode: 0o777, uid: f.uid, gid: f.gid, size: 0, mtime: new Date(f.mtime * 1000) }));
+        }
         await writeChunk(out, Buffer.alloc(1024));
       },
 
@@ -147,19 +198,74 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
   }
 }
 
+/** A failure while staging or catching up: the copy falls back to a stopped one, unless interrupted. */
+function staging(err: unknown, signal: AbortSignal): Error {
+  if (signal.aborted || err instanceof NoPreCopy) return err as Error;
+  return new NoPreCopy(`staging failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** Throws when the listing holds what a pre-copy cannot copy exactly. */
+function unsupported(listing: Map<string, Listed>): void {
+  for (const [path, f] of listing) {
+    if ('pbc'.includes(f.type)) throw new NoPreCopy(`${path} is a device or FIFO`);
+    if (f.type === 'f' && f.links > 1) throw new NoPreCopy(`${path} has hard links`);
+  }
+}
+
+/**
+ * Files mapped shared and writable by the store's processes (from /proc/PID/maps). Each
+ * process is read as its own user: without CAP_SYS_PTRACE, root in a container cannot read
+ * another user's maps. A process whose maps cannot be read rules the pre-copy out.
+ */
+async function sharedWritableMappings(engine: DockerEngine, container: ContainerDetails): Promise<Set<string>> {
+  const uidsOut = await engine.exec(container.id, ['sh', '-c', 'for s in /proc/[0-9]*/status; do while read -r k a b rest; do [ "$k" = Uid: ] && echo "$b"; done < "$s"; done 2>/dev/null; true']);
+  if (uidsOut.exitCode !== 0) throw new NoPreCopy("the store's memory mappings cannot be read (no sh)");
+  const uids = [...new Set(uidsOut.stdout.split('\n').filter((u) => /^\d+$/.test(u)))];
+  const mapped = new Set<string>();
+  for (const uid of uids) {
+    const script =
+      'for d in /proc/[0-9]*; do u=; while read -r k a b rest; do [ "$k" = Uid: ] && u=$b; done < "$d/status" 2>/dev/null; [ "$u" = "$1" ] || continue; cat "$d/maps" 2>/dev/null || { [ -e "$d" ] && echo UNREADABLE; }; done; true';
+    const r = await engine.exec(container.id, ['sh', '-c', script, 'sh', uid], { user: uid });
+    if (r.exitCode !== 0 || r.stdout.includes('UNREADABLE')) throw new NoPreCopy(`the memory mappings of the store's processes (uid ${uid}) cannot be read`);
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\S+\s+(\S+)\s+\S+\s+\S+\s+\S+\s+(\/.*)$/.exec(line);
+      if (m && m[1]!.includes('w') && m[1]!.includes('s')) mapped.add(m[2]!);
+    }
+  }
+  return mapped;
+}
+
 /** The listing of every path, by find in the helper: path -> facts. */
 async function list(engine: DockerEngine, helper: string, paths: string[]): Promise<Map<string, Listed>> {
   const r = await engine.exec(helper, ['find', ...paths, '-printf', FIELDS]);
-  if (r.exitCode !== 0) throw new NoPreCopy(`find in the helper failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+  // While the store runs, files vanish between find reading a directory and the file itself.
+  const vanished =
+    r.exitCode === 1 &&
+    r.stderr
+      .trim()
+      .split('\n')
+      .every((l) => l.endsWith('No such file or directory'));
+  if (r.exitCode !== 0 && !vanished) throw new NoPreCopy(`find in the helper failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
   const out = new Map<string, Listed>();
-  for (const record of r.stdout.split('\0')) {
-    if (!record) continue;
-    const f = record.split('\t');
-    if (f.length < 9) throw new NoPreCopy("the helper's find does not support -printf");
-    const path = f.slice(8).join('\t');
+  // Ten fields per file, each ended by a NUL (no name or link target can hold one).
+  const fields = r.stdout.split('\0');
+  if (fields.pop() !== '' || fields.length % 10 !== 0) throw new NoPreCopy("the helper's find does not support -printf");
+  for (let i = 0; i < fields.length; i += 10) {
+    const f = fields.slice(i, i + 10);
+    const path = f[9]!;
     // A name that is not UTF-8 cannot be asked for by name through the archive API.
-    if (path.includes('\uFFFD')) throw new NoPreCopy('a file name is not UTF-8');
-    out.set(path, { type: f[0]!, size: Number(f[1]), ctime: Number(f[2]), links: Number(f[3]), mode: Number.parseInt(f[4]!, 8), uid: Number(f[5]), gid: Number(f[6]), mtime: Number(f[7]) });
+    if (path.includes('\uFFFD') || f[8]!.includes('\uFFFD')) throw new NoPreCopy('a file name is not UTF-8');
+    out.set(path, {
+      type: f[0]!,
+      size: Number(f[1]),
+      ctime: Number(f[2]),
+      links: Number(f[3]),
+      mode: Number.parseInt(f[4]!, 8),
+      uid: Number(f[5]),
+      gid: Number(f[6]),
+      mtime: Number(f[7]),
+      link: f[8]!,
+    });
   }
   if (paths.some((p) => out.get(p)?.type !== 'd')) throw new NoPreCopy('a path is not a directory');
   return out;

@@ -28,8 +28,11 @@ export interface BackupContext {
   withStopped<T>(work: () => Promise<T>): Promise<T>;
   /** Pauses the container (cgroup freezer), with the same marker and guarantees as a stop. */
   withPaused<T>(work: () => Promise<T>): Promise<T>;
-  /** A private directory for staging raw bytes; removed when the service's backup ends. */
-  scratchDir: string;
+  /**
+   * A private directory for staging raw bytes, removed when the service's backup ends; none
+   * when artifacts are encrypted (raw bytes are then never written to disk).
+   */
+  scratchDir?: string;
   log(message: string): void;
 }
 

@@ -107,7 +107,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
 async function preCopyOr(ctx: BackupContext, paths: string[], tee: Writable, copy: () => Promise<void>): Promise<{ copiedWhileDown: number } | undefined> {
   let pre: PreCopy | undefined;
   try {
-    pre = await startPreCopy(ctx.engine, ctx.container, paths, ctx.scratchDir);
+    pre = await startPreCopy(ctx.engine, ctx.container, paths, ctx.scratchDir, ctx.signal);
   } catch (err) {
     if (!(err instanceof NoPreCopy)) throw err;
     if (!err.quiet) ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
@@ -192,7 +192,7 @@ export function checkRestorable(ctx: RestoreCheckContext, currentPaths: readonly
   // The check before anything changes and the restore itself ask the same question of the same
   // artifact (its SHA-256 was checked first): it is read once. The bytes extracted later are
   // checked again entry by entry (selectEntries) and compared by content afterwards.
-  const key = [ctx.container.id, ctx.entry.name, ctx.entry.sha256 ?? '', ...currentPaths].join('\0');
+  const key = [ctx.container.id, ctx.entry.name, ctx.entry.sha256 ?? '', JSON.stringify(ctx.entry.details?.paths ?? null), ...currentPaths].join('\0');
   let answer = checked.get(key);
   if (!answer) {
     answer = readRestorable(ctx, currentPaths);

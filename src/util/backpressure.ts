@@ -42,8 +42,8 @@ export function teeTo(out: Writable, tap: Writable): Writable {
     },
     final(cb) {
       if (tap.errored) return cb(tap.errored);
-      tap.once('error', cb);
-      tap.end(() => cb(tap.errored ?? null));
+      // The end callback is handed the tap's error (before `errored` is set, on Node 24).
+      tap.end((err?: Error | null) => cb(err ?? tap.errored ?? null));
     },
   });
   tee.on('error', () => undefined);

@@ -33,11 +33,12 @@ describe('pre-copy: copy while running, then only the changes while stopped', ()
       i=$((i+1))
       printf '%08d' $i > ${DB}/small/same-size && touch -d 2001-01-01 ${DB}/small/same-size  # same size, old mtime: only ctime tells
       echo "line $i" >> /data/transactions/neo4j/log
-      f=${DB}/small/$((i % 300)); if [ -e $f ]; then rm $f; else echo "back $i" > $f; fi
-      if [ -e ${DB}/renamed-a ]; then mv ${DB}/renamed-a ${DB}/renamed-b; else mv ${DB}/renamed-b ${DB}/renamed-a; fi
       chmod $((i % 2 ? 600 : 640)) ${DB}/small/mode
+      f=${DB}/churn/$((i % 9)); if [ -e $f ]; then rm $f; else echo "back $i" > $f; fi
+      if [ -e ${DB}/churn/renamed-a ]; then mv ${DB}/churn/renamed-a ${DB}/churn/renamed-b; else mv ${DB}/churn/renamed-b ${DB}/churn/renamed-a; fi
+      mv ${DB}/swaps/a ${DB}/swaps/t && mv ${DB}/swaps/b ${DB}/swaps/a && mv ${DB}/swaps/t ${DB}/swaps/b  # only the directories' ctime changes
       [ $i -lt 20 ] && dd if=/dev/urandom of=${DB}/big.store.db bs=4096 count=1 seek=$((i * 97)) conv=notrunc 2>/dev/null
-      mkdir -p ${DB}/dirs/$((i % 7)) && touch ${DB}/dirs/$((i % 7))/f$i
+      [ $i -lt 30 ] && mkdir -p ${DB}/dirs/$((i % 7)) && touch ${DB}/dirs/$((i % 7))/f$i
       sleep 0.005
     done`;
 
@@ -48,7 +49,7 @@ describe('pre-copy: copy while running, then only the changes while stopped', ()
     await run(neo4j, [
       'bash',
       '-c',
-      `head -c 150000000 /dev/urandom > ${DB}/big.store.db && mkdir ${DB}/small && for i in $(seq 0 299); do echo $i > ${DB}/small/$i; done && echo x > ${DB}/small/mode && echo a > ${DB}/renamed-a && chown -R 7474:7474 /data`,
+      `head -c 150000000 /dev/urandom > ${DB}/big.store.db && mkdir ${DB}/small && for i in $(seq 0 299); do echo $i > ${DB}/small/$i; done && echo x > ${DB}/small/mode && mkdir -p ${DB}/churn ${DB}/swaps/a ${DB}/swaps/b && echo a > ${DB}/churn/renamed-a && echo AAAA > ${DB}/swaps/a/f && echo BBBB > ${DB}/swaps/b/f && chown -R 7474:7474 /data`,
     ]);
     const writer = await docker.createContainer({
       Image: IMAGES.neo4j,
@@ -68,7 +69,7 @@ describe('pre-copy: copy while running, then only the changes while stopped', ()
     const entry = m.services[0]!;
     // It was pre-copied: only what changed was copied while the store was down.
     const pre = entry.details!.preCopy as { copiedWhileDown: number } | undefined;
-    expect(pre, String(c.stderr)).toBeDefined();
+    expect(pre, `${String(c.stderr)} ${JSON.stringify(entry.details)}`).toBeDefined();
     expect(pre!.copiedWhileDown).toBeGreaterThan(0);
     const filesAtStop = Number(await run(neo4j, ['bash', '-c', 'find /data -type f | wc -l']));
     expect(pre!.copiedWhileDown).toBeLessThan(filesAtStop);
