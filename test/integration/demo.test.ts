@@ -20,7 +20,8 @@ describe('./bot.sh demo', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const out = String(r.stdout);
     expect(out).toMatch(/1 backup in .*newest first/);
-    expect(out).toMatch(/✅ app\s+✅ chroma\s+✅ neo4j\s+✅ postgres\s+✅ redis\s+✅ worker/);
+    expect(out).toMatch(/✅ app\b.*✅ chroma\b.*✅ neo4j\b.*✅ postgres\b.*✅ redis\b.*✅ worker/);
+    expect(out).toMatch(/✅ neo4j \(down [\d.]+ m?s\)/); // the stopped ones show their downtime
     expect(out).toContain('./bot.sh backup restore stackvault_backup_');
     expect(out).toContain('down -v');
     const [id] = (await readdir(dir)).filter((n) => n.startsWith('stackvault_backup_'));
