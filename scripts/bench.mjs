@@ -233,6 +233,14 @@ async function main() {
       log(`(JSON written to ${opts.out})`);
     }
     log(results.summary);
+  } catch (e) {
+    // Keep what was measured: a failure in the last run should not lose the others.
+    if (opts.out && results.runs?.length) {
+      results.failed = e.message;
+      writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
+      console.error(`(partial results written to ${opts.out})`);
+    }
+    throw e;
   } finally {
     if (!state.aborting) await cleanup();
   }
