@@ -176,7 +176,7 @@ export async function withPaused<T>(
   const began = Date.now();
   let paused = false;
   try {
-    await engine.pause(target.id);
+    await pauseRetrying(engine, target.id);
     paused = true;
     return await work();
   } finally {
@@ -209,4 +209,20 @@ async function stopChecked(engine: DockerEngine, target: { id: string; name: str
     );
   }
   return { stopTimeoutSeconds: timeout, warnings };
+}
+
+/**
+ * The cgroup freezer gives up ("unable to freeze") when a process stays in uninterruptible
+ * I/O while it tries (seen under heavy disk load): runc then leaves the container running, so
+ * asking again shortly after is safe.
+ */
+async function pauseRetrying(engine: DockerEngine, id: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await engine.pause(id);
+    } catch (err) {
+      if (attempt >= 4 || !/unable to freeze/i.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
 }
