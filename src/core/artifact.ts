@@ -10,10 +10,12 @@ import { fsyncPath } from '../util/fsync.js';
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 /**
- * zstd on every core: at least as small as gzip -6 on dumps and store files, and several
- * times faster (README: Performance). gzip stays a choice for machines without `zstd`.
+ * zstd: smaller than gzip -6 on dumps and store files, and several times faster (README:
+ * Performance). gzip stays a choice for machines without `zstd`.
  */
 export const DEFAULT_COMPRESSION: Compression = 'zstd';
+
+const ZSTD_LEVEL = 1;
 
 export const COMPRESSION_EXTENSION: Record<Compression, string> = { gzip: '.gz', zstd: '.zst', none: '' };
 
@@ -28,7 +30,9 @@ export function compressor(kind: Compression): Transform {
     case 'gzip':
       return parallelGzip({ level: 6 });
     case 'zstd':
-      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } });
+      // Level 1, not zstd's default 3: on a 390 MB dump 2.0 s of CPU instead of 3.4 s for 8 %
+      // more bytes (161 vs 148 MB; gzip -6 gives 172 MB), and CPU is what a small server lacks.
+      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
     case 'none':
       return new PassThrough();
   }

@@ -1,4 +1,5 @@
-import { createHash, type Hash, hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
+import { Murmur128 } from '../util/murmur128.js';
 
 /**
  * A store's content, summarised so that two copies can be compared without trusting the path
@@ -12,17 +13,39 @@ export interface Fingerprint {
 }
 
 /**
- * An order-independent digest of a multiset of items (rows, keys, files): each item's SHA-256
- * is added into eight 32-bit lanes modulo 2^32, so the same items in any order give the same
- * sum, and a duplicated or missing item changes it (unlike XOR, where pairs cancel).
+ * How each item of a multiset is hashed. Fingerprint methods name theirs, so a fingerprint in an
+ * old manifest is recomputed the same way: `sha256` (the first methods) or `murmur3-128` (7x
+ * faster on short items such as rows; see util/murmur128.ts for why that is enough here).
+ */
+export type ItemHash = 'sha256' | 'murmur3-128';
+
+/**
+ * An order-independent digest of a multiset of items (rows, keys, files): each item's digest
+ * is added into 32-bit lanes modulo 2^32, so the same items in any order give the same sum,
+ * and a duplicated or missing item changes it (unlike XOR, where pairs cancel).
  */
 export class MultisetDigest {
-  private readonly lanes = new Uint32Array(8);
+  private readonly lanes: Uint32Array;
   count = 0;
 
-  add(itemDigest: Buffer): void {
-    for (let i = 0; i < 8; i++) this.lanes[i] = (this.lanes[i]! + itemDigest.readUInt32BE(i * 4)) >>> 0;
+  constructor(readonly itemHash: ItemHash = 'sha256') {
+    this.lanes = new Uint32Array(itemHash === 'sha256' ? 8 : 4);
+  }
+
+  /** Adds an item by its digest (as long as this digest's item hash gives). */
+  add(itemDigest: Uint8Array): void {
+    const d = itemDigest;
+    for (let i = 0, j = 0; i < this.lanes.length; i++, j += 4) {
+      this.lanes[i] = (this.lanes[i]! + ((d[j]! << 24) | (d[j + 1]! << 16) | (d[j + 2]! << 8) | d[j + 3]!)) >>> 0;
+    }
     this.count++;
+  }
+
+  /** Adds a whole item given as its bytes. */
+  addBytes(bytes: Uint8Array): void {
+    if (this.itemHash === 'sha256') return this.add(hash('sha256', bytes, 'buffer'));
+    SHARED_MURMUR.reset().update(bytes).digestInto(SCRATCH);
+    this.add(SCRATCH);
   }
 
   /** Streams one item in pieces (a row may arrive in several chunks). */
@@ -35,22 +58,31 @@ export class MultisetDigest {
   }
 }
 
+// One hasher and one digest buffer for all one-shot items: JS runs one item at a time.
+const SHARED_MURMUR = new Murmur128();
+const SCRATCH = new Uint8Array(16);
+
 /**
- * One item's SHA-256, fed in pieces. Most items (rows) arrive whole in one piece: those are
- * hashed in one call, without a Hash object per item (twice as fast on millions of rows).
+ * One item's digest, fed in pieces. Most items (rows) arrive whole in one piece: those are
+ * hashed in one call, without a hasher object per item (twice as fast on millions of rows).
  */
 export class ItemHasher {
-  private first: Buffer | undefined;
-  private hash: Hash | undefined;
+  private first: Uint8Array | undefined;
+  private streaming: { update(b: Uint8Array): unknown; digest(): Buffer } | undefined;
   constructor(private readonly into: MultisetDigest) {}
-  update(piece: Buffer): this {
-    if (this.hash) this.hash.update(piece);
+  update(piece: Uint8Array): this {
+    if (this.streaming) this.streaming.update(piece);
     else if (this.first === undefined) this.first = piece;
-    else this.hash = createHash('sha256').update(this.first).update(piece);
+    else {
+      this.streaming = this.into.itemHash === 'sha256' ? createHash('sha256') : new Murmur128();
+      this.streaming.update(this.first);
+      this.streaming.update(piece);
+    }
     return this;
   }
   end(): void {
-    this.into.add(this.hash ? this.hash.digest() : hash('sha256', this.first ?? EMPTY, 'buffer'));
+    if (this.streaming) this.into.add(this.streaming.digest());
+    else this.into.addBytes(this.first ?? EMPTY);
   }
 }
 

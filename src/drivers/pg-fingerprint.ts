@@ -2,7 +2,7 @@ import type { ChunkSink } from '../util/worker-sink.js';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
-import { type Fingerprint, type ItemHasher, MultisetDigest } from './fingerprint.js';
+import { type Fingerprint, type ItemHash, type ItemHasher, MultisetDigest } from './fingerprint.js';
 import { PsqlLexer } from './psql-lexer.js';
 
 /**
@@ -14,7 +14,10 @@ import { PsqlLexer } from './psql-lexer.js';
  *    the database's own encoding, which prints rows exactly as pg_dump's COPY did.
  * Names are kept as bytes seen through latin1, so any database encoding compares exactly.
  */
-export const PG_FINGERPRINT_METHOD = 'postgres-copy-v1';
+export const PG_FINGERPRINT_METHOD = 'postgres-copy-v2';
+/** How each method hashes a row; v1 is still computed to check backups whose manifest holds one. */
+const ROW_HASH: Record<string, ItemHash> = { 'postgres-copy-v1': 'sha256', 'postgres-copy-v2': 'murmur3-128' };
+const methodFor = (recorded: Fingerprint | undefined) => (recorded && ROW_HASH[recorded.method] ? recorded.method : PG_FINGERPRINT_METHOD);
 
 /** pg_dumpall writes this last; a dump without it was cut off. */
 export const PG_DUMP_END = '-- PostgreSQL database cluster dump complete';
@@ -118,6 +121,7 @@ class CopyRows {
 }
 
 interface Accumulator {
+  method: string;
   tables: Map<string, { columns: string; rows: MultisetDigest }>;
   sequences: Map<string, string>;
   largeObjects: Map<string, { digest(encoding: 'hex'): string }>;
@@ -125,8 +129,8 @@ interface Accumulator {
   roles: Set<string>;
 }
 
-function newAccumulator(): Accumulator {
-  return { tables: new Map(), sequences: new Map(), largeObjects: new Map(), databases: new Set(), roles: new Set() };
+function newAccumulator(method = PG_FINGERPRINT_METHOD): Accumulator {
+  return { method, tables: new Map(), sequences: new Map(), largeObjects: new Map(), databases: new Set(), roles: new Set() };
 }
 
 function toFingerprint(acc: Accumulator): Fingerprint {
@@ -137,7 +141,7 @@ function toFingerprint(acc: Accumulator): Fingerprint {
   for (const [name, t] of acc.tables) parts[name] = `${t.columns || '()'} ${t.rows}`;
   for (const [name, v] of acc.sequences) parts[name] = v;
   for (const [name, h] of acc.largeObjects) parts[name] = h.digest('hex');
-  return { method: PG_FINGERPRINT_METHOD, parts };
+  return { method: acc.method, parts };
 }
 
 /** For workerSink: a dump's fingerprint computed on another thread, and whether the dump was complete. */
@@ -154,7 +158,11 @@ export function dumpFingerprintSink(): ChunkSink<{ fingerprint: Fingerprint; com
  * (`push`), without decoding anything but the short statement lines it looks for.
  */
 export class PgDumpFingerprinter {
-  private readonly acc = newAccumulator();
+  private readonly acc: Accumulator;
+  /** `recorded`: a manifest's fingerprint, to be computed the same way (else the current method). */
+  constructor(recorded?: Fingerprint) {
+    this.acc = newAccumulator(methodFor(recorded));
+  }
   private db = '';
   private inCopy = false;
   private line: Buffer[] = [];
@@ -210,7 +218,7 @@ export class PgDumpFingerprinter {
     // Where psql would see a COPY (not a line that looks like one inside a quoted body).
     const copy = this.lexer.line(text).startsStatement ? COPY_HEADER.exec(text) : null;
     if (copy) {
-      const rows = new MultisetDigest();
+      const rows = new MultisetDigest(ROW_HASH[this.acc.method]);
       this.acc.tables.set(partName.table(this.db, copy[1]!), { columns: copy[2] ?? '', rows });
       this.inCopy = true;
       this.copy.into(rows);
@@ -268,7 +276,8 @@ export interface LiveFingerprintOptions {
  * read in its own encoding, so rows and names come out as the bytes pg_dump wrote.
  */
 export async function livePgFingerprint(o: LiveFingerprintOptions): Promise<Fingerprint> {
-  const acc = newAccumulator();
+  // Computed the way the backup's was, so a backup from before a method change still checks.
+  const acc = newAccumulator(methodFor(o.expected));
   const query = (db: string, sql: string, encoding?: string) => rawQuery(o, db, sql, encoding);
   const dbRows = await query('postgres', 'SELECT datname, pg_encoding_to_char(encoding) FROM pg_database WHERE datallowconn ORDER BY 1');
   for (const [name] of dbRows) acc.databases.add(name!);
@@ -336,7 +345,7 @@ async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: str
     const columns = columnOrder(o.expected, name, live!);
     const where = condition && condition !== '-' ? ` ${condition}` : '';
     script.push(`\\echo '\\\\zT ${targets.length}'`, `COPY (SELECT ${columns ? columns.slice(1, -1) : ''} FROM ONLY ${table}${where}) TO STDOUT;`);
-    targets.push({ kind: 'table', name, columns, rows: new MultisetDigest() });
+    targets.push({ kind: 'table', name, columns, rows: new MultisetDigest(ROW_HASH[acc.method]) });
   }
   for (const [seq] of sequences) {
     script.push(`\\echo '\\\\zS ${targets.length}'`, `COPY (SELECT last_value, is_called FROM ${seq}) TO STDOUT;`);

@@ -111,8 +111,8 @@ export const postgresDriver: Driver = {
   },
 
   /** Read off the dump on the host: COPY rows, sequences, large objects, databases, roles. */
-  async artifactFingerprint({ open }) {
-    const fingerprinter = new PgDumpFingerprinter();
+  async artifactFingerprint({ open, entry }) {
+    const fingerprinter = new PgDumpFingerprinter(entry.fingerprint);
     await pipeline(open(), fingerprinter.writable());
     return fingerprinter.result();
   },

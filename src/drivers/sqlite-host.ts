@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
-import { MultisetDigest } from './fingerprint.js';
+import { type ItemHash, MultisetDigest } from './fingerprint.js';
 
 /**
  * Opens a frozen copy (db with its -wal or -journal beside it) so SQLite recovers it, writes a
@@ -38,7 +38,7 @@ export function checkedTableCounts(file: string, originalPath: string): Record<s
  * (text and blobs in hex, reals with 17 significant digits), plus the schema. Row order and
  * page layout do not matter; any changed value, row or table does.
  */
-export function sqliteTableDigests(file: string): Record<string, string> {
+export function sqliteTableDigests(file: string, itemHash: ItemHash): Record<string, string> {
   return withDb(file, (db) => {
     const parts: Record<string, string> = {};
     const schema = db.prepare("SELECT type, name, coalesce(sql, '') AS sql FROM sqlite_master ORDER BY type, name").all();
@@ -49,9 +49,10 @@ export function sqliteTableDigests(file: string): Record<string, string> {
         .all(name)
         .map((c) => ident(String(c.name)));
       const exprs = columns.map((c) => `typeof(${c}) || ':' || CASE typeof(${c}) WHEN 'real' THEN printf('%!.17g', ${c}) ELSE hex(${c}) END`);
-      const rows = new MultisetDigest();
+      const rows = new MultisetDigest(itemHash);
       const sql = `SELECT ${exprs.length ? exprs.join(` || '|' || `) : "''"} AS r FROM ${ident(name)}`;
-      for (const row of db.prepare(sql).iterate()) rows.add(createHash('sha256').update(String(row.r)).digest());
+      // The row text is ASCII (type names, hex, digits), so latin1 gives its bytes as they are.
+      for (const row of db.prepare(sql).iterate()) rows.addBytes(Buffer.from(String(row.r), 'latin1'));
       parts[`table ${name}`] = rows.toString();
     }
     return parts;
@@ -72,4 +73,10 @@ function withDb<T>(file: string, work: (db: DatabaseSync) => T): T {
   } finally {
     db.close();
   }
+}
+
+/** checkSqliteCopy, then the clean copy's table digests: one call, so one worker thread (see sqlite.ts). */
+export function checkAndDigest(rawCopy: string, cleanCopy: string, originalPath: string, itemHash: ItemHash): { tables: Record<string, number>; digests: Record<string, string> } {
+  const tables = checkSqliteCopy(rawCopy, cleanCopy, originalPath);
+  return { tables, digests: sqliteTableDigests(cleanCopy, itemHash) };
 }

@@ -9,8 +9,9 @@ import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
-import { checkedTableCounts, checkSqliteCopy, sqliteTableDigests } from './sqlite-host.js';
-import { type Fingerprint, firstDifference } from './fingerprint.js';
+import type * as SqliteHost from './sqlite-host.js';
+import { type Fingerprint, firstDifference, type ItemHash } from './fingerprint.js';
+import { inWorker } from '../util/worker-call.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
@@ -36,7 +37,22 @@ export function sqlitePaths(labels: Record<string, string>): string[] {
 
 const entryName = (index: number, path: string) => `${index}-${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
 
-export const SQLITE_FINGERPRINT_METHOD = 'sqlite-v1';
+export const SQLITE_FINGERPRINT_METHOD = 'sqlite-v2';
+/** How each method hashes a row; v1 is still computed to check backups whose manifest holds one. */
+const ROW_HASH: Record<string, ItemHash> = { 'sqlite-v1': 'sha256', 'sqlite-v2': 'murmur3-128' };
+/** The method to check against `recorded` (a manifest's fingerprint), else the current one. */
+const methodFor = (recorded: Fingerprint | undefined) => (recorded && ROW_HASH[recorded.method] ? recorded.method : SQLITE_FINGERPRINT_METHOD);
+
+/**
+ * node:sqlite is synchronous and reading every row of a large database takes seconds: on the
+ * main thread that would stall every other service's stream. Each call runs on a thread.
+ */
+const HOST = new URL('./sqlite-host.js', import.meta.url);
+const host = {
+  checkAndDigest: (...a: Parameters<typeof SqliteHost.checkAndDigest>) => inWorker<ReturnType<typeof SqliteHost.checkAndDigest>>(HOST, 'checkAndDigest', a),
+  checkedTableCounts: (...a: Parameters<typeof SqliteHost.checkedTableCounts>) => inWorker<ReturnType<typeof SqliteHost.checkedTableCounts>>(HOST, 'checkedTableCounts', a),
+  sqliteTableDigests: (...a: Parameters<typeof SqliteHost.sqliteTableDigests>) => inWorker<ReturnType<typeof SqliteHost.sqliteTableDigests>>(HOST, 'sqliteTableDigests', a),
+};
 
 /**
  * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
@@ -104,6 +120,7 @@ export const sqliteDriver: Driver = {
         container.id,
         files.map((f) => f.path),
         false,
+        methodFor(entry.fingerprint),
       );
     });
   },
@@ -112,23 +129,25 @@ export const sqliteDriver: Driver = {
 
   async artifactFingerprint({ entry, open }) {
     const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    const method = methodFor(entry.fingerprint); // deep verify compares it with the recorded one
     return withWorkDir(async (work) => {
       const parts: Record<string, string> = {};
       for (const f of files) {
         const local = join(work, f.entry);
         await pipeline((await findTarEntry(open(), `sqlite/${f.entry}`)).stream, createWriteStream(local, { mode: 0o600 }));
-        Object.assign(parts, await fileParts(local, f.path));
+        Object.assign(parts, await fileParts(local, f.path, method));
       }
-      return { method: SQLITE_FINGERPRINT_METHOD, parts };
+      return { method, parts };
     });
   },
 
-  liveFingerprint: ({ engine, container, entry }) =>
+  liveFingerprint: ({ engine, container, entry, expected }) =>
     fingerprintLiveFiles(
       engine,
       container.id,
       ((entry.details?.files as SqliteFileRecord[] | undefined) ?? []).map((f) => f.path),
       true,
+      methodFor(expected),
     ),
 
   /**
@@ -143,7 +162,7 @@ export const sqliteDriver: Driver = {
         const copy = await findTarEntry(ctx.open(), `sqlite/${f.entry}`);
         const local = join(work, f.entry);
         await pipeline(copy.stream, createWriteStream(local, { mode: 0o600 }));
-        const tables = checkedTableCounts(local, f.path);
+        const tables = await host.checkedTableCounts(local, f.path);
         const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t]);
         if (differ.length) throw new Error(`${f.path}: row counts differ from the backup's for ${differ.join(', ')}`);
         seen[f.path] = tables;
@@ -196,12 +215,11 @@ async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
 }
 
 /** Fingerprint parts of one clean database file: its bytes and every table's rows. */
-async function fileParts(file: string, path: string): Promise<Record<string, string>> {
-  const parts: Record<string, string> = {};
+async function fileParts(file: string, path: string, method: string, digests?: Record<string, string>): Promise<Record<string, string>> {
   const sha = createHash('sha256');
-  await pipeline(createReadStream(file), sha);
-  parts[`${path} file`] = sha.digest('hex');
-  for (const [name, digest] of Object.entries(sqliteTableDigests(file))) parts[`${path} ${name}`] = digest;
+  const [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digests ?? host.sqliteTableDigests(file, ROW_HASH[method]!)]);
+  const parts: Record<string, string> = { [`${path} file`]: sha.digest('hex') };
+  for (const [name, digest] of Object.entries(tables)) parts[`${path} ${name}`] = digest;
   return parts;
 }
 
@@ -210,21 +228,20 @@ async function fileParts(file: string, path: string): Promise<Record<string, str
  * fingerprints them. A running database is copied with its -wal and recovered first; its
  * file bytes then differ from any backup, so only its tables are compared.
  */
-async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean): Promise<Fingerprint> {
+async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean, method: string): Promise<Fingerprint> {
   return withWorkDir(async (work) => {
     const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const raw = join(work, `${i}`);
       await copyOut(engine, containerId, path, raw, running ? ['', '-wal'] : ['']);
       if (!running) {
-        Object.assign(parts, await fileParts(raw, path));
+        Object.assign(parts, await fileParts(raw, path, method));
         continue;
       }
-      const clean = join(work, `${i}.clean`);
-      checkSqliteCopy(raw, clean, path);
-      for (const [name, digest] of Object.entries(sqliteTableDigests(clean))) parts[`${path} ${name}`] = digest;
+      const { digests } = await host.checkAndDigest(raw, join(work, `${i}.clean`), path, ROW_HASH[method]!);
+      for (const [name, digest] of Object.entries(digests)) parts[`${path} ${name}`] = digest;
     }
-    return { method: SQLITE_FINGERPRINT_METHOD, parts };
+    return { method, parts };
   });
 }
 
@@ -258,10 +275,10 @@ async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<{ file
     const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const entry = entryName(i, path);
-      const tables = checkSqliteCopy(join(raw, String(i)), join(out, entry), path);
+      const { tables, digests } = await host.checkAndDigest(join(raw, String(i)), join(out, entry), path, ROW_HASH[SQLITE_FINGERPRINT_METHOD]!);
       const h = headers[i];
       files.push({ path, entry, tables, ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
-      Object.assign(parts, await fileParts(join(out, entry), path));
+      Object.assign(parts, await fileParts(join(out, entry), path, SQLITE_FINGERPRINT_METHOD, digests));
     }
     await pipeline(tar.create({ cwd: work, portable: true }, ['sqlite']), forwardTo(ctx.output));
     return { files, fingerprint: { method: SQLITE_FINGERPRINT_METHOD, parts } };

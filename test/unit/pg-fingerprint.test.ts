@@ -1,4 +1,6 @@
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
+import { murmur128 } from '../../src/util/murmur128.js';
 import { describe, expect, it } from 'vitest';
 import { connectTarget, PgDumpFingerprinter } from '../../src/drivers/pg-fingerprint.js';
 
@@ -80,5 +82,32 @@ describe('the Postgres dump fingerprint reads COPY where psql does', () => {
     expect(parts).toContain('bot/table "public"."t"');
     expect(parts).not.toContain('bot/table "public"."ghost"');
     expect(f.result().parts['bot/table "public"."t"']).toMatch(/ n=1 /); // \.\r ended the block
+  });
+});
+
+describe('fingerprint methods', () => {
+  // Each row's digest summed into lanes, computed here without the fingerprint code.
+  const laneSum = (rows: string[], digest: (b: Buffer) => Buffer, lanes: number) => {
+    const sum = new Uint32Array(lanes);
+    for (const r of rows) {
+      const d = digest(Buffer.from(r));
+      for (let i = 0; i < lanes; i++) sum[i] = (sum[i]! + d.readUInt32BE(i * 4)) >>> 0;
+    }
+    return `n=${rows.length} ${Buffer.from(sum.buffer).toString('hex')}`;
+  };
+  const rows = ['1\tnaïve ☕', '2\t\\N'];
+
+  it('hashes rows with MurmurHash3 in the current method (v2)', () => {
+    const fp = fingerprint(DUMP);
+    expect(fp.method).toBe('postgres-copy-v2');
+    expect(fp.parts['bot/table "public"."t"']).toBe(`("id", "v") ${laneSum(rows, murmur128, 4)}`);
+  });
+
+  it('computes a backup recorded with v1 (SHA-256 per row) the same way, so old backups still check', () => {
+    const f = new PgDumpFingerprinter({ method: 'postgres-copy-v1', parts: {} });
+    f.push(DUMP);
+    const fp = f.result();
+    expect(fp.method).toBe('postgres-copy-v1');
+    expect(fp.parts['bot/table "public"."t"']).toBe(`("id", "v") ${laneSum(rows, (b) => createHash('sha256').update(b).digest(), 8)}`);
   });
 });

@@ -1,0 +1,28 @@
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Calls `fn` exported by the module at `moduleUrl` (a file of dist/) with `args` on a thread of
+ * its own and resolves with what it returns (both structured-cloned). For synchronous work
+ * that would otherwise hold the main thread, and with it every other service's stream: e.g.
+ * node:sqlite reading 700 k rows takes seconds and cannot yield.
+ */
+export function inWorker<R>(moduleUrl: URL, fn: string, args: unknown[]): Promise<R> {
+  // From dist/ the compiled host; from the sources (tests) the TypeScript one, which Node runs as is.
+  const host = new URL(import.meta.url.endsWith('.ts') ? './worker-call-host.ts' : './worker-call-host.js', import.meta.url);
+  return new Promise<R>((resolve, reject) => {
+    const worker = new Worker(host, { workerData: { module: moduleUrl.href, fn, args } });
+    let settled = false;
+    worker.once('message', (m: { result?: R; error?: string }) => {
+      settled = true;
+      if (m.error !== undefined) reject(new Error(m.error));
+      else resolve(m.result as R);
+    });
+    worker.once('error', (err) => {
+      settled = true;
+      reject(err);
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new Error(`the worker thread exited with code ${code} before answering`));
+    });
+  });
+}
