@@ -13,6 +13,7 @@ export const ExitCode = {
   storage: 7,
   locked: 8,
   aborted: 9,
+  offsite: 10,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -28,6 +29,7 @@ export const exitCodeHelp = `Exit codes:
   7    storage error (backup directory missing, not writable, disk full)
   8    another stackvault run holds the lock
   9    aborted (confirmation declined or impossible)
+  10   offsite repository error (restic: unreachable, wrong password, refused)
   130  interrupted (Ctrl-C / SIGTERM)`;
 
 /** An error meant for the user: one clear sentence, an exit code, optionally a hint. */

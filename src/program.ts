@@ -69,6 +69,7 @@ export function buildProgram(): Command {
     .option('--prefix <prefix>', 'directory name prefix', 'stackvault')
     .option('--encrypt-to <recipient...>', 'encrypt every artifact to these age recipients (public keys) while it streams')
     .option('--verify', 'right after the backup, restore each artifact into a throwaway container and check its content (as verify --deep)')
+    .addOption(new Option('--offsite', 'then store it in the restic repository of RESTIC_REPOSITORY (with earlier backups whose offsite copy failed)').env('STACKVAULT_OFFSITE'))
     .option('--dry-run', 'show what would be backed up (driver, paths, size, stop or pause) and what is left out, touching nothing')
     .option('--verbose', 'also list what was not backed up and why (skipped mounts, left-out containers)')
     .addOption(identityOption())
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
         './bot.sh backup create',
         './bot.sh backup create --project bot --only postgres,redis --compress zstd',
         './bot.sh backup create --verify',
+        'RESTIC_REPOSITORY=sftp:backup@nas:/srv/restic RESTIC_PASSWORD_FILE=~/.restic-pw ./bot.sh backup create --offsite',
         './bot.sh backup create --project bot --dry-run',
         'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json',
       ]),
@@ -91,14 +93,15 @@ export function buildProgram(): Command {
     .description('list backups, newest first')
     .addOption(dirOption())
     .option('--all', 'also show incomplete directories')
-    .option('--json', 'print manifests as JSON')
-    .addHelpText('after', examples(['./bot.sh backup list', './bot.sh backup list --json | jq ".[0].id"']))
+    .option('--remote', 'also list the backups in the restic repository of RESTIC_REPOSITORY')
+    .option('--json', 'print manifests as JSON (with --remote: {"local": [...], "remote": [...]})')
+    .addHelpText('after', examples(['./bot.sh backup list', './bot.sh backup list --json | jq ".[0].id"', './bot.sh backup list --remote']))
     .action(async (opts) => (await import('./commands/list.js')).listCommand(opts));
 
   backup
     .command('restore')
     .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
-    .description('restore services from a backup (a restore point is taken first)')
+    .description('restore services from a backup (a restore point is taken first); one that is only in the restic repository is fetched first')
     .addOption(dirOption())
     .option('--only <services>', 'comma-separated services to restore')
     .option('--yes', 'do not ask for confirmation')

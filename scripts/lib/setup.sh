@@ -85,6 +85,8 @@ sv_ensure_host_tools() {
   command -v git >/dev/null || missing+=(git)
   command -v age >/dev/null || missing+=(age)
   command -v zstd >/dev/null || missing+=(zstd)
+  command -v restic >/dev/null || missing+=(restic)  # offsite copies (--offsite)
+  command -v rclone >/dev/null || missing+=(rclone)  # the tests' restic REST server (rclone serve restic)
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || sv_die "missing tools: ${missing[*]}; install them first." 1
     sv_say "installing ${missing[*]} (apt-get)."

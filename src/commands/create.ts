@@ -8,6 +8,9 @@ import { parseServiceList } from '../core/selection.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import { commandContext } from './context.js';
+import { shownRepository, requireOffsite } from '../offsite/restic.js';
+import { storeNewAndPending } from '../core/offsite.js';
+import { interruptSignal } from '../util/interrupt.js';
 import { progressFor } from './progress-renderers.js';
 
 interface CreateFlags {
@@ -26,6 +29,7 @@ interface CreateFlags {
   dryRun?: boolean;
   verbose?: boolean;
   stopTimeout?: string;
+  offsite?: boolean;
 }
 
 /** `--stop-timeout SECONDS`: a whole number, or undefined for each container's own timeout. */
@@ -49,6 +53,8 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
     else out.write(renderPlan(plan));
     return { backupId: '' };
   }
+  // A missing repository is found out before any container is touched.
+  if (flags.offsite) requireOffsite();
   const progress = progressFor(out);
   try {
     const { manifest, path } = await createBackup(
@@ -95,10 +101,27 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
         process.exitCode = ExitCode.integrity;
       }
     }
+    if (flags.offsite) await storeOffsiteAndReport(flags.dir, manifest.id, out);
     return { backupId: manifest.id };
   } finally {
     progress.stop?.();
   }
+}
+
+/** --offsite: the new backup, then any earlier one still pending; a failure keeps the local backup and exits 10. */
+async function storeOffsiteAndReport(dir: string, id: string, out: NodeJS.WritableStream): Promise<void> {
+  out.write(`Storing offsite in the restic repository ${shownRepository()} ...\n`);
+  const outcomes = await storeNewAndPending(dir, id, interruptSignal);
+  for (const o of outcomes) {
+    if (o.stored) {
+      const s = o.stored;
+      out.write(`✅ ${o.id} stored offsite (snapshot ${s.snapshot}${s.created ? ', new repository' : ''}): ${formatBytes(s.bytesIn)} in, repository grew by ${formatBytes(s.bytesAdded)}\n`);
+    } else {
+      out.write(`❌ ${o.id} NOT stored offsite: ${o.error} (kept locally; the next backup create --offsite tries again)\n`);
+    }
+  }
+  const failed = outcomes.find((o) => !o.ok);
+  if (failed) process.exitCode = failed.exitCode ?? ExitCode.offsite;
 }
 
 function renderPlan(plan: BackupPlanResult): string {

@@ -5,6 +5,8 @@ import { confirm } from './confirm.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { parseStopTimeout } from './create.js';
 import { commandContext } from './context.js';
+import { localOrFetched } from '../core/offsite.js';
+import { interruptSignal } from '../util/interrupt.js';
 import { progressFor } from './progress-renderers.js';
 
 interface RestoreFlags {
@@ -24,6 +26,7 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
   const progress = progressFor(out);
   const ctx = commandContext();
   try {
+    await localOrFetched(flags.dir, id, (message) => out.write(`${message}\n`), interruptSignal);
     const result = await restoreBackup(
       { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity, stopTimeout: parseStopTimeout(flags.stopTimeout), check: flags.check !== false },
       {

@@ -58,6 +58,10 @@ export interface Manifest {
   services: ServiceEntry[];
   /** Containers of the backed-up projects that were not backed up, and why. */
   leftOut?: Array<{ container: string; project?: string; service?: string; reason: string }>;
+  /** The last attempt to store this backup in the restic repository (--offsite). */
+  offsite?: { at: string; ok: boolean; snapshot?: string; error?: string };
+  /** Set on a backup fetched back from the restic repository. */
+  fetchedFrom?: { repository: string; snapshot: string; at: string };
   /** What `backup verify` checked, newest last (at most 10 kept). */
   verifications?: Verification[];
 }

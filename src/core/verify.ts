@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Driver, ThrowawaySpec } from '../drivers/types.js';
 import type { Fingerprint } from '../drivers/fingerprint.js';
 import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
-import { fsyncPath } from '../util/fsync.js';
 import { checkArtifact, openArtifact, type ArtifactCheck } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
-import { acquireLock } from './lock.js';
-import { MANIFEST_FILE, type Manifest, type ServiceEntry, type Verification } from './manifest.js';
+import { updateManifest } from './manifest-update.js';
+import type { Manifest, ServiceEntry, Verification } from './manifest.js';
 import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { withStopped } from './stopped-markers.js';
@@ -134,15 +131,9 @@ export async function inThrowaway<T>(
 
 /** Appends the verification to manifest.json (atomically, under the lock). */
 async function record(dir: string, backupPath: string, manifest: Manifest, fingerprints: Record<string, Fingerprint>, verification: Verification): Promise<void> {
-  const release = await acquireLock(dir, `backup verify ${manifest.id}`, 60_000);
-  try {
-    const services = manifest.services.map((s) => (fingerprints[s.name] ? { ...s, fingerprint: fingerprints[s.name] } : s));
-    const updated: Manifest = { ...manifest, services, verifications: [...(manifest.verifications ?? []), verification].slice(-10) };
-    const tmp = join(backupPath, `.${MANIFEST_FILE}.tmp`);
-    await writeFile(tmp, `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
-    await fsyncPath(tmp);
-    await rename(tmp, join(backupPath, MANIFEST_FILE));
-  } finally {
-    await release();
-  }
+  await updateManifest(dir, backupPath, `backup verify ${manifest.id}`, (m) => ({
+    ...m,
+    services: m.services.map((s) => (fingerprints[s.name] ? { ...s, fingerprint: fingerprints[s.name] } : s)),
+    verifications: [...(m.verifications ?? []), verification].slice(-10),
+  }));
 }

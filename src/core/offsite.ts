@@ -1,0 +1,232 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { errorMessage, ExitCode, integrityError, notFound, StackvaultError } from '../errors.js';
+import { openRepository, restic, type ResticSnapshot, shownRepository, snapshots } from '../offsite/restic.js';
+import { fsyncPath } from '../util/fsync.js';
+import { COMPRESSION_EXTENSION, decompressor, Sha256Tap } from './artifact.js';
+import { TMP_PREFIX } from './backup-dir.js';
+import { type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
+import { updateManifest } from './manifest-update.js';
+import { offsiteConfigured } from '../offsite/restic.js';
+import { MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
+
+/**
+ * Offsite copies in a restic repository. Each artifact goes in as its own snapshot of the
+ * **uncompressed** stream (`restic backup --stdin`): restic cuts it into content-defined chunks,
+ * so the unchanged parts of tonight's dump are the chunks of last night's and are stored once,
+ * while a compressed stream changes from its first changed byte on (and pg_dumpall's
+ * `\restrict` line and the RDB header differ on every run). restic compresses and encrypts
+ * the chunks itself. Encrypted artifacts (age) go in as they are: only their owner can open them.
+ *
+ * A backup is in the repository once its *meta* snapshot is: written last, it holds the
+ * manifest and, per artifact, the name, SHA-256 and size of what was stored, so a backup whose
+ * upload broke off is never listed, and a fetched one is checked byte for byte.
+ */
+const TAG = 'stackvault';
+const tag = {
+  id: (id: string) => `sv-id:${id}`,
+  type: (t: string) => `sv-type:${t}`,
+  part: (p: 'meta' | 'artifact') => `sv-part:${p}`,
+  service: (s: string) => `sv-service:${s}`,
+  project: (p: string) => `sv-project:${p}`,
+};
+const META_FILE = 'stackvault-offsite.json';
+
+interface StoredFile {
+  /** The file name inside its snapshot, and of the artifact once fetched. */
+  name: string;
+  compression: ServiceEntry['compression'];
+  sha256: string;
+  bytes: number;
+  snapshot: string;
+}
+interface Meta {
+  format: 1;
+  manifest: Manifest;
+  files: Record<string, StoredFile>;
+}
+
+export interface OffsiteStored {
+  id: string;
+  snapshot: string;
+  /** Bytes handed to restic, and what the repository grew by (after deduplication and compression). */
+  bytesIn: number;
+  bytesAdded: number;
+  repository: string;
+  created: boolean;
+}
+
+/** Stores one local backup in the repository (creating the repository the first time). */
+export async function storeOffsite(record: BackupRecord, signal?: AbortSignal): Promise<OffsiteStored> {
+  const created = (await openRepository(signal)) === 'created';
+  const m = record.manifest;
+  const common = [TAG, tag.id(m.id), tag.type(m.type), ...new Set(m.services.flatMap((s) => (s.project ? [tag.project(s.project)] : [])))];
+  const files: Record<string, StoredFile> = {};
+  let bytesIn = 0;
+  let bytesAdded = 0;
+  for (const s of m.services) {
+    if (s.status !== 'ok' || !s.artifact) continue;
+    const opened = openForUpload(join(record.path, s.artifact), s);
+    const summary = await backupStdin(opened.name, opened.stream, [...common, tag.part('artifact'), tag.service(s.name)], signal);
+    // The local file was checked against the manifest on the way: only now is the upload trusted.
+    const check = opened.check();
+    if (check) throw integrityError(`${m.id}/${s.artifact} ${check}; it was not stored offsite.`, `Run ./bot.sh backup verify ${m.id}`);
+    files[s.name] = { name: opened.name, compression: opened.compression, sha256: opened.stored.digest, bytes: opened.stored.bytes, snapshot: summary.snapshot_id };
+    bytesIn += opened.stored.bytes;
+    bytesAdded += summary.data_added;
+  }
+  const meta: Meta = { format: 1, manifest: m, files };
+  const summary = await backupStdin(META_FILE, Readable.from([Buffer.from(JSON.stringify(meta))]), [...common, tag.part('meta')], signal);
+  return { id: m.id, snapshot: summary.snapshot_id, bytesIn, bytesAdded: bytesAdded + summary.data_added, repository: shownRepository(), created };
+}
+
+/** The artifact as it goes to restic: decompressed (hashed on both sides), or as it is. */
+function openForUpload(file: string, s: ServiceEntry) {
+  const onDisk = new Sha256Tap();
+  const stored = new Sha256Tap();
+  const asIs = s.encryption !== undefined || !s.compression || s.compression === 'none';
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const stages: NodeJS.ReadWriteStream[] = asIs ? [onDisk, stored, out] : [onDisk, decompressor(s.compression!), stored, out];
+  pipeline(createReadStream(file), ...(stages as [NodeJS.ReadWriteStream])).catch((err: Error) => out.destroy(err));
+  const extension = COMPRESSION_EXTENSION[s.compression ?? 'none'];
+  return {
+    name: asIs ? s.artifact! : s.artifact!.slice(0, s.artifact!.length - extension.length),
+    compression: asIs ? s.compression : ('none' as const),
+    stream: out as Readable,
+    stored,
+    check: () => (onDisk.digest !== s.sha256 ? 'does not match its checksum in the manifest' : undefined),
+  };
+}
+
+async function backupStdin(name: string, input: Readable, tags: string[], signal?: AbortSignal): Promise<{ snapshot_id: string; data_added: number }> {
+  const out = await restic(['backup', '--json', '--stdin', '--stdin-filename', name, ...tags.flatMap((t) => ['--tag', t])], { input, signal });
+  const summary = out
+    .split('\n')
+    .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { message_type?: string; snapshot_id?: string; data_added?: number }) : undefined))
+    .find((j) => j?.message_type === 'summary');
+  if (!summary?.snapshot_id) throw new Error(`restic did not report a snapshot for ${name}`);
+  return { snapshot_id: summary.snapshot_id, data_added: summary.data_added ?? 0 };
+}
+
+export interface RemoteBackup {
+  id: string;
+  type: string;
+  time: string;
+  snapshot: string;
+  hostname: string;
+  projects: string[];
+}
+
+/** Backups whose meta snapshot is in the repository, newest first. */
+export async function listOffsite(signal?: AbortSignal): Promise<RemoteBackup[]> {
+  const metas = await snapshots([TAG, tag.part('meta')], signal);
+  const value = (s: ResticSnapshot, prefix: string) => (s.tags ?? []).filter((t) => t.startsWith(prefix)).map((t) => t.slice(prefix.length));
+  return metas
+    .map((s) => ({ id: value(s, 'sv-id:')[0] ?? '?', type: value(s, 'sv-type:')[0] ?? '?', time: s.time, snapshot: s.short_id, hostname: s.hostname, projects: value(s, 'sv-project:') }))
+    .sort((a, b) => b.time.localeCompare(a.time));
+}
+
+/**
+ * Fetches a backup from the repository into the backup directory: every file is checked
+ * against the SHA-256 recorded when it was stored, in a temporary directory published only
+ * when all are. Artifacts stored uncompressed come back uncompressed (the manifest says so).
+ */
+export async function fetchOffsite(dir: string, id: string, signal?: AbortSignal): Promise<string> {
+  const metas = await snapshots([TAG, tag.part('meta'), tag.id(id)], signal);
+  const newest = metas.sort((a, b) => b.time.localeCompare(a.time))[0];
+  if (!newest) throw notFound(`No backup '${id}' in the restic repository ${shownRepository()} either.`, 'See ./bot.sh backup list --remote');
+  const meta = JSON.parse(await restic(['dump', '--quiet', newest.id, `/${META_FILE}`], { signal })) as Meta;
+  if (meta.format !== 1 || meta.manifest?.id !== id) throw integrityError(`The repository's record of ${id} is not one stackvault wrote.`);
+  const tmp = join(dir, `${TMP_PREFIX}fetch-${id}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { mode: 0o700 });
+  try {
+    const services: ServiceEntry[] = [];
+    for (const s of meta.manifest.services) {
+      const f = meta.files[s.name];
+      if (s.status !== 'ok' || !f) {
+        services.push(s);
+        continue;
+      }
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(f.name)) throw integrityError(`The repository's record of ${id} names a file '${f.name}' that is not a plain name.`);
+      const target = join(tmp, f.name);
+      const sink = hashingFile(target);
+      await restic(['dump', '--quiet', f.snapshot, `/${f.name}`], { stdout: sink, signal });
+      await sink.done;
+      if (sink.tap.digest !== f.sha256 || sink.tap.bytes !== f.bytes) throw integrityError(`${s.name}: what the repository returned for ${id} does not match the SHA-256 recorded when it was stored.`);
+      await fsyncPath(target);
+      services.push({ ...s, artifact: f.name, compression: f.compression, sha256: f.sha256, bytes: f.bytes });
+    }
+    const manifest: Manifest = { ...meta.manifest, services, fetchedFrom: { repository: shownRepository(), snapshot: newest.short_id, at: new Date().toISOString() } };
+    const text = `${JSON.stringify(manifest, null, 2)}\n`;
+    parseManifest(text, `the repository's manifest of ${id}`);
+    await writeFile(join(tmp, MANIFEST_FILE), text, { mode: 0o600 });
+    await fsyncPath(join(tmp, MANIFEST_FILE));
+    await rename(tmp, join(dir, id));
+    return join(dir, id);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** A Writable that hashes what goes by into a new file; `done` settles once the file is written. */
+function hashingFile(target: string) {
+  const input = new PassThrough({ highWaterMark: 1 << 20 });
+  const tap = new Sha256Tap();
+  const done = pipeline(input, tap, createWriteStream(target, { mode: 0o600, flags: 'wx' }));
+  done.catch(() => undefined); // awaited by the caller
+  return Object.assign(input, { tap, done });
+}
+
+export interface OffsiteOutcome {
+  id: string;
+  ok: boolean;
+  stored?: OffsiteStored;
+  error?: string;
+  exitCode?: number;
+}
+
+/**
+ * After `create --offsite`: stores the new backup, then every earlier one whose offsite copy
+ * failed (the server was down last night), oldest first. Each result goes into its manifest.
+ */
+export async function storeNewAndPending(dir: string, newId: string, signal?: AbortSignal): Promise<OffsiteOutcome[]> {
+  const catalog = await readCatalog(dir);
+  const pending = catalog.backups.filter((b) => b.manifest.offsite && !b.manifest.offsite.ok && b.manifest.id !== newId).reverse();
+  const fresh = catalog.backups.find((b) => b.manifest.id === newId);
+  const outcomes: OffsiteOutcome[] = [];
+  for (const b of [...(fresh ? [fresh] : []), ...pending]) {
+    let outcome: OffsiteOutcome;
+    try {
+      outcome = { id: b.manifest.id, ok: true, stored: await storeOffsite(b, signal) };
+    } catch (err) {
+      if (err instanceof StackvaultError && err.exitCode === ExitCode.interrupted) throw err;
+      outcome = { id: b.manifest.id, ok: false, error: errorMessage(err), exitCode: err instanceof StackvaultError ? err.exitCode : ExitCode.offsite };
+    }
+    outcomes.push(outcome);
+    await updateManifest(catalog.dir, b.path, `offsite record ${b.manifest.id}`, (m) => ({
+      ...m,
+      offsite: { at: new Date().toISOString(), ok: outcome.ok, ...(outcome.stored ? { snapshot: outcome.stored.snapshot } : {}), ...(outcome.error ? { error: outcome.error } : {}) },
+    }));
+    // The repository is down or refuses us: the others would fail the same way; they stay pending.
+    if (!outcome.ok) break;
+  }
+  return outcomes;
+}
+
+/** For restore: a backup that is not on local disk is fetched from the repository, if there is one. */
+export async function localOrFetched(dir: string, id: string, onFetch: (message: string) => void, signal?: AbortSignal): Promise<void> {
+  const catalog = await readCatalog(dir);
+  try {
+    resolveBackup(catalog, id);
+    return;
+  } catch (err) {
+    if (!(err instanceof StackvaultError) || err.exitCode !== ExitCode.notFound || !offsiteConfigured() || id === 'latest') throw err;
+  }
+  onFetch(`${id} is not in ${catalog.dir}: fetching it from the restic repository ${shownRepository()} ...`);
+  await fetchOffsite(catalog.dir, id, signal);
+}

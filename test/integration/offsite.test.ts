@@ -1,0 +1,115 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { newProjectName, psql, startApp, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { type ResticServer, startResticServer } from '../support/restic-server.js';
+import { changeStack, seedStack, stackContent } from '../support/stack-content.js';
+import { execa } from 'execa';
+
+const PASSWORD = 'offsite-Secret-4242';
+
+/** Offsite copies in a real restic REST server (rclone serve restic), faults included. */
+describe('offsite copies in a restic repository', () => {
+  const project = newProjectName('offsite');
+  let containers: StartedTestContainer[];
+  let server: ResticServer;
+  let dir: string;
+  let seeded: Record<string, string>;
+  const run = (args: string[], env: Record<string, string> = server.env) => bot(args, { env, timeout: 300_000 });
+  const create = async (env?: Record<string, string>) => {
+    const r = await run(['backup', 'create', '--json', '--offsite', '--project', project, '--dir', dir], env);
+    return { r, m: r.stdout ? (JSON.parse(String(r.stdout)) as Manifest) : undefined };
+  };
+  const manifestOf = async (id: string) => JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')) as Manifest;
+  const repoBytes = async () => Number((await execa('du', ['-sb', join(server.dir, 'repo')])).stdout.split('\t')[0]);
+
+  beforeAll(async () => {
+    [server, ...containers] = await Promise.all([startResticServer(PASSWORD), startPostgres({ project }), startRedis({ project }), startNeo4j({ project }), startApp({ project })]);
+    await seedStack(project);
+    // Enough rows that the dump is many restic chunks (512 KiB to 8 MiB each), as a real one is.
+    await psql(containers[0]!, 'bot', "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || repeat(' naïve ☕', 8) AS body FROM generate_series(1, 300000) g");
+    seeded = await stackContent(project);
+    dir = await tempDir('offsite');
+  });
+  afterAll(async () => {
+    await Promise.all(containers.map((c) => c.stop()));
+    await server?.stop();
+  });
+
+  let first: Manifest;
+  it('stores a backup offsite (creating the repository); a second one of the unchanged stack adds little', async () => {
+    const a = await create();
+    expect(a.r.exitCode, String(a.r.stderr)).toBe(0);
+    first = a.m!;
+    expect(String(a.r.stderr)).toMatch(new RegExp(`✅ ${first.id} stored offsite \\(snapshot \\w+, new repository\\)`));
+    expect((await manifestOf(first.id)).offsite).toMatchObject({ ok: true });
+    const afterFirst = await repoBytes();
+    const b = await create();
+    expect(b.r.exitCode, String(b.r.stderr)).toBe(0);
+    const growth = (await repoBytes()) - afterFirst;
+    console.log(`offsite: repository ${afterFirst} bytes after the first backup (raw ${first.services.reduce((n, s) => n + (s.rawBytes ?? 0), 0)}), +${growth} after a second of the unchanged stack`);
+    // Uncompressed streams in content-defined chunks: the second night is mostly the first's chunks.
+    expect(growth).toBeLessThan(afterFirst * 0.25);
+    for (const out of [a.r, b.r]) expect(String(out.stdout) + String(out.stderr)).not.toContain(PASSWORD);
+    expect(JSON.stringify(await manifestOf(first.id))).not.toContain(PASSWORD);
+  });
+
+  it('list --remote shows what the repository holds beside the local backups', async () => {
+    const r = await run(['backup', 'list', '--remote', '--json', '--dir', dir]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const { local, remote } = JSON.parse(String(r.stdout)) as { local: Manifest[]; remote: Array<{ id: string; type: string }> };
+    expect(remote.map((x) => x.id).sort()).toEqual(local.map((x) => x.id).sort());
+    const text = await run(['backup', 'list', '--remote', '--dir', dir]);
+    expect(String(text.stdout)).toMatch(/2 backups in the restic repository rest:http:\/\/127\.0\.0\.1:\d+\/, newest first/);
+  });
+
+  it('a server that goes down mid-upload: the local backup stays, exit 10; the next run stores it too', async () => {
+    // New rows, so this upload has megabytes of new chunks to send, and the server drops out after the first.
+    await psql(containers[0]!, 'bot', 'CREATE TABLE bulk2 AS SELECT g AS id, md5((g * 7)::text) AS body FROM generate_series(1, 200000) g');
+    server.set({ cutAfterBytes: 1_000_000 });
+    const cut = await create({ ...server.env, STACKVAULT_OFFSITE_RETRY_SECONDS: '8' }).finally(() => server.set('up'));
+    expect(cut.r.exitCode, String(cut.r.stderr)).toBe(10);
+    const failedId = cut.m!.id;
+    expect(String(cut.r.stderr)).toMatch(new RegExp(`❌ ${failedId} NOT stored offsite: .*kept locally`));
+    expect((await manifestOf(failedId)).offsite).toMatchObject({ ok: false });
+    const listed = JSON.parse(String((await run(['backup', 'list', '--remote', '--json', '--dir', dir])).stdout)) as { remote: Array<{ id: string }> };
+    expect(listed.remote.map((x) => x.id)).not.toContain(failedId); // a broken upload is never listed
+    const next = await create();
+    expect(next.r.exitCode, String(next.r.stderr)).toBe(0);
+    expect(String(next.r.stderr)).toMatch(new RegExp(`✅ ${failedId} stored offsite`));
+    expect((await manifestOf(failedId)).offsite).toMatchObject({ ok: true });
+    await psql(containers[0]!, 'bot', 'DROP TABLE bulk2');
+  });
+
+  it('a wrong password or a server that is down: one sentence, exit 10, before or after the local backup', async () => {
+    const wrongFile = join(dir, '..', `wrong-${project}`);
+    await writeFile(wrongFile, 'not-the-password', { mode: 0o600 });
+    const wrong = await run(['backup', 'list', '--remote', '--dir', dir], { ...server.env, RESTIC_PASSWORD_FILE: wrongFile });
+    expect(wrong.exitCode).toBe(10);
+    expect(String(wrong.stderr)).toMatch(/The restic password does not open the repository rest:http/);
+    server.set('down');
+    const down = await run(['backup', 'list', '--remote', '--dir', dir]).finally(() => server.set('up'));
+    expect(down.exitCode).toBe(10);
+    expect(String(down.stderr)).toMatch(/cannot be reached/);
+    const unset = await run(['backup', 'create', '--offsite', '--project', project, '--dir', dir], { RESTIC_REPOSITORY: '' });
+    expect(unset.exitCode).toBe(2);
+    expect(String(unset.stderr)).toMatch(/RESTIC_REPOSITORY is not set/);
+  });
+
+  it('restore of a backup that is only offsite: fetched, checked, restored exactly', async () => {
+    await rm(join(dir, first.id), { recursive: true });
+    await changeStack(project);
+    expect(await stackContent(project)).not.toEqual(seeded);
+    const r = await run(['backup', 'restore', first.id, '--yes', '--dir', dir]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toMatch(new RegExp(`${first.id} is not in .*: fetching it from the restic repository`));
+    expect(await stackContent(project)).toEqual(seeded);
+    const fetched = await manifestOf(first.id);
+    expect(fetched.fetchedFrom?.repository).toMatch(/^rest:http/);
+    expect(fetched.services.filter((s) => s.status === 'ok').every((s) => s.compression === 'none' || s.encryption)).toBe(true);
+  });
+});

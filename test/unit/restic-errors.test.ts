@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { classify, shownRepository } from '../../src/offsite/restic.js';
+
+// restic 0.14's own stderr for each situation (seen against rclone serve restic and sftp).
+const CASES: Array<[string, string, RegExp]> = [
+  ['wrong password', 'Fatal: wrong password or no key found\n', /password does not open the repository/],
+  ['no repository', 'Fatal: unable to open config file: <config/> does not exist\nIs there a repository at the following location?\nrest:http://127.0.0.1:1/\n', /There is no restic repository at/],
+  [
+    'refused',
+    'Fatal: unable to open config file: Head "http://127.0.0.1:1/config": dial tcp 127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\n',
+    /cannot be reached: unable to open config file/,
+  ],
+  ['dropped', 'Fatal: unable to open config file: Head "http://127.0.0.1:1/config": EOF\nIs there a repository at the following location?\n', /cannot be reached/],
+  ['locked', 'Fatal: unable to create lock in backend: repository is already locked by PID 7 on vm by root\n', /locked by another restic run/],
+  ['other', 'Fatal: something new\n', /restic failed \(exit 1\): something new/],
+];
+
+describe('restic failures, in one sentence', () => {
+  it.each(CASES)('%s', (_name, stderr, expected) => {
+    const e = classify(stderr, 1);
+    expect(e.message).toMatch(expected);
+    expect(e.exitCode).toBe(10);
+  });
+
+  it('never shows a password that is part of the repository URL', () => {
+    process.env.RESTIC_REPOSITORY = 'rest:https://user:hunter2@backup.example/bot';
+    try {
+      expect(shownRepository()).toBe('rest:https://***@backup.example/bot');
+      const e = classify('Fatal: Head "https://user:hunter2@backup.example/bot/config": dial tcp: no such host\n', 1);
+      expect(e.message).not.toContain('hunter2');
+    } finally {
+      delete process.env.RESTIC_REPOSITORY;
+    }
+  });
+});
