@@ -129,9 +129,11 @@ their writes will show up as differences.
     .description('re-hash every artifact and check it opens; --deep restores into throwaway containers')
     .addOption(dirOption())
     .option('--deep', 'restore each artifact into a throwaway container and check the data')
+    .option('--remote', 'check the restic repository (restic check), then verify the backup as stored there (fetched into a scratch directory, every checksum checked)')
+    .option('--read-data-subset <spec>', "with --remote: how much of the repository's data restic reads back (restic's syntax: 10%, 1/5, 500M)", '10%')
     .addOption(identityOption())
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', examples(['./bot.sh backup verify latest', './bot.sh backup verify latest --deep']))
+    .addHelpText('after', examples(['./bot.sh backup verify latest', './bot.sh backup verify latest --deep', './bot.sh backup verify latest --remote --read-data-subset 100%']))
     .action(logged(async (id, opts) => (await import('./commands/verify.js')).verifyCommand(id, opts)));
 
   backup
@@ -154,9 +156,10 @@ their writes will show up as differences.
     .option('--keep-weekly <weeks>', 'keep weekly backups this many weeks (default 4)')
     .option('--keep-monthly <months>', 'keep monthly backups this many months (default 12)')
     .option('--keep-pre-update <n>', 'keep this many pre-update backups (default 5)')
+    .option('--remote', 'also in the restic repository of RESTIC_REPOSITORY (restic forget, then prune)')
     .addHelpText(
       'after',
-      `${examples(['./bot.sh backup prune --dry-run', './bot.sh backup prune --keep-daily 14'])}
+      `${examples(['./bot.sh backup prune --dry-run', './bot.sh backup prune --keep-daily 14', './bot.sh backup prune --remote'])}
 The policy can also live in <backup dir>/retention.json, e.g. {"dailyDays": 14, "preUpdateKeep": 10};
 flags win over the file. manual and restore-point backups are never removed, nor is the newest
 successful backup.
@@ -200,9 +203,18 @@ successful backup.
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
     .option('--ping <url>', 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)')
+    .option(
+      '--offsite',
+      'store each scheduled backup in the restic repository too, and apply retention there (RESTIC_* variables are kept in the crontab line; the password must come from a file or command)',
+    )
     .addHelpText(
       'after',
-      examples(['./bot.sh scheduler install daily', './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID', './bot.sh scheduler install @weekly']),
+      examples([
+        './bot.sh scheduler install daily',
+        './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID',
+        './bot.sh scheduler install @weekly',
+        './bot.sh scheduler install daily --offsite',
+      ]),
     )
     .action(async (schedule, opts) => (await import('./commands/scheduler.js')).installCommand(schedule, opts));
   scheduler
@@ -223,6 +235,7 @@ successful backup.
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
     .option('--ping <url>', 'ping this URL as a scheduled run would')
+    .option('--offsite', 'store it in the restic repository too, as a scheduled run with --offsite would')
     .action(logged(async (opts) => (await import('./commands/scheduler.js')).runCommand(opts, false)));
   scheduler
     .command('run', { hidden: true })
@@ -232,6 +245,7 @@ successful backup.
     .option('--project <name>')
     .option('--encrypt-to <recipient...>')
     .option('--ping <url>')
+    .option('--offsite')
     .action(logged(async (opts) => (await import('./commands/scheduler.js')).runCommand(opts, true)));
 
   program

@@ -8,6 +8,9 @@ import type { RetentionPolicy } from '../core/retention.js';
 import { ExitCode, StackvaultError, usageError } from '../errors.js';
 import { formatBytes, formatDate } from '../util/format.js';
 import { confirm } from './confirm.js';
+import { pruneOffsite } from '../core/offsite.js';
+import { requireOffsite, shownRepository } from '../offsite/restic.js';
+import { interruptSignal } from '../util/interrupt.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -18,15 +21,17 @@ function wholeNumber(value: string | undefined, flag: string): number | undefine
   return n;
 }
 
-async function carryOut(p: RemovalPlan, dryRun: boolean | undefined, command: string, json: boolean | undefined): Promise<{ backupId: string }> {
+async function carryOut(p: RemovalPlan, dryRun: boolean | undefined, command: string, json: boolean | undefined, then?: () => Promise<Record<string, unknown>>): Promise<{ backupId: string }> {
   const verb = dryRun ? 'would remove' : 'removed';
   const freed = dryRun ? p.remove.reduce((t, r) => t + r.bytes, 0) + p.leftovers.reduce((t, l) => t + l.bytes, 0) : await executeRemoval(p, command);
   if (json) {
-    process.stdout.write(`${JSON.stringify({ dryRun: Boolean(dryRun), removed: p.remove, leftovers: p.leftovers, kept: p.keep, freedBytes: freed }, null, 2)}\n`);
+    const more = (await then?.()) ?? {};
+    process.stdout.write(`${JSON.stringify({ dryRun: Boolean(dryRun), removed: p.remove, leftovers: p.leftovers, kept: p.keep, freedBytes: freed, ...more }, null, 2)}\n`);
   } else {
     for (const r of p.remove) say(`${verb} ${r.id} (${r.type}, ${formatDate(new Date(r.createdAt))}, ${formatBytes(r.bytes)}): ${r.reason}`);
     for (const l of p.leftovers) say(`${verb} unfinished ${l.name} (${formatBytes(l.bytes)}): left by an interrupted run`);
     say(p.remove.length + p.leftovers.length === 0 ? 'Nothing to remove.' : `${dryRun ? 'Would free' : 'Freed'} ${formatBytes(freed)}; ${p.keep.length} backup${p.keep.length === 1 ? '' : 's'} kept.`);
+    await then?.();
   }
   return { backupId: p.remove.map((r) => r.id).join(',') };
 }
@@ -44,6 +49,7 @@ interface PruneFlags {
   keepWeekly?: string;
   keepMonthly?: string;
   keepPreUpdate?: string;
+  remote?: boolean;
 }
 
 export async function policyFrom(flags: PruneFlags): Promise<RetentionPolicy> {
@@ -59,7 +65,25 @@ export async function policyFrom(flags: PruneFlags): Promise<RetentionPolicy> {
 }
 
 export async function pruneCommand(flags: PruneFlags) {
-  return carryOut(await planPrune(flags.dir, await policyFrom(flags), new Date()), flags.dryRun, 'backup prune', flags.json);
+  const policy = await policyFrom(flags);
+  if (flags.remote) requireOffsite();
+  // --remote: the restic repository too, by the same rules (after the local directory).
+  const remote = flags.remote
+    ? async () => {
+        const r = await pruneOffsite(policy, new Date(), Boolean(flags.dryRun), interruptSignal);
+        if (!flags.json) {
+          const drop = r.decisions.filter((d) => !d.keep);
+          for (const d of drop) say(`${flags.dryRun ? 'would forget' : 'forgot'} ${d.id} in the restic repository: ${d.reason}`);
+          say(
+            drop.length === 0
+              ? `Nothing to remove in the restic repository ${shownRepository()}.`
+              : `${r.freedBytes !== undefined ? `The repository shrank by ${formatBytes(r.freedBytes)}` : 'Nothing pruned yet'}; ${r.decisions.length - drop.length} kept there.`,
+          );
+        }
+        return { remote: r };
+      }
+    : undefined;
+  return carryOut(await planPrune(flags.dir, policy, new Date()), flags.dryRun, 'backup prune', flags.json, remote);
 }
 
 export async function deleteCommand(id: string, flags: { dir: string; yes?: boolean }) {

@@ -8,10 +8,12 @@ import { plainProgress } from './progress-renderers.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-export async function installCommand(schedule: string, flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string; encryptTo?: string[] }) {
+export async function installCommand(schedule: string, flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string; encryptTo?: string[]; offsite?: boolean }) {
   const parsed = parseSchedule(schedule, flags.type);
-  const { log } = await installSchedule(parsed, { dir: flags.dir, ping: flags.ping, project: flags.project, encryptTo: flags.encryptTo });
-  say(`Installed: ${parsed.type} backups ${parsed.words} (${parsed.expr}), then retention${flags.encryptTo?.length ? ', encrypted with age' : ''}.`);
+  const { log } = await installSchedule(parsed, { dir: flags.dir, ping: flags.ping, project: flags.project, encryptTo: flags.encryptTo, offsite: flags.offsite });
+  say(
+    `Installed: ${parsed.type} backups ${parsed.words} (${parsed.expr}), ${flags.offsite ? 'stored offsite, ' : ''}then retention${flags.offsite ? ' (here and offsite)' : ''}${flags.encryptTo?.length ? ', encrypted with age' : ''}.`,
+  );
   say(`Output goes to ${log}. Check with: ./bot.sh scheduler status`);
 }
 
@@ -44,6 +46,7 @@ interface RunFlags {
   encryptTo?: string[];
   type?: Schedule['type'];
   ping?: string;
+  offsite?: boolean;
 }
 
 /** `trigger` (a person, now) and `run` (cron): the same job; cron's run waits longer for the lock. */
@@ -51,7 +54,16 @@ export async function runCommand(flags: RunFlags, fromCron: boolean) {
   const type = flags.type ?? ((await schedulerStatus(flags.dir)).type as Schedule['type'] | undefined) ?? 'daily';
   const ctx = commandContext();
   const state = await scheduledRun(
-    { dir: flags.dir, project: flags.project, encryptTo: flags.encryptTo, type, ping: flags.ping, policy: await policyFrom({ dir: flags.dir }), lockWaitMs: fromCron ? 30 * 60_000 : 60_000 },
+    {
+      dir: flags.dir,
+      project: flags.project,
+      encryptTo: flags.encryptTo,
+      type,
+      ping: flags.ping,
+      policy: await policyFrom({ dir: flags.dir }),
+      lockWaitMs: fromCron ? 30 * 60_000 : 60_000,
+      offsite: flags.offsite,
+    },
     { ...ctx, progress: plainProgress(say) },
     say,
   );

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,11 +7,12 @@ import { errorMessage, ExitCode, integrityError, notFound, StackvaultError } fro
 import { openRepository, restic, type ResticSnapshot, shownRepository, snapshots } from '../offsite/restic.js';
 import { fsyncPath } from '../util/fsync.js';
 import { COMPRESSION_EXTENSION, decompressor, Sha256Tap } from './artifact.js';
-import { TMP_PREFIX } from './backup-dir.js';
+import { ensureBackupDir, TMP_PREFIX } from './backup-dir.js';
 import { type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
 import { updateManifest } from './manifest-update.js';
 import { offsiteConfigured } from '../offsite/restic.js';
-import { MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
+import { type BackupType, MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
+import { applyRetention, type Decision, type RetentionItem, type RetentionPolicy } from './retention.js';
 
 /**
  * Offsite copies in a restic repository. Each artifact goes in as its own snapshot of the
@@ -32,6 +33,7 @@ const tag = {
   part: (p: 'meta' | 'artifact') => `sv-part:${p}`,
   service: (s: string) => `sv-service:${s}`,
   project: (p: string) => `sv-project:${p}`,
+  status: (st: string) => `sv-status:${st}`,
 };
 const META_FILE = 'stackvault-offsite.json';
 
@@ -79,7 +81,7 @@ export async function storeOffsite(record: BackupRecord, signal?: AbortSignal): 
     bytesAdded += summary.data_added;
   }
   const meta: Meta = { format: 1, manifest: m, files };
-  const summary = await backupStdin(META_FILE, Readable.from([Buffer.from(JSON.stringify(meta))]), [...common, tag.part('meta')], signal);
+  const summary = await backupStdin(META_FILE, Readable.from([Buffer.from(JSON.stringify(meta))]), [...common, tag.part('meta'), tag.status(m.status)], signal);
   return { id: m.id, snapshot: summary.snapshot_id, bytesIn, bytesAdded: bytesAdded + summary.data_added, repository: shownRepository(), created };
 }
 
@@ -114,6 +116,7 @@ async function backupStdin(name: string, input: Readable, tags: string[], signal
 export interface RemoteBackup {
   id: string;
   type: string;
+  status: string;
   time: string;
   snapshot: string;
   hostname: string;
@@ -125,7 +128,15 @@ export async function listOffsite(signal?: AbortSignal): Promise<RemoteBackup[]>
   const metas = await snapshots([TAG, tag.part('meta')], signal);
   const value = (s: ResticSnapshot, prefix: string) => (s.tags ?? []).filter((t) => t.startsWith(prefix)).map((t) => t.slice(prefix.length));
   return metas
-    .map((s) => ({ id: value(s, 'sv-id:')[0] ?? '?', type: value(s, 'sv-type:')[0] ?? '?', time: s.time, snapshot: s.short_id, hostname: s.hostname, projects: value(s, 'sv-project:') }))
+    .map((s) => ({
+      id: value(s, 'sv-id:')[0] ?? '?',
+      type: value(s, 'sv-type:')[0] ?? '?',
+      status: value(s, 'sv-status:')[0] ?? 'ok',
+      time: s.time,
+      snapshot: s.short_id,
+      hostname: s.hostname,
+      projects: value(s, 'sv-project:'),
+    }))
     .sort((a, b) => b.time.localeCompare(a.time));
 }
 
@@ -229,4 +240,65 @@ export async function localOrFetched(dir: string, id: string, onFetch: (message:
   }
   onFetch(`${id} is not in ${catalog.dir}: fetching it from the restic repository ${shownRepository()} ...`);
   await fetchOffsite(catalog.dir, id, signal);
+}
+
+export interface OffsitePrune {
+  decisions: Decision[];
+  /** Bytes the repository shrank by (restic prune), when anything was removed. */
+  freedBytes?: number;
+}
+
+/**
+ * Retention in the repository, by the same rules as on disk (manual backups and restore points
+ * never, the newest successful one never): `restic forget` of every snapshot of each backup
+ * the policy drops, then one `restic prune`. Callers run it only after a fully successful run.
+ */
+export async function pruneOffsite(policy: RetentionPolicy, now: Date, dryRun: boolean, signal?: AbortSignal): Promise<OffsitePrune> {
+  const remote = await listOffsite(signal);
+  const items: RetentionItem[] = remote.map((r) => ({ id: r.id, type: r.type as BackupType, createdAt: new Date(r.time), status: r.status === 'partial' ? 'partial' : 'ok' }));
+  const decisions = applyRetention(items, policy, now);
+  const drop = decisions.filter((d) => !d.keep);
+  if (dryRun || drop.length === 0) return { decisions };
+  const before = await repositorySize(signal);
+  // Every snapshot of a dropped backup, its artifacts and its meta (restic forget takes IDs, or a policy).
+  const dropped = new Set(drop.map((d) => tag.id(d.id)));
+  const ids = (await snapshots([TAG], signal)).filter((x) => (x.tags ?? []).some((t) => dropped.has(t))).map((x) => x.id);
+  await restic(['forget', ...ids], { signal });
+  await restic(['prune'], { signal });
+  return { decisions, freedBytes: Math.max(0, before - (await repositorySize(signal))) };
+}
+
+async function repositorySize(signal?: AbortSignal): Promise<number> {
+  const stats = JSON.parse(await restic(['stats', '--json', '--mode', 'raw-data', '--no-lock'], { signal })) as { total_size?: number };
+  return stats.total_size ?? 0;
+}
+
+/** `restic check --read-data-subset`: the repository's structure, and that share of its data read back. */
+export async function checkRepository(subset: string, signal?: AbortSignal): Promise<string> {
+  try {
+    const out = await restic(['check', `--read-data-subset=${subset}`], { signal });
+    return out.trim().split('\n').pop() ?? 'no errors were found';
+  } catch (err) {
+    // Unreachable or locked stays a repository error (exit 10); damage found is an integrity error (exit 5).
+    if (err instanceof StackvaultError && /^restic failed/.test(err.message)) throw integrityError(`The restic repository ${shownRepository()} failed its check: ${err.message.replace(/^restic failed \(exit \d+\): /, '')}`);
+    throw err;
+  }
+}
+
+/**
+ * For `verify --remote`: fetches the backup (every file checked against its recorded SHA-256)
+ * into a scratch directory beside the backups, hands it to `work`, and removes it again.
+ * "latest" is the newest backup in the repository.
+ */
+export async function withFetchedCopy<T>(dir: string, id: string, work: (scratchDir: string, id: string) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const root = await ensureBackupDir(dir);
+  const wanted = id === 'latest' ? (await listOffsite(signal)).find((r) => r.type !== 'restore-point')?.id : id;
+  if (!wanted) throw notFound(`There are no backups in the restic repository ${shownRepository()}.`);
+  const scratch = await mkdtemp(join(root, `${TMP_PREFIX}remote-verify-`));
+  try {
+    await fetchOffsite(scratch, wanted, signal);
+    return await work(scratch, wanted);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }

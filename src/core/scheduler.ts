@@ -10,6 +10,8 @@ import { REPO_ROOT } from './compose.js';
 import { createBackup, type CreateDeps } from './create.js';
 import { cronOfLine, describeSchedule, expectedIntervalMs, nextRun, parseCron, type Schedule } from './cron.js';
 import { executeRemoval, planPrune } from './removal.js';
+import { listOffsite, pruneOffsite, storeNewAndPending } from './offsite.js';
+import { requireOffsite } from '../offsite/restic.js';
 import type { RetentionPolicy } from './retention.js';
 
 /** Marks our crontab line, so uninstall removes only it and install replaces it. */
@@ -38,11 +40,22 @@ export interface InstallOptions {
   ping?: string;
   project?: string;
   encryptTo?: string[];
+  offsite?: boolean;
 }
+
+/** restic's variables a cron job needs; secrets themselves stay in files or commands, never in the crontab. */
+const RESTIC_VARIABLES = ['RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND', 'RESTIC_CACHE_DIR'];
 
 /** Writes (or replaces) our one crontab line; other lines are kept as they are. */
 export async function installSchedule(schedule: Schedule, options: InstallOptions): Promise<{ line: string; log: string }> {
   for (const r of options.encryptTo ?? []) await checkRecipient(r); // a typo must fail now, not at 02:00
+  if (options.offsite) {
+    requireOffsite();
+    if (!process.env.RESTIC_PASSWORD_FILE && !process.env.RESTIC_PASSWORD_COMMAND) {
+      throw new StackvaultError('A scheduled offsite copy needs RESTIC_PASSWORD_FILE or RESTIC_PASSWORD_COMMAND: RESTIC_PASSWORD would have to be written into the crontab.', 2);
+    }
+    await listOffsite(); // the repository answers and the password opens it: now, not at 02:00
+  }
   const dir = await ensureBackupDir(options.dir);
   const log = join(dir, SCHEDULER_LOG);
   if (options.ping && !/^https?:\/\//.test(options.ping)) throw new StackvaultError(`--ping must be an http(s) URL.`, 2);
@@ -52,10 +65,12 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
     `cd ${shq(REPO_ROOT)} &&`,
     `PATH=${shq(process.env.PATH ?? '/usr/bin:/bin')}`,
     ...(process.env.DOCKER_HOST ? [`DOCKER_HOST=${shq(process.env.DOCKER_HOST)}`] : []),
+    ...(options.offsite ? RESTIC_VARIABLES.filter((v) => process.env[v]).map((v) => `${v}=${shq(process.env[v]!)}`) : []),
     `./bot.sh scheduler run --type ${schedule.type} --dir ${shq(dir)}`,
     ...(options.project ? [`--project ${shq(options.project)}`] : []),
     ...(options.encryptTo?.length ? [`--encrypt-to ${options.encryptTo.map(shq).join(' ')}`] : []),
     ...(options.ping ? [`--ping ${shq(options.ping)}`] : []),
+    ...(options.offsite ? ['--offsite'] : []),
     `>> ${shq(log)} 2>&1`,
   ].join(' ');
   const line = `${schedule.expr} ${command} ${CRON_MARKER}`;
@@ -131,6 +146,7 @@ export interface ScheduledRunOptions {
   ping?: string;
   policy: RetentionPolicy;
   lockWaitMs: number;
+  offsite?: boolean;
 }
 
 /**
@@ -160,13 +176,23 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
       deps,
     );
     state = { at: stamp(), type: options.type, result: manifest.status === 'ok' ? 'ok' : 'partial', backupId: manifest.id, durationMs: Date.now() - started };
-    if (manifest.status === 'ok') {
+    if (options.offsite) {
+      const outcomes = await storeNewAndPending(options.dir, manifest.id);
+      for (const o of outcomes) say(`${stamp()} offsite ${o.id}: ${o.ok ? `stored (snapshot ${o.stored!.snapshot}, repository grew by ${o.stored!.bytesAdded} bytes)` : `FAILED: ${o.error}`}`);
+      const failed = outcomes.find((o) => !o.ok);
+      if (failed) Object.assign(state, { result: 'partial', error: `offsite copy failed: ${failed.error}` });
+    }
+    if (state.result === 'ok') {
       const plan = await planPrune(options.dir, options.policy, new Date());
       if (plan.remove.length) await executeRemoval(plan, 'scheduled prune');
       state.pruned = plan.remove.map((r) => r.id);
       for (const r of plan.remove) say(`${stamp()} retention removed ${r.id}: ${r.reason}`);
+      if (options.offsite) {
+        const remote = await pruneOffsite(options.policy, new Date(), false);
+        for (const d of remote.decisions.filter((x) => !x.keep)) say(`${stamp()} retention forgot ${d.id} in the restic repository: ${d.reason}`);
+      }
     } else {
-      say(`${stamp()} backup was partial: retention skipped`);
+      say(`${stamp()} backup was partial${state.error ? ` (${state.error})` : ''}: retention skipped`);
     }
   } catch (err) {
     state = { at: stamp(), type: options.type, result: 'failed', error: err instanceof Error ? err.message : String(err), durationMs: Date.now() - started };

@@ -113,3 +113,58 @@ describe('offsite copies in a restic repository', () => {
     expect(fetched.services.filter((s) => s.status === 'ok').every((s) => s.compression === 'none' || s.encryption)).toBe(true);
   });
 });
+
+describe('offsite retention, verification and schedule', () => {
+  const project = newProjectName('offsite-ret');
+  let containers: StartedTestContainer[];
+  let server: ResticServer;
+  let dir: string;
+  const run = (args: string[], env: Record<string, string> = server.env) => bot(args, { env, timeout: 300_000 });
+  const remoteIds = async () => (JSON.parse(String((await run(['backup', 'list', '--remote', '--json', '--dir', dir])).stdout)) as { remote: Array<{ id: string; type: string }> }).remote;
+
+  beforeAll(async () => {
+    [server, ...containers] = await Promise.all([startResticServer(PASSWORD), startPostgres({ project }), startRedis({ project })]);
+    await psql(containers[0]!, 'bot', 'CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g');
+    dir = await tempDir('offsite-ret');
+  });
+  afterAll(async () => {
+    await Promise.all(containers.map((c) => c.stop()));
+    await server?.stop();
+  });
+
+  it('prune --remote forgets by the same rules as on disk; manual backups and the newest stay', async () => {
+    const ids: string[] = [];
+    for (const type of ['manual', 'pre-update', 'pre-update']) {
+      const r = await run(['backup', 'create', '--json', '--offsite', '--type', type, '--project', project, '--dir', dir]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      ids.push((JSON.parse(String(r.stdout)) as Manifest).id);
+    }
+    const p = await run(['backup', 'prune', '--remote', '--keep-pre-update', '1', '--dir', dir]);
+    expect(p.exitCode, String(p.stderr)).toBe(0);
+    expect(String(p.stdout)).toMatch(new RegExp(`forgot ${ids[1]} in the restic repository: pre-update: older than the last 1`));
+    expect((await remoteIds()).map((r) => r.id).sort()).toEqual([ids[0], ids[2]].sort());
+  });
+
+  it('scheduler trigger --offsite stores the run offsite, then applies retention in both places', async () => {
+    const r = await run(['scheduler', 'trigger', '--offsite', '--type', 'daily', '--project', project, '--dir', dir]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toMatch(/offsite stackvault_backup_\w+: stored \(snapshot \w+/);
+    expect((await remoteIds()).some((x) => x.type === 'daily')).toBe(true);
+  });
+
+  it('verify --remote reads the repository back and checks every artifact; a damaged pack is found (exit 5)', async () => {
+    const ok = await run(['backup', 'verify', 'latest', '--remote', '--read-data-subset', '100%', '--dir', dir]);
+    expect(ok.exitCode, String(ok.stdout) + String(ok.stderr)).toBe(0);
+    expect(String(ok.stdout)).toMatch(/✅ repository: no errors were found/);
+    expect(String(ok.stdout)).toMatch(/\(fetched from the restic repository\): all 2 artifacts verified/);
+    // An attacker (or a failing disk) flips bytes in one of the repository's data packs.
+    const packs = (await execa('find', [join(server.dir, 'repo', 'data'), '-type', 'f'])).stdout.split('\n').filter(Boolean);
+    const pack = packs[0]!;
+    const bytes = await readFile(pack);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(pack, bytes);
+    const bad = await run(['backup', 'verify', 'latest', '--remote', '--read-data-subset', '100%', '--dir', dir]);
+    expect(bad.exitCode, String(bad.stdout) + String(bad.stderr)).toBe(5);
+    expect(String(bad.stderr)).toMatch(/failed its check/);
+  });
+});
