@@ -231,6 +231,8 @@ export async function storeNewAndPending(dir: string, newId: string, signal?: Ab
 
 /** For restore: a backup that is not on local disk is fetched from the repository, if there is one. */
 export async function localOrFetched(dir: string, id: string, onFetch: (message: string) => void, signal?: AbortSignal): Promise<void> {
+  // After the disk was lost the backup directory is gone too: with a repository, make it anew.
+  if (offsiteConfigured()) await ensureBackupDir(dir);
   const catalog = await readCatalog(dir);
   try {
     resolveBackup(catalog, id);

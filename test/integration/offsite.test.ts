@@ -6,7 +6,7 @@ import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName, psql, startApp, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
-import { type ResticServer, startResticServer } from '../support/restic-server.js';
+import { type ResticServer, startResticServer, startSftpServer } from '../support/restic-server.js';
 import { changeStack, seedStack, stackContent } from '../support/stack-content.js';
 import { execa } from 'execa';
 
@@ -166,5 +166,34 @@ describe('offsite retention, verification and schedule', () => {
     const bad = await run(['backup', 'verify', 'latest', '--remote', '--read-data-subset', '100%', '--dir', dir]);
     expect(bad.exitCode, String(bad.stdout) + String(bad.stderr)).toBe(5);
     expect(String(bad.stderr)).toMatch(/failed its check/);
+  });
+});
+
+describe('offsite over SFTP (openssh-server, a key made here)', () => {
+  const project = newProjectName('offsite-sftp');
+  let containers: StartedTestContainer[];
+  let sftp: Awaited<ReturnType<typeof startSftpServer>>;
+  let dir: string;
+
+  beforeAll(async () => {
+    [sftp, ...containers] = await Promise.all([startSftpServer(), startPostgres({ project }), startRedis({ project }), startApp({ project })]);
+    dir = await tempDir('offsite-sftp');
+  });
+  afterAll(async () => {
+    await Promise.all([...containers, sftp?.container].map((c) => c?.stop()));
+  });
+
+  it('backs up with --offsite, loses the local directory, restores from the SFTP repository exactly', async () => {
+    await seedStack(project);
+    const seeded = await stackContent(project);
+    const r = await bot(['backup', 'create', '--json', '--offsite', '--project', project, '--dir', dir], { env: sftp.env, timeout: 300_000 });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const id = (JSON.parse(String(r.stdout)) as Manifest).id;
+    await rm(dir, { recursive: true });
+    await changeStack(project);
+    const back = await bot(['backup', 'restore', id, '--yes', '--dir', dir], { env: sftp.env, timeout: 300_000 });
+    expect(back.exitCode, String(back.stdout) + String(back.stderr)).toBe(0);
+    expect(String(back.stdout)).toMatch(/fetching it from the restic repository sftp:sv-sftp:\/srv\/restic\/repo/);
+    expect(await stackContent(project)).toEqual(seeded);
   });
 });

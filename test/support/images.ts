@@ -13,4 +13,6 @@ export const IMAGES = {
   pgvector: 'stackvault-local/pgvector:17',
   valkey: 'stackvault-local/valkey:8',
   appstub: 'stackvault-local/appstub:1',
+  /** An SFTP server for restic's sftp backend (compose/images/sshd). */
+  sshd: 'stackvault-local/sshd:1',
 } as const;

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { IMAGES } from './images.js';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +90,39 @@ export async function startResticServer(password = 'offsite-Secret-4242'): Promi
       proxy.close();
       for (const s of open) s.destroy();
       rclone.kill('SIGTERM');
+    },
+  };
+}
+
+/**
+ * An SFTP server (openssh-server, compose/images/sshd) with a key made here, reached by restic
+ * through the `ssh` it finds first on PATH: a wrapper that adds this server's ssh_config.
+ */
+export async function startSftpServer(): Promise<{ env: Record<string, string>; container: StartedTestContainer }> {
+  const dir = await mkdtemp(join(tmpdir(), 'svt-sftp-'));
+  const key = join(dir, 'id_ed25519');
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  await chmod(dir, 0o755);
+  const container = await new GenericContainer(IMAGES.sshd)
+    .withCopyFilesToContainer([{ source: `${key}.pub`, target: '/authorized_keys', mode: 0o644 }])
+    .withExposedPorts(22)
+    .withWaitStrategy(Wait.forLogMessage(/Server listening/))
+    .start();
+  await writeFile(
+    join(dir, 'ssh_config'),
+    `Host sv-sftp\n  HostName 127.0.0.1\n  Port ${container.getMappedPort(22)}\n  User restic\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`,
+  );
+  await mkdir(join(dir, 'bin'));
+  await writeFile(join(dir, 'bin', 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F ${join(dir, 'ssh_config')} "$@"\n`, { mode: 0o755 });
+  const passwordFile = join(dir, 'password');
+  await writeFile(passwordFile, 'sftp-Secret-4242', { mode: 0o600 });
+  return {
+    container,
+    env: {
+      RESTIC_REPOSITORY: 'sftp:sv-sftp:/srv/restic/repo',
+      RESTIC_PASSWORD_FILE: passwordFile,
+      RESTIC_CACHE_DIR: join(dir, 'cache'),
+      PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
     },
   };
 }
