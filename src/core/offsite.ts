@@ -282,7 +282,8 @@ export async function checkRepository(subset: string, signal?: AbortSignal): Pro
     return out.trim().split('\n').pop() ?? 'no errors were found';
   } catch (err) {
     // Unreachable or locked stays a repository error (exit 10); damage found is an integrity error (exit 5).
-    if (err instanceof StackvaultError && /^restic failed/.test(err.message)) throw integrityError(`The restic repository ${shownRepository()} failed its check: ${err.message.replace(/^restic failed \(exit \d+\): /, '')}`);
+    if (err instanceof StackvaultError && /^restic failed/.test(err.message))
+      throw integrityError(`The restic repository ${shownRepository()} failed its check: ${err.message.replace(/^restic failed \(exit \d+\): /, '')}`);
     throw err;
   }
 }
