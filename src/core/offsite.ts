@@ -163,6 +163,8 @@ export async function fetchOffsite(dir: string, id: string, signal?: AbortSignal
         continue;
       }
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(f.name)) throw integrityError(`The repository's record of ${id} names a file '${f.name}' that is not a plain name.`);
+      // It goes into restic's argv: anything but a snapshot ID (say "--password-command=…") is refused.
+      if (!/^[0-9a-f]{8,64}$/.test(String(f.snapshot))) throw integrityError(`The repository's record of ${id} names a snapshot that is not a snapshot ID.`);
       const target = join(tmp, f.name);
       const sink = hashingFile(target);
       await restic(['dump', '--quiet', f.snapshot, `/${f.name}`], { stdout: sink, signal });

@@ -152,6 +152,29 @@ describe('offsite retention, verification and schedule', () => {
     expect((await remoteIds()).some((x) => x.type === 'daily')).toBe(true);
   });
 
+  it('a crafted record in the repository cannot smuggle restic flags or paths: exit 5, nothing fetched', async () => {
+    const mine = JSON.parse(String((await run(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[];
+    const manifest = { ...mine[0]!, id: 'stackvault_backup_20300101_000000' };
+    const pwned = join(dir, '..', `pwned-${project}`);
+    for (const [name, snapshot] of [
+      ['postgres.sql', `--password-command=touch ${pwned}`],
+      ['../../etc/evil', '0123abcd'],
+    ]) {
+      const meta = { format: 1, manifest, files: { [manifest.services[0]!.name]: { name, compression: 'none', sha256: '0'.repeat(64), bytes: 1, snapshot } } };
+      await execa('restic', ['backup', '--stdin', '--stdin-filename', 'stackvault-offsite.json', '--tag', 'stackvault', '--tag', `sv-id:${manifest.id}`, '--tag', 'sv-part:meta'], {
+        input: JSON.stringify(meta),
+        env: server.env,
+      });
+      const r = await run(['backup', 'restore', manifest.id, '--yes', '--dir', dir]);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+      expect(String(r.stderr)).toMatch(/not a (plain name|snapshot ID)/);
+      await expect(readFile(pwned)).rejects.toThrow();
+      expect((await execa('ls', ['-a', dir])).stdout).not.toMatch(/fetch|stackvault_backup_2030/);
+    }
+    const crafted = JSON.parse((await execa('restic', ['snapshots', '--json', '--tag', `sv-id:${manifest.id}`], { env: server.env })).stdout) as Array<{ id: string }>;
+    await execa('restic', ['forget', ...crafted.map((c) => c.id)], { env: server.env });
+  });
+
   it('verify --remote reads the repository back and checks every artifact; a damaged pack is found (exit 5)', async () => {
     const ok = await run(['backup', 'verify', 'latest', '--remote', '--read-data-subset', '100%', '--dir', dir]);
     expect(ok.exitCode, String(ok.stdout) + String(ok.stderr)).toBe(0);
