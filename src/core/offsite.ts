@@ -54,7 +54,7 @@ interface Meta {
 export interface OffsiteStored {
   id: string;
   snapshot: string;
-  /** Bytes handed to restic, and what the repository grew by (after deduplication and compression). */
+  /** Bytes handed to restic, and how many of them were new to the repository (after deduplication, before restic compresses them). */
   bytesIn: number;
   bytesAdded: number;
   repository: string;

@@ -178,7 +178,7 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
     state = { at: stamp(), type: options.type, result: manifest.status === 'ok' ? 'ok' : 'partial', backupId: manifest.id, durationMs: Date.now() - started };
     if (options.offsite) {
       const outcomes = await storeNewAndPending(options.dir, manifest.id);
-      for (const o of outcomes) say(`${stamp()} offsite ${o.id}: ${o.ok ? `stored (snapshot ${o.stored!.snapshot}, repository grew by ${o.stored!.bytesAdded} bytes)` : `FAILED: ${o.error}`}`);
+      for (const o of outcomes) say(`${stamp()} offsite ${o.id}: ${o.ok ? `stored (snapshot ${o.stored!.snapshot}, ${o.stored!.bytesAdded} bytes new after deduplication)` : `FAILED: ${o.error}`}`);
       const failed = outcomes.find((o) => !o.ok);
       if (failed) Object.assign(state, { result: 'partial', error: `offsite copy failed: ${failed.error}` });
     }
