@@ -115,7 +115,9 @@ async function storeOffsiteAndReport(dir: string, id: string, out: NodeJS.Writab
   for (const o of outcomes) {
     if (o.stored) {
       const s = o.stored;
-      out.write(`✅ ${o.id} stored offsite (snapshot ${s.snapshot}${s.created ? ', new repository' : ''}): ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesAdded)} of it new after deduplication (before restic compresses it)\n`);
+      out.write(
+        `✅ ${o.id} stored offsite (snapshot ${s.snapshot}${s.created ? ', new repository' : ''}): ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesAdded)} of it new after deduplication (before restic compresses it)\n`,
+      );
     } else {
       out.write(`❌ ${o.id} NOT stored offsite: ${o.error} (kept locally; the next backup create --offsite tries again)\n`);
     }
