@@ -5,7 +5,7 @@ import { leftStopped, leftStoppedWarning } from '../core/stopped-markers.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { commandContext } from './context.js';
 import { listOffsite, type RemoteBackup } from '../core/offsite.js';
-import { shownRepository } from '../offsite/restic.js';
+import { requireOffsite, shownRepository } from '../offsite/restic.js';
 import { interruptSignal } from '../util/interrupt.js';
 
 interface ListFlags {
@@ -17,6 +17,7 @@ interface ListFlags {
 
 export async function listCommand(flags: ListFlags): Promise<void> {
   const catalog = await readCatalog(flags.dir);
+  if (flags.remote) requireOffsite();
   const remote = flags.remote ? await listOffsite(interruptSignal) : undefined;
   if (flags.json && remote) {
     process.stdout.write(`${JSON.stringify({ local: catalog.backups.map((b) => b.manifest), remote }, null, 2)}\n`);
