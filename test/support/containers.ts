@@ -108,20 +108,3 @@ export function chromaApi(c: StartedTestContainer) {
     return (text ? JSON.parse(text) : undefined) as T;
   };
 }
-
-/**
- * Starts containers (and the like) side by side; if any fails, stops the ones that started
- * before rethrowing, so a failed beforeAll leaves nothing running (afterAll never sees them).
- */
-export async function startAllOrNone<T extends readonly unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
-  const settled = await Promise.allSettled(starts);
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
-  await Promise.all(
-    settled.map(async (s) => {
-      const v = s.status === 'fulfilled' ? (s.value as { stop?: () => Promise<unknown>; container?: { stop(): Promise<unknown> } }) : undefined;
-      await (v?.stop?.() ?? v?.container?.stop())?.catch(() => undefined);
-    }),
-  );
-  throw failed.reason;
-}
