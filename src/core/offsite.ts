@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, ExitCode, integrityError, notFound, StackvaultError } from '../errors.js';
-import { openRepository, restic, type ResticSnapshot, shownRepository, snapshots } from '../offsite/restic.js';
+import { offsiteConfigured, openRepository, restic, type ResticSnapshot, shownRepository, snapshots } from '../offsite/restic.js';
 import { fsyncPath } from '../util/fsync.js';
 import { COMPRESSION_EXTENSION, decompressor, Sha256Tap } from './artifact.js';
 import { ensureBackupDir, TMP_PREFIX } from './backup-dir.js';
 import { type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
 import { updateManifest } from './manifest-update.js';
-import { offsiteConfigured } from '../offsite/restic.js';
 import { type BackupType, MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
 import { applyRetention, type Decision, type RetentionItem, type RetentionPolicy } from './retention.js';
 
@@ -61,9 +60,8 @@ export interface OffsiteStored {
   created: boolean;
 }
 
-/** Stores one local backup in the repository (creating the repository the first time). */
-export async function storeOffsite(record: BackupRecord, signal?: AbortSignal): Promise<OffsiteStored> {
-  const created = (await openRepository(signal)) === 'created';
+/** Stores one local backup in the (opened) repository; `created`: whether opening it created it. */
+async function storeOffsite(record: BackupRecord, created: boolean, signal?: AbortSignal): Promise<OffsiteStored> {
   const m = record.manifest;
   const common = [TAG, tag.id(m.id), tag.type(m.type), ...new Set(m.services.flatMap((s) => (s.project ? [tag.project(s.project)] : [])))];
   const files: Record<string, StoredFile> = {};
@@ -212,10 +210,13 @@ export async function storeNewAndPending(dir: string, newId: string, signal?: Ab
   const pending = catalog.backups.filter((b) => b.manifest.offsite && !b.manifest.offsite.ok && b.manifest.id !== newId).reverse();
   const fresh = catalog.backups.find((b) => b.manifest.id === newId);
   const outcomes: OffsiteOutcome[] = [];
+  // Opened (or created) once; a repository that cannot be opened fails the first backup below.
+  let opened: Promise<'opened' | 'created'> | undefined;
   for (const b of [...(fresh ? [fresh] : []), ...pending]) {
     let outcome: OffsiteOutcome;
     try {
-      outcome = { id: b.manifest.id, ok: true, stored: await storeOffsite(b, signal) };
+      opened ??= openRepository(signal);
+      outcome = { id: b.manifest.id, ok: true, stored: await storeOffsite(b, (await opened) === 'created' && outcomes.length === 0, signal) };
     } catch (err) {
       if (err instanceof StackvaultError && err.exitCode === ExitCode.interrupted) throw err;
       outcome = { id: b.manifest.id, ok: false, error: errorMessage(err), exitCode: err instanceof StackvaultError ? err.exitCode : ExitCode.offsite };

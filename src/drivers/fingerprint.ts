@@ -20,6 +20,20 @@ export interface Fingerprint {
 export type ItemHash = 'sha256' | 'murmur3-128';
 
 /**
+ * A fingerprint method's versions and how each hashes its items, newest last. A backup is
+ * checked with the method its manifest recorded (an older one still computes the same way);
+ * anything else, or nothing recorded, gets the current method.
+ */
+export function methodVersions(itemHashes: Record<string, ItemHash>) {
+  const current = Object.keys(itemHashes).at(-1)!;
+  return {
+    current,
+    methodFor: (recorded: Fingerprint | undefined) => (recorded && itemHashes[recorded.method] ? recorded.method : current),
+    itemHash: (method: string) => itemHashes[method]!,
+  };
+}
+
+/**
  * An order-independent digest of a multiset of items (rows, keys, files): each item's digest
  * is added into 32-bit lanes modulo 2^32, so the same items in any order give the same sum,
  * and a duplicated or missing item changes it (unlike XOR, where pairs cancel).

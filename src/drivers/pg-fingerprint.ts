@@ -2,7 +2,7 @@ import type { ChunkSink } from '../util/worker-sink.js';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
-import { type Fingerprint, type ItemHash, type ItemHasher, MultisetDigest } from './fingerprint.js';
+import { type Fingerprint, type ItemHasher, MultisetDigest, methodVersions } from './fingerprint.js';
 import { PsqlLexer } from './psql-lexer.js';
 
 /**
@@ -14,10 +14,10 @@ import { PsqlLexer } from './psql-lexer.js';
  *    the database's own encoding, which prints rows exactly as pg_dump's COPY did.
  * Names are kept as bytes seen through latin1, so any database encoding compares exactly.
  */
-export const PG_FINGERPRINT_METHOD = 'postgres-copy-v2';
 /** How each method hashes a row; v1 is still computed to check backups whose manifest holds one. */
-const ROW_HASH: Record<string, ItemHash> = { 'postgres-copy-v1': 'sha256', 'postgres-copy-v2': 'murmur3-128' };
-const methodFor = (recorded: Fingerprint | undefined) => (recorded && ROW_HASH[recorded.method] ? recorded.method : PG_FINGERPRINT_METHOD);
+const METHODS = methodVersions({ 'postgres-copy-v1': 'sha256', 'postgres-copy-v2': 'murmur3-128' });
+export const PG_FINGERPRINT_METHOD = METHODS.current;
+const { methodFor } = METHODS;
 
 /** pg_dumpall writes this last; a dump without it was cut off. */
 export const PG_DUMP_END = '-- PostgreSQL database cluster dump complete';
@@ -218,7 +218,7 @@ export class PgDumpFingerprinter {
     // Where psql would see a COPY (not a line that looks like one inside a quoted body).
     const copy = this.lexer.line(text).startsStatement ? COPY_HEADER.exec(text) : null;
     if (copy) {
-      const rows = new MultisetDigest(ROW_HASH[this.acc.method]);
+      const rows = new MultisetDigest(METHODS.itemHash(this.acc.method));
       this.acc.tables.set(partName.table(this.db, copy[1]!), { columns: copy[2] ?? '', rows });
       this.inCopy = true;
       this.copy.into(rows);
@@ -345,7 +345,7 @@ async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: str
     const columns = columnOrder(o.expected, name, live!);
     const where = condition && condition !== '-' ? ` ${condition}` : '';
     script.push(`\\echo '\\\\zT ${targets.length}'`, `COPY (SELECT ${columns ? columns.slice(1, -1) : ''} FROM ONLY ${table}${where}) TO STDOUT;`);
-    targets.push({ kind: 'table', name, columns, rows: new MultisetDigest(ROW_HASH[acc.method]) });
+    targets.push({ kind: 'table', name, columns, rows: new MultisetDigest(METHODS.itemHash(acc.method)) });
   }
   for (const [seq] of sequences) {
     script.push(`\\echo '\\\\zS ${targets.length}'`, `COPY (SELECT last_value, is_called FROM ${seq}) TO STDOUT;`);

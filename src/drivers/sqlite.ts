@@ -10,8 +10,8 @@ import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
 import type * as SqliteHost from './sqlite-host.js';
-import { type Fingerprint, firstDifference, type ItemHash } from './fingerprint.js';
-import { inWorker } from '../util/worker-call.js';
+import { type Fingerprint, firstDifference, methodVersions } from './fingerprint.js';
+import { inWorkers } from '../util/worker-call.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
@@ -37,22 +37,16 @@ export function sqlitePaths(labels: Record<string, string>): string[] {
 
 const entryName = (index: number, path: string) => `${index}-${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
 
-export const SQLITE_FINGERPRINT_METHOD = 'sqlite-v2';
 /** How each method hashes a row; v1 is still computed to check backups whose manifest holds one. */
-const ROW_HASH: Record<string, ItemHash> = { 'sqlite-v1': 'sha256', 'sqlite-v2': 'murmur3-128' };
-/** The method to check against `recorded` (a manifest's fingerprint), else the current one. */
-const methodFor = (recorded: Fingerprint | undefined) => (recorded && ROW_HASH[recorded.method] ? recorded.method : SQLITE_FINGERPRINT_METHOD);
+const METHODS = methodVersions({ 'sqlite-v1': 'sha256', 'sqlite-v2': 'murmur3-128' });
+export const SQLITE_FINGERPRINT_METHOD = METHODS.current;
+const { methodFor } = METHODS;
 
 /**
  * node:sqlite is synchronous and reading every row of a large database takes seconds: on the
  * main thread that would stall every other service's stream. Each call runs on a thread.
  */
-const HOST = new URL('./sqlite-host.js', import.meta.url);
-const host = {
-  checkAndDigest: (...a: Parameters<typeof SqliteHost.checkAndDigest>) => inWorker<ReturnType<typeof SqliteHost.checkAndDigest>>(HOST, 'checkAndDigest', a),
-  checkedTableCounts: (...a: Parameters<typeof SqliteHost.checkedTableCounts>) => inWorker<ReturnType<typeof SqliteHost.checkedTableCounts>>(HOST, 'checkedTableCounts', a),
-  sqliteTableDigests: (...a: Parameters<typeof SqliteHost.sqliteTableDigests>) => inWorker<ReturnType<typeof SqliteHost.sqliteTableDigests>>(HOST, 'sqliteTableDigests', a),
-};
+const host = inWorkers<typeof SqliteHost>(new URL('./sqlite-host.js', import.meta.url));
 
 /**
  * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
@@ -217,7 +211,7 @@ async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
 /** Fingerprint parts of one clean database file: its bytes and every table's rows. */
 async function fileParts(file: string, path: string, method: string, digests?: Record<string, string>): Promise<Record<string, string>> {
   const sha = createHash('sha256');
-  const [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digests ?? host.sqliteTableDigests(file, ROW_HASH[method]!)]);
+  const [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digests ?? host.sqliteTableDigests(file, METHODS.itemHash(method))]);
   const parts: Record<string, string> = { [`${path} file`]: sha.digest('hex') };
   for (const [name, digest] of Object.entries(tables)) parts[`${path} ${name}`] = digest;
   return parts;
@@ -238,7 +232,7 @@ async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, p
         Object.assign(parts, await fileParts(raw, path, method));
         continue;
       }
-      const { digests } = await host.checkAndDigest(raw, join(work, `${i}.clean`), path, ROW_HASH[method]!);
+      const { digests } = await host.checkAndDigest(raw, join(work, `${i}.clean`), path, METHODS.itemHash(method));
       for (const [name, digest] of Object.entries(digests)) parts[`${path} ${name}`] = digest;
     }
     return { method, parts };
@@ -275,7 +269,7 @@ async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<{ file
     const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const entry = entryName(i, path);
-      const { tables, digests } = await host.checkAndDigest(join(raw, String(i)), join(out, entry), path, ROW_HASH[SQLITE_FINGERPRINT_METHOD]!);
+      const { tables, digests } = await host.checkAndDigest(join(raw, String(i)), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
       const h = headers[i];
       files.push({ path, entry, tables, ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
       Object.assign(parts, await fileParts(join(out, entry), path, SQLITE_FINGERPRINT_METHOD, digests));

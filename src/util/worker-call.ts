@@ -26,3 +26,9 @@ export function inWorker<R>(moduleUrl: URL, fn: string, args: unknown[]): Promis
     });
   });
 }
+
+/** Every function the module exports, each called through inWorker (typed from the module). */
+export function inWorkers<M>(moduleUrl: URL): { [K in keyof M]: M[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never } {
+  // `then` stays undefined, so the object is never taken for a promise.
+  return new Proxy({} as never, { get: (_t, fn: string) => (fn === 'then' ? undefined : (...args: unknown[]) => inWorker(moduleUrl, fn, args)) });
+}

@@ -19,16 +19,8 @@ export async function startEngineProxy(engineSocket = '/var/run/docker.sock'): P
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(engineSocket);
-    open.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
+    relay(client, upstream, open);
+    client.pipe(upstream);
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(sock, resolve));
   return {
@@ -38,4 +30,22 @@ export async function startEngineProxy(engineSocket = '/var/run/docker.sock'): P
       for (const s of open) s.destroy();
     },
   };
+}
+
+/**
+ * Joins a proxy's client and upstream sockets: the upstream's bytes go back to the client, and
+ * when either ends or fails both are dropped. Both are kept in `open` while they live (so a
+ * test can cut them); the client's bytes are the caller's to forward.
+ */
+export function relay(client: net.Socket, upstream: net.Socket, open: Set<net.Socket>): void {
+  open.add(client).add(upstream);
+  upstream.pipe(client);
+  const drop = () => {
+    client.destroy();
+    upstream.destroy();
+    open.delete(client);
+    open.delete(upstream);
+  };
+  client.on('error', drop).on('close', drop);
+  upstream.on('error', drop).on('close', drop);
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { relay } from './engine-proxy.js';
 import { IMAGES } from './images.js';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,7 +56,7 @@ export async function startResticServer(password = 'offsite-Secret-4242'): Promi
   const proxy = net.createServer((client) => {
     if (mode === 'down') return client.destroy();
     const upstream = net.connect(port, '127.0.0.1');
-    open.add(client).add(upstream);
+    relay(client, upstream, open);
     client.on('data', (c: Buffer) => {
       sent += c.length;
       if (typeof mode === 'object' && sent > mode.cutAfterBytes) {
@@ -65,15 +66,6 @@ export async function startResticServer(password = 'offsite-Secret-4242'): Promi
       }
       upstream.write(c);
     });
-    upstream.pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
   });
   const proxyPort = await new Promise<number>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as net.AddressInfo).port)));
   const passwordFile = join(dir, 'password');
