@@ -54,12 +54,18 @@ export function buildProgram(): Command {
     `${examples(['./bot.sh backup create --comment "before migration"', './bot.sh backup list --json', './bot.sh backup verify latest --deep', './bot.sh backup restore 20261121_020000 --only redis'])}\n${exitCodeHelp}\n`,
   );
   const dirOption = () => new Option('--dir <path>', 'backup directory').env('BACKUP_DIR').default('./backups');
+  // Several engines: each NAME=URL (or docker context) once; STACKVAULT_HOSTS holds the same, space-separated.
+  const hostOption = () =>
+    new Option('--host <name=url...>', 'the Docker engines to use, each named (unix://, tcp:// with TLS from DOCKER_CERT_PATH, ssh://, or a docker context name)')
+      .env('STACKVAULT_HOSTS')
+      .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
   const identityOption = () => new Option('--identity <file>', 'age identity (private key) file, for encrypted backups').env('STACKVAULT_AGE_IDENTITY');
 
   backup
     .command('create')
     .description('discover the running datastores and back each up, in parallel')
     .addOption(dirOption())
+    .addOption(hostOption())
     .addOption(new Option('--type <type>', 'backup type').choices(['manual', 'daily', 'weekly', 'monthly', 'pre-update']).default('manual'))
     .option('--comment <text>', 'free text stored with the backup', '')
     .option('--project <name>', 'only containers of this Compose project')
@@ -92,6 +98,7 @@ export function buildProgram(): Command {
     .command('list')
     .description('list backups, newest first')
     .addOption(dirOption())
+    .addOption(hostOption())
     .option('--all', 'also show incomplete directories')
     .option('--remote', 'also list the backups in the restic repository of RESTIC_REPOSITORY')
     .option('--json', 'print manifests as JSON (with --remote: {"local": [...], "remote": [...]})')
@@ -103,6 +110,7 @@ export function buildProgram(): Command {
     .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
     .description('restore services from a backup (a restore point is taken first); one that is only in the restic repository is fetched first')
     .addOption(dirOption())
+    .addOption(hostOption())
     .option('--only <services>', 'comma-separated services to restore')
     .option('--yes', 'do not ask for confirmation')
     .option('--no-check', 'skip the content check after restoring (faster; the restore is then not proven)')
@@ -128,6 +136,7 @@ their writes will show up as differences.
     .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
     .description('re-hash every artifact and check it opens; --deep restores into throwaway containers')
     .addOption(dirOption())
+    .addOption(hostOption())
     .option('--deep', 'restore each artifact into a throwaway container and check the data')
     .option('--remote', 'check the restic repository (restic check), then verify the backup as stored there (fetched into a scratch directory, every checksum checked)')
     .option('--read-data-subset <spec>', "with --remote: how much of the repository's data restic reads back (restic's syntax: 10%, 1/5, 500M)", '10%')
@@ -199,6 +208,7 @@ successful backup.
     .argument('<schedule>', 'daily | weekly | monthly | "CRON EXPR" (5 fields, names like mon-fri, or @daily/@weekly/...)')
     .description('install (or replace) our crontab entry; daily 02:00, weekly Sunday 02:00, monthly the 1st 02:00')
     .addOption(dirOption())
+    .addOption(hostOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
@@ -231,6 +241,7 @@ successful backup.
     .command('trigger')
     .description('run the scheduled job now, in the foreground (backup, then retention if it fully succeeded)')
     .addOption(dirOption())
+    .addOption(hostOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
@@ -241,6 +252,7 @@ successful backup.
     .command('run', { hidden: true })
     .description('what cron runs')
     .addOption(dirOption())
+    .addOption(hostOption())
     .addOption(scheduleType())
     .option('--project <name>')
     .option('--encrypt-to <recipient...>')

@@ -14,6 +14,7 @@ import { interruptSignal } from '../util/interrupt.js';
 import { progressFor } from './progress-renderers.js';
 
 interface CreateFlags {
+  host?: string[];
   dir: string;
   type: BackupType;
   comment: string;
@@ -46,7 +47,7 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
   if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
   // Human output goes to stderr under --json, so stdout carries the manifest and nothing else.
   const out = flags.json ? process.stderr : process.stdout;
-  const ctx = commandContext();
+  const ctx = commandContext(flags.host);
   if (flags.dryRun) {
     const plan = await planBackup({ project: flags.project, only: parseServiceList(flags.only) }, ctx);
     if (flags.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);

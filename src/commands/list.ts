@@ -9,6 +9,7 @@ import { requireOffsite, shownRepository } from '../offsite/restic.js';
 import { interruptSignal } from '../util/interrupt.js';
 
 interface ListFlags {
+  host?: string[];
   dir: string;
   all?: boolean;
   json?: boolean;
@@ -28,7 +29,7 @@ export async function listCommand(flags: ListFlags): Promise<void> {
     process.stdout.write(`${JSON.stringify(flags.all ? { backups: out, incomplete: catalog.incomplete } : out, null, 2)}\n`);
     return;
   }
-  await warnLeftStopped(catalog.dir);
+  await warnLeftStopped(catalog.dir, flags.host);
   const now = new Date();
   if (catalog.backups.length === 0) {
     process.stdout.write(`No backups in ${catalog.dir}. Create one with: ./bot.sh backup create\n`);
@@ -62,15 +63,15 @@ function renderRemote(remote: RemoteBackup[], local: Set<string>, now: Date): st
 function renderRow(b: BackupRecord, now: Date): string {
   const m = b.manifest;
   const created = new Date(m.createdAt);
-  const services = m.services.map((s) => `${statusMark(s)} ${s.name}${s.downtimeMs !== undefined ? ` (down ${formatDuration(s.downtimeMs)})` : ''}`).join('  ');
+  const services = m.services.map((s) => `${statusMark(s)} ${s.name}${s.engine ? `@${s.engine}` : ''}${s.downtimeMs !== undefined ? ` (down ${formatDuration(s.downtimeMs)})` : ''}`).join('  ');
   const comment = m.comment ? `  "${m.comment}"` : '';
   return `${chalk.bold(m.id)}  ${formatDate(created)} (${formatAge(created, now)})  ${m.type}  ${formatBytes(b.bytes)}${comment}\n    ${services}`;
 }
 
 /** A killed run may have left containers stopped; say which, if Docker can tell us. */
-async function warnLeftStopped(dir: string): Promise<void> {
+async function warnLeftStopped(dir: string, hosts: string[] | undefined): Promise<void> {
   try {
-    const warning = leftStoppedWarning(await leftStopped(dir, commandContext().engine));
+    const warning = leftStoppedWarning(await leftStopped(dir, commandContext(hosts).engine));
     if (warning) process.stderr.write(`${chalk.yellow('warning:')} ${warning}\n`);
   } catch {
     // Docker unreachable: listing backups does not need it.

@@ -10,6 +10,7 @@ import { interruptSignal } from '../util/interrupt.js';
 import { progressFor } from './progress-renderers.js';
 
 interface RestoreFlags {
+  host?: string[];
   dir: string;
   identity?: string;
   only?: string;
@@ -24,7 +25,7 @@ interface RestoreFlags {
 export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
   const out = flags.json ? process.stderr : process.stdout;
   const progress = progressFor(out);
-  const ctx = commandContext();
+  const ctx = commandContext(flags.host);
   try {
     await localOrFetched(flags.dir, id, (message) => out.write(`${message}\n`), interruptSignal);
     const result = await restoreBackup(

@@ -8,9 +8,9 @@ import { plainProgress } from './progress-renderers.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-export async function installCommand(schedule: string, flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string; encryptTo?: string[]; offsite?: boolean }) {
+export async function installCommand(schedule: string, flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string; encryptTo?: string[]; offsite?: boolean; host?: string[] }) {
   const parsed = parseSchedule(schedule, flags.type);
-  const { log } = await installSchedule(parsed, { dir: flags.dir, ping: flags.ping, project: flags.project, encryptTo: flags.encryptTo, offsite: flags.offsite });
+  const { log } = await installSchedule(parsed, { dir: flags.dir, ping: flags.ping, project: flags.project, encryptTo: flags.encryptTo, offsite: flags.offsite, hosts: flags.host });
   say(
     `Installed: ${parsed.type} backups ${parsed.words} (${parsed.expr}), ${flags.offsite ? 'stored offsite, ' : ''}then retention${flags.offsite ? ' (here and offsite)' : ''}${flags.encryptTo?.length ? ', encrypted with age' : ''}.`,
   );
@@ -47,12 +47,13 @@ interface RunFlags {
   type?: Schedule['type'];
   ping?: string;
   offsite?: boolean;
+  host?: string[];
 }
 
 /** `trigger` (a person, now) and `run` (cron): the same job; cron's run waits longer for the lock. */
 export async function runCommand(flags: RunFlags, fromCron: boolean) {
   const type = flags.type ?? ((await schedulerStatus(flags.dir)).type as Schedule['type'] | undefined) ?? 'daily';
-  const ctx = commandContext();
+  const ctx = commandContext(flags.host);
   const state = await scheduledRun(
     {
       dir: flags.dir,

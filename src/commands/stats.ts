@@ -27,7 +27,7 @@ export async function statsCommand(flags: { dir: string; json?: boolean }): Prom
     'By service:          count       size  ratio',
     ...Object.entries(stats.byService)
       .sort()
-      .map(([s, b]) => row(s, b, `${b.failed ? `  (${b.failed} failed)` : ''}${downtime(b)}`)),
+      .map(([s, b]) => row(s, b, `${b.engine ? `  on ${b.engine}` : ''}${b.failed ? `  (${b.failed} failed)` : ''}${downtime(b)}`)),
     '',
     `Oldest:           ${when(stats.oldest)}`,
     `Newest:           ${when(stats.newest)}`,

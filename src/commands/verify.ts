@@ -8,6 +8,7 @@ import { interruptSignal } from '../util/interrupt.js';
 import { plainProgress } from './progress-renderers.js';
 
 interface VerifyFlags {
+  host?: string[];
   dir: string;
   identity?: string;
   json?: boolean;
@@ -29,7 +30,7 @@ export async function verifyCommand(id: string, flags: VerifyFlags): Promise<{ b
 
 async function verifyIn(dir: string, id: string, flags: VerifyFlags, where = ''): Promise<{ backupId: string }> {
   const out = flags.json ? process.stderr : process.stdout;
-  const deep = flags.deep ? { ...commandContext(), progress: plainProgress((l) => out.write(`${l}\n`)) } : undefined;
+  const deep = flags.deep ? { ...commandContext(flags.host), progress: plainProgress((l) => out.write(`${l}\n`)) } : undefined;
   const result = await verifyBackup(dir, id, deep, flags.identity, commandContext().drivers);
   for (const s of result.services) {
     if (!s.ok) {

@@ -107,7 +107,8 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
       comment: options.comment,
       status: ok === services.length ? 'ok' : 'partial',
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
-      docker,
+      docker: { version: docker.version, apiVersion: docker.apiVersion },
+      ...(docker.engines ? { engines: docker.engines } : {}),
       host: hostname(),
       services,
       ...(found.leftOut.length ? { leftOut: found.leftOut } : {}),
@@ -130,7 +131,15 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
 }
 
 function identity(c: Candidate) {
-  return { name: c.service, container: c.container.name, containerId: c.container.id, image: c.container.image, driver: c.driver.name, project: c.project };
+  return {
+    name: c.service,
+    container: c.container.name,
+    containerId: c.container.id,
+    image: c.container.image,
+    driver: c.driver.name,
+    project: c.project,
+    ...(c.container.engine ? { engine: c.container.engine } : {}),
+  };
 }
 
 /** One file per service, `<service>.<sql|tar>[.gz|.zst]`, unique even when names sanitise alike. */

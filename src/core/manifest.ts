@@ -17,6 +17,8 @@ export interface ServiceEntry {
   name: string;
   container: string;
   containerId: string;
+  /** The Docker engine it ran on, when the backup spanned several (--host NAME=…). */
+  engine?: string;
   image: string;
   driver: DriverName;
   project?: string;
@@ -54,6 +56,8 @@ export interface Manifest {
   status: 'ok' | 'partial';
   tool: { name: string; version: string };
   docker: { version: string; apiVersion: string };
+  /** With several engines: each one's address (never a password) and version, by name. */
+  engines?: Record<string, { url: string; version: string; apiVersion: string }>;
   host: string;
   services: ServiceEntry[];
   /** Containers of the backed-up projects that were not backed up, and why. */
@@ -104,6 +108,7 @@ export function parseManifest(text: string, source: string): Manifest {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const ENGINE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const SAFE_ARTIFACT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** The first thing wrong with a parsed manifest, or undefined. Pure, fuzz-tested. */
@@ -117,6 +122,7 @@ export function manifestProblem(data: unknown): string | undefined {
     if (!isObj(s)) return `services[${i}] is not an object`;
     if (typeof s.name !== 'string' || typeof s.driver !== 'string' || typeof s.status !== 'string') return `services[${i}] lacks name, driver or status`;
     if (!['ok', 'failed', 'skipped'].includes(s.status as string)) return `services[${i}].status is '${String(s.status)}'`;
+    if (s.engine !== undefined && (typeof s.engine !== 'string' || !ENGINE_NAME.test(s.engine))) return `services[${i}].engine is not a plain name`;
     if (s.status === 'ok') {
       // The artifact name is joined to the backup directory: it must not be a path.
       if (typeof s.artifact !== 'string' || !SAFE_ARTIFACT.test(s.artifact)) return `services[${i}].artifact is not a plain file name`;

@@ -138,7 +138,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         type: 'restore-point',
         comment: `before restoring ${backup.manifest.id}`,
         // By container name: service keys can change while other projects come and go.
-        only: targets.map((t) => t.candidate.container.name),
+        only: targets.map((t) => (t.candidate.container.engine ? `${t.candidate.container.name}@${t.candidate.container.engine}` : t.candidate.container.name)),
         parallel: options.parallel,
         compress: DEFAULT_COMPRESSION,
         prefix: 'restore-point',
@@ -205,7 +205,14 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<
   const { running, notRunning } = await discover(deps.engine, deps.drivers, {});
   const all = [...running, ...notRunning];
   return entries.map((entry) => {
-    const sameDriver = all.filter((c) => c.driver.name === entry.driver);
+    // Back to the engine it came from, when the backup names one (--host).
+    if (entry.engine && !deps.engine.engineNames.includes(entry.engine)) {
+      throw usageError(
+        `Service '${entry.name}' was backed up from the Docker engine '${entry.engine}', which is not among the engines given (${deps.engine.engineNames.join(', ')}).`,
+        `Name it as at backup time: --host ${entry.engine}=URL (or set STACKVAULT_HOSTS).`,
+      );
+    }
+    const sameDriver = all.filter((c) => c.driver.name === entry.driver && (!entry.engine || c.container.engine === entry.engine));
     const composeService = (c: Candidate) => c.container.labels[LABELS.composeService];
     const match =
       sameDriver.find((c) => c.project === entry.project && (c.service === entry.name || composeService(c) === entry.name)) ??

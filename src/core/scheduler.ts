@@ -41,6 +41,8 @@ export interface InstallOptions {
   project?: string;
   encryptTo?: string[];
   offsite?: boolean;
+  /** --host values: the engines each run backs up. */
+  hosts?: string[];
 }
 
 /** restic's variables a cron job needs; secrets themselves stay in files or commands, never in the crontab. */
@@ -64,13 +66,15 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
     'umask 077 &&', // the log and everything the run writes: owner only
     `cd ${shq(REPO_ROOT)} &&`,
     `PATH=${shq(process.env.PATH ?? '/usr/bin:/bin')}`,
-    ...(process.env.DOCKER_HOST ? [`DOCKER_HOST=${shq(process.env.DOCKER_HOST)}`] : []),
+    // Where the engines are and their TLS files or contexts (no secrets: those stay in files).
+    ...['DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CERT_PATH', 'DOCKER_TLS_VERIFY', 'DOCKER_CONTEXT'].filter((v) => process.env[v]).map((v) => `${v}=${shq(process.env[v]!)}`),
     ...(options.offsite ? RESTIC_VARIABLES.filter((v) => process.env[v]).map((v) => `${v}=${shq(process.env[v]!)}`) : []),
     `./bot.sh scheduler run --type ${schedule.type} --dir ${shq(dir)}`,
     ...(options.project ? [`--project ${shq(options.project)}`] : []),
     ...(options.encryptTo?.length ? [`--encrypt-to ${options.encryptTo.map(shq).join(' ')}`] : []),
     ...(options.ping ? [`--ping ${shq(options.ping)}`] : []),
     ...(options.offsite ? ['--offsite'] : []),
+    ...(options.hosts ?? []).map((h) => `--host ${shq(h)}`),
     `>> ${shq(log)} 2>&1`,
   ].join(' ');
   const line = `${schedule.expr} ${command} ${CRON_MARKER}`;

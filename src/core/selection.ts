@@ -59,10 +59,13 @@ export function assignServiceKeys(items: ReadonlyArray<{ container: ContainerSum
   const byService = count((c) => c.service);
   const withProject = (c: (typeof base)[number]) => (c.project && byService.get(c.service)! > 1 ? `${c.project}-${c.service}` : c.service);
   const byQualified = count(withProject);
+  // The same service on several engines (--host): named after its engine.
+  const withEngine = (c: (typeof base)[number]) => (c.container.engine && byQualified.get(withProject(c))! > 1 ? `${withProject(c)}@${c.container.engine}` : withProject(c));
+  const byEngine = count(withEngine);
   return base
     .map((c) => {
-      let service = withProject(c);
-      if (byQualified.get(service)! > 1) service = `${service}-${c.container.labels[LABELS.composeNumber] ?? c.container.id.slice(0, 12)}`;
+      let service = withEngine(c);
+      if (byEngine.get(service)! > 1) service = `${service}-${c.container.labels[LABELS.composeNumber] ?? c.container.id.slice(0, 12)}`;
       return { ...c, service };
     })
     .sort((a, b) => a.service.localeCompare(b.service));
@@ -82,12 +85,14 @@ export function parseServiceList(value: string | undefined): string[] | undefine
 /** Keeps the candidates named by --only; every name must match one. */
 export function narrowToServices(candidates: Candidate[], only: string[] | undefined): Candidate[] {
   if (!only) return candidates;
-  const unknown = only.filter((name) => !candidates.some((c) => c.service === name || c.container.name === name));
+  // A container is named by its name, or name@engine where the same name runs on several engines.
+  const names = (c: Candidate) => [c.service, c.container.name, ...(c.container.engine ? [`${c.container.name}@${c.container.engine}`] : [])];
+  const unknown = only.filter((name) => !candidates.some((c) => names(c).includes(name)));
   if (unknown.length > 0) {
     const known = candidates.map((c) => c.service).join(', ') || '(none)';
     throw notFound(`--only names ${unknown.map((u) => `'${u}'`).join(', ')}, which ${unknown.length > 1 ? 'are not services' : 'is not a service'} found here.`, `Services found: ${known}.`);
   }
-  return candidates.filter((c) => only.includes(c.service) || only.includes(c.container.name));
+  return candidates.filter((c) => names(c).some((n) => only.includes(n)));
 }
 
 export type { DriverName };

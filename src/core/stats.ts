@@ -14,7 +14,7 @@ export interface Stats {
   compressionRatio: number | null;
   byType: Record<string, Bucket>;
   /** Per service; downtime (stopped or paused for its copy) of its newest backup and at most, when it was ever down. */
-  byService: Record<string, Bucket & { failed: number; lastDowntimeMs?: number; maxDowntimeMs?: number }>;
+  byService: Record<string, Bucket & { failed: number; lastDowntimeMs?: number; maxDowntimeMs?: number; engine?: string }>;
   oldest?: { id: string; createdAt: string };
   newest?: { id: string; createdAt: string };
   /** The newest backup in which every service succeeded. */
@@ -35,6 +35,7 @@ export function computeStats(backups: BackupRecord[], incomplete: number): Stats
     t.count++;
     for (const s of manifest.services) {
       const svc = (byService[s.name] ??= { ...bucket(), failed: 0 });
+      if (s.engine) svc.engine ??= s.engine; // where its newest backup came from
       if (s.status !== 'ok') {
         svc.failed++;
         continue;

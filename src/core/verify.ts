@@ -106,7 +106,9 @@ export async function inThrowaway<T>(
   spec: ThrowawaySpec,
   check: (container: ContainerDetails) => Promise<T>,
 ): Promise<T> {
-  const { engine, signal } = deps;
+  const { signal } = deps;
+  // On the engine the service ran on when it is given (its image is there), else the first.
+  const engine = deps.engine.select(entry.engine && deps.engine.engineNames.includes(entry.engine) ? entry.engine : undefined);
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
   const name = `stackvault-verify-${entry.driver}-${randomBytes(4).toString('hex')}`;
   // Labelled with the backup directory, so whoever runs several (tests) can tell whose it is.

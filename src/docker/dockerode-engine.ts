@@ -1,36 +1,44 @@
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { addAbortSignal, Writable, type Duplex, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ExecDemuxer } from '../util/exec-demux.js';
 import { ExitCode, StackvaultError } from '../errors.js';
-import type { ContainerDetails, ContainerSummary, DetachedSpec, DockerEngine, EngineVersion, ExecOptions, ExecResult, HelperSpec, TransferOptions } from './engine.js';
+import { defaultEndpoint, type EngineEndpoint } from './endpoints.js';
+import { sshAgent } from './ssh-agent.js';
+import {
+  unknownEngine,
+  type ContainerDetails,
+  type ContainerSummary,
+  type DetachedSpec,
+  type DockerEngine,
+  type EngineVersion,
+  type ExecOptions,
+  type ExecResult,
+  type HelperSpec,
+  type TransferOptions,
+} from './engine.js';
 
 const IMAGE_ID = /^(sha256:)?[0-9a-f]{12,64}$/;
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
 
 /** Turns socket-level failures into the one sentence users need. */
-function translate(err: unknown): never {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code && UNREACHABLE_CODES.has(code)) {
-    const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+function translate(err: unknown, endpoint: EngineEndpoint): never {
+  const code = (err as NodeJS.ErrnoException)?.code ?? (/unreachable|ssh exited/.test(String((err as Error)?.message)) ? 'ssh' : undefined);
+  if (code && (UNREACHABLE_CODES.has(code) || code === 'ssh' || code === 'ENOTFOUND' || /^ERR_TLS|CERT|SSL/.test(code))) {
+    const which = endpoint.name === 'default' ? '' : ` '${endpoint.name}'`;
     throw new StackvaultError(
-      `The Docker engine at ${where} is unreachable (${code}).`,
+      `The Docker engine${which} at ${endpoint.url} is unreachable (${code === 'ssh' ? (err as Error).message : code}).`,
       ExitCode.dockerUnreachable,
-      'Start Docker (for example `sudo systemctl start docker` or `dockerd &`), or set DOCKER_HOST.',
+      endpoint.name === 'default'
+        ? 'Start Docker (for example `sudo systemctl start docker` or `dockerd &`), or set DOCKER_HOST.'
+        : 'Check that engine (and its address, certificates or ssh access), or leave it out of --host.',
     );
   }
   throw err;
-}
-
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    translate(err);
-  }
 }
 
 const envToRecord = (env: string[] | undefined) =>
@@ -52,18 +60,32 @@ const EXEC_MARKER = 'STACKVAULT_EXEC';
 const reasonOf = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason : new Error('interrupted'));
 
 export class DockerodeEngine implements DockerEngine {
-  /** dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself. */
-  constructor(private readonly docker = new Docker()) {}
+  private readonly docker: Docker;
+  readonly engineNames: readonly string[];
+
+  constructor(readonly endpoint: EngineEndpoint = defaultEndpoint()) {
+    this.docker = new Docker(modemOptions(endpoint));
+    this.engineNames = [endpoint.name];
+  }
+
+  select(name?: string): DockerEngine {
+    if (name === undefined || name === this.endpoint.name) return this;
+    throw unknownEngine(name, this.engineNames);
+  }
+
+  private guarded<T>(work: () => Promise<T>): Promise<T> {
+    return work().catch((err: unknown) => translate(err, this.endpoint));
+  }
 
   version(): Promise<EngineVersion> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       const v = await this.docker.version();
       return { version: v.Version, apiVersion: v.ApiVersion };
     });
   }
 
   listContainers(options: { all?: boolean } = {}): Promise<ContainerSummary[]> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       const list = await this.docker.listContainers({ all: options.all ?? false });
       return Promise.all(
         list.map(async (c) => ({
@@ -80,7 +102,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   inspect(containerId: string): Promise<ContainerDetails> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       const c = await this.docker.getContainer(containerId).inspect();
       return {
         id: c.Id,
@@ -111,7 +133,7 @@ export class DockerodeEngine implements DockerEngine {
    * is closed and exec rejects once the command is gone.
    */
   exec(containerId: string, cmd: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       const { signal, stdin } = options;
       if (signal?.aborted) {
         stdin?.destroy();
@@ -252,7 +274,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   getArchive(containerId: string, path: string, options: TransferOptions = {}): Promise<Readable> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       const { signal } = options;
       if (signal?.aborted) throw reasonOf(signal);
       const res = (await this.docker.getContainer(containerId).getArchive({ path, abortSignal: signal })) as unknown as Readable;
@@ -262,7 +284,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   putArchive(containerId: string, path: string, tar: Readable, options: TransferOptions = {}): Promise<void> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       try {
         if (options.signal?.aborted) throw reasonOf(options.signal);
         await this.docker.getContainer(containerId).putArchive(tar as unknown as NodeJS.ReadableStream, { path, abortSignal: options.signal });
@@ -274,7 +296,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   stop(containerId: string, timeoutSeconds?: number): Promise<void> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       try {
         // Without `t`, Docker uses the container's own stop timeout (10 s when it has none).
         await this.docker.getContainer(containerId).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
@@ -285,7 +307,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   start(containerId: string): Promise<void> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       try {
         await this.docker.getContainer(containerId).start();
       } catch (err) {
@@ -295,19 +317,19 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   pause(containerId: string): Promise<void> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       await this.docker.getContainer(containerId).pause();
     });
   }
 
   unpause(containerId: string): Promise<void> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       await this.docker.getContainer(containerId).unpause();
     });
   }
 
   runToCompletion(spec: HelperSpec): Promise<ExecResult> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       const container = await this.docker.createContainer({
         Image: spec.image,
         Cmd: spec.cmd,
@@ -328,7 +350,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   runDetached(spec: DetachedSpec): Promise<string> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       const options: Docker.ContainerCreateOptions = {
         Image: spec.image,
         name: spec.name,
@@ -359,13 +381,13 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   remove(containerId: string): Promise<void> {
-    return guarded(async () => {
+    return this.guarded(async () => {
       await this.docker.getContainer(containerId).remove({ force: true, v: true });
     });
   }
 
   imageExists(ref: string): Promise<boolean> {
-    return guarded(async () =>
+    return this.guarded(async () =>
       this.docker
         .getImage(ref)
         .inspect()
@@ -378,4 +400,22 @@ export class DockerodeEngine implements DockerEngine {
         ),
     );
   }
+}
+
+/**
+ * dockerode's options for one endpoint, all of them set: dockerode fills unset ones from
+ * DOCKER_HOST and DOCKER_CERT_PATH, which must not leak into an engine named otherwise.
+ */
+function modemOptions(endpoint: EngineEndpoint): Docker.DockerOptions {
+  const none = { socketPath: undefined, host: undefined, port: undefined, protocol: undefined, ca: undefined, cert: undefined, key: undefined, agent: undefined };
+  const url = new URL(endpoint.url);
+  if (url.protocol === 'unix:') return { ...none, socketPath: url.pathname };
+  if (url.protocol === 'ssh:') {
+    // The system's ssh, as the docker CLI uses it: the user's keys, agent, config and known_hosts.
+    return { ...none, host: 'docker', port: 80, protocol: 'http', agent: sshAgent(endpoint.url) } as Docker.DockerOptions;
+  }
+  const tls = endpoint.tlsDir;
+  if (!tls) return { ...none, host: url.hostname, port: url.port, protocol: 'http' };
+  const read = (file: string) => readFileSync(join(tls, file));
+  return { ...none, host: url.hostname, port: url.port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
 }

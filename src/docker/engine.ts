@@ -1,7 +1,12 @@
 import type { Readable, Writable } from 'node:stream';
+import { ExitCode, StackvaultError } from '../errors.js';
 
 /** What stackvault needs from Docker, and nothing more: core logic is written against this. */
 export interface DockerEngine {
+  /** The engines spoken to: ['default'] for the one of DOCKER_HOST, else the names given by --host. */
+  readonly engineNames: readonly string[];
+  /** The engine named `name` (undefined: the first), for what is created there (helpers, throwaways). */
+  select(name?: string): DockerEngine;
   version(): Promise<EngineVersion>;
   listContainers(options?: { all?: boolean }): Promise<ContainerSummary[]>;
   inspect(containerId: string): Promise<ContainerDetails>;
@@ -48,6 +53,8 @@ export interface DetachedSpec {
 export interface EngineVersion {
   version: string;
   apiVersion: string;
+  /** With several engines (--host): each one's address and version. */
+  engines?: Record<string, { url: string; version: string; apiVersion: string }>;
 }
 
 export interface ContainerSummary {
@@ -56,6 +63,8 @@ export interface ContainerSummary {
   image: string;
   labels: Record<string, string>;
   state: string;
+  /** The engine it runs on, when there are several (--host NAME=…). */
+  engine?: string;
 }
 
 export interface Mount {
@@ -107,6 +116,8 @@ export interface TransferOptions {
  */
 export function withSignal(engine: DockerEngine, signal: AbortSignal): DockerEngine {
   return {
+    engineNames: engine.engineNames,
+    select: (name) => withSignal(engine.select(name), signal),
     version: () => engine.version(),
     listContainers: (o) => engine.listContainers(o),
     inspect: (id) => engine.inspect(id),
@@ -138,3 +149,10 @@ export interface HelperSpec {
   user?: string;
   volumesFrom?: string[];
 }
+
+export const unknownEngine = (name: string, known: readonly string[]) =>
+  new StackvaultError(
+    `No Docker engine named '${name}' is configured (there is ${known.map((k) => `'${k}'`).join(', ')}).`,
+    ExitCode.usage,
+    `Name it: --host ${name}=URL (unix://, tcp:// with TLS, ssh://) or a docker context, or set STACKVAULT_HOSTS.`,
+  );

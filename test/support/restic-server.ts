@@ -90,13 +90,27 @@ export async function startResticServer(password = 'offsite-Secret-4242'): Promi
  * An SFTP server (openssh-server, compose/images/sshd) with a key made here, reached by restic
  * through the `ssh` it finds first on PATH: a wrapper that adds this server's ssh_config.
  */
-export async function startSftpServer(): Promise<{ env: Record<string, string>; container: StartedTestContainer }> {
+/**
+ * With `dockerSocket`, the server is also a Docker host reachable over ssh:// (as the docker CLI
+ * reaches one): the host's docker client and that engine's socket are mounted in, so
+ * `ssh sv-sftp docker system dial-stdio` works for its user.
+ */
+export async function startSftpServer(options: { dockerSocket?: string } = {}): Promise<{ env: Record<string, string>; container: StartedTestContainer }> {
   const dir = await mkdtemp(join(tmpdir(), 'svt-sftp-'));
   const key = join(dir, 'id_ed25519');
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   await chmod(dir, 0o755);
+  if (options.dockerSocket) await chmod(options.dockerSocket, 0o666); // a test engine; its user is not root
   const container = await new GenericContainer(IMAGES.sshd)
     .withCopyFilesToContainer([{ source: `${key}.pub`, target: '/authorized_keys', mode: 0o644 }])
+    .withBindMounts(
+      options.dockerSocket
+        ? [
+            { source: '/usr/bin/docker', target: '/usr/local/bin/docker', mode: 'ro' },
+            { source: options.dockerSocket, target: '/var/run/docker.sock', mode: 'rw' },
+          ]
+        : [],
+    )
     .withExposedPorts(22)
     .withWaitStrategy(Wait.forLogMessage(/Server listening/))
     .start();

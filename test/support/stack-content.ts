@@ -8,6 +8,12 @@ import Docker from 'dockerode';
  * What a container is, is decided here from its environment and image, as a user would.
  */
 const docker = new Docker();
+/** Further engines whose containers belong to the stacks too (a stack spread over several hosts). */
+const engines: Docker[] = [docker];
+const engineOf = new Map<string, Docker>();
+export function alsoOnEngine(other: Docker): void {
+  if (!engines.includes(other)) engines.push(other);
+}
 
 /** `labelled` apps keep SQLite files named by a label and write all the time: restore.test.ts covers them. */
 type Kind = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'app' | 'labelled';
@@ -26,49 +32,51 @@ export interface Member {
 
 /** Members of a project; `projectDir` (where its compose file is) marks source-tree binds, which keep only SQLite files. */
 export async function membersOf(project: string, projectDir = ''): Promise<Member[]> {
-  const list = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`] } });
   const out: Member[] = [];
-  for (const c of list) {
-    const i = await docker.getContainer(c.Id).inspect();
-    const env = Object.fromEntries((i.Config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    const cmd = [...[i.Config.Entrypoint ?? []].flat(), ...(i.Config.Cmd ?? [])];
-    const image = i.Config.Image;
-    const kind: Kind = i.Config.Labels?.['stackvault.sqlite.paths']
-      ? 'labelled'
-      : env.PG_MAJOR
-        ? 'postgres'
-        : env.REDIS_VERSION || env.VALKEY_VERSION
-          ? 'redis'
-          : /chroma/.test(image)
-            ? 'chroma'
-            : /neo4j/.test(image)
-              ? 'neo4j'
-              : 'app';
-    out.push({
-      id: c.Id,
-      name: i.Name.slice(1),
-      service: c.Labels['com.docker.compose.service'] ?? i.Name.slice(1),
-      kind,
-      env,
-      cmd,
-      mounts: (i.Mounts ?? [])
-        .filter((m) => m.RW && !/\.sock$|^\/etc\//.test(m.Destination) && !/(^|\/)\.env$|\.(ya?ml|json|conf|py|sh)$/.test(m.Destination))
-        .filter((m) => !(m.Type === 'bind' && projectDir && (projectDir === m.Source || projectDir.startsWith(`${m.Source}/`))))
-        .map((m) => ({ type: m.Type, source: m.Source, destination: m.Destination })),
-      ip: Object.values(i.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '',
-    });
-  }
+  for (const engine of engines)
+    for (const c of await engine.listContainers({ filters: { label: [`com.docker.compose.project=${project}`] } })) {
+      engineOf.set(c.Id, engine);
+      const i = await engine.getContainer(c.Id).inspect();
+      const env = Object.fromEntries((i.Config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const cmd = [...[i.Config.Entrypoint ?? []].flat(), ...(i.Config.Cmd ?? [])];
+      const image = i.Config.Image;
+      const kind: Kind = i.Config.Labels?.['stackvault.sqlite.paths']
+        ? 'labelled'
+        : env.PG_MAJOR
+          ? 'postgres'
+          : env.REDIS_VERSION || env.VALKEY_VERSION
+            ? 'redis'
+            : /chroma/.test(image)
+              ? 'chroma'
+              : /neo4j/.test(image)
+                ? 'neo4j'
+                : 'app';
+      out.push({
+        id: c.Id,
+        name: i.Name.slice(1),
+        service: c.Labels['com.docker.compose.service'] ?? i.Name.slice(1),
+        kind,
+        env,
+        cmd,
+        mounts: (i.Mounts ?? [])
+          .filter((m) => m.RW && !/\.sock$|^\/etc\//.test(m.Destination) && !/(^|\/)\.env$|\.(ya?ml|json|conf|py|sh)$/.test(m.Destination))
+          .filter((m) => !(m.Type === 'bind' && projectDir && (projectDir === m.Source || projectDir.startsWith(`${m.Source}/`))))
+          .map((m) => ({ type: m.Type, source: m.Source, destination: m.Destination })),
+        ip: Object.values(i.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '',
+      });
+    }
   return out.sort((a, b) => a.service.localeCompare(b.service));
 }
 
 /** Runs a command in a container and returns its stdout (throws on a non-zero exit). */
 export async function execIn(id: string, cmd: string[], env: Record<string, string> = {}, user?: string): Promise<string> {
-  const exec = await docker.getContainer(id).exec({ Cmd: cmd, Env: Object.entries(env).map(([k, v]) => `${k}=${v}`), AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+  const on = engineOf.get(id) ?? docker;
+  const exec = await on.getContainer(id).exec({ Cmd: cmd, Env: Object.entries(env).map(([k, v]) => `${k}=${v}`), AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
   const stream = await exec.start({ hijack: true, stdin: false });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   await new Promise<void>((resolve, reject) => {
-    docker.modem.demuxStream(stream, { write: (c: Buffer) => out.push(c) } as never, { write: (c: Buffer) => err.push(c) } as never);
+    on.modem.demuxStream(stream, { write: (c: Buffer) => out.push(c) } as never, { write: (c: Buffer) => err.push(c) } as never);
     stream.on('end', () => resolve());
     stream.on('error', reject);
   });

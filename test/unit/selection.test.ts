@@ -63,9 +63,10 @@ describe('driver selection', () => {
 
 describe('service keys', () => {
   const pg = DRIVERS[0]!;
-  const c = (name: string, project?: string, service?: string, num?: string) => ({
+  const c = (name: string, project?: string, service?: string, num?: string, engine?: string) => ({
     container: container({
       name,
+      ...(engine ? { engine } : {}),
       labels: {
         ...(project ? { 'com.docker.compose.project': project } : {}),
         ...(service ? { 'com.docker.compose.service': service } : {}),
@@ -80,6 +81,9 @@ describe('service keys', () => {
     ['container name outside compose', [c('legacy-db')], ['legacy-db']],
     ['same service in two projects', [c('a_pg_1', 'a', 'pg'), c('b_pg_1', 'b', 'pg')], ['a-pg', 'b-pg']],
     ['scaled service', [c('bot_pg_1', 'bot', 'pg', '1'), c('bot_pg_2', 'bot', 'pg', '2')], ['bot-pg-1', 'bot-pg-2']],
+    ['same project and service on two engines', [c('bot_pg_1', 'bot', 'pg', '1', 'nas'), c('bot_pg_1', 'bot', 'pg', '1', 'local')], ['bot-pg@local', 'bot-pg@nas']],
+    ['one service per engine keeps its plain name', [c('bot_pg_1', 'bot', 'pg', '1', 'nas'), c('bot_redis_1', 'bot', 'redis', '1', 'local')], ['pg', 'redis']],
+    ['scaled on two engines', [c('bot_pg_1', 'bot', 'pg', '1', 'a'), c('bot_pg_2', 'bot', 'pg', '2', 'a'), c('bot_pg_1', 'bot', 'pg', '1', 'b')], ['bot-pg@a-1', 'bot-pg@a-2', 'bot-pg@b']],
     ['odd names kept as given', [c('x', 'p', 'my service ✓')], ['my service ✓']],
   ])('%s', (_what, items, keys) => {
     expect(assignServiceKeys(items).map((k) => k.service)).toEqual(keys);
