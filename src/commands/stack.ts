@@ -10,7 +10,7 @@ import { formatDuration } from '../util/format.js';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { commandContext } from './context.js';
 import { plainProgress } from './progress-renderers.js';
-import { chooseImages } from './stack-images.js';
+import { chooseImages } from '../stack/images.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -23,7 +23,7 @@ export interface ArtifactCheck {
 /**
  * Proves an artifact is the one the manifest describes and that it opens: size and SHA-256
  * of the file, a clean decompression, a complete tar without hostile entries, or a SQL dump
- * that ends with pg_dumpall's completion line. Any problem is an integrity error (exit 5)
+ * that ends with its driver's completion line (artifactEnd). Any problem is an integrity error (exit 5)
  * naming the service and what is wrong. Reads the file once.
  */
 export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string, driver?: Pick<Driver, 'artifactEnd'>): Promise<ArtifactCheck> {

@@ -70,7 +70,7 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
         .filter((d) => d.recognise)
         .map((d) => d.name)
         .join(', ')} (by image, environment and command) and for containers labelled ${LABELS.driver} or ${drivers.flatMap((d) => (d.claimedByLabel ? [d.claimedByLabel] : [])).join(', ')}.`,
-      `Label a container to include it, e.g. --label ${LABELS.driver}=postgres.`,
+      `Label a container to include it, e.g. --label ${LABELS.driver}=${drivers[0]?.name ?? 'NAME'}.`,
     );
   }
   const onlyLeft = options.only ? [] : leftOut;

@@ -6,7 +6,6 @@ import { notFound, usageError } from '../errors.js';
 
 export const LABELS = {
   driver: 'stackvault.driver',
-  sqlitePaths: 'stackvault.sqlite.paths',
   exclude: 'stackvault.exclude',
   /** Set on stackvault's own short-lived helper containers. */
   helper: 'stackvault.helper',
@@ -16,8 +15,8 @@ export const LABELS = {
 } as const;
 
 /**
- * The driver for a container: the `stackvault.driver` label wins, then a SQLite paths label,
- * then the first driver that recognises the container as its server (exact image name, the
+ * The driver for a container: the `stackvault.driver` label wins, then a label a driver claims
+ * (the SQLite paths label), then the first driver that recognises the container as its server (exact image name, the
  * official image's environment, the server program). Undefined when it is not a datastore.
  */
 export function selectDriver(container: Recognisable, drivers: readonly Driver[]): Driver | undefined {

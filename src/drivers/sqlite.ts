@@ -6,7 +6,6 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import { LABELS } from '../core/selection.js';
 import { usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
 import type * as SqliteHost from './sqlite-host.js';
@@ -25,13 +24,16 @@ export interface SqliteFileRecord {
   tables: Record<string, number>;
 }
 
+/** Names an app container's SQLite files; the label claims the container for this driver. */
+export const SQLITE_PATHS_LABEL = 'stackvault.sqlite.paths';
+
 export function sqlitePaths(labels: Record<string, string>): string[] {
-  const paths = (labels[LABELS.sqlitePaths] ?? '')
+  const paths = (labels[SQLITE_PATHS_LABEL] ?? '')
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean);
   const bad = paths.find((p) => !p.startsWith('/'));
-  if (bad) throw usageError(`${LABELS.sqlitePaths} must list absolute paths; '${bad}' is not.`);
+  if (bad) throw usageError(`${SQLITE_PATHS_LABEL} must list absolute paths; '${bad}' is not.`);
   return paths;
 }
 
@@ -61,12 +63,12 @@ export const sqliteDriver: Driver = {
   name: 'sqlite',
   format: 'tar',
   imageNames: [],
-  claimedByLabel: LABELS.sqlitePaths,
+  claimedByLabel: SQLITE_PATHS_LABEL,
   secrets: () => [],
 
   async backup(ctx) {
     const paths = sqlitePaths(ctx.container.labels);
-    if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${LABELS.sqlitePaths} label naming its database files.`);
+    if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${SQLITE_PATHS_LABEL} label naming its database files.`);
     for (const path of paths) await checkIsSqlite(ctx.engine, ctx.container.id, path);
     const { files, fingerprint } = await backupFrozen(ctx, paths);
     return { details: { method: 'frozen copy, recovered on host', files }, fingerprint };
@@ -181,14 +183,14 @@ export const sqliteDriver: Driver = {
 function checkRecordedFiles(files: SqliteFileRecord[], container: ContainerDetails): void {
   const labelled = sqlitePaths(container.labels);
   const stray = files.find((f) => !labelled.includes(f.path));
-  if (stray) throw new Error(`the backup records ${String(stray.path)}, which is not among this container's ${LABELS.sqlitePaths} (${labelled.join(', ') || 'none'}); refusing to restore`);
+  if (stray) throw new Error(`the backup records ${String(stray.path)}, which is not among this container's ${SQLITE_PATHS_LABEL} (${labelled.join(', ') || 'none'}); refusing to restore`);
   const odd = files.find((f) => !/^[0-9]+-[A-Za-z0-9._-]+$/.test(String(f.entry)));
   if (odd) throw new Error(`the backup names its copy of ${odd.path} '${String(odd.entry)}', which is not a name stackvault writes; refusing to restore`);
 }
 
 /** A labelled path must be an existing regular file that starts with SQLite's header; checked without writing anything. */
 async function checkIsSqlite(engine: DockerEngine, containerId: string, path: string): Promise<void> {
-  const label = `check the ${LABELS.sqlitePaths} label`;
+  const label = `check the ${SQLITE_PATHS_LABEL} label`;
   const why: Record<Exclude<SqliteHeaderFacts, 'sqlite'>, string> = {
     missing: `${path} does not exist in the container (${label}); nothing was created`,
     'not a file': `${path} is not a regular file (${label})`,
