@@ -1,50 +1,105 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 
 /**
  * An HTTP agent whose every connection is `ssh HOST docker system dial-stdio`, as the docker
  * CLI does for ssh:// hosts: the system's ssh brings the user's keys, agent, ~/.ssh/config and
  * known_hosts checking (dockerode's own ssh client checks no host key). Batch mode: a prompt
- * for a password or an unknown host key fails instead of hanging a scheduled run.
+ * for a password or an unknown host key fails instead of hanging a scheduled run. The sessions
+ * share one ssh connection (ControlMaster, in a directory only this user can enter), so an
+ * exec, which takes a connection of its own, does not pay a key exchange each.
  */
 export function sshAgent(url: string): Agent {
   const { username, hostname, port } = new URL(url);
   const target = `${username ? `${decodeURIComponent(username)}@` : ''}${hostname}`;
-  const args = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=15', ...(port ? ['-p', port] : []), '--', target, 'docker', 'system', 'dial-stdio'];
-  // Kept alive: one ssh session serves many API calls (an exec's stream takes its own).
+  const control = join(tmpdir(), `stackvault-ssh-${userInfo().uid}`);
+  mkdirSync(control, { recursive: true, mode: 0o700 });
+  const args = [
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=15',
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    `ControlPath=${join(control, '%C')}`,
+    '-o',
+    'ControlPersist=30',
+    ...(port ? ['-p', port] : []),
+    '--',
+    target,
+    'docker',
+    'system',
+    'dial-stdio',
+  ];
+  // Kept alive: one session serves many API calls (an exec's stream takes its own).
   const agent = new Agent({ keepAlive: true, keepAliveMsecs: 10_000 });
   // Node's Agent calls createConnection(options, callback); a Duplex is a usable socket.
-  (agent as unknown as { createConnection: () => Duplex }).createConnection = () => {
-    const child = spawn(process.env.STACKVAULT_SSH ?? 'ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const stderr: Buffer[] = [];
-    child.stderr.on('data', (b: Buffer) => stderr.push(b));
-    const socket = Duplex.from({ readable: child.stdout, writable: child.stdin }) as Duplex & Record<string, unknown>;
-    // What http.ClientRequest and Agent may call on a net.Socket. An idle kept-alive session is
-    // unref'd by the Agent, so it never keeps the process alive.
-    for (const m of ['setTimeout', 'setNoDelay', 'setKeepAlive']) socket[m] = () => socket;
-    const pipes = [child.stdin, child.stdout, child.stderr] as unknown as Array<{ ref(): void; unref(): void }>;
-    socket.ref = () => {
-      child.ref();
-      for (const p of pipes) p.ref();
-      return socket;
-    };
-    socket.unref = () => {
-      child.unref();
-      for (const p of pipes) p.unref();
-      return socket;
-    };
-    child.once('error', (err) => socket.destroy(err));
+  (agent as unknown as { createConnection: () => Duplex }).createConnection = () => new SshSocket(spawn(process.env.STACKVAULT_SSH ?? 'ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  return agent;
+}
+
+/**
+ * The ssh process as a socket: its stdout is what the engine sends, its stdin what we send.
+ * Reading ends only when its stdout has ended (every byte delivered), whatever order the
+ * process's pipes close in, so a stream the engine ended is never taken for a cut one.
+ */
+class SshSocket extends Duplex {
+  private readonly stderr: Buffer[] = [];
+
+  constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    super({ allowHalfOpen: true });
+    child.stdout.on('data', (b: Buffer) => {
+      if (!this.push(b)) child.stdout.pause();
+    });
+    child.stdout.once('end', () => this.push(null));
+    child.stdin.on('error', () => undefined); // EPIPE once the other side is gone: the reading side tells
+    child.stderr.on('data', (b: Buffer) => this.stderr.push(b));
+    child.once('error', (err) => this.destroy(err));
     child.once('exit', (code) => {
-      if (code !== 0 && code !== null) {
-        const why = Buffer.concat(stderr).toString('utf8').trim().split('\n').pop() ?? '';
-        socket.destroy(Object.assign(new Error(`ssh exited with ${code}${why ? `: ${why}` : ''}`), { code: 'ssh' }));
+      if (code && !this.readableEnded) {
+        const why = Buffer.concat(this.stderr).toString('utf8').trim().split('\n').pop() ?? '';
+        this.destroy(Object.assign(new Error(`ssh exited with ${code}${why ? `: ${why}` : ''}`), { code: 'ssh' }));
       }
     });
-    socket.once('close', () => {
-      if (child.exitCode === null) child.kill();
-    });
-    return socket;
+  }
+
+  override _read(): void {
+    this.child.stdout.resume();
+  }
+
+  override _write(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.child.stdin.destroyed) return cb(new Error('the ssh connection is closed'));
+    this.child.stdin.write(chunk, () => cb());
+  }
+
+  override _final(cb: () => void): void {
+    this.child.stdin.end();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    if (this.child.exitCode === null) this.child.kill();
+    cb(err);
+  }
+
+  // What http.ClientRequest and Agent call on a net.Socket. An idle kept-alive session is
+  // unref'd by the Agent, so it never keeps the process alive.
+  setTimeout = () => this;
+  setNoDelay = () => this;
+  setKeepAlive = () => this;
+  ref = () => {
+    this.child.ref();
+    for (const p of [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as Array<{ ref(): void }>) p.ref();
+    return this;
   };
-  return agent;
+  unref = () => {
+    this.child.unref();
+    for (const p of [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as Array<{ unref(): void }>) p.unref();
+    return this;
+  };
 }

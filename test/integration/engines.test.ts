@@ -118,7 +118,6 @@ describe('one backup across two Docker engines', () => {
       ].sort();
     expect(await throwaways(second.docker)).toEqual([IMAGES.postgres, IMAGES.redis]);
     const onLocal = await throwaways(new Docker());
-    expect(onLocal.length).toBeGreaterThan(0);
     expect(onLocal.filter((image) => image === IMAGES.postgres || image === IMAGES.redis)).toEqual([]);
   });
 
