@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project's local images without any image registry:
 #   stackvault-local/base:{bookworm,trixie}  debootstrap --variant=minbase, then docker import
-#   stackvault-local/{postgres,redis,chroma,neo4j,app,valkey,appstub,sshd}:<tag>  from compose/images/<name>/
+#   stackvault-local/{postgres,mariadb,redis,chroma,neo4j,app,valkey,appstub,sshd}:<tag>  from compose/images/<name>/
 #   stackvault-local/redis:6  from compose/images/redis/ on bullseye (Redis 6.0 keeps its AOF in one file)
 #   stackvault-local/{pgvector,pg-regress}:17  FROM stackvault-local/postgres:17, so built after it
 # An image is skipped when one with the same content hash (label stackvault.build-hash) exists.
@@ -15,11 +15,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
 
 force=""; [ "${1:-}" = --force ] && { force=1; shift; }
-declare -A TAGS=([postgres]=17 [redis]=7 [redis6]=6 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17)
+declare -A TAGS=([mariadb]=11 [postgres]=17 [redis]=7 [redis6]=6 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17)
 # A base is a debootstrap suite, or another image of this script (built first, in a later batch).
 declare -A BASES=([postgres]=trixie [redis]=bookworm [redis6]=bullseye [chroma]=trixie [neo4j]=bookworm [app]=bookworm
-                  [valkey]=trixie [appstub]=bookworm [sshd]=bookworm [pgvector]=postgres [pg-regress]=postgres)
-ALL=(postgres redis redis6 chroma neo4j app valkey appstub sshd pgvector pg-regress)
+                  [mariadb]=trixie [valkey]=trixie [appstub]=bookworm [sshd]=bookworm [pgvector]=postgres [pg-regress]=postgres)
+ALL=(postgres mariadb redis redis6 chroma neo4j app valkey appstub sshd pgvector pg-regress)
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
 
 sv_docker_answers || sv_die "no Docker engine answers; run scripts/test.sh or start Docker first." 6

@@ -1,6 +1,8 @@
 /** The project's local images (scripts/build-images.sh), used by every integration test. */
 export const IMAGES = {
   postgres: 'stackvault-local/postgres:17',
+  /** Debian trixie's mariadb-server 11.8, set up as the official mariadb image (compose/images/mariadb). */
+  mariadb: 'stackvault-local/mariadb:11',
   redis: 'stackvault-local/redis:7',
   /** Redis 6.0 (Debian bullseye): its AOF is one appendonly.aof file, not a directory. */
   redis6: 'stackvault-local/redis:6',

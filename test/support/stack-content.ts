@@ -16,7 +16,7 @@ export function alsoOnEngine(other: Docker): void {
 }
 
 /** `labelled` apps keep SQLite files named by a label and write all the time: restore.test.ts covers them. */
-type Kind = 'postgres' | 'redis' | 'chroma' | 'neo4j' | 'app' | 'labelled';
+type Kind = 'postgres' | 'mariadb' | 'redis' | 'chroma' | 'neo4j' | 'app' | 'labelled';
 
 export interface Member {
   id: string;
@@ -44,13 +44,15 @@ export async function membersOf(project: string, projectDir = ''): Promise<Membe
         ? 'labelled'
         : env.PG_MAJOR
           ? 'postgres'
-          : env.REDIS_VERSION || env.VALKEY_VERSION
-            ? 'redis'
-            : /chroma/.test(image)
-              ? 'chroma'
-              : /neo4j/.test(image)
-                ? 'neo4j'
-                : 'app';
+          : env.MARIADB_VERSION || env.MYSQL_MAJOR
+            ? 'mariadb'
+            : env.REDIS_VERSION || env.VALKEY_VERSION
+              ? 'redis'
+              : /chroma/.test(image)
+                ? 'chroma'
+                : /neo4j/.test(image)
+                  ? 'neo4j'
+                  : 'app';
       out.push({
         id: c.Id,
         name: i.Name.slice(1),
@@ -100,6 +102,11 @@ async function psql(m: Member, db: string, sql: string): Promise<string> {
   }
   return (await execIn(m.id, ['psql', '-U', pgUser(m), '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', sql])).trim();
 }
+/** MariaDB's own client, as root over the socket (MYSQL_PWD from the container where it has one). */
+const maria = async (m: Member, query: string) =>
+  (await execIn(m.id, ['mariadb', '-uroot', '-N', '-B', '--default-character-set=utf8mb4', '-e', query], m.env.MARIADB_ROOT_PASSWORD ? { MYSQL_PWD: m.env.MARIADB_ROOT_PASSWORD } : {})).trim();
+const MARIA_SYSTEM = "('mysql','information_schema','performance_schema','sys')";
+const mariaDatabases = async (m: Member) => (await maria(m, `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ${MARIA_SYSTEM} ORDER BY 1`)).split('\n').filter(Boolean);
 const databases = async (m: Member) => (await psql(m, 'postgres', 'SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);
 
 function redisAuth(m: Member): Record<string, string> {
@@ -156,6 +163,13 @@ export async function seedStack(project: string, projectDir = ''): Promise<void>
           );
         }
       }
+    } else if (m.kind === 'mariadb') {
+      await maria(
+        m,
+        `CREATE DATABASE IF NOT EXISTS sv CHARACTER SET utf8mb4; CREATE TABLE sv.sv_seed (id INT PRIMARY KEY, body TEXT, payload VARBINARY(64)) CHARSET=utf8mb4;
+        INSERT INTO sv.sv_seed SELECT seq, CONCAT(REPEAT('${TEXT.replace(/\\/g, '\\\\').replace(/'/g, "''")} ', 1 + seq % 9), seq), UNHEX(MD5(seq)) FROM sv.seq_1_to_500;
+        CREATE USER IF NOT EXISTS 'sv_reader'@'%' IDENTIFIED BY 'sv-reader-1'; GRANT SELECT ON sv.* TO 'sv_reader'@'%';`,
+      );
     } else if (m.kind === 'redis') {
       await redis(m, 'SET', 'sv:text', TEXT);
       await redis(m, 'HSET', 'sv:hash', 'name', '张三', 'city', 'Zürich');
@@ -189,6 +203,8 @@ export async function changeStack(project: string, projectDir = ''): Promise<voi
         await psql(m, db, 'DROP TABLE IF EXISTS sv_vectors');
       }
       await psql(m, 'postgres', 'CREATE DATABASE sv_made_later');
+    } else if (m.kind === 'mariadb') {
+      await maria(m, "UPDATE sv.sv_seed SET body = 'changed' WHERE id % 3 = 0; DELETE FROM sv.sv_seed WHERE id > 400; CREATE DATABASE sv_made_later; DROP USER 'sv_reader'@'%'");
     } else if (m.kind === 'redis') {
       await redis(m, 'FLUSHALL');
       await redis(m, 'SET', 'sv:after', 'the backup');
@@ -215,6 +231,19 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
           .split('\n')
           .filter(Boolean);
         for (const t of tables) out[`${m.service} ${db} ${t}`] = await psql(m, db, `SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ${t} x`);
+      }
+    } else if (m.kind === 'mariadb') {
+      out[`${m.service} databases`] = (await mariaDatabases(m)).join(',');
+      out[`${m.service} users`] = await maria(m, "SELECT GROUP_CONCAT(CONCAT(User, '@', Host) ORDER BY User, Host) FROM mysql.global_priv");
+      for (const db of await mariaDatabases(m)) {
+        for (const t of (await maria(m, `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${db}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1`)).split('\n').filter(Boolean)) {
+          const cols = (await maria(m, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '${db}' AND TABLE_NAME = '${t}' ORDER BY ORDINAL_POSITION`)).split('\n');
+          const row = `CONCAT_WS('|', ${cols.map((c) => `IFNULL(HEX(\`${c}\`), 'NULL')`).join(', ')})`;
+          out[`${m.service} ${db} ${t}`] = await maria(
+            m,
+            `SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), MD5(IFNULL(GROUP_CONCAT(${row} ORDER BY ${row} SEPARATOR '\\n'), '-')) FROM \`${db}\`.\`${t}\``,
+          );
+        }
       }
     } else if (m.kind === 'redis') {
       for (const db of ['0', '2']) {

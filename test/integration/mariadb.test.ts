@@ -1,0 +1,151 @@
+import { join } from 'node:path';
+import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { newProjectName } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+import { rewriteArtifact } from '../support/tamper.js';
+
+const ROOT_PASSWORD = 'maria-Root-Secret-4242';
+const APP_PASSWORD = 'maria-App-Secret-4242';
+
+/** Runs SQL with the server's own client as root over the socket; returns its tab-separated output. */
+async function sql(c: StartedTestContainer, query: string, db = ''): Promise<string> {
+  const r = await c.exec(['mariadb', '-uroot', '-N', '-B', '--default-character-set=utf8mb4', ...(db ? [db] : []), '-e', query]);
+  if (r.exitCode !== 0) throw new Error(`${query.slice(0, 80)}: ${r.stderr || r.output}`);
+  return r.stdout.trim();
+}
+
+/**
+ * The content as this test reads it, with its own queries (not the driver's CHECKSUM TABLE):
+ * per table every row's HEX() in key order, databases with their character sets, users with
+ * their authentication and grants, routines, triggers, events and views.
+ */
+async function content(c: StartedTestContainer): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const system = "('mysql','information_schema','performance_schema','sys')";
+  out.databases = await sql(
+    c,
+    `SELECT GROUP_CONCAT(CONCAT_WS(' ', SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME) ORDER BY SCHEMA_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ${system}`,
+  );
+  const tables = (await sql(c, `SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ${system} ORDER BY 1`))
+    .split('\n')
+    .filter(Boolean);
+  for (const t of tables) {
+    const [db, name] = t.split('.') as [string, string];
+    const cols = (await sql(c, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='${db}' AND TABLE_NAME='${name}' ORDER BY ORDINAL_POSITION`)).split('\n');
+    const row = `CONCAT_WS('|', ${cols.map((col) => `IFNULL(HEX(\`${col}\`), 'NULL')`).join(', ')})`;
+    out[`table ${t}`] = await sql(
+      c,
+      `SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), MD5(IFNULL(GROUP_CONCAT(${row} ORDER BY ${row} SEPARATOR '\\n'), '')) FROM \`${db}\`.\`${name}\``,
+    );
+    out[`create ${t}`] = (await sql(c, `SHOW CREATE TABLE \`${db}\`.\`${name}\``)).replace(/ AUTO_INCREMENT=\d+/, '');
+  }
+  out.users = await sql(c, "SELECT GROUP_CONCAT(CONCAT(User, '@', Host, ' ', MD5(Priv)) ORDER BY User, Host) FROM mysql.global_priv");
+  out.grants = await sql(c, "SELECT GROUP_CONCAT(CONCAT_WS(' ', User, Host, Db, Select_priv, Insert_priv) ORDER BY User, Db) FROM mysql.db");
+  out.routines = await sql(
+    c,
+    `SELECT GROUP_CONCAT(CONCAT_WS(' ', ROUTINE_SCHEMA, ROUTINE_NAME, MD5(ROUTINE_DEFINITION)) ORDER BY 1) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ${system}`,
+  );
+  out.triggers = await sql(
+    c,
+    `SELECT GROUP_CONCAT(CONCAT_WS(' ', TRIGGER_SCHEMA, TRIGGER_NAME, MD5(ACTION_STATEMENT)) ORDER BY 1) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN ${system}`,
+  );
+  out.events = await sql(c, `SELECT GROUP_CONCAT(CONCAT_WS(' ', EVENT_SCHEMA, EVENT_NAME, MD5(EVENT_DEFINITION)) ORDER BY 1) FROM information_schema.EVENTS WHERE EVENT_SCHEMA NOT IN ${system}`);
+  out.views = await sql(c, `SELECT GROUP_CONCAT(CONCAT_WS(' ', TABLE_SCHEMA, TABLE_NAME, MD5(VIEW_DEFINITION)) ORDER BY 1) FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ${system}`);
+  return out;
+}
+
+/** Text and bytes nobody picked to be easy: every byte value, 4-byte UTF-8, latin1, JSON, decimals, times, NULLs. */
+const SEED = `
+CREATE TABLE app.messages (id INT AUTO_INCREMENT PRIMARY KEY, body MEDIUMTEXT, raw VARBINARY(300), doc JSON, price DECIMAL(20,6), at DATETIME(6), note VARCHAR(50) NULL) DEFAULT CHARSET=utf8mb4;
+INSERT INTO app.messages (body, raw, doc, price, at, note) VALUES
+  ('中文テキスト naïve café ☕ Straße 🎉 ''quoted'' \\\\back', UNHEX(CONCAT_WS('', ${Array.from({ length: 16 }, (_, i) => `'${Array.from({ length: 16 }, (_, j) => (i * 16 + j).toString(16).padStart(2, '0')).join('')}'`).join(', ')})), '{"a": [1, 2.5, "ü"], "b": null}', 123456789.123456, '2026-12-04 10:11:12.345678', NULL),
+  (REPEAT('x', 70000), '', '[]', -0.000001, '1970-01-01 00:00:01.000000', 'tab\\tnewline\\nnull\\0end');
+INSERT INTO app.messages (body, raw, doc, price, at) SELECT CONCAT('row ', seq, ' ✓'), UNHEX(MD5(seq)), JSON_OBJECT('n', seq), seq / 7, '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_5000;
+CREATE DATABASE legacy CHARACTER SET latin1 COLLATE latin1_swedish_ci;
+CREATE TABLE legacy.names (n VARCHAR(40)) CHARACTER SET latin1;
+INSERT INTO legacy.names VALUES ('Müller'), ('Øster'), ('façade'), ('');
+CREATE VIEW app.expensive AS SELECT id, price FROM app.messages WHERE price > 100;
+CREATE TABLE app.audit (id INT, what VARCHAR(20));
+CREATE TRIGGER app.log_insert AFTER INSERT ON app.messages FOR EACH ROW INSERT INTO app.audit VALUES (NEW.id, 'insert');
+CREATE PROCEDURE app.total(OUT t DECIMAL(30,6)) SELECT SUM(price) INTO t FROM app.messages;
+CREATE EVENT app.nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01' DO DELETE FROM app.audit WHERE id < 0;
+CREATE USER 'reader'@'%' IDENTIFIED BY 'reader-Secret-1';
+GRANT SELECT ON app.* TO 'reader'@'%';
+`;
+
+describe('MariaDB (a real mariadb-server 11.8)', () => {
+  const project = newProjectName('mariadb');
+  let db: StartedTestContainer;
+  let dir: string;
+  let seeded: Record<string, string>;
+  let id: string;
+
+  beforeAll(async () => {
+    db = await new GenericContainer(IMAGES.mariadb)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'db' })
+      .withEnvironment({ MARIADB_ROOT_PASSWORD: ROOT_PASSWORD, MARIADB_DATABASE: 'app', MARIADB_USER: 'app', MARIADB_PASSWORD: APP_PASSWORD })
+      .withWaitStrategy(Wait.forHealthCheck())
+      .start();
+    await sql(db, SEED, 'app');
+    seeded = await content(db);
+    dir = await tempDir('mariadb');
+  });
+  afterAll(async () => {
+    await db?.stop();
+  });
+
+  it('is found by what it is, backed up whole, and no password reaches the manifest', async () => {
+    const r = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const m = JSON.parse(String(r.stdout)) as Manifest;
+    id = m.id;
+    const entry = m.services.find((s) => s.name === 'db')!;
+    expect(entry).toMatchObject({ driver: 'mariadb', status: 'ok', format: 'sql' });
+    expect(entry.details?.databases).toEqual(['app', 'legacy']);
+    const text = JSON.stringify(m);
+    for (const secret of [ROOT_PASSWORD, APP_PASSWORD]) expect(text).not.toContain(secret);
+  });
+
+  it('restores exactly: rows, bytes, schema, routines, users; what came since is gone; the check says equal', async () => {
+    await sql(
+      db,
+      `UPDATE app.messages SET body = 'changed' WHERE id = 1; DELETE FROM app.messages WHERE id > 4000; DROP TABLE legacy.names;
+       CREATE DATABASE newer; CREATE TABLE newer.t (x INT); CREATE TABLE app.extra (y INT);
+       CREATE USER 'intruder'@'%' IDENTIFIED BY 'x'; DROP PROCEDURE app.total; DROP USER 'reader'@'%';`,
+    );
+    expect(await content(db)).not.toEqual(seeded);
+    const r = await bot(['backup', 'restore', id, '--yes', '--dir', dir], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toMatch(/db.*equal/);
+    expect(await content(db)).toEqual(seeded);
+    // The app's user still logs in with its password, over TCP as the app would.
+    const login = await db.exec(['mariadb', '-h127.0.0.1', '-uapp', '-N', '-e', 'SELECT COUNT(*) FROM app.messages'], { env: { MYSQL_PWD: APP_PASSWORD } });
+    expect(login.stdout.trim()).toBe('5002');
+  });
+
+  it('verify --deep loads the dump into a throwaway server and finds the same content', async () => {
+    const r = await bot(['backup', 'verify', id, '--deep', '--dir', dir], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+  });
+
+  it.each([
+    ['writes a file', "SELECT 'x' INTO OUTFILE '/tmp/stackvault-pwned'", /OUTFILE/],
+    ['switches how strings end', "SET sql_mode='NO_BACKSLASH_ESCAPES'", /sql_mode/],
+    ['runs a shell command', '\\! touch /tmp/stackvault-pwned', /client command/],
+  ])('a crafted dump that %s is refused before anything changes (exit 5)', async (_what, line, message) => {
+    const copy = await tempDir('mariadb-crafted');
+    const made = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy], { timeout: 300_000 });
+    const crafted = (JSON.parse(String(made.stdout)) as Manifest).id;
+    await rewriteArtifact(join(copy, crafted), 'db', (dump) => dump.replace('CREATE DATABASE', `${line};\nCREATE DATABASE`));
+    const before = await content(db);
+    const r = await bot(['backup', 'restore', crafted, '--yes', '--dir', copy], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toMatch(message);
+    expect((await db.exec(['test', '-e', '/tmp/stackvault-pwned'])).exitCode).toBe(1);
+    expect(await content(db)).toEqual(before);
+  });
+});
