@@ -10,6 +10,7 @@ import { formatBytes } from '../util/format.js';
 import { commandContext } from './context.js';
 import { shownRepository, requireOffsite } from '../offsite/restic.js';
 import { storeNewAndPending } from '../core/offsite.js';
+import { offsiteByPolicy } from '../core/removal.js';
 import { interruptSignal } from '../util/interrupt.js';
 import { progressFor } from './progress-renderers.js';
 
@@ -55,6 +56,7 @@ export async function createCommand(flags: CreateFlags): Promise<{ backupId: str
     return { backupId: '' };
   }
   // A missing repository is found out before any container is touched.
+  flags.offsite ||= await offsiteByPolicy(flags.dir);
   if (flags.offsite) requireOffsite();
   const progress = progressFor(out);
   try {

@@ -74,8 +74,9 @@ export async function pruneCommand(flags: PruneFlags) {
         if (!flags.json) {
           const drop = r.decisions.filter((d) => !d.keep);
           for (const d of drop) say(`${flags.dryRun ? 'would forget' : 'forgot'} ${d.id} in the restic repository: ${d.reason}`);
+          if (r.brokenUploads) say(`${flags.dryRun ? 'would forget' : 'forgot'} ${r.brokenUploads} snapshot${r.brokenUploads === 1 ? '' : 's'} of uploads that broke off`);
           say(
-            drop.length === 0
+            drop.length + r.brokenUploads === 0
               ? `Nothing to remove in the restic repository ${shownRepository()}.`
               : `${r.freedBytes !== undefined ? `The repository shrank by ${formatBytes(r.freedBytes)}` : 'Nothing pruned yet'}; ${r.decisions.length - drop.length} kept there.`,
           );

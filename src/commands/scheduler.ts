@@ -4,6 +4,7 @@ import { ExitCode } from '../errors.js';
 import { formatAge, formatDate } from '../util/format.js';
 import { commandContext } from './context.js';
 import { policyFrom } from './maintenance.js';
+import { offsiteByPolicy } from '../core/removal.js';
 import { plainProgress } from './progress-renderers.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -63,7 +64,7 @@ export async function runCommand(flags: RunFlags, fromCron: boolean) {
       ping: flags.ping,
       policy: await policyFrom({ dir: flags.dir }),
       lockWaitMs: fromCron ? 30 * 60_000 : 60_000,
-      offsite: flags.offsite,
+      offsite: flags.offsite || (await offsiteByPolicy(flags.dir)),
     },
     { ...ctx, progress: plainProgress(say) },
     say,

@@ -249,6 +249,8 @@ export async function localOrFetched(dir: string, id: string, onFetch: (message:
 
 export interface OffsitePrune {
   decisions: Decision[];
+  /** Artifact snapshots of uploads that broke off, forgotten (or, with dryRun, to be). */
+  brokenUploads: number;
   /** Bytes the repository shrank by (restic prune), when anything was removed. */
   freedBytes?: number;
 }
@@ -263,14 +265,42 @@ export async function pruneOffsite(policy: RetentionPolicy, now: Date, dryRun: b
   const items: RetentionItem[] = remote.map((r) => ({ id: r.id, type: r.type as BackupType, createdAt: new Date(r.time), status: r.status === 'partial' ? 'partial' : 'ok' }));
   const decisions = applyRetention(items, policy, now);
   const drop = decisions.filter((d) => !d.keep);
-  if (dryRun || drop.length === 0) return { decisions };
+  const all = await snapshots([TAG], signal);
+  const orphans = await brokenUploads(all, now, signal);
+  if (dryRun || drop.length + orphans.length === 0) return { decisions, brokenUploads: orphans.length };
   const before = await repositorySize(signal);
   // Every snapshot of a dropped backup, its artifacts and its meta (restic forget takes IDs, or a policy).
   const dropped = new Set(drop.map((d) => tag.id(d.id)));
-  const ids = (await snapshots([TAG], signal)).filter((x) => (x.tags ?? []).some((t) => dropped.has(t))).map((x) => x.id);
-  await restic(['forget', ...ids], { signal });
+  const ids = all.filter((x) => (x.tags ?? []).some((t) => dropped.has(t))).map((x) => x.id);
+  await restic(['forget', ...new Set([...ids, ...orphans])], { signal });
   await restic(['prune'], { signal });
-  return { decisions, freedBytes: Math.max(0, before - (await repositorySize(signal))) };
+  return { decisions, brokenUploads: orphans.length, freedBytes: Math.max(0, before - (await repositorySize(signal))) };
+}
+
+/**
+ * Artifact snapshots that no meta snapshot names: left by an upload that broke off. Those of a
+ * backup stored since (a retry) go at once; those of a backup never stored wait a day, since
+ * an upload may still be running.
+ */
+async function brokenUploads(all: ResticSnapshot[], now: Date, signal?: AbortSignal): Promise<string[]> {
+  const idOf = (x: ResticSnapshot) => (x.tags ?? []).find((t) => t.startsWith('sv-id:'));
+  const metas = all.filter((x) => x.tags?.includes(tag.part('meta')));
+  const named = new Set<string>();
+  for (const m of metas) {
+    let meta: Partial<Meta> = {};
+    try {
+      meta = JSON.parse(await restic(['dump', '--quiet', m.id, `/${META_FILE}`], { signal })) as Meta;
+    } catch (err) {
+      if (err instanceof StackvaultError) throw err; // the repository, not this record
+      // a record that is not JSON names nothing
+    }
+    for (const f of Object.values(meta.files ?? {})) named.add(String(f?.snapshot));
+  }
+  const stored = new Set(metas.map(idOf));
+  return all
+    .filter((x) => x.tags?.includes(tag.part('artifact')) && !named.has(x.short_id) && !named.has(x.id))
+    .filter((x) => stored.has(idOf(x)) || now.getTime() - Date.parse(x.time) > 86_400_000)
+    .map((x) => x.id);
 }
 
 async function repositorySize(signal?: AbortSignal): Promise<number> {

@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCatalog, type Catalog } from './catalog.js';
@@ -51,6 +52,15 @@ export async function planPrune(dirOption: string, policy: RetentionPolicy, now:
 }
 
 /** Policy from `<dir>/retention.json` (any subset of the fields), else the defaults. */
+/** `"offsite": true` in the policy file: every backup of this directory is stored offsite too (as --offsite). */
+export async function offsiteByPolicy(dir: string): Promise<boolean> {
+  const text = await readFile(join(dir, 'retention.json'), 'utf8').catch(() => undefined);
+  if (!text) return false;
+  const v = (JSON.parse(text) as { offsite?: unknown }).offsite;
+  if (v !== undefined && typeof v !== 'boolean') throw usageError('retention.json: offsite must be true or false.');
+  return v === true;
+}
+
 export async function loadPolicy(dir: string): Promise<RetentionPolicy> {
   const text = await readFile(join(dir, 'retention.json'), 'utf8').catch(() => undefined);
   if (!text) return DEFAULT_POLICY;

@@ -152,6 +152,46 @@ describe('offsite retention, verification and schedule', () => {
     expect((await remoteIds()).some((x) => x.type === 'daily')).toBe(true);
   });
 
+  it('"offsite": true in the policy file stores every backup offsite, without the flag', async () => {
+    await writeFile(join(dir, 'retention.json'), JSON.stringify({ offsite: true }));
+    try {
+      const r = await run(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const id = (JSON.parse(String(r.stdout)) as Manifest).id;
+      expect((await remoteIds()).map((x) => x.id)).toContain(id);
+    } finally {
+      await rm(join(dir, 'retention.json'));
+    }
+  });
+
+  it('prune --remote forgets the snapshots of uploads that broke off, and only those', async () => {
+    const kept = (await remoteIds()).map((r) => r.id);
+    const stored = kept[0]!;
+    // What an upload cut off after its first artifact leaves: an artifact snapshot no meta names.
+    const orphan = (id: string, time?: string) =>
+      execa('restic', ['backup', '--quiet', '--stdin', '--stdin-filename', 'postgres.sql', '--tag', `stackvault,sv-id:${id},sv-part:artifact`, ...(time ? ['--time', time] : [])], {
+        env: server.env,
+        input: `cut off ${id}`,
+      });
+    await orphan(stored); // a retry stored that backup since: goes at once
+    await orphan('stackvault_backup_20200101_000000', '2020-01-01 00:00:00'); // never stored, long ago: goes
+    await orphan('stackvault_backup_20990101_000000'); // never stored, just now: may still be uploading, stays
+    const snapshots = async () => JSON.parse((await execa('restic', ['snapshots', '--json'], { env: server.env })).stdout) as Array<{ id: string; tags?: string[] }>;
+    const before = await snapshots();
+    const p = await run(['backup', 'prune', '--remote', '--keep-daily', '365', '--keep-pre-update', '10', '--dir', dir]);
+    expect(p.exitCode, String(p.stderr)).toBe(0);
+    expect(String(p.stdout)).toMatch(/forgot 2 snapshots of uploads that broke off/);
+    const after = await snapshots();
+    expect(before.length - after.length).toBe(2);
+    const has = (id: string) => after.some((x) => x.tags?.includes(`sv-id:${id}`));
+    expect(has('stackvault_backup_20990101_000000')).toBe(true);
+    expect(has('stackvault_backup_20200101_000000')).toBe(false);
+    expect((await remoteIds()).map((r) => r.id)).toEqual(kept);
+    // Every backup it kept still comes back whole.
+    const v = await run(['backup', 'verify', stored, '--remote', '--dir', dir]);
+    expect(v.exitCode, String(v.stdout) + String(v.stderr)).toBe(0);
+  });
+
   it('a crafted record in the repository cannot smuggle restic flags or paths: exit 5, nothing fetched', async () => {
     const mine = JSON.parse(String((await run(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[];
     const manifest = { ...mine[0]!, id: 'stackvault_backup_20300101_000000' };
