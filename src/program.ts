@@ -114,12 +114,19 @@ export function buildProgram(): Command {
     .option('--only <services>', 'comma-separated services to restore')
     .option('--yes', 'do not ask for confirmation')
     .option('--no-check', 'skip the content check after restoring (faster; the restore is then not proven)')
+    .option('--into-project <name>', 'restore into the same services of another Compose project (a clone), leaving the backed-up one untouched')
+    .option('--map <service=container...>', 'restore a service into this container (name or id), whatever its project')
     .addOption(identityOption())
     .option('--stop-timeout <seconds>', 'seconds a container stopped for the restore gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      `${examples(['./bot.sh backup restore latest', './bot.sh backup restore 20261121_020000 --only postgres --yes'])}
+      `${examples([
+        './bot.sh backup restore latest',
+        './bot.sh backup restore 20261121_020000 --only postgres --yes',
+        'docker compose -p bot-drill up -d && ./bot.sh backup restore latest --into-project bot-drill --yes',
+        './bot.sh backup restore latest --only redis --map redis=scratch-redis',
+      ])}
 "latest" is the newest backup that is not a restore point. Every artifact is checked before
 anything changes, and a restore point (type restore-point) of the same services is taken
 first; a service that fails to restore is put back from it. After restoring, each store's

@@ -1,6 +1,6 @@
 import { restoreBackup, type RestorePlan } from '../core/restore.js';
 import { parseServiceList } from '../core/selection.js';
-import { ExitCode, StackvaultError } from '../errors.js';
+import { ExitCode, StackvaultError, usageError } from '../errors.js';
 import { confirm } from './confirm.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { parseStopTimeout } from './create.js';
@@ -20,6 +20,20 @@ interface RestoreFlags {
   /** commander's --no-check sets this to false. */
   check?: boolean;
   stopTimeout?: string;
+  intoProject?: string;
+  map?: string[];
+}
+
+/** `--map postgres=clone-db-1 --map redis=…` into a record; a value without `=` is a usage error. */
+export function parseMap(values: string[] | undefined): Record<string, string> | undefined {
+  if (!values?.length) return undefined;
+  const map: Record<string, string> = {};
+  for (const v of values.flatMap((x) => x.split(','))) {
+    const i = v.indexOf('=');
+    if (i <= 0 || i === v.length - 1) throw usageError(`--map takes SERVICE=CONTAINER, not '${v}'.`);
+    map[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return map;
 }
 
 export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
@@ -29,7 +43,17 @@ export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{
   try {
     await localOrFetched(flags.dir, id, (message) => out.write(`${message}\n`), interruptSignal);
     const result = await restoreBackup(
-      { dir: flags.dir, id, only: parseServiceList(flags.only), parallel: 4, identity: flags.identity, stopTimeout: parseStopTimeout(flags.stopTimeout), check: flags.check !== false },
+      {
+        dir: flags.dir,
+        id,
+        only: parseServiceList(flags.only),
+        parallel: 4,
+        identity: flags.identity,
+        stopTimeout: parseStopTimeout(flags.stopTimeout),
+        check: flags.check !== false,
+        intoProject: flags.intoProject,
+        map: parseMap(flags.map),
+      },
       {
         ...ctx,
         progress: { ...progress, serviceDone: () => undefined },

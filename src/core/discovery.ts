@@ -7,6 +7,8 @@ import { assignServiceKeys, LABELS, narrowToServices, selectDriver, type Candida
 export interface DiscoveryOptions {
   project?: string;
   only?: string[];
+  /** Projects whose app containers count even when no datastore runs there (a restore's projects). */
+  alsoProjects?: readonly string[];
 }
 
 /** A container of a backed-up project that is not backed up, and why (shown with --verbose and --json). */
@@ -46,7 +48,7 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
     if (driver) matched.push({ container, driver });
     else unmatched.push(container);
   }
-  const projects = new Set([...matched.map((m) => projectOf(m.container)), options.project].filter((p): p is string => Boolean(p)));
+  const projects = new Set([...matched.map((m) => projectOf(m.container)), options.project, ...(options.alsoProjects ?? [])].filter((p): p is string => Boolean(p)));
   const leftOut: LeftOut[] = [];
   const takesLeftovers = drivers.find((d) => d.leftover);
   for (const container of unmatched) {

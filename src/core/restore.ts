@@ -31,6 +31,13 @@ export interface RestoreOptions {
   check?: boolean;
   /** Seconds a stopped container gets before Docker kills it; default its own stop timeout. */
   stopTimeout?: number;
+  /**
+   * Restore into the same services of another Compose project (a clone for a drill), leaving
+   * the backed-up project alone: no stop, no restore point, nothing written there.
+   */
+  intoProject?: string;
+  /** Service -> container (name or id) to restore that service into, whatever its project. */
+  map?: Record<string, string>;
 }
 
 export interface RestorePlanItem {
@@ -122,7 +129,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   try {
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
-    const targets = await findTargets(entries, deps);
+    const targets = await findTargets(entries, deps, options);
     for (const t of targets) await checkTarget(t, backup.path, options.identity, deps);
     const plan: RestorePlan = {
       backup: backup.manifest,
@@ -139,6 +146,8 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         comment: `before restoring ${backup.manifest.id}`,
         // By container name: service keys can change while other projects come and go.
         only: targets.map((t) => (t.candidate.container.engine ? `${t.candidate.container.name}@${t.candidate.container.engine}` : t.candidate.container.name)),
+        // Projects where only app containers run count too.
+        alsoProjects: targets.map((t) => t.candidate.project).filter((p): p is string => Boolean(p)),
         parallel: options.parallel,
         compress: DEFAULT_COMPRESSION,
         prefix: 'restore-point',
@@ -200,11 +209,41 @@ function selectEntries(manifest: Manifest, only: string[] | undefined): ServiceE
   });
 }
 
-/** The running container for each backed-up service: same project and service, else same container name. */
-async function findTargets(entries: ServiceEntry[], deps: RestoreDeps): Promise<Target[]> {
-  const { running, notRunning } = await discover(deps.engine, deps.drivers, {});
+/**
+ * The container for each backed-up service: the one --map names; with --into-project, the same
+ * Compose service of that project; else the same project and service, else the same name.
+ */
+async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: Pick<RestoreOptions, 'intoProject' | 'map'> = {}): Promise<Target[]> {
+  // The backed-up projects (and the clone) count whole, even where only app containers run.
+  const alsoProjects = [...entries.map((e) => e.project), options.intoProject].filter((p): p is string => Boolean(p));
+  const { running, notRunning } = await discover(deps.engine, deps.drivers, { alsoProjects });
   const all = [...running, ...notRunning];
+  const unknown = Object.keys(options.map ?? {}).filter((s) => !entries.some((e) => e.name === s));
+  if (unknown.length) throw usageError(`--map names ${unknown.map((u) => `'${u}'`).join(', ')}, not a service being restored.`, `Services: ${entries.map((e) => e.name).join(', ')}.`);
+  const composeService = (c: Candidate) => c.container.labels[LABELS.composeService];
+  const sameService = (c: Candidate, entry: ServiceEntry) => composeService(c) === entry.name || (entry.project !== undefined && `${entry.project}-${composeService(c)}` === entry.name);
+  const elsewhere = (entry: ServiceEntry): Target | undefined => {
+    const mapped = options.map?.[entry.name];
+    if (mapped === undefined && options.intoProject === undefined) return undefined;
+    const match = all.find(
+      (c) => c.driver.name === entry.driver && (mapped !== undefined ? c.container.name === mapped || c.container.id.startsWith(mapped) : c.project === options.intoProject && sameService(c, entry)),
+    );
+    if (!match) {
+      throw notFound(
+        mapped !== undefined
+          ? `No ${entry.driver} container '${mapped}' to restore '${entry.name}' into (--map).`
+          : `Project '${options.intoProject}' has no ${entry.driver} service '${entry.name}' to restore into.`,
+        mapped !== undefined ? 'See docker ps.' : `Start the clone first, e.g. docker compose -p ${options.intoProject} up -d (with the same compose file), then restore.`,
+      );
+    }
+    if (entry.project !== undefined && match.project === entry.project && mapped === undefined) {
+      throw usageError(`--into-project ${options.intoProject} is the backed-up project itself.`, 'Leave out --into-project to restore it in place.');
+    }
+    return { entry, candidate: match, driver: match.driver };
+  };
   return entries.map((entry) => {
+    const other = elsewhere(entry);
+    if (other) return other;
     // Back to the engine it came from, when the backup names one (--host).
     if (entry.engine && !deps.engine.engineNames.includes(entry.engine)) {
       throw usageError(
