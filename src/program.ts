@@ -139,6 +139,17 @@ their writes will show up as differences.
     .action(logged(async (id, opts) => (await import('./commands/restore.js')).restoreCommand(id, opts)));
 
   backup
+    .command('drill')
+    .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
+    .description('restore the backup into a throwaway copy of its services (started from the recorded images), check every store, remove the copy, record the drill; production is never touched')
+    .addOption(dirOption())
+    .addOption(hostOption())
+    .addOption(identityOption())
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `${examples(['./bot.sh backup drill latest', './bot.sh backup drill 20261121_020000 --json'])}\nExit 5 when a service did not come back equal (or could not be drilled).\n`)
+    .action(logged(async (id, opts) => (await import('./commands/drill.js')).drillCommand(id, opts)));
+
+  backup
     .command('verify')
     .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
     .description('re-hash every artifact and check it opens; --deep restores into throwaway containers')

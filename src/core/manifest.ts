@@ -68,6 +68,16 @@ export interface Manifest {
   fetchedFrom?: { repository: string; snapshot: string; at: string };
   /** What `backup verify` checked, newest last (at most 10 kept). */
   verifications?: Verification[];
+  /** `backup drill` runs, newest last (at most 10): restored into a throwaway copy of the stack. */
+  drills?: Drill[];
+}
+
+export interface Drill {
+  at: string;
+  ok: boolean;
+  durationMs: number;
+  /** Per service: whether it came back equal, and the content check's word (or why not drilled). */
+  services: Record<string, { ok: boolean; check: string }>;
 }
 
 export interface Verification {

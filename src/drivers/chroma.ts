@@ -49,6 +49,8 @@ export const chromaDriver: Driver = {
     await restoreDataPaths(ctx, labelled ?? [(await persistPath(ctx.engine, ctx.container)).path]);
   },
 
+  throwaway: (entry) => throwawaySpec(entry.details?.paths),
+
   artifactFingerprint: (ctx) => ctx.inThrowaway(throwawaySpec(ctx.entry.details?.paths), (container) => chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry.details?.paths))),
 
   liveFingerprint: ({ engine, container, entry }) => chromaFingerprint(engine, container, recordedPath(entry.details?.paths)),

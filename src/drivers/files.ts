@@ -90,6 +90,15 @@ export const filesDriver: Driver = {
     if (ctx.entry.fingerprint && JSON.stringify(ctx.entry.fingerprint.parts) !== JSON.stringify(fp.parts)) throw new Error('the archive does not hold the files recorded at backup time');
     return { entries: files };
   },
+  /**
+   * The app's image with a fresh volume at each recorded path, kept alive by a shell instead of
+   * the app (which would look for its stores under names only its own stack resolves).
+   */
+  throwaway: (entry) => ({
+    volumes: (entry.details?.paths as string[] | undefined) ?? [],
+    entrypoint: ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'],
+    noHealthcheck: true,
+  }),
   ready: async (_engine, container) => container.running,
 };
 

@@ -83,6 +83,8 @@ export const mariadbDriver: Driver = {
     await pipeline(open(), new HostileSqlFilter(), new Writable({ write: (_c, _e, cb) => cb() }));
   },
 
+  throwaway: () => throwawaySpec(),
+
   /** The dump loaded into a throwaway server of the same image, read there as a live one. */
   artifactFingerprint: (ctx) => ctx.inThrowaway(throwawaySpec(), (container) => liveFingerprint(ctx.engine, container)),
 

@@ -35,9 +35,14 @@ export const neo4jDriver: Driver = {
   restore: (ctx) => restoreDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
   artifactFingerprint: ({ open }) => fingerprintTar(open()),
   liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, (entry.details?.paths as string[] | undefined) ?? USUAL_PATHS),
+  /** A fresh volume at each recorded path, named by the paths label so a restore finds them. */
+  throwaway: (entry) => {
+    const paths = (entry.details?.paths as string[] | undefined) ?? USUAL_PATHS;
+    return { env: { NEO4J_AUTH: 'none' }, volumes: paths, labels: { 'stackvault.paths': paths.join(',') } };
+  },
   /** Restores into a throwaway container and counts the files that came back. */
   deepVerify: (ctx) =>
-    ctx.inThrowaway({ env: { NEO4J_AUTH: 'none' }, volumes: (ctx.entry.details?.paths as string[] | undefined) ?? USUAL_PATHS }, async (container) => {
+    ctx.inThrowaway(neo4jDriver.throwaway!(ctx.entry), async (container) => {
       const paths = (ctx.entry.details?.paths as string[] | undefined) ?? USUAL_PATHS;
       const files = Number(await execChecked(ctx.engine, container.id, ['sh', '-c', 'find "$@" -type f | wc -l', 'sh', ...paths], 'count files'));
       const expected = ctx.entry.details?.tarFiles as number | undefined;

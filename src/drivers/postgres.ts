@@ -83,11 +83,14 @@ export const postgresDriver: Driver = {
     }
   },
 
+  /** The same superuser as the backed-up server, so the dump's ownership replays as it was. */
+  throwaway: (entry) => ({ env: { POSTGRES_USER: (entry.details?.superuser as string | undefined) ?? 'postgres', POSTGRES_PASSWORD: randomBytes(18).toString('base64url') } }),
+
   /** Replays the dump into a fresh server (ON_ERROR_STOP) and counts every table's rows. */
   async deepVerify(ctx) {
     const user = (ctx.entry.details?.superuser as string | undefined) ?? 'postgres';
     const expected = ((ctx.entry.details?.databases as string[] | undefined) ?? []).filter((d) => !d.startsWith('template')).sort();
-    return ctx.inThrowaway({ env: { POSTGRES_USER: user, POSTGRES_PASSWORD: randomBytes(18).toString('base64url') } }, async (container) => {
+    return ctx.inThrowaway(postgresDriver.throwaway!(ctx.entry), async (container) => {
       const q = (db: string, query: string) => sql(ctx.engine, container.id, user, db, query);
       const databases = (await q('postgres', 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);
       const missing = expected.filter((d) => !databases.includes(d));

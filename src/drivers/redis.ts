@@ -127,6 +127,8 @@ export const redisDriver: Driver = {
     };
   },
 
+  throwaway: () => ({}),
+
   /** Loads the RDB into a fresh server; its key count must match the one seen at backup time. */
   async deepVerify(ctx) {
     return ctx.inThrowaway({}, async (container) => {

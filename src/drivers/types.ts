@@ -114,6 +114,9 @@ export interface DeepVerifyContext {
 export interface ThrowawaySpec {
   env?: Record<string, string>;
   cmd?: string[];
+  entrypoint?: string[];
+  /** No healthcheck, whatever the image declares (it checks the app, which does not run here). */
+  noHealthcheck?: boolean;
   labels?: Record<string, string>;
   volumes?: string[];
 }
@@ -163,6 +166,11 @@ export interface Driver {
    * Returns what was seen (counts), which verify records in the manifest; throws on a mismatch.
    */
   deepVerify(ctx: DeepVerifyContext): Promise<Record<string, unknown>>;
+  /**
+   * An empty server of this store, to start from the backup's image and restore into (deep
+   * verify, `backup drill`). Drivers that cannot start one alone leave it out.
+   */
+  throwaway?(entry: ServiceEntry): ThrowawaySpec;
   /** Whether the service answers; used after a restore when the image has no healthcheck. */
   ready(engine: DockerEngine, container: ContainerDetails): Promise<boolean>;
 }

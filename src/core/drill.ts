@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { DockerEngine } from '../docker/engine.js';
+import { StackvaultError, ExitCode } from '../errors.js';
+import { readCatalog, resolveBackup } from './catalog.js';
+import { acquireLock } from './lock.js';
+import type { Drill } from './manifest.js';
+import { updateManifest } from './manifest-update.js';
+import { waitReady } from './readiness.js';
+import { restoreBackup, type RestoreDeps, type ServiceRestoreResult } from './restore.js';
+import { LABELS } from './selection.js';
+
+export interface DrillOptions {
+  dir: string;
+  id: string;
+  identity?: string;
+  parallel: number;
+}
+
+export interface DrillResult extends Drill {
+  backupId: string;
+  results: ServiceRestoreResult[];
+}
+
+/**
+ * `backup drill`: the whole restore, end to end, where it cannot hurt. A throwaway copy of the
+ * backed-up services is started from their recorded images (an empty server each, as its
+ * driver says), under a Compose project of its own; the backup is restored into it with
+ * `restore --into-project` (every check, the content check included); then the copy is removed
+ * on every path, and the drill is recorded in the manifest. Production is never touched.
+ */
+export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps, 'confirm'>): Promise<DrillResult> {
+  const backup = resolveBackup(await readCatalog(options.dir), options.id);
+  const project = `stackvault-drill-${randomBytes(3).toString('hex')}`;
+  const started: Array<{ engine: DockerEngine; id: string }> = [];
+  const notDrilled: Record<string, string> = {};
+  const at = new Date();
+  try {
+    const entries = backup.manifest.services.filter((s) => s.status === 'ok');
+    const drilled: string[] = [];
+    for (const entry of entries) {
+      const driver = deps.drivers.find((d) => d.name === entry.driver);
+      const spec = driver?.throwaway?.(entry);
+      if (!driver || !spec) {
+        notDrilled[entry.name] = `the ${entry.driver} driver cannot start an empty ${entry.driver} on its own`;
+        continue;
+      }
+      const engine = deps.engine.select(entry.engine && deps.engine.engineNames.includes(entry.engine) ? entry.engine : undefined);
+      if (!(await engine.imageExists(entry.image))) {
+        notDrilled[entry.name] = `its image ${entry.image} is not on this host`;
+        continue;
+      }
+      deps.progress.info(`${entry.name}: starting an empty ${entry.driver} from ${entry.image} in project ${project}`);
+      const id = await engine.runDetached({
+        image: entry.image,
+        name: `${project}-${entry.name.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
+        ...spec,
+        // A target of this drill's restore, and of nothing else: exclude=false lets discovery see it.
+        labels: { ...spec.labels, [LABELS.composeProject]: project, [LABELS.composeService]: entry.name, [LABELS.exclude]: 'false', 'stackvault.drill-for': backup.manifest.id },
+      });
+      started.push({ engine, id });
+      await waitReady(engine, id, driver, deps.signal);
+      drilled.push(entry.name);
+    }
+    if (drilled.length === 0)
+      throw new StackvaultError(
+        `Nothing of ${backup.manifest.id} can be drilled: ${Object.entries(notDrilled)
+          .map(([s, why]) => `${s}: ${why}`)
+          .join('; ')}.`,
+        ExitCode.failure,
+      );
+    const restored = await restoreBackup(
+      { dir: options.dir, id: backup.manifest.id, only: drilled, parallel: options.parallel, identity: options.identity, intoProject: project },
+      { ...deps, confirm: async () => true },
+    );
+    // The restore point captured the empty throwaways: nothing anyone would restore.
+    const dir = dirname(backup.path);
+    const release = await acquireLock(dir, `backup drill ${backup.manifest.id}`, 60_000);
+    await rm(join(dir, restored.restorePointId), { recursive: true, force: true }).finally(release);
+    const services: Drill['services'] = Object.fromEntries([
+      ...restored.services.map((s) => [s.service, { ok: s.status === 'restored' && s.check === 'equal', check: s.check ?? s.error ?? s.status }]),
+      ...Object.entries(notDrilled).map(([s, why]) => [s, { ok: false, check: `not drilled: ${why}` }]),
+    ]);
+    const drill: Drill = { at: at.toISOString(), ok: Object.values(services).every((s) => s.ok), durationMs: Date.now() - at.getTime(), services };
+    await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), drill].slice(-10) }));
+    return { ...drill, backupId: backup.manifest.id, results: restored.services };
+  } finally {
+    for (const c of started) await c.engine.remove(c.id).catch(() => undefined);
+  }
+}

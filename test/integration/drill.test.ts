@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { newProjectName, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+import { seedStack, stackContent } from '../support/stack-content.js';
+import { rewriteArtifact } from '../support/tamper.js';
+
+const docker = new Docker();
+const drillContainers = () => docker.listContainers({ all: true, filters: { label: ['stackvault.drill-for'] } });
+
+/** `backup drill`: the backup restored into a throwaway copy of its services, checked, removed. */
+describe('backup drill', () => {
+  const project = newProjectName('drill');
+  let containers: StartedTestContainer[] = [];
+  let dir: string;
+  let id: string;
+
+  beforeAll(async () => {
+    containers = await Promise.all([
+      startPostgres({ project }),
+      startRedis({ project }),
+      startNeo4j({ project }),
+      new GenericContainer(IMAGES.appstub)
+        .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'app' })
+        .withBindMounts([{ source: await tempDir('drill-uploads'), target: '/srv/uploads', mode: 'rw' }])
+        .withWaitStrategy(Wait.forHealthCheck())
+        .start(),
+    ]);
+    await seedStack(project);
+    dir = await tempDir('drill');
+    const r = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    id = (JSON.parse(String(r.stdout)) as Manifest).id;
+  });
+  afterAll(async () => {
+    await Promise.all(containers.map((c) => c.stop()));
+  });
+
+  it('restores every service into a throwaway copy, finds it equal, removes the copy, records the drill; production untouched', async () => {
+    const before = await stackContent(project);
+    const startedAt = await Promise.all(containers.map(async (c) => (await docker.getContainer(c.getId()).inspect()).State.StartedAt));
+    const r = await bot(['backup', 'drill', id, '--json', '--dir', dir], { timeout: 400_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    const result = JSON.parse(String(r.stdout)) as { ok: boolean; services: Record<string, { ok: boolean; check: string }> };
+    expect(result.services).toEqual({
+      app: { ok: true, check: 'equal' },
+      neo4j: { ok: true, check: 'equal' },
+      postgres: { ok: true, check: 'equal' },
+      redis: { ok: true, check: 'equal' },
+    });
+    expect(await drillContainers()).toEqual([]);
+    const list = JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[];
+    expect(list.map((m) => m.id)).toEqual([id]); // the restore point of the empty copy is not kept
+    expect(list[0]!.drills?.map((d) => d.ok)).toEqual([true]);
+    expect(await stackContent(project)).toEqual(before);
+    expect(await Promise.all(containers.map(async (c) => (await docker.getContainer(c.getId()).inspect()).State.StartedAt))).toEqual(startedAt);
+  });
+
+  it('a backup whose dump was changed after it was written fails the drill (exit 5), and says where', async () => {
+    await rewriteArtifact(join(dir, id), 'postgres', (sql) => sql.replace('naïve', 'naive'));
+    const r = await bot(['backup', 'drill', id, '--dir', dir], { timeout: 400_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stdout)).toMatch(/❌ postgres: .*sv_seed/);
+    expect(String(r.stdout)).toMatch(/Drill FAILED/);
+    expect(await drillContainers()).toEqual([]);
+    const m = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((x) => x.id === id)!;
+    expect(m.drills?.map((d) => d.ok)).toEqual([true, false]);
+  });
+});
