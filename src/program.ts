@@ -1,6 +1,6 @@
 import { DEFAULT_COMPRESSION } from './core/artifact.js';
 import { Command, Option } from 'commander';
-import { exitCodeHelp } from './errors.js';
+import { ExitCode, exitCodeHelp } from './errors.js';
 import { TOOL_VERSION } from './version.js';
 
 /**
@@ -16,10 +16,10 @@ function logged<A extends unknown[]>(run: (...args: A) => Promise<{ backupId?: s
     let backupId = '';
     try {
       backupId = (await run(...args))?.backupId ?? '';
-      if (typeof process.exitCode === 'number' && process.exitCode !== 0) result = process.exitCode === 3 ? 'partial' : `exit ${process.exitCode}`;
+      if (typeof process.exitCode === 'number' && process.exitCode !== 0) result = process.exitCode === ExitCode.partial ? 'partial' : `exit ${process.exitCode}`;
     } catch (err) {
       result = `error: ${err instanceof Error ? err.message : String(err)}`;
-      if ((err as { exitCode?: number }).exitCode === 2) result = ''; // usage errors attempted nothing
+      if ((err as { exitCode?: number }).exitCode === ExitCode.usage) result = ''; // usage errors attempted nothing
       throw err;
     } finally {
       if (options?.dir && result && !options.dryRun) {

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { notFound, StackvaultError, usageError } from '../errors.js';
+import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
 import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
 import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
 
@@ -88,7 +88,7 @@ export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
     throw usageError(`Backup ID '${wanted}' is ambiguous: it matches ${byStamp.map((b) => b.manifest.id).join(', ')}.`, 'Use the full directory name.');
   }
   const broken = catalog.incomplete.find((d) => d.name === wanted || d.name.endsWith(`_backup_${wanted}`));
-  if (broken) throw new StackvaultError(`${broken.name} is not a usable backup: ${broken.reason}.`, 5);
+  if (broken) throw new StackvaultError(`${broken.name} is not a usable backup: ${broken.reason}.`, ExitCode.integrity);
   const newest = catalog.backups.slice(0, 3).map((b) => b.manifest.id);
   throw notFound(`No backup '${wanted}' in ${catalog.dir}.`, newest.length ? `Newest: ${newest.join(', ')} (see ./bot.sh backup list).` : 'There are no backups yet.');
 }

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StackvaultError } from '../errors.js';
+import { ExitCode, StackvaultError } from '../errors.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const COMPOSE_FILE = join(REPO_ROOT, 'compose', 'docker-compose.yml');
@@ -14,7 +14,7 @@ export const stackProject = () => process.env.STACKVAULT_PROJECT || DEMO_PROJECT
 export async function composeCommand(): Promise<string[]> {
   if ((await execa('docker', ['compose', 'version'], { reject: false })).exitCode === 0) return ['docker', 'compose'];
   if ((await execa('docker-compose', ['version'], { reject: false })).exitCode === 0) return ['docker-compose'];
-  throw new StackvaultError('Neither `docker compose` nor `docker-compose` is installed.', 1, 'Install the Compose plugin, or `apt-get install docker-compose`.');
+  throw new StackvaultError('Neither `docker compose` nor `docker-compose` is installed.', ExitCode.failure, 'Install the Compose plugin, or `apt-get install docker-compose`.');
 }
 
 /** Runs compose on compose/docker-compose.yml; `inherit` shows its output (logs, ps) as is. */

@@ -2,7 +2,7 @@ import { DEFAULT_COMPRESSION } from './artifact.js';
 import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { StackvaultError } from '../errors.js';
+import { ExitCode, StackvaultError } from '../errors.js';
 import { checkRecipient } from '../util/age.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog } from './catalog.js';
@@ -25,7 +25,7 @@ async function readCrontab(): Promise<string> {
   const r = await execa('crontab', ['-l'], { reject: false });
   if (r.exitCode === 0) return r.stdout;
   if (/no crontab/i.test(r.stderr)) return '';
-  throw new StackvaultError(`crontab -l failed: ${r.stderr.trim()}`, 1, 'Is cron installed? (Debian: apt-get install cron)');
+  throw new StackvaultError(`crontab -l failed: ${r.stderr.trim()}`, ExitCode.failure, 'Is cron installed? (Debian: apt-get install cron)');
 }
 
 async function writeCrontab(text: string): Promise<void> {
@@ -54,13 +54,13 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
   if (options.offsite) {
     requireOffsite();
     if (!process.env.RESTIC_PASSWORD_FILE && !process.env.RESTIC_PASSWORD_COMMAND) {
-      throw new StackvaultError('A scheduled offsite copy needs RESTIC_PASSWORD_FILE or RESTIC_PASSWORD_COMMAND: RESTIC_PASSWORD would have to be written into the crontab.', 2);
+      throw new StackvaultError('A scheduled offsite copy needs RESTIC_PASSWORD_FILE or RESTIC_PASSWORD_COMMAND: RESTIC_PASSWORD would have to be written into the crontab.', ExitCode.usage);
     }
     await listOffsite(); // the repository answers and the password opens it: now, not at 02:00
   }
   const dir = await ensureBackupDir(options.dir);
   const log = join(dir, SCHEDULER_LOG);
-  if (options.ping && !/^https?:\/\//.test(options.ping)) throw new StackvaultError(`--ping must be an http(s) URL.`, 2);
+  if (options.ping && !/^https?:\/\//.test(options.ping)) throw new StackvaultError(`--ping must be an http(s) URL.`, ExitCode.usage);
   // cron runs with a bare PATH; keep the one we were installed with so node and docker are found.
   const command = [
     'umask 077 &&', // the log and everything the run writes: owner only

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough } from 'node:stream';
-import { StackvaultError } from '../errors.js';
+import { ExitCode, StackvaultError } from '../errors.js';
 
 /**
  * age (https://age-encryption.org) as a stream stage, through the `age` binary (Debian: age).
@@ -20,7 +20,7 @@ function ageStage(args: string[], what: string): Duplex {
   const stage = Duplex.from({ writable: child.stdin, readable: output });
   child.stdout.on('error', (err) => stage.destroy(err)); // pipe() would drop it
   child.on('error', (err: NodeJS.ErrnoException) => {
-    stage.destroy(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', 1, 'Debian: apt-get install age') : err);
+    stage.destroy(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', ExitCode.failure, 'Debian: apt-get install age') : err);
   });
   child.on('close', (code) => {
     if (code === 0) output.end();
@@ -46,9 +46,9 @@ export async function checkRecipient(recipient: string): Promise<void> {
       stderr += c;
     });
     child.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', 1, 'Debian: apt-get install age') : err),
+      reject(err.code === 'ENOENT' ? new StackvaultError('Encryption needs the age tool, which is not installed.', ExitCode.failure, 'Debian: apt-get install age') : err),
     );
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new StackvaultError(`--encrypt-to '${recipient}' is not a valid age recipient: ${ageError(stderr)}`, 2))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new StackvaultError(`--encrypt-to '${recipient}' is not a valid age recipient: ${ageError(stderr)}`, ExitCode.usage))));
     child.stdin.end();
   });
 }

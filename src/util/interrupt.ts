@@ -1,3 +1,5 @@
+import { ExitCode } from '../errors.js';
+
 /**
  * Ctrl-C and SIGTERM do not kill the process outright: they abort the shared signal so that
  * every `finally` block runs (containers are started again, temporary directories removed),
@@ -11,7 +13,7 @@ export function installInterruptHandlers(): void {
     process.on(sig, () => {
       if (controller.signal.aborted) {
         process.stderr.write('stackvault: second interrupt, exiting now.\n');
-        process.exit(130);
+        process.exit(ExitCode.interrupted);
       }
       process.stderr.write(`stackvault: ${sig} received, cleaning up (containers are started again)...\n`);
       controller.abort(new Error(`interrupted by ${sig}`));

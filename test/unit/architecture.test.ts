@@ -33,3 +33,14 @@ describe('core and commands know no driver by name', () => {
     expect(/['"`]postgres['"`]/.test(readFileSync(join(ROOT, 'drivers', 'postgres.ts'), 'utf8'))).toBe(true);
   });
 });
+
+describe('every exit code comes from the one table', () => {
+  const all = readdirSync(ROOT, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => ({ file: f, text: readFileSync(join(ROOT, f), 'utf8') }));
+
+  it('no error, exit or exitCode carries a bare number', () => {
+    const bare = /new StackvaultError\((?:[^()]|\([^()]*\))*?,\s*\d+\s*[,)]|process\.exit\(\d+\)|process\.exitCode\s*=\s*\d+/;
+    expect(all.filter((f) => bare.test(f.text)).map((f) => f.file)).toEqual([]);
+  });
+});
