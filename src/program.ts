@@ -59,6 +59,7 @@ export function buildProgram(): Command {
     new Option('--host <name=url...>', 'the Docker engines to use, each named (unix://, tcp:// with TLS from DOCKER_CERT_PATH, ssh://, or a docker context name)')
       .env('STACKVAULT_HOSTS')
       .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+  const metricsOption = () => new Option('--metrics <file>', "after the run, write Prometheus metrics (node_exporter's textfile collector) to this file, atomically").env('STACKVAULT_METRICS');
   const identityOption = () => new Option('--identity <file>', 'age identity (private key) file, for encrypted backups').env('STACKVAULT_AGE_IDENTITY');
 
   backup
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
     .description('discover the running datastores and back each up, in parallel')
     .addOption(dirOption())
     .addOption(hostOption())
+    .addOption(metricsOption())
     .addOption(new Option('--type <type>', 'backup type').choices(['manual', 'daily', 'weekly', 'monthly', 'pre-update']).default('manual'))
     .option('--comment <text>', 'free text stored with the backup', '')
     .option('--project <name>', 'only containers of this Compose project')
@@ -227,6 +229,7 @@ successful backup.
     .description('install (or replace) our crontab entry; daily 02:00, weekly Sunday 02:00, monthly the 1st 02:00')
     .addOption(dirOption())
     .addOption(hostOption())
+    .addOption(metricsOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
@@ -260,6 +263,7 @@ successful backup.
     .description('run the scheduled job now, in the foreground (backup, then retention if it fully succeeded)')
     .addOption(dirOption())
     .addOption(hostOption())
+    .addOption(metricsOption())
     .addOption(scheduleType())
     .option('--project <name>', 'only back up this Compose project')
     .option('--encrypt-to <recipient...>', 'encrypt the scheduled backups to these age recipients')
@@ -271,6 +275,7 @@ successful backup.
     .description('what cron runs')
     .addOption(dirOption())
     .addOption(hostOption())
+    .addOption(metricsOption())
     .addOption(scheduleType())
     .option('--project <name>')
     .option('--encrypt-to <recipient...>')

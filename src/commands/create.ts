@@ -8,6 +8,7 @@ import { parseServiceList } from '../core/selection.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import { commandContext } from './context.js';
+import { withMetrics } from './metrics-file.js';
 import { shownRepository, requireOffsite } from '../offsite/restic.js';
 import { storeNewAndPending } from '../core/offsite.js';
 import { offsiteByPolicy } from '../core/removal.js';
@@ -15,6 +16,7 @@ import { interruptSignal } from '../util/interrupt.js';
 import { progressFor } from './progress-renderers.js';
 
 interface CreateFlags {
+  metrics?: string;
   host?: string[];
   dir: string;
   type: BackupType;
@@ -44,6 +46,11 @@ export function parseStopTimeout(value: string | undefined): number | undefined 
 
 /** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
 export async function createCommand(flags: CreateFlags): Promise<{ backupId: string }> {
+  if (flags.dryRun) return runCreate(flags);
+  return withMetrics(flags.metrics, flags.dir, flags.project, () => runCreate(flags));
+}
+
+async function runCreate(flags: CreateFlags): Promise<{ backupId: string }> {
   const parallel = Number(flags.parallel);
   if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
   // Human output goes to stderr under --json, so stdout carries the manifest and nothing else.

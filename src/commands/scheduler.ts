@@ -3,15 +3,27 @@ import { installSchedule, scheduledRun, schedulerStatus, uninstallSchedule } fro
 import { ExitCode } from '../errors.js';
 import { formatAge, formatDate } from '../util/format.js';
 import { commandContext } from './context.js';
+import { withMetrics } from './metrics-file.js';
 import { policyFrom } from './maintenance.js';
 import { offsiteByPolicy } from '../core/removal.js';
 import { plainProgress } from './progress-renderers.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-export async function installCommand(schedule: string, flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string; encryptTo?: string[]; offsite?: boolean; host?: string[] }) {
+export async function installCommand(
+  schedule: string,
+  flags: { dir: string; type?: Schedule['type']; ping?: string; project?: string; encryptTo?: string[]; offsite?: boolean; host?: string[]; metrics?: string },
+) {
   const parsed = parseSchedule(schedule, flags.type);
-  const { log } = await installSchedule(parsed, { dir: flags.dir, ping: flags.ping, project: flags.project, encryptTo: flags.encryptTo, offsite: flags.offsite, hosts: flags.host });
+  const { log } = await installSchedule(parsed, {
+    dir: flags.dir,
+    ping: flags.ping,
+    project: flags.project,
+    encryptTo: flags.encryptTo,
+    offsite: flags.offsite,
+    hosts: flags.host,
+    metrics: flags.metrics,
+  });
   say(
     `Installed: ${parsed.type} backups ${parsed.words} (${parsed.expr}), ${flags.offsite ? 'stored offsite, ' : ''}then retention${flags.offsite ? ' (here and offsite)' : ''}${flags.encryptTo?.length ? ', encrypted with age' : ''}.`,
   );
@@ -49,10 +61,15 @@ interface RunFlags {
   ping?: string;
   offsite?: boolean;
   host?: string[];
+  metrics?: string;
 }
 
 /** `trigger` (a person, now) and `run` (cron): the same job; cron's run waits longer for the lock. */
-export async function runCommand(flags: RunFlags, fromCron: boolean) {
+export function runCommand(flags: RunFlags, fromCron: boolean) {
+  return withMetrics(flags.metrics, flags.dir, flags.project, () => scheduled(flags, fromCron));
+}
+
+async function scheduled(flags: RunFlags, fromCron: boolean) {
   const type = flags.type ?? ((await schedulerStatus(flags.dir)).type as Schedule['type'] | undefined) ?? 'daily';
   const ctx = commandContext(flags.host);
   const state = await scheduledRun(

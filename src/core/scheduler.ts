@@ -43,6 +43,8 @@ export interface InstallOptions {
   offsite?: boolean;
   /** --host values: the engines each run backs up. */
   hosts?: string[];
+  /** --metrics FILE: Prometheus metrics after each run. */
+  metrics?: string;
 }
 
 /** restic's variables a cron job needs; secrets themselves stay in files or commands, never in the crontab. */
@@ -75,6 +77,7 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
     ...(options.ping ? [`--ping ${shq(options.ping)}`] : []),
     ...(options.offsite ? ['--offsite'] : []),
     ...(options.hosts ?? []).map((h) => `--host ${shq(h)}`),
+    ...(options.metrics ? [`--metrics ${shq(resolve(options.metrics))}`] : []),
     `>> ${shq(log)} 2>&1`,
   ].join(' ');
   const line = `${schedule.expr} ${command} ${CRON_MARKER}`;

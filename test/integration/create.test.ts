@@ -150,6 +150,27 @@ describe('backup create against a real stack', () => {
     }
   });
 
+  it('--metrics writes Prometheus metrics after a good run and after a failed one, atomically', async () => {
+    const metricsDir = await tempDir('metrics');
+    const file = join(metricsDir, 'stackvault.prom');
+    const good = await bot(['backup', 'create', '--project', project, '--only', 'redis', '--dir', dir, '--metrics', file]);
+    expect(good.exitCode, String(good.stderr)).toBe(0);
+    const first = await readFile(file, 'utf8');
+    expect(first).toMatch(new RegExp(`^stackvault_last_run_success\\{project="${project}"\\} 1$`, 'm'));
+    expect(first).toMatch(/^stackvault_service_bytes\{service="redis",driver="redis",project="[^"]+"\} [1-9]\d*$/m);
+    expect(first).toMatch(/^# TYPE stackvault_service_downtime_seconds gauge$|^stackvault_service_duration_seconds\{service="redis"/m);
+    const lastSuccess = /^stackvault_last_success_timestamp_seconds\{[^}]*\} (\d+)$/m.exec(first)?.[1];
+    expect(Number(lastSuccess)).toBeGreaterThan(1.7e9);
+    // Docker unreachable: the run fails (exit 6), and the metrics say so, still naming the last good backup.
+    const failed = await bot(['backup', 'create', '--project', project, '--dir', dir, '--metrics', file], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+    expect(failed.exitCode).toBe(6);
+    const second = await readFile(file, 'utf8');
+    expect(second).toMatch(/^stackvault_last_run_success\{[^}]*\} 0$/m);
+    expect(second).toMatch(/^stackvault_last_run_exit_code\{[^}]*\} 6$/m);
+    expect(second).toContain(`stackvault_last_success_timestamp_seconds{project="${project}"} ${lastSuccess}`);
+    expect(await readdir(metricsDir)).toEqual(['stackvault.prom']);
+  });
+
   it('leaves every container running', async () => {
     for (const c of [pg, redis, chroma, neo4j, app]) {
       const r = await c.exec(['true']);
