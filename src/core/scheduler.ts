@@ -1,7 +1,8 @@
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { execa } from 'execa';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { checkRecipient } from '../util/age.js';
 import { ensureBackupDir } from './backup-dir.js';
@@ -59,6 +60,12 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
       throw new StackvaultError('A scheduled offsite copy needs RESTIC_PASSWORD_FILE or RESTIC_PASSWORD_COMMAND: RESTIC_PASSWORD would have to be written into the crontab.', ExitCode.usage);
     }
     await listOffsite(); // the repository answers and the password opens it: now, not at 02:00
+  }
+  if (options.metrics) {
+    // Where the metrics go must be writable now, not found out at 02:00.
+    await access(dirname(resolve(options.metrics)), constants.W_OK).catch(() => {
+      throw new StackvaultError(`--metrics ${options.metrics}: its directory does not exist or is not writable.`, ExitCode.usage);
+    });
   }
   const dir = await ensureBackupDir(options.dir);
   const log = join(dir, SCHEDULER_LOG);
