@@ -141,6 +141,16 @@ their writes will show up as differences.
     .action(logged(async (id, opts) => (await import('./commands/restore.js')).restoreCommand(id, opts)));
 
   backup
+    .command('report')
+    .description(
+      'write the history of the backup directory as one self-contained HTML file: size, duration and downtime per service over time, compression, verify and drill results, failures, the scheduler',
+    )
+    .addOption(dirOption())
+    .option('--out <file>', 'where to write it (default <dir>/report.html)')
+    .addHelpText('after', examples(['./bot.sh backup report', './bot.sh backup report --out /var/www/html/backups.html']))
+    .action(async (opts) => (await import('./commands/report.js')).reportCommand(opts));
+
+  backup
     .command('drill')
     .argument('<id>', 'backup directory name, its timestamp part, or "latest"')
     .description('restore the backup into a throwaway copy of its services (started from the recorded images), check every store, remove the copy, record the drill; production is never touched')
