@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], env: { TZ: 'UTC' } },
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], env: { TZ: 'UTC' }, testTimeout: 30_000 },
       },
       {
         test: {

@@ -36,6 +36,7 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
   const started: Array<{ engine: DockerEngine; id: string }> = [];
   const notDrilled: Record<string, string> = {};
   const at = new Date();
+  const dir = dirname(backup.path);
   try {
     const entries = backup.manifest.services.filter((s) => s.status === 'ok');
     const drilled: string[] = [];
@@ -73,9 +74,14 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     const restored = await restoreBackup(
       { dir: options.dir, id: backup.manifest.id, only: drilled, parallel: options.parallel, identity: options.identity, intoProject: project },
       { ...deps, confirm: async () => true },
-    );
+    ).catch(async (err: unknown) => {
+      // Refused before it began (a hostile or damaged artifact): a failed drill, recorded as such.
+      const why = err instanceof Error ? err.message : String(err);
+      const failed: Drill = { at: at.toISOString(), ok: false, durationMs: Date.now() - at.getTime(), services: Object.fromEntries(drilled.map((s) => [s, { ok: false, check: why }])) };
+      await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), failed].slice(-10) })).catch(() => undefined);
+      throw err;
+    });
     // The restore point captured the empty throwaways: nothing anyone would restore.
-    const dir = dirname(backup.path);
     const release = await acquireLock(dir, `backup drill ${backup.manifest.id}`, 60_000);
     await rm(join(dir, restored.restorePointId), { recursive: true, force: true }).finally(release);
     const services: Drill['services'] = Object.fromEntries([

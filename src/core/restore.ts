@@ -225,9 +225,17 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
   const elsewhere = (entry: ServiceEntry): Target | undefined => {
     const mapped = options.map?.[entry.name];
     if (mapped === undefined && options.intoProject === undefined) return undefined;
-    const match = all.find(
-      (c) => c.driver.name === entry.driver && (mapped !== undefined ? c.container.name === mapped || c.container.id.startsWith(mapped) : c.project === options.intoProject && sameService(c, entry)),
-    );
+    // --map: an exact name, name@engine, or at least 12 characters of an id; more than one match is refused.
+    const named = (c: Candidate) =>
+      mapped !== undefined && (c.container.name === mapped || `${c.container.name}@${c.container.engine}` === mapped || (mapped.length >= 12 && c.container.id.startsWith(mapped)));
+    const matches = all.filter((c) => c.driver.name === entry.driver && (mapped !== undefined ? named(c) : c.project === options.intoProject && sameService(c, entry)));
+    if (matches.length > 1) {
+      throw usageError(
+        `${mapped !== undefined ? `--map ${entry.name}=${mapped}` : `Project '${options.intoProject}'`} matches ${matches.length} containers (${matches.map((c) => (c.container.engine ? `${c.container.name}@${c.container.engine}` : c.container.name)).join(', ')}).`,
+        'Name one: NAME@ENGINE, or a longer id.',
+      );
+    }
+    const match = matches[0];
     if (!match) {
       throw notFound(
         mapped !== undefined

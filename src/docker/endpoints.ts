@@ -20,7 +20,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** The default engine when no --host is given: DOCKER_HOST, else the current `docker context`, else the local socket. */
 export function defaultEndpoint(env: NodeJS.ProcessEnv = process.env): EngineEndpoint {
-  if (env.DOCKER_HOST) return fromUrl('default', env.DOCKER_HOST, env.DOCKER_TLS_VERIFY || env.DOCKER_CERT_PATH ? dockerCertPath(env) : undefined);
+  if (env.DOCKER_HOST) return fromUrl('default', env.DOCKER_HOST, env.DOCKER_TLS_VERIFY || env.DOCKER_CERT_PATH ? dockerCertPath(env) : undefined, { STACKVAULT_INSECURE_TCP: '1', ...env });
   const context = env.DOCKER_CONTEXT ?? currentContext(env);
   if (context && context !== 'default') return { ...fromContext(context, env), name: 'default' };
   return { name: 'default', url: 'unix:///var/run/docker.sock' };
@@ -36,8 +36,12 @@ export function parseHosts(values: readonly string[], env: NodeJS.ProcessEnv = p
     const eq = spec.indexOf('=');
     const name = eq < 0 ? spec : spec.slice(0, eq);
     const where = eq < 0 ? spec : spec.slice(eq + 1);
-    if (!NAME.test(name)) throw usageError(`'${name}' is not a usable engine name in --host ${spec}.`, 'Use letters, digits, dot, dash or underscore, e.g. --host nas=ssh://admin@nas.');
-    if (where.includes('://')) return fromUrl(name, where, tlsDirFor(where, env));
+    if (!NAME.test(name))
+      throw usageError(
+        `'${redactUrl(name)}' is not a usable engine name in --host ${redactUrl(spec)}.`,
+        'Give NAME=ADDRESS with a name of letters, digits, dot, dash or underscore, e.g. --host nas=ssh://admin@nas.',
+      );
+    if (where.includes('://')) return fromUrl(name, where, tlsDirFor(where, env), env);
     return { ...fromContext(where, env), name };
   });
   const seen = new Set<string>();
@@ -48,7 +52,7 @@ export function parseHosts(values: readonly string[], env: NodeJS.ProcessEnv = p
   return endpoints;
 }
 
-function fromUrl(name: string, raw: string, tlsDir: string | undefined): EngineEndpoint {
+function fromUrl(name: string, raw: string, tlsDir: string | undefined, env: NodeJS.ProcessEnv): EngineEndpoint {
   let url: URL;
   try {
     url = new URL(raw.includes('://') ? raw : `tcp://${raw}`);
@@ -62,11 +66,20 @@ function fromUrl(name: string, raw: string, tlsDir: string | undefined): EngineE
     );
   switch (url.protocol) {
     case 'unix:':
+      // unix://var/run/docker.sock (two slashes) would quietly name /run/docker.sock.
+      if (url.host) throw usageError(`The engine address '${raw}' has a host part; a socket path needs three slashes: unix:///var/run/docker.sock.`);
       return { name, url: `unix://${url.pathname || '/var/run/docker.sock'}` };
     case 'tcp:':
     case 'http:':
     case 'https:':
       if (!url.hostname || !url.port) throw usageError(`The engine address '${raw}' needs a host and a port (tcp://host:2376).`);
+      // Without TLS, dumps and the environment of every exec cross the network in the clear.
+      if (!tlsDir && env.STACKVAULT_INSECURE_TCP !== '1') {
+        throw usageError(
+          `The engine '${name}' at ${raw} would be reached without TLS.`,
+          'Give its client certificates (a docker context, or DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem), or set STACKVAULT_INSECURE_TCP=1 for a trusted network.',
+        );
+      }
       return { name, url: `tcp://${url.host}`, ...(tlsDir ? { tlsDir } : {}) };
     case 'ssh:':
       if (!url.hostname) throw usageError(`The engine address '${raw}' needs a host (ssh://user@host).`);
@@ -105,10 +118,11 @@ function fromContext(context: string, env: NodeJS.ProcessEnv): EngineEndpoint {
   }
   if (!host) throw usageError(`The docker context '${context}' has no Docker endpoint.`);
   const tlsDir = join(dir, 'tls', id, 'docker');
-  return { ...fromUrl(context, host, existsSync(join(tlsDir, 'ca.pem')) ? tlsDir : undefined), context };
+  return { ...fromUrl(context, host, existsSync(join(tlsDir, 'ca.pem')) ? tlsDir : undefined, env), context };
 }
 
 /** An address fit for messages and manifests: never a password. */
 export function redactUrl(raw: string): string {
-  return raw.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+  // The user info runs to the last @ before the host: a password may hold / and @.
+  return raw.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@([^@\s]*)/gi, '$1:***@$2');
 }

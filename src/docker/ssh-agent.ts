@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { ExitCode, StackvaultError } from '../errors.js';
 import { Agent } from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +17,7 @@ import { Duplex } from 'node:stream';
 export function sshAgent(url: string): Agent {
   const { username, hostname, port } = new URL(url);
   const target = `${username ? `${decodeURIComponent(username)}@` : ''}${hostname}`;
-  const control = join(tmpdir(), `stackvault-ssh-${userInfo().uid}`);
-  mkdirSync(control, { recursive: true, mode: 0o700 });
+  const control = controlDir();
   const args = [
     '-o',
     'BatchMode=yes',
@@ -41,6 +41,21 @@ export function sshAgent(url: string): Agent {
   // Node's Agent calls createConnection(options, callback); a Duplex is a usable socket.
   (agent as unknown as { createConnection: () => Duplex }).createConnection = () => new SshSocket(spawn(process.env.STACKVAULT_SSH ?? 'ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] }));
   return agent;
+}
+
+/**
+ * The directory of the shared ssh connection's socket: this user's alone. In /tmp another user
+ * could have made it first and put a socket of theirs there, so its owner and mode are checked.
+ */
+function controlDir(): string {
+  const uid = userInfo().uid;
+  const dir = join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), `stackvault-ssh-${uid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new StackvaultError(`${dir} is not a private directory of this user, so no ssh connection is shared through it.`, ExitCode.failure, `Remove it (it may be someone else's), then try again.`);
+  }
+  return dir;
 }
 
 /**

@@ -196,49 +196,67 @@ class TailKeeper extends Writable {
 }
 
 /**
- * Passes a dump through unchanged while reading it as the server will: quoted strings ('…',
- * "…", with backslash escapes), `identifiers`, comments (`-- `, `#`, `/* … *\/`), and
- * executable comments (`/*!…*\/`, `/*M!…*\/`), whose content runs. In what runs, it refuses
- * what reaches outside the database: files (INTO OUTFILE/DUMPFILE, LOAD DATA/XML, LOAD_FILE),
- * libraries (SONAME, INSTALL PLUGIN), and the client commands that run a program or read a
- * file (`\!`, `\.`; --binary-mode also disables them). Where a string ends depends on the
- * session's sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES): the restore starts its session in the
- * standard mode, and a dump that would leave it (a mode with either, a computed mode, a saved
- * mode variable not saved from @@sql_mode, a global or one-statement mode) is refused, so no
- * statement can hide in what only looks like a string. Works on bytes; nothing is decoded.
+ * Passes a dump through unchanged while reading it as the client and the server will, and
+ * refuses it before anything runs if what runs could reach outside the database: files (INTO
+ * OUTFILE/DUMPFILE, LOAD DATA/XML, LOAD_FILE), libraries (SONAME, INSTALL PLUGIN), SQL built at
+ * run time (a statement that is PREPARE or EXECUTE), server-wide settings (SET GLOBAL, PERSIST),
+ * and every client command (`\x`; only DELIMITER `;`/`;;` and the sandbox line pass).
+ *
+ * Where a string ends depends on the session: sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) and
+ * the client character set (a multi-byte set such as GBK can swallow a backslash). The restore
+ * starts in mariadb-dump's own mode, and any statement that names sql_mode, the client
+ * character set or their saved copies must be, whole and on a line of its own at the start of a
+ * statement, one of the exact lines mariadb-dump writes; the mode they set is followed (a dump
+ * of an ANSI_QUOTES trigger restores), a character set must be one where a backslash is always
+ * a backslash. So no statement can hide in what only looks like a string, a comment or an
+ * executable comment's version number. Works on bytes; nothing is decoded.
  */
 export class HostileSqlFilter extends Transform {
-  private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'dashes' | 'modeSet' | 'modeValue' | 'modeLiteral' | 'modeVariable' | 'savedSet' | 'savedValue' = 'code';
-  /** The byte that ends the current quoted string or identifier, and whether backslash escapes in it. */
+  private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'version' | 'dashes' | 'delimiter' = 'code';
   private quote = 0;
   private quoteEscapes = false;
   private escaped = false;
   private star = false;
-  /** The previous byte in code, for two-byte tokens (`/*`, `--`, `*\/`, `\!`). */
+  /** Inside an executable comment (`/*!…*\/`): its content is code, and `*\/` closes it. */
+  private executable = false;
+  /** The previous byte in code, for two-byte tokens. */
   private last = 0;
   private word = '';
-  private previousWord = '';
-  /** How many `@` came right before the current word: one marks a user variable. */
-  private beforeWord = 0;
+  private words: string[] = [];
+  private variable = false;
   private atCount = 0;
-  /** Inside `SET STATEMENT … FOR …`, whose modes hold for one statement only. */
-  private setStatement = false;
-  /** An INTO earlier in this statement: variables after it are written. */
-  private intoSeen = false;
-  private modeText = '';
+  private identifier = '';
+  private identifierIsVariable = false;
+  private versionDigits = '';
+  /** Bytes read so far, and lines, to say where a refusal was. */
+  private offset = 0;
+  private lines = 1;
+  /** The statement delimiter (the DELIMITER command), and how much of `;;` was just seen. */
+  private delimiter = ';';
+  private semicolons = 0;
+  private statementStart = true;
+  private firstWord = '';
+  /** The current line: its bytes (up to a limit), whether it began a statement, whether it names a guarded setting. */
+  private line: number[] = [];
+  private lineBeganStatement = true;
+  private lineGuarded = false;
+  private delimiterToken = '';
+  /** The session's sql_mode as the dump sets it, and the copies it saves. */
+  private mode = 'NO_AUTO_VALUE_ON_ZERO';
+  private savedModes: Record<string, string> = {};
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     try {
       for (const b of chunk) this.step(b);
       cb(null, chunk);
     } catch (err) {
-      cb(err as Error);
+      cb(new Error(`${(err as Error).message} (line ${this.lines} of the dump)`));
     }
   }
 
   override _flush(cb: (err?: Error | null) => void): void {
     try {
-      this.endWord();
+      this.step(0x0a); // the last line, as if it ended
       cb();
     } catch (err) {
       cb(err as Error);
@@ -246,89 +264,60 @@ export class HostileSqlFilter extends Transform {
   }
 
   private step(b: number): void {
+    this.offset++;
+    if (this.line.length < 400) this.line.push(b);
+    if (b === 0x0a) return this.endLine();
     switch (this.state) {
       case 'quoted':
         if (this.escaped) this.escaped = false;
         else if (b === 0x5c && this.quoteEscapes) this.escaped = true;
-        else if (b === this.quote) this.state = 'code'; // a doubled quote re-enters at once
+        else if (b === this.quote) this.endQuoted();
+        else if (this.quote === 0x60 && this.identifier.length < 40) this.identifier += String.fromCharCode(b).toLowerCase();
         return;
       case 'line':
-        if (b === 0x0a) this.state = 'code';
         return;
       case 'block':
         if (this.star && b === 0x2f) this.state = 'code';
         this.star = b === 0x2a;
         return;
       case 'blockStart':
-      case 'blockStartM':
-        if (b === 0x21)
-          this.state = 'code'; // executable: what follows runs (a version number first)
-        else if (b === 0x4d && this.state === 'blockStart') this.state = 'blockStartM';
+        if (b === 0x21) this.openExecutable();
+        else if (b === 0x4d) this.state = 'blockStartM';
         else {
           this.state = 'block';
           this.star = b === 0x2a;
         }
         return;
+      case 'blockStartM':
+        if (b === 0x21) return this.openExecutable();
+        this.state = 'block';
+        this.star = b === 0x2a;
+        return;
+      case 'version': // the digits after /*! are a version, never part of a word
+        if (b >= 0x30 && b <= 0x39) {
+          this.versionDigits += String.fromCharCode(b);
+          return;
+        }
+        if (Number(this.versionDigits) >= 900_000) {
+          // No server runs its content (mariadb-dump's sandbox line, /*M!999999\- …*/): a comment.
+          this.executable = false;
+          this.state = 'block';
+          this.star = b === 0x2a;
+          return;
+        }
+        this.state = 'code';
+        break;
       case 'dashes':
         this.state = 'code';
-        if (b <= 0x20) {
-          if (b !== 0x0a) this.state = 'line';
+        if (b === 0x20 || b === 0x09 || b === 0x0d) {
+          this.state = 'line';
           return;
         }
-        break; // `--x` is two minus signs: x is code
-      case 'modeSet': // after the word sql_mode: an assignment, or only a read of it
-        if (b <= 0x20 || b === 0x3a) return;
-        if (b === 0x3d) {
-          this.state = 'modeValue';
-          return;
-        }
-        this.state = 'code';
+        // The server takes `--` and any control byte for a comment, the client only `-- `: refuse what they read apart.
+        if (b < 0x20 || b === 0x7f) throw refused('a `--` followed by a control byte, which the client and the server read differently');
         break;
-      case 'modeValue': // after `sql_mode =`: a literal, or a variable (an earlier mode, saved by the dump)
-        if (b <= 0x20) return;
-        if (b === 0x27 || b === 0x22) {
-          this.state = 'modeLiteral';
-          this.quote = b;
-          this.modeText = '';
-          return;
-        }
-        if (b !== 0x40) throw modeRefused('to a computed value');
-        this.state = 'modeVariable';
-        this.modeText = '';
-        return;
-      case 'modeVariable': // `sql_mode = @name`: only the dump's own saved modes
-        if (isWordByte(b)) {
-          this.modeText += String.fromCharCode(b).toLowerCase();
-          return;
-        }
-        if (!SAVED_MODE_VARIABLES.includes(this.modeText)) throw modeRefused(`from the variable @${this.modeText}`);
-        this.state = 'code';
-        break;
-      case 'savedSet': // after `@saved_sql_mode`: an assignment must be `= @@sql_mode`
-        if (b <= 0x20 || b === 0x3a) return;
-        if (b === 0x3d) {
-          this.state = 'savedValue';
-          this.modeText = '';
-          return;
-        }
-        this.state = 'code';
-        break;
-      case 'savedValue':
-        if (b <= 0x20 && !this.modeText) return;
-        if (b === 0x40 || isWordByte(b) || b === 0x2e) {
-          this.modeText += String.fromCharCode(b).toLowerCase();
-          return;
-        }
-        if (!['@@sql_mode', '@@session.sql_mode'].includes(this.modeText)) throw modeRefused('through a variable not saved from @@sql_mode');
-        this.state = 'code';
-        break;
-      case 'modeLiteral':
-        if (b !== this.quote) {
-          this.modeText += String.fromCharCode(b).toUpperCase();
-          return;
-        }
-        this.applyMode(this.modeText);
-        this.state = 'code';
+      case 'delimiter':
+        if (b > 0x20) this.delimiterToken += String.fromCharCode(b);
         return;
     }
     this.code(b);
@@ -337,78 +326,158 @@ export class HostileSqlFilter extends Transform {
   private code(b: number): void {
     const last = this.last;
     this.last = b;
-    if (last === 0x2f && b === 0x2a) return this.enter('blockStart');
-    if (last === 0x2d && b === 0x2d) return this.enter('dashes');
-    if (last === 0x2a && b === 0x2f) {
-      this.last = 0; // the end of an executable comment (in plain code, `*/` means nothing else)
+    if (last === 0x2f && b === 0x2a) {
+      this.endWord();
+      this.state = 'blockStart';
+      this.last = 0;
       return;
     }
-    if (last === 0x5c && (b === 0x21 || b === 0x2e)) {
-      throw new Error(`the dump holds a client command (\\${String.fromCharCode(b)}) that runs a program or reads a file; refusing to restore it`);
+    if (last === 0x2d && b === 0x2d) {
+      this.endWord();
+      this.state = 'dashes';
+      this.last = 0;
+      return;
     }
+    if (this.executable && last === 0x2a && b === 0x2f) {
+      this.executable = false;
+      this.last = 0;
+      return;
+    }
+    if (last === 0x5c && b !== 0x2d) throw refused(`a client command (\\${String.fromCharCode(b)})`);
     if (isWordByte(b)) {
-      if (!this.word) this.beforeWord = this.atCount;
+      if (!this.word) {
+        this.variable = this.atCount === 1;
+        if (this.statementStart && !/[0-9]/.test(String.fromCharCode(b))) this.statementStart = false;
+      }
       this.word += String.fromCharCode(b).toLowerCase();
       return;
     }
-    const variable = this.beforeWord === 1;
-    const word = this.endWord();
-    this.atCount = b === 0x40 ? this.atCount + 1 : 0;
-    if (variable && SAVED_MODE_VARIABLES.includes(word) && this.intoSeen) throw modeRefused(`through @${word}, written by SELECT … INTO`);
-    if (variable && SAVED_MODE_VARIABLES.includes(word) && (b <= 0x20 || b === 0x3d || b === 0x3a)) {
-      this.state = 'savedSet';
-      return this.step(b);
-    }
-    if (word === 'into') this.intoSeen = true;
+    this.endWord();
+    const ats = this.atCount;
+    this.atCount = b === 0x40 ? ats + 1 : 0;
     if (b === 0x3b) {
-      this.setStatement = false;
-      this.intoSeen = false;
+      this.semicolons++;
+      if (this.delimiter === ';' || this.semicolons === 2) this.endStatement();
+      return;
     }
-    if (word === 'sql_mode' && !variable && (b <= 0x20 || b === 0x3d || b === 0x3a)) {
-      this.state = 'modeSet';
-      return this.step(b);
-    }
+    this.semicolons = 0;
+    if (b > 0x20 && b !== 0x2f && b !== 0x2d && b !== 0x2a && b !== 0x40) this.statementStart = false;
     if (b === 0x27 || b === 0x22 || b === 0x60) {
       this.state = 'quoted';
       this.quote = b;
-      this.quoteEscapes = b !== 0x60; // `identifiers` know no backslash escapes; strings do (standard mode)
+      this.identifier = '';
+      this.identifierIsVariable = ats === 1;
+      this.escaped = false;
+      const ansi = this.modeHas(ANSI_QUOTE_MODES);
+      const noEscapes = this.modeHas(['NO_BACKSLASH_ESCAPES']);
+      // `identifiers` (and "…" under ANSI_QUOTES) know no backslash escapes; strings do, unless NO_BACKSLASH_ESCAPES.
+      this.quoteEscapes = b === 0x60 || (b === 0x22 && ansi) ? false : !noEscapes;
     } else if (b === 0x23) this.state = 'line';
   }
 
-  private enter(state: 'blockStart' | 'dashes'): void {
-    this.endWord();
-    this.state = state;
+  private openExecutable(): void {
+    this.executable = true;
+    this.versionDigits = '';
+    this.state = 'version';
+  }
+
+  private endQuoted(): void {
+    this.state = 'code';
+    // A quoted name of a guarded setting (SET `sql_mode` = …, @`old_sql_mode`).
+    if (this.quote === 0x60 && GUARDED.includes(this.identifier) && (this.firstWord === 'set' || this.identifierIsVariable)) this.lineGuarded = true;
+  }
+
+  private endStatement(): void {
+    this.semicolons = 0;
+    this.statementStart = true;
+    this.firstWord = '';
+    this.words = [];
+  }
+
+  private endWord(): void {
+    if (!this.word) return;
+    const w = this.word;
+    this.word = '';
+    if (!this.firstWord && !/^[0-9]+$/.test(w)) {
+      this.firstWord = w;
+      if (FORBIDDEN_STATEMENTS.has(w)) throw refused(`${w.toUpperCase()} (SQL built at run time)`);
+      if (w === 'delimiter' && this.lineBeganStatement) {
+        this.state = 'delimiter';
+        this.delimiterToken = '';
+        return;
+      }
+    }
+    const before = this.words.at(-1) ?? '';
+    this.words.push(w);
+    if (this.words.length > 3) this.words.shift();
+    const pair = `${before} ${w}`;
+    const found = FORBIDDEN_PAIRS.has(pair) ? pair : FORBIDDEN_WORDS.has(w) ? w : undefined;
+    if (found) throw refused(found.toUpperCase());
+    if (this.firstWord === 'set' && (w === 'global' || w === 'persist')) throw refused(`SET ${w.toUpperCase()} (a server-wide setting)`);
+    if (this.firstWord === 'set' && (pair === 'set charset' || this.words.join(' ').endsWith('character set'))) throw refused('a change of the client character set other than SET NAMES');
+    if (GUARDED.includes(w) && (this.firstWord === 'set' || (this.variable && w !== 'names'))) this.lineGuarded = true;
+  }
+
+  /** A line that names a guarded setting must be one of mariadb-dump's own, whole; its mode is followed. */
+  private endLine(): void {
+    this.lines++;
+    if (this.state === 'line') this.state = 'code';
+    if (this.state === 'delimiter') {
+      if (this.delimiterToken !== ';' && this.delimiterToken !== ';;') throw refused(`DELIMITER ${this.delimiterToken}`);
+      this.delimiter = this.delimiterToken;
+      this.state = 'code';
+      this.endStatement();
+    } else if (this.state === 'dashes') this.state = 'code';
+    else if (this.state === 'code') this.endWord();
+    if (this.lineGuarded) {
+      const text = Buffer.from(this.line).toString('latin1').trim();
+      const inner = this.lineBeganStatement ? (/^\/\*!\d{5} (SET .*?) \*\/ ?;$/.exec(text)?.[1] ?? /^(SET [^;]*);$/.exec(text)?.[1]) : undefined;
+      if (!inner || !this.applyGuarded(inner)) throw refused(`a change of sql_mode or of the client character set that mariadb-dump does not write (${text.slice(0, 80)})`);
+    }
+    this.line = [];
+    this.lineGuarded = false;
+    this.lineBeganStatement = this.state === 'code' && this.statementStart;
     this.last = 0;
   }
 
-  private applyMode(text: string): void {
-    const quoting = text
-      .split(',')
-      .map((m) => m.trim())
-      .find((m) => ['NO_BACKSLASH_ESCAPES', 'ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'].includes(m));
-    if (quoting) throw modeRefused(`to include ${quoting}`);
+  /** Applies one of mariadb-dump's lines; false for anything else. */
+  private applyGuarded(statement: string): boolean {
+    const s = statement.replace(/\s+/g, ' ');
+    let m: RegExpExecArray | null;
+    if ((m = /^SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='([A-Z_,]*)'$/i.exec(s))) {
+      this.savedModes.old = this.mode;
+      this.mode = m[1]!.toUpperCase();
+    } else if (/^SET SQL_MODE=@OLD_SQL_MODE$/i.test(s)) this.mode = this.savedModes.old ?? this.mode;
+    else if (/^SET @saved_sql_mode ?= @@sql_mode$/i.test(s)) this.savedModes.saved = this.mode;
+    else if ((m = /^SET sql_mode ?= '([A-Z_,]*)'$/i.exec(s))) this.mode = m[1]!.toUpperCase();
+    else if (/^SET sql_mode ?= @saved_sql_mode$/i.test(s)) this.mode = this.savedModes.saved ?? this.mode;
+    else if (!CHARSET_LINES.some((re) => re.test(s))) return false;
+    return true;
   }
 
-  private endWord(): string {
-    if (!this.word) return '';
-    const w = this.word;
-    this.word = '';
-    const before = this.previousWord;
-    this.previousWord = w;
-    const pair = `${before} ${w}`;
-    const found = FORBIDDEN_PAIRS.has(pair) ? pair : FORBIDDEN_WORDS.has(w) ? w : undefined;
-    if (found) throw new Error(`the dump holds ${found.toUpperCase()}, which reaches files or libraries outside the database; refusing to restore it`);
-    if (pair === 'set statement') this.setStatement = true;
-    if (w === 'sql_mode' && (this.setStatement || before === 'global' || before === 'persist')) throw modeRefused('for one statement or globally');
-    return w;
+  private modeHas(modes: readonly string[]): boolean {
+    return this.mode.split(',').some((m) => modes.includes(m));
   }
 }
 
-/** The variables mariadb-dump saves the session's sql_mode in, to set it back. */
-const SAVED_MODE_VARIABLES = ['old_sql_mode', 'saved_sql_mode'];
-const modeRefused = (how: string) => new Error(`the dump sets sql_mode ${how}, which changes where its strings end; refusing to restore it`);
 /** The session mode a restore starts in (mariadb-dump's own), so the filter reads as the server does. */
 export const RESTORE_SESSION_MODE = "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO'";
+const refused = (what: string) => new Error(`the dump holds ${what}, which a restore must not run; refusing to restore it`);
+/** Settings that change how the rest of a dump is read, and the variables mariadb-dump saves them in. */
+const GUARDED = ['sql_mode', 'old_sql_mode', 'saved_sql_mode', 'character_set_client', 'old_character_set_client', 'saved_cs_client', 'names'];
+const ANSI_QUOTE_MODES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];
+/** Character sets in which a backslash byte is always a backslash (no multi-byte character ends in 0x5c). */
+const SAFE_CHARSET = '(utf8mb4|utf8mb3|utf8|latin1|binary|ascii)';
+const CHARSET_LINES = [
+  /^SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT$/i,
+  /^SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT$/i,
+  new RegExp(`^SET NAMES ${SAFE_CHARSET}( COLLATE [a-z0-9_]+)?$`, 'i'),
+  /^SET @saved_cs_client ?= @@character_set_client$/i,
+  new RegExp(`^SET character_set_client ?= ${SAFE_CHARSET}$`, 'i'),
+  /^SET character_set_client ?= @saved_cs_client$/i,
+];
 const isWordByte = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === 0x24 || b >= 0x80;
 const FORBIDDEN_WORDS = new Set(['outfile', 'dumpfile', 'load_file', 'soname']);
 const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
+/** Run at once when they begin a statement (a routine's body only stores them: mariadb's own system procedures use PREPARE). */
+const FORBIDDEN_STATEMENTS = new Set(['prepare', 'execute']);

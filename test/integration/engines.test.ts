@@ -129,7 +129,12 @@ describe('one backup across two Docker engines', () => {
     const typo = await bot(['backup', 'create', '--project', project, '--dir', dir, '--host', 'nsa'], { env });
     expect(typo.exitCode).toBe(2);
     expect(String(typo.stderr)).toMatch(/There is no docker context named 'nsa'/);
-    const down = await bot(['backup', 'create', '--project', project, '--dir', dir, '--host', 'local=unix:///var/run/docker.sock', '--host', 'ghost=tcp://127.0.0.1:1'], { env });
+    const plain = await bot(['backup', 'create', '--project', project, '--dir', dir, '--host', 'ghost=tcp://127.0.0.1:1'], { env });
+    expect(plain.exitCode).toBe(2);
+    expect(String(plain.stderr)).toMatch(/would be reached without TLS/);
+    const down = await bot(['backup', 'create', '--project', project, '--dir', dir, '--host', 'local=unix:///var/run/docker.sock', '--host', 'ghost=tcp://127.0.0.1:1'], {
+      env: { ...env, STACKVAULT_INSECURE_TCP: '1' },
+    });
     expect(down.exitCode).toBe(6);
     expect(String(down.stderr)).toMatch(/The Docker engine 'ghost' at tcp:\/\/127\.0\.0\.1:1 is unreachable/);
     const password = await bot(['backup', 'create', '--dir', dir, '--host', 'x=ssh://me:hunter2@nas'], { env });

@@ -73,6 +73,13 @@ CREATE TABLE app.audit (id INT, what VARCHAR(20));
 CREATE TRIGGER app.log_insert AFTER INSERT ON app.messages FOR EACH ROW INSERT INTO app.audit VALUES (NEW.id, 'insert');
 CREATE PROCEDURE app.total(OUT t DECIMAL(30,6)) SELECT SUM(price) INTO t FROM app.messages;
 CREATE EVENT app.nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01' DO DELETE FROM app.audit WHERE id < 0;
+CREATE TABLE app.modes (a VARCHAR(10));
+SET sql_mode = 'ANSI';
+CREATE TRIGGER app.ansi_t BEFORE INSERT ON app.modes FOR EACH ROW SET NEW.a = 'ansi';
+SET sql_mode = 'NO_BACKSLASH_ESCAPES';
+CREATE PROCEDURE app.nbe() SELECT 'a\\b', 'it''s';
+SET sql_mode = DEFAULT;
+INSERT INTO app.modes VALUES ('x');
 CREATE USER 'reader'@'%' IDENTIFIED BY 'reader-Secret-1';
 GRANT SELECT ON app.* TO 'reader'@'%';
 `;
@@ -134,7 +141,7 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
 
   it.each([
     ['writes a file', "SELECT 'x' INTO OUTFILE '/tmp/stackvault-pwned'", /OUTFILE/],
-    ['switches how strings end', "SET sql_mode='NO_BACKSLASH_ESCAPES'", /sql_mode/],
+    ['switches how strings end in a way it cannot follow', "SET sql_mode=CONCAT('NO_BACKSLASH','_ESCAPES')", /sql_mode/],
     ['runs a shell command', '\\! touch /tmp/stackvault-pwned', /client command/],
   ])('a crafted dump that %s is refused before anything changes (exit 5)', async (_what, line, message) => {
     const copy = await tempDir('mariadb-crafted');

@@ -28,7 +28,6 @@ describe('--host values', () => {
 
   it.each([
     ['a unix socket', ['local=unix:///var/run/docker.sock'], [{ name: 'local', url: 'unix:///var/run/docker.sock' }]],
-    ['tcp without TLS material', ['b=tcp://10.0.0.9:2375'], [{ name: 'b', url: 'tcp://10.0.0.9:2375' }]],
     ['ssh with a user and port', ['edge=ssh://admin@edge.lan:2222'], [{ name: 'edge', url: 'ssh://admin@edge.lan:2222' }]],
     ['a context by its own name', ['nas'], [{ name: 'nas', url: 'tcp://10.0.0.5:2376', tlsDir: tls, context: 'nas' }]],
     ['a context under another name', ['store=pi'], [{ name: 'store', url: 'ssh://pi@raspberry', context: 'pi' }]],
@@ -45,6 +44,10 @@ describe('--host values', () => {
     expect(parseHosts(values, env)).toEqual(expected);
   });
 
+  it('tcp:// without TLS only when asked for (STACKVAULT_INSECURE_TCP=1)', () => {
+    expect(parseHosts(['b=tcp://10.0.0.9:2375'], { ...env, STACKVAULT_INSECURE_TCP: '1' })).toEqual([{ name: 'b', url: 'tcp://10.0.0.9:2375' }]);
+  });
+
   it('tcp:// takes TLS files from DOCKER_CERT_PATH, as the docker CLI does', () => {
     expect(parseHosts(['b=tcp://10.0.0.9:2376'], { ...env, DOCKER_CERT_PATH: '/etc/certs' })).toEqual([{ name: 'b', url: 'tcp://10.0.0.9:2376', tlsDir: '/etc/certs' }]);
   });
@@ -56,6 +59,11 @@ describe('--host values', () => {
     ['a password in the address', ['x=ssh://me:hunter2@nas'], /holds a password/],
     ['no port for tcp', ['x=tcp://nas'], /needs a host and a port/],
     ['an unsupported scheme', ['x=ftp://nas:21'], /not supported/],
+    ['tcp without TLS', ['b=tcp://10.0.0.9:2375'], /would be reached without TLS/],
+    ['https without certificates', ['b=https://nas:2376'], /would be reached without TLS/],
+    ['a socket path with two slashes', ['l=unix://var/run/docker.sock'], /three slashes/],
+    ['an address without a name', ['tcp://admin:hunter2@nas:2376'], /not a usable engine name/],
+    ['a colon typed for the equals sign', ['nas:tcp://admin:hunter2@nas:2376'], /not a usable engine name/],
   ])('refuses %s with exit code 2', (_what, values, message) => {
     try {
       parseHosts(values, env);
@@ -83,6 +91,9 @@ describe('the default engine', () => {
 describe('addresses in messages', () => {
   it.each([
     ['ssh://me:hunter2@nas', 'ssh://me:***@nas'],
+    ['tcp://admin:hun/ter2@nas:2376', 'tcp://admin:***@nas:2376'],
+    ['tcp://admin:hun@ter2@nas:2376', 'tcp://admin:***@nas:2376'],
+    ['ssh://me@nas:22', 'ssh://me@nas:22'],
     ['tcp://10.0.0.1:2376', 'tcp://10.0.0.1:2376'],
     ['unix:///var/run/docker.sock', 'unix:///var/run/docker.sock'],
   ])('%s', (raw, shown) => expect(redactUrl(raw)).toBe(shown));
