@@ -228,8 +228,7 @@ export class HostileSqlFilter extends Transform {
   private identifier = '';
   private identifierIsVariable = false;
   private versionDigits = '';
-  /** Bytes read so far, and lines, to say where a refusal was. */
-  private offset = 0;
+  /** Lines read so far, to say where a refusal was. */
   private lines = 1;
   /** The statement delimiter (the DELIMITER command), and how much of `;;` was just seen. */
   private delimiter = ';';
@@ -264,7 +263,6 @@ export class HostileSqlFilter extends Transform {
   }
 
   private step(b: number): void {
-    this.offset++;
     if (this.line.length < 400) this.line.push(b);
     if (b === 0x0a) return this.endLine();
     switch (this.state) {
