@@ -31,7 +31,7 @@ export function renderReport(input: { dir: string; backups: readonly BackupRecor
     const raw = m.services.reduce((n, s) => n + (s.rawBytes ?? 0), 0);
     const verify = m.verifications?.at(-1);
     const drill = m.drills?.at(-1);
-    return `<tr class="${m.status}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${verify ? `${verify.ok ? 'ok' : 'FAILED'} ${verify.deep ? 'deep' : 'checksums'} ${esc(verify.at.slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok ? 'ok' : 'FAILED'} ${esc(drill.at.slice(0, 16))}` : '-'}</td><td>${
+    return `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${verify ? `${verify.ok ? 'ok' : 'FAILED'} ${verify.deep ? 'deep' : 'checksums'} ${esc(verify.at.slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok ? 'ok' : 'FAILED'} ${esc(drill.at.slice(0, 16))}` : '-'}</td><td>${
       m.services
         .filter((s) => s.status !== 'ok')
         .map((s) => esc(s.name))

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { renderReport } from '../../src/core/report.js';
+
+const evil = '"><script>alert(1)</script><x y="';
+const manifest = (over: Partial<Manifest>): Manifest =>
+  ({
+    id: 'stackvault_backup_20261201_020000',
+    type: 'daily',
+    status: 'ok',
+    createdAt: '2026-12-01T02:00:00Z',
+    completedAt: '2026-12-01T02:00:09Z',
+    services: [{ name: 'postgres', driver: 'postgres', status: 'ok', bytes: 10, rawBytes: 40, durationMs: 1000 }],
+    ...over,
+  }) as unknown as Manifest;
+
+describe('backup report', () => {
+  it('a crafted manifest cannot put markup or script into the page', () => {
+    const m = manifest({
+      id: evil,
+      type: evil as never,
+      status: evil as never,
+      services: [
+        { name: evil, driver: 'x', status: 'failed', error: evil, durationMs: 1 },
+        { name: 'ok', driver: 'x', status: 'ok', bytes: 5, durationMs: evil as never, downtimeMs: 1000 },
+      ] as never,
+    });
+    const html = renderReport({ dir: evil, backups: [{ manifest: m, path: '/x', bytes: 5 }], now: new Date('2026-12-04T00:00:00Z') });
+    expect(html).not.toContain('<script');
+    expect(html).not.toContain('<x ');
+    expect(html).toContain('&lt;script&gt;');
+  });
+
+  it('has one chart per measure, with a point per backup a service was in', () => {
+    const backups = [manifest({ createdAt: '2026-12-02T02:00:00Z' }), manifest({})].map((m) => ({ manifest: m, path: '/x', bytes: 10 }));
+    const html = renderReport({ dir: '/b', backups, now: new Date('2026-12-04T00:00:00Z') });
+    expect(/data-series="postgres"[^>]*points="([^"]+)"/.exec(html)?.[1]?.split(' ')).toHaveLength(2);
+    expect(html).toContain('id="chart-downtime" class="muted">No data yet.');
+  });
+});
