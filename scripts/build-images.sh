@@ -9,17 +9,18 @@
 # VARIABLE to the command's output in the built image, e.g. the package version in PG_VERSION,
 # as the official images state their version in their environment.
 # An image name maps to its repository and build context: redis6 builds stackvault-local/redis:6
+# (and redis8 stackvault-local/redis:8, Debian trixie's Redis 8.0)
 # from compose/images/redis on another base.
 # Usage: scripts/build-images.sh [--force] [NAME...]
 set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
 
 force=""; [ "${1:-}" = --force ] && { force=1; shift; }
-declare -A TAGS=([mariadb]=11 [postgres]=17 [redis]=7 [redis6]=6 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17)
+declare -A TAGS=([mariadb]=11 [postgres]=17 [redis]=7 [redis6]=6 [redis8]=8 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17)
 # A base is a debootstrap suite, or another image of this script (built first, in a later batch).
-declare -A BASES=([postgres]=trixie [redis]=bookworm [redis6]=bullseye [chroma]=trixie [neo4j]=bookworm [app]=bookworm
+declare -A BASES=([postgres]=trixie [redis]=bookworm [redis6]=bullseye [redis8]=trixie [chroma]=trixie [neo4j]=bookworm [app]=bookworm
                   [mariadb]=trixie [valkey]=trixie [appstub]=bookworm [sshd]=bookworm [pgvector]=postgres [pg-regress]=postgres)
-ALL=(postgres mariadb redis redis6 chroma neo4j app valkey appstub sshd pgvector pg-regress)
+ALL=(postgres mariadb redis redis6 redis8 chroma neo4j app valkey appstub sshd pgvector pg-regress)
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
 
 sv_docker_answers || sv_die "no Docker engine answers; run scripts/test.sh or start Docker first." 6
@@ -39,7 +40,7 @@ ensure_base() {
 }
 
 is_image_base() { [ -n "${TAGS[$1]:-}" ]; }
-declare -A REPOS=([redis6]=redis) CONTEXTS=([redis6]=redis)
+declare -A REPOS=([redis6]=redis [redis8]=redis) CONTEXTS=([redis6]=redis [redis8]=redis)
 image_ref() { echo "stackvault-local/${REPOS[$1]:-$1}:${TAGS[$1]}"; }
 base_ref() { if is_image_base "$1"; then image_ref "$1"; else echo "stackvault-local/base:$1"; fi; }
 

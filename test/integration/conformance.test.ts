@@ -27,6 +27,11 @@ const STORES: Array<{ store: string; driver: string; start(project: string): Pro
   },
   { store: 'redis', driver: 'redis', start: (project) => startRedis({ project }) },
   {
+    store: 'redis8',
+    driver: 'redis',
+    start: (project) => new GenericContainer(IMAGES.redis8).withLabels(compose(project, 'redis8')).withWaitStrategy(Wait.forSuccessfulCommand('redis-cli ping')).start(),
+  },
+  {
     store: 'valkey',
     driver: 'redis',
     start: (project) => new GenericContainer(IMAGES.valkey).withLabels(compose(project, 'valkey')).withWaitStrategy(Wait.forSuccessfulCommand('valkey-cli ping')).start(),

@@ -6,6 +6,8 @@ export const IMAGES = {
   redis: 'stackvault-local/redis:7',
   /** Redis 6.0 (Debian bullseye): its AOF is one appendonly.aof file, not a directory. */
   redis6: 'stackvault-local/redis:6',
+  /** Redis 8.0 (Debian trixie). */
+  redis8: 'stackvault-local/redis:8',
   chroma: 'stackvault-local/chroma:1',
   neo4j: 'stackvault-local/neo4j:5-standin',
   app: 'stackvault-local/app:1',
