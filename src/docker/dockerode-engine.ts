@@ -23,12 +23,13 @@ import {
 } from './engine.js';
 
 const IMAGE_ID = /^(sha256:)?[0-9a-f]{12,64}$/;
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+/** Socket, DNS and TLS failures, and `ssh` (set by the ssh:// socket when ssh itself fails). */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'ssh']);
 
 /** Turns socket-level failures into the one sentence users need. */
 function translate(err: unknown, endpoint: EngineEndpoint): never {
-  const code = (err as NodeJS.ErrnoException)?.code ?? (/unreachable|ssh exited/.test(String((err as Error)?.message)) ? 'ssh' : undefined);
-  if (code && (UNREACHABLE_CODES.has(code) || code === 'ssh' || code === 'ENOTFOUND' || /^ERR_TLS|CERT|SSL/.test(code))) {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code && (UNREACHABLE_CODES.has(code) || /^ERR_TLS|CERT|SSL/.test(code))) {
     const which = endpoint.name === 'default' ? '' : ` '${endpoint.name}'`;
     throw new StackvaultError(
       `The Docker engine${which} at ${endpoint.url} is unreachable (${code === 'ssh' ? (err as Error).message : code}).`,
