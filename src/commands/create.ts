@@ -1,139 +1,147 @@
-import { createBackup } from '../core/create.js';
-import { verifyBackup } from '../core/verify.js';
-import { type BackupPlanResult, planBackup } from '../core/plan.js';
-import type { Compression } from '../core/artifact.js';
-import { type BackupType, MANIFEST_FILE, readManifest } from '../core/manifest.js';
-import { join } from 'node:path';
-import { parseServiceList } from '../core/selection.js';
-import { ExitCode, usageError } from '../errors.js';
+import { Option } from 'commander';
+import type { BackupPlanResult } from '../core/plan.js';
+import { type Compression, DEFAULT_COMPRESSION } from '../core/compression.js';
+import type { BackupType, Manifest } from '../core/manifest.js';
+import { ExitCode, type ExitCodeValue, usageError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
-import { commandContext } from './context.js';
-import { withMetrics } from './metrics-file.js';
-import { shownRepository, requireOffsite } from '../offsite/restic.js';
-import { storeNewAndPending } from '../core/offsite.js';
-import { offsiteByPolicy } from '../core/removal.js';
-import { interruptSignal } from '../util/interrupt.js';
-import { progressFor } from './progress-renderers.js';
+import { defineCommand, type CommandIO } from './command.js';
+import { parseStopTimeout } from './parse.js';
+import type { SharedFlagValues } from './shared-flags.js';
 
-interface CreateFlags {
-  metrics?: string;
-  host?: string[];
-  dir: string;
+interface CreateFlags extends SharedFlagValues {
   type: BackupType;
   comment: string;
-  project?: string;
   only?: string;
   parallel: string;
   compress: Compression;
   prefix: string;
-  json?: boolean;
-  encryptTo?: string[];
   verify?: boolean;
-  identity?: string;
   dryRun?: boolean;
   verbose?: boolean;
-  stopTimeout?: string;
   offsite?: boolean;
 }
 
-/** `--stop-timeout SECONDS`: a whole number, or undefined for each container's own timeout. */
-export function parseStopTimeout(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw usageError(`--stop-timeout must be a whole number of seconds, not '${value}'.`);
-  return n;
-}
-
-/** `backup create`: parse flags, run the core, render. Exit code 3 when only some services succeeded. */
-export async function createCommand(flags: CreateFlags): Promise<{ backupId: string }> {
-  if (flags.dryRun) return runCreate(flags);
-  return withMetrics(flags.metrics, flags.dir, flags.project, () => runCreate(flags));
-}
-
-async function runCreate(flags: CreateFlags): Promise<{ backupId: string }> {
-  const parallel = Number(flags.parallel);
-  if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
-  // Human output goes to stderr under --json, so stdout carries the manifest and nothing else.
-  const out = flags.json ? process.stderr : process.stdout;
-  const ctx = commandContext(flags.host);
-  if (flags.dryRun) {
-    const plan = await planBackup({ project: flags.project, only: parseServiceList(flags.only) }, ctx);
-    if (flags.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
-    else out.write(renderPlan(plan));
-    return { backupId: '' };
-  }
-  // A missing repository is found out before any container is touched.
-  flags.offsite ||= await offsiteByPolicy(flags.dir);
-  if (flags.offsite) requireOffsite();
-  const progress = progressFor(out);
-  try {
-    const { manifest, path } = await createBackup(
-      {
-        dir: flags.dir,
-        type: flags.type,
-        comment: flags.comment,
-        project: flags.project,
-        only: parseServiceList(flags.only),
-        parallel,
-        compress: flags.compress,
-        prefix: flags.prefix,
-        encryptTo: flags.encryptTo,
-        stopTimeout: parseStopTimeout(flags.stopTimeout),
-      },
-      { ...ctx, progress },
-    );
-    const failed = manifest.services.filter((s) => s.status !== 'ok');
-    // --verify: prove the new backup restores, before anyone relies on it.
-    const verified = flags.verify ? await verifyBackup(flags.dir, manifest.id, { ...ctx, progress }, flags.identity) : undefined;
-    // After a verification the manifest on disk also holds its result and any fingerprint it recorded.
-    const final = verified ? await readManifest(join(path, MANIFEST_FILE)) : manifest;
-    if (flags.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-    const total = manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0);
-    out.write(`${failed.length ? 'Partial backup' : 'Backup'} ${manifest.id}: ${manifest.services.length - failed.length}/${manifest.services.length} services, ${formatBytes(total)} in ${path}\n`);
-    if (failed.length) {
-      out.write(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status}: ${s.error})`).join('; ')}\n`);
-      process.exitCode = ExitCode.partial;
+/** `backup create`: the manifest of the new backup (or, with --dry-run, the plan); exit 3 when only some services succeeded. */
+export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanResult>({
+  path: 'backup create',
+  description: 'discover the running datastores and back each up, in parallel',
+  shared: ['dir', 'host', 'metrics', 'project', 'encryptTo', 'identity', 'stopTimeout', 'json'],
+  options: () => [
+    new Option('--type <type>', 'backup type').choices(['manual', 'daily', 'weekly', 'monthly', 'pre-update']).default('manual'),
+    new Option('--comment <text>', 'free text stored with the backup').default(''),
+    new Option('--only <services>', 'comma-separated services to back up'),
+    new Option('--parallel <n>', 'how many services to back up at once').default('4'),
+    new Option('--compress <codec>', 'artifact compression').choices(['gzip', 'zstd', 'none']).default(DEFAULT_COMPRESSION),
+    new Option('--prefix <prefix>', 'directory name prefix').default('stackvault'),
+    new Option('--verify', 'right after the backup, restore each artifact into a throwaway container and check its content (as verify --deep)'),
+    new Option('--offsite', 'then store it in the restic repository of RESTIC_REPOSITORY (with earlier backups whose offsite copy failed)').env('STACKVAULT_OFFSITE'),
+    new Option('--dry-run', 'show what would be backed up (driver, paths, size, stop or pause) and what is left out, touching nothing'),
+    new Option('--verbose', 'also list what was not backed up and why (skipped mounts, left-out containers)'),
+  ],
+  examples: [
+    './bot.sh backup create',
+    './bot.sh backup create --project bot --only postgres,redis --compress zstd',
+    './bot.sh backup create --verify',
+    'RESTIC_REPOSITORY=sftp:backup@nas:/srv/restic RESTIC_PASSWORD_FILE=~/.restic-pw ./bot.sh backup create --offsite',
+    './bot.sh backup create --project bot --dry-run',
+    'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json',
+  ],
+  logged: true,
+  async run({ flags, io }) {
+    const parallel = Number(flags.parallel);
+    if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
+    const [{ commandContext }, { parseServiceList }] = await Promise.all([import('./context.js'), import('../core/selection.js')]);
+    const ctx = commandContext(flags.host);
+    if (flags.dryRun) {
+      const { planBackup } = await import('../core/plan.js');
+      return { data: await planBackup({ project: flags.project, only: parseServiceList(flags.only) }, ctx) };
     }
-    if (flags.verbose || failed.length) {
-      for (const s of final.services) for (const w of s.warnings ?? []) out.write(`warning: ${s.name}: ${w}\n`);
-    }
-    if (flags.verbose) {
-      for (const s of final.services) {
-        for (const k of (s.details?.skipped as Array<{ path: string; why: string }> | undefined) ?? []) out.write(`  ${s.name}: not backed up: ${k.path} (${k.why})\n`);
+    const [{ createBackup }, { verifyBackup }, { readManifest, MANIFEST_FILE }, { offsiteByPolicy }, { requireOffsite }, { progressFor }, { join }] = await Promise.all([
+      import('../core/create.js'),
+      import('../core/verify.js'),
+      import('../core/manifest.js'),
+      import('../core/removal.js'),
+      import('../offsite/restic.js'),
+      import('./progress-renderers.js'),
+      import('node:path'),
+    ]);
+    // A missing repository is found out before any container is touched.
+    const offsite = flags.offsite || (await offsiteByPolicy(flags.dir));
+    if (offsite) requireOffsite();
+    const progress = progressFor(io.out);
+    let exitCode: ExitCodeValue = ExitCode.ok;
+    try {
+      const { manifest, path } = await createBackup(
+        {
+          dir: flags.dir,
+          type: flags.type,
+          comment: flags.comment,
+          project: flags.project,
+          only: parseServiceList(flags.only),
+          parallel,
+          compress: flags.compress,
+          prefix: flags.prefix,
+          encryptTo: flags.encryptTo,
+          stopTimeout: parseStopTimeout(flags.stopTimeout),
+        },
+        { ...ctx, progress },
+      );
+      const failed = manifest.services.filter((s) => s.status !== 'ok');
+      // --verify: prove the new backup restores, before anyone relies on it.
+      const verified = flags.verify ? await verifyBackup(flags.dir, manifest.id, { ...ctx, progress }, flags.identity) : undefined;
+      // After a verification the manifest on disk also holds its result and any fingerprint it recorded.
+      const final = verified ? await readManifest(join(path, MANIFEST_FILE)) : manifest;
+      const total = manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0);
+      io.say(`${failed.length ? 'Partial backup' : 'Backup'} ${manifest.id}: ${manifest.services.length - failed.length}/${manifest.services.length} services, ${formatBytes(total)} in ${path}`);
+      if (failed.length) {
+        io.say(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status}: ${s.error})`).join('; ')}`);
+        exitCode = ExitCode.partial;
       }
-      for (const l of final.leftOut ?? []) out.write(`  left out: ${l.service ?? l.container} (${l.reason})\n`);
-    }
-    if (verified) {
-      for (const s of verified.services) out.write(s.ok ? `✅ ${s.service}: restored into a throwaway container and checked\n` : `❌ ${s.service}: does not restore: ${s.error}\n`);
-      const bad = verified.services.filter((s) => !s.ok);
-      if (bad.length) {
-        out.write(`Backup ${manifest.id} is kept but FAILED its verification: ${bad.map((s) => s.service).join(', ')} would not restore.\n`);
-        process.exitCode = ExitCode.integrity;
+      if (flags.verbose || failed.length) {
+        for (const s of final.services) for (const w of s.warnings ?? []) io.say(`warning: ${s.name}: ${w}`);
       }
+      if (flags.verbose) {
+        for (const s of final.services) {
+          for (const k of (s.details?.skipped as Array<{ path: string; why: string }> | undefined) ?? []) io.say(`  ${s.name}: not backed up: ${k.path} (${k.why})`);
+        }
+        for (const l of final.leftOut ?? []) io.say(`  left out: ${l.service ?? l.container} (${l.reason})`);
+      }
+      if (verified) {
+        for (const s of verified.services) io.say(s.ok ? `✅ ${s.service}: restored into a throwaway container and checked` : `❌ ${s.service}: does not restore: ${s.error}`);
+        const bad = verified.services.filter((s) => !s.ok);
+        if (bad.length) {
+          io.say(`Backup ${manifest.id} is kept but FAILED its verification: ${bad.map((s) => s.service).join(', ')} would not restore.`);
+          exitCode = ExitCode.integrity;
+        }
+      }
+      if (offsite) exitCode = (await storeOffsiteAndReport(flags.dir, manifest.id, io)) ?? exitCode;
+      return { data: final, exitCode, backupId: manifest.id };
+    } finally {
+      progress.stop?.();
     }
-    if (flags.offsite) await storeOffsiteAndReport(flags.dir, manifest.id, out);
-    return { backupId: manifest.id };
-  } finally {
-    progress.stop?.();
-  }
-}
+  },
+  render(data, io, flags) {
+    if (flags.dryRun) io.out.write(renderPlan(data as BackupPlanResult));
+  },
+});
 
 /** --offsite: the new backup, then any earlier one still pending; a failure keeps the local backup and exits 10. */
-async function storeOffsiteAndReport(dir: string, id: string, out: NodeJS.WritableStream): Promise<void> {
-  out.write(`Storing offsite in the restic repository ${shownRepository()} ...\n`);
+async function storeOffsiteAndReport(dir: string, id: string, io: CommandIO): Promise<ExitCodeValue | undefined> {
+  const [{ storeNewAndPending }, { shownRepository }, { interruptSignal }] = await Promise.all([import('../core/offsite.js'), import('../offsite/restic.js'), import('../util/interrupt.js')]);
+  io.say(`Storing offsite in the restic repository ${shownRepository()} ...`);
   const outcomes = await storeNewAndPending(dir, id, interruptSignal);
   for (const o of outcomes) {
     if (o.stored) {
       const s = o.stored;
-      out.write(
-        `✅ ${o.id} stored offsite (snapshot ${s.snapshot}${s.created ? ', new repository' : ''}): ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesAdded)} of it new after deduplication (before restic compresses it)\n`,
+      io.say(
+        `✅ ${o.id} stored offsite (snapshot ${s.snapshot}${s.created ? ', new repository' : ''}): ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesAdded)} of it new after deduplication (before restic compresses it)`,
       );
     } else {
-      out.write(`❌ ${o.id} NOT stored offsite: ${o.error} (kept locally; the next backup create --offsite tries again)\n`);
+      io.say(`❌ ${o.id} NOT stored offsite: ${o.error} (kept locally; the next backup create --offsite tries again)`);
     }
   }
   const failed = outcomes.find((o) => !o.ok);
-  if (failed) process.exitCode = failed.exitCode ?? ExitCode.offsite;
+  return failed ? ((failed.exitCode as ExitCodeValue | undefined) ?? ExitCode.offsite) : undefined;
 }
 
 function renderPlan(plan: BackupPlanResult): string {

@@ -1,27 +1,29 @@
-import { drillBackup } from '../core/drill.js';
+import type { DrillResult } from '../core/drill.js';
 import { ExitCode } from '../errors.js';
 import { formatDuration } from '../util/format.js';
-import { commandContext } from './context.js';
-import { progressFor } from './progress-renderers.js';
-
-interface DrillFlags {
-  dir: string;
-  host?: string[];
-  identity?: string;
-  json?: boolean;
-}
+import { defineCommand } from './command.js';
+import type { SharedFlagValues } from './shared-flags.js';
 
 /** `backup drill ID`: restore into a throwaway copy of the stack, check, remove it; exit 5 when anything did not come back equal. */
-export async function drillCommand(id: string, flags: DrillFlags): Promise<{ backupId: string }> {
-  const out = flags.json ? process.stderr : process.stdout;
-  const progress = progressFor(out);
-  const result = await drillBackup({ dir: flags.dir, id, identity: flags.identity, parallel: 4 }, { ...commandContext(flags.host), progress: { ...progress, serviceDone: () => undefined } });
-  progress.stop?.();
-  for (const [service, s] of Object.entries(result.services)) out.write(`${s.ok ? '✅' : '❌'} ${service}: ${s.check}\n`);
-  out.write(
-    `${result.ok ? 'Drill passed' : 'Drill FAILED'} for ${result.backupId} in ${formatDuration(result.durationMs)}; the throwaway copy is removed and the drill is recorded in the manifest.\n`,
-  );
-  if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  if (!result.ok) process.exitCode = ExitCode.integrity;
-  return { backupId: result.backupId };
-}
+export const drillCommand = defineCommand<SharedFlagValues, DrillResult>({
+  path: 'backup drill',
+  description: 'restore the backup into a throwaway copy of its services (started from the recorded images), check every store, remove the copy, record the drill; production is never touched',
+  arguments: [{ name: '<id>', description: 'backup directory name, its timestamp part, or "latest"' }],
+  shared: ['dir', 'host', 'identity', 'json'],
+  examples: ['./bot.sh backup drill latest', './bot.sh backup drill 20261121_020000 --json'],
+  help: 'Exit 5 when a service did not come back equal (or could not be drilled).',
+  logged: true,
+  async run({ args: [id], flags, io }) {
+    const [{ drillBackup }, { commandContext }, { progressFor }] = await Promise.all([import('../core/drill.js'), import('./context.js'), import('./progress-renderers.js')]);
+    const progress = progressFor(io.out);
+    try {
+      const result = await drillBackup({ dir: flags.dir, id: id!, identity: flags.identity, parallel: 4 }, { ...commandContext(flags.host), progress: { ...progress, serviceDone: () => undefined } });
+      progress.stop?.();
+      for (const [service, s] of Object.entries(result.services)) io.say(`${s.ok ? '✅' : '❌'} ${service}: ${s.check}`);
+      io.say(`${result.ok ? 'Drill passed' : 'Drill FAILED'} for ${result.backupId} in ${formatDuration(result.durationMs)}; the throwaway copy is removed and the drill is recorded in the manifest.`);
+      return { data: result, backupId: result.backupId, exitCode: result.ok ? ExitCode.ok : ExitCode.integrity };
+    } finally {
+      progress.stop?.();
+    }
+  },
+});

@@ -1,56 +1,81 @@
-import chalk from 'chalk';
-import { readCatalog, type BackupRecord } from '../core/catalog.js';
-import { statusMark } from '../core/backup-info.js';
-import { leftStopped, leftStoppedWarning } from '../core/stopped-markers.js';
+import { Option } from 'commander';
+import type { BackupRecord, Catalog } from '../core/catalog.js';
+import type { Manifest } from '../core/manifest.js';
+import type { RemoteBackup } from '../core/offsite.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
-import { commandContext } from './context.js';
-import { listOffsite, type RemoteBackup } from '../core/offsite.js';
-import { requireOffsite, shownRepository } from '../offsite/restic.js';
-import { interruptSignal } from '../util/interrupt.js';
+import { defineCommand } from './command.js';
+import type { SharedFlagValues } from './shared-flags.js';
 
-interface ListFlags {
-  host?: string[];
-  dir: string;
+interface ListFlags extends SharedFlagValues {
   all?: boolean;
-  json?: boolean;
   remote?: boolean;
 }
 
-export async function listCommand(flags: ListFlags): Promise<void> {
-  const catalog = await readCatalog(flags.dir);
-  if (flags.remote) requireOffsite();
-  const remote = flags.remote ? await listOffsite(interruptSignal) : undefined;
-  if (flags.json && remote) {
-    process.stdout.write(`${JSON.stringify({ local: catalog.backups.map((b) => b.manifest), remote }, null, 2)}\n`);
-    return;
-  }
-  if (flags.json) {
-    const out = catalog.backups.map((b) => b.manifest);
-    process.stdout.write(`${JSON.stringify(flags.all ? { backups: out, incomplete: catalog.incomplete } : out, null, 2)}\n`);
-    return;
-  }
-  await warnLeftStopped(catalog.dir, flags.host);
-  const now = new Date();
-  if (catalog.backups.length === 0) {
-    process.stdout.write(`No backups in ${catalog.dir}. Create one with: ./bot.sh backup create\n`);
-  } else {
-    process.stdout.write(`${catalog.backups.length} backup${catalog.backups.length > 1 ? 's' : ''} in ${catalog.dir}, newest first:\n\n`);
-    for (const b of catalog.backups) process.stdout.write(`${renderRow(b, now)}\n`);
-    process.stdout.write(`\nRestore the newest with: ./bot.sh backup restore ${catalog.backups[0]!.manifest.id}\n`);
-  }
-  if (remote) process.stdout.write(renderRemote(remote, new Set(catalog.backups.map((b) => b.manifest.id)), now));
-  if (catalog.incomplete.length > 0) {
-    if (flags.all) {
-      process.stdout.write(`\nIncomplete (not backups):\n`);
-      for (const d of catalog.incomplete) process.stdout.write(`  ${chalk.yellow('!')} ${d.name}: ${d.reason}\n`);
-    } else {
-      process.stdout.write(chalk.dim(`\n${catalog.incomplete.length} incomplete director${catalog.incomplete.length > 1 ? 'ies' : 'y'} not shown (--all shows them).\n`));
-    }
-  }
+/** What `backup list` found, for people; `--json` prints the manifests instead. */
+interface Listing {
+  catalog: Catalog;
+  remote?: RemoteBackup[];
+  repository?: string;
+  /** Containers a killed run left stopped, in a sentence (when Docker answers). */
+  leftStopped?: string;
 }
 
-function renderRemote(remote: RemoteBackup[], local: Set<string>, now: Date): string {
-  const lines = [`\n${remote.length} backup${remote.length === 1 ? '' : 's'} in the restic repository ${shownRepository()}, newest first:`];
+type ListJson = Manifest[] | { backups: Manifest[]; incomplete: Catalog['incomplete'] } | { local: Manifest[]; remote: RemoteBackup[] };
+
+export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
+  path: 'backup list',
+  description: 'list backups, newest first',
+  shared: ['dir', 'host', 'json'],
+  options: () => [
+    new Option('--all', 'also show incomplete directories'),
+    new Option('--remote', 'also list the backups in the restic repository of RESTIC_REPOSITORY (with --json: {"local": [...], "remote": [...]})'),
+  ],
+  examples: ['./bot.sh backup list', './bot.sh backup list --json | jq ".[0].id"', './bot.sh backup list --remote'],
+  async run({ flags }) {
+    const [{ readCatalog }, offsite, restic, { interruptSignal }] = await Promise.all([
+      import('../core/catalog.js'),
+      import('../core/offsite.js'),
+      import('../offsite/restic.js'),
+      import('../util/interrupt.js'),
+    ]);
+    const catalog = await readCatalog(flags.dir);
+    if (flags.remote) restic.requireOffsite();
+    const remote = flags.remote ? await offsite.listOffsite(interruptSignal) : undefined;
+    if (flags.json) {
+      const manifests = catalog.backups.map((b) => b.manifest);
+      return { data: remote ? { local: manifests, remote } : flags.all ? { backups: manifests, incomplete: catalog.incomplete } : manifests };
+    }
+    return { data: { catalog, remote, repository: remote ? restic.shownRepository() : undefined, leftStopped: await leftStoppedSentence(catalog.dir, flags.host) } };
+  },
+  async render(data, io, flags) {
+    const listing = data as Listing;
+    const [{ default: chalk }, { statusMark }] = await Promise.all([import('chalk'), import('../core/backup-info.js')]);
+    const { catalog, remote } = listing;
+    if (listing.leftStopped) process.stderr.write(`${chalk.yellow('warning:')} ${listing.leftStopped}\n`);
+    const now = new Date();
+    if (catalog.backups.length === 0) {
+      io.say(`No backups in ${catalog.dir}. Create one with: ./bot.sh backup create`);
+    } else {
+      io.say(`${catalog.backups.length} backup${catalog.backups.length > 1 ? 's' : ''} in ${catalog.dir}, newest first:\n`);
+      for (const b of catalog.backups) io.say(renderRow(b, now, chalk, statusMark));
+      io.say(`\nRestore the newest with: ./bot.sh backup restore ${catalog.backups[0]!.manifest.id}`);
+    }
+    if (remote) io.out.write(renderRemote(remote, listing.repository ?? '', new Set(catalog.backups.map((b) => b.manifest.id)), now, chalk));
+    if (catalog.incomplete.length > 0) {
+      if (flags.all) {
+        io.say(`\nIncomplete (not backups):`);
+        for (const d of catalog.incomplete) io.say(`  ${chalk.yellow('!')} ${d.name}: ${d.reason}`);
+      } else {
+        io.say(chalk.dim(`\n${catalog.incomplete.length} incomplete director${catalog.incomplete.length > 1 ? 'ies' : 'y'} not shown (--all shows them).`));
+      }
+    }
+  },
+});
+
+type Chalk = typeof import('chalk').default;
+
+function renderRemote(remote: RemoteBackup[], repository: string, local: Set<string>, now: Date, chalk: Chalk): string {
+  const lines = [`\n${remote.length} backup${remote.length === 1 ? '' : 's'} in the restic repository ${repository}, newest first:`];
   for (const r of remote) {
     const at = new Date(r.time);
     lines.push(
@@ -60,20 +85,21 @@ function renderRemote(remote: RemoteBackup[], local: Set<string>, now: Date): st
   return `${lines.join('\n')}\n`;
 }
 
-function renderRow(b: BackupRecord, now: Date): string {
+function renderRow(b: BackupRecord, now: Date, chalk: Chalk, mark: (s: Manifest['services'][number]) => string): string {
   const m = b.manifest;
   const created = new Date(m.createdAt);
-  const services = m.services.map((s) => `${statusMark(s)} ${s.name}${s.engine ? `@${s.engine}` : ''}${s.downtimeMs !== undefined ? ` (down ${formatDuration(s.downtimeMs)})` : ''}`).join('  ');
+  const services = m.services.map((s) => `${mark(s)} ${s.name}${s.engine ? `@${s.engine}` : ''}${s.downtimeMs !== undefined ? ` (down ${formatDuration(s.downtimeMs)})` : ''}`).join('  ');
   const comment = m.comment ? `  "${m.comment}"` : '';
   return `${chalk.bold(m.id)}  ${formatDate(created)} (${formatAge(created, now)})  ${m.type}  ${formatBytes(b.bytes)}${comment}\n    ${services}`;
 }
 
 /** A killed run may have left containers stopped; say which, if Docker can tell us. */
-async function warnLeftStopped(dir: string, hosts: string[] | undefined): Promise<void> {
+async function leftStoppedSentence(dir: string, hosts: string[] | undefined): Promise<string | undefined> {
   try {
-    const warning = leftStoppedWarning(await leftStopped(dir, commandContext(hosts).engine));
-    if (warning) process.stderr.write(`${chalk.yellow('warning:')} ${warning}\n`);
+    const [{ leftStopped, leftStoppedWarning }, { commandContext }] = await Promise.all([import('../core/stopped-markers.js'), import('./context.js')]);
+    return leftStoppedWarning(await leftStopped(dir, commandContext(hosts).engine));
   } catch {
     // Docker unreachable: listing backups does not need it.
+    return undefined;
   }
 }

@@ -7,15 +7,14 @@ import { ExitCode } from '../errors.js';
  * whatever the outcome (a failed run is what monitoring most needs to see). A metrics file that
  * cannot be written is a warning, not a failed backup.
  */
-export async function withMetrics<T extends { backupId?: string }>(file: string | undefined, dir: string, project: string | undefined, work: () => Promise<T>): Promise<T> {
-  if (!file) return work();
+export async function withMetrics<T extends { backupId?: string; exitCode?: number }>(file: string, dir: string, project: string | undefined, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   let exitCode: number = ExitCode.failure;
   let backupId: string | undefined;
   try {
     const result = await work();
     backupId = result.backupId;
-    exitCode = typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+    exitCode = result.exitCode ?? ExitCode.ok;
     return result;
   } catch (err) {
     exitCode = (err as { exitCode?: number }).exitCode ?? ExitCode.failure;

@@ -1,16 +1,30 @@
-import { rename, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { readCatalog } from '../core/catalog.js';
-import { renderReport } from '../core/report.js';
-import { schedulerStatus } from '../core/scheduler.js';
+import { Option } from 'commander';
+import { defineCommand } from './command.js';
+import type { SharedFlagValues } from './shared-flags.js';
 
 /** `backup report`: the directory's history as one self-contained HTML file (default <dir>/report.html). */
-export async function reportCommand(flags: { dir: string; out?: string }): Promise<void> {
-  const catalog = await readCatalog(flags.dir);
-  const scheduler = await schedulerStatus(flags.dir).catch(() => undefined);
-  const file = resolve(flags.out ?? join(catalog.dir, 'report.html'));
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, renderReport({ dir: catalog.dir, backups: catalog.backups, scheduler, now: new Date() }), { mode: 0o600 });
-  await rename(tmp, file);
-  process.stdout.write(`Report of ${catalog.backups.length} backups written to ${file} (open it in any browser; it needs no network).\n`);
-}
+export const reportCommand = defineCommand<SharedFlagValues & { out?: string }, { file: string; backups: number }>({
+  path: 'backup report',
+  description:
+    'write the history of the backup directory as one self-contained HTML file: size, duration and downtime per service over time, compression, verify and drill results, failures, the scheduler',
+  shared: ['dir', 'json'],
+  options: () => [new Option('--out <file>', 'where to write it (default <dir>/report.html)')],
+  examples: ['./bot.sh backup report', './bot.sh backup report --out /var/www/html/backups.html'],
+  async run({ flags }) {
+    const [{ readCatalog }, { renderReport }, { schedulerStatus }, { rename, writeFile }, { join, resolve }] = await Promise.all([
+      import('../core/catalog.js'),
+      import('../core/report.js'),
+      import('../core/scheduler.js'),
+      import('node:fs/promises'),
+      import('node:path'),
+    ]);
+    const catalog = await readCatalog(flags.dir);
+    const scheduler = await schedulerStatus(flags.dir).catch(() => undefined);
+    const file = resolve(flags.out ?? join(catalog.dir, 'report.html'));
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, renderReport({ dir: catalog.dir, backups: catalog.backups, scheduler, now: new Date() }), { mode: 0o600 });
+    await rename(tmp, file);
+    return { data: { file, backups: catalog.backups.length } };
+  },
+  render: ({ file, backups }, io) => io.say(`Report of ${backups} backups written to ${file} (open it in any browser; it needs no network).`),
+});

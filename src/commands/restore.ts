@@ -1,102 +1,119 @@
-import { restoreBackup, type RestorePlan } from '../core/restore.js';
-import { parseServiceList } from '../core/selection.js';
-import { ExitCode, StackvaultError, usageError } from '../errors.js';
-import { confirm } from './confirm.js';
+import { Option } from 'commander';
+import type { RestorePlan, RestoreResult } from '../core/restore.js';
+import { ExitCode, type ExitCodeValue, StackvaultError } from '../errors.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
-import { parseStopTimeout } from './create.js';
-import { commandContext } from './context.js';
-import { localOrFetched } from '../core/offsite.js';
-import { interruptSignal } from '../util/interrupt.js';
-import { progressFor } from './progress-renderers.js';
+import { defineCommand } from './command.js';
+import { parseMap, parseStopTimeout } from './parse.js';
+import type { SharedFlagValues } from './shared-flags.js';
 
-interface RestoreFlags {
-  host?: string[];
-  dir: string;
-  identity?: string;
+interface RestoreFlags extends SharedFlagValues {
   only?: string;
-  yes?: boolean;
-  json?: boolean;
-  parallel?: string;
   /** commander's --no-check sets this to false. */
   check?: boolean;
-  stopTimeout?: string;
   intoProject?: string;
   map?: string[];
 }
 
-/** `--map postgres=clone-db-1 --map redis=…` into a record; a value without `=` is a usage error. */
-export function parseMap(values: string[] | undefined): Record<string, string> | undefined {
-  if (!values?.length) return undefined;
-  const map: Record<string, string> = {};
-  for (const v of values.flatMap((x) => x.split(','))) {
-    const i = v.indexOf('=');
-    if (i <= 0 || i === v.length - 1) throw usageError(`--map takes SERVICE=CONTAINER, not '${v}'.`);
-    map[v.slice(0, i)] = v.slice(i + 1);
-  }
-  return map;
+export const restoreCommand = defineCommand<RestoreFlags, RestoreResult>({
+  path: 'backup restore',
+  description: 'restore services from a backup (a restore point is taken first); one that is only in the restic repository is fetched first',
+  arguments: [{ name: '<id>', description: 'backup directory name, its timestamp part, or "latest"' }],
+  shared: ['dir', 'host', 'yes', 'identity', 'stopTimeout', 'json'],
+  options: () => [
+    new Option('--only <services>', 'comma-separated services to restore'),
+    new Option('--no-check', 'skip the content check after restoring (faster; the restore is then not proven)'),
+    new Option('--into-project <name>', 'restore into the same services of another Compose project (a clone), leaving the backed-up one untouched'),
+    new Option('--map <service=container...>', 'restore a service into this container (name or id), whatever its project'),
+  ],
+  examples: [
+    './bot.sh backup restore latest',
+    './bot.sh backup restore 20261121_020000 --only postgres --yes',
+    'docker compose -p bot-drill up -d && ./bot.sh backup restore latest --into-project bot-drill --yes',
+    './bot.sh backup restore latest --only redis --map redis=scratch-redis',
+  ],
+  help: `"latest" is the newest backup that is not a restore point. Every artifact is checked before
+anything changes, and a restore point (type restore-point) of the same services is taken
+first; a service that fails to restore is put back from it. After restoring, each store's
+content is read back and compared with the backup's fingerprint (rows, keys, vectors, files);
+a difference is a failure (exit 5) naming the first differing table, key space or file, and
+the service is put back on the restore point. Stop apps that write to the stores first, or
+their writes will show up as differences.`,
+  logged: true,
+  async run({ args: [id], flags, io }) {
+    const [{ restoreBackup }, { parseServiceList }, { localOrFetched }, { commandContext }, { interruptSignal }, { progressFor }, { confirm }] = await Promise.all([
+      import('../core/restore.js'),
+      import('../core/selection.js'),
+      import('../core/offsite.js'),
+      import('./context.js'),
+      import('../util/interrupt.js'),
+      import('./progress-renderers.js'),
+      import('./confirm.js'),
+    ]);
+    const progress = progressFor(io.out);
+    const ctx = commandContext(flags.host);
+    try {
+      await localOrFetched(flags.dir, id!, io.say, interruptSignal);
+      const result = await restoreBackup(
+        {
+          dir: flags.dir,
+          id: id!,
+          only: parseServiceList(flags.only),
+          parallel: 4,
+          identity: flags.identity,
+          stopTimeout: parseStopTimeout(flags.stopTimeout),
+          check: flags.check !== false,
+          intoProject: flags.intoProject,
+          map: parseMap(flags.map),
+        },
+        {
+          ...ctx,
+          progress: { ...progress, serviceDone: () => undefined },
+          confirm: async (plan) => {
+            io.out.write(renderPlan(plan));
+            return confirm('Replace this data? A restore point is taken first.', flags.yes, 'Restore');
+          },
+        },
+      );
+      progress.stop?.();
+      for (const s of result.services) {
+        const mark = s.status === 'restored' ? '✅' : s.status === 'interrupted' ? '⏭️' : '❌';
+        const what =
+          s.status === 'restored'
+            ? `restored, content ${s.check}`
+            : s.status === 'rolled-back'
+              ? `NOT restored, back on the restore point: ${s.error}`
+              : s.status === 'interrupted'
+                ? `not restored: ${s.error}`
+                : `FAILED: ${s.error}`;
+        const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
+        io.say(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)}${down})`);
+        for (const w of s.warnings ?? []) io.say(`warning: ${s.service}: ${w}`);
+      }
+      if (result.stoppedApps?.length) io.say(`Stopped during the restore and started again: ${result.stoppedApps.join(', ')}`);
+      io.say(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)`);
+      return { data: result, backupId: result.backupId, exitCode: restoreExitCode(result), error: interruptedError(result) };
+    } finally {
+      progress.stop?.();
+    }
+  },
+});
+
+function restoreExitCode(result: RestoreResult): ExitCodeValue {
+  // Content that did not come back as it was backed up outranks every other outcome.
+  if (result.services.some((s) => s.mismatch)) return ExitCode.integrity;
+  const bad = result.services.filter((s) => s.status !== 'restored').length;
+  return bad === 0 ? ExitCode.ok : bad === result.services.length ? ExitCode.failure : ExitCode.partial;
 }
 
-export async function restoreCommand(id: string, flags: RestoreFlags): Promise<{ backupId: string }> {
-  const out = flags.json ? process.stderr : process.stdout;
-  const progress = progressFor(out);
-  const ctx = commandContext(flags.host);
-  try {
-    await localOrFetched(flags.dir, id, (message) => out.write(`${message}\n`), interruptSignal);
-    const result = await restoreBackup(
-      {
-        dir: flags.dir,
-        id,
-        only: parseServiceList(flags.only),
-        parallel: 4,
-        identity: flags.identity,
-        stopTimeout: parseStopTimeout(flags.stopTimeout),
-        check: flags.check !== false,
-        intoProject: flags.intoProject,
-        map: parseMap(flags.map),
-      },
-      {
-        ...ctx,
-        progress: { ...progress, serviceDone: () => undefined },
-        confirm: async (plan) => {
-          out.write(renderPlan(plan));
-          return confirm('Replace this data? A restore point is taken first.', flags.yes, 'Restore');
-        },
-      },
-    );
-    progress.stop?.();
-    for (const s of result.services) {
-      const mark = s.status === 'restored' ? '✅' : s.status === 'interrupted' ? '⏭️' : '❌';
-      const what =
-        s.status === 'restored'
-          ? `restored, content ${s.check}`
-          : s.status === 'rolled-back'
-            ? `NOT restored, back on the restore point: ${s.error}`
-            : s.status === 'interrupted'
-              ? `not restored: ${s.error}`
-              : `FAILED: ${s.error}`;
-      const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
-      out.write(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)}${down})\n`);
-      for (const w of s.warnings ?? []) out.write(`warning: ${s.service}: ${w}\n`);
-    }
-    if (result.stoppedApps?.length) out.write(`Stopped during the restore and started again: ${result.stoppedApps.join(', ')}\n`);
-    out.write(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)\n`);
-    if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    if (result.interrupted) {
-      const named = (status: string, words: string) => {
-        const names = result.services.filter((s) => s.status === status).map((s) => s.service);
-        return names.length ? [`${words}: ${names.join(', ')}`] : [];
-      };
-      const parts = [...named('restored', 'restored'), ...named('rolled-back', 'back on the restore point'), ...named('interrupted', 'not started'), ...named('failed', 'FAILED, see above')];
-      throw new StackvaultError(`Restore interrupted (${parts.join('; ')}); no stopped container was left stopped.`, ExitCode.interrupted);
-    }
-    const bad = result.services.filter((s) => s.status !== 'restored').length;
-    if (bad) process.exitCode = bad === result.services.length ? ExitCode.failure : ExitCode.partial;
-    // Content that did not come back as it was backed up outranks every other outcome.
-    if (result.services.some((s) => s.mismatch)) process.exitCode = ExitCode.integrity;
-    return { backupId: result.backupId };
-  } finally {
-    progress.stop?.();
-  }
+/** An interrupted restore ends with one sentence of what got where. */
+function interruptedError(result: RestoreResult): StackvaultError | undefined {
+  if (!result.interrupted) return undefined;
+  const named = (status: string, words: string) => {
+    const names = result.services.filter((s) => s.status === status).map((s) => s.service);
+    return names.length ? [`${words}: ${names.join(', ')}`] : [];
+  };
+  const parts = [...named('restored', 'restored'), ...named('rolled-back', 'back on the restore point'), ...named('interrupted', 'not started'), ...named('failed', 'FAILED, see above')];
+  return new StackvaultError(`Restore interrupted (${parts.join('; ')}); no stopped container was left stopped.`, ExitCode.interrupted);
 }
 
 function renderPlan(plan: RestorePlan): string {

@@ -1,23 +1,31 @@
-import { readCatalog } from '../core/catalog.js';
-import { computeStats, type Bucket } from '../core/stats.js';
+import type { Bucket, Stats } from '../core/stats.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+import { defineCommand } from './command.js';
+import type { SharedFlagValues } from './shared-flags.js';
 
 const downtime = (b: { lastDowntimeMs?: number; maxDowntimeMs?: number }) =>
   b.lastDowntimeMs === undefined ? '' : `  down ${formatDuration(b.lastDowntimeMs)} last, ${formatDuration(b.maxDowntimeMs ?? b.lastDowntimeMs)} at most`;
 
-export async function statsCommand(flags: { dir: string; json?: boolean }): Promise<void> {
-  const catalog = await readCatalog(flags.dir);
-  const stats = computeStats(catalog.backups, catalog.incomplete.length);
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
-    return;
-  }
+export const statsCommand = defineCommand<SharedFlagValues, Stats & { dir: string }>({
+  path: 'backup stats',
+  description: 'count and size per type and per service, compression ratio, last success',
+  shared: ['dir', 'json'],
+  examples: ['./bot.sh backup stats', './bot.sh backup stats --json | jq .lastSuccessful'],
+  async run({ flags }) {
+    const [{ readCatalog }, { computeStats }] = await Promise.all([import('../core/catalog.js'), import('../core/stats.js')]);
+    const catalog = await readCatalog(flags.dir);
+    return { data: { ...computeStats(catalog.backups, catalog.incomplete.length), dir: catalog.dir } };
+  },
+  render: (stats, io) => io.say(renderStats(stats)),
+});
+
+function renderStats(stats: Stats & { dir: string }): string {
   const now = new Date();
   const when = (b?: { id: string; createdAt: string }) => (b ? `${b.id} (${formatDate(new Date(b.createdAt))}, ${formatAge(new Date(b.createdAt), now)})` : '-');
   const row = (name: string, b: Bucket, extra = '') =>
     `  ${name.padEnd(16)} ${String(b.count).padStart(4)}  ${formatBytes(b.bytes).padStart(9)}  ${b.bytes ? `${(b.rawBytes / b.bytes).toFixed(1)}x` : '-'}${extra}`;
   const lines = [
-    `${stats.backups} backups, ${formatBytes(stats.bytes)} on disk (${formatBytes(stats.rawBytes)} before compression, ratio ${stats.compressionRatio ?? '-'}x) in ${catalog.dir}`,
+    `${stats.backups} backups, ${formatBytes(stats.bytes)} on disk (${formatBytes(stats.rawBytes)} before compression, ratio ${stats.compressionRatio ?? '-'}x) in ${stats.dir}`,
     '',
     'By type:             count       size  ratio',
     ...Object.entries(stats.byType)
@@ -34,5 +42,5 @@ export async function statsCommand(flags: { dir: string; json?: boolean }): Prom
     `Last successful:  ${when(stats.lastSuccessful)}`,
     ...(stats.incomplete ? [`Incomplete directories: ${stats.incomplete} (see backup list --all)`] : []),
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return lines.join('\n');
 }

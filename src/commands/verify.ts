@@ -1,48 +1,69 @@
-import { verifyBackup } from '../core/verify.js';
+import { Option } from 'commander';
+import type { ServiceVerification } from '../core/verify.js';
 import { integrityError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
-import { commandContext } from './context.js';
-import { checkRepository, withFetchedCopy } from '../core/offsite.js';
-import { requireOffsite, shownRepository } from '../offsite/restic.js';
-import { interruptSignal } from '../util/interrupt.js';
-import { plainProgress } from './progress-renderers.js';
+import { type CommandIO, defineCommand, type Outcome } from './command.js';
+import type { SharedFlagValues } from './shared-flags.js';
 
-interface VerifyFlags {
-  host?: string[];
-  dir: string;
-  identity?: string;
-  json?: boolean;
+interface VerifyFlags extends SharedFlagValues {
   deep?: boolean;
   remote?: boolean;
   readDataSubset?: string;
 }
 
-export async function verifyCommand(id: string, flags: VerifyFlags): Promise<{ backupId: string }> {
-  if (!flags.remote) return verifyIn(flags.dir, id, flags);
-  // --remote: restic's own check of the repository, then ours of the backup fetched from it.
-  requireOffsite();
-  const out = flags.json ? process.stderr : process.stdout;
-  const subset = flags.readDataSubset ?? '10%';
-  out.write(`restic check --read-data-subset=${subset} of ${shownRepository()} ...\n`);
-  out.write(`✅ repository: ${await checkRepository(subset, interruptSignal)}\n`);
-  return withFetchedCopy(flags.dir, id, (scratch, wanted) => verifyIn(scratch, wanted, flags, ' (fetched from the restic repository)'), interruptSignal);
+interface Verification {
+  id: string;
+  deep: boolean;
+  services: ServiceVerification[];
 }
 
-async function verifyIn(dir: string, id: string, flags: VerifyFlags, where = ''): Promise<{ backupId: string }> {
-  const out = flags.json ? process.stderr : process.stdout;
-  const deep = flags.deep ? { ...commandContext(flags.host), progress: plainProgress((l) => out.write(`${l}\n`)) } : undefined;
-  const result = await verifyBackup(dir, id, deep, flags.identity, commandContext().drivers);
+export const verifyCommand = defineCommand<VerifyFlags, Verification>({
+  path: 'backup verify',
+  description: 're-hash every artifact and check it opens; --deep restores into throwaway containers',
+  arguments: [{ name: '<id>', description: 'backup directory name, its timestamp part, or "latest"' }],
+  shared: ['dir', 'host', 'identity', 'json'],
+  options: () => [
+    new Option('--deep', 'restore each artifact into a throwaway container and check the data'),
+    new Option('--remote', 'check the restic repository (restic check), then verify the backup as stored there (fetched into a scratch directory, every checksum checked)'),
+    new Option('--read-data-subset <spec>', "with --remote: how much of the repository's data restic reads back (restic's syntax: 10%, 1/5, 500M)").default('10%'),
+  ],
+  examples: ['./bot.sh backup verify latest', './bot.sh backup verify latest --deep', './bot.sh backup verify latest --remote --read-data-subset 100%'],
+  logged: true,
+  async run({ args: [id], flags, io }) {
+    if (!flags.remote) return verifyIn(flags.dir, id!, flags, io);
+    // --remote: restic's own check of the repository, then ours of the backup fetched from it.
+    const [{ checkRepository, withFetchedCopy }, { requireOffsite, shownRepository }, { interruptSignal }] = await Promise.all([
+      import('../core/offsite.js'),
+      import('../offsite/restic.js'),
+      import('../util/interrupt.js'),
+    ]);
+    requireOffsite();
+    const subset = flags.readDataSubset ?? '10%';
+    io.say(`restic check --read-data-subset=${subset} of ${shownRepository()} ...`);
+    io.say(`✅ repository: ${await checkRepository(subset, interruptSignal)}`);
+    return withFetchedCopy(flags.dir, id!, (scratch, wanted) => verifyIn(scratch, wanted, flags, io, ' (fetched from the restic repository)'), interruptSignal);
+  },
+});
+
+async function verifyIn(dir: string, id: string, flags: VerifyFlags, io: CommandIO, where = ''): Promise<Outcome<Verification>> {
+  const [{ verifyBackup }, { commandContext }, { plainProgress }] = await Promise.all([import('../core/verify.js'), import('./context.js'), import('./progress-renderers.js')]);
+  // Without --deep no engine is needed, so none is reached (nor are --host values read).
+  const deep = flags.deep ? { ...commandContext(flags.host), progress: plainProgress(io.say) } : undefined;
+  const result = await verifyBackup(dir, id, deep, flags.identity, (await import('../drivers/registry.js')).DRIVERS);
   for (const s of result.services) {
     if (!s.ok) {
-      out.write(`❌ ${s.service}: ${s.error}\n`);
+      io.say(`❌ ${s.service}: ${s.error}`);
       continue;
     }
     const opened = `checksum ok, ${formatBytes(s.check!.bytes)} -> ${formatBytes(s.check!.rawBytes)} opens cleanly${s.check!.tarEntries !== undefined ? ` (${s.check!.tarEntries} archive entries)` : ''}`;
-    out.write(`✅ ${s.service}: ${opened}${s.facts ? `; restored copy holds ${JSON.stringify(s.facts)}` : ''}\n`);
+    io.say(`✅ ${s.service}: ${opened}${s.facts ? `; restored copy holds ${JSON.stringify(s.facts)}` : ''}`);
   }
-  if (flags.json) process.stdout.write(`${JSON.stringify({ id: result.backup.id, deep: result.deep, services: result.services }, null, 2)}\n`);
+  const data = { id: result.backup.id, deep: result.deep, services: result.services };
   const bad = result.services.filter((s) => !s.ok);
-  if (bad.length) throw integrityError(`Backup ${result.backup.id}${where} failed ${result.deep ? 'deep ' : ''}verification: ${bad.map((s) => s.service).join(', ')}.`);
-  out.write(`Backup ${result.backup.id}${where}: all ${result.services.length} artifacts verified${result.deep ? ' and restored into throwaway containers' : ''}.\n`);
-  return { backupId: result.backup.id };
+  if (bad.length) {
+    const error = integrityError(`Backup ${result.backup.id}${where} failed ${result.deep ? 'deep ' : ''}verification: ${bad.map((s) => s.service).join(', ')}.`);
+    return { data, backupId: result.backup.id, error };
+  }
+  io.say(`Backup ${result.backup.id}${where}: all ${result.services.length} artifacts verified${result.deep ? ' and restored into throwaway containers' : ''}.`);
+  return { data, backupId: result.backup.id };
 }

@@ -7,17 +7,10 @@ import { parallelGzip } from '../util/parallel-gzip.js';
 import { ageEncrypt } from '../util/age.js';
 import { fsyncPath } from '../util/fsync.js';
 
-export type Compression = 'gzip' | 'zstd' | 'none';
-
-/**
- * zstd: smaller than gzip -6 on dumps and store files, and several times faster (README:
- * Performance). gzip stays a choice for machines without `zstd`.
- */
-export const DEFAULT_COMPRESSION: Compression = 'zstd';
-
 const ZSTD_LEVEL = 1;
 
-export const COMPRESSION_EXTENSION: Record<Compression, string> = { gzip: '.gz', zstd: '.zst', none: '' };
+export { type Compression, COMPRESSION_EXTENSION, DEFAULT_COMPRESSION } from './compression.js';
+import type { Compression } from './compression.js';
 
 /**
  * gzip uses every core: blocks compressed side by side (several members, as pigz writes).

@@ -44,3 +44,43 @@ describe('every exit code comes from the one table', () => {
     expect(all.filter((f) => bare.test(f.text)).map((f) => f.file)).toEqual([]);
   });
 });
+
+/**
+ * Commands are modules (src/commands/all.ts): the runner declares every one of them at start,
+ * so their files load only light modules up front and the core inside `run`. This follows the
+ * static imports from the entry point and fails when one reaches the core, a driver, Docker or
+ * a package other than commander, which would make every `--help` and cron status slower.
+ */
+describe('start-up loads only what declaring the commands needs', () => {
+  const staticImports = (file: string): string[] => {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    // `import type` and `import('…')` are not loaded at start.
+    return [...text.matchAll(/^import (?!type )[^;]*? from '([^']+)';/gms)].map((m) => m[1]!);
+  };
+  const reached = (): { files: Set<string>; packages: Set<string> } => {
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (files.has(file)) return;
+      files.add(file);
+      for (const spec of staticImports(file)) {
+        if (spec.startsWith('node:')) continue;
+        if (!spec.startsWith('.')) packages.add(spec);
+        else visit(join(file, '..', spec).replace(/\.js$/, '.ts'));
+      }
+    };
+    visit('cli.ts');
+    return { files, packages };
+  };
+
+  it('reaches every command module, and no core, driver or Docker module but the codec names', () => {
+    const { files } = reached();
+    expect(files).toContain('commands/all.ts');
+    expect(files).toContain('commands/create.ts');
+    expect([...files].filter((f) => /^(core|drivers|docker|offsite|stack)\//.test(f) && f !== 'core/compression.ts')).toEqual([]);
+  });
+
+  it('loads no package but commander', () => {
+    expect([...reached().packages]).toEqual(['commander']);
+  });
+});

@@ -1,0 +1,26 @@
+import { Option } from 'commander';
+import type { Operation } from '../core/oplog.js';
+import { defineCommand } from './command.js';
+import { wholeNumber } from './parse.js';
+import type { SharedFlagValues } from './shared-flags.js';
+
+export const logCommand = defineCommand<SharedFlagValues & { lines: string }, Operation[] | { dir: string; operations: Operation[] }>({
+  path: 'backup log',
+  description: 'show the operations log: who created, restored, verified or deleted what, and when',
+  shared: ['dir', 'json'],
+  options: () => [new Option('-n, --lines <n>', 'how many recent lines').default('20')],
+  examples: ['./bot.sh backup log', './bot.sh backup log -n 100 --json'],
+  async run({ flags, io }) {
+    const [{ readCatalog }, { readOperations }] = await Promise.all([import('../core/catalog.js'), import('../core/oplog.js')]);
+    const catalog = await readCatalog(flags.dir);
+    const n = wholeNumber(flags.lines, '--lines')!;
+    const operations = (await readOperations(catalog.dir)).slice(-n);
+    // --json prints the operations alone; people also learn where they were read.
+    return { data: io.json ? operations : { dir: catalog.dir, operations } };
+  },
+  render(data, io) {
+    const { dir, operations } = data as { dir: string; operations: Operation[] };
+    if (operations.length === 0) io.say(`No operations recorded in ${dir} yet.`);
+    for (const o of operations) io.say(`${o.at}  ${o.user}  ${o.command}  ${o.backupId || '-'}  ${o.result}  ${(o.durationMs / 1000).toFixed(1)}s`);
+  },
+});

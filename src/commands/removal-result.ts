@@ -1,0 +1,30 @@
+import type { Removal, RemovalPlan } from '../core/removal.js';
+import { formatBytes, formatDate } from '../util/format.js';
+import type { CommandIO } from './command.js';
+
+/** What cleanup and prune did (or, with --dry-run, would do); their --json output. */
+export interface RemovalResult {
+  dryRun: boolean;
+  removed: Removal[];
+  leftovers: RemovalPlan['leftovers'];
+  kept: RemovalPlan['keep'];
+  freedBytes: number;
+}
+
+/** Removes what the plan says (nothing on a dry run) and says what it freed. */
+export async function carryOut(plan: RemovalPlan, dryRun: boolean | undefined, command: string): Promise<RemovalResult> {
+  const { executeRemoval } = await import('../core/removal.js');
+  const freedBytes = dryRun ? plan.remove.reduce((t, r) => t + r.bytes, 0) + plan.leftovers.reduce((t, l) => t + l.bytes, 0) : await executeRemoval(plan, command);
+  return { dryRun: Boolean(dryRun), removed: plan.remove, leftovers: plan.leftovers, kept: plan.keep, freedBytes };
+}
+
+export function renderRemoval(r: RemovalResult, io: CommandIO): void {
+  const verb = r.dryRun ? 'would remove' : 'removed';
+  for (const b of r.removed) io.say(`${verb} ${b.id} (${b.type}, ${formatDate(new Date(b.createdAt))}, ${formatBytes(b.bytes)}): ${b.reason}`);
+  for (const l of r.leftovers) io.say(`${verb} unfinished ${l.name} (${formatBytes(l.bytes)}): left by an interrupted run`);
+  io.say(
+    r.removed.length + r.leftovers.length === 0
+      ? 'Nothing to remove.'
+      : `${r.dryRun ? 'Would free' : 'Freed'} ${formatBytes(r.freedBytes)}; ${r.kept.length} backup${r.kept.length === 1 ? '' : 's'} kept.`,
+  );
+}
