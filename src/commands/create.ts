@@ -102,7 +102,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
       }
       if (flags.verbose) {
         for (const s of final.services) {
-          for (const k of (s.details?.skipped as Array<{ path: string; why: string }> | undefined) ?? []) io.say(`  ${s.name}: not backed up: ${k.path} (${k.why})`);
+          for (const k of s.skipped ?? []) io.say(`  ${s.name}: not backed up: ${k.path} (${k.why})`);
         }
         for (const l of final.leftOut ?? []) io.say(`  left out: ${l.service ?? l.container} (${l.reason})`);
       }

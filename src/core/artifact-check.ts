@@ -11,6 +11,7 @@ import { unsafeEntry } from '../util/tar-safety.js';
 import { ByteCounter, decompressor, hashFile, Sha256Tap, type Compression } from './artifact.js';
 import type { ServiceEntry } from './manifest.js';
 import type { Driver } from '../drivers/types.js';
+import { SchemaError } from '../util/schema.js';
 
 export interface ArtifactCheck {
   service: string;
@@ -26,8 +27,9 @@ export interface ArtifactCheck {
  * that ends with its driver's completion line (artifactEnd). Any problem is an integrity error (exit 5)
  * naming the service and what is wrong. Reads the file once.
  */
-export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string, driver?: Pick<Driver, 'artifactEnd'>): Promise<ArtifactCheck> {
+export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string, driver?: Pick<Driver, 'artifactEnd' | 'details'>): Promise<ArtifactCheck> {
   const what = `${entry.name} (${entry.artifact})`;
+  checkDetails(entry, driver);
   if (entry.encryption && !identity) {
     throw new StackvaultError(
       `The artifact of ${what} is encrypted with age; give the identity (private key) file to open it.`,
@@ -83,6 +85,20 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   if (hostile) throw integrityError(`The artifact of ${what} has an unsafe ${hostile}; refusing to use it.`);
   if (driver?.artifactEnd && !tail.includes(driver.artifactEnd.text)) throw integrityError(`The artifact of ${what} is incomplete: it lacks ${driver.artifactEnd.what}.`);
   return { service: entry.name, artifact: entry.artifact!, bytes: size, rawBytes: raw.bytes, ...(tar ? { tarEntries: tar.entries } : {}) };
+}
+
+/**
+ * What the driver recorded must be what its schema says before any driver acts on it: a
+ * crafted manifest's paths, names and users reach file names, containers and commands.
+ */
+export function checkDetails(entry: ServiceEntry, driver: Pick<Driver, 'details'> | undefined): void {
+  if (!driver) return;
+  try {
+    driver.details.parse(entry.details ?? {}, 'details');
+  } catch (err) {
+    if (!(err instanceof SchemaError)) throw err;
+    throw integrityError(`The manifest's record of ${entry.name} is not what its ${entry.driver} driver writes: ${err.message}; refusing to use it.`);
+  }
 }
 
 const checksumError = (what: string) => integrityError(`The SHA-256 of ${what} does not match the manifest: the file was changed or corrupted.`);

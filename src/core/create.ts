@@ -208,7 +208,9 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       ...(outcome.hot ? { hot: true } : {}),
       ...down,
       ...(warnings.length ? { warnings } : {}),
-      details: { ...outcome.details, ...(checker ? { tarEntries: checker.entries, tarFiles: checker.files } : {}) },
+      ...(outcome.details ? { details: outcome.details } : {}),
+      ...(checker ? { archive: { entries: checker.entries, files: checker.files } } : {}),
+      ...(outcome.skipped?.length ? { skipped: outcome.skipped } : {}),
       ...(outcome.fingerprint ? { fingerprint: outcome.fingerprint } : {}),
     };
     deps.progress.serviceDone(entry);

@@ -1,3 +1,4 @@
+import { checkDetails } from './artifact-check.js';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -39,6 +40,12 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
   const dir = dirname(backup.path);
   try {
     const entries = backup.manifest.services.filter((s) => s.status === 'ok');
+    // A crafted record is refused before any throwaway is shaped by it.
+    for (const entry of entries)
+      checkDetails(
+        entry,
+        deps.drivers.find((d) => d.name === entry.driver),
+      );
     const drilled: string[] = [];
     for (const entry of entries) {
       const driver = deps.drivers.find((d) => d.name === entry.driver);

@@ -41,7 +41,12 @@ export interface ServiceEntry {
   stopTimeoutSeconds?: number;
   /** Things the user should know that did not fail the backup: data outside volumes, a kill on stop. */
   warnings?: string[];
+  /** What the driver recorded, as its `details` schema says (checked before a restore or verify). */
   details?: Record<string, unknown>;
+  /** For tar artifacts: how many entries, and of them regular files, the archive holds. */
+  archive?: { entries: number; files: number };
+  /** Paths of the container that were not backed up, and why. */
+  skipped?: Array<{ path: string; why: string }>;
   /** The content of the artifact, summarised (see drivers/fingerprint.ts); restores are checked against it. */
   fingerprint?: Fingerprint;
 }
@@ -139,6 +144,8 @@ export function manifestProblem(data: unknown): string | undefined {
       if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) return `services[${i}].sha256 is not a SHA-256`;
       if (typeof s.bytes !== 'number' || s.bytes < 0) return `services[${i}].bytes missing`;
     }
+    if (s.details !== undefined && !isObj(s.details)) return `services[${i}].details is not an object`;
+    if (s.archive !== undefined && !(isObj(s.archive) && Number.isSafeInteger(s.archive.entries) && Number.isSafeInteger(s.archive.files))) return `services[${i}].archive is not two counts`;
   }
   return undefined;
 }

@@ -1,14 +1,16 @@
 import { posix } from 'node:path';
 import { text } from 'node:stream/consumers';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import type { ServiceEntry } from '../core/manifest.js';
 import { findTarEntry } from '../util/tar-build.js';
 import { chromaFingerprint } from './chroma-fingerprint.js';
 import { mountOf } from './container-files.js';
 import { tcpAnswers } from './exec.js';
 import { firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
+import { recorded } from './details.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, restoreDataPaths } from './volume-archive.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, restoreDataPaths, VOLUME_DETAILS, type VolumeDetails } from './volume-archive.js';
 
 /**
  * ChromaDB has no dump tool and copying its directory while the server writes is not
@@ -19,8 +21,9 @@ import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, restor
  */
 const SIGNS = { images: ['chroma', 'chromadb'], env: [], binaries: [] };
 
-export const chromaDriver: Driver = {
+export const chromaDriver: Driver<VolumeDetails> = {
   name: 'chroma',
+  details: VOLUME_DETAILS,
   format: 'tar',
   imageNames: SIGNS.images,
   recognise: (c) => isServer(c, SIGNS) || (c.cmd.includes('chroma') && c.cmd.includes('run')),
@@ -49,16 +52,16 @@ export const chromaDriver: Driver = {
     await restoreDataPaths(ctx, labelled ?? [(await persistPath(ctx.engine, ctx.container)).path]);
   },
 
-  throwaway: (entry) => throwawaySpec(entry.details?.paths),
+  throwaway: (entry) => throwawaySpec(entry),
 
-  artifactFingerprint: (ctx) => ctx.inThrowaway(throwawaySpec(ctx.entry.details?.paths), (container) => chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry.details?.paths))),
+  artifactFingerprint: (ctx) => ctx.inThrowaway(throwawaySpec(ctx.entry), (container) => chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry))),
 
-  liveFingerprint: ({ engine, container, entry }) => chromaFingerprint(engine, container, recordedPath(entry.details?.paths)),
+  liveFingerprint: ({ engine, container, entry }) => chromaFingerprint(engine, container, recordedPath(entry)),
 
   /** Starts a throwaway Chroma on the archive; its API content must equal the backup's when that is known. */
   deepVerify: (ctx) =>
-    ctx.inThrowaway(throwawaySpec(ctx.entry.details?.paths), async (container) => {
-      const fp = await chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry.details?.paths));
+    ctx.inThrowaway(throwawaySpec(ctx.entry), async (container) => {
+      const fp = await chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry));
       const difference = ctx.entry.fingerprint?.method === fp.method ? firstDifference(ctx.entry.fingerprint, fp) : undefined;
       if (difference) throw new Error(`the restored copy does not hold the backup's content: ${difference}`);
       const records = Object.fromEntries(
@@ -72,10 +75,11 @@ export const chromaDriver: Driver = {
 
 const DEFAULT_COLLECTIONS = 'default_tenant/default_database/collection ';
 
-const recordedPath = (paths: unknown) => (Array.isArray(paths) && typeof paths[0] === 'string' ? paths[0] : '/data');
+/** Where the backed-up Chroma persisted (its one archived directory). */
+const recordedPath = (entry: ServiceEntry) => recorded(VOLUME_DETAILS, entry).paths[0] ?? '/data';
 
 /** A throwaway with a fresh volume at each recorded path, so extraction lands on a volume. */
-const throwawaySpec = (paths: unknown) => ({ volumes: Array.isArray(paths) ? (paths as string[]) : ['/data'] });
+const throwawaySpec = (entry: ServiceEntry) => ({ volumes: recorded(VOLUME_DETAILS, entry).paths });
 
 /** The directory to archive (label, else where the server persists) and what to warn about. */
 async function whatToArchive(engine: DockerEngine, container: ContainerDetails): Promise<{ paths: string[]; warnings: string[] }> {

@@ -9,7 +9,12 @@ import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
 import { SQLITE_HEADER, sqliteHeaderOf } from './container-files.js';
 import type { Driver, Peer } from './types.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL } from './volume-archive.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
+import { recorded } from './details.js';
+import { array, boolean, type Infer, object, optional, string } from '../util/schema.js';
+
+/** An archive of data paths, paused rather than stopped, with the SQLite files found in source trees. */
+const DETAILS = object({ ...VOLUME_SHAPE, paused: optional(boolean), sqliteFiles: optional(array(string)) });
 
 const COMPOSE_CONFIG_FILES = 'com.docker.compose.project.config_files';
 /** Directories of a source tree that hold dependencies and history, not an app's data. */
@@ -22,8 +27,9 @@ const NOT_DATA_DIRS = new Set(['node_modules', '.git', '__pycache__', '.venv', '
  * copied, so files written together are copied together, as a crash would leave them; SQLite
  * recovers such a copy on open. A restore stops the app and puts the files back exactly.
  */
-export const filesDriver: Driver = {
+export const filesDriver: Driver<Infer<typeof DETAILS>> = {
   name: 'files',
+  details: DETAILS,
   format: 'tar',
   imageNames: [],
   secrets: () => [],
@@ -58,7 +64,7 @@ export const filesDriver: Driver = {
     const hot = ctx.container.labels[STOP_LABEL] === 'false';
     const optional = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
     const outcome = await archiveDataPaths({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, [], optional);
-    return { ...outcome, details: { ...outcome.details, stopped: false, paused: !hot, sqliteFiles: sqlite, skipped } };
+    return { ...outcome, details: { ...(outcome.details ?? { paths: [] }), stopped: false, paused: !hot, sqliteFiles: sqlite }, skipped };
   },
 
   async plan(engine, container, peers) {
@@ -77,11 +83,14 @@ export const filesDriver: Driver = {
   },
 
   checkRestore: async (ctx) => {
-    await checkRestorable(ctx, await currentPaths(ctx.engine, ctx.container, ctx.entry.details?.sqliteFiles));
+    await checkRestorable(ctx, await currentPaths(ctx.engine, ctx.container, recorded(DETAILS, ctx.entry).sqliteFiles));
   },
-  restore: async (ctx) => restoreDataPaths(ctx, await currentPaths(ctx.engine, ctx.container, ctx.entry.details?.sqliteFiles), companions(ctx.entry.details?.sqliteFiles)),
+  restore: async (ctx) => {
+    const { sqliteFiles } = recorded(DETAILS, ctx.entry);
+    return restoreDataPaths(ctx, await currentPaths(ctx.engine, ctx.container, sqliteFiles), companions(sqliteFiles));
+  },
   artifactFingerprint: ({ open }) => fingerprintTar(open()),
-  liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, (entry.details?.paths as string[] | undefined) ?? []),
+  liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, recorded(DETAILS, entry).paths),
 
   /** The archive's files must be the ones recorded at backup time. */
   async deepVerify(ctx) {
@@ -95,7 +104,7 @@ export const filesDriver: Driver = {
    * the app (which would look for its stores under names only its own stack resolves).
    */
   throwaway: (entry) => ({
-    volumes: (entry.details?.paths as string[] | undefined) ?? [],
+    volumes: recorded(DETAILS, entry).paths,
     entrypoint: ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'],
     noHealthcheck: true,
   }),
@@ -144,9 +153,9 @@ function ownerOf(mount: Mount, container: ContainerDetails, peers: readonly Peer
  * the backup names in its source trees that are SQLite databases there now (with their -wal
  * and -journal): a crafted manifest cannot name a script or a git hook as "a database".
  */
-async function currentPaths(engine: DockerEngine, container: ContainerDetails, sqliteFiles: unknown): Promise<string[]> {
+async function currentPaths(engine: DockerEngine, container: ContainerDetails, sqliteFiles: readonly string[] = []): Promise<string[]> {
   const plan = mountPlanOf(container);
-  const files = Array.isArray(sqliteFiles) ? sqliteFiles.filter((f): f is string => typeof f === 'string') : [];
+  const files = sqliteFiles;
   const inSourceTree = files.filter((f) => plan.some((p) => p.role === 'source-tree' && f.startsWith(`${p.destination}/`)));
   const databases: string[] = [];
   for (const f of inSourceTree.filter((x) => !/-(wal|journal)$/.test(x))) {
@@ -177,8 +186,8 @@ function distinctNames(data: string[], files: string[]): { kept: string[]; clash
 }
 
 /** A restored SQLite file must not meet a -wal or -shm from after the backup. */
-function companions(sqliteFiles: unknown): string[] {
-  const files = Array.isArray(sqliteFiles) ? sqliteFiles.filter((f): f is string => typeof f === 'string' && !/-(wal|journal)$/.test(f)) : [];
+function companions(sqliteFiles: readonly string[] = []): string[] {
+  const files = sqliteFiles.filter((f) => !/-(wal|journal)$/.test(f));
   return files.flatMap((f) => [`${f}-wal`, `${f}-shm`, `${f}-journal`]);
 }
 

@@ -7,6 +7,7 @@ import { execChecked } from './exec.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { isServer } from './recognise.js';
 import type { Driver } from './types.js';
+import { array, type Infer, object, optional, string } from '../util/schema.js';
 
 /**
  * MariaDB and MySQL: `mariadb-dump` (or `mysqldump`) of every database in one consistent
@@ -28,7 +29,11 @@ const FINGERPRINT_METHOD = 'mariadb-checksum-v1';
 /** The privilege tables whose content is the users and grants. */
 const PRIVILEGE_TABLES = ['global_priv', 'db', 'tables_priv', 'columns_priv', 'procs_priv', 'proxies_priv', 'roles_mapping'];
 
-export const mariadbDriver: Driver = {
+/** The databases the dump holds. */
+const DETAILS = object({ databases: optional(array(string)) });
+
+export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
+  details: DETAILS,
   name: 'mariadb',
   format: 'sql',
   artifactEnd: { text: DUMP_END, what: "mariadb-dump's final line" },

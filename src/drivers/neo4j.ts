@@ -1,8 +1,13 @@
 import { execChecked } from './exec.js';
 import { fingerprintTar } from './tar-fingerprint.js';
 import type { Driver } from './types.js';
+import { recorded } from './details.js';
+import { count, type Infer, object, optional } from '../util/schema.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths } from './volume-archive.js';
+import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, VOLUME_SHAPE } from './volume-archive.js';
+
+/** An archive of data paths; backups written before December 2026 also counted its files here (now `archive.files`). */
+const DETAILS = object({ ...VOLUME_SHAPE, tarFiles: optional(count) });
 
 /** The official image's data and (when mounted) log volumes. */
 const USUAL_PATHS = ['/data'];
@@ -16,8 +21,9 @@ const USUAL_PATHS = ['/data'];
 // The official image sets NEO4J_HOME and NEO4J_EDITION; apps that talk to Neo4j set NEO4J_URI etc., not these.
 const SIGNS = { images: ['neo4j'], env: ['NEO4J_HOME', 'NEO4J_EDITION'], binaries: ['neo4j'] };
 
-export const neo4jDriver: Driver = {
+export const neo4jDriver: Driver<Infer<typeof DETAILS>> = {
   name: 'neo4j',
+  details: DETAILS,
   format: 'tar',
   imageNames: SIGNS.images,
   recognise: (c) => isServer(c, SIGNS),
@@ -34,18 +40,18 @@ export const neo4jDriver: Driver = {
   },
   restore: (ctx) => restoreDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
   artifactFingerprint: ({ open }) => fingerprintTar(open()),
-  liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, (entry.details?.paths as string[] | undefined) ?? USUAL_PATHS),
+  liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, recorded(DETAILS, entry).paths),
   /** A fresh volume at each recorded path, named by the paths label so a restore finds them. */
   throwaway: (entry) => {
-    const paths = (entry.details?.paths as string[] | undefined) ?? USUAL_PATHS;
+    const { paths } = recorded(DETAILS, entry);
     return { env: { NEO4J_AUTH: 'none' }, volumes: paths, labels: { 'stackvault.paths': paths.join(',') } };
   },
   /** Restores into a throwaway container and counts the files that came back. */
   deepVerify: (ctx) =>
     ctx.inThrowaway(neo4jDriver.throwaway!(ctx.entry), async (container) => {
-      const paths = (ctx.entry.details?.paths as string[] | undefined) ?? USUAL_PATHS;
+      const { paths, tarFiles } = recorded(DETAILS, ctx.entry);
       const files = Number(await execChecked(ctx.engine, container.id, ['sh', '-c', 'find "$@" -type f | wc -l', 'sh', ...paths], 'count files'));
-      const expected = ctx.entry.details?.tarFiles as number | undefined;
+      const expected = ctx.entry.archive?.files ?? tarFiles;
       if (expected !== undefined && files < expected) throw new Error(`${files} files came back, the archive has ${expected}`);
       return { files };
     }),

@@ -7,6 +7,8 @@ import { finished, teeTo } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { livePgFingerprint, PG_DUMP_END, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
 import type { Driver } from './types.js';
+import { recorded } from './details.js';
+import { array, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
 import { execChecked } from './exec.js';
 import { PgRestoreFilter, quoteIdent } from './pg-restore-filter.js';
@@ -22,7 +24,11 @@ const SIGNS = {
   binaries: ['postgres', 'postmaster'],
 };
 
-export const postgresDriver: Driver = {
+/** The superuser the dump ran as (restores and throwaways use the same), and the databases it holds. */
+const DETAILS = object({ superuser: optional(string), databases: optional(array(string)) });
+
+export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
+  details: DETAILS,
   name: 'postgres',
   format: 'sql',
   artifactEnd: { text: PG_DUMP_END, what: "pg_dumpall's final line" },
@@ -59,7 +65,7 @@ export const postgresDriver: Driver = {
     const user = superuser(container.env);
     const q = (db: string, query: string) => sql(engine, id, user, db, query);
     const version = Number(await q('postgres', 'SHOW server_version_num'));
-    const inBackup = new Set([...((entry.details?.databases as string[] | undefined) ?? []), 'template0', 'template1', 'postgres']);
+    const inBackup = new Set([...(recorded(DETAILS, entry).databases ?? []), 'template0', 'template1', 'postgres']);
     const current = (await q('postgres', 'SELECT datname FROM pg_database ORDER BY 1')).split('\n').filter(Boolean);
     for (const db of current.filter((d) => !inBackup.has(d))) {
       await q('postgres', `DROP DATABASE ${quoteIdent(db)}${version >= 130000 ? ' WITH (FORCE)' : ''}`);
@@ -84,12 +90,13 @@ export const postgresDriver: Driver = {
   },
 
   /** The same superuser as the backed-up server, so the dump's ownership replays as it was. */
-  throwaway: (entry) => ({ env: { POSTGRES_USER: (entry.details?.superuser as string | undefined) ?? 'postgres', POSTGRES_PASSWORD: randomBytes(18).toString('base64url') } }),
+  throwaway: (entry) => ({ env: { POSTGRES_USER: recorded(DETAILS, entry).superuser ?? 'postgres', POSTGRES_PASSWORD: randomBytes(18).toString('base64url') } }),
 
   /** Replays the dump into a fresh server (ON_ERROR_STOP) and counts every table's rows. */
   async deepVerify(ctx) {
-    const user = (ctx.entry.details?.superuser as string | undefined) ?? 'postgres';
-    const expected = ((ctx.entry.details?.databases as string[] | undefined) ?? []).filter((d) => !d.startsWith('template')).sort();
+    const details = recorded(DETAILS, ctx.entry);
+    const user = details.superuser ?? 'postgres';
+    const expected = (details.databases ?? []).filter((d) => !d.startsWith('template')).sort();
     return ctx.inThrowaway(postgresDriver.throwaway!(ctx.entry), async (container) => {
       const q = (db: string, query: string) => sql(ctx.engine, container.id, user, db, query);
       const databases = (await q('postgres', 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);

@@ -7,6 +7,8 @@ import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
 import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
+import { recorded } from './details.js';
+import { count, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
 import { type RedisScanner, redisFingerprint, SCAN_LOOP } from './redis-fingerprint.js';
 import { finished } from '../util/backpressure.js';
@@ -25,7 +27,11 @@ const SIGNS = {
   binaries: ['redis-server', 'valkey-server', 'redis-stack-server'],
 };
 
-export const redisDriver: Driver = {
+/** Where the server kept its RDB (and AOF), and how many keys it held at the backup. */
+const DETAILS = object({ dir: optional(string), dbfilename: optional(string), aofDir: optional(string), aofFile: optional(string), keysAtBackup: optional(count) });
+
+export const redisDriver: Driver<Infer<typeof DETAILS>> = {
+  details: DETAILS,
   name: 'redis',
   format: 'tar',
   imageNames: SIGNS.images,
@@ -134,10 +140,10 @@ export const redisDriver: Driver = {
     return ctx.inThrowaway({}, async (container) => {
       const cli = redisCli(ctx.engine, container.id, undefined);
       const keys = keyCount(parseInfo(await cli('INFO', 'keyspace')));
-      const expected = ctx.entry.details?.keysAtBackup as number | undefined;
+      const expected = recorded(DETAILS, ctx.entry).keysAtBackup;
       if (expected !== undefined && keys !== expected) throw new Error(`the RDB loads ${keys} keys, the backup saw ${expected}`);
-      const recorded = ctx.entry.fingerprint;
-      const difference = recorded ? firstDifference(recorded, await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined))) : undefined;
+      const backedUp = ctx.entry.fingerprint;
+      const difference = backedUp ? firstDifference(backedUp, await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined))) : undefined;
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
     });
@@ -158,7 +164,7 @@ export const redisDriver: Driver = {
 };
 
 /** The RDB's name in the artifact. */
-const rdbNameOf = (entry: { details?: Record<string, unknown> }) => (entry.details?.dbfilename as string | undefined) ?? 'dump.rdb';
+const rdbNameOf = (entry: { details?: Record<string, unknown> }) => recorded(DETAILS, entry).dbfilename ?? 'dump.rdb';
 
 const authEnv = (password: string | undefined) => (password ? { REDISCLI_AUTH: password } : undefined);
 

@@ -14,15 +14,21 @@ import { inWorkers } from '../util/worker-call.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver } from './types.js';
+import { recorded } from './details.js';
+import { array, count, type Infer, matching, object, optional, record, string } from '../util/schema.js';
 
-export interface SqliteFileRecord {
-  path: string;
-  /** Name of the consistent copy inside the artifact tar (`sqlite/<entry>`). */
-  entry: string;
-  owner?: string;
-  mode?: string;
-  tables: Record<string, number>;
-}
+const FILE_RECORD = object({
+  path: string,
+  /** Name of the consistent copy inside the artifact tar (`sqlite/<entry>`); also a file name on the host while it is checked. */
+  entry: matching(/^[0-9]+-[A-Za-z0-9._-]+$/, 'a name stackvault writes (index-name, no slash)'),
+  owner: optional(string),
+  mode: optional(matching(/^[0-7]{1,6}$/, 'an octal mode')),
+  tables: record(count),
+});
+export type SqliteFileRecord = Infer<typeof FILE_RECORD>;
+
+/** Each database's copy in the artifact, where it was, and its tables' row counts at the backup. */
+const DETAILS = object({ method: optional(string), files: array(FILE_RECORD) });
 
 /** Names an app container's SQLite files; the label claims the container for this driver. */
 export const SQLITE_PATHS_LABEL = 'stackvault.sqlite.paths';
@@ -59,7 +65,8 @@ const host = inWorkers<typeof SqliteHost>(new URL('./sqlite-host.js', import.met
  * host with node:sqlite. A frozen db+wal pair is what a crash leaves, which SQLite is built
  * to recover; uncommitted frames are discarded.
  */
-export const sqliteDriver: Driver = {
+export const sqliteDriver: Driver<Infer<typeof DETAILS>> = {
+  details: DETAILS,
   name: 'sqlite',
   format: 'tar',
   imageNames: [],
@@ -88,7 +95,7 @@ export const sqliteDriver: Driver = {
    * before the app starts again; their fingerprint is what was restored.
    */
   async restore({ engine, container, entry, open, withStopped }) {
-    const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    const files = recorded(DETAILS, entry).files;
     if (files.length === 0) throw new Error('the backup lists no SQLite files');
     checkRecordedFiles(files, container);
     const byDir = new Map<string, BuildEntry[]>();
@@ -121,10 +128,10 @@ export const sqliteDriver: Driver = {
     });
   },
 
-  checkRestore: async ({ entry, container }) => checkRecordedFiles((entry.details?.files as SqliteFileRecord[] | undefined) ?? [], container),
+  checkRestore: async ({ entry, container }) => checkRecordedFiles(recorded(DETAILS, entry).files, container),
 
   async artifactFingerprint({ entry, open }) {
-    const files = (entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    const files = recorded(DETAILS, entry).files;
     const method = methodFor(entry.fingerprint); // deep verify compares it with the recorded one
     return withWorkDir(async (work) => {
       const parts: Record<string, string> = {};
@@ -141,7 +148,7 @@ export const sqliteDriver: Driver = {
     fingerprintLiveFiles(
       engine,
       container.id,
-      ((entry.details?.files as SqliteFileRecord[] | undefined) ?? []).map((f) => f.path),
+      recorded(DETAILS, entry).files.map((f) => f.path),
       true,
       methodFor(expected),
     ),
@@ -151,7 +158,7 @@ export const sqliteDriver: Driver = {
    * integrity_check, row counts, and the content fingerprint when the backup recorded one.
    */
   async deepVerify(ctx) {
-    const files = (ctx.entry.details?.files as SqliteFileRecord[] | undefined) ?? [];
+    const files = recorded(DETAILS, ctx.entry).files;
     return withWorkDir(async (work) => {
       const seen: Record<string, Record<string, number>> = {};
       for (const f of files) {

@@ -3,6 +3,7 @@ import type { ServiceEntry } from '../core/manifest.js';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Fingerprint } from './fingerprint.js';
 import type { Recognisable } from './recognise.js';
+import type { Schema } from '../util/schema.js';
 
 /** Open: a driver's name is whatever its file declares (see registry.ts). */
 export type DriverName = string;
@@ -36,11 +37,16 @@ export interface BackupContext {
   log(message: string): void;
 }
 
-export interface BackupOutcome {
+/** Driver facts worth keeping in the manifest (never secrets): databases, key counts, paths. */
+export type DriverDetails = Record<string, unknown>;
+
+export interface BackupOutcome<D extends DriverDetails = DriverDetails> {
   /** True when a store that is normally stopped was copied while running (label stackvault.stop=false). */
   hot?: boolean;
-  /** Driver facts worth keeping in the manifest (never secrets): databases, key counts, paths. */
-  details?: Record<string, unknown>;
+  /** As the driver's `details` schema says; read back with `recorded` (details.ts). */
+  details?: D;
+  /** Paths of the container it did not back up, and why (bind mounts of source trees, sockets). */
+  skipped?: Array<{ path: string; why: string }>;
   /** The content fingerprint of what was written, when the driver can compute it on the way. */
   fingerprint?: Fingerprint;
   /** Things the user should know that did not stop the backup (data outside volumes, kills). */
@@ -125,8 +131,14 @@ export interface ThrowawaySpec {
  * One datastore kind. Adding a datastore = one file implementing this, its test, and one line
  * in registry.ts.
  */
-export interface Driver {
+export interface Driver<D extends DriverDetails = DriverDetails> {
   readonly name: DriverName;
+  /**
+   * What `backup` records in the manifest's `details`, as a schema: the core checks a backup's
+   * details against it before restoring or verifying anything (a crafted manifest is refused
+   * with exit 5), and the driver reads them typed through it.
+   */
+  readonly details: Schema<D>;
   readonly format: ArtifactFormat;
   /** Image repository names of this server, for messages (recognition is `recognise`). */
   readonly imageNames: readonly string[];
@@ -143,7 +155,7 @@ export interface Driver {
   leftover?(container: ContainerDetails, peers: readonly Peer[]): string | undefined;
   /** Secret values found in the container's environment or command; redacted from all output. */
   secrets(container: ContainerDetails): string[];
-  backup(ctx: BackupContext): Promise<BackupOutcome>;
+  backup(ctx: BackupContext): Promise<BackupOutcome<D>>;
   /**
    * Makes the service's data equal the artifact (not artifact plus current data). May return
    * the fingerprint of what it put back, read while the container was still stopped (for

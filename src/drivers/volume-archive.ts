@@ -12,6 +12,17 @@ import { unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
 import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext } from './types.js';
+import { array, boolean, count, type Infer, object, optional, string } from '../util/schema.js';
+import { recorded } from './details.js';
+
+/** What an archive of data paths records: the paths (a restore writes only under them), and how it was copied. */
+export const VOLUME_SHAPE = {
+  paths: array(string),
+  stopped: optional(boolean),
+  preCopy: optional(object({ copiedWhileDown: count })),
+};
+export const VOLUME_DETAILS = object(VOLUME_SHAPE);
+export type VolumeDetails = Infer<typeof VOLUME_DETAILS>;
 
 /** Label naming the paths to archive, overriding what a driver would pick. */
 export const PATHS_LABEL = 'stackvault.paths';
@@ -61,7 +72,7 @@ function topNames(paths: string[]): Map<string, string> {
  * through the archive API (ownership and modes are in the tar headers), and starts it again
  * whatever happens. The files' fingerprint is computed on the way.
  */
-export async function archiveDataPaths(ctx: BackupContext, paths: string[], warnings: string[] = [], optional: string[] = []): Promise<BackupOutcome> {
+export async function archiveDataPaths(ctx: BackupContext, paths: string[], warnings: string[] = [], mayVanish: string[] = []): Promise<BackupOutcome<VolumeDetails>> {
   const { engine, container, output } = ctx;
   for (const p of paths) {
     const why = unsafeDataPath(p);
@@ -78,7 +89,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
       paths.map(
         (p) => () =>
           engine.getArchive(container.id, p).catch((err: { statusCode?: number }) => {
-            if (!optional.includes(p) || err.statusCode !== 404) throw err;
+            if (!mayVanish.includes(p) || err.statusCode !== 404) throw err;
             gone.add(p); // gone meanwhile (a -wal checkpointed away): not recorded, so a restore does not look for it
             return Readable.from([Buffer.alloc(1024)]);
           }),
@@ -88,7 +99,7 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
     await finished(tee);
   };
   if (hot) await copy();
-  else if (optional.length === 0) preCopied = await preCopyOr(ctx, paths, tee, copy);
+  else if (mayVanish.length === 0) preCopied = await preCopyOr(ctx, paths, tee, copy);
   else await ctx.withStopped(copy);
   warnings.push(...outsideVolumes(container, paths));
   for (const w of warnings) ctx.log(`warning: ${w}`);
@@ -192,7 +203,7 @@ export function checkRestorable(ctx: RestoreCheckContext, currentPaths: readonly
   // The check before anything changes and the restore itself ask the same question of the same
   // artifact (its SHA-256 was checked first): it is read once. The bytes extracted later are
   // checked again entry by entry (selectEntries) and compared by content afterwards.
-  const key = [ctx.container.id, ctx.entry.name, ctx.entry.sha256 ?? '', JSON.stringify(ctx.entry.details?.paths ?? null), ...currentPaths].join('\0');
+  const key = [ctx.container.id, ctx.entry.name, ctx.entry.sha256 ?? '', JSON.stringify(recorded(VOLUME_DETAILS, ctx.entry).paths), ...currentPaths].join('\0');
   let answer = checked.get(key);
   if (!answer) {
     answer = readRestorable(ctx, currentPaths);
@@ -210,8 +221,8 @@ interface Restorable {
 const checked = new Map<string, Promise<Restorable>>();
 
 async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly string[]): Promise<Restorable> {
-  const paths = (ctx.entry.details?.paths as string[] | undefined) ?? [];
-  if (!Array.isArray(paths) || paths.length === 0) throw new Error('the backup does not say which paths it archived');
+  const { paths } = recorded(VOLUME_DETAILS, ctx.entry);
+  if (paths.length === 0) throw new Error('the backup does not say which paths it archived');
   for (const p of paths) {
     const why = unsafeDataPath(p);
     if (why) throw new Error(`the backup records the path ${String(p)}, which is ${why}; refusing to restore`);

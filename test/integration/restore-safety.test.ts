@@ -182,3 +182,44 @@ describe('a Redis RDB with commands after its end', () => {
     expect(await restorePoints(dir)).toEqual([]);
   });
 });
+
+/**
+ * Each driver's `details` schema is checked before anything acts on a manifest: a record that
+ * its driver would never write is refused with exit 5 by restore, verify and drill alike.
+ */
+describe('a manifest record its driver would never write', () => {
+  const project = newProjectName('details');
+  let app: StartedTestContainer;
+  beforeAll(async () => {
+    app = await startApp({ project, labels: { 'stackvault.sqlite.paths': '/app/data/app.db' } });
+  });
+  afterAll(async () => {
+    await app?.stop().catch(() => undefined);
+  });
+
+  it('is refused (exit 5) before a restore point, a throwaway or a file is made', async () => {
+    const dir = await tempDir('details');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(c.exitCode, String(c.stderr)).toBe(0);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    const manifest = await readManifest(dir, m.id);
+    const files = manifest.services[0]!.details!.files as Array<{ entry: string }>;
+    files[0]!.entry = '../../../tmp/stackvault-details-pwned';
+    await writeFile(join(dir, m.id, 'manifest.json'), JSON.stringify(manifest));
+    for (const args of [
+      ['backup', 'restore', m.id, '--yes'],
+      ['backup', 'verify', m.id, '--deep'],
+      ['backup', 'drill', m.id],
+    ]) {
+      const r = await bot([...args, '--dir', dir]);
+      expect(r.exitCode, `${args.join(' ')}: ${String(r.stdout)}${String(r.stderr)}`).toBe(5);
+      // verify names it on the service's line, restore and drill in their one sentence.
+      expect(String(r.stdout) + String(r.stderr)).toContain('details.files[0].entry is not a name stackvault writes');
+    }
+    expect(await restorePoints(dir)).toEqual([]);
+    expect(await readdir('/tmp')).not.toContain('stackvault-details-pwned');
+    const Docker = (await import('dockerode')).default;
+    const throwaways = (await new Docker().listContainers({ all: true })).filter((d) => d.Labels['stackvault.drill-for'] === m.id);
+    expect(throwaways).toEqual([]);
+  });
+});

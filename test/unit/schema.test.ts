@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { array, boolean, count, matching, object, optional, record, SchemaError, string } from '../../src/util/schema.js';
+import { DRIVERS } from '../../src/drivers/registry.js';
+
+const FILE = object({ path: string, entry: matching(/^[0-9]+-[\w.-]+$/, 'a plain name'), mode: optional(string), tables: record(count) });
+const DETAILS = object({ files: array(FILE), paused: optional(boolean) });
+
+/** The schemas that stand between a crafted manifest and the drivers: pure, table-driven. */
+describe('details schemas', () => {
+  const good = { files: [{ path: '/app/a.db', entry: '0-a.db', tables: { t: 3 } }], extra: 'kept' };
+
+  it('accepts what a driver writes, keeping keys it does not name', () => {
+    expect(DETAILS.parse(good, 'details')).toEqual(good);
+  });
+
+  it.each([
+    [{ files: 'x' }, 'details.files is not a list, each a record of path, entry, mode, tables'],
+    [{ files: [{ ...good.files[0], entry: '../../etc/x' }] }, 'details.files[0].entry is not a plain name'],
+    [{ files: [{ ...good.files[0], tables: { t: -1 } }] }, 'details.files[0].tables.t is not a whole number of 0 or more'],
+    [{ files: [{ ...good.files[0], tables: [] }] }, 'details.files[0].tables is not a record, each value a whole number of 0 or more'],
+    [{ files: [{ ...good.files[0], tables: { t: 1.5 } }] }, 'details.files[0].tables.t is not a whole number of 0 or more'],
+    [{ files: [{ ...good.files[0], path: 7 }] }, 'details.files[0].path is not a string'],
+    [{ files: [{ ...good.files[0], mode: null }] }, 'details.files[0].mode is not a string'],
+    [{ files: [], paused: 'yes' }, 'details.paused is not true or false'],
+    [{}, 'details.files is not a list, each a record of path, entry, mode, tables'],
+    [[], 'details is not a record of files, paused'],
+    [null, 'details is not a record of files, paused'],
+  ])('refuses %j: %s', (value, message) => {
+    expect(() => DETAILS.parse(value, 'details')).toThrow(SchemaError);
+    expect(() => DETAILS.parse(value, 'details')).toThrow(message);
+  });
+
+  it('every driver declares a schema that accepts an empty record or names what it needs', () => {
+    for (const d of DRIVERS) {
+      expect(typeof d.details.parse, d.name).toBe('function');
+      try {
+        d.details.parse({}, 'details');
+      } catch (err) {
+        expect(err, d.name).toBeInstanceOf(SchemaError);
+      }
+    }
+  });
+});
