@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { StackvaultError, ExitCode } from '../errors.js';
+import { checkArtifact } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
 import type { Drill } from './manifest.js';
@@ -62,6 +63,21 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
       );
       throw err instanceof StackvaultError ? err : new StackvaultError(`${entries[refused]!.name}: ${err.message}`, ExitCode.integrity);
     }
+    // Every artifact is read first (checksum, opens cleanly): a damaged backup fails in seconds,
+    // before any container is started. The restore checks them again, as it always does.
+    for (const entry of entries)
+      await checkArtifact(
+        backup.path,
+        entry,
+        options.identity,
+        deps.drivers.find((d) => d.name === entry.driver),
+      ).catch(async (err: unknown) => {
+        await recordFailed(
+          entries.map((e) => e.name),
+          err instanceof Error ? err.message : String(err),
+        );
+        throw err;
+      });
     for (const [i, entry] of entries.entries()) {
       const driver = deps.drivers.find((d) => d.name === entry.driver);
       const spec = specs[i] as Exclude<(typeof specs)[number], Error>;

@@ -74,8 +74,14 @@ const DEFAULT_COLLECTIONS = 'default_tenant/default_database/collection ';
 
 const recordedPath = (paths: unknown) => (Array.isArray(paths) && typeof paths[0] === 'string' ? paths[0] : '/data');
 
-/** A throwaway with a fresh volume at each recorded path, so extraction lands on a volume. */
-const throwawaySpec = (paths: unknown) => ({ volumes: Array.isArray(paths) ? (paths as string[]) : ['/data'] });
+/**
+ * A throwaway with a fresh volume at each recorded path, so extraction lands on a volume. Its
+ * readiness is the driver's own probe, not the image's healthcheck: one that starts a program
+ * under a short timeout (the local image's `node -e fetch(...)` under 2 s) never passes on a
+ * loaded host, and a drill or deep verify then failed with the server up (seen on a 2-core
+ * machine at load 15). Official images declare none, so this is what they got anyway.
+ */
+const throwawaySpec = (paths: unknown) => ({ volumes: Array.isArray(paths) ? (paths as string[]) : ['/data'], noHealthcheck: true });
 
 /** The directory to archive (label, else where the server persists) and what to warn about. */
 async function whatToArchive(engine: DockerEngine, container: ContainerDetails): Promise<{ paths: string[]; warnings: string[] }> {
