@@ -30,6 +30,12 @@ describe('backup drill', () => {
         .withBindMounts([{ source: await tempDir('drill-uploads'), target: '/srv/uploads', mode: 'rw' }])
         .withWaitStrategy(Wait.forHealthCheck())
         .start(),
+      // A SQLite app (no sqlite3 in its image; WAL rows; a database in a subdirectory).
+      new GenericContainer(IMAGES.appstub)
+        .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'notes', 'stackvault.sqlite.paths': '/srv/db/app.db,/srv/db/state/jobs' })
+        .withBindMounts([{ source: await tempDir('drill-sqlite'), target: '/srv/db', mode: 'rw' }])
+        .withWaitStrategy(Wait.forHealthCheck())
+        .start(),
     ]);
     await seedStack(project);
     dir = await tempDir('drill');
@@ -43,6 +49,7 @@ describe('backup drill', () => {
 
   it('restores every service into a throwaway copy, finds it equal, removes the copy, records the drill; production untouched', async () => {
     const before = await stackContent(project);
+    expect(before['notes /srv/db/app.db sv_seed']).toMatch(/^500 /);
     const startedAt = await Promise.all(containers.map(async (c) => (await docker.getContainer(c.getId()).inspect()).State.StartedAt));
     const r = await bot(['backup', 'drill', id, '--json', '--dir', dir], { timeout: 400_000 });
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
@@ -50,6 +57,7 @@ describe('backup drill', () => {
     expect(result.services).toEqual({
       app: { ok: true, check: 'equal' },
       neo4j: { ok: true, check: 'equal' },
+      notes: { ok: true, check: 'equal' },
       postgres: { ok: true, check: 'equal' },
       redis: { ok: true, check: 'equal' },
     });
