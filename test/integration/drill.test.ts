@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
@@ -78,5 +79,21 @@ describe('backup drill', () => {
     expect(await drillContainers()).toEqual([]);
     const m = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((x) => x.id === id)!;
     expect(m.drills?.map((d) => d.ok)).toEqual([true, false]);
+  });
+
+  it('a manifest recording a SQLite file in a system directory is refused (exit 5) before any container starts', async () => {
+    const file = join(dir, id, 'manifest.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as Manifest;
+    const files = manifest.services.find((s) => s.name === 'notes')!.details!.files as Array<{ path: string }>;
+    files[1]!.path = '/etc/cron.d/jobs';
+    await writeFile(file, JSON.stringify(manifest));
+    const r = await bot(['backup', 'drill', id, '--dir', dir], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toContain('"/etc/cron.d/jobs", which a throwaway copy will not hold (inside the system directory /etc)');
+    expect(String(r.stdout) + String(r.stderr)).not.toContain('starting an empty');
+    expect(await drillContainers()).toEqual([]);
+    const m = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((x) => x.id === id)!;
+    expect(m.drills?.map((d) => d.ok)).toEqual([true, false, false]);
+    expect(m.drills![2]!.services.notes!.check).toContain('/etc/cron.d/jobs');
   });
 });
