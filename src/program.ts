@@ -85,7 +85,8 @@ async function execute(command: CommandModule, args: string[], flags: Record<str
   let backupId = '';
   try {
     // A dry run touches nothing: no metrics file, no operations log.
-    const outcome = flags.metrics && !flags.dryRun ? await (await import('./commands/metrics-file.js')).withMetrics(flags.metrics, flags.dir ?? '', flags.project, once) : await once();
+    const outcome =
+      command.writesMetrics && flags.metrics && !flags.dryRun ? await (await import('./commands/metrics-file.js')).withMetrics(flags.metrics, flags.dir ?? '', flags.project, once) : await once();
     backupId = outcome.backupId ?? '';
     const code = outcome.exitCode ?? ExitCode.ok;
     if (code !== ExitCode.ok) result = code === ExitCode.partial ? 'partial' : `exit ${code}`;

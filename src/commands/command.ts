@@ -24,6 +24,8 @@ export interface CommandModule<Flags = Record<string, unknown>, Data = unknown> 
   readonly hidden?: boolean;
   /** Recorded in <dir>/operations.log (commands that change or check backups). */
   readonly logged?: boolean;
+  /** A backup run: --metrics FILE gets its outcome (other commands may only pass the flag on). */
+  readonly writesMetrics?: boolean;
   run(input: RunInput<Flags>): Promise<Outcome<Data>>;
   /** The data for people (never called under --json). */
   render?(data: Data, io: CommandIO, flags: Flags): void | Promise<void>;

@@ -47,6 +47,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
     'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json',
   ],
   logged: true,
+  writesMetrics: true,
   async run({ flags, io }) {
     const parallel = Number(flags.parallel);
     if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
@@ -56,7 +57,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
       const { planBackup } = await import('../core/plan.js');
       return { data: await planBackup({ project: flags.project, only: parseServiceList(flags.only) }, ctx) };
     }
-    const [{ createBackup }, { verifyBackup }, { readManifest, MANIFEST_FILE }, { offsiteByPolicy }, { requireOffsite }, { progressFor }, { join }] = await Promise.all([
+    const [{ createBackup }, { verifyBackup }, { readManifest, MANIFEST_FILE }, { offsiteByPolicy }, { requireOffsite, asOffsiteError }, { progressFor }, { join }] = await Promise.all([
       import('../core/create.js'),
       import('../core/verify.js'),
       import('../core/manifest.js'),
@@ -114,7 +115,14 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
           exitCode = ExitCode.integrity;
         }
       }
-      if (offsite) exitCode = (await storeOffsiteAndReport(flags.dir, manifest.id, io)) ?? exitCode;
+      if (offsite) {
+        // The backup is made: a failing offsite step must not keep its manifest from a script.
+        try {
+          exitCode = (await storeOffsiteAndReport(flags.dir, manifest.id, io)) ?? exitCode;
+        } catch (err) {
+          return { data: final, exitCode, backupId: manifest.id, error: asOffsiteError(err) };
+        }
+      }
       return { data: final, exitCode, backupId: manifest.id };
     } finally {
       progress.stop?.();

@@ -37,7 +37,7 @@ flags win over the file. manual and restore-point backups are never removed, nor
 successful backup.`,
   logged: true,
   async run({ flags }) {
-    const [{ planPrune }, { pruneOffsite }, { requireOffsite, shownRepository }, { interruptSignal }] = await Promise.all([
+    const [{ planPrune }, { pruneOffsite }, { requireOffsite, shownRepository, asOffsiteError }, { interruptSignal }] = await Promise.all([
       import('../core/removal.js'),
       import('../core/offsite.js'),
       import('../offsite/restic.js'),
@@ -46,9 +46,15 @@ successful backup.`,
     const policy = await policyFrom(flags);
     if (flags.remote) requireOffsite();
     const local = await carryOut(await planPrune(flags.dir, policy, new Date()), flags.dryRun, 'backup prune');
-    // --remote: the restic repository too, by the same rules (after the local directory).
-    const remote = flags.remote ? await pruneOffsite(policy, new Date(), Boolean(flags.dryRun), interruptSignal) : undefined;
-    return { data: { ...local, ...(remote ? { remote, repository: shownRepository() } : {}) }, backupId: local.removed.map((r) => r.id).join(',') };
+    const backupId = local.removed.map((r) => r.id).join(',');
+    if (!flags.remote) return { data: local, backupId };
+    // --remote: the restic repository too, by the same rules, after the local directory; when
+    // that fails, what was removed here is still shown and logged before the error.
+    try {
+      return { data: { ...local, remote: await pruneOffsite(policy, new Date(), Boolean(flags.dryRun), interruptSignal), repository: shownRepository() }, backupId };
+    } catch (err) {
+      return { data: local, backupId, error: asOffsiteError(err) };
+    }
   },
   render(pruned, io, flags) {
     renderRemoval(pruned, io);

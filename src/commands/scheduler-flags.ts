@@ -10,11 +10,18 @@ export interface JobFlags extends SharedFlagValues {
 
 export const JOB_SHARED_FLAGS: readonly SharedFlag[] = ['dir', 'host', 'metrics', 'project', 'encryptTo'];
 
-export const jobOptions = () => [
-  new Option('--type <type>', 'backup type for a cron expression (named schedules set it)').choices(['daily', 'weekly', 'monthly']),
-  new Option('--ping <url>', 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)'),
+/** The job's flags; install's words say what goes into the crontab line, trigger's what this one run does. */
+export const jobOptions = (forInstall: boolean) => [
+  new Option('--type <type>', forInstall ? 'backup type for a cron expression (named schedules set it)' : "backup type (default: the installed schedule's, else daily)").choices([
+    'daily',
+    'weekly',
+    'monthly',
+  ]),
+  new Option('--ping <url>', forInstall ? 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)' : 'ping this URL as a scheduled run would (<url>/start, <url>, <url>/fail)'),
   new Option(
     '--offsite',
-    'store each scheduled backup in the restic repository too, and apply retention there (RESTIC_* variables are kept in the crontab line; the password must come from a file or command)',
+    forInstall
+      ? 'store each scheduled backup in the restic repository too, and apply retention there (RESTIC_* variables are kept in the crontab line; the password must come from a file or command)'
+      : 'store it in the restic repository too, and apply retention there, as a scheduled run with --offsite would',
   ),
 ];

@@ -7,7 +7,7 @@ export const schedulerInstallCommand = defineCommand<JobFlags, { schedule: Sched
   description: 'install (or replace) our crontab entry; daily 02:00, weekly Sunday 02:00, monthly the 1st 02:00',
   arguments: [{ name: '<schedule>', description: 'daily | weekly | monthly | "CRON EXPR" (5 fields, names like mon-fri, or @daily/@weekly/...)' }],
   shared: [...JOB_SHARED_FLAGS, 'json'],
-  options: jobOptions,
+  options: () => jobOptions(true),
   examples: [
     './bot.sh scheduler install daily',
     './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID',

@@ -13,9 +13,10 @@ const scheduledJob = (fromCron: boolean) =>
     description: fromCron ? 'what cron runs' : 'run the scheduled job now, in the foreground (backup, then retention if it fully succeeded)',
     hidden: fromCron,
     shared: [...JOB_SHARED_FLAGS, 'json'],
-    options: jobOptions,
+    options: () => jobOptions(false),
     examples: fromCron ? [] : ['./bot.sh scheduler trigger', './bot.sh scheduler trigger --offsite --ping https://hc-ping.com/UUID'],
     logged: true,
+    writesMetrics: true,
     async run({ flags, io }) {
       const [{ scheduledRun, schedulerStatus }, { offsiteByPolicy }, { commandContext }, { plainProgress }, { policyFrom }] = await Promise.all([
         import('../core/scheduler.js'),

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { StackvaultError, ExitCode } from '../errors.js';
+import { checkArtifact } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
 import type { Drill } from './manifest.js';
@@ -38,18 +39,51 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
   const notDrilled: Record<string, string> = {};
   const at = new Date();
   const dir = dirname(backup.path);
+  const recordFailed = async (services: string[], why: string) => {
+    const failed: Drill = { at: at.toISOString(), ok: false, durationMs: Date.now() - at.getTime(), services: Object.fromEntries(services.map((s) => [s, { ok: false, check: why }])) };
+    await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), failed].slice(-10) })).catch(() => undefined);
+  };
   try {
     const entries = backup.manifest.services.filter((s) => s.status === 'ok');
-    // A crafted record is refused before any throwaway is shaped by it.
-    for (const entry of entries)
-      checkDetails(
-        entry,
-        deps.drivers.find((d) => d.name === entry.driver),
-      );
     const drilled: string[] = [];
-    for (const entry of entries) {
+    // Every spec first: a record its driver would not write, or paths a driver will not create
+    // a volume for, are refused (and recorded as a failed drill) before any container starts.
+    const specs = entries.map((entry) => {
+      try {
+        const driver = deps.drivers.find((d) => d.name === entry.driver);
+        checkDetails(entry, driver);
+        return driver?.throwaway?.(entry);
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    });
+    const refused = specs.findIndex((s) => s instanceof Error);
+    if (refused >= 0) {
+      const err = specs[refused] as Error;
+      await recordFailed(
+        entries.map((e) => e.name),
+        `${entries[refused]!.name}: ${err.message}`,
+      );
+      throw err instanceof StackvaultError ? err : new StackvaultError(`${entries[refused]!.name}: ${err.message}`, ExitCode.integrity);
+    }
+    // Every artifact is read first (checksum, opens cleanly): a damaged backup fails in seconds,
+    // before any container is started. The restore checks them again, as it always does.
+    for (const entry of entries)
+      await checkArtifact(
+        backup.path,
+        entry,
+        options.identity,
+        deps.drivers.find((d) => d.name === entry.driver),
+      ).catch(async (err: unknown) => {
+        await recordFailed(
+          entries.map((e) => e.name),
+          err instanceof Error ? err.message : String(err),
+        );
+        throw err;
+      });
+    for (const [i, entry] of entries.entries()) {
       const driver = deps.drivers.find((d) => d.name === entry.driver);
-      const spec = driver?.throwaway?.(entry);
+      const spec = specs[i] as Exclude<(typeof specs)[number], Error>;
       if (!driver || !spec) {
         notDrilled[entry.name] = `the ${entry.driver} driver cannot start an empty ${entry.driver} on its own`;
         continue;
@@ -83,9 +117,7 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
       { ...deps, confirm: async () => true },
     ).catch(async (err: unknown) => {
       // Refused before it began (a hostile or damaged artifact): a failed drill, recorded as such.
-      const why = err instanceof Error ? err.message : String(err);
-      const failed: Drill = { at: at.toISOString(), ok: false, durationMs: Date.now() - at.getTime(), services: Object.fromEntries(drilled.map((s) => [s, { ok: false, check: why }])) };
-      await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), failed].slice(-10) })).catch(() => undefined);
+      await recordFailed(drilled, err instanceof Error ? err.message : String(err));
       throw err;
     });
     // The restore point captured the empty throwaways: nothing anyone would restore.

@@ -145,6 +145,8 @@ export function manifestProblem(data: unknown): string | undefined {
       if (typeof s.bytes !== 'number' || s.bytes < 0) return `services[${i}].bytes missing`;
     }
     if (s.details !== undefined && !isObj(s.details)) return `services[${i}].details is not an object`;
+    if (s.skipped !== undefined && !(Array.isArray(s.skipped) && s.skipped.every((k) => isObj(k) && typeof k.path === 'string' && typeof k.why === 'string')))
+      return `services[${i}].skipped is not a list of paths and reasons`;
     if (s.archive !== undefined && !(isObj(s.archive) && Number.isSafeInteger(s.archive.entries) && Number.isSafeInteger(s.archive.files))) return `services[${i}].archive is not two counts`;
   }
   return undefined;

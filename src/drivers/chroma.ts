@@ -78,8 +78,14 @@ const DEFAULT_COLLECTIONS = 'default_tenant/default_database/collection ';
 /** Where the backed-up Chroma persisted (its one archived directory). */
 const recordedPath = (entry: ServiceEntry) => recorded(VOLUME_DETAILS, entry).paths[0] ?? '/data';
 
-/** A throwaway with a fresh volume at each recorded path, so extraction lands on a volume. */
-const throwawaySpec = (entry: ServiceEntry) => ({ volumes: recorded(VOLUME_DETAILS, entry).paths });
+/**
+ * A throwaway with a fresh volume at each recorded path, so extraction lands on a volume. Its
+ * readiness is the driver's own probe, not the image's healthcheck: one that starts a program
+ * under a short timeout (the local image's `node -e fetch(...)` under 2 s) never passes on a
+ * loaded host, and a drill or deep verify then failed with the server up (seen on a 2-core
+ * machine at load 15). Official images declare none, so this is what they got anyway.
+ */
+const throwawaySpec = (entry: ServiceEntry) => ({ volumes: recorded(VOLUME_DETAILS, entry).paths, noHealthcheck: true });
 
 /** The directory to archive (label, else where the server persists) and what to warn about. */
 async function whatToArchive(engine: DockerEngine, container: ContainerDetails): Promise<{ paths: string[]; warnings: string[] }> {

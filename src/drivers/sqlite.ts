@@ -2,18 +2,19 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import { usageError } from '../errors.js';
+import { ExitCode, StackvaultError, usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
 import type * as SqliteHost from './sqlite-host.js';
 import { type Fingerprint, firstDifference, methodVersions } from './fingerprint.js';
 import { inWorkers } from '../util/worker-call.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
-import type { BackupContext, Driver } from './types.js';
+import type { BackupContext, Driver, ThrowawaySpec } from './types.js';
+import { unsafeDataPath } from './volume-archive.js';
 import { recorded } from './details.js';
 import { array, count, type Infer, matching, object, optional, record, string } from '../util/schema.js';
 
@@ -32,6 +33,22 @@ const DETAILS = object({ method: optional(string), files: array(FILE_RECORD) });
 
 /** Names an app container's SQLite files; the label claims the container for this driver. */
 export const SQLITE_PATHS_LABEL = 'stackvault.sqlite.paths';
+/**
+ * An empty SQLite database (one 512-byte page, no tables: what `sqlite3 FILE VACUUM` leaves of
+ * a new one), as `printf` escapes: the empty copy a drill starts must hold a database at every
+ * recorded path, as an empty server holds its store, so its restore point can be taken.
+ */
+const EMPTY_DATABASE = [
+  ...Buffer.concat([
+    Buffer.from(
+      '53514c69746520666f726d61742033000200010100402020000000030000000100000000000000000000000300000000000000000000000000000001000000000000000000000000000000000000000000000000000000000000000000000003002e63010d0000000002',
+      'hex',
+    ),
+    Buffer.alloc(512 - 106),
+  ]),
+]
+  .map((b) => `\\${b.toString(8).padStart(3, '0')}`)
+  .join('');
 
 export function sqlitePaths(labels: Record<string, string>): string[] {
   const paths = (labels[SQLITE_PATHS_LABEL] ?? '')
@@ -178,6 +195,16 @@ export const sqliteDriver: Driver<Infer<typeof DETAILS>> = {
     });
   },
 
+  /**
+   * The app's image, not running the app (it would look for its stores under names only its
+   * own stack resolves, and write into the databases): a shell keeps it alive. A fresh volume
+   * at each recorded database's directory, and the label naming exactly the recorded paths, so
+   * the restore writes there and nowhere else. The recorded paths are input: each must be a
+   * normalised absolute path outside system directories (the volume would hide them), with no
+   * comma (the label's separator), or nothing is started.
+   */
+  throwaway: (entry) => throwawaySpec(recorded(DETAILS, entry).files),
+
   async ready(engine, container) {
     if (!container.running) return false;
     const r = await engine.exec(container.id, ['sqlite3', sqlitePaths(container.labels)[0]!, 'PRAGMA quick_check']);
@@ -185,6 +212,31 @@ export const sqliteDriver: Driver<Infer<typeof DETAILS>> = {
     return r.exitCode === 0 && r.stdout.trim() === 'ok';
   },
 };
+
+/** See `throwaway` above; throws (integrity) on a recorded path it will not create a volume for. */
+function throwawaySpec(files: readonly SqliteFileRecord[]): ThrowawaySpec {
+  if (files.length === 0) throw new StackvaultError('The backup lists no SQLite files, so there is nothing to drill.', ExitCode.integrity);
+  const paths = files.map((f) => f.path);
+  for (const path of paths) {
+    const why =
+      path.trim() !== path || [...path].some((c) => c === ',' || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+        ? 'it holds a comma, a control character or surrounding blanks'
+        : (unsafeDataPath(path) ?? (posix.dirname(path) === '/' ? 'a file in / (its directory would be a volume over the whole file system)' : unsafeDataPath(posix.dirname(path))));
+    if (why) throw new StackvaultError(`The backup records the SQLite file ${JSON.stringify(path)}, which a throwaway copy will not hold (${why}); nothing was started.`, ExitCode.integrity);
+  }
+  if (new Set(paths).size !== paths.length) throw new StackvaultError('The backup records one SQLite file twice; nothing was started.', ExitCode.integrity);
+  // An empty database at each path, unless something is there already (the image's own file, or
+  // a symbolic link, which is never written through); then a shell waits for the restore.
+  const script = 'fmt=$1; shift; for p in "$@"; do [ -e "$p" ] || [ -L "$p" ] || printf "$fmt" > "$p" || exit 1; done; trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
+  return {
+    volumes: [...new Set(paths.map((p) => posix.dirname(p)))].sort(),
+    entrypoint: ['sh', '-c', script, 'sh', EMPTY_DATABASE, ...paths],
+    // Root, as a fresh volume's directory may belong to root whatever user the app runs as.
+    user: '0',
+    noHealthcheck: true,
+    labels: { [SQLITE_PATHS_LABEL]: paths.join(',') },
+  };
+}
 
 /** A restore writes only the files this container is labelled with, and only under safe names. */
 function checkRecordedFiles(files: SqliteFileRecord[], container: ContainerDetails): void {

@@ -123,6 +123,8 @@ export interface ThrowawaySpec {
   entrypoint?: string[];
   /** No healthcheck, whatever the image declares (it checks the app, which does not run here). */
   noHealthcheck?: boolean;
+  /** Run as this user instead of the image's (e.g. '0' to write into a fresh volume). */
+  user?: string;
   labels?: Record<string, string>;
   volumes?: string[];
 }

@@ -12,12 +12,13 @@ import { unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
 import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext } from './types.js';
-import { array, boolean, count, type Infer, object, optional, string } from '../util/schema.js';
+import { array, boolean, count, type Infer, object, optional, vetted } from '../util/schema.js';
 import { recorded } from './details.js';
 
 /** What an archive of data paths records: the paths (a restore writes only under them), and how it was copied. */
 export const VOLUME_SHAPE = {
-  paths: array(string),
+  // Checked here too, not only before a restore writes: drills and deep verify mount them.
+  paths: array(vetted('a data path', (p) => unsafeDataPath(p))),
   stopped: optional(boolean),
   preCopy: optional(object({ copiedWhileDown: count })),
 };

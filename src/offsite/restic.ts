@@ -24,6 +24,9 @@ export interface ResticSnapshot {
 export const offsiteError = (message: string, hint?: string) => new StackvaultError(message, ExitCode.offsite, hint);
 
 /** Whether a repository is named at all (the rest is restic's to judge). */
+/** Any failure of an offsite step as the error to end the run with (our own errors keep their code). */
+export const asOffsiteError = (err: unknown): StackvaultError => (err instanceof StackvaultError ? err : offsiteError(`The offsite step failed: ${err instanceof Error ? err.message : String(err)}.`));
+
 export const offsiteConfigured = (env: NodeJS.ProcessEnv = process.env) => Boolean(env.RESTIC_REPOSITORY || env.RESTIC_REPOSITORY_FILE);
 
 export function requireOffsite(env: NodeJS.ProcessEnv = process.env): void {

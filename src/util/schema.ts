@@ -31,6 +31,19 @@ const leaf = <T>(expected: string, ok: (v: unknown) => boolean): Schema<T> => ({
 });
 
 export const string = leaf<string>('a string', (v) => typeof v === 'string');
+/** A string the check finds no problem with; the problem, when there is one, is part of the message. */
+export function vetted(expected: string, problem: (value: string) => string | undefined): Schema<string> {
+  return {
+    expected,
+    parse(value, path = 'value') {
+      if (typeof value !== 'string') throw new SchemaError(path, expected);
+      const why = problem(value);
+      if (why) throw new SchemaError(path, `${expected} (${why})`);
+      return value;
+    },
+  };
+}
+
 /** A string of a given form, e.g. a plain file name that cannot climb out of a directory. */
 export const matching = (pattern: RegExp, expected: string) => leaf<string>(expected, (v) => typeof v === 'string' && pattern.test(v));
 export const boolean = leaf<boolean>('true or false', (v) => typeof v === 'boolean');

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
@@ -25,6 +25,19 @@ describe('CLI errors', () => {
     expect(String(backup.stdout)).toContain('Examples:');
     const scheduler = await bot(['scheduler', '--help']);
     for (const verb of ['install', 'uninstall', 'status', 'trigger']) expect(String(scheduler.stdout)).toContain(verb);
+  });
+
+  it('only a backup run writes the metrics file: a scheduler install passes --metrics on and writes none', async () => {
+    const dir = await tempDir('metrics-only-runs');
+    const file = join(dir, 'stackvault.prom');
+    const r = await bot(['scheduler', 'install', 'fortnightly', '--dir', dir, '--metrics', file]);
+    expect(r.exitCode).toBe(2);
+    const failedRun = await bot(['backup', 'create', '--dir', dir, '--metrics', file], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    expect(failedRun.exitCode).toBe(6);
+    // The failed run is what monitoring must see, and nothing else overwrote it.
+    expect(await readFile(file, 'utf8')).toMatch(/stackvault_last_run_exit_code\S* 6/);
+    await bot(['scheduler', 'install', 'fortnightly', '--dir', dir, '--metrics', file]);
+    expect(await readFile(file, 'utf8')).toMatch(/stackvault_last_run_exit_code\S* 6/);
   });
 
   it('Docker unreachable: exit 6, one sentence, no backup directory content', async () => {

@@ -49,6 +49,18 @@ const STORES: Array<{ store: string; driver: string; start(project: string): Pro
         .withWaitStrategy(Wait.forHealthCheck())
         .start(),
   },
+  {
+    // An app that keeps SQLite files named by the label (one in WAL mode with committed rows
+    // still in its -wal, one without an extension in a subdirectory), idle so it can be compared.
+    store: 'sqlite',
+    driver: 'sqlite',
+    start: async (project) =>
+      new GenericContainer(IMAGES.appstub)
+        .withLabels({ ...compose(project, 'sqlite'), 'stackvault.sqlite.paths': '/srv/db/app.db,/srv/db/state/jobs' })
+        .withBindMounts([{ source: await tempDir('conf-sqlite-data'), target: '/srv/db', mode: 'rw' }])
+        .withWaitStrategy(Wait.forHealthCheck())
+        .start(),
+  },
 ];
 
 /**

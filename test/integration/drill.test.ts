@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
@@ -30,6 +31,12 @@ describe('backup drill', () => {
         .withBindMounts([{ source: await tempDir('drill-uploads'), target: '/srv/uploads', mode: 'rw' }])
         .withWaitStrategy(Wait.forHealthCheck())
         .start(),
+      // A SQLite app (no sqlite3 in its image; WAL rows; a database in a subdirectory).
+      new GenericContainer(IMAGES.appstub)
+        .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'notes', 'stackvault.sqlite.paths': '/srv/db/app.db,/srv/db/state/jobs' })
+        .withBindMounts([{ source: await tempDir('drill-sqlite'), target: '/srv/db', mode: 'rw' }])
+        .withWaitStrategy(Wait.forHealthCheck())
+        .start(),
     ]);
     await seedStack(project);
     dir = await tempDir('drill');
@@ -43,6 +50,7 @@ describe('backup drill', () => {
 
   it('restores every service into a throwaway copy, finds it equal, removes the copy, records the drill; production untouched', async () => {
     const before = await stackContent(project);
+    expect(before['notes /srv/db/app.db sv_seed']).toMatch(/^500 /);
     const startedAt = await Promise.all(containers.map(async (c) => (await docker.getContainer(c.getId()).inspect()).State.StartedAt));
     const r = await bot(['backup', 'drill', id, '--json', '--dir', dir], { timeout: 400_000 });
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
@@ -50,6 +58,7 @@ describe('backup drill', () => {
     expect(result.services).toEqual({
       app: { ok: true, check: 'equal' },
       neo4j: { ok: true, check: 'equal' },
+      notes: { ok: true, check: 'equal' },
       postgres: { ok: true, check: 'equal' },
       redis: { ok: true, check: 'equal' },
     });
@@ -70,5 +79,21 @@ describe('backup drill', () => {
     expect(await drillContainers()).toEqual([]);
     const m = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((x) => x.id === id)!;
     expect(m.drills?.map((d) => d.ok)).toEqual([true, false]);
+  });
+
+  it('a manifest recording a SQLite file in a system directory is refused (exit 5) before any container starts', async () => {
+    const file = join(dir, id, 'manifest.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as Manifest;
+    const files = manifest.services.find((s) => s.name === 'notes')!.details!.files as Array<{ path: string }>;
+    files[1]!.path = '/etc/cron.d/jobs';
+    await writeFile(file, JSON.stringify(manifest));
+    const r = await bot(['backup', 'drill', id, '--dir', dir], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toContain('"/etc/cron.d/jobs", which a throwaway copy will not hold (inside the system directory /etc)');
+    expect(String(r.stdout) + String(r.stderr)).not.toContain('starting an empty');
+    expect(await drillContainers()).toEqual([]);
+    const m = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((x) => x.id === id)!;
+    expect(m.drills?.map((d) => d.ok)).toEqual([true, false, false]);
+    expect(m.drills![2]!.services.notes!.check).toContain('/etc/cron.d/jobs');
   });
 });

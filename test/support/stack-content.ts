@@ -15,8 +15,12 @@ export function alsoOnEngine(other: Docker): void {
   if (!engines.includes(other)) engines.push(other);
 }
 
-/** `labelled` apps keep SQLite files named by a label and write all the time: restore.test.ts covers them. */
-type Kind = 'postgres' | 'mariadb' | 'redis' | 'chroma' | 'neo4j' | 'app' | 'labelled';
+/**
+ * `labelled` apps keep SQLite files named by a label and write all the time: restore.test.ts
+ * covers them. `sqlite` is a labelled app stand-in (appstub: idle, python3, no sqlite3) whose
+ * databases are written and read here with Python's own sqlite3 module.
+ */
+type Kind = 'postgres' | 'mariadb' | 'redis' | 'chroma' | 'neo4j' | 'app' | 'labelled' | 'sqlite';
 
 export interface Member {
   id: string;
@@ -41,7 +45,9 @@ export async function membersOf(project: string, projectDir = ''): Promise<Membe
       const cmd = [...[i.Config.Entrypoint ?? []].flat(), ...(i.Config.Cmd ?? [])];
       const image = i.Config.Image;
       const kind: Kind = i.Config.Labels?.['stackvault.sqlite.paths']
-        ? 'labelled'
+        ? /appstub/.test(image)
+          ? 'sqlite'
+          : 'labelled'
         : env.PG_MAJOR
           ? 'postgres'
           : env.MARIADB_VERSION || env.MYSQL_MAJOR
@@ -142,6 +148,67 @@ async function chromaReady(m: Member): Promise<void> {
 
 const TEXT = "中文テキスト naïve café ☕ Straße 🎉 'quoted' \\back";
 
+/** The SQLite files a labelled app names. */
+const sqlitePathsOf = async (m: Member) =>
+  ((await docker.getContainer(m.id).inspect()).Config.Labels?.['stackvault.sqlite.paths'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+/**
+ * Python's sqlite3 on each labelled database (argv: text, paths). The connections are kept and
+ * never closed (os._exit): closing the last one would checkpoint the first database's WAL,
+ * which is meant to hold committed rows the backup must recover.
+ */
+const SQLITE_PY = {
+  seed: `import hashlib, os, sqlite3, sys
+text = sys.argv[1]
+kept = []
+for i, path in enumerate(sys.argv[2:]):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    kept.append(db)
+    if i == 0:
+        db.execute('PRAGMA journal_mode=WAL')
+        db.execute('PRAGMA wal_autocheckpoint=0')
+    db.execute('CREATE TABLE sv_seed (id INTEGER PRIMARY KEY, body TEXT, payload BLOB, score REAL, n INTEGER, note)')
+    rows = [(k, (text + ' ') * (1 + k % 9) + str(k), hashlib.md5(str(k).encode()).digest(), k / 7, k * 2**40, None if k % 5 else 'x') for k in range(1, 501)]
+    db.execute('BEGIN')
+    db.executemany('INSERT INTO sv_seed VALUES (?, ?, ?, ?, ?, ?)', rows)
+    db.execute('COMMIT')
+    db.execute("CREATE TABLE \\"sv other ✓\\" (k TEXT PRIMARY KEY, v) WITHOUT ROWID")
+    db.execute("INSERT INTO \\"sv other ✓\\" VALUES ('张三', x'00ff'), ('Zürich', 3.5), ('empty', '')")
+sys.stdout.flush()
+os._exit(0)
+`,
+  change: `import os, sqlite3, sys
+kept = []
+for path in sys.argv[2:]:
+    db = sqlite3.connect(path, isolation_level=None)
+    kept.append(db)
+    db.execute("UPDATE sv_seed SET body = 'changed' WHERE id % 3 = 0")
+    db.execute('DELETE FROM sv_seed WHERE id > 400')
+    db.execute('CREATE TABLE sv_later (x)')
+    db.execute("INSERT INTO sv_later VALUES ('after the backup')")
+os._exit(0)
+`,
+  content: `import hashlib, json, os, sqlite3, sys
+out = {}
+kept = []
+for path in sys.argv[2:]:
+    db = sqlite3.connect(path)
+    kept.append(db)
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    out[path + ' tables'] = ','.join(tables)
+    for t in tables:
+        rows = sorted(repr(tuple((type(v).__name__, v) for v in r)) for r in db.execute('SELECT * FROM "%s"' % t.replace('"', '""')))
+        out[path + ' ' + t] = '%d %s' % (len(rows), hashlib.sha256('\\n'.join(rows).encode()).hexdigest())
+sys.stdout.write(json.dumps(out))
+sys.stdout.flush()
+os._exit(0)
+`,
+};
+const sqlitePy = async (m: Member, script: keyof typeof SQLITE_PY) => execIn(m.id, ['python3', '-c', SQLITE_PY[script], TEXT, ...(await sqlitePathsOf(m))], {}, '0');
+
 /** Data in every store: rows with Chinese and other multibyte text in every database, keys, vectors, files. */
 export async function seedStack(project: string, projectDir = ''): Promise<void> {
   for (const m of await membersOf(project, projectDir)) {
@@ -188,6 +255,7 @@ export async function seedStack(project: string, projectDir = ''): Promise<void>
     } else if (m.kind === 'neo4j') {
       await execIn(m.id, ['sh', '-c', `mkdir -p /data/sv && echo '${TEXT}' > /data/sv/seed.txt && chown -R 7474:7474 /data/sv`], {}, '0');
     }
+    if (m.kind === 'sqlite') await sqlitePy(m, 'seed');
     if (m.kind === 'app') {
       for (const mount of m.mounts) await execIn(m.id, ['sh', '-c', 'mkdir -p "$1/sv-seed" && head -c 5000 /dev/urandom > "$1/sv-seed/uploaded ✓.bin"', 'sh', mount.destination], {}, '0');
     }
@@ -214,6 +282,7 @@ export async function changeStack(project: string, projectDir = ''): Promise<voi
     } else if (m.kind === 'neo4j') {
       await execIn(m.id, ['sh', '-c', 'rm -rf /data/sv && touch /data/after-backup'], {}, '0');
     }
+    if (m.kind === 'sqlite') await sqlitePy(m, 'change');
     if (m.kind === 'app') {
       for (const mount of m.mounts) await execIn(m.id, ['sh', '-c', 'rm -rf "$1/sv-seed" && echo later > "$1/after-backup.txt"', 'sh', mount.destination], {}, '0');
     }
@@ -275,6 +344,9 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
       }
     } else if (m.kind === 'neo4j') {
       out[`${m.service} files`] = await execIn(m.id, ['sh', '-c', 'cd /data && find . -type f -print0 | sort -z | xargs -0 sha256sum'], {}, '0');
+    }
+    if (m.kind === 'sqlite') {
+      for (const [k, v] of Object.entries(JSON.parse(await sqlitePy(m, 'content')) as Record<string, string>)) out[`${m.service} ${k}`] = v;
     }
     if (m.kind === 'app') {
       for (const mount of m.mounts) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { array, boolean, count, matching, object, optional, record, SchemaError, string } from '../../src/util/schema.js';
+import { array, boolean, count, matching, object, optional, record, SchemaError, string, vetted } from '../../src/util/schema.js';
 import { DRIVERS } from '../../src/drivers/registry.js';
 
 const FILE = object({ path: string, entry: matching(/^[0-9]+-[\w.-]+$/, 'a plain name'), mode: optional(string), tables: record(count) });
@@ -39,5 +39,17 @@ describe('details schemas', () => {
         expect(err, d.name).toBeInstanceOf(SchemaError);
       }
     }
+  });
+});
+
+describe('vetted strings', () => {
+  const dataPath = vetted('a data path', (p) => (p.startsWith('/etc') ? 'inside the system directory /etc' : undefined));
+  it.each([
+    ['/data', undefined],
+    ['/etc/cron.d', 'paths[0] is not a data path (inside the system directory /etc)'],
+    [7, 'paths[0] is not a data path'],
+  ])('%j', (value, message) => {
+    if (message) expect(() => dataPath.parse(value, 'paths[0]')).toThrow(message);
+    else expect(dataPath.parse(value, 'paths[0]')).toBe(value);
   });
 });
