@@ -82,6 +82,7 @@ export function buildProgram(): Command {
     .option('--verbose', 'also list what was not backed up and why (skipped mounts, left-out containers)')
     .addOption(identityOption())
     .option('--stop-timeout <seconds>', 'seconds a container stopped for its copy gets to exit before Docker kills it (default: its own stop_grace_period, else 10)')
+    .option('--consistent', 'one point in time for every store: app containers are paused briefly while each store fixes its snapshot')
     .option('--json', 'print the manifest as JSON on stdout and nothing else there')
     .addHelpText(
       'after',

@@ -34,6 +34,7 @@ interface CreateFlags {
   verbose?: boolean;
   stopTimeout?: string;
   offsite?: boolean;
+  consistent?: boolean;
 }
 
 /** `--stop-timeout SECONDS`: a whole number, or undefined for each container's own timeout. */
@@ -79,6 +80,7 @@ async function runCreate(flags: CreateFlags): Promise<{ backupId: string }> {
         prefix: flags.prefix,
         encryptTo: flags.encryptTo,
         stopTimeout: parseStopTimeout(flags.stopTimeout),
+        consistent: flags.consistent,
       },
       { ...ctx, progress },
     );

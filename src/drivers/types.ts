@@ -36,6 +36,23 @@ export interface BackupContext {
   log(message: string): void;
 }
 
+/** What a driver gets to set up and fix its snapshot point for a consistent backup: a backup's context without the output. */
+export type SnapshotContext = Omit<BackupContext, 'output'>;
+
+/**
+ * A store's snapshot point in a consistent backup (`backup create --consistent`). It is set up
+ * before the window (sessions opened, settings read, files checked), fixed inside it while the
+ * project's writers are paused, and streamed after they run again.
+ */
+export interface Snapshot {
+  /** Inside the window, with the writers paused: fixes the point, quickly. Streams nothing. */
+  fix(): Promise<void>;
+  /** After the window: writes the artifact as of the fixed point (as `backup` would). */
+  backup(output: Writable): Promise<BackupOutcome>;
+  /** Ends what holds the point (sessions, staged copies); called once on every path, also when `fix` or `backup` never ran. */
+  release(): Promise<void>;
+}
+
 export interface BackupOutcome {
   /** True when a store that is normally stopped was copied while running (label stackvault.stop=false). */
   hot?: boolean;
@@ -144,6 +161,11 @@ export interface Driver {
   /** Secret values found in the container's environment or command; redacted from all output. */
   secrets(container: ContainerDetails): string[];
   backup(ctx: BackupContext): Promise<BackupOutcome>;
+  /**
+   * For consistent backups: sets up this store's snapshot point (see Snapshot). A driver
+   * without it is copied whole inside the window, with the project's writers paused.
+   */
+  prepareSnapshot?(ctx: SnapshotContext): Promise<Snapshot>;
   /**
    * Makes the service's data equal the artifact (not artifact plus current data). May return
    * the fingerprint of what it put back, read while the container was still stopped (for
