@@ -275,8 +275,7 @@ async function consistentBackup(c: Candidate, ctx: BackupContext, { window, slot
       slot.leave();
     }
   }
-  const { output, ...rest } = ctx;
-  const snapshot = await c.driver.prepareSnapshot(rest);
+  const snapshot = await c.driver.prepareSnapshot(ctx);
   try {
     await slot.enter();
     try {
@@ -285,7 +284,7 @@ async function consistentBackup(c: Candidate, ctx: BackupContext, { window, slot
       slot.leave();
     }
     await slot.closed;
-    return await streaming(() => snapshot.backup(output));
+    return await streaming(() => snapshot.backup(ctx.output));
   } finally {
     await snapshot.release();
   }

@@ -2,7 +2,7 @@ import { execChecked } from './exec.js';
 import { fingerprintTar } from './tar-fingerprint.js';
 import type { Driver } from './types.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths } from './volume-archive.js';
+import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths } from './volume-archive.js';
 
 /** The official image's data and (when mounted) log volumes. */
 const USUAL_PATHS = ['/data'];
@@ -28,6 +28,8 @@ export const neo4jDriver: Driver = {
     return [auth, password];
   },
   backup: (ctx) => archiveDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
+  /** Consistent backups: the pre-copy runs before the window; in it only the stop and the catch-up of changed files. */
+  prepareSnapshot: (ctx) => archiveSnapshot(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
   plan: (engine, container) => planDataPaths(engine, container, labelledPaths(container) ?? USUAL_PATHS, 'stopped'),
   checkRestore: async (ctx) => {
     await checkRestorable(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS);

@@ -36,16 +36,16 @@ export interface BackupContext {
   log(message: string): void;
 }
 
-/** What a driver gets to set up and fix its snapshot point for a consistent backup: a backup's context without the output. */
-export type SnapshotContext = Omit<BackupContext, 'output'>;
-
 /**
  * A store's snapshot point in a consistent backup (`backup create --consistent`). It is set up
  * before the window (sessions opened, settings read, files checked), fixed inside it while the
  * project's writers are paused, and streamed after they run again.
  */
 export interface Snapshot {
-  /** Inside the window, with the writers paused: fixes the point, quickly. Streams nothing. */
+  /**
+   * Inside the window, with the writers paused: fixes the point, quickly. A store without a
+   * quick point may copy itself whole here, into the context's output (it lengthens the window).
+   */
   fix(): Promise<void>;
   /** After the window: writes the artifact as of the fixed point (as `backup` would). */
   backup(output: Writable): Promise<BackupOutcome>;
@@ -165,7 +165,7 @@ export interface Driver {
    * For consistent backups: sets up this store's snapshot point (see Snapshot). A driver
    * without it is copied whole inside the window, with the project's writers paused.
    */
-  prepareSnapshot?(ctx: SnapshotContext): Promise<Snapshot>;
+  prepareSnapshot?(ctx: BackupContext): Promise<Snapshot>;
   /**
    * Makes the service's data equal the artifact (not artifact plus current data). May return
    * the fingerprint of what it put back, read while the container was still stopped (for

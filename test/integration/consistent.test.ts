@@ -77,6 +77,7 @@ describe('backup create --consistent', () => {
   let pg: StartedTestContainer;
   let redis: StartedTestContainer;
   let app: StartedTestContainer;
+  let worker: StartedTestContainer;
   let dir: string;
   let plain: Manifest;
   let consistent: Manifest;
@@ -107,11 +108,18 @@ describe('backup create --consistent', () => {
       .withEntrypoint(['sh', '-c', 'mkdir -p /data && exec python3 -c "$WRITER"'])
       .withWaitStrategy(Wait.forSuccessfulCommand('test -e /data/ready'))
       .start();
+    // A second app container, whose own data (a bind mount) the files driver backs up: it is
+    // paused for the window too, and only its changed files are copied in it.
+    worker = await new GenericContainer(IMAGES.appstub)
+      .withLabels({ ...labels, 'com.docker.compose.service': 'worker' })
+      .withBindMounts([{ source: await tempDir('consistent-worker'), target: '/srv/data' }])
+      .withEntrypoint(['sh', '-c', 'touch /tmp/standin.ready; i=0; while true; do i=$((i+1)); echo $i > /srv/data/counter; sleep 0.01; done'])
+      .start();
     dir = await tempDir('consistent');
   });
 
   afterAll(async () => {
-    await Promise.all([app, redis, pg].map((c) => c?.stop().catch(() => undefined)));
+    await Promise.all([worker, app, redis, pg].map((c) => c?.stop().catch(() => undefined)));
   });
 
   it('backs up every store while the app writes, with and without one point', async () => {
@@ -127,8 +135,10 @@ describe('backup create --consistent', () => {
       ['app', 'sqlite', 'ok'],
       ['postgres', 'postgres', 'ok'],
       ['redis', 'redis', 'ok'],
+      ['worker', 'files', 'ok'],
     ]);
-    expect(consistent.consistency).toEqual({ at: expect.any(String), pausedMs: expect.any(Number), paused: [app.getName().replace(/^\//, '')] });
+    const name = (c: StartedTestContainer) => c.getName().replace(/^\//, '');
+    expect(consistent.consistency).toEqual({ at: expect.any(String), pausedMs: expect.any(Number), paused: [name(app), name(worker)].sort() });
     expect(consistent.consistency!.pausedMs).toBeGreaterThan(0);
     console.log(`consistency window: app paused for ${consistent.consistency!.pausedMs} ms`);
 
