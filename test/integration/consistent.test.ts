@@ -1,6 +1,8 @@
+import Docker from 'dockerode';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
+import { ExitCode } from '../../src/errors.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, run, startRedis } from '../support/containers.js';
@@ -164,5 +166,75 @@ describe('backup create --consistent', () => {
     const got = await restore(plain.id);
     console.log(`restored from the plain backup (postgres, redis, sqlite): ${got.postgres}, ${got.redis}, ${got.sqlite}`);
     expect(got.sqlite).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * The window's pauses are undone on every path: Ctrl-C unpauses the writers before stackvault
+ * exits; after a SIGKILL their markers remain and the next run unpauses them, as for any pause.
+ * A 150 MB database (its header is SQLite's, its body random) makes the window long enough to
+ * be caught: the frozen copy of it is taken inside the window.
+ */
+describe('backup create --consistent, interrupted inside its window', () => {
+  const project = newProjectName('consistent-kill');
+  let redis: StartedTestContainer;
+  let app: StartedTestContainer;
+
+  beforeAll(async () => {
+    redis = await startRedis({ project, password: false });
+    app = await new GenericContainer(IMAGES.appstub)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'app', 'stackvault.sqlite.paths': '/data/app.db' })
+      .withEntrypoint(['sh', '-c', 'mkdir -p /data && touch /tmp/standin.ready && exec sleep infinity'])
+      .start();
+    await run(app, ['bash', '-c', "{ printf 'SQLite format 3\\000'; head -c 150000000 /dev/urandom; } > /data/app.db"]);
+  });
+
+  afterAll(async () => {
+    await new Docker()
+      .getContainer(app.getId())
+      .unpause()
+      .catch(() => undefined);
+    await Promise.all([app, redis].map((c) => c?.stop().catch(() => undefined)));
+  });
+
+  /** Starts a consistent backup and resolves once the window holds the app paused. */
+  async function inWindow(dir: string) {
+    const running = bot(['backup', 'create', '--consistent', '--dir', dir, '--project', project]);
+    const container = new Docker().getContainer(app.getId());
+    let paused = false;
+    let exited = false;
+    void running.then(() => {
+      exited = true;
+    });
+    while (!paused && !exited) {
+      paused = (await container.inspect()).State.Paused;
+      if (!paused) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(paused, 'the app was never paused').toBe(true);
+    return { running, container };
+  }
+
+  it('Ctrl-C: the writers are unpaused before stackvault exits', async () => {
+    const dir = await tempDir('consistent-int');
+    const { running, container } = await inWindow(dir);
+    running.kill('SIGINT');
+    const r = await running;
+    expect(r.exitCode, String(r.stderr)).toBe(ExitCode.interrupted);
+    const state = (await container.inspect()).State;
+    expect(state.Running && !state.Paused).toBe(true);
+    expect((await bot(['backup', 'list', '--dir', dir])).stderr).not.toMatch(/paused/);
+  });
+
+  it('SIGKILL: the writers stay paused, and the next run unpauses them and says so', async () => {
+    const dir = await tempDir('consistent-kill');
+    const { running, container } = await inWindow(dir);
+    running.kill('SIGKILL');
+    await running;
+    expect((await container.inspect()).State.Paused).toBe(true); // nobody could unpause it
+    const list = await bot(['backup', 'list', '--dir', dir]);
+    expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) paused .* Unpause it with: docker unpause /);
+    const next = await bot(['backup', 'create', '--dir', dir, '--project', project, '--only', 'redis']);
+    expect(String(next.stdout)).toMatch(/had left .* paused since .*; it was unpaused/);
+    expect((await container.inspect()).State.Paused).toBe(false);
   });
 });
