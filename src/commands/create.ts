@@ -19,6 +19,7 @@ interface CreateFlags extends SharedFlagValues {
   dryRun?: boolean;
   verbose?: boolean;
   offsite?: boolean;
+  consistent?: boolean;
 }
 
 /** `backup create`: the manifest of the new backup (or, with --dry-run, the plan); exit 3 when only some services succeeded. */
@@ -37,12 +38,14 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
     new Option('--offsite', 'then store it in the restic repository of RESTIC_REPOSITORY (with earlier backups whose offsite copy failed)').env('STACKVAULT_OFFSITE'),
     new Option('--dry-run', 'show what would be backed up (driver, paths, size, stop or pause) and what is left out, touching nothing'),
     new Option('--verbose', 'also list what was not backed up and why (skipped mounts, left-out containers)'),
+    new Option('--consistent', 'one point in time for every store: app containers are paused briefly while each store fixes its snapshot'),
   ],
   examples: [
     './bot.sh backup create',
     './bot.sh backup create --project bot --only postgres,redis --compress zstd',
     './bot.sh backup create --verify',
     'RESTIC_REPOSITORY=sftp:backup@nas:/srv/restic RESTIC_PASSWORD_FILE=~/.restic-pw ./bot.sh backup create --offsite',
+    './bot.sh backup create --project bot --consistent',
     './bot.sh backup create --project bot --dry-run',
     'BACKUP_DIR=/srv/backups ./bot.sh backup create --type daily --json',
   ],
@@ -84,6 +87,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
           prefix: flags.prefix,
           encryptTo: flags.encryptTo,
           stopTimeout: parseStopTimeout(flags.stopTimeout),
+          consistent: flags.consistent,
         },
         { ...ctx, progress },
       );

@@ -13,6 +13,11 @@ export function renderBackupInfo(m: Manifest): string {
     `Comment:  ${m.comment || '-'}`,
     `Status:   ${m.status}`,
     `Tool:     ${m.tool.name} ${m.tool.version}, Docker ${m.docker.version}, host ${m.host}`,
+    ...(m.consistency
+      ? [
+          `Point:    one for every store, at ${formatDate(new Date(m.consistency.at))}; paused ${m.consistency.paused.join(', ') || 'nothing'} for ${formatDuration(m.consistency.pausedMs)}${m.consistency.copiedInWindow ? ` (copied whole in the window: ${m.consistency.copiedInWindow.join(', ')})` : ''}`,
+        ]
+      : []),
     '',
     'Services:',
     ...m.services.map((s) => {

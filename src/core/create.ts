@@ -2,7 +2,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { withSignal, type DockerEngine } from '../docker/engine.js';
-import type { Driver, Peer } from '../drivers/types.js';
+import type { BackupContext, BackupOutcome, Driver, Peer } from '../drivers/types.js';
 import { ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
@@ -12,6 +12,7 @@ import { fsyncPath } from '../util/fsync.js';
 import { COMPRESSION_EXTENSION, writeArtifact, type Compression } from './artifact.js';
 import { describeFsError, directoryNames, ensureBackupDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
 import { renderBackupInfo } from './backup-info.js';
+import { ConsistencyWindow, consistentByPolicy, semaphore, type WindowSlot, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
 import { INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
@@ -34,6 +35,12 @@ export interface CreateOptions extends DiscoveryOptions {
   encryptTo?: string[];
   /** Seconds a stopped container gets before Docker kills it; default its own stop timeout. */
   stopTimeout?: number;
+  /**
+   * One snapshot point for every store (issue #14): the project's writers are paused for a
+   * short window in which each store fixes its point; the bulk streams afterwards. Also on
+   * when a container of the project is labelled stackvault.consistent=true.
+   */
+  consistent?: boolean;
 }
 
 export interface CreateDeps {
@@ -82,7 +89,23 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   await mkdir(tmp, { mode: 0o700 });
   try {
     const names = artifactNames(found.running, options.compress, Boolean(options.encryptTo?.length));
-    const entries = await mapLimit(found.running, options.parallel, (c, i) => backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir, found.peers(c.container.id)));
+    const window = options.consistent || consistentByPolicy(found) ? new ConsistencyWindow(found.running.length, deps.engine, dir, writersOf(found, deps.drivers)) : undefined;
+    if (window && window.writers.length === 0) deps.progress.warn('--consistent: no app container runs in the project, so nothing is paused; the stores still fix their points together.');
+    // In a consistent backup every service gets ready at once (the window waits for them all);
+    // their streams after the window keep to --parallel.
+    const consistency = window ? { window, streaming: semaphore(options.parallel) } : undefined;
+    const entries = await mapLimit(found.running, window ? found.running.length : options.parallel, (c, i) =>
+      backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir, found.peers(c.container.id), consistency && { ...consistency, slot: consistency.window.slot() }),
+    );
+    if (window) {
+      await window.closed;
+      if (window.unpauseError) {
+        const names = window.writers.map((w) => w.name).join(' ');
+        deps.progress.warn(
+          `The consistency window could not unpause every writer (${window.unpauseError instanceof Error ? window.unpauseError.message : String(window.unpauseError)}); check with: docker unpause ${names}`,
+        );
+      }
+    }
     const skipped = found.notRunning.map(
       (c): ServiceEntry => ({
         ...identity(c),
@@ -112,6 +135,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
       host: hostname(),
       services,
       ...(found.leftOut.length ? { leftOut: found.leftOut } : {}),
+      ...(window?.record() ? { consistency: window.record() } : {}),
     };
     await publish(dir, tmp, manifest);
     return { manifest, path: join(dir, id) };
@@ -155,7 +179,14 @@ function artifactNames(candidates: Candidate[], compression: Compression, encryp
   });
 }
 
-async function backupService(c: Candidate, file: string, artifact: string, options: CreateOptions, deps: CreateDeps, dir: string, peers: Peer[]): Promise<ServiceEntry> {
+/** A service's part in a consistent backup: its slot in the window, and the streaming limit after it. */
+interface ConsistentPart {
+  window: ConsistencyWindow;
+  slot: WindowSlot;
+  streaming: <T>(work: () => Promise<T>) => Promise<T>;
+}
+
+async function backupService(c: Candidate, file: string, artifact: string, options: CreateOptions, deps: CreateDeps, dir: string, peers: Peer[], consistent?: ConsistentPart): Promise<ServiceEntry> {
   const started = Date.now();
   deps.progress.serviceStarted(c.service, `backing up (${c.driver.name})`);
   let secrets: string[] = [];
@@ -176,7 +207,7 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
       file,
       options.compress,
       async (raw) => {
-        outcome = await c.driver.backup({
+        const ctx: BackupContext = {
           // An interrupt kills what runs in the container and cuts archive transfers.
           engine: withSignal(deps.engine, deps.signal),
           container,
@@ -184,10 +215,12 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
           output: raw,
           signal: deps.signal,
           withStopped: (work) => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }),
-          withPaused: (work) => withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) }),
+          // A writer the consistency window holds paused is not paused again.
+          withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) })),
           scratchDir,
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
-        });
+        };
+        outcome = consistent ? await consistentBackup(c, ctx, consistent) : await c.driver.backup(ctx);
       },
       { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal, encryptTo: options.encryptTo },
     );
@@ -225,7 +258,37 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
     deps.progress.serviceDone(entry);
     return entry;
   } finally {
+    consistent?.slot.done();
     if (scratchDir) await rm(scratchDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One service of a consistent backup: its snapshot point is set up, fixed inside the window
+ * and streamed after it. A driver with no quick point is copied whole inside the window.
+ */
+async function consistentBackup(c: Candidate, ctx: BackupContext, { window, slot, streaming }: ConsistentPart): Promise<BackupOutcome> {
+  if (!c.driver.prepareSnapshot) {
+    await slot.enter();
+    window.copiedWhole(c.service);
+    try {
+      return await c.driver.backup(ctx);
+    } finally {
+      slot.leave();
+    }
+  }
+  const snapshot = await c.driver.prepareSnapshot(ctx);
+  try {
+    await slot.enter();
+    try {
+      await snapshot.fix();
+    } finally {
+      slot.leave();
+    }
+    await slot.closed;
+    return await streaming(() => snapshot.backup(ctx.output));
+  } finally {
+    await snapshot.release();
   }
 }
 

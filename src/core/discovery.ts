@@ -39,7 +39,15 @@ export interface Discovery {
  */
 export async function discover(engine: DockerEngine, drivers: readonly Driver[], options: DiscoveryOptions): Promise<Discovery> {
   const listed = (await engine.listContainers({ all: true })).filter((c) => !options.project || c.labels[LABELS.composeProject] === options.project);
-  const containers = await mapLimit(listed, 8, (c) => engine.inspect(c.id));
+  // A container removed between the listing and its inspection (a helper of another run that
+  // ended, a test's container) is simply not there.
+  const inspected = await mapLimit(listed, 8, (c) =>
+    engine.inspect(c.id).catch((err: unknown) => {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }),
+  );
+  const containers = inspected.filter((c): c is ContainerDetails => c !== undefined);
   const projectOf = (c: ContainerDetails) => c.labels[LABELS.composeProject];
   const matched: Array<{ container: ContainerDetails; driver: Driver }> = [];
   const unmatched: ContainerDetails[] = [];

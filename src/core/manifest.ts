@@ -73,8 +73,22 @@ export interface Manifest {
   fetchedFrom?: { repository: string; snapshot: string; at: string };
   /** What `backup verify` checked, newest last (at most 10 kept). */
   verifications?: Verification[];
+  /** Set on a consistent backup (--consistent): the window in which every store's point was fixed. */
+  consistency?: ConsistencyRecord;
   /** `backup drill` runs, newest last (at most 10): restored into a throwaway copy of the stack. */
   drills?: Drill[];
+}
+
+/** A consistent backup's window (see core/consistency.ts). */
+export interface ConsistencyRecord {
+  /** When the window opened: every writer was paused from here. */
+  at: string;
+  /** From the first pause request until the last writer ran again. */
+  pausedMs: number;
+  /** The containers paused for the window. */
+  paused: string[];
+  /** Services without a quick snapshot point, copied whole inside the window (which it lengthens). */
+  copiedInWindow?: string[];
 }
 
 export interface Drill {

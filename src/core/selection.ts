@@ -9,6 +9,10 @@ export const LABELS = {
   exclude: 'stackvault.exclude',
   /** Set on stackvault's own short-lived helper containers. */
   helper: 'stackvault.helper',
+  /** On any container of a project: its backups are consistent (`--consistent`) by default. */
+  consistent: 'stackvault.consistent',
+  /** The containers paused for a consistent backup's window, when any is labelled (else every app container). */
+  writer: 'stackvault.writer',
   composeProject: 'com.docker.compose.project',
   composeService: 'com.docker.compose.service',
   composeNumber: 'com.docker.compose.container-number',

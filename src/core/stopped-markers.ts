@@ -226,3 +226,39 @@ async function pauseRetrying(engine: DockerEngine, id: string): Promise<void> {
     }
   }
 }
+
+/**
+ * Pauses several containers at once for a consistent backup's window, each with its marker
+ * written (and fsynced) first, as `withPaused` does for one. If any pause fails, those already
+ * paused are unpaused and the error is thrown. Returns the unpause of them all, which tries
+ * every container and then throws the first failure; a container it could not unpause keeps
+ * its marker, so the next run unpauses it.
+ */
+export async function pauseAll(engine: DockerEngine, dir: string, targets: ReadonlyArray<{ id: string; name: string; service: string }>): Promise<() => Promise<void>> {
+  const since = new Date().toISOString();
+  await Promise.all(targets.map((t) => writeMarker(dir, { containerId: t.id, container: t.name, service: t.service, since, pid: process.pid, host: hostname(), kind: 'paused' })));
+  const paused: string[] = [];
+  const unpause = async () => {
+    const results = await Promise.allSettled(
+      paused.map(async (id) => {
+        await engine.unpause(id);
+        await clearMarker(dir, id);
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  const results = await Promise.allSettled(
+    targets.map(async (t) => {
+      await pauseRetrying(engine, t.id);
+      paused.push(t.id);
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await unpause().catch(() => undefined);
+    await Promise.all(targets.filter((t) => !paused.includes(t.id)).map((t) => clearMarker(dir, t.id)));
+    throw failed.reason;
+  }
+  return unpause;
+}

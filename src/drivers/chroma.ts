@@ -10,7 +10,7 @@ import { firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, restoreDataPaths, VOLUME_DETAILS, type VolumeDetails } from './volume-archive.js';
+import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, restoreDataPaths, VOLUME_DETAILS, type VolumeDetails } from './volume-archive.js';
 
 /**
  * ChromaDB has no dump tool and copying its directory while the server writes is not
@@ -35,6 +35,19 @@ export const chromaDriver: Driver<VolumeDetails> = {
     // restore, so the manifest gets the API one (from a throwaway, on first need).
     const { fingerprint: _files, ...outcome } = await archiveDataPaths(ctx, paths, warnings);
     return outcome;
+  },
+
+  /** Consistent backups: the pre-copy runs before the window; in it only the stop and the catch-up of changed files. */
+  async prepareSnapshot(ctx) {
+    const { paths, warnings } = await whatToArchive(ctx.engine, ctx.container);
+    const snapshot = await archiveSnapshot(ctx, paths, warnings);
+    return {
+      ...snapshot,
+      async backup(output) {
+        const { fingerprint: _files, ...outcome } = await snapshot.backup(output);
+        return outcome;
+      },
+    };
   },
 
   async plan(engine, container) {

@@ -8,8 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
 import { SQLITE_HEADER, sqliteHeaderOf } from './container-files.js';
-import type { Driver, Peer } from './types.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
+import type { BackupContext, Driver, Peer, Snapshot } from './types.js';
+import { archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
 import { recorded } from './details.js';
 import { array, boolean, type Infer, object, optional, string } from '../util/schema.js';
 
@@ -41,31 +41,21 @@ export const filesDriver: Driver<Infer<typeof DETAILS>> = {
   },
 
   async backup(ctx) {
-    const labelled = labelledPaths(ctx.container);
-    const plan = mountPlanOf(ctx.container, ctx.peers);
-    const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
-    const found = labelled
-      ? []
-      : await sqliteInSourceTrees(
-          ctx.engine,
-          ctx.container.id,
-          plan.filter((p) => p.role === 'source-tree'),
-        );
-    // One archive keeps paths apart by their last name: a second database of the same name is
-    // left out, and said so, rather than failing the whole service.
-    const { kept: sqlite, clashes } = distinctNames(data, found);
-    const paths = [...data, ...sqlite];
-    if (paths.length === 0) throw new Error('it has no data mounts and no SQLite database in its source tree');
-    for (const c of clashes) ctx.log(`warning: ${c} is not backed up: another backed-up path has the same name (label stackvault.paths to choose)`);
-    const skipped = [
-      ...plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })),
-      ...clashes.map((c) => ({ path: c, why: 'a SQLite file whose name another backed-up path already has' })),
-    ];
-    const hot = ctx.container.labels[STOP_LABEL] === 'false';
-    const optional = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
-    const outcome = await archiveDataPaths({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, [], optional);
-    return { ...outcome, details: { ...(outcome.details ?? { paths: [] }), stopped: false, paused: !hot, sqliteFiles: sqlite }, skipped };
+    const snapshot = await filesSnapshot(ctx);
+    try {
+      await snapshot.fix();
+      return await snapshot.backup(ctx.output);
+    } finally {
+      await snapshot.release();
+    }
   },
+
+  /**
+   * Consistent backups: what to copy is found, and the pre-copy staged, before the window (the
+   * app runs, so commands work in it); in the window the app is paused anyway and only its
+   * changed files are copied.
+   */
+  prepareSnapshot: (ctx) => filesSnapshot(ctx),
 
   async plan(engine, container, peers) {
     const labelled = labelledPaths(container);
@@ -219,4 +209,38 @@ async function sqliteInSourceTrees(engine: DockerEngine, containerId: string, tr
     found.push(...names.filter((n) => found.includes(n.replace(/-(wal|journal)$/, ''))));
   }
   return [...new Set(found)].sort();
+}
+
+/** The app data's copy as a Snapshot: found and pre-copied now, copied while paused in `fix`, assembled in `backup`. */
+async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof DETAILS>>> {
+  const labelled = labelledPaths(ctx.container);
+  const plan = mountPlanOf(ctx.container, ctx.peers);
+  const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
+  const found = labelled
+    ? []
+    : await sqliteInSourceTrees(
+        ctx.engine,
+        ctx.container.id,
+        plan.filter((p) => p.role === 'source-tree'),
+      );
+  // One archive keeps paths apart by their last name: a second database of the same name is
+  // left out, and said so, rather than failing the whole service.
+  const { kept: sqlite, clashes } = distinctNames(data, found);
+  const paths = [...data, ...sqlite];
+  if (paths.length === 0) throw new Error('it has no data mounts and no SQLite database in its source tree');
+  for (const c of clashes) ctx.log(`warning: ${c} is not backed up: another backed-up path has the same name (label stackvault.paths to choose)`);
+  const skipped = [
+    ...plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })),
+    ...clashes.map((c) => ({ path: c, why: 'a SQLite file whose name another backed-up path already has' })),
+  ];
+  const hot = ctx.container.labels[STOP_LABEL] === 'false';
+  const mayVanish = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
+  const snapshot = await archiveSnapshot({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, [], mayVanish);
+  return {
+    ...snapshot,
+    async backup(output) {
+      const outcome = await snapshot.backup(output);
+      return { ...outcome, details: { ...(outcome.details ?? { paths: [] }), stopped: false, paused: !hot, sqliteFiles: sqlite }, skipped };
+    },
+  };
 }

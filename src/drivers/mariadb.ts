@@ -46,25 +46,36 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     const databases = await userDatabases(engine, container);
     const tail = new TailKeeper();
     const tee = teeTo(output, tail);
-    const result = await engine.exec(
-      container.id,
-      client('dump', [
-        '--all-databases',
-        '--single-transaction',
-        '--routines',
-        '--events',
-        '--triggers',
-        '--flush-privileges',
-        '--hex-blob',
-        '--default-character-set=utf8mb4',
-        '--max-allowed-packet=1G',
-      ]),
-      { stdout: tee, env: auth(container) },
-    );
-    await finished(tee); // the last chunks are in the output before the backup counts
-    if (result.exitCode !== 0) throw new Error(`mariadb-dump exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
-    if (!tail.text().includes(DUMP_END)) throw new Error("the dump ended without mariadb-dump's final line: it was cut off");
-    return { details: { databases } };
+    const result = await engine.exec(container.id, client('dump', DUMP_ARGS), { stdout: tee, env: auth(container) });
+    return dumpOutcome(result, tee, tail, databases);
+  },
+
+  /**
+   * Consistent backups: mariadb-dump's own snapshot (START TRANSACTION WITH CONSISTENT
+   * SNAPSHOT, at its start) is the point. The dump starts inside the window, and the window
+   * holds until its output shows the first database (written only after that statement, so
+   * the point lies in the window; stdout's buffering can only make it later); the rest of the
+   * dump streams after it.
+   */
+  async prepareSnapshot({ engine, container, output }) {
+    const databases = await userDatabases(engine, container);
+    const tail = new TailKeeper(Buffer.from('\n-- Current Database: '));
+    const tee = teeTo(output, tail);
+    let dump: ReturnType<DockerEngine['exec']> | undefined;
+    return {
+      async fix() {
+        dump = engine.exec(container.id, client('dump', DUMP_ARGS), { stdout: tee, env: auth(container) });
+        dump.catch(() => undefined); // awaited in backup or release
+        await Promise.race([tail.seen, dump.then(() => undefined)]);
+      },
+      async backup() {
+        if (!dump) throw new Error('the snapshot point was not fixed');
+        return dumpOutcome(await dump, tee, tail, databases);
+      },
+      release: async () => {
+        await dump?.catch(() => undefined);
+      },
+    };
   },
 
   /**
@@ -189,10 +200,32 @@ async function liveFingerprint(engine: DockerEngine, c: ContainerDetails): Promi
 }
 
 /** Keeps the last bytes written, to see the dump's final line. */
+/** What mariadb-dump is run with, for a backup and a consistent one alike. */
+const DUMP_ARGS = ['--all-databases', '--single-transaction', '--routines', '--events', '--triggers', '--flush-privileges', '--hex-blob', '--default-character-set=utf8mb4', '--max-allowed-packet=1G'];
+
+/** A finished dump's checks: its exit code and its final line. */
+async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Writable, tail: TailKeeper, databases: string[]) {
+  await finished(tee); // the last chunks are in the output before the backup counts
+  if (result.exitCode !== 0) throw new Error(`mariadb-dump exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
+  if (!tail.text().includes(DUMP_END)) throw new Error("the dump ended without mariadb-dump's final line: it was cut off");
+  return { details: { databases } };
+}
+
+/** Keeps a dump's last bytes (for its final line) and, given a marker, tells when those bytes first went by. */
 class TailKeeper extends Writable {
   private tail = Buffer.alloc(0);
+  private found!: () => void;
+  /** Resolves once the marker went by (never without one). */
+  readonly seen = new Promise<void>((resolve) => {
+    this.found = resolve;
+  });
+  constructor(private readonly marker?: Buffer) {
+    super();
+  }
   override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
-    this.tail = Buffer.concat([this.tail, chunk]).subarray(-256);
+    const window = Buffer.concat([this.tail, chunk]);
+    if (this.marker && window.includes(this.marker)) this.found();
+    this.tail = window.subarray(-256);
     cb();
   }
   text(): string {

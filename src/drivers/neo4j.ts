@@ -4,7 +4,7 @@ import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional } from '../util/schema.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, VOLUME_SHAPE } from './volume-archive.js';
+import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, VOLUME_SHAPE } from './volume-archive.js';
 
 /** An archive of data paths; backups written before December 2026 also counted its files here (now `archive.files`). */
 const DETAILS = object({ ...VOLUME_SHAPE, tarFiles: optional(count) });
@@ -34,6 +34,8 @@ export const neo4jDriver: Driver<Infer<typeof DETAILS>> = {
     return [auth, password];
   },
   backup: (ctx) => archiveDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
+  /** Consistent backups: the pre-copy runs before the window; in it only the stop and the catch-up of changed files. */
+  prepareSnapshot: (ctx) => archiveSnapshot(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
   plan: (engine, container) => planDataPaths(engine, container, labelledPaths(container) ?? USUAL_PATHS, 'stopped'),
   checkRestore: async (ctx) => {
     await checkRestorable(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS);

@@ -1,9 +1,9 @@
 import { workerSink } from '../util/worker-sink.js';
 import { randomBytes } from 'node:crypto';
-import { pipeline as pipeStreams, Writable } from 'node:stream';
+import { PassThrough, pipeline as pipeStreams, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
-import { finished, teeTo } from '../util/backpressure.js';
+import { finished, teeTo, writeWithRoom } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { livePgFingerprint, PG_DUMP_END, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
 import type { Driver } from './types.js';
@@ -54,6 +54,76 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
     return { details: { superuser: user, databases }, fingerprint };
+  },
+
+  /**
+   * Consistent backups: one exported snapshot per database. Before the window a psql session
+   * per database connects and opens a REPEATABLE READ transaction (which takes its snapshot
+   * at its first query); inside the window each runs `pg_export_snapshot()`, so every
+   * database's point lies in the window; after it, `pg_dump --snapshot` dumps each database
+   * from its point while the session holds the transaction open. The artifact is what
+   * pg_dumpall writes (globals, DROP DATABASE, then each database as it runs pg_dump), so it
+   * is checked, fingerprinted and restored as any other. Roles are read after the window.
+   */
+  async prepareSnapshot({ engine, container, signal }) {
+    const user = superuser(container.env);
+    const q = (query: string) => sql(engine, container.id, user, 'postgres', query);
+    const databases = (await q('SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
+    // pg_dumpall's own list and order (template1 first).
+    const dumped = (await q("SELECT datname FROM pg_database WHERE datallowconn AND datconnlimit <> -2 ORDER BY (datname <> 'template1'), datname")).split('\n').filter(Boolean);
+    const sessions: PsqlSession[] = [];
+    const release = () => Promise.all(sessions.map((s) => s.close())).then(() => undefined);
+    try {
+      for (const db of dumped) {
+        const session = psqlSession(engine, container.id, user, db, signal);
+        sessions.push(session);
+        session.send("SELECT 'stackvault:ready';\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n");
+        await session.line(/^stackvault:ready$/);
+      }
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    const snapshots = new Map<string, string>();
+    return {
+      async fix() {
+        await Promise.all(
+          dumped.map(async (db, i) => {
+            sessions[i]!.send('SELECT pg_export_snapshot();\n');
+            snapshots.set(db, await sessions[i]!.line(/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/));
+          }),
+        );
+      },
+      async backup(output) {
+        if (snapshots.size !== dumped.length) throw new Error('the snapshot points were not fixed');
+        const globals = await pgDumpallGlobals(engine, container.id, user);
+        const fingerprinter = workerSink<{ fingerprint: Fingerprint; complete: boolean }>(new URL('./pg-fingerprint.js', import.meta.url), 'dumpFingerprintSink');
+        fingerprinter.result.catch(() => undefined); // awaited below, unless the dump failed first
+        const tee = teeTo(output, fingerprinter.writable);
+        const write = (bytes: Buffer) => new Promise<void>((resolve, reject) => writeWithRoom(tee, bytes, (err) => (err ? reject(err) : resolve())));
+        try {
+          await write(withDroppedDatabases(globals.head, dumped));
+          for (const db of dumped) {
+            // A comment line, as pg_dumpall writes it; a line break in the name must not end it.
+            await write(Buffer.from(`--\n-- Database "${db.replace(/[\r\n]/g, ' ')}" dump\n--\n\n`, 'utf8'));
+            // As pg_dumpall runs it: template1 and postgres exist on any server, so they are dropped and created again.
+            const create = db === 'template1' || db === 'postgres' ? ['--clean', '--create'] : ['--create'];
+            const r = await engine.exec(container.id, ['pg_dump', '-U', user, '-Fp', '--quote-all-identifiers', ...create, `--snapshot=${snapshots.get(db)!}`, '-d', db], {
+              stdout: tee,
+              env: PG_DUMP_ENV,
+            });
+            if (r.exitCode !== 0) throw new Error(`pg_dump of ${db} exited with code ${r.exitCode}: ${firstLine(r.stderr) || 'no error output'}`);
+          }
+          await write(globals.tail);
+        } finally {
+          await finished(tee).catch(() => undefined);
+        }
+        const { fingerprint, complete } = await fingerprinter.result;
+        if (!complete) throw new Error("the assembled dump lacks pg_dumpall's final line");
+        return { details: { superuser: user, databases, snapshots: dumped.length }, fingerprint };
+      },
+      release,
+    };
   },
 
   /**
@@ -146,6 +216,99 @@ function rowCounts(fp: Fingerprint): Record<string, Record<string, number>> {
     (rows[m[1]!] ??= {})[`${unq(m[2]!)}.${unq(m[3]!)}`] = Number(n[1]);
   }
   return rows;
+}
+
+/** A psql session kept open in the container: statements go in on its stdin, lines come back. */
+interface PsqlSession {
+  send(statements: string): void;
+  /** The next output line matching `pattern` (earlier lines are skipped); rejects if psql ends first. */
+  line(pattern: RegExp): Promise<string>;
+  /** Ends its input (so psql ends its transaction and exits) and waits for it. */
+  close(): Promise<void>;
+}
+
+function psqlSession(engine: DockerEngine, id: string, user: string, db: string, signal: AbortSignal): PsqlSession {
+  const input = new PassThrough();
+  const lines: string[] = [];
+  let rest = '';
+  let ended: Error | undefined;
+  let waiter: { pattern: RegExp; resolve: (line: string) => void; reject: (err: Error) => void } | undefined;
+  const serve = () => {
+    if (!waiter) return;
+    const w = waiter;
+    while (lines.length) {
+      const line = lines.shift()!;
+      if (w.pattern.test(line)) {
+        waiter = undefined;
+        return w.resolve(line);
+      }
+    }
+    if (ended) {
+      waiter = undefined;
+      w.reject(ended);
+    }
+  };
+  // Only psql's short answers come out here (no data): text is fine.
+  const out = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      const parts = (rest + chunk.toString('utf8')).split('\n');
+      rest = parts.pop()!;
+      lines.push(...parts);
+      serve();
+      cb();
+    },
+  });
+  const done = engine.exec(id, ['psql', '-U', user, '-d', db, '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdin: input, stdout: out, signal }).then(
+    (r) => {
+      ended = new Error(`the psql session holding the snapshot of ${db} ended (exit ${r.exitCode}): ${firstLine(r.stderr) || 'no error output'}`);
+      serve();
+    },
+    (err: unknown) => {
+      ended = err instanceof Error ? err : new Error(String(err));
+      serve();
+    },
+  );
+  return {
+    send: (statements) => {
+      if (!input.writableEnded) input.write(statements);
+    },
+    line: (pattern) =>
+      new Promise((resolve, reject) => {
+        waiter = { pattern, resolve, reject };
+        serve();
+      }),
+    close: async () => {
+      input.end();
+      await done;
+    },
+  };
+}
+
+/** `pg_dumpall --globals-only`, cut before its final line: the assembled dump puts the databases there. */
+async function pgDumpallGlobals(engine: DockerEngine, id: string, user: string): Promise<{ head: Buffer; tail: Buffer }> {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      chunks.push(chunk);
+      cb();
+    },
+  });
+  const r = await engine.exec(id, ['pg_dumpall', '-U', user, '--globals-only', '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: sink, env: PG_DUMP_ENV });
+  if (r.exitCode !== 0) throw new Error(`pg_dumpall --globals-only exited with code ${r.exitCode}: ${firstLine(r.stderr) || 'no error output'}`);
+  const globals = Buffer.concat(chunks);
+  const end = globals.lastIndexOf(Buffer.from(`--\n${PG_DUMP_END}\n`));
+  if (end < 0) throw new Error('pg_dumpall --globals-only ended without its final line: it was cut off');
+  return { head: Buffer.concat([globals.subarray(0, end), Buffer.from('--\n-- Databases\n--\n\n')]), tail: globals.subarray(end) };
+}
+
+/** The globals with pg_dumpall's DROP DATABASE section where it writes it: before the roles are dropped. */
+function withDroppedDatabases(head: Buffer, databases: string[]): Buffer {
+  const drops = databases.filter((d) => !['template0', 'template1', 'postgres'].includes(d)).map((d) => `DROP DATABASE IF EXISTS ${quoteIdent(d)};\n`);
+  const section = Buffer.from(`--\n-- Drop databases (except postgres and template1)\n--\n\n${drops.join('')}\n\n`, 'utf8');
+  let at = head.indexOf(Buffer.from('--\n-- Drop roles\n--\n'));
+  if (at < 0) at = head.indexOf(Buffer.from('--\n-- Databases\n--\n'));
+  if (head.subarray(at - 2, at).equals(Buffer.from('\n\n'))) at -= 2;
+  return Buffer.concat([head.subarray(0, at), section, head.subarray(at)]);
 }
 
 export function superuser(env: Record<string, string>): string {

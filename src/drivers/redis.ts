@@ -5,7 +5,7 @@ import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { mountOf, parseOwner, putFiles, removeFromVolumes } from './container-files.js';
 import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
-import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from './redis-info.js';
+import { keyCount, parseInfo, redisPassword, type SaveState, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional, string } from '../util/schema.js';
@@ -42,21 +42,53 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
   async backup({ engine, container, output, signal }) {
     const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
     const config = await readConfig(cli);
-    const { dir, dbfilename } = config;
-    const aof = aofPath(config);
-
     await bgsaveAndWait(cli, signal);
-    // The key count is exact only if nothing changed since the snapshot; else it is left out.
-    const info = parseInfo(await cli('INFO'));
-    const keys = info.rdb_changes_since_last_save === '0' ? keyCount(info) : undefined;
+    return copySaved(engine, container.id, cli, config, output);
+  },
 
-    const paths = [`${dir}/${dbfilename}`, ...(aof ? [`${dir}/${aof}`] : [])];
-    await concatTars(
-      paths.map((p) => () => engine.getArchive(container.id, p)),
-      output,
-    );
-    const aofDetail = config.aofDirName ? { aofDir: aof } : { aofFile: aof };
-    return { details: { dir, dbfilename, ...(aof ? aofDetail : {}), ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
+  /**
+   * Consistent backups: the BGSAVE's fork is the point. Inside the window only the BGSAVE is
+   * sent (its reply comes once the child is forked); the save finishes and the RDB is copied
+   * after it. Once our save has started no other can, so the first state without a save in
+   * progress is ours; a save that replaced the RDB before it was copied fails the service.
+   */
+  async prepareSnapshot({ engine, container, signal }) {
+    const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
+    const config = await readConfig(cli);
+    const deadline = Date.now() + SAVE_TIMEOUT_MS;
+    // A save that runs now started before the point: it ends before the window, not in it.
+    while (saveState(parseInfo(await cli('INFO', 'persistence'))).inProgress) await pause(signal, deadline);
+    let started = false;
+    return {
+      async fix() {
+        for (;;) {
+          const reply = await cli('BGSAVE').catch((err: unknown) => {
+            if (/in progress/i.test(String(err))) return 'in progress';
+            throw err;
+          });
+          if (/Background saving started/i.test(reply)) break;
+          await pause(signal, deadline, 20); // an automatic save or an AOF rewrite got in first: ask again
+        }
+        started = true;
+      },
+      async backup(output) {
+        if (!started) throw new Error('the snapshot point was not fixed');
+        let ours: SaveState;
+        for (;;) {
+          ours = saveState(parseInfo(await cli('INFO', 'persistence')));
+          if (!ours.inProgress) break;
+          await pause(signal, deadline);
+        }
+        if (!ours.lastStatusOk) throw new Error('Redis reported that the background save failed (rdb_last_bgsave_status:err); check its disk space and logs');
+        const outcome = await copySaved(engine, container.id, cli, config, output);
+        const after = saveState(parseInfo(await cli('INFO', 'persistence')));
+        if (after.inProgress || after.lastSaveTime !== ours.lastSaveTime || after.saves !== ours.saves) {
+          throw new Error("another save replaced the consistent point's RDB while it was copied (an automatic save?); run the backup again");
+        }
+        return outcome;
+      },
+      release: async () => undefined,
+    };
   },
 
   /**
@@ -162,6 +194,22 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
     return r.exitCode === 0 && r.stdout.trim() === 'PONG';
   },
 };
+
+/** Copies the RDB a finished save left (and the AOF, when on) into `output`. */
+async function copySaved(engine: DockerEngine, containerId: string, cli: RedisCli, config: Awaited<ReturnType<typeof readConfig>>, output: Writable) {
+  const { dir, dbfilename } = config;
+  const aof = aofPath(config);
+  // The key count is exact only if nothing changed since the snapshot; else it is left out.
+  const info = parseInfo(await cli('INFO'));
+  const keys = info.rdb_changes_since_last_save === '0' ? keyCount(info) : undefined;
+  const paths = [`${dir}/${dbfilename}`, ...(aof ? [`${dir}/${aof}`] : [])];
+  await concatTars(
+    paths.map((p) => () => engine.getArchive(containerId, p)),
+    output,
+  );
+  const aofDetail = config.aofDirName ? { aofDir: aof } : { aofFile: aof };
+  return { details: { dir, dbfilename, ...(aof ? aofDetail : {}), ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
+}
 
 /** The RDB's name in the artifact. */
 const rdbNameOf = (entry: { details?: Record<string, unknown> }) => recorded(DETAILS, entry).dbfilename ?? 'dump.rdb';

@@ -98,6 +98,30 @@ export const sqliteDriver: Driver<Infer<typeof DETAILS>> = {
     return { details: { method: 'frozen copy, recovered on host', files }, fingerprint };
   },
 
+  /**
+   * Consistent backups: the frozen copy of every database (with its -wal and -journal) is
+   * the point, taken inside the window (the app is paused anyway); recovering, checking and
+   * archiving it happen afterwards, on the host.
+   */
+  async prepareSnapshot(ctx) {
+    const paths = sqlitePaths(ctx.container.labels);
+    if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${SQLITE_PATHS_LABEL} label naming its database files.`);
+    for (const path of paths) await checkIsSqlite(ctx.engine, ctx.container.id, path);
+    const work = await mkdtemp(join(tmpdir(), 'stackvault-sqlite-'));
+    let headers: CopyHeader[] | undefined;
+    return {
+      async fix() {
+        headers = await copyFrozen(ctx, paths, work);
+      },
+      async backup(output) {
+        if (!headers) throw new Error('the snapshot point was not fixed');
+        const { files, fingerprint } = await archiveCopies(output, paths, work, headers);
+        return { details: { method: 'frozen copy, recovered on host', files }, fingerprint };
+      },
+      release: () => rm(work, { recursive: true, force: true }),
+    };
+  },
+
   async plan(engine, container) {
     const paths = sqlitePaths(container.labels);
     const problems: string[] = [];
@@ -316,26 +340,37 @@ async function copyOut(engine: DockerEngine, containerId: string, path: string, 
   return header;
 }
 
+type CopyHeader = { uid: number; gid: number; mode: number } | undefined;
+
 async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<{ files: SqliteFileRecord[]; fingerprint: Fingerprint }> {
-  const { engine, container } = ctx;
-  return withWorkDir(async (work) => {
-    const raw = join(work, 'raw');
-    const out = join(work, 'sqlite');
-    await Promise.all([mkdir(raw), mkdir(out)]);
-    const headers: Array<{ uid: number; gid: number; mode: number } | undefined> = [];
-    await ctx.withPaused(async () => {
-      for (const [i, path] of paths.entries()) headers[i] = await copyOut(engine, container.id, path, join(raw, String(i)), ['', '-wal', '-journal']);
-    });
-    const files: SqliteFileRecord[] = [];
-    const parts: Record<string, string> = {};
-    for (const [i, path] of paths.entries()) {
-      const entry = entryName(i, path);
-      const { tables, digests } = await host.checkAndDigest(join(raw, String(i)), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
-      const h = headers[i];
-      files.push({ path, entry, tables, ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
-      Object.assign(parts, await fileParts(join(out, entry), path, SQLITE_FINGERPRINT_METHOD, digests));
-    }
-    await pipeline(tar.create({ cwd: work, portable: true }, ['sqlite']), forwardTo(ctx.output));
-    return { files, fingerprint: { method: SQLITE_FINGERPRINT_METHOD, parts } };
+  return withWorkDir(async (work) => archiveCopies(ctx.output, paths, work, await copyFrozen(ctx, paths, work)));
+}
+
+/** The frozen copies: every database with its -wal and -journal, into `work/raw`, while the container is paused. */
+async function copyFrozen(ctx: Pick<BackupContext, 'engine' | 'container' | 'withPaused'>, paths: string[], work: string): Promise<CopyHeader[]> {
+  const raw = join(work, 'raw');
+  await mkdir(raw);
+  const headers: CopyHeader[] = [];
+  await ctx.withPaused(async () => {
+    for (const [i, path] of paths.entries()) headers[i] = await copyOut(ctx.engine, ctx.container.id, path, join(raw, String(i)), ['', '-wal', '-journal']);
   });
+  return headers;
+}
+
+/** Recovers, checks and fingerprints the frozen copies on the host, and writes them as the artifact's tar. */
+async function archiveCopies(output: BackupContext['output'], paths: string[], work: string, headers: CopyHeader[]): Promise<{ files: SqliteFileRecord[]; fingerprint: Fingerprint }> {
+  const raw = join(work, 'raw');
+  const out = join(work, 'sqlite');
+  await mkdir(out);
+  const files: SqliteFileRecord[] = [];
+  const parts: Record<string, string> = {};
+  for (const [i, path] of paths.entries()) {
+    const entry = entryName(i, path);
+    const { tables, digests } = await host.checkAndDigest(join(raw, String(i)), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
+    const h = headers[i];
+    files.push({ path, entry, tables, ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
+    Object.assign(parts, await fileParts(join(out, entry), path, SQLITE_FINGERPRINT_METHOD, digests));
+  }
+  await pipeline(tar.create({ cwd: work, portable: true }, ['sqlite']), forwardTo(output));
+  return { files, fingerprint: { method: SQLITE_FINGERPRINT_METHOD, parts } };
 }

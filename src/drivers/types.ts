@@ -40,6 +40,23 @@ export interface BackupContext {
 /** Driver facts worth keeping in the manifest (never secrets): databases, key counts, paths. */
 export type DriverDetails = Record<string, unknown>;
 
+/**
+ * A store's snapshot point in a consistent backup (`backup create --consistent`). It is set up
+ * before the window (sessions opened, settings read, files checked), fixed inside it while the
+ * project's writers are paused, and streamed after they run again.
+ */
+export interface Snapshot<D extends DriverDetails = DriverDetails> {
+  /**
+   * Inside the window, with the writers paused: fixes the point, quickly. A store without a
+   * quick point may copy itself whole here, into the context's output (it lengthens the window).
+   */
+  fix(): Promise<void>;
+  /** After the window: writes the artifact as of the fixed point (as `backup` would). */
+  backup(output: Writable): Promise<BackupOutcome<D>>;
+  /** Ends what holds the point (sessions, staged copies); called once on every path, also when `fix` or `backup` never ran. */
+  release(): Promise<void>;
+}
+
 export interface BackupOutcome<D extends DriverDetails = DriverDetails> {
   /** True when a store that is normally stopped was copied while running (label stackvault.stop=false). */
   hot?: boolean;
@@ -158,6 +175,11 @@ export interface Driver<D extends DriverDetails = DriverDetails> {
   /** Secret values found in the container's environment or command; redacted from all output. */
   secrets(container: ContainerDetails): string[];
   backup(ctx: BackupContext): Promise<BackupOutcome<D>>;
+  /**
+   * For consistent backups: sets up this store's snapshot point (see Snapshot). A driver
+   * without it is copied whole inside the window, with the project's writers paused.
+   */
+  prepareSnapshot?(ctx: BackupContext): Promise<Snapshot<D>>;
   /**
    * Makes the service's data equal the artifact (not artifact plus current data). May return
    * the fingerprint of what it put back, read while the container was still stopped (for

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { PassThrough, Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
@@ -11,7 +11,7 @@ import { mountOf, removeFromVolumes } from './container-files.js';
 import { unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
-import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext } from './types.js';
+import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext, Snapshot } from './types.js';
 import { array, boolean, count, type Infer, object, optional, vetted } from '../util/schema.js';
 import { recorded } from './details.js';
 
@@ -74,6 +74,23 @@ function topNames(paths: string[]): Map<string, string> {
  * whatever happens. The files' fingerprint is computed on the way.
  */
 export async function archiveDataPaths(ctx: BackupContext, paths: string[], warnings: string[] = [], mayVanish: string[] = []): Promise<BackupOutcome<VolumeDetails>> {
+  const snapshot = await archiveSnapshot(ctx, paths, warnings, mayVanish);
+  try {
+    await snapshot.fix();
+    return await snapshot.backup(ctx.output);
+  } finally {
+    await snapshot.release();
+  }
+}
+
+/**
+ * archiveDataPaths in the three steps of a consistent backup's Snapshot. Before the window:
+ * the pre-copy, while the store runs. In it (`fix`): the store is stopped (or paused) only to
+ * list its files and copy those that changed; when a pre-copy is not possible the whole copy
+ * runs there, straight into the output (which lengthens the window). After it: the archive
+ * is assembled from the staged copy.
+ */
+export async function archiveSnapshot(ctx: BackupContext, paths: string[], warnings: string[] = [], mayVanish: string[] = []): Promise<Snapshot<VolumeDetails>> {
   const { engine, container, output } = ctx;
   for (const p of paths) {
     const why = unsafeDataPath(p);
@@ -84,7 +101,6 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   const fingerprinter = new TarFingerprinter();
   const tee = teeTo(output, fingerprinter.checker);
   const gone = new Set<string>();
-  let preCopied: { copiedWhileDown: number } | undefined;
   const copy = async () => {
     await concatTars(
       paths.map(
@@ -99,52 +115,57 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
     );
     await finished(tee);
   };
-  if (hot) await copy();
-  else if (mayVanish.length === 0) preCopied = await preCopyOr(ctx, paths, tee, copy);
-  else await ctx.withStopped(copy);
-  warnings.push(...outsideVolumes(container, paths));
-  for (const w of warnings) ctx.log(`warning: ${w}`);
-  return {
-    hot,
-    details: { paths: paths.filter((p) => !gone.has(p)), stopped: !hot, ...(preCopied ? { preCopy: preCopied } : {}) },
-    fingerprint: fingerprinter.result(),
-    ...(warnings.length ? { warnings } : {}),
-  };
-}
-
-/**
- * The store is down only while it is listed and its changed files are copied (pre-copy.ts);
- * when a pre-copy is not possible, the whole copy runs while it is down, as before.
- */
-async function preCopyOr(ctx: BackupContext, paths: string[], tee: Writable, copy: () => Promise<void>): Promise<{ copiedWhileDown: number } | undefined> {
+  // The store is down only while it is listed and its changed files are copied (pre-copy.ts);
+  // when a pre-copy is not possible, the whole copy runs while it is down, as before.
   let pre: PreCopy | undefined;
-  try {
-    pre = await startPreCopy(ctx.engine, ctx.container, paths, ctx.scratchDir, ctx.signal);
-  } catch (err) {
-    if (!(err instanceof NoPreCopy)) throw err;
-    if (!err.quiet) ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
-    await ctx.withStopped(copy);
-    return undefined;
+  if (!hot && mayVanish.length === 0) {
+    try {
+      pre = await startPreCopy(ctx.engine, ctx.container, paths, ctx.scratchDir, ctx.signal);
+    } catch (err) {
+      if (!(err instanceof NoPreCopy)) throw err;
+      if (!err.quiet) ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
+    }
   }
-  try {
-    // Within the same stop: when the catch-up finds it cannot work, the whole copy runs then.
-    const changed = await ctx.withStopped(async () => {
-      try {
-        return await pre!.catchUp();
-      } catch (err) {
-        if (!(err instanceof NoPreCopy)) throw err;
-        ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
-        await copy();
-        return undefined;
+  let fixed = false;
+  let changed: number | undefined;
+  return {
+    async fix() {
+      if (hot) await copy();
+      else if (!pre) await ctx.withStopped(copy);
+      else {
+        // Within the same stop: when the catch-up finds it cannot work, the whole copy runs then.
+        changed = await ctx.withStopped(async () => {
+          try {
+            return await pre!.catchUp();
+          } catch (err) {
+            if (!(err instanceof NoPreCopy)) throw err;
+            ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
+            await copy();
+            return undefined;
+          }
+        });
       }
-    });
-    if (changed === undefined) return undefined;
-    await pre.emit(tee);
-    await finished(tee);
-    return { copiedWhileDown: changed };
-  } finally {
-    await pre.dispose();
-  }
+      fixed = true;
+    },
+    async backup() {
+      if (!fixed) throw new Error('the copy was not taken');
+      if (pre && changed !== undefined) {
+        await pre.emit(tee);
+        await finished(tee);
+      }
+      warnings.push(...outsideVolumes(container, paths));
+      for (const w of warnings) ctx.log(`warning: ${w}`);
+      return {
+        hot,
+        details: { paths: paths.filter((p) => !gone.has(p)), stopped: !hot, ...(changed !== undefined ? { preCopy: { copiedWhileDown: changed } } : {}) },
+        fingerprint: fingerprinter.result(),
+        ...(warnings.length ? { warnings } : {}),
+      };
+    },
+    release: async () => {
+      await pre?.dispose();
+    },
+  };
 }
 
 /** The warning for each path whose data is not on a volume or bind mount. */
