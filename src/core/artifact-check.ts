@@ -87,6 +87,17 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   return { service: entry.name, artifact: entry.artifact!, bytes: size, rawBytes: raw.bytes, ...(tar ? { tarEntries: tar.entries } : {}) };
 }
 
+/** Every entry's artifact, each with its own driver's checks, in order; the first problem throws. */
+export async function checkArtifacts(backupPath: string, entries: readonly ServiceEntry[], identity: string | undefined, drivers: readonly Driver[]): Promise<void> {
+  for (const entry of entries)
+    await checkArtifact(
+      backupPath,
+      entry,
+      identity,
+      drivers.find((d) => d.name === entry.driver),
+    );
+}
+
 /**
  * What the driver recorded must be what its schema says before any driver acts on it: a
  * crafted manifest's paths, names and users reach file names, containers and commands.

@@ -1,10 +1,9 @@
-import { checkDetails } from './artifact-check.js';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { StackvaultError, ExitCode } from '../errors.js';
-import { checkArtifact } from './artifact-check.js';
+import { checkArtifacts, checkDetails } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
 import type { Drill } from './manifest.js';
@@ -68,19 +67,13 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     }
     // Every artifact is read first (checksum, opens cleanly): a damaged backup fails in seconds,
     // before any container is started. The restore checks them again, as it always does.
-    for (const entry of entries)
-      await checkArtifact(
-        backup.path,
-        entry,
-        options.identity,
-        deps.drivers.find((d) => d.name === entry.driver),
-      ).catch(async (err: unknown) => {
-        await recordFailed(
-          entries.map((e) => e.name),
-          err instanceof Error ? err.message : String(err),
-        );
-        throw err;
-      });
+    await checkArtifacts(backup.path, entries, options.identity, deps.drivers).catch(async (err: unknown) => {
+      await recordFailed(
+        entries.map((e) => e.name),
+        err instanceof Error ? err.message : String(err),
+      );
+      throw err;
+    });
     for (const [i, entry] of entries.entries()) {
       const driver = deps.drivers.find((d) => d.name === entry.driver);
       const spec = specs[i] as Exclude<(typeof specs)[number], Error>;

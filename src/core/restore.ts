@@ -4,7 +4,7 @@ import { withSignal, type ContainerDetails, type DockerEngine } from '../docker/
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
-import { checkArtifact, openArtifact } from './artifact-check.js';
+import { checkArtifacts, openArtifact } from './artifact-check.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
 import { runBackup, type CreateResult } from './create.js';
@@ -116,13 +116,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       'A newer stackvault may have written this backup.',
     );
   }
-  for (const entry of entries)
-    await checkArtifact(
-      backup.path,
-      entry,
-      options.identity,
-      deps.drivers.find((d) => d.name === entry.driver),
-    );
+  await checkArtifacts(backup.path, entries, options.identity, deps.drivers);
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);

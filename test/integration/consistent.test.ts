@@ -5,18 +5,19 @@ import type { Manifest } from '../../src/core/manifest.js';
 import { ExitCode } from '../../src/errors.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, run, startRedis } from '../support/containers.js';
+import { chromaApi, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, run, startChroma, startRedis } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 
 /**
  * The app writer: one increasing number, written in each round to Postgres (a row), then
- * Redis (SET seq), then its own SQLite file (a row, WAL mode), each after the last was
- * acknowledged, as fast as it can. It speaks Postgres' and Redis' wire protocols itself (the
+ * Redis (SET seq), then Chroma (a record with an embedding, through its HTTP API), then its
+ * own SQLite file (a row, WAL mode), each after the last was acknowledged, as fast as it can.
+ * While Chroma is down (stopped for a plain backup's copy) the round waits for it. It speaks Postgres' and Redis' wire protocols itself (the
  * image has python3 and no clients). Touching /data/stop ends the loop (it then only sleeps,
  * also after a restart), and /data/stopped says where it stopped.
  */
 const WRITER = String.raw`
-import os, signal, socket, sqlite3, struct, sys, time
+import http.client, json, os, signal, socket, sqlite3, struct, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 open('/tmp/standin.ready', 'w').write('1')  # the image's healthcheck
 def stop_here(n):
@@ -53,6 +54,18 @@ def redis(*args):
     rs.sendall(b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args))
     line = rf.readline()
     if line.startswith(b'-'): raise Exception(line)
+CHROMA = '/api/v2/tenants/default_tenant/databases/default_database/collections'
+def chroma(method, path, body):
+    while True:
+        try:
+            c = http.client.HTTPConnection(os.environ['CHROMA_HOST'], 8000, timeout=30)
+            c.request(method, CHROMA + path, json.dumps(body), {'content-type': 'application/json'})
+            r = c.getresponse(); data = r.read(); c.close()
+            if r.status >= 300: raise Exception('chroma %s: %d %s' % (path, r.status, data[:200]))
+            return json.loads(data) if data else None
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.2)  # down for a copy: the round waits, the order of writes holds
+collection = chroma('POST', '', {'name': 'seq', 'get_or_create': True})['id']
 db = sqlite3.connect('/data/seq.db', isolation_level=None)
 db.execute('PRAGMA journal_mode=WAL')
 db.execute('CREATE TABLE IF NOT EXISTS seq (n INTEGER PRIMARY KEY)')
@@ -62,6 +75,7 @@ while not os.path.exists('/data/stop'):
     n += 1
     pg_query(pg, 'INSERT INTO seq VALUES (%d)' % n)
     redis(b'SET', b'seq', b'%d' % n)
+    chroma('POST', '/%s/add' % collection, {'ids': [str(n)], 'embeddings': [[float(n % 7), 1.0, 0.5]], 'metadatas': [{'n': n}]})
     db.execute('INSERT INTO seq VALUES (?)', (n,))
 stop_here(n)
 `;
@@ -70,14 +84,16 @@ stop_here(n)
  * issue #14: `backup create --consistent` pauses the project's app containers for one short
  * window in which every store fixes its snapshot point, so a restore brings back the stores
  * as they were at one moment of the app. The writer writes Postgres, then Redis, then SQLite
- * in each round; at any moment of its program the stores hold (k+1, k+1, k), (k+1, k, k) or
- * (k, k, k): that is what a single point must give back, whatever moment it was.
+ * then Chroma, then SQLite in each round; at any moment of its program the stores hold k+1 in
+ * a prefix of that order and k in the rest: that is what a single point must give back,
+ * whatever moment it was.
  */
 describe('backup create --consistent', () => {
   const project = newProjectName('consistent');
   const labels = { 'com.docker.compose.project': project };
   let pg: StartedTestContainer;
   let redis: StartedTestContainer;
+  let chromaDb: StartedTestContainer;
   let app: StartedTestContainer;
   let worker: StartedTestContainer;
   let dir: string;
@@ -87,8 +103,16 @@ describe('backup create --consistent', () => {
   const values = async () => ({
     postgres: Number(await psql(pg, 'bot', 'SELECT coalesce(max(n), 0) FROM seq')),
     redis: Number((await run(redis, ['redis-cli', '--raw', 'GET', 'seq'])).trim()),
+    chroma: await chromaCount(),
     sqlite: Number((await run(app, ['python3', '-c', "import sqlite3; print(sqlite3.connect('/data/seq.db').execute('SELECT coalesce(max(n), 0) FROM seq').fetchone()[0])"])).trim()),
   });
+
+  /** Records in the writer's collection: one per round, so the last number written. */
+  const chromaCount = async () => {
+    const api = chromaApi(chromaDb);
+    const { id } = (await api<Array<{ id: string; name: string }>>('/collections')).find((c) => c.name === 'seq')!;
+    return api<number>(`/collections/${id}/count`);
+  };
 
   const restore = async (id: string) => {
     const r = await bot(['backup', 'restore', id, '--dir', dir, '--yes', '--json']);
@@ -103,10 +127,10 @@ describe('backup create --consistent', () => {
       .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot', POSTGRES_HOST_AUTH_METHOD: 'trust' })
       .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
       .start();
-    redis = await startRedis({ project, password: false });
+    [redis, chromaDb] = await Promise.all([startRedis({ project, password: false }), startChroma({ project })]);
     app = await new GenericContainer(IMAGES.appstub)
       .withLabels({ ...labels, 'com.docker.compose.service': 'app', 'stackvault.sqlite.paths': '/data/seq.db' })
-      .withEnvironment({ PG_HOST: pg.getIpAddress('bridge'), PG_USER: PG_SUPERUSER, REDIS_HOST: redis.getIpAddress('bridge'), WRITER })
+      .withEnvironment({ PG_HOST: pg.getIpAddress('bridge'), PG_USER: PG_SUPERUSER, REDIS_HOST: redis.getIpAddress('bridge'), CHROMA_HOST: chromaDb.getIpAddress('bridge'), WRITER })
       .withEntrypoint(['sh', '-c', 'mkdir -p /data && exec python3 -c "$WRITER"'])
       .withWaitStrategy(Wait.forSuccessfulCommand('test -e /data/ready'))
       .start();
@@ -121,7 +145,7 @@ describe('backup create --consistent', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([worker, app, redis, pg].map((c) => c?.stop().catch(() => undefined)));
+    await Promise.all([worker, app, chromaDb, redis, pg].map((c) => c?.stop().catch(() => undefined)));
   });
 
   it('backs up every store while the app writes, with and without one point', async () => {
@@ -135,6 +159,7 @@ describe('backup create --consistent', () => {
     consistent = JSON.parse(String(b.stdout)) as Manifest;
     expect(consistent.services.map((s) => [s.name, s.driver, s.status])).toEqual([
       ['app', 'sqlite', 'ok'],
+      ['chroma', 'chroma', 'ok'],
       ['postgres', 'postgres', 'ok'],
       ['redis', 'redis', 'ok'],
       ['worker', 'files', 'ok'],
@@ -150,21 +175,23 @@ describe('backup create --consistent', () => {
     const last = await values();
     expect(last.postgres).toBeGreaterThan(0);
     expect(last.sqlite).toBe(last.postgres);
+    expect(last.chroma).toBe(last.postgres);
   });
 
   it('restores all stores to one moment of the app', async () => {
     const got = await restore(consistent.id);
-    console.log(`restored from the consistent backup (postgres, redis, sqlite): ${got.postgres}, ${got.redis}, ${got.sqlite}`);
+    console.log(`restored from the consistent backup (postgres, redis, chroma, sqlite): ${got.postgres}, ${got.redis}, ${got.chroma}, ${got.sqlite}`);
     expect(got.sqlite).toBeGreaterThan(0);
-    // One point in the writer's program: Postgres is at most one round ahead of SQLite, Redis in between.
+    // One point in the writer's program: each store at most one round behind the one written before it.
     expect(got.postgres).toBeGreaterThanOrEqual(got.redis);
-    expect(got.redis).toBeGreaterThanOrEqual(got.sqlite);
+    expect(got.redis).toBeGreaterThanOrEqual(got.chroma);
+    expect(got.chroma).toBeGreaterThanOrEqual(got.sqlite);
     expect(got.postgres - got.sqlite).toBeLessThanOrEqual(1);
   });
 
   it('without --consistent each store is taken at its own moment (shown, not asserted)', async () => {
     const got = await restore(plain.id);
-    console.log(`restored from the plain backup (postgres, redis, sqlite): ${got.postgres}, ${got.redis}, ${got.sqlite}`);
+    console.log(`restored from the plain backup (postgres, redis, chroma, sqlite): ${got.postgres}, ${got.redis}, ${got.chroma}, ${got.sqlite}`);
     expect(got.sqlite).toBeGreaterThan(0);
   });
 });
