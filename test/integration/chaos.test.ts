@@ -6,7 +6,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { newProjectName, psql, startNeo4j, startPostgres, startRedis, startAll } from '../support/containers.js';
 import { startEngineProxy } from '../support/engine-proxy.js';
 import { mountTmpfs } from '../support/mounts.js';
 
@@ -44,7 +44,7 @@ describe('chaos: faults at random moments during create and restore', () => {
   let dir: string;
 
   beforeAll(async () => {
-    const [pg, redis, neo4j] = await Promise.all([startPostgres({ project }), startRedis({ project, appendonly: true }), startNeo4j({ project })]);
+    const [pg, redis, neo4j] = await startAll([startPostgres({ project }), startRedis({ project, appendonly: true }), startNeo4j({ project })]);
     containers = [pg, redis, neo4j];
     await psql(pg, 'bot', 'CREATE TABLE rows AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 300000) g');
     // The backup directory is its own small disk, so a step can fill it.

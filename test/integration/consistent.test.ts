@@ -5,7 +5,7 @@ import type { Manifest } from '../../src/core/manifest.js';
 import { ExitCode } from '../../src/errors.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { chromaApi, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, run, startChroma, startRedis } from '../support/containers.js';
+import { chromaApi, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, run, startChroma, startRedis, startAll } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 
 /**
@@ -127,7 +127,7 @@ describe('backup create --consistent', () => {
       .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot', POSTGRES_HOST_AUTH_METHOD: 'trust' })
       .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
       .start();
-    [redis, chromaDb] = await Promise.all([startRedis({ project, password: false }), startChroma({ project })]);
+    [redis, chromaDb] = await startAll([startRedis({ project, password: false }), startChroma({ project })]);
     app = await new GenericContainer(IMAGES.appstub)
       .withLabels({ ...labels, 'com.docker.compose.service': 'app', 'stackvault.sqlite.paths': '/data/seq.db' })
       .withEnvironment({ PG_HOST: pg.getIpAddress('bridge'), PG_USER: PG_SUPERUSER, REDIS_HOST: redis.getIpAddress('bridge'), CHROMA_HOST: chromaDb.getIpAddress('bridge'), WRITER })

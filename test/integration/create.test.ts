@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { extractArtifact, decompressToString, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { NEO4J_PASSWORD, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, REDIS_PASSWORD, run, sqlite, startChroma, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { NEO4J_PASSWORD, newProjectName, PG_PASSWORD, PG_SUPERUSER, psql, REDIS_PASSWORD, run, sqlite, startChroma, startNeo4j, startPostgres, startRedis, startAll } from '../support/containers.js';
 import { snapshotHostFiles } from '../support/host-files.js';
 import { seedRedis, snapshotChroma, snapshotFiles, snapshotPostgres, snapshotRedis, startSeededStack } from '../support/seed.js';
 
@@ -187,7 +187,7 @@ describe('backup create when a datastore dies mid-dump', () => {
   });
 
   it('marks the dead one failed, keeps no partial artifact, and finishes the others (exit 3)', async () => {
-    const [pg, redis, neo4j] = await Promise.all([startPostgres({ project }), startRedis({ project }), startNeo4j({ project })]);
+    const [pg, redis, neo4j] = await startAll([startPostgres({ project }), startRedis({ project }), startNeo4j({ project })]);
     started.push(pg, redis, neo4j);
     // Enough rows that pg_dumpall runs for several seconds.
     await psql(pg, 'bot', 'CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g*7)::text) AS v FROM generate_series(1, 3000000) g');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, redisCli, startPostgres, startRedis } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startPostgres, startRedis, startAll } from '../support/containers.js';
 
 async function identity(dir: string, name: string): Promise<{ file: string; recipient: string }> {
   const file = join(dir, name);
@@ -24,7 +24,7 @@ describe('encrypted backups (age)', () => {
   let m: Manifest;
 
   beforeAll(async () => {
-    [pg, redis] = await Promise.all([startPostgres({ project }), startRedis({ project })]);
+    [pg, redis] = await startAll([startPostgres({ project }), startRedis({ project })]);
     await psql(pg, 'bot', "CREATE TABLE secretish AS SELECT g AS id, 'plaintext-canary-' || g AS v FROM generate_series(1, 500) g");
     await redisCli(redis, 'SET', 'canary', 'plaintext-canary-redis');
     dir = await tempDir('age');

@@ -4,7 +4,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis, startAll } from '../support/containers.js';
 import { startEngineProxy } from '../support/engine-proxy.js';
 import { mountTmpfs } from '../support/mounts.js';
 
@@ -16,7 +16,7 @@ describe('faults during backup create', () => {
 
   it('disk full: exit 7 with a clear sentence, nothing kept or listed, containers running', async () => {
     const project = newProjectName('diskfull');
-    const [pg, neo4j] = await Promise.all([startPostgres({ project }), startNeo4j({ project })]);
+    const [pg, neo4j] = await startAll([startPostgres({ project }), startNeo4j({ project })]);
     started.push(pg, neo4j);
     await psql(pg, 'bot', 'CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 200000) g');
     const dir = await tempDir('full');
@@ -287,7 +287,7 @@ describe('restore interrupted by the target dying', () => {
 describe('Ctrl-C during a restore', () => {
   it('exit 130; the finished service stays restored, the one mid-replay is put back; no psql keeps running', async () => {
     const project = newProjectName('intrestore');
-    const [pg, redis] = await Promise.all([startPostgres({ project }), startRedis({ project })]);
+    const [pg, redis] = await startAll([startPostgres({ project }), startRedis({ project })]);
     try {
       await psql(pg, 'bot', 'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 2000000) g');
       await redisCli(redis, 'SET', 'greeting', 'from the backup');

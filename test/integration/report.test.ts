@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, startPostgres, startRedis } from '../support/containers.js';
+import { newProjectName, psql, startPostgres, startRedis, startAll } from '../support/containers.js';
 
 /** Debian's Chromium, headless: the page as a real browser renders it. */
 const chromium = (args: string[]) => execa('chromium', ['--headless=new', '--no-sandbox', '--disable-gpu', '--enable-logging=stderr', '--v=0', ...args], { timeout: 120_000 });
@@ -19,7 +19,7 @@ describe('backup report, opened in a real browser', () => {
   let file: string;
 
   beforeAll(async () => {
-    [pg, redis] = await Promise.all([startPostgres({ project }), startRedis({ project })]);
+    [pg, redis] = await startAll([startPostgres({ project }), startRedis({ project })]);
     dir = await tempDir('report');
     for (const rows of [1000, 20000]) {
       await psql(pg, 'bot', `CREATE TABLE IF NOT EXISTS t (id int, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, ${rows}) g`);

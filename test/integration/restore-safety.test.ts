@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { chromaApi, newProjectName, redisCli, startApp, startPostgres, startRedis } from '../support/containers.js';
+import { chromaApi, newProjectName, redisCli, startApp, startPostgres, startRedis, startAll } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { CHROMA_COLLECTION, seedChroma, snapshotChroma } from '../support/seed.js';
 import { handMadeTar, rawArtifact, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
@@ -120,7 +120,7 @@ describe('typos and hostile dumps change nothing', () => {
   let pg: StartedTestContainer;
 
   beforeAll(async () => {
-    [app, pg] = await Promise.all([startApp({ project, labels: { 'stackvault.driver': 'sqlite', 'stackvault.sqlite.paths': '/app/data/app.db,/app/data/nosuch.db' } }), startPostgres({ project })]);
+    [app, pg] = await startAll([startApp({ project, labels: { 'stackvault.driver': 'sqlite', 'stackvault.sqlite.paths': '/app/data/app.db,/app/data/nosuch.db' } }), startPostgres({ project })]);
   });
 
   afterAll(async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { NEO4J_PASSWORD, newProjectName, PG_PASSWORD, REDIS_PASSWORD, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { NEO4J_PASSWORD, newProjectName, PG_PASSWORD, REDIS_PASSWORD, startNeo4j, startPostgres, startRedis, startAll } from '../support/containers.js';
 
 const SECRETS = [PG_PASSWORD, REDIS_PASSWORD, NEO4J_PASSWORD];
 
@@ -40,7 +40,7 @@ describe('secrets', () => {
 
   beforeAll(async () => {
     const project = newProjectName('secrets');
-    started.push(...(await Promise.all([startPostgres({ project }), startRedis({ project, appendonly: true }), startNeo4j({ project })])));
+    started.push(...(await startAll([startPostgres({ project }), startRedis({ project, appendonly: true }), startNeo4j({ project })])));
     dir = await tempDir('secrets');
     // A control process inside a container with a marker in its argv: the sampler must see it.
     await execa('docker', ['exec', '-d', started[2]!.getId(), 'sh', '-c', 'sleep 120', CONTROL]);

@@ -108,3 +108,19 @@ export function chromaApi(c: StartedTestContainer) {
     return (text ? JSON.parse(text) : undefined) as T;
   };
 }
+
+/**
+ * Starts containers side by side, like Promise.all, but when one fails to start the others
+ * are stopped before the error is thrown: a hook that fails never sees them (its afterAll
+ * cannot stop what it was never given), and with Ryuk off they kept running, loading the
+ * machine for hours and failing the tests after them.
+ */
+export async function startAll<T extends readonly Promise<StartedTestContainer>[]>(starts: readonly [...T]): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.stop().catch(() => undefined) : undefined)));
+    throw failed.reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<StartedTestContainer>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}

@@ -1,5 +1,5 @@
 import type { StartedTestContainer } from 'testcontainers';
-import { chromaApi, psql, redisCli, run, sqlite, startApp, startChroma, startNeo4j, startPostgres, startRedis } from './containers.js';
+import { chromaApi, psql, redisCli, run, sqlite, startApp, startChroma, startNeo4j, startPostgres, startRedis, startAll } from './containers.js';
 
 /** Known data for every datastore, and snapshots that compare it exactly. */
 
@@ -176,7 +176,7 @@ export interface SeededStack {
 
 /** All five datastores of one project, seeded with known data and snapshotted. */
 export async function startSeededStack(project: string): Promise<SeededStack> {
-  const [pg, redis, chroma, neo4j, app] = await Promise.all([
+  const [pg, redis, chroma, neo4j, app] = await startAll([
     startPostgres({ project }),
     startRedis({ project, appendonly: true }),
     startChroma({ project }),
