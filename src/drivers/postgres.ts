@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { workerSink } from '../util/worker-sink.js';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, pipeline as pipeStreams, Writable } from 'node:stream';
@@ -248,10 +249,11 @@ function psqlSession(engine: DockerEngine, id: string, user: string, db: string,
       w.reject(ended);
     }
   };
-  // Only psql's short answers come out here (no data): text is fine.
+  // Only psql's short answers come out here (no data): text, decoded across chunk boundaries.
+  const decoder = new StringDecoder('utf8');
   const out = new Writable({
     write(chunk: Buffer, _e, cb) {
-      const parts = (rest + chunk.toString('utf8')).split('\n');
+      const parts = (rest + decoder.write(chunk)).split('\n');
       rest = parts.pop()!;
       lines.push(...parts);
       serve();
