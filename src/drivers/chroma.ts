@@ -33,14 +33,14 @@ export const chromaDriver: Driver<VolumeDetails> = {
     const { paths, warnings } = await whatToArchive(ctx.engine, ctx.container);
     // Chroma's content is what its API serves: the files' fingerprint is only used inside a
     // restore, so the manifest gets the API one (from a throwaway, on first need).
-    const { fingerprint: _files, ...outcome } = await archiveDataPaths(ctx, paths, warnings);
+    const { fingerprint: _files, ...outcome } = await archiveDataPaths(ctx, paths, { warnings });
     return outcome;
   },
 
-  /** Consistent backups: the pre-copy runs before the window; in it only the stop and the catch-up of changed files. */
+  /** Consistent backups: the pre-copy runs before the window; in it only the stop; the catch-up of changed files runs after it. */
   async prepareSnapshot(ctx) {
     const { paths, warnings } = await whatToArchive(ctx.engine, ctx.container);
-    const snapshot = await archiveSnapshot(ctx, paths, warnings);
+    const snapshot = await archiveSnapshot(ctx, paths, { warnings });
     return {
       ...snapshot,
       async backup(output) {

@@ -235,7 +235,11 @@ async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof 
   ];
   const hot = ctx.container.labels[STOP_LABEL] === 'false';
   const mayVanish = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
-  const snapshot = await archiveSnapshot({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, [], mayVanish);
+  const snapshot = await archiveSnapshot({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, {
+    mayVanish,
+    // An app is one of the writers a consistent backup's window holds paused: its changed files are copied before the window closes.
+    holdEndsWithFix: true,
+  });
   return {
     ...snapshot,
     async backup(output) {

@@ -34,7 +34,7 @@ export const neo4jDriver: Driver<Infer<typeof DETAILS>> = {
     return [auth, password];
   },
   backup: (ctx) => archiveDataPaths(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
-  /** Consistent backups: the pre-copy runs before the window; in it only the stop and the catch-up of changed files. */
+  /** Consistent backups: the pre-copy runs before the window; in it only the stop; the catch-up of changed files runs after it. */
   prepareSnapshot: (ctx) => archiveSnapshot(ctx, labelledPaths(ctx.container) ?? USUAL_PATHS),
   plan: (engine, container) => planDataPaths(engine, container, labelledPaths(container) ?? USUAL_PATHS, 'stopped'),
   checkRestore: async (ctx) => {

@@ -64,7 +64,13 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
    * database's point lies in the window; after it, `pg_dump --snapshot` dumps each database
    * from its point while the session holds the transaction open. The artifact is what
    * pg_dumpall writes (globals, DROP DATABASE, then each database as it runs pg_dump), so it
-   * is checked, fingerprinted and restored as any other. Roles are read after the window.
+   * is checked, fingerprinted and restored as any other.
+   *
+   * What the sessions cannot hold is checked around them: the databases are listed again as
+   * the first session's snapshot sees them (pg_database is a catalog, read at the point), and a
+   * database created after the sessions opened fails the service rather than be left out; the
+   * roles (pg_dumpall --globals-only, which takes no snapshot) are read before the window and
+   * after it, and a change between the two is said in a warning.
    */
   async prepareSnapshot({ engine, container, signal }) {
     const user = superuser(container.env);
@@ -72,6 +78,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
     const databases = (await q('SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
     // pg_dumpall's own list and order (template1 first).
     const dumped = (await q("SELECT datname FROM pg_database WHERE datallowconn AND datconnlimit <> -2 ORDER BY (datname <> 'template1'), datname")).split('\n').filter(Boolean);
+    const rolesBefore = await pgDumpallGlobals(engine, container.id, user);
     const sessions: PsqlSession[] = [];
     const release = () => Promise.all(sessions.map((s) => s.close())).then(() => undefined);
     try {
@@ -97,7 +104,13 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
       },
       async backup(output) {
         if (snapshots.size !== dumped.length) throw new Error('the snapshot points were not fixed');
+        const atPoint = await databasesSeenBy(sessions[0]!);
+        const added = atPoint.filter((d) => !dumped.includes(d));
+        if (added.length) {
+          throw new Error(`the database ${added.map((d) => JSON.stringify(d)).join(', ')} was created while the backup got ready, so it has no snapshot at the point; run the backup again`);
+        }
         const globals = await pgDumpallGlobals(engine, container.id, user);
+        const warnings = sameRoles(rolesBefore, globals) ? [] : ['roles or tablespaces changed while the consistency window was open: the backup holds them as they were just after it'];
         const fingerprinter = workerSink<{ fingerprint: Fingerprint; complete: boolean }>(new URL('./pg-fingerprint.js', import.meta.url), 'dumpFingerprintSink');
         fingerprinter.result.catch(() => undefined); // awaited below, unless the dump failed first
         const tee = teeTo(output, fingerprinter.writable);
@@ -114,6 +127,8 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
               env: PG_DUMP_ENV,
             });
             if (r.exitCode !== 0) throw new Error(`pg_dump of ${db} exited with code ${r.exitCode}: ${firstLine(r.stderr) || 'no error output'}`);
+            // Dumped: its point is no longer needed. A session on template1 keeps CREATE DATABASE from copying it.
+            await sessions[dumped.indexOf(db)]!.close();
           }
           await write(globals.tail);
         } finally {
@@ -121,7 +136,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
         }
         const { fingerprint, complete } = await fingerprinter.result;
         if (!complete) throw new Error("the assembled dump lacks pg_dumpall's final line");
-        return { details: { superuser: user, databases, snapshots: dumped.length }, fingerprint };
+        return { details: { superuser: user, databases, snapshots: dumped.length }, fingerprint, ...(warnings.length ? { warnings } : {}) };
       },
       release,
     };
@@ -284,6 +299,34 @@ function psqlSession(engine: DockerEngine, id: string, user: string, db: string,
       await done;
     },
   };
+}
+
+/**
+ * The databases pg_dumpall would dump, as the session's transaction sees them: after its
+ * snapshot is taken, the list as of that point. Names travel as hex, so any name comes back whole.
+ */
+async function databasesSeenBy(session: PsqlSession): Promise<string[]> {
+  session.send(
+    "SELECT 'stackvault:databases:' || coalesce(string_agg(encode(textsend(datname::text), 'hex'), ',' ORDER BY datname), '') FROM pg_database WHERE datallowconn AND datconnlimit <> -2;\n",
+  );
+  const line = await session.line(/^stackvault:databases:[0-9a-f,]*$/);
+  const hex = line.slice('stackvault:databases:'.length);
+  return hex ? hex.split(',').map((h) => Buffer.from(h, 'hex').toString('utf8')) : [];
+}
+
+/**
+ * Whether two reads of the globals say the same, apart from the random key of the
+ * `\restrict` and `\unrestrict` lines that pg_dumpall writes anew each time.
+ */
+function sameRoles(a: { head: Buffer; tail: Buffer }, b: { head: Buffer; tail: Buffer }): boolean {
+  const restrictLine = /^\\(un)?restrict [A-Za-z0-9]+$/;
+  const strip = (g: { head: Buffer; tail: Buffer }) =>
+    Buffer.concat([g.head, g.tail])
+      .toString('latin1')
+      .split('\n')
+      .filter((l) => !restrictLine.test(l))
+      .join('\n');
+  return strip(a) === strip(b);
 }
 
 /** `pg_dumpall --globals-only`, cut before its final line: the assembled dump puts the databases there. */

@@ -47,7 +47,9 @@ export type DriverDetails = Record<string, unknown>;
  */
 export interface Snapshot<D extends DriverDetails = DriverDetails> {
   /**
-   * Inside the window, with the writers paused: fixes the point, quickly. A store without a
+   * Inside the window, with the writers paused: fixes the point, quickly, and returns as soon
+   * as it is fixed. Work that can no longer change the point may go on after it returns (a
+   * stopped store's copy, which ends by starting it); `backup` waits for it. A store without a
    * quick point may copy itself whole here, into the context's output (it lengthens the window).
    */
   fix(): Promise<void>;

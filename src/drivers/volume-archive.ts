@@ -73,8 +73,8 @@ function topNames(paths: string[]): Map<string, string> {
  * through the archive API (ownership and modes are in the tar headers), and starts it again
  * whatever happens. The files' fingerprint is computed on the way.
  */
-export async function archiveDataPaths(ctx: BackupContext, paths: string[], warnings: string[] = [], mayVanish: string[] = []): Promise<BackupOutcome<VolumeDetails>> {
-  const snapshot = await archiveSnapshot(ctx, paths, warnings, mayVanish);
+export async function archiveDataPaths(ctx: BackupContext, paths: string[], options: ArchiveOptions = {}): Promise<BackupOutcome<VolumeDetails>> {
+  const snapshot = await archiveSnapshot(ctx, paths, options);
   try {
     await snapshot.fix();
     return await snapshot.backup(ctx.output);
@@ -83,15 +83,32 @@ export async function archiveDataPaths(ctx: BackupContext, paths: string[], warn
   }
 }
 
+export interface ArchiveOptions {
+  /** Told to the user after the copy (data outside volumes). */
+  warnings?: string[];
+  /** Paths that may be gone by the time they are copied (a -wal checkpointed away). */
+  mayVanish?: string[];
+  /**
+   * Whether `ctx.withStopped` may be a hold that ends when `fix` returns: an app container held
+   * paused by a consistent backup's window, which unpauses it as soon as every store has fixed
+   * its point. Its files are then copied before `fix` returns. A store stopped by its own
+   * `withStopped` is fixed at its stop, and the copy runs on after the window.
+   */
+  holdEndsWithFix?: boolean;
+}
+
 /**
  * archiveDataPaths in the three steps of a consistent backup's Snapshot. Before the window:
- * the pre-copy, while the store runs. In it (`fix`): the store is stopped (or paused) only to
- * list its files and copy those that changed; when a pre-copy is not possible the whole copy
- * runs there, straight into the output (which lengthens the window). After it: the archive
- * is assembled from the staged copy.
+ * the pre-copy, while the store runs. In it (`fix`): the store is stopped (or paused), which
+ * fixes its point: nothing writes to it until it runs again. The listing and the copy of what
+ * changed (or, when a pre-copy is not possible, the whole copy) then run on while the other
+ * stores' writers run again, and the store starts once they are done; `backup` waits for them
+ * and assembles the archive from the staged copy. Copied while running (stackvault.stop=false),
+ * the copy itself is the point and runs inside the window.
  */
-export async function archiveSnapshot(ctx: BackupContext, paths: string[], warnings: string[] = [], mayVanish: string[] = []): Promise<Snapshot<VolumeDetails>> {
+export async function archiveSnapshot(ctx: BackupContext, paths: string[], options: ArchiveOptions = {}): Promise<Snapshot<VolumeDetails>> {
   const { engine, container, output } = ctx;
+  const { warnings = [], mayVanish = [], holdEndsWithFix = false } = options;
   for (const p of paths) {
     const why = unsafeDataPath(p);
     if (why) throw new Error(`cannot archive ${p}: ${why}`);
@@ -126,29 +143,43 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], warni
       if (!err.quiet) ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
     }
   }
+  /** While it is down: the catch-up of the pre-copy (how many files it copied), else the whole copy. */
+  const whileDown = async (): Promise<number | undefined> => {
+    if (pre) {
+      // Within the same stop: when the catch-up finds it cannot work, the whole copy runs then.
+      try {
+        return await pre.catchUp();
+      } catch (err) {
+        if (!(err instanceof NoPreCopy)) throw err;
+        ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
+      }
+    }
+    await copy();
+    return undefined;
+  };
   let fixed = false;
-  let changed: number | undefined;
+  let down: Promise<number | undefined> | undefined;
   return {
     async fix() {
       if (hot) await copy();
-      else if (!pre) await ctx.withStopped(copy);
+      else if (holdEndsWithFix) down = Promise.resolve(await ctx.withStopped(whileDown));
       else {
-        // Within the same stop: when the catch-up finds it cannot work, the whole copy runs then.
-        changed = await ctx.withStopped(async () => {
-          try {
-            return await pre!.catchUp();
-          } catch (err) {
-            if (!(err instanceof NoPreCopy)) throw err;
-            ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
-            await copy();
-            return undefined;
-          }
+        let isDown!: () => void;
+        const stopped = new Promise<void>((resolve) => {
+          isDown = resolve;
         });
+        down = ctx.withStopped(() => {
+          isDown();
+          return whileDown();
+        });
+        down.catch(() => undefined); // awaited by backup, or by release when backup never runs
+        await Promise.race([stopped, down]);
       }
       fixed = true;
     },
     async backup() {
       if (!fixed) throw new Error('the copy was not taken');
+      const changed = await down;
       if (pre && changed !== undefined) {
         await pre.emit(tee);
         await finished(tee);
@@ -163,6 +194,8 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], warni
       };
     },
     release: async () => {
+      // The store runs again (and its copy has ended) before its staged files go.
+      await down?.catch(() => undefined);
       await pre?.dispose();
     },
   };

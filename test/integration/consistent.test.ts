@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { GenericContainer, Network, type StartedNetwork, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { ExitCode } from '../../src/errors.js';
@@ -75,7 +75,8 @@ while not os.path.exists('/data/stop'):
     n += 1
     pg_query(pg, 'INSERT INTO seq VALUES (%d)' % n)
     redis(b'SET', b'seq', b'%d' % n)
-    chroma('POST', '/%s/add' % collection, {'ids': [str(n)], 'embeddings': [[float(n % 7), 1.0, 0.5]], 'metadatas': [{'n': n}]})
+    # upsert: a round whose add Chroma applied as it stopped, but never answered, is sent again
+    chroma('POST', '/%s/upsert' % collection, {'ids': [str(n)], 'embeddings': [[float(n % 7), 1.0, 0.5]], 'metadatas': [{'n': n}]})
     db.execute('INSERT INTO seq VALUES (?)', (n,))
 stop_here(n)
 `;
@@ -91,6 +92,7 @@ stop_here(n)
 describe('backup create --consistent', () => {
   const project = newProjectName('consistent');
   const labels = { 'com.docker.compose.project': project };
+  let network: StartedNetwork;
   let pg: StartedTestContainer;
   let redis: StartedTestContainer;
   let chromaDb: StartedTestContainer;
@@ -121,16 +123,21 @@ describe('backup create --consistent', () => {
   };
 
   beforeAll(async () => {
+    // Reached by name: Chroma, stopped for its copy while the writer runs, may come back at another address.
+    network = await new Network().start();
     pg = await new GenericContainer(IMAGES.postgres)
+      .withNetwork(network)
+      .withNetworkAliases('postgres')
       .withLabels({ ...labels, 'com.docker.compose.service': 'postgres' })
       // The writer connects over the network without a password (it speaks the protocol itself).
       .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot', POSTGRES_HOST_AUTH_METHOD: 'trust' })
       .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
       .start();
-    [redis, chromaDb] = await startAll([startRedis({ project, password: false }), startChroma({ project })]);
+    [redis, chromaDb] = await startAll([startRedis({ project, password: false, network }), startChroma({ project, network })]);
     app = await new GenericContainer(IMAGES.appstub)
+      .withNetwork(network)
       .withLabels({ ...labels, 'com.docker.compose.service': 'app', 'stackvault.sqlite.paths': '/data/seq.db' })
-      .withEnvironment({ PG_HOST: pg.getIpAddress('bridge'), PG_USER: PG_SUPERUSER, REDIS_HOST: redis.getIpAddress('bridge'), CHROMA_HOST: chromaDb.getIpAddress('bridge'), WRITER })
+      .withEnvironment({ PG_HOST: 'postgres', PG_USER: PG_SUPERUSER, REDIS_HOST: 'redis', CHROMA_HOST: 'chroma', WRITER })
       .withEntrypoint(['sh', '-c', 'mkdir -p /data && exec python3 -c "$WRITER"'])
       .withWaitStrategy(Wait.forSuccessfulCommand('test -e /data/ready'))
       .start();
@@ -146,6 +153,7 @@ describe('backup create --consistent', () => {
 
   afterAll(async () => {
     await Promise.all([worker, app, chromaDb, redis, pg].map((c) => c?.stop().catch(() => undefined)));
+    await network?.stop().catch(() => undefined);
   });
 
   it('backs up every store while the app writes, with and without one point', async () => {

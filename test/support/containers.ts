@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { GenericContainer, type StartedNetwork, Wait, type StartedTestContainer } from 'testcontainers';
 import { randomBytes } from 'node:crypto';
 import { IMAGES } from './images.js';
 
@@ -18,6 +18,12 @@ export interface StartOptions {
   /** Host files or directories copied in before the container starts (e.g. restored data). */
   files?: Array<{ source: string; target: string }>;
   directories?: Array<{ source: string; target: string }>;
+  /**
+   * A user-defined network on which the container is reached by its service name. Other
+   * containers that talk to a store that stackvault stops need it: a container started again
+   * may get another address on the default bridge (one that another test's container took).
+   */
+  network?: StartedNetwork;
 }
 
 /** Applies the options every helper shares. */
@@ -25,6 +31,7 @@ function base(image: string, o: StartOptions, service: string): GenericContainer
   let c = new GenericContainer(image).withLabels({ ...composeLabels(o.project, o.service ?? service), ...o.labels });
   if (o.files) c = c.withCopyFilesToContainer(o.files);
   if (o.directories) c = c.withCopyDirectoriesToContainer(o.directories);
+  if (o.network) c = c.withNetwork(o.network).withNetworkAliases(o.service ?? service);
   return c;
 }
 
