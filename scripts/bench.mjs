@@ -89,10 +89,10 @@ async function machine() {
 }
 
 /** Pulls what the report needs out of a manifest. */
-function fromManifest(m, ms, rss, dir) {
+function fromManifest(m, ms, rss, dir, expected = SERVICES) {
   const bad = m.services.filter((s) => s.status !== 'ok');
   if (m.status !== 'ok' || bad.length) throw new Error(`backup ${m.id} is ${m.status}: ${bad.map((s) => `${s.name}: ${s.status} ${s.error ?? ''}`).join('; ')}`);
-  const missing = SERVICES.filter((s) => !m.services.some((x) => x.name === s));
+  const missing = expected.filter((s) => !m.services.some((x) => x.name === s));
   if (missing.length) throw new Error(`backup ${m.id} lacks ${missing.join(', ')} (found: ${m.services.map((s) => s.name).join(', ')})`);
   const services = Object.fromEntries(
     m.services.map((s) => [s.name, { durationMs: s.durationMs, downtimeMs: s.downtimeMs, bytes: s.bytes, rawBytes: s.rawBytes, compression: s.compression, warnings: s.warnings }]),
@@ -185,11 +185,14 @@ async function main() {
         ['default', []],
         // Issue 14: one point for every store; the window (writers paused) is what is measured.
         ['consistent', ['--consistent']],
+        // The window without stores that must be stopped (issue 14: a tenth of the 2 s).
+        ['consistentOnline', ['--consistent', '--only', 'postgres,redis,app']],
       ]) {
         await stack.waitReady();
         const { ms, json, rss } = await stackvault(opts.cli, ['backup', 'create', '--json', '--project', prefix, '--dir', backups, ...flags]);
-        r[key] = fromManifest(json, ms, rss, backups);
-        const label = key === 'gzip' ? 'create --compress gzip' : key === 'consistent' ? 'create --consistent' : `create (default: ${r[key].compression})`;
+        const only = flags.includes('--only') ? flags[flags.indexOf('--only') + 1].split(',') : undefined;
+        r[key] = fromManifest(json, ms, rss, backups, only);
+        const label = { gzip: 'create --compress gzip', consistent: 'create --consistent', consistentOnline: 'create --consistent --only postgres,redis,app' }[key] ?? `create (default: ${r[key].compression})`;
         log(
           `  ${label.padEnd(19)} ${fmt(sec(ms))} s, ${fmt(MB(r[key].bytes))} MB (raw ${fmt(MB(r[key].rawBytes))}), RSS ${fmt(rss.rootHwmMB, 0)}/${fmt(rss.treeMB, 0)} MB (${Object.entries(
             r[key].services,
@@ -326,6 +329,9 @@ function report(results, opts) {
   med2.consistent = { ...cons, pausedMs };
   log(row('create --consistent', cons.ms, cons.bytes, cons.rss, ratio(cons.ms, base), ratio(cons.ms, floorMax)));
   log(`  --consistent: writers paused ${fmt(sec(pausedMs), 2)} s (median), the one window in which every store fixed its point`);
+  const onlinePausedMs = med(runs, (r) => r.consistentOnline.consistency?.pausedMs);
+  med2.consistentOnline = { ...v('consistentOnline'), pausedMs: onlinePausedMs };
+  log(`  --consistent --only postgres,redis,app (no store that is stopped): writers paused ${fmt(sec(onlinePausedMs), 2)} s (median)`);
   log(row(`floor: slowest store (${mode(med2.floor.slowest)})`, floorMax, undefined, undefined, ratio(floorMax, base), 1));
   log(row('floor: sum of stores', floorSum, undefined, undefined, ratio(floorSum, base), ratio(floorSum, floorMax)));
 
@@ -401,6 +407,7 @@ function report(results, opts) {
     ['create (default) output <= baseline output', ratio(def.bytes, med2.baseline.bytes), (x) => x <= 1, (x) => `${fmt(x, 2)}x: ${fmt(MB(def.bytes), 0)} vs ${fmt(MB(med2.baseline.bytes), 0)} MB`],
     ['peak RSS <= 120 MB (process tree, any command, any run)', peakRss, (x) => x <= 120, (x) => `${fmt(x, 0)} MB (${peakCmd})`],
     ['create --consistent: writers paused <= 2 s (issue 14, at 1 GB)', sec(pausedMs), (x) => x <= 2, (x) => `${fmt(x, 2)} s`],
+    ['create --consistent without Chroma/Neo4j: writers paused <= 0.2 s (issue 14)', sec(onlinePausedMs), (x) => x <= 0.2, (x) => `${fmt(x, 2)} s`],
     ...(opts.restore ? [['restore <= 0.7x sequential restore', ratio(rs.ms, rs.manualMs), (x) => x <= 0.7, (x) => `${fmt(x, 2)}x`]] : []),
     ...['chroma', 'neo4j'].flatMap((s) =>
       ['gzip', 'default'].map((k) => {

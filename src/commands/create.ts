@@ -58,7 +58,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
     const ctx = commandContext(flags.host);
     if (flags.dryRun) {
       const { planBackup } = await import('../core/plan.js');
-      return { data: await planBackup({ project: flags.project, only: parseServiceList(flags.only) }, ctx) };
+      return { data: await planBackup({ project: flags.project, only: parseServiceList(flags.only), consistent: flags.consistent }, ctx) };
     }
     const [{ createBackup }, { verifyBackup }, { readManifest, MANIFEST_FILE }, { offsiteByPolicy }, { requireOffsite, asOffsiteError }, { progressFor }, { join }] = await Promise.all([
       import('../core/create.js'),
@@ -175,5 +175,12 @@ function renderPlan(plan: BackupPlanResult): string {
     for (const w of s.warnings ?? []) lines.push(`      warning: ${w}`);
   }
   for (const l of plan.leftOut) lines.push(`  left out: ${l.service ?? l.container} (${l.reason})`);
+  const c = plan.consistency;
+  if (c) {
+    lines.push(
+      `Consistent${c.byLabel ? ' (the label stackvault.consistent=true asks for it)' : ''}: every store fixes its point in one window in which ${c.writers.length ? `${c.writers.join(', ')} ${c.writers.length > 1 ? 'are' : 'is'} paused` : 'no container is paused (no writers found)'}.`,
+    );
+    if (c.copiedWhole.length) lines.push(`  copied whole inside the window (no quick snapshot point): ${c.copiedWhole.join(', ')}`);
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 import type { DockerEngine } from '../docker/engine.js';
 import type { BackupPlan, Driver } from '../drivers/types.js';
+import { consistentByPolicy, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions, type LeftOut } from './discovery.js';
 
 export interface PlannedService extends Partial<BackupPlan> {
@@ -17,6 +18,17 @@ export interface PlannedService extends Partial<BackupPlan> {
 export interface BackupPlanResult {
   services: PlannedService[];
   leftOut: LeftOut[];
+  /** Present when the backup would be consistent (`--consistent`, or the project's label). */
+  consistency?: PlannedConsistency;
+}
+
+export interface PlannedConsistency {
+  /** True when the label `stackvault.consistent=true` asks for it, not the flag. */
+  byLabel: boolean;
+  /** The containers that would be paused for the window, by name. */
+  writers: string[];
+  /** Services whose driver has no quick snapshot point: copied whole inside the window. */
+  copiedWhole: string[];
 }
 
 /**
@@ -24,9 +36,18 @@ export interface BackupPlanResult {
  * driver, how it is copied, whether it is stopped or paused, its paths and a rough size; and
  * every container of the projects that would be left out, with the reason.
  */
-export async function planBackup(options: DiscoveryOptions, deps: { engine: DockerEngine; drivers: readonly Driver[] }): Promise<BackupPlanResult> {
+export async function planBackup(options: DiscoveryOptions & { consistent?: boolean }, deps: { engine: DockerEngine; drivers: readonly Driver[] }): Promise<BackupPlanResult> {
   await deps.engine.version();
   const found = await discover(deps.engine, deps.drivers, options);
+  const byLabel = consistentByPolicy(found);
+  const consistency: PlannedConsistency | undefined =
+    options.consistent || byLabel
+      ? {
+          byLabel: !options.consistent && byLabel,
+          writers: writersOf(found, deps.drivers).map((w) => w.name),
+          copiedWhole: found.running.filter((c) => !c.driver.prepareSnapshot).map((c) => c.service),
+        }
+      : undefined;
   const services: PlannedService[] = [];
   for (const c of [...found.running, ...found.notRunning]) {
     const base = { service: c.service, driver: c.driver.name, container: c.container.name, image: c.container.image, ...(c.project ? { project: c.project } : {}) };
@@ -41,5 +62,5 @@ export async function planBackup(options: DiscoveryOptions, deps: { engine: Dock
       services.push({ ...base, problem: (err as Error).message });
     }
   }
-  return { services: services.sort((a, b) => a.service.localeCompare(b.service)), leftOut: found.leftOut };
+  return { services: services.sort((a, b) => a.service.localeCompare(b.service)), leftOut: found.leftOut, ...(consistency ? { consistency } : {}) };
 }

@@ -31,7 +31,8 @@ export function renderReport(input: { dir: string; backups: readonly BackupRecor
     const raw = m.services.reduce((n, s) => n + (s.rawBytes ?? 0), 0);
     const verify = m.verifications?.at(-1);
     const drill = m.drills?.at(-1);
-    return `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${verify ? `${verify.ok ? 'ok' : 'FAILED'} ${verify.deep ? 'deep' : 'checksums'} ${esc(verify.at.slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok ? 'ok' : 'FAILED'} ${esc(drill.at.slice(0, 16))}` : '-'}</td><td>${
+    const window = m.consistency;
+    return `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${window ? `${esc((Number(window.pausedMs) / 1000).toFixed(1))} s, ${esc((window.paused ?? []).join(', ') || 'nothing')} paused` : '-'}</td><td>${verify ? `${verify.ok ? 'ok' : 'FAILED'} ${verify.deep ? 'deep' : 'checksums'} ${esc(verify.at.slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok ? 'ok' : 'FAILED'} ${esc(drill.at.slice(0, 16))}` : '-'}</td><td>${
       m.services
         .filter((s) => s.status !== 'ok')
         .map((s) => esc(s.name))
@@ -76,7 +77,7 @@ ${lineChart(
   (v) => `${v.toFixed(1)} s`,
 )}
 <h2>Backups</h2>
-<table><thead><tr><th>id</th><th>type</th><th>status</th><th>size</th><th>ratio</th><th>verify</th><th>drill</th><th>failed</th></tr></thead><tbody>
+<table><thead><tr><th>id</th><th>type</th><th>status</th><th>size</th><th>ratio</th><th>one point (consistent)</th><th>verify</th><th>drill</th><th>failed</th></tr></thead><tbody>
 ${rows.join('\n')}
 </tbody></table>
 <h2>Failures</h2>

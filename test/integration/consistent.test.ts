@@ -1,7 +1,9 @@
 import Docker from 'dockerode';
 import { GenericContainer, Network, type StartedNetwork, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdir } from 'node:fs/promises';
 import type { Manifest } from '../../src/core/manifest.js';
+import type { BackupPlanResult } from '../../src/core/plan.js';
 import { ExitCode } from '../../src/errors.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
@@ -154,6 +156,18 @@ describe('backup create --consistent', () => {
   afterAll(async () => {
     await Promise.all([worker, app, chromaDb, redis, pg].map((c) => c?.stop().catch(() => undefined)));
     await network?.stop().catch(() => undefined);
+  });
+
+  it('--dry-run says which containers the window would pause, and touches nothing', async () => {
+    const name = (c: StartedTestContainer) => c.getName().replace(/^\//, '');
+    const r = await bot(['backup', 'create', '--consistent', '--dry-run', '--json', '--project', project, '--dir', dir]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect((JSON.parse(String(r.stdout)) as BackupPlanResult).consistency).toEqual({ byLabel: false, writers: [name(app), name(worker)].sort(), copiedWhole: [] });
+    const human = await bot(['backup', 'create', '--consistent', '--dry-run', '--project', project, '--dir', dir]);
+    expect(String(human.stdout)).toContain(`Consistent: every store fixes its point in one window in which ${[name(app), name(worker)].sort().join(', ')} are paused.`);
+    const plain = await bot(['backup', 'create', '--dry-run', '--json', '--project', project, '--dir', dir]);
+    expect((JSON.parse(String(plain.stdout)) as BackupPlanResult).consistency).toBeUndefined();
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('backs up every store while the app writes, with and without one point', async () => {

@@ -37,4 +37,12 @@ describe('backup report', () => {
     expect(/data-series="postgres"[^>]*points="([^"]+)"/.exec(html)?.[1]?.split(' ')).toHaveLength(2);
     expect(html).toContain('id="chart-downtime" class="muted">No data yet.');
   });
+
+  it("shows a consistent backup's window: how long and which containers were paused", () => {
+    const consistent = manifest({ consistency: { at: '2026-12-01T02:00:01Z', pausedMs: 1234, paused: ['bot-app-1', evil] } });
+    const html = renderReport({ dir: '/b', backups: [consistent, manifest({ id: 'plain' })].map((m) => ({ manifest: m, path: '/x', bytes: 10 })), now: new Date('2026-12-04T00:00:00Z') });
+    expect(html).toContain('<th>one point (consistent)</th>');
+    expect(html).toContain('<td>1.2 s, bot-app-1, &quot;&gt;&lt;script&gt;');
+    expect(html).toMatch(/<td>plain<\/td>(<td[^>]*>[^<]*<\/td>){4}<td>-<\/td>/);
+  });
 });
