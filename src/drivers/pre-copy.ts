@@ -283,10 +283,17 @@ export async function sharedWritableMappings(engine: DockerEngine, container: Co
   const uids = [...new Set(uidsOut.stdout.split('\n').filter((u) => /^\d+$/.test(u)))];
   const mapped = new Set<string>();
   for (const uid of uids) {
+    // A process being set up by `docker exec` (a healthcheck's, or one of ours) is not
+    // dumpable for a moment (runc's init), so its maps cannot be read: asked again for up to
+    // 2 s. One that stays unreadable rules the pre-copy out.
     const script =
-      'for d in /proc/[0-9]*; do u=; while read -r k a b rest; do [ "$k" = Uid: ] && u=$b; done < "$d/status" 2>/dev/null; [ "$u" = "$1" ] || continue; cat "$d/maps" 2>/dev/null || { [ -e "$d" ] && echo UNREADABLE; }; done; true';
+      'for d in /proc/[0-9]*; do u=; while read -r k a b rest; do [ "$k" = Uid: ] && u=$b; done < "$d/status" 2>/dev/null; [ "$u" = "$1" ] || continue; n=0; until cat "$d/maps" 2>/dev/null; do [ -e "$d" ] || break; n=$((n+1)); if [ $n -gt 20 ]; then echo "UNREADABLE $d $(cat "$d/comm" 2>/dev/null)"; break; fi; sleep 0.1; done; done; true';
     const r = await engine.exec(container.id, ['sh', '-c', script, 'sh', uid], { user: uid });
-    if (r.exitCode !== 0 || r.stdout.includes('UNREADABLE')) throw new NoPreCopy(`the memory mappings of the store's processes (uid ${uid}) cannot be read`);
+    const unreadable = /^UNREADABLE \/proc\/(\d+) (.*)$/m.exec(r.stdout);
+    if (r.exitCode !== 0 || unreadable) {
+      const which = unreadable ? `, pid ${unreadable[1]} ${unreadable[2]}` : '';
+      throw new NoPreCopy(`the memory mappings of the store's processes (uid ${uid}${which}) cannot be read`);
+    }
     for (const line of r.stdout.split('\n')) {
       const m = /^\S+\s+(\S+)\s+\S+\s+\S+\s+\S+\s+(\/.*)$/.exec(line);
       if (m && m[1]!.includes('w') && m[1]!.includes('s')) mapped.add(m[2]!);
