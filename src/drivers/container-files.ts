@@ -1,4 +1,6 @@
+import { createWriteStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { findTarEntry, writeTar, type BuildEntry } from '../util/tar-build.js';
 import { posix } from 'node:path';
@@ -32,6 +34,38 @@ export async function putFiles(engine: DockerEngine, containerId: string, dir: s
     },
   );
   await Promise.all([engine.putArchive(containerId, dir, tar), writing]);
+}
+
+/** What the archive's header said of a file copied out of a container. */
+export interface CopiedFile {
+  uid: number;
+  gid: number;
+  mode: number;
+  /** The bytes copied: the file's size when Docker read it. */
+  size: number;
+}
+
+/**
+ * Copies one file out of a container (running, paused or stopped) through the archive API into
+ * `target` (created with mode 0600, or overwritten), its bytes as they are. Returns the owner,
+ * mode and size from the archive's header; undefined when `mayBeMissing` and there is no file.
+ */
+export async function copyFileOut(
+  engine: DockerEngine,
+  containerId: string,
+  path: string,
+  target: string,
+  options: { mayBeMissing?: boolean; signal?: AbortSignal } = {},
+): Promise<CopiedFile | undefined> {
+  const { mayBeMissing = false, signal } = options;
+  const archive = await engine.getArchive(containerId, path, signal ? { signal } : {}).catch((err: { statusCode?: number }) => {
+    if (mayBeMissing && err.statusCode === 404) return undefined;
+    throw err;
+  });
+  if (!archive) return undefined;
+  const entry = await findTarEntry(archive, posix.basename(path), signal);
+  await pipeline(entry.stream, createWriteStream(target, { mode: 0o600 }));
+  return { uid: entry.uid, gid: entry.gid, mode: entry.mode, size: entry.size };
 }
 
 /** `uid:gid` -> numbers; undefined when unknown. */

@@ -19,7 +19,8 @@ import { mountOf } from './container-files.js';
  * its pre-copied bytes only if its size matches and its ctime, and that of every directory
  * above it (a renamed directory changes only its own), lie before the pre-copy began, less a
  * margin for clock granularity. Writes through a shared writable memory mapping do not set
- * ctime, so files the store has mapped that way are copied again while it is down.
+ * ctime each time (only the first write to a page that was written back does), so files the
+ * store has mapped that way are copied again while it is down.
  * Everything else is taken while the store is down; directories and symbolic links come
  * from the listing, so their owners, modes and targets are the final ones.
  *
@@ -28,6 +29,9 @@ import { mountOf } from './container-files.js';
  * cheap (paths not on a volume or inside each other, no GNU find or sh, hard links, devices,
  * names that are not UTF-8, many changed files, encrypted artifacts, a failure while
  * staging), the caller copies the usual way, everything while stopped.
+ *
+ * This file pre-copies whole directories; the helper, the listing, the mappings and the rule
+ * for "unchanged" below are shared with SQLite's pre-copy of database files (sqlite-pre-copy.ts).
  */
 export interface PreCopy {
   /** Run while the store is stopped: list its files and copy what changed; returns how many. */
@@ -38,7 +42,7 @@ export interface PreCopy {
 }
 
 /** A file of the listing: find's type letter, size, ctime (s), links, mode, owner, mtime, path. */
-interface Listed {
+export interface Listed {
   type: string;
   size: number;
   ctime: number;
@@ -72,32 +76,17 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
   const unmounted = paths.filter((p) => !mountOf(container, p));
   if (unmounted.length) throw new NoPreCopy(`${unmounted.join(', ')} is not on a volume`, true);
   if (paths.some((a) => paths.some((b) => b.startsWith(`${a}/`)))) throw new NoPreCopy('one archived path lies inside another');
-  const helper = await engine
-    .runDetached({
-      image: container.imageId,
-      entrypoint: ['sleep'],
-      cmd: ['900'], // a leftover (stackvault killed) ends itself within 15 minutes, and is removed (autoRemove)
-      user: '0:0',
-      volumesFrom: [`${container.id}:ro`],
-      noNetwork: true,
-      noHealthcheck: true,
-      autoRemove: true,
-      labels: { 'stackvault.helper': 'true', 'stackvault.helper-for': container.id },
-    })
-    .catch((err: unknown) => {
-      throw new NoPreCopy(`no helper container of its image (${err instanceof Error ? err.message : String(err)})`);
-    });
+  const helper = await startHelper(engine, container);
   const files: string[] = [];
   const dispose = async () => {
-    await engine.remove(helper).catch(() => undefined);
+    await helper.remove();
     await Promise.all(files.map((f) => rm(f, { force: true })));
   };
   try {
-    const clock = await engine.exec(helper, ['date', '+%s.%N']);
-    const startedAt = Number(clock.stdout.trim());
-    if (clock.exitCode !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy('the helper cannot tell the time');
     // What rules a pre-copy out (hard links, devices, names, no GNU find) shows before any copy.
-    unsupported(await list(engine, helper, paths));
+    unsupported(await listTrees(helper, paths));
+    // Read before the first byte is staged (see sharedWritableMappings).
+    const mapped = await sharedWritableMappings(engine, container);
     // Staged raw, per path: Docker's archive of it while the store runs, and its entries' sizes.
     const staged: Array<{ path: string; file: string; sizes: Map<string, { type: string; size: number }> }> = [];
     for (const [i, p] of paths.entries()) {
@@ -113,15 +102,13 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
         },
       });
       await pipeline(await engine.getArchive(container.id, p, { signal }), stripTarTrailer(), tap, createWriteStream(file, { flags: 'wx', mode: 0o600 })).catch((err: unknown) => {
-        throw staging(err, signal);
+        throw stagingFailure(err, signal);
       });
       await finished(index).catch((err: unknown) => {
-        throw staging(err, signal);
+        throw stagingFailure(err, signal);
       });
       staged.push({ path: p, file, sizes });
     }
-    // Files the store has mapped shared and writable change without a new ctime: copied while down.
-    const mapped = await sharedWritableMappings(engine, container);
     const changedFile = join(scratchDir, 'pre-copy-changed.tar');
     files.push(changedFile);
     let listing: Map<string, Listed> | undefined;
@@ -129,25 +116,15 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
 
     return {
       async catchUp() {
-        const now = await list(engine, helper, paths);
+        const now = await listTrees(helper, paths);
         unsupported(now);
-        // A file keeps its pre-copied bytes only if neither it nor any directory above it
-        // changed since before the pre-copy: renaming a directory changes only its own ctime.
-        const before = startedAt - CTIME_MARGIN_S;
-        const steady = (path: string): boolean => {
-          // The archived path itself cannot have been renamed (it is where the volume is).
-          for (let p = path; !paths.includes(p); p = posix.dirname(p)) {
-            const f = now.get(p);
-            if (!f || f.ctime >= before) return false;
-          }
-          return true;
-        };
         const fetches: string[] = [];
         for (const [path, f] of now) {
           if (f.type !== 'f') continue; // directories and links come from the listing; sockets are not archived
           const name = entryName(paths, path);
-          const copied = staged.find((s) => s.path === rootOf(paths, path))?.sizes.get(name);
-          if (copied?.type === 'File' && copied.size === f.size && !mapped.has(path) && steady(path)) kept.add(name);
+          const root = rootOf(paths, path);
+          const copied = staged.find((s) => s.path === root)?.sizes.get(name);
+          if (keepsPreCopiedBytes(now, path, root, copied?.type === 'File' ? copied.size : undefined, mapped, helper.startedAt)) kept.add(name);
           else fetches.push(path);
         }
         if (fetches.length > MAX_FETCHES) throw new NoPreCopy(`${fetches.length} files changed`);
@@ -166,7 +143,7 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
           await writing;
         } catch (err) {
           sent.destroy();
-          throw staging(err, signal);
+          throw stagingFailure(err, signal);
         }
         listing = now;
         return fetches.length;
@@ -198,13 +175,7 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
   }
 }
 
-/** A failure while staging or catching up: the copy falls back to a stopped one, unless interrupted. */
-function staging(err: unknown, signal: AbortSignal): Error {
-  if (signal.aborted || err instanceof NoPreCopy) return err as Error;
-  return new NoPreCopy(`staging failed: ${err instanceof Error ? err.message : String(err)}`);
-}
-
-/** Throws when the listing holds what a pre-copy cannot copy exactly. */
+/** Throws when the listing holds what a pre-copy of whole directories cannot copy exactly. */
 function unsupported(listing: Map<string, Listed>): void {
   for (const [path, f] of listing) {
     if ('pbc'.includes(f.type)) throw new NoPreCopy(`${path} is a device or FIFO`);
@@ -212,21 +183,117 @@ function unsupported(listing: Map<string, Listed>): void {
   }
 }
 
+/** Every file under the archived paths, which must be directories. */
+async function listTrees(helper: PreCopyHelper, paths: string[]): Promise<Map<string, Listed>> {
+  const listing = await helper.list(paths);
+  if (paths.some((p) => listing.get(p)?.type !== 'd')) throw new NoPreCopy('a path is not a directory');
+  return listing;
+}
+
+/*
+ * The pieces every pre-copy shares (this one of directories, and SQLite's of database files):
+ * the helper and its clock, the listing, the memory mappings, and the rule that decides which
+ * pre-copied bytes are still a file's bytes.
+ */
+
+/** A read-only helper container of a store's image, for listing its files while it is stopped or paused. */
+export interface PreCopyHelper {
+  /** The helper's clock when the pre-copy began (seconds since the epoch): ctimes are judged against it. */
+  readonly startedAt: number;
+  /**
+   * `find -printf` of the start points (with `recurse`, of everything under them), path ->
+   * facts. A start point that does not exist is left out: files vanish while a store runs.
+   */
+  list(paths: string[], options?: { recurse?: boolean }): Promise<Map<string, Listed>>;
+  /** Removes the helper; safe to call more than once. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Starts the helper: the store's image, its volumes mounted read-only (a stopped or paused
+ * container cannot exec), no network, and reads its clock. Throws NoPreCopy when it cannot.
+ */
+export async function startHelper(engine: DockerEngine, container: ContainerDetails): Promise<PreCopyHelper> {
+  const id = await engine
+    .runDetached({
+      image: container.imageId,
+      entrypoint: ['sleep'],
+      cmd: ['900'], // a leftover (stackvault killed) ends itself within 15 minutes, and is removed (autoRemove)
+      user: '0:0',
+      volumesFrom: [`${container.id}:ro`],
+      noNetwork: true,
+      noHealthcheck: true,
+      autoRemove: true,
+      labels: { 'stackvault.helper': 'true', 'stackvault.helper-for': container.id },
+    })
+    .catch((err: unknown) => {
+      throw new NoPreCopy(`no helper container of its image (${err instanceof Error ? err.message : String(err)})`);
+    });
+  let removed: Promise<void> | undefined;
+  const remove = () => (removed ??= engine.remove(id).catch(() => undefined));
+  try {
+    const clock = await engine.exec(id, ['date', '+%s.%N']);
+    const startedAt = Number(clock.stdout.trim());
+    if (clock.exitCode !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy('the helper cannot tell the time');
+    return { startedAt, list: (paths, options) => listFiles(engine, id, paths, options?.recurse ?? true), remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
+
+/**
+ * Whether a file's pre-copied bytes (`copiedSize` of them, undefined when none were staged)
+ * are still its bytes, by the listing taken while the store is down. Only a regular file with
+ * one link, the same size, not mapped shared and writable, whose ctime and that of every
+ * directory between it and `top` (the archived path, or the mount point: neither can be
+ * renamed) lie before the pre-copy began, less a margin for clock granularity: renaming a
+ * directory changes only its own ctime.
+ */
+export function keepsPreCopiedBytes(listing: Map<string, Listed>, path: string, top: string, copiedSize: number | undefined, mapped: Set<string>, startedAt: number): boolean {
+  const f = listing.get(path);
+  if (f?.type !== 'f' || f.links !== 1 || copiedSize !== f.size || mapped.has(path)) return false;
+  const before = startedAt - CTIME_MARGIN_S;
+  for (let p = path; p !== top; p = posix.dirname(p)) {
+    const above = listing.get(p);
+    if (!above || above.ctime >= before || p === '/') return false;
+  }
+  return true;
+}
+
+/** A failure while staging or catching up: the copy falls back to one while the store is down, unless interrupted. */
+export function stagingFailure(err: unknown, signal: AbortSignal): Error {
+  if (signal.aborted || err instanceof NoPreCopy) return err as Error;
+  return new NoPreCopy(`staging failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
 /**
  * Files mapped shared and writable by the store's processes (from /proc/PID/maps). Each
  * process is read as its own user: without CAP_SYS_PTRACE, root in a container cannot read
  * another user's maps. A process whose maps cannot be read rules the pre-copy out.
+ *
+ * Read after the helper's clock and before the first byte is staged: a mapping seen here has
+ * its file copied again while the store is down; one made later sets the file's ctime with its
+ * first write (a new mapping's first write faults, and the fault updates ctime), and one that
+ * ended before the staging wrote nothing the staging could miss.
  */
-async function sharedWritableMappings(engine: DockerEngine, container: ContainerDetails): Promise<Set<string>> {
+export async function sharedWritableMappings(engine: DockerEngine, container: ContainerDetails): Promise<Set<string>> {
   const uidsOut = await engine.exec(container.id, ['sh', '-c', 'for s in /proc/[0-9]*/status; do while read -r k a b rest; do [ "$k" = Uid: ] && echo "$b"; done < "$s"; done 2>/dev/null; true']);
   if (uidsOut.exitCode !== 0) throw new NoPreCopy("the store's memory mappings cannot be read (no sh)");
   const uids = [...new Set(uidsOut.stdout.split('\n').filter((u) => /^\d+$/.test(u)))];
   const mapped = new Set<string>();
   for (const uid of uids) {
+    // A process being set up by `docker exec` (a healthcheck's, or one of ours) is not
+    // dumpable for a moment (runc's init), so its maps cannot be read: asked again for up to
+    // 2 s. One that stays unreadable rules the pre-copy out.
     const script =
-      'for d in /proc/[0-9]*; do u=; while read -r k a b rest; do [ "$k" = Uid: ] && u=$b; done < "$d/status" 2>/dev/null; [ "$u" = "$1" ] || continue; cat "$d/maps" 2>/dev/null || { [ -e "$d" ] && echo UNREADABLE; }; done; true';
+      'for d in /proc/[0-9]*; do u=; while read -r k a b rest; do [ "$k" = Uid: ] && u=$b; done < "$d/status" 2>/dev/null; [ "$u" = "$1" ] || continue; n=0; until cat "$d/maps" 2>/dev/null; do [ -e "$d" ] || break; n=$((n+1)); if [ $n -gt 20 ]; then echo "UNREADABLE $d $(cat "$d/comm" 2>/dev/null)"; break; fi; sleep 0.1; done; done; true';
     const r = await engine.exec(container.id, ['sh', '-c', script, 'sh', uid], { user: uid });
-    if (r.exitCode !== 0 || r.stdout.includes('UNREADABLE')) throw new NoPreCopy(`the memory mappings of the store's processes (uid ${uid}) cannot be read`);
+    const unreadable = /^UNREADABLE \/proc\/(\d+) (.*)$/m.exec(r.stdout);
+    if (r.exitCode !== 0 || unreadable) {
+      const which = unreadable ? `, pid ${unreadable[1]} ${unreadable[2]}` : '';
+      throw new NoPreCopy(`the memory mappings of the store's processes (uid ${uid}${which}) cannot be read`);
+    }
     for (const line of r.stdout.split('\n')) {
       const m = /^\S+\s+(\S+)\s+\S+\s+\S+\s+\S+\s+(\/.*)$/.exec(line);
       if (m && m[1]!.includes('w') && m[1]!.includes('s')) mapped.add(m[2]!);
@@ -235,10 +302,11 @@ async function sharedWritableMappings(engine: DockerEngine, container: Container
   return mapped;
 }
 
-/** The listing of every path, by find in the helper: path -> facts. */
-async function list(engine: DockerEngine, helper: string, paths: string[]): Promise<Map<string, Listed>> {
-  const r = await engine.exec(helper, ['find', ...paths, '-printf', FIELDS]);
-  // While the store runs, files vanish between find reading a directory and the file itself.
+/** find in the helper: path -> facts (see PreCopyHelper.list). */
+async function listFiles(engine: DockerEngine, helper: string, paths: string[], recurse: boolean): Promise<Map<string, Listed>> {
+  const r = await engine.exec(helper, ['find', ...paths, ...(recurse ? [] : ['-maxdepth', '0']), '-printf', FIELDS]);
+  // While the store runs, files vanish between find reading a directory and the file itself;
+  // a start point that does not exist (a database's -journal) is reported the same way.
   const vanished =
     r.exitCode === 1 &&
     r.stderr
@@ -267,7 +335,6 @@ async function list(engine: DockerEngine, helper: string, paths: string[]): Prom
       link: f[8]!,
     });
   }
-  if (paths.some((p) => out.get(p)?.type !== 'd')) throw new NoPreCopy('a path is not a directory');
   return out;
 }
 

@@ -12,11 +12,13 @@ import type * as SqliteHost from './sqlite-host.js';
 import { type Fingerprint, firstDifference, methodVersions } from './fingerprint.js';
 import { inWorkers } from '../util/worker-call.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
-import { parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
-import type { BackupContext, Driver, ThrowawaySpec } from './types.js';
+import { copyFileOut, parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
+import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
 import { unsafeDataPath } from './volume-archive.js';
 import { recorded } from './details.js';
 import { array, count, type Infer, matching, object, optional, record, string } from '../util/schema.js';
+import { NoPreCopy } from './pre-copy.js';
+import { DATABASE_FILES, rawFile, type SqlitePreCopy, startSqlitePreCopy } from './sqlite-pre-copy.js';
 
 const FILE_RECORD = object({
   path: string,
@@ -28,8 +30,12 @@ const FILE_RECORD = object({
 });
 export type SqliteFileRecord = Infer<typeof FILE_RECORD>;
 
-/** Each database's copy in the artifact, where it was, and its tables' row counts at the backup. */
-const DETAILS = object({ method: optional(string), files: array(FILE_RECORD) });
+/**
+ * Each database's copy in the artifact, where it was, and its tables' row counts at the backup;
+ * with a pre-copy, how many files were copied while the app was paused (absent in older backups).
+ */
+const DETAILS = object({ method: optional(string), files: array(FILE_RECORD), preCopy: optional(object({ copiedWhilePaused: count })) });
+type Details = Infer<typeof DETAILS>;
 
 /** Names an app container's SQLite files; the label claims the container for this driver. */
 export const SQLITE_PATHS_LABEL = 'stackvault.sqlite.paths';
@@ -77,12 +83,13 @@ const host = inWorkers<typeof SqliteHost>(new URL('./sqlite-host.js', import.met
  * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
  * plain copy of a live database, and nothing is ever written into the app's container:
  * each path is first checked to be an existing SQLite file (read through the archive API),
- * then the container is paused (cgroup freezer) while each database and its -wal/-journal are
- * copied out as one set; the copy is recovered, compacted (VACUUM INTO) and checked on the
- * host with node:sqlite. A frozen db+wal pair is what a crash leaves, which SQLite is built
- * to recover; uncommitted frames are discarded.
+ * then each database and its -wal/-journal are copied out as one set while the container is
+ * paused (cgroup freezer): pre-copied while it runs, so that the pause covers only the files
+ * changed since (sqlite-pre-copy.ts). The copy is recovered, compacted (VACUUM INTO) and
+ * checked on the host with node:sqlite. A frozen db+wal pair is what a crash leaves, which
+ * SQLite is built to recover; uncommitted frames are discarded.
  */
-export const sqliteDriver: Driver<Infer<typeof DETAILS>> = {
+export const sqliteDriver: Driver<Details> = {
   details: DETAILS,
   name: 'sqlite',
   format: 'tar',
@@ -91,42 +98,32 @@ export const sqliteDriver: Driver<Infer<typeof DETAILS>> = {
   secrets: () => [],
 
   async backup(ctx) {
-    const paths = sqlitePaths(ctx.container.labels);
-    if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${SQLITE_PATHS_LABEL} label naming its database files.`);
-    for (const path of paths) await checkIsSqlite(ctx.engine, ctx.container.id, path);
-    const { files, fingerprint } = await backupFrozen(ctx, paths);
-    return { details: { method: 'frozen copy, recovered on host', files }, fingerprint };
+    const snapshot = await frozenSnapshot(ctx);
+    try {
+      await snapshot.fix();
+      return await snapshot.backup(ctx.output);
+    } finally {
+      await snapshot.release();
+    }
   },
 
   /**
-   * Consistent backups: the frozen copy of every database (with its -wal and -journal) is
-   * the point, taken inside the window (the app is paused anyway); recovering, checking and
-   * archiving it happen afterwards, on the host.
+   * Consistent backups: the pre-copy runs before the window; inside it (the app is paused
+   * anyway) only what changed since is copied, which fixes the point; recovering, checking
+   * and archiving happen afterwards, on the host.
    */
-  async prepareSnapshot(ctx) {
-    const paths = sqlitePaths(ctx.container.labels);
-    if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${SQLITE_PATHS_LABEL} label naming its database files.`);
-    for (const path of paths) await checkIsSqlite(ctx.engine, ctx.container.id, path);
-    const work = await mkdtemp(join(tmpdir(), 'stackvault-sqlite-'));
-    let headers: CopyHeader[] | undefined;
-    return {
-      async fix() {
-        headers = await copyFrozen(ctx, paths, work);
-      },
-      async backup(output) {
-        if (!headers) throw new Error('the snapshot point was not fixed');
-        const { files, fingerprint } = await archiveCopies(output, paths, work, headers);
-        return { details: { method: 'frozen copy, recovered on host', files }, fingerprint };
-      },
-      release: () => rm(work, { recursive: true, force: true }),
-    };
-  },
+  prepareSnapshot: (ctx) => frozenSnapshot(ctx),
 
   async plan(engine, container) {
     const paths = sqlitePaths(container.labels);
     const problems: string[] = [];
     for (const p of paths) await checkIsSqlite(engine, container.id, p).catch((err: Error) => problems.push(err.message));
-    return { method: 'frozen copy of each database with its -wal, recovered and checked on the host', interrupts: 'paused', paths, warnings: problems };
+    return {
+      method: 'frozen copy of each database with its -wal (pre-copied while the app runs, so it is paused only to copy what changed), recovered and checked on the host',
+      interrupts: 'paused',
+      paths,
+      warnings: problems,
+    };
   },
 
   /**
@@ -325,35 +322,86 @@ async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, p
 }
 
 /** Copies a file (and the given companions that exist) out of a container through the archive API. */
-async function copyOut(engine: DockerEngine, containerId: string, path: string, target: string, suffixes: string[]): Promise<{ uid: number; gid: number; mode: number } | undefined> {
-  let header: { uid: number; gid: number; mode: number } | undefined;
+async function copyOut(engine: DockerEngine, containerId: string, path: string, target: string, suffixes: readonly string[]): Promise<CopyHeader> {
+  let header: CopyHeader;
   for (const suffix of suffixes) {
-    const archive = await engine.getArchive(containerId, path + suffix).catch((err: unknown) => {
-      if (suffix && (err as { statusCode?: number }).statusCode === 404) return undefined; // no WAL or journal: fine
-      throw err;
-    });
-    if (!archive) continue;
-    const entry = await findTarEntry(archive, basename(path + suffix));
-    if (!suffix) header = { uid: entry.uid, gid: entry.gid, mode: entry.mode };
-    await pipeline(entry.stream, createWriteStream(target + suffix, { mode: 0o600 }));
+    const copied = await copyFileOut(engine, containerId, path + suffix, target + suffix, { mayBeMissing: suffix !== '' }); // no WAL or journal: fine
+    if (!suffix) header = copied;
   }
   return header;
 }
 
 type CopyHeader = { uid: number; gid: number; mode: number } | undefined;
 
-async function backupFrozen(ctx: BackupContext, paths: string[]): Promise<{ files: SqliteFileRecord[]; fingerprint: Fingerprint }> {
-  return withWorkDir(async (work) => archiveCopies(ctx.output, paths, work, await copyFrozen(ctx, paths, work)));
+/**
+ * The frozen copy as a Snapshot: set up (and pre-copied) while the app runs, fixed while it is
+ * paused (by `fix` itself, or by a consistent backup's window), archived after it runs again.
+ */
+async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
+  const paths = sqlitePaths(ctx.container.labels);
+  if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${SQLITE_PATHS_LABEL} label naming its database files.`);
+  for (const path of paths) await checkIsSqlite(ctx.engine, ctx.container.id, path);
+  // Raw copies are staged in the service's scratch directory, next to the backup, when there is one.
+  const work = await mkdtemp(join(ctx.scratchDir ?? tmpdir(), 'stackvault-sqlite-'));
+  const raw = join(work, 'raw');
+  let pre: SqlitePreCopy | undefined;
+  try {
+    await mkdir(raw);
+    pre = await preCopy(ctx, paths, raw);
+  } catch (err) {
+    await rm(work, { recursive: true, force: true });
+    throw err;
+  }
+  let headers: CopyHeader[] | undefined;
+  let copiedWhilePaused: number | undefined;
+  return {
+    async fix() {
+      await ctx.withPaused(async () => {
+        if (pre) {
+          try {
+            copiedWhilePaused = await pre.catchUp();
+            headers = pre.headers;
+            return;
+          } catch (err) {
+            if (!(err instanceof NoPreCopy) || ctx.signal.aborted) throw err;
+            ctx.log(`copied while paused (no pre-copy: ${err.message})`);
+          }
+        }
+        headers = await copyFrozen(ctx.engine, ctx.container.id, paths, raw);
+      });
+    },
+    async backup(output) {
+      if (!headers) throw new Error('the snapshot point was not fixed');
+      const { files, fingerprint } = await archiveCopies(output, paths, work, headers);
+      return { details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) }, fingerprint };
+    },
+    async release() {
+      await pre?.dispose();
+      await rm(work, { recursive: true, force: true });
+    },
+  };
 }
 
-/** The frozen copies: every database with its -wal and -journal, into `work/raw`, while the container is paused. */
-async function copyFrozen(ctx: Pick<BackupContext, 'engine' | 'container' | 'withPaused'>, paths: string[], work: string): Promise<CopyHeader[]> {
-  const raw = join(work, 'raw');
+/** The pre-copy, or undefined (after saying why) when the files are to be copied whole while the app is paused. */
+async function preCopy(ctx: BackupContext, paths: string[], raw: string): Promise<SqlitePreCopy | undefined> {
+  try {
+    // Encrypted artifacts: raw bytes are not staged on disk before the pause, as for every pre-copy.
+    if (!ctx.scratchDir) throw new NoPreCopy('artifacts are encrypted, so nothing is staged before the pause');
+    return await startSqlitePreCopy(ctx.engine, ctx.container, paths, raw, ctx.signal);
+  } catch (err) {
+    if (!(err instanceof NoPreCopy) || ctx.signal.aborted) throw err;
+    ctx.log(`copied while paused (no pre-copy: ${err.message})`);
+    return undefined;
+  }
+}
+
+/** Every database with its -wal and -journal into `raw`, as they are now (the caller has the app paused). */
+async function copyFrozen(engine: DockerEngine, containerId: string, paths: string[], raw: string): Promise<CopyHeader[]> {
+  // Nothing of a pre-copy that could not catch up may stay: a WAL staged then and gone now would be replayed.
+  await rm(raw, { recursive: true, force: true });
   await mkdir(raw);
   const headers: CopyHeader[] = [];
-  await ctx.withPaused(async () => {
-    for (const [i, path] of paths.entries()) headers[i] = await copyOut(ctx.engine, ctx.container.id, path, join(raw, String(i)), ['', '-wal', '-journal']);
-  });
+  for (const [i, path] of paths.entries()) headers[i] = await copyOut(engine, containerId, path, rawFile(raw, i, ''), DATABASE_FILES);
   return headers;
 }
 
@@ -366,7 +414,7 @@ async function archiveCopies(output: BackupContext['output'], paths: string[], w
   const parts: Record<string, string> = {};
   for (const [i, path] of paths.entries()) {
     const entry = entryName(i, path);
-    const { tables, digests } = await host.checkAndDigest(join(raw, String(i)), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
+    const { tables, digests } = await host.checkAndDigest(rawFile(raw, i, ''), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
     const h = headers[i];
     files.push({ path, entry, tables, ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
     Object.assign(parts, await fileParts(join(out, entry), path, SQLITE_FINGERPRINT_METHOD, digests));

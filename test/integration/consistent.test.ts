@@ -222,7 +222,8 @@ describe('backup create --consistent', () => {
  * The window's pauses are undone on every path: Ctrl-C unpauses the writers before stackvault
  * exits; after a SIGKILL their markers remain and the next run unpauses them, as for any pause.
  * A 150 MB database (its header is SQLite's, its body random) makes the window long enough to
- * be caught: the frozen copy of it is taken inside the window.
+ * be caught: it is not on a volume, so it cannot be pre-copied, and the frozen copy of all of
+ * it is taken inside the window.
  */
 describe('backup create --consistent, interrupted inside its window', () => {
   const project = newProjectName('consistent-kill');

@@ -389,14 +389,16 @@ describe('a paused container', () => {
     const { GenericContainer, Wait } = await import('testcontainers');
     const { IMAGES } = await import('../support/images.js');
     const project = newProjectName('pausekill');
-    // No sqlite3 in this image: the frozen-copy fallback pauses it; a big file keeps it paused a while.
+    // No sqlite3 in this image: the frozen-copy fallback pauses it; a big file keeps it paused a
+    // while. The file is not on a volume (/data is one), so it cannot be pre-copied: all of it is
+    // copied while paused.
     const app = await new GenericContainer(IMAGES.neo4j)
-      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'legacy-app', 'stackvault.sqlite.paths': '/data/app.db' })
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'legacy-app', 'stackvault.sqlite.paths': '/srv/app.db' })
       .withWaitStrategy(Wait.forHealthCheck())
       .start();
     try {
       // SQLite's header first: stackvault checks that a labelled path is a database before it pauses anything.
-      expect((await app.exec(['bash', '-c', "{ printf 'SQLite format 3\\000'; head -c 400000000 /dev/urandom; } > /data/app.db"])).exitCode).toBe(0);
+      expect((await app.exec(['bash', '-c', "{ printf 'SQLite format 3\\000'; head -c 400000000 /dev/urandom; } > /srv/app.db"])).exitCode).toBe(0);
       const dir = await tempDir('pausekill');
       const run = bot(['backup', 'create', '--dir', dir, '--project', project]);
       const container = new Docker().getContainer(app.getId());

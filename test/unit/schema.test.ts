@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { array, boolean, count, matching, object, optional, record, SchemaError, string, vetted } from '../../src/util/schema.js';
 import { DRIVERS } from '../../src/drivers/registry.js';
+import { sqliteDriver } from '../../src/drivers/sqlite.js';
 
 const FILE = object({ path: string, entry: matching(/^[0-9]+-[\w.-]+$/, 'a plain name'), mode: optional(string), tables: record(count) });
 const DETAILS = object({ files: array(FILE), paused: optional(boolean) });
@@ -39,6 +40,20 @@ describe('details schemas', () => {
         expect(err, d.name).toBeInstanceOf(SchemaError);
       }
     }
+  });
+});
+
+describe("the SQLite driver's details", () => {
+  const before = { method: 'frozen copy, recovered on host', files: [{ path: '/app/data/app.db', entry: '0-app.db', owner: '0:0', mode: '644', tables: { events: 3 } }] };
+
+  it('reads a backup written before the pre-copy (no preCopy) and one written with it', () => {
+    expect(sqliteDriver.details.parse(before, 'details')).toEqual(before);
+    const withPreCopy = { ...before, preCopy: { copiedWhilePaused: 1 } };
+    expect(sqliteDriver.details.parse(withPreCopy, 'details')).toEqual(withPreCopy);
+  });
+
+  it.each([{ copiedWhilePaused: -1 }, { copiedWhilePaused: 'one' }, {}, 3])('refuses preCopy %j', (preCopy) => {
+    expect(() => sqliteDriver.details.parse({ ...before, preCopy }, 'details')).toThrow(/details\.preCopy/);
   });
 });
 
