@@ -192,7 +192,8 @@ async function main() {
         const { ms, json, rss } = await stackvault(opts.cli, ['backup', 'create', '--json', '--project', prefix, '--dir', backups, ...flags]);
         const only = flags.includes('--only') ? flags[flags.indexOf('--only') + 1].split(',') : undefined;
         r[key] = fromManifest(json, ms, rss, backups, only);
-        const label = { gzip: 'create --compress gzip', consistent: 'create --consistent', consistentOnline: 'create --consistent --only postgres,redis,app' }[key] ?? `create (default: ${r[key].compression})`;
+        const label =
+          { gzip: 'create --compress gzip', consistent: 'create --consistent', consistentOnline: 'create --consistent --only postgres,redis,app' }[key] ?? `create (default: ${r[key].compression})`;
         log(
           `  ${label.padEnd(19)} ${fmt(sec(ms))} s, ${fmt(MB(r[key].bytes))} MB (raw ${fmt(MB(r[key].rawBytes))}), RSS ${fmt(rss.rootHwmMB, 0)}/${fmt(rss.treeMB, 0)} MB (${Object.entries(
             r[key].services,

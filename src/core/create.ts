@@ -20,6 +20,7 @@ import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
+import { removeLeftoverHelpers } from './leftover-helpers.js';
 import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
 
 export interface CreateOptions extends DiscoveryOptions {
@@ -72,6 +73,8 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
   try {
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) deps.progress.warn(leftover);
+    const helpers = await removeLeftoverHelpers(deps.engine);
+    if (helpers) deps.progress.warn(`Removed ${helpers} helper container${helpers > 1 ? 's' : ''} left by a stackvault run that was killed.`);
     return await runBackup(dir, options, deps);
   } finally {
     await release();

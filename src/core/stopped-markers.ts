@@ -148,11 +148,18 @@ export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined
  */
 export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: StopOptions = {}): Promise<T> {
   await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
+  // Looked up before the stop: the store serves until it is sent its stop signal.
+  const timeout = options.timeoutSeconds ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
   try {
-    Object.assign(facts, await stopChecked(engine, target, options.timeoutSeconds));
-    return await work();
+    await engine.stop(target.id, timeout);
+    // How it stopped is read while the work already runs: the store is down either way. Not
+    // knowing it is no reason to fail (and it never rejects, so the work is always awaited).
+    const stopped = stopFacts(engine, target, timeout, Date.now() - began).catch(() => ({ stopTimeoutSeconds: timeout, warnings: [] }));
+    const [how, result] = await Promise.all([stopped, work()]);
+    Object.assign(facts, how);
+    return result;
   } finally {
     await engine.start(target.id);
     facts.downtimeMs = Date.now() - began;
@@ -192,12 +199,8 @@ export async function withPaused<T>(
   }
 }
 
-/** Stops with the timeout that applies and says whether Docker had to kill the container. */
-async function stopChecked(engine: DockerEngine, target: { id: string; name: string }, override?: number): Promise<Omit<DowntimeFacts, 'downtimeMs'>> {
-  const timeout = override ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
-  const began = Date.now();
-  await engine.stop(target.id, timeout);
-  const took = Date.now() - began;
+/** Whether Docker had to kill the container (or the kernel did) when it was stopped, `took` ms after the signal. */
+async function stopFacts(engine: DockerEngine, target: { id: string; name: string }, timeout: number, took: number): Promise<Omit<DowntimeFacts, 'downtimeMs'>> {
   const after = await engine.inspect(target.id);
   const warnings: string[] = [];
   const secs = (took / 1000).toFixed(1);

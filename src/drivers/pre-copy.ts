@@ -4,6 +4,7 @@ import { join, posix } from 'node:path';
 import { PassThrough, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { helperOwnerLabels } from '../docker/helper-owner.js';
 import { finished, forwardTo } from '../util/backpressure.js';
 import { encodeHeader, filterTar } from '../util/tar-build.js';
 import { stripTarTrailer, TarChecker, writeChunk } from '../util/tar-stream.js';
@@ -218,13 +219,13 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
     .runDetached({
       image: container.imageId,
       entrypoint: ['sleep'],
-      cmd: ['900'], // a leftover (stackvault killed) ends itself within 15 minutes, and is removed (autoRemove)
+      cmd: ['900'], // a leftover (stackvault killed) is removed by the next run, or ends itself within 15 minutes (autoRemove)
       user: '0:0',
       volumesFrom: [`${container.id}:ro`],
       noNetwork: true,
       noHealthcheck: true,
       autoRemove: true,
-      labels: { 'stackvault.helper': 'true', 'stackvault.helper-for': container.id },
+      labels: { ...helperOwnerLabels(), 'stackvault.helper-for': container.id },
     })
     .catch((err: unknown) => {
       throw new NoPreCopy(`no helper container of its image (${err instanceof Error ? err.message : String(err)})`);

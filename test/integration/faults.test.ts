@@ -93,9 +93,14 @@ describe('interrupted backup create', () => {
     expect(String(list.stderr)).toMatch(/An interrupted stackvault run \(pid \d+\) stopped .* Start it with: docker start /);
     expect(String(list.stdout)).toMatch(/No backups/);
     expect(String(list.stdout)).toMatch(/\.tmp-stackvault_backup_\d+_\d+: unfinished/);
+    const Docker = (await import('dockerode')).default;
+    // The killed run's pre-copy helper, which holds the store's volumes mounted, is removed by the next run.
+    const helpers = () => new Docker().listContainers({ all: true, filters: { label: [`stackvault.helper-for=${neo4j.getId()}`] } });
+    expect(await helpers()).toHaveLength(1);
     const create = await bot(['backup', 'create', '--dir', dir, '--project', project]);
     expect(String(create.stdout)).toMatch(/warning: An interrupted stackvault run .* docker start /);
-    const Docker = (await import('dockerode')).default;
+    expect(String(create.stdout)).toMatch(/warning: Removed 1 helper container left by a stackvault run that was killed\./);
+    expect(await helpers()).toEqual([]);
     await new Docker().getContainer(neo4j.getId()).start();
     const cleanup = await bot(['backup', 'cleanup', '--dir', dir]);
     expect(String(cleanup.stdout)).toMatch(/removed unfinished \.tmp-stackvault_backup_/);
