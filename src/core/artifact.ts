@@ -42,16 +42,27 @@ export function decompressor(kind: Compression): Transform {
   }
 }
 
-/** Counts bytes flowing through, and reports them (throttled by the caller) as progress. */
+/**
+ * Counts bytes flowing through, and reports them (throttled by the caller) as progress. With
+ * `gate`, each chunk first waits for what it returns (backpressure holds the producer meanwhile).
+ */
 export class ByteCounter extends Transform {
   bytes = 0;
-  constructor(private readonly onBytes?: (total: number) => void) {
+  constructor(
+    private readonly onBytes?: (total: number) => void,
+    private readonly gate?: () => Promise<void> | undefined,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
-    this.bytes += chunk.length;
-    this.onBytes?.(this.bytes);
-    cb(null, chunk);
+    const pass = () => {
+      this.bytes += chunk.length;
+      this.onBytes?.(this.bytes);
+      cb(null, chunk);
+    };
+    const waiting = this.gate?.();
+    if (waiting) waiting.then(pass, cb);
+    else pass();
   }
 }
 
@@ -87,10 +98,10 @@ export async function writeArtifact(
   file: string,
   compression: Compression,
   produce: (raw: Writable) => Promise<void>,
-  options: { onRawBytes?: (total: number) => void; inspectRaw?: Writable; signal?: AbortSignal; encryptTo?: string[] } = {},
+  options: { onRawBytes?: (total: number) => void; inspectRaw?: Writable; signal?: AbortSignal; encryptTo?: string[]; gate?: () => Promise<void> | undefined } = {},
 ): Promise<WrittenArtifact> {
   const raw = new PassThrough({ highWaterMark: 1 << 20 });
-  const counter = new ByteCounter(options.onRawBytes);
+  const counter = new ByteCounter(options.onRawBytes, options.gate);
   const hasher = new Sha256Tap();
   // pipeline, not pipe(): a failure on either side reaches the other (a bad tar stops the write).
   const inspected = options.inspectRaw ? pipeline(counter, options.inspectRaw) : Promise.resolve();

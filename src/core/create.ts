@@ -21,6 +21,7 @@ import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
 import { removeLeftoverHelpers } from './leftover-helpers.js';
+import { QuietWhileDown } from './quiet-while-down.js';
 import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
 
 export interface CreateOptions extends DiscoveryOptions {
@@ -97,8 +98,10 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
     // In a consistent backup every service gets ready at once (the window waits for them all);
     // their streams after the window keep to --parallel.
     const consistency = window ? { window, streaming: semaphore(options.parallel) } : undefined;
+    const quiet = new QuietWhileDown();
+    if (window) quiet.suspendUntil(window.closed);
     const entries = await mapLimit(found.running, window ? found.running.length : options.parallel, (c, i) =>
-      backupService(c, join(tmp, names[i]!), names[i]!, options, deps, dir, found.peers(c.container.id), consistency && { ...consistency, slot: consistency.window.slot() }),
+      backupService(c, join(tmp, names[i]!), names[i]!, options, deps, { dir, quiet }, found.peers(c.container.id), consistency && { ...consistency, slot: consistency.window.slot() }),
     );
     if (window) {
       await window.closed;
@@ -189,7 +192,16 @@ interface ConsistentPart {
   streaming: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
-async function backupService(c: Candidate, file: string, artifact: string, options: CreateOptions, deps: CreateDeps, dir: string, peers: Peer[], consistent?: ConsistentPart): Promise<ServiceEntry> {
+async function backupService(
+  c: Candidate,
+  file: string,
+  artifact: string,
+  options: CreateOptions,
+  deps: CreateDeps,
+  { dir, quiet }: { dir: string; quiet: QuietWhileDown },
+  peers: Peer[],
+  consistent?: ConsistentPart,
+): Promise<ServiceEntry> {
   const started = Date.now();
   deps.progress.serviceStarted(c.service, `backing up (${c.driver.name})`);
   let secrets: string[] = [];
@@ -204,6 +216,16 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
     const container = await deps.engine.inspect(c.container.id);
     secrets = secretsOf(container, c.driver);
     const target = { id: c.container.id, name: c.container.name, service: c.service };
+    const whileDown = async <T>(hold: () => Promise<T>): Promise<T> => {
+      // One store down at a time: its stop and start do not compete with another's.
+      await quiet.wait(c.container.id);
+      quiet.enter(c.container.id);
+      try {
+        return await hold();
+      } finally {
+        quiet.leave(c.container.id);
+      }
+    };
     let outcome: Awaited<ReturnType<Driver['backup']>> = {};
     const checker = c.driver.format === 'tar' ? new TarChecker() : undefined;
     const written = await writeArtifact(
@@ -217,15 +239,15 @@ async function backupService(c: Candidate, file: string, artifact: string, optio
           peers,
           output: raw,
           signal: deps.signal,
-          withStopped: (work) => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }),
+          withStopped: (work) => whileDown(() => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) })),
           // A writer the consistency window holds paused is not paused again.
-          withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) })),
+          withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : whileDown(() => withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) }))),
           scratchDir,
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
         };
         outcome = consistent ? await consistentBackup(c, ctx, consistent) : await c.driver.backup(ctx);
       },
-      { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal, encryptTo: options.encryptTo },
+      { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal, encryptTo: options.encryptTo, gate: () => quiet.wait(c.container.id) },
     );
     if (written.rawBytes === 0) throw new Error('the backup produced no data');
     const down = downtime();
