@@ -94,6 +94,11 @@ export class ConsistencyWindow {
     return this.pausedAt !== undefined && this.pausedMs === undefined && this.writers.some((w) => w.id === containerId);
   }
 
+  /** How long the window held this container paused: undefined when it is not a writer, or before the window closed. */
+  pausedFor(containerId: string): number | undefined {
+    return this.writers.some((w) => w.id === containerId) ? this.pausedMs : undefined;
+  }
+
   /** A service that has no quick snapshot point and is copied whole inside the window. */
   copiedWhole(service: string): void {
     this.copiedInWindow.push(service);

@@ -98,8 +98,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
     // In a consistent backup every service gets ready at once (the window waits for them all);
     // their streams after the window keep to --parallel.
     const consistency = window ? { window, streaming: semaphore(options.parallel) } : undefined;
-    const quiet = new QuietWhileDown();
-    if (window) quiet.suspendUntil(window.closed);
+    const quiet = window ? undefined : new QuietWhileDown(undefined, undefined, deps.signal);
     const entries = await mapLimit(found.running, window ? found.running.length : options.parallel, (c, i) =>
       backupService(c, join(tmp, names[i]!), names[i]!, options, deps, { dir, quiet }, found.peers(c.container.id), consistency && { ...consistency, slot: consistency.window.slot() }),
     );
@@ -198,7 +197,7 @@ async function backupService(
   artifact: string,
   options: CreateOptions,
   deps: CreateDeps,
-  { dir, quiet }: { dir: string; quiet: QuietWhileDown },
+  { dir, quiet }: { dir: string; quiet: QuietWhileDown | undefined },
   peers: Peer[],
   consistent?: ConsistentPart,
 ): Promise<ServiceEntry> {
@@ -217,8 +216,11 @@ async function backupService(
     secrets = secretsOf(container, c.driver);
     const target = { id: c.container.id, name: c.container.name, service: c.service };
     const whileDown = async <T>(hold: () => Promise<T>): Promise<T> => {
-      // One store down at a time: its stop and start do not compete with another's.
-      await quiet.wait(c.container.id);
+      if (!quiet) return hold();
+      // One store down at a time: its stop and start do not compete with another's. Asked
+      // again after each wake-up: another waiter may have gone down first.
+      for (let turn = quiet.wait(c.container.id); turn; turn = quiet.wait(c.container.id)) await turn;
+      if (deps.signal.aborted) throw interrupted(deps.signal); // nothing is stopped after Ctrl-C
       quiet.enter(c.container.id);
       try {
         return await hold();
@@ -247,9 +249,12 @@ async function backupService(
         };
         outcome = consistent ? await consistentBackup(c, ctx, consistent) : await c.driver.backup(ctx);
       },
-      { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal, encryptTo: options.encryptTo, gate: () => quiet.wait(c.container.id) },
+      { onRawBytes: (n) => deps.progress.serviceBytes(c.service, n), inspectRaw: checker, signal: deps.signal, encryptTo: options.encryptTo, gate: () => quiet?.wait(c.container.id) },
     );
     if (written.rawBytes === 0) throw new Error('the backup produced no data');
+    // An app container that is one of the window's writers was down for the window too.
+    const held = consistent?.window.pausedFor(target.id);
+    if (held !== undefined) stops.push({ downtimeMs: held, warnings: [] });
     const down = downtime();
     const warnings = [...(outcome.warnings ?? []), ...(down.warnings ?? [])];
     const entry: ServiceEntry = {

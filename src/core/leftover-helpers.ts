@@ -13,8 +13,23 @@ export async function removeLeftoverHelpers(engine: DockerEngine): Promise<numbe
   const here = hostname();
   const left = (await engine.listContainers({ all: true })).filter((c) => {
     const pid = Number(c.labels[HELPER_OWNER_LABELS.pid]);
-    return c.labels[HELPER_OWNER_LABELS.helper] === 'true' && c.labels[HELPER_OWNER_LABELS.host] === here && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid);
+    return (
+      c.labels[HELPER_OWNER_LABELS.helper] === 'true' &&
+      c.labels[HELPER_OWNER_LABELS.for] !== undefined &&
+      c.labels[HELPER_OWNER_LABELS.host] === here &&
+      Number.isInteger(pid) &&
+      pid > 0 &&
+      pid !== process.pid &&
+      !processAlive(pid)
+    );
   });
-  await Promise.all(left.map((c) => engine.remove(c.id).catch(() => undefined)));
-  return left.length;
+  const removed = await Promise.all(
+    left.map((c) =>
+      engine.remove(c.id, { keepVolumes: true }).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return removed.filter(Boolean).length;
 }

@@ -5,30 +5,26 @@
  * other dumps took 1.3-2.5 s instead of well under one. A service that is down itself never
  * waits (its own copy may stream), and nothing waits on one down period for longer than
  * `maxWaitMs`: a store copied whole while stopped (no pre-copy possible) must not hold every
- * other service for the length of its copy. A consistent backup's window suspends it all.
+ * other service for the length of its copy. Not used for consistent backups: there every
+ * store is stopped in the window at once, and a store's snapshot (Redis's RDB, Postgres's
+ * sessions) must not be held open longer.
  */
 export class QuietWhileDown {
   private readonly down = new Map<string, number>();
   private readonly waiters: Array<{ service: string; resolve: () => void }> = [];
   private timer?: NodeJS.Timeout;
-  private suspended = false;
+  private ended = false;
 
   constructor(
     private readonly maxWaitMs = 10_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /**
-   * Holds no one until `done` settles: a consistent backup's window must not wait for streams
-   * (a store's point may be fixed by the first bytes it writes).
-   */
-  suspendUntil(done: Promise<unknown>): void {
-    this.suspended = true;
-    const resume = () => {
-      this.suspended = false;
+    private readonly now: () => number = () => performance.now(),
+    signal?: AbortSignal,
+  ) {
+    // Interrupted: nothing waits any more (the run is ending; every down service is being started).
+    signal?.addEventListener('abort', () => {
+      this.ended = true;
       this.settle();
-    };
-    done.then(resume, resume);
+    });
   }
 
   /** A service goes down (stopped or paused). */
@@ -54,7 +50,7 @@ export class QuietWhileDown {
 
   /** Whether `service` must wait now: it is up and another service's down period is young. */
   holds(service: string): boolean {
-    if (this.suspended || this.down.has(service)) return false;
+    if (this.ended || this.down.has(service)) return false;
     const t = this.now();
     return [...this.down.values()].some((since) => t - since < this.maxWaitMs);
   }

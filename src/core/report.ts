@@ -32,7 +32,7 @@ export function renderReport(input: { dir: string; backups: readonly BackupRecor
     const verify = m.verifications?.at(-1);
     const drill = m.drills?.at(-1);
     const window = m.consistency;
-    return `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${window ? `${esc((Number(window.pausedMs) / 1000).toFixed(1))} s, ${esc((window.paused ?? []).join(', ') || 'nothing')} paused` : '-'}</td><td>${verify ? `${verify.ok ? 'ok' : 'FAILED'} ${verify.deep ? 'deep' : 'checksums'} ${esc(verify.at.slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok ? 'ok' : 'FAILED'} ${esc(drill.at.slice(0, 16))}` : '-'}</td><td>${
+    return `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${window ? windowCell(window) : '-'}</td><td>${verify ? `${verify.ok ? 'ok' : 'FAILED'} ${verify.deep ? 'deep' : 'checksums'} ${esc(verify.at.slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok ? 'ok' : 'FAILED'} ${esc(drill.at.slice(0, 16))}` : '-'}</td><td>${
       m.services
         .filter((s) => s.status !== 'ok')
         .map((s) => esc(s.name))
@@ -84,6 +84,13 @@ ${rows.join('\n')}
 ${failures.length ? `<table><tbody>${failures.map((f) => `<tr><td>${esc(f.id)}</td><td>${esc(f.service)}</td><td>${esc(f.why)}</td></tr>`).join('')}</tbody></table>` : '<p>None.</p>'}
 </body></html>
 `;
+}
+
+/** A consistent backup's window, from a manifest that may be crafted: only what has the expected shape is shown. */
+function windowCell(window: { pausedMs?: unknown; paused?: unknown }): string {
+  const ms = Number(window.pausedMs);
+  const paused = Array.isArray(window.paused) ? window.paused.filter((p): p is string => typeof p === 'string') : [];
+  return `${Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : '?'}, ${esc(paused.join(', ') || 'nothing')} paused`;
 }
 
 const COLORS = ['#2f6fdd', '#d9481c', '#1b9e5a', '#9b3fc4', '#c79100', '#0a8ea0', '#d43f8d', '#5b6b7f'];

@@ -147,20 +147,21 @@ export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined
  * reported as a warning, and the downtime is measured until it runs again.
  */
 export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: StopOptions = {}): Promise<T> {
-  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
-  // Looked up before the stop: the store serves until it is sent its stop signal.
+  // Looked up before the marker (a failure here stops nothing) and before the stop: the store serves until it is sent its stop signal.
   const timeout = options.timeoutSeconds ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
+  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
+  let stopped: Promise<Omit<DowntimeFacts, 'downtimeMs'>> | undefined;
   try {
     await engine.stop(target.id, timeout);
     // How it stopped is read while the work already runs: the store is down either way. Not
-    // knowing it is no reason to fail (and it never rejects, so the work is always awaited).
-    const stopped = stopFacts(engine, target, timeout, Date.now() - began).catch(() => ({ stopTimeoutSeconds: timeout, warnings: [] }));
-    const [how, result] = await Promise.all([stopped, work()]);
-    Object.assign(facts, how);
-    return result;
+    // knowing it is no reason to fail, so it never rejects.
+    stopped = stopFacts(engine, target, timeout, Date.now() - began).catch(() => ({ stopTimeoutSeconds: timeout, warnings: [] }));
+    return await work();
   } finally {
+    // Also when the work failed: a store that had to be killed is what explains it.
+    if (stopped) Object.assign(facts, await stopped);
     await engine.start(target.id);
     facts.downtimeMs = Date.now() - began;
     await clearMarker(dir, target.id);

@@ -381,9 +381,9 @@ export class DockerodeEngine implements DockerEngine {
     });
   }
 
-  remove(containerId: string): Promise<void> {
+  remove(containerId: string, options: { keepVolumes?: boolean } = {}): Promise<void> {
     return this.guarded(async () => {
-      await this.docker.getContainer(containerId).remove({ force: true, v: true });
+      await this.docker.getContainer(containerId).remove({ force: true, v: !options.keepVolumes });
     });
   }
 

@@ -25,8 +25,12 @@ export interface DockerEngine {
   runToCompletion(spec: HelperSpec): Promise<ExecResult>;
   /** Creates and starts a container (throwaway verification targets); returns its id. */
   runDetached(spec: DetachedSpec): Promise<string>;
-  /** Removes a container and its anonymous volumes. */
-  remove(containerId: string): Promise<void>;
+  /**
+   * Removes a container and its anonymous volumes; with `keepVolumes`, only the container (a
+   * helper that mounts another container's volumes: Docker would otherwise delete one of them
+   * that its container, removed meanwhile, left without an owner).
+   */
+  remove(containerId: string, options?: { keepVolumes?: boolean }): Promise<void>;
   imageExists(ref: string): Promise<boolean>;
 }
 
@@ -44,7 +48,7 @@ export interface DetachedSpec {
   volumesFrom?: string[];
   /** No network at all (a helper that only reads files). */
   noNetwork?: boolean;
-  /** Docker removes the container once it exits. */
+  /** Docker removes the container once it exits, with its anonymous volumes (never with `volumesFrom`: see `remove`). */
   autoRemove?: boolean;
   /** No healthcheck, whatever the image declares (a helper is not the store). */
   noHealthcheck?: boolean;
@@ -130,7 +134,7 @@ export function withSignal(engine: DockerEngine, signal: AbortSignal): DockerEng
     unpause: (id) => engine.unpause(id),
     runToCompletion: (spec) => engine.runToCompletion(spec),
     runDetached: (spec) => engine.runDetached(spec),
-    remove: (id) => engine.remove(id),
+    remove: (id, options) => engine.remove(id, options),
     imageExists: (ref) => engine.imageExists(ref),
   };
 }

@@ -71,7 +71,7 @@ export class MultiEngine implements DockerEngine {
   start = async (id: string) => this.select(await this.ownerOf(id)).start(id);
   pause = async (id: string) => this.select(await this.ownerOf(id)).pause(id);
   unpause = async (id: string) => this.select(await this.ownerOf(id)).unpause(id);
-  remove = async (id: string) => this.select(await this.ownerOf(id)).remove(id);
+  remove = async (id: string, options?: { keepVolumes?: boolean }) => this.select(await this.ownerOf(id)).remove(id, options);
   imageExists = (ref: string) => this.select().imageExists(ref);
 
   async runToCompletion(spec: HelperSpec) {

@@ -70,7 +70,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
    * the first session's snapshot sees them (pg_database is a catalog, read at the point), and a
    * database created after the sessions opened fails the service rather than be left out; the
    * roles (pg_dumpall --globals-only, which takes no snapshot) are read before the window and
-   * after it, and a change between the two is said in a warning.
+   * as it closes, and a change between the two is said in a warning.
    */
   async prepareSnapshot({ engine, container, signal }) {
     const user = superuser(container.env);
@@ -93,6 +93,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
       throw err;
     }
     const snapshots = new Map<string, string>();
+    let rolesAfter: Promise<{ head: Buffer; tail: Buffer }> | undefined;
     return {
       async fix() {
         await Promise.all(
@@ -101,6 +102,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
             snapshots.set(db, await sessions[i]!.line(/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/));
           }),
         );
+        // Read as the window closes (not when this store's turn to stream comes, maybe minutes
+        // later): a role dropped meanwhile would be missing for objects the dump still gives it.
+        rolesAfter = pgDumpallGlobals(engine, container.id, user);
+        rolesAfter.catch(() => undefined); // awaited in backup
       },
       async backup(output) {
         if (snapshots.size !== dumped.length) throw new Error('the snapshot points were not fixed');
@@ -109,8 +114,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
         if (added.length) {
           throw new Error(`the database ${added.map((d) => JSON.stringify(d)).join(', ')} was created while the backup got ready, so it has no snapshot at the point; run the backup again`);
         }
-        const globals = await pgDumpallGlobals(engine, container.id, user);
-        const warnings = sameRoles(rolesBefore, globals) ? [] : ['roles or tablespaces changed while the consistency window was open: the backup holds them as they were just after it'];
+        const globals = await rolesAfter!;
+        const warnings = sameRoles(rolesBefore, globals)
+          ? []
+          : ['roles or tablespaces changed around the consistency window (between getting ready and just after it): the backup holds them as they were just after it'];
         const fingerprinter = workerSink<{ fingerprint: Fingerprint; complete: boolean }>(new URL('./pg-fingerprint.js', import.meta.url), 'dumpFingerprintSink');
         fingerprinter.result.catch(() => undefined); // awaited below, unless the dump failed first
         const tee = teeTo(output, fingerprinter.writable);
@@ -138,7 +145,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
         if (!complete) throw new Error("the assembled dump lacks pg_dumpall's final line");
         return { details: { superuser: user, databases, snapshots: dumped.length }, fingerprint, ...(warnings.length ? { warnings } : {}) };
       },
-      release,
+      release: async () => {
+        await rolesAfter?.catch(() => undefined);
+        await release();
+      },
     };
   },
 

@@ -117,7 +117,10 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
 
     return {
       async catchUp() {
-        const now = await listTrees(helper, paths);
+        // A helper that is gone (removed by hand, or its time up on a very long run) means a whole copy while down, not a failure.
+        const now = await listTrees(helper, paths).catch((err: unknown) => {
+          throw stagingFailure(err, signal);
+        });
         unsupported(now);
         const fetches: string[] = [];
         for (const [path, f] of now) {
@@ -219,19 +222,21 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
     .runDetached({
       image: container.imageId,
       entrypoint: ['sleep'],
-      cmd: ['900'], // a leftover (stackvault killed) is removed by the next run, or ends itself within 15 minutes (autoRemove)
+      // Long enough for the pre-copy of a large store; a leftover of a killed run is removed by
+      // the next backup create. Never auto-removed, and removed keeping volumes: it mounts the
+      // store's volumes, and Docker would delete an anonymous one whose store was removed meanwhile.
+      cmd: ['21600'],
       user: '0:0',
       volumesFrom: [`${container.id}:ro`],
       noNetwork: true,
       noHealthcheck: true,
-      autoRemove: true,
-      labels: { ...helperOwnerLabels(), 'stackvault.helper-for': container.id },
+      labels: helperOwnerLabels(container.id),
     })
     .catch((err: unknown) => {
       throw new NoPreCopy(`no helper container of its image (${err instanceof Error ? err.message : String(err)})`);
     });
   let removed: Promise<void> | undefined;
-  const remove = () => (removed ??= engine.remove(id).catch(() => undefined));
+  const remove = () => (removed ??= engine.remove(id, { keepVolumes: true }).catch(() => undefined));
   try {
     const clock = await engine.exec(id, ['date', '+%s.%N']);
     const startedAt = Number(clock.stdout.trim());
@@ -257,7 +262,8 @@ export function keepsPreCopiedBytes(listing: Map<string, Listed>, path: string, 
   const before = startedAt - CTIME_MARGIN_S;
   for (let p = path; p !== top; p = posix.dirname(p)) {
     const above = listing.get(p);
-    if (!above || above.ctime >= before || p === '/') return false;
+    // A symbolic link on the way (not a directory) may lead elsewhere in the app than in the helper.
+    if (!above || above.ctime >= before || p === '/' || (p !== path && above.type !== 'd')) return false;
   }
   return true;
 }

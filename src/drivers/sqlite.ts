@@ -63,6 +63,9 @@ export function sqlitePaths(labels: Record<string, string>): string[] {
     .filter(Boolean);
   const bad = paths.find((p) => !p.startsWith('/'));
   if (bad) throw usageError(`${SQLITE_PATHS_LABEL} must list absolute paths; '${bad}' is not.`);
+  // Named as the app names its files: '..', '.' or '//' would name them differently for a helper that lists them.
+  const odd = paths.find((p) => posix.normalize(p) !== p || p.endsWith('/'));
+  if (odd) throw usageError(`${SQLITE_PATHS_LABEL} must list plain paths (no '..', '.', '//' or trailing '/'); '${odd}' is not.`);
   return paths;
 }
 

@@ -189,6 +189,8 @@ describe('backup create --consistent', () => {
     const name = (c: StartedTestContainer) => c.getName().replace(/^\//, '');
     expect(consistent.consistency).toEqual({ at: expect.any(String), pausedMs: expect.any(Number), paused: [name(app), name(worker)].sort() });
     expect(consistent.consistency!.pausedMs).toBeGreaterThan(0);
+    // The writers' own entries count the window as downtime.
+    for (const s of ['app', 'worker']) expect(consistent.services.find((x) => x.name === s)!.downtimeMs).toBeGreaterThanOrEqual(consistent.consistency!.pausedMs);
     console.log(`consistency window: app paused for ${consistent.consistency!.pausedMs} ms`);
 
     // The writer stops, and then only the restores change the stores.

@@ -363,14 +363,16 @@ describe('stop timeouts and kills', () => {
       const m = JSON.parse(String(r.stdout)) as import('../../src/core/manifest.js').Manifest;
       const entry = (name: string) => m.services.find((s) => s.name === name)!;
       expect(entry('stubborn').stopTimeoutSeconds).toBe(2); // its own, not Docker's 10 or a fixed 30
-      expect(entry('stubborn').warnings).toEqual([expect.stringMatching(/was killed after 2\.\d s: it did not exit on its stop signal within its 2 s stop timeout \(exit code 137\)/)]);
+      // Killed once its 2 s were up (a loaded machine takes a little longer to do it).
+      expect(entry('stubborn').warnings).toEqual([expect.stringMatching(/was killed after \d+\.\d s: it did not exit on its stop signal within its 2 s stop timeout \(exit code 137\)/)]);
+      expect(Number(/killed after (\d+\.\d) s/.exec(entry('stubborn').warnings![0]!)![1])).toBeGreaterThanOrEqual(2);
       expect(entry('stubborn').downtimeMs).toBeGreaterThanOrEqual(2000);
       expect(entry('stubborn').downtimeMs).toBeLessThan(9000);
       expect(entry('polite').warnings).toBeUndefined();
       expect(entry('polite').stopTimeoutSeconds).toBe(10); // none set: Docker's default
       expect(entry('polite').downtimeMs).toBeGreaterThan(0);
       // The human output (stderr under --json) says it too.
-      expect(String(r.stderr)).toMatch(/warning: stubborn: \S+ was killed after 2\.\d s/);
+      expect(String(r.stderr)).toMatch(/warning: stubborn: \S+ was killed after \d+\.\d s/);
       expect(String(r.stderr)).toMatch(/✅ polite: .*down \d/);
       expect((await stubborn.inspect()).State.Running).toBe(true);
 

@@ -44,5 +44,8 @@ describe('backup report', () => {
     expect(html).toContain('<th>one point (consistent)</th>');
     expect(html).toContain('<td>1.2 s, bot-app-1, &quot;&gt;&lt;script&gt;');
     expect(html).toMatch(/<td>plain<\/td>(<td[^>]*>[^<]*<\/td>){4}<td>-<\/td>/);
+    // A crafted record does not stop the report.
+    const crafted = manifest({ consistency: { at: 'x', pausedMs: 'soon', paused: 'x' } as never });
+    expect(renderReport({ dir: '/b', backups: [{ manifest: crafted, path: '/x', bytes: 1 }], now: new Date('2026-12-04T00:00:00Z') })).toContain('<td>?, nothing paused</td>');
   });
 });
