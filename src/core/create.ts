@@ -98,7 +98,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
     // In a consistent backup every service gets ready at once (the window waits for them all);
     // their streams after the window keep to --parallel.
     const consistency = window ? { window, streaming: semaphore(options.parallel) } : undefined;
-    const quiet = window ? undefined : new QuietWhileDown(undefined, undefined, deps.signal);
+    const quiet = window ? undefined : new QuietWhileDown({ signal: deps.signal });
     const entries = await mapLimit(found.running, window ? found.running.length : options.parallel, (c, i) =>
       backupService(c, join(tmp, names[i]!), names[i]!, options, deps, { dir, quiet }, found.peers(c.container.id), consistency && { ...consistency, slot: consistency.window.slot() }),
     );

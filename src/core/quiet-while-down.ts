@@ -15,11 +15,12 @@ export class QuietWhileDown {
   private timer?: NodeJS.Timeout;
   private ended = false;
 
-  constructor(
-    private readonly maxWaitMs = 10_000,
-    private readonly now: () => number = () => performance.now(),
-    signal?: AbortSignal,
-  ) {
+  private readonly maxWaitMs: number;
+  private readonly now: () => number;
+
+  constructor({ maxWaitMs = 10_000, now = () => performance.now(), signal }: { maxWaitMs?: number; now?: () => number; signal?: AbortSignal } = {}) {
+    this.maxWaitMs = maxWaitMs;
+    this.now = now;
     // Interrupted: nothing waits any more (the run is ending; every down service is being started).
     signal?.addEventListener('abort', () => {
       this.ended = true;

@@ -11,6 +11,7 @@ import { SQLITE_HEADER, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Peer, Snapshot } from './types.js';
 import { archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
 import { recorded } from './details.js';
+import { backupThrough } from './snapshot.js';
 import { array, boolean, type Infer, object, optional, string } from '../util/schema.js';
 
 /** An archive of data paths, paused rather than stopped, with the SQLite files found in source trees. */
@@ -40,15 +41,7 @@ export const filesDriver: Driver<Infer<typeof DETAILS>> = {
     return plan.length ? `no data mounts (${plan.map((p) => `${p.destination}: ${p.why}`).join('; ')})` : 'no mounts: nothing of it outlives the container';
   },
 
-  async backup(ctx) {
-    const snapshot = await filesSnapshot(ctx);
-    try {
-      await snapshot.fix();
-      return await snapshot.backup(ctx.output);
-    } finally {
-      await snapshot.release();
-    }
-  },
+  backup: async (ctx) => backupThrough(await filesSnapshot(ctx), ctx.output),
 
   /**
    * Consistent backups: what to copy is found, and the pre-copy staged, before the window (the

@@ -16,6 +16,7 @@ import { copyFileOut, parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeader
 import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
 import { unsafeDataPath } from './volume-archive.js';
 import { recorded } from './details.js';
+import { backupThrough } from './snapshot.js';
 import { array, count, type Infer, matching, object, optional, record, string } from '../util/schema.js';
 import { NoPreCopy } from './pre-copy.js';
 import { DATABASE_FILES, rawFile, type SqlitePreCopy, startSqlitePreCopy } from './sqlite-pre-copy.js';
@@ -100,15 +101,7 @@ export const sqliteDriver: Driver<Details> = {
   claimedByLabel: SQLITE_PATHS_LABEL,
   secrets: () => [],
 
-  async backup(ctx) {
-    const snapshot = await frozenSnapshot(ctx);
-    try {
-      await snapshot.fix();
-      return await snapshot.backup(ctx.output);
-    } finally {
-      await snapshot.release();
-    }
-  },
+  backup: async (ctx) => backupThrough(await frozenSnapshot(ctx), ctx.output),
 
   /**
    * Consistent backups: the pre-copy runs before the window; inside it (the app is paused

@@ -14,6 +14,7 @@ import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
 import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext, Snapshot } from './types.js';
 import { array, boolean, count, type Infer, object, optional, vetted } from '../util/schema.js';
 import { recorded } from './details.js';
+import { backupThrough } from './snapshot.js';
 
 /** What an archive of data paths records: the paths (a restore writes only under them), and how it was copied. */
 export const VOLUME_SHAPE = {
@@ -74,13 +75,7 @@ function topNames(paths: string[]): Map<string, string> {
  * whatever happens. The files' fingerprint is computed on the way.
  */
 export async function archiveDataPaths(ctx: BackupContext, paths: string[], options: ArchiveOptions = {}): Promise<BackupOutcome<VolumeDetails>> {
-  const snapshot = await archiveSnapshot(ctx, paths, options);
-  try {
-    await snapshot.fix();
-    return await snapshot.backup(ctx.output);
-  } finally {
-    await snapshot.release();
-  }
+  return backupThrough(await archiveSnapshot(ctx, paths, options), ctx.output);
 }
 
 export interface ArchiveOptions {

@@ -12,7 +12,7 @@ describe('QuietWhileDown: streams wait while another service is down', () => {
     { name: 'down itself: its own copy streams', down: ['a'], asks: 'a', holds: false },
     { name: 'itself and another down: never waits while down', down: ['a', 'b'], asks: 'a', holds: false },
   ])('$name', ({ down, asks, holds }) => {
-    const q = new QuietWhileDown(10_000, () => 0);
+    const q = new QuietWhileDown({ now: () => 0 });
     for (const d of down) q.enter(d);
     expect(q.holds(asks)).toBe(holds);
     expect(q.wait(asks) === undefined).toBe(!holds);
@@ -34,7 +34,7 @@ describe('QuietWhileDown: streams wait while another service is down', () => {
 
   it('no stream waits on one down period longer than the limit (a store copied whole while stopped)', async () => {
     vi.useFakeTimers();
-    const q = new QuietWhileDown(10_000);
+    const q = new QuietWhileDown();
     q.enter('neo4j');
     let released = false;
     const waiting = q.wait('postgres')!.then(() => {
@@ -52,7 +52,7 @@ describe('QuietWhileDown: streams wait while another service is down', () => {
 
   it('an interrupt releases every waiting stream and holds no one after', async () => {
     const abort = new AbortController();
-    const q = new QuietWhileDown(10_000, undefined, abort.signal);
+    const q = new QuietWhileDown({ signal: abort.signal });
     q.enter('chroma');
     const waiting = q.wait('postgres')!;
     abort.abort();
