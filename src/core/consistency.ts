@@ -156,10 +156,19 @@ export class ConsistencyWindow {
       return;
     }
     this.began = Date.now();
+    // The window is the writers' pause itself: from the first pause request to the last unpause's answer.
     this.opened = pauseAll(
       this.engine,
       this.dir,
       this.writers.map((w) => ({ id: w.id, name: w.name, service: w.labels[LABELS.composeService] ?? w.name })),
+      {
+        pausing: () => {
+          this.began = Date.now();
+        },
+        running: () => {
+          this.pausedMs = Date.now() - this.began;
+        },
+      },
     ).then(
       (release) => {
         this.releaseAll = release;
@@ -181,7 +190,7 @@ export class ConsistencyWindow {
     } catch (err) {
       this.unpauseError = err;
     } finally {
-      this.pausedMs = Date.now() - this.began;
+      this.pausedMs ??= Date.now() - this.began;
       this.resolveClosed();
     }
   }

@@ -316,6 +316,7 @@ async function consistentBackup(c: Candidate, ctx: BackupContext, { window, slot
       slot.leave();
     }
     await slot.closed;
+    snapshot.afterWindow?.();
     return await streaming(() => snapshot.backup(ctx.output));
   } finally {
     await snapshot.release();

@@ -238,20 +238,24 @@ async function pauseRetrying(engine: DockerEngine, id: string): Promise<void> {
  * every container and then throws the first failure; a container it could not unpause keeps
  * its marker, so the next run unpauses it.
  */
-export async function pauseAll(engine: DockerEngine, dir: string, targets: ReadonlyArray<{ id: string; name: string; service: string }>): Promise<() => Promise<void>> {
+export async function pauseAll(
+  engine: DockerEngine,
+  dir: string,
+  targets: ReadonlyArray<{ id: string; name: string; service: string }>,
+  /** Told when the first pause is asked for and when the last unpause has answered (markers are written before, and cleared after). */
+  clock: { pausing?(): void; running?(): void } = {},
+): Promise<() => Promise<void>> {
   const since = new Date().toISOString();
   await Promise.all(targets.map((t) => writeMarker(dir, { containerId: t.id, container: t.name, service: t.service, since, pid: process.pid, host: hostname(), kind: 'paused' })));
   const paused: string[] = [];
   const unpause = async () => {
-    const results = await Promise.allSettled(
-      paused.map(async (id) => {
-        await engine.unpause(id);
-        await clearMarker(dir, id);
-      }),
-    );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const results = await Promise.allSettled(paused.map((id) => engine.unpause(id)));
+    clock.running?.();
+    const cleared = await Promise.allSettled(paused.filter((_, i) => results[i]!.status === 'fulfilled').map((id) => clearMarker(dir, id)));
+    const failed = [...results, ...cleared].find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   };
+  clock.pausing?.();
   const results = await Promise.allSettled(
     targets.map(async (t) => {
       await pauseRetrying(engine, t.id);

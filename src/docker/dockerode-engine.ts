@@ -166,6 +166,7 @@ export class DockerodeEngine implements DockerEngine {
           },
         });
       const demux = new ExecDemuxer(stdoutTarget, (chunk) => {
+        options.onStderr?.(chunk);
         if (stderrBytes < 64 * 1024) stderrChunks.push(chunk);
         stderrBytes += chunk.length;
       });

@@ -104,6 +104,8 @@ export interface ExecOptions {
   env?: Record<string, string>;
   user?: string;
   stdout?: Writable;
+  /** Called with each chunk of stderr as it comes (it is still collected for the result). */
+  onStderr?: (chunk: Buffer) => void;
   /** The command's stdin. If it fails, the command is killed and exec rejects. */
   stdin?: Readable;
   /** On abort the command (and its children) is killed in the container and exec rejects. */

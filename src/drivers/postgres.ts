@@ -1,9 +1,9 @@
-import { StringDecoder } from 'node:string_decoder';
 import { workerSink } from '../util/worker-sink.js';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, pipeline as pipeStreams, Writable } from 'node:stream';
+import { pipeline as pipeStreams, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
+import { openSession } from '../docker/command-session.js';
 import { finished, teeTo, writeWithRoom } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { livePgFingerprint, PG_DUMP_END, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
@@ -70,7 +70,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
    * the first session's snapshot sees them (pg_database is a catalog, read at the point), and a
    * database created after the sessions opened fails the service rather than be left out; the
    * roles (pg_dumpall --globals-only, which takes no snapshot) are read before the window and
-   * as it closes, and a change between the two is said in a warning.
+   * as soon as it has closed, and a change between the two is said in a warning.
    */
   async prepareSnapshot({ engine, container, signal }) {
     const user = superuser(container.env);
@@ -102,8 +102,11 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
             snapshots.set(db, await sessions[i]!.line(/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/));
           }),
         );
+      },
+      afterWindow() {
         // Read as the window closes (not when this store's turn to stream comes, maybe minutes
         // later): a role dropped meanwhile would be missing for objects the dump still gives it.
+        // Not inside the window: an exec there competes with the other stores' points.
         rolesAfter = pgDumpallGlobals(engine, container.id, user);
         rolesAfter.catch(() => undefined); // awaited in backup
       },
@@ -114,7 +117,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
         if (added.length) {
           throw new Error(`the database ${added.map((d) => JSON.stringify(d)).join(', ')} was created while the backup got ready, so it has no snapshot at the point; run the backup again`);
         }
-        const globals = await rolesAfter!;
+        const globals = await (rolesAfter ??= pgDumpallGlobals(engine, container.id, user));
         const warnings = sameRoles(rolesBefore, globals)
           ? []
           : ['roles or tablespaces changed around the consistency window (between getting ready and just after it): the backup holds them as they were just after it'];
@@ -254,59 +257,18 @@ interface PsqlSession {
 }
 
 function psqlSession(engine: DockerEngine, id: string, user: string, db: string, signal: AbortSignal): PsqlSession {
-  const input = new PassThrough();
-  const lines: string[] = [];
-  let rest = '';
-  let ended: Error | undefined;
-  let waiter: { pattern: RegExp; resolve: (line: string) => void; reject: (err: Error) => void } | undefined;
-  const serve = () => {
-    if (!waiter) return;
-    const w = waiter;
-    while (lines.length) {
-      const line = lines.shift()!;
-      if (w.pattern.test(line)) {
-        waiter = undefined;
-        return w.resolve(line);
-      }
-    }
-    if (ended) {
-      waiter = undefined;
-      w.reject(ended);
-    }
-  };
-  // Only psql's short answers come out here (no data): text, decoded across chunk boundaries.
-  const decoder = new StringDecoder('utf8');
-  const out = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      const parts = (rest + decoder.write(chunk)).split('\n');
-      rest = parts.pop()!;
-      lines.push(...parts);
-      serve();
-      cb();
-    },
-  });
-  const done = engine.exec(id, ['psql', '-U', user, '-d', db, '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdin: input, stdout: out, signal }).then(
-    (r) => {
-      ended = new Error(`the psql session holding the snapshot of ${db} ended (exit ${r.exitCode}): ${firstLine(r.stderr) || 'no error output'}`);
-      serve();
-    },
-    (err: unknown) => {
-      ended = err instanceof Error ? err : new Error(String(err));
-      serve();
-    },
-  );
+  const session = openSession(engine, id, ['psql', '-U', user, '-d', db, '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { signal, label: `the psql session holding the snapshot of ${db}` });
   return {
-    send: (statements) => {
-      if (!input.writableEnded) input.write(statements);
+    send: (statements) => session.send(statements),
+    // Only psql's short answers come out here (no data): text.
+    line: async (pattern) => {
+      for (;;) {
+        const line = (await session.readUntil('\n')).toString('utf8');
+        if (pattern.test(line)) return line;
+      }
     },
-    line: (pattern) =>
-      new Promise((resolve, reject) => {
-        waiter = { pattern, resolve, reject };
-        serve();
-      }),
     close: async () => {
-      input.end();
-      await done;
+      await session.close();
     },
   };
 }

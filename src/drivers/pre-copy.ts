@@ -8,7 +8,8 @@ import { helperOwnerLabels } from '../docker/helper-owner.js';
 import { finished, forwardTo } from '../util/backpressure.js';
 import { encodeHeader, filterTar } from '../util/tar-build.js';
 import { stripTarTrailer, TarChecker, writeChunk } from '../util/tar-stream.js';
-import { mountOf } from './container-files.js';
+import { answerMarker, openSession } from '../docker/command-session.js';
+import { type CopiedFile, copyFileOut, mountOf } from './container-files.js';
 
 /**
  * Pre-copy: a store's files are copied while it runs; then it is stopped (or paused) only
@@ -209,13 +210,27 @@ export interface PreCopyHelper {
    * facts. A start point that does not exist is left out: files vanish while a store runs.
    */
   list(paths: string[], options?: { recurse?: boolean }): Promise<Map<string, Listed>>;
+  /**
+   * Copies files, as they are now, into the helper's own filesystem (with their owner, mode and
+   * times), to be fetched with `fetchStaged` once the store runs again: a local copy takes
+   * milliseconds where a fetch through the archive API takes 0.1 s or more. Returns where each
+   * went, or why it could not (nothing is then staged).
+   */
+  stage(paths: string[]): Promise<{ staged: string[] } | { failed: string }>;
+  /** One staged file out of the helper into `target` (see copyFileOut). */
+  fetchStaged(staged: string, target: string, signal: AbortSignal): Promise<CopiedFile>;
   /** Removes the helper; safe to call more than once. */
   remove(): Promise<void>;
 }
 
+/** Where a helper stages files, in its own writable layer (never on the store's volumes, which it mounts read-only). */
+const STAGE_DIR = '/.stackvault-stage';
+
 /**
  * Starts the helper: the store's image, its volumes mounted read-only (a stopped or paused
- * container cannot exec), no network, and reads its clock. Throws NoPreCopy when it cannot.
+ * container cannot exec), no network, and reads its clock. It runs one shell for the whole
+ * pre-copy, so a listing while the store is down is one round trip on that shell, not a
+ * `docker exec` (0.1-0.6 s on a busy machine). Throws NoPreCopy when it cannot.
  */
 export async function startHelper(engine: DockerEngine, container: ContainerDetails): Promise<PreCopyHelper> {
   const id = await engine
@@ -235,18 +250,75 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
     .catch((err: unknown) => {
       throw new NoPreCopy(`no helper container of its image (${err instanceof Error ? err.message : String(err)})`);
     });
+  const shell = helperShell(engine, id);
   let removed: Promise<void> | undefined;
-  const remove = () => (removed ??= engine.remove(id, { keepVolumes: true }).catch(() => undefined));
+  // The container goes first: its shell may be in the middle of a request.
+  const remove = () =>
+    (removed ??= engine
+      .remove(id, { keepVolumes: true })
+      .then(shell.close, shell.close)
+      .catch(() => undefined));
   try {
-    const clock = await engine.exec(id, ['date', '+%s.%N']);
-    const startedAt = Number(clock.stdout.trim());
-    if (clock.exitCode !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy('the helper cannot tell the time');
-    return { startedAt, list: (paths, options) => listFiles(engine, id, paths, options?.recurse ?? true), remove };
+    // The staging directory is made now: no more processes than needed while the store is down.
+    const clock = await shell.run(`mkdir -p ${STAGE_DIR} 2>/dev/null; date +%s.%N`);
+    const startedAt = Number(clock.out.toString('utf8').trim());
+    if (clock.status !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy(`the helper cannot tell the time${clock.error ? ` (${clock.error})` : ''}`);
+    let stagedCount = 0;
+    return {
+      startedAt,
+      list: (paths, options) => listFiles(shell, paths, options?.recurse ?? true),
+      async stage(paths) {
+        const staged = paths.map(() => `${STAGE_DIR}/${stagedCount++}`);
+        const copies = paths.map((p, i) => `cp -p -- ${shellQuote(p)} ${staged[i]}`);
+        const r = await shell.run(['set -e', ...copies].join('\n'));
+        return r.status === 0 ? { staged } : { failed: r.error || `exit ${r.status}` };
+      },
+      async fetchStaged(staged, target, signal) {
+        const copied = await copyFileOut(engine, id, staged, target, { signal });
+        if (!copied) throw new Error(`the helper lost its staged copy ${staged}`);
+        return copied;
+      },
+      remove,
+    };
   } catch (err) {
     await remove();
     throw err;
   }
 }
+
+/** A shell kept running in a helper: each request's stdout comes back as bytes, with its exit status and stderr. */
+interface HelperShell {
+  run(script: string): Promise<{ out: Buffer; status: number; error: string }>;
+  close(): Promise<void>;
+}
+
+function helperShell(engine: DockerEngine, helperId: string): HelperShell {
+  const session = openSession(engine, helperId, ['sh'], { label: "the pre-copy helper's shell" });
+  let queue: Promise<unknown> = Promise.resolve();
+  const run = async (script: string) => {
+    const marker = answerMarker();
+    // The script's stdout goes out as it is (fd 3), its stderr is kept in a variable and
+    // follows the marker with the exit status; a subshell, so `set -e` or `exit` end only it.
+    session.send(`{ e=$( ( ${script}\n) 2>&1 >&3 3>&- ); r=$?; } 3>&1; printf '%s %s\\n%s%s\\n' ${marker} "$r" "$e" ${marker}\n`);
+    const out = await session.readUntil(`${marker} `);
+    const status = Number((await session.readUntil('\n')).toString('utf8'));
+    const error = (await session.readUntil(`${marker}\n`)).toString('utf8').trim();
+    return { out, status, error };
+  };
+  return {
+    run: (script) => {
+      const answer = queue.then(() => run(script));
+      queue = answer.catch(() => undefined);
+      return answer;
+    },
+    close: async () => {
+      await session.close();
+    },
+  };
+}
+
+/** One argument for sh, whatever it holds (no NUL can be in a path). */
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 /**
  * Whether a file's pre-copied bytes (`copiedSize` of them, undefined when none were staged)
@@ -310,20 +382,15 @@ export async function sharedWritableMappings(engine: DockerEngine, container: Co
 }
 
 /** find in the helper: path -> facts (see PreCopyHelper.list). */
-async function listFiles(engine: DockerEngine, helper: string, paths: string[], recurse: boolean): Promise<Map<string, Listed>> {
-  const r = await engine.exec(helper, ['find', ...paths, ...(recurse ? [] : ['-maxdepth', '0']), '-printf', FIELDS]);
+async function listFiles(shell: HelperShell, paths: string[], recurse: boolean): Promise<Map<string, Listed>> {
+  const r = await shell.run(`find ${paths.map(shellQuote).join(' ')}${recurse ? '' : ' -maxdepth 0'} -printf '${FIELDS}'`);
   // While the store runs, files vanish between find reading a directory and the file itself;
   // a start point that does not exist (a database's -journal) is reported the same way.
-  const vanished =
-    r.exitCode === 1 &&
-    r.stderr
-      .trim()
-      .split('\n')
-      .every((l) => l.endsWith('No such file or directory'));
-  if (r.exitCode !== 0 && !vanished) throw new NoPreCopy(`find in the helper failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+  const vanished = r.status === 1 && r.error.split('\n').every((l) => l.endsWith('No such file or directory'));
+  if (r.status !== 0 && !vanished) throw new NoPreCopy(`find in the helper failed: ${r.error.split('\n').pop() ?? ''}`);
   const out = new Map<string, Listed>();
   // Ten fields per file, each ended by a NUL (no name or link target can hold one).
-  const fields = r.stdout.split('\0');
+  const fields = r.out.toString('utf8').split('\0');
   if (fields.pop() !== '' || fields.length % 10 !== 0) throw new NoPreCopy("the helper's find does not support -printf");
   for (let i = 0; i < fields.length; i += 10) {
     const f = fields.slice(i, i + 10);

@@ -14,6 +14,9 @@ export const DATABASE_FILES = ['', '-wal', '-journal'] as const;
 /** Where a database's file goes in the raw copy: `raw/<index><suffix>`, the names SQLite looks for beside `raw/<index>`. */
 export const rawFile = (raw: string, index: number, suffix: string) => join(raw, `${index}${suffix}`);
 
+/** More changed bytes than this are fetched while the app is paused rather than doubled on Docker's disk in the helper. */
+const STAGE_LIMIT_BYTES = 256 * 1024 * 1024;
+
 /** Mounts a helper's --volumes-from brings along (not tmpfs). */
 const SHARED_MOUNTS = ['volume', 'bind'];
 
@@ -32,7 +35,9 @@ const SHARED_MOUNTS = ['volume', 'bind'];
 export interface SqlitePreCopy {
   /** Run while the app is paused: lists the files and copies what changed; returns how many files were copied. */
   catchUp(): Promise<number>;
-  /** Each database's owner and mode (by its index in the paths), as in `raw`: final once caught up. */
+  /** Run after the app runs again: fetches into `raw` what `catchUp` staged in the helper. */
+  collect(): Promise<void>;
+  /** Each database's owner and mode (by its index in the paths), as in `raw`: final once collected. */
   readonly headers: CopiedFile[];
   /** Removes the helper (the raw files are the caller's); safe to call more than once. */
   dispose(): Promise<void>;
@@ -84,24 +89,43 @@ export async function startSqlitePreCopy(engine: DockerEngine, container: Contai
       throw stagingFailure(err, signal);
     }
 
+    /** Files catchUp staged in the helper, fetched into `raw` by `collect`. */
+    let pending: Array<{ file: DatabaseFile; staged: string; size: number }> = [];
     return {
       headers,
       async catchUp() {
         let copiedWhilePaused = 0;
         try {
           const now = await helper.list(startPoints, { recurse: false });
+          const changed: DatabaseFile[] = [];
           for (const f of files) {
             if (!now.has(f.path) && f.suffix !== '') {
               await forget(f);
               continue;
             }
-            if (keepsPreCopiedBytes(now, f.path, f.mountPoint, staged.get(f.path), mapped, helper.startedAt)) continue;
-            if (await copy(f)) copiedWhilePaused++;
+            if (!keepsPreCopiedBytes(now, f.path, f.mountPoint, staged.get(f.path), mapped, helper.startedAt)) changed.push(f);
           }
+          // Copied inside the helper while the app is paused (milliseconds), fetched after it runs.
+          const bytes = changed.reduce((sum, f) => sum + (now.get(f.path)?.size ?? 0), 0);
+          const inHelper = changed.length && bytes <= STAGE_LIMIT_BYTES ? await helper.stage(changed.map((f) => f.path)) : undefined;
+          if (inHelper && 'staged' in inHelper) {
+            pending = changed.map((file, i) => ({ file, staged: inHelper.staged[i]!, size: now.get(file.path)!.size }));
+            return changed.length;
+          }
+          for (const f of changed) if (await copy(f)) copiedWhilePaused++;
         } catch (err) {
           throw stagingFailure(err, signal);
         }
         return copiedWhilePaused;
+      },
+      async collect() {
+        for (const { file, staged: from, size } of pending) {
+          const copied = await helper.fetchStaged(from, file.target, signal);
+          if (copied.size !== size) throw new Error(`the copy of ${file.path} staged while the app was paused changed size (${size} -> ${copied.size} bytes)`);
+          staged.set(file.path, copied.size);
+          if (file.suffix === '') headers[file.index] = copied;
+        }
+        pending = [];
       },
       dispose: () => helper.remove(),
     };

@@ -349,6 +349,7 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
     throw err;
   }
   let headers: CopyHeader[] | undefined;
+  let caughtUp: SqlitePreCopy | undefined;
   let copiedWhilePaused: number | undefined;
   return {
     async fix() {
@@ -356,7 +357,7 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
         if (pre) {
           try {
             copiedWhilePaused = await pre.catchUp();
-            headers = pre.headers;
+            caughtUp = pre;
             return;
           } catch (err) {
             if (!(err instanceof NoPreCopy) || ctx.signal.aborted) throw err;
@@ -367,6 +368,10 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
       });
     },
     async backup(output) {
+      if (caughtUp) {
+        await caughtUp.collect();
+        headers = caughtUp.headers;
+      }
       if (!headers) throw new Error('the snapshot point was not fixed');
       const { files, fingerprint } = await archiveCopies(output, paths, work, headers);
       return { details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) }, fingerprint };

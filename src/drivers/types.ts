@@ -53,6 +53,11 @@ export interface Snapshot<D extends DriverDetails = DriverDetails> {
    * quick point may copy itself whole here, into the context's output (it lengthens the window).
    */
   fix(): Promise<void>;
+  /**
+   * Told once the writers run again, before the service waits for its turn to stream: work
+   * that must follow the window closely, but must not lengthen it, starts here.
+   */
+  afterWindow?(): void;
   /** After the window: writes the artifact as of the fixed point (as `backup` would). */
   backup(output: Writable): Promise<BackupOutcome<D>>;
   /** Ends what holds the point (sessions, staged copies); called once on every path, also when `fix` or `backup` never ran. */

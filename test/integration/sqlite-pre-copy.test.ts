@@ -172,34 +172,35 @@ describe('SQLite pre-copy', () => {
     /**
      * Pre-copies, runs `between` while the app still runs, pauses it (as stackvault would),
      * catches up and, still paused, has `sha256sum` in another container read the database's
-     * files as they are: the raw copy must hold the same files with the same bytes.
+     * files as they are; then unpauses it and collects what the catch-up staged: the raw copy
+     * must hold the same files with the same bytes as those read while paused.
      */
-    async function preCopyAround(between: () => Promise<void>): Promise<{ copiedWhilePaused: number; files: string[] }> {
+    async function preCopyAround(between: () => Promise<void>, path = DB): Promise<{ copiedWhilePaused: number; files: string[] }> {
       const raw = join(await tempDir('sqlprecopyraw'), 'raw');
       await mkdir(raw);
       const container = await engine.inspect(fifo.getId());
-      const pre = await startSqlitePreCopy(engine, container, [DB], raw, new AbortController().signal);
+      const pre = await startSqlitePreCopy(engine, container, [path], raw, new AbortController().signal);
       try {
         await between();
         await docker.getContainer(fifo.getId()).pause();
+        let copiedWhilePaused: number;
+        let paused: Awaited<ReturnType<typeof engine.exec>>;
         try {
-          const copiedWhilePaused = await pre.catchUp();
-          const paused = await engine.exec(reader.id, [
-            'bash',
-            '-c',
-            `cd /app/data && for f in app.db app.db-wal app.db-journal; do [ -e $f ] && echo "$f $(sha256sum < $f | cut -d' ' -f1)"; done; true`,
-          ]);
+          copiedWhilePaused = await pre.catchUp();
+          paused = await engine.exec(reader.id, ['bash', '-c', 'for s in "" -wal -journal; do [ -e "$P$s" ] && echo "db$s $(sha256sum < "$P$s" | cut -d" " -f1)"; done; true'], { env: { P: path } });
           expect(paused.exitCode, paused.stderr).toBe(0);
-          const inRaw: string[] = [];
-          for (const suffix of DATABASE_FILES) {
-            const file = rawFile(raw, 0, suffix);
-            if (existsSync(file)) inRaw.push(`app.db${suffix} ${await sha256(file)}`);
-          }
-          expect(inRaw).toEqual(paused.stdout.trim().split('\n'));
-          return { copiedWhilePaused, files: inRaw.map((l) => l.split(' ')[0]!) };
         } finally {
           await docker.getContainer(fifo.getId()).unpause();
         }
+        // Staged in the helper while paused, fetched now that the app runs again.
+        await pre.collect();
+        const inRaw: string[] = [];
+        for (const suffix of DATABASE_FILES) {
+          const file = rawFile(raw, 0, suffix);
+          if (existsSync(file)) inRaw.push(`db${suffix} ${await sha256(file)}`);
+        }
+        expect(inRaw).toEqual(paused.stdout.trim().split('\n'));
+        return { copiedWhilePaused, files: inRaw.map((l) => l.split(' ')[0]!.replace('db', 'app.db')) };
       } finally {
         await pre.dispose();
         expect(await helpersOf(fifo)).toBe(0);
@@ -241,6 +242,17 @@ describe('SQLite pre-copy', () => {
       expect(files).toEqual(['app.db', 'app.db-wal']);
       expect(copiedWhilePaused).toBe(2);
       expect(await count(fifo)).toBe(703);
+    });
+
+    it('a path no shell should see unquoted (quotes, $(...), a newline): listed, staged and fetched as it is', async () => {
+      const odd = "/app/data/it's a\n$(touch pwned) `id` \\ db";
+      const sql = (statement: string) => run(fifo, ['bash', '-c', 'sqlite3 "$P" "$S" >/dev/null'], { P: odd, S: statement });
+      await sql('PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);');
+      await new Promise((r) => setTimeout(r, 3000));
+      // Its last connection closed: the WAL is checkpointed into the main file, which changed.
+      const { copiedWhilePaused, files } = await preCopyAround(() => sql('INSERT INTO t VALUES (2);').then(() => undefined), odd);
+      expect(files).toEqual(['app.db']);
+      expect(copiedWhilePaused).toBe(1);
     });
 
     it('the WAL checkpointed away (the last connection closed) in between: it is not kept', async () => {
