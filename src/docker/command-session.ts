@@ -37,8 +37,10 @@ const HELD_BYTES = 1024 * 1024;
 
 export function openSession(engine: DockerEngine, containerId: string, cmd: string[], options: SessionOptions): CommandSession {
   const input = new PassThrough();
-  let held: Buffer = Buffer.alloc(0);
-  /** Where the search for the current marker goes on from (the bytes before it were searched). */
+  /** Output not read yet, as it came (a long answer is copied once, when it is taken). */
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  /** How many of the held bytes the search for the current marker has been through. */
   let searched = 0;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -58,18 +60,47 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
     failure ??= err;
     notify();
   };
+  /** Held bytes [from, to) as one buffer (a copy only when they span chunks). */
+  const bytes = (from: number, to: number): Buffer => {
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (const c of held) {
+      const start = Math.max(from - at, 0);
+      const end = Math.min(to - at, c.length);
+      if (start < end) parts.push(c.subarray(start, end));
+      at += c.length;
+      if (at >= to) break;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  };
+  /** Drops the first `n` held bytes. */
+  const drop = (n: number) => {
+    while (n > 0 && held.length) {
+      const c = held[0]!;
+      if (c.length <= n) {
+        held.shift();
+        n -= c.length;
+        heldBytes -= c.length;
+      } else {
+        held[0] = c.subarray(n);
+        heldBytes -= n;
+        n = 0;
+      }
+    }
+  };
   const stdout = new Writable({
     write(chunk: Buffer, _enc, cb) {
       if (closed) return cb(); // nobody asks any more: what it still says is dropped
-      held = held.length ? Buffer.concat([held, chunk]) : chunk;
+      held.push(chunk);
+      heldBytes += chunk.length;
       notify();
-      if (held.length < HELD_BYTES) cb();
+      if (heldBytes < HELD_BYTES) cb();
       else release = cb;
     },
   });
   const stderrChunks: Buffer[] = [];
   const onStderr = (chunk: Buffer) => {
-    stderrChunks.push(chunk);
+    if (stderrChunks.length < 64) stderrChunks.push(chunk); // enough to say what went wrong
     if (options.stderrFails) fail(new Error(`${options.label}: ${Buffer.concat(stderrChunks).toString('utf8').trim().split('\n')[0]}`));
   };
   const { env, user, signal } = options;
@@ -87,16 +118,18 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
   const readUntil = async (end: Buffer): Promise<Buffer> => {
     searched = 0;
     for (;;) {
-      const at = held.indexOf(end, searched);
-      if (at >= 0) {
-        const answer = Buffer.from(held.subarray(0, at));
-        held = held.subarray(at + end.length);
+      // Only the bytes not searched yet, with enough before them for a marker cut in two.
+      const from = Math.max(0, searched - end.length + 1);
+      const found = heldBytes > from ? bytes(from, heldBytes).indexOf(end) : -1;
+      if (found >= 0) {
+        const answer = Buffer.from(bytes(0, from + found));
+        drop(from + found + end.length);
         searched = 0;
         letGo();
         return answer;
       }
+      searched = heldBytes;
       if (failure) throw failure;
-      searched = Math.max(0, held.length - end.length + 1);
       const woken = new Promise<void>((resolve) => {
         wake = resolve;
       });
@@ -117,7 +150,8 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
     },
     close: async () => {
       closed = true;
-      held = Buffer.alloc(0);
+      held = [];
+      heldBytes = 0;
       letGo();
       input.end();
       return exited;

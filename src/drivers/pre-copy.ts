@@ -260,7 +260,9 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
       .catch(() => undefined));
   try {
     // The staging directory is made now: no more processes than needed while the store is down.
-    const clock = await shell.run(`mkdir -p ${STAGE_DIR} 2>/dev/null; date +%s.%N`);
+    const clock = await shell.run(`mkdir -p ${STAGE_DIR} 2>/dev/null; date +%s.%N`).catch((err: unknown) => {
+      throw new NoPreCopy(`no shell in the helper (${err instanceof Error ? err.message : String(err)})`);
+    });
     const startedAt = Number(clock.out.toString('utf8').trim());
     if (clock.status !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy(`the helper cannot tell the time${clock.error ? ` (${clock.error})` : ''}`);
     let stagedCount = 0;

@@ -57,3 +57,16 @@ export function saveIsNewer(before: SaveState, now: SaveState): boolean {
   if (now.saves !== undefined && before.saves !== undefined) return now.saves > before.saves;
   return now.lastSaveTime > before.lastSaveTime;
 }
+
+/**
+ * Whether the RDB on disk is that of the save that was running (or had just ended) at
+ * `atStart`: 'ours', 'wait' while ours still runs, or 'replaced' once another save has ended.
+ * Redis counts a save when it starts and runs one at a time, so ours is number
+ * `atStart.saves`; the next one may have started, but renames nothing until it ends. Without
+ * the count (Redis < 7) the first state without a save in progress is taken as ours.
+ */
+export function rdbOnDisk(atStart: SaveState, now: SaveState): 'ours' | 'wait' | 'replaced' {
+  if (atStart.saves === undefined || now.saves === undefined) return now.inProgress ? 'wait' : 'ours';
+  if (now.saves === atStart.saves) return now.inProgress ? 'wait' : 'ours';
+  return now.saves === atStart.saves + 1 && now.inProgress ? 'ours' : 'replaced';
+}

@@ -1,17 +1,17 @@
 import type { DockerEngine } from '../docker/engine.js';
-import { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { concatTars } from '../util/tar-stream.js';
-import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
+import { encodeHeader, findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { mountOf, parseOwner, putFiles, removeFromVolumes } from './container-files.js';
 import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
-import { keyCount, parseInfo, redisPassword, type SaveState, saveIsNewer, saveState } from './redis-info.js';
+import { keyCount, parseInfo, rdbOnDisk, redisPassword, type SaveState, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
 import { type RedisScanner, redisFingerprint, SCAN_LOOP } from './redis-fingerprint.js';
-import { finished } from '../util/backpressure.js';
+import { finished, writeWithRoom } from '../util/backpressure.js';
 import { firstDifference } from './fingerprint.js';
 import { answerMarker, openSession } from '../docker/command-session.js';
 
@@ -19,7 +19,8 @@ const SAVE_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * Redis: BGSAVE, wait until INFO shows a save that finished OK and started after our request,
- * then copy the RDB (and the AOF directory when AOF is on) through the archive API. The
+ * then copy the RDB (opened first, then read: see openedFileTar) and the AOF directory when
+ * AOF is on (through the archive API). The
  * password goes to redis-cli as REDISCLI_AUTH in the exec's environment, never in argv.
  */
 const SIGNS = {
@@ -45,7 +46,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
     try {
       const config = await readConfig(cli);
       await bgsaveAndWait(cli, signal);
-      return await copySaved(engine, container.id, cli, config, output);
+      return await copySaved(engine, container.id, cli, config, output, { signal });
     } finally {
       await close();
     }
@@ -54,22 +55,25 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
   /**
    * Consistent backups: the BGSAVE's fork is the point. Inside the window only the BGSAVE is
    * sent (its reply comes once the child is forked); the save finishes and the RDB is copied
-   * after it. Once our save has started no other can, so the first state without a save in
-   * progress is ours; a save that replaced the RDB before it was copied fails the service.
+   * after it. Just after the reply, Redis's count of saves (counted as they start, one at a
+   * time) says which save is ours; the RDB is copied only if ours is the last one finished when
+   * the file is opened, else an automatic save has replaced it and the service fails. Without
+   * the count (Redis < 7) the first state without a save in progress is taken as ours.
    */
   async prepareSnapshot({ engine, container, signal }) {
     const { cli, close } = redisSession(engine, container.id, redisPassword(container.cmd, container.env), signal);
     let config: Awaited<ReturnType<typeof readConfig>>;
     const deadline = Date.now() + SAVE_TIMEOUT_MS;
+    const persistence = async () => saveState(parseInfo(await cli('INFO', 'persistence')));
     try {
       config = await readConfig(cli);
       // A save that runs now started before the point: it ends before the window, not in it.
-      while (saveState(parseInfo(await cli('INFO', 'persistence'))).inProgress) await pause(signal, deadline);
+      while ((await persistence()).inProgress) await pause(signal, deadline);
     } catch (err) {
       await close();
       throw err;
     }
-    let started = false;
+    let afterStart: Promise<SaveState> | undefined;
     return {
       async fix() {
         for (;;) {
@@ -80,23 +84,32 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
           if (/Background saving started/i.test(reply)) break;
           await pause(signal, deadline, 20); // an automatic save or an AOF rewrite got in first: ask again
         }
-        started = true;
+        // Asked now (answered in a millisecond, while ours still runs): which save is ours.
+        afterStart = persistence();
+        afterStart.catch(() => undefined); // awaited in backup
       },
       async backup(output) {
-        if (!started) throw new Error('the snapshot point was not fixed');
+        if (!afterStart) throw new Error('the snapshot point was not fixed');
+        const atStart = await afterStart;
+        const replaced = "another save ended after the consistent point's and replaced its RDB before it was opened (an automatic save?); run the backup again";
+        const judge = (s: SaveState) => rdbOnDisk(atStart, s);
         let ours: SaveState;
         for (;;) {
-          ours = saveState(parseInfo(await cli('INFO', 'persistence')));
-          if (!ours.inProgress) break;
+          ours = await persistence();
+          const verdict = judge(ours);
+          if (verdict === 'ours') break;
+          if (verdict === 'replaced') throw new Error(replaced);
           await pause(signal, deadline);
         }
         if (!ours.lastStatusOk) throw new Error('Redis reported that the background save failed (rdb_last_bgsave_status:err); check its disk space and logs');
-        const outcome = await copySaved(engine, container.id, cli, config, output);
-        const after = saveState(parseInfo(await cli('INFO', 'persistence')));
-        if (after.inProgress || after.lastSaveTime !== ours.lastSaveTime || after.saves !== ours.saves) {
-          throw new Error("another save replaced the consistent point's RDB while it was copied (an automatic save?); run the backup again");
-        }
-        return outcome;
+        // Once the RDB is open, a later save (an automatic one) renames a new file over the
+        // name but cannot change what is read: only a save that ended before the open could.
+        const stillOurs = async () => {
+          const now = await persistence();
+          // The count misses saves Redis does not count (FLUSHALL's, a replica's full sync): their time shows them.
+          if (judge(now) !== 'ours' || now.lastSaveTime !== ours.lastSaveTime) throw new Error(replaced);
+        };
+        return await copySaved(engine, container.id, cli, config, output, { opened: stillOurs, signal });
       },
       release: close,
     };
@@ -169,7 +182,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
     const aof = aofPath(config);
     const used = Number(parseInfo(await cli('INFO', 'memory')).used_memory_dataset ?? NaN);
     return {
-      method: `BGSAVE, then copy ${dbfilename}${aof ? ' and the AOF' : ''} through the archive API`,
+      method: `BGSAVE, then copy ${dbfilename} from the file opened in the container${aof ? ', and the AOF through the archive API' : ''}`,
       interrupts: 'online',
       paths: [`${dir}/${dbfilename}`, ...(aof ? [`${dir}/${aof}`] : [])],
       ...(Number.isFinite(used) ? { estimatedBytes: used } : {}),
@@ -206,20 +219,102 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
   },
 };
 
-/** Copies the RDB a finished save left (and the AOF, when on) into `output`. */
-async function copySaved(engine: DockerEngine, containerId: string, cli: RedisCli, config: Awaited<ReturnType<typeof readConfig>>, output: Writable) {
+/** Copies the RDB a finished save left (and the AOF, when on) into `output`; `opened` runs once the RDB is open, before it is read. */
+async function copySaved(
+  engine: DockerEngine,
+  containerId: string,
+  cli: RedisCli,
+  config: Awaited<ReturnType<typeof readConfig>>,
+  output: Writable,
+  options: { opened?: () => Promise<void>; signal: AbortSignal },
+) {
   const { dir, dbfilename } = config;
   const aof = aofPath(config);
   // The key count is exact only if nothing changed since the snapshot; else it is left out.
   const info = parseInfo(await cli('INFO'));
   const keys = info.rdb_changes_since_last_save === '0' ? keyCount(info) : undefined;
-  const paths = [`${dir}/${dbfilename}`, ...(aof ? [`${dir}/${aof}`] : [])];
-  await concatTars(
-    paths.map((p) => () => engine.getArchive(containerId, p)),
-    output,
-  );
+  await concatTars([async () => openedFileTar(engine, containerId, `${dir}/${dbfilename}`, dbfilename, options), ...(aof ? [() => engine.getArchive(containerId, `${dir}/${aof}`)] : [])], output);
   const aofDetail = config.aofDirName ? { aofDir: aof } : { aofFile: aof };
   return { details: { dir, dbfilename, ...(aof ? aofDetail : {}), ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
+}
+
+/**
+ * Opens the file in the container and holds it open, reads its size, owner and mode from the
+ * open file, runs `opened`, and only then reads its bytes: a tar of that one file, as the
+ * archive API would give it. Unlike the archive API, which opens the file when its turn comes,
+ * the bytes read are those of the file that was there at the open, whatever is renamed over it.
+ */
+const OPEN_THEN_READ = 'exec 3< "$1" || exit 3; stat -L -c "%s %a %u %g %Y" /proc/self/fd/3 || exit 4; read -r go; [ "$go" = go ] || exit 5; exec cat <&3';
+
+function openedFileTar(engine: DockerEngine, containerId: string, path: string, name: string, options: { opened?: () => Promise<void>; signal: AbortSignal }): Readable {
+  const tar = new PassThrough();
+  const go = new PassThrough();
+  // A failure here (the check, the facts, the output) kills the command: it reads nothing more.
+  const stop = new AbortController();
+  let failure: Error | undefined;
+  const fail = (err: Error) => {
+    failure ??= err;
+    stop.abort(err);
+  };
+  let facts = Buffer.alloc(0);
+  let size: number | undefined;
+  let read = 0;
+  // Its write callbacks never carry an error (an 'error' on it would have no listener): failures go through `fail`.
+  const passOn = (chunk: Buffer, cb: () => void) =>
+    writeWithRoom(tar, chunk, (err) => {
+      if (err) fail(err);
+      cb();
+    });
+  const stdout = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (failure) return cb();
+      if (size !== undefined) {
+        read += chunk.length;
+        return passOn(chunk, cb);
+      }
+      facts = Buffer.concat([facts, chunk]);
+      const end = facts.indexOf(10);
+      if (end < 0) {
+        if (facts.length > 256) fail(new Error(`unexpected answer while opening ${path}`));
+        return cb();
+      }
+      const line = facts.subarray(0, end).toString('latin1').trim();
+      const [bytes, mode, uid, gid, mtime] = line.split(' ').map(Number);
+      if (![bytes, mode, uid, gid, mtime].every((n) => Number.isInteger(n))) {
+        fail(new Error(`unexpected facts of ${path}: ${line}`));
+        return cb();
+      }
+      const rest = facts.subarray(end + 1);
+      (options.opened ?? (async () => undefined))().then(
+        () => {
+          size = bytes!;
+          go.end('go\n');
+          const header = encodeHeader({ path: name, type: 'File', size, mode: Number.parseInt(String(mode), 8), uid: uid!, gid: gid!, mtime: new Date(mtime! * 1000) });
+          passOn(header, () => {
+            if (failure || rest.length === 0) return cb();
+            read += rest.length;
+            passOn(rest, cb);
+          });
+        },
+        (err: Error) => {
+          fail(err); // the command is killed before it reads a byte
+          cb();
+        },
+      );
+    },
+  });
+  engine
+    .exec(containerId, ['sh', '-c', OPEN_THEN_READ, 'sh', path], { stdin: go, stdout, user: '0', signal: AbortSignal.any([options.signal, stop.signal]) })
+    .then(async (r) => {
+      await finished(stdout);
+      if (failure) throw failure;
+      if (r.exitCode !== 0 || size === undefined) throw new Error(`reading ${path} in the container failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] || 'no error output'}`);
+      if (read !== size) throw new Error(`${path} gave ${read} bytes where its open file held ${size}`);
+      const pad = (512 - (size % 512)) % 512;
+      tar.end(Buffer.alloc(pad + 1024));
+    })
+    .catch((err: unknown) => tar.destroy(failure ?? (err instanceof Error ? err : new Error(String(err)))));
+  return tar;
 }
 
 /** The RDB's name in the artifact. */

@@ -3,9 +3,9 @@ import { PassThrough } from 'node:stream';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
-import type { BackupContext } from '../../src/drivers/types.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { newProjectName, psql, startPostgres } from '../support/containers.js';
+import { backupContextFor } from '../support/driver-context.js';
 
 // The built driver (test.sh builds dist/ first): its fingerprint runs on a worker thread, which loads compiled files.
 const { postgresDriver } = (await import(join(REPO_ROOT, 'dist/drivers/postgres.js'))) as typeof import('../../src/drivers/postgres.js');
@@ -32,16 +32,7 @@ describe('Postgres snapshot point: databases and roles that change around the wi
     const output = new PassThrough();
     const chunks: Buffer[] = [];
     output.on('data', (c: Buffer) => chunks.push(c));
-    const ctx: BackupContext = {
-      engine,
-      container: await engine.inspect(pg.getId()),
-      peers: [],
-      output,
-      signal: new AbortController().signal,
-      withStopped: () => Promise.reject(new Error('not stopped for a dump')),
-      withPaused: () => Promise.reject(new Error('not paused for a dump')),
-      log: () => undefined,
-    };
+    const ctx = await backupContextFor(engine, pg.getId(), output);
     const snapshot = await postgresDriver.prepareSnapshot!(ctx);
     try {
       await between();

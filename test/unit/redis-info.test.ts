@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyCount, parseInfo, redisPassword, saveIsNewer, saveState } from '../../src/drivers/redis-info.js';
+import { keyCount, parseInfo, rdbOnDisk, redisPassword, type SaveState, saveIsNewer, saveState } from '../../src/drivers/redis-info.js';
 
 const INFO = `# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:1700000000\r\nrdb_last_bgsave_status:ok\r\nrdb_saves:3\r\n\r\n# Keyspace\r\ndb0:keys=8,expires=2,avg_ttl=0\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n`;
 
@@ -32,5 +32,21 @@ describe('redis INFO', () => {
     [['redis-server', '--appendonly', 'yes'], {}, undefined],
   ])('password from %j %j', (cmd, env, pw) => {
     expect(redisPassword(cmd, env as Record<string, string>)).toBe(pw);
+  });
+});
+
+describe('whose RDB is on disk after a consistent point (saves are counted as they start, one at a time)', () => {
+  const at = (saves: number | undefined, inProgress: boolean): SaveState => ({ saves, inProgress, lastStatusOk: true, lastSaveTime: 0 });
+  it.each([
+    ['ours still runs', at(5, true), at(5, true), 'wait'],
+    ['ours ended', at(5, true), at(5, false), 'ours'],
+    ['ours had ended already when asked', at(5, false), at(5, false), 'ours'],
+    ['ours ended and the next one runs: nothing renamed yet', at(5, true), at(6, true), 'ours'],
+    ['the next one ended: it renamed its RDB over ours', at(5, true), at(6, false), 'replaced'],
+    ['two more started: one of them ended', at(5, true), at(7, true), 'replaced'],
+    ['Redis < 7 (no count): running', at(undefined, true), at(undefined, true), 'wait'],
+    ['Redis < 7 (no count): none running', at(undefined, true), at(undefined, false), 'ours'],
+  ] as const)('%s', (_what, atStart, now, expected) => {
+    expect(rdbOnDisk(atStart, now)).toBe(expected);
   });
 });
