@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import Docker from 'dockerode';
 import { execa } from 'execa';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +38,15 @@ describe('backup report, opened in a real browser', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
   });
   afterAll(async () => {
-    await Promise.all([pg?.stop(), redis?.stop().catch(() => undefined)]);
+    // Redis was stopped and kept above: testcontainers' stop no longer removes it, so it is removed here (with its volume).
+    await Promise.all([
+      pg?.stop(),
+      redis &&
+        new Docker()
+          .getContainer(redis.getId())
+          .remove({ force: true, v: true })
+          .catch(() => undefined),
+    ]);
   });
 
   it('is one self-contained file: nothing fetched from anywhere', async () => {
