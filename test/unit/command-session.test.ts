@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { answerMarker, openSession } from '../../src/docker/command-session.js';
 import type { DockerEngine, ExecOptions, ExecResult } from '../../src/docker/engine.js';
+import { chunked } from '../support/chunks.js';
 
 /** An engine whose one exec runs `command` with the session's stdin and stdout (pure logic: no container). */
 function engineRunning(command: (stdin: Readable, stdout: Writable, options: ExecOptions) => Promise<ExecResult>): DockerEngine {
@@ -12,15 +13,6 @@ function engineRunning(command: (stdin: Readable, stdout: Writable, options: Exe
 /** Writes chunks one by one, waiting for room (the session holds back a reader that does not keep up). */
 async function writeAll(out: Writable, chunks: Buffer[]): Promise<void> {
   for (const c of chunks) if (!out.write(c)) await new Promise((r) => out.once('drain', r));
-}
-
-/** Cuts bytes at the given offsets into chunks (empty chunks dropped). */
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const offsets = [...new Set([0, ...cuts.map((c) => c % (bytes.length + 1)), bytes.length])].sort((a, b) => a - b);
-  return offsets
-    .slice(1)
-    .map((end, i) => bytes.subarray(offsets[i], end))
-    .filter((c) => c.length > 0);
 }
 
 const ended = (stdin: Readable) => new Promise((r) => stdin.once('end', r).resume());

@@ -9,15 +9,7 @@ import { parallelGzip } from '../../src/util/parallel-gzip.js';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { collect } from '../support/tar.js';
-
-/** Cuts bytes at the given offsets into chunks (empty chunks dropped). */
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const offsets = [...new Set([0, ...cuts.map((c) => c % (bytes.length + 1)), bytes.length])].sort((a, b) => a - b);
-  return offsets
-    .slice(1)
-    .map((end, i) => bytes.subarray(offsets[i], end))
-    .filter((c) => c.length > 0);
-}
+import { chunked } from '../support/chunks.js';
 
 /** Docker's exec framing: stream type, three zero bytes, big-endian length, payload. */
 function frame(kind: number, payload: Buffer): Buffer {
