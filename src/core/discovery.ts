@@ -1,4 +1,4 @@
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { inspectIfPresent, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import type { Driver, Peer } from '../drivers/types.js';
 import { notFound } from '../errors.js';
 import { mapLimit } from '../util/limit.js';
@@ -41,12 +41,7 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
   const listed = (await engine.listContainers({ all: true })).filter((c) => !options.project || c.labels[LABELS.composeProject] === options.project);
   // A container removed between the listing and its inspection (a helper of another run that
   // ended, a test's container) is simply not there.
-  const inspected = await mapLimit(listed, 8, (c) =>
-    engine.inspect(c.id).catch((err: unknown) => {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw err;
-    }),
-  );
+  const inspected = await mapLimit(listed, 8, (c) => inspectIfPresent(engine, c.id));
   const containers = inspected.filter((c): c is ContainerDetails => c !== undefined);
   const projectOf = (c: ContainerDetails) => c.labels[LABELS.composeProject];
   const matched: Array<{ container: ContainerDetails; driver: Driver }> = [];

@@ -1,6 +1,6 @@
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
-import { withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
@@ -282,7 +282,8 @@ async function writersOf(targets: Target[], deps: RestoreDeps): Promise<Containe
   );
   const writers: ContainerDetails[] = [];
   for (const c of running) {
-    const details = await deps.engine.inspect(c.id);
+    const details = await inspectIfPresent(deps.engine, c.id);
+    if (!details) continue; // removed since the listing: nothing to stop
     // A server is a store; everything else (app containers, restored ones too) is an app.
     if (!selectDriver(details, deps.drivers)?.recognise) writers.push(details);
   }

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { DockerEngine } from '../docker/engine.js';
+import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { fsyncPath } from '../util/fsync.js';
 
@@ -86,14 +86,8 @@ export async function markedContainers(dir: string): Promise<string[]> {
 export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
   const left: StoppedMarker[] = [];
   for (const marker of await readMarkers(dir)) {
-    const state = await engine.inspect(marker.containerId).then(
-      (c) => c,
-      (err: unknown) => {
-        if ((err as { statusCode?: number }).statusCode === 404) return 'gone' as const;
-        throw err;
-      },
-    );
-    const stuck = state !== 'gone' && (marker.kind === 'paused' ? state.paused : !state.running);
+    const state = await inspectIfPresent(engine, marker.containerId);
+    const stuck = state !== undefined && (marker.kind === 'paused' ? state.paused : !state.running);
     if (stuck) left.push(marker);
     else await clearMarker(dir, marker.containerId);
   }

@@ -10,6 +10,7 @@ import { ExitCode, StackvaultError } from '../errors.js';
 import { defaultEndpoint, type EngineEndpoint } from './endpoints.js';
 import { sshAgent } from './ssh-agent.js';
 import {
+  isNotFound,
   unknownEngine,
   type ContainerDetails,
   type ContainerSummary,
@@ -88,17 +89,22 @@ export class DockerodeEngine implements DockerEngine {
   listContainers(options: { all?: boolean } = {}): Promise<ContainerSummary[]> {
     return this.guarded(async () => {
       const list = await this.docker.listContainers({ all: options.all ?? false });
-      return Promise.all(
-        list.map(async (c) => ({
-          id: c.Id,
-          name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
-          // When the tag a container was created from has moved to a newer image, the list
-          // shows only an image ID; the name it was created with is in its config.
-          image: IMAGE_ID.test(c.Image) ? (await this.docker.getContainer(c.Id).inspect()).Config.Image : c.Image,
-          labels: c.Labels ?? {},
-          state: c.State,
-        })),
+      const summaries = await Promise.all(
+        list.map(async (c): Promise<ContainerSummary | undefined> => {
+          // When the tag a container was created from has moved to a newer image (or it was
+          // created from an ID, as helpers are), the list shows only an image ID; the name it
+          // was created with is in its config. A container removed since the listing is left out.
+          const image = IMAGE_ID.test(c.Image)
+            ? await this.docker
+                .getContainer(c.Id)
+                .inspect()
+                .then((d) => d.Config.Image, goneOrThrow)
+            : c.Image;
+          if (image === undefined) return undefined;
+          return { id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ''), image, labels: c.Labels ?? {}, state: c.State };
+        }),
       );
+      return summaries.filter((c): c is ContainerSummary => c !== undefined);
     });
   }
 
@@ -395,8 +401,8 @@ export class DockerodeEngine implements DockerEngine {
         .inspect()
         .then(
           () => true,
-          (err: { statusCode?: number }) => {
-            if (err.statusCode === 404) return false;
+          (err: unknown) => {
+            if (isNotFound(err)) return false;
             throw err;
           },
         ),
@@ -420,4 +426,9 @@ function modemOptions(endpoint: EngineEndpoint): Docker.DockerOptions {
   if (!tls) return { ...none, host: url.hostname, port: url.port, protocol: 'http' };
   const read = (file: string) => readFileSync(join(tls, file));
   return { ...none, host: url.hostname, port: url.port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
+}
+
+function goneOrThrow(err: unknown): undefined {
+  if (isNotFound(err)) return undefined;
+  throw err;
 }

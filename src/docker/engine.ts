@@ -162,3 +162,19 @@ export const unknownEngine = (name: string, known: readonly string[]) =>
     ExitCode.usage,
     `Name it: --host ${name}=URL (unix://, tcp:// with TLS, ssh://) or a docker context, or set STACKVAULT_HOSTS.`,
   );
+
+/** Whether `err` is the engine's "no such container" (or image): the thing is not there. */
+export function isNotFound(err: unknown): boolean {
+  return (err as { statusCode?: number } | undefined)?.statusCode === 404;
+}
+
+/**
+ * The container's details, or undefined when it is gone: for a container just seen in a
+ * listing, which another run (its helpers, a test) may have removed since.
+ */
+export function inspectIfPresent(engine: DockerEngine, containerId: string): Promise<ContainerDetails | undefined> {
+  return engine.inspect(containerId).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+}

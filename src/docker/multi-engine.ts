@@ -3,6 +3,7 @@ import { usageError } from '../errors.js';
 import { DockerodeEngine } from './dockerode-engine.js';
 import type { EngineEndpoint } from './endpoints.js';
 import {
+  isNotFound,
   unknownEngine,
   type ContainerDetails,
   type ContainerSummary,
@@ -102,7 +103,7 @@ export class MultiEngine implements DockerEngine {
           .then(
             (c) => ({ name, id: c.id }),
             (err: unknown) => {
-              if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+              if (isNotFound(err)) return undefined;
               throw err;
             },
           ),
