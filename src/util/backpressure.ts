@@ -29,16 +29,24 @@ export function forwardTo(out: Writable): Writable {
 }
 
 /**
- * A Writable that sends every chunk to `out` (with its backpressure) and to `tap` (a parser or
- * hasher that reads along). Ending it ends `tap`, not `out`: see `finished`. Its errors reach
- * the writer through the callbacks, so the 'error' event itself is not left unhandled.
+ * A Writable that sends every chunk to `out` and to `tap` (a parser or hasher that reads
+ * along), and asks for the next chunk only when both have room: a tap slower than the output
+ * (a hash on another thread) holds the source back instead of queueing the whole stream in
+ * memory. Ending it ends `tap`, not `out`: see `finished`. A failure of either fails the next
+ * write with that failure, so the 'error' event itself is not left unhandled.
  */
 export function teeTo(out: Writable, tap: Writable): Writable {
-  tap.on('error', () => undefined); // reported through `final` below
+  tap.on('error', () => undefined); // reported through the callbacks below
   const tee = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      tap.write(chunk);
-      writeWithRoom(out, chunk, cb);
+      let waiting = 2;
+      let failure: Error | undefined;
+      const one = (err?: Error) => {
+        failure ??= err;
+        if (--waiting === 0) cb(failure);
+      };
+      writeWithRoom(tap, chunk, (err) => one(err && (tap.errored ?? err)));
+      writeWithRoom(out, chunk, one);
     },
     final(cb) {
       if (tap.errored) return cb(tap.errored);

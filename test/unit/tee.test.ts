@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { teeTo } from '../../src/util/backpressure.js';
+
+const CHUNK = 64 << 10;
+
+/** `count` chunks of distinct bytes, produced as fast as they are read. */
+function source(count: number): Readable {
+  let i = 0;
+  return new Readable({
+    read() {
+      if (i === count) return this.push(null);
+      const chunk = Buffer.alloc(CHUNK, i % 251);
+      chunk.writeUInt32BE(i++, 0);
+      this.push(chunk);
+    },
+  });
+}
+
+/** A Writable that hashes what it gets; `delay` makes it slow (a hash on another thread, a parser). */
+function hashing(delay: (i: number) => number, failAt = Number.POSITIVE_INFINITY) {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let writes = 0;
+  let mostQueued = 0;
+  const w = new Writable({
+    highWaterMark: CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      mostQueued = Math.max(mostQueued, w.writableLength);
+      const i = writes++;
+      if (i === failAt) return cb(new Error('the tap broke'));
+      hash.update(chunk);
+      bytes += chunk.length;
+      const ms = delay(i);
+      if (ms > 0) setTimeout(cb, ms);
+      else cb();
+    },
+  });
+  return { w, digest: () => hash.digest('hex'), bytes: () => bytes, mostQueued: () => mostQueued };
+}
+
+describe('teeTo: a tap that reads along', () => {
+  it('a slow tap holds the source back: what waits in memory stays bounded, and both sides get every byte', async () => {
+    const count = 400; // 25 MB
+    const expected = createHash('sha256');
+    for await (const c of source(count)) expected.update(c as Buffer);
+    const tap = hashing((i) => (i % 8 === 0 ? 1 : 0));
+    const out = hashing(() => 0);
+    const tee = teeTo(out.w, tap.w);
+    await pipeline(source(count), tee);
+    const want = expected.digest('hex');
+    expect(tap.digest()).toBe(want);
+    expect(out.digest()).toBe(want);
+    // Unbounded, the tap would queue nearly the whole 25 MB.
+    expect(tap.mostQueued()).toBeLessThanOrEqual(4 * CHUNK);
+  });
+
+  it('a tap that fails stops the stream with its own error, before the source is read to the end', async () => {
+    const tap = hashing(() => 0, 10);
+    const out = hashing(() => 0);
+    const tee = teeTo(out.w, tap.w);
+    await expect(pipeline(source(1000), tee)).rejects.toThrow('the tap broke');
+    expect(out.bytes()).toBeLessThan(100 * CHUNK);
+  });
+
+  it('an output that is destroyed fails the stream', async () => {
+    const tap = hashing(() => 0);
+    const out = hashing((i) => (i === 5 ? 50 : 0));
+    const tee = teeTo(out.w, tap.w);
+    setTimeout(() => out.w.destroy(), 20);
+    await expect(pipeline(source(1000), tee)).rejects.toThrow();
+    expect(tap.bytes()).toBeLessThan(1000 * CHUNK);
+  });
+});
