@@ -236,11 +236,14 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
   const id = await engine
     .runDetached({
       image: container.imageId,
-      entrypoint: ['sleep'],
-      // Long enough for the pre-copy of a large store; a leftover of a killed run is removed by
-      // the next backup create. Never auto-removed, and removed keeping volumes: it mounts the
-      // store's volumes, and Docker would delete an anonymous one whose store was removed meanwhile.
-      cmd: ['21600'],
+      // It waits (at most 6 hours) until the shell it is driven through ends: that shell kills
+      // it when its input closes, so a helper ends with its run, a SIGKILLed one too (Docker
+      // closes an exec's input when the client's connection drops). PID 1 ignores signals it
+      // has no handler for, hence the trap. The next backup create removes what is left. Never
+      // auto-removed, and removed keeping volumes: it mounts the store's volumes, and Docker
+      // would delete an anonymous one whose store was removed meanwhile.
+      entrypoint: ['sh'],
+      cmd: ['-c', 'trap "exit 0" TERM; sleep 21600 & wait'],
       user: '0:0',
       volumesFrom: [`${container.id}:ro`],
       noNetwork: true,
@@ -295,7 +298,7 @@ interface HelperShell {
 }
 
 function helperShell(engine: DockerEngine, helperId: string): HelperShell {
-  const session = openSession(engine, helperId, ['sh'], { label: "the pre-copy helper's shell" });
+  const session = openSession(engine, helperId, ['sh', '-c', 'sh; kill -TERM 1'], { label: "the pre-copy helper's shell" });
   let queue: Promise<unknown> = Promise.resolve();
   const run = async (script: string) => {
     const marker = answerMarker();

@@ -94,9 +94,11 @@ describe('interrupted backup create', () => {
     expect(String(list.stdout)).toMatch(/No backups/);
     expect(String(list.stdout)).toMatch(/\.tmp-stackvault_backup_\d+_\d+: unfinished/);
     const Docker = (await import('dockerode')).default;
-    // The killed run's pre-copy helper, which holds the store's volumes mounted, is removed by the next run.
+    // The killed run's pre-copy helper, which holds the store's volumes mounted, ends with the
+    // run's connection, and is removed by the next run.
     const helpers = () => new Docker().listContainers({ all: true, filters: { label: [`stackvault.helper-for=${neo4j.getId()}`] } });
     expect(await helpers()).toHaveLength(1);
+    await expect.poll(async () => (await helpers())[0]?.State, { timeout: 15_000, interval: 250 }).toBe('exited');
     const create = await bot(['backup', 'create', '--dir', dir, '--project', project]);
     expect(String(create.stdout)).toMatch(/warning: An interrupted stackvault run .* docker start /);
     expect(String(create.stdout)).toMatch(/warning: Removed 1 helper container left by a stackvault run that was killed\./);
