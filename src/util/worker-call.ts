@@ -1,6 +1,13 @@
 import { Worker } from 'node:worker_threads';
 
 /**
+ * Our workers stream through many short-lived objects (rows, chunks) and keep little: a small
+ * young generation is collected more often and keeps each worker's memory small (V8's default
+ * lets it grow to tens of MB per thread).
+ */
+export const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
+/**
  * Calls `fn` exported by the module at `moduleUrl` (a file of dist/) with `args` on a thread of
  * its own and resolves with what it returns (both structured-cloned). For synchronous work
  * that would otherwise hold the main thread, and with it every other service's stream: e.g.
@@ -10,7 +17,7 @@ export function inWorker<R>(moduleUrl: URL, fn: string, args: unknown[]): Promis
   // From dist/ the compiled host; from the sources (tests) the TypeScript one, which Node runs as is.
   const host = new URL(import.meta.url.endsWith('.ts') ? './worker-call-host.ts' : './worker-call-host.js', import.meta.url);
   return new Promise<R>((resolve, reject) => {
-    const worker = new Worker(host, { workerData: { module: moduleUrl.href, fn, args } });
+    const worker = new Worker(host, { workerData: { module: moduleUrl.href, fn, args }, resourceLimits: WORKER_LIMITS });
     let settled = false;
     worker.once('message', (m: { result?: R; error?: string }) => {
       settled = true;

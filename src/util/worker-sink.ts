@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
+import { WORKER_LIMITS } from './worker-call.js';
 
 /** What a worker sink module exports: a factory of objects fed the stream's bytes. */
 export interface ChunkSink<R> {
@@ -23,7 +24,7 @@ const BATCH = 256 << 10;
 export function workerSink<R>(moduleUrl: URL, factory: string): { writable: Writable; result: Promise<R> } {
   // From dist/ the compiled host; from the sources (tests) the TypeScript one, which Node runs as is.
   const host = new URL(import.meta.url.endsWith('.ts') ? './worker-sink-host.ts' : './worker-sink-host.js', import.meta.url);
-  const worker = new Worker(host, { workerData: { module: moduleUrl.href, factory } });
+  const worker = new Worker(host, { workerData: { module: moduleUrl.href, factory }, resourceLimits: WORKER_LIMITS });
   let inFlight = 0;
   let waiting: (() => void) | undefined;
   let failure: Error | undefined;
