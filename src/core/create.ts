@@ -217,11 +217,8 @@ async function backupService(
     const target = { id: c.container.id, name: c.container.name, service: c.service };
     const whileDown = async <T>(hold: () => Promise<T>): Promise<T> => {
       if (!quiet) return hold();
-      // One store down at a time: its stop and start do not compete with another's. Asked
-      // again after each wake-up: another waiter may have gone down first.
-      for (let turn = quiet.wait(c.container.id); turn; turn = quiet.wait(c.container.id)) await turn;
-      if (deps.signal.aborted) throw interrupted(deps.signal); // nothing is stopped after Ctrl-C
-      quiet.enter(c.container.id);
+      // Nothing is stopped after Ctrl-C.
+      if (!(await quiet.goDown(c.container.id)) || deps.signal.aborted) throw interrupted(deps.signal);
       try {
         return await hold();
       } finally {

@@ -34,6 +34,20 @@ export class QuietWhileDown {
     this.settle();
   }
 
+  /**
+   * Waits for `service`'s turn to go down, then marks it down: one store down at a time, so its
+   * stop and start do not compete with another's. Asked again after each wake-up, in the same
+   * tick as the marking: when a long down period stops holding several waiters at once, the
+   * first to wake goes down and the others wait for it. Resolves false when the run was
+   * interrupted meanwhile (nothing may go down then).
+   */
+  async goDown(service: string): Promise<boolean> {
+    for (let turn = this.wait(service); turn; turn = this.wait(service)) await turn;
+    if (this.ended) return false;
+    this.enter(service);
+    return true;
+  }
+
   /** It runs again. */
   leave(service: string): void {
     this.down.delete(service);
