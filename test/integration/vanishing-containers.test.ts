@@ -19,7 +19,7 @@ function removedWhenInspected(victimId: string): void {
     const real = realGetContainer.call(this, id);
     if (id !== victimId) return real;
     const inspect = async () => {
-      await real.remove({ force: true }).catch(() => undefined);
+      await real.remove({ force: true, v: true }).catch(() => undefined);
       return real.inspect();
     };
     return Object.assign(Object.create(Object.getPrototypeOf(real) as object) as Docker.Container, real, { inspect });
@@ -40,7 +40,7 @@ describe('a container removed between the listing and its inspection', () => {
       created.splice(0).map((id) =>
         docker
           .getContainer(id)
-          .remove({ force: true })
+          .remove({ force: true, v: true }) // with its anonymous volumes (the image declares some)
           .catch(() => undefined),
       ),
     );
