@@ -217,8 +217,8 @@ async function backupService(
     const target = { id: c.container.id, name: c.container.name, service: c.service };
     const whileDown = async <T>(hold: () => Promise<T>): Promise<T> => {
       if (!quiet) return hold();
-      // Nothing is stopped after Ctrl-C.
-      if (!(await quiet.goDown(c.container.id)) || deps.signal.aborted) throw interrupted(deps.signal);
+      // Nothing is stopped after Ctrl-C (quiet ends with the run's signal).
+      if (!(await quiet.goDown(c.container.id))) throw interrupted(deps.signal);
       try {
         return await hold();
       } finally {

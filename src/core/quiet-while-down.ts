@@ -22,6 +22,7 @@ export class QuietWhileDown {
     this.maxWaitMs = maxWaitMs;
     this.now = now;
     // Interrupted: nothing waits any more (the run is ending; every down service is being started).
+    this.ended = signal?.aborted ?? false;
     signal?.addEventListener('abort', () => {
       this.ended = true;
       this.settle();

@@ -11,6 +11,7 @@ import { defaultEndpoint, type EngineEndpoint } from './endpoints.js';
 import { sshAgent } from './ssh-agent.js';
 import {
   isNotFound,
+  undefinedIfNotFound,
   unknownEngine,
   type ContainerDetails,
   type ContainerSummary,
@@ -98,7 +99,7 @@ export class DockerodeEngine implements DockerEngine {
             ? await this.docker
                 .getContainer(c.Id)
                 .inspect()
-                .then((d) => d.Config.Image, goneOrThrow)
+                .then((d) => d.Config.Image, undefinedIfNotFound)
             : c.Image;
           if (image === undefined) return undefined;
           return { id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ''), image, labels: c.Labels ?? {}, state: c.State };
@@ -426,9 +427,4 @@ function modemOptions(endpoint: EngineEndpoint): Docker.DockerOptions {
   if (!tls) return { ...none, host: url.hostname, port: url.port, protocol: 'http' };
   const read = (file: string) => readFileSync(join(tls, file));
   return { ...none, host: url.hostname, port: url.port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
-}
-
-function goneOrThrow(err: unknown): undefined {
-  if (isNotFound(err)) return undefined;
-  throw err;
 }

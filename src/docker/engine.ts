@@ -168,13 +168,16 @@ export function isNotFound(err: unknown): boolean {
   return (err as { statusCode?: number } | undefined)?.statusCode === 404;
 }
 
+/** For `.catch`: undefined when the engine said "not there", else the failure as it was. */
+export function undefinedIfNotFound(err: unknown): undefined {
+  if (isNotFound(err)) return undefined;
+  throw err;
+}
+
 /**
  * The container's details, or undefined when it is gone: for a container just seen in a
  * listing, which another run (its helpers, a test) may have removed since.
  */
 export function inspectIfPresent(engine: DockerEngine, containerId: string): Promise<ContainerDetails | undefined> {
-  return engine.inspect(containerId).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  });
+  return engine.inspect(containerId).catch(undefinedIfNotFound);
 }

@@ -3,7 +3,7 @@ import { usageError } from '../errors.js';
 import { DockerodeEngine } from './dockerode-engine.js';
 import type { EngineEndpoint } from './endpoints.js';
 import {
-  isNotFound,
+  undefinedIfNotFound,
   unknownEngine,
   type ContainerDetails,
   type ContainerSummary,
@@ -100,13 +100,7 @@ export class MultiEngine implements DockerEngine {
       this.engineNames.map((name) =>
         this.select(name)
           .inspect(ref)
-          .then(
-            (c) => ({ name, id: c.id }),
-            (err: unknown) => {
-              if (isNotFound(err)) return undefined;
-              throw err;
-            },
-          ),
+          .then((c) => ({ name, id: c.id }), undefinedIfNotFound),
       ),
     );
     const hits = found.filter((f): f is { name: string; id: string } => Boolean(f));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { pipeline } from 'node:stream/promises';
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { findTarEntry } from '../util/tar-build.js';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
@@ -100,10 +100,7 @@ async function listTenants(engine: DockerEngine, containerId: string, dataPath: 
   const work = await mkdtemp(join(tmpdir(), 'stackvault-chroma-'));
   try {
     for (const suffix of ['', '-wal']) {
-      const archive = await engine.getArchive(containerId, `${dataPath}/chroma.sqlite3${suffix}`).catch((err: { statusCode?: number }) => {
-        if (err.statusCode === 404) return undefined;
-        throw err;
-      });
+      const archive = await engine.getArchive(containerId, `${dataPath}/chroma.sqlite3${suffix}`).catch(undefinedIfNotFound);
       if (!archive) {
         if (!suffix) return ['default_tenant'];
         continue;

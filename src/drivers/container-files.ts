@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { isNotFound, undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { findTarEntry, writeTar, type BuildEntry } from '../util/tar-build.js';
 import { posix } from 'node:path';
 
@@ -58,8 +58,8 @@ export async function copyFileOut(
   options: { mayBeMissing?: boolean; signal?: AbortSignal } = {},
 ): Promise<CopiedFile | undefined> {
   const { mayBeMissing = false, signal } = options;
-  const archive = await engine.getArchive(containerId, path, signal ? { signal } : {}).catch((err: { statusCode?: number }) => {
-    if (mayBeMissing && err.statusCode === 404) return undefined;
+  const archive = await engine.getArchive(containerId, path, signal ? { signal } : {}).catch((err: unknown) => {
+    if (mayBeMissing && isNotFound(err)) return undefined;
     throw err;
   });
   if (!archive) return undefined;
@@ -84,10 +84,7 @@ export type SqliteHeaderFacts = 'missing' | 'not a file' | 'empty' | 'sqlite' | 
  * API (nothing is written, nothing runs in the container), only the first bytes looked at.
  */
 export async function sqliteHeaderOf(engine: DockerEngine, containerId: string, path: string): Promise<SqliteHeaderFacts> {
-  const archive = await engine.getArchive(containerId, path).catch((err: { statusCode?: number }) => {
-    if (err.statusCode === 404) return undefined;
-    throw err;
-  });
+  const archive = await engine.getArchive(containerId, path).catch(undefinedIfNotFound);
   if (!archive) return 'missing';
   const entry = await findTarEntry(archive, posix.basename(path)).catch(() => undefined);
   if (!entry) return 'not a file';

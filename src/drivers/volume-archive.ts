@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { isNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { filterTar } from '../util/tar-build.js';
@@ -117,8 +117,8 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
     await concatTars(
       paths.map(
         (p) => () =>
-          engine.getArchive(container.id, p).catch((err: { statusCode?: number }) => {
-            if (!mayVanish.includes(p) || err.statusCode !== 404) throw err;
+          engine.getArchive(container.id, p).catch((err: unknown) => {
+            if (!mayVanish.includes(p) || !isNotFound(err)) throw err;
             gone.add(p); // gone meanwhile (a -wal checkpointed away): not recorded, so a restore does not look for it
             return Readable.from([Buffer.alloc(1024)]);
           }),

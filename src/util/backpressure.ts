@@ -32,8 +32,8 @@ export function forwardTo(out: Writable): Writable {
  * A Writable that sends every chunk to `out` and to `tap` (a parser or hasher that reads
  * along), and asks for the next chunk only when both have room: a tap slower than the output
  * (a hash on another thread) holds the source back instead of queueing the whole stream in
- * memory. Ending it ends `tap`, not `out`: see `finished`. A failure of either fails the next
- * write with that failure, so the 'error' event itself is not left unhandled.
+ * memory. Ending it ends `tap`, not `out`: see `finished`. A failure of either fails the write
+ * under way with that failure, so the 'error' event itself is not left unhandled.
  */
 export function teeTo(out: Writable, tap: Writable): Writable {
   tap.on('error', () => undefined); // reported through the callbacks below
