@@ -168,11 +168,13 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       entries.push(file(aofFile, size, rdb));
       remove.push(`${dir}/${aofFile}`);
     }
-    await withStopped(async () => {
-      if (mountOf(container, dir)) await removeFromVolumes(engine, container, remove, 'paths');
-      else log(`${dir} is not on a volume: old files there are overwritten, not removed`);
-      await putFiles(engine, container.id, dir, entries);
-    });
+    await withoutFinalSave(cli, () =>
+      withStopped(async () => {
+        if (mountOf(container, dir)) await removeFromVolumes(engine, container, remove, 'paths');
+        else log(`${dir} is not on a volume: old files there are overwritten, not removed`);
+        await putFiles(engine, container.id, dir, entries);
+      }),
+    );
   },
 
   async plan(engine, container) {
@@ -407,6 +409,26 @@ export function redisCli(engine: DockerEngine, containerId: string, password: st
     if (SERVER_ERROR.test(out)) throw new Error(`redis ${args[0]}: ${out.split('\n')[0]}`);
     return out;
   };
+}
+
+/**
+ * Runs `work` (which stops the server) with the server's save points off. Redis saves its whole
+ * dataset when it is stopped: for a big one that takes longer than Docker's stop timeout, so
+ * it was killed in the middle (leaving a half-written temp RDB in its directory), only for
+ * that data to be overwritten by the restore; the restore point already holds it. The restart
+ * brings its configured save points back; if the work failed, they are also set back here, in
+ * case it never stopped.
+ */
+async function withoutFinalSave<T>(cli: RedisCli, work: () => Promise<T>): Promise<T> {
+  const savePoints = (await cli('CONFIG', 'GET', 'save')).split('\n')[1]?.trim() ?? '';
+  if (!savePoints) return work();
+  await cli('CONFIG', 'SET', 'save', '');
+  try {
+    return await work();
+  } catch (err) {
+    await cli('CONFIG', 'SET', 'save', savePoints).catch(() => undefined); // down: it comes back with them
+    throw err;
+  }
 }
 
 async function bgsaveAndWait(cli: RedisCli, signal: AbortSignal): Promise<void> {

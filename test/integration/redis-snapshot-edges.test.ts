@@ -1,12 +1,18 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
 import { Readable, Writable } from 'node:stream';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
 import { redisDriver } from '../../src/drivers/redis.js';
-import type { Snapshot } from '../../src/drivers/types.js';
+import type { RestoreContext, Snapshot } from '../../src/drivers/types.js';
+import type { ServiceEntry } from '../../src/core/manifest.js';
+import { withStopped } from '../../src/core/stopped-markers.js';
 import { findTarEntry } from '../../src/util/tar-build.js';
-import { newProjectName, run, startRedis } from '../support/containers.js';
+import { newProjectName, populateRedis, run, startRedis } from '../support/containers.js';
 import { backupContextFor } from '../support/driver-context.js';
 
 /**
@@ -21,7 +27,7 @@ describe('Redis snapshot point: other saves around the copy', () => {
   beforeAll(async () => {
     redis = await startRedis({ project: newProjectName('redissnap'), password: false });
     // Enough keys for an RDB of a few MB: its copy takes many chunks.
-    await run(redis, ['redis-cli', 'DEBUG', 'POPULATE', '50000', 'key', '64']);
+    await populateRedis(redis, 50_000, 64);
   });
   afterAll(async () => {
     await redis?.stop();
@@ -127,5 +133,63 @@ describe('Redis snapshot point: other saves around the copy', () => {
     const bytes: Buffer[] = [];
     for await (const c of rdb.stream) bytes.push(c as Buffer);
     expect(createHash('sha256').update(Buffer.concat(bytes)).digest('hex')).toBe(await rdbSha256());
+  });
+});
+
+/**
+ * The stop before a restore: Redis saves its whole dataset on a stop signal (its save points),
+ * which for a big one outlasts Docker's stop timeout; it was killed mid-save, only for that
+ * data to be overwritten. The restore stops it without that save, and its save points survive.
+ */
+describe('Redis restore: the stop before it does not save the data it replaces', () => {
+  let redis: StartedTestContainer;
+  let markers: string;
+  const engine = new DockerodeEngine();
+  const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
+  beforeAll(async () => {
+    redis = await startRedis({ project: newProjectName('redisstop'), password: false });
+    await populateRedis(redis, 20_000, 32);
+    markers = await mkdtemp(join(tmpdir(), 'svt-redis-stop-'));
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    if (markers) await rm(markers, { recursive: true, force: true });
+  });
+
+  /** The driver's restore of a backup taken now, with `withStopped` as given. */
+  const restoreWith = async (stopped: RestoreContext['withStopped']) => {
+    const chunks: Buffer[] = [];
+    const backupCtx = await backupContextFor(engine, redis.getId(), new Writable({ write: (c: Buffer, _e, cb) => cb(void chunks.push(c)) }));
+    const { details } = await redisDriver.backup(backupCtx);
+    const artifact = Buffer.concat(chunks);
+    await redisDriver.restore({
+      engine,
+      container: await engine.inspect(redis.getId()),
+      entry: { name: 'redis', driver: 'redis', container: redis.getName(), status: 'ok', details } as ServiceEntry,
+      open: () => Readable.from([artifact]),
+      signal: new AbortController().signal,
+      withStopped: stopped,
+      log: () => undefined,
+    });
+  };
+  const logsSince = async (since: number) => ((await new Docker().getContainer(redis.getId()).logs({ stdout: true, stderr: true, since })) as Buffer).toString('latin1');
+
+  it('is stopped without its final save, the data comes back whole, and its save points are the configured ones again', async () => {
+    const savePoints = await cli('CONFIG', 'GET', 'save');
+    expect(savePoints.split('\n')[1]?.trim()).not.toBe(''); // the default ones: a stop would save
+    const since = Math.floor(Date.now() / 1000);
+    await restoreWith((work) => withStopped(engine, markers, { id: redis.getId(), name: redis.getName(), service: 'redis' }, work));
+    for (let i = 0; i < 100 && !(await redisDriver.ready(engine, await engine.inspect(redis.getId()))); i++) await new Promise((r) => setTimeout(r, 100));
+    const logs = await logsSince(since);
+    expect(logs).toMatch(/ready to exit/i); // it did stop, on its signal
+    expect(logs).not.toMatch(/Saving the final RDB snapshot/i);
+    expect(await cli('DBSIZE')).toBe('20000');
+    expect(await cli('CONFIG', 'GET', 'save')).toBe(savePoints);
+  });
+
+  it('a restore that fails before the stop leaves the running server with its save points', async () => {
+    const savePoints = await cli('CONFIG', 'GET', 'save');
+    await expect(restoreWith(() => Promise.reject(new Error('the stop was refused (test)')))).rejects.toThrow(/refused \(test\)/);
+    expect(await cli('CONFIG', 'GET', 'save')).toBe(savePoints);
   });
 });

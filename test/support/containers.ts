@@ -93,6 +93,17 @@ export const psql = (c: StartedTestContainer, db: string, sql: string) => run(c,
 export const redisCli = (c: StartedTestContainer, ...args: string[]) =>
   run(c, ['redis-cli', ...(args.includes('--raw') ? [] : ['--no-raw']), ...args], { REDISCLI_AUTH: REDIS_PASSWORD }).then((s) => s.replace(/\n$/, ''));
 
+/**
+ * Fills a Redis (without a password) with `count` string keys `key:N` of `bytes` bytes each, and
+ * fails unless they are all there. (DEBUG POPULATE is refused by Redis 7's defaults, and
+ * redis-cli prints that refusal with exit code 0.)
+ */
+export async function populateRedis(c: StartedTestContainer, count: number, bytes: number): Promise<void> {
+  const script = "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'key:' .. i, string.rep('v', tonumber(ARGV[2]))) end return redis.call('DBSIZE')";
+  const size = (await run(c, ['redis-cli', 'EVAL', script, '0', String(count), String(bytes)])).trim();
+  if (size !== String(count)) throw new Error(`populating Redis gave ${size}, not ${count} keys`);
+}
+
 export const sqlite = (c: StartedTestContainer, db: string, sql: string) => run(c, ['sqlite3', db, sql]).then((s) => s.trim());
 
 /**
