@@ -17,7 +17,7 @@ import { redact, secretsOf } from './redact.js';
 import { LABELS, selectDriver, type Candidate } from './selection.js';
 import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
-import { ContentMismatchError, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
+import { ContentMismatchError, fingerprintAt, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
 import type { Readable } from 'node:stream';
 
 export interface RestoreOptions {
@@ -414,17 +414,22 @@ async function restoreFrom(
   const [want, got] = await Promise.allSettled([expecting, reading]);
   if (want.status === 'rejected') throw want.reason;
   if (got.status === 'rejected') throw got.reason;
-  const expected = want.value;
-  const actual = got.value;
-  if (!expected) return `not checked (the ${t.driver.name} driver has no content fingerprint)`;
+  if (!want.value) return `not checked (the ${t.driver.name} driver has no content fingerprint)`;
+  // Both as they must hold now: a store's content may change by itself (keys expire).
+  const now = new Date();
+  const expected = fingerprintAt(t.driver, want.value, now) ?? want.value;
+  const actual = fingerprintAt(t.driver, got.value, now) ?? got.value;
   const difference = firstDifference(expected, actual);
   if (difference) throw new ContentMismatchError(difference);
   return 'equal';
 }
 
-/** The backup's fingerprint: from the manifest, else computed now from the artifact (and said so). */
+/**
+ * The backup's fingerprint: from the manifest, else (not recorded, or no longer comparable)
+ * computed now from the artifact, and said so.
+ */
 async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string, deps: RestoreDeps, targetImage: string): Promise<Fingerprint | undefined> {
-  if (entry.fingerprint) return entry.fingerprint;
+  if (fingerprintAt(driver, entry.fingerprint, new Date())) return entry.fingerprint;
   if (!driver.artifactFingerprint) return undefined;
   const started = Date.now();
   const fp = await driver.artifactFingerprint({
@@ -435,7 +440,8 @@ async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () =
     // The throwaway runs the target's own image, not whatever image a manifest names.
     inThrowaway: (spec, check) => inThrowaway(deps, driver, { ...entry, image: targetImage }, open, dir, spec, check),
   });
-  deps.progress.info(`${entry.name}: the backup's content fingerprint was not recorded yet; computing it took ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  const why = entry.fingerprint ? 'the recorded one is of an older kind that cannot be compared any more' : 'it was not recorded yet';
+  deps.progress.info(`${entry.name}: computed the backup's content fingerprint (${why}) in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   return fp;
 }
 

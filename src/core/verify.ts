@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Driver, ThrowawaySpec } from '../drivers/types.js';
-import type { Fingerprint } from '../drivers/fingerprint.js';
+import { fingerprintAt, type Fingerprint } from '../drivers/fingerprint.js';
 import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
 import { checkArtifact, openArtifact, type ArtifactCheck } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
@@ -58,8 +58,11 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
       result = { service: entry.name, ok: true, check };
       if (deep) {
         result.facts = await deepVerify(backup.path, entry, dir, deep, identity);
-        // Restores compare against the content fingerprint: record it now if the backup could not.
-        const fp = entry.fingerprint ? undefined : await artifactFingerprint(backup.path, entry, dir, deep, identity);
+        // Restores compare against the content fingerprint: record it now if the backup could not,
+        // or if the recorded one can no longer be compared (an older method of a store that changes by itself).
+        const driver = drivers.find((d) => d.name === entry.driver);
+        const usable = driver ? fingerprintAt(driver, entry.fingerprint, new Date()) : entry.fingerprint;
+        const fp = usable ? undefined : await artifactFingerprint(backup.path, entry, dir, deep, identity);
         if (fp) fingerprints[entry.name] = fp;
       }
     } catch (err) {

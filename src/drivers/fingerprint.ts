@@ -132,6 +132,16 @@ function readable(name: string): string {
 
 const short = (digest: string) => (digest.length > 40 ? `${digest.slice(0, 37)}...` : digest);
 
+/**
+ * A fingerprint as it must still hold at `at`, for a driver whose stores change by themselves
+ * (Driver.fingerprintAt); as it is for every other driver. undefined: it cannot be compared
+ * any more, and the backup's side must be computed again.
+ */
+export function fingerprintAt(driver: { fingerprintAt?(fp: Fingerprint, at: Date): Fingerprint | undefined }, fp: Fingerprint | undefined, at: Date): Fingerprint | undefined {
+  if (!fp) return undefined;
+  return driver.fingerprintAt ? driver.fingerprintAt(fp, at) : fp;
+}
+
 /** Raised when what was restored is not what was backed up; restore reports it as exit 5. */
 export class ContentMismatchError extends Error {
   constructor(readonly difference: string) {

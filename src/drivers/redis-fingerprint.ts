@@ -1,61 +1,80 @@
 import { hash } from 'node:crypto';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
-export const REDIS_FINGERPRINT_METHOD = 'redis-v2';
+/**
+ * redis-v3: keys that expire are summed per day of their expiry, so what a fingerprint says of
+ * them can be compared at any later time (see fingerprintAt). redis-v2 left out the keys that
+ * expired within a day of when it was made: compared later, those made a good restore differ.
+ */
+export const REDIS_FINGERPRINT_METHOD = 'redis-v3';
 
 /** Up to this many keys in a database are listed one by one, so a difference names the key. */
 const NAMED_KEYS_MAX = 1000;
 const SCAN_COUNT = 10_000;
+const DAY_MS = 86_400_000;
 
 /**
  * Runs inside Redis (EVAL): one SCAN step, and for each key a digest of its type, its value in
  * a canonical form (sets and hashes sorted, lists and streams in order, stream groups with
- * their last delivered id and pending counts) and its absolute expiry in ms. Keys come back
- * hex-encoded, so binary keys survive redis-cli's line-based output.
+ * their last delivered id and pending counts) and its absolute expiry in ms (`ttl` before
+ * Redis 7, which cannot tell it). Keys come back hex-encoded, so binary keys survive
+ * redis-cli's line-based output. A key that expires within a day gets `-` and its value is
+ * not read: sessions and caches expire between two readings, and fingerprintAt leaves out
+ * every key that expires by the day after the comparison anyway.
  */
 const SCRIPT = `
 local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+local call, sha1hex, gsub, tostring, concat, sort = redis.call, redis.sha1hex, string.gsub, tostring, table.concat, table.sort
 local out = {res[1]}
+local n = 1
 local hexd = {}
 for i = 0, 255 do hexd[string.char(i)] = string.format('%02x', i) end
-local function hex(s) return (string.gsub(s, '.', hexd)) end
-local now = redis.call('TIME')
+local now = call('TIME')
 local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local absolute = pcall(call, 'PEXPIRETIME', ARGV[1])
 for _, k in ipairs(res[2]) do
-  local t = redis.call('TYPE', k)['ok']
-  local p = {t}
-  local function add(v) p[#p + 1] = tostring(v) end
-  if t == 'string' then add(redis.call('GET', k))
-  elseif t == 'list' then for _, v in ipairs(redis.call('LRANGE', k, 0, -1)) do add(v) end
-  elseif t == 'set' then local m = redis.call('SMEMBERS', k); table.sort(m); for _, v in ipairs(m) do add(v) end
-  elseif t == 'zset' then for _, v in ipairs(redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')) do add(v) end
-  elseif t == 'hash' then
-    local h = redis.call('HGETALL', k); local f = {}
-    for i = 1, #h, 2 do f[#f + 1] = {h[i], h[i + 1]} end
-    table.sort(f, function(a, b) return a[1] < b[1] end)
-    for _, e in ipairs(f) do add(e[1]); add(e[2]) end
-  elseif t == 'stream' then
-    for _, e in ipairs(redis.call('XRANGE', k, '-', '+')) do add(e[1]); for _, v in ipairs(e[2]) do add(v) end end
-    local info = redis.call('XINFO', 'STREAM', k)
-    for i = 1, #info, 2 do if info[i] == 'last-generated-id' then add(info[i + 1]) end end
-    for _, g in ipairs(redis.call('XINFO', 'GROUPS', k)) do
-      for i = 1, #g, 2 do if g[i] == 'name' or g[i] == 'pending' or g[i] == 'last-delivered-id' then add(g[i]); add(g[i + 1]) end end
-    end
-  else add(redis.call('DUMP', k)) end
-  local ok, exp = pcall(redis.call, 'PEXPIRETIME', k)
-  local pttl
-  if ok then pttl = (exp > 0) and (exp - nowms) or -1
-  else pttl = redis.call('PTTL', k); exp = (pttl > 0) and 'ttl' or -1 end
-  -- Keys that expire within a day are left out: sessions and caches expire between the two
-  -- readings of a restore check, and would make a good restore look different.
-  if pttl > 0 and pttl < 86400000 then p = nil end
-  out[#out + 1] = hex(k)
-  if p then
-    local enc = {}
-    for _, v in ipairs(p) do enc[#enc + 1] = #v .. ':' .. v end
-    out[#out + 1] = redis.sha1hex(table.concat(enc)) .. ' ' .. tostring(exp)
+  local exp, pttl
+  if absolute then
+    exp = call('PEXPIRETIME', k)
+    pttl = (exp > 0) and (exp - nowms) or -1
   else
-    out[#out + 1] = '-'
+    pttl = call('PTTL', k)
+    exp = (pttl > 0) and 'ttl' or -1
+  end
+  n = n + 1
+  out[n] = gsub(k, '.', hexd)
+  n = n + 1
+  if pttl > 0 and pttl < ${DAY_MS} then
+    out[n] = '-'
+  else
+    local t = call('TYPE', k)['ok']
+    local enc
+    if t == 'string' then
+      local v = call('GET', k)
+      enc = '6:string' .. #v .. ':' .. v
+    else
+      local p = {#t .. ':' .. t}
+      local m = 1
+      local function add(v) v = tostring(v); m = m + 1; p[m] = #v .. ':' .. v end
+      if t == 'list' then for _, v in ipairs(call('LRANGE', k, 0, -1)) do add(v) end
+      elseif t == 'set' then local s = call('SMEMBERS', k); sort(s); for _, v in ipairs(s) do add(v) end
+      elseif t == 'zset' then for _, v in ipairs(call('ZRANGE', k, 0, -1, 'WITHSCORES')) do add(v) end
+      elseif t == 'hash' then
+        local h = call('HGETALL', k); local f = {}
+        for i = 1, #h, 2 do f[#f + 1] = {h[i], h[i + 1]} end
+        sort(f, function(a, b) return a[1] < b[1] end)
+        for _, e in ipairs(f) do add(e[1]); add(e[2]) end
+      elseif t == 'stream' then
+        for _, e in ipairs(call('XRANGE', k, '-', '+')) do add(e[1]); for _, v in ipairs(e[2]) do add(v) end end
+        local info = call('XINFO', 'STREAM', k)
+        for i = 1, #info, 2 do if info[i] == 'last-generated-id' then add(info[i + 1]) end end
+        for _, g in ipairs(call('XINFO', 'GROUPS', k)) do
+          for i = 1, #g, 2 do if g[i] == 'name' or g[i] == 'pending' or g[i] == 'last-delivered-id' then add(g[i]); add(g[i + 1]) end end
+        end
+      else add(call('DUMP', k)) end
+      enc = concat(p)
+    end
+    out[n] = sha1hex(enc) .. ' ' .. tostring(exp)
   end
 end
 return out
@@ -86,23 +105,46 @@ done`;
 
 /**
  * Redis's content, read through the server itself: per logical database, every key's type,
- * value and absolute expiry (small databases list each key). Server-side, in SCAN steps,
- * streamed: a big database is summed as it is read, never held.
+ * value and absolute expiry (small databases list each key; keys that expire are summed per
+ * day of their expiry). Server-side, in SCAN steps, streamed: a big database is summed as it
+ * is read, never held.
  */
 export async function redisFingerprint(cli: RedisCliRunner, scan: RedisScanner): Promise<Fingerprint> {
   const keyspace = await cli('INFO', 'keyspace');
   const dbs = [...keyspace.matchAll(/^db(\d+):keys=(\d+)/gm)].map((m) => ({ db: Number(m[1]), keys: Number(m[2]) }));
-  const parts: Record<string, string> = { databases: JSON.stringify(dbs.filter((d) => d.keys > 0).map((d) => d.db)) };
+  const parts: Record<string, string> = {};
   for (const { db, keys: count } of dbs) {
     // Summed without remembering keys; only if SCAN gave back more or fewer keys than the
     // database holds (a key twice while the server rehashed) is it read again, remembering.
     let keys = await readKeySpace(scan, db, false);
-    if (!keys.named && keys.scanned !== count) keys = await readKeySpace(scan, db, true);
+    if (keys.scanned !== count) keys = await readKeySpace(scan, db, true);
     if (keys.named) for (const [k, value] of keys.named) parts[`db${db} key ${Buffer.from(k, 'hex').toString('latin1')}`] = value;
-    else parts[`db${db}`] = keys.sum!.toString();
+    else if (keys.sum) parts[`db${db}`] = keys.sum.toString();
+    for (const [day, sum] of keys.expiring) parts[`db${db} expiring ${day}`] = sum.toString();
   }
   return { method: REDIS_FINGERPRINT_METHOD, parts };
 }
+
+/** The part name's day for keys whose expiry Redis < 7 cannot tell (no PEXPIRETIME). */
+const UNKNOWN_DAY = 'on a day Redis < 7 does not tell';
+
+/**
+ * What of a fingerprint must still hold at `at`: keys that expire by the end of the next day
+ * are left out (by then they may be gone, or were not read: see SCRIPT), as are keys whose
+ * expiry Redis < 7 cannot tell. undefined for a redis-v2 fingerprint: it left out keys by
+ * when it was made, so it cannot be compared later.
+ */
+export function redisFingerprintAt(fp: Fingerprint, at: Date): Fingerprint | undefined {
+  if (fp.method !== REDIS_FINGERPRINT_METHOD) return undefined;
+  const lastDayLeftOut = dayOf(at.getTime() + DAY_MS);
+  const holds = ([name]: [string, string]) => {
+    const day = /^db\d+ expiring (.*)$/.exec(name)?.[1];
+    return day === undefined || (day !== UNKNOWN_DAY && day > lastDayLeftOut);
+  };
+  return { method: fp.method, parts: Object.fromEntries(Object.entries(fp.parts).filter(holds)) };
+}
+
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Promise<KeySpace> {
   const keys = new KeySpace(dedupe);
@@ -122,13 +164,15 @@ async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Pr
 }
 
 /**
- * One database's keys: named one by one up to NAMED_KEYS_MAX, then summed. A key whose value
- * is `-` (it expires within a day) is counted, not compared. With `dedupe`, an item seen
- * before (by 48 bits of its digest) is not added again.
+ * One database's keys. Those without an expiry: named one by one up to NAMED_KEYS_MAX, then
+ * summed. Those with one: summed per day of their expiry (UTC). A key whose value is `-` (it
+ * expires within a day) is counted, not compared. With `dedupe`, an item seen before (by 48
+ * bits of its digest) is not added again.
  */
 class KeySpace {
   named: Map<string, string> | undefined = new Map();
   sum: MultisetDigest | undefined;
+  readonly expiring = new Map<string, MultisetDigest>();
   scanned = 0;
   private readonly seen: Set<number> | undefined;
 
@@ -139,25 +183,33 @@ class KeySpace {
   add(key: string, value: string): void {
     this.scanned++;
     if (value === '-') return;
+    const expiry = value.slice(value.indexOf(' ') + 1); // absolute ms, -1 (none) or ttl (Redis < 7)
+    if (expiry !== '-1') return this.addTo(this.expiringOn(expiry === 'ttl' ? UNKNOWN_DAY : dayOf(Number(expiry))), key, value);
     if (this.named && (this.named.size < NAMED_KEYS_MAX || this.named.has(key))) {
       this.named.set(key, value);
       return;
     }
     if (this.named) {
       this.sum = new MultisetDigest();
-      for (const [k, v] of this.named) this.addToSum(k, v);
+      for (const [k, v] of this.named) this.addTo(this.sum, k, v);
       this.named = undefined;
     }
-    this.addToSum(key, value);
+    this.addTo(this.sum!, key, value);
   }
 
-  private addToSum(key: string, value: string): void {
+  private expiringOn(day: string): MultisetDigest {
+    let sum = this.expiring.get(day);
+    if (!sum) this.expiring.set(day, (sum = new MultisetDigest()));
+    return sum;
+  }
+
+  private addTo(sum: MultisetDigest, key: string, value: string): void {
     const item = hash('sha256', `${key} ${value}`, 'buffer');
     if (this.seen) {
       const id = item.readUIntBE(0, 6);
       if (this.seen.has(id)) return;
       this.seen.add(id);
     }
-    this.sum!.add(item);
+    sum.add(item);
   }
 }

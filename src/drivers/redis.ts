@@ -10,7 +10,7 @@ import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
-import { type RedisScanner, redisFingerprint, SCAN_LOOP } from './redis-fingerprint.js';
+import { REDIS_FINGERPRINT_METHOD, type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from './redis-fingerprint.js';
 import { finished, writeWithRoom } from '../util/backpressure.js';
 import { firstDifference } from './fingerprint.js';
 import { answerMarker, openSession } from '../docker/command-session.js';
@@ -200,8 +200,15 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       const keys = keyCount(parseInfo(await cli('INFO', 'keyspace')));
       const expected = recorded(DETAILS, ctx.entry).keysAtBackup;
       if (expected !== undefined && keys !== expected) throw new Error(`the RDB loads ${keys} keys, the backup saw ${expected}`);
-      const backedUp = ctx.entry.fingerprint;
-      const difference = backedUp ? firstDifference(backedUp, await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined))) : undefined;
+      // The recorded fingerprint against the loaded copy, as both must hold now (keys expire). One
+      // of an older method cannot be compared: verify records a new one instead.
+      const backedUp = ctx.entry.fingerprint?.method === REDIS_FINGERPRINT_METHOD ? ctx.entry.fingerprint : undefined;
+      let difference: string | undefined;
+      if (backedUp) {
+        const loaded = await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined));
+        const now = new Date();
+        difference = firstDifference(redisFingerprintAt(backedUp, now)!, redisFingerprintAt(loaded, now)!);
+      }
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
     });
@@ -209,6 +216,8 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
 
   /** The RDB loaded into a throwaway server, read key by key through the server. */
   artifactFingerprint: (ctx) => ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined), redisScanner(ctx.engine, container.id, undefined))),
+
+  fingerprintAt: redisFingerprintAt,
 
   liveFingerprint: ({ engine, container }) => {
     const password = redisPassword(container.cmd, container.env);

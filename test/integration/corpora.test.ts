@@ -68,14 +68,21 @@ describe('Redis: redis-benchmark, every byte, streams with groups, several datab
     const project = newProjectName('rediscorpus');
     const { redis, cli } = await startRedisWithAof(project, IMAGES.redis, ['--enable-debug-command', 'yes']);
     await seedRedis(redis);
+    // A key that expires a day and a minute from now: --verify records it, and by the time of
+    // the restore it expires within a day, which a check comparing as of then must allow for.
+    const crossing = Date.now() + 86_400_000 + 60_000;
+    await cli('-n', '5', 'SET', 'crossing', 'y', 'PXAT', String(crossing));
     const digest = await cli('DEBUG', 'DIGEST');
 
     const { created, restored } = await createAndRestore(project, async () => {
+      await new Promise((r) => setTimeout(r, Math.max(0, crossing - 86_400_000 - Date.now() + 1000)));
       await cli('FLUSHALL');
       await cli('SET', 'after', 'the backup');
     }, ['--verify']);
     expect(created.verifications?.at(-1)).toMatchObject({ deep: true, ok: true });
-    expect(created.services[0]!.fingerprint?.method).toBe('redis-v2'); // recorded by --verify
+    expect(created.services[0]!.fingerprint?.method).toBe('redis-v3'); // recorded by --verify
+    // Recorded while more than a day was left, so the restore below crossed that line.
+    expect(created.services[0]!.fingerprint?.parts[`db5 expiring ${new Date(crossing).toISOString().slice(0, 10)}`]).toMatch(/^n=1 /);
     expect(restored.services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
     expect(await cli('DEBUG', 'DIGEST')).toBe(digest);
     expect(Number(await cli('PEXPIRETIME', 'session'))).toBeGreaterThan(Date.now());

@@ -1,0 +1,108 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type RedisScanner, redisFingerprint, redisFingerprintAt } from '../../src/drivers/redis-fingerprint.js';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-12-05T10:00:00Z');
+
+interface Key {
+  name: string;
+  value: string;
+  /** Absolute expiry in ms; undefined: none. */
+  expiresAt?: number;
+}
+
+/**
+ * A server holding `keys` in db 0, read at `now` the way the Lua step reports each key: its hex
+ * name, then `-` (expires within a day), or a value digest and the absolute expiry (-1: none).
+ * Keys already expired are gone. `twice` sends those keys a second time, as SCAN can while the
+ * server rehashes.
+ */
+function serverAt(keys: Key[], now: number, twice: string[] = []) {
+  const live = keys.filter((k) => k.expiresAt === undefined || k.expiresAt > now);
+  let reads = 0;
+  const cli = async () => `# Keyspace\r\n${live.length ? `db0:keys=${live.length},expires=0,avg_ttl=0\r\n` : ''}`;
+  const scan: RedisScanner = async (_db, _script, _count, onLine) => {
+    const sent = reads++ === 0 ? [...live, ...live.filter((k) => twice.includes(k.name))] : live;
+    onLine('#');
+    onLine('0');
+    for (const k of sent) {
+      onLine(Buffer.from(k.name).toString('hex'));
+      if (k.expiresAt !== undefined && k.expiresAt - now < DAY) onLine('-');
+      else onLine(`${k.value} ${k.expiresAt ?? -1}`);
+    }
+  };
+  return { cli, scan };
+}
+
+const fingerprintAt = async (keys: Key[], now: number, twice: string[] = []) => {
+  const { cli, scan } = serverAt(keys, now, twice);
+  return redisFingerprint(cli, scan);
+};
+
+describe('Redis fingerprint: keys that expire', () => {
+  it('sums keys with an expiry per day of it, and names keys without one', async () => {
+    const fp = await fingerprintAt(
+      [
+        { name: 'plain', value: 'a' },
+        { name: 'in three days', value: 'b', expiresAt: T0 + 3 * DAY },
+        { name: 'also in three days', value: 'c', expiresAt: T0 + 3 * DAY + 1000 },
+        { name: 'in an hour', value: 'd', expiresAt: T0 + 3_600_000 },
+      ],
+      T0,
+    );
+    expect(Object.keys(fp.parts).sort()).toEqual(['db0 expiring 2026-12-08', 'db0 key plain']);
+    expect(fp.parts['db0 expiring 2026-12-08']).toMatch(/^n=2 /);
+  });
+
+  it.each([
+    ['a day whose keys have expired', '2026-12-04', false],
+    ['today', '2026-12-05', false],
+    ['tomorrow (left out: they may expire between two readings)', '2026-12-06', false],
+    ['the day after tomorrow', '2026-12-07', true],
+    ['a later day', '2027-01-01', true],
+    ['a day Redis < 7 does not tell', 'on a day Redis < 7 does not tell', false],
+  ])('compared at a time, keys expiring on %s: kept %s', (_what, day, kept) => {
+    const fp = { method: 'redis-v3', parts: { db0: 'n=1 x', 'db0 key k expiring 2020-01-01': 'v', [`db0 expiring ${day}`]: 'n=1 y' } };
+    const at = redisFingerprintAt(fp, new Date(T0))!;
+    expect(Object.keys(at.parts).includes(`db0 expiring ${day}`)).toBe(kept);
+    expect(at.parts.db0).toBe('n=1 x');
+    expect(at.parts['db0 key k expiring 2020-01-01']).toBe('v'); // a key's name, not a day
+  });
+
+  it('cannot compare a redis-v2 fingerprint, which left keys out by when it was made', () => {
+    expect(redisFingerprintAt({ method: 'redis-v2', parts: { db0: 'n=1 x' } }, new Date(T0))).toBeUndefined();
+  });
+
+  it('a key SCAN gives twice is counted once, whether or not it expires', async () => {
+    const keys: Key[] = [
+      { name: 'plain', value: 'a' },
+      { name: 'later', value: 'b', expiresAt: T0 + 5 * DAY },
+    ];
+    expect(await fingerprintAt(keys, T0, ['later', 'plain'])).toEqual(await fingerprintAt(keys, T0));
+  });
+
+  it('a fingerprint made at any time compares equal later, as both hold then, however the keys expire; a changed value still differs', async () => {
+    const key = fc.record({
+      name: fc.string({ minLength: 1, maxLength: 6 }),
+      value: fc.constantFrom('v1', 'v2', 'v3'),
+      expiresIn: fc.option(fc.integer({ min: -2 * DAY, max: 10 * DAY }), { nil: undefined }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(key, { selector: (k) => k.name, maxLength: 30 }), fc.integer({ min: 0, max: 6 * DAY }), async (spec, later) => {
+        const keys = spec.map((k) => ({ name: k.name, value: k.value, ...(k.expiresIn !== undefined ? { expiresAt: T0 + k.expiresIn } : {}) }));
+        const recorded = await fingerprintAt(keys, T0);
+        const now = T0 + later;
+        const readNow = await fingerprintAt(keys, now);
+        expect(redisFingerprintAt(recorded, new Date(now))).toEqual(redisFingerprintAt(readNow, new Date(now)));
+        // A key that still counts then, with another value, is told apart.
+        const counted = keys.find((k) => k.expiresAt === undefined || k.expiresAt > now + 2 * DAY);
+        if (counted) {
+          const changed = keys.map((k) => (k === counted ? { ...k, value: `${k.value}!` } : k));
+          expect(redisFingerprintAt(await fingerprintAt(changed, now), new Date(now))).not.toEqual(redisFingerprintAt(readNow, new Date(now)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
