@@ -17,7 +17,11 @@ import { independentFingerprint } from '../support/pg.js';
  * official Chroma client. Each is checked by a fingerprint that is not stackvault's code:
  * Redis's own DEBUG DIGEST, the server-side md5 per table, the Chroma client's own reads.
  */
-async function createAndRestore(project: string, change: () => Promise<void>, extra: string[] = []): Promise<{ created: Manifest; restored: { services: Array<{ status: string; check: string }> } }> {
+async function createAndRestore(
+  project: string,
+  change: () => Promise<void>,
+  extra: string[] = [],
+): Promise<{ created: Manifest; restored: { services: Array<{ status: string; check: string }> }; dir: string }> {
   const dir = await tempDir('corpus');
   const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir, ...extra], { timeout: 400_000 });
   expect(c.exitCode, String(c.stderr)).toBe(0);
@@ -25,7 +29,7 @@ async function createAndRestore(project: string, change: () => Promise<void>, ex
   await change();
   const r = await bot(['backup', 'restore', created.id, '--dir', dir, '--yes', '--json'], { timeout: 400_000 });
   expect(r.exitCode, String(r.stderr)).toBe(0);
-  return { created, restored: JSON.parse(String(r.stdout)) };
+  return { created, restored: JSON.parse(String(r.stdout)), dir };
 }
 
 /**
@@ -74,7 +78,7 @@ describe('Redis: redis-benchmark, every byte, streams with groups, several datab
     await cli('-n', '5', 'SET', 'crossing', 'y', 'PXAT', String(crossing));
     const digest = await cli('DEBUG', 'DIGEST');
 
-    const { created, restored } = await createAndRestore(project, async () => {
+    const { created, restored, dir } = await createAndRestore(project, async () => {
       await new Promise((r) => setTimeout(r, Math.max(0, crossing - 86_400_000 - Date.now() + 1000)));
       await cli('FLUSHALL');
       await cli('SET', 'after', 'the backup');
@@ -83,6 +87,9 @@ describe('Redis: redis-benchmark, every byte, streams with groups, several datab
     expect(created.services[0]!.fingerprint?.method).toBe('redis-v3'); // recorded by --verify
     // Recorded while more than a day was left, so the restore below crossed that line.
     expect(created.services[0]!.fingerprint?.parts[`db5 expiring ${new Date(crossing).toISOString().slice(0, 10)}`]).toMatch(/^n=1 /);
+    // And a deep verify now compares the recorded fingerprint with the loaded copy as of now too.
+    const again = await bot(['backup', 'verify', created.id, '--deep', '--dir', dir], { timeout: 400_000 });
+    expect(again.exitCode, String(again.stdout) + String(again.stderr)).toBe(0);
     expect(restored.services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
     expect(await cli('DEBUG', 'DIGEST')).toBe(digest);
     expect(Number(await cli('PEXPIRETIME', 'session'))).toBeGreaterThan(Date.now());
