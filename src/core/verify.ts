@@ -57,12 +57,13 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
       );
       result = { service: entry.name, ok: true, check };
       if (deep) {
-        result.facts = await deepVerify(backup.path, entry, dir, deep, identity);
+        const seen = await deepVerify(backup.path, entry, dir, deep, identity);
+        result.facts = seen.facts;
         // Restores compare against the content fingerprint: record it now if the backup could not,
         // or if the recorded one can no longer be compared (an older method of a store that changes by itself).
         const driver = drivers.find((d) => d.name === entry.driver);
         const usable = driver ? fingerprintAt(driver, entry.fingerprint, new Date()) : entry.fingerprint;
-        const fp = usable ? undefined : await artifactFingerprint(backup.path, entry, dir, deep, identity);
+        const fp = usable ? undefined : (seen.fingerprint ?? (await artifactFingerprint(backup.path, entry, dir, deep, identity)));
         if (fp) fingerprints[entry.name] = fp;
       }
     } catch (err) {
@@ -87,17 +88,23 @@ async function artifactFingerprint(backupPath: string, entry: ServiceEntry, dir:
   return driver.artifactFingerprint({ engine: deps.engine, entry, open, signal: deps.signal, inThrowaway: (spec, check) => inThrowaway(deps, driver, entry, open, dir, spec, check) });
 }
 
-async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps, identity?: string): Promise<Record<string, unknown>> {
+/** The driver's deep verify: the facts it saw, and the artifact's fingerprint when it read that on the way. */
+async function deepVerify(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps, identity?: string): Promise<{ facts: Record<string, unknown>; fingerprint?: Fingerprint }> {
   const driver = deps.drivers.find((d) => d.name === entry.driver);
   if (!driver) throw new Error(`no driver named ${entry.driver}`);
   const open = () => openArtifact(backupPath, entry, identity);
-  return driver.deepVerify({
+  let fingerprint: Fingerprint | undefined;
+  const facts = await driver.deepVerify({
     engine: deps.engine,
     entry,
     open,
     signal: deps.signal,
     inThrowaway: (spec, check) => inThrowaway(deps, driver, entry, open, dir, spec, check),
+    fingerprinted: (fp) => {
+      fingerprint = fp;
+    },
   });
+  return { facts, ...(fingerprint ? { fingerprint } : {}) };
 }
 
 export async function inThrowaway<T>(

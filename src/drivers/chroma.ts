@@ -75,6 +75,7 @@ export const chromaDriver: Driver<VolumeDetails> = {
   deepVerify: (ctx) =>
     ctx.inThrowaway(throwawaySpec(ctx.entry), async (container) => {
       const fp = await chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry));
+      ctx.fingerprinted?.(fp);
       const difference = ctx.entry.fingerprint?.method === fp.method ? firstDifference(ctx.entry.fingerprint, fp) : undefined;
       if (difference) throw new Error(`the restored copy does not hold the backup's content: ${difference}`);
       const records = Object.fromEntries(

@@ -200,15 +200,13 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       const keys = keyCount(parseInfo(await cli('INFO', 'keyspace')));
       const expected = recorded(DETAILS, ctx.entry).keysAtBackup;
       if (expected !== undefined && keys !== expected) throw new Error(`the RDB loads ${keys} keys, the backup saw ${expected}`);
+      const loaded = await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined));
+      ctx.fingerprinted?.(loaded);
       // The recorded fingerprint against the loaded copy, as both must hold now (keys expire). One
-      // of an older method cannot be compared: verify records a new one instead.
+      // of an older method cannot be compared: verify records the new one instead.
       const backedUp = ctx.entry.fingerprint?.method === REDIS_FINGERPRINT_METHOD ? ctx.entry.fingerprint : undefined;
-      let difference: string | undefined;
-      if (backedUp) {
-        const loaded = await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined));
-        const now = new Date();
-        difference = firstDifference(redisFingerprintAt(backedUp, now)!, redisFingerprintAt(loaded, now)!);
-      }
+      const now = new Date();
+      const difference = backedUp ? firstDifference(redisFingerprintAt(backedUp, now)!, redisFingerprintAt(loaded, now)!) : undefined;
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
     });

@@ -139,6 +139,11 @@ export interface DeepVerifyContext {
    * this driver's own restore, waits until it serves, runs `check`, and removes it.
    */
   inThrowaway<T>(spec: ThrowawaySpec, check: (container: ContainerDetails) => Promise<T>): Promise<T>;
+  /**
+   * Takes the artifact's content fingerprint (as artifactFingerprint gives it) when the check
+   * read it anyway, so verify records it without starting a second throwaway.
+   */
+  fingerprinted?(fp: Fingerprint): void;
 }
 
 export interface ThrowawaySpec {

@@ -116,9 +116,11 @@ describe.each(STORES)('driver conformance: $store', ({ store, driver, start }) =
     expect(await stackContent(project)).toEqual(seeded);
   });
 
-  it('verify --deep proves the artifact loads', async () => {
+  it('verify --deep proves the artifact loads, and the manifest then holds its content fingerprint', async () => {
     const r = await bot(['backup', 'verify', id, '--deep', '--dir', dir], { timeout: 300_000 });
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    const listed = JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[];
+    expect(listed.find((m) => m.id === id)!.services[0]!.fingerprint?.parts).toBeTruthy();
   });
 
   it('a cut-off artifact (with a checksum to match) is refused before anything changes', async () => {
