@@ -12,13 +12,42 @@ export function parseInfo(text: string): Record<string, string> {
 
 /** Total keys from INFO keyspace lines like `db0:keys=3,expires=1,avg_ttl=0`. */
 export function keyCount(info: Record<string, string>): number {
+  return keyspaceSum(info, 'keys');
+}
+
+/** Of those, the keys that have an expiry (`expires=`). */
+export function expiringKeyCount(info: Record<string, string>): number {
+  return keyspaceSum(info, 'expires');
+}
+
+function keyspaceSum(info: Record<string, string>, field: 'keys' | 'expires'): number {
   let total = 0;
   for (const [k, v] of Object.entries(info)) {
     if (!/^db\d+$/.test(k)) continue;
-    const m = /keys=(\d+)/.exec(v);
+    const m = new RegExp(`(?:^|,)${field}=(\\d+)`).exec(v);
     if (m) total += Number(m[1]);
   }
   return total;
+}
+
+export interface KeyCounts {
+  keys: number;
+  /** Of which have an expiry; unknown in manifests from before it was recorded. */
+  expiring?: number;
+}
+
+/**
+ * Why the keys an RDB loads do not match those seen at backup time, or undefined when they do.
+ * Keys that expired since are not loaded (a server drops them while it reads the RDB), so only
+ * the keys without an expiry must all be there; with no count of those recorded, the loaded
+ * keys can only be no more than the backup's.
+ */
+export function keyCountProblem(atBackup: KeyCounts, loaded: Required<KeyCounts>): string | undefined {
+  const lasting = (c: KeyCounts) => (c.expiring === undefined ? undefined : c.keys - c.expiring);
+  if (loaded.keys > atBackup.keys) return `the RDB loads ${loaded.keys} keys, the backup saw ${atBackup.keys}`;
+  const want = lasting(atBackup);
+  if (want !== undefined && lasting(loaded) !== want) return `the RDB loads ${lasting(loaded)} keys without an expiry, the backup saw ${want}`;
+  return undefined;
 }
 
 /** The password from `--requirepass X`, `--requirepass=X`, or the usual environment variables. */

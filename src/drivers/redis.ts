@@ -5,7 +5,7 @@ import { encodeHeader, findTarEntry, type BuildEntry } from '../util/tar-build.j
 import { mountOf, parseOwner, putFiles, removeFromVolumes } from './container-files.js';
 import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
-import { keyCount, parseInfo, rdbOnDisk, redisPassword, type SaveState, saveIsNewer, saveState } from './redis-info.js';
+import { expiringKeyCount, keyCount, keyCountProblem, parseInfo, rdbOnDisk, redisPassword, type SaveState, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional, string } from '../util/schema.js';
@@ -30,7 +30,15 @@ const SIGNS = {
 };
 
 /** Where the server kept its RDB (and AOF), and how many keys it held at the backup. */
-const DETAILS = object({ dir: optional(string), dbfilename: optional(string), aofDir: optional(string), aofFile: optional(string), keysAtBackup: optional(count) });
+const DETAILS = object({
+  dir: optional(string),
+  dbfilename: optional(string),
+  aofDir: optional(string),
+  aofFile: optional(string),
+  keysAtBackup: optional(count),
+  /** Of keysAtBackup, those with an expiry (they may be gone when the RDB is loaded later). */
+  expiringAtBackup: optional(count),
+});
 
 export const redisDriver: Driver<Infer<typeof DETAILS>> = {
   details: DETAILS,
@@ -193,13 +201,15 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
 
   throwaway: () => ({}),
 
-  /** Loads the RDB into a fresh server; its key count must match the one seen at backup time. */
+  /** Loads the RDB into a fresh server; its keys must be those seen at backup time, less any that expired since. */
   async deepVerify(ctx) {
     return ctx.inThrowaway({}, async (container) => {
       const cli = redisCli(ctx.engine, container.id, undefined);
-      const keys = keyCount(parseInfo(await cli('INFO', 'keyspace')));
-      const expected = recorded(DETAILS, ctx.entry).keysAtBackup;
-      if (expected !== undefined && keys !== expected) throw new Error(`the RDB loads ${keys} keys, the backup saw ${expected}`);
+      const info = parseInfo(await cli('INFO', 'keyspace'));
+      const keys = keyCount(info);
+      const { keysAtBackup: expected, expiringAtBackup } = recorded(DETAILS, ctx.entry);
+      const problem = expected !== undefined ? keyCountProblem({ keys: expected, expiring: expiringAtBackup }, { keys, expiring: expiringKeyCount(info) }) : undefined;
+      if (problem) throw new Error(problem);
       const loaded = await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined));
       ctx.fingerprinted?.(loaded);
       // The recorded fingerprint against the loaded copy, as both must hold now (keys expire). One
@@ -241,10 +251,10 @@ async function copySaved(
   const aof = aofPath(config);
   // The key count is exact only if nothing changed since the snapshot; else it is left out.
   const info = parseInfo(await cli('INFO'));
-  const keys = info.rdb_changes_since_last_save === '0' ? keyCount(info) : undefined;
+  const unchanged = info.rdb_changes_since_last_save === '0';
   await concatTars([async () => openedFileTar(engine, containerId, `${dir}/${dbfilename}`, dbfilename, options), ...(aof ? [() => engine.getArchive(containerId, `${dir}/${aof}`)] : [])], output);
   const aofDetail = config.aofDirName ? { aofDir: aof } : { aofFile: aof };
-  return { details: { dir, dbfilename, ...(aof ? aofDetail : {}), ...(keys !== undefined ? { keysAtBackup: keys } : {}) } };
+  return { details: { dir, dbfilename, ...(aof ? aofDetail : {}), ...(unchanged ? { keysAtBackup: keyCount(info), expiringAtBackup: expiringKeyCount(info) } : {}) } };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyCount, parseInfo, rdbOnDisk, redisPassword, type SaveState, saveIsNewer, saveState } from '../../src/drivers/redis-info.js';
+import { expiringKeyCount, keyCount, keyCountProblem, parseInfo, rdbOnDisk, redisPassword, type SaveState, saveIsNewer, saveState } from '../../src/drivers/redis-info.js';
 
 const INFO = `# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:1700000000\r\nrdb_last_bgsave_status:ok\r\nrdb_saves:3\r\n\r\n# Keyspace\r\ndb0:keys=8,expires=2,avg_ttl=0\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n`;
 
@@ -8,6 +8,18 @@ describe('redis INFO', () => {
     const info = parseInfo(INFO);
     expect(info.rdb_last_save_time).toBe('1700000000');
     expect(keyCount(info)).toBe(9);
+    expect(expiringKeyCount(info)).toBe(2);
+  });
+
+  it.each([
+    ['the same keys', { keys: 9, expiring: 2 }, { keys: 9, expiring: 2 }, undefined],
+    ['keys that expired since are not loaded', { keys: 9, expiring: 2 }, { keys: 7, expiring: 0 }, undefined],
+    ['a key without an expiry missing', { keys: 9, expiring: 2 }, { keys: 8, expiring: 2 }, 'the RDB loads 6 keys without an expiry, the backup saw 7'],
+    ['more keys than the backup saw', { keys: 9, expiring: 2 }, { keys: 10, expiring: 3 }, 'the RDB loads 10 keys, the backup saw 9'],
+    ['an old manifest without the count of expiring keys: fewer may have expired', { keys: 9 }, { keys: 8, expiring: 1 }, undefined],
+    ['an old manifest: more is still wrong', { keys: 9 }, { keys: 10, expiring: 0 }, 'the RDB loads 10 keys, the backup saw 9'],
+  ])('loaded keys against the backup: %s', (_what, atBackup, loaded, problem) => {
+    expect(keyCountProblem(atBackup, loaded)).toBe(problem);
   });
 
   it.each([
