@@ -16,7 +16,8 @@ const DAY_MS = 86_400_000;
 /**
  * Runs inside Redis (EVAL): one SCAN step, and for each key a digest of its type, its value in
  * a canonical form (sets and hashes sorted, lists and streams in order, stream groups with
- * their last delivered id and pending counts) and its absolute expiry in ms (`ttl` before
+ * their last delivered id and pending counts, sorted-set scores written by Lua itself: Redis
+ * 7.0 answers 0.10000000000000001 where 7.2 and later answer 0.1) and its absolute expiry in ms (`ttl` before
  * Redis 7, which cannot tell it). Keys come back hex-encoded, so binary keys survive
  * redis-cli's line-based output. A key that expires within a day gets `-` and its value is
  * not read: sessions and caches expire between two readings, and fingerprintAt leaves out
@@ -24,7 +25,7 @@ const DAY_MS = 86_400_000;
  */
 const SCRIPT = `
 local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
-local call, sha1hex, gsub, tostring, concat, sort = redis.call, redis.sha1hex, string.gsub, tostring, table.concat, table.sort
+local call, sha1hex, gsub, format, tostring, concat, sort = redis.call, redis.sha1hex, string.gsub, string.format, tostring, table.concat, table.sort
 local out = {res[1]}
 local n = 1
 local hexd = {}
@@ -58,7 +59,9 @@ for _, k in ipairs(res[2]) do
       local function add(v) v = tostring(v); m = m + 1; p[m] = #v .. ':' .. v end
       if t == 'list' then for _, v in ipairs(call('LRANGE', k, 0, -1)) do add(v) end
       elseif t == 'set' then local s = call('SMEMBERS', k); sort(s); for _, v in ipairs(s) do add(v) end
-      elseif t == 'zset' then for _, v in ipairs(call('ZRANGE', k, 0, -1, 'WITHSCORES')) do add(v) end
+      elseif t == 'zset' then
+        local z = call('ZRANGE', k, 0, -1, 'WITHSCORES')
+        for i = 1, #z, 2 do add(z[i]); add(format('%.17g', tonumber(z[i + 1]))) end
       elseif t == 'hash' then
         local h = call('HGETALL', k); local f = {}
         for i = 1, #h, 2 do f[#f + 1] = {h[i], h[i + 1]} end

@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
+import { GenericContainer, Wait } from 'testcontainers';
 import { newProjectName, populateRedis, run, startRedis } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
 
 /**
  * Keys expire between the backup and a later look at it: a server that loads the RDB then no
@@ -45,5 +47,34 @@ describe('Redis: keys that expire after the backup', () => {
     expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
     expect(JSON.parse(String(restored.stdout)).services[0]).toMatchObject({ status: 'restored', check: 'equal' });
     expect(await cli('DBSIZE')).toBe('501');
+  });
+});
+
+/**
+ * A backup checked later by another Redis: after an upgrade from 7.0, a sorted set's scores come
+ * back from the server in another form (0.1 instead of 0.10000000000000001), while the
+ * fingerprint recorded by the backup's verify holds 7.0's.
+ */
+describe('Redis: a backup of 7.0 restored into Redis 8', () => {
+  const project = newProjectName('redisupgrade');
+  let old: StartedTestContainer;
+  let upgraded: StartedTestContainer;
+  afterAll(async () => {
+    await Promise.all([old, upgraded].map((c) => c?.stop()));
+  });
+
+  it('restores with its content equal to the fingerprint recorded on 7.0', async () => {
+    [old, upgraded] = await Promise.all([startRedis({ project, password: false }), new GenericContainer(IMAGES.redis8).withWaitStrategy(Wait.forSuccessfulCommand('redis-cli ping')).start()]);
+    await populateRedis(old, 1200, 8); // more than the keys named one by one: summed
+    await run(old, ['redis-cli', 'ZADD', 'scores', '0.1', 'a', '1.5e-7', 'b', '1e20', 'c', '3', 'd', '-inf', 'e']);
+    const dir = await tempDir('redisupgrade');
+    const created = await bot(['backup', 'create', '--verify', '--json', '--project', project, '--dir', dir], { timeout: 300_000 });
+    expect(created.exitCode, String(created.stderr)).toBe(0);
+    const m = JSON.parse(String(created.stdout)) as Manifest;
+    expect(m.services[0]!.fingerprint?.method).toBe('redis-v3');
+    const restored = await bot(['backup', 'restore', m.id, '--map', `${m.services[0]!.name}=${upgraded.getName().replace(/^\//, '')}`, '--yes', '--json', '--dir', dir], { timeout: 300_000 });
+    expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
+    expect(JSON.parse(String(restored.stdout)).services[0]).toMatchObject({ status: 'restored', check: 'equal' });
+    expect((await run(upgraded, ['redis-cli', 'ZRANGE', 'scores', '0', '-1', 'WITHSCORES'])).trim().split('\n')).toEqual(['e', '-inf', 'b', '1.5e-7', 'a', '0.1', 'd', '3', 'c', '1e+20']);
   });
 });
