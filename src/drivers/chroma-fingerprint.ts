@@ -9,7 +9,12 @@ import { undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '.
 import { findTarEntry } from '../util/tar-build.js';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
-export const CHROMA_FINGERPRINT_METHOD = 'chroma-api-v1';
+/**
+ * chroma-api-v2: embeddings hashed as the float32 values Chroma keeps, not as the JSON text of
+ * the numbers (v1: a number printed another way by another Chroma, such as 0.1 for
+ * 0.10000000149011612, read as different content; and about 8 KB of text per record to hash).
+ */
+export const CHROMA_FINGERPRINT_METHOD = 'chroma-api-v2';
 const PAGE = 500;
 
 interface Collection {
@@ -78,10 +83,7 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
         const records = new MultisetDigest();
         for (let offset = 0; ; offset += PAGE) {
           const page = await call<Records>(`${d}/collections/${c.id}/get`, { limit: PAGE, offset, include: ['embeddings', 'documents', 'metadatas', 'uris'] });
-          page.ids.forEach((id, i) => {
-            const record = [id, page.embeddings?.[i] ?? null, page.documents?.[i] ?? null, page.metadatas?.[i] ?? null, page.uris?.[i] ?? null];
-            records.add(createHash('sha256').update(canonical(record)).digest());
-          });
+          for (const [i, id] of page.ids.entries()) records.add(recordDigest(id, page.embeddings?.[i], page.documents?.[i] ?? null, page.metadatas?.[i] ?? null, page.uris?.[i] ?? null));
           if (page.ids.length < PAGE) break;
         }
         const meta = createHash('sha256')
@@ -93,6 +95,18 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
     }
   }
   return { method: CHROMA_FINGERPRINT_METHOD, parts };
+}
+
+/**
+ * One record: its id, document, metadata and uri as canonical JSON (with the embedding's
+ * length), then the embedding as float32 bytes. An embedding that is not a list of numbers
+ * goes into the JSON as it came.
+ */
+export function recordDigest(id: string, embedding: unknown, document: unknown, metadata: unknown, uri: unknown): Buffer {
+  const numbers = Array.isArray(embedding) && embedding.every((x) => typeof x === 'number') ? (embedding as number[]) : undefined;
+  const hash = createHash('sha256').update(canonical([id, numbers ? numbers.length : (embedding ?? null), document, metadata, uri]));
+  if (numbers) hash.update(new Uint8Array(Float32Array.from(numbers).buffer));
+  return hash.digest();
 }
 
 /** Tenant names from `chroma.sqlite3` (copied out with its WAL, opened on the host). */

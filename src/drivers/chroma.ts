@@ -3,7 +3,7 @@ import { text } from 'node:stream/consumers';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { ServiceEntry } from '../core/manifest.js';
 import { findTarEntry } from '../util/tar-build.js';
-import { chromaFingerprint } from './chroma-fingerprint.js';
+import { CHROMA_FINGERPRINT_METHOD, chromaFingerprint } from './chroma-fingerprint.js';
 import { mountOf } from './container-files.js';
 import { tcpAnswers } from './exec.js';
 import { firstDifference } from './fingerprint.js';
@@ -70,6 +70,9 @@ export const chromaDriver: Driver<VolumeDetails> = {
   artifactFingerprint: (ctx) => ctx.inThrowaway(throwawaySpec(ctx.entry), (container) => chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry))),
 
   liveFingerprint: ({ engine, container, entry }) => chromaFingerprint(engine, container, recordedPath(entry)),
+
+  /** One recorded by an older method (v1: embeddings as JSON text) is computed again from the artifact. */
+  fingerprintAt: (fp) => (fp.method === CHROMA_FINGERPRINT_METHOD ? fp : undefined),
 
   /** Starts a throwaway Chroma on the archive; its API content must equal the backup's when that is known. */
   deepVerify: (ctx) =>

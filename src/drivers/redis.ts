@@ -176,12 +176,15 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       entries.push(file(aofFile, size, rdb));
       remove.push(`${dir}/${aofFile}`);
     }
-    await withoutFinalSave(cli, () =>
-      withStopped(async () => {
-        if (mountOf(container, dir)) await removeFromVolumes(engine, container, remove, 'paths');
-        else log(`${dir} is not on a volume: old files there are overwritten, not removed`);
-        await putFiles(engine, container.id, dir, entries);
-      }),
+    await withoutFinalSave(
+      cli,
+      () =>
+        withStopped(async () => {
+          if (mountOf(container, dir)) await removeFromVolumes(engine, container, remove, 'paths');
+          else log(`${dir} is not on a volume: old files there are overwritten, not removed`);
+          await putFiles(engine, container.id, dir, entries);
+        }),
+      log,
     );
   },
 
@@ -436,10 +439,18 @@ export function redisCli(engine: DockerEngine, containerId: string, password: st
  * brings its configured save points back; if the work failed, they are also set back here, in
  * case it never stopped.
  */
-async function withoutFinalSave<T>(cli: RedisCli, work: () => Promise<T>): Promise<T> {
+async function withoutFinalSave<T>(cli: RedisCli, work: () => Promise<T>, log: (message: string) => void): Promise<T> {
   const savePoints = (await cli('CONFIG', 'GET', 'save')).split('\n')[1]?.trim() ?? '';
   if (!savePoints) return work();
-  await cli('CONFIG', 'SET', 'save', '');
+  const off = await cli('CONFIG', 'SET', 'save', '').then(
+    () => true,
+    (err: unknown) => {
+      // An ACL that allows CONFIG GET but not SET: it is stopped as before, saving on the way down.
+      log(`its save points could not be turned off for the stop (${(err as Error).message}), so it saves its data first; a big dataset may be killed at Docker's stop timeout`);
+      return false;
+    },
+  );
+  if (!off) return work();
   try {
     return await work();
   } catch (err) {
