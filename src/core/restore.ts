@@ -417,8 +417,8 @@ async function restoreFrom(
   if (!want.value) return `not checked (the ${t.driver.name} driver has no content fingerprint)`;
   // Both as they must hold now: a store's content may change by itself (keys expire).
   const now = new Date();
-  const expected = fingerprintAt(t.driver, want.value, now) ?? want.value;
-  const actual = fingerprintAt(t.driver, got.value, now) ?? got.value;
+  const expected = fingerprintAt(t.driver, want.value, now, got.value) ?? want.value;
+  const actual = fingerprintAt(t.driver, got.value, now, want.value) ?? got.value;
   const difference = firstDifference(expected, actual);
   if (difference) throw new ContentMismatchError(difference);
   return 'equal';

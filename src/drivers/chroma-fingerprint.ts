@@ -105,7 +105,12 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
 export function recordDigest(id: string, embedding: unknown, document: unknown, metadata: unknown, uri: unknown): Buffer {
   const numbers = Array.isArray(embedding) && embedding.every((x) => typeof x === 'number') ? (embedding as number[]) : undefined;
   const hash = createHash('sha256').update(canonical([id, numbers ? numbers.length : (embedding ?? null), document, metadata, uri]));
-  if (numbers) hash.update(new Uint8Array(Float32Array.from(numbers).buffer));
+  if (numbers) {
+    // Little-endian whatever the host's byte order.
+    const bytes = new DataView(new ArrayBuffer(numbers.length * 4));
+    for (const [i, x] of numbers.entries()) bytes.setFloat32(i * 4, x, true);
+    hash.update(new Uint8Array(bytes.buffer));
+  }
   return hash.digest();
 }
 

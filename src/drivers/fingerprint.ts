@@ -137,9 +137,14 @@ const short = (digest: string) => (digest.length > 40 ? `${digest.slice(0, 37)}.
  * (Driver.fingerprintAt); as it is for every other driver. undefined: it cannot be compared
  * any more, and the backup's side must be computed again.
  */
-export function fingerprintAt(driver: { fingerprintAt?(fp: Fingerprint, at: Date): Fingerprint | undefined }, fp: Fingerprint | undefined, at: Date): Fingerprint | undefined {
+export function fingerprintAt(
+  driver: { fingerprintAt?(fp: Fingerprint, at: Date, other?: Fingerprint): Fingerprint | undefined },
+  fp: Fingerprint | undefined,
+  at: Date,
+  other?: Fingerprint,
+): Fingerprint | undefined {
   if (!fp) return undefined;
-  return driver.fingerprintAt ? driver.fingerprintAt(fp, at) : fp;
+  return driver.fingerprintAt ? driver.fingerprintAt(fp, at, other) : fp;
 }
 
 /** Raised when what was restored is not what was backed up; restore reports it as exit 5. */

@@ -32,23 +32,43 @@ local hexd = {}
 for i = 0, 255 do hexd[string.char(i)] = string.format('%02x', i) end
 local now = call('TIME')
 local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local absolute = pcall(call, 'PEXPIRETIME', ARGV[1])
+-- PEXPIRETIME from 7.0, hash fields that expire (HPEXPIRETIME) from 7.4; Valkey 8 says 7.2.
+local version = redis.REDIS_VERSION_NUM or 0
+local absolute, fieldsExpire = version >= 0x070000, version >= 0x070400
 for _, k in ipairs(res[2]) do
-  local exp, pttl
+  local t = call('TYPE', k)['ok']
+  local exp, pttl = -1, nil
   if absolute then
-    exp = call('PEXPIRETIME', k)
-    pttl = (exp > 0) and (exp - nowms) or -1
+    local e = call('PEXPIRETIME', k)
+    if e >= 0 then exp = e; pttl = e - nowms end
   else
-    pttl = call('PTTL', k)
-    exp = (pttl > 0) and 'ttl' or -1
+    -- Before 7.0 a key that expired while the script runs answers 0 here, and still counts.
+    local e = call('PTTL', k)
+    if e >= 0 then exp = 'ttl'; pttl = e end
   end
+  -- A hash's fields that expire (7.4+): each is an item of its own, under the day it expires;
+  -- the hash itself is its lasting fields, and goes with its last field when it has none.
+  local h, fieldExp
+  if t == 'hash' then
+    h = call('HGETALL', k)
+    if fieldsExpire and #h > 0 then
+      for i = 1, #h, 2000 do
+        local names = {}
+        for j = i, math.min(i + 1999, #h), 2 do names[#names + 1] = h[j] end
+        for j, e in ipairs(call('HPEXPIRETIME', k, 'FIELDS', #names, unpack(names))) do
+          if e >= 0 then fieldExp = fieldExp or {}; fieldExp[names[j]] = e end
+        end
+      end
+    end
+  end
+  local hexk = gsub(k, '.', hexd)
   n = n + 1
-  out[n] = gsub(k, '.', hexd)
+  out[n] = hexk
   n = n + 1
-  if pttl > 0 and pttl < ${DAY_MS} then
-    out[n] = '-'
+  local slot = n -- the key's value line; items of its fields that expire follow it
+  if pttl ~= nil and pttl < ${DAY_MS} then
+    out[slot] = '-'
   else
-    local t = call('TYPE', k)['ok']
     local enc
     if t == 'string' then
       local v = call('GET', k)
@@ -63,10 +83,22 @@ for _, k in ipairs(res[2]) do
         local z = call('ZRANGE', k, 0, -1, 'WITHSCORES')
         for i = 1, #z, 2 do add(z[i]); add(format('%.17g', tonumber(z[i + 1]))) end
       elseif t == 'hash' then
-        local h = call('HGETALL', k); local f = {}
-        for i = 1, #h, 2 do f[#f + 1] = {h[i], h[i + 1]} end
+        local f = {}
+        for i = 1, #h, 2 do
+          if fieldExp and fieldExp[h[i]] then
+            if fieldExp[h[i]] - nowms >= ${DAY_MS} then
+              n = n + 1
+              out[n] = hexk .. ':' .. gsub(h[i], '.', hexd)
+              n = n + 1
+              out[n] = sha1hex(#h[i] .. ':' .. h[i] .. #h[i + 1] .. ':' .. h[i + 1]) .. ' ' .. format('%d', fieldExp[h[i]])
+            end
+          else
+            f[#f + 1] = {h[i], h[i + 1]}
+          end
+        end
         sort(f, function(a, b) return a[1] < b[1] end)
         for _, e in ipairs(f) do add(e[1]); add(e[2]) end
+        if #f == 0 and fieldExp then p = nil end
       elseif t == 'stream' then
         for _, e in ipairs(call('XRANGE', k, '-', '+')) do add(e[1]); for _, v in ipairs(e[2]) do add(v) end end
         local info = call('XINFO', 'STREAM', k)
@@ -75,9 +107,9 @@ for _, k in ipairs(res[2]) do
           for i = 1, #g, 2 do if g[i] == 'name' or g[i] == 'pending' or g[i] == 'last-delivered-id' then add(g[i]); add(g[i + 1]) end end
         end
       else add(call('DUMP', k)) end
-      enc = concat(p)
+      enc = p and concat(p)
     end
-    out[n] = sha1hex(enc) .. ' ' .. tostring(exp)
+    out[slot] = enc and (sha1hex(enc) .. ' ' .. ((type(exp) == 'number' and exp >= 0) and format('%d', exp) or tostring(exp))) or '-'
   end
 end
 return out
@@ -133,21 +165,30 @@ const UNKNOWN_DAY = 'on a day Redis < 7 does not tell';
 
 /**
  * What of a fingerprint must still hold at `at`: keys that expire by the end of the next day
- * are left out (by then they may be gone, or were not read: see SCRIPT), as are keys whose
- * expiry Redis < 7 cannot tell. undefined for a redis-v2 fingerprint: it left out keys by
- * when it was made, so it cannot be compared later.
+ * (and an hour, for a server's clock ahead of ours) are left out: by then they may be gone, or
+ * were not read (see SCRIPT). Keys whose expiry Redis < 7 cannot tell are left out, and when
+ * the fingerprint it is compared with (`other`) comes from such a server, so are all keys that
+ * expire. undefined for a redis-v2 fingerprint: it left out keys by when it was made, so it
+ * cannot be compared later.
  */
-export function redisFingerprintAt(fp: Fingerprint, at: Date): Fingerprint | undefined {
+export function redisFingerprintAt(fp: Fingerprint, at: Date, other?: Fingerprint): Fingerprint | undefined {
   if (fp.method !== REDIS_FINGERPRINT_METHOD) return undefined;
-  const lastDayLeftOut = dayOf(at.getTime() + DAY_MS);
+  const lastDayLeftOut = dayOf(at.getTime() + DAY_MS + CLOCK_SKEW_MS);
+  const daysUnknown = [fp, other].some((f) => f && Object.keys(f.parts).some((name) => expiryDay(name) === UNKNOWN_DAY));
   const holds = ([name]: [string, string]) => {
-    const day = /^db\d+ expiring (.*)$/.exec(name)?.[1];
-    return day === undefined || (day !== UNKNOWN_DAY && day > lastDayLeftOut);
+    const day = expiryDay(name);
+    return day === undefined || (!daysUnknown && day > lastDayLeftOut);
   };
   return { method: fp.method, parts: Object.fromEntries(Object.entries(fp.parts).filter(holds)) };
 }
 
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const CLOCK_SKEW_MS = 3_600_000;
+const expiryDay = (part: string) => /^db\d+ expiring (.*)$/.exec(part)?.[1];
+
+/** The UTC day of a time in ms; one day for everything from the year 10000 on (ISO writes those +010000-..., which would sort first). */
+const dayOf = (ms: number) => (ms >= LAST_DAY_MS ? LAST_DAY : new Date(ms).toISOString().slice(0, 10));
+const LAST_DAY = '9999-12-31';
+const LAST_DAY_MS = Date.UTC(9999, 11, 31);
 
 async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Promise<KeySpace> {
   const keys = new KeySpace(dedupe);
@@ -168,8 +209,8 @@ async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Pr
 
 /**
  * One database's keys. Those without an expiry: named one by one up to NAMED_KEYS_MAX, then
- * summed. Those with one: summed per day of their expiry (UTC). A key whose value is `-` (it
- * expires within a day) is counted, not compared. With `dedupe`, an item seen before (by 48
+ * summed. Those with one, and hash fields that expire: summed per day of their expiry (UTC).
+ * A key whose value is `-` (it expires within a day) is counted, not compared. With `dedupe`, an item seen before (by 48
  * bits of its digest) is not added again.
  */
 class KeySpace {
@@ -184,10 +225,12 @@ class KeySpace {
   }
 
   add(key: string, value: string): void {
-    this.scanned++;
+    // `key:field` (hex, both): a hash's field that expires, an item of its own; not a key.
+    const field = key.includes(':');
+    if (!field) this.scanned++;
     if (value === '-') return;
     const expiry = value.slice(value.indexOf(' ') + 1); // absolute ms, -1 (none) or ttl (Redis < 7)
-    if (expiry !== '-1') return this.addTo(this.expiringOn(expiry === 'ttl' ? UNKNOWN_DAY : dayOf(Number(expiry))), key, value);
+    if (expiry !== '-1' || field) return this.addTo(this.expiringOn(expiry === 'ttl' ? UNKNOWN_DAY : dayOf(Number(expiry))), key, value);
     if (this.named && (this.named.size < NAMED_KEYS_MAX || this.named.has(key))) {
       this.named.set(key, value);
       return;
@@ -209,7 +252,7 @@ class KeySpace {
   private addTo(sum: MultisetDigest, key: string, value: string): void {
     const item = hash('sha256', `${key} ${value}`, 'buffer');
     if (this.seen) {
-      const id = item.readUIntBE(0, 6);
+      const id = item.readUIntBE(0, 6) * 32 + (item[6]! >> 3); // 53 bits: 1 in 9,000 that two of a million keys collide
       if (this.seen.has(id)) return;
       this.seen.add(id);
     }

@@ -219,7 +219,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       // of an older method cannot be compared: verify records the new one instead.
       const backedUp = ctx.entry.fingerprint?.method === REDIS_FINGERPRINT_METHOD ? ctx.entry.fingerprint : undefined;
       const now = new Date();
-      const difference = backedUp ? firstDifference(redisFingerprintAt(backedUp, now)!, redisFingerprintAt(loaded, now)!) : undefined;
+      const difference = backedUp ? firstDifference(redisFingerprintAt(backedUp, now, loaded)!, redisFingerprintAt(loaded, now, backedUp)!) : undefined;
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
     });

@@ -211,10 +211,11 @@ export interface Driver<D extends DriverDetails = DriverDetails> {
   liveFingerprint?(ctx: LiveFingerprintContext): Promise<Fingerprint>;
   /**
    * For stores whose content changes by itself (keys that expire): what of a fingerprint must
-   * still hold at `at`, so one recorded long ago compares with one read now. undefined when it
-   * cannot tell (an older method): the backup's side is then computed again from its artifact.
+   * still hold at `at`, so one recorded long ago compares with one read now; `other`, when
+   * given, is the fingerprint it is about to be compared with. undefined when it cannot tell
+   * (an older method): the backup's side is then computed again from its artifact.
    */
-  fingerprintAt?(fp: Fingerprint, at: Date): Fingerprint | undefined;
+  fingerprintAt?(fp: Fingerprint, at: Date, other?: Fingerprint): Fingerprint | undefined;
   /**
    * Proves the artifact restores: restore it somewhere disposable and look at the data.
    * Returns what was seen (counts), which verify records in the manifest; throws on a mismatch.

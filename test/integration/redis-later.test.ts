@@ -78,3 +78,42 @@ describe('Redis: a backup of 7.0 restored into Redis 8', () => {
     expect((await run(upgraded, ['redis-cli', 'ZRANGE', 'scores', '0', '-1', 'WITHSCORES'])).trim().split('\n')).toEqual(['e', '-inf', 'b', '1.5e-7', 'a', '0.1', 'd', '3', 'c', '1e+20']);
   });
 });
+
+/** Redis 7.4+ expires single fields of a hash: the hash changes, or goes, by itself. */
+describe('Redis 8: hash fields that expire after the backup', () => {
+  const project = newProjectName('redisfields');
+  let redis: StartedTestContainer;
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('a deep verify and a restore after the fields expired pass', async () => {
+    redis = await new GenericContainer(IMAGES.redis8)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'cache' })
+      .withWaitStrategy(Wait.forSuccessfulCommand('redis-cli ping'))
+      .start();
+    const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
+    const gone = Date.now() + 10_000;
+    await cli('HSET', 'partly', 'stays', '1', 'goes', '2', 'later', '4');
+    await cli('HSET', 'wholly', 'goes', '3');
+    for (const key of ['partly', 'wholly']) expect(await cli('HPEXPIREAT', key, String(gone), 'FIELDS', '1', 'goes')).toBe('1');
+    expect(await cli('HEXPIRE', 'partly', String(5 * 86_400), 'FIELDS', '1', 'later')).toBe('1'); // compared, as an item of its own
+    await cli('SET', 'plain', 'x');
+    const dir = await tempDir('redisfields');
+    const created = await bot(['backup', 'create', '--verify', '--json', '--project', project, '--dir', dir], { timeout: 300_000 });
+    expect(created.exitCode, String(created.stdout) + String(created.stderr)).toBe(0);
+    const m = JSON.parse(String(created.stdout)) as Manifest;
+    expect(m.services[0]!.details).toMatchObject({ keysAtBackup: 3 });
+    await new Promise((r) => setTimeout(r, Math.max(0, gone - Date.now() + 500)));
+    expect(await cli('DBSIZE')).toBe('2'); // 'wholly' went with its last field
+    const verified = await bot(['backup', 'verify', m.id, '--deep', '--dir', dir], { timeout: 300_000 });
+    expect(verified.exitCode, String(verified.stdout) + String(verified.stderr)).toBe(0);
+    await cli('FLUSHALL');
+    const restored = await bot(['backup', 'restore', m.id, '--yes', '--json', '--dir', dir], { timeout: 300_000 });
+    expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
+    expect(JSON.parse(String(restored.stdout)).services[0]).toMatchObject({ status: 'restored', check: 'equal' });
+    expect(await cli('HLEN', 'partly')).toBe('2');
+    expect([await cli('HGET', 'partly', 'stays'), await cli('HGET', 'partly', 'later')]).toEqual(['1', '4']);
+    expect(Number(await cli('HTTL', 'partly', 'FIELDS', '1', 'later'))).toBeGreaterThan(4 * 86_400);
+  });
+});

@@ -70,6 +70,38 @@ describe('Redis fingerprint: keys that expire', () => {
     expect(at.parts['db0 key k expiring 2020-01-01']).toBe('v'); // a key's name, not a day
   });
 
+  it('compared with a fingerprint from Redis < 7 (expiry days unknown), keys that expire are left out on both sides', () => {
+    const known = { method: 'redis-v3', parts: { db0: 'n=1 x', 'db0 expiring 2027-01-01': 'n=2 y' } };
+    const unknown = { method: 'redis-v3', parts: { db0: 'n=1 x', 'db0 expiring on a day Redis < 7 does not tell': 'n=2 z' } };
+    const at = new Date(T0);
+    expect(redisFingerprintAt(known, at, unknown)).toEqual(redisFingerprintAt(unknown, at, known));
+    expect(redisFingerprintAt(known, at)!.parts['db0 expiring 2027-01-01']).toBe('n=2 y'); // kept when both sides know the days
+  });
+
+  it('an expiry in the year 10000 or later is summed on the last day there is, not sorted before every date', async () => {
+    const fp = await fingerprintAt(
+      [
+        { name: 'far', value: 'a', expiresAt: 9e15 },
+        { name: 'farther', value: 'b', expiresAt: 253402300800000 + DAY },
+      ],
+      T0,
+    );
+    expect(Object.keys(fp.parts)).toEqual(['db0 expiring 9999-12-31']);
+    expect(redisFingerprintAt(fp, new Date(T0))!.parts['db0 expiring 9999-12-31']).toMatch(/^n=2 /);
+  });
+
+  it("a hash's field that expires is an item under its own day, not a key: the hash is named by its lasting fields", async () => {
+    const h = Buffer.from('h').toString('hex');
+    const lines = ['#', '0', h, 'abc -1', `${h}:${Buffer.from('f').toString('hex')}`, `def ${T0 + 3 * DAY}`];
+    const fp = await redisFingerprint(
+      async () => 'db0:keys=1,expires=0,avg_ttl=0,subexpiry=1',
+      async (_db, _s, _c, onLine) => {
+        for (const l of lines) onLine(l);
+      },
+    );
+    expect(Object.keys(fp.parts).sort()).toEqual(['db0 expiring 2026-12-08', 'db0 key h']);
+  });
+
   it('cannot compare a redis-v2 fingerprint, which left keys out by when it was made', () => {
     expect(redisFingerprintAt({ method: 'redis-v2', parts: { db0: 'n=1 x' } }, new Date(T0))).toBeUndefined();
   });

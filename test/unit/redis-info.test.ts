@@ -9,6 +9,7 @@ describe('redis INFO', () => {
     expect(info.rdb_last_save_time).toBe('1700000000');
     expect(keyCount(info)).toBe(9);
     expect(expiringKeyCount(info)).toBe(2);
+    expect(expiringKeyCount(parseInfo('db0:keys=5,expires=1,avg_ttl=0,subexpiry=2\r\ndb1:keys=1,expires=1,avg_ttl=0'))).toBe(4);
   });
 
   it.each([
@@ -17,6 +18,7 @@ describe('redis INFO', () => {
     ['a key without an expiry missing', { keys: 9, expiring: 2 }, { keys: 8, expiring: 2 }, 'the RDB loads 6 keys without an expiry, the backup saw 7'],
     ['more keys than the backup saw', { keys: 9, expiring: 2 }, { keys: 10, expiring: 3 }, 'the RDB loads 10 keys, the backup saw 9'],
     ['an old manifest without the count of expiring keys: fewer may have expired', { keys: 9 }, { keys: 8, expiring: 1 }, undefined],
+    ['a key with an expiry and fields that expire (counted twice) gone since', { keys: 9, expiring: 4 }, { keys: 8, expiring: 2 }, undefined],
     ['an old manifest: more is still wrong', { keys: 9 }, { keys: 10, expiring: 0 }, 'the RDB loads 10 keys, the backup saw 9'],
   ])('loaded keys against the backup: %s', (_what, atBackup, loaded, problem) => {
     expect(keyCountProblem(atBackup, loaded)).toBe(problem);
