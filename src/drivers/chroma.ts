@@ -6,7 +6,7 @@ import { findTarEntry } from '../util/tar-build.js';
 import { CHROMA_FINGERPRINT_METHOD, chromaFingerprint } from './chroma-fingerprint.js';
 import { mountOf } from './container-files.js';
 import { tcpAnswers } from './exec.js';
-import { firstDifference } from './fingerprint.js';
+import { type Fingerprint, firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { isServer } from './recognise.js';
@@ -71,15 +71,15 @@ export const chromaDriver: Driver<VolumeDetails> = {
 
   liveFingerprint: ({ engine, container, entry }) => chromaFingerprint(engine, container, recordedPath(entry)),
 
-  /** One recorded by an older method (v1: embeddings as JSON text) is computed again from the artifact. */
-  fingerprintAt: (fp) => (fp.method === CHROMA_FINGERPRINT_METHOD ? fp : undefined),
+  fingerprintAt: comparable,
 
   /** Starts a throwaway Chroma on the archive; its API content must equal the backup's when that is known. */
   deepVerify: (ctx) =>
     ctx.inThrowaway(throwawaySpec(ctx.entry), async (container) => {
       const fp = await chromaFingerprint(ctx.engine, container, recordedPath(ctx.entry));
       ctx.fingerprinted?.(fp);
-      const difference = ctx.entry.fingerprint?.method === fp.method ? firstDifference(ctx.entry.fingerprint, fp) : undefined;
+      const backedUp = ctx.entry.fingerprint && comparable(ctx.entry.fingerprint);
+      const difference = backedUp ? firstDifference(backedUp, fp) : undefined;
       if (difference) throw new Error(`the restored copy does not hold the backup's content: ${difference}`);
       const records = Object.fromEntries(
         Object.entries(fp.parts).flatMap(([k, v]) => (k.startsWith(DEFAULT_COLLECTIONS) ? [[k.slice(DEFAULT_COLLECTIONS.length), Number(/n=(\d+)/.exec(v)?.[1])]] : [])),
@@ -89,6 +89,11 @@ export const chromaDriver: Driver<VolumeDetails> = {
 
   ready: async (engine, container) => tcpAnswers(engine, container.id, 8000),
 };
+
+/** A recorded fingerprint, when it can be compared: one of an older method (v1: embeddings as JSON text) is computed again from the artifact. */
+function comparable(fp: Fingerprint): Fingerprint | undefined {
+  return fp.method === CHROMA_FINGERPRINT_METHOD ? fp : undefined;
+}
 
 const DEFAULT_COLLECTIONS = 'default_tenant/default_database/collection ';
 

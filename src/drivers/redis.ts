@@ -10,7 +10,7 @@ import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
-import { REDIS_FINGERPRINT_METHOD, type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from './redis-fingerprint.js';
+import { type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from './redis-fingerprint.js';
 import { finished, writeWithRoom } from '../util/backpressure.js';
 import { firstDifference } from './fingerprint.js';
 import { answerMarker, openSession } from '../docker/command-session.js';
@@ -216,10 +216,10 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       const loaded = await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined));
       ctx.fingerprinted?.(loaded);
       // The recorded fingerprint against the loaded copy, as both must hold now (keys expire). One
-      // of an older method cannot be compared: verify records the new one instead.
-      const backedUp = ctx.entry.fingerprint?.method === REDIS_FINGERPRINT_METHOD ? ctx.entry.fingerprint : undefined;
+      // of an older method cannot be compared (undefined): verify records the new one instead.
       const now = new Date();
-      const difference = backedUp ? firstDifference(redisFingerprintAt(backedUp, now, loaded)!, redisFingerprintAt(loaded, now, backedUp)!) : undefined;
+      const backedUp = ctx.entry.fingerprint && redisFingerprintAt(ctx.entry.fingerprint, now, loaded);
+      const difference = backedUp ? firstDifference(backedUp, redisFingerprintAt(loaded, now, ctx.entry.fingerprint)!) : undefined;
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
     });
