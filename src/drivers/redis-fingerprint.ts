@@ -11,7 +11,7 @@ export const REDIS_FINGERPRINT_METHOD = 'redis-v3';
 /** Up to this many keys in a database are listed one by one, so a difference names the key. */
 const NAMED_KEYS_MAX = 1000;
 const SCAN_COUNT = 10_000;
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 /**
  * Runs inside Redis (EVAL): one SCAN step, and for each key a digest of its type, its value in
@@ -153,11 +153,49 @@ export async function redisFingerprint(cli: RedisCliRunner, scan: RedisScanner):
     // database holds (a key twice while the server rehashed) is it read again, remembering.
     let keys = await readKeySpace(scan, db, false);
     if (keys.scanned !== count) keys = await readKeySpace(scan, db, true);
-    if (keys.named) for (const [k, value] of keys.named) parts[`db${db} key ${Buffer.from(k, 'hex').toString('latin1')}`] = value;
-    else if (keys.sum) parts[`db${db}`] = keys.sum.toString();
-    for (const [day, sum] of keys.expiring) parts[`db${db} expiring ${day}`] = sum.toString();
+    keySpaceParts(db, keys, parts);
   }
   return { method: REDIS_FINGERPRINT_METHOD, parts };
+}
+
+/** A database's parts of the fingerprint: its keys by name or summed, and those that expire per day. */
+export function keySpaceParts(db: number, keys: KeySpace, parts: Record<string, string>): void {
+  if (keys.named) for (const [k, value] of keys.named) parts[`db${db} key ${Buffer.from(k, 'hex').toString('latin1')}`] = value;
+  else if (keys.sum) parts[`db${db}`] = keys.sum.toString();
+  for (const [day, sum] of keys.expiring) parts[`db${db} expiring ${day}`] = sum.toString();
+}
+
+/**
+ * A sorted-set score as C's printf("%.17g") writes it, which the Lua uses (format('%.17g')):
+ * 17 significant digits rounded half to even on the exact binary value, fixed notation for
+ * exponents -4 to 16, trailing zeros dropped. JavaScript's toExponential rounds exact ties
+ * up, so a tie (the exact value has 18 digits, the last a 5) is rounded here.
+ */
+export function formatScore(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const sign = x < 0 ? '-' : '';
+  const { digits, exp } = seventeenDigits(Math.abs(x));
+  const trim = (s: string) => s.replace(/0+$/, '');
+  if (exp < -4 || exp >= 17) {
+    const frac = trim(digits.slice(1));
+    return `${sign}${digits[0]}${frac ? `.${frac}` : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${trim(digits)}`;
+  const frac = trim(digits.slice(exp + 1));
+  return `${sign}${digits.slice(0, exp + 1)}${frac ? `.${frac}` : ''}`;
+}
+
+function seventeenDigits(x: number): { digits: string; exp: number } {
+  const [m, e] = x.toExponential(16).split('e') as [string, string];
+  // A tie needs an exact value of 18 significant digits, which toPrecision(18) then gives back exactly.
+  if (Number(x.toPrecision(18)) === x) {
+    const [exactM, exactE] = x.toExponential(99).split('e') as [string, string];
+    const exact = exactM.replace('.', '');
+    if (exact[17] === '5' && /^0*$/.test(exact.slice(18)) && Number(exact[16]) % 2 === 0) return { digits: exact.slice(0, 17), exp: Number(exactE) };
+  }
+  return { digits: m.replace('.', ''), exp: Number(e) };
 }
 
 /** The part name's day for keys whose expiry Redis < 7 cannot tell (no PEXPIRETIME). */
@@ -213,7 +251,7 @@ async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Pr
  * A key whose value is `-` (it expires within a day) is counted, not compared. With `dedupe`, an item seen before (by 48
  * bits of its digest) is not added again.
  */
-class KeySpace {
+export class KeySpace {
   named: Map<string, string> | undefined = new Map();
   sum: MultisetDigest | undefined;
   readonly expiring = new Map<string, MultisetDigest>();

@@ -12,7 +12,8 @@ import { count, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
 import { type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from './redis-fingerprint.js';
 import { finished, writeWithRoom } from '../util/backpressure.js';
-import { firstDifference } from './fingerprint.js';
+import { type Fingerprint, firstDifference } from './fingerprint.js';
+import { rdbFingerprint } from './redis-rdb.js';
 import { answerMarker, openSession } from '../docker/command-session.js';
 
 const SAVE_TIMEOUT_MS = 10 * 60_000;
@@ -204,8 +205,14 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
 
   throwaway: () => ({}),
 
-  /** Loads the RDB into a fresh server; its keys must be those seen at backup time, less any that expired since. */
+  /**
+   * Loads the RDB into a fresh server; its keys must be those seen at backup time, less any
+   * that expired since, and what it serves must be what the RDB read on the host holds (two
+   * readers that share nothing) and what was recorded.
+   */
   async deepVerify(ctx) {
+    const onHost = hostFingerprint(ctx.open(), ctx.entry, ctx.signal); // read while the throwaway starts
+    onHost.catch(() => undefined); // awaited in the check
     return ctx.inThrowaway({}, async (container) => {
       const cli = redisCli(ctx.engine, container.id, undefined);
       const info = parseInfo(await cli('INFO', 'keyspace'));
@@ -221,12 +228,20 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       const backedUp = ctx.entry.fingerprint && redisFingerprintAt(ctx.entry.fingerprint, now, loaded);
       const difference = backedUp ? firstDifference(backedUp, redisFingerprintAt(loaded, now, ctx.entry.fingerprint)!) : undefined;
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
-      return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}) };
+      const { fingerprint: read, notRead } = await onHost;
+      const misread = read && firstDifference(redisFingerprintAt(read, now, loaded)!, redisFingerprintAt(loaded, now, read)!);
+      if (misread) throw new Error(`the server loaded other content than the RDB holds as read on the host: ${misread}`);
+      return { keys, ...(expected !== undefined ? { keysAtBackup: expected } : {}), rdbReadOnHost: read ? 'same content as the server loaded' : `not read (${notRead})` };
     });
   },
 
-  /** The RDB loaded into a throwaway server, read key by key through the server. */
-  artifactFingerprint: (ctx) => ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined), redisScanner(ctx.engine, container.id, undefined))),
+  /**
+   * The RDB read on the host (redis-rdb.ts). One it cannot read (a stream, a module's type) is
+   * loaded into a throwaway server instead and read key by key through it.
+   */
+  artifactFingerprint: async (ctx) =>
+    (await hostFingerprint(ctx.open(), ctx.entry, ctx.signal)).fingerprint ??
+    ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined), redisScanner(ctx.engine, container.id, undefined))),
 
   fingerprintAt: redisFingerprintAt,
 
@@ -240,6 +255,23 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
     return r.exitCode === 0 && r.stdout.trim() === 'PONG';
   },
 };
+
+/**
+ * The backup's RDB read on the host, as redis-v3; `notRead` says why not when it holds what
+ * only a server reads (streams, modules) or what this reader takes as not well formed: the
+ * server then decides.
+ */
+async function hostFingerprint(artifact: Readable, entry: { details?: Record<string, unknown> }, signal: AbortSignal): Promise<{ fingerprint?: Fingerprint; notRead?: string }> {
+  const rdb = await findTarEntry(artifact, rdbNameOf(entry), signal);
+  try {
+    return { fingerprint: await rdbFingerprint(rdb.stream, rdb.size) };
+  } catch (err) {
+    if (signal.aborted) throw err;
+    return { notRead: (err as Error).message };
+  } finally {
+    rdb.close();
+  }
+}
 
 /** Copies the RDB a finished save left (and the AOF, when on) into `output`; `opened` runs once the RDB is open, before it is read. */
 async function copySaved(
