@@ -175,6 +175,7 @@ export function formatScore(x: number): string {
   if (Number.isNaN(x)) return 'nan';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  if (Number.isSafeInteger(x)) return String(x); // below 2^53 < 1e17: the integer, as %.17g writes it
   const sign = x < 0 ? '-' : '';
   const { digits, exp } = seventeenDigits(Math.abs(x));
   const trim = (s: string) => s.replace(/0+$/, '');
@@ -189,8 +190,10 @@ export function formatScore(x: number): string {
 
 function seventeenDigits(x: number): { digits: string; exp: number } {
   const [m, e] = x.toExponential(16).split('e') as [string, string];
-  // A tie needs an exact value of 18 significant digits, which toPrecision(18) then gives back exactly.
-  if (Number(x.toPrecision(18)) === x) {
+  // A tie needs an exact value of 18 significant digits, the last a 5: toPrecision(18) then
+  // gives it back exactly (and ends in 5); toExponential(99) tells whether that is all of it.
+  const p18 = x.toPrecision(18);
+  if (/5(e|$)/.test(p18) && Number(p18) === x) {
     const [exactM, exactE] = x.toExponential(99).split('e') as [string, string];
     const exact = exactM.replace('.', '');
     if (exact[17] === '5' && /^0*$/.test(exact.slice(18)) && Number(exact[16]) % 2 === 0) return { digits: exact.slice(0, 17), exp: Number(exactE) };
