@@ -33,6 +33,19 @@ for i = 0, 255 do hexd[string.char(i)] = string.format('%02x', i) end
 local now = call('TIME')
 local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 -- PEXPIRETIME from 7.0, hash fields that expire (HPEXPIRETIME) from 7.4; Valkey 8 says 7.2.
+-- Lua compares strings with strcoll, and Redis 7.2+ takes its collation from its environment
+-- (locale-collate ""): under en_US.UTF-8 'a' < 'B'. Members and fields are sorted by their
+-- bytes either way; through their hex form where the collation is not the bytes' own.
+local bytewise = ('B' < 'a') and ('Z' < '_') and ('_' < 'a') and ('a' < '\\128') and ('a' < 'a\\0')
+local function sortBytes(list, keyOf)
+  if bytewise then
+    if keyOf then sort(list, function(a, b) return keyOf(a) < keyOf(b) end) else sort(list) end
+    return
+  end
+  for i, v in ipairs(list) do list[i] = {(gsub(keyOf and keyOf(v) or v, '.', hexd)), v} end
+  sort(list, function(a, b) return a[1] < b[1] end)
+  for i, v in ipairs(list) do list[i] = v[2] end
+end
 local version = redis.REDIS_VERSION_NUM or 0
 local absolute, fieldsExpire = version >= 0x070000, version >= 0x070400
 for _, k in ipairs(res[2]) do
@@ -78,7 +91,7 @@ for _, k in ipairs(res[2]) do
       local m = 1
       local function add(v) v = tostring(v); m = m + 1; p[m] = #v .. ':' .. v end
       if t == 'list' then for _, v in ipairs(call('LRANGE', k, 0, -1)) do add(v) end
-      elseif t == 'set' then local s = call('SMEMBERS', k); sort(s); for _, v in ipairs(s) do add(v) end
+      elseif t == 'set' then local s = call('SMEMBERS', k); sortBytes(s); for _, v in ipairs(s) do add(v) end
       elseif t == 'zset' then
         local z = call('ZRANGE', k, 0, -1, 'WITHSCORES')
         for i = 1, #z, 2 do add(z[i]); add(format('%.17g', tonumber(z[i + 1]))) end
@@ -96,9 +109,10 @@ for _, k in ipairs(res[2]) do
             f[#f + 1] = {h[i], h[i + 1]}
           end
         end
-        sort(f, function(a, b) return a[1] < b[1] end)
+        sortBytes(f, function(e) return e[1] end)
         for _, e in ipairs(f) do add(e[1]); add(e[2]) end
-        if #f == 0 and fieldExp then p = nil end
+        -- No lasting field, or none at all: its fields expired (Redis 7.4+ keeps them until reaped).
+        if #f == 0 and (fieldExp or #h == 0) then p = nil end
       elseif t == 'stream' then
         for _, e in ipairs(call('XRANGE', k, '-', '+')) do add(e[1]); for _, v in ipairs(e[2]) do add(v) end end
         local info = call('XINFO', 'STREAM', k)

@@ -17,6 +17,15 @@ import type { Fingerprint } from './fingerprint.js';
  */
 export class RdbNotReadHere extends Error {}
 
+/**
+ * One key is held whole while it is read (its items sorted, as the Lua sorts them): a key past
+ * these (a real 10 M-member set, or a crafted file of a million empty items, which would grow
+ * Node's heap past its limit and abort the process) is left to a server.
+ */
+const MAX_KEY_BYTES = 64 * 1024 * 1024;
+const MAX_KEY_ITEMS = 250_000;
+const tooBig = (what: string) => new RdbNotReadHere(`a key holds ${what}, more than this reader holds at once`);
+
 /** The RDB's content as a redis-v3 fingerprint, read as of `now` (which keys expire within a day). */
 export async function rdbFingerprint(rdb: AsyncIterable<Buffer> | Readable, size: number, now = Date.now()): Promise<Fingerprint> {
   const keyspaces = new Map<number, KeySpace>();
@@ -60,6 +69,7 @@ async function feed(rdb: AsyncIterable<Buffer>, size: number, parser: RdbParser)
       } catch (err) {
         if (!(err instanceof NeedMore)) throw err;
         if (consumed + err.need > size) throw corrupt(`a value runs past the file's end (byte ${consumed + err.need} of ${size})`);
+        if (err.need > MAX_KEY_BYTES) throw tooBig(`over ${MAX_KEY_BYTES / 1024 / 1024} MiB`);
         want = Math.max(err.need, Math.min(2 * buf.length, size - consumed));
         return false;
       }
@@ -115,6 +125,8 @@ const T = {
   hashListpackEx: 25,
 };
 const DAY = DAY_MS;
+/** Redis 7.4 and 8.0 write version 12. */
+const NEWEST_VERSION = 12;
 
 /** A key's value as its canonical items (see the Lua in redis-fingerprint.ts). */
 type Value =
@@ -148,6 +160,7 @@ class RdbParser {
       const magic = this.take(9).toString('latin1');
       if (!/^REDIS\d{4}$/.test(magic)) throw corrupt('it does not start with REDIS and a version');
       this.version = Number(magic.slice(5));
+      if (this.version > NEWEST_VERSION) throw new RdbNotReadHere(`the RDB is of version ${this.version}, newer than this reader knows (${NEWEST_VERSION})`);
       this.trailer = this.version >= 5 ? 8 : 0;
       return true;
     }
@@ -174,11 +187,14 @@ class RdbParser {
       case OP.function2:
         this.string();
         return true;
-      case OP.expireMs:
-        this.expiry = this.millis();
+      case OP.expireMs: {
+        // Signed, as Redis reads it: -1 is no expiry, any other time before now an expired key.
+        const at = this.take(8).readBigInt64LE(0);
+        this.expiry = at === -1n ? undefined : Number(at);
         return true;
+      }
       case OP.expireSec:
-        this.expiry = this.take(4).readUInt32LE(0) * 1000;
+        this.expiry = this.take(4).readInt32LE(0) * 1000;
         return true;
       case OP.freq:
         this.byte();
@@ -262,14 +278,14 @@ class RdbParser {
         return { type: 'string', value: this.string() };
       case T.list:
       case T.set: {
-        const n = this.length();
+        const n = this.count();
         const items: Buffer[] = [];
         for (let i = 0; i < n; i++) items.push(this.string());
         return { type: type === T.list ? 'list' : 'set', items };
       }
       case T.zset:
       case T.zset2: {
-        const n = this.length();
+        const n = this.count();
         const pairs: Array<[Buffer, number]> = [];
         for (let i = 0; i < n; i++) pairs.push([this.string(), type === T.zset2 ? this.take(8).readDoubleLE(0) : this.textScore()]);
         return { type: 'zset', pairs };
@@ -278,7 +294,7 @@ class RdbParser {
       case T.hashMetadata:
       case T.hashMetadataPreGa: {
         const minExpire = type === T.hashMetadata ? this.millis() : 0;
-        const n = this.length();
+        const n = this.count();
         const fields: Array<[Buffer, Buffer, number | undefined]> = [];
         for (let i = 0; i < n; i++) {
           const ttl = type === T.hash ? 0 : this.length();
@@ -290,13 +306,14 @@ class RdbParser {
       case T.listZiplist:
         return { type: 'list', items: ziplist(this.string()) };
       case T.listQuicklist: {
-        const n = this.length();
+        const n = this.count();
         const items: Buffer[] = [];
         for (let i = 0; i < n; i++) items.push(...ziplist(this.string()));
+        if (items.length > MAX_KEY_ITEMS) throw tooBig(`${items.length} items`);
         return { type: 'list', items };
       }
       case T.listQuicklist2: {
-        const n = this.length();
+        const n = this.count();
         const items: Buffer[] = [];
         for (let i = 0; i < n; i++) {
           const container = this.length();
@@ -304,6 +321,7 @@ class RdbParser {
           if (container === 1) items.push(node);
           else if (container === 2) items.push(...listpack(node));
           else throw corrupt(`a list node of kind ${container}`);
+          if (items.length > MAX_KEY_ITEMS) throw tooBig(`${items.length} items`);
         }
         return { type: 'list', items };
       }
@@ -335,6 +353,13 @@ class RdbParser {
       default:
         throw new RdbNotReadHere(`the RDB holds a value of type ${type} (a stream, a module's type, or one this reader does not know)`);
     }
+  }
+
+  /** A count of items in one key, refused past MAX_KEY_ITEMS (each is an object while the key is read). */
+  private count(): number {
+    const n = this.length();
+    if (n > MAX_KEY_ITEMS) throw tooBig(`${n} items`);
+    return n;
   }
 
   private take(n: number): Buffer {
@@ -435,9 +460,9 @@ function parseScore(text: Buffer): number {
   const word = s.trim().toLowerCase();
   if (/^[+]?inf(inity)?$/.test(word)) return Number.POSITIVE_INFINITY;
   if (/^-inf(inity)?$/.test(word)) return Number.NEGATIVE_INFINITY;
-  const n = Number(s);
-  if (s.trim() === '' || Number.isNaN(n)) throw corrupt(`a score ${JSON.stringify(s)}`);
-  return n;
+  // Decimal only: Number() would also take 0x10 or 0b11, which Redis reads otherwise.
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) throw corrupt(`a score ${JSON.stringify(s.slice(0, 40))}`);
+  return Number(s);
 }
 
 /** Redis's ziplist (lists, hashes, sorted sets before 7.0): its entries as decimal text or bytes. */
@@ -466,6 +491,7 @@ export function ziplist(zl: Buffer): Buffer[] {
       out.push(zl.subarray(p + 2, p + 2 + n));
       p += 2 + n;
     } else if (kind === 2) {
+      if (enc !== 0x80) throw corrupt(`a ziplist entry of encoding ${enc}`);
       need(5);
       const n = zl.readUInt32BE(p + 1);
       need(5 + n);
@@ -476,7 +502,9 @@ export function ziplist(zl: Buffer): Buffer[] {
       out.push(Buffer.from(value));
       p += size;
     }
+    if (out.length > MAX_KEY_ITEMS) throw tooBig(`${out.length} items`);
   }
+  if (p !== zl.length - 1) throw corrupt('a ziplist ends before its last byte');
   return out;
 }
 
@@ -540,11 +568,16 @@ export function listpack(lp: Buffer): Buffer[] {
       size = 1 + bytes;
     }
     p += size + backLengthSize(size);
+    if (out.length > MAX_KEY_ITEMS) throw tooBig(`${out.length} items`);
   }
+  if (p !== lp.length - 1) throw corrupt('a listpack ends before its last byte');
+  const count = lp.readUInt16LE(4);
+  if (count !== 65535 && count !== out.length) throw corrupt(`a listpack of ${out.length} entries says ${count}`);
   return out;
 }
 
-const backLengthSize = (n: number) => (n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : n < 268435456 ? 4 : 5);
+/** The bytes of an entry's back-length (Redis's lpEncodeBacklen: its limits, one short of the powers of 128). */
+const backLengthSize = (n: number) => (n <= 127 ? 1 : n < 16383 ? 2 : n < 2097151 ? 3 : n < 268435455 ? 4 : 5);
 
 /** Redis's intset (small sets of integers): its members as decimal text. */
 function intset(is: Buffer): Buffer[] {
@@ -552,6 +585,7 @@ function intset(is: Buffer): Buffer[] {
   const width = is.readUInt32LE(0);
   const n = is.readUInt32LE(4);
   if (![2, 4, 8].includes(width) || is.length !== 8 + width * n) throw corrupt('an intset whose size does not match its count');
+  if (n > MAX_KEY_ITEMS) throw tooBig(`${n} items`);
   const out: Buffer[] = [];
   for (let i = 0; i < n; i++) out.push(Buffer.from(readIntLE(is, 8 + i * width, width)));
   return out;
@@ -561,6 +595,7 @@ function intset(is: Buffer): Buffer[] {
 export function lzfDecompress(input: Buffer, length: number): Buffer {
   // A back reference of 3 bytes gives at most 264: a crafted length is refused, not allocated.
   if (length > input.length * 88 + 32) throw corrupt(`an LZF string of ${input.length} bytes said to give ${length}`);
+  if (length > MAX_KEY_BYTES) throw tooBig(`a string of ${length} bytes`);
   const out = Buffer.allocUnsafe(length);
   let i = 0;
   let o = 0;

@@ -163,12 +163,12 @@ describe('Redis restore: the backup side read on the host, a stream through a se
     await redis?.stop();
   });
 
-  /** Throwaway servers (labelled stackvault.throwaway-for) created while `work` runs. */
-  const throwawaysCreatedDuring = async (work: () => Promise<void>) => {
+  /** Throwaway servers for backups in `dir` created while `work` runs (other test files start their own at the same time). */
+  const throwawaysCreatedDuring = async (dir: string, work: () => Promise<void>) => {
     const since = Math.floor(Date.now() / 1000) - 1;
     await work();
     const until = Math.ceil(Date.now() / 1000) + 1;
-    const events = await new Docker().getEvents({ since, until, filters: { type: ['container'], event: ['create'], label: ['stackvault.throwaway-for'] } });
+    const events = await new Docker().getEvents({ since, until, filters: { type: ['container'], event: ['create'], label: [`stackvault.throwaway-for=${dir}`] } });
     const text = await new Promise<string>((resolve) => {
       const chunks: Buffer[] = [];
       events.on('data', (c: Buffer) => chunks.push(c));
@@ -183,7 +183,7 @@ describe('Redis restore: the backup side read on the host, a stream through a se
     const id = (JSON.parse(String(created.stdout)) as Manifest).id;
     await run(redis, ['redis-cli', 'FLUSHALL']);
     let restored!: Awaited<ReturnType<typeof bot>>;
-    const throwaways = await throwawaysCreatedDuring(async () => {
+    const throwaways = await throwawaysCreatedDuring(dir, async () => {
       restored = await bot(['backup', 'restore', id, '--yes', '--json', '--dir', dir], { timeout: 300_000 });
     });
     expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
@@ -198,5 +198,43 @@ describe('Redis restore: the backup side read on the host, a stream through a se
     await run(redis, ['redis-cli', 'XADD', 'events', '*', 'kind', 'login']);
     expect(await backUpAndRestore(dir)).toBeGreaterThan(0);
     expect((await run(redis, ['redis-cli', 'XLEN', 'events'])).trim()).toBe('1');
+  });
+});
+
+/**
+ * Redis 7.2+ collates strings (Lua's `<`) by the locale of its environment. Under en_US.UTF-8
+ * 'a' sorts before 'B'; the fingerprint sorts members and fields by their bytes all the same,
+ * or the restored server's side would differ from the RDB's and a good restore be rolled back.
+ * The locale is compiled in the container from the host's definitions (the `locales` package,
+ * which the test command installs).
+ */
+describe('Redis under en_US.UTF-8 collation', () => {
+  const engine = new DockerodeEngine();
+  let redis: StartedTestContainer;
+  beforeAll(async () => {
+    redis = await new GenericContainer(IMAGES.redis8)
+      .withBindMounts([{ source: '/usr/share/i18n', target: '/usr/share/i18n', mode: 'ro' }])
+      .withEnvironment({ LANG: 'en_US.UTF-8' })
+      .withUser('0')
+      .withEntrypoint(['sh', '-c', 'localedef -i en_US -f UTF-8 en_US.UTF-8 && exec redis-server --save ""'])
+      .withWaitStrategy(Wait.forSuccessfulCommand('redis-cli ping'))
+      .start();
+  }, 180_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('gives the same fingerprint from the server as from its RDB', async () => {
+    // The server's Lua does collate this way here (else this test would prove nothing).
+    expect((await run(redis, ['redis-cli', 'EVAL', "return tostring('a' < 'B')", '0'])).trim()).toBe('true');
+    const odd = ['a', 'B', '_', 'Z', 'é', 'e', 'E', '10', '9', 'a b', 'ab'];
+    await run(redis, ['redis-cli', 'SADD', 'names', ...odd]);
+    await run(redis, ['redis-cli', 'HSET', 'fields', ...odd.flatMap((f, i) => [f, String(i)])]);
+    await run(redis, ['redis-cli', 'SAVE']);
+    const rdb = await findTarEntry(await engine.getArchive(redis.getId(), '/data/dump.rdb'), 'dump.rdb');
+    const fromRdb = await rdbFingerprint(rdb.stream, rdb.size);
+    const live = await redisDriver.liveFingerprint!({ engine, container: await engine.inspect(redis.getId()), entry: {} as ServiceEntry, signal: new AbortController().signal });
+    expect(Object.keys(live.parts).sort()).toEqual(['db0 key fields', 'db0 key names']);
+    expect(live).toEqual(fromRdb);
   });
 });

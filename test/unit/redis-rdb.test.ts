@@ -121,3 +121,26 @@ describe('rdbFingerprint on made-up and hostile bytes', () => {
     );
   });
 });
+
+describe('rdbFingerprint: limits and what Redis reads otherwise', () => {
+  it('a 16383-byte listpack entry (a 3-byte back-length ending in 0xff) does not end the listpack', () => {
+    const big = Buffer.concat([Buffer.from([0xf0]), Buffer.from([0xfa, 0x3f, 0, 0]), Buffer.alloc(16378, 'x'), Buffer.from([0x7f, 0x7f, 0xff])]);
+    const second = Buffer.from([0x86, ...Buffer.from('second'), 0x07]);
+    expect(listpack(lp(big, second)).map((b) => b.length)).toEqual([16378, 6]);
+  });
+
+  it('a key of a million items is left to a server, not held', async () => {
+    const bytes = rdb(Buffer.from([0x01]), str('l'), Buffer.from([0x80, 0x00, 0x0f, 0x42, 0x40]), Buffer.alloc(1_000_000));
+    await expect(rdbFingerprint(Readable.from([bytes]), bytes.length)).rejects.toThrow(/1000000 items, more than this reader holds/);
+  });
+
+  it('an expiry of -1 is none; a score in hex is refused; a newer RDB version is left to a server', async () => {
+    const minusOne = Buffer.alloc(8, 0xff);
+    const noExpiry = rdb(Buffer.from([0xfc]), minusOne, Buffer.from([0x00]), str('k'), str('v'));
+    expect(Object.keys((await rdbFingerprint(Readable.from([noExpiry]), noExpiry.length)).parts)).toEqual(['db0 key k']);
+    const hexScore = rdb(Buffer.from([0x03]), str('z'), Buffer.from([0x01]), str('m'), Buffer.from([4]), Buffer.from('0x10'));
+    await expect(rdbFingerprint(Readable.from([hexScore]), hexScore.length)).rejects.toThrow(/a score "0x10"/);
+    const newer = Buffer.from('REDIS0013\xff', 'latin1');
+    await expect(rdbFingerprint(Readable.from([newer]), newer.length)).rejects.toBeInstanceOf(RdbNotReadHere);
+  });
+});
