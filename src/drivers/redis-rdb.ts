@@ -10,9 +10,10 @@ import type { Fingerprint } from './fingerprint.js';
  * CPU on a 1 M-key RDB, against about 5 s here). It is also a reader that shares nothing with
  * Redis's own loader, which the restored server's side goes through.
  *
- * It reads what Redis 2.6 to 8 and Valkey 8 write for strings, lists, sets, sorted sets and
- * hashes (with fields that expire). Anything else (streams, module types, module aux data,
- * zipmaps, opcodes it does not know) throws RdbNotReadHere: the caller then asks a server.
+ * It reads what Redis 2.6 to 8 and Valkey 8 write for strings, lists, sets, sorted sets,
+ * hashes (with fields that expire) and streams (with consumer groups). Anything else (module
+ * types, module aux data, zipmaps, opcodes or versions it does not know, keys past its limits)
+ * throws RdbNotReadHere: the caller then asks a server.
  * Memory: one key at a time (a key's whole value is held while it is read).
  */
 export class RdbNotReadHere extends Error {}
@@ -119,6 +120,9 @@ const T = {
   zsetListpack: 17,
   listQuicklist2: 18,
   setListpack: 20,
+  stream: 15,
+  stream2: 19,
+  stream3: 21,
   hashMetadataPreGa: 22,
   hashListpackExPreGa: 23,
   hashMetadata: 24,
@@ -133,7 +137,9 @@ type Value =
   | { type: 'string'; value: Buffer }
   | { type: 'list' | 'set'; items: Buffer[] }
   | { type: 'zset'; pairs: Array<[Buffer, number]> }
-  | { type: 'hash'; fields: Array<[Buffer, Buffer, number | undefined]> };
+  | { type: 'hash'; fields: Array<[Buffer, Buffer, number | undefined]> }
+  /** Already the Lua's items in its order: each entry's id, fields and values, the last id, the groups. */
+  | { type: 'stream'; items: Buffer[] };
 
 class RdbParser {
   buf: Buffer = Buffer.alloc(0);
@@ -244,6 +250,8 @@ class RdbParser {
           ),
         );
       }
+      case 'stream':
+        return keys.add(hexKey, line(sha1(items('stream', value.items))));
       case 'hash': {
         const lasting = value.fields.filter((f) => f[2] === undefined);
         const expiring = value.fields.filter((f) => f[2] !== undefined);
@@ -350,9 +358,106 @@ class RdbParser {
           }),
         };
       }
+      case T.stream:
+      case T.stream2:
+      case T.stream3:
+        return this.stream(type);
       default:
-        throw new RdbNotReadHere(`the RDB holds a value of type ${type} (a stream, a module's type, or one this reader does not know)`);
+        throw new RdbNotReadHere(`the RDB holds a value of type ${type} (a module's type, or one this reader does not know)`);
     }
+  }
+
+  /**
+   * A stream (types 15, 19 from Redis 7.0, 21 from 7.2), as the Lua reads it: XRANGE's entries
+   * (id, then fields and values), XINFO STREAM's last-generated-id, and per consumer group in
+   * name order XINFO GROUPS's name, pending (its PEL's size) and last-delivered-id. Entries sit
+   * in listpacks, each after a master entry whose fields an entry may share (t_stream.c).
+   */
+  private stream(type: number): Value {
+    const entries: Array<{ ms: bigint; seq: bigint; fields: Buffer[] }> = [];
+    const nodes = this.count();
+    for (let n = 0; n < nodes; n++) {
+      const master = this.string();
+      if (master.length !== 16) throw corrupt('a stream node whose key is not an id');
+      const [masterMs, masterSeq] = [master.readBigUInt64BE(0), master.readBigUInt64BE(8)];
+      const lp = listpack(this.string());
+      let i = 0;
+      const next = () => {
+        const e = lp[i++];
+        if (e === undefined) throw corrupt('a stream node ends inside an entry');
+        return e;
+      };
+      const int = () => BigInt(next().toString('latin1'));
+      const live = int();
+      const deleted = int();
+      const masterFields = Array.from({ length: Number(int()) }, next);
+      if (int() !== 0n) throw corrupt("a stream node's master entry does not end");
+      for (let k = 0n; k < live + deleted; k++) {
+        const flags = Number(int());
+        const ms = BigInt.asUintN(64, masterMs + int());
+        const seq = BigInt.asUintN(64, masterSeq + int());
+        const same = (flags & 2) !== 0;
+        const fieldCount = same ? masterFields.length : Number(int());
+        const fields: Buffer[] = [];
+        for (let f = 0; f < fieldCount; f++) {
+          const field = same ? masterFields[f]! : next();
+          fields.push(field, next());
+        }
+        int(); // lp-count, for reading backwards
+        if ((flags & 1) === 0) entries.push({ ms, seq, fields });
+        if (entries.length > MAX_KEY_ITEMS) throw tooBig(`${entries.length} entries`);
+      }
+      if (i !== lp.length) throw corrupt('a stream node holds more than its entries');
+    }
+    this.length(); // the number of entries, which they give
+    const lastId = this.streamId();
+    if (type !== T.stream) {
+      this.streamId(); // the first id
+      this.streamId(); // the greatest deleted id
+      this.bigLength(); // entries added
+    }
+    const groups: Array<{ name: Buffer; lastId: string; pending: number }> = [];
+    const groupCount = this.count();
+    for (let g = 0; g < groupCount; g++) {
+      const name = this.string();
+      const groupLastId = this.streamId();
+      if (type !== T.stream) this.bigLength(); // entries read
+      const pending = this.count();
+      for (let p = 0; p < pending; p++) {
+        this.take(16 + 8); // the entry's id, when it was delivered
+        this.length(); // how often
+      }
+      const consumers = this.count();
+      for (let c = 0; c < consumers; c++) {
+        this.string(); // name
+        this.take(type === T.stream3 ? 16 : 8); // seen (and active) time
+        this.take(16 * this.count()); // its pending ids
+      }
+      groups.push({ name, lastId: groupLastId, pending });
+    }
+    entries.sort((a, b) => (a.ms === b.ms ? (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0) : a.ms < b.ms ? -1 : 1));
+    groups.sort((a, b) => Buffer.compare(a.name, b.name));
+    const text = (t: string | number) => Buffer.from(String(t));
+    const out: Buffer[] = [];
+    for (const e of entries) out.push(text(`${e.ms}-${e.seq}`), ...e.fields);
+    out.push(text(lastId));
+    for (const g of groups) out.push(text('name'), g.name, text('pending'), text(g.pending), text('last-delivered-id'), text(g.lastId));
+    return { type: 'stream', items: out };
+  }
+
+  /** A stream id written as two lengths (ms, seq), as XINFO writes it. */
+  private streamId(): string {
+    return `${this.bigLength()}-${this.bigLength()}`;
+  }
+
+  /** A length of up to 64 bits, whole. */
+  private bigLength(): bigint {
+    const first = this.buf[this.pos];
+    if (first === 0x81) {
+      this.pos++;
+      return this.take(8).readBigUInt64BE(0);
+    }
+    return BigInt(this.length());
   }
 
   /** A count of items in one key, refused past MAX_KEY_ITEMS (each is an object while the key is read). */

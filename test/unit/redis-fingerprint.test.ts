@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type RedisScanner, redisFingerprint, redisFingerprintAt } from '../../src/drivers/redis-fingerprint.js';
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 const T0 = Date.parse('2026-12-05T10:00:00Z');
 
 interface Key {
@@ -127,8 +128,9 @@ describe('Redis fingerprint: keys that expire', () => {
         const now = T0 + later;
         const readNow = await fingerprintAt(keys, now);
         expect(redisFingerprintAt(recorded, new Date(now))).toEqual(redisFingerprintAt(readNow, new Date(now)));
-        // A key that still counts then, with another value, is told apart.
-        const counted = keys.find((k) => k.expiresAt === undefined || k.expiresAt > now + 2 * DAY);
+        // A key that still counts then, with another value, is told apart. Days up to the one
+        // after now and an hour are left out: that day ends at most 2 days and an hour after now.
+        const counted = keys.find((k) => k.expiresAt === undefined || k.expiresAt >= now + 2 * DAY + HOUR);
         if (counted) {
           const changed = keys.map((k) => (k === counted ? { ...k, value: `${k.value}!` } : k));
           expect(redisFingerprintAt(await fingerprintAt(changed, now), new Date(now))).not.toEqual(redisFingerprintAt(readNow, new Date(now)));
