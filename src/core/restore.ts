@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
 import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
@@ -124,7 +125,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     const targets = await findTargets(entries, deps, options);
-    for (const t of targets) await checkTarget(t, backup.path, options.identity, deps);
+    await mapLimit(targets, availableParallelism(), (t) => checkTarget(t, backup.path, options.identity, deps));
     const plan: RestorePlan = {
       backup: backup.manifest,
       items: targets.map((t) => ({ service: t.entry.name, driver: t.driver.name, container: t.candidate.container.name, bytes: t.entry.bytes ?? 0 })),
@@ -371,11 +372,16 @@ async function restoreFrom(
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
   const open = () => openArtifact(backupPath, entry, how.identity);
-  // The backup's fingerprint (from a throwaway server when it was not recorded) is read while
-  // the restore runs, not before it: for a big Redis that is half the time of the restore. If
-  // it cannot be read, the restore is put back like any failed one.
-  const expecting = how.check ? backupFingerprint(t.driver, entry, open, how.dir, deps, container.image) : Promise.resolve(undefined);
-  expecting.catch(() => undefined); // awaited on every path below
+  // The backup's fingerprint (when it was not recorded) is read while the restore runs, not
+  // before it: a throwaway server's takes as long as the restore. A driver whose reading would
+  // slow the restore while the store is down waits for storeRunning. If it cannot be read, the
+  // restore is put back like any failed one.
+  let storeUp!: () => void;
+  const storeRunning = new Promise<void>((resolve) => {
+    storeUp = resolve;
+  });
+  const expecting = how.check ? backupFingerprint(t.driver, entry, open, how.dir, deps, container.image, storeRunning) : Promise.resolve(undefined);
+  expecting.catch(() => undefined); // awaited on every path below, after storeUp()
   let observed: Fingerprint | undefined | void;
   try {
     observed = await t.driver.restore({
@@ -392,6 +398,7 @@ async function restoreFrom(
     // Whatever happened (the container may have been killed), bring it fully up before
     // anything else runs in it, such as putting the restore point back.
     await ensureUp(t, deps, signal.aborted ? new AbortController().signal : signal).catch(() => undefined);
+    storeUp();
     await expecting.catch(() => undefined);
     throw err;
   }
@@ -399,9 +406,11 @@ async function restoreFrom(
   try {
     await ensureUp(t, deps, signal);
   } catch (err) {
+    storeUp();
     await expecting.catch(() => undefined);
     throw err;
   }
+  storeUp();
   if (!how.check) return 'not checked (--no-check)';
   const live = t.driver.liveFingerprint;
   if (!(observed || live)) {
@@ -428,7 +437,15 @@ async function restoreFrom(
  * The backup's fingerprint: from the manifest, else (not recorded, or no longer comparable)
  * computed now from the artifact, and said so.
  */
-async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () => Readable, dir: string, deps: RestoreDeps, targetImage: string): Promise<Fingerprint | undefined> {
+async function backupFingerprint(
+  driver: Driver,
+  entry: ServiceEntry,
+  open: () => Readable,
+  dir: string,
+  deps: RestoreDeps,
+  targetImage: string,
+  storeRunning: Promise<void>,
+): Promise<Fingerprint | undefined> {
   if (fingerprintAt(driver, entry.fingerprint, new Date())) return entry.fingerprint;
   if (!driver.artifactFingerprint) return undefined;
   const started = Date.now();
@@ -437,6 +454,7 @@ async function backupFingerprint(driver: Driver, entry: ServiceEntry, open: () =
     entry,
     open,
     signal: deps.signal,
+    storeRunning,
     // The throwaway runs the target's own image, not whatever image a manifest names.
     inThrowaway: (spec, check) => inThrowaway(deps, driver, { ...entry, image: targetImage }, open, dir, spec, check),
   });

@@ -236,12 +236,18 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
   },
 
   /**
-   * The RDB read on the host (redis-rdb.ts). One it cannot read (a stream, a module's type) is
-   * loaded into a throwaway server instead and read key by key through it.
+   * The RDB read on the host (redis-rdb.ts), in a restore once Redis runs again (beside the
+   * read of the live server, not slowing the upload while it is down). One it cannot read (a
+   * module's type, a key past its limits) is loaded into a throwaway server instead and read
+   * key by key through it.
    */
-  artifactFingerprint: async (ctx) =>
-    (await hostFingerprint(ctx.open(), ctx.entry, ctx.signal)).fingerprint ??
-    ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined), redisScanner(ctx.engine, container.id, undefined))),
+  artifactFingerprint: async (ctx) => {
+    await ctx.storeRunning;
+    return (
+      (await hostFingerprint(ctx.open(), ctx.entry, ctx.signal)).fingerprint ??
+      ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined), redisScanner(ctx.engine, container.id, undefined)))
+    );
+  },
 
   fingerprintAt: redisFingerprintAt,
 
