@@ -102,7 +102,7 @@ function commands(data: typeof dataset extends fc.Arbitrary<infer D> ? D : never
     else if (v.type === 'list') out.push(resp('RPUSH', key, ...v.items));
     else if (v.type === 'set' || v.type === 'intset') out.push(resp('SADD', key, ...v.items));
     else if (v.type === 'stream') {
-      v.entries.forEach((fields, i) => out.push(resp('XADD', key, `${1000 + i}-1`, ...fields.flat())));
+      for (const [i, fields] of v.entries.entries()) out.push(resp('XADD', key, `${1000 + i}-1`, ...fields.flat()));
       for (const d of v.deletes) out.push(resp('XDEL', key, `${1000 + (d % Math.max(1, v.entries.length))}-1`));
       for (const g of v.groups) {
         out.push(resp('XGROUP', 'CREATE', key, g.name, '0', 'MKSTREAM'));
