@@ -585,23 +585,14 @@ export function ziplist(zl: Buffer): Buffer[] {
     need(1);
     const enc = zl[p]!;
     const kind = enc >> 6;
-    if (kind === 0) {
-      need(1 + (enc & 0x3f));
-      out.push(zl.subarray(p + 1, p + 1 + (enc & 0x3f)));
-      p += 1 + (enc & 0x3f);
-    } else if (kind === 1) {
+    if (kind === 0) p += stringEntry(zl, p, 1, enc & 0x3f, out, 'ziplist');
+    else if (kind === 1) {
       need(2);
-      const n = ((enc & 0x3f) << 8) | zl[p + 1]!;
-      need(2 + n);
-      out.push(zl.subarray(p + 2, p + 2 + n));
-      p += 2 + n;
+      p += stringEntry(zl, p, 2, ((enc & 0x3f) << 8) | zl[p + 1]!, out, 'ziplist');
     } else if (kind === 2) {
       if (enc !== 0x80) throw corrupt(`a ziplist entry of encoding ${enc}`);
       need(5);
-      const n = zl.readUInt32BE(p + 1);
-      need(5 + n);
-      out.push(zl.subarray(p + 5, p + 5 + n));
-      p += 5 + n;
+      p += stringEntry(zl, p, 5, zl.readUInt32BE(p + 1), out, 'ziplist');
     } else {
       const [value, size] = ziplistInt(zl, p, enc, need);
       out.push(Buffer.from(value));
@@ -619,6 +610,13 @@ function ziplistInt(zl: Buffer, p: number, enc: number, need: (n: number) => voi
   if (size === undefined) throw corrupt(`a ziplist entry of encoding ${enc}`);
   need(1 + size);
   return [readIntLE(zl, p + 1, size), 1 + size];
+}
+
+/** A string entry of `n` bytes after its `header` at `p` (ziplist, listpack): pushed onto `out`; its size returned. */
+function stringEntry(buf: Buffer, p: number, header: number, n: number, out: Buffer[], what: string): number {
+  if (p + header + n > buf.length) throw corrupt(`a ${what} entry runs past its end`);
+  out.push(buf.subarray(p + header, p + header + n));
+  return header + n;
 }
 
 /** A little-endian two's complement integer of 1-8 bytes, as decimal text. */
@@ -643,28 +641,18 @@ export function listpack(lp: Buffer): Buffer[] {
     if (enc < 0x80) {
       out.push(Buffer.from(String(enc)));
       size = 1;
-    } else if (enc < 0xc0) {
-      const n = enc & 0x3f;
-      need(1 + n);
-      out.push(lp.subarray(p + 1, p + 1 + n));
-      size = 1 + n;
-    } else if (enc < 0xe0) {
+    } else if (enc < 0xc0) size = stringEntry(lp, p, 1, enc & 0x3f, out, 'listpack');
+    else if (enc < 0xe0) {
       need(2);
       const v = ((enc & 0x1f) << 8) | lp[p + 1]!;
       out.push(Buffer.from(String(v >= 4096 ? v - 8192 : v)));
       size = 2;
     } else if (enc < 0xf0) {
       need(2);
-      const n = ((enc & 0x0f) << 8) | lp[p + 1]!;
-      need(2 + n);
-      out.push(lp.subarray(p + 2, p + 2 + n));
-      size = 2 + n;
+      size = stringEntry(lp, p, 2, ((enc & 0x0f) << 8) | lp[p + 1]!, out, 'listpack');
     } else if (enc === 0xf0) {
       need(5);
-      const n = lp.readUInt32LE(p + 1);
-      need(5 + n);
-      out.push(lp.subarray(p + 5, p + 5 + n));
-      size = 5 + n;
+      size = stringEntry(lp, p, 5, lp.readUInt32LE(p + 1), out, 'listpack');
     } else {
       const bytes = { 241: 2, 242: 3, 243: 4, 244: 8 }[enc];
       if (bytes === undefined) throw corrupt(`a listpack entry of encoding ${enc}`);
