@@ -81,7 +81,7 @@ export function restic(args: string[], run: ResticRun = {}): Promise<string> {
     };
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (c: string) => {
-      if (stderr.length < 16_384) stderr += c;
+      stderr = keepEnds(stderr + c);
       const retry = /^.*(?:returned error, retrying|retrying after).*$/m.exec(c);
       if (retry && !giveUp) {
         giveUp = setTimeout(() => {
@@ -127,17 +127,24 @@ export function restic(args: string[], run: ResticRun = {}): Promise<string> {
   });
 }
 
+/** At most 16 KiB of restic's stderr, its start and its end: the fatal line comes last, after any retry lines. */
+export function keepEnds(text: string, half = 8_192): string {
+  return text.length <= 2 * half ? text : `${text.slice(0, half)}\n…\n${text.slice(-half)}`;
+}
+
 /** restic's stderr turned into one sentence with a hint (its messages are stable across 0.14-0.18). */
 export function classify(stderr: string, exitCode: number | undefined): StackvaultError {
   const repo = shownRepository();
   const text = redactUrls(stderr);
   if (/wrong password or no key found/i.test(text)) return offsiteError(`The restic password does not open the repository ${repo}.`, 'Check RESTIC_PASSWORD_FILE / RESTIC_PASSWORD_COMMAND.');
   // Checked before "no repository": restic asks "Is there a repository…?" after any failed open.
-  if (/connection refused|no such host|dial tcp|i\/o timeout|connection reset|\bEOF\b|unable to connect|ssh: |Connection closed/i.test(text)) {
+  if (/connection refused|no such host|dial tcp|i\/o timeout|connection reset|broken pipe|\bEOF\b|unable to connect|ssh: |Connection closed/i.test(text)) {
     return offsiteError(`The restic repository ${repo} cannot be reached: ${firstLine(text)}`, 'The local backup is kept; the next backup create --offsite tries again.');
   }
   if (/Is there a repository at the following location\?|does not exist/i.test(text)) {
-    return offsiteError(`There is no restic repository at ${repo}.`, 'stackvault creates it on the first backup create --offsite.');
+    // restic's own line goes with it: if a server that is down is ever taken for "no repository",
+    // the sentence shows what restic said.
+    return offsiteError(`There is no restic repository at ${repo} (restic: ${firstLine(text)}).`, 'stackvault creates it on the first backup create --offsite.');
   }
   if (/repository is already locked/i.test(text)) return offsiteError(`The restic repository ${repo} is locked by another restic run.`, 'Wait for it, or run restic unlock if it died.');
   return offsiteError(`restic failed (exit ${exitCode ?? '?'}): ${firstLine(text) || 'no error output'}`);

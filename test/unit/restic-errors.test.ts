@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, shownRepository } from '../../src/offsite/restic.js';
+import { classify, keepEnds, shownRepository } from '../../src/offsite/restic.js';
 
 // restic 0.14's own stderr for each situation (seen against rclone serve restic and sftp).
 const CASES: Array<[string, string, RegExp]> = [
@@ -11,6 +11,7 @@ const CASES: Array<[string, string, RegExp]> = [
     /cannot be reached: unable to open config file/,
   ],
   ['dropped', 'Fatal: unable to open config file: Head "http://127.0.0.1:1/config": EOF\nIs there a repository at the following location?\n', /cannot be reached/],
+  ['write after a drop', 'Fatal: unable to open config file: Head "http://127.0.0.1:1/config": write tcp 127.0.0.1:5->127.0.0.1:1: write: broken pipe\n', /cannot be reached/],
   ['locked', 'Fatal: unable to create lock in backend: repository is already locked by PID 7 on vm by root\n', /locked by another restic run/],
   ['other', 'Fatal: something new\n', /restic failed \(exit 1\): something new/],
 ];
@@ -20,6 +21,19 @@ describe('restic failures, in one sentence', () => {
     const e = classify(stderr, 1);
     expect(e.message).toMatch(expected);
     expect(e.exitCode).toBe(10);
+  });
+
+  it('says what restic said when it finds no repository, so a mistaken case shows its cause', () => {
+    expect(classify(CASES[1]![1], 1).message).toMatch(/\(restic: unable to open config file: <config\/> does not exist\)/);
+  });
+
+  it('keeps the start and the end of a long stderr, where the fatal line is', () => {
+    const retries = 'Load(<config/0>) returned error, retrying after 1s\n'.repeat(1000);
+    const kept = keepEnds(`${retries}Fatal: unable to open config file: EOF\n`);
+    expect(kept.length).toBeLessThanOrEqual(16_384 + 3);
+    expect(kept.startsWith('Load(<config/0>)')).toBe(true);
+    expect(kept).toMatch(/Fatal: unable to open config file: EOF\n$/);
+    expect(keepEnds('short')).toBe('short');
   });
 
   it('never shows a password that is part of the repository URL', () => {
