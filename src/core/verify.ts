@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Driver, ThrowawaySpec } from '../drivers/types.js';
@@ -11,6 +12,7 @@ import type { Manifest, ServiceEntry, Verification } from './manifest.js';
 import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { withStopped } from './stopped-markers.js';
+import { mapLimit } from '../util/limit.js';
 
 export interface ServiceVerification {
   service: string;
@@ -38,40 +40,44 @@ export interface DeepDeps {
  * Re-hashes every artifact against the manifest and checks that it opens (decompression,
  * complete tar without unsafe entries, complete SQL dump). With `deep`, each artifact is then
  * restored into a throwaway container of its image and the data is looked at. Every service
- * is checked even after a failure; the outcome is recorded in the manifest.
+ * is checked even after a failure, one per core at a time; the outcome is recorded in the manifest.
  */
 export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, identity?: string, drivers: readonly Driver[] = deep?.drivers ?? []): Promise<VerifyResult> {
   const backup = resolveBackup(await readCatalog(dir), id);
   if (deep) await deep.engine.version();
-  const services: ServiceVerification[] = [];
   const fingerprints: Record<string, Fingerprint> = {};
-  for (const entry of backup.manifest.services.filter((s) => s.status === 'ok')) {
-    deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
-    let result: ServiceVerification;
-    try {
-      const check = await checkArtifact(
-        backup.path,
-        entry,
-        identity,
-        drivers.find((d) => d.name === entry.driver),
-      );
-      result = { service: entry.name, ok: true, check };
-      if (deep) {
-        const seen = await deepVerify(backup.path, entry, dir, deep, identity);
-        result.facts = seen.facts;
-        // Restores compare against the content fingerprint: record it now if the backup could not,
-        // or if the recorded one can no longer be compared (an older method of a store that changes by itself).
-        const driver = drivers.find((d) => d.name === entry.driver);
-        const usable = driver ? fingerprintAt(driver, entry.fingerprint, new Date()) : entry.fingerprint;
-        const fp = usable ? undefined : (seen.fingerprint ?? (await artifactFingerprint(backup.path, entry, dir, deep, identity)));
-        if (fp) fingerprints[entry.name] = fp;
+  // One service per core at a time: the checks are CPU (decompression, hashing, a throwaway's load).
+  const services = await mapLimit(
+    backup.manifest.services.filter((s) => s.status === 'ok'),
+    availableParallelism(),
+    async (entry): Promise<ServiceVerification> => {
+      deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
+      let result: ServiceVerification;
+      try {
+        const check = await checkArtifact(
+          backup.path,
+          entry,
+          identity,
+          drivers.find((d) => d.name === entry.driver),
+        );
+        result = { service: entry.name, ok: true, check };
+        if (deep) {
+          const seen = await deepVerify(backup.path, entry, dir, deep, identity);
+          result.facts = seen.facts;
+          // Restores compare against the content fingerprint: record it now if the backup could not,
+          // or if the recorded one can no longer be compared (an older method of a store that changes by itself).
+          const driver = drivers.find((d) => d.name === entry.driver);
+          const usable = driver ? fingerprintAt(driver, entry.fingerprint, new Date()) : entry.fingerprint;
+          const fp = usable ? undefined : (seen.fingerprint ?? (await artifactFingerprint(backup.path, entry, dir, deep, identity)));
+          if (fp) fingerprints[entry.name] = fp;
+        }
+      } catch (err) {
+        if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
+        result = { service: entry.name, ok: false, error: errorMessage(err) };
       }
-    } catch (err) {
-      if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
-      result = { service: entry.name, ok: false, error: errorMessage(err) };
-    }
-    services.push(result);
-  }
+      return result;
+    },
+  );
   await record(dir, backup.path, backup.manifest, fingerprints, {
     at: new Date().toISOString(),
     deep: Boolean(deep),
