@@ -1,3 +1,4 @@
+import './dockerode-lean.js';
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
