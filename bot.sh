@@ -19,4 +19,5 @@ case "${1:-}" in
     ;;
 esac
 
-exec node "$SV_ROOT/dist/cli.js" "$@"
+# The same Node flags as dist/cli.js's first line (src/cli.ts says why; a unit test keeps them equal).
+exec node --max-semi-space-size=1 "$SV_ROOT/dist/cli.js" "$@"

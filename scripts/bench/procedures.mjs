@@ -1,6 +1,6 @@
 // What the benchmark times: the manual procedure an admin ran before stackvault (one store after
 // another), each store's raw copy alone (the floor), stackvault's commands, and a manual restore.
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bash, docker, now, q, run, sampleTree, sleep, timed } from './proc.mjs';
 import { PG_USER, SQLITE_DBS } from './stack.mjs';
@@ -205,8 +205,14 @@ export async function manualRestore(stack, dir) {
   return { ms: now() - t0, steps, downtimeMs };
 }
 
+/** The Node flags on the CLI's first line (`#!/usr/bin/env -S node FLAGS`), as bot.sh runs it. */
+export function nodeFlags(cli) {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0];
+  return /^#!.*\bnode\b(.*)$/.exec(first)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
+}
+
 /**
- * Runs the stackvault CLI with `args`, sampling the memory of its process tree; resolves with
+ * Runs the stackvault CLI with `args` (and its Node flags), sampling the memory of its process tree; resolves with
  * the wall time, the parsed JSON on stdout and the peaks.
  */
 export async function stackvault(cli, args) {
@@ -215,7 +221,7 @@ export async function stackvault(cli, args) {
   const t0 = now();
   let out;
   try {
-    out = await run(process.execPath, [cli, ...args], {
+    out = await run(process.execPath, [...nodeFlags(cli), cli, ...args], {
       label: `stackvault ${args.join(' ')}`,
       onSpawn: (child) => {
         sampler = sampleTree(child.pid);
