@@ -220,7 +220,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       const { keysAtBackup: expected, expiringAtBackup } = recorded(DETAILS, ctx.entry);
       const problem = expected !== undefined ? keyCountProblem({ keys: expected, expiring: expiringAtBackup }, { keys, expiring: expiringKeyCount(info) }) : undefined;
       if (problem) throw new Error(problem);
-      const loaded = await redisFingerprint(cli, redisScanner(ctx.engine, container.id, undefined));
+      const loaded = await serverFingerprint(ctx.engine, container.id, undefined);
       ctx.fingerprinted?.(loaded);
       // The recorded fingerprint against the loaded copy, as both must hold now (keys expire). One
       // of an older method cannot be compared (undefined): verify records the new one instead.
@@ -243,18 +243,12 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
    */
   artifactFingerprint: async (ctx) => {
     await ctx.storeRunning;
-    return (
-      (await hostFingerprint(ctx.open(), ctx.entry, ctx.signal)).fingerprint ??
-      ctx.inThrowaway({}, (container) => redisFingerprint(redisCli(ctx.engine, container.id, undefined), redisScanner(ctx.engine, container.id, undefined)))
-    );
+    return (await hostFingerprint(ctx.open(), ctx.entry, ctx.signal)).fingerprint ?? ctx.inThrowaway({}, (container) => serverFingerprint(ctx.engine, container.id, undefined));
   },
 
   fingerprintAt: redisFingerprintAt,
 
-  liveFingerprint: ({ engine, container }) => {
-    const password = redisPassword(container.cmd, container.env);
-    return redisFingerprint(redisCli(engine, container.id, password), redisScanner(engine, container.id, password));
-  },
+  liveFingerprint: ({ engine, container }) => serverFingerprint(engine, container.id, redisPassword(container.cmd, container.env)),
 
   async ready(engine, container) {
     const r = await engine.exec(container.id, ['redis-cli', '--no-auth-warning', 'PING'], { env: authEnv(redisPassword(container.cmd, container.env)) });
@@ -401,6 +395,11 @@ async function readConfig(cli: RedisCli) {
 function aofPath(config: Awaited<ReturnType<typeof readConfig>>): string | undefined {
   if (!config.aofOn) return undefined;
   return config.aofDirName || config.aofFile;
+}
+
+/** The fingerprint of what a running server holds, read key by key through its Lua (redis-fingerprint.ts). */
+function serverFingerprint(engine: DockerEngine, containerId: string, password: string | undefined): Promise<Fingerprint> {
+  return redisFingerprint(redisCli(engine, containerId, password), redisScanner(engine, containerId, password));
 }
 
 /** Runs the SCAN loop (redis-fingerprint.ts) in the container, lines streamed to `onLine`. */
