@@ -3,7 +3,7 @@
 // V8's young generation stays at 3 MB instead of growing to 48 MB, and every 64 KB chunk that a
 // pipeline let go is freed at the next scavenge instead of piling up as garbage. Measured on the
 // benchmark's 1 GB stack: peak RSS of create 225-240 -> 170-185 MB, restore 364 -> 234 MB, for
-// the same CPU time (README: Performance).
+// the same CPU time (README: Performance, "Memory and verify").
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
 import { ExitCode, StackvaultError, errorMessage } from './errors.js';

@@ -32,13 +32,7 @@ export interface ArtifactCheck {
 export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string, driver?: Pick<Driver, 'artifactEnd' | 'details'>): Promise<ArtifactCheck> {
   const what = `${entry.name} (${entry.artifact})`;
   checkDetails(entry, driver);
-  if (entry.encryption && !identity) {
-    throw new StackvaultError(
-      `The artifact of ${what} is encrypted with age; give the identity (private key) file to open it.`,
-      ExitCode.usage,
-      'Pass --identity FILE, or set STACKVAULT_AGE_IDENTITY.',
-    );
-  }
+  requireIdentity(entry, identity);
   const file = join(backupPath, entry.artifact!);
   const size = await stat(file).then(
     (s) => s.size,
@@ -87,6 +81,17 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   if (hostile) throw integrityError(`The artifact of ${what} has an unsafe ${hostile}; refusing to use it.`);
   if (driver?.artifactEnd && !tail.includes(driver.artifactEnd.text)) throw integrityError(`The artifact of ${what} is incomplete: it lacks ${driver.artifactEnd.what}.`);
   return { service: entry.name, artifact: entry.artifact!, bytes: size, rawBytes: raw.bytes, ...(tar ? { tarEntries: tar.entries } : {}) };
+}
+
+/** An encrypted artifact cannot be opened without the identity: a usage error (exit 2), before any work starts. */
+export function requireIdentity(entry: ServiceEntry, identity: string | undefined): void {
+  if (entry.encryption && !identity) {
+    throw new StackvaultError(
+      `The artifact of ${entry.name} (${entry.artifact}) is encrypted with age; give the identity (private key) file to open it.`,
+      ExitCode.usage,
+      'Pass --identity FILE, or set STACKVAULT_AGE_IDENTITY.',
+    );
+  }
 }
 
 /** Every entry's artifact, each with its own driver's checks, one per core at a time; the first problem throws, once those started have settled. */

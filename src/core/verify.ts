@@ -5,7 +5,7 @@ import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Driver, ThrowawaySpec } from '../drivers/types.js';
 import { fingerprintAt, type Fingerprint } from '../drivers/fingerprint.js';
 import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
-import { checkArtifact, openArtifact, type ArtifactCheck } from './artifact-check.js';
+import { checkArtifact, openArtifact, requireIdentity, type ArtifactCheck } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { updateManifest } from './manifest-update.js';
 import type { Manifest, ServiceEntry, Verification } from './manifest.js';
@@ -13,6 +13,13 @@ import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { withStopped } from './stopped-markers.js';
 import { mapLimit } from '../util/limit.js';
+
+/**
+ * Services checked at once: the checks are CPU (decompression, hashing, a throwaway's load), and
+ * deep ones start a throwaway server each on the service's engine, often the production host,
+ * so at most 4 (as create's default --parallel) whatever the cores of the machine running this.
+ */
+const VERIFY_LANES = Math.min(availableParallelism(), 4);
 
 export interface ServiceVerification {
   service: string;
@@ -45,39 +52,43 @@ export interface DeepDeps {
 export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, identity?: string, drivers: readonly Driver[] = deep?.drivers ?? []): Promise<VerifyResult> {
   const backup = resolveBackup(await readCatalog(dir), id);
   if (deep) await deep.engine.version();
+  const entries = backup.manifest.services.filter((s) => s.status === 'ok');
+  for (const entry of entries) requireIdentity(entry, identity); // before any throwaway starts
   const fingerprints: Record<string, Fingerprint> = {};
-  // One service per core at a time: the checks are CPU (decompression, hashing, a throwaway's load).
-  const services = await mapLimit(
-    backup.manifest.services.filter((s) => s.status === 'ok'),
-    availableParallelism(),
-    async (entry): Promise<ServiceVerification> => {
-      deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
-      let result: ServiceVerification;
-      try {
-        const check = await checkArtifact(
-          backup.path,
-          entry,
-          identity,
-          drivers.find((d) => d.name === entry.driver),
-        );
-        result = { service: entry.name, ok: true, check };
-        if (deep) {
-          const seen = await deepVerify(backup.path, entry, dir, deep, identity);
-          result.facts = seen.facts;
-          // Restores compare against the content fingerprint: record it now if the backup could not,
-          // or if the recorded one can no longer be compared (an older method of a store that changes by itself).
-          const driver = drivers.find((d) => d.name === entry.driver);
-          const usable = driver ? fingerprintAt(driver, entry.fingerprint, new Date()) : entry.fingerprint;
-          const fp = usable ? undefined : (seen.fingerprint ?? (await artifactFingerprint(backup.path, entry, dir, deep, identity)));
-          if (fp) fingerprints[entry.name] = fp;
-        }
-      } catch (err) {
-        if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
-        result = { service: entry.name, ok: false, error: errorMessage(err) };
+  // A failure that is not the backup's (Docker, a usage error) stops the other lanes' throwaways.
+  const stopLanes = new AbortController();
+  const laneDeps = deep && { ...deep, signal: AbortSignal.any([deep.signal, stopLanes.signal]) };
+  const services = await mapLimit(entries, VERIFY_LANES, async (entry): Promise<ServiceVerification> => {
+    deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
+    let result: ServiceVerification;
+    try {
+      const check = await checkArtifact(
+        backup.path,
+        entry,
+        identity,
+        drivers.find((d) => d.name === entry.driver),
+      );
+      result = { service: entry.name, ok: true, check };
+      if (laneDeps) {
+        const seen = await deepVerify(backup.path, entry, dir, laneDeps, identity);
+        result.facts = seen.facts;
+        // Restores compare against the content fingerprint: record it now if the backup could not,
+        // or if the recorded one can no longer be compared (an older method of a store that changes by itself).
+        const driver = drivers.find((d) => d.name === entry.driver);
+        const usable = driver ? fingerprintAt(driver, entry.fingerprint, new Date()) : entry.fingerprint;
+        const fp = usable ? undefined : (seen.fingerprint ?? (await artifactFingerprint(backup.path, entry, dir, laneDeps, identity)));
+        if (fp) fingerprints[entry.name] = fp;
       }
-      return result;
-    },
-  );
+    } catch (err) {
+      if (deep?.signal.aborted) throw new StackvaultError('Verify interrupted; nothing was recorded, and every throwaway container was removed.', ExitCode.interrupted);
+      if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) {
+        stopLanes.abort();
+        throw err;
+      }
+      result = { service: entry.name, ok: false, error: errorMessage(err) };
+    }
+    return result;
+  });
   await record(dir, backup.path, backup.manifest, fingerprints, {
     at: new Date().toISOString(),
     deep: Boolean(deep),

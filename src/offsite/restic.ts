@@ -135,7 +135,9 @@ export function keepEnds(text: string, half = 8_192): string {
 /** restic's stderr turned into one sentence with a hint (its messages are stable across 0.14-0.18). */
 export function classify(stderr: string, exitCode: number | undefined): StackvaultError {
   const repo = shownRepository();
-  const text = redactUrls(stderr);
+  // From restic's last fatal line on: retry lines before it (EOF, reset) are not its verdict.
+  const all = redactUrls(stderr);
+  const text = all.slice(Math.max(0, all.lastIndexOf('Fatal: ')));
   if (/wrong password or no key found/i.test(text)) return offsiteError(`The restic password does not open the repository ${repo}.`, 'Check RESTIC_PASSWORD_FILE / RESTIC_PASSWORD_COMMAND.');
   // Checked before "no repository": restic asks "Is there a repository…?" after any failed open.
   if (/connection refused|no such host|dial tcp|i\/o timeout|connection reset|broken pipe|\bEOF\b|unable to connect|ssh: |Connection closed/i.test(text)) {

@@ -435,3 +435,34 @@ describe('a paused container', () => {
     }
   });
 });
+
+describe('interrupted verify --deep', () => {
+  it('SIGINT while the throwaways load: exit 130, nothing recorded, every throwaway removed', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const Docker = (await import('dockerode')).default;
+    const project = newProjectName('verifyint');
+    const [pg, redis] = await startAll([startPostgres({ project }), startRedis({ project })]);
+    try {
+      await psql(pg, 'bot', 'CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 300000) g');
+      await redisCli(redis, 'SET', 'greeting', 'kept');
+      const dir = await tempDir('verifyint');
+      const created = await bot(['backup', 'create', '--dir', dir, '--project', project, '--json']);
+      expect(created.exitCode, String(created.stderr)).toBe(0);
+      const id = (JSON.parse(String(created.stdout)) as { id: string }).id;
+      const manifest = async () => JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')) as { verifications?: unknown[] };
+      const before = (await manifest()).verifications ?? [];
+      const throwaways = () => new Docker().listContainers({ all: true, filters: { label: [`stackvault.throwaway-for=${dir}`] } });
+      const run = bot(['backup', 'verify', id, '--deep', '--dir', dir]);
+      await expect.poll(async () => (await throwaways()).length, { timeout: 60_000, interval: 100 }).toBeGreaterThan(0);
+      run.kill('SIGINT');
+      const r = await run;
+      expect(r.exitCode, String(r.stderr)).toBe(130);
+      expect(String(r.stderr)).toMatch(/Verify interrupted; nothing was recorded/);
+      expect((await manifest()).verifications ?? []).toEqual(before);
+      expect(await throwaways()).toEqual([]);
+    } finally {
+      await Promise.all([pg.stop(), redis.stop()].map((p) => p.catch(() => undefined)));
+    }
+  });
+});

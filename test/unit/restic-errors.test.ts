@@ -36,6 +36,14 @@ describe('restic failures, in one sentence', () => {
     expect(keepEnds('short')).toBe('short');
   });
 
+  it("judges by restic's last fatal line, not by the retry lines before it", () => {
+    const retries = 'Load(<lock/1>, 0, 0) returned error, retrying after 1.1s: Head "http://127.0.0.1:1/locks/1": EOF\n'.repeat(400);
+    const locked = classify(keepEnds(`${retries}Fatal: unable to create lock in backend: repository is already locked by PID 7 on vm by root\n`), 1);
+    expect(locked.message).toMatch(/locked by another restic run/);
+    const none = classify(keepEnds(`${retries}${CASES[1]![1]}`), 1);
+    expect(none.message).toMatch(/There is no restic repository at .*\(restic: unable to open config file: <config\/> does not exist\)/);
+  });
+
   it('never shows a password that is part of the repository URL', () => {
     process.env.RESTIC_REPOSITORY = 'rest:https://user:hunter2@backup.example/bot';
     try {
