@@ -22,6 +22,21 @@ describe('workerSink', () => {
     );
   });
 
+  it('200 MB, with the worker collecting its heap on the way (every 16 MB), arrive whole and in order', async () => {
+    const chunk = Buffer.alloc(64 << 10);
+    const expected = createHash('sha256');
+    const chunks = (function* () {
+      for (let i = 0; i < 3200; i++) {
+        chunk.fill(i & 0xff);
+        expected.update(chunk);
+        yield Buffer.from(chunk);
+      }
+    })();
+    const sink = workerSink<{ sha256: string; bytes: number }>(sinks, 'hashSink');
+    await pipeline(Readable.from(chunks), sink.writable);
+    expect(await sink.result).toEqual({ sha256: expected.digest('hex'), bytes: 3200 * (64 << 10) });
+  });
+
   it('an error in the worker fails the stream with its message', async () => {
     const sink = workerSink(sinks, 'failingSink');
     await expect(pipeline(Readable.from([Buffer.alloc(10), Buffer.from([0xff])]), sink.writable)).rejects.toThrow('a byte 0xff');
