@@ -47,7 +47,8 @@ export interface DeepDeps {
  * Re-hashes every artifact against the manifest and checks that it opens (decompression,
  * complete tar without unsafe entries, complete SQL dump). With `deep`, each artifact is then
  * restored into a throwaway container of its image and the data is looked at. Every service
- * is checked even after a failure, one per core at a time; the outcome is recorded in the manifest.
+ * is checked even after a failure, one per core (at most 4) at a time; the outcome is recorded in
+ * the manifest.
  */
 export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, identity?: string, drivers: readonly Driver[] = deep?.drivers ?? []): Promise<VerifyResult> {
   const backup = resolveBackup(await readCatalog(dir), id);
