@@ -61,21 +61,16 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
   const laneDeps = deep && { ...deep, signal: AbortSignal.any([deep.signal, stopLanes.signal]) };
   const services = await mapLimit(entries, VERIFY_LANES, async (entry): Promise<ServiceVerification> => {
     deep?.progress.serviceStarted(entry.name, `verifying (deep: restore a copy and look at the data)`);
+    const driver = drivers.find((d) => d.name === entry.driver);
     let result: ServiceVerification;
     try {
-      const check = await checkArtifact(
-        backup.path,
-        entry,
-        identity,
-        drivers.find((d) => d.name === entry.driver),
-      );
+      const check = await checkArtifact(backup.path, entry, identity, driver);
       result = { service: entry.name, ok: true, check };
       if (laneDeps) {
         const seen = await deepVerify(backup.path, entry, dir, laneDeps, identity);
         result.facts = seen.facts;
         // Restores compare against the content fingerprint: record it now if the backup could not,
         // or if the recorded one can no longer be compared (an older method of a store that changes by itself).
-        const driver = drivers.find((d) => d.name === entry.driver);
         const usable = driver ? fingerprintAt(driver, entry.fingerprint, new Date()) : entry.fingerprint;
         const fp = usable ? undefined : (seen.fingerprint ?? (await artifactFingerprint(backup.path, entry, dir, laneDeps, identity)));
         if (fp) fingerprints[entry.name] = fp;
