@@ -56,7 +56,7 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   } else {
     content = new Writable({
       write(chunk: Buffer, _e, cb) {
-        tail = (tail + chunk.toString('latin1')).slice(-256);
+        tail = (tail + chunk.subarray(-256).toString('latin1')).slice(-256); // only the end is looked at: no need to decode all of it
         cb();
       },
     });

@@ -43,6 +43,11 @@ export interface CreateOptions extends DiscoveryOptions {
    * when a container of the project is labelled stackvault.consistent=true.
    */
   consistent?: boolean;
+  /**
+   * false: the drivers leave the content fingerprints out (restore points: each would only be
+   * needed to put one back, and is then computed from its artifact). Default true.
+   */
+  recordFingerprints?: boolean;
 }
 
 export interface CreateDeps {
@@ -242,6 +247,7 @@ async function backupService(
           // A writer the consistency window holds paused is not paused again.
           withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : whileDown(() => withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) }))),
           scratchDir,
+          recordFingerprint: options.recordFingerprints !== false,
           log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
         };
         outcome = consistent ? await consistentBackup(c, ctx, consistent) : await c.driver.backup(ctx);

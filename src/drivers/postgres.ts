@@ -38,12 +38,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
 
   secrets: (c) => [c.env.POSTGRES_PASSWORD, c.env.PGPASSWORD].filter((s): s is string => Boolean(s)),
 
-  async backup({ engine, container, output }) {
+  async backup({ engine, container, output, recordFingerprint }) {
     const user = superuser(container.env);
     const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
-    // The content fingerprint is read off the dump's bytes as they stream past, on another
-    // thread: hashing every row would otherwise hold up the reading.
-    const fingerprinter = workerSink<{ fingerprint: Fingerprint; complete: boolean }>(new URL('./pg-fingerprint.js', import.meta.url), 'dumpFingerprintSink');
+    const fingerprinter = dumpTap(recordFingerprint !== false);
     const tee = teeTo(output, fingerprinter.writable);
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
     // The exec is over once its stream is; the last chunks may still wait in the tee. The backup
@@ -54,7 +52,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
-    return { details: { superuser: user, databases }, fingerprint };
+    return { details: { superuser: user, databases }, ...(fingerprint ? { fingerprint } : {}) };
   },
 
   /**
@@ -72,7 +70,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
    * roles (pg_dumpall --globals-only, which takes no snapshot) are read before the window and
    * as soon as it has closed, and a change between the two is said in a warning.
    */
-  async prepareSnapshot({ engine, container, signal }) {
+  async prepareSnapshot({ engine, container, signal, recordFingerprint }) {
     const user = superuser(container.env);
     const q = (query: string) => sql(engine, container.id, user, 'postgres', query);
     const databases = (await q('SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
@@ -121,7 +119,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
         const warnings = sameRoles(rolesBefore, globals)
           ? []
           : ['roles or tablespaces changed around the consistency window (between getting ready and just after it): the backup holds them as they were just after it'];
-        const fingerprinter = workerSink<{ fingerprint: Fingerprint; complete: boolean }>(new URL('./pg-fingerprint.js', import.meta.url), 'dumpFingerprintSink');
+        const fingerprinter = dumpTap(recordFingerprint !== false);
         fingerprinter.result.catch(() => undefined); // awaited below, unless the dump failed first
         const tee = teeTo(output, fingerprinter.writable);
         const write = (bytes: Buffer) => new Promise<void>((resolve, reject) => writeWithRoom(tee, bytes, (err) => (err ? reject(err) : resolve())));
@@ -146,7 +144,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
         }
         const { fingerprint, complete } = await fingerprinter.result;
         if (!complete) throw new Error("the assembled dump lacks pg_dumpall's final line");
-        return { details: { superuser: user, databases, snapshots: dumped.length }, fingerprint, ...(warnings.length ? { warnings } : {}) };
+        return { details: { superuser: user, databases, snapshots: dumped.length }, ...(fingerprint ? { fingerprint } : {}), ...(warnings.length ? { warnings } : {}) };
       },
       release: async () => {
         await rolesAfter?.catch(() => undefined);
@@ -233,6 +231,34 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
     return r.exitCode === 0 && r.stdout.trim() === '1';
   },
 };
+
+/**
+ * What watches a dump as it streams past: its content fingerprint, read on another thread
+ * (hashing every row would otherwise hold up the reading), and whether pg_dumpall's final line
+ * went by. Without a fingerprint only the dump's last bytes are kept, to look for that line.
+ */
+function dumpTap(withFingerprint: boolean): { writable: Writable; result: Promise<{ fingerprint?: Fingerprint; complete: boolean }> } {
+  if (withFingerprint) return workerSink(new URL('./pg-fingerprint.js', import.meta.url), 'dumpFingerprintSink');
+  let tail = Buffer.alloc(0);
+  let settle!: (r: { complete: boolean }) => void;
+  const result = new Promise<{ complete: boolean }>((resolve) => {
+    settle = resolve;
+  });
+  const writable = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      tail = Buffer.concat([tail, chunk.subarray(-DUMP_TAIL_BYTES)]).subarray(-DUMP_TAIL_BYTES);
+      cb();
+    },
+    final(cb) {
+      settle({ complete: tail.includes(`\n${PG_DUMP_END}\n`, 0, 'latin1') });
+      cb();
+    },
+  });
+  return { writable, result };
+}
+
+/** pg_dumpall ends with its final line and two more short ones. */
+const DUMP_TAIL_BYTES = 256;
 
 /** Rows per database and table (`schema.table`), read off a fingerprint's table parts. */
 function rowCounts(fp: Fingerprint): Record<string, Record<string, number>> {

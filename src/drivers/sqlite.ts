@@ -373,8 +373,11 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
         headers = caughtUp.headers;
       }
       if (!headers) throw new Error('the snapshot point was not fixed');
-      const { files, fingerprint } = await archiveCopies(output, paths, work, headers);
-      return { details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) }, fingerprint };
+      const { files, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false);
+      return {
+        details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) },
+        ...(fingerprint ? { fingerprint } : {}),
+      };
     },
     async release() {
       await pre?.dispose();
@@ -406,8 +409,14 @@ async function copyFrozen(engine: DockerEngine, containerId: string, paths: stri
   return headers;
 }
 
-/** Recovers, checks and fingerprints the frozen copies on the host, and writes them as the artifact's tar. */
-async function archiveCopies(output: BackupContext['output'], paths: string[], work: string, headers: CopyHeader[]): Promise<{ files: SqliteFileRecord[]; fingerprint: Fingerprint }> {
+/** Recovers, checks and (unless told not to) fingerprints the frozen copies on the host, and writes them as the artifact's tar. */
+async function archiveCopies(
+  output: BackupContext['output'],
+  paths: string[],
+  work: string,
+  headers: CopyHeader[],
+  withFingerprint: boolean,
+): Promise<{ files: SqliteFileRecord[]; fingerprint?: Fingerprint }> {
   const raw = join(work, 'raw');
   const out = join(work, 'sqlite');
   await mkdir(out);
@@ -415,13 +424,18 @@ async function archiveCopies(output: BackupContext['output'], paths: string[], w
   const parts: Record<string, string> = {};
   for (const [i, path] of paths.entries()) {
     const entry = entryName(i, path);
-    const { tables, digests } = await host.checkAndDigest(rawFile(raw, i, ''), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
     const h = headers[i];
-    files.push({ path, entry, tables, ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
+    const owner = h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {};
+    if (!withFingerprint) {
+      files.push({ path, entry, tables: await host.checkSqliteCopy(rawFile(raw, i, ''), join(out, entry), path), ...owner });
+      continue;
+    }
+    const { tables, digests } = await host.checkAndDigest(rawFile(raw, i, ''), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
+    files.push({ path, entry, tables, ...owner });
     Object.assign(parts, await fileParts(join(out, entry), path, SQLITE_FINGERPRINT_METHOD, digests));
   }
   // node-tar reads each file in blocks of up to 16 MB, several files at once: a 240 MB database
   // held 50 MB of buffers. 1 MB blocks, one file at a time, keep the run's memory flat.
   await pipeline(tar.create({ cwd: work, portable: true, maxReadSize: 1 << 20, jobs: 1 }, ['sqlite']), forwardTo(output));
-  return { files, fingerprint: { method: SQLITE_FINGERPRINT_METHOD, parts } };
+  return { files, ...(withFingerprint ? { fingerprint: { method: SQLITE_FINGERPRINT_METHOD, parts } } : {}) };
 }

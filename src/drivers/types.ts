@@ -34,6 +34,11 @@ export interface BackupContext {
    * when artifacts are encrypted (raw bytes are then never written to disk).
    */
   scratchDir?: string;
+  /**
+   * false: leave the content fingerprint out (a restore point's; it is computed from the
+   * artifact in the rare case the point is put back). Checks of the copy itself still run.
+   */
+  recordFingerprint?: boolean;
   log(message: string): void;
 }
 

@@ -160,5 +160,11 @@ describe('PostgreSQL restores are byte-exact in every encoding', () => {
     expect(String(r.stderr)).toContain('latin1db/table "public"."bytes"');
     // Back on the restore point: the row written after the backup is there again.
     expect(await psql(pg, 'utf8db', 'SELECT body FROM texts WHERE id = 999999')).toBe('after the backup');
+    // A restore point records no fingerprint; putting it back computed one from its artifact
+    // and compared the server with it (else the service would be 'failed', not 'rolled-back').
+    const point = JSON.parse(String(r.stdout)) as { restorePointId: string };
+    const pointManifest = JSON.parse(await readFile(join(copy, point.restorePointId, 'manifest.json'), 'utf8')) as Manifest;
+    expect(pointManifest.services[0]).not.toHaveProperty('fingerprint');
+    expect(String(r.stderr)).toMatch(/postgres: computed the backup's content fingerprint \(it was not recorded yet\)/);
   });
 });

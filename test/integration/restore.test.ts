@@ -86,6 +86,20 @@ describe('backup restore round trips', () => {
     expect(point.services.filter((s) => s.status === 'ok')).toHaveLength(5);
     expect(String(r.stderr)).not.toContain(PG_PASSWORD);
     expect(String(r.stderr)).not.toContain(REDIS_PASSWORD);
+
+    // A restore point records no Postgres or SQLite fingerprint (it is only needed to put the
+    // point back); restoring it computes them from its artifacts and proves the content by them.
+    const byDriver = (driver: string) => point.services.find((s) => s.driver === driver)!;
+    expect(['postgres', 'sqlite', 'neo4j'].map((d) => 'fingerprint' in byDriver(d))).toEqual([false, false, true]);
+    const appInPoint = byDriver('sqlite').name;
+    const back = await bot(['backup', 'restore', result.restorePointId, '--dir', dir, '--yes', '--json', '--only', appInPoint]);
+    expect(back.exitCode, String(back.stderr)).toBe(0);
+    expect((JSON.parse(String(back.stdout)) as { services: Array<{ check: string }> }).services[0]!.check).toBe('equal');
+    expect(String(back.stderr)).toContain(`${appInPoint}: computed the backup's content fingerprint (it was not recorded yet)`);
+    expect(await sqlite(app, '/app/data/notes.db', 'SELECT body FROM notes WHERE id = 2')).toBe('edited'); // the state the restore replaced
+    const again = await bot(['backup', 'restore', backup.id, '--dir', dir, '--yes', '--only', 'app']);
+    expect(again.exitCode, String(again.stderr)).toBe(0);
+    expect(await snapshotNotes(app)).toBe(seen.notes);
   });
 
   it('Redis restarted after the restore keeps the restored data (AOF rebuilt from the RDB)', async () => {
