@@ -7,6 +7,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { pipeline } from 'node:stream/promises';
 import { undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { findTarEntry } from '../util/tar-build.js';
+import { readChromaPage } from './chroma-page.js';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
 /**
@@ -21,14 +22,6 @@ interface Collection {
   id: string;
   name: string;
   metadata?: unknown;
-}
-
-interface Records {
-  ids: string[];
-  embeddings?: unknown[] | null;
-  documents?: Array<string | null> | null;
-  metadatas?: unknown[] | null;
-  uris?: Array<string | null> | null;
 }
 
 /** JSON with object keys sorted, so equal content always reads the same. */
@@ -54,7 +47,7 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
   // A server with token auth is read with its own token (sent to it only, never logged).
   const token = container.env.CHROMA_SERVER_AUTHN_CREDENTIALS || container.env.CHROMA_SERVER_AUTH_CREDENTIALS;
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}`, 'x-chroma-token': token } : {};
-  const call = async <T>(path: string, body?: unknown): Promise<T> => {
+  const request = async (path: string, body?: unknown): Promise<Response> => {
     const res = await fetch(base + path, {
       method: body ? 'POST' : 'GET',
       headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...auth },
@@ -62,8 +55,9 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
       signal: AbortSignal.timeout(60_000),
     });
     if (!res.ok) throw new Error(`Chroma answered ${res.status} on ${path}: ${(await res.text()).slice(0, 200)}`);
-    return (await res.json()) as T;
+    return res;
   };
+  const call = async <T>(path: string): Promise<T> => (await (await request(path)).json()) as T;
   const parts: Record<string, string> = {};
   const tenants = await listTenants(engine, container.id, dataPath);
   parts.tenants = JSON.stringify(tenants);
@@ -82,9 +76,12 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
       for (const c of collections) {
         const records = new MultisetDigest();
         for (let offset = 0; ; offset += PAGE) {
-          const page = await call<Records>(`${d}/collections/${c.id}/get`, { limit: PAGE, offset, include: ['embeddings', 'documents', 'metadatas', 'uris'] });
-          for (const [i, id] of page.ids.entries()) records.add(recordDigest(id, page.embeddings?.[i], page.documents?.[i] ?? null, page.metadatas?.[i] ?? null, page.uris?.[i] ?? null));
-          if (page.ids.length < PAGE) break;
+          const res = await request(`${d}/collections/${c.id}/get`, { limit: PAGE, offset, include: ['embeddings', 'documents', 'metadatas', 'uris'] });
+          const { arrays } = await readChromaPage((res.body ?? []) as AsyncIterable<Uint8Array>); // Node's web streams are async iterable
+          const ids = arrays.get('ids') ?? [];
+          const field = (name: string, i: number) => arrays.get(name)?.[i] ?? null;
+          for (const [i, id] of ids.entries()) records.add(recordDigest(id as string, arrays.get('embeddings')?.[i], field('documents', i), field('metadatas', i), field('uris', i)));
+          if (ids.length < PAGE) break;
         }
         const meta = createHash('sha256')
           .update(canonical(c.metadata ?? null))
@@ -103,12 +100,12 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
  * goes into the JSON as it came.
  */
 export function recordDigest(id: string, embedding: unknown, document: unknown, metadata: unknown, uri: unknown): Buffer {
-  const numbers = Array.isArray(embedding) && embedding.every((x) => typeof x === 'number') ? (embedding as number[]) : undefined;
+  const numbers = embedding instanceof Float32Array || (Array.isArray(embedding) && embedding.every((x) => typeof x === 'number')) ? (embedding as ArrayLike<number>) : undefined;
   const hash = createHash('sha256').update(canonical([id, numbers ? numbers.length : (embedding ?? null), document, metadata, uri]));
   if (numbers) {
     // Little-endian whatever the host's byte order.
     const bytes = new DataView(new ArrayBuffer(numbers.length * 4));
-    for (const [i, x] of numbers.entries()) bytes.setFloat32(i * 4, x, true);
+    for (let i = 0; i < numbers.length; i++) bytes.setFloat32(i * 4, numbers[i]!, true);
     hash.update(new Uint8Array(bytes.buffer));
   }
   return hash.digest();
