@@ -1,4 +1,3 @@
-import type { ChunkSink } from '../util/worker-sink.js';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
@@ -54,6 +53,13 @@ export function connectTarget(line: string): string | undefined {
   return conninfo ? conninfo[1]!.replace(/\\(.)/g, '$1') : arg;
 }
 
+/**
+ * A copy of a piece that is kept after its chunk was handed on: a view would keep the whole
+ * 64 KB chunk alive, long enough to reach V8's old generation, which frees it only at a full
+ * collection (such chunks piled up to 64 MB before one came).
+ */
+const kept = (piece: Buffer) => Buffer.from(piece);
+
 /** Cuts byte chunks into line pieces without decoding or holding them: `(piece, endsLine)`. */
 function eachLinePiece(chunk: Buffer, onPiece: (piece: Buffer, endsLine: boolean) => void): void {
   let start = 0;
@@ -96,7 +102,7 @@ class CopyRows {
         this.kind = p[0] === 0x5c && (p[1] === 0x2e || p[1] === 0x7a) ? 'special' : 'row';
         this.pending = Buffer.alloc(0);
         this.feed(p);
-      }
+      } else this.pending = Buffer.from(this.pending); // kept past its chunk: see kept()
     } else {
       this.feed(piece);
     }
@@ -114,7 +120,7 @@ class CopyRows {
       this.row ??= this.digest.item();
       this.row.update(bytes);
     } else if (this.textBytes < 1 << 16) {
-      this.text.push(bytes);
+      this.text.push(kept(bytes));
       this.textBytes += bytes.length;
     }
   }
@@ -144,15 +150,6 @@ function toFingerprint(acc: Accumulator): Fingerprint {
   return { method: acc.method, parts };
 }
 
-/** For workerSink: a dump's fingerprint computed on another thread, and whether the dump was complete. */
-export function dumpFingerprintSink(): ChunkSink<{ fingerprint: Fingerprint; complete: boolean }> {
-  const f = new PgDumpFingerprinter();
-  return {
-    push: (chunk) => f.push(chunk),
-    finish: () => ({ fingerprint: f.result(), complete: f.complete }),
-  };
-}
-
 /**
  * The fingerprint of a `pg_dumpall` script, fed its raw bytes as they stream by
  * (`push`), without decoding anything but the short statement lines it looks for.
@@ -180,7 +177,7 @@ export class PgDumpFingerprinter {
   push(chunk: Buffer): void {
     eachLinePiece(chunk, (piece, endsLine) => {
       if (this.inCopy) return this.copy.piece(piece, endsLine);
-      if (this.lineBytes < 1 << 20) this.line.push(piece); // statements we read are short; long ones are never ours
+      if (this.lineBytes < 1 << 20) this.line.push(endsLine ? piece : kept(piece)); // statements we read are short; long ones are never ours
       this.lineBytes += piece.length;
       if (!endsLine) return;
       const text = this.lineBytes < 1 << 20 ? Buffer.concat(this.line).toString('latin1') : '';
