@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 const gzip = promisify(zlib.gzip);
+const OUTPUT_CHUNK_BYTES = 256 << 10;
 
 /**
  * gzip on every core, as pigz does: the input is cut into blocks that are compressed at the
@@ -24,7 +25,10 @@ export function parallelGzip(options: { level?: number; blockBytes?: number; inF
     const input = block.subarray(0, filled);
     block = Buffer.allocUnsafe(blockBytes);
     filled = 0;
-    const compressed = gzip(input, { level });
+    // zlib hands its output back in chunks of chunkSize (16 KiB by default), each a trip through
+    // the main thread: for a 1 MiB block at -1 about 27 of them. With 256 KiB chunks, 128 MiB of
+    // a dump took 1.2 s instead of 1.5 s, and a third of the main thread's time.
+    const compressed = gzip(input, { level, chunkSize: OUTPUT_CHUNK_BYTES });
     compressed.catch(() => undefined); // awaited in order below; not unhandled meanwhile
     pending.push(compressed);
   };
