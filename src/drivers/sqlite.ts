@@ -409,7 +409,12 @@ async function copyFrozen(engine: DockerEngine, containerId: string, paths: stri
   return headers;
 }
 
-/** Recovers, checks and (unless told not to) fingerprints the frozen copies on the host, and writes them as the artifact's tar. */
+/**
+ * Recovers and checks the frozen copies on the host, then writes them as the artifact's tar
+ * while (unless told not to) their rows are fingerprinted beside it, on a worker thread: the
+ * archive no longer waits for the fingerprint (`create --only app` of 225 MB: the fingerprint
+ * is about 3 s of it).
+ */
 async function archiveCopies(
   output: BackupContext['output'],
   paths: string[],
@@ -421,21 +426,22 @@ async function archiveCopies(
   const out = join(work, 'sqlite');
   await mkdir(out);
   const files: SqliteFileRecord[] = [];
-  const parts: Record<string, string> = {};
   for (const [i, path] of paths.entries()) {
     const entry = entryName(i, path);
     const h = headers[i];
-    const owner = h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {};
-    if (!withFingerprint) {
-      files.push({ path, entry, tables: await host.checkSqliteCopy(rawFile(raw, i, ''), join(out, entry), path), ...owner });
-      continue;
-    }
-    const { tables, digests } = await host.checkAndDigest(rawFile(raw, i, ''), join(out, entry), path, METHODS.itemHash(SQLITE_FINGERPRINT_METHOD));
-    files.push({ path, entry, tables, ...owner });
-    Object.assign(parts, await fileParts(join(out, entry), path, SQLITE_FINGERPRINT_METHOD, digests));
+    files.push({ path, entry, tables: await host.checkSqliteCopy(rawFile(raw, i, ''), join(out, entry), path), ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
   }
+  const fingerprinted = (async () => {
+    if (!withFingerprint) return undefined;
+    const parts: Record<string, string> = {};
+    for (const f of files) Object.assign(parts, await fileParts(join(out, f.entry), f.path, SQLITE_FINGERPRINT_METHOD)); // one worker at a time
+    return { method: SQLITE_FINGERPRINT_METHOD, parts };
+  })();
   // node-tar reads each file in blocks of up to 16 MB, several files at once: a 240 MB database
   // held 50 MB of buffers. 1 MB blocks, one file at a time, keep the run's memory flat.
-  await pipeline(tar.create({ cwd: work, portable: true, maxReadSize: 1 << 20, jobs: 1 }, ['sqlite']), forwardTo(output));
-  return { files, ...(withFingerprint ? { fingerprint: { method: SQLITE_FINGERPRINT_METHOD, parts } } : {}) };
+  const archived = pipeline(tar.create({ cwd: work, portable: true, maxReadSize: 1 << 20, jobs: 1 }, ['sqlite']), forwardTo(output));
+  const [fingerprint, archive] = await Promise.allSettled([fingerprinted, archived]);
+  if (archive.status === 'rejected') throw archive.reason;
+  if (fingerprint.status === 'rejected') throw fingerprint.reason;
+  return { files, ...(fingerprint.value ? { fingerprint: fingerprint.value } : {}) };
 }
