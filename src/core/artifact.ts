@@ -16,6 +16,13 @@ const ZSTD_LEVEL = 1;
  * zstd is smaller still.
  */
 const GZIP_LEVEL = 1;
+/**
+ * An 8 KiB window instead of deflate's 32 KiB, for the same reason: on 64 MB of the dump 0.71-0.73 s
+ * of CPU instead of 0.80-0.87 s for 43.0 % of the bytes instead of 42.7 % (the SQLite tar: 0.44
+ * against 0.55 s, 38.8 against 37.4 %). Every inflater reads it: the window only bounds how far
+ * back a match may point.
+ */
+const GZIP_WINDOW_BITS = 13;
 
 /**
  * Node's zlib hands its output on in 16 KiB chunks by default, and every chunk costs a callback,
@@ -36,7 +43,7 @@ import type { Compression } from './compression.js';
 export function compressor(kind: Compression): Transform {
   switch (kind) {
     case 'gzip':
-      return parallelGzip({ level: GZIP_LEVEL });
+      return parallelGzip({ level: GZIP_LEVEL, windowBits: GZIP_WINDOW_BITS });
     case 'zstd':
       // Level 1, not zstd's default 3: on a 390 MB dump 2.0 s of CPU instead of 3.4 s for 8 %
       // more bytes (161 vs 148 MB; gzip -6 gives 172 MB), and CPU is what a small server lacks.
