@@ -78,7 +78,8 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
         for (let offset = 0; ; offset += PAGE) {
           const res = await request(`${d}/collections/${c.id}/get`, { limit: PAGE, offset, include: ['embeddings', 'documents', 'metadatas', 'uris'] });
           const { arrays } = await readChromaPage((res.body ?? []) as AsyncIterable<Uint8Array>); // Node's web streams are async iterable
-          const ids = arrays.get('ids') ?? [];
+          const ids = arrays.get('ids');
+          if (!ids) throw new Error(`Chroma's answer for collection ${c.name} has no list of ids`);
           const field = (name: string, i: number) => arrays.get(name)?.[i] ?? null;
           for (const [i, id] of ids.entries()) records.add(recordDigest(id as string, arrays.get('embeddings')?.[i], field('documents', i), field('metadatas', i), field('uris', i)));
           if (ids.length < PAGE) break;

@@ -439,7 +439,10 @@ async function archiveCopies(
   })();
   // node-tar reads each file in blocks of up to 16 MB, several files at once: a 240 MB database
   // held 50 MB of buffers. 1 MB blocks, one file at a time, keep the run's memory flat.
-  const archived = pipeline(tar.create({ cwd: work, portable: true, maxReadSize: 1 << 20, jobs: 1 }, ['sqlite']), forwardTo(output));
+  // The files by name, not the directory's listing: whatever SQLite may put beside a copy while
+  // the fingerprint reads it (a -shm) stays out of the archive.
+  const names = ['sqlite', ...files.map((f) => `sqlite/${f.entry}`)];
+  const archived = pipeline(tar.create({ cwd: work, portable: true, maxReadSize: 1 << 20, jobs: 1, noDirRecurse: true }, names), forwardTo(output));
   const [fingerprint, archive] = await Promise.allSettled([fingerprinted, archived]);
   if (archive.status === 'rejected') throw archive.reason;
   if (fingerprint.status === 'rejected') throw fingerprint.reason;

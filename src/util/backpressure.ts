@@ -53,6 +53,13 @@ export function teeTo(out: Writable, tap: Writable): Writable {
       // The end callback is handed the tap's error (before `errored` is set, on Node 24).
       tap.end((err?: Error | null) => cb(err ?? tap.errored ?? null));
     },
+    // A tee that fails or is destroyed before its end (the output closed: disk full, Ctrl-C)
+    // takes the tap down too: a tap that is neither ended nor destroyed leaves whoever waits
+    // for its result (a fingerprint) waiting forever.
+    destroy(err, cb) {
+      if (!tap.writableFinished && !tap.destroyed) tap.destroy(err ?? new Error('the stream was cut off'));
+      cb(err);
+    },
   });
   tee.on('error', () => undefined);
   return tee;

@@ -65,12 +65,23 @@ describe('teeTo: a tap that reads along', () => {
     expect(out.bytes()).toBeLessThan(100 * CHUNK);
   });
 
-  it('an output that is destroyed fails the stream', async () => {
+  it('an output that is destroyed fails the stream, and takes the tap down with it', async () => {
     const tap = hashing(() => 0);
     const out = hashing((i) => (i === 5 ? 50 : 0));
     const tee = teeTo(out.w, tap.w);
     setTimeout(() => out.w.destroy(), 20);
     await expect(pipeline(source(1000), tee)).rejects.toThrow();
     expect(tap.bytes()).toBeLessThan(1000 * CHUNK);
+    // Neither ended nor destroyed, a tap would leave whoever waits for its result waiting forever.
+    expect(tap.w.destroyed).toBe(true);
+  });
+
+  it('a tap that has finished is left alone when the tee is destroyed afterwards', async () => {
+    const tap = hashing(() => 0);
+    const out = hashing(() => 0);
+    const tee = teeTo(out.w, tap.w);
+    await pipeline(source(3), tee);
+    tee.destroy(new Error('later'));
+    expect(tap.w.errored).toBeNull();
   });
 });
