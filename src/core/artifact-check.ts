@@ -2,11 +2,12 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { PassThrough, type Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import { ExitCode, integrityError, StackvaultError } from '../errors.js';
 import { ageDecrypt } from '../util/age.js';
+import { TailKeeper } from '../util/tail-keeper.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { unsafeEntry } from '../util/tar-safety.js';
 import { ByteCounter, decompressor, hashFile, Sha256Tap, type Compression } from './artifact.js';
@@ -43,24 +44,16 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
 
   const hasher = new Sha256Tap();
   const raw = new ByteCounter();
-  let content: Writable;
   let tar: TarChecker | undefined;
-  let tail = '';
+  const tail = new TailKeeper(); // an SQL dump's end, for its driver's completion line
   let hostile: string | undefined;
   if (entry.format === 'tar') {
     tar = new TarChecker((e: ReadEntry) => {
       const why = unsafeEntry({ path: e.path, type: e.type, linkpath: e.linkpath });
       if (why && !hostile) hostile = `entry '${e.path}': ${why}`;
     });
-    content = tar;
-  } else {
-    content = new Writable({
-      write(chunk: Buffer, _e, cb) {
-        tail = (tail + chunk.subarray(-256).toString('latin1')).slice(-256); // only the end is looked at: no need to decode all of it
-        cb();
-      },
-    });
   }
+  const content: Writable = tar ?? tail;
   if (entry.encryption) {
     // Checksum first, on its own pass: a decryption failure must not hide a corrupt file.
     if ((await hashFile(file, (f) => createReadStream(f))).sha256 !== entry.sha256) throw checksumError(what);
@@ -79,7 +72,7 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   }
   if (hasher.digest !== entry.sha256) throw checksumError(what);
   if (hostile) throw integrityError(`The artifact of ${what} has an unsafe ${hostile}; refusing to use it.`);
-  if (driver?.artifactEnd && !tail.includes(driver.artifactEnd.text)) throw integrityError(`The artifact of ${what} is incomplete: it lacks ${driver.artifactEnd.what}.`);
+  if (driver?.artifactEnd && !tail.text().includes(driver.artifactEnd.text)) throw integrityError(`The artifact of ${what} is incomplete: it lacks ${driver.artifactEnd.what}.`);
   return { service: entry.name, artifact: entry.artifact!, bytes: size, rawBytes: raw.bytes, ...(tar ? { tarEntries: tar.entries } : {}) };
 }
 

@@ -81,7 +81,7 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
           const ids = arrays.get('ids');
           if (!ids) throw new Error(`Chroma's answer for collection ${c.name} has no list of ids`);
           const field = (name: string, i: number) => arrays.get(name)?.[i] ?? null;
-          for (const [i, id] of ids.entries()) records.add(recordDigest(id as string, arrays.get('embeddings')?.[i], field('documents', i), field('metadatas', i), field('uris', i)));
+          for (const [i, id] of ids.entries()) records.add(recordDigest(id as string, field('embeddings', i), field('documents', i), field('metadatas', i), field('uris', i)));
           if (ids.length < PAGE) break;
         }
         const meta = createHash('sha256')

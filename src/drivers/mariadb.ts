@@ -3,6 +3,7 @@ import { pipeline as pipeStreams, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { finished, teeTo } from '../util/backpressure.js';
+import { TailKeeper } from '../util/tail-keeper.js';
 import { execChecked } from './exec.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { isServer } from './recognise.js';
@@ -209,28 +210,6 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
   if (result.exitCode !== 0) throw new Error(`mariadb-dump exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
   if (!tail.text().includes(DUMP_END)) throw new Error("the dump ended without mariadb-dump's final line: it was cut off");
   return { details: { databases } };
-}
-
-/** Keeps a dump's last bytes (for its final line) and, given a marker, tells when those bytes first went by. */
-class TailKeeper extends Writable {
-  private tail = Buffer.alloc(0);
-  private found!: () => void;
-  /** Resolves once the marker went by (never without one). */
-  readonly seen = new Promise<void>((resolve) => {
-    this.found = resolve;
-  });
-  constructor(private readonly marker?: Buffer) {
-    super();
-  }
-  override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
-    const window = Buffer.concat([this.tail, chunk]);
-    if (this.marker && window.includes(this.marker)) this.found();
-    this.tail = window.subarray(-256);
-    cb();
-  }
-  text(): string {
-    return this.tail.toString('latin1');
-  }
 }
 
 /**

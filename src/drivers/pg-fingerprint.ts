@@ -102,7 +102,7 @@ class CopyRows {
         this.kind = p[0] === 0x5c && (p[1] === 0x2e || p[1] === 0x7a) ? 'special' : 'row';
         this.pending = Buffer.alloc(0);
         this.feed(p);
-      } else this.pending = Buffer.from(this.pending); // kept past its chunk: see kept()
+      } else this.pending = kept(this.pending);
     } else {
       this.feed(piece);
     }
@@ -191,8 +191,12 @@ export class PgDumpFingerprinter {
   writable(): Writable {
     return new Writable({
       write: (chunk: Buffer, _e, cb) => {
-        this.push(chunk);
-        cb();
+        try {
+          this.push(chunk);
+          cb();
+        } catch (err) {
+          cb(err as Error); // fails the stream, not the process
+        }
       },
     });
   }

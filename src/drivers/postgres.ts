@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline, finished as streamFinished } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
 import { openSession } from '../docker/command-session.js';
 import { finished, teeTo, writeWithRoom } from '../util/backpressure.js';
+import { TailKeeper } from '../util/tail-keeper.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { livePgFingerprint, PG_DUMP_END, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
 import type { Driver } from './types.js';
@@ -238,49 +239,22 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
  * faster than pg_dump writes. On another thread (as before) the whole `create` took more CPU
  * (14.1-14.7 s against 12.8-13.1 s), longer (12.6-12.7 s against 11.7-12.1 s) and more
  * memory (188-192 MB against 161-173 MB): each chunk was copied into a message, and a worker
- * thread costs 18 MB before it does anything.
+ * thread costs 18 MB before it does anything. `result` settles once the Writable has finished,
+ * and fails if it failed or was cut off first.
  */
 function dumpTap(withFingerprint: boolean): { writable: Writable; result: Promise<{ fingerprint?: Fingerprint; complete: boolean }> } {
-  const fingerprinter = withFingerprint ? new PgDumpFingerprinter() : undefined;
-  let tail = Buffer.alloc(0);
-  let settle!: { resolve: (r: { fingerprint?: Fingerprint; complete: boolean }) => void; reject: (err: Error) => void };
-  const result = new Promise<{ fingerprint?: Fingerprint; complete: boolean }>((resolve, reject) => {
-    settle = { resolve, reject };
-  });
-  result.catch(() => undefined); // the caller reads it after the dump; a failure also fails the Writable
-  const failed = (err: unknown, cb: (err: Error) => void) => {
-    const error = err instanceof Error ? err : new Error(String(err));
-    settle.reject(error);
-    cb(error);
+  const watch = <R>(writable: Writable, read: () => R) => {
+    const result = streamFinished(writable).then(read);
+    result.catch(() => undefined); // the caller reads it after the dump; a failure also fails the Writable
+    return { writable, result };
   };
-  const writable = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      try {
-        if (fingerprinter) fingerprinter.push(chunk);
-        else tail = Buffer.concat([tail, chunk.subarray(-DUMP_TAIL_BYTES)]).subarray(-DUMP_TAIL_BYTES);
-        cb();
-      } catch (err) {
-        failed(err, cb);
-      }
-    },
-    final(cb) {
-      try {
-        settle.resolve(fingerprinter ? { fingerprint: fingerprinter.result(), complete: fingerprinter.complete } : { complete: tail.includes(`\n${PG_DUMP_END}\n`, 0, 'latin1') });
-        cb();
-      } catch (err) {
-        failed(err, cb);
-      }
-    },
-    destroy(err, cb) {
-      settle.reject(err ?? new Error('the dump was cut off'));
-      cb(err);
-    },
-  });
-  return { writable, result };
+  if (!withFingerprint) {
+    const tail = new TailKeeper();
+    return watch(tail, () => ({ complete: tail.text().includes(`\n${PG_DUMP_END}\n`) }));
+  }
+  const fingerprinter = new PgDumpFingerprinter();
+  return watch(fingerprinter.writable(), () => ({ fingerprint: fingerprinter.result(), complete: fingerprinter.complete }));
 }
-
-/** pg_dumpall ends with its final line and two more short ones. */
-const DUMP_TAIL_BYTES = 256;
 
 /** Rows per database and table (`schema.table`), read off a fingerprint's table parts. */
 function rowCounts(fp: Fingerprint): Record<string, Record<string, number>> {
