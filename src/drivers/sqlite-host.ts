@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { type ItemHash, MultisetDigest } from './fingerprint.js';
 
 /**
@@ -52,11 +52,26 @@ export function sqliteTableDigests(file: string, itemHash: ItemHash): Record<str
       const rows = new MultisetDigest(itemHash);
       const sql = `SELECT ${exprs.length ? exprs.join(` || '|' || `) : "''"} AS r FROM ${ident(name)}`;
       // The row text is ASCII (type names, hex, digits), so latin1 gives its bytes as they are.
-      for (const row of db.prepare(sql).iterate()) rows.addBytes(Buffer.from(String(row.r), 'latin1'));
+      for (const [r] of arrayRows(db.prepare(sql))) rows.addBytes(Buffer.from(String(r), 'latin1'));
       parts[`table ${name}`] = rows.toString();
     }
     return parts;
   });
+}
+
+/**
+ * A statement's rows as arrays. An object per row leaves native memory that only a full
+ * collection frees: 700 k rows took a process from 43 to 80 MB, against 57 MB as arrays (and
+ * 10-15 % faster). Node before 24 (or 23.11) has no arrays; it gets objects, in column order.
+ */
+function arrayRows(statement: StatementSync): Iterable<unknown[]> {
+  if (typeof statement.setReturnArrays === 'function') {
+    statement.setReturnArrays(true);
+    return statement.iterate() as Iterable<unknown[]>;
+  }
+  return (function* () {
+    for (const row of statement.iterate()) yield Object.values(row);
+  })();
 }
 
 function tableNames(db: DatabaseSync): string[] {
