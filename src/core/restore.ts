@@ -461,8 +461,10 @@ async function backupFingerprint(
     // The throwaway runs the target's own image, not whatever image a manifest names.
     inThrowaway: (spec, check) => inThrowaway(deps, driver, { ...entry, image: targetImage }, open, dir, spec, check),
   });
-  const why = entry.fingerprint ? 'the recorded one is of an older kind that cannot be compared any more' : 'it was not recorded yet';
-  deps.progress.info(`${entry.name}: computed the backup's content fingerprint (${why}) in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  // Not recorded is the usual case, not a fault: a backup records only what is cheap to read while
+  // it runs; a restore point records none of its own; `verify --deep` records the rest.
+  const why = entry.fingerprint ? 'the recorded one is of an older kind that cannot be compared any more' : 'the backup did not record one; `backup verify --deep` records it';
+  deps.progress.info(`${entry.name}: computed the backup's content fingerprint from its artifact in ${((Date.now() - started) / 1000).toFixed(1)} s (${why}).`);
   return fp;
 }
 

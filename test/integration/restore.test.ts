@@ -95,7 +95,7 @@ describe('backup restore round trips', () => {
     const back = await bot(['backup', 'restore', result.restorePointId, '--dir', dir, '--yes', '--json', '--only', appInPoint]);
     expect(back.exitCode, String(back.stderr)).toBe(0);
     expect((JSON.parse(String(back.stdout)) as { services: Array<{ check: string }> }).services[0]!.check).toBe('equal');
-    expect(String(back.stderr)).toContain(`${appInPoint}: computed the backup's content fingerprint (it was not recorded yet)`);
+    expect(String(back.stderr)).toContain(`${appInPoint}: computed the backup's content fingerprint from its artifact`);
     expect(await sqlite(app, '/app/data/notes.db', 'SELECT body FROM notes WHERE id = 2')).toBe('edited'); // the state the restore replaced
     const again = await bot(['backup', 'restore', backup.id, '--dir', dir, '--yes', '--only', 'app']);
     expect(again.exitCode, String(again.stderr)).toBe(0);
