@@ -22,12 +22,14 @@ import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { baseline, dirBytes, floor, manualRestore, sqliteBackupTool, stackvault } from './bench/procedures.mjs';
 import { children, docker, now, run, state } from './bench/proc.mjs';
+import { rssAcrossSizes } from './bench/rss-across-sizes.mjs';
 import { SERVICES, Stack } from './bench/stack.mjs';
 
-const USAGE = `usage: node scripts/bench.mjs [--size 200m|1g|4g] [--runs N] [--out FILE] [--no-restore] [--workdir DIR] [--cli dist/cli.js]`;
+const USAGE = `usage: node scripts/bench.mjs [--size 200m|1g|4g] [--runs N] [--out FILE] [--no-restore] [--rss-against FILE] [--workdir DIR] [--cli dist/cli.js]
+       node scripts/bench.mjs --report FILE [--rss-against FILE]   (prints a saved run's tables again; starts nothing)`;
 
 function parseArgs(argv) {
-  const o = { size: 1e9, sizeText: '1g', runs: 3, out: undefined, restore: true, workdir: undefined, cli: resolve(import.meta.dirname, '..', 'dist', 'cli.js') };
+  const o = { size: 1e9, sizeText: '1g', runs: 3, out: undefined, restore: true, rssAgainst: undefined, workdir: undefined, cli: resolve(import.meta.dirname, '..', 'dist', 'cli.js') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -46,6 +48,8 @@ function parseArgs(argv) {
       if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error(`--runs: a whole number of at least 1\n${USAGE}`);
     } else if (a === '--out') o.out = resolve(value());
     else if (a === '--no-restore') o.restore = false;
+    else if (a === '--rss-against') o.rssAgainst = readRun(value(), a);
+    else if (a === '--report') o.report = readRun(value(), a);
     else if (a === '--workdir') o.workdir = resolve(value());
     else if (a === '--cli') o.cli = resolve(value());
     else if (a === '-h' || a === '--help') {
@@ -54,6 +58,18 @@ function parseArgs(argv) {
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
   return o;
+}
+
+/** Another run's results (its --out file), read before this run starts so a wrong name costs nothing. */
+function readRun(file, flag) {
+  let run;
+  try {
+    run = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${flag} ${file}: not a benchmark's --out file (${err.message})`);
+  }
+  if (!run?.medians || !Array.isArray(run.runs) || !run.options) throw new Error(`${flag} ${file}: not a benchmark's --out file (no runs, medians or options)`);
+  return run;
 }
 
 const log = (s = '') => console.log(s);
@@ -113,6 +129,12 @@ function fromManifest(m, ms, rss, dir, expected = SERVICES) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.report) {
+    const saved = opts.report;
+    report(saved, { ...opts, sizeText: saved.options.size, restore: saved.options.restore });
+    log(saved.summary);
+    return;
+  }
   const prefix = `svbench-${process.pid}`;
   const work = opts.workdir ?? join(tmpdir(), prefix);
   const stack = new Stack(prefix);
@@ -238,6 +260,7 @@ async function main() {
     }
 
     results.finishedAt = new Date().toISOString();
+    results.machine.loadAtEnd = loadavg().map((x) => Number(x.toFixed(2)));
     report(results, opts);
     if (opts.out) {
       writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
@@ -417,6 +440,13 @@ function report(results, opts) {
       }),
     ),
   ];
+  if (opts.rssAgainst) {
+    // Another run (its --out) at another size: is the peak flat as the data grows?
+    const other = opts.rssAgainst;
+    const { changes, worst } = rssAcrossSizes(med2, other.medians);
+    const pct = (x) => `${x >= 0 ? '+' : ''}${fmt(100 * x, 0)}%`;
+    targets.push([`peak RSS within 10% of the ${other.options?.size ?? '?'} run's`, worst, (x) => x <= 0.1, () => changes.map((c) => `${c.command} ${pct(c.change)}`).join(', ')]);
+  }
   log('\ntargets (issue 11)');
   results.targets = targets.map(([name, value, ok, show]) => {
     const met = value !== undefined && ok(value);
@@ -426,9 +456,7 @@ function report(results, opts) {
 
   const m = results.machine;
   log(
-    `\nmachine: ${m.cores} cores (${m.cpu}), ${m.ramGiB} GiB RAM, kernel ${m.kernel}, Docker ${m.docker}, Node ${m.node}; stackvault ${m.stackvaultCommit}; load average at start ${m.loadAtStart.join(' ')}, at end ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}`,
+    `\nmachine: ${m.cores} cores (${m.cpu}), ${m.ramGiB} GiB RAM, kernel ${m.kernel}, Docker ${m.docker}, Node ${m.node}; stackvault ${m.stackvaultCommit}; load average at start ${m.loadAtStart.join(' ')}, at end ${m.loadAtEnd?.join(' ') ?? '–'}`,
   );
   log(
     `seeding: ${fmt(results.seed.seconds)} s (${Object.entries(results.seed.perStore)
