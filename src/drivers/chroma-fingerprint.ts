@@ -7,7 +7,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { pipeline } from 'node:stream/promises';
 import { undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { findTarEntry } from '../util/tar-build.js';
-import { readChromaPage } from './chroma-page.js';
+import { type ChromaPage, readChromaPage } from './chroma-page.js';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
 /**
@@ -76,11 +76,10 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
       for (const c of collections) {
         const records = new MultisetDigest();
         for (let offset = 0; ; offset += PAGE) {
-          const res = await request(`${d}/collections/${c.id}/get`, { limit: PAGE, offset, include: ['embeddings', 'documents', 'metadatas', 'uris'] });
-          const { arrays } = await readChromaPage((res.body ?? []) as AsyncIterable<Uint8Array>); // Node's web streams are async iterable
-          const ids = arrays.get('ids');
-          if (!ids) throw new Error(`Chroma's answer for collection ${c.name} has no list of ids`);
-          const field = (name: string, i: number) => arrays.get(name)?.[i] ?? null;
+          const res = await request(`${d}/collections/${c.id}/get`, { limit: PAGE, offset, include: [...RECORD_FIELDS] });
+          const page = await readChromaPage((res.body ?? []) as AsyncIterable<Uint8Array>, PAGE); // Node's web streams are async iterable
+          const ids = recordFields(page, c.name);
+          const field = (name: string, i: number) => page.arrays.get(name)?.[i] ?? null;
           for (const [i, id] of ids.entries()) records.add(recordDigest(id as string, field('embeddings', i), field('documents', i), field('metadatas', i), field('uris', i)));
           if (ids.length < PAGE) break;
         }
@@ -94,6 +93,25 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
   }
   return { method: CHROMA_FINGERPRINT_METHOD, parts };
 }
+
+/**
+ * A page's ids, once every field a record is made of is a list as long as they are, or null
+ * (absent): an item past the ids would not be hashed, and a field of another shape would be
+ * hashed as null, so a page that differs only there would look equal.
+ */
+export function recordFields(page: ChromaPage, collection: string): unknown[] {
+  const ids = page.arrays.get('ids');
+  if (!ids) throw new Error(`Chroma's answer for collection ${collection} has no list of ids`);
+  for (const name of RECORD_FIELDS) {
+    const list = page.arrays.get(name);
+    if (list ? list.length !== ids.length : (page.values.get(name) ?? null) !== null) {
+      throw new Error(`Chroma's answer for collection ${collection} has ${list ? `${list.length} ${name}` : `${name} that are not a list`} for ${ids.length} ids`);
+    }
+  }
+  return ids;
+}
+
+const RECORD_FIELDS = ['embeddings', 'documents', 'metadatas', 'uris'] as const;
 
 /**
  * One record: its id, document, metadata and uri as canonical JSON (with the embedding's

@@ -31,7 +31,15 @@ const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0
 /** Where the scanner is in the top-level object. */
 type Phase = 'start' | 'key' | 'colon' | 'value' | 'items' | 'after' | 'done';
 
+/**
+ * One key, item or value, at most: a hostile server could otherwise fill memory until the
+ * request's timeout (V8 cannot make a string of 2^29 characters anyway).
+ */
+const MAX_TOKEN_BYTES = 256 * 2 ** 20;
+
 const malformed = (what: string) => new Error(`Chroma's answer is not well-formed JSON: ${what}`);
+/** A key as error messages quote it: a hostile one may be huge. */
+const quoted = (key: string) => JSON.stringify(key.length > 100 ? `${key.slice(0, 100)}…` : key);
 
 export class ChromaPageReader {
   private phase: Phase = 'start';
@@ -41,9 +49,13 @@ export class ChromaPageReader {
   private key = '';
   /** The bytes of the token being collected (a key, an item, a value), from earlier chunks. */
   private parts: Buffer[] = [];
+  private partBytes = 0;
   private collecting = false;
   private items: unknown[] = [];
   private readonly page: ChromaPage = { arrays: new Map(), values: new Map() };
+
+  /** `maxItems`: more items in one array is refused (a page asked with a limit never has more). */
+  constructor(private readonly maxItems = Number.POSITIVE_INFINITY) {}
 
   push(chunk: Buffer): void {
     let from = this.collecting ? 0 : -1;
@@ -54,6 +66,7 @@ export class ChromaPageReader {
     const take = (end: number): string => {
       const bytes = this.parts.length ? Buffer.concat([...this.parts, chunk.subarray(from, end)]) : chunk.subarray(from, end);
       this.parts = [];
+      this.partBytes = 0;
       this.collecting = false;
       from = -1;
       return bytes.toString('utf8');
@@ -73,6 +86,7 @@ export class ChromaPageReader {
           this.inString = false;
           if (this.phase === 'key') {
             this.key = JSON.parse(take(i + 1)) as string;
+            if (this.page.arrays.has(this.key) || this.page.values.has(this.key)) throw malformed(`the key ${quoted(this.key)} twice`); // JSON.parse would keep the last; a server never repeats one
             this.phase = 'colon';
           }
         }
@@ -96,7 +110,7 @@ export class ChromaPageReader {
           this.inString = true;
           continue;
         case 'colon':
-          if (b !== COLON) throw malformed(`no ':' after the key ${JSON.stringify(this.key)}`);
+          if (b !== COLON) throw malformed(`no ':' after the key ${quoted(this.key)}`);
           this.phase = 'value';
           continue;
         case 'value':
@@ -118,8 +132,10 @@ export class ChromaPageReader {
           continue;
         case 'items':
           if (this.depth === 2 && (b === COMMA || b === CLOSE_ARRAY)) {
-            if (this.collecting) this.items.push(item(this.key, take(i)));
-            else if (b === COMMA || this.items.length) throw malformed(`an empty item in ${JSON.stringify(this.key)}`);
+            if (this.collecting) {
+              this.items.push(item(this.key, take(i)));
+              if (this.items.length > this.maxItems) throw malformed(`more than ${this.maxItems} items in ${quoted(this.key)}`);
+            } else if (b === COMMA || this.items.length) throw malformed(`an empty item in ${quoted(this.key)}`);
             if (b === CLOSE_ARRAY) {
               this.depth = 1;
               this.page.arrays.set(this.key, this.items);
@@ -131,14 +147,18 @@ export class ChromaPageReader {
           this.nest(b);
           continue;
         case 'after':
-          if (b !== COMMA && b !== CLOSE_OBJECT) throw malformed(`',' or '}' expected after ${JSON.stringify(this.key)}`);
+          if (b !== COMMA && b !== CLOSE_OBJECT) throw malformed(`',' or '}' expected after ${quoted(this.key)}`);
           this.afterValue(b);
           continue;
         case 'done':
           throw malformed('bytes after its end');
       }
     }
-    if (this.collecting) this.parts.push(chunk.subarray(from));
+    if (this.collecting) {
+      this.parts.push(chunk.subarray(from));
+      this.partBytes += chunk.length - from;
+      if (this.partBytes > MAX_TOKEN_BYTES) throw malformed(`one key, item or value of more than ${MAX_TOKEN_BYTES / 2 ** 20} MiB`);
+    }
   }
 
   /** The page, once every byte was pushed. */
@@ -173,8 +193,8 @@ function item(key: string, text: string): unknown {
 }
 
 /** The page's bytes (a fetch body) read through ChromaPageReader. */
-export async function readChromaPage(body: AsyncIterable<Uint8Array>): Promise<ChromaPage> {
-  const reader = new ChromaPageReader();
+export async function readChromaPage(body: AsyncIterable<Uint8Array>, maxItems?: number): Promise<ChromaPage> {
+  const reader = new ChromaPageReader(maxItems);
   for await (const chunk of body) reader.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   return reader.end();
 }

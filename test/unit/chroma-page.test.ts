@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { recordDigest } from '../../src/drivers/chroma-fingerprint.js';
+import { recordDigest, recordFields } from '../../src/drivers/chroma-fingerprint.js';
 import { ChromaPageReader } from '../../src/drivers/chroma-page.js';
 import { chunked } from '../support/chunks.js';
 
@@ -82,7 +82,53 @@ describe('Chroma get pages read item by item', () => {
     ['bytes after the end', '{"ids": []} x'],
     ['an item that is not JSON', '{"ids": [nope]}'],
     ['unbalanced', '{"ids": [[1]]]}'],
+    // JSON.parse keeps a repeated key's last value; read item by item, the first array stayed.
+    ['a key twice, array then null', '{"ids": ["a"], "embeddings": [[0.5]], "embeddings": null}'],
+    ['a key twice, then not an array', '{"ids": ["a"], "ids": null}'],
   ])('refuses what is not well-formed: %s', (_what, text) => {
     expect(() => read([Buffer.from(text)])).toThrow(/not well-formed|JSON/);
+  });
+
+  it('refuses one item past 256 MiB instead of holding it until the request times out (a hostile server)', () => {
+    const reader = new ChromaPageReader();
+    reader.push(Buffer.from('{"ids": ["'));
+    const mib = Buffer.alloc(1 << 20, 'x');
+    let pushed = 0;
+    expect(() => {
+      for (; pushed < 300; pushed++) reader.push(mib);
+    }).toThrow(/more than 256 MiB/);
+    expect(pushed).toBe(255); // the id's opening quote and 256 MiB of it: one byte past the limit
+  });
+
+  it('refuses more items than the page asked for', () => {
+    const reader = new ChromaPageReader(2);
+    expect(() => reader.push(Buffer.from('{"ids": ["a", "b", "c"]}'))).toThrow(/more than 2 items in "ids"/);
+    const fits = new ChromaPageReader(2);
+    fits.push(Buffer.from('{"ids": ["a", "b"]}'));
+    expect(fits.end().arrays.get('ids')).toEqual(['a', 'b']);
+  });
+
+  it('quotes a huge key in its error shortened', () => {
+    const key = 'k'.repeat(10_000);
+    expect(() => read([Buffer.from(`{"ids": [], "${key}": [1,, 2]}`)])).toThrow(/an empty item in "k{100}…"$/);
+  });
+});
+
+describe("a page's records are complete", () => {
+  const page = (arrays: Record<string, unknown[]>, values: Record<string, unknown> = {}) => ({ arrays: new Map(Object.entries(arrays)), values: new Map(Object.entries(values)) });
+  it.each([
+    ['every field as long as the ids', page({ ids: ['a', 'b'], embeddings: [[1], [2]], documents: ['x', null], metadatas: [null, {}], uris: [null, null] })],
+    ['fields null or absent', page({ ids: ['a'] }, { embeddings: null, uris: null })],
+    ['no records', page({ ids: [], documents: [] })],
+  ])('accepted: %s', (_what, p) => {
+    expect(recordFields(p, 'c')).toBe(p.arrays.get('ids'));
+  });
+  it.each([
+    ['no ids', page({ documents: ['x'] }), /no list of ids/],
+    ['a document past the ids (it would not be hashed)', page({ ids: ['a'], documents: ['x', 'y'] }), /2 documents for 1 ids/],
+    ['fewer embeddings than ids', page({ ids: ['a', 'b'], embeddings: [[1]] }), /1 embeddings for 2 ids/],
+    ['documents that are not a list (they would be hashed as null)', page({ ids: ['a'] }, { documents: 'abc' }), /documents that are not a list/],
+  ])('refused: %s', (_what, p, message) => {
+    expect(() => recordFields(p, 'c')).toThrow(message);
   });
 });
