@@ -25,6 +25,8 @@ export class RdbNotReadHere extends Error {}
  */
 const MAX_KEY_BYTES = 64 * 1024 * 1024;
 const MAX_KEY_ITEMS = 250_000;
+/** Buffers one key holds at once (a hash of MAX_KEY_ITEMS fields holds two per field; a stream, its entries' fields). */
+const MAX_KEY_HELD = 4 * MAX_KEY_ITEMS;
 const tooBig = (what: string) => new RdbNotReadHere(`a key holds ${what}, more than this reader holds at once`);
 
 /** The RDB's content as a redis-v3 fingerprint, read as of `now` (which keys expire within a day). */
@@ -149,6 +151,9 @@ class RdbParser {
   private version = -1;
   private db = 0;
   private expiry: number | undefined;
+  /** What the step being read holds so far: bytes as decoded (LZF expands up to 88 times) and Buffers. */
+  private heldBytes = 0;
+  private heldItems = 0;
 
   constructor(
     private readonly now: number,
@@ -170,6 +175,8 @@ class RdbParser {
       this.trailer = this.version >= 5 ? 8 : 0;
       return true;
     }
+    this.heldBytes = 0;
+    this.heldItems = 0;
     const op = this.byte();
     switch (op) {
       case OP.eof:
@@ -316,8 +323,10 @@ class RdbParser {
       case T.listQuicklist: {
         const n = this.count();
         const items: Buffer[] = [];
-        for (let i = 0; i < n; i++) items.push(...ziplist(this.string()));
-        if (items.length > MAX_KEY_ITEMS) throw tooBig(`${items.length} items`);
+        for (let i = 0; i < n; i++) {
+          for (const item of ziplist(this.string())) items.push(item);
+          if (items.length > MAX_KEY_ITEMS) throw tooBig(`${items.length} items`);
+        }
         return { type: 'list', items };
       }
       case T.listQuicklist2: {
@@ -327,7 +336,7 @@ class RdbParser {
           const container = this.length();
           const node = this.string();
           if (container === 1) items.push(node);
-          else if (container === 2) items.push(...listpack(node));
+          else if (container === 2) for (const item of listpack(node)) items.push(item);
           else throw corrupt(`a list node of kind ${container}`);
           if (items.length > MAX_KEY_ITEMS) throw tooBig(`${items.length} items`);
         }
@@ -387,7 +396,11 @@ class RdbParser {
         if (e === undefined) throw corrupt('a stream node ends inside an entry');
         return e;
       };
-      const int = () => BigInt(next().toString('latin1'));
+      const int = () => {
+        const t = next().toString('latin1');
+        if (!/^-?\d{1,20}$/.test(t)) throw corrupt(`a stream node's integer ${JSON.stringify(t.slice(0, 40))}`);
+        return BigInt(t);
+      };
       const live = int();
       const deleted = int();
       const masterFields = Array.from({ length: Number(int()) }, next);
@@ -404,7 +417,10 @@ class RdbParser {
           fields.push(field, next());
         }
         int(); // lp-count, for reading backwards
-        if ((flags & 1) === 0) entries.push({ ms, seq, fields });
+        if ((flags & 1) === 0) {
+          entries.push({ ms, seq, fields });
+          this.hold(fields.length);
+        }
         if (entries.length > MAX_KEY_ITEMS) throw tooBig(`${entries.length} entries`);
       }
       if (i !== lp.length) throw corrupt('a stream node holds more than its entries');
@@ -439,7 +455,10 @@ class RdbParser {
     groups.sort((a, b) => Buffer.compare(a.name, b.name));
     const text = (t: string | number) => Buffer.from(String(t));
     const out: Buffer[] = [];
-    for (const e of entries) out.push(text(`${e.ms}-${e.seq}`), ...e.fields);
+    for (const e of entries) {
+      out.push(text(`${e.ms}-${e.seq}`));
+      for (const f of e.fields) out.push(f);
+    }
     out.push(text(lastId));
     for (const g of groups) out.push(text('name'), g.name, text('pending'), text(g.pending), text('last-delivered-id'), text(g.lastId));
     return { type: 'stream', items: out };
@@ -458,6 +477,18 @@ class RdbParser {
       return this.take(8).readBigUInt64BE(0);
     }
     return BigInt(this.length());
+  }
+
+  /** Counts Buffers the key being read holds, refused past MAX_KEY_HELD. */
+  private hold(items: number): void {
+    this.heldItems += items;
+    if (this.heldItems > MAX_KEY_HELD) throw tooBig(`over ${MAX_KEY_HELD} items`);
+  }
+
+  /** Counts bytes the key being read holds as decoded, refused past MAX_KEY_BYTES (checked before they are made). */
+  private holdBytes(n: number): void {
+    this.heldBytes += n;
+    if (this.heldBytes > MAX_KEY_BYTES) throw tooBig(`over ${MAX_KEY_BYTES / 1024 / 1024} MiB decoded`);
   }
 
   /** A count of items in one key, refused past MAX_KEY_ITEMS (each is an object while the key is read). */
@@ -523,6 +554,7 @@ class RdbParser {
       case 3: {
         const compressed = this.length();
         const length = this.length();
+        this.holdBytes(length);
         return lzfDecompress(this.take(compressed), length);
       }
       default:
@@ -561,12 +593,14 @@ function pairsOf(flat: Buffer[], size: number): Buffer[][] {
 
 /** A score as Redis writes it in text: decimal, or inf/-inf/nan in any case (strtod's words). */
 function parseScore(text: Buffer): number {
+  // Redis reads at most 127 characters of a score (zzlStrtod) and writes at most 24.
+  if (text.length > 127) throw new RdbNotReadHere(`a score written in ${text.length} characters`);
   const s = text.toString('latin1');
   const word = s.trim().toLowerCase();
   if (/^[+]?inf(inity)?$/.test(word)) return Number.POSITIVE_INFINITY;
   if (/^-inf(inity)?$/.test(word)) return Number.NEGATIVE_INFINITY;
   // Decimal only: Number() would also take 0x10 or 0b11, which Redis reads otherwise.
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) throw corrupt(`a score ${JSON.stringify(s.slice(0, 40))}`);
+  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(s)) throw corrupt(`a score ${JSON.stringify(s.slice(0, 40))}`);
   return Number(s);
 }
 
