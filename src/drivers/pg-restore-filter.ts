@@ -42,15 +42,35 @@ export class PgRestoreFilter extends Transform {
   private inCopy = false;
   private readonly lexer = new PsqlLexer();
 
+  private restrictSent = false;
+
+  /**
+   * `restrictKey`: psql's own guard (psql 17.6, 16.10, 15.14, 14.19, 13.22 and later). The replay
+   * starts with `\restrict KEY`, after which psql refuses every backslash command but
+   * `\unrestrict KEY`; the dump's own \restrict and \unrestrict lines are dropped, and each
+   * \connect or \encoding it holds is let through between an \unrestrict and a \restrict of
+   * ours. The key is random per restore, so no dump can hold it: where this reading and psql's
+   * ever disagree about where a line stands (a string, a comment, COPY data), psql still runs
+   * no command the dump slipped in.
+   */
   constructor(
     private readonly superuser: string,
     private readonly forceDrop: boolean,
+    private readonly restrictKey?: string,
   ) {
     super();
+    if (restrictKey !== undefined && !/^[A-Za-z0-9]{16,}$/.test(restrictKey)) throw new Error('a restrict key is 16 or more letters and digits');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
+      // pg_dump writes no NUL; psql drops the rest of a line after one and joins the next to it,
+      // so a NUL would make psql and this reading see different lines (in COPY data too).
+      if (chunk.includes(0)) throw new Error('the dump holds a NUL byte, which pg_dumpall never writes; refusing to run it');
+      if (this.restrictKey && !this.restrictSent) {
+        this.restrictSent = true;
+        this.push(Buffer.from(`\\restrict ${this.restrictKey}\n`));
+      }
       this.transformChunk(chunk, cb);
     } catch (err) {
       cb(err as Error);
@@ -88,7 +108,8 @@ export class PgRestoreFilter extends Transform {
       return;
     }
     this.hold(piece);
-    if (this.inCopy && !COPY_END.subarray(0, this.heldBytes).equals(this.takeHeld(false))) {
+    // A held `\.` may still be followed by `\r` and the newline: both end COPY data for psql.
+    if (this.inCopy && !COPY_END_CR.subarray(0, this.heldBytes).equals(this.takeHeld(false))) {
       // This line is data, not the `\.` terminator: send what we have and stop holding it.
       out.push(this.takeHeld(true));
       this.copyMidLine = true;
@@ -143,7 +164,7 @@ export class PgRestoreFilter extends Transform {
       this.inCopy = true;
       return line;
     }
-    if (text.startsWith('\\connect')) this.inRoles = false;
+    if (facts.backslashAt === 0) return this.command(text, eol);
     if (this.inRoles) {
       // Our own name as the dump's bytes spell it (UTF-8 bytes seen through latin1).
       const myName = Buffer.from(this.superuser, 'utf8').toString('latin1');
@@ -160,7 +181,35 @@ export class PgRestoreFilter extends Transform {
     }
     return line;
   }
+
+  /**
+   * One of pg_dumpall's own commands (refuseForeign let only those through), checked whole:
+   * psql ends a command's arguments at an unquoted backslash and runs backquoted text in a
+   * shell, so `\connect db \! id` or `\connect `id`` are refused, as is a connection string.
+   */
+  private command(text: string, eol: number): Buffer | undefined {
+    const name = /^\\(\S*)/.exec(text)![1];
+    if (name === 'restrict' || name === 'unrestrict') {
+      if (!/^\\(un)?restrict [A-Za-z0-9]+$/.test(text)) throw foreign(text);
+      return this.restrictKey ? undefined : Buffer.from(`${text}${eol ? '\n' : ''}`, 'latin1');
+    }
+    if (name === 'connect') {
+      if (!CONNECT.test(text)) throw foreign(text);
+      this.inRoles = false;
+    } else if (text !== '\\encoding SQL_ASCII') throw foreign(text); // the only one pg_dumpall writes (before an odd name)
+    const own = `${text}\n`;
+    return Buffer.from(this.restrictKey ? `\\unrestrict ${this.restrictKey}\n${own}\\restrict ${this.restrictKey}\n` : own, 'latin1');
+  }
 }
+
+/**
+ * \connect as pg_dumpall writes it (appendPsqlMetaConnect): a name of letters, digits, `_` and
+ * `.`, quoted or not, or else a connection string of one dbname in double quotes (where psql
+ * expands no variable and runs no backquote). A quoted name with `=` would be a connection string.
+ */
+const CONNECT = /^\\connect (?:[A-Za-z0-9_.]+|"[A-Za-z0-9_.]+"|-reuse-previous=on "dbname='(?:[^'\\"]|\\['\\]|"")*'")$/;
+
+const foreign = (text: string) => new Error(`the dump holds the psql command ${JSON.stringify(text.slice(0, 80))}, which pg_dumpall never writes in that form; refusing to run it`);
 
 /**
  * pg_dumpall writes no psql command but \connect, \encoding (before connecting to a database

@@ -157,7 +157,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
    * Afterwards the cluster holds exactly the dump: databases and roles created since the
    * backup are dropped, and the dump replays with ON_ERROR_STOP so any error stops it.
    */
-  async restore({ engine, container, entry, open }) {
+  async restore({ engine, container, entry, open, log }) {
     const id = container.id;
     const user = superuser(container.env);
     const q = (db: string, query: string) => sql(engine, id, user, db, query);
@@ -169,7 +169,15 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
     }
     if (version < 130000) await q('postgres', 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IS NOT NULL');
 
-    const filter = new PgRestoreFilter(user, version >= 130000);
+    const psql = await execChecked(engine, id, ['psql', '--version'], 'psql --version');
+    const restricts = psqlRestricts(psql);
+    if (!restricts) {
+      log(
+        `warning: ${psql || 'this psql'} cannot restrict its own commands (\\restrict came with 17.6, 16.10, 15.14, 14.19 and 13.22): only stackvault's reading of the dump keeps psql commands out of it; update the image`,
+      );
+    }
+    // Hex: letters and digits, as \restrict wants; random per restore, so no dump can hold it.
+    const filter = new PgRestoreFilter(user, version >= 130000, restricts ? randomBytes(24).toString('hex') : undefined);
     const replay = await engine.exec(id, ['psql', '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q'], {
       // pipeline, not pipe(): an artifact that fails mid-read fails psql's stdin, and so the exec.
       stdin: pipeStreams(open(), filter, () => undefined),
@@ -366,3 +374,17 @@ const errorLine = (text: string) =>
     .split('\n')
     .find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))
     ?.trim() ?? firstLine(text);
+
+/** The first minor release of each major that has psql's \restrict (CVE-2025-8714); every major after 17 has it. */
+const RESTRICT_SINCE: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+
+/** Whether the psql that printed this `psql --version` line has \restrict. */
+export function psqlRestricts(versionLine: string): boolean {
+  const m = /\(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(versionLine);
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2] ?? 0);
+  if (major > 17) return true;
+  const since = RESTRICT_SINCE[major];
+  return since !== undefined && minor >= since;
+}

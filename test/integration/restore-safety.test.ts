@@ -149,6 +149,20 @@ describe('typos and hostile dumps change nothing', () => {
     expect(await exists(pg, '/tmp/stackvault-pwned')).toBe(false);
     expect(await restorePoints(dir)).toEqual([]);
   });
+
+  it("a shell escape hidden from stackvault's reading of the dump is stopped by psql's own guard (\\restrict)", async () => {
+    const dir = await tempDir('hidden-sql');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--only', 'postgres', '--dir', dir]);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    // To psql `x$$` is one identifier; a reading that takes `$$` for a dollar quote sees the
+    // next line as quoted text (one of the disagreements a hostile-input hunt found).
+    await rewriteArtifact(join(dir, m.id), 'postgres', (sql) => sql.replace('\\connect "bot"', () => '\\connect "bot"\nSELECT 1 AS x$$;\n\\! touch /tmp/stackvault-pwned\n-- $$'));
+    const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
+    expect(r.exitCode, String(r.stderr)).not.toBe(0);
+    // psql stopped at the command; the restore put the restore point back.
+    expect(String(r.stdout)).toMatch(/NOT restored, back on the restore point: replaying the dump stopped at an error: backslash commands are restricted/);
+    expect(await exists(pg, '/tmp/stackvault-pwned')).toBe(false);
+  });
 });
 
 describe('a Redis RDB with commands after its end', () => {

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PgRestoreFilter } from '../../src/drivers/pg-restore-filter.js';
+import { psqlRestricts } from '../../src/drivers/postgres.js';
 
 /** Runs bytes through the filter cut at the given offsets; returns the output bytes. */
 async function run(input: Buffer, cuts: number[], user = 'botadmin', force = true): Promise<{ out: Buffer; roles: string[] }> {
@@ -92,7 +93,7 @@ describe('PgRestoreFilter', () => {
       Buffer.from("SET client_encoding = 'LATIN1';\nCOMMENT ON TABLE t IS '", 'latin1'),
       Buffer.from([0xe9, 0xe8, 0xff, 0x80]),
       Buffer.from("';\nCOPY t (v) FROM stdin;\n", 'latin1'),
-      Buffer.from([0xe9, 0x00, 0xc3, 0x28, 0xa4, 0xa2, 0x0a]),
+      Buffer.from([0xe9, 0x01, 0xc3, 0x28, 0xa4, 0xa2, 0x0a]),
       Buffer.from('\\.\n', 'latin1'),
     ]);
     expect((await run(latin1, [47, 48, 70, 71, 72])).out.equals(latin1)).toBe(true);
@@ -105,7 +106,8 @@ describe('PgRestoreFilter', () => {
  * property does not re-implement the filter.
  */
 describe('PgRestoreFilter properties', () => {
-  const anyByteExceptNewline = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0a);
+  // No NUL: PostgreSQL text holds none, so no dump does (the filter refuses one, tested below).
+  const anyByteExceptNewline = fc.integer({ min: 1, max: 255 }).filter((b) => b !== 0x0a);
   const bytesLine = fc.array(anyByteExceptNewline, { maxLength: 40 }).map((a) => Buffer.from(a));
   // Lines that look like statements the filter rewrites: inside COPY data they must stay as they are.
   const lookalike = fc
@@ -125,7 +127,7 @@ describe('PgRestoreFilter properties', () => {
   });
   // Statement lines the filter rewrites, and psql commands it refuses (tested on their own), are not "plain".
   // Statements as a dump holds them: they end with ';' and their quotes balance (none here).
-  const sqlByte = fc.integer({ min: 0, max: 255 }).filter((b) => ![0x0a, 0x27, 0x22, 0x24, 0x5c, 0x2d, 0x2f, 0x2a, 0x3b].includes(b));
+  const sqlByte = fc.integer({ min: 1, max: 255 }).filter((b) => ![0x0a, 0x27, 0x22, 0x24, 0x5c, 0x2d, 0x2f, 0x2a, 0x3b].includes(b));
   const plain = fc
     .array(sqlByte, { maxLength: 40 })
     .map((a) => Buffer.concat([Buffer.from(a), Buffer.from(';')]))
@@ -221,5 +223,96 @@ describe('PgRestoreFilter keeps what pg_dumpall writes for databases with odd na
   it('\\encoding before \\connect -reuse-previous', async () => {
     const dump = '\\unrestrict abc\n\\encoding SQL_ASCII\n\\connect -reuse-previous=on "dbname=\'crm data\'"\n\\restrict abc\nSELECT 1;\n';
     expect((await filter(dump)).out).toBe(dump);
+  });
+});
+
+/** The filter with psql's \restrict guard on (KEY), all the input in one chunk unless cut. */
+async function restricted(sql: string | Buffer, cuts: number[] = []): Promise<string> {
+  const input = typeof sql === 'string' ? Buffer.from(sql, 'latin1') : sql;
+  const f = new PgRestoreFilter('botadmin', true, KEY);
+  const offsets = [0, ...cuts, input.length];
+  const parts = offsets
+    .slice(1)
+    .map((end, i) => input.subarray(offsets[i], end))
+    .filter((p) => p.length > 0);
+  const out: Buffer[] = [];
+  for await (const c of Readable.from(parts).pipe(f)) out.push(c as Buffer);
+  return Buffer.concat(out).toString('latin1');
+}
+const KEY = 'k3y0fthisr3st0r3abcdef';
+
+describe("PgRestoreFilter with psql's own guard (\\restrict)", () => {
+  it("starts restricted, drops the dump's own \\restrict lines and lets its \\connect and \\encoding through with our key", async () => {
+    const dump =
+      '\\restrict theirs\nSELECT 1;\n\\unrestrict theirs\n\\encoding SQL_ASCII\n\\connect -reuse-previous=on "dbname=\'crm data\'"\n\\restrict theirs\nCOPY t (v) FROM stdin;\n\\\\! data\n\\.\n\\unrestrict theirs\n';
+    const opened = `\\unrestrict ${KEY}\n`;
+    const closed = `\\restrict ${KEY}\n`;
+    expect(await restricted(dump)).toBe(
+      `${closed}SELECT 1;\n${opened}\\encoding SQL_ASCII\n${closed}${opened}\\connect -reuse-previous=on "dbname='crm data'"\n${closed}COPY t (v) FROM stdin;\n\\\\! data\n\\.\n`,
+    );
+  });
+
+  it('takes only a key of 16 or more letters and digits', () => {
+    expect(() => new PgRestoreFilter('u', true, 'short')).toThrow(/16 or more/);
+    expect(() => new PgRestoreFilter('u', true, 'has a space in it ok')).toThrow(/16 or more/);
+  });
+});
+
+// Found by a hostile-input hunt (each one ran `\! id` through psql 15.18 before).
+describe('PgRestoreFilter reads pg_dumpall commands whole, in both modes', () => {
+  it.each([
+    ['a command after \\connect', '\\connect postgres \\! id'],
+    ['a command after \\unrestrict', '\\unrestrict abc \\! id'],
+    ['a command after \\encoding', '\\encoding UTF8 \\! id'],
+    ['backquotes in \\connect (psql runs them in a shell)', '\\connect `id >/tmp/x; echo postgres`'],
+    ['a variable in \\connect', '\\connect :DBNAME'],
+    ['a whole connection string', '\\connect "host=203.0.113.9 user=postgres dbname=x"'],
+    ['a connection string with more than a dbname', '\\connect -reuse-previous=on "dbname=\'x\' host=203.0.113.9"'],
+    ['an encoding where 0x5C can end a character', '\\encoding SJIS'],
+    ['any encoding but SQL_ASCII', '\\encoding UTF8'],
+    ['a quoted name pg_dumpall would not write so', '\\connect "a b"'],
+  ])('refuses %s', async (_what, line) => {
+    for (const key of [undefined, KEY]) {
+      const f = new PgRestoreFilter('botadmin', true, key);
+      const out: Buffer[] = [];
+      const reading = (async () => {
+        for await (const c of Readable.from([Buffer.from(`SELECT 1;\n${line}\nSELECT 2;\n`, 'latin1')]).pipe(f)) out.push(c as Buffer);
+      })();
+      await expect(reading).rejects.toThrow(/refusing/);
+    }
+  });
+
+  it.each([
+    ['in a SQL line', Buffer.from("SELECT 1;\0'\n\\! id\n-- '\nSELECT 2;\n", 'latin1')],
+    ['in COPY data', Buffer.from("COPY t (v) FROM stdin;\nx\0y\n\\.\n'\n\\.\n\\! id\n-- '\n", 'latin1')],
+  ])('refuses a NUL byte %s (psql joins the next line to it)', async (_what, input) => {
+    await expect(restricted(input)).rejects.toThrow(/NUL byte/);
+  });
+
+  it('ends COPY data at \\.\\r\\n even when a chunk ends right after the \\r', async () => {
+    const input = Buffer.from('COPY t (v) FROM stdin;\nrow\n\\.\r\n\\! id\n', 'latin1');
+    await expect(restricted(input, [input.indexOf('\\.\r') + 3])).rejects.toThrow(/refusing/);
+    await expect(restricted(input, [input.indexOf('\\.\r') + 2])).rejects.toThrow(/refusing/);
+  });
+});
+
+describe('psqlRestricts (which psql has \\restrict)', () => {
+  it.each([
+    ['psql (PostgreSQL) 17.12 (Debian 17.12-0+deb13u1)', true],
+    ['psql (PostgreSQL) 17.6', true],
+    ['psql (PostgreSQL) 17.5', false],
+    ['psql (PostgreSQL) 16.10', true],
+    ['psql (PostgreSQL) 16.9', false],
+    ['psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)', true],
+    ['psql (PostgreSQL) 15.13', false],
+    ['psql (PostgreSQL) 14.19', true],
+    ['psql (PostgreSQL) 13.22', true],
+    ['psql (PostgreSQL) 13.21', false],
+    ['psql (PostgreSQL) 12.22', false],
+    ['psql (PostgreSQL) 18.1', true],
+    ['psql (PostgreSQL) 18beta1', true],
+    ['something else', false],
+  ])('%s: %s', (line, has) => {
+    expect(psqlRestricts(line)).toBe(has);
   });
 });
