@@ -2,11 +2,14 @@ import { hash } from 'node:crypto';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
 /**
- * redis-v3: keys that expire are summed per day of their expiry, so what a fingerprint says of
- * them can be compared at any later time (see fingerprintAt). redis-v2 left out the keys that
- * expired within a day of when it was made: compared later, those made a good restore differ.
+ * redis-v4: a stream's entries are counted, and each entry's fields, so where one entry ends is
+ * in the digest (redis-v3 listed ids, fields and values flat: one entry holding fields named
+ * like ids looked like several entries). redis-v3: keys that expire are summed per day of their
+ * expiry, so what a fingerprint says of them can be compared at any later time (see
+ * fingerprintAt); redis-v2 left out the keys that expired within a day of when it was made.
+ * A fingerprint of an older method is not compared: it is computed again from the artifact.
  */
-export const REDIS_FINGERPRINT_METHOD = 'redis-v3';
+export const REDIS_FINGERPRINT_METHOD = 'redis-v4';
 
 /** Up to this many keys in a database are listed one by one, so a difference names the key. */
 const NAMED_KEYS_MAX = 1000;
@@ -114,7 +117,9 @@ for _, k in ipairs(res[2]) do
         -- No lasting field, or none at all: its fields expired (Redis 7.4+ keeps them until reaped).
         if #f == 0 and (fieldExp or #h == 0) then p = nil end
       elseif t == 'stream' then
-        for _, e in ipairs(call('XRANGE', k, '-', '+')) do add(e[1]); for _, v in ipairs(e[2]) do add(v) end end
+        local entries = call('XRANGE', k, '-', '+')
+        add(#entries)
+        for _, e in ipairs(entries) do add(e[1]); add(#e[2]); for _, v in ipairs(e[2]) do add(v) end end
         local info = call('XINFO', 'STREAM', k)
         for i = 1, #info, 2 do if info[i] == 'last-generated-id' then add(info[i + 1]) end end
         for _, g in ipairs(call('XINFO', 'GROUPS', k)) do

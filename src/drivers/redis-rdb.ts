@@ -4,7 +4,7 @@ import { DAY_MS, formatScore, KeySpace, keySpaceParts, REDIS_FINGERPRINT_METHOD 
 import type { Fingerprint } from './fingerprint.js';
 
 /**
- * Reads a Redis RDB file on the host and gives the same redis-v3 fingerprint as the Lua that
+ * Reads a Redis RDB file on the host and gives the same fingerprint (REDIS_FINGERPRINT_METHOD) as the Lua that
  * reads a server key by key (redis-fingerprint.ts), without a server: a restore or a deep
  * verify then needs no throwaway Redis to load a million keys and answer for each (30-40 s of
  * CPU on a 1 M-key RDB, against about 5 s here). It is also a reader that shares nothing with
@@ -29,7 +29,7 @@ const MAX_KEY_ITEMS = 250_000;
 const MAX_KEY_HELD = 4 * MAX_KEY_ITEMS;
 const tooBig = (what: string) => new RdbNotReadHere(`a key holds ${what}, more than this reader holds at once`);
 
-/** The RDB's content as a redis-v3 fingerprint, read as of `now` (which keys expire within a day). */
+/** The RDB's content as a fingerprint of the current method, read as of `now` (which keys expire within a day). */
 export async function rdbFingerprint(rdb: AsyncIterable<Buffer> | Readable, size: number, now = Date.now()): Promise<Fingerprint> {
   const keyspaces = new Map<number, KeySpace>();
   const parser = new RdbParser(now, (db) => {
@@ -454,9 +454,10 @@ class RdbParser {
     entries.sort((a, b) => (a.ms === b.ms ? (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0) : a.ms < b.ms ? -1 : 1));
     groups.sort((a, b) => Buffer.compare(a.name, b.name));
     const text = (t: string | number) => Buffer.from(String(t));
-    const out: Buffer[] = [];
+    // As the Lua: how many entries, then each entry's id, how many fields and values, and those.
+    const out: Buffer[] = [text(entries.length)];
     for (const e of entries) {
-      out.push(text(`${e.ms}-${e.seq}`));
+      out.push(text(`${e.ms}-${e.seq}`), text(e.fields.length));
       for (const f of e.fields) out.push(f);
     }
     out.push(text(lastId));

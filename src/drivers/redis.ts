@@ -257,7 +257,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
 };
 
 /**
- * The backup's RDB read on the host, as redis-v3; `notRead` says why not when it holds what
+ * The backup's RDB read on the host, as the Lua reads a server; `notRead` says why not when it holds what
  * only a server reads (streams, modules) or what this reader takes as not well formed: the
  * server then decides.
  */

@@ -64,7 +64,7 @@ describe('Redis fingerprint: keys that expire', () => {
     ['a later day', '2027-01-01', true],
     ['a day Redis < 7 does not tell', 'on a day Redis < 7 does not tell', false],
   ])('compared at a time, keys expiring on %s: kept %s', (_what, day, kept) => {
-    const fp = { method: 'redis-v3', parts: { db0: 'n=1 x', 'db0 key k expiring 2020-01-01': 'v', [`db0 expiring ${day}`]: 'n=1 y' } };
+    const fp = { method: 'redis-v4', parts: { db0: 'n=1 x', 'db0 key k expiring 2020-01-01': 'v', [`db0 expiring ${day}`]: 'n=1 y' } };
     const at = redisFingerprintAt(fp, new Date(T0))!;
     expect(Object.keys(at.parts).includes(`db0 expiring ${day}`)).toBe(kept);
     expect(at.parts.db0).toBe('n=1 x');
@@ -72,8 +72,8 @@ describe('Redis fingerprint: keys that expire', () => {
   });
 
   it('compared with a fingerprint from Redis < 7 (expiry days unknown), keys that expire are left out on both sides', () => {
-    const known = { method: 'redis-v3', parts: { db0: 'n=1 x', 'db0 expiring 2027-01-01': 'n=2 y' } };
-    const unknown = { method: 'redis-v3', parts: { db0: 'n=1 x', 'db0 expiring on a day Redis < 7 does not tell': 'n=2 z' } };
+    const known = { method: 'redis-v4', parts: { db0: 'n=1 x', 'db0 expiring 2027-01-01': 'n=2 y' } };
+    const unknown = { method: 'redis-v4', parts: { db0: 'n=1 x', 'db0 expiring on a day Redis < 7 does not tell': 'n=2 z' } };
     const at = new Date(T0);
     expect(redisFingerprintAt(known, at, unknown)).toEqual(redisFingerprintAt(unknown, at, known));
     expect(redisFingerprintAt(known, at)!.parts['db0 expiring 2027-01-01']).toBe('n=2 y'); // kept when both sides know the days

@@ -67,6 +67,24 @@ describe('a crafted RDB cannot exhaust the host', () => {
   });
 });
 
+describe('stream fingerprints (redis-v4)', () => {
+  it('tell entries apart: one entry with fields named like ids is not three entries', async () => {
+    const one = rdb(stream('s', [[0, ['a', 'b', '2-0', 'c', '3-0', '4-0', 'x', 'y']]], 5));
+    const three = rdb(
+      stream(
+        's',
+        [
+          [0, ['a', 'b']],
+          [1, ['c', '3-0']],
+          [3, ['x', 'y']],
+        ],
+        5,
+      ),
+    );
+    expect(await fp(one)).not.toEqual(await fp(three));
+  });
+});
+
 /** A valid RDB of many encodings, for cut tests. */
 function rich(seed: Buffer[]): Buffer {
   return rdb(...richParts(seed));

@@ -114,7 +114,7 @@ describe('rdbFingerprint on made-up and hostile bytes', () => {
       fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), async (tail) => {
         const bytes = Buffer.concat([Buffer.from('REDIS0011'), tail]);
         await rdbFingerprint(Readable.from([bytes]), bytes.length).then(
-          (fp) => expect(fp.method).toBe('redis-v3'),
+          (fp) => expect(fp.method).toBe('redis-v4'),
           (err: unknown) => expect(err).toBeInstanceOf(Error),
         );
       }),
