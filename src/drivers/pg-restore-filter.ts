@@ -42,8 +42,6 @@ export class PgRestoreFilter extends Transform {
   private inCopy = false;
   private readonly lexer = new PsqlLexer();
 
-  private restrictSent = false;
-
   /**
    * `restrictKey`: psql's own guard (psql 17.6, 16.10, 15.14, 14.19, 13.22 and later). The replay
    * starts with `\restrict KEY`, after which psql refuses every backslash command but
@@ -60,6 +58,7 @@ export class PgRestoreFilter extends Transform {
   ) {
     super();
     if (restrictKey !== undefined && !/^[A-Za-z0-9]{16,}$/.test(restrictKey)) throw new Error('a restrict key is 16 or more letters and digits');
+    if (restrictKey) this.push(Buffer.from(`\\restrict ${restrictKey}\n`)); // before the dump's first byte
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -67,10 +66,6 @@ export class PgRestoreFilter extends Transform {
       // pg_dump writes no NUL; psql drops the rest of a line after one and joins the next to it,
       // so a NUL would make psql and this reading see different lines (in COPY data too).
       if (chunk.includes(0)) throw new Error('the dump holds a NUL byte, which pg_dumpall never writes; refusing to run it');
-      if (this.restrictKey && !this.restrictSent) {
-        this.restrictSent = true;
-        this.push(Buffer.from(`\\restrict ${this.restrictKey}\n`));
-      }
       this.transformChunk(chunk, cb);
     } catch (err) {
       cb(err as Error);
@@ -164,7 +159,7 @@ export class PgRestoreFilter extends Transform {
       this.inCopy = true;
       return line;
     }
-    if (facts.backslashAt === 0) return this.command(text, eol);
+    if (facts.backslashAt === 0) return this.command(text, line);
     if (this.inRoles) {
       // Our own name as the dump's bytes spell it (UTF-8 bytes seen through latin1).
       const myName = Buffer.from(this.superuser, 'utf8').toString('latin1');
@@ -187,18 +182,18 @@ export class PgRestoreFilter extends Transform {
    * psql ends a command's arguments at an unquoted backslash and runs backquoted text in a
    * shell, so `\connect db \! id` or `\connect `id`` are refused, as is a connection string.
    */
-  private command(text: string, eol: number): Buffer | undefined {
+  private command(text: string, line: Buffer): Buffer | undefined {
     const name = /^\\(\S*)/.exec(text)![1];
     if (name === 'restrict' || name === 'unrestrict') {
       if (!/^\\(un)?restrict [A-Za-z0-9]+$/.test(text)) throw foreign(text);
-      return this.restrictKey ? undefined : Buffer.from(`${text}${eol ? '\n' : ''}`, 'latin1');
+      return this.restrictKey ? undefined : line; // ours stand instead
     }
     if (name === 'connect') {
       if (!CONNECT.test(text)) throw foreign(text);
       this.inRoles = false;
     } else if (text !== '\\encoding SQL_ASCII') throw foreign(text); // the only one pg_dumpall writes (before an odd name)
-    const own = `${text}\n`;
-    return Buffer.from(this.restrictKey ? `\\unrestrict ${this.restrictKey}\n${own}\\restrict ${this.restrictKey}\n` : own, 'latin1');
+    if (!this.restrictKey) return line;
+    return Buffer.from(`\\unrestrict ${this.restrictKey}\n${text}\n\\restrict ${this.restrictKey}\n`, 'latin1');
   }
 }
 

@@ -257,9 +257,9 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
 };
 
 /**
- * The backup's RDB read on the host, as the Lua reads a server; `notRead` says why not when it holds what
- * only a server reads (streams, modules) or what this reader takes as not well formed: the
- * server then decides.
+ * The backup's RDB read on the host, as the Lua reads a server; `notRead` says why not when it
+ * holds what only a server reads (module types, a key past this reader's limits) or what this
+ * reader takes as not well formed: the server then decides.
  */
 async function hostFingerprint(artifact: Readable, entry: { details?: Record<string, unknown> }, signal: AbortSignal): Promise<{ fingerprint?: Fingerprint; notRead?: string }> {
   const rdb = await findTarEntry(artifact, rdbNameOf(entry), signal);

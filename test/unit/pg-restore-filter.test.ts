@@ -5,8 +5,8 @@ import { PgRestoreFilter } from '../../src/drivers/pg-restore-filter.js';
 import { psqlRestricts } from '../../src/drivers/postgres.js';
 
 /** Runs bytes through the filter cut at the given offsets; returns the output bytes. */
-async function run(input: Buffer, cuts: number[], user = 'botadmin', force = true): Promise<{ out: Buffer; roles: string[] }> {
-  const f = new PgRestoreFilter(user, force);
+async function run(input: Buffer, cuts: number[], user = 'botadmin', force = true, restrictKey?: string): Promise<{ out: Buffer; roles: string[] }> {
+  const f = new PgRestoreFilter(user, force, restrictKey);
   const offsets = [...new Set([0, ...cuts.map((c) => c % (input.length + 1)), input.length])].sort((a, b) => a - b);
   const parts = offsets
     .slice(1)
@@ -229,15 +229,7 @@ describe('PgRestoreFilter keeps what pg_dumpall writes for databases with odd na
 /** The filter with psql's \restrict guard on (KEY), all the input in one chunk unless cut. */
 async function restricted(sql: string | Buffer, cuts: number[] = []): Promise<string> {
   const input = typeof sql === 'string' ? Buffer.from(sql, 'latin1') : sql;
-  const f = new PgRestoreFilter('botadmin', true, KEY);
-  const offsets = [0, ...cuts, input.length];
-  const parts = offsets
-    .slice(1)
-    .map((end, i) => input.subarray(offsets[i], end))
-    .filter((p) => p.length > 0);
-  const out: Buffer[] = [];
-  for await (const c of Readable.from(parts).pipe(f)) out.push(c as Buffer);
-  return Buffer.concat(out).toString('latin1');
+  return (await run(input, cuts, 'botadmin', true, KEY)).out.toString('latin1');
 }
 const KEY = 'k3y0fthisr3st0r3abcdef';
 
@@ -272,14 +264,7 @@ describe('PgRestoreFilter reads pg_dumpall commands whole, in both modes', () =>
     ['any encoding but SQL_ASCII', '\\encoding UTF8'],
     ['a quoted name pg_dumpall would not write so', '\\connect "a b"'],
   ])('refuses %s', async (_what, line) => {
-    for (const key of [undefined, KEY]) {
-      const f = new PgRestoreFilter('botadmin', true, key);
-      const out: Buffer[] = [];
-      const reading = (async () => {
-        for await (const c of Readable.from([Buffer.from(`SELECT 1;\n${line}\nSELECT 2;\n`, 'latin1')]).pipe(f)) out.push(c as Buffer);
-      })();
-      await expect(reading).rejects.toThrow(/refusing/);
-    }
+    for (const key of [undefined, KEY]) await expect(run(Buffer.from(`SELECT 1;\n${line}\nSELECT 2;\n`, 'latin1'), [], 'botadmin', true, key)).rejects.toThrow(/refusing/);
   });
 
   it.each([
