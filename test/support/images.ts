@@ -1,6 +1,8 @@
 /** The project's local images (scripts/build-images.sh), used by every integration test. */
 export const IMAGES = {
   postgres: 'stackvault-local/postgres:17',
+  /** PostgreSQL 13.16 (Debian bullseye): its psql predates the \restrict meta-command (13.22). */
+  postgres13: 'stackvault-local/postgres:13',
   /** Debian trixie's mariadb-server 11.8, set up as the official mariadb image (compose/images/mariadb). */
   mariadb: 'stackvault-local/mariadb:11',
   redis: 'stackvault-local/redis:7',
