@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { type LineFacts, PsqlLexer } from './psql-lexer.js';
+import { type Doubt, type LineFacts, PsqlLexer } from './psql-lexer.js';
 
 const NEWLINE = 0x0a;
 const COPY_END = Buffer.from('\\.');
@@ -17,6 +17,38 @@ function decodeName(bytes: Buffer): string {
   }
 }
 
+/** The psql that replays the dump, as far as the filter must know it. */
+export interface ReplayPsql {
+  /** Its major version: from 14, psql reads CREATE FUNCTION ... BEGIN ... END as one statement. */
+  major: number;
+  /**
+   * psql's own guard (psql 17.6, 16.10, 15.14, 14.19, 13.22 and later): a key random per
+   * restore. Without one, this reading of the dump is the only guard, and it is stricter.
+   */
+  restrictKey?: string;
+}
+
+/**
+ * Server encodings: psql reads text in them byte for byte. In a client-only encoding (SJIS,
+ * BIG5, GBK, UHC, GB18030, JOHAB) psql takes the byte after a lead byte as part of a character,
+ * even a quote or a backslash, so it would see other lines than this reading does.
+ */
+const SERVER_ENCODINGS = new Set(
+  (
+    'SQL_ASCII UTF8 EUC_JP EUC_CN EUC_KR EUC_TW EUC_JIS_2004 MULE_INTERNAL LATIN1 LATIN2 LATIN3 LATIN4 LATIN5 LATIN6 ' +
+    'LATIN7 LATIN8 LATIN9 LATIN10 WIN1256 WIN1258 WIN866 WIN874 KOI8R WIN1251 WIN1252 ISO_8859_5 ISO_8859_6 ISO_8859_7 ' +
+    'ISO_8859_8 WIN1250 WIN1253 WIN1254 WIN1255 WIN1257 KOI8U'
+  ).split(' '),
+);
+
+const DOUBTS: Record<Doubt, string> = {
+  cr: 'a carriage return outside quotes',
+  number: 'a number run into a letter',
+  variable: 'a psql variable',
+  'backslash-quote': 'a string ending in a backslash',
+  'after-statement': 'a statement after another on one line',
+};
+
 /**
  * Rewrites a `pg_dumpall --clean --if-exists` script on its way into `psql -v ON_ERROR_STOP=1`
  * so that it replays onto a running server:
@@ -30,6 +62,12 @@ function decodeName(bytes: Buffer): string {
  * outside COPY data, and every byte it does not rewrite goes out exactly as it came in. COPY
  * data is passed through without being held, whatever the length of its lines.
  * It also records the roles the dump creates, so roles made since the backup can be removed.
+ *
+ * Without psql's guard it also refuses what psql versions or settings could read otherwise
+ * (PsqlLexer's doubts), and puts psql back into the dump's client encoding after every
+ * statement (`\encoding`, spelled in lower case so it is told from the dump's own): any
+ * statement can switch to a client-only encoding, in which psql would read the next line
+ * differently from this reading.
  */
 export class PgRestoreFilter extends Transform {
   readonly roles = new Set<string>();
@@ -40,25 +78,31 @@ export class PgRestoreFilter extends Transform {
   private copyMidLine = false;
   private inRoles = true;
   private inCopy = false;
-  private readonly lexer = new PsqlLexer();
+  private readonly lexer: PsqlLexer;
+  private readonly restrictKey: string | undefined;
+  /** Unguarded: the client encoding the dump set last (SQL_ASCII, which converts nothing, until it sets one). */
+  private encoding = 'SQL_ASCII';
 
-  /**
-   * `restrictKey`: psql's own guard (psql 17.6, 16.10, 15.14, 14.19, 13.22 and later). The replay
-   * starts with `\restrict KEY`, after which psql refuses every backslash command but
-   * `\unrestrict KEY`; the dump's own \restrict and \unrestrict lines are dropped, and each
-   * \connect or \encoding it holds is let through between an \unrestrict and a \restrict of
-   * ours. The key is random per restore, so no dump can hold it: where this reading and psql's
-   * ever disagree about where a line stands (a string, a comment, COPY data), psql still runs
-   * no command the dump slipped in.
-   */
   constructor(
     private readonly superuser: string,
     private readonly forceDrop: boolean,
-    private readonly restrictKey?: string,
+    psql: ReplayPsql,
   ) {
     super();
-    if (restrictKey !== undefined && !/^[A-Za-z0-9]{16,}$/.test(restrictKey)) throw new Error('a restrict key is 16 or more letters and digits');
-    if (restrictKey) this.push(Buffer.from(`\\restrict ${restrictKey}\n`)); // before the dump's first byte
+    this.restrictKey = psql.restrictKey;
+    this.lexer = new PsqlLexer({ beginBlocks: psql.major >= 14 });
+    if (this.restrictKey !== undefined && !/^[A-Za-z0-9]{16,}$/.test(this.restrictKey)) throw new Error('a restrict key is 16 or more letters and digits');
+    // Before the dump's first byte: psql's guard, or the encoding psql reads the dump in.
+    this.push(Buffer.from(this.restrictKey ? `\\restrict ${this.restrictKey}\n` : this.reassert()));
+  }
+
+  private get guarded(): boolean {
+    return this.restrictKey !== undefined;
+  }
+
+  /** `\encoding` of the dump's encoding, in lower case (psql takes any case; the dump writes upper case). */
+  private reassert(): string {
+    return `\\encoding ${this.encoding.toLowerCase()}\n`;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -147,19 +191,32 @@ export class PgRestoreFilter extends Transform {
     const body = line.subarray(0, line.length - eol);
     if (this.inCopy) {
       // psql also ends COPY data at `\.` followed by a carriage return.
-      if (body.equals(COPY_END) || body.equals(COPY_END_CR)) this.inCopy = false;
-      return line;
+      if (!body.equals(COPY_END) && !body.equals(COPY_END_CR)) return line;
+      this.inCopy = false;
+      return this.afterStatement(line); // the COPY's triggers ran SQL too
     }
     // latin1 maps every byte to one char and back, so a rewritten line keeps its other bytes.
     const text = body.toString('latin1');
     const facts = this.lexer.line(text);
-    refuseForeign(text, facts);
-    // Only a COPY where psql would see one starts COPY data (not one inside a quoted body).
-    if (facts.startsStatement && /^COPY .* FROM stdin;$/.test(text)) {
+    this.refuseForeign(text, facts);
+    // Only a COPY where psql would see one starts COPY data (not one inside a quoted body), alone on its line.
+    if (facts.startsStatement && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1 && /^COPY .* FROM stdin;$/.test(text)) {
       this.inCopy = true;
       return line;
     }
     if (facts.backslashAt === 0) return this.command(text, line);
+    const encoding = /^SET client_encoding = '([^']*)';$/.exec(text);
+    if (encoding && facts.startsStatement && !this.guarded) {
+      if (!SERVER_ENCODINGS.has(encoding[1]!))
+        throw new Error(`the dump sets the client encoding ${JSON.stringify(encoding[1]!.slice(0, 40))}, in which psql would read its lines otherwise than this check; refusing to run it`);
+      this.encoding = encoding[1]!;
+    }
+    const out = this.rewrite(text, line, eol);
+    return out && facts.statementEnds.length > 0 ? this.afterStatement(out) : out;
+  }
+
+  /** The roles section's own superuser lines dropped, DROP DATABASE forced; else the line itself. */
+  private rewrite(text: string, line: Buffer, eol: number): Buffer | undefined {
     if (this.inRoles) {
       // Our own name as the dump's bytes spell it (UTF-8 bytes seen through latin1).
       const myName = Buffer.from(this.superuser, 'utf8').toString('latin1');
@@ -177,6 +234,12 @@ export class PgRestoreFilter extends Transform {
     return line;
   }
 
+  /** Unguarded, after a line on which psql ran a statement: psql back in the dump's encoding. */
+  private afterStatement(out: Buffer): Buffer {
+    if (this.guarded) return out;
+    return Buffer.concat([out, out.at(-1) === NEWLINE ? Buffer.alloc(0) : Buffer.from('\n'), Buffer.from(this.reassert())]);
+  }
+
   /**
    * One of pg_dumpall's own commands (refuseForeign let only those through), checked whole:
    * psql ends a command's arguments at an unquoted backslash and runs backquoted text in a
@@ -186,14 +249,40 @@ export class PgRestoreFilter extends Transform {
     const name = /^\\(\S*)/.exec(text)![1];
     if (name === 'restrict' || name === 'unrestrict') {
       if (!/^\\(un)?restrict [A-Za-z0-9]+$/.test(text)) throw foreign(text);
-      return this.restrictKey ? undefined : line; // ours stand instead
+      return undefined; // ours stand instead; an older psql does not know them
     }
     if (name === 'connect') {
       if (!CONNECT.test(text)) throw foreign(text);
       this.inRoles = false;
-    } else if (text !== '\\encoding SQL_ASCII') throw foreign(text); // the only one pg_dumpall writes (before an odd name)
-    if (!this.restrictKey) return line;
+      this.encoding = 'SQL_ASCII'; // a new session, in psql's own encoding until the dump sets its database's
+    } else if (text === '\\encoding SQL_ASCII') {
+      this.encoding = 'SQL_ASCII'; // the only one pg_dumpall writes (before an odd name)
+    } else throw foreign(text);
+    if (!this.restrictKey) return name === 'connect' ? Buffer.concat([line, line.at(-1) === NEWLINE ? Buffer.alloc(0) : Buffer.from('\n'), Buffer.from(this.reassert())]) : line;
     return Buffer.from(`\\unrestrict ${this.restrictKey}\n${text}\n\\restrict ${this.restrictKey}\n`, 'latin1');
+  }
+
+  /**
+   * pg_dumpall writes no psql command but \connect, \encoding (before connecting to a database
+   * with an odd name) and \restrict/\unrestrict, each on a line of its own where a statement
+   * may start, and no `COPY … PROGRAM`. psql runs a backslash command wherever one stands
+   * outside quotes and comments (`SELECT 1; \! id`), so a dump holding any other one, or the
+   * word PROGRAM outside quotes, was not written by it and is refused rather than run as
+   * superuser. Without psql's guard, so is anything psql could read otherwise (the lexer's doubts).
+   */
+  private refuseForeign(text: string, facts: LineFacts): void {
+    if (!this.guarded && facts.doubts.length > 0) {
+      const what = DOUBTS[facts.doubts[0] as Doubt];
+      throw new Error(
+        `the dump holds ${what} (in the line ${JSON.stringify(text.slice(0, 100))}), which psql without \\restrict could read otherwise than this check; refusing to run it (a psql with \\restrict, from 17.6, 16.10, 15.14, 14.19 or 13.22, guards the replay itself)`,
+      );
+    }
+    if (facts.backslashAt >= 0) {
+      const command = /^\\(\S*)/.exec(text.slice(facts.backslashAt))?.[1] ?? '';
+      const own = facts.backslashAt === 0 && facts.startsStatement && ['connect', 'encoding', 'restrict', 'unrestrict'].includes(command);
+      if (!own) throw new Error(`the dump holds the psql command \\${command.slice(0, 20)}, which pg_dumpall never writes; refusing to run it`);
+    }
+    if (facts.words.includes('program')) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');
   }
 }
 
@@ -205,20 +294,5 @@ export class PgRestoreFilter extends Transform {
 const CONNECT = /^\\connect (?:[A-Za-z0-9_.]+|"[A-Za-z0-9_.]+"|-reuse-previous=on "dbname='(?:[^'\\"]|\\['\\]|"")*'")$/;
 
 const foreign = (text: string) => new Error(`the dump holds the psql command ${JSON.stringify(text.slice(0, 80))}, which pg_dumpall never writes in that form; refusing to run it`);
-
-/**
- * pg_dumpall writes no psql command but \connect, \encoding (before connecting to a database
- * with an odd name) and \restrict/\unrestrict, each on a line of its own, and no `COPY … PROGRAM`. psql runs a backslash command wherever one stands outside
- * quotes and comments (`SELECT 1; \! id`), so a dump holding any other one, or the word
- * PROGRAM outside quotes, was not written by it and is refused rather than run as superuser.
- */
-function refuseForeign(text: string, facts: LineFacts): void {
-  if (facts.backslashAt >= 0) {
-    const command = /^\\(\S*)/.exec(text.slice(facts.backslashAt))?.[1] ?? '';
-    const own = facts.backslashAt === 0 && facts.startsNormal && ['connect', 'encoding', 'restrict', 'unrestrict'].includes(command);
-    if (!own) throw new Error(`the dump holds the psql command \\${command.slice(0, 20)}, which pg_dumpall never writes; refusing to run it`);
-  }
-  if (facts.words.includes('program')) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');
-}
 
 export { ident as quoteIdent };

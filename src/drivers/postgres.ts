@@ -12,7 +12,7 @@ import { recorded } from './details.js';
 import { array, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
 import { execChecked } from './exec.js';
-import { PgRestoreFilter, quoteIdent } from './pg-restore-filter.js';
+import { PgRestoreFilter, quoteIdent, type ReplayPsql } from './pg-restore-filter.js';
 
 /**
  * PostgreSQL: `pg_dumpall --clean --if-exists` inside the container, as $POSTGRES_USER over
@@ -169,15 +169,13 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
     }
     if (version < 130000) await q('postgres', 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IS NOT NULL');
 
-    const psql = await execChecked(engine, id, ['psql', '--version'], 'psql --version');
-    const restricts = psqlRestricts(psql);
-    if (!restricts) {
+    const psql = await replayPsql(engine, id);
+    if (!psql.restrictKey) {
       log(
-        `warning: ${psql || 'this psql'} cannot restrict its own commands (\\restrict came with 17.6, 16.10, 15.14, 14.19 and 13.22): only stackvault's reading of the dump keeps psql commands out of it; update the image`,
+        `warning: ${psql.versionLine} cannot restrict its own commands (\\restrict came with 17.6, 16.10, 15.14, 14.19 and 13.22): only stackvault's reading of the dump keeps psql commands out of it, and it refuses whatever an older psql could read otherwise; update the image`,
       );
     }
-    // Hex: letters and digits, as \restrict wants; random per restore, so no dump can hold it.
-    const filter = new PgRestoreFilter(user, version >= 130000, restricts ? randomBytes(24).toString('hex') : undefined);
+    const filter = new PgRestoreFilter(user, version >= 130000, psql);
     const replay = await engine.exec(id, ['psql', '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q'], {
       // pipeline, not pipe(): an artifact that fails mid-read fails psql's stdin, and so the exec.
       stdin: pipeStreams(open(), filter, () => undefined),
@@ -221,8 +219,9 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
   },
 
   /** The whole dump goes through the replay filter first, so a foreign command refuses the restore before it starts. */
-  async checkRestore({ container, open }) {
-    await pipeline(open(), new PgRestoreFilter(superuser(container.env), true), new Writable({ write: (_c, _e, cb) => cb() }));
+  async checkRestore({ engine, container, open }) {
+    const psql = await replayPsql(engine, container.id);
+    await pipeline(open(), new PgRestoreFilter(superuser(container.env), true, psql), new Writable({ write: (_c, _e, cb) => cb() }));
   },
 
   /** Read off the dump on the host: COPY rows, sequences, large objects, databases, roles. */
@@ -374,6 +373,19 @@ const errorLine = (text: string) =>
     .split('\n')
     .find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))
     ?.trim() ?? firstLine(text);
+
+/**
+ * The container's psql as the replay filter must know it: its major version, and a key for its
+ * own guard if it has \restrict (hex: letters and digits, as \restrict wants; random per
+ * restore, so no dump can hold it). A psql whose version cannot be read is refused: the filter
+ * must read the dump as that psql does.
+ */
+async function replayPsql(engine: DockerEngine, id: string): Promise<ReplayPsql & { versionLine: string }> {
+  const versionLine = await execChecked(engine, id, ['psql', '--version'], 'psql --version');
+  const major = Number(/\(PostgreSQL\) (\d+)/.exec(versionLine)?.[1]);
+  if (!Number.isInteger(major)) throw new Error(`cannot tell the version of the container's psql from ${JSON.stringify(versionLine.slice(0, 80))}; refusing to replay a dump through it`);
+  return { versionLine, major, ...(psqlRestricts(versionLine) ? { restrictKey: randomBytes(24).toString('hex') } : {}) };
+}
 
 /** The first minor release of each major that has psql's \restrict (CVE-2025-8714); every major after 17 has it. */
 const RESTRICT_SINCE: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };

@@ -154,9 +154,13 @@ describe('typos and hostile dumps change nothing', () => {
     const dir = await tempDir('hidden-sql');
     const c = await bot(['backup', 'create', '--json', '--project', project, '--only', 'postgres', '--dir', dir]);
     const m = JSON.parse(String(c.stdout)) as Manifest;
-    // To psql `x$$` is one identifier; a reading that takes `$$` for a dollar quote sees the
-    // next line as quoted text (one of the disagreements a hostile-input hunt found).
-    await rewriteArtifact(join(dir, m.id), 'postgres', (sql) => sql.replace('\\connect "bot"', () => '\\connect "bot"\nSELECT 1 AS x$$;\n\\! touch /tmp/stackvault-pwned\n-- $$'));
+    // With standard_conforming_strings off, psql reads `\'` as a quote inside the string, so the
+    // string runs on to the next line's quote and the command after it is psql's; read with the
+    // setting on, the command is quoted text. (A psql without \restrict makes the reading refuse
+    // such a string: pg-old-psql.test.ts.)
+    await rewriteArtifact(join(dir, m.id), 'postgres', (sql) =>
+      sql.replace('\\connect "bot"', () => "\\connect \"bot\"\nSET standard_conforming_strings = off;\nSELECT 'a\\';\nSELECT ' \\! touch /tmp/stackvault-pwned\n';"),
+    );
     const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
     expect(r.exitCode, String(r.stderr)).not.toBe(0);
     // psql stopped at the command; the restore put the restore point back.

@@ -1,0 +1,109 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { newProjectName, PG_SUPERUSER, psql, startPostgres } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+import { independentFingerprint } from '../support/pg.js';
+import { rawArtifact, replaceArtifact } from '../support/tamper.js';
+
+const restorePoints = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('restore-point'));
+const PWNED = '/tmp/stackvault-pwned';
+
+/**
+ * psql before 13.22 (and 14.19, 15.14, 16.10, 17.6) has no \restrict, so nothing in psql stops
+ * a command a crafted dump hides from stackvault's reading. Here the reading is the only guard:
+ * it must read the dump as this psql does, refuse what it could read otherwise, and keep psql
+ * in the dump's encoding. Each hostile dump is first run through this very psql by hand, to
+ * prove it does run a shell there.
+ */
+describe('restores through a psql without \\restrict (13.16): the reading is the only guard', () => {
+  const project = newProjectName('oldpsql');
+  let pg: StartedTestContainer;
+
+  beforeAll(async () => {
+    pg = await startPostgres({ project }, IMAGES.postgres13);
+    await psql(pg, 'bot', "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'Grüße, 日本語, 🎉'), (2, E'tab\\there \\\\ back'), (3, 'C:\\dir')");
+    await psql(pg, 'postgres', "CREATE DATABASE legacy ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+    await psql(pg, 'legacy', "CREATE TABLE t (v text); INSERT INTO t VALUES ('café, naïve, ½')");
+  });
+
+  afterAll(async () => {
+    await pg?.stop().catch(() => undefined);
+  });
+
+  const backup = async (tag: string) => {
+    const dir = await tempDir(tag);
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(c.exitCode, String(c.stderr)).toBe(0);
+    return { dir, id: (JSON.parse(String(c.stdout)) as Manifest).id };
+  };
+
+  /** Puts `lines` after the dump's `\connect "bot"`, byte for byte. */
+  const hide = async (dir: string, id: string, lines: Buffer) => {
+    const manifest = JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')) as Manifest;
+    const raw = await rawArtifact(join(dir, id), manifest.services[0]!.artifact!);
+    const at = raw.indexOf('\\connect "bot"\n') + '\\connect "bot"\n'.length;
+    await replaceArtifact(join(dir, id), 'postgres', Buffer.concat([raw.subarray(0, at), lines, raw.subarray(at)]));
+  };
+
+  /** The lines run through the container's own psql by hand, as a replay without stackvault would. */
+  const byHand = async (lines: Buffer) => {
+    await pg.copyContentToContainer([{ content: lines, target: '/tmp/hostile.sql' }]);
+    await pg.exec(['psql', '-U', PG_SUPERUSER, '-d', 'bot', '-X', '-q', '-f', '/tmp/hostile.sql']);
+    const ran = (await pg.exec(['test', '-e', PWNED])).exitCode === 0;
+    await pg.exec(['rm', '-f', PWNED]);
+    return ran;
+  };
+
+  it('round trip: says psql cannot guard itself, replays, and the restore is proven by content', async () => {
+    expect((await pg.exec(['psql', '--version'])).output).toContain('13.16');
+    const before = await independentFingerprint(pg);
+    const { dir, id } = await backup('old-psql');
+    await psql(pg, 'bot', "UPDATE notes SET body = 'changed'; CREATE TABLE extra (x int)");
+    await psql(pg, 'legacy', 'DROP TABLE t');
+    const r = await bot(['backup', 'restore', id, '--dir', dir, '--yes']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toContain('cannot restrict its own commands');
+    expect(await independentFingerprint(pg)).toBe(before);
+    expect(await psql(pg, 'legacy', 'SELECT v FROM t')).toBe('café, naïve, ½');
+  });
+
+  it('a string ending in a backslash after standard_conforming_strings = off is refused before anything changes (exit 5)', async () => {
+    // With the setting off, psql reads `\'` as a quote inside the string, so the string runs on
+    // to the next line's quote and the command after it is psql's; read with it on, the command is quoted text.
+    const lines = Buffer.from(`SET standard_conforming_strings = off;\nSELECT 'a\\';\nSELECT ' \\! touch ${PWNED}\n';\n`, 'latin1');
+    expect(await byHand(lines)).toBe(true);
+    const { dir, id } = await backup('old-psql-sco');
+    await hide(dir, id, lines);
+    const r = await bot(['backup', 'restore', id, '--dir', dir, '--yes']);
+    expect(r.exitCode, String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toContain('a string ending in a backslash, which psql without \\restrict could read otherwise');
+    expect((await pg.exec(['test', '-e', PWNED])).exitCode).not.toBe(0);
+    expect(await restorePoints(dir)).toEqual([]);
+  });
+
+  it("a statement that switches psql to SJIS hides no command: psql is put back into the dump's encoding after it", async () => {
+    // In SJIS 0x81 is a lead byte that takes the quote after it, so psql sees `''` as the
+    // string's end and runs the command; read byte for byte, `''` is a quote inside the string.
+    const lines = Buffer.concat([
+      Buffer.from("SELECT pg_catalog.set_config('client_encoding', 'SJIS', false);\nSELECT '", 'latin1'),
+      Buffer.from([0x81]),
+      Buffer.from(`'' \\! touch ${PWNED}\n';\n`, 'latin1'),
+    ]);
+    expect(await byHand(lines)).toBe(true);
+    const before = await independentFingerprint(pg);
+    const { dir, id } = await backup('old-psql-sjis');
+    await hide(dir, id, lines);
+    const r = await bot(['backup', 'restore', id, '--dir', dir, '--yes']);
+    // Read in the dump's encoding, the line is one string with a byte no UTF8 database takes:
+    // the replay stops there, and the restore point is put back.
+    expect(r.exitCode, String(r.stderr)).not.toBe(0);
+    expect(String(r.stdout)).toMatch(/NOT restored, back on the restore point: replaying the dump stopped at an error: .*invalid byte sequence/);
+    expect((await pg.exec(['test', '-e', PWNED])).exitCode).not.toBe(0);
+    expect(await independentFingerprint(pg)).toBe(before);
+  });
+});
