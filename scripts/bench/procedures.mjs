@@ -150,6 +150,33 @@ export async function floor(stack) {
 }
 
 /**
+ * The floor of any tool that copies every store, on this machine: the same raw copies as
+ * `floor`, all at once (Chroma and Neo4j stopped before the clock starts, started after it
+ * stops). Nothing is compressed, hashed or written; the stores share the cores as they do in
+ * `create`.
+ */
+export async function floorTogether(stack) {
+  const count = (cmd) => bash(`${cmd} | ${COUNT}`).then(Number);
+  const stoppedOnes = ['chroma', 'neo4j'].map((s) => stack.name(s));
+  await Promise.all(stoppedOnes.map((c) => docker('stop', c)));
+  let ms;
+  try {
+    [ms] = await timed(() =>
+      Promise.all([
+        count(`docker exec ${q(stack.name('postgres'))} pg_dumpall -U ${PG_USER} --clean --if-exists`),
+        bgsave(stack.name('redis')).then(() => count(`docker cp ${q(`${stack.name('redis')}:/data/dump.rdb`)} -`)),
+        ...stoppedOnes.map((c) => count(`docker cp ${q(`${c}:/data`)} -`)),
+        count(`docker cp ${q(`${stack.name('app')}:/app/data`)} -`),
+      ]),
+    );
+  } finally {
+    await Promise.all(stoppedOnes.map((c) => docker('start', c)));
+  }
+  await stack.waitReady(['chroma', 'neo4j']);
+  return { ms };
+}
+
+/**
  * The manual restore, one store after another, each waited for before the next: psql replays
  * the gunzipped dump; Redis stopped, the RDB copied into its volume, started; Chroma and Neo4j
  * stopped, volume emptied, tar extracted (owners kept), started; the app stopped, its SQLite
