@@ -45,7 +45,6 @@ const DOUBTS: Record<Doubt, string> = {
   cr: 'a carriage return outside quotes',
   number: 'a number run into a letter',
   variable: 'a psql variable',
-  'backslash-quote': 'a string ending in a backslash',
   'after-statement': 'a statement after another on one line',
 };
 
@@ -100,9 +99,13 @@ export class PgRestoreFilter extends Transform {
     return this.restrictKey !== undefined;
   }
 
-  /** `\encoding` of the dump's encoding, in lower case (psql takes any case; the dump writes upper case). */
+  /**
+   * Unguarded: psql put back into the dump's client encoding and string syntax, as SQL (a
+   * failing `\encoding` is only a warning to psql; a failing SET stops it, ON_ERROR_STOP) and
+   * spelled with TO, so these lines are told from the dump's own (`SET x = ...`).
+   */
   private reassert(): string {
-    return `\\encoding ${this.encoding.toLowerCase()}\n`;
+    return `SET client_encoding TO '${this.encoding.toLowerCase()}';\nSET standard_conforming_strings TO ${this.lexer.standardStrings ? 'on' : 'off'};\n`;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -199,19 +202,28 @@ export class PgRestoreFilter extends Transform {
     const text = body.toString('latin1');
     const facts = this.lexer.line(text);
     this.refuseForeign(text, facts);
-    // Only a COPY where psql would see one starts COPY data (not one inside a quoted body), alone on its line.
-    if (facts.startsStatement && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1 && /^COPY .* FROM stdin;$/.test(text)) {
+    if (facts.backslashAt === 0) return this.command(text, line);
+    // A line is rewritten, or read as a COPY header or a setting, only if it is one whole statement where psql starts one.
+    const whole = facts.startsStatement && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
+    const copyHeader = whole && /^COPY .* FROM stdin;$/.test(text);
+    // The server starts COPY data for any spelling of COPY ... FROM STDIN, wherever psql sends
+    // it (even inside what a BEGIN block makes one query); only pg_dump's own line is read as one.
+    if (!this.guarded && facts.words.includes('stdin') && !copyHeader) {
+      throw new Error(`the dump holds STDIN outside pg_dump's COPY line (in the line ${JSON.stringify(text.slice(0, 100))}), where the server could take the next lines as data; refusing to run it`);
+    }
+    if (copyHeader) {
       this.inCopy = true;
       return line;
     }
-    if (facts.backslashAt === 0) return this.command(text, line);
-    const encoding = /^SET client_encoding = '([^']*)';$/.exec(text);
-    if (encoding && facts.startsStatement && !this.guarded) {
+    const encoding = whole ? /^SET client_encoding = '([^']*)';$/.exec(text) : null;
+    if (encoding && !this.guarded) {
       if (!SERVER_ENCODINGS.has(encoding[1]!))
         throw new Error(`the dump sets the client encoding ${JSON.stringify(encoding[1]!.slice(0, 40))}, in which psql would read its lines otherwise than this check; refusing to run it`);
       this.encoding = encoding[1]!;
     }
-    const out = this.rewrite(text, line, eol);
+    const strings = whole ? /^SET standard_conforming_strings = (on|off);$/.exec(text) : null;
+    if (strings) this.lexer.standardStrings = strings[1] === 'on'; // from the next line on, as psql
+    const out = whole ? this.rewrite(text, line, eol) : line;
     return out && facts.statementEnds.length > 0 ? this.afterStatement(out) : out;
   }
 
@@ -254,12 +266,19 @@ export class PgRestoreFilter extends Transform {
     if (name === 'connect') {
       if (!CONNECT.test(text)) throw foreign(text);
       this.inRoles = false;
-      this.encoding = 'SQL_ASCII'; // a new session, in psql's own encoding until the dump sets its database's
+      // A new session: the server's string syntax, psql's own encoding until the dump sets its database's.
+      this.encoding = 'SQL_ASCII';
+      this.lexer.standardStrings = true;
     } else if (text === '\\encoding SQL_ASCII') {
       this.encoding = 'SQL_ASCII'; // the only one pg_dumpall writes (before an odd name)
     } else throw foreign(text);
-    if (!this.restrictKey) return name === 'connect' ? Buffer.concat([line, line.at(-1) === NEWLINE ? Buffer.alloc(0) : Buffer.from('\n'), Buffer.from(this.reassert())]) : line;
-    return Buffer.from(`\\unrestrict ${this.restrictKey}\n${text}\n\\restrict ${this.restrictKey}\n`, 'latin1');
+    // psql reads the command's arguments in its client encoding: a statement may have switched
+    // it to one in which a lead byte takes the quote after it, so it goes back to SQL_ASCII
+    // (which needs no conversion) first, as SQL, which stops psql if it fails.
+    const before = "SET client_encoding TO 'sql_ascii';\n";
+    const nl = line.at(-1) === NEWLINE ? '' : '\n';
+    if (!this.restrictKey) return Buffer.concat([Buffer.from(before), line, Buffer.from(nl + (name === 'connect' ? this.reassert() : ''))]);
+    return Buffer.from(`${before}\\unrestrict ${this.restrictKey}\n${text}\n\\restrict ${this.restrictKey}\n`, 'latin1');
   }
 
   /**
@@ -282,7 +301,7 @@ export class PgRestoreFilter extends Transform {
       const own = facts.backslashAt === 0 && facts.startsStatement && ['connect', 'encoding', 'restrict', 'unrestrict'].includes(command);
       if (!own) throw new Error(`the dump holds the psql command \\${command.slice(0, 20)}, which pg_dumpall never writes; refusing to run it`);
     }
-    if (facts.words.includes('program')) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');
+    if (facts.copyProgram) throw new Error('the dump holds COPY … PROGRAM, which pg_dumpall never writes; refusing to run it');
   }
 }
 

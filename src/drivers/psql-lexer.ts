@@ -22,8 +22,10 @@ export interface LineFacts {
   startsStatement: boolean;
   /** Column of the first backslash outside quotes and comments (a psql command, or `\;`/`\:`), or -1. */
   backslashAt: number;
-  /** Identifiers outside quotes and comments, lower-cased (to look for keywords such as PROGRAM). */
+  /** Identifiers outside quotes and comments, lower-cased (to look for keywords such as STDIN). */
   words: string[];
+  /** COPY ... FROM or TO PROGRAM (which runs a shell command). */
+  copyProgram: boolean;
   /** Column of each `;` that ends a statement for psql (psql sends the statement there). */
   statementEnds: number[];
   /** After the line, psql holds no statement text (as `startsStatement`, for the next line). */
@@ -40,14 +42,11 @@ export interface LineFacts {
  *   start an E'...' string).
  * - `variable`: `:NAME` with a name psql defines (DBNAME, USER, LAST_ERROR_MESSAGE...): psql
  *   puts the variable's value in its place and reads that as input.
- * - `backslash-quote`: a string without E ends in an odd run of backslashes. With
- *   standard_conforming_strings off (which any SQL statement can set) psql reads `\'` as a
- *   quote inside the string, so where the string ends depends on the server.
  * - `after-statement`: something follows the `;` that ends a statement on the same line; psql
  *   runs the statement before it reads the next line, so a setting the statement changes
  *   applies to the rest of this line in a way no reading of the line can know.
  */
-export type Doubt = 'cr' | 'number' | 'variable' | 'backslash-quote' | 'after-statement';
+export type Doubt = 'cr' | 'number' | 'variable' | 'after-statement';
 
 export interface PsqlLexerOptions {
   /** psql 14 and later: no `;` ends `CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ... END`. Default true. */
@@ -145,7 +144,18 @@ export class PsqlLexer {
   private readonly identifiers: string[] = ['', '', '', ''];
   /** psql's query buffer holds text since the last statement's end (white space and `--` comments are not kept). */
   private pending = false;
+  /** Tokens of the statement so far, and its first one if that is a name (`copy` for a COPY). */
+  private statementTokens = 0;
+  private firstWord = '';
+  /** The name that was the last token (empty if the last token was not a name), and the one before the current token. */
+  private lastWord = '';
+  private prevWord = '';
   private readonly beginBlocks: boolean;
+  /**
+   * psql's reading of '...' follows the server's standard_conforming_strings (off: backslash
+   * escapes, as in E'...'); whoever feeds the lines says which applies to the next one.
+   */
+  standardStrings = true;
 
   constructor(options: PsqlLexerOptions = {}) {
     this.beginBlocks = options.beginBlocks ?? true;
@@ -162,6 +172,7 @@ export class PsqlLexer {
       startsStatement: this.atStatementStart(),
       backslashAt: -1,
       words: [],
+      copyProgram: false,
       statementEnds: [],
       endsStatement: false,
       doubts: [],
@@ -169,7 +180,6 @@ export class PsqlLexer {
     const doubt = (d: Doubt) => {
       if (!facts.doubts.includes(d)) facts.doubts.push(d);
     };
-    let backslashes = 0; // the run of backslashes just read inside a standard string (xq)
     let i = 0;
     while (i < text.length) {
       const c = text[i]!;
@@ -180,8 +190,6 @@ export class PsqlLexer {
         case 'xb':
         case 'xh': {
           if (c === "'") {
-            if (this.mode === 'xq' && backslashes % 2 === 1) doubt('backslash-quote');
-            backslashes = 0;
             // '' inside a string (not in B'' or X'', where psql ends the string and starts another: the same)
             if (text[i + 1] === "'" && this.mode !== 'xb' && this.mode !== 'xh') {
               i += 2;
@@ -196,7 +204,6 @@ export class PsqlLexer {
             i += 2; // an escape takes the next character; a backslash at the line's end takes nothing
             continue;
           }
-          backslashes = this.mode === 'xq' && c === '\\' ? backslashes + 1 : 0;
           i++;
           continue;
         }
@@ -290,10 +297,12 @@ export class PsqlLexer {
         continue;
       }
       this.pending = true;
+      this.statementTokens++;
+      this.prevWord = this.lastWord;
+      this.lastWord = '';
       const next = text[i + 1];
       if (c === "'") {
-        this.mode = 'xq';
-        backslashes = 0;
+        this.mode = this.standardStrings ? 'xq' : 'xe'; // psqlscan.l's xqstart
         i++;
         continue;
       }
@@ -352,6 +361,8 @@ export class PsqlLexer {
         if (this.parenDepth === 0 && this.beginDepth === 0) {
           facts.statementEnds.push(i);
           this.identifierCount = 0;
+          this.statementTokens = 0;
+          this.firstWord = '';
           this.pending = false;
         }
         i++;
@@ -361,7 +372,7 @@ export class PsqlLexer {
         i = numberEnd(text, i);
         // psql 15 and 16 take a name character after a number into the number's token (as
         // junk, or as 0x1F and 1_000), psql 13 and 14 start a name (or an E'...' string) there.
-        if (IDENT_START.test(text[i] ?? '')) doubt('number');
+        if (IDENT_CONT.test(text[i] ?? '')) doubt('number'); // `$` too: 1e5$$ is junk to psql 15, not a dollar quote
         continue;
       }
       if (IDENT_START.test(c)) {
@@ -415,6 +426,10 @@ export class PsqlLexer {
   private identifier(word: string, facts: LineFacts): void {
     const lower = word.toLowerCase();
     facts.words.push(lower);
+    if (this.statementTokens === 1) this.firstWord = lower;
+    // COPY's grammar puts PROGRAM right after FROM or TO, outside parentheses (a column named program is in them).
+    if (lower === 'program' && this.firstWord === 'copy' && this.parenDepth === 0 && (this.prevWord === 'from' || this.prevWord === 'to')) facts.copyProgram = true;
+    this.lastWord = lower;
     if (!this.beginBlocks) return;
     if (this.identifierCount === 0) this.identifiers.fill('');
     if (['create', 'function', 'procedure', 'or', 'replace'].includes(lower) && this.identifierCount < 4) this.identifiers[this.identifierCount] = lower[0]!;

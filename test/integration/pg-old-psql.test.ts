@@ -72,18 +72,29 @@ describe('restores through a psql without \\restrict (13.16): the reading is the
     expect(await psql(pg, 'legacy', 'SELECT v FROM t')).toBe('café, naïve, ½');
   });
 
-  it('a string ending in a backslash after standard_conforming_strings = off is refused before anything changes (exit 5)', async () => {
+  it('standard_conforming_strings off: read as psql reads it when the dump sets it (exit 5), put back when a statement does', async () => {
     // With the setting off, psql reads `\'` as a quote inside the string, so the string runs on
     // to the next line's quote and the command after it is psql's; read with it on, the command is quoted text.
-    const lines = Buffer.from(`SET standard_conforming_strings = off;\nSELECT 'a\\';\nSELECT ' \\! touch ${PWNED}\n';\n`, 'latin1');
-    expect(await byHand(lines)).toBe(true);
-    const { dir, id } = await backup('old-psql-sco');
-    await hide(dir, id, lines);
-    const r = await bot(['backup', 'restore', id, '--dir', dir, '--yes']);
+    const hidden = (set: string) => Buffer.from(`${set}\nSELECT 'a\\';\nSELECT ' \\! touch ${PWNED}\n';\n`, 'latin1');
+    const bySet = hidden('SET standard_conforming_strings = off;');
+    const byFunction = hidden("SELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);");
+    expect(await byHand(bySet)).toBe(true);
+    expect(await byHand(byFunction)).toBe(true);
+
+    // The dump's own SET: the reading follows it, sees the command, refuses.
+    const first = await backup('old-psql-sco');
+    await hide(first.dir, first.id, bySet);
+    const r = await bot(['backup', 'restore', first.id, '--dir', first.dir, '--yes']);
     expect(r.exitCode, String(r.stderr)).toBe(5);
-    expect(String(r.stderr)).toContain('a string ending in a backslash, which psql without \\restrict could read otherwise');
+    expect(String(r.stderr)).toContain('the psql command \\!');
+    expect(await restorePoints(first.dir)).toEqual([]);
+
+    // Any other statement: psql is put back to the dump's setting after it, so the command stays quoted text.
+    const second = await backup('old-psql-sco-fn');
+    await hide(second.dir, second.id, byFunction);
+    const s = await bot(['backup', 'restore', second.id, '--dir', second.dir, '--yes']);
+    expect(s.exitCode, String(s.stderr)).toBe(0);
     expect((await pg.exec(['test', '-e', PWNED])).exitCode).not.toBe(0);
-    expect(await restorePoints(dir)).toEqual([]);
   });
 
   it("a statement that switches psql to SJIS hides no command: psql is put back into the dump's encoding after it", async () => {

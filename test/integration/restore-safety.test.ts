@@ -154,17 +154,42 @@ describe('typos and hostile dumps change nothing', () => {
     const dir = await tempDir('hidden-sql');
     const c = await bot(['backup', 'create', '--json', '--project', project, '--only', 'postgres', '--dir', dir]);
     const m = JSON.parse(String(c.stdout)) as Manifest;
-    // With standard_conforming_strings off, psql reads `\'` as a quote inside the string, so the
-    // string runs on to the next line's quote and the command after it is psql's; read with the
-    // setting on, the command is quoted text. (A psql without \restrict makes the reading refuse
-    // such a string: pg-old-psql.test.ts.)
+    // With standard_conforming_strings off (set by a function call the reading does not follow),
+    // psql reads `\'` as a quote inside the string, so the string runs on to the next line's
+    // quote and the command after it is psql's; read with the setting on, the command is quoted
+    // text. (Without \restrict, psql is put back to the dump's setting: pg-old-psql.test.ts.)
     await rewriteArtifact(join(dir, m.id), 'postgres', (sql) =>
-      sql.replace('\\connect "bot"', () => "\\connect \"bot\"\nSET standard_conforming_strings = off;\nSELECT 'a\\';\nSELECT ' \\! touch /tmp/stackvault-pwned\n';"),
+      sql.replace('\\connect "bot"', () => "\\connect \"bot\"\nSELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);\nSELECT 'a\\';\nSELECT ' \\! touch /tmp/stackvault-pwned\n';"),
     );
     const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
     expect(r.exitCode, String(r.stderr)).not.toBe(0);
     // psql stopped at the command; the restore put the restore point back.
     expect(String(r.stdout)).toMatch(/NOT restored, back on the restore point: replaying the dump stopped at an error: backslash commands are restricted/);
+    expect(await exists(pg, '/tmp/stackvault-pwned')).toBe(false);
+  });
+  it('a statement that switches psql to SJIS cannot make a \\connect run a backquote while psql is unrestricted', async () => {
+    // In SJIS 0x81 takes the quote after it, so psql would end the quoted dbname early and run
+    // the backquoted text in a shell (proven by hand below); the replay puts psql back in
+    // SQL_ASCII before each command it lets through.
+    const lines = Buffer.concat([
+      Buffer.from("SELECT pg_catalog.set_config('client_encoding', 'SJIS', false);\n\\connect -reuse-previous=on \"dbname='a", 'latin1'),
+      Buffer.from([0x81]),
+      Buffer.from('""`touch /tmp/stackvault-pwned`\'"\n', 'latin1'),
+    ]);
+    await pg.copyContentToContainer([{ content: lines, target: '/tmp/hostile.sql' }]);
+    await pg.exec(['psql', '-U', 'botadmin', '-d', 'bot', '-X', '-q', '-f', '/tmp/hostile.sql']);
+    expect(await exists(pg, '/tmp/stackvault-pwned')).toBe(true);
+    await pg.exec(['rm', '-f', '/tmp/stackvault-pwned']);
+
+    const dir = await tempDir('sjis-connect');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--only', 'postgres', '--dir', dir]);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    const entry = m.services.find((s) => s.name === 'postgres')!;
+    const raw = await rawArtifact(join(dir, m.id), entry.artifact!);
+    const at = raw.indexOf('\\connect "bot"\n') + '\\connect "bot"\n'.length;
+    await replaceArtifact(join(dir, m.id), 'postgres', Buffer.concat([raw.subarray(0, at), lines, raw.subarray(at)]));
+    const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
+    expect(r.exitCode, String(r.stderr)).not.toBe(0); // psql cannot connect to that name: the restore point goes back
     expect(await exists(pg, '/tmp/stackvault-pwned')).toBe(false);
   });
 });

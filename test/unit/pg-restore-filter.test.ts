@@ -11,9 +11,9 @@ const UNGUARDED: ReplayPsql = { major: 13 };
 
 /**
  * The output without the lines the filter adds: its own \restrict and \unrestrict (our key),
- * and its \encoding lines (lower case; the dump's are upper case).
+ * and its SET lines (spelled with TO; the dump's use =).
  */
-const withoutOurs = (out: string) => out.replace(new RegExp(`^\\\\(?:(?:un)?restrict ${KEY}|encoding [a-z0-9_]+)\n`, 'gm'), '');
+const withoutOurs = (out: string) => out.replace(new RegExp(`^(?:\\\\(?:un)?restrict ${KEY}|SET (?:client_encoding|standard_conforming_strings) TO [^\n]*;)\n`, 'gm'), '');
 
 /** Runs bytes through the filter cut at the given offsets; returns the output bytes. */
 async function run(input: Buffer, cuts: number[], user = 'botadmin', force = true, psql: ReplayPsql = UNGUARDED): Promise<{ out: Buffer; roles: string[] }> {
@@ -263,8 +263,10 @@ describe("PgRestoreFilter with psql's own guard (\\restrict)", () => {
       '\\restrict theirs\nSELECT 1;\n\\unrestrict theirs\n\\encoding SQL_ASCII\n\\connect -reuse-previous=on "dbname=\'crm data\'"\n\\restrict theirs\nCOPY t (v) FROM stdin;\n\\\\! data\n\\.\n\\unrestrict theirs\n';
     const opened = `\\unrestrict ${KEY}\n`;
     const closed = `\\restrict ${KEY}\n`;
+    // psql back in SQL_ASCII before each command it runs unrestricted (a statement may have switched it to SJIS)
+    const ascii = "SET client_encoding TO 'sql_ascii';\n";
     expect(await restricted(dump)).toBe(
-      `${closed}SELECT 1;\n${opened}\\encoding SQL_ASCII\n${closed}${opened}\\connect -reuse-previous=on "dbname='crm data'"\n${closed}COPY t (v) FROM stdin;\n\\\\! data\n\\.\n`,
+      `${closed}SELECT 1;\n${ascii}${opened}\\encoding SQL_ASCII\n${closed}${ascii}${opened}\\connect -reuse-previous=on "dbname='crm data'"\n${closed}COPY t (v) FROM stdin;\n\\\\! data\n\\.\n`,
     );
   });
 
@@ -332,10 +334,13 @@ async function unguarded(sql: string, major = 13, cuts: number[] = []): Promise<
 }
 
 describe("PgRestoreFilter without psql's guard (psql before 17.6, 16.10, 15.14, 14.19, 13.22)", () => {
-  it("puts psql back into the dump's client encoding after every statement, COPY and \\connect", async () => {
-    const dump = "SET client_encoding = 'LATIN1';\nSELECT 1;\nCREATE TABLE t (\n  v text\n);\nCOPY t (v) FROM stdin;\na\n\\.\n\\connect \"b\"\nSET client_encoding = 'UTF8';\n-- done\n";
+  it("puts psql back into the dump's client encoding and string syntax after every statement, COPY and \\connect", async () => {
+    const dump =
+      "SET client_encoding = 'LATIN1';\nSET standard_conforming_strings = off;\nCREATE TABLE t (\n  v text\n);\nCOPY t (v) FROM stdin;\na\n\\.\n\\connect \"b\"\nSET client_encoding = 'UTF8';\n-- done\n";
+    const to = (enc: string, std: string) => `SET client_encoding TO '${enc}';\nSET standard_conforming_strings TO ${std};\n`;
+    const ascii = "SET client_encoding TO 'sql_ascii';\n";
     expect(await unguarded(dump)).toBe(
-      "\\encoding sql_ascii\nSET client_encoding = 'LATIN1';\n\\encoding latin1\nSELECT 1;\n\\encoding latin1\nCREATE TABLE t (\n  v text\n);\n\\encoding latin1\nCOPY t (v) FROM stdin;\na\n\\.\n\\encoding latin1\n\\connect \"b\"\n\\encoding sql_ascii\nSET client_encoding = 'UTF8';\n\\encoding utf8\n-- done\n",
+      `${to('sql_ascii', 'on')}SET client_encoding = 'LATIN1';\n${to('latin1', 'on')}SET standard_conforming_strings = off;\n${to('latin1', 'off')}CREATE TABLE t (\n  v text\n);\n${to('latin1', 'off')}COPY t (v) FROM stdin;\na\n\\.\n${to('latin1', 'off')}${ascii}\\connect "b"\n${to('sql_ascii', 'on')}SET client_encoding = 'UTF8';\n${to('utf8', 'on')}-- done\n`,
     );
   });
 
@@ -346,7 +351,6 @@ describe("PgRestoreFilter without psql's guard (psql before 17.6, 16.10, 15.14, 
   // Each of these ran `\! id` through a psql without \restrict, or could have with another
   // psql version or server setting; the guard stops them in psql itself (tested in restore-safety).
   it.each([
-    ['a string ending in a backslash (standard_conforming_strings off reads on)', "SET standard_conforming_strings = off;\nSELECT 'a\\';\nSELECT ' \\! id\n';\n", /ending in a backslash/],
     ['a carriage return ending a comment', 'SELECT 1; -- x\r\\! id\n', /refusing/],
     ['psql variable DBNAME (the name of a database the dump made)', 'SELECT :DBNAME;\n', /psql variable/],
     ['psql variable as a literal', "SELECT :'LAST_ERROR_MESSAGE';\n", /psql variable/],
@@ -356,6 +360,11 @@ describe("PgRestoreFilter without psql's guard (psql before 17.6, 16.10, 15.14, 
     ['a parameter run into a letter', 'SELECT $1a;\n', /a number run into a letter/],
     ['a statement after another on a line (it may switch the encoding)', "SELECT set_config('client_encoding', 'SJIS', false); SELECT 1;\n", /after another/],
     ['a variable-like name before a string', "SELECT :e'\\' ; \\! id';\n", /refusing/],
+    // Found by a second hunt, each against psql 13.16, 15.18 or 17.12 without \restrict:
+    ['COPY in another spelling (the server starts COPY data for any)', "CREATE TABLE t (v text);\ncopy t from stdin;\n'\n\\.\n\\echo PWNED\n';\n", /STDIN outside/],
+    ['COPY header over two lines', "COPY t (v)\nFROM stdin;\n'\n\\.\n\\echo PWNED\n';\n", /STDIN outside/],
+    ['a superuser line inside a statement (it was dropped)', 'WITH stdin AS (SELECT 1) SELECT 1 AS\nDROP ROLE IF EXISTS "botadmin";\nCOPY  FROM stdin;\n\\echo PWNED\n\\.\n', /refusing/],
+    ['a real number run into a dollar quote (junk to psql 15)', 'SELECT 1e5$$\n\\echo PWNED\n$$;\n', /a number run into a letter/],
   ])('refuses %s', async (_what, sql, message) => {
     await expect(unguarded(sql)).rejects.toThrow(message);
   });
@@ -368,6 +377,29 @@ describe("PgRestoreFilter without psql's guard (psql before 17.6, 16.10, 15.14, 
     ['U& strings, which take no escapes', "SELECT U&'\\' ; \\! id';\n"],
   ])('refuses %s', async (_what, sql) => {
     for (const psql of [GUARDED, UNGUARDED]) await expect(run(Buffer.from(sql, 'latin1'), [], 'botadmin', true, psql)).rejects.toThrow(/refusing/);
+  });
+
+  it('refuses COPY inside what a BEGIN block makes one query (psql 14 and later)', async () => {
+    const dump = "CREATE OR REPLACE FUNCTION public.begin() RETURNS int LANGUAGE sql AS 'select 1';\nCOPY t FROM stdin;\nSELECT 1 AS end;\n'\n\\.\n\\echo PWNED\n';\n";
+    await expect(unguarded(dump, 15)).rejects.toThrow(/STDIN outside/);
+  });
+
+  it.each([
+    ['FROM PROGRAM', "COPY t FROM PROGRAM 'id';\n"],
+    ['TO PROGRAM after a comment', "COPY t (program) TO /* x */ PROGRAM 'id';\n"],
+  ])('refuses COPY %s, and keeps a column or table named program', async (_what, sql) => {
+    await expect(unguarded(sql)).rejects.toThrow(/COPY … PROGRAM/);
+    const kept = 'CREATE TABLE public.program (program text);\nCOPY public.program (program) FROM stdin;\n\\.\n';
+    expect(withoutOurs(await unguarded(kept))).toBe(kept);
+  });
+
+  it("follows the dump's own standard_conforming_strings: off, a backslash escapes the quote", async () => {
+    await expect(unguarded("SET standard_conforming_strings = off;\nSELECT 'a\\';\nSELECT ' \\! id\n';\n")).rejects.toThrow(/the psql command \\!/);
+  });
+
+  it('drops its superuser lines only where a statement starts, so psql and the reading stay on the same lines', async () => {
+    const dump = 'SELECT 1 AS\nDROP ROLE IF EXISTS "botadmin";\nSELECT 2;\n';
+    expect(withoutOurs(await unguarded(dump))).toBe(dump);
   });
 
   it('reads BEGIN ... END of a SQL-standard function body as psql of that version does', async () => {
@@ -387,6 +419,11 @@ describe("PgRestoreFilter without psql's guard (psql before 17.6, 16.10, 15.14, 
       ' SELECT (ARRAY[1, 2, 3])[1:2] AS x;',
       'END;',
       "COMMENT ON FUNCTION public.f(integer) IS 'it''s \\\\ fine: $1 -- not a comment';",
+      "COMMENT ON TABLE public.t IS 'a path: C:\\dir\\';",
+      'CREATE TABLE public.courses (id integer, program text);',
+      'COPY public.courses (id, program) FROM stdin;',
+      '1\tmaths',
+      '\\.',
       "CREATE VIEW public.v AS SELECT ('x'::text)::character varying AS c, E'\\'' AS q, 1.5e-07 AS r, .5 AS s, (1)..2;",
       '    LANGUAGE "plpgsql" COST 1e-07;',
       'CREATE FUNCTION public.g() RETURNS text LANGUAGE plpgsql AS $_$',
