@@ -11,19 +11,17 @@ export const reportCommand = defineCommand<SharedFlagValues & { out?: string }, 
   options: () => [new Option('--out <file>', 'where to write it (default <dir>/report.html)')],
   examples: ['./bot.sh backup report', './bot.sh backup report --out /var/www/html/backups.html'],
   async run({ flags }) {
-    const [{ readCatalog }, { renderReport }, { schedulerStatus }, { rename, writeFile }, { join, resolve }] = await Promise.all([
+    const [{ readCatalog }, { renderReport }, { schedulerStatus }, { writeFileAtomic }, { join, resolve }] = await Promise.all([
       import('../core/catalog.js'),
       import('../core/report.js'),
       import('../core/scheduler.js'),
-      import('node:fs/promises'),
+      import('../util/safe-file.js'),
       import('node:path'),
     ]);
     const catalog = await readCatalog(flags.dir);
     const scheduler = await schedulerStatus(flags.dir).catch(() => undefined);
     const file = resolve(flags.out ?? join(catalog.dir, 'report.html'));
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, renderReport({ dir: catalog.dir, backups: catalog.backups, scheduler, now: new Date() }), { mode: 0o600 });
-    await rename(tmp, file);
+    await writeFileAtomic(file, renderReport({ dir: catalog.dir, backups: catalog.backups, scheduler, now: new Date() }), { mode: 0o600 });
     return { data: { file, backups: catalog.backups.length } };
   },
   render: ({ file, backups }, io) => io.say(`Report of ${backups} backups written to ${file} (open it in any browser; it needs no network).`),

@@ -1,16 +1,17 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Writable, type Readable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import { ExitCode, integrityError, StackvaultError } from '../errors.js';
 import { ageDecrypt } from '../util/age.js';
+import { interruptSignal } from '../util/interrupt.js';
+import { openRegularFile, UnsafeFileError } from '../util/safe-file.js';
 import { TailKeeper } from '../util/tail-keeper.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { unsafeEntry } from '../util/tar-safety.js';
-import { ByteCounter, decompressor, hashFile, Sha256Tap, type Compression } from './artifact.js';
+import { ByteCounter, decompressor, hashStream, Sha256Tap, type Compression } from './artifact.js';
 import type { ServiceEntry } from './manifest.js';
 import type { Driver } from '../drivers/types.js';
 import { SchemaError } from '../util/schema.js';
@@ -30,17 +31,38 @@ export interface ArtifactCheck {
  * that ends with its driver's completion line (artifactEnd). Any problem is an integrity error (exit 5)
  * naming the service and what is wrong. Reads the file once.
  */
-export async function checkArtifact(backupPath: string, entry: ServiceEntry, identity?: string, driver?: Pick<Driver, 'artifactEnd' | 'details'>): Promise<ArtifactCheck> {
+export async function checkArtifact(
+  backupPath: string,
+  entry: ServiceEntry,
+  identity?: string,
+  driver?: Pick<Driver, 'artifactEnd' | 'details'>,
+  signal: AbortSignal = interruptSignal,
+): Promise<ArtifactCheck> {
   const what = `${entry.name} (${entry.artifact})`;
   checkDetails(entry, driver);
   requireIdentity(entry, identity);
-  const file = join(backupPath, entry.artifact!);
-  const size = await stat(file).then(
-    (s) => s.size,
-    () => undefined,
-  );
-  if (size === undefined) throw integrityError(`The artifact of ${what} is missing.`);
-  if (size !== entry.bytes) throw integrityError(`The artifact of ${what} has ${size} bytes, the manifest says ${entry.bytes}: it was truncated or changed.`);
+  const { handle, size } = await openArtifactFile(backupPath, entry);
+  try {
+    return await checkOpened(handle, size, entry, what, identity, driver, signal);
+  } catch (err) {
+    // Ctrl-C / SIGTERM mid-hash: an interruption, not a damaged artifact (nothing is recorded).
+    if (signal.aborted) throw new StackvaultError(`Checking ${what} was interrupted.`, ExitCode.interrupted);
+    throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function checkOpened(
+  handle: FileHandle,
+  size: number,
+  entry: ServiceEntry,
+  what: string,
+  identity: string | undefined,
+  driver: Pick<Driver, 'artifactEnd' | 'details'> | undefined,
+  signal: AbortSignal,
+): Promise<ArtifactCheck> {
+  if (size !== entry.bytes) throw sizeError(entry, size);
 
   const hasher = new Sha256Tap();
   const raw = new ByteCounter();
@@ -56,11 +78,12 @@ export async function checkArtifact(backupPath: string, entry: ServiceEntry, ide
   const content: Writable = tar ?? tail;
   if (entry.encryption) {
     // Checksum first, on its own pass: a decryption failure must not hide a corrupt file.
-    if ((await hashFile(file, (f) => createReadStream(f))).sha256 !== entry.sha256) throw checksumError(what);
+    if ((await hashStream(readBytes(handle, entry.bytes!, signal))).sha256 !== entry.sha256) throw checksumError(what);
   }
   try {
-    await pipeline([createReadStream(file), hasher, ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), raw, content]);
+    await pipeline([readBytes(handle, entry.bytes!, signal), hasher, ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), raw, content], { signal });
   } catch (err) {
+    if (signal.aborted) throw err;
     if (hasher.digest && hasher.digest !== entry.sha256) throw checksumError(what);
     const message = (err as Error).message;
     if (/^age decryption failed/.test(message))
@@ -105,7 +128,9 @@ export async function checkArtifacts(backupPath: string, entries: readonly Servi
  * crafted manifest's paths, names and users reach file names, containers and commands.
  */
 export function checkDetails(entry: ServiceEntry, driver: Pick<Driver, 'details'> | undefined): void {
-  if (!driver) return;
+  // No driver, no check of its record and no way to restore it: not a backup this stackvault can vouch for.
+  if (!driver)
+    throw integrityError(`Service '${entry.name}' uses driver '${entry.driver}', which this stackvault does not know; refusing to use it.`, 'A newer stackvault may have written this backup.');
   try {
     driver.details.parse(entry.details ?? {}, 'details');
   } catch (err) {
@@ -121,8 +146,42 @@ const decryptStage = (entry: ServiceEntry, identity: string | undefined) => (ent
 /** The decompressed (and decrypted) content of an artifact, streamed. */
 export function openArtifact(backupPath: string, entry: ServiceEntry, identity?: string): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  pipeline([createReadStream(join(backupPath, entry.artifact!)), ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), out]).catch((err: unknown) =>
-    out.destroy(err as Error),
-  );
+  artifactBytes(backupPath, entry)
+    .then((file) => pipeline([file, ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), out]))
+    .catch((err: unknown) => out.destroy(err as Error));
   return out;
+}
+
+/** The artifact's file as it is on disk, streamed: a regular file of the backup's own, of the manifest's size (else exit 5). */
+export async function artifactBytes(backupPath: string, entry: ServiceEntry): Promise<Readable> {
+  const { handle, size } = await openArtifactFile(backupPath, entry);
+  if (size !== entry.bytes || size === 0) await handle.close();
+  if (size !== entry.bytes) throw sizeError(entry, size);
+  // autoClose: the handle is closed when the stream ends or is destroyed.
+  return size === 0 ? Readable.from([]) : handle.createReadStream({ start: 0, end: size - 1 });
+}
+
+const sizeError = (entry: ServiceEntry, size: number) =>
+  integrityError(`The artifact of ${entry.name} (${entry.artifact}) has ${size} bytes, the manifest says ${entry.bytes}: it was truncated or changed.`);
+
+/**
+ * The artifact's file, opened: a regular file of the backup's own or an integrity error (exit 5).
+ * A symlink is refused before anything about its target is looked at (not even its size, which
+ * would tell the size of any file the run can read); a FIFO or device is never opened.
+ */
+async function openArtifactFile(backupPath: string, entry: ServiceEntry): Promise<{ handle: FileHandle; size: number }> {
+  const what = `${entry.name} (${entry.artifact})`;
+  try {
+    return await openRegularFile(join(backupPath, entry.artifact!));
+  } catch (err) {
+    if (err instanceof UnsafeFileError) throw integrityError(`The artifact of ${what} is ${err.what}, not a regular file of the backup; refusing to read it.`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw integrityError(`The artifact of ${what} is missing.`);
+    throw integrityError(`The artifact of ${what} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
+  }
+}
+
+/** The file's first `bytes` bytes and no more (the manifest's size: a file that grows is not read on). */
+function readBytes(handle: FileHandle, bytes: number, signal?: AbortSignal): Readable {
+  if (bytes === 0) return Readable.from([]);
+  return handle.createReadStream({ start: 0, end: bytes - 1, autoClose: false, ...(signal ? { signal } : {}) });
 }

@@ -154,9 +154,9 @@ export async function writeArtifact(
   return { rawBytes: counter.bytes, bytes: hasher.bytes, sha256: hasher.digest };
 }
 
-/** SHA-256 and size of a file on disk, streaming. */
-export async function hashFile(file: string, source: (file: string) => Readable): Promise<{ sha256: string; bytes: number }> {
+/** SHA-256 and size of what a stream holds (a file on disk, opened by the caller). */
+export async function hashStream(source: Readable): Promise<{ sha256: string; bytes: number }> {
   const hasher = new Sha256Tap();
-  await pipeline(source(file), hasher, new PassThrough().resume());
+  await pipeline(source, hasher, new PassThrough().resume());
   return { sha256: hasher.digest, bytes: hasher.bytes };
 }

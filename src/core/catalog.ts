@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
 import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
@@ -42,7 +42,8 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
       continue;
     }
     if (e.name.startsWith('.')) continue; // our own state directories
-    const hasManifest = await stat(join(path, MANIFEST_FILE)).then(
+    // lstat: a symlink or a FIFO named manifest.json is there, and readManifest says what it is.
+    const hasManifest = await lstat(join(path, MANIFEST_FILE)).then(
       () => true,
       () => false,
     );

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ExitCode, StackvaultError } from '../errors.js';
+import { readRegularFile } from '../util/safe-file.js';
 import { sleep } from '../util/time.js';
 
 /** The lock: a directory made by proper-lockfile (mkdir is atomic), with OWNER_FILE inside. */
@@ -106,7 +107,8 @@ async function writeOwner(path: string, info: LockInfo): Promise<void> {
 async function inspectLock(path: string): Promise<{ holder?: LockInfo; dead: boolean }> {
   const stat = await fs.promises.lstat(path).catch(() => undefined);
   if (!stat) return { dead: false }; // released meanwhile: try again
-  const text = await fs.promises.readFile(stat.isDirectory() ? join(path, OWNER_FILE) : path, 'utf8').catch(() => undefined);
+  // A regular file only: a FIFO or a symlink planted as the lock must not hang or redirect the read.
+  const text = await readRegularFile(stat.isDirectory() ? join(path, OWNER_FILE) : path, 1 << 16).catch(() => undefined);
   let holder: LockInfo | undefined;
   try {
     holder = text ? (JSON.parse(text) as LockInfo) : undefined;

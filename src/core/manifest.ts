@@ -1,13 +1,15 @@
-import { readFile } from 'node:fs/promises';
 import type { Compression } from './artifact.js';
 import type { ArtifactFormat, DriverName } from '../drivers/types.js';
 import type { Fingerprint } from '../drivers/fingerprint.js';
 import { integrityError } from '../errors.js';
+import { MiB, readRegularFile, UnsafeFileError } from '../util/safe-file.js';
 
 /** Bumped when a reader of the old version could misread the new one. */
 export const SCHEMA_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const INFO_FILE = 'backup_info.txt';
+/** Far more than any manifest stackvault writes; a bigger file is not read into memory. */
+export const MANIFEST_MAX_BYTES = 64 * MiB;
 
 export type BackupType = 'manual' | 'daily' | 'weekly' | 'monthly' | 'pre-update' | 'restore-point';
 
@@ -113,8 +115,11 @@ export interface Verification {
 export async function readManifest(path: string): Promise<Manifest> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // A regular file only (never a symlink out of the backup directory, a FIFO or a device),
+    // and of a sane size: the largest stackvault writes are a few hundred KiB.
+    text = await readRegularFile(path, MANIFEST_MAX_BYTES);
   } catch (err) {
+    if (err instanceof UnsafeFileError) throw integrityError(`${path} is ${err.what}, not a manifest stackvault wrote; refusing to read it.`);
     throw integrityError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
   }
   return parseManifest(text, path);

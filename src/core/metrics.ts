@@ -1,5 +1,4 @@
-import { rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../util/safe-file.js';
 import type { Catalog } from './catalog.js';
 import type { Manifest } from './manifest.js';
 
@@ -76,7 +75,5 @@ export function renderMetrics(run: RunOutcome, catalog: Pick<Catalog, 'backups'>
 
 /** Writes the file whole or not at all: a scraper never reads half of it (temporary file, then rename). */
 export async function writeMetricsFile(file: string, text: string): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, text, { mode: 0o644 });
 }

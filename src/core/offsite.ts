@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -7,10 +7,13 @@ import { errorMessage, ExitCode, integrityError, notFound, StackvaultError } fro
 import { offsiteConfigured, openRepository, restic, type ResticSnapshot, shownRepository, snapshots } from '../offsite/restic.js';
 import { fsyncPath } from '../util/fsync.js';
 import { COMPRESSION_EXTENSION, decompressor, Sha256Tap } from './artifact.js';
+import { artifactBytes } from './artifact-check.js';
 import { ensureBackupDir, TMP_PREFIX } from './backup-dir.js';
 import { type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
+import { acquireLock } from './lock.js';
 import { updateManifest } from './manifest-update.js';
 import { type BackupType, MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
+import { parseBackupId } from './naming.js';
 import { applyRetention, type Decision, type RetentionItem, type RetentionPolicy } from './retention.js';
 
 /**
@@ -69,7 +72,7 @@ async function storeOffsite(record: BackupRecord, created: boolean, signal?: Abo
   let bytesAdded = 0;
   for (const s of m.services) {
     if (s.status !== 'ok' || !s.artifact) continue;
-    const opened = openForUpload(join(record.path, s.artifact), s);
+    const opened = openForUpload(await artifactBytes(record.path, s), s);
     const summary = await backupStdin(opened.name, opened.stream, [...common, tag.part('artifact'), tag.service(s.name)], signal);
     // The local file was checked against the manifest on the way: only now is the upload trusted.
     const check = opened.check();
@@ -83,14 +86,14 @@ async function storeOffsite(record: BackupRecord, created: boolean, signal?: Abo
   return { id: m.id, snapshot: summary.snapshot_id, bytesIn, bytesAdded: bytesAdded + summary.data_added, repository: shownRepository(), created };
 }
 
-/** The artifact as it goes to restic: decompressed (hashed on both sides), or as it is. */
-function openForUpload(file: string, s: ServiceEntry) {
+/** The artifact (its file's bytes, opened by artifactBytes) as it goes to restic: decompressed (hashed on both sides), or as it is. */
+function openForUpload(file: Readable, s: ServiceEntry) {
   const onDisk = new Sha256Tap();
   const stored = new Sha256Tap();
   const asIs = s.encryption !== undefined || !s.compression || s.compression === 'none';
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   const stages: NodeJS.ReadWriteStream[] = asIs ? [onDisk, stored, out] : [onDisk, decompressor(s.compression!), stored, out];
-  pipeline(createReadStream(file), ...(stages as [NodeJS.ReadWriteStream])).catch((err: Error) => out.destroy(err));
+  pipeline(file, ...(stages as [NodeJS.ReadWriteStream])).catch((err: Error) => out.destroy(err));
   const extension = COMPRESSION_EXTENSION[s.compression ?? 'none'];
   return {
     name: asIs ? s.artifact! : s.artifact!.slice(0, s.artifact!.length - extension.length),
@@ -139,11 +142,34 @@ export async function listOffsite(signal?: AbortSignal): Promise<RemoteBackup[]>
 }
 
 /**
+ * A backup ID becomes a directory name in the backup directory: only a plain one
+ * (`<prefix>_backup_YYYYMMDD_HHMMSS[_N]`) may, never a path like `../../etc/x`. The repository
+ * may be less trusted than this host, so its tags and records are held to that too (exit 5).
+ */
+export function plainBackupId(id: string, source: string): string {
+  if (!parseBackupId(id)) throw integrityError(`${source} names a backup ${JSON.stringify(id.slice(0, 120))} that is not a backup ID; refusing to use it.`);
+  return id;
+}
+
+/**
  * Fetches a backup from the repository into the backup directory: every file is checked
  * against the SHA-256 recorded when it was stored, in a temporary directory published only
  * when all are. Artifacts stored uncompressed come back uncompressed (the manifest says so).
+ * Under the directory's lock, so a cleanup meanwhile does not take the unfinished directory for a leftover.
  */
 export async function fetchOffsite(dir: string, id: string, signal?: AbortSignal): Promise<string> {
+  // Only full backup IDs are stored in the repository; anything else is not there (and never joined to a path).
+  if (!parseBackupId(id)) throw notFound(`No backup '${id}' in the restic repository ${shownRepository()} either (it is looked up by full backup ID).`, 'See ./bot.sh backup list --remote');
+  const release = await acquireLock(dir, `fetch ${id} from the restic repository`, 60_000);
+  try {
+    return await fetchInto(dir, id, signal);
+  } finally {
+    await release();
+  }
+}
+
+/** fetchOffsite's work, for a caller that holds the lock (or owns `dir`); `id` is a plain backup ID. */
+async function fetchInto(dir: string, id: string, signal?: AbortSignal): Promise<string> {
   const metas = await snapshots([TAG, tag.part('meta'), tag.id(id)], signal);
   const newest = metas.sort((a, b) => b.time.localeCompare(a.time))[0];
   if (!newest) throw notFound(`No backup '${id}' in the restic repository ${shownRepository()} either.`, 'See ./bot.sh backup list --remote');
@@ -330,11 +356,22 @@ export async function withFetchedCopy<T>(dir: string, id: string, work: (scratch
   const root = await ensureBackupDir(dir);
   const wanted = id === 'latest' ? (await listOffsite(signal)).find((r) => r.type !== 'restore-point')?.id : id;
   if (!wanted) throw notFound(`There are no backups in the restic repository ${shownRepository()}.`);
-  const scratch = await mkdtemp(join(root, `${TMP_PREFIX}remote-verify-`));
+  // "latest" takes the ID from a tag, the repository's word (exit 5 if it is a path); one typed in is just not there.
+  if (id === 'latest') plainBackupId(wanted, "The restic repository's newest backup");
+  else if (!parseBackupId(wanted))
+    throw notFound(`No backup '${wanted}' in the restic repository ${shownRepository()} (it is looked up by full backup ID or "latest").`, 'See ./bot.sh backup list --remote');
+  // The scratch directory is a .tmp- one, which cleanup removes as a leftover when it holds the
+  // lock: held for the whole check, as a restore or drill holds it.
+  const release = await acquireLock(root, `backup verify --remote ${wanted}`, 60_000);
   try {
-    await fetchOffsite(scratch, wanted, signal);
-    return await work(scratch, wanted);
+    const scratch = await mkdtemp(join(root, `${TMP_PREFIX}remote-verify-`));
+    try {
+      await fetchInto(scratch, wanted, signal);
+      return await work(scratch, wanted);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await release();
   }
 }

@@ -1,6 +1,6 @@
-import { appendFile, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { appendRegularFile, MiB, readRegularFile } from '../util/safe-file.js';
 
 /** "Who restored what, when": one tab-separated line per operation in the backup directory. */
 export const OPLOG_FILE = 'operations.log';
@@ -26,7 +26,8 @@ export function currentUser(): string {
 
 export async function appendOperation(dir: string, op: Operation): Promise<void> {
   const line = [op.at, op.user, op.command, op.backupId || '-', op.result, String(op.durationMs)].map(clean).join('\t');
-  await appendFile(join(dir, OPLOG_FILE), `${line}\n`, { mode: 0o600 });
+  // Never through a symlink planted in the backup directory, never waiting on a FIFO.
+  await appendRegularFile(join(dir, OPLOG_FILE), `${line}\n`, 0o600);
 }
 
 export function parseOperations(text: string): Operation[] {
@@ -41,5 +42,5 @@ export function parseOperations(text: string): Operation[] {
 }
 
 export async function readOperations(dir: string): Promise<Operation[]> {
-  return parseOperations(await readFile(join(dir, OPLOG_FILE), 'utf8').catch(() => ''));
+  return parseOperations(await readRegularFile(join(dir, OPLOG_FILE), 256 * MiB).catch(() => ''));
 }

@@ -1,10 +1,11 @@
 import { usageError } from '../errors.js';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCatalog, type Catalog } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionPolicy } from './retention.js';
 import { fsyncPath } from '../util/fsync.js';
+import { MiB, readRegularFile } from '../util/safe-file.js';
 
 export interface Removal {
   id: string;
@@ -54,7 +55,7 @@ export async function planPrune(dirOption: string, policy: RetentionPolicy, now:
 /** Policy from `<dir>/retention.json` (any subset of the fields), else the defaults. */
 /** `"offsite": true` in the policy file: every backup of this directory is stored offsite too (as --offsite). */
 export async function offsiteByPolicy(dir: string): Promise<boolean> {
-  const text = await readFile(join(dir, 'retention.json'), 'utf8').catch(() => undefined);
+  const text = await readRegularFile(join(dir, 'retention.json'), MiB).catch(() => undefined);
   if (!text) return false;
   const v = (JSON.parse(text) as { offsite?: unknown }).offsite;
   if (v !== undefined && typeof v !== 'boolean') throw usageError('retention.json: offsite must be true or false.');
@@ -62,7 +63,7 @@ export async function offsiteByPolicy(dir: string): Promise<boolean> {
 }
 
 export async function loadPolicy(dir: string): Promise<RetentionPolicy> {
-  const text = await readFile(join(dir, 'retention.json'), 'utf8').catch(() => undefined);
+  const text = await readRegularFile(join(dir, 'retention.json'), MiB).catch(() => undefined);
   if (!text) return DEFAULT_POLICY;
   const data = JSON.parse(text) as Partial<RetentionPolicy>;
   const policy = { ...DEFAULT_POLICY };
@@ -101,11 +102,16 @@ export async function executeRemoval(p: RemovalPlan, command: string): Promise<n
   }
 }
 
+/**
+ * Bytes a directory tree takes, as rm would free them: lstat, so a symlink counts as itself and
+ * is never followed (a link to /usr/lib is not walked or counted; `a -> .` loops no more).
+ * An entry that vanished or cannot be read counts 0 rather than failing a cleanup for good.
+ */
 export async function du(path: string): Promise<number> {
-  const info = await stat(path).catch(() => undefined);
+  const info = await lstat(path).catch(() => undefined);
   if (!info) return 0;
   if (!info.isDirectory()) return info.size;
   let total = 0;
-  for (const e of await readdir(path)) total += await du(join(path, e));
+  for (const e of await readdir(path).catch(() => [])) total += await du(join(path, e));
   return total;
 }

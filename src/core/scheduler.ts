@@ -1,10 +1,11 @@
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { execa } from 'execa';
 import { constants } from 'node:fs';
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { checkRecipient } from '../util/age.js';
+import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog } from './catalog.js';
 import { REPO_ROOT } from './compose.js';
@@ -148,7 +149,7 @@ export async function schedulerStatus(dirOption: string, now = new Date()): Prom
 }
 
 async function readState(dir: string): Promise<RunState | undefined> {
-  const text = await readFile(join(dir, STATE_FILE), 'utf8').catch(() => undefined);
+  const text = await readRegularFile(join(dir, STATE_FILE), MiB).catch(() => undefined);
   return text ? (JSON.parse(text) as RunState) : undefined;
 }
 
@@ -212,7 +213,7 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
     state = { at: stamp(), type: options.type, result: 'failed', error: err instanceof Error ? err.message : String(err), durationMs: Date.now() - started };
   }
   say(`${stamp()} scheduled ${options.type} backup ${state.result}${state.backupId ? ` (${state.backupId})` : ''}${state.error ? `: ${state.error}` : ''}`);
-  await writeFile(join(resolve(options.dir), STATE_FILE), JSON.stringify(state, null, 2), { mode: 0o600 }).catch(() => undefined);
+  await writeFileAtomic(join(resolve(options.dir), STATE_FILE), JSON.stringify(state, null, 2), { mode: 0o600 }).catch(() => undefined);
   await ping(options.ping, state.result === 'ok' ? '' : '/fail', say);
   return state;
 }

@@ -1,9 +1,10 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
-import { ExitCode, StackvaultError } from '../errors.js';
+import { ExitCode, StackvaultError, storageError } from '../errors.js';
 import { fsyncPath } from '../util/fsync.js';
+import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
 
 /**
  * Before stackvault stops or pauses a container it writes a marker (fsynced); it removes it
@@ -46,10 +47,10 @@ export interface StopOptions {
 export async function writeMarker(dir: string, marker: StoppedMarker): Promise<void> {
   const markers = join(dir, MARKER_DIR);
   const created = await mkdir(markers, { recursive: true, mode: 0o700 });
+  // mkdir accepts a symlink to a directory elsewhere; nothing is written outside the backup directory.
+  if (!(await lstat(markers)).isDirectory()) throw storageError(`${markers} is not a directory of its own (a symbolic link?); remove it and run again.`);
   const file = join(markers, `${marker.containerId}.json`);
-  await writeFile(`${file}.tmp`, JSON.stringify(marker), { mode: 0o600 });
-  await fsyncPath(`${file}.tmp`);
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomic(file, JSON.stringify(marker), { mode: 0o600, fsync: true });
   // Durable before the container is touched: a power loss right after must still show it.
   await fsyncPath(markers);
   if (created) await fsyncPath(dir);
@@ -65,7 +66,7 @@ async function readMarkers(dir: string): Promise<StoppedMarker[]> {
   const names = await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[]);
   const markers: StoppedMarker[] = [];
   for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const marker = await readFile(join(dir, MARKER_DIR, name), 'utf8').then(
+    const marker = await readRegularFile(join(dir, MARKER_DIR, name), MiB).then(
       (t) => JSON.parse(t) as StoppedMarker,
       () => undefined,
     );
