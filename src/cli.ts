@@ -8,6 +8,7 @@ import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
 import { ExitCode, StackvaultError, errorMessage } from './errors.js';
 import { installInterruptHandlers } from './util/interrupt.js';
+import { shown } from './util/terminal.js';
 
 /** The only place that exits the process: everything else throws typed errors. */
 async function main(argv: string[]): Promise<number> {
@@ -23,11 +24,12 @@ async function main(argv: string[]): Promise<number> {
       return ExitCode.usage;
     }
     if (err instanceof StackvaultError) {
-      process.stderr.write(`stackvault: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+      // Messages quote ids, names and reasons from manifests and directories: no control character goes out raw.
+      process.stderr.write(`stackvault: ${shown(err.message)}\n`);
+      if (err.hint) process.stderr.write(`  hint: ${shown(err.hint)}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`stackvault: unexpected error: ${errorMessage(err)}\n`);
+    process.stderr.write(`stackvault: unexpected error: ${shown(errorMessage(err))}\n`);
     if (process.env.STACKVAULT_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
     return ExitCode.failure;
   }

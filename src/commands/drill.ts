@@ -1,6 +1,7 @@
 import type { DrillResult } from '../core/drill.js';
 import { ExitCode } from '../errors.js';
 import { formatDuration } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
@@ -19,7 +20,7 @@ export const drillCommand = defineCommand<SharedFlagValues, DrillResult>({
     try {
       const result = await drillBackup({ dir: flags.dir, id: id!, identity: flags.identity, parallel: 4 }, { ...commandContext(flags.host), progress: { ...progress, serviceDone: () => undefined } });
       progress.stop?.();
-      for (const [service, s] of Object.entries(result.services)) io.say(`${s.ok ? '✅' : '❌'} ${service}: ${s.check}`);
+      for (const [service, s] of Object.entries(result.services)) io.say(`${s.ok ? '✅' : '❌'} ${shown(service)}: ${shown(s.check)}`);
       io.say(`${result.ok ? 'Drill passed' : 'Drill FAILED'} for ${result.backupId} in ${formatDuration(result.durationMs)}; the throwaway copy is removed and the drill is recorded in the manifest.`);
       return { data: result, backupId: result.backupId, exitCode: result.ok ? ExitCode.ok : ExitCode.integrity };
     } finally {

@@ -3,6 +3,7 @@ import type { BackupRecord, Catalog } from '../core/catalog.js';
 import type { Manifest } from '../core/manifest.js';
 import type { RemoteBackup } from '../core/offsite.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
@@ -58,13 +59,13 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
     } else {
       io.say(`${catalog.backups.length} backup${catalog.backups.length > 1 ? 's' : ''} in ${catalog.dir}, newest first:\n`);
       for (const b of catalog.backups) io.say(renderRow(b, now, chalk, statusMark));
-      io.say(`\nRestore the newest with: ./bot.sh backup restore ${catalog.backups[0]!.manifest.id}`);
+      io.say(`\nRestore the newest with: ./bot.sh backup restore ${shown(catalog.backups[0]!.manifest.id)}`);
     }
     if (remote) io.out.write(renderRemote(remote, listing.repository ?? '', new Set(catalog.backups.map((b) => b.manifest.id)), now, chalk));
     if (catalog.incomplete.length > 0) {
       if (flags.all) {
         io.say(`\nIncomplete (not backups):`);
-        for (const d of catalog.incomplete) io.say(`  ${chalk.yellow('!')} ${d.name}: ${d.reason}`);
+        for (const d of catalog.incomplete) io.say(`  ${chalk.yellow('!')} ${shown(d.name)}: ${shown(d.reason)}`);
       } else {
         io.say(chalk.dim(`\n${catalog.incomplete.length} incomplete director${catalog.incomplete.length > 1 ? 'ies' : 'y'} not shown (--all shows them).`));
       }
@@ -79,7 +80,7 @@ function renderRemote(remote: RemoteBackup[], repository: string, local: Set<str
   for (const r of remote) {
     const at = new Date(r.time);
     lines.push(
-      `  ${chalk.bold(r.id)}  ${formatDate(at)} (${formatAge(at, now)})  ${r.type}  snapshot ${r.snapshot} from ${r.hostname}  ${local.has(r.id) ? 'also local' : chalk.cyan('only offsite')}`,
+      `  ${chalk.bold(shown(r.id))}  ${formatDate(at)} (${formatAge(at, now)})  ${shown(r.type)}  snapshot ${shown(r.snapshot)} from ${shown(r.hostname)}  ${local.has(r.id) ? 'also local' : chalk.cyan('only offsite')}`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -88,9 +89,12 @@ function renderRemote(remote: RemoteBackup[], repository: string, local: Set<str
 function renderRow(b: BackupRecord, now: Date, chalk: Chalk, mark: (s: Manifest['services'][number]) => string): string {
   const m = b.manifest;
   const created = new Date(m.createdAt);
-  const services = m.services.map((s) => `${mark(s)} ${s.name}${s.engine ? `@${s.engine}` : ''}${s.downtimeMs !== undefined ? ` (down ${formatDuration(s.downtimeMs)})` : ''}`).join('  ');
-  const comment = m.comment ? `  "${m.comment}"` : '';
-  return `${chalk.bold(m.id)}  ${formatDate(created)} (${formatAge(created, now)})  ${m.type}  ${formatBytes(b.bytes)}${comment}\n    ${services}`;
+  // Every text here comes from the manifest: none goes to the terminal raw.
+  const services = m.services
+    .map((s) => `${mark(s)} ${shown(s.name)}${s.engine ? `@${shown(s.engine)}` : ''}${s.downtimeMs !== undefined ? ` (down ${formatDuration(s.downtimeMs)})` : ''}`)
+    .join('  ');
+  const comment = m.comment ? `  "${shown(m.comment)}"` : '';
+  return `${chalk.bold(shown(m.id))}  ${formatDate(created)} (${formatAge(created, now)})  ${shown(m.type)}  ${formatBytes(b.bytes)}${comment}\n    ${services}`;
 }
 
 /** A killed run may have left containers stopped; say which, if Docker can tell us. */

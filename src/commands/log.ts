@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import type { Operation } from '../core/oplog.js';
 import { defineCommand } from './command.js';
 import { wholeNumber } from './parse.js';
+import { shown } from '../util/terminal.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
 export const logCommand = defineCommand<SharedFlagValues & { lines: string }, Operation[] | { dir: string; operations: Operation[] }>({
@@ -21,6 +22,7 @@ export const logCommand = defineCommand<SharedFlagValues & { lines: string }, Op
   render(data, io) {
     const { dir, operations } = data as { dir: string; operations: Operation[] };
     if (operations.length === 0) io.say(`No operations recorded in ${dir} yet.`);
-    for (const o of operations) io.say(`${o.at}  ${o.user}  ${o.command}  ${o.backupId || '-'}  ${o.result}  ${(o.durationMs / 1000).toFixed(1)}s`);
+    // The log is a file anyone who can write the directory can edit: nothing from it goes out raw.
+    for (const o of operations) io.say(`${shown(o.at)}  ${shown(o.user)}  ${shown(o.command)}  ${shown(o.backupId || '-')}  ${shown(o.result)}  ${(o.durationMs / 1000).toFixed(1)}s`);
   },
 });

@@ -8,11 +8,14 @@ export function parseStopTimeout(value: string | undefined): number | undefined 
   return n;
 }
 
-/** A count flag or argument: a whole number of at least 1 (undefined stays undefined). */
+/**
+ * A count flag or argument: a whole number of at least 1 (undefined stays undefined), written in
+ * decimal digits only: Number() would take `0x1E` as 30, `1e3` as 1000 and `0b11` as 3.
+ */
 export function wholeNumber(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw usageError(`${flag} must be a whole number of at least 1, not '${value}'.`);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw usageError(`${flag} must be a whole number of at least 1, not '${value}'.`);
   return n;
 }
 

@@ -1,7 +1,6 @@
 import { Option } from 'commander';
 import type { OffsitePrune } from '../core/offsite.js';
 import type { RetentionPolicy } from '../core/retention.js';
-import { usageError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import { defineCommand } from './command.js';
 import { wholeNumber } from './parse.js';
@@ -74,9 +73,7 @@ successful backup.`,
 /** The retention policy: <dir>/retention.json, each value overridden by its flag. */
 export async function policyFrom(flags: Pick<PruneFlags, 'dir' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepPreUpdate'>): Promise<RetentionPolicy> {
   const { loadPolicy } = await import('../core/removal.js');
-  const base = await loadPolicy(flags.dir).catch((err: Error) => {
-    throw usageError(err.message);
-  });
+  const base = await loadPolicy(flags.dir); // a bad retention.json is a usage error naming the file
   return {
     dailyDays: wholeNumber(flags.keepDaily, '--keep-daily') ?? base.dailyDays,
     weeklyWeeks: wholeNumber(flags.keepWeekly, '--keep-weekly') ?? base.weeklyWeeks,

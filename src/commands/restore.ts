@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import type { RestorePlan, RestoreResult } from '../core/restore.js';
 import { ExitCode, type ExitCodeValue, StackvaultError } from '../errors.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
 import { parseMap, parseStopTimeout } from './parse.js';
 import type { SharedFlagValues } from './shared-flags.js';
@@ -86,8 +87,8 @@ their writes will show up as differences.`,
                 ? `not restored: ${s.error}`
                 : `FAILED: ${s.error}`;
         const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
-        io.say(`${mark} ${s.service} (${s.container}): ${what} (${formatDuration(s.durationMs)}${down})`);
-        for (const w of s.warnings ?? []) io.say(`warning: ${s.service}: ${w}`);
+        io.say(`${mark} ${shown(s.service)} (${shown(s.container)}): ${shown(what)} (${formatDuration(s.durationMs)}${down})`);
+        for (const w of s.warnings ?? []) io.say(`warning: ${shown(s.service)}: ${shown(w)}`);
       }
       if (result.stoppedApps?.length) io.say(`Stopped during the restore and started again: ${result.stoppedApps.join(', ')}`);
       io.say(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)`);
@@ -118,11 +119,11 @@ function interruptedError(result: RestoreResult): StackvaultError | undefined {
 
 function renderPlan(plan: RestorePlan): string {
   const created = new Date(plan.backup.createdAt);
-  const width = Math.max(...plan.items.map((i) => i.service.length));
+  const width = Math.max(...plan.items.map((i) => shown(i.service).length));
   return [
-    `Restore ${plan.backup.id} (${plan.backup.type}, ${formatDate(created)}, ${formatAge(created, new Date())}${plan.backup.comment ? `, "${plan.backup.comment}"` : ''}).`,
+    `Restore ${shown(plan.backup.id)} (${shown(plan.backup.type)}, ${formatDate(created)}, ${formatAge(created, new Date())}${plan.backup.comment ? `, "${shown(plan.backup.comment)}"` : ''}).`,
     'This REPLACES the current data of:',
-    ...plan.items.map((i) => `  ${i.service.padEnd(width)}  container ${i.container}  (${i.driver}, ${formatBytes(i.bytes)} compressed)`),
+    ...plan.items.map((i) => `  ${shown(i.service).padEnd(width)}  container ${shown(i.container)}  (${shown(i.driver)}, ${formatBytes(i.bytes)} compressed)`),
     '',
   ].join('\n');
 }

@@ -1,5 +1,6 @@
 import type { Bucket, Stats } from '../core/stats.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
@@ -21,9 +22,9 @@ export const statsCommand = defineCommand<SharedFlagValues, Stats & { dir: strin
 
 function renderStats(stats: Stats & { dir: string }): string {
   const now = new Date();
-  const when = (b?: { id: string; createdAt: string }) => (b ? `${b.id} (${formatDate(new Date(b.createdAt))}, ${formatAge(new Date(b.createdAt), now)})` : '-');
+  const when = (b?: { id: string; createdAt: string }) => (b ? `${shown(b.id)} (${formatDate(new Date(b.createdAt))}, ${formatAge(new Date(b.createdAt), now)})` : '-');
   const row = (name: string, b: Bucket, extra = '') =>
-    `  ${name.padEnd(16)} ${String(b.count).padStart(4)}  ${formatBytes(b.bytes).padStart(9)}  ${b.bytes ? `${(b.rawBytes / b.bytes).toFixed(1)}x` : '-'}${extra}`;
+    `  ${shown(name).padEnd(16)} ${String(b.count).padStart(4)}  ${formatBytes(b.bytes).padStart(9)}  ${b.bytes ? `${(b.rawBytes / b.bytes).toFixed(1)}x` : '-'}${extra}`;
   const lines = [
     `${stats.backups} backups, ${formatBytes(stats.bytes)} on disk (${formatBytes(stats.rawBytes)} before compression, ratio ${stats.compressionRatio ?? '-'}x) in ${stats.dir}`,
     '',
@@ -35,7 +36,7 @@ function renderStats(stats: Stats & { dir: string }): string {
     'By service:          count       size  ratio',
     ...Object.entries(stats.byService)
       .sort()
-      .map(([s, b]) => row(s, b, `${b.engine ? `  on ${b.engine}` : ''}${b.failed ? `  (${b.failed} failed)` : ''}${downtime(b)}`)),
+      .map(([s, b]) => row(s, b, `${b.engine ? `  on ${shown(b.engine)}` : ''}${b.failed ? `  (${b.failed} failed)` : ''}${downtime(b)}`)),
     '',
     `Oldest:           ${when(stats.oldest)}`,
     `Newest:           ${when(stats.newest)}`,

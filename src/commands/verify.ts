@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import type { ServiceVerification } from '../core/verify.js';
 import { integrityError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 import { type CommandIO, defineCommand, type Outcome } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
@@ -52,11 +53,11 @@ async function verifyIn(dir: string, id: string, flags: VerifyFlags, io: Command
   const result = await verifyBackup(dir, id, deep, flags.identity, (await import('../drivers/registry.js')).DRIVERS);
   for (const s of result.services) {
     if (!s.ok) {
-      io.say(`❌ ${s.service}: ${s.error}`);
+      io.say(`❌ ${shown(s.service)}: ${shown(s.error)}`);
       continue;
     }
     const opened = `checksum ok, ${formatBytes(s.check!.bytes)} -> ${formatBytes(s.check!.rawBytes)} opens cleanly${s.check!.tarEntries !== undefined ? ` (${s.check!.tarEntries} archive entries)` : ''}`;
-    io.say(`✅ ${s.service}: ${opened}${s.facts ? `; restored copy holds ${JSON.stringify(s.facts)}` : ''}`);
+    io.say(`✅ ${shown(s.service)}: ${opened}${s.facts ? `; restored copy holds ${shown(JSON.stringify(s.facts))}` : ''}`);
   }
   const data = { id: result.backup.id, deep: result.deep, services: result.services };
   const bad = result.services.filter((s) => !s.ok);
@@ -64,6 +65,6 @@ async function verifyIn(dir: string, id: string, flags: VerifyFlags, io: Command
     const error = integrityError(`Backup ${result.backup.id}${where} failed ${result.deep ? 'deep ' : ''}verification: ${bad.map((s) => s.service).join(', ')}.`);
     return { data, backupId: result.backup.id, error };
   }
-  io.say(`Backup ${result.backup.id}${where}: all ${result.services.length} artifacts verified${result.deep ? ' and restored into throwaway containers' : ''}.`);
+  io.say(`Backup ${shown(result.backup.id)}${where}: all ${result.services.length} artifacts verified${result.deep ? ' and restored into throwaway containers' : ''}.`);
   return { data, backupId: result.backup.id };
 }

@@ -2,7 +2,9 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
 import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
-import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
+import { isoInstant, MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
+import { parseBackupId } from './naming.js';
+import { shown } from '../util/terminal.js';
 
 export interface BackupRecord {
   manifest: Manifest;
@@ -54,17 +56,28 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
     try {
       const manifest = await readManifest(join(path, MANIFEST_FILE));
       if (manifest.id !== e.name) {
-        incomplete.push({ name: e.name, path, reason: `manifest names another backup (${manifest.id})` });
+        incomplete.push({ name: e.name, path, reason: `manifest names another backup (${shown(manifest.id)})` });
         continue;
       }
       backups.push({ manifest, path, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) });
     } catch (err) {
-      incomplete.push({ name: e.name, path, reason: err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err) });
+      incomplete.push({ name: e.name, path, reason: shown(err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err)) });
     }
   }
-  backups.sort((a, b) => b.manifest.createdAt.localeCompare(a.manifest.createdAt) || b.manifest.id.localeCompare(a.manifest.id));
+  backups.sort(newestFirst);
   incomplete.sort((a, b) => a.name.localeCompare(b.name));
   return { dir, backups, incomplete };
+}
+
+/**
+ * The one order of backups, newest first: by the instant of createdAt (a validated manifest's is
+ * `YYYY-MM-DDTHH:MM:SS(.sss)Z`, never compared as text), then by the id's `_N` suffix (two backups
+ * of one second), then by id, so that "latest", `list` and retention's "newest" agree.
+ */
+export function newestFirst(a: BackupRecord, b: BackupRecord): number {
+  const time = (r: BackupRecord) => isoInstant(r.manifest.createdAt) ?? Number.NEGATIVE_INFINITY;
+  const seq = (r: BackupRecord) => parseBackupId(r.manifest.id)?.seq ?? 0;
+  return time(b) - time(a) || seq(b) - seq(a) || (a.manifest.id < b.manifest.id ? 1 : a.manifest.id > b.manifest.id ? -1 : 0);
 }
 
 /**
@@ -89,7 +102,7 @@ export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
     throw usageError(`Backup ID '${wanted}' is ambiguous: it matches ${byStamp.map((b) => b.manifest.id).join(', ')}.`, 'Use the full directory name.');
   }
   const broken = catalog.incomplete.find((d) => d.name === wanted || d.name.endsWith(`_backup_${wanted}`));
-  if (broken) throw new StackvaultError(`${broken.name} is not a usable backup: ${broken.reason}.`, ExitCode.integrity);
+  if (broken) throw new StackvaultError(`${broken.name} is not a usable backup: ${broken.reason.replace(/\.$/, '')}.`, ExitCode.integrity);
   const newest = catalog.backups.slice(0, 3).map((b) => b.manifest.id);
   throw notFound(`No backup '${wanted}' in ${catalog.dir}.`, newest.length ? `Newest: ${newest.join(', ')} (see ./bot.sh backup list).` : 'There are no backups yet.');
 }

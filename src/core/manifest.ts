@@ -3,6 +3,7 @@ import type { ArtifactFormat, DriverName } from '../drivers/types.js';
 import type { Fingerprint } from '../drivers/fingerprint.js';
 import { integrityError } from '../errors.js';
 import { MiB, readRegularFile, UnsafeFileError } from '../util/safe-file.js';
+import { parseBackupId, timestampPart } from './naming.js';
 
 /** Bumped when a reader of the old version could misread the new one. */
 export const SCHEMA_VERSION = 1;
@@ -145,28 +146,142 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const ENGINE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const SAFE_ARTIFACT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** The first thing wrong with a parsed manifest, or undefined. Pure, fuzz-tested. */
-export function manifestProblem(data: unknown): string | undefined {
+/** The types `backup create --type` writes; nothing else is a backup type. */
+export const BACKUP_TYPES: readonly BackupType[] = ['manual', 'daily', 'weekly', 'monthly', 'pre-update', 'restore-point'];
+/** How far in the future a backup's createdAt may lie (clocks of two hosts differ a little). */
+export const FUTURE_SKEW_MS = 60 * 60 * 1000;
+/** Deeper than this, a manifest is refused: nothing stackvault writes comes near, and printing it must not overflow the stack. */
+export const MAX_DEPTH = 64;
+/** The only time format stackvault writes (Date.toISOString), so the only one it reads. */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z$/;
+
+/** Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS(.sss)Z` naming a real instant, else undefined. */
+export function isoInstant(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !ISO_INSTANT.test(value)) return undefined;
+  const t = Date.parse(value);
+  // Date.parse takes 2026-02-30 as March 2: the text must name the instant it parses to.
+  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 19) !== value.slice(0, 19)) return undefined;
+  return t;
+}
+
+/** A backup counts as successful only by its services: at least one, and every one ok. */
+export function succeeded(m: Pick<Manifest, 'services'>): boolean {
+  return m.services.length > 0 && m.services.every((s) => s.status === 'ok');
+}
+
+const isCount = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isStrings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const optional = (v: unknown, ok: (v: unknown) => boolean) => v === undefined || ok(v);
+const stringFields = (v: unknown, keys: readonly string[]) => isObj(v) && keys.every((k) => typeof v[k] === 'string');
+
+/** True when `data` nests deeper than `max` objects and arrays. Iterative: the depth it checks is what recursion could not survive. */
+function nestsDeeper(data: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[data, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * The first thing wrong with a parsed manifest, or undefined. Pure (given `now`), fuzz-tested.
+ * Every documented field is checked for its type, since each reaches a sum, a sort, a page or
+ * a terminal; unknown keys are allowed (a newer stackvault of the same schema may add some).
+ */
+export function manifestProblem(data: unknown, now: Date = new Date()): string | undefined {
   if (!isObj(data)) return 'not an object';
   if (!Number.isInteger(data.schemaVersion) || (data.schemaVersion as number) < 1) return 'schemaVersion missing';
   for (const key of ['id', 'createdAt', 'type', 'comment'] as const) if (typeof data[key] !== 'string') return `${key} missing`;
-  if (Number.isNaN(Date.parse(data.createdAt as string))) return 'createdAt is not a date';
+  if (nestsDeeper(data, MAX_DEPTH)) return `nested deeper than ${MAX_DEPTH} levels`;
+  const parsedId = parseBackupId(data.id as string);
+  if (!parsedId) return 'id is not a backup name (<prefix>_backup_YYYYMMDD_HHMMSS)';
+  const created = isoInstant(data.createdAt);
+  if (created === undefined) return 'createdAt is not a date (YYYY-MM-DDTHH:MM:SSZ)';
+  if (timestampPart(new Date(created)) !== parsedId.stamp) return 'createdAt does not match the time in the id';
+  if (created > now.getTime() + FUTURE_SKEW_MS) return 'createdAt lies in the future';
+  if (!BACKUP_TYPES.includes(data.type as BackupType)) return 'type is not a backup type';
+  if (data.status !== 'ok' && data.status !== 'partial') return "status is not 'ok' or 'partial'";
+  if (isoInstant(data.completedAt) === undefined) return 'completedAt is not a date';
+  if (!stringFields(data.tool, ['name', 'version'])) return 'tool is not a name and a version';
+  if (!stringFields(data.docker, ['version', 'apiVersion'])) return 'docker is not a version and an API version';
+  if (typeof data.host !== 'string') return 'host missing';
   if (!Array.isArray(data.services)) return 'services missing';
+  if (data.services.length === 0) return 'services is empty';
+  const names = new Set<string>();
   for (const [i, s] of data.services.entries()) {
     if (!isObj(s)) return `services[${i}] is not an object`;
     if (typeof s.name !== 'string' || typeof s.driver !== 'string' || typeof s.status !== 'string') return `services[${i}] lacks name, driver or status`;
     if (!['ok', 'failed', 'skipped'].includes(s.status as string)) return `services[${i}].status is '${String(s.status)}'`;
+    if (s.name === '' || names.has(s.name)) return `services[${i}].name is empty or used twice`;
+    names.add(s.name);
+    if (typeof s.container !== 'string' || typeof s.containerId !== 'string' || typeof s.image !== 'string') return `services[${i}] lacks container, containerId or image`;
     if (s.engine !== undefined && (typeof s.engine !== 'string' || !ENGINE_NAME.test(s.engine))) return `services[${i}].engine is not a plain name`;
     if (s.status === 'ok') {
       // The artifact name is joined to the backup directory: it must not be a path.
       if (typeof s.artifact !== 'string' || !SAFE_ARTIFACT.test(s.artifact)) return `services[${i}].artifact is not a plain file name`;
       if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) return `services[${i}].sha256 is not a SHA-256`;
-      if (typeof s.bytes !== 'number' || s.bytes < 0) return `services[${i}].bytes missing`;
+      if (!isCount(s.bytes)) return `services[${i}].bytes missing`;
     }
+    if (!isCount(s.durationMs)) return `services[${i}].durationMs is not a number of 0 or more`;
+    for (const key of ['bytes', 'rawBytes', 'downtimeMs', 'stopTimeoutSeconds'] as const) if (!optional(s[key], isCount)) return `services[${i}].${key} is not a number of 0 or more`;
+    for (const key of ['project', 'error', 'artifact', 'sha256', 'compression'] as const) if (!optional(s[key], (v) => typeof v === 'string')) return `services[${i}].${key} is not text`;
+    if (!optional(s.format, (v) => v === 'sql' || v === 'tar')) return `services[${i}].format is not sql or tar`;
+    if (!optional(s.hot, (v) => typeof v === 'boolean')) return `services[${i}].hot is not true or false`;
+    if (!optional(s.warnings, isStrings)) return `services[${i}].warnings is not a list of text`;
+    if (!optional(s.encryption, (v) => isObj(v) && v.tool === 'age' && isStrings(v.recipients))) return `services[${i}].encryption is not age recipients`;
+    if (!optional(s.fingerprint, (v) => isObj(v) && typeof v.method === 'string' && isObj(v.parts) && Object.values(v.parts).every((p) => typeof p === 'string')))
+      return `services[${i}].fingerprint is not a method and its parts`;
     if (s.details !== undefined && !isObj(s.details)) return `services[${i}].details is not an object`;
     if (s.skipped !== undefined && !(Array.isArray(s.skipped) && s.skipped.every((k) => isObj(k) && typeof k.path === 'string' && typeof k.why === 'string')))
       return `services[${i}].skipped is not a list of paths and reasons`;
     if (s.archive !== undefined && !(isObj(s.archive) && Number.isSafeInteger(s.archive.entries) && Number.isSafeInteger(s.archive.files))) return `services[${i}].archive is not two counts`;
   }
+  // A run in which nothing succeeded keeps nothing; `ok` means every service succeeded.
+  const services = data.services as ServiceEntry[];
+  if (!services.some((s) => s.status === 'ok')) return 'no service succeeded';
+  if ((data.status === 'ok') !== succeeded({ services })) return `status '${data.status}' contradicts its services`;
+  return extrasProblem(data);
+}
+
+/** The optional records: what verify, drill, offsite and a consistent backup add. */
+function extrasProblem(data: Record<string, unknown>): string | undefined {
+  if (!optional(data.engines, (v) => isObj(v) && Object.values(v).every((e) => stringFields(e, ['url', 'version', 'apiVersion'])))) return 'engines is not a record of engines';
+  if (
+    !optional(
+      data.leftOut,
+      (v) => Array.isArray(v) && v.every((l) => stringFields(l, ['container', 'reason']) && optional(l.project, (x) => typeof x === 'string') && optional(l.service, (x) => typeof x === 'string')),
+    )
+  )
+    return 'leftOut is not a list of containers and reasons';
+  if (
+    !optional(
+      data.offsite,
+      (v) => isObj(v) && isoInstant(v.at) !== undefined && typeof v.ok === 'boolean' && optional(v.snapshot, (x) => typeof x === 'string') && optional(v.error, (x) => typeof x === 'string'),
+    )
+  )
+    return 'offsite is not a dated result';
+  if (!optional(data.fetchedFrom, (v) => stringFields(v, ['repository', 'snapshot']) && isoInstant((v as Record<string, unknown>).at) !== undefined))
+    return 'fetchedFrom is not a repository, snapshot and date';
+  const verification = (v: unknown) =>
+    isObj(v) &&
+    isoInstant(v.at) !== undefined &&
+    typeof v.deep === 'boolean' &&
+    typeof v.ok === 'boolean' &&
+    isObj(v.services) &&
+    Object.values(v.services).every((r) => isObj(r) && typeof r.ok === 'boolean' && optional(r.error, (x) => typeof x === 'string') && optional(r.facts, isObj));
+  if (!optional(data.verifications, (v) => Array.isArray(v) && v.every(verification))) return 'verifications is not a list of dated results';
+  const drill = (v: unknown) =>
+    isObj(v) &&
+    isoInstant(v.at) !== undefined &&
+    typeof v.ok === 'boolean' &&
+    isCount(v.durationMs) &&
+    isObj(v.services) &&
+    Object.values(v.services).every((r) => isObj(r) && typeof r.ok === 'boolean' && typeof r.check === 'string');
+  if (!optional(data.drills, (v) => Array.isArray(v) && v.every(drill))) return 'drills is not a list of dated results';
+  if (!optional(data.consistency, (v) => isObj(v) && isoInstant(v.at) !== undefined && isCount(v.pausedMs) && isStrings(v.paused) && optional(v.copiedInWindow, isStrings)))
+    return 'consistency is not a dated window';
   return undefined;
 }

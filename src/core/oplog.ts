@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { appendRegularFile, MiB, readRegularFile } from '../util/safe-file.js';
+import { shown } from '../util/terminal.js';
 
 /** "Who restored what, when": one tab-separated line per operation in the backup directory. */
 export const OPLOG_FILE = 'operations.log';
@@ -14,7 +15,8 @@ export interface Operation {
   durationMs: number;
 }
 
-const clean = (s: string) => s.replace(/[\t\r\n]+/g, ' ').slice(0, 500);
+/** One field of a line: tabs and line breaks would split it, and no other control character is written raw either. */
+const clean = (s: string) => shown(s.replace(/[\t\r\n]+/g, ' ')).slice(0, 500);
 
 export function currentUser(): string {
   try {

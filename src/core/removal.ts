@@ -3,6 +3,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCatalog, type Catalog } from './catalog.js';
 import { acquireLock } from './lock.js';
+import { succeeded } from './manifest.js';
 import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionPolicy } from './retention.js';
 import { fsyncPath } from '../util/fsync.js';
 import { MiB, readRegularFile } from '../util/safe-file.js';
@@ -23,7 +24,9 @@ export interface RemovalPlan {
   leftovers: Array<{ name: string; bytes: number }>;
 }
 
-const asItems = (c: Catalog) => c.backups.map((b) => ({ id: b.manifest.id, type: b.manifest.type, createdAt: new Date(b.manifest.createdAt), status: b.manifest.status }));
+// Success is read from the services, never from the status field alone.
+const asItems = (c: Catalog) =>
+  c.backups.map((b) => ({ id: b.manifest.id, type: b.manifest.type, createdAt: new Date(b.manifest.createdAt), status: succeeded(b.manifest) ? ('ok' as const) : ('partial' as const) }));
 
 function plan(catalog: Catalog, decisions: Decision[], leftovers: RemovalPlan['leftovers']): RemovalPlan {
   const byId = new Map(catalog.backups.map((b) => [b.manifest.id, b]));
@@ -52,25 +55,44 @@ export async function planPrune(dirOption: string, policy: RetentionPolicy, now:
   return plan(catalog, applyRetention(asItems(catalog), policy, now), await leftoverDirs(catalog));
 }
 
-/** Policy from `<dir>/retention.json` (any subset of the fields), else the defaults. */
+/**
+ * `<dir>/retention.json` as an object, or undefined when there is none. A file that is not JSON,
+ * or JSON that is not an object, is a bad setting: one sentence naming the file (exit 2).
+ */
+async function readPolicyFile(dir: string): Promise<Record<string, unknown> | undefined> {
+  const path = join(dir, 'retention.json');
+  // Absent: the defaults. A symlink, FIFO or device in its place is refused (readRegularFile).
+  const text = await readRegularFile(path, MiB).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (text === undefined) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw usageError(`${path} is not valid JSON.`, 'It holds e.g. {"dailyDays": 14, "preUpdateKeep": 10}.');
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw usageError(`${path} must hold a JSON object, e.g. {"dailyDays": 14}.`);
+  return data as Record<string, unknown>;
+}
+
 /** `"offsite": true` in the policy file: every backup of this directory is stored offsite too (as --offsite). */
 export async function offsiteByPolicy(dir: string): Promise<boolean> {
-  const text = await readRegularFile(join(dir, 'retention.json'), MiB).catch(() => undefined);
-  if (!text) return false;
-  const v = (JSON.parse(text) as { offsite?: unknown }).offsite;
-  if (v !== undefined && typeof v !== 'boolean') throw usageError('retention.json: offsite must be true or false.');
+  const v = (await readPolicyFile(dir))?.offsite;
+  if (v !== undefined && typeof v !== 'boolean') throw usageError(`${join(dir, 'retention.json')}: offsite must be true or false.`);
   return v === true;
 }
 
+/** Policy from `<dir>/retention.json` (any subset of the fields), else the defaults. */
 export async function loadPolicy(dir: string): Promise<RetentionPolicy> {
-  const text = await readRegularFile(join(dir, 'retention.json'), MiB).catch(() => undefined);
-  if (!text) return DEFAULT_POLICY;
-  const data = JSON.parse(text) as Partial<RetentionPolicy>;
+  const data = await readPolicyFile(dir);
   const policy = { ...DEFAULT_POLICY };
+  if (!data) return policy;
   for (const key of Object.keys(DEFAULT_POLICY) as Array<keyof RetentionPolicy>) {
     const v = data[key];
     if (v !== undefined) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`retention.json: ${key} must be a whole number of at least 1`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw usageError(`${join(dir, 'retention.json')}: ${key} must be a whole number of at least 1.`);
       policy[key] = v;
     }
   }

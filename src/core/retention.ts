@@ -1,4 +1,4 @@
-import type { BackupType } from './manifest.js';
+import { type BackupType, FUTURE_SKEW_MS } from './manifest.js';
 
 export interface RetentionPolicy {
   dailyDays: number;
@@ -38,12 +38,23 @@ export function minusMonths(date: Date, months: number): Date {
 }
 
 /**
+ * The backup that every removal spares: the newest whose status is ok. One dated in the future
+ * (beyond a clock's skew) cannot be it: a catalog refuses such a manifest anyway, and a planted
+ * one must not move this protection away from the real newest backup.
+ */
+export function newestOk(backups: readonly RetentionItem[], now: Date): RetentionItem | undefined {
+  return backups
+    .filter((b) => b.status === 'ok' && b.createdAt.getTime() <= now.getTime() + FUTURE_SKEW_MS)
+    .reduce<RetentionItem | undefined>((best, b) => (!best || b.createdAt.getTime() > best.createdAt.getTime() ? b : best), undefined);
+}
+
+/**
  * Which backups the policy keeps, each with the reason. Pure: (backups, policy, now) -> decisions,
  * one per backup, in input order. Ages are measured in UTC, so DST changes do not move them.
  * The newest successful backup is always kept, whatever its type and age.
  */
 export function applyRetention(backups: readonly RetentionItem[], policy: RetentionPolicy, now: Date): Decision[] {
-  const newestOk = [...backups].filter((b) => b.status === 'ok').sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+  const newest = newestOk(backups, now);
   const preUpdateRank = new Map(
     backups
       .filter((b) => b.type === 'pre-update')
@@ -51,7 +62,7 @@ export function applyRetention(backups: readonly RetentionItem[], policy: Retent
       .map((b, i) => [b.id, i]),
   );
   return backups.map((b) => {
-    if (b === newestOk) return { id: b.id, keep: true, reason: 'newest successful backup' };
+    if (b === newest) return { id: b.id, keep: true, reason: 'newest successful backup' };
     if (PROTECTED_TYPES.includes(b.type)) return { id: b.id, keep: true, reason: `${b.type} backups are never removed automatically` };
     const age = now.getTime() - b.createdAt.getTime();
     switch (b.type) {
@@ -83,9 +94,9 @@ export function applyRetention(backups: readonly RetentionItem[], policy: Retent
  * newest successful backup. Pure, like applyRetention.
  */
 export function applyAgeLimit(backups: readonly RetentionItem[], days: number, now: Date): Decision[] {
-  const newestOk = [...backups].filter((b) => b.status === 'ok').sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+  const newest = newestOk(backups, now);
   return backups.map((b) => {
-    if (b === newestOk) return { id: b.id, keep: true, reason: 'newest successful backup' };
+    if (b === newest) return { id: b.id, keep: true, reason: 'newest successful backup' };
     if (PROTECTED_TYPES.includes(b.type)) return { id: b.id, keep: true, reason: `${b.type} backups are never removed automatically` };
     const keep = now.getTime() - b.createdAt.getTime() < days * DAY;
     return { id: b.id, keep, reason: keep ? `younger than ${days} days` : `older than ${days} days` };

@@ -1,4 +1,5 @@
 import type { BackupRecord } from './catalog.js';
+import { succeeded } from './manifest.js';
 
 export interface Bucket {
   count: number;
@@ -26,8 +27,10 @@ const bucket = (): Bucket => ({ count: 0, bytes: 0, rawBytes: 0 });
 
 /** Pure: summarises backups (newest first, as the catalog returns them). */
 export function computeStats(backups: BackupRecord[], incomplete: number): Stats {
-  const byType: Stats['byType'] = {};
-  const byService: Stats['byService'] = {};
+  // Keyed by names from manifests: without a prototype, `__proto__` or `toString` is a name like any other.
+  const byType: Stats['byType'] = Object.create(null);
+  const byService: Stats['byService'] = Object.create(null);
+  const size = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
   let bytes = 0;
   let rawBytes = 0;
   for (const { manifest } of backups) {
@@ -45,16 +48,16 @@ export function computeStats(backups: BackupRecord[], incomplete: number): Stats
         svc.lastDowntimeMs ??= s.downtimeMs; // newest first
         svc.maxDowntimeMs = Math.max(svc.maxDowntimeMs ?? 0, s.downtimeMs);
       }
-      svc.bytes += s.bytes ?? 0;
-      svc.rawBytes += s.rawBytes ?? 0;
-      t.bytes += s.bytes ?? 0;
-      t.rawBytes += s.rawBytes ?? 0;
-      bytes += s.bytes ?? 0;
-      rawBytes += s.rawBytes ?? 0;
+      svc.bytes += size(s.bytes);
+      svc.rawBytes += size(s.rawBytes);
+      t.bytes += size(s.bytes);
+      t.rawBytes += size(s.rawBytes);
+      bytes += size(s.bytes);
+      rawBytes += size(s.rawBytes);
     }
   }
   const brief = (b: BackupRecord | undefined) => (b ? { id: b.manifest.id, createdAt: b.manifest.createdAt } : undefined);
-  const good = backups.find((b) => b.manifest.status === 'ok');
+  const good = backups.find((b) => succeeded(b.manifest));
   return {
     backups: backups.length,
     bytes,

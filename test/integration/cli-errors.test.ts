@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
@@ -95,5 +95,91 @@ describe('CLI errors', () => {
     expect(JSON.parse(String(r.stdout))).toEqual([]);
     const all = await bot(['backup', 'list', '--dir', dir, '--all']);
     expect(String(all.stdout)).toMatch(/Incomplete[\s\S]*\.tmp-stackvault_backup_20261121_020000: unfinished[\s\S]*stackvault_backup_20261120_020000: manifest.json is not valid JSON/);
+  });
+
+  it('a planted or corrupted backup is listed as incomplete with its reason, costs no real backup, and nothing of it reaches the terminal raw', async () => {
+    const dir = await tempDir('planted');
+    const real = ['sv_backup_20260801_000000', 'sv_backup_20260901_000000'];
+    const manifest = (id: string, createdAt: string, over: Record<string, unknown> = {}) => ({
+      schemaVersion: 1,
+      id,
+      createdAt,
+      completedAt: createdAt,
+      type: 'daily',
+      comment: '',
+      status: 'ok',
+      tool: { name: 'stackvault', version: '1' },
+      docker: { version: '28', apiVersion: '1.41' },
+      host: 'h',
+      services: [
+        {
+          name: 'app',
+          container: 'app',
+          containerId: 'x',
+          image: 'x',
+          driver: 'nosuch',
+          status: 'ok',
+          artifact: 'a',
+          bytes: 2,
+          sha256: '8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4',
+          durationMs: 1,
+        },
+      ],
+      ...over,
+    });
+    const plant = async (name: string, m: unknown) => {
+      await mkdir(join(dir, name));
+      await writeFile(join(dir, name, 'a'), 'hi');
+      await writeFile(join(dir, name, 'manifest.json'), JSON.stringify(m));
+    };
+    await plant(real[0]!, manifest(real[0]!, '2026-08-01T00:00:00.000Z'));
+    await plant(real[1]!, manifest(real[1]!, '2026-09-01T00:00:00.000Z', { comment: '\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\\x1b[1A\x1b[2K' }));
+    await plant('zz_backup_20991231_000000', { ...manifest('zz_backup_20991231_000000', '2099-12-31T00:00:00Z', { type: 'manual' }), services: [] });
+    await plant('evil\x1b[2J\x1b]0;pwned\x07', manifest('evil\x1b[2J\x1b]0;pwned\x07', '2026-11-30T00:00:00Z'));
+    await plant('sv_backup_20260602_000000', manifest('sv_backup_20260602_000000', '2026-06-02T00:00:00Z', { status: 5 }));
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    const raw = /\x1b|\x07|\r/;
+
+    const all = await bot(['backup', 'list', '--all', '--dir', dir]);
+    expect(all.exitCode).toBe(0);
+    expect(String(all.stdout)).not.toMatch(raw);
+    expect(String(all.stdout)).toMatch(/2 backups in .*newest first:\n\nsv_backup_20260901_000000 /);
+    expect(String(all.stdout)).toContain('zz_backup_20991231_000000: manifest.json is not a valid stackvault manifest: createdAt lies in the future');
+    expect(String(all.stdout)).toContain('evil\\x1b[2J\\x1b]0;pwned\\x07: manifest.json is not a valid stackvault manifest: id is not a backup name');
+    expect(String(all.stdout)).toContain("sv_backup_20260602_000000: manifest.json is not a valid stackvault manifest: status is not 'ok' or 'partial'.");
+
+    // Asked for by name, an invalid backup is an integrity error (exit 5) in one sentence.
+    const named = await bot(['backup', 'verify', '20260602_000000', '--dir', dir]);
+    expect(named.exitCode).toBe(5);
+    expect(String(named.stderr)).toMatch(/^stackvault: sv_backup_20260602_000000 is not a usable backup: manifest.json is not a valid stackvault manifest: status is not 'ok' or 'partial'\.\n$/);
+    const typo = await bot(['backup', 'restore', 'nope\x1b[31m', '--dir', dir]);
+    expect(typo.exitCode).toBe(4);
+    expect(String(typo.stderr)).not.toMatch(raw);
+    expect(String(typo.stderr)).toContain("No backup 'nope\\x1b[31m'");
+
+    for (const command of [
+      ['backup', 'stats'],
+      ['backup', 'report'],
+      ['backup', 'list', '--json'],
+    ]) {
+      const r = await bot([...command, '--dir', dir]);
+      expect(r.exitCode, `${command.join(' ')}: ${String(r.stderr)}`).toBe(0);
+      expect(String(r.stdout) + String(r.stderr)).not.toMatch(/unexpected error/);
+    }
+
+    // Typed numbers are decimal digits only; the planted backup does not move "newest successful".
+    const hex = await bot(['backup', 'cleanup', '0x1E', '--dir', dir]);
+    expect(hex.exitCode).toBe(2);
+    expect(String(hex.stderr)).toBe("stackvault: DAYS must be a whole number of at least 1, not '0x1E'.\n");
+    const cleanup = await bot(['backup', 'cleanup', '30', '--dir', dir]);
+    expect(cleanup.exitCode, String(cleanup.stderr)).toBe(0);
+    expect(String(cleanup.stdout)).toContain(`removed ${real[0]}`);
+    expect(await readdir(dir)).toContain(real[1]);
+
+    // A retention.json that is not a policy: one sentence naming the file, exit 2.
+    await writeFile(join(dir, 'retention.json'), 'null');
+    const prune = await bot(['backup', 'prune', '--dry-run', '--dir', dir]);
+    expect(prune.exitCode).toBe(2);
+    expect(String(prune.stderr)).toBe(`stackvault: ${join(dir, 'retention.json')} must hold a JSON object, e.g. {"dailyDays": 14}.\n`);
   });
 });

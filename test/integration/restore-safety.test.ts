@@ -159,7 +159,10 @@ describe('typos and hostile dumps change nothing', () => {
     // quote and the command after it is psql's; read with the setting on, the command is quoted
     // text. (Without \restrict, psql is put back to the dump's setting: pg-old-psql.test.ts.)
     await rewriteArtifact(join(dir, m.id), 'postgres', (sql) =>
-      sql.replace('\\connect "bot"', () => "\\connect \"bot\"\nSELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);\nSELECT 'a\\';\nSELECT ' \\! touch /tmp/stackvault-pwned\n';"),
+      sql.replace(
+        '\\connect "bot"',
+        () => "\\connect \"bot\"\nSELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);\nSELECT 'a\\';\nSELECT ' \\! touch /tmp/stackvault-pwned\n';",
+      ),
     );
     const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes']);
     expect(r.exitCode, String(r.stderr)).not.toBe(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveBackup, type BackupRecord, type Catalog } from '../../src/core/catalog.js';
+import { newestFirst, resolveBackup, type BackupRecord, type Catalog } from '../../src/core/catalog.js';
 import type { Manifest } from '../../src/core/manifest.js';
 import { parseBackupId } from '../../src/core/naming.js';
 import { StackvaultError } from '../../src/errors.js';
@@ -80,5 +80,63 @@ describe('resolving backup IDs', () => {
       const parsed = parseBackupId(s);
       if (parsed) expect(s).toMatch(/_backup_\d{8}_\d{6}/);
     }
+  });
+});
+
+describe('the one order of backups: newest first, by time', () => {
+  it.each([
+    // [what, [id, createdAt] in any order, expected order]
+    [
+      'by instant, not by text: .5 s after the second sorts after it',
+      [
+        ['a_backup_20261121_020000', '2026-11-21T02:00:00Z'],
+        ['b_backup_20261121_020000', '2026-11-21T02:00:00.500Z'],
+      ],
+      ['b_backup_20261121_020000', 'a_backup_20261121_020000'],
+    ],
+    [
+      'two in one second: _10 is newer than _2',
+      [
+        ['sv_backup_20261121_020000_2', '2026-11-21T02:00:00.000Z'],
+        ['sv_backup_20261121_020000_10', '2026-11-21T02:00:00.000Z'],
+        ['sv_backup_20261121_020000', '2026-11-21T02:00:00.000Z'],
+      ],
+      ['sv_backup_20261121_020000_10', 'sv_backup_20261121_020000_2', 'sv_backup_20261121_020000'],
+    ],
+    [
+      'a date that is not strict sorts last, whatever its text',
+      [
+        ['sv_backup_20000109_000000', '9 Jan 2000'],
+        ['sv_backup_20260801_000000', '2026-08-01T00:00:00Z'],
+      ],
+      ['sv_backup_20260801_000000', 'sv_backup_20000109_000000'],
+    ],
+    [
+      'across years and months',
+      [
+        ['sv_backup_20261231_235959', '2026-12-31T23:59:59Z'],
+        ['sv_backup_20270101_000000', '2027-01-01T00:00:00Z'],
+        ['sv_backup_20260101_000000', '2026-01-01T00:00:00Z'],
+      ],
+      ['sv_backup_20270101_000000', 'sv_backup_20261231_235959', 'sv_backup_20260101_000000'],
+    ],
+  ])('%s', (_what, backups, order) => {
+    for (const input of [backups, [...backups].reverse()]) {
+      expect(
+        input
+          .map(([id, at]) => rec(id!, at!))
+          .sort(newestFirst)
+          .map((r) => r.manifest.id),
+      ).toEqual(order);
+    }
+  });
+
+  it('"latest" is the first in that order that is not a restore point', () => {
+    const backups = [
+      rec('sv_backup_20260801_000000', '2026-08-01T00:00:00Z'),
+      rec('sv_backup_20260901_000000', '2026-09-01T00:00:00Z'),
+      rec('restore-point_backup_20261001_000000', '2026-10-01T00:00:00Z', 'restore-point'),
+    ];
+    expect(resolveBackup({ dir: '/b', backups: backups.sort(newestFirst), incomplete: [] }, 'latest').manifest.id).toBe('sv_backup_20260901_000000');
   });
 });

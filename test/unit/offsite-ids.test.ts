@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ResticSnapshot } from '../../src/offsite/restic.js';
+import { writtenManifest, writtenService } from '../support/manifests.js';
 
 /**
  * Backup IDs from the restic repository (a tag, a stored manifest) become directory names in
@@ -32,7 +33,7 @@ const snapshot = (id: string): ResticSnapshot => ({
   tags: ['stackvault', `sv-id:${id}`, 'sv-type:daily', 'sv-part:meta'],
   paths: [],
 });
-const meta = (id: string) => JSON.stringify({ format: 1, files: {}, manifest: { schemaVersion: 1, id, createdAt: '2026-06-01T00:00:00Z', type: 'daily', comment: '', status: 'ok', services: [] } });
+const meta = (id: string) => JSON.stringify({ format: 1, files: {}, manifest: writtenManifest(id, [writtenService({ artifact: 'a', bytes: 2, sha256: 'a'.repeat(64) })]) });
 const newDir = () => mkdtemp(join(tmpdir(), 'svu-offsite-'));
 
 beforeEach(() => {

@@ -48,4 +48,23 @@ describe('backup report', () => {
     const crafted = manifest({ consistency: { at: 'x', pausedMs: 'soon', paused: 'x' } as never });
     expect(renderReport({ dir: '/b', backups: [{ manifest: crafted, path: '/x', bytes: 1 }], now: new Date('2026-12-04T00:00:00Z') })).toContain('<td>?, nothing paused</td>');
   });
+
+  // Each of these once ended `backup report` with "unexpected error" (exit 1) for the whole directory.
+  it.each([
+    ['a status that is a number', { status: 5 as never }],
+    ['a verification whose time is a number', { verifications: [{ at: 5, ok: true, deep: false }] as never }],
+    ['drills that are text', { drills: 'x' as never }],
+    ['drills holding null', { drills: [null] as never }],
+    ['a createdAt that is a number', { createdAt: 5 as never }],
+    ['services that are not a list', { services: 'x' as never }],
+    ['a service that is null', { services: [null, { name: 'postgres', driver: 'postgres', status: 'ok', bytes: 10, durationMs: 1 }] as never }],
+    ['sizes and durations as text', { services: [{ name: 'postgres', driver: 'postgres', status: 'ok', bytes: '10', rawBytes: '40', durationMs: 'slow', downtimeMs: 'long' }] as never }],
+    ['a name that is an object', { services: [{ name: { a: 1 }, driver: 'postgres', status: 'failed', error: 7, durationMs: 1 }] as never }],
+    ['a consistency record that is text', { consistency: 'x' as never }],
+  ])('a manifest with %s still gives a page', (_what, over) => {
+    const backups = [manifest(over), manifest({ createdAt: '2026-11-30T02:00:00Z' })].map((m) => ({ manifest: m, path: '/x', bytes: 10 }));
+    const html = renderReport({ dir: '/b', backups, now: new Date('2026-12-04T00:00:00Z') });
+    expect(html).toContain('</html>');
+    expect(html).not.toContain('NaN');
+  });
 });

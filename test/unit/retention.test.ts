@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyAgeLimit, applyRetention, DEFAULT_POLICY, minusMonths, type RetentionItem } from '../../src/core/retention.js';
+import { applyAgeLimit, applyRetention, DEFAULT_POLICY, minusMonths, newestOk, type RetentionItem } from '../../src/core/retention.js';
 
 const b = (id: string, type: RetentionItem['type'], iso: string, status: RetentionItem['status'] = 'ok'): RetentionItem => ({ id, type, createdAt: new Date(iso), status });
 const kept = (items: RetentionItem[], now: string) =>
@@ -119,5 +119,26 @@ describe('cleanup by age', () => {
   it('never removes everything: the newest successful stays even if old', () => {
     const d = applyAgeLimit([b('only', 'daily', '2020-01-01T00:00:00Z')], 30, new Date('2026-11-21T00:00:00Z'));
     expect(d[0]).toEqual({ id: 'only', keep: true, reason: 'newest successful backup' });
+  });
+});
+
+describe('the newest successful backup, which every removal spares', () => {
+  const NOW = '2026-12-01T00:00:00Z';
+  it.each([
+    ['the newest ok one', [b('old', 'daily', '2026-08-01T00:00:00Z'), b('new', 'daily', '2026-09-01T00:00:00Z')], 'new'],
+    ['not a newer partial one', [b('ok', 'daily', '2026-08-01T00:00:00Z'), b('partial', 'daily', '2026-09-01T00:00:00Z', 'partial')], 'ok'],
+    ['not one dated in the future', [b('real', 'daily', '2026-09-01T00:00:00Z'), b('planted', 'manual', '2099-12-31T00:00:00Z')], 'real'],
+    ['one a little ahead of this clock', [b('real', 'daily', '2026-09-01T00:00:00Z'), b('skewed', 'daily', '2026-12-01T00:30:00Z')], 'skewed'],
+    ['the first of two at the same instant', [b('a', 'daily', '2026-09-01T00:00:00Z'), b('b', 'daily', '2026-09-01T00:00:00Z')], 'a'],
+    ['none when nothing succeeded', [b('p', 'daily', '2026-09-01T00:00:00Z', 'partial')], undefined],
+  ])('is %s', (_what, items, id) => {
+    expect(newestOk(items, new Date(NOW))?.id).toBe(id);
+  });
+
+  it('a backup dated in the future does not take the protection from the real ones (cleanup and prune)', () => {
+    const items = [b('aug', 'daily', '2026-08-01T00:00:00Z'), b('sep', 'daily', '2026-09-01T00:00:00Z'), b('planted', 'daily', '2099-12-31T00:00:00Z')];
+    const keptBy = (d: ReturnType<typeof applyAgeLimit>) => d.filter((x) => x.keep).map((x) => x.id);
+    expect(keptBy(applyAgeLimit(items, 30, new Date(NOW)))).toEqual(['sep', 'planted']);
+    expect(keptBy(applyRetention(items, DEFAULT_POLICY, new Date(NOW)))).toEqual(['sep', 'planted']);
   });
 });

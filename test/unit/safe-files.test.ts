@@ -14,6 +14,7 @@ import { writeMarker } from '../../src/core/stopped-markers.js';
 import { verifyBackup } from '../../src/core/verify.js';
 import { DRIVERS } from '../../src/drivers/registry.js';
 import { readRegularFile, writeFileAtomic } from '../../src/util/safe-file.js';
+import { writtenManifest, writtenService } from '../support/manifests.js';
 
 /**
  * Nothing outside the backup directory is read as a backup, followed, written or deleted, and
@@ -29,8 +30,8 @@ async function shapeBackup(root: string, service: Partial<ServiceEntry> = {}, id
   const dir = join(root, id);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'a'), 'hi');
-  const entry = { name: 'app', driver: 'redis', status: 'ok', artifact: 'a', bytes: 2, sha256: sha('hi'), durationMs: 1, ...service };
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify({ schemaVersion: 1, id, createdAt: '2026-06-01T00:00:00Z', type: 'daily', comment: '', status: 'ok', services: [entry] }));
+  const entry = writtenService({ artifact: 'a', bytes: 2, sha256: sha('hi'), ...service });
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify(writtenManifest(id, [entry])));
   return dir;
 }
 const entryOf = (service: Partial<ServiceEntry> = {}): ServiceEntry =>

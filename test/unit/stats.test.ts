@@ -33,6 +33,9 @@ const rec = (id: string, createdAt: string, type: Manifest['type'], services: Se
   },
 });
 
+/** A key that, on a plain object, is the prototype. */
+const PROTO = '__proto__';
+
 describe('stats', () => {
   it('sums per type and service, counts failures, finds the last fully successful backup', () => {
     const backups = [
@@ -61,6 +64,27 @@ describe('stats', () => {
     const s = computeStats(backups, 0);
     expect(s.byService.neo4j).toMatchObject({ lastDowntimeMs: 400, maxDowntimeMs: 5200 });
     expect(s.byService.pg!.lastDowntimeMs).toBeUndefined();
+  });
+  it('names from manifests are only names: __proto__, toString and constructor change nothing else', () => {
+    const proto = { ...svc('__proto__', 'ok', 7, 7), engine: 'EVIL' };
+    const backups = [
+      rec('c', '2026-11-03T00:00:00Z', '__proto__' as Manifest['type'], [proto, svc('toString', 'ok', 1, 2), svc('constructor', 'failed')]),
+      rec('b', '2026-11-02T00:00:00Z', 'daily', [svc('pg', 'ok', 10, 20)]),
+    ];
+    const s = computeStats(backups, 0);
+    expect(({} as Record<string, unknown>).engine).toBeUndefined();
+    expect(Object.keys(s.byService).sort()).toEqual(['__proto__', 'constructor', 'pg', 'toString']);
+    expect(s.byService.pg).toEqual({ count: 1, bytes: 10, rawBytes: 20, failed: 0 });
+    expect(s.byService[PROTO]).toEqual({ count: 1, bytes: 7, rawBytes: 7, failed: 0, engine: 'EVIL' });
+    expect(s.byService.toString).toEqual({ count: 1, bytes: 1, rawBytes: 2, failed: 0 });
+    expect(s.byService.constructor).toEqual({ count: 0, bytes: 0, rawBytes: 0, failed: 1 });
+    expect(Object.keys(s.byType).sort()).toEqual(['__proto__', 'daily']);
+    expect([s.bytes, s.rawBytes]).toEqual([18, 29]);
+    expect(JSON.parse(JSON.stringify(s)).byService[PROTO].engine).toBe('EVIL');
+  });
+  it('sizes that are not numbers count as nothing, never as text', () => {
+    const s = computeStats([rec('a', '2026-11-01T00:00:00Z', 'daily', [{ ...svc('pg', 'ok'), bytes: '5' as never, rawBytes: Number.NaN }, svc('redis', 'ok', 3, 4)])], 0);
+    expect([s.bytes, s.rawBytes, s.byService.pg!.bytes]).toEqual([3, 4, 0]);
   });
   it('handles no backups', () => {
     expect(computeStats([], 0)).toMatchObject({ backups: 0, compressionRatio: null, oldest: undefined, lastSuccessful: undefined });

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { wholeNumber } from '../../src/commands/parse.js';
+import { ExitCode, StackvaultError } from '../../src/errors.js';
+
+describe('whole numbers from the command line', () => {
+  it.each([
+    ['30', 30],
+    ['1', 1],
+    [' 7 ', 7],
+    ['0030', 30],
+    [undefined, undefined],
+  ])('%j -> %j', (value, n) => expect(wholeNumber(value, 'DAYS')).toBe(n));
+
+  // Number() reads all of these as numbers; a typo must not become a retention period.
+  it.each(['0x1E', '1e3', '0b11', '0o17', '30.0', '3.5', '-1', '0', '', ' ', '+5', '30d', 'Infinity', '99999999999999999999'])('%j is a usage error (exit 2)', (value) => {
+    let caught: unknown;
+    try {
+      wholeNumber(value, 'DAYS');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(StackvaultError);
+    expect((caught as StackvaultError).exitCode).toBe(ExitCode.usage);
+    expect((caught as StackvaultError).message).toBe(`DAYS must be a whole number of at least 1, not '${value}'.`);
+  });
+});
