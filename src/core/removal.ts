@@ -61,9 +61,10 @@ export async function planPrune(dirOption: string, policy: RetentionPolicy, now:
  */
 async function readPolicyFile(dir: string): Promise<Record<string, unknown> | undefined> {
   const path = join(dir, 'retention.json');
-  // Absent: the defaults. A symlink, FIFO or device in its place is refused (readRegularFile).
+  // Absent (or no directory to hold it, which the caller's own check reports): the defaults.
+  // A symlink, FIFO or device in its place is refused (readRegularFile).
   const text = await readRegularFile(path, MiB).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
     throw err;
   });
   if (text === undefined) return undefined;
