@@ -85,10 +85,14 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
    * `mysql` schema's privilege tables come back whole, so users created since are gone too.
    */
   async restore({ engine, container, open }) {
+    // Before anything changes: a client without the sandbox command stops at the dump's first
+    // line, so that line is left out of its replay (the filter and --binary-mode still guard).
+    const sandbox = clientHasSandbox((await engine.exec(container.id, client('sql', ['--version']), { env: auth(container) })).stdout);
     for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
+    const done = () => undefined;
     const replay = await engine.exec(container.id, client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--init-command=${RESTORE_SESSION_MODE}`]), {
       // pipeline, not pipe(): an artifact that fails mid-read fails the client's stdin, and so the exec.
-      stdin: pipeStreams(open(), new HostileSqlFilter(), () => undefined),
+      stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
       env: auth(container),
     });
     if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${firstLine(replay.stderr) || `exit ${replay.exitCode}`}`);
@@ -216,8 +220,10 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
  * Passes a dump through unchanged while reading it as the client and the server will, and
  * refuses it before anything runs if what runs could reach outside the database: files (INTO
  * OUTFILE/DUMPFILE, LOAD DATA/XML, LOAD_FILE), libraries (SONAME, INSTALL PLUGIN), SQL built at
- * run time (a statement that is PREPARE or EXECUTE), server-wide settings (SET GLOBAL, PERSIST),
- * and every client command (`\x`; only DELIMITER `;`/`;;` and the sandbox line pass).
+ * run time (a statement that is PREPARE or EXECUTE), stored SQL run at once (CALL, a compound
+ * statement outside a routine), server-wide settings (SET GLOBAL, PERSIST), and every client
+ * command (`\x` anywhere outside a string, even inside an executable comment; only DELIMITER
+ * `;`/`;;` on a line of its own and mariadb-dump's sandbox line as the dump's first line pass).
  *
  * Where a string ends depends on the session: sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) and
  * the client character set (a multi-byte set such as GBK can swallow a backslash). The restore
@@ -225,17 +231,27 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
  * character set or their saved copies must be, whole and on a line of its own at the start of a
  * statement, one of the exact lines mariadb-dump writes; the mode they set is followed (a dump
  * of an ANSI_QUOTES trigger restores), a character set must be one where a backslash is always
- * a backslash. So no statement can hide in what only looks like a string, a comment or an
- * executable comment's version number. Works on bytes; nothing is decoded.
+ * a backslash. Comments are read by the client's rules (a `--` that begins a client statement
+ * is a comment whatever follows it) and the server's; an executable comment that a server may
+ * skip (a version above 5.7, or any /*M!) may hold no quote and no comment, and none may hold a
+ * nested comment, so no statement can hide in what only looks like a string, a comment or an
+ * executable comment's version number. Between DELIMITER ;; lines, where the client sends a
+ * whole block as one query that the server splits at each `;` outside a routine's BEGIN…END,
+ * a `;` is allowed only inside such a body. As a belt, an odd run of backslashes before C or c
+ * (the charset command) is refused anywhere, and control bytes outside strings. Works on bytes;
+ * nothing is decoded.
  */
 export class HostileSqlFilter extends Transform {
-  private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'version' | 'dashes' | 'delimiter' = 'code';
+  private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'version' | 'sandbox' | 'dashes' | 'delimiter' = 'code';
   private quote = 0;
   private quoteEscapes = false;
   private escaped = false;
   private star = false;
   /** Inside an executable comment (`/*!…*\/`): its content is code, and `*\/` closes it. */
   private executable = false;
+  /** The executable comment is `/*M!…`, and whether some server may skip its content. */
+  private maria = false;
+  private skippable = false;
   /** The previous byte in code, for two-byte tokens. */
   private last = 0;
   private word = '';
@@ -245,6 +261,12 @@ export class HostileSqlFilter extends Transform {
   private identifier = '';
   private identifierIsVariable = false;
   private versionDigits = '';
+  /** Bytes read so far, where the current comment began, and how much of the sandbox line is matched. */
+  private offset = 0;
+  private commentAt = 0;
+  private sandboxAt = 0;
+  /** The length of the current run of backslashes, wherever it is. */
+  private backslashes = 0;
   /** Lines read so far, to say where a refusal was. */
   private lines = 1;
   /** The statement delimiter (the DELIMITER command), and how much of `;;` was just seen. */
@@ -252,11 +274,19 @@ export class HostileSqlFilter extends Transform {
   private semicolons = 0;
   private statementStart = true;
   private firstWord = '';
+  /** The statement so far is its first word alone (a label, `x:`, would follow it). */
+  private onlyFirstWord = false;
+  /** The client's statement buffer is empty (then any `--` begins a comment), and was so before a `-` or `/`. */
+  private clientEmpty = true;
+  private dashEmpty = false;
+  private slashEmpty = false;
+  /** Inside DELIMITER ;;: how deep in BEGIN…END / CASE…END the block is, and an END whose kind is not known yet. */
+  private depth = 0;
+  private pendingEnd = false;
   /** The current line: its bytes (up to a limit), whether it began a statement, whether it names a guarded setting. */
   private line: number[] = [];
   private lineBeganStatement = true;
   private lineGuarded = false;
-  private delimiterToken = '';
   /** The session's sql_mode as the dump sets it, and the copies it saves. */
   private mode = 'NO_AUTO_VALUE_ON_ZERO';
   private savedModes: Record<string, string> = {};
@@ -280,7 +310,12 @@ export class HostileSqlFilter extends Transform {
   }
 
   private step(b: number): void {
+    this.offset++;
     if (this.line.length < 400) this.line.push(b);
+    // The belt: `\C` (the client's charset command) is never in mariadb-dump's output, in a string or out of one.
+    if ((b === 0x43 || b === 0x63) && this.backslashes % 2 === 1) throw refused(`\\${String.fromCharCode(b)} (the client's charset command)`);
+    this.backslashes = b === 0x5c ? this.backslashes + 1 : 0;
+    if (this.state !== 'quoted' && b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) throw refused(`the control byte 0x${b.toString(16).padStart(2, '0')} outside a string`);
     if (b === 0x0a) return this.endLine();
     switch (this.state) {
       case 'quoted':
@@ -296,44 +331,44 @@ export class HostileSqlFilter extends Transform {
         this.star = b === 0x2a;
         return;
       case 'blockStart':
-        if (b === 0x21) this.openExecutable();
+        if (b === 0x21) this.openExecutable(false);
         else if (b === 0x4d) this.state = 'blockStartM';
-        else {
-          this.state = 'block';
-          this.star = b === 0x2a;
-        }
+        else this.openComment(b);
         return;
       case 'blockStartM':
-        if (b === 0x21) return this.openExecutable();
-        this.state = 'block';
-        this.star = b === 0x2a;
-        return;
-      case 'version': // the digits after /*! are a version, never part of a word
-        if (b >= 0x30 && b <= 0x39) {
+        if (b === 0x21) return this.openExecutable(true);
+        return this.openComment(b);
+      case 'version': // the 5 or 6 digits after /*! are a version, never part of a word
+        if (b >= 0x30 && b <= 0x39 && this.versionDigits.length < 6) {
           this.versionDigits += String.fromCharCode(b);
           return;
         }
-        if (Number(this.versionDigits) >= 900_000) {
-          // No server runs its content (mariadb-dump's sandbox line, /*M!999999\- …*/): a comment.
-          this.executable = false;
-          this.state = 'block';
-          this.star = b === 0x2a;
-          return;
-        }
         this.state = 'code';
+        if (this.versionDigits.length >= 5) {
+          const version = Number(this.versionDigits);
+          if (version >= 900_000) {
+            // No server runs it, but the client reads it as code: only mariadb-dump's own sandbox line, first in the dump.
+            if (!(this.maria && this.versionDigits === '999999' && this.commentAt === 0)) throw refused(`an executable comment for version ${version}, which no server runs but the client reads`);
+            this.state = 'sandbox';
+            this.sandboxAt = 0;
+            return this.sandbox(b);
+          }
+          // A MariaDB 10.x server skips MySQL 5.7+ versions, an older server higher ones, MySQL every /*M!.
+          this.skippable = this.maria || this.versionDigits.length === 6 || version >= 50_700;
+        }
         break;
+      case 'sandbox':
+        return this.sandbox(b);
       case 'dashes':
+        if (b === 0x2d) return; // `---`: the last two dashes are the pair now, for the client and the server alike
         this.state = 'code';
         if (b === 0x20 || b === 0x09 || b === 0x0d) {
           this.state = 'line';
           return;
         }
-        // The server takes `--` and any control byte for a comment, the client only `-- `: refuse what they read apart.
-        if (b < 0x20 || b === 0x7f) throw refused('a `--` followed by a control byte, which the client and the server read differently');
         break;
       case 'delimiter':
-        if (b > 0x20) this.delimiterToken += String.fromCharCode(b);
-        return;
+        return; // the whole line is checked when it ends
     }
     this.code(b);
   }
@@ -341,15 +376,24 @@ export class HostileSqlFilter extends Transform {
   private code(b: number): void {
     const last = this.last;
     this.last = b;
+    if (b === 0x2d && last !== 0x2d) this.dashEmpty = this.clientEmpty;
+    if (b === 0x2f) this.slashEmpty = this.clientEmpty;
+    if (b !== 0x3b && b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x23) this.clientEmpty = false;
     if (last === 0x2f && b === 0x2a) {
+      // The server would end the executable comment at the inner `*/`; mariadb-dump never writes one.
+      if (this.executable) throw refused('a comment inside an executable comment');
       this.endWord();
       this.state = 'blockStart';
+      this.commentAt = this.offset - 2;
       this.last = 0;
       return;
     }
     if (last === 0x2d && b === 0x2d) {
+      if (this.executable && this.skippable) throw refused('a comment inside an executable comment that a server may skip');
       this.endWord();
-      this.state = 'dashes';
+      // The client takes any `--` that begins its statement for a comment, whatever follows it.
+      this.clientEmpty = this.dashEmpty;
+      this.state = this.dashEmpty ? 'line' : 'dashes';
       this.last = 0;
       return;
     }
@@ -358,7 +402,7 @@ export class HostileSqlFilter extends Transform {
       this.last = 0;
       return;
     }
-    if (last === 0x5c && b !== 0x2d) throw refused(`a client command (\\${String.fromCharCode(b)})`);
+    if (last === 0x5c) throw refused(`a client command (\\${String.fromCharCode(b)})`);
     if (isWordByte(b)) {
       if (!this.word) {
         this.variable = this.atCount === 1;
@@ -371,13 +415,18 @@ export class HostileSqlFilter extends Transform {
     const ats = this.atCount;
     this.atCount = b === 0x40 ? ats + 1 : 0;
     if (b === 0x3b) {
+      this.closePendingEnd();
       this.semicolons++;
       if (this.delimiter === ';' || this.semicolons === 2) this.endStatement();
       return;
     }
+    this.checkLoneSemicolon();
     this.semicolons = 0;
+    if (b === 0x3a && this.onlyFirstWord) throw refused(`a labelled compound statement (${this.firstWord}:), which runs at once`);
+    if (b > 0x20) this.onlyFirstWord = false;
     if (b > 0x20 && b !== 0x2f && b !== 0x2d && b !== 0x2a && b !== 0x40) this.statementStart = false;
     if (b === 0x27 || b === 0x22 || b === 0x60) {
+      if (this.executable && this.skippable) throw refused('a quote inside an executable comment that a server may skip');
       this.state = 'quoted';
       this.quote = b;
       this.identifier = '';
@@ -387,13 +436,44 @@ export class HostileSqlFilter extends Transform {
       const noEscapes = this.modeHas(['NO_BACKSLASH_ESCAPES']);
       // `identifiers` (and "…" under ANSI_QUOTES) know no backslash escapes; strings do, unless NO_BACKSLASH_ESCAPES.
       this.quoteEscapes = b === 0x60 || (b === 0x22 && ansi) ? false : !noEscapes;
-    } else if (b === 0x23) this.state = 'line';
+    } else if (b === 0x23) {
+      if (this.executable && this.skippable) throw refused('a comment inside an executable comment that a server may skip');
+      this.state = 'line';
+    }
   }
 
-  private openExecutable(): void {
+  private openExecutable(maria: boolean): void {
     this.executable = true;
+    this.maria = maria;
+    this.skippable = false;
     this.versionDigits = '';
     this.state = 'version';
+  }
+
+  /** A plain comment: the client drops it, so its statement buffer is as empty as before the `/`. */
+  private openComment(b: number): void {
+    this.state = 'block';
+    this.star = b === 0x2a;
+    this.clientEmpty = this.slashEmpty;
+  }
+
+  private sandbox(b: number): void {
+    if (b !== SANDBOX_REST.charCodeAt(this.sandboxAt)) throw refused('an executable comment that only begins like the sandbox line');
+    if (++this.sandboxAt === SANDBOX_REST.length) {
+      this.state = 'code';
+      this.executable = false;
+      this.last = 0;
+    }
+  }
+
+  /** Between DELIMITER ;; lines the server splits the client's block at a `;` outside a routine body. */
+  private checkLoneSemicolon(): void {
+    if (this.delimiter === ';;' && this.semicolons === 1 && this.depth <= 0) throw refused('a `;` between DELIMITER ;; lines outside a routine body (more than one statement in one query)');
+  }
+
+  private closePendingEnd(): void {
+    if (this.pendingEnd) this.depth--;
+    this.pendingEnd = false;
   }
 
   private endQuoted(): void {
@@ -405,23 +485,32 @@ export class HostileSqlFilter extends Transform {
   private endStatement(): void {
     this.semicolons = 0;
     this.statementStart = true;
+    this.clientEmpty = true;
     this.firstWord = '';
+    this.onlyFirstWord = false;
     this.words = [];
+    this.depth = 0;
+    this.pendingEnd = false;
   }
 
   private endWord(): void {
     if (!this.word) return;
     const w = this.word;
     this.word = '';
+    if (this.delimiter === ';;') this.countBlocks(w);
     if (!this.firstWord && !/^[0-9]+$/.test(w)) {
       this.firstWord = w;
+      this.onlyFirstWord = true;
       if (FORBIDDEN_STATEMENTS.has(w)) throw refused(`${w.toUpperCase()} (SQL built at run time)`);
-      if (w === 'delimiter' && this.lineBeganStatement) {
+      if (w === 'call') throw refused('CALL (stored SQL run at once)');
+      if (COMPOUND_STATEMENTS.has(w)) throw refused(`a compound statement (${w.toUpperCase()}) outside a routine, which runs at once`);
+      if (w === 'delimiter') {
+        // The client's DELIMITER command: only `;` or `;;`, alone on its line.
+        if (!this.lineBeganStatement) throw refused('DELIMITER inside a statement or after one on its line');
         this.state = 'delimiter';
-        this.delimiterToken = '';
         return;
       }
-    }
+    } else this.onlyFirstWord = false;
     const before = this.words.at(-1) ?? '';
     this.words.push(w);
     if (this.words.length > 3) this.words.shift();
@@ -433,20 +522,43 @@ export class HostileSqlFilter extends Transform {
     if (GUARDED.includes(w) && (this.firstWord === 'set' || (this.variable && w !== 'names'))) this.lineGuarded = true;
   }
 
+  /** BEGIN and CASE open a block, END [CASE] closes one; END IF/LOOP/WHILE/REPEAT/FOR close what is not counted. */
+  private countBlocks(w: string): void {
+    if (this.pendingEnd) {
+      this.pendingEnd = false;
+      if (w === 'case') {
+        this.depth--;
+        return;
+      }
+      if (!END_KINDS.has(w)) this.depth--;
+    }
+    if (w === 'end') this.pendingEnd = true;
+    else if (w === 'begin' || w === 'case') this.depth++;
+  }
+
   /** A line that names a guarded setting must be one of mariadb-dump's own, whole; its mode is followed. */
   private endLine(): void {
     this.lines++;
     if (this.state === 'line') this.state = 'code';
+    if (this.state === 'sandbox') throw refused('an executable comment that only begins like the sandbox line');
+    if (this.state === 'code') {
+      if (this.last === 0x5c) throw refused('a client command (a backslash at the end of a line)');
+      this.endWord();
+      this.checkLoneSemicolon();
+    }
     if (this.state === 'delimiter') {
-      if (this.delimiterToken !== ';' && this.delimiterToken !== ';;') throw refused(`DELIMITER ${this.delimiterToken}`);
-      this.delimiter = this.delimiterToken;
+      const m = /^[ \t]*delimiter[ \t]+(;;?)[ \t\r]*\n?$/i.exec(Buffer.from(this.line).toString('latin1'));
+      if (!m) throw refused(`a DELIMITER line other than DELIMITER ; or DELIMITER ;; (${Buffer.from(this.line).toString('latin1').trim().slice(0, 40)})`);
+      this.delimiter = m[1]!;
       this.state = 'code';
       this.endStatement();
     } else if (this.state === 'dashes') this.state = 'code';
-    else if (this.state === 'code') this.endWord();
+    // The client reads line by line: `;` at a line's end and `;` at the next one's start are not `;;`.
+    if (this.state === 'code') this.semicolons = 0;
     if (this.lineGuarded) {
       const text = Buffer.from(this.line).toString('latin1').trim();
-      const inner = this.lineBeganStatement ? (/^\/\*!\d{5} (SET .*?) \*\/ ?;$/.exec(text)?.[1] ?? /^(SET [^;]*);$/.exec(text)?.[1]) : undefined;
+      const end = this.delimiter === ';;' ? ';;?' : ';';
+      const inner = this.lineBeganStatement ? (new RegExp(`^/\\*!\\d{5} (SET .*?) \\*/ ?${end}$`).exec(text)?.[1] ?? new RegExp(`^(SET [^;]*)${end}$`).exec(text)?.[1]) : undefined;
       if (!inner || !this.applyGuarded(inner)) throw refused(`a change of sql_mode or of the client character set that mariadb-dump does not write (${text.slice(0, 80)})`);
     }
     this.line = [];
@@ -496,3 +608,48 @@ const FORBIDDEN_WORDS = new Set(['outfile', 'dumpfile', 'load_file', 'soname']);
 const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
 /** Run at once when they begin a statement (a routine's body only stores them: mariadb's own system procedures use PREPARE). */
 const FORBIDDEN_STATEMENTS = new Set(['prepare', 'execute']);
+/** Compound statements, which MariaDB runs outside a routine too (mariadb-dump writes them only inside one). */
+const COMPOUND_STATEMENTS = new Set(['begin', 'if', 'case', 'loop', 'while', 'repeat', 'for']);
+/** What may follow END and close a block not counted (IF, LOOP, …: only BEGIN and CASE are). */
+const END_KINDS = new Set(['if', 'loop', 'while', 'repeat', 'for']);
+/** The first line of a mariadb-dump since 10.5.25/10.6.18/10.11.8/11.0.6/11.1.5/11.2.4/11.4.2: the client's sandbox command. */
+export const SANDBOX_LINE = '/*M!999999\\- enable the sandbox mode */';
+/** What follows `/*M!999999` in it. */
+const SANDBOX_REST = SANDBOX_LINE.slice('/*M!999999'.length);
+
+/** The first MariaDB client release of each series with the sandbox command (\\-); later series have it from their first. */
+const SANDBOX_SINCE: Record<string, number> = { '10.5': 25, '10.6': 18, '10.11': 8, '11.0': 6, '11.1': 5, '11.2': 4, '11.4': 2 };
+
+/** Whether a client whose `--version` says this knows the sandbox command. MySQL's client and any it cannot read: no. */
+export function clientHasSandbox(version: string): boolean {
+  const m = /(\d+)\.(\d+)\.(\d+)-MariaDB/.exec(version);
+  if (!m) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const since = SANDBOX_SINCE[`${major}.${minor}`];
+  if (since !== undefined) return patch >= since;
+  // 10.7–10.10 and 11.3 ended before the fix; 11.5 and later have it.
+  return major > 11 || (major === 11 && minor >= 5);
+}
+
+/** Leaves the sandbox line out of a dump's replay (an empty line in its place, so line numbers stay), for a client without the command. */
+export class WithoutSandboxLine extends Transform {
+  private head: Buffer | undefined = Buffer.alloc(0);
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    if (!this.head) return cb(null, chunk);
+    this.head = Buffer.concat([this.head, chunk]);
+    if (this.head.length <= SANDBOX_LINE.length) return cb(); // the line and its newline, to know
+    cb(null, this.release());
+  }
+
+  override _flush(cb: (err?: Error | null, data?: Buffer) => void): void {
+    cb(null, this.head ? this.release() : undefined);
+  }
+
+  private release(): Buffer {
+    const head = this.head!;
+    this.head = undefined;
+    const line = Buffer.from(`${SANDBOX_LINE}\n`, 'latin1');
+    return head.subarray(0, line.length).equals(line) ? Buffer.concat([Buffer.from('\n'), head.subarray(line.length)]) : head;
+  }
+}

@@ -1,12 +1,14 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
+import { RESTORE_SESSION_MODE } from '../../src/drivers/mariadb.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
-import { rewriteArtifact } from '../support/tamper.js';
+import { rawArtifact, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
 const ROOT_PASSWORD = 'maria-Root-Secret-4242';
 const APP_PASSWORD = 'maria-App-Secret-4242';
@@ -153,6 +155,31 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
     expect(String(r.stderr)).toMatch(message);
     expect((await db.exec(['test', '-e', '/tmp/stackvault-pwned'])).exitCode).toBe(1);
+    expect(await content(db)).toEqual(before);
+  });
+
+  it('a bypass the 11.8 client really runs (\\C gbk inside a comment no server runs) is refused before anything changes (exit 5)', async () => {
+    // The client runs `\C gbk` inside /*M!999999 …*/, so 0xBF 0x5C is one GBK character and the
+    // string `'\xbf\'` ends there: the OUTFILE after it runs. Shown first by hand, with the replay's own flags.
+    const hostile = Buffer.from("/*M!999999 \\C gbk ;*/\nSELECT '\xbf\\'; SELECT 'x' INTO OUTFILE '/tmp/stackvault-gbk'; #'\n", 'latin1');
+    await db.copyContentToContainer([{ content: hostile, target: '/tmp/hostile.sql' }]);
+    await db.exec(['sh', '-c', `mariadb -uroot app --binary-mode --default-character-set=utf8mb4 "--init-command=${RESTORE_SESSION_MODE}" < /tmp/hostile.sql`]);
+    expect((await db.exec(['test', '-e', '/tmp/stackvault-gbk'])).exitCode, 'the client ran the hidden statement').toBe(0);
+    await db.exec(['rm', '-f', '/tmp/stackvault-gbk', '/tmp/hostile.sql']);
+
+    const copy = await tempDir('mariadb-gbk');
+    const made = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy], { timeout: 300_000 });
+    expect(made.exitCode, String(made.stderr)).toBe(0);
+    const m = JSON.parse(String(made.stdout)) as Manifest;
+    const raw = await rawArtifact(join(copy, m.id), m.services.find((s) => s.name === 'db')!.artifact!);
+    const at = raw.indexOf('CREATE DATABASE');
+    await replaceArtifact(join(copy, m.id), 'db', Buffer.concat([raw.subarray(0, at), hostile, raw.subarray(at)]));
+    const before = await content(db);
+    const r = await bot(['backup', 'restore', m.id, '--yes', '--dir', copy], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toMatch(/executable comment for version 999999/);
+    expect((await db.exec(['test', '-e', '/tmp/stackvault-gbk'])).exitCode).toBe(1);
+    expect((await readdir(copy)).filter((n) => n.startsWith('restore-point'))).toEqual([]);
     expect(await content(db)).toEqual(before);
   });
 });

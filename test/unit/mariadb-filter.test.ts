@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HostileSqlFilter } from '../../src/drivers/mariadb.js';
+import { clientHasSandbox, HostileSqlFilter, SANDBOX_LINE, WithoutSandboxLine } from '../../src/drivers/mariadb.js';
 
 /** Runs `sql` through the filter cut into `chunk`-byte pieces; returns what came out, or the refusal. */
 async function filter(sql: string | Buffer, chunk = 5): Promise<{ out?: Buffer; refused?: string }> {
@@ -25,6 +25,30 @@ const HEAD = `/*M!999999\\- enable the sandbox mode */
 /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
 /*!40103 SET TIME_ZONE='+00:00' */;
 CREATE DATABASE /*!32312 IF NOT EXISTS*/ \`bot\` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;
+`;
+
+/** The hunt's payload: in GBK `'\xbf\\'` is a whole string, so the OUTFILE after it runs. */
+const GBK_PAYLOAD = "SELECT '\xbf\\'; SELECT 'x' INTO OUTFILE '/tmp/hunt-maria-N'; #'\n";
+
+/** An event as mariadb-dump 10.5 writes it: its setting lines inside DELIMITER ;;. */
+const EVENT_105 = `DELIMITER ;;
+/*!50003 SET @saved_cs_client      = @@character_set_client */ ;;
+/*!50003 SET @saved_cs_results     = @@character_set_results */ ;;
+/*!50003 SET @saved_col_connection = @@collation_connection */ ;;
+/*!50003 SET character_set_client  = utf8mb4 */ ;;
+/*!50003 SET character_set_results = utf8mb4 */ ;;
+/*!50003 SET collation_connection  = utf8mb4_general_ci */ ;;
+/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;;
+/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION' */ ;;
+/*!50003 SET @saved_time_zone      = @@time_zone */ ;;
+/*!50003 SET time_zone             = 'SYSTEM' */ ;;
+/*!50106 CREATE*/ /*!50117 DEFINER=\`root\`@\`localhost\`*/ /*!50106 EVENT \`nightly\` ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' ON COMPLETION NOT PRESERVE ENABLE DO DELETE FROM app.audit WHERE id < 0 */ ;;
+/*!50003 SET time_zone             = @saved_time_zone */ ;;
+/*!50003 SET sql_mode              = @saved_sql_mode */ ;;
+/*!50003 SET character_set_client  = @saved_cs_client */ ;;
+/*!50003 SET character_set_results = @saved_cs_results */ ;;
+/*!50003 SET collation_connection  = @saved_col_connection */ ;;
+DELIMITER ;
 `;
 
 describe('hostile SQL in a MariaDB dump', () => {
@@ -52,6 +76,19 @@ describe('hostile SQL in a MariaDB dump', () => {
       'SET @saved_cs_client     = @@character_set_client;\nSET character_set_client = utf8mb4;\nCREATE VIEW `v` AS SELECT 1;\nSET character_set_client = @saved_cs_client;\n',
     ],
     ['the sandbox line and a version-gated keyword', '/*M!999999\\- enable the sandbox mode */ \n/*!40101 SET NAMES utf8mb4 */;\nCREATE TABLE `t` (`a` int) /*!50100 PARTITION BY HASH (`a`) */;\n'],
+    // mariadb-dump 10.5 writes an event's setting lines inside DELIMITER ;;, each ending in ` ;;`.
+    ['an event as mariadb-dump 10.5 writes it', EVENT_105],
+    // What real dumps hold between DELIMITER ;; lines: mysql.AddGeometryColumn, and bodies with nested blocks.
+    [
+      "a routine body with `;` inside BEGIN…END (mariadb's own AddGeometryColumn)",
+      "DELIMITER ;;\nCREATE DEFINER=`mariadb.sys`@`localhost` PROCEDURE `AddGeometryColumn`(catalog varchar(64), t_name varchar(64))\n    SQL SECURITY INVOKER\nbegin\n  set @qwe= concat('ALTER TABLE ', t_name); PREPARE ls from @qwe; execute ls; deallocate prepare ls; end\n;;\nDELIMITER ;\n",
+    ],
+    [
+      'a trigger body with IF, CASE and a labelled loop',
+      "DELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `tr` BEFORE INSERT ON `t` FOR EACH ROW BEGIN\n  IF NEW.a > 1 THEN SET NEW.b = CASE WHEN NEW.a > 2 THEN 'x;y' ELSE 'z' END; END IF;\n  CASE NEW.a WHEN 1 THEN SET NEW.c = 1; ELSE BEGIN SET NEW.c = 2; END; END CASE;\n  l: LOOP LEAVE l; END LOOP l;\nEND */;;\nDELIMITER ;\n",
+    ],
+    ['an even run of backslashes before C in a string', "INSERT INTO `t` VALUES ('C:\\\\Config\\\\cache');\n"],
+    ['tabs and CRLF line ends outside strings', 'CREATE TABLE `t` (\r\n\t`a` int\r\n);\r\n'],
   ])('lets through %s unchanged', async (_what, sql) => {
     const r = await filter(sql);
     expect(r.refused).toBeUndefined();
@@ -87,6 +124,66 @@ describe('hostile SQL in a MariaDB dump', () => {
     ['a mode for one statement', "SET STATEMENT sql_mode = '' FOR SELECT 1;\n"],
   ])('refuses %s', async (_what, sql) => {
     expect((await filter(sql)).refused).toMatch(/refusing to restore it/);
+  });
+
+  // A hunt against the 10.5.23 and 11.8.9 clients: each of these wrote a file through INTO OUTFILE
+  // there (`\\C gbk` makes 0xBF 0x5C one character, so `'\xbf\\'` ends where the filter saw an escape).
+  it.each([
+    ['\\C inside a /*M! comment for a version no server runs', `/*M!999999 \\C gbk ;*/\n${GBK_PAYLOAD}`],
+    ['\\C inside a /*! comment for a version no server runs', `/*!999999 \\C gbk */\n${GBK_PAYLOAD}`],
+    ['an executable comment that only begins like the sandbox line', `/*M!999999\\- enable the sandbox mode \\C gbk */\n${GBK_PAYLOAD}`],
+    ['the sandbox line anywhere but first', `SELECT 1;\n${SANDBOX_LINE}\n`],
+    ['a quote inside an executable comment the server skips (a version above its own)', "/*!120000 ' */ SELECT 'x' INTO OUTFILE '/tmp/x'; #'\n"],
+    ['a quote inside a MySQL 5.7 executable comment, which MariaDB skips', "/*!50701 ' */ SELECT 'x' INTO OUTFILE '/tmp/x'; #'\n"],
+    ['`--` beginning a client statement, not followed by a space', "--'\nSELECT 'x' INTO OUTFILE '/tmp/hunt-maria-dash';\n--'\n"],
+    ['`--` after a comment at the start of a client statement', "/* c */--'\nSELECT 'x' INTO OUTFILE '/tmp/x';\n--'\n"],
+    ['`--` right after the delimiter', "SELECT 1;--'\nSELECT 'x' INTO OUTFILE '/tmp/x';\n--'\n"],
+    ['`---` then a space (a `-`, then a comment)', "SELECT 1 --- '\n, 2 INTO OUTFILE '/tmp/x'; -- '\n"],
+    ['a comment nested in an executable comment', `SELECT 1 /*!50000 /* */ ' */\n*/ \\C gbk ';\n;\n${GBK_PAYLOAD}`],
+    ['DELIMITER as a statement, not a line', `SELECT 1\n;delimiter "'";\nSELECT 2'\\C gbk '\ndelimiter ;\n${GBK_PAYLOAD}`],
+    ['DELIMITER ; ; (`;;` read whole, `;` to the client)', "DELIMITER ; ;\nSELECT 1; EXECUTE IMMEDIATE 'SELECT 1' ;;\nDELIMITER ;\n"],
+    ['several statements in one DELIMITER ;; block', "DELIMITER ;;\nSELECT 1; EXECUTE IMMEDIATE 'SELECT ''x'' INTO OUTFILE ''/tmp/hunt-maria-multi''' ;;\nDELIMITER ;\n"],
+    ['a routine whose simple body ends before a second statement in the block', "DELIMITER ;;\nCREATE PROCEDURE p() SELECT 1; EXECUTE IMMEDIATE 'SELECT 1' ;;\nDELIMITER ;\n"],
+    ['CALL of a stored procedure', "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN EXECUTE IMMEDIATE 'SELECT ''x'' INTO OUTFILE ''/tmp/hunt-maria-call'''; END ;;\nDELIMITER ;\nCALL p();\n"],
+    ['a top-level BEGIN NOT ATOMIC', "DELIMITER ;;\nBEGIN NOT ATOMIC EXECUTE IMMEDIATE 'SELECT ''x'' INTO OUTFILE ''/tmp/x'''; END ;;\nDELIMITER ;\n"],
+    ['a top-level labelled block', "DELIMITER ;;\nl: BEGIN NOT ATOMIC EXECUTE IMMEDIATE 'SELECT 1'; END ;;\nDELIMITER ;\n"],
+    ['a top-level IF', "DELIMITER ;;\nIF 1 THEN EXECUTE IMMEDIATE 'SELECT 1'; END IF ;;\nDELIMITER ;\n"],
+    ['\\C inside a string', "INSERT INTO t VALUES ('\\C gbk');\n"],
+    ['\\c after an odd run of backslashes', "INSERT INTO t VALUES ('\\\\\\c');\n"],
+    ['a control byte outside a string', 'SELECT 1;\x01\n'],
+    ['a backslash at the end of a line', 'SELECT 1 \\\n;\n'],
+  ])('refuses the hunted bypass: %s', async (_what, sql) => {
+    expect((await filter(Buffer.from(sql, 'latin1'))).refused).toMatch(/refusing to restore it/);
+  });
+
+  it.each([
+    ['mariadb from 11.8.9-MariaDB, client 15.2 for debian-linux-gnu (x86_64) using  EditLine wrapper', true],
+    ['mariadb  Ver 15.1 Distrib 10.5.23-MariaDB, for debian-linux-gnu (x86_64) using  EditLine wrapper', false],
+    ['mariadb  Ver 15.1 Distrib 10.5.25-MariaDB, for debian-linux-gnu (x86_64)', true],
+    ['mariadb  Ver 15.1 Distrib 10.6.17-MariaDB, for Linux (x86_64)', false],
+    ['mariadb  Ver 15.1 Distrib 10.11.8-MariaDB, for debian-linux-gnu (x86_64)', true],
+    ['mariadb from 11.3.2-MariaDB, client 15.2 for Linux (x86_64)', false],
+    ['mariadb from 11.4.1-MariaDB, client 15.2 for Linux (x86_64)', false],
+    ['mariadb from 11.4.2-MariaDB, client 15.2 for Linux (x86_64)', true],
+    ['mysql  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)', false],
+    ['', false],
+  ])('knows whether the client %j has the sandbox command: %s', (version, has) => {
+    expect(clientHasSandbox(version)).toBe(has);
+  });
+
+  it('leaves the sandbox line out for a client without the command, and nothing else, whatever the chunking', async () => {
+    const dump = `${HEAD}INSERT INTO \`t\` VALUES (1);\n`;
+    for (const chunk of [1, 3, 7, 40, 41, 42, 1000]) {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < dump.length; i += chunk) parts.push(Buffer.from(dump.slice(i, i + chunk)));
+      const out: Buffer[] = [];
+      for await (const c of Readable.from(parts).pipe(new WithoutSandboxLine())) out.push(c as Buffer);
+      expect(Buffer.concat(out).toString()).toBe(`\n${dump.slice(SANDBOX_LINE.length + 1)}`);
+    }
+    const other = 'SELECT 1;\n';
+    const out: Buffer[] = [];
+    for await (const c of Readable.from([Buffer.from(other)]).pipe(new WithoutSandboxLine())) out.push(c as Buffer);
+    expect(Buffer.concat(out).toString()).toBe(other);
   });
 
   // Dumps the real server was shown to run a forbidden statement from (a review of this filter).
