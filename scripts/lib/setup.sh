@@ -25,13 +25,16 @@ sv_ensure_node() {
   export PATH="$local_bin:$PATH"
 }
 
-# npm ci when node_modules is missing or older than the lock file.
+# npm ci when node_modules is missing or was installed from another lock file. The stamp holds
+# the lock file's hash, not a time: a fresh checkout or git worktree has a newer lock file of the
+# same content (a worktree whose node_modules links to the main checkout's must not reinstall it).
 sv_ensure_deps() {
-  local stamp="$SV_ROOT/node_modules/.stackvault-installed"
-  if [ -f "$stamp" ] && [ "$stamp" -nt "$SV_ROOT/package-lock.json" ]; then return 0; fi
+  local stamp="$SV_ROOT/node_modules/.stackvault-installed" want
+  want=$(sha256sum "$SV_ROOT/package-lock.json" | cut -c1-64)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   sv_say "installing dependencies (npm ci)."
   (cd "$SV_ROOT" && npm ci --loglevel=error --no-fund --no-audit >/dev/null) || sv_die "npm ci failed." 1
-  touch "$stamp"
+  echo "$want" > "$stamp"
 }
 
 # Compile TypeScript when dist/ is missing or any source file is newer than it.
