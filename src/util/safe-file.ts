@@ -38,22 +38,36 @@ function kind(s: Stats): string {
 export async function openRegularFile(path: string): Promise<{ handle: FileHandle; size: number }> {
   const seen = await lstat(path);
   if (!seen.isFile()) throw new UnsafeFileError(path, kind(seen));
+  const { handle, stats } = await openOwnFile(path, constants.O_RDONLY);
+  if (stats.ino !== seen.ino || stats.dev !== seen.dev) {
+    await handle.close();
+    throw new UnsafeFileError(path, 'being replaced while it is read');
+  }
+  return { handle, size: stats.size };
+}
+
+/**
+ * Opens `path` with O_NOFOLLOW|O_NONBLOCK added to `flags` (a symlink is not followed, a FIFO
+ * does not block) and fstat of the descriptor: a regular file, or the handle is closed and an
+ * UnsafeFileError says what it is.
+ */
+async function openOwnFile(path: string, flags: number, mode?: number): Promise<{ handle: FileHandle; stats: Stats }> {
   let handle: FileHandle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    handle = await open(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(path, 'a symbolic link');
     throw err;
   }
-  try {
-    const s = await handle.stat();
-    if (!s.isFile()) throw new UnsafeFileError(path, kind(s));
-    if (s.ino !== seen.ino || s.dev !== seen.dev) throw new UnsafeFileError(path, 'being replaced while it is read');
-    return { handle, size: s.size };
-  } catch (err) {
+  const stats = await handle.stat().catch(async (err: unknown) => {
     await handle.close();
     throw err;
+  });
+  if (!stats.isFile()) {
+    await handle.close();
+    throw new UnsafeFileError(path, kind(stats));
   }
+  return { handle, stats };
 }
 
 export const MiB = 1 << 20;
@@ -106,16 +120,8 @@ export async function writeFileAtomic(path: string, data: string, options: { mod
  * waiting on a FIFO (O_NONBLOCK, then fstat).
  */
 export async function appendRegularFile(path: string, data: string, mode: number): Promise<void> {
-  let handle: FileHandle;
+  const { handle } = await openOwnFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, mode);
   try {
-    handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(path, 'a symbolic link');
-    throw err;
-  }
-  try {
-    const s = await handle.stat();
-    if (!s.isFile()) throw new UnsafeFileError(path, kind(s));
     await handle.appendFile(data);
   } finally {
     await handle.close();

@@ -6,6 +6,7 @@ import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
+import { writtenManifest, writtenService } from '../support/manifests.js';
 
 /** Bad input gets one clear sentence and a documented exit code, and changes nothing. */
 describe('CLI errors', () => {
@@ -100,33 +101,16 @@ describe('CLI errors', () => {
   it('a planted or corrupted backup is listed as incomplete with its reason, costs no real backup, and nothing of it reaches the terminal raw', async () => {
     const dir = await tempDir('planted');
     const real = ['sv_backup_20260801_000000', 'sv_backup_20260901_000000'];
-    const manifest = (id: string, createdAt: string, over: Record<string, unknown> = {}) => ({
-      schemaVersion: 1,
-      id,
-      createdAt,
-      completedAt: createdAt,
-      type: 'daily',
-      comment: '',
-      status: 'ok',
-      tool: { name: 'stackvault', version: '1' },
-      docker: { version: '28', apiVersion: '1.41' },
-      host: 'h',
-      services: [
-        {
-          name: 'app',
-          container: 'app',
-          containerId: 'x',
-          image: 'x',
-          driver: 'nosuch',
-          status: 'ok',
-          artifact: 'a',
-          bytes: 2,
-          sha256: '8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4',
-          durationMs: 1,
-        },
-      ],
-      ...over,
+    const service = writtenService({
+      container: 'app',
+      containerId: 'x',
+      image: 'x',
+      driver: 'nosuch',
+      artifact: 'a',
+      bytes: 2,
+      sha256: '8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4',
     });
+    const manifest = (id: string, createdAt: string, over: Record<string, unknown> = {}) => writtenManifest(id, [service], { createdAt, completedAt: createdAt, ...over });
     const plant = async (name: string, m: unknown) => {
       await mkdir(join(dir, name));
       await writeFile(join(dir, name, 'a'), 'hi');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isoInstant, manifestProblem, parseManifest } from '../../src/core/manifest.js';
+import { writtenManifest } from '../support/manifests.js';
 
 const service = (over: Record<string, unknown> = {}) => ({
   name: 'pg',
@@ -15,19 +16,7 @@ const service = (over: Record<string, unknown> = {}) => ({
   durationMs: 1200,
   ...over,
 });
-const good = (): Record<string, unknown> => ({
-  schemaVersion: 1,
-  id: 'sv_backup_20261121_020000',
-  createdAt: '2026-11-21T02:00:00.000Z',
-  completedAt: '2026-11-21T02:00:09.000Z',
-  type: 'daily',
-  comment: '',
-  status: 'ok',
-  tool: { name: 'stackvault', version: '1.0.0' },
-  docker: { version: '28.0.0', apiVersion: '1.41' },
-  host: 'h',
-  services: [service()],
-});
+const good = (): Record<string, unknown> => writtenManifest('sv_backup_20261121_020000', [service()], { completedAt: '2026-11-21T02:00:09.000Z' });
 /** "Now" for the tables: a day after good()'s backup. */
 const NOW = new Date('2026-11-22T00:00:00Z');
 const failed = service({ name: 'redis', status: 'failed', error: 'boom', artifact: undefined, sha256: undefined, bytes: undefined, rawBytes: undefined });

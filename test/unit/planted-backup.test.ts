@@ -7,6 +7,7 @@ import { readCatalog, resolveBackup } from '../../src/core/catalog.js';
 import { DEFAULT_POLICY } from '../../src/core/retention.js';
 import { executeRemoval, loadPolicy, offsiteByPolicy, planCleanup, planPrune } from '../../src/core/removal.js';
 import { ExitCode, StackvaultError } from '../../src/errors.js';
+import { writtenManifest, writtenService } from '../support/manifests.js';
 
 /**
  * Real files in a temporary backup directory: two real backups and one planted (crafted, copied
@@ -17,36 +18,9 @@ import { ExitCode, StackvaultError } from '../../src/errors.js';
 const REAL = ['sv_backup_20260801_000000', 'sv_backup_20260901_000000'];
 const NOW = new Date('2026-12-01T00:00:00Z');
 
-const service = (name: string, over: Record<string, unknown> = {}) => {
-  const data = Buffer.from('hi');
-  return {
-    name,
-    container: name,
-    containerId: name,
-    image: 'x',
-    driver: 'nosuch',
-    status: 'ok',
-    artifact: 'a',
-    bytes: 2,
-    sha256: createHash('sha256').update(data).digest('hex'),
-    durationMs: 1,
-    ...over,
-  };
-};
-const manifestOf = (id: string, createdAt: string, over: Record<string, unknown> = {}) => ({
-  schemaVersion: 1,
-  id,
-  createdAt,
-  completedAt: createdAt,
-  type: 'daily',
-  comment: '',
-  status: 'ok',
-  tool: { name: 'stackvault', version: '1' },
-  docker: { version: '28', apiVersion: '1.41' },
-  host: 'h',
-  services: [service('app')],
-  ...over,
-});
+const service = (name: string, over: Record<string, unknown> = {}) =>
+  writtenService({ name, container: name, containerId: name, image: 'x', driver: 'nosuch', artifact: 'a', bytes: 2, sha256: createHash('sha256').update('hi').digest('hex'), ...over });
+const manifestOf = (id: string, createdAt: string, over: Record<string, unknown> = {}) => writtenManifest(id, [service('app')], { createdAt, completedAt: createdAt, ...over });
 async function writeBackup(dir: string, name: string, manifest: unknown): Promise<void> {
   await mkdir(join(dir, name));
   await writeFile(join(dir, name, 'a'), 'hi');
