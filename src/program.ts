@@ -107,5 +107,9 @@ async function execute(command: CommandModule, args: string[], flags: Record<str
 async function logOperation(dir: string, what: { backupId: string; result: string; durationMs: number }): Promise<void> {
   const argv = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--ping' ? '***' : a.replace(/^--ping=.*/, '--ping=***')));
   const [{ appendOperation, currentUser }, { resolve }] = await Promise.all([import('./core/oplog.js'), import('node:path')]);
-  await appendOperation(resolve(dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), ...what }).catch(() => undefined);
+  await appendOperation(resolve(dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), ...what }).catch((err: Error) => {
+    // No directory (a run that failed before making it) is nothing to say; a log someone replaced
+    // with a symlink or FIFO is: the write is refused, and the user should know why it is missing.
+    if (err.name === 'UnsafeFileError') process.stderr.write(`stackvault: warning: the operations log was not written: ${err.message}\n`);
+  });
 }

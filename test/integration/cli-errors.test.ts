@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
@@ -96,6 +96,17 @@ describe('CLI errors', () => {
     expect(JSON.parse(String(r.stdout))).toEqual([]);
     const all = await bot(['backup', 'list', '--dir', dir, '--all']);
     expect(String(all.stdout)).toMatch(/Incomplete[\s\S]*\.tmp-stackvault_backup_20261121_020000: unfinished[\s\S]*stackvault_backup_20261120_020000: manifest.json is not valid JSON/);
+  });
+
+  it('an operations.log replaced by a symlink is not written through, and the run says so', async () => {
+    const dir = await tempDir('oplog-link');
+    const outside = join(await tempDir('oplog-outside'), 'victim');
+    await writeFile(outside, 'precious\n');
+    await symlink(outside, join(dir, 'operations.log'));
+    const r = await bot(['backup', 'cleanup', '30', '--dir', dir]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stderr)).toMatch(/warning: the operations log was not written: .*operations\.log is a symbolic link/);
+    expect(await readFile(outside, 'utf8')).toBe('precious\n');
   });
 
   it('a planted or corrupted backup is listed as incomplete with its reason, costs no real backup, and nothing of it reaches the terminal raw', async () => {
