@@ -283,6 +283,12 @@ export class HostileSqlFilter extends Transform {
   /** Inside DELIMITER ;;: how deep in BEGIN…END / CASE…END the block is, and an END whose kind is not known yet. */
   private depth = 0;
   private pendingEnd = false;
+  /**
+   * Whether the statement defines a stored program (CREATE [OR REPLACE] [DEFINER …] [AGGREGATE]
+   * PROCEDURE|FUNCTION|TRIGGER|EVENT): only there does BEGIN open a body whose `;` ends nothing
+   * (a column or alias spelled begin elsewhere must not). Undefined until its words tell.
+   */
+  private storedProgram: boolean | undefined;
   /** The current line: its bytes (up to a limit), whether it began a statement, whether it names a guarded setting. */
   private line: number[] = [];
   private lineBeganStatement = true;
@@ -491,13 +497,19 @@ export class HostileSqlFilter extends Transform {
     this.words = [];
     this.depth = 0;
     this.pendingEnd = false;
+    this.storedProgram = undefined;
   }
 
   private endWord(): void {
     if (!this.word) return;
     const w = this.word;
     this.word = '';
-    if (this.delimiter === ';;') this.countBlocks(w);
+    if (this.storedProgram === undefined && !/^[0-9]+$/.test(w)) {
+      if (!this.firstWord && w !== 'create') this.storedProgram = false;
+      else if (STORED_PROGRAMS.has(w)) this.storedProgram = true;
+      else if (this.firstWord && !CREATE_PREFIX.has(w)) this.storedProgram = false;
+    }
+    if (this.delimiter === ';;' && this.storedProgram) this.countBlocks(w);
     if (!this.firstWord && !/^[0-9]+$/.test(w)) {
       this.firstWord = w;
       this.onlyFirstWord = true;
@@ -610,6 +622,9 @@ const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
 const FORBIDDEN_STATEMENTS = new Set(['prepare', 'execute']);
 /** Compound statements, which MariaDB runs outside a routine too (mariadb-dump writes them only inside one). */
 const COMPOUND_STATEMENTS = new Set(['begin', 'if', 'case', 'loop', 'while', 'repeat', 'for']);
+/** What a stored program's definition starts with, and the words CREATE may have before its kind (a definer is quoted). */
+const STORED_PROGRAMS = new Set(['procedure', 'function', 'trigger', 'event']);
+const CREATE_PREFIX = new Set(['create', 'or', 'replace', 'definer', 'aggregate']);
 /** What may follow END and close a block not counted (IF, LOOP, …: only BEGIN and CASE are). */
 const END_KINDS = new Set(['if', 'loop', 'while', 'repeat', 'for']);
 /** The first line of a mariadb-dump since 10.5.25/10.6.18/10.11.8/11.0.6/11.1.5/11.2.4/11.4.2: the client's sandbox command. */

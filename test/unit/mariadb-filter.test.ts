@@ -144,6 +144,8 @@ describe('hostile SQL in a MariaDB dump', () => {
     ['DELIMITER ; ; (`;;` read whole, `;` to the client)', "DELIMITER ; ;\nSELECT 1; EXECUTE IMMEDIATE 'SELECT 1' ;;\nDELIMITER ;\n"],
     ['several statements in one DELIMITER ;; block', "DELIMITER ;;\nSELECT 1; EXECUTE IMMEDIATE 'SELECT ''x'' INTO OUTFILE ''/tmp/hunt-maria-multi''' ;;\nDELIMITER ;\n"],
     ['a routine whose simple body ends before a second statement in the block', "DELIMITER ;;\nCREATE PROCEDURE p() SELECT 1; EXECUTE IMMEDIATE 'SELECT 1' ;;\nDELIMITER ;\n"],
+    ['a name spelled begin before a second statement in one block (not a stored program)', "DELIMITER ;;\nSELECT (1) begin FROM dual; EXECUTE IMMEDIATE 'SELECT 1' ;;\nDELIMITER ;\n"],
+    ['a column named begin in CREATE TABLE, then a second statement', "DELIMITER ;;\nCREATE TABLE t2 (a int) COMMENT 'x' begin; EXECUTE IMMEDIATE 'SELECT 1' ;;\nDELIMITER ;\n"],
     ['CALL of a stored procedure', "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN EXECUTE IMMEDIATE 'SELECT ''x'' INTO OUTFILE ''/tmp/hunt-maria-call'''; END ;;\nDELIMITER ;\nCALL p();\n"],
     ['a top-level BEGIN NOT ATOMIC', "DELIMITER ;;\nBEGIN NOT ATOMIC EXECUTE IMMEDIATE 'SELECT ''x'' INTO OUTFILE ''/tmp/x'''; END ;;\nDELIMITER ;\n"],
     ['a top-level labelled block', "DELIMITER ;;\nl: BEGIN NOT ATOMIC EXECUTE IMMEDIATE 'SELECT 1'; END ;;\nDELIMITER ;\n"],
