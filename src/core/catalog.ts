@@ -2,7 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
 import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
-import { isoInstant, MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
+import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
 import { parseBackupId } from './naming.js';
 import { shown } from '../util/terminal.js';
 
@@ -75,7 +75,8 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
  * of one second), then by id, so that "latest", `list` and retention's "newest" agree.
  */
 export function newestFirst(a: BackupRecord, b: BackupRecord): number {
-  const time = (r: BackupRecord) => isoInstant(r.manifest.createdAt) ?? Number.NEGATIVE_INFINITY;
+  // The catalog's manifests are validated (createdAt is YYYY-MM-DDTHH:MM:SS(.sss)Z), so a plain parse is the instant.
+  const time = (r: BackupRecord) => Date.parse(r.manifest.createdAt) || Number.NEGATIVE_INFINITY;
   const seq = (r: BackupRecord) => parseBackupId(r.manifest.id)?.seq ?? 0;
   return time(b) - time(a) || seq(b) - seq(a) || (a.manifest.id < b.manifest.id ? 1 : a.manifest.id > b.manifest.id ? -1 : 0);
 }

@@ -10,7 +10,7 @@ export const SCHEMA_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const INFO_FILE = 'backup_info.txt';
 /** Far more than any manifest stackvault writes; a bigger file is not read into memory. */
-export const MANIFEST_MAX_BYTES = 64 * MiB;
+const MANIFEST_MAX_BYTES = 64 * MiB;
 
 export type BackupType = 'manual' | 'daily' | 'weekly' | 'monthly' | 'pre-update' | 'restore-point';
 
@@ -147,11 +147,11 @@ const ENGINE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const SAFE_ARTIFACT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** The types `backup create --type` writes; nothing else is a backup type. */
-export const BACKUP_TYPES: readonly BackupType[] = ['manual', 'daily', 'weekly', 'monthly', 'pre-update', 'restore-point'];
+const BACKUP_TYPES: readonly BackupType[] = ['manual', 'daily', 'weekly', 'monthly', 'pre-update', 'restore-point'];
 /** How far in the future a backup's createdAt may lie (clocks of two hosts differ a little). */
 export const FUTURE_SKEW_MS = 60 * 60 * 1000;
 /** Deeper than this, a manifest is refused: nothing stackvault writes comes near, and printing it must not overflow the stack. */
-export const MAX_DEPTH = 64;
+const MAX_DEPTH = 64;
 /** The only time format stackvault writes (Date.toISOString), so the only one it reads. */
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z$/;
 

@@ -63,10 +63,10 @@ const DOUBTS: Record<Doubt, string> = {
  * It also records the roles the dump creates, so roles made since the backup can be removed.
  *
  * Without psql's guard it also refuses what psql versions or settings could read otherwise
- * (PsqlLexer's doubts), and puts psql back into the dump's client encoding after every
- * statement (`\encoding`, spelled in lower case so it is told from the dump's own): any
- * statement can switch to a client-only encoding, in which psql would read the next line
- * differently from this reading.
+ * (PsqlLexer's doubts), and puts psql back into the dump's client encoding and string syntax
+ * after every statement (reassert): any statement can switch to a client-only encoding or turn
+ * standard_conforming_strings off, after which psql would read the next line differently from
+ * this reading.
  */
 export class PgRestoreFilter extends Transform {
   readonly roles = new Set<string>();
@@ -92,7 +92,7 @@ export class PgRestoreFilter extends Transform {
     this.lexer = new PsqlLexer({ beginBlocks: psql.major >= 14 });
     if (this.restrictKey !== undefined && !/^[A-Za-z0-9]{16,}$/.test(this.restrictKey)) throw new Error('a restrict key is 16 or more letters and digits');
     // Before the dump's first byte: psql's guard, or the encoding psql reads the dump in.
-    this.push(Buffer.from(this.restrictKey ? `\\restrict ${this.restrictKey}\n` : this.reassert()));
+    this.push(Buffer.from(this.guarded ? `\\restrict ${this.restrictKey}\n` : this.reassert()));
   }
 
   private get guarded(): boolean {
@@ -208,7 +208,7 @@ export class PgRestoreFilter extends Transform {
     const copyHeader = whole && /^COPY .* FROM stdin;$/.test(text);
     // The server starts COPY data for any spelling of COPY ... FROM STDIN, wherever psql sends
     // it (even inside what a BEGIN block makes one query); only pg_dump's own line is read as one.
-    if (!this.guarded && facts.words.includes('stdin') && !copyHeader) {
+    if (!this.guarded && facts.stdin && !copyHeader) {
       throw new Error(`the dump holds STDIN outside pg_dump's COPY line (in the line ${JSON.stringify(text.slice(0, 100))}), where the server could take the next lines as data; refusing to run it`);
     }
     if (copyHeader) {
@@ -276,8 +276,10 @@ export class PgRestoreFilter extends Transform {
     // it to one in which a lead byte takes the quote after it, so it goes back to SQL_ASCII
     // (which needs no conversion) first, as SQL, which stops psql if it fails.
     const before = "SET client_encoding TO 'sql_ascii';\n";
-    const nl = line.at(-1) === NEWLINE ? '' : '\n';
-    if (!this.restrictKey) return Buffer.concat([Buffer.from(before), line, Buffer.from(nl + (name === 'connect' ? this.reassert() : ''))]);
+    if (!this.guarded) {
+      const out = Buffer.concat([Buffer.from(before), line]);
+      return name === 'connect' ? this.afterStatement(out) : out; // a new session: the dump's settings again
+    }
     return Buffer.from(`${before}\\unrestrict ${this.restrictKey}\n${text}\n\\restrict ${this.restrictKey}\n`, 'latin1');
   }
 

@@ -160,6 +160,13 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
   async restore({ engine, container, entry, open, log }) {
     const id = container.id;
     const user = superuser(container.env);
+    // Before anything changes: a psql whose version cannot be read is refused.
+    const psql = await replayPsql(engine, id);
+    if (!psql.restrictKey) {
+      log(
+        `warning: ${psql.versionLine} cannot restrict its own commands (\\restrict came with 17.6, 16.10, 15.14, 14.19 and 13.22): only stackvault's reading of the dump keeps psql commands out of it, and it refuses whatever an older psql could read otherwise; update the image`,
+      );
+    }
     const q = (db: string, query: string) => sql(engine, id, user, db, query);
     const version = Number(await q('postgres', 'SHOW server_version_num'));
     const inBackup = new Set([...(recorded(DETAILS, entry).databases ?? []), 'template0', 'template1', 'postgres']);
@@ -169,12 +176,6 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
     }
     if (version < 130000) await q('postgres', 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IS NOT NULL');
 
-    const psql = await replayPsql(engine, id);
-    if (!psql.restrictKey) {
-      log(
-        `warning: ${psql.versionLine} cannot restrict its own commands (\\restrict came with 17.6, 16.10, 15.14, 14.19 and 13.22): only stackvault's reading of the dump keeps psql commands out of it, and it refuses whatever an older psql could read otherwise; update the image`,
-      );
-    }
     const filter = new PgRestoreFilter(user, version >= 130000, psql);
     const replay = await engine.exec(id, ['psql', '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q'], {
       // pipeline, not pipe(): an artifact that fails mid-read fails psql's stdin, and so the exec.

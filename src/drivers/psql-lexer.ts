@@ -16,20 +16,16 @@
 type Mode = 'initial' | 'xqs' | 'xb' | 'xh' | 'xq' | 'xe' | 'xus' | 'xd' | 'xui' | 'xdolq' | 'xc';
 
 export interface LineFacts {
-  /** The line began outside any quote or comment. */
-  startsNormal: boolean;
   /** The line began where psql holds no statement text: outside quotes, parentheses and BEGIN blocks, nothing since the last `;`. */
   startsStatement: boolean;
   /** Column of the first backslash outside quotes and comments (a psql command, or `\;`/`\:`), or -1. */
   backslashAt: number;
-  /** Identifiers outside quotes and comments, lower-cased (to look for keywords such as STDIN). */
-  words: string[];
+  /** The name STDIN outside quotes and comments (the server starts COPY data for any COPY ... FROM STDIN). */
+  stdin: boolean;
   /** COPY ... FROM or TO PROGRAM (which runs a shell command). */
   copyProgram: boolean;
   /** Column of each `;` that ends a statement for psql (psql sends the statement there). */
   statementEnds: number[];
-  /** After the line, psql holds no statement text (as `startsStatement`, for the next line). */
-  endsStatement: boolean;
   /** What psql versions or server settings could read otherwise (see `Doubt`). */
   doubts: Doubt[];
 }
@@ -54,7 +50,7 @@ export interface PsqlLexerOptions {
 }
 
 /** Every variable psql 9.6-18 defines by itself (all in capitals), and ON_ERROR_STOP, which stackvault sets. */
-export const PSQL_VARIABLES: ReadonlySet<string> = new Set(
+const PSQL_VARIABLES: ReadonlySet<string> = new Set(
   (
     'AUTOCOMMIT COMP_KEYWORD_CASE DBNAME ECHO ECHO_HIDDEN ENCODING ERROR FETCH_COUNT HIDE_TABLEAM HIDE_TOAST_COMPRESSION ' +
     'HISTCONTROL HISTFILE HISTSIZE HOST IGNOREEOF LASTOID LAST_ERROR_MESSAGE LAST_ERROR_SQLSTATE ON_ERROR_ROLLBACK ON_ERROR_STOP ' +
@@ -64,6 +60,8 @@ export const PSQL_VARIABLES: ReadonlySet<string> = new Set(
   ).split(' '),
 );
 
+/** The names psqlscan.l records the first letter of, to spot CREATE [OR REPLACE] FUNCTION|PROCEDURE. */
+const CREATE_ROUTINE_WORDS = new Set(['create', 'function', 'procedure', 'or', 'replace']);
 const SPACE = /[ \t\n\r\f]/;
 const IDENT_START = /[A-Za-z_\u0080-\u00ff]/;
 const IDENT_CONT = /[A-Za-z_\u0080-\u00ff0-9$]/;
@@ -168,13 +166,11 @@ export class PsqlLexer {
   /** Reads one line (without its newline) and says what psql sees in it. */
   line(text: string): LineFacts {
     const facts: LineFacts = {
-      startsNormal: this.mode === 'initial' || this.mode === 'xqs',
       startsStatement: this.atStatementStart(),
       backslashAt: -1,
-      words: [],
+      stdin: false,
       copyProgram: false,
       statementEnds: [],
-      endsStatement: false,
       doubts: [],
     };
     const doubt = (d: Doubt) => {
@@ -384,7 +380,6 @@ export class PsqlLexer {
       }
       i++; // an operator character or anything else, one at a time (`--` and `/*` are found above at every position)
     }
-    facts.endsStatement = this.atStatementStart();
     return facts;
   }
 
@@ -425,14 +420,14 @@ export class PsqlLexer {
   /** psqlscan.l's identifier rule: counts the statement's names to spot CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN. */
   private identifier(word: string, facts: LineFacts): void {
     const lower = word.toLowerCase();
-    facts.words.push(lower);
+    if (lower === 'stdin') facts.stdin = true;
     if (this.statementTokens === 1) this.firstWord = lower;
     // COPY's grammar puts PROGRAM right after FROM or TO, outside parentheses (a column named program is in them).
     if (lower === 'program' && this.firstWord === 'copy' && this.parenDepth === 0 && (this.prevWord === 'from' || this.prevWord === 'to')) facts.copyProgram = true;
     this.lastWord = lower;
     if (!this.beginBlocks) return;
     if (this.identifierCount === 0) this.identifiers.fill('');
-    if (['create', 'function', 'procedure', 'or', 'replace'].includes(lower) && this.identifierCount < 4) this.identifiers[this.identifierCount] = lower[0]!;
+    if (CREATE_ROUTINE_WORDS.has(lower) && this.identifierCount < 4) this.identifiers[this.identifierCount] = lower[0]!;
     this.identifierCount++;
     const [a, b, c, d] = this.identifiers;
     const inCreateRoutine = a === 'c' && (b === 'f' || b === 'p' || (b === 'o' && c === 'r' && (d === 'f' || d === 'p')));
