@@ -13,6 +13,8 @@ import { rawArtifact, replaceArtifact } from '../support/tamper.js';
 
 const ROOT_PASSWORD = 'maria105-Root-Secret-4242';
 const PWNED = '/tmp/stackvault-gbk';
+/** The first line of every mariadb-dump since 10.5.25, as it writes it: the sandbox command, then a space (mariadb.test.ts checks 11.8's). */
+const DUMPED_SANDBOX_LINE = `${SANDBOX_LINE} \n`;
 const restorePoints = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('restore-point'));
 /** Every byte value 00…FF, as hex. */
 const ALL_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')).join('');
@@ -134,18 +136,32 @@ describe('MariaDB 10.5 (its own mariadb-dump and client, no sandbox command)', (
   });
 
   it('a dump with the sandbox line (as 10.5.25 and later write it): this client stops at it; the replay leaves it out and restores exactly', async () => {
-    const sandboxed = Buffer.from(`${SANDBOX_LINE}\nSELECT 1;\n`);
+    const sandboxed = Buffer.from(`${DUMPED_SANDBOX_LINE}SELECT 1;\n`);
+    // The replay used to leave out only the line without that space, which no mariadb-dump writes:
+    // this client then stopped at it after the databases were dropped.
     const stopped = await byHand(sandboxed);
     expect(stopped.exitCode).not.toBe(0);
     expect(stopped.stderr).toContain("Unknown command '\\-'");
 
     const { dir, id, raw } = await backup('maria105-sandbox');
-    await replaceArtifact(join(dir, id), 'db', Buffer.concat([Buffer.from(`${SANDBOX_LINE}\n`), raw]));
+    await replaceArtifact(join(dir, id), 'db', Buffer.concat([Buffer.from(DUMPED_SANDBOX_LINE), raw]));
     await mutate();
     const r = await bot(['backup', 'restore', id, '--yes', '--dir', dir]);
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
     expect(String(r.stdout)).toMatch(/db.*equal/);
     expect(await content(db)).toEqual(seeded);
+  });
+
+  it('a first line that only begins with the sandbox line is refused before anything changes (exit 5), not replayed up to this client stopping at it', async () => {
+    const { dir, id, raw } = await backup('maria105-sandbox-more');
+    await replaceArtifact(join(dir, id), 'db', Buffer.concat([Buffer.from(`${SANDBOX_LINE} SELECT 1;\n`), raw]));
+    await sql(db, "INSERT INTO app.log (what) VALUES ('since the backup')");
+    const before = await content(db);
+    const r = await bot(['backup', 'restore', id, '--yes', '--dir', dir]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toMatch(/more after the sandbox line on its line/);
+    expect(await restorePoints(dir)).toEqual([]);
+    expect(await content(db)).toEqual(before);
   });
 
   it('a hostile dump this client runs (\\C gbk hides an INTO OUTFILE) is refused before anything changes (exit 5)', async () => {
@@ -160,7 +176,7 @@ describe('MariaDB 10.5 (its own mariadb-dump and client, no sandbox command)', (
     const { dir, id, raw } = await backup('maria105-hostile');
     // As a 10.5.25+ dump would be: the sandbox line first, so the replay would leave it out too.
     const at = raw.indexOf('CREATE DATABASE');
-    await replaceArtifact(join(dir, id), 'db', Buffer.concat([Buffer.from(`${SANDBOX_LINE}\n`), raw.subarray(0, at), hostile, raw.subarray(at)]));
+    await replaceArtifact(join(dir, id), 'db', Buffer.concat([Buffer.from(DUMPED_SANDBOX_LINE), raw.subarray(0, at), hostile, raw.subarray(at)]));
     await sql(db, "INSERT INTO app.log (what) VALUES ('since the backup')");
     const before = await content(db);
     const r = await bot(['backup', 'restore', id, '--yes', '--dir', dir]);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
-import { RESTORE_SESSION_MODE } from '../../src/drivers/mariadb.js';
+import { RESTORE_SESSION_MODE, SANDBOX_LINE } from '../../src/drivers/mariadb.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName } from '../support/containers.js';
@@ -67,6 +67,8 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
     expect(entry.details?.databases).toEqual(['app', 'legacy']);
     const text = JSON.stringify(m);
     for (const secret of [ROOT_PASSWORD, APP_PASSWORD]) expect(text).not.toContain(secret);
+    // The sandbox line as 11.8 writes it, with a space before its newline (a replay through a client without the command leaves it out).
+    expect((await rawArtifact(join(dir, id), entry.artifact!)).subarray(0, SANDBOX_LINE.length + 2).toString()).toBe(`${SANDBOX_LINE} \n`);
   });
 
   it('restores exactly: rows, bytes, schema, routines, users; what came since is gone; the check says equal', async () => {
