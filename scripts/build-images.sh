@@ -5,6 +5,8 @@
 #   stackvault-local/redis:6  from compose/images/redis/ on bullseye (Redis 6.0 keeps its AOF in one file)
 #   stackvault-local/postgres:13  from compose/images/postgres/ on bullseye with PG_MAJOR=13 (bullseye
 #     main's 13.16, whose psql predates \restrict; the image gets no bullseye-security source)
+#   stackvault-local/mariadb:10.5  from compose/images/mariadb/ on bullseye (bullseye main's 10.5.23,
+#     whose client predates the sandbox command \-; no bullseye-security source either)
 #   stackvault-local/{pgvector,pg-regress}:17  FROM stackvault-local/postgres:17, so built after it
 # An image is skipped when one with the same content hash (label stackvault.build-hash) exists.
 # An optional compose/images/<name>/env-probe ("VARIABLE shell-command" lines) sets ENV
@@ -12,7 +14,8 @@
 # as the official images state their version in their environment.
 # An image name maps to its repository and build context: redis6 builds stackvault-local/redis:6
 # (and redis8 stackvault-local/redis:8, Debian trixie's Redis 8.0)
-# from compose/images/redis on another base; postgres13 builds stackvault-local/postgres:13.
+# from compose/images/redis on another base; postgres13 builds stackvault-local/postgres:13,
+# mariadb105 stackvault-local/mariadb:10.5.
 # BUILD_ARGS adds per-image `docker build --build-arg` values (space-separated NAME=VALUE); they
 # count in the image's content hash.
 # Usage: scripts/build-images.sh [--force] [NAME...]
@@ -20,11 +23,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
 
 force=""; [ "${1:-}" = --force ] && { force=1; shift; }
-declare -A TAGS=([mariadb]=11 [postgres]=17 [redis]=7 [redis6]=6 [redis8]=8 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17 [postgres13]=13)
+declare -A TAGS=([mariadb]=11 [postgres]=17 [redis]=7 [redis6]=6 [redis8]=8 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17 [postgres13]=13 [mariadb105]=10.5)
 # A base is a debootstrap suite, or another image of this script (built first, in a later batch).
 declare -A BASES=([postgres]=trixie [redis]=bookworm [redis6]=bullseye [redis8]=trixie [chroma]=trixie [neo4j]=bookworm [app]=bookworm
-                  [mariadb]=trixie [valkey]=trixie [appstub]=bookworm [sshd]=bookworm [pgvector]=postgres [pg-regress]=postgres [postgres13]=bullseye)
-ALL=(postgres postgres13 mariadb redis redis6 redis8 chroma neo4j app valkey appstub sshd pgvector pg-regress)
+                  [mariadb]=trixie [valkey]=trixie [appstub]=bookworm [sshd]=bookworm [pgvector]=postgres [pg-regress]=postgres [postgres13]=bullseye [mariadb105]=bullseye)
+ALL=(postgres postgres13 mariadb mariadb105 redis redis6 redis8 chroma neo4j app valkey appstub sshd pgvector pg-regress)
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
 
 sv_docker_answers || sv_die "no Docker engine answers; run scripts/test.sh or start Docker first." 6
@@ -44,7 +47,8 @@ ensure_base() {
 }
 
 is_image_base() { [ -n "${TAGS[$1]:-}" ]; }
-declare -A REPOS=([redis6]=redis [redis8]=redis [postgres13]=postgres) CONTEXTS=([redis6]=redis [redis8]=redis [postgres13]=postgres)
+declare -A REPOS=([redis6]=redis [redis8]=redis [postgres13]=postgres [mariadb105]=mariadb)
+declare -A CONTEXTS=([redis6]=redis [redis8]=redis [postgres13]=postgres [mariadb105]=mariadb)
 declare -A BUILD_ARGS=([postgres13]="PG_MAJOR=13")
 image_ref() { echo "stackvault-local/${REPOS[$1]:-$1}:${TAGS[$1]}"; }
 base_ref() { if is_image_base "$1"; then image_ref "$1"; else echo "stackvault-local/base:$1"; fi; }

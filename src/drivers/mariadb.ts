@@ -223,7 +223,7 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
  * run time (a statement that is PREPARE or EXECUTE), stored SQL run at once (CALL, a compound
  * statement outside a routine), server-wide settings (SET GLOBAL, PERSIST), and every client
  * command (`\x` anywhere outside a string, even inside an executable comment; only DELIMITER
- * `;`/`;;` on a line of its own and mariadb-dump's sandbox line as the dump's first line pass).
+ * `;`/`;;` on a line of its own and mariadb-dump's sandbox line, alone, as the dump's first line pass).
  *
  * Where a string ends depends on the session: sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) and
  * the client character set (a multi-byte set such as GBK can swallow a backslash). The restore
@@ -242,7 +242,7 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
  * nothing is decoded.
  */
 export class HostileSqlFilter extends Transform {
-  private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'version' | 'sandbox' | 'dashes' | 'delimiter' = 'code';
+  private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'version' | 'sandbox' | 'sandboxEnd' | 'dashes' | 'delimiter' = 'code';
   private quote = 0;
   private quoteEscapes = false;
   private escaped = false;
@@ -265,6 +265,8 @@ export class HostileSqlFilter extends Transform {
   private offset = 0;
   private commentAt = 0;
   private sandboxAt = 0;
+  /** What followed the sandbox line on its line so far. */
+  private sandboxEnd = '';
   /** The length of the current run of backslashes, wherever it is. */
   private backslashes = 0;
   /** Lines read so far, to say where a refusal was. */
@@ -365,6 +367,11 @@ export class HostileSqlFilter extends Transform {
         break;
       case 'sandbox':
         return this.sandbox(b);
+      case 'sandboxEnd':
+        // A client without the command gets the dump without that line, which must be all it is.
+        this.sandboxEnd += String.fromCharCode(b);
+        if (!SANDBOX_LINE_END.test(`${this.sandboxEnd}\n`)) throw refused('more after the sandbox line on its line');
+        return;
       case 'dashes':
         if (b === 0x2d) return; // `---`: the last two dashes are the pair now, for the client and the server alike
         this.state = 'code';
@@ -466,7 +473,8 @@ export class HostileSqlFilter extends Transform {
   private sandbox(b: number): void {
     if (b !== SANDBOX_REST.charCodeAt(this.sandboxAt)) throw refused('an executable comment that only begins like the sandbox line');
     if (++this.sandboxAt === SANDBOX_REST.length) {
-      this.state = 'code';
+      this.state = 'sandboxEnd'; // only its line end may follow
+      this.sandboxEnd = '';
       this.executable = false;
       this.last = 0;
     }
@@ -553,6 +561,7 @@ export class HostileSqlFilter extends Transform {
     this.lines++;
     if (this.state === 'line') this.state = 'code';
     if (this.state === 'sandbox') throw refused('an executable comment that only begins like the sandbox line');
+    if (this.state === 'sandboxEnd') this.state = 'code';
     if (this.state === 'code') {
       if (this.last === 0x5c) throw refused('a client command (a backslash at the end of a line)');
       this.endWord();
@@ -629,6 +638,12 @@ const CREATE_PREFIX = new Set(['create', 'or', 'replace', 'definer', 'aggregate'
 const END_KINDS = new Set(['if', 'loop', 'while', 'repeat', 'for']);
 /** The first line of a mariadb-dump since 10.5.25/10.6.18/10.11.8/11.0.6/11.1.5/11.2.4/11.4.2: the client's sandbox command. */
 export const SANDBOX_LINE = '/*M!999999\\- enable the sandbox mode */';
+/**
+ * How that line may end: mariadb-dump writes a space before its newline (every version, `*\/ \n`),
+ * an editor may drop it, a copy may make it CRLF. The filter passes nothing else on the line, and
+ * a replay without the command leaves out all of it.
+ */
+const SANDBOX_LINE_END = /^ ?\r?\n/;
 /** What follows `/*M!999999` in it. */
 const SANDBOX_REST = SANDBOX_LINE.slice('/*M!999999'.length);
 
@@ -646,14 +661,18 @@ export function clientHasSandbox(version: string): boolean {
   return major > 11 || (major === 11 && minor >= 5);
 }
 
-/** Leaves the sandbox line out of a dump's replay (an empty line in its place, so line numbers stay), for a client without the command. */
+/**
+ * Leaves the sandbox line out of a dump's replay (an empty line in its place, so line numbers
+ * stay), for a client without the command. HostileSqlFilter, before it, passes that line only
+ * whole and on its own, so nothing the filter read is left out and no `\-` reaches the client.
+ */
 export class WithoutSandboxLine extends Transform {
   private head: Buffer | undefined = Buffer.alloc(0);
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     if (!this.head) return cb(null, chunk);
     this.head = Buffer.concat([this.head, chunk]);
-    if (this.head.length <= SANDBOX_LINE.length) return cb(); // the line and its newline, to know
+    if (this.head.length < SANDBOX_LINE.length + 3) return cb(); // the line and its longest end, to know
     cb(null, this.release());
   }
 
@@ -664,7 +683,8 @@ export class WithoutSandboxLine extends Transform {
   private release(): Buffer {
     const head = this.head!;
     this.head = undefined;
-    const line = Buffer.from(`${SANDBOX_LINE}\n`, 'latin1');
-    return head.subarray(0, line.length).equals(line) ? Buffer.concat([Buffer.from('\n'), head.subarray(line.length)]) : head;
+    if (!head.subarray(0, SANDBOX_LINE.length).equals(Buffer.from(SANDBOX_LINE, 'latin1'))) return head;
+    const end = SANDBOX_LINE_END.exec(head.subarray(SANDBOX_LINE.length, SANDBOX_LINE.length + 3).toString('latin1'));
+    return end ? Buffer.concat([Buffer.from('\n'), head.subarray(SANDBOX_LINE.length + end[0].length)]) : head;
   }
 }

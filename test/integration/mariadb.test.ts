@@ -1,64 +1,18 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
-import { RESTORE_SESSION_MODE } from '../../src/drivers/mariadb.js';
+import { RESTORE_SESSION_MODE, SANDBOX_LINE } from '../../src/drivers/mariadb.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
+import { content, sql, startMariadb } from '../support/mariadb.js';
 import { rawArtifact, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
 const ROOT_PASSWORD = 'maria-Root-Secret-4242';
 const APP_PASSWORD = 'maria-App-Secret-4242';
-
-/** Runs SQL with the server's own client as root over the socket; returns its tab-separated output. */
-async function sql(c: StartedTestContainer, query: string, db = ''): Promise<string> {
-  const r = await c.exec(['mariadb', '-uroot', '-N', '-B', '--default-character-set=utf8mb4', ...(db ? [db] : []), '-e', query]);
-  if (r.exitCode !== 0) throw new Error(`${query.slice(0, 80)}: ${r.stderr || r.output}`);
-  return r.stdout.trim();
-}
-
-/**
- * The content as this test reads it, with its own queries (not the driver's CHECKSUM TABLE):
- * per table every row's HEX() in key order, databases with their character sets, users with
- * their authentication and grants, routines, triggers, events and views.
- */
-async function content(c: StartedTestContainer): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const system = "('mysql','information_schema','performance_schema','sys')";
-  out.databases = await sql(
-    c,
-    `SELECT GROUP_CONCAT(CONCAT_WS(' ', SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME) ORDER BY SCHEMA_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ${system}`,
-  );
-  const tables = (await sql(c, `SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ${system} ORDER BY 1`))
-    .split('\n')
-    .filter(Boolean);
-  for (const t of tables) {
-    const [db, name] = t.split('.') as [string, string];
-    const cols = (await sql(c, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='${db}' AND TABLE_NAME='${name}' ORDER BY ORDINAL_POSITION`)).split('\n');
-    const row = `CONCAT_WS('|', ${cols.map((col) => `IFNULL(HEX(\`${col}\`), 'NULL')`).join(', ')})`;
-    out[`table ${t}`] = await sql(
-      c,
-      `SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), MD5(IFNULL(GROUP_CONCAT(${row} ORDER BY ${row} SEPARATOR '\\n'), '')) FROM \`${db}\`.\`${name}\``,
-    );
-    out[`create ${t}`] = (await sql(c, `SHOW CREATE TABLE \`${db}\`.\`${name}\``)).replace(/ AUTO_INCREMENT=\d+/, '');
-  }
-  out.users = await sql(c, "SELECT GROUP_CONCAT(CONCAT(User, '@', Host, ' ', MD5(Priv)) ORDER BY User, Host) FROM mysql.global_priv");
-  out.grants = await sql(c, "SELECT GROUP_CONCAT(CONCAT_WS(' ', User, Host, Db, Select_priv, Insert_priv) ORDER BY User, Db) FROM mysql.db");
-  out.routines = await sql(
-    c,
-    `SELECT GROUP_CONCAT(CONCAT_WS(' ', ROUTINE_SCHEMA, ROUTINE_NAME, MD5(ROUTINE_DEFINITION)) ORDER BY 1) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ${system}`,
-  );
-  out.triggers = await sql(
-    c,
-    `SELECT GROUP_CONCAT(CONCAT_WS(' ', TRIGGER_SCHEMA, TRIGGER_NAME, MD5(ACTION_STATEMENT)) ORDER BY 1) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN ${system}`,
-  );
-  out.events = await sql(c, `SELECT GROUP_CONCAT(CONCAT_WS(' ', EVENT_SCHEMA, EVENT_NAME, MD5(EVENT_DEFINITION)) ORDER BY 1) FROM information_schema.EVENTS WHERE EVENT_SCHEMA NOT IN ${system}`);
-  out.views = await sql(c, `SELECT GROUP_CONCAT(CONCAT_WS(' ', TABLE_SCHEMA, TABLE_NAME, MD5(VIEW_DEFINITION)) ORDER BY 1) FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ${system}`);
-  return out;
-}
 
 /** Text and bytes nobody picked to be easy: every byte value, 4-byte UTF-8, latin1, JSON, decimals, times, NULLs. */
 const SEED = `
@@ -94,11 +48,7 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
   let id: string;
 
   beforeAll(async () => {
-    db = await new GenericContainer(IMAGES.mariadb)
-      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'db' })
-      .withEnvironment({ MARIADB_ROOT_PASSWORD: ROOT_PASSWORD, MARIADB_DATABASE: 'app', MARIADB_USER: 'app', MARIADB_PASSWORD: APP_PASSWORD })
-      .withWaitStrategy(Wait.forHealthCheck())
-      .start();
+    db = await startMariadb(IMAGES.mariadb, project, { MARIADB_ROOT_PASSWORD: ROOT_PASSWORD, MARIADB_DATABASE: 'app', MARIADB_USER: 'app', MARIADB_PASSWORD: APP_PASSWORD });
     await sql(db, SEED, 'app');
     seeded = await content(db);
     dir = await tempDir('mariadb');
@@ -117,6 +67,8 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
     expect(entry.details?.databases).toEqual(['app', 'legacy']);
     const text = JSON.stringify(m);
     for (const secret of [ROOT_PASSWORD, APP_PASSWORD]) expect(text).not.toContain(secret);
+    // The sandbox line as 11.8 writes it, with a space before its newline (a replay through a client without the command leaves it out).
+    expect((await rawArtifact(join(dir, id), entry.artifact!)).subarray(0, SANDBOX_LINE.length + 2).toString()).toBe(`${SANDBOX_LINE} \n`);
   });
 
   it('restores exactly: rows, bytes, schema, routines, users; what came since is gone; the check says equal', async () => {

@@ -5,6 +5,8 @@ export const IMAGES = {
   postgres13: 'stackvault-local/postgres:13',
   /** Debian trixie's mariadb-server 11.8, set up as the official mariadb image (compose/images/mariadb). */
   mariadb: 'stackvault-local/mariadb:11',
+  /** MariaDB 10.5.23 (Debian bullseye), the same image: its client predates the sandbox command (10.5.25). */
+  mariadb105: 'stackvault-local/mariadb:10.5',
   redis: 'stackvault-local/redis:7',
   /** Redis 6.0 (Debian bullseye): its AOF is one appendonly.aof file, not a directory. */
   redis6: 'stackvault-local/redis:6',

@@ -19,8 +19,8 @@ async function filter(sql: string | Buffer, chunk = 5): Promise<{ out?: Buffer; 
   }
 }
 
-// The head of a real mariadb-dump 11.8 file, with its executable comments and sandbox line.
-const HEAD = `/*M!999999\\- enable the sandbox mode */
+// The head of a real mariadb-dump 11.8 file, with its executable comments and sandbox line (which ends in a space).
+const HEAD = `/*M!999999\\- enable the sandbox mode */${' '}
 -- MariaDB dump 10.19-11.8.3-MariaDB, for debian-linux-gnu (x86_64)
 /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
 /*!40103 SET TIME_ZONE='+00:00' */;
@@ -76,6 +76,8 @@ describe('hostile SQL in a MariaDB dump', () => {
       'SET @saved_cs_client     = @@character_set_client;\nSET character_set_client = utf8mb4;\nCREATE VIEW `v` AS SELECT 1;\nSET character_set_client = @saved_cs_client;\n',
     ],
     ['the sandbox line and a version-gated keyword', '/*M!999999\\- enable the sandbox mode */ \n/*!40101 SET NAMES utf8mb4 */;\nCREATE TABLE `t` (`a` int) /*!50100 PARTITION BY HASH (`a`) */;\n'],
+    ['the sandbox line without its space', `${SANDBOX_LINE}\nSELECT 1;\n`],
+    ['the sandbox line with CRLF', `${SANDBOX_LINE} \r\nSELECT 1;\r\n`],
     // mariadb-dump 10.5 writes an event's setting lines inside DELIMITER ;;, each ending in ` ;;`.
     ['an event as mariadb-dump 10.5 writes it', EVENT_105],
     // What real dumps hold between DELIMITER ;; lines: mysql.AddGeometryColumn, and bodies with nested blocks.
@@ -173,19 +175,51 @@ describe('hostile SQL in a MariaDB dump', () => {
     expect(clientHasSandbox(version)).toBe(has);
   });
 
-  it('leaves the sandbox line out for a client without the command, and nothing else, whatever the chunking', async () => {
-    const dump = `${HEAD}INSERT INTO \`t\` VALUES (1);\n`;
-    for (const chunk of [1, 3, 7, 40, 41, 42, 1000]) {
+  // mariadb-dump ends the line in a space: a replay that looked for the line and a newline left it
+  // in, and a 10.5.23 client stopped at it after the databases were dropped.
+  it.each([
+    ['as mariadb-dump writes it', HEAD],
+    ['without its space', HEAD.replace(`${SANDBOX_LINE} \n`, `${SANDBOX_LINE}\n`)],
+    ['with CRLF', HEAD.replace(`${SANDBOX_LINE} \n`, `${SANDBOX_LINE} \r\n`)],
+  ])('leaves the sandbox line out for a client without the command (%s), and nothing else, whatever the chunking', async (_what, head) => {
+    const dump = `${head}INSERT INTO \`t\` VALUES (1);\n`;
+    for (const chunk of [1, 3, 7, 40, 41, 42, 43, 44, 1000]) {
       const parts: Buffer[] = [];
       for (let i = 0; i < dump.length; i += chunk) parts.push(Buffer.from(dump.slice(i, i + chunk)));
       const out: Buffer[] = [];
       for await (const c of Readable.from(parts).pipe(new WithoutSandboxLine())) out.push(c as Buffer);
-      expect(Buffer.concat(out).toString()).toBe(`\n${dump.slice(SANDBOX_LINE.length + 1)}`);
+      expect(Buffer.concat(out).toString()).toBe(`\n${dump.slice(dump.indexOf('\n') + 1)}`);
     }
     const other = 'SELECT 1;\n';
     const out: Buffer[] = [];
     for await (const c of Readable.from([Buffer.from(other)]).pipe(new WithoutSandboxLine())) out.push(c as Buffer);
     expect(Buffer.concat(out).toString()).toBe(other);
+  });
+
+  // A client without the sandbox command (10.5.23, stackvault-local/mariadb:10.5) stops at `\-`, so
+  // its replay leaves out the first line when it is the sandbox line. Anything more on that line
+  // was let through and not left out: the replay stopped at line 1 after the databases were
+  // dropped; and left out with it, a `--'` would begin that client's statement, a comment to it.
+  it.each([
+    ['two spaces', `${SANDBOX_LINE}  \n`],
+    ['a tab', `${SANDBOX_LINE}\t\n`],
+    ['a statement', `${SANDBOX_LINE} SELECT 1;\n`],
+    ['`--` and a quote', `${SANDBOX_LINE}--'\nSELECT 'x' INTO OUTFILE '/tmp/x';\n--'\n`],
+  ])('refuses the sandbox line with more on its line: %s', async (_what, sql) => {
+    expect((await filter(sql)).refused).toMatch(/more after the sandbox line on its line/);
+  });
+
+  it('whatever it lets through after the sandbox line, a client without the command gets none of that line (property)', async () => {
+    const rest = fc.string({ unit: fc.constantFrom(' ', '\r', '\t', ';', '-', '#', "'", 'a', '1', '/', '*'), maxLength: 6 });
+    await fc.assert(
+      fc.asyncProperty(rest, fc.integer({ min: 1, max: 50 }), async (tail, chunk) => {
+        const dump = `${SANDBOX_LINE}${tail}\nSELECT 1;\n`;
+        if ((await filter(dump, chunk)).refused) return;
+        const out: Buffer[] = [];
+        for await (const c of Readable.from([Buffer.from(dump)]).pipe(new WithoutSandboxLine())) out.push(c as Buffer);
+        expect(Buffer.concat(out).toString()).toBe('\nSELECT 1;\n');
+      }),
+    );
   });
 
   // Dumps the real server was shown to run a forbidden statement from (a review of this filter).
