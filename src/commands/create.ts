@@ -2,10 +2,10 @@ import { Option } from 'commander';
 import type { BackupPlanResult } from '../core/plan.js';
 import { type Compression, DEFAULT_COMPRESSION } from '../core/compression.js';
 import type { BackupType, Manifest } from '../core/manifest.js';
-import { ExitCode, type ExitCodeValue, usageError } from '../errors.js';
+import { ExitCode, type ExitCodeValue } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import { defineCommand, type CommandIO } from './command.js';
-import { parseStopTimeout } from './parse.js';
+import { parseStopTimeout, wholeNumber } from './parse.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
 interface CreateFlags extends SharedFlagValues {
@@ -52,8 +52,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
   logged: true,
   writesMetrics: true,
   async run({ flags, io }) {
-    const parallel = Number(flags.parallel);
-    if (!Number.isInteger(parallel) || parallel < 1) throw usageError(`--parallel must be a whole number of at least 1, not '${flags.parallel}'.`);
+    const parallel = wholeNumber(flags.parallel, '--parallel')!;
     const [{ commandContext }, { parseServiceList }] = await Promise.all([import('./context.js'), import('../core/selection.js')]);
     const ctx = commandContext(flags.host);
     if (flags.dryRun) {

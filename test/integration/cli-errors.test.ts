@@ -82,6 +82,10 @@ describe('CLI errors', () => {
   it('bad flag values exit 2', async () => {
     expect((await bot(['backup', 'create', '--compress', 'lzma'])).exitCode).toBe(2);
     expect((await bot(['backup', 'create', '--parallel', '0'])).exitCode).toBe(2);
+    // Decimal digits only, like every other count: Number() would read 0x10 as 16.
+    const hex = await bot(['backup', 'create', '--parallel', '0x10']);
+    expect(hex.exitCode).toBe(2);
+    expect(String(hex.stderr)).toBe("stackvault: --parallel must be a whole number of at least 1, not '0x10'.\n");
     expect((await bot(['backup', 'create', '--type', 'hourly'])).exitCode).toBe(2);
   });
 

@@ -24,3 +24,13 @@ describe('whole numbers from the command line', () => {
     expect((caught as StackvaultError).message).toBe(`DAYS must be a whole number of at least 1, not '${value}'.`);
   });
 });
+
+describe('backup create --parallel', () => {
+  // It is a count like the others: Number() would take 0x10 as 16 services at once.
+  it.each(['0x10', '1e1', '0', '2.5'])('%j is a usage error (exit 2) before anything is touched', async (value) => {
+    const { createCommand } = await import('../../src/commands/create.js');
+    const io = { out: process.stdout, json: false, say: () => undefined };
+    const run = createCommand.run({ args: [], flags: { parallel: value } as Parameters<typeof createCommand.run>[0]['flags'], io });
+    await expect(run).rejects.toMatchObject({ exitCode: ExitCode.usage, message: `--parallel must be a whole number of at least 1, not '${value}'.` });
+  });
+});
