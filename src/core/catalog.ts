@@ -4,7 +4,6 @@ import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
 import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
 import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
 import { parseBackupId } from './naming.js';
-import { shown } from '../util/terminal.js';
 
 export interface BackupRecord {
   manifest: Manifest;
@@ -16,6 +15,10 @@ export interface BackupRecord {
 export interface IncompleteDir {
   name: string;
   path: string;
+  /**
+   * Why it is not a backup, as it came (a crafted manifest's text may be in it): `--json`
+   * carries it raw, and whatever prints it for people escapes it (util/terminal.ts `shown`).
+   */
   reason: string;
 }
 
@@ -56,12 +59,12 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
     try {
       const manifest = await readManifest(join(path, MANIFEST_FILE));
       if (manifest.id !== e.name) {
-        incomplete.push({ name: e.name, path, reason: `manifest names another backup (${shown(manifest.id)})` });
+        incomplete.push({ name: e.name, path, reason: `manifest names another backup (${manifest.id})` });
         continue;
       }
       backups.push({ manifest, path, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) });
     } catch (err) {
-      incomplete.push({ name: e.name, path, reason: shown(err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err)) });
+      incomplete.push({ name: e.name, path, reason: err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err) });
     }
   }
   backups.sort(newestFirst);

@@ -136,6 +136,7 @@ describe('CLI errors', () => {
     await plant('zz_backup_20991231_000000', { ...manifest('zz_backup_20991231_000000', '2099-12-31T00:00:00Z', { type: 'manual' }), services: [] });
     await plant('evil\x1b[2J\x1b]0;pwned\x07', manifest('evil\x1b[2J\x1b]0;pwned\x07', '2026-11-30T00:00:00Z'));
     await plant('sv_backup_20260602_000000', manifest('sv_backup_20260602_000000', '2026-06-02T00:00:00Z', { status: 5 }));
+    await plant('sv_backup_20260603_000000', manifest('sv_backup_20260603_000000', '2026-06-03T00:00:00Z', { services: [{ ...service, status: 'ok\x1b[2J\x07' }] }));
     // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     const raw = /\x1b|\x07|\r/;
 
@@ -146,11 +147,22 @@ describe('CLI errors', () => {
     expect(String(all.stdout)).toContain('zz_backup_20991231_000000: manifest.json is not a valid stackvault manifest: createdAt lies in the future');
     expect(String(all.stdout)).toContain('evil\\x1b[2J\\x1b]0;pwned\\x07: manifest.json is not a valid stackvault manifest: id is not a backup name');
     expect(String(all.stdout)).toContain("sv_backup_20260602_000000: manifest.json is not a valid stackvault manifest: status is not 'ok' or 'partial'.");
+    expect(String(all.stdout)).toContain("sv_backup_20260603_000000: manifest.json is not a valid stackvault manifest: services[0].status is 'ok\\x1b[2J\\x07'.");
+    // --json carries the reason as it is (JSON escapes its control characters itself), not \xNN text.
+    const json = await bot(['backup', 'list', '--all', '--json', '--dir', dir]);
+    expect(json.exitCode).toBe(0);
+    expect(String(json.stdout)).not.toMatch(raw);
+    const reasons = (JSON.parse(String(json.stdout)) as { incomplete: Array<{ name: string; reason: string }> }).incomplete;
+    expect(reasons.find((d) => d.name === 'sv_backup_20260603_000000')?.reason).toBe("manifest.json is not a valid stackvault manifest: services[0].status is 'ok\x1b[2J\x07'.");
 
     // Asked for by name, an invalid backup is an integrity error (exit 5) in one sentence.
     const named = await bot(['backup', 'verify', '20260602_000000', '--dir', dir]);
     expect(named.exitCode).toBe(5);
     expect(String(named.stderr)).toMatch(/^stackvault: sv_backup_20260602_000000 is not a usable backup: manifest.json is not a valid stackvault manifest: status is not 'ok' or 'partial'\.\n$/);
+    const escaped = await bot(['backup', 'verify', '20260603_000000', '--dir', dir]);
+    expect(escaped.exitCode).toBe(5);
+    expect(String(escaped.stderr)).toContain("services[0].status is 'ok\\x1b[2J\\x07'");
+    expect(String(escaped.stderr)).not.toMatch(raw);
     const typo = await bot(['backup', 'restore', 'nope\x1b[31m', '--dir', dir]);
     expect(typo.exitCode).toBe(4);
     expect(String(typo.stderr)).not.toMatch(raw);

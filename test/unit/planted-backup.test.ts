@@ -3,10 +3,12 @@ import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readCatalog, resolveBackup } from '../../src/core/catalog.js';
+import { listCommand } from '../../src/commands/list.js';
+import { type Catalog, readCatalog, resolveBackup } from '../../src/core/catalog.js';
 import { DEFAULT_POLICY } from '../../src/core/retention.js';
 import { executeRemoval, loadPolicy, offsiteByPolicy, planCleanup, planPrune } from '../../src/core/removal.js';
 import { ExitCode, StackvaultError } from '../../src/errors.js';
+import { shown } from '../../src/util/terminal.js';
 import { writtenManifest, writtenService } from '../support/manifests.js';
 
 /**
@@ -34,6 +36,16 @@ async function directoryWith(planted?: [string, unknown]): Promise<string> {
   return dir;
 }
 
+/** What `backup list --all` prints for people about this catalog. */
+async function listedAll(catalog: Catalog): Promise<string> {
+  const lines: string[] = [];
+  const render = listCommand.render!;
+  await render({ catalog }, { out: process.stdout, json: false, say: (line) => lines.push(line) }, { all: true } as Parameters<typeof render>[2]);
+  return lines.join('\n');
+}
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/; // a line break joins the lines above
+
 const future = 'zz_backup_20991231_000000';
 const PLANTED: Array<[string, string, unknown, RegExp]> = [
   // [what, directory name, manifest, the reason list --all gives]
@@ -56,6 +68,13 @@ const PLANTED: Array<[string, string, unknown, RegExp]> = [
   ['a date with an offset', 'zz_backup_20261130_000000', manifestOf('zz_backup_20261130_000000', '2026-11-30T00:00:00+14:00'), /createdAt is not a date/],
   ['a directory that is not a backup name', 'latest-and-greatest', manifestOf('latest-and-greatest', '2026-11-30T00:00:00Z'), /id is not a backup name/],
   ['an id with escape sequences', 'evil\x1b[2J\x1b]0;pwned\x07', manifestOf('evil\x1b[2J\x1b]0;pwned\x07', '2026-11-30T00:00:00Z'), /id is not a backup name/],
+  [
+    'a status with escape sequences',
+    'zz_backup_20261130_000000',
+    manifestOf('zz_backup_20261130_000000', '2026-11-30T00:00:00Z', { services: [service('app', { status: 'ok\x1b[2J\x1b]0;pwned\x07' })] }),
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the catalog keeps the raw text; list --all escapes it
+    /services\[0\]\.status is 'ok\x1b\[2J\x1b\]0;pwned\x07'/,
+  ],
   ['a type that is not a backup type', 'zz_backup_20261130_000000', manifestOf('zz_backup_20261130_000000', '2026-11-30T00:00:00Z', { type: '__proto__' }), /type is not a backup type/],
   ['a status that is a number', 'zz_backup_20261130_000000', manifestOf('zz_backup_20261130_000000', '2026-11-30T00:00:00Z', { status: 5 }), /status is not/],
   [
@@ -78,9 +97,11 @@ describe('a planted backup costs no real backup', () => {
     const catalog = await readCatalog(dir);
     expect(catalog.backups.map((b) => b.manifest.id)).toEqual([REAL[1], REAL[0]]);
     expect(catalog.incomplete.map((d) => d.name)).toEqual([name]);
+    // The catalog keeps the reason as it came (--json carries it raw); list --all escapes it, and the name.
     expect(catalog.incomplete[0]!.reason).toMatch(reason);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-    expect(catalog.incomplete[0]!.reason).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+    const listed = await listedAll(catalog);
+    expect(listed).toContain(`${shown(name)}: ${shown(catalog.incomplete[0]!.reason)}`);
+    expect(listed).not.toMatch(RAW);
     expect(resolveBackup(catalog, 'latest').manifest.id).toBe(REAL[1]);
 
     const plan = await planCleanup(dir, 30, NOW);
