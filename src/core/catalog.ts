@@ -1,8 +1,8 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
 import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
-import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
+import { MANIFEST_FILE, readManifestIfPresent, type Manifest } from './manifest.js';
 import { parseBackupId } from './naming.js';
 
 export interface BackupRecord {
@@ -47,17 +47,13 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
       continue;
     }
     if (e.name.startsWith('.')) continue; // our own state directories
-    // lstat: a symlink or a FIFO named manifest.json is there, and readManifest says what it is.
-    const hasManifest = await lstat(join(path, MANIFEST_FILE)).then(
-      () => true,
-      () => false,
-    );
-    if (!hasManifest) {
-      incomplete.push({ name: e.name, path, reason: 'no manifest.json' });
-      continue;
-    }
     try {
-      const manifest = await readManifest(join(path, MANIFEST_FILE));
+      // One look: a symlink, FIFO or device named manifest.json is there, and the read says what it is.
+      const manifest = await readManifestIfPresent(join(path, MANIFEST_FILE));
+      if (!manifest) {
+        incomplete.push({ name: e.name, path, reason: 'no manifest.json' });
+        continue;
+      }
       if (manifest.id !== e.name) {
         incomplete.push({ name: e.name, path, reason: `manifest names another backup (${manifest.id})` });
         continue;

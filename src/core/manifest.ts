@@ -114,6 +114,16 @@ export interface Verification {
  * hand-edited or truncated manifest is reported, never half-trusted.
  */
 export async function readManifest(path: string): Promise<Manifest> {
+  const manifest = await readManifestIfPresent(path);
+  if (!manifest) throw integrityError(`Cannot read ${path}: ENOENT.`);
+  return manifest;
+}
+
+/**
+ * As readManifest, but no file at `path` (ENOENT) is undefined rather than an error: the catalog
+ * tells "no manifest.json" from a bad one with this one look (no lstat of its own beforehand).
+ */
+export async function readManifestIfPresent(path: string): Promise<Manifest | undefined> {
   let text: string;
   try {
     // A regular file only (never a symlink out of the backup directory, a FIFO or a device),
@@ -121,7 +131,9 @@ export async function readManifest(path: string): Promise<Manifest> {
     text = await readRegularFile(path, MANIFEST_MAX_BYTES);
   } catch (err) {
     if (err instanceof UnsafeFileError) throw integrityError(`${path} is ${err.what}, not a manifest stackvault wrote; refusing to read it.`);
-    throw integrityError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw integrityError(`Cannot read ${path}: ${code ?? String(err)}.`);
   }
   return parseManifest(text, path);
 }

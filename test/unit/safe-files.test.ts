@@ -135,6 +135,20 @@ describe('a manifest that is not a regular file is an incomplete backup, never a
     expect(catalog.incomplete[0]!.reason).toMatch(/^manifest\.json is a symbolic link/);
   });
 
+  it('no manifest.json is "no manifest.json"; a dangling symlink in its place is a symbolic link, not missing', async () => {
+    const root = await newDir('no-manifest');
+    await mkdir(join(root, 'sv_backup_20260601_000001'));
+    const dangling = await shapeBackup(root);
+    await rm(join(dangling, 'manifest.json'));
+    await symlink(join(root, 'nowhere'), join(dangling, 'manifest.json'));
+    const catalog = await readCatalog(root);
+    expect(catalog.backups).toEqual([]);
+    expect(catalog.incomplete.map((d) => [d.name, d.reason])).toEqual([
+      [ID, expect.stringMatching(/^manifest\.json is a symbolic link/)],
+      ['sv_backup_20260601_000001', 'no manifest.json'],
+    ]);
+  });
+
   it('a manifest larger than the limit is refused in one sentence without being read', async () => {
     const dir = await newDir('big');
     await writeFile(join(dir, 'f'), '');
