@@ -18,15 +18,16 @@ const scheduledJob = (fromCron: boolean) =>
     logged: true,
     writesMetrics: true,
     async run({ flags, io }) {
-      const [{ scheduledRun, schedulerStatus }, { offsiteByPolicy }, { commandContext }, { plainProgress }, { policyFrom }] = await Promise.all([
+      const [{ scheduledRun, schedulerStatus }, { readRetentionFile, policyIn, offsiteIn }, { commandContext }, { plainProgress }] = await Promise.all([
         import('../core/scheduler.js'),
         import('../core/removal.js'),
         import('./context.js'),
         import('./progress-renderers.js'),
-        import('./prune.js'),
       ]);
       const type = flags.type ?? ((await schedulerStatus(flags.dir)).type as JobFlags['type']) ?? 'daily';
       const ctx = commandContext(flags.host);
+      // retention.json is read once: the policy retention applies after the backup, and "offsite".
+      const retention = await readRetentionFile(flags.dir);
       const state = await scheduledRun(
         {
           dir: flags.dir,
@@ -34,9 +35,9 @@ const scheduledJob = (fromCron: boolean) =>
           encryptTo: flags.encryptTo,
           type,
           ping: flags.ping,
-          policy: await policyFrom({ dir: flags.dir }),
+          policy: policyIn(retention),
           lockWaitMs: fromCron ? 30 * 60_000 : 60_000,
-          offsite: flags.offsite || (await offsiteByPolicy(flags.dir)),
+          offsite: flags.offsite || offsiteIn(retention),
         },
         { ...ctx, progress: plainProgress(io.say) },
         io.say,

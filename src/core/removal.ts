@@ -55,11 +55,18 @@ export async function planPrune(dirOption: string, policy: RetentionPolicy, now:
   return plan(catalog, applyRetention(asItems(catalog), policy, now), await leftoverDirs(catalog));
 }
 
+/** `<dir>/retention.json`, read once: where it is, and its object (undefined when there is none). */
+export interface RetentionFile {
+  path: string;
+  data?: Record<string, unknown>;
+}
+
 /**
- * `<dir>/retention.json` as an object, or undefined when there is none. A file that is not JSON,
- * or JSON that is not an object, is a bad setting: one sentence naming the file (exit 2).
+ * Reads `<dir>/retention.json`. A file that is not JSON, or JSON that is not an object, is a bad
+ * setting: one sentence naming the file (exit 2). A run that needs both the policy and the offsite
+ * setting reads it once and asks policyIn and offsiteIn.
  */
-async function readPolicyFile(dir: string): Promise<Record<string, unknown> | undefined> {
+export async function readRetentionFile(dir: string): Promise<RetentionFile> {
   const path = join(dir, 'retention.json');
   // Absent (or no directory to hold it, which the caller's own check reports): the defaults.
   // A symlink, FIFO or device in its place is refused (readRegularFile).
@@ -67,7 +74,7 @@ async function readPolicyFile(dir: string): Promise<Record<string, unknown> | un
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
     throw err;
   });
-  if (text === undefined) return undefined;
+  if (text === undefined) return { path };
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -75,29 +82,38 @@ async function readPolicyFile(dir: string): Promise<Record<string, unknown> | un
     throw usageError(`${path} is not valid JSON.`, 'It holds e.g. {"dailyDays": 14, "preUpdateKeep": 10}.');
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw usageError(`${path} must hold a JSON object, e.g. {"dailyDays": 14}.`);
-  return data as Record<string, unknown>;
+  return { path, data: data as Record<string, unknown> };
 }
 
 /** `"offsite": true` in the policy file: every backup of this directory is stored offsite too (as --offsite). */
-export async function offsiteByPolicy(dir: string): Promise<boolean> {
-  const v = (await readPolicyFile(dir))?.offsite;
-  if (v !== undefined && typeof v !== 'boolean') throw usageError(`${join(dir, 'retention.json')}: offsite must be true or false.`);
+export function offsiteIn(file: RetentionFile): boolean {
+  const v = file.data?.offsite;
+  if (v !== undefined && typeof v !== 'boolean') throw usageError(`${file.path}: offsite must be true or false.`);
   return v === true;
 }
 
-/** Policy from `<dir>/retention.json` (any subset of the fields), else the defaults. */
-export async function loadPolicy(dir: string): Promise<RetentionPolicy> {
-  const data = await readPolicyFile(dir);
+/** The policy the file sets (any subset of the fields), else the defaults. */
+export function policyIn(file: RetentionFile): RetentionPolicy {
   const policy = { ...DEFAULT_POLICY };
-  if (!data) return policy;
+  if (!file.data) return policy;
   for (const key of Object.keys(DEFAULT_POLICY) as Array<keyof RetentionPolicy>) {
-    const v = data[key];
+    const v = file.data[key];
     if (v !== undefined) {
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw usageError(`${join(dir, 'retention.json')}: ${key} must be a whole number of at least 1.`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw usageError(`${file.path}: ${key} must be a whole number of at least 1.`);
       policy[key] = v;
     }
   }
   return policy;
+}
+
+/** offsiteIn of `<dir>/retention.json`, for a run that needs nothing else from it. */
+export async function offsiteByPolicy(dir: string): Promise<boolean> {
+  return offsiteIn(await readRetentionFile(dir));
+}
+
+/** policyIn of `<dir>/retention.json`, for a run that needs nothing else from it. */
+export async function loadPolicy(dir: string): Promise<RetentionPolicy> {
+  return policyIn(await readRetentionFile(dir));
 }
 
 async function leftoverDirs(catalog: Catalog): Promise<RemovalPlan['leftovers']> {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { listCommand } from '../../src/commands/list.js';
 import { type Catalog, readCatalog, resolveBackup } from '../../src/core/catalog.js';
 import { DEFAULT_POLICY } from '../../src/core/retention.js';
-import { executeRemoval, loadPolicy, offsiteByPolicy, planCleanup, planPrune } from '../../src/core/removal.js';
+import { executeRemoval, loadPolicy, offsiteByPolicy, offsiteIn, planCleanup, planPrune, policyIn, readRetentionFile } from '../../src/core/removal.js';
 import { ExitCode, StackvaultError } from '../../src/errors.js';
 import { shown } from '../../src/util/terminal.js';
 import { writtenManifest, writtenService } from '../support/manifests.js';
@@ -165,5 +165,9 @@ describe('retention.json that is not a policy', () => {
     await writeFile(join(dir, 'retention.json'), '{"dailyDays": 14, "offsite": true}');
     expect(await loadPolicy(dir)).toEqual({ ...DEFAULT_POLICY, dailyDays: 14 });
     expect(await offsiteByPolicy(dir)).toBe(true);
+    // Read once, asked twice (a scheduled run needs both).
+    const file = await readRetentionFile(dir);
+    expect(policyIn(file)).toEqual({ ...DEFAULT_POLICY, dailyDays: 14 });
+    expect(offsiteIn(file)).toBe(true);
   });
 });
