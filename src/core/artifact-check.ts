@@ -78,10 +78,10 @@ async function checkOpened(
   const content: Writable = tar ?? tail;
   if (entry.encryption) {
     // Checksum first, on its own pass: a decryption failure must not hide a corrupt file.
-    if ((await hashStream(readBytes(handle, entry.bytes!, signal))).sha256 !== entry.sha256) throw checksumError(what);
+    if ((await hashStream(readBytes(handle, entry.bytes!, { signal }))).sha256 !== entry.sha256) throw checksumError(what);
   }
   try {
-    await pipeline([readBytes(handle, entry.bytes!, signal), hasher, ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), raw, content], { signal });
+    await pipeline([readBytes(handle, entry.bytes!, { signal }), hasher, ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), raw, content], { signal });
   } catch (err) {
     if (signal.aborted) throw err;
     if (hasher.digest && hasher.digest !== entry.sha256) throw checksumError(what);
@@ -155,10 +155,10 @@ export function openArtifact(backupPath: string, entry: ServiceEntry, identity?:
 /** The artifact's file as it is on disk, streamed: a regular file of the backup's own, of the manifest's size (else exit 5). */
 export async function artifactBytes(backupPath: string, entry: ServiceEntry): Promise<Readable> {
   const { handle, size } = await openArtifactFile(backupPath, entry);
+  // An empty file's stream never touches the handle: closed here, like one of the wrong size.
   if (size !== entry.bytes || size === 0) await handle.close();
   if (size !== entry.bytes) throw sizeError(entry, size);
-  // autoClose: the handle is closed when the stream ends or is destroyed.
-  return size === 0 ? Readable.from([]) : handle.createReadStream({ start: 0, end: size - 1 });
+  return readBytes(handle, size, { autoClose: true });
 }
 
 const sizeError = (entry: ServiceEntry, size: number) =>
@@ -180,8 +180,12 @@ async function openArtifactFile(backupPath: string, entry: ServiceEntry): Promis
   }
 }
 
-/** The file's first `bytes` bytes and no more (the manifest's size: a file that grows is not read on). */
-function readBytes(handle: FileHandle, bytes: number, signal?: AbortSignal): Readable {
+/**
+ * The file's first `bytes` bytes and no more (the manifest's size: a file that grows is not read
+ * on). With autoClose the stream owns the handle and closes it when it ends or is destroyed;
+ * without, the caller closes it (checkArtifact reads it twice).
+ */
+function readBytes(handle: FileHandle, bytes: number, options: { signal?: AbortSignal; autoClose?: boolean } = {}): Readable {
   if (bytes === 0) return Readable.from([]);
-  return handle.createReadStream({ start: 0, end: bytes - 1, autoClose: false, ...(signal ? { signal } : {}) });
+  return handle.createReadStream({ start: 0, end: bytes - 1, autoClose: options.autoClose ?? false, ...(options.signal ? { signal: options.signal } : {}) });
 }
