@@ -152,23 +152,38 @@ export function plainBackupId(id: string, source: string): string {
 }
 
 /**
+ * The one check of a backup ID asked of the repository, where it comes in (fetchOffsite,
+ * withFetchedCopy), before any lock, directory or lookup. Only full backup IDs are stored, so
+ * one typed in that is not plain is simply not there (exit 4) and is never joined to a path;
+ * "latest" is the newest backup's sv-id tag, the repository's word, refused (exit 5) if not plain.
+ */
+async function wantedId(id: string, signal?: AbortSignal): Promise<string> {
+  if (id === 'latest') {
+    const newest = (await listOffsite(signal)).find((r) => r.type !== 'restore-point')?.id;
+    if (!newest) throw notFound(`There are no backups in the restic repository ${shownRepository()}.`);
+    return plainBackupId(newest, "The restic repository's newest backup");
+  }
+  if (!parseBackupId(id)) throw notFound(`No backup '${id}' in the restic repository ${shownRepository()} (it is looked up by full backup ID).`, 'See ./bot.sh backup list --remote');
+  return id;
+}
+
+/**
  * Fetches a backup from the repository into the backup directory: every file is checked
  * against the SHA-256 recorded when it was stored, in a temporary directory published only
  * when all are. Artifacts stored uncompressed come back uncompressed (the manifest says so).
  * Under the directory's lock, so a cleanup meanwhile does not take the unfinished directory for a leftover.
  */
 export async function fetchOffsite(dir: string, id: string, signal?: AbortSignal): Promise<string> {
-  // Only full backup IDs are stored in the repository; anything else is not there (and never joined to a path).
-  if (!parseBackupId(id)) throw notFound(`No backup '${id}' in the restic repository ${shownRepository()} either (it is looked up by full backup ID).`, 'See ./bot.sh backup list --remote');
-  const release = await acquireLock(dir, `fetch ${id} from the restic repository`, 60_000);
+  const wanted = await wantedId(id, signal);
+  const release = await acquireLock(dir, `fetch ${wanted} from the restic repository`, 60_000);
   try {
-    return await fetchInto(dir, id, signal);
+    return await fetchInto(dir, wanted, signal);
   } finally {
     await release();
   }
 }
 
-/** fetchOffsite's work, for a caller that holds the lock (or owns `dir`); `id` is a plain backup ID. */
+/** fetchOffsite's work, for a caller that holds the lock (or owns `dir`); `id` has passed wantedId. */
 async function fetchInto(dir: string, id: string, signal?: AbortSignal): Promise<string> {
   const metas = await snapshots([TAG, tag.part('meta'), tag.id(id)], signal);
   const newest = metas.sort((a, b) => b.time.localeCompare(a.time))[0];
@@ -354,12 +369,7 @@ export async function checkRepository(subset: string, signal?: AbortSignal): Pro
  */
 export async function withFetchedCopy<T>(dir: string, id: string, work: (scratchDir: string, id: string) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const root = await ensureBackupDir(dir);
-  const wanted = id === 'latest' ? (await listOffsite(signal)).find((r) => r.type !== 'restore-point')?.id : id;
-  if (!wanted) throw notFound(`There are no backups in the restic repository ${shownRepository()}.`);
-  // "latest" takes the ID from a tag, the repository's word (exit 5 if it is a path); one typed in is just not there.
-  if (id === 'latest') plainBackupId(wanted, "The restic repository's newest backup");
-  else if (!parseBackupId(wanted))
-    throw notFound(`No backup '${wanted}' in the restic repository ${shownRepository()} (it is looked up by full backup ID or "latest").`, 'See ./bot.sh backup list --remote');
+  const wanted = await wantedId(id, signal);
   // The scratch directory is a .tmp- one, which cleanup removes as a leftover when it holds the
   // lock: held for the whole check, as a restore or drill holds it.
   const release = await acquireLock(root, `backup verify --remote ${wanted}`, 60_000);

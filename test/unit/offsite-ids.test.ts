@@ -68,6 +68,8 @@ describe('backup IDs from the restic repository', () => {
     const work = vi.fn();
     await expect(withFetchedCopy(root, 'latest', work)).rejects.toMatchObject({ exitCode: 5, message: expect.stringMatching(/not a backup ID/) });
     expect(work).not.toHaveBeenCalled();
+    // fetchOffsite comes in through the same one check.
+    await expect(fetchOffsite(root, 'latest')).rejects.toMatchObject({ exitCode: 5, message: expect.stringMatching(/not a backup ID/) });
     expect(answers.calls).toEqual([]);
     expect(await readdir(root)).toEqual([]);
   });
