@@ -97,6 +97,8 @@ interface Target {
   driver: Driver;
   /** How its container is stopped (timeout) and where the stop's facts go. */
   stop?: StopOptions;
+  /** What the driver's checkRestore learned of the container, handed back to its restore (and rollback). */
+  checked?: unknown;
 }
 
 /**
@@ -306,7 +308,12 @@ function withEachStopped<T>(containers: ContainerDetails[], dir: string, timeout
 async function checkTarget(t: Target, backupPath: string, identity: string | undefined, deps: RestoreDeps): Promise<void> {
   if (!t.driver.checkRestore) return;
   try {
-    await t.driver.checkRestore({ engine: deps.engine, container: await deps.engine.inspect(t.candidate.container.id), entry: t.entry, open: () => openArtifact(backupPath, t.entry, identity) });
+    t.checked = await t.driver.checkRestore({
+      engine: deps.engine,
+      container: await deps.engine.inspect(t.candidate.container.id),
+      entry: t.entry,
+      open: () => openArtifact(backupPath, t.entry, identity),
+    });
   } catch (err) {
     if (err instanceof StackvaultError) throw err;
     throw integrityError(`The backup of ${t.entry.name} cannot be restored into ${t.candidate.container.name}: ${(err as Error).message}. Nothing was changed.`);
@@ -396,6 +403,7 @@ async function restoreFrom(
       signal,
       withStopped: (work) => withStopped(deps.engine, how.dir, { id, name: container.name, service: t.candidate.service }, work, t.stop),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
+      checked: t.checked,
     });
   } catch (err) {
     // Whatever happened (the container may have been killed), bring it fully up before

@@ -28,7 +28,7 @@ const SIGNS = {
 /** The superuser the dump ran as (restores and throwaways use the same), and the databases it holds. */
 const DETAILS = object({ superuser: optional(string), databases: optional(array(string)) });
 
-export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
+export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
   details: DETAILS,
   name: 'postgres',
   format: 'sql',
@@ -157,11 +157,12 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
    * Afterwards the cluster holds exactly the dump: databases and roles created since the
    * backup are dropped, and the dump replays with ON_ERROR_STOP so any error stops it.
    */
-  async restore({ engine, container, entry, open, log }) {
+  async restore({ engine, container, entry, open, log, checked }) {
     const id = container.id;
     const user = superuser(container.env);
-    // Before anything changes: a psql whose version cannot be read is refused.
-    const psql = await replayPsql(engine, id);
+    // Before anything changes: a psql whose version cannot be read is refused. checkRestore
+    // read it already in a restore; a throwaway server (deep verify) has had no check.
+    const psql = checked ?? (await replayPsql(engine, id));
     if (!psql.restrictKey) {
       log(
         `warning: ${psql.versionLine} cannot restrict its own commands (\\restrict came with 17.6, 16.10, 15.14, 14.19 and 13.22): only stackvault's reading of the dump keeps psql commands out of it, and it refuses whatever an older psql could read otherwise; update the image`,
@@ -223,6 +224,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>> = {
   async checkRestore({ engine, container, open }) {
     const psql = await replayPsql(engine, container.id);
     await pipeline(open(), new PgRestoreFilter(superuser(container.env), true, psql), new Writable({ write: (_c, _e, cb) => cb() }));
+    return psql; // restore replays through the same psql: it is not asked again
   },
 
   /** Read off the dump on the host: COPY rows, sequences, large objects, databases, roles. */
@@ -375,13 +377,16 @@ const errorLine = (text: string) =>
     .find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))
     ?.trim() ?? firstLine(text);
 
+/** The container's psql: what the replay filter must know, and the line it printed. */
+type ContainerPsql = ReplayPsql & { versionLine: string };
+
 /**
  * The container's psql as the replay filter must know it: its major version, and a key for its
  * own guard if it has \restrict (hex: letters and digits, as \restrict wants; random per
  * restore, so no dump can hold it). A psql whose version cannot be read is refused: the filter
  * must read the dump as that psql does.
  */
-async function replayPsql(engine: DockerEngine, id: string): Promise<ReplayPsql & { versionLine: string }> {
+async function replayPsql(engine: DockerEngine, id: string): Promise<ContainerPsql> {
   const versionLine = await execChecked(engine, id, ['psql', '--version'], 'psql --version');
   const major = Number(/\(PostgreSQL\) (\d+)/.exec(versionLine)?.[1]);
   if (!Number.isInteger(major)) throw new Error(`cannot tell the version of the container's psql from ${JSON.stringify(versionLine.slice(0, 80))}; refusing to replay a dump through it`);

@@ -82,7 +82,7 @@ export interface BackupOutcome<D extends DriverDetails = DriverDetails> {
   warnings?: string[];
 }
 
-export interface RestoreContext {
+export interface RestoreContext<Checked = unknown> {
   engine: DockerEngine;
   /** The container being restored, inspected just before. */
   container: ContainerDetails;
@@ -93,6 +93,11 @@ export interface RestoreContext {
   signal: AbortSignal;
   withStopped<T>(work: () => Promise<T>): Promise<T>;
   log(message: string): void;
+  /**
+   * What this driver's checkRestore returned for this container earlier in the same restore
+   * (so it is not asked again); undefined where no check ran (deep verify's throwaway server).
+   */
+  checked?: Checked;
 }
 
 export interface BackupPlan {
@@ -174,7 +179,7 @@ export interface ThrowawaySpec {
  * One datastore kind. Adding a datastore = one file implementing this, its test, and one line
  * in registry.ts.
  */
-export interface Driver<D extends DriverDetails = DriverDetails> {
+export interface Driver<D extends DriverDetails = DriverDetails, Checked = unknown> {
   readonly name: DriverName;
   /**
    * What `backup` records in the manifest's `details`, as a schema: the core checks a backup's
@@ -209,14 +214,15 @@ export interface Driver<D extends DriverDetails = DriverDetails> {
    * the fingerprint of what it put back, read while the container was still stopped (for
    * stores whose files change once they run); otherwise the live store is read afterwards.
    */
-  restore(ctx: RestoreContext): Promise<Fingerprint | undefined | void>;
+  restore(ctx: RestoreContext<Checked>): Promise<Fingerprint | undefined | void>;
   /** What a backup of this container would do, touching nothing (`backup create --dry-run`). */
   plan?(engine: DockerEngine, container: ContainerDetails, peers: readonly Peer[]): Promise<BackupPlan>;
   /**
    * Refuses (throws) a restore this driver must not run into this container, before anything
    * changes (no restore point yet): paths outside the store's data, hostile archive entries.
+   * What it returns (what it learned of the container) comes back to `restore` as `checked`.
    */
-  checkRestore?(ctx: RestoreCheckContext): Promise<void>;
+  checkRestore?(ctx: RestoreCheckContext): Promise<Checked | void>;
   /** The content fingerprint of an artifact (on the host, or from a throwaway server). */
   artifactFingerprint?(ctx: ArtifactFingerprintContext): Promise<Fingerprint>;
   /** The content fingerprint of the running store, comparable with `artifactFingerprint`. */

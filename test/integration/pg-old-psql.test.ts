@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
@@ -65,9 +66,25 @@ describe('restores through a psql without \\restrict (13.16): the reading is the
     const { dir, id } = await backup('old-psql');
     await psql(pg, 'bot', "UPDATE notes SET body = 'changed'; CREATE TABLE extra (x int)");
     await psql(pg, 'legacy', 'DROP TABLE t');
+    const since = new Date().toISOString();
     const r = await bot(['backup', 'restore', id, '--dir', dir, '--yes']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(`${r.stdout}${r.stderr}`).toContain('cannot restrict its own commands');
+    // The container's psql is asked once: the check before anything changes hands it to the replay.
+    const execs = await execa('docker', [
+      'events',
+      '--since',
+      since,
+      '--until',
+      new Date().toISOString(),
+      '--filter',
+      `container=${pg.getId()}`,
+      '--filter',
+      'event=exec_create',
+      '--format',
+      '{{.Action}}',
+    ]);
+    expect(execs.stdout.split('\n').filter((a) => a === 'exec_create: psql --version')).toHaveLength(1);
     expect(await independentFingerprint(pg)).toBe(before);
     expect(await psql(pg, 'legacy', 'SELECT v FROM t')).toBe('café, naïve, ½');
   });
