@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { TailKeeper } from '../util/tail-keeper.js';
+import { atLeastPatchInSeries, type FirstFixedPatch } from '../util/version-series.js';
 import { execChecked } from './exec.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { isServer } from './recognise.js';
@@ -636,7 +637,7 @@ const STORED_PROGRAMS = new Set(['procedure', 'function', 'trigger', 'event']);
 const CREATE_PREFIX = new Set(['create', 'or', 'replace', 'definer', 'aggregate']);
 /** What may follow END and close a block not counted (IF, LOOP, …: only BEGIN and CASE are). */
 const END_KINDS = new Set(['if', 'loop', 'while', 'repeat', 'for']);
-/** The first line of a mariadb-dump since 10.5.25/10.6.18/10.11.8/11.0.6/11.1.5/11.2.4/11.4.2: the client's sandbox command. */
+/** The first line of a mariadb-dump from the releases in SANDBOX_SINCE on: the client's sandbox command. */
 export const SANDBOX_LINE = '/*M!999999\\- enable the sandbox mode */';
 /**
  * How that line may end: mariadb-dump writes a space before its newline (every version, `*\/ \n`),
@@ -647,18 +648,16 @@ const SANDBOX_LINE_END = /^ ?\r?\n/;
 /** What follows `/*M!999999` in it. */
 const SANDBOX_REST = SANDBOX_LINE.slice('/*M!999999'.length);
 
-/** The first MariaDB client release of each series with the sandbox command (\\-); later series have it from their first. */
-const SANDBOX_SINCE: Record<string, number> = { '10.5': 25, '10.6': 18, '10.11': 8, '11.0': 6, '11.1': 5, '11.2': 4, '11.4': 2 };
+/**
+ * The first MariaDB client release of each series with the sandbox command (\\-). 10.7–10.10
+ * and 11.3 ended before it and never have it; 11.5 and later series have it from their first.
+ */
+const SANDBOX_SINCE: FirstFixedPatch = { '10.5': 25, '10.6': 18, '10.11': 8, '11.0': 6, '11.1': 5, '11.2': 4, '11.4': 2 };
 
 /** Whether a client whose `--version` says this knows the sandbox command. MySQL's client and any it cannot read: no. */
 export function clientHasSandbox(version: string): boolean {
   const m = /(\d+)\.(\d+)\.(\d+)-MariaDB/.exec(version);
-  if (!m) return false;
-  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const since = SANDBOX_SINCE[`${major}.${minor}`];
-  if (since !== undefined) return patch >= since;
-  // 10.7–10.10 and 11.3 ended before the fix; 11.5 and later have it.
-  return major > 11 || (major === 11 && minor >= 5);
+  return m !== null && atLeastPatchInSeries([Number(m[1]), Number(m[2]), Number(m[3])], SANDBOX_SINCE);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { atLeastPatchInSeries, type FirstFixedPatch, firstFixedReleases } from '../util/version-series.js';
 import { type Doubt, type LineFacts, PsqlLexer } from './psql-lexer.js';
 
 const NEWLINE = 0x0a;
@@ -22,10 +23,25 @@ export interface ReplayPsql {
   /** Its major version: from 14, psql reads CREATE FUNCTION ... BEGIN ... END as one statement. */
   major: number;
   /**
-   * psql's own guard (psql 17.6, 16.10, 15.14, 14.19, 13.22 and later): a key random per
-   * restore. Without one, this reading of the dump is the only guard, and it is stricter.
+   * psql's own guard (a psql from RESTRICT_SINCE on): a key random per restore. Without one,
+   * this reading of the dump is the only guard, and it is stricter.
    */
   restrictKey?: string;
+}
+
+/**
+ * The first minor release of each major whose psql has \restrict (CVE-2025-8714, August 2025);
+ * every major after these has it. The one list: messages and comments name it from here.
+ */
+const RESTRICT_SINCE: FirstFixedPatch = { '13': 22, '14': 19, '15': 14, '16': 10, '17': 6 };
+
+/** The releases psql's \restrict came with, newest major first, for messages. */
+export const RESTRICT_RELEASES = firstFixedReleases(RESTRICT_SINCE).join(', ');
+
+/** Whether the psql that printed this `psql --version` line has \restrict. */
+export function psqlRestricts(versionLine: string): boolean {
+  const m = /\(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(versionLine);
+  return m !== null && atLeastPatchInSeries([Number(m[1]), Number(m[2] ?? 0)], RESTRICT_SINCE);
 }
 
 /**
@@ -295,7 +311,7 @@ export class PgRestoreFilter extends Transform {
     if (!this.guarded && facts.doubts.length > 0) {
       const what = DOUBTS[facts.doubts[0] as Doubt];
       throw new Error(
-        `the dump holds ${what} (in the line ${JSON.stringify(text.slice(0, 100))}), which psql without \\restrict could read otherwise than this check; refusing to run it (a psql with \\restrict, from 17.6, 16.10, 15.14, 14.19 or 13.22, guards the replay itself)`,
+        `the dump holds ${what} (in the line ${JSON.stringify(text.slice(0, 100))}), which psql without \\restrict could read otherwise than this check; refusing to run it (a psql with \\restrict, from ${RESTRICT_RELEASES} on, guards the replay itself)`,
       );
     }
     if (facts.backslashAt >= 0) {

@@ -12,7 +12,7 @@ import { recorded } from './details.js';
 import { array, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
 import { execChecked } from './exec.js';
-import { PgRestoreFilter, quoteIdent, type ReplayPsql } from './pg-restore-filter.js';
+import { PgRestoreFilter, psqlRestricts, quoteIdent, RESTRICT_RELEASES, type ReplayPsql } from './pg-restore-filter.js';
 
 /**
  * PostgreSQL: `pg_dumpall --clean --if-exists` inside the container, as $POSTGRES_USER over
@@ -165,7 +165,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     const psql = checked ?? (await replayPsql(engine, id));
     if (!psql.restrictKey) {
       log(
-        `warning: ${psql.versionLine} cannot restrict its own commands (\\restrict came with 17.6, 16.10, 15.14, 14.19 and 13.22): only stackvault's reading of the dump keeps psql commands out of it, and it refuses whatever an older psql could read otherwise; update the image`,
+        `warning: ${psql.versionLine} cannot restrict its own commands (\\restrict came with ${RESTRICT_RELEASES}): only stackvault's reading of the dump keeps psql commands out of it, and it refuses whatever an older psql could read otherwise; update the image`,
       );
     }
     const q = (db: string, query: string) => sql(engine, id, user, db, query);
@@ -391,18 +391,4 @@ async function replayPsql(engine: DockerEngine, id: string): Promise<ContainerPs
   const major = Number(/\(PostgreSQL\) (\d+)/.exec(versionLine)?.[1]);
   if (!Number.isInteger(major)) throw new Error(`cannot tell the version of the container's psql from ${JSON.stringify(versionLine.slice(0, 80))}; refusing to replay a dump through it`);
   return { versionLine, major, ...(psqlRestricts(versionLine) ? { restrictKey: randomBytes(24).toString('hex') } : {}) };
-}
-
-/** The first minor release of each major that has psql's \restrict (CVE-2025-8714); every major after 17 has it. */
-const RESTRICT_SINCE: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
-
-/** Whether the psql that printed this `psql --version` line has \restrict. */
-export function psqlRestricts(versionLine: string): boolean {
-  const m = /\(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(versionLine);
-  if (!m) return false;
-  const major = Number(m[1]);
-  const minor = Number(m[2] ?? 0);
-  if (major > 17) return true;
-  const since = RESTRICT_SINCE[major];
-  return since !== undefined && minor >= since;
 }

@@ -15,10 +15,10 @@ const restorePoints = async (dir: string) => (await readdir(dir)).filter((n) => 
 const PWNED = '/tmp/stackvault-pwned';
 
 /**
- * psql before 13.22 (and 14.19, 15.14, 16.10, 17.6) has no \restrict, so nothing in psql stops
- * a command a crafted dump hides from stackvault's reading. Here the reading is the only guard:
- * it must read the dump as this psql does, refuse what it could read otherwise, and keep psql
- * in the dump's encoding. Each hostile dump is first run through this very psql by hand, to
+ * psql before its series' release in RESTRICT_SINCE (pg-restore-filter.ts; 13.22 for 13) has no
+ * \restrict, so nothing in psql stops a command a crafted dump hides from stackvault's reading.
+ * Here the reading is the only guard: it must read the dump as this psql does, refuse what it
+ * could read otherwise, and keep psql in the dump's encoding. Each hostile dump is first run through this very psql by hand, to
  * prove it does run a shell there.
  */
 describe('restores through a psql without \\restrict (13.16): the reading is the only guard', () => {

@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PgRestoreFilter, type ReplayPsql } from '../../src/drivers/pg-restore-filter.js';
-import { psqlRestricts } from '../../src/drivers/postgres.js';
+import { PgRestoreFilter, psqlRestricts, type ReplayPsql } from '../../src/drivers/pg-restore-filter.js';
 
 const KEY = 'k3y0fthisr3st0r3abcdef';
 /** A psql with its own guard (17.12), and one without (13.16, as in the postgres:13 image). */
@@ -333,7 +332,7 @@ async function unguarded(sql: string, major = 13, cuts: number[] = []): Promise<
   return (await run(Buffer.from(sql, 'latin1'), cuts, 'botadmin', true, { major })).out.toString('latin1');
 }
 
-describe("PgRestoreFilter without psql's guard (psql before 17.6, 16.10, 15.14, 14.19, 13.22)", () => {
+describe("PgRestoreFilter without psql's guard (a psql older than RESTRICT_SINCE says)", () => {
   it("puts psql back into the dump's client encoding and string syntax after every statement, COPY and \\connect", async () => {
     const dump =
       "SET client_encoding = 'LATIN1';\nSET standard_conforming_strings = off;\nCREATE TABLE t (\n  v text\n);\nCOPY t (v) FROM stdin;\na\n\\.\n\\connect \"b\"\nSET client_encoding = 'UTF8';\n-- done\n";
