@@ -262,9 +262,7 @@ export class HostileSqlFilter extends Transform {
   private identifier = '';
   private identifierIsVariable = false;
   private versionDigits = '';
-  /** Bytes read so far, where the current comment began, and how much of the sandbox line is matched. */
-  private offset = 0;
-  private commentAt = 0;
+  /** How much of the sandbox line is matched. */
   private sandboxAt = 0;
   /** What followed the sandbox line on its line so far. */
   private sandboxEnd = '';
@@ -319,7 +317,6 @@ export class HostileSqlFilter extends Transform {
   }
 
   private step(b: number): void {
-    this.offset++;
     if (this.line.length < 400) this.line.push(b);
     // The belt: `\C` (the client's charset command) is never in mariadb-dump's output, in a string or out of one.
     if ((b === 0x43 || b === 0x63) && this.backslashes % 2 === 1) throw refused(`\\${String.fromCharCode(b)} (the client's charset command)`);
@@ -356,8 +353,10 @@ export class HostileSqlFilter extends Transform {
         if (this.versionDigits.length >= 5) {
           const version = Number(this.versionDigits);
           if (version >= 900_000) {
-            // No server runs it, but the client reads it as code: only mariadb-dump's own sandbox line, first in the dump.
-            if (!(this.maria && this.versionDigits === '999999' && this.commentAt === 0)) throw refused(`an executable comment for version ${version}, which no server runs but the client reads`);
+            // No server runs it, but the client reads it as code: only mariadb-dump's own sandbox line, first in the dump
+            // (line 1 holds nothing but its `/*M!999999` and this byte).
+            const firstInDump = this.lines === 1 && this.line.length === SANDBOX_HEAD.length + 1;
+            if (!(this.maria && this.versionDigits === '999999' && firstInDump)) throw refused(`an executable comment for version ${version}, which no server runs but the client reads`);
             this.state = 'sandbox';
             this.sandboxAt = 0;
             return this.sandbox(b);
@@ -398,7 +397,6 @@ export class HostileSqlFilter extends Transform {
       if (this.executable) throw refused('a comment inside an executable comment');
       this.endWord();
       this.state = 'blockStart';
-      this.commentAt = this.offset - 2;
       this.last = 0;
       return;
     }
@@ -645,8 +643,9 @@ export const SANDBOX_LINE = '/*M!999999\\- enable the sandbox mode */';
  * a replay without the command leaves out all of it.
  */
 const SANDBOX_LINE_END = /^ ?\r?\n/;
-/** What follows `/*M!999999` in it. */
-const SANDBOX_REST = SANDBOX_LINE.slice('/*M!999999'.length);
+/** Its executable comment's opening, and what follows that. */
+const SANDBOX_HEAD = '/*M!999999';
+const SANDBOX_REST = SANDBOX_LINE.slice(SANDBOX_HEAD.length);
 
 /**
  * The first MariaDB client release of each series with the sandbox command (\\-). 10.7–10.10
