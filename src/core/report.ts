@@ -1,6 +1,6 @@
 import { formatBytes as bytes } from '../util/format.js';
 import type { BackupRecord } from './catalog.js';
-import type { Manifest, ServiceEntry } from './manifest.js';
+import { type ConsistencyRecord, type ServiceEntry, succeeded } from './manifest.js';
 import type { SchedulerStatus } from './scheduler.js';
 
 /**
@@ -10,37 +10,32 @@ import type { SchedulerStatus } from './scheduler.js';
  * and next run. Pure: the same input gives the same page.
  */
 export function renderReport(input: { dir: string; backups: readonly BackupRecord[]; scheduler?: SchedulerStatus; now: Date }): string {
-  // The manifests are input (a crafted one may hold any JSON): every field is read through a
-  // guard, so one wrong type shows as '-' or '?' instead of ending the report.
-  const servicesOf = (m: Manifest) => (Array.isArray(m.services) ? m.services.filter(isObj) : []);
+  // The catalog's manifests are validated (manifestProblem): every field has its type, so the
+  // page reads them as they are; what a person wrote or a container was named is still escaped.
   const backups = [...input.backups].filter((b) => b.manifest.type !== 'restore-point').reverse(); // oldest first
-  const services = [...new Set(backups.flatMap((b) => servicesOf(b.manifest).map((s) => text(s.name))))].sort();
-  const series = (value: (s: ServiceEntry) => unknown) =>
+  const services = [...new Set(backups.flatMap((b) => b.manifest.services.map((s) => s.name)))].sort();
+  const series = (value: (s: ServiceEntry) => number | undefined) =>
     services.map((name) => ({
       name,
       points: backups.flatMap((b) => {
-        const s = servicesOf(b.manifest).find((x) => text(x.name) === name);
-        const v = s && s.status === 'ok' ? value(s) : undefined;
-        const t = Date.parse(text(b.manifest.createdAt));
-        return typeof v !== 'number' || !Number.isFinite(v) || Number.isNaN(t) ? [] : [[t, v] as [number, number]];
+        const s = b.manifest.services.find((x) => x.name === name);
+        const v = s?.status === 'ok' ? value(s) : undefined;
+        return v === undefined ? [] : [[Date.parse(b.manifest.createdAt), v] as [number, number]];
       }),
     }));
   const failures = backups.flatMap((b) =>
-    servicesOf(b.manifest)
-      .filter((s) => s.status !== 'ok')
-      .map((s) => ({ id: text(b.manifest.id), service: text(s.name), why: `${text(s.status)}: ${typeof s.error === 'string' ? s.error : 'no reason recorded'}` })),
+    b.manifest.services.filter((s) => s.status !== 'ok').map((s) => ({ id: b.manifest.id, service: s.name, why: `${s.status}: ${s.error ?? 'no reason recorded'}` })),
   );
   const newest = input.backups[0]?.manifest;
-  const good = input.backups.find((b) => b.manifest.status === 'ok' && servicesOf(b.manifest).length > 0 && servicesOf(b.manifest).every((s) => s.status === 'ok'))?.manifest;
+  const good = input.backups.find((b) => succeeded(b.manifest))?.manifest;
   const sched = input.scheduler;
   const rows = [...backups].reverse().map((b) => {
     const m = b.manifest;
-    const raw = servicesOf(m).reduce((n, s) => n + number(s.rawBytes), 0);
-    const verify = lastRecord(m.verifications);
-    const drill = lastRecord(m.drills);
-    const window = isObj(m.consistency) ? m.consistency : undefined;
-    return `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${window ? windowCell(window) : '-'}</td><td>${verify ? `${verify.ok === true ? 'ok' : 'FAILED'} ${verify.deep === true ? 'deep' : 'checksums'} ${esc(text(verify.at).slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok === true ? 'ok' : 'FAILED'} ${esc(text(drill.at).slice(0, 16))}` : '-'}</td><td>${
-      servicesOf(m)
+    const raw = m.services.reduce((n, s) => n + (s.rawBytes ?? 0), 0);
+    const verify = m.verifications?.at(-1);
+    const drill = m.drills?.at(-1);
+    return `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.type)}</td><td>${esc(m.status)}</td><td class="n">${bytes(b.bytes)}</td><td class="n">${b.bytes ? `${(raw / b.bytes).toFixed(1)}x` : '-'}</td><td>${m.consistency ? windowCell(m.consistency) : '-'}</td><td>${verify ? `${verify.ok ? 'ok' : 'FAILED'} ${verify.deep ? 'deep' : 'checksums'} ${esc(verify.at.slice(0, 16))}` : '-'}</td><td>${drill ? `${drill.ok ? 'ok' : 'FAILED'} ${esc(drill.at.slice(0, 16))}` : '-'}</td><td>${
+      m.services
         .filter((s) => s.status !== 'ok')
         .map((s) => esc(s.name))
         .join(', ') || '-'
@@ -61,8 +56,8 @@ tr.partial td{background:#fff6e0}svg{border:1px solid #e4e8ef;border-radius:6px;
 <div class="cards">
 <div class="card">Backups<b>${backups.length}</b></div>
 <div class="card">On disk<b>${bytes(backups.reduce((n, b) => n + b.bytes, 0))}</b></div>
-<div class="card">Newest<b>${newest ? esc(text(newest.createdAt).slice(0, 16).replace('T', ' ')) : '-'}</b>${newest ? esc(newest.status) : ''}</div>
-<div class="card">Last fully successful<b>${good ? esc(text(good.createdAt).slice(0, 16).replace('T', ' ')) : 'none'}</b></div>
+<div class="card">Newest<b>${newest ? esc(newest.createdAt.slice(0, 16).replace('T', ' ')) : '-'}</b>${newest ? esc(newest.status) : ''}</div>
+<div class="card">Last fully successful<b>${good ? esc(good.createdAt.slice(0, 16).replace('T', ' ')) : 'none'}</b></div>
 <div class="card">Scheduler<b>${sched?.installed ? esc(sched.words ?? sched.expr ?? 'installed') : 'not installed'}</b>${sched?.lastRun ? `last run ${esc(sched.lastRun.at.slice(0, 16).replace('T', ' '))}: ${esc(sched.lastRun.result)}` : 'no run yet'}${sched?.nextRun ? `<br>next ${esc(sched.nextRun.slice(0, 16).replace('T', ' '))}` : ''}</div>
 </div>
 <h2>Size per service (compressed)</h2>
@@ -74,13 +69,13 @@ ${lineChart(
 <h2>Duration per service</h2>
 ${lineChart(
   'duration',
-  series((s) => number(s.durationMs, Number.NaN) / 1000),
+  series((s) => s.durationMs / 1000),
   (v) => `${v.toFixed(1)} s`,
 )}
 <h2>Downtime per service (stopped or paused for the copy)</h2>
 ${lineChart(
   'downtime',
-  series((s) => (s.downtimeMs === undefined ? undefined : number(s.downtimeMs, Number.NaN) / 1000)),
+  series((s) => (s.downtimeMs === undefined ? undefined : s.downtimeMs / 1000)),
   (v) => `${v.toFixed(1)} s`,
 )}
 <h2>Backups</h2>
@@ -93,11 +88,9 @@ ${failures.length ? `<table><tbody>${failures.map((f) => `<tr><td>${esc(f.id)}</
 `;
 }
 
-/** A consistent backup's window, from a manifest that may be crafted: only what has the expected shape is shown. */
-function windowCell(window: { pausedMs?: unknown; paused?: unknown }): string {
-  const ms = Number(window.pausedMs);
-  const paused = Array.isArray(window.paused) ? window.paused.filter((p): p is string => typeof p === 'string') : [];
-  return `${Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : '?'}, ${esc(paused.join(', ') || 'nothing')} paused`;
+/** A consistent backup's window: how long, and which containers were paused. */
+function windowCell(window: ConsistencyRecord): string {
+  return `${(window.pausedMs / 1000).toFixed(1)} s, ${esc(window.paused.join(', ') || 'nothing')} paused`;
 }
 
 const COLORS = ['#2f6fdd', '#d9481c', '#1b9e5a', '#9b3fc4', '#c79100', '#0a8ea0', '#d43f8d', '#5b6b7f'];
@@ -141,13 +134,5 @@ ${lines}
 
 const esc = (s: unknown) => text(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-const isObj = (v: unknown): v is Record<string, unknown> & ServiceEntry => typeof v === 'object' && v !== null && !Array.isArray(v);
-/** Text from a field that should hold text: anything else shows as '?'. */
+/** Text from a field that should hold text (the scheduler's state file is not validated): anything else shows as '?'. */
 const text = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '?');
-/** A size or duration: a finite number of 0 or more, else `otherwise`. */
-const number = (v: unknown, otherwise = 0): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : otherwise);
-/** The newest entry of a record list (verifications, drills) when it is a list of objects. */
-const lastRecord = (v: unknown): Record<string, unknown> | undefined => {
-  const last: unknown = Array.isArray(v) ? v.at(-1) : undefined;
-  return isObj(last) ? last : undefined;
-};

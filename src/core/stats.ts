@@ -25,12 +25,11 @@ export interface Stats {
 
 const bucket = (): Bucket => ({ count: 0, bytes: 0, rawBytes: 0 });
 
-/** Pure: summarises backups (newest first, as the catalog returns them). */
+/** Pure: summarises backups (newest first, as the catalog returns them, validated by manifestProblem). */
 export function computeStats(backups: BackupRecord[], incomplete: number): Stats {
-  // Keyed by names from manifests: without a prototype, `__proto__` or `toString` is a name like any other.
-  const byType: Stats['byType'] = Object.create(null);
+  const byType: Stats['byType'] = {}; // one of the backup types, which manifestProblem checks
+  // Keyed by service names, which are any text: without a prototype, `__proto__` or `toString` is a name like any other.
   const byService: Stats['byService'] = Object.create(null);
-  const size = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
   let bytes = 0;
   let rawBytes = 0;
   for (const { manifest } of backups) {
@@ -48,12 +47,13 @@ export function computeStats(backups: BackupRecord[], incomplete: number): Stats
         svc.lastDowntimeMs ??= s.downtimeMs; // newest first
         svc.maxDowntimeMs = Math.max(svc.maxDowntimeMs ?? 0, s.downtimeMs);
       }
-      svc.bytes += size(s.bytes);
-      svc.rawBytes += size(s.rawBytes);
-      t.bytes += size(s.bytes);
-      t.rawBytes += size(s.rawBytes);
-      bytes += size(s.bytes);
-      rawBytes += size(s.rawBytes);
+      const [b, raw] = [s.bytes ?? 0, s.rawBytes ?? 0];
+      svc.bytes += b;
+      svc.rawBytes += raw;
+      t.bytes += b;
+      t.rawBytes += raw;
+      bytes += b;
+      rawBytes += raw;
     }
   }
   const brief = (b: BackupRecord | undefined) => (b ? { id: b.manifest.id, createdAt: b.manifest.createdAt } : undefined);

@@ -1,3 +1,6 @@
+import type { BackupRecord } from '../../src/core/catalog.js';
+import { type Manifest, manifestProblem } from '../../src/core/manifest.js';
+
 /**
  * A manifest with every field stackvault writes, dated by its id (the id's second, UTC), for
  * tests that plant backups on disk: the catalog refuses anything less as not written by it.
@@ -25,4 +28,21 @@ export function writtenManifest(id: string, services: Array<Record<string, unkno
 /** A service entry as stackvault writes one for a container, with its artifact's facts. */
 export function writtenService(over: Record<string, unknown> = {}): Record<string, unknown> {
   return { name: 'app', container: 'bot-app-1', containerId: 'c0ffee', image: 'app:1', driver: 'redis', status: 'ok', durationMs: 1, ...over };
+}
+
+/** A SHA-256 of the right shape, for artifacts no test reads. */
+export const ANY_SHA256 = '0'.repeat(64);
+
+/**
+ * What the catalog hands on for a backup: its manifest (writtenManifest; status 'partial' unless
+ * every service is ok) checked as readCatalog checks one, and its bytes. For tests of what reads
+ * the catalog (stats, report), which rely on that check; a manifest it refuses throws here.
+ */
+export function catalogRecord(id: string, services: Array<Record<string, unknown>>, over: Record<string, unknown> = {}): BackupRecord {
+  const written = writtenManifest(id, services, { status: services.every((s) => s.status === 'ok') ? 'ok' : 'partial', ...over });
+  // Far after any date a test uses: "in the future" is not what these tests are about.
+  const problem = manifestProblem(written, new Date('2100-01-01T00:00:00Z'));
+  if (problem) throw new Error(`catalogRecord(${id}): not a valid manifest: ${problem}`);
+  const manifest = written as unknown as Manifest;
+  return { manifest, path: `/backups/${id}`, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) };
 }

@@ -1,70 +1,72 @@
 import { describe, expect, it } from 'vitest';
-import type { Manifest } from '../../src/core/manifest.js';
+import { manifestProblem } from '../../src/core/manifest.js';
 import { renderReport } from '../../src/core/report.js';
+import { ANY_SHA256, catalogRecord, writtenManifest, writtenService } from '../support/manifests.js';
 
 const evil = '"><script>alert(1)</script><x y="';
-const manifest = (over: Partial<Manifest>): Manifest =>
-  ({
-    id: 'stackvault_backup_20261201_020000',
-    type: 'daily',
-    status: 'ok',
-    createdAt: '2026-12-01T02:00:00Z',
-    completedAt: '2026-12-01T02:00:09Z',
-    services: [{ name: 'postgres', driver: 'postgres', status: 'ok', bytes: 10, rawBytes: 40, durationMs: 1000 }],
-    ...over,
-  }) as unknown as Manifest;
+const NOW = new Date('2026-12-04T00:00:00Z');
+const ID = 'stackvault_backup_20261201_020000';
+const postgres = (over: Record<string, unknown> = {}) =>
+  writtenService({ name: 'postgres', driver: 'postgres', artifact: 'postgres.sql.gz', sha256: ANY_SHA256, bytes: 10, rawBytes: 40, durationMs: 1000, ...over });
+/** A valid backup (as the catalog hands it on) of one postgres service, taken at its id's time. */
+const backup = (id = ID, over: Record<string, unknown> = {}, services = [postgres()]) => catalogRecord(id, services, over);
 
 describe('backup report', () => {
-  it('a crafted manifest cannot put markup or script into the page', () => {
-    const m = manifest({
-      id: evil,
-      type: evil as never,
-      status: evil as never,
-      services: [
-        { name: evil, driver: 'x', status: 'failed', error: evil, durationMs: 1 },
-        { name: 'ok', driver: 'x', status: 'ok', bytes: 5, durationMs: evil as never, downtimeMs: 1000 },
-      ] as never,
-    });
-    const html = renderReport({ dir: evil, backups: [{ manifest: m, path: '/x', bytes: 5 }], now: new Date('2026-12-04T00:00:00Z') });
+  it('text a manifest may hold (service names, reasons, paused containers) and the directory cannot put markup or script into the page', () => {
+    const b = backup(ID, { consistency: { at: '2026-12-01T02:00:01Z', pausedMs: 1, paused: [evil] } }, [
+      writtenService({ name: evil, driver: 'x', status: 'failed', error: evil }),
+      postgres({ name: 'ok', downtimeMs: 1000 }),
+    ]);
+    const html = renderReport({ dir: evil, backups: [b], now: NOW });
     expect(html).not.toContain('<script');
     expect(html).not.toContain('<x ');
     expect(html).toContain('&lt;script&gt;');
   });
 
   it('has one chart per measure, with a point per backup a service was in', () => {
-    const backups = [manifest({ createdAt: '2026-12-02T02:00:00Z' }), manifest({})].map((m) => ({ manifest: m, path: '/x', bytes: 10 }));
-    const html = renderReport({ dir: '/b', backups, now: new Date('2026-12-04T00:00:00Z') });
+    const backups = [backup('stackvault_backup_20261202_020000'), backup()];
+    const html = renderReport({ dir: '/b', backups, now: NOW });
     expect(/data-series="postgres"[^>]*points="([^"]+)"/.exec(html)?.[1]?.split(' ')).toHaveLength(2);
     expect(html).toContain('id="chart-downtime" class="muted">No data yet.');
   });
 
   it("shows a consistent backup's window: how long and which containers were paused", () => {
-    const consistent = manifest({ consistency: { at: '2026-12-01T02:00:01Z', pausedMs: 1234, paused: ['bot-app-1', evil] } });
-    const html = renderReport({ dir: '/b', backups: [consistent, manifest({ id: 'plain' })].map((m) => ({ manifest: m, path: '/x', bytes: 10 })), now: new Date('2026-12-04T00:00:00Z') });
+    const consistent = backup(ID, { consistency: { at: '2026-12-01T02:00:01Z', pausedMs: 1234, paused: ['bot-app-1', evil] } });
+    const plain = 'stackvault_backup_20261130_020000';
+    const html = renderReport({ dir: '/b', backups: [consistent, backup(plain)], now: NOW });
     expect(html).toContain('<th>one point (consistent)</th>');
     expect(html).toContain('<td>1.2 s, bot-app-1, &quot;&gt;&lt;script&gt;');
-    expect(html).toMatch(/<td>plain<\/td>(<td[^>]*>[^<]*<\/td>){4}<td>-<\/td>/);
-    // A crafted record does not stop the report.
-    const crafted = manifest({ consistency: { at: 'x', pausedMs: 'soon', paused: 'x' } as never });
-    expect(renderReport({ dir: '/b', backups: [{ manifest: crafted, path: '/x', bytes: 1 }], now: new Date('2026-12-04T00:00:00Z') })).toContain('<td>?, nothing paused</td>');
+    expect(html).toMatch(new RegExp(`<td>${plain}</td>(<td[^>]*>[^<]*</td>){4}<td>-</td>`));
   });
 
-  // Each of these once ended `backup report` with "unexpected error" (exit 1) for the whole directory.
+  it('shows the last verification and drill, and the failures with their reasons', () => {
+    const checked = backup(ID, {
+      verifications: [{ at: '2026-12-01T03:00:00.000Z', deep: true, ok: true, services: { postgres: { ok: true } } }],
+      drills: [{ at: '2026-12-01T04:00:00.000Z', ok: false, durationMs: 5, services: { postgres: { ok: false, check: 'rows differ' } } }],
+    });
+    const partial = backup('stackvault_backup_20261130_020000', {}, [postgres(), writtenService({ name: 'redis', status: 'failed', error: 'no space left' })]);
+    const html = renderReport({ dir: '/b', backups: [checked, partial], now: NOW });
+    expect(html).toContain('<td>ok deep 2026-12-01T03:00</td><td>FAILED 2026-12-01T04:00</td>');
+    expect(html).toContain('<td>redis</td><td>failed: no space left</td>');
+    expect(html).toContain(`Last fully successful<b>2026-12-01 02:00</b>`);
+  });
+
+  // Each of these once ended `backup report` with "unexpected error" (exit 1) for the whole
+  // directory. The report now reads the catalog's manifests as they are: the catalog refuses
+  // these (they are listed as incomplete), so none reaches the page.
   it.each([
-    ['a status that is a number', { status: 5 as never }],
-    ['a verification whose time is a number', { verifications: [{ at: 5, ok: true, deep: false }] as never }],
-    ['drills that are text', { drills: 'x' as never }],
-    ['drills holding null', { drills: [null] as never }],
-    ['a createdAt that is a number', { createdAt: 5 as never }],
-    ['services that are not a list', { services: 'x' as never }],
-    ['a service that is null', { services: [null, { name: 'postgres', driver: 'postgres', status: 'ok', bytes: 10, durationMs: 1 }] as never }],
-    ['sizes and durations as text', { services: [{ name: 'postgres', driver: 'postgres', status: 'ok', bytes: '10', rawBytes: '40', durationMs: 'slow', downtimeMs: 'long' }] as never }],
-    ['a name that is an object', { services: [{ name: { a: 1 }, driver: 'postgres', status: 'failed', error: 7, durationMs: 1 }] as never }],
-    ['a consistency record that is text', { consistency: 'x' as never }],
-  ])('a manifest with %s still gives a page', (_what, over) => {
-    const backups = [manifest(over), manifest({ createdAt: '2026-11-30T02:00:00Z' })].map((m) => ({ manifest: m, path: '/x', bytes: 10 }));
-    const html = renderReport({ dir: '/b', backups, now: new Date('2026-12-04T00:00:00Z') });
-    expect(html).toContain('</html>');
-    expect(html).not.toContain('NaN');
+    ['a status that is a number', { status: 5 }],
+    ['a verification whose time is a number', { verifications: [{ at: 5, ok: true, deep: false, services: {} }] }],
+    ['drills that are text', { drills: 'x' }],
+    ['drills holding null', { drills: [null] }],
+    ['a createdAt that is a number', { createdAt: 5 }],
+    ['services that are not a list', { services: 'x' }],
+    ['a service that is null', { services: [null, postgres()] }],
+    ['sizes and durations as text', { services: [postgres({ bytes: '10', rawBytes: '40', durationMs: 'slow', downtimeMs: 'long' })] }],
+    ['a name that is an object', { services: [postgres(), writtenService({ name: { a: 1 }, status: 'failed', error: 7 })] }],
+    ['a consistency record that is text', { consistency: 'x' }],
+    ['a consistency record of the wrong shape', { consistency: { at: 'x', pausedMs: 'soon', paused: 'x' } }],
+  ])('a manifest with %s is refused by the catalog before the report reads it', (_what, over) => {
+    expect(manifestProblem(writtenManifest(ID, [postgres()], over), NOW)).toBeDefined();
   });
 });
