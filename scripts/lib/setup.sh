@@ -66,7 +66,9 @@ sv_ensure_docker_engine() {
     sv_apt_install docker.io
   fi
   sv_say "starting dockerd in the background (log: /var/log/dockerd.log)."
-  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  # In a session of its own: when whatever started it ends (a CI step, a shell whose process
+  # group is killed), the engine and every container on it must not go down with it.
+  setsid nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &
   local i
   for i in $(seq 1 60); do sv_docker_answers && return 0; sleep 1; done
   sv_die "dockerd did not answer within 60 s; see /var/log/dockerd.log." 6
