@@ -1,5 +1,6 @@
 import type { SchedulerStatus } from '../core/scheduler.js';
 import { formatAge, formatDate } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
@@ -21,7 +22,11 @@ export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerS
       io.say(`Log:         ${s.log ?? '-'}`);
       if (!s.cronRunning) io.say('warning: no cron daemon is running, so the schedule will never fire (Debian: service cron start).');
     }
-    io.say(`Last run:    ${s.lastRun ? `${at(s.lastRun.at)}: ${s.lastRun.result}${s.lastRun.backupId ? ` (${s.lastRun.backupId})` : ''}${s.lastRun.error ? `: ${s.lastRun.error}` : ''}` : 'never'}`);
+    // The state file is input (it sits in the backup directory): its strings are shown escaped.
+    io.say(
+      `Last run:    ${s.lastRun ? `${at(s.lastRun.at)}: ${s.lastRun.result}${s.lastRun.backupId ? ` (${shown(s.lastRun.backupId)})` : ''}${s.lastRun.error ? `: ${shown(s.lastRun.error)}` : ''}` : s.stateProblem ? 'unknown' : 'never'}`,
+    );
+    if (s.stateProblem) io.say(`warning: ${shown(s.stateProblem)}; the next scheduled run writes it again.`);
     io.say(`Last successful backup: ${s.lastSuccessful ? `${s.lastSuccessful.id}, ${at(s.lastSuccessful.createdAt)}` : 'none'}`);
     if (s.overdue) io.say('warning: the schedule is overdue: no run for more than two intervals. Check the log and the cron daemon.');
   },

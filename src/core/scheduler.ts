@@ -5,7 +5,9 @@ import { access } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { checkRecipient } from '../util/age.js';
+import { array, count, matching, object, optional, string, vetted } from '../util/schema.js';
 import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
+import { isoInstant } from './manifest.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog } from './catalog.js';
 import { REPO_ROOT } from './compose.js';
@@ -120,6 +122,8 @@ export interface SchedulerStatus {
   log?: string;
   cronRunning: boolean;
   lastRun?: RunState;
+  /** Why the state file of the last run was not read (then the last run is unknown). */
+  stateProblem?: string;
   lastSuccessful?: { id: string; createdAt: string };
   overdue: boolean;
 }
@@ -128,10 +132,17 @@ export async function schedulerStatus(dirOption: string, now = new Date()): Prom
   const line = (await readCrontab()).split('\n').find((l) => l.includes(CRON_MARKER));
   const cronRunning = (await execa('pgrep', ['-x', 'cron'], { reject: false })).exitCode === 0 || (await execa('pgrep', ['-x', 'crond'], { reject: false })).exitCode === 0;
   const dir = resolve(dirOption);
-  const lastRun = await readState(dir);
+  const { lastRun, stateProblem } = await readState(dir);
   const catalog = await readCatalog(dir).catch(() => undefined);
   const good = catalog?.backups.find((b) => b.manifest.status === 'ok');
-  const status: SchedulerStatus = { installed: Boolean(line), cronRunning, lastRun, lastSuccessful: good ? { id: good.manifest.id, createdAt: good.manifest.createdAt } : undefined, overdue: false };
+  const status: SchedulerStatus = {
+    installed: Boolean(line),
+    cronRunning,
+    lastRun,
+    ...(stateProblem ? { stateProblem } : {}),
+    lastSuccessful: good ? { id: good.manifest.id, createdAt: good.manifest.createdAt } : undefined,
+    overdue: false,
+  };
   if (line) {
     const expr = cronOfLine(line);
     parseCron(expr);
@@ -148,9 +159,35 @@ export async function schedulerStatus(dirOption: string, now = new Date()): Prom
   return status;
 }
 
-async function readState(dir: string): Promise<RunState | undefined> {
-  const text = await readRegularFile(join(dir, STATE_FILE), MiB).catch(() => undefined);
-  return text ? (JSON.parse(text) as RunState) : undefined;
+const runStateSchema = object({
+  at: vetted('a time as stackvault writes it', (v) => (isoInstant(v) === undefined ? 'not YYYY-MM-DDTHH:MM:SS.sssZ' : undefined)),
+  type: string,
+  result: matching(/^(?:ok|partial|failed)$/, 'ok, partial or failed'),
+  backupId: optional(string),
+  error: optional(string),
+  durationMs: count,
+  pruned: optional(array(string)),
+});
+
+/**
+ * The last scheduled run, from the state file it wrote; or why that file cannot be read as one.
+ * The file sits in the backup directory like the manifests, so it is input too: a crafted one
+ * must neither crash `scheduler status` and `backup report` nor put escape codes on the screen.
+ */
+async function readState(dir: string): Promise<{ lastRun?: RunState; stateProblem?: string }> {
+  const file = join(dir, STATE_FILE);
+  let text: string;
+  try {
+    text = await readRegularFile(file, MiB);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    return { stateProblem: `${file} cannot be read (${err instanceof Error ? err.message : String(err)})` };
+  }
+  try {
+    return { lastRun: runStateSchema.parse(JSON.parse(text), 'the state') as RunState };
+  } catch (err) {
+    return { stateProblem: `${file} is not a state file stackvault wrote (${err instanceof SyntaxError ? 'not JSON' : (err as Error).message})` };
+  }
 }
 
 export interface ScheduledRunOptions {

@@ -193,4 +193,26 @@ describe('CLI errors', () => {
     expect(prune.exitCode).toBe(2);
     expect(String(prune.stderr)).toBe(`stackvault: ${join(dir, 'retention.json')} must hold a JSON object, e.g. {"dailyDays": 14}.\n`);
   });
+
+  it('a crafted scheduler state file: status and report say it is not one stackvault wrote, and nothing of it reaches the terminal raw', async () => {
+    const dir = await tempDir('crafted-state');
+    const state = join(dir, '.scheduler-state.json');
+    const written = { at: '2026-06-01T02:00:00.000Z', type: 'daily', result: 'failed', error: 'disk \u001b]0;owned\u0007full', backupId: 'x\u001b[2J', durationMs: 5 };
+    await writeFile(state, JSON.stringify(written));
+    const escaped = await bot(['scheduler', 'status', '--dir', dir]);
+    expect(escaped.exitCode).toBe(0);
+    expect(String(escaped.stdout)).toContain('failed');
+    expect(String(escaped.stdout)).not.toContain('\u001b');
+    expect(String(escaped.stdout)).not.toContain('\u0007');
+    expect(JSON.parse(String((await bot(['scheduler', 'status', '--dir', dir, '--json'])).stdout)).lastRun.error).toBe(written.error);
+    for (const crafted of ['{not json', JSON.stringify({ ...written, at: 5 }), JSON.stringify({ ...written, result: 'great' }), 'null', '[]']) {
+      await writeFile(state, crafted);
+      const status = await bot(['scheduler', 'status', '--dir', dir]);
+      expect(status.exitCode, crafted).toBe(0);
+      expect(String(status.stdout)).toMatch(/Last run: +unknown/);
+      expect(String(status.stdout)).toMatch(/warning: .*scheduler-state\.json is not a state file stackvault wrote/);
+      const report = await bot(['backup', 'report', '--dir', dir, '--out', join(dir, 'report.html')]);
+      expect(report.exitCode, `${crafted}: ${report.stderr}`).toBe(0);
+    }
+  });
 });
