@@ -15,9 +15,7 @@ import { renderBackupInfo } from './backup-info.js';
 import { ConsistencyWindow, consistentByPolicy, semaphore, type WindowSlot, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
-import { readCatalog } from './catalog.js';
 import { INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
-import { lastDurations, longestFirst } from './lane-order.js';
 import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
@@ -106,13 +104,9 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
     // their streams after the window keep to --parallel.
     const consistency = window ? { window, streaming: semaphore(options.parallel) } : undefined;
     const quiet = window ? undefined : new QuietWhileDown({ signal: deps.signal });
-    const lanes = window ? found.running.length : options.parallel;
-    const indices = found.running.map((_, i) => i);
-    const order = lanes < indices.length ? longestFirst(indices, (i) => found.running[i]!.service, await previousDurations(dir)) : indices;
-    const entries = await mapLimit(order, lanes, (i) => {
-      const c = found.running[i]!;
-      return backupService(c, join(tmp, names[i]!), names[i]!, options, deps, { dir, quiet }, found.peers(c.container.id), consistency && { ...consistency, slot: consistency.window.slot() });
-    });
+    const entries = await mapLimit(found.running, window ? found.running.length : options.parallel, (c, i) =>
+      backupService(c, join(tmp, names[i]!), names[i]!, options, deps, { dir, quiet }, found.peers(c.container.id), consistency && { ...consistency, slot: consistency.window.slot() }),
+    );
     if (window) {
       await window.closed;
       if (window.unpauseError) {
@@ -183,15 +177,6 @@ function identity(c: Candidate) {
 }
 
 /** One file per service, `<service>.<sql|tar>[.gz|.zst]`, unique even when names sanitise alike. */
-/** How long each service took in the newest backup that has it; none when the directory cannot be read as a catalog. */
-async function previousDurations(dir: string): Promise<Map<string, number>> {
-  try {
-    return lastDurations((await readCatalog(dir)).backups.map((b) => b.manifest));
-  } catch {
-    return new Map(); // only the order of lanes depends on it
-  }
-}
-
 function artifactNames(candidates: Candidate[], compression: Compression, encrypted: boolean): string[] {
   const used = new Set<string>();
   const ext = (c: Candidate) => `.${c.driver.format}${COMPRESSION_EXTENSION[compression]}${encrypted ? '.age' : ''}`;
