@@ -3,9 +3,11 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { collect, tarOf } from '../support/tar.js';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { Header, Parser, Pax, type ReadEntry } from 'tar';
 import { filterTar, findTarEntry } from '../../src/util/tar-build.js';
+import { TarChecker } from '../../src/util/tar-stream.js';
 
 /** Fails the test instead of hanging it when a stream neither ends nor errors. */
 const within = <T>(p: Promise<T>, ms = 3000) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms (hung)`)), ms))]);
@@ -194,6 +196,8 @@ describe('filterTar', () => {
       Buffer.alloc(1024),
     ]);
     await expect(within(collect(filterTar(sourceOf(archive), () => 'keep')))).rejects.toThrow("the archive entry 'data/f' gave 10 bytes, its header says 1024");
+    // The artifact check (verify, and every restore before anything changes) refuses it too.
+    await expect(pipeline(sourceOf(archive), new TarChecker())).rejects.toThrow("the entry 'data/f' holds 10 bytes, its header says 1024");
   });
 
   /**
