@@ -3,7 +3,7 @@ import { type FileHandle, mkdtemp, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { integrityError } from '../errors.js';
+import { ExitCode, integrityError, StackvaultError } from '../errors.js';
 import { Sha256Tap } from './artifact.js';
 import { artifactBytes } from './artifact-check.js';
 import { TMP_PREFIX } from './backup-dir.js';
@@ -28,30 +28,40 @@ export interface StagedArtifact {
  * it), as 0600 files unlinked at once; `remove` closes them and removes the directory.
  */
 export class ArtifactStaging {
-  private dir?: string;
+  /** Made at the first copy (a promise: copies are made in parallel). */
+  private dir?: Promise<string>;
   private readonly copies: FileHandle[] = [];
   private count = 0;
 
   constructor(private readonly root: string) {}
 
   async stage(backupPath: string, entry: ServiceEntry, signal: AbortSignal): Promise<StagedArtifact> {
-    this.dir ??= await mkdtemp(join(this.root, `${TMP_PREFIX}restore-staging-`)); // mkdtemp: 0700
-    const path = join(this.dir, `artifact-${this.count++}`);
+    this.dir ??= mkdtemp(join(this.root, `${TMP_PREFIX}restore-staging-`)); // mkdtemp: 0700
+    const dir = await this.dir;
+    const path = join(dir, `artifact-${this.count++}`);
     const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     this.copies.push(handle); // closed by remove, on every path
     await unlink(path);
     const hasher = new Sha256Tap();
-    // artifactBytes: a regular file of the backup's own, of the manifest's size, read once.
-    await pipeline([await artifactBytes(backupPath, entry), hasher, writeTo(handle)], { signal });
+    const what = `${entry.name} (${entry.artifact})`;
+    try {
+      // artifactBytes: a regular file of the backup's own, of the manifest's size, read once.
+      await pipeline([await artifactBytes(backupPath, entry), hasher, writeTo(handle)], { signal });
+    } catch (err) {
+      if (err instanceof StackvaultError) throw err;
+      if (signal.aborted) throw new StackvaultError(`Copying the artifact of ${what} for the restore was interrupted.`, ExitCode.interrupted);
+      throw new StackvaultError(`The artifact of ${what} could not be copied for the restore into ${dir}: ${(err as Error).message}.`, ExitCode.failure, 'Is there room for it beside the backups?');
+    }
     if (hasher.digest !== entry.sha256 || hasher.bytes !== entry.bytes) {
-      throw integrityError(`The SHA-256 of ${entry.name} (${entry.artifact}) does not match the manifest: the file was changed or corrupted.`);
+      throw integrityError(`The SHA-256 of ${what} does not match the manifest: the file was changed or corrupted.`);
     }
     return { handle, size: hasher.bytes };
   }
 
   async remove(): Promise<void> {
     await Promise.all(this.copies.splice(0).map((h) => h.close().catch(() => undefined)));
-    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    const dir = await this.dir?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 }
 
