@@ -6,6 +6,7 @@ import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
 import { checkArtifacts, openArtifact } from './artifact-check.js';
+import { ArtifactStaging, type StagedArtifact } from './artifact-staging.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
 import { runBackup, type CreateResult } from './create.js';
@@ -99,6 +100,8 @@ interface Target {
   stop?: StopOptions;
   /** What the driver's checkRestore learned of the container, handed back to its restore (and rollback). */
   checked?: unknown;
+  /** The artifact's private copy, for a driver that stages it: its check and its restore read it. */
+  staged?: StagedArtifact;
 }
 
 /**
@@ -123,11 +126,15 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
+  const staging = new ArtifactStaging(dir);
   try {
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     const targets = await findTargets(entries, deps, options);
-    await mapLimit(targets, availableParallelism(), (t) => checkTarget(t, backup.path, options.identity, deps));
+    await mapLimit(targets, availableParallelism(), async (t) => {
+      if (t.driver.stageArtifact) t.staged = await staging.stage(backup.path, t.entry, deps.signal);
+      await checkTarget(t, backup.path, options.identity, deps);
+    });
     const plan: RestorePlan = {
       backup: backup.manifest,
       items: targets.map((t) => ({ service: t.entry.name, driver: t.driver.name, container: t.candidate.container.name, bytes: t.entry.bytes ?? 0 })),
@@ -165,7 +172,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         'Fix what the warning above says (is the container running?) and try again.',
       );
     }
-    const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false };
+    const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false, staging };
     const restoreAll = (list: Target[]) =>
       mapLimit(list, options.parallel, async (t) => {
         const stops: DowntimeFacts[] = [];
@@ -191,6 +198,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       ...(deps.signal.aborted ? { interrupted: true } : {}),
     };
   } finally {
+    await staging.remove();
     await release();
   }
 }
@@ -312,7 +320,7 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
       engine: deps.engine,
       container: await deps.engine.inspect(t.candidate.container.id),
       entry: t.entry,
-      open: () => openArtifact(backupPath, t.entry, identity),
+      open: () => openArtifact(backupPath, t.entry, identity, t.staged),
     });
   } catch (err) {
     if (err instanceof StackvaultError) throw err;
@@ -327,6 +335,8 @@ interface RestoreHow {
   dir: string;
   identity?: string;
   check: boolean;
+  /** Where a staging driver's artifact is copied (the restore point's too, when it is put back). */
+  staging: ArtifactStaging;
 }
 
 /**
@@ -381,7 +391,9 @@ async function restoreFrom(
 ): Promise<string> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
-  const open = () => openArtifact(backupPath, entry, how.identity);
+  // The copy checkRestore read; a restore point being put back is copied here, before the restore.
+  const staged = t.driver.stageArtifact ? ((entry === t.entry ? t.staged : undefined) ?? (await how.staging.stage(backupPath, entry, signal))) : undefined;
+  const open = () => openArtifact(backupPath, entry, how.identity, staged);
   // The backup's fingerprint (when it was not recorded) is read while the restore runs, not
   // before it: a throwaway server's takes as long as the restore. A driver whose reading would
   // slow the restore while the store is down waits for storeRunning. If it cannot be read, the

@@ -45,6 +45,9 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
   details: DETAILS,
   name: 'redis',
   format: 'tar',
+  // checkRestore passes the RDB to redis-check-rdb, and restore reads it again (up to three
+  // times): both must read the same bytes, or a file swapped in between is what Redis runs.
+  stageArtifact: true,
   imageNames: SIGNS.images,
   recognise: (c) => isServer(c, SIGNS),
 
