@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -10,7 +10,7 @@ import { ExitCode, StackvaultError, usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
 import type * as SqliteHost from './sqlite-host.js';
 import { type Fingerprint, firstDifference, methodVersions } from './fingerprint.js';
-import { inWorkers } from '../util/worker-call.js';
+import { inChild } from '../util/child-call.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { copyFileOut, parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
@@ -72,16 +72,50 @@ export function sqlitePaths(labels: Record<string, string>): string[] {
 
 const entryName = (index: number, path: string) => `${index}-${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
 
-/** How each method hashes a row; v1 is still computed to check backups whose manifest holds one. */
-const METHODS = methodVersions({ 'sqlite-v1': 'sha256', 'sqlite-v2': 'murmur3-128' });
+/**
+ * How each method hashes a row; older ones are still computed to check backups whose manifest
+ * holds one. sqlite-v3 reads ordinary tables only; v1 and v2 read virtual tables too (see
+ * sqlite-host.ts), so a database with a virtual table has other digests under v3.
+ */
+const METHODS = methodVersions({ 'sqlite-v1': 'sha256', 'sqlite-v2': 'murmur3-128', 'sqlite-v3': 'murmur3-128' });
 export const SQLITE_FINGERPRINT_METHOD = METHODS.current;
 const { methodFor } = METHODS;
+/** Whether a method's digests read virtual tables (those before sqlite-v3 did). */
+const readsVirtualTables = (method: string) => method === 'sqlite-v1' || method === 'sqlite-v2';
+
+type HostFunction = { [K in keyof typeof SqliteHost]: (typeof SqliteHost)[K] extends (file: string, ...rest: never[]) => unknown ? K : never }[keyof typeof SqliteHost];
+
+/** At least this long for any call on a database, whatever its size. */
+const MIN_DEADLINE_MS = 60_000;
+/** Plus this long per MB of the files read (a 240 MB database is checked and digested in a few seconds). */
+const DEADLINE_MS_PER_MB = 500;
 
 /**
- * node:sqlite is synchronous and reading every row of a large database takes seconds: on the
- * main thread that would stall every other service's stream. Each call runs on a thread.
+ * Runs one function of sqlite-host.ts on `file` (a database stackvault did not write: a copy of
+ * a live app's file, or a backup's, either of which may be hostile) in a child process. Not on
+ * the main thread: node:sqlite is synchronous and reading a large database takes seconds, which
+ * would stall every other service's stream. Not on a worker thread either: a query that never
+ * ends (a hostile schema) cannot stop a thread, but a process is killed at the deadline, on
+ * Ctrl-C and SIGTERM. Errors name the database.
  */
-const host = inWorkers<typeof SqliteHost>(new URL('./sqlite-host.js', import.meta.url));
+async function onHost<K extends HostFunction>(fn: K, originalPath: string, ...args: Parameters<(typeof SqliteHost)[K]>): Promise<ReturnType<(typeof SqliteHost)[K]>> {
+  // Every host function takes the database's file first: its size (with its -wal and -journal) sets the deadline.
+  const file = args[0];
+  let bytes = 0;
+  for (const suffix of DATABASE_FILES) bytes += (await stat(file + suffix).catch(() => undefined))?.size ?? 0;
+  const timeoutMs = MIN_DEADLINE_MS + Math.ceil((bytes / 1e6) * DEADLINE_MS_PER_MB);
+  try {
+    return await inChild(new URL('./sqlite-host.js', import.meta.url), fn, args, {
+      timeoutMs,
+      timeoutMessage: `reading ${originalPath} took longer than ${Math.round(timeoutMs / 1000)} s and was stopped (a schema whose reading never ends?)`,
+      // The child's own JS heap stays small: it streams rows and keeps digests.
+      execArgv: ['--max-old-space-size=128', '--max-semi-space-size=2'],
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new Error(message.includes(originalPath) ? message : `the copy of ${originalPath}: ${message}`);
+  }
+}
 
 /**
  * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
@@ -199,8 +233,9 @@ export const sqliteDriver: Driver<Details> = {
         const copy = await findTarEntry(ctx.open(), `sqlite/${f.entry}`);
         const local = join(work, f.entry);
         await pipeline(copy.stream, createWriteStream(local, { mode: 0o600 }));
-        const tables = await host.checkedTableCounts(local, f.path);
-        const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t]);
+        const { tables, virtual } = await onHost('checkedTableCounts', f.path, local, f.path);
+        // Backups before sqlite-v3 counted virtual tables too; their rows are derived, and not read any more.
+        const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t] && !virtual.includes(t));
         if (differ.length) throw new Error(`${f.path}: row counts differ from the backup's for ${differ.join(', ')}`);
         seen[f.path] = tables;
       }
@@ -286,10 +321,26 @@ async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-/** Fingerprint parts of one clean database file: its bytes and every table's rows. */
-async function fileParts(file: string, path: string, method: string, digests?: Record<string, string>): Promise<Record<string, string>> {
+/** What checkRestore learned of each recorded database (by its path): its copy's digests. */
+type CheckedCopies = Record<string, KnownDigests>;
+
+/** A database's digests under a method, as its file's sha256 gave them (what checkRestore learned of a backup's copy). */
+type KnownDigests = { method: string; sha256: string; digests: Record<string, string> };
+
+/**
+ * Fingerprint parts of one clean database file: its bytes and every table's rows. When `known`
+ * holds the digests of a file with the same bytes, its digests are those: the file is not read
+ * by SQLite again.
+ */
+async function fileParts(file: string, path: string, method: string, known?: KnownDigests): Promise<Record<string, string>> {
   const sha = createHash('sha256');
-  const [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digests ?? host.sqliteTableDigests(file, METHODS.itemHash(method))]);
+  const digest = () => onHost('sqliteTableDigests', path, file, METHODS.itemHash(method), readsVirtualTables(method));
+  let tables: Record<string, string>;
+  if (known?.method === method) {
+    await pipeline(createReadStream(file), sha);
+    const hex = sha.copy().digest('hex');
+    tables = hex === known.sha256 ? known.digests : await digest();
+  } else [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digest()]);
   const parts: Record<string, string> = { [`${path} file`]: sha.digest('hex') };
   for (const [name, digest] of Object.entries(tables)) parts[`${path} ${name}`] = digest;
   return parts;
@@ -300,17 +351,17 @@ async function fileParts(file: string, path: string, method: string, digests?: R
  * fingerprints them. A running database is copied with its -wal and recovered first; its
  * file bytes then differ from any backup, so only its tables are compared.
  */
-async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean, method: string): Promise<Fingerprint> {
+async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean, method: string, known?: CheckedCopies): Promise<Fingerprint> {
   return withWorkDir(async (work) => {
     const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const raw = join(work, `${i}`);
       await copyOut(engine, containerId, path, raw, running ? ['', '-wal'] : ['']);
       if (!running) {
-        Object.assign(parts, await fileParts(raw, path, method));
+        Object.assign(parts, await fileParts(raw, path, method, known?.[path]));
         continue;
       }
-      const { digests } = await host.checkAndDigest(raw, join(work, `${i}.clean`), path, METHODS.itemHash(method));
+      const { digests } = await onHost('checkAndDigest', path, raw, join(work, `${i}.clean`), path, METHODS.itemHash(method), readsVirtualTables(method));
       for (const [name, digest] of Object.entries(digests)) parts[`${path} ${name}`] = digest;
     }
     return { method, parts };
@@ -411,7 +462,7 @@ async function copyFrozen(engine: DockerEngine, containerId: string, paths: stri
 
 /**
  * Recovers and checks the frozen copies on the host, then writes them as the artifact's tar
- * while (unless told not to) their rows are fingerprinted beside it, on a worker thread: the
+ * while (unless told not to) their rows are fingerprinted beside it, in a child process: the
  * archive no longer waits for the fingerprint (`create --only app` of 225 MB: the fingerprint
  * is about 3 s of it).
  */
@@ -429,12 +480,12 @@ async function archiveCopies(
   for (const [i, path] of paths.entries()) {
     const entry = entryName(i, path);
     const h = headers[i];
-    files.push({ path, entry, tables: await host.checkSqliteCopy(rawFile(raw, i, ''), join(out, entry), path), ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
+    files.push({ path, entry, tables: await onHost('checkSqliteCopy', path, rawFile(raw, i, ''), join(out, entry), path), ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
   }
   const fingerprinted = (async () => {
     if (!withFingerprint) return undefined;
     const parts: Record<string, string> = {};
-    for (const f of files) Object.assign(parts, await fileParts(join(out, f.entry), f.path, SQLITE_FINGERPRINT_METHOD)); // one worker at a time
+    for (const f of files) Object.assign(parts, await fileParts(join(out, f.entry), f.path, SQLITE_FINGERPRINT_METHOD)); // one child at a time
     return { method: SQLITE_FINGERPRINT_METHOD, parts };
   })();
   // node-tar reads each file in blocks of up to 16 MB, several files at once: a 240 MB database
