@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
@@ -127,7 +128,7 @@ async function onHost<K extends HostFunction>(fn: K, originalPath: string, ...ar
  * checked on the host with node:sqlite. A frozen db+wal pair is what a crash leaves, which
  * SQLite is built to recover; uncommitted frames are discarded.
  */
-export const sqliteDriver: Driver<Details> = {
+export const sqliteDriver: Driver<Details, CheckedCopies> = {
   details: DETAILS,
   name: 'sqlite',
   format: 'tar',
@@ -162,7 +163,7 @@ export const sqliteDriver: Driver<Details> = {
    * rebuilt on open), so nothing from after the backup is replayed. The files are read back
    * before the app starts again; their fingerprint is what was restored.
    */
-  async restore({ engine, container, entry, open, withStopped }) {
+  async restore({ engine, container, entry, open, withStopped, checked }) {
     const files = recorded(DETAILS, entry).files;
     if (files.length === 0) throw new Error('the backup lists no SQLite files');
     checkRecordedFiles(files, container);
@@ -192,11 +193,38 @@ export const sqliteDriver: Driver<Details> = {
         files.map((f) => f.path),
         false,
         methodFor(entry.fingerprint),
+        checked,
       );
     });
   },
 
-  checkRestore: async ({ entry, container }) => checkRecordedFiles(recorded(DETAILS, entry).files, container),
+  /**
+   * Before anything changes: the recorded paths must be this container's, and each copy in the
+   * backup must be the file the backup recorded (its SHA-256, when a fingerprint was recorded:
+   * checked before SQLite reads a byte of it) and a sound database whose rows can be read
+   * (integrity_check, row counts and the digests restore will compare, on the host, bounded as
+   * onHost says). A corrupt or hostile copy is refused here, with the app still running. The
+   * digests are handed to `restore`, which need not read the same bytes again once written.
+   */
+  async checkRestore({ entry, container, open }) {
+    const files = recorded(DETAILS, entry).files;
+    checkRecordedFiles(files, container);
+    const method = methodFor(entry.fingerprint);
+    return withWorkDir(async (work) => {
+      const known: CheckedCopies = {};
+      for (const f of files) {
+        const local = join(work, f.entry);
+        const sha256 = await extractCopy(open, f, local, entry.fingerprint);
+        try {
+          const { digests } = await onHost('checkBackupCopy', f.path, local, f.path, METHODS.itemHash(method), readsVirtualTables(method));
+          known[f.path] = { method, sha256, digests };
+        } catch (err) {
+          throw new Error(`${(err as Error).message} (sqlite/${f.entry} in the artifact)`);
+        }
+      }
+      return known;
+    });
+  },
 
   async artifactFingerprint({ entry, open }) {
     const files = recorded(DETAILS, entry).files;
@@ -230,9 +258,8 @@ export const sqliteDriver: Driver<Details> = {
     return withWorkDir(async (work) => {
       const seen: Record<string, Record<string, number>> = {};
       for (const f of files) {
-        const copy = await findTarEntry(ctx.open(), `sqlite/${f.entry}`);
         const local = join(work, f.entry);
-        await pipeline(copy.stream, createWriteStream(local, { mode: 0o600 }));
+        await extractCopy(ctx.open, f, local, ctx.entry.fingerprint);
         const { tables, virtual } = await onHost('checkedTableCounts', f.path, local, f.path);
         // Backups before sqlite-v3 counted virtual tables too; their rows are derived, and not read any more.
         const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t] && !virtual.includes(t));
@@ -310,6 +337,32 @@ async function checkIsSqlite(engine: DockerEngine, containerId: string, path: st
   };
   const facts = await sqliteHeaderOf(engine, containerId, path);
   if (facts !== 'sqlite') throw new Error(why[facts]);
+}
+
+/**
+ * Writes a database's copy out of the artifact to `local` and returns its SHA-256. When the
+ * backup recorded a fingerprint, the copy must be the file it recorded (the `file` part), or it
+ * is refused before SQLite opens it: a copy swapped in the artifact (a hostile schema, random
+ * bytes) is caught without reading it as a database.
+ */
+async function extractCopy(open: () => Readable, f: SqliteFileRecord, local: string, fingerprint: Fingerprint | undefined): Promise<string> {
+  const sha = createHash('sha256');
+  await pipeline(
+    (await findTarEntry(open(), `sqlite/${f.entry}`)).stream,
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        sha.update(chunk);
+        yield chunk;
+      }
+    },
+    createWriteStream(local, { mode: 0o600 }),
+  );
+  const hex = sha.digest('hex');
+  const want = fingerprint?.parts[`${f.path} file`];
+  if (want !== undefined && want !== hex) {
+    throw new Error(`the copy of ${f.path} in the artifact (sqlite/${f.entry}) is not the file the backup recorded (SHA-256 ${hex.slice(0, 12)}..., recorded ${want.slice(0, 12)}...)`);
+  }
+  return hex;
 }
 
 async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
