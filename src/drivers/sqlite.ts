@@ -12,6 +12,7 @@ import { forwardTo } from '../util/backpressure.js';
 import type * as SqliteHost from './sqlite-host.js';
 import { type Fingerprint, firstDifference, methodVersions } from './fingerprint.js';
 import { inChild } from '../util/child-call.js';
+import { interruptSignal } from '../util/interrupt.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { copyFileOut, parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
@@ -96,10 +97,14 @@ const DEADLINE_MS_PER_MB = 500;
  * a live app's file, or a backup's, either of which may be hostile) in a child process. Not on
  * the main thread: node:sqlite is synchronous and reading a large database takes seconds, which
  * would stall every other service's stream. Not on a worker thread either: a query that never
- * ends (a hostile schema) cannot stop a thread, but a process is killed at the deadline, on
- * Ctrl-C and SIGTERM. Errors name the database.
+ * ends (a hostile schema) cannot stop a thread, but a process is killed at the deadline, when
+ * `signal` aborts (Ctrl-C, SIGTERM) and when stackvault exits. Errors name the database.
  */
-async function onHost<K extends HostFunction>(fn: K, originalPath: string, ...args: Parameters<(typeof SqliteHost)[K]>): Promise<ReturnType<(typeof SqliteHost)[K]>> {
+async function onHost<K extends HostFunction>(
+  fn: K,
+  { path: originalPath, signal }: { path: string; signal: AbortSignal },
+  ...args: Parameters<(typeof SqliteHost)[K]>
+): Promise<ReturnType<(typeof SqliteHost)[K]>> {
   // Every host function takes the database's file first: its size (with its -wal and -journal) sets the deadline.
   const file = args[0];
   let bytes = 0;
@@ -111,8 +116,10 @@ async function onHost<K extends HostFunction>(fn: K, originalPath: string, ...ar
       timeoutMessage: `reading ${originalPath} took longer than ${Math.round(timeoutMs / 1000)} s and was stopped (a schema whose reading never ends?)`,
       // The child's own JS heap stays small: it streams rows and keeps digests.
       execArgv: ['--max-old-space-size=128', '--max-semi-space-size=2'],
+      signal,
     });
   } catch (err) {
+    if (signal.aborted) throw err;
     const message = (err as Error).message;
     throw new Error(message.includes(originalPath) ? message : `the copy of ${originalPath}: ${message}`);
   }
@@ -163,7 +170,7 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
    * rebuilt on open), so nothing from after the backup is replayed. The files are read back
    * before the app starts again; their fingerprint is what was restored.
    */
-  async restore({ engine, container, entry, open, withStopped, checked }) {
+  async restore({ engine, container, entry, open, withStopped, signal, checked }) {
     const files = recorded(DETAILS, entry).files;
     if (files.length === 0) throw new Error('the backup lists no SQLite files');
     checkRecordedFiles(files, container);
@@ -193,6 +200,7 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
         files.map((f) => f.path),
         false,
         methodFor(entry.fingerprint),
+        signal,
         checked,
       );
     });
@@ -216,9 +224,10 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
         const local = join(work, f.entry);
         const sha256 = await extractCopy(open, f, local, entry.fingerprint);
         try {
-          const { digests } = await onHost('checkBackupCopy', f.path, local, f.path, METHODS.itemHash(method), readsVirtualTables(method));
+          const { digests } = await onHost('checkBackupCopy', { path: f.path, signal: interruptSignal }, local, f.path, METHODS.itemHash(method), readsVirtualTables(method));
           known[f.path] = { method, sha256, digests };
         } catch (err) {
+          if (interruptSignal.aborted) throw new StackvaultError(`Interrupted while checking the backup's copy of ${f.path}; nothing was changed.`, ExitCode.interrupted);
           throw new Error(`${(err as Error).message} (sqlite/${f.entry} in the artifact)`);
         }
       }
@@ -226,7 +235,7 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
     });
   },
 
-  async artifactFingerprint({ entry, open }) {
+  async artifactFingerprint({ entry, open, signal }) {
     const files = recorded(DETAILS, entry).files;
     const method = methodFor(entry.fingerprint); // deep verify compares it with the recorded one
     return withWorkDir(async (work) => {
@@ -234,19 +243,20 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
       for (const f of files) {
         const local = join(work, f.entry);
         await pipeline((await findTarEntry(open(), `sqlite/${f.entry}`)).stream, createWriteStream(local, { mode: 0o600 }));
-        Object.assign(parts, await fileParts(local, f.path, method));
+        Object.assign(parts, await fileParts(local, f.path, method, signal));
       }
       return { method, parts };
     });
   },
 
-  liveFingerprint: ({ engine, container, entry, expected }) =>
+  liveFingerprint: ({ engine, container, entry, expected, signal }) =>
     fingerprintLiveFiles(
       engine,
       container.id,
       recorded(DETAILS, entry).files.map((f) => f.path),
       true,
       methodFor(expected),
+      signal,
     ),
 
   /**
@@ -260,7 +270,7 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
       for (const f of files) {
         const local = join(work, f.entry);
         await extractCopy(ctx.open, f, local, ctx.entry.fingerprint);
-        const { tables, virtual } = await onHost('checkedTableCounts', f.path, local, f.path);
+        const { tables, virtual } = await onHost('checkedTableCounts', { path: f.path, signal: ctx.signal }, local, f.path);
         // Backups before sqlite-v3 counted virtual tables too; their rows are derived, and not read any more.
         const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t] && !virtual.includes(t));
         if (differ.length) throw new Error(`${f.path}: row counts differ from the backup's for ${differ.join(', ')}`);
@@ -385,9 +395,9 @@ type KnownDigests = { method: string; sha256: string; digests: Record<string, st
  * holds the digests of a file with the same bytes, its digests are those: the file is not read
  * by SQLite again.
  */
-async function fileParts(file: string, path: string, method: string, known?: KnownDigests): Promise<Record<string, string>> {
+async function fileParts(file: string, path: string, method: string, signal: AbortSignal, known?: KnownDigests): Promise<Record<string, string>> {
   const sha = createHash('sha256');
-  const digest = () => onHost('sqliteTableDigests', path, file, METHODS.itemHash(method), readsVirtualTables(method));
+  const digest = () => onHost('sqliteTableDigests', { path, signal }, file, METHODS.itemHash(method), readsVirtualTables(method));
   let tables: Record<string, string>;
   if (known?.method === method) {
     await pipeline(createReadStream(file), sha);
@@ -404,17 +414,17 @@ async function fileParts(file: string, path: string, method: string, known?: Kno
  * fingerprints them. A running database is copied with its -wal and recovered first; its
  * file bytes then differ from any backup, so only its tables are compared.
  */
-async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean, method: string, known?: CheckedCopies): Promise<Fingerprint> {
+async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean, method: string, signal: AbortSignal, known?: CheckedCopies): Promise<Fingerprint> {
   return withWorkDir(async (work) => {
     const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const raw = join(work, `${i}`);
       await copyOut(engine, containerId, path, raw, running ? ['', '-wal'] : ['']);
       if (!running) {
-        Object.assign(parts, await fileParts(raw, path, method, known?.[path]));
+        Object.assign(parts, await fileParts(raw, path, method, signal, known?.[path]));
         continue;
       }
-      const { digests } = await onHost('checkAndDigest', path, raw, join(work, `${i}.clean`), path, METHODS.itemHash(method), readsVirtualTables(method));
+      const { digests } = await onHost('checkAndDigest', { path, signal }, raw, join(work, `${i}.clean`), path, METHODS.itemHash(method), readsVirtualTables(method));
       for (const [name, digest] of Object.entries(digests)) parts[`${path} ${name}`] = digest;
     }
     return { method, parts };
@@ -477,7 +487,7 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
         headers = caughtUp.headers;
       }
       if (!headers) throw new Error('the snapshot point was not fixed');
-      const { files, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false);
+      const { files, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false, ctx.signal);
       return {
         details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) },
         ...(fingerprint ? { fingerprint } : {}),
@@ -525,6 +535,7 @@ async function archiveCopies(
   work: string,
   headers: CopyHeader[],
   withFingerprint: boolean,
+  signal: AbortSignal,
 ): Promise<{ files: SqliteFileRecord[]; fingerprint?: Fingerprint }> {
   const raw = join(work, 'raw');
   const out = join(work, 'sqlite');
@@ -533,12 +544,17 @@ async function archiveCopies(
   for (const [i, path] of paths.entries()) {
     const entry = entryName(i, path);
     const h = headers[i];
-    files.push({ path, entry, tables: await onHost('checkSqliteCopy', path, rawFile(raw, i, ''), join(out, entry), path), ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
+    files.push({
+      path,
+      entry,
+      tables: await onHost('checkSqliteCopy', { path, signal }, rawFile(raw, i, ''), join(out, entry), path),
+      ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}),
+    });
   }
   const fingerprinted = (async () => {
     if (!withFingerprint) return undefined;
     const parts: Record<string, string> = {};
-    for (const f of files) Object.assign(parts, await fileParts(join(out, f.entry), f.path, SQLITE_FINGERPRINT_METHOD)); // one child at a time
+    for (const f of files) Object.assign(parts, await fileParts(join(out, f.entry), f.path, SQLITE_FINGERPRINT_METHOD, signal)); // one child at a time
     return { method: SQLITE_FINGERPRINT_METHOD, parts };
   })();
   // node-tar reads each file in blocks of up to 16 MB, several files at once: a 240 MB database

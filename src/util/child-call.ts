@@ -1,5 +1,4 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { interruptSignal } from './interrupt.js';
 
 /** The children still running, killed when this process exits (a second Ctrl-C exits at once). */
 const running = new Set<ChildProcess>();
@@ -12,7 +11,7 @@ export interface ChildCallOptions {
   timeoutMessage: string;
   /** Node flags for the child (e.g. a heap size). */
   execArgv?: string[];
-  /** Killed when this aborts, besides Ctrl-C and SIGTERM (which always kill it). */
+  /** Killed when this aborts (the run's signal: Ctrl-C, SIGTERM); the call then rejects with its reason. */
   signal?: AbortSignal;
 }
 
@@ -28,7 +27,7 @@ export function inChild<R>(moduleUrl: URL, fn: string, args: unknown[], options:
   // From dist/ the compiled host; from the sources (tests) the TypeScript one, which Node runs with its types removed.
   const host = new URL(fromSources ? './child-call-host.ts' : './child-call-host.js', import.meta.url);
   const execArgv = [...(fromSources ? ['--experimental-transform-types', '--no-warnings'] : []), ...(options.execArgv ?? [])];
-  if (interruptSignal.aborted) return Promise.reject(new Error(String((interruptSignal.reason as Error | undefined)?.message ?? 'interrupted')));
+  if (options.signal?.aborted) return Promise.reject(reasonOf(options.signal));
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
@@ -49,9 +48,8 @@ export function inChild<R>(moduleUrl: URL, fn: string, args: unknown[], options:
       child.kill('SIGKILL');
     };
     const timer = setTimeout(() => kill(options.timeoutMessage), options.timeoutMs);
-    const onAbort = (signal: AbortSignal) => () => kill(String((signal.reason as Error | undefined)?.message ?? 'interrupted'));
-    const aborts = [interruptSignal, options.signal].filter((s): s is AbortSignal => s !== undefined).map((s) => [s, onAbort(s)] as const);
-    for (const [s, f] of aborts) s.addEventListener('abort', f, { once: true });
+    const onAbort = () => kill(reasonOf(options.signal!).message);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', (m: { result?: R; error?: string }) => {
       outcome = m;
     });
@@ -61,7 +59,7 @@ export function inChild<R>(moduleUrl: URL, fn: string, args: unknown[], options:
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
-      for (const [s, f] of aborts) s.removeEventListener('abort', f);
+      options.signal?.removeEventListener('abort', onAbort);
       if (killedFor !== undefined) return reject(new Error(killedFor));
       if (outcome?.error !== undefined) return reject(new Error(outcome.error));
       if (outcome) return resolve(outcome.result as R);
@@ -71,3 +69,5 @@ export function inChild<R>(moduleUrl: URL, fn: string, args: unknown[], options:
     child.send({ module: moduleUrl.href, fn, args });
   });
 }
+
+const reasonOf = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason : new Error('interrupted'));
