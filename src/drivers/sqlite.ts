@@ -399,12 +399,16 @@ async function fileParts(file: string, path: string, method: string, signal: Abo
   const sha = createHash('sha256');
   const digest = () => onHost('sqliteTableDigests', { path, signal }, file, METHODS.itemHash(method), readsVirtualTables(method));
   let tables: Record<string, string>;
+  let hex: string;
   if (known?.method === method) {
     await pipeline(createReadStream(file), sha);
-    const hex = sha.copy().digest('hex');
+    hex = sha.digest('hex');
     tables = hex === known.sha256 ? known.digests : await digest();
-  } else [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digest()]);
-  const parts: Record<string, string> = { [`${path} file`]: sha.digest('hex') };
+  } else {
+    [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digest()]);
+    hex = sha.digest('hex');
+  }
+  const parts: Record<string, string> = { [`${path} file`]: hex };
   for (const [name, digest] of Object.entries(tables)) parts[`${path} ${name}`] = digest;
   return parts;
 }
