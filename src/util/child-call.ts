@@ -19,8 +19,9 @@ export interface ChildCallOptions {
  * Calls `fn` exported by the module at `moduleUrl` (a file of dist/) with `args` in a node
  * process of its own and resolves with what it returns (sent as JSON). Unlike a worker thread,
  * a child can be killed while it is inside native code that never returns (a SQLite query over
- * a hostile schema): at a deadline, on Ctrl-C or SIGTERM, and when this process exits. Costs a
- * node start (about 40 ms) and the child's own memory for the length of the call.
+ * a hostile schema): at a deadline, on Ctrl-C or SIGTERM, and when this process exits; and the
+ * child kills itself when this process is gone (child-call-host.ts). Costs a node start and a
+ * thread in it (40-60 ms) and the child's own memory for the length of the call.
  */
 export function inChild<R>(moduleUrl: URL, fn: string, args: unknown[], options: ChildCallOptions): Promise<R> {
   const fromSources = import.meta.url.endsWith('.ts');
@@ -66,7 +67,7 @@ export function inChild<R>(moduleUrl: URL, fn: string, args: unknown[], options:
       const last = stderr.trim().split('\n').at(-1);
       reject(new Error(`the child process exited with ${signal ?? `code ${code}`} before answering${last ? ` (${last})` : ''}`));
     });
-    child.send({ module: moduleUrl.href, fn, args });
+    child.send({ module: moduleUrl.href, fn, args, timeoutMs: options.timeoutMs });
   });
 }
 

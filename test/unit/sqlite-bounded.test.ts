@@ -1,4 +1,5 @@
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -129,7 +130,39 @@ describe('reading a SQLite file that may be hostile', () => {
   });
 });
 
+/** Whether a process is still there and not a zombie (its parent gone, it may wait to be reaped). */
+async function alive(pid: number): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return status !== '' && !/^State:\s+Z/m.test(status);
+}
+
+async function until(what: () => Promise<boolean>, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await what()) return true;
+  return false;
+}
+
 describe('inChild', () => {
+  it('the child kills itself when its parent is killed outright (SIGKILL), even inside a query that never ends', async () => {
+    const file = await newDb(ENDLESS_FTS);
+    const childCall = new URL('../../src/util/child-call.ts', import.meta.url).href;
+    const script = `import { inChild } from ${JSON.stringify(childCall)};
+      inChild(new URL(${JSON.stringify(HOST.href)}), 'sqliteTableDigests', [${JSON.stringify(file)}, 'murmur3-128', true], { timeoutMs: 600000, timeoutMessage: 'x' }).catch(() => {});
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--input-type=module', '-e', script], { stdio: 'ignore' });
+    let child = 0;
+    expect(
+      await until(async () => {
+        const kids = (await readFile(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').catch(() => '')).trim();
+        child = Number(kids.split(/\s+/)[0] || 0);
+        return child > 0;
+      }, 15_000),
+    ).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500)); // inside the endless read by now
+    expect(await alive(child)).toBe(true);
+    parent.kill('SIGKILL');
+    expect(await until(async () => !(await alive(child)), 10_000)).toBe(true);
+  });
+
   it('answers with what the function returns, and with its error', async () => {
     const file = await newDb('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
     expect(await inHostChild('checkedTableCounts', [file, '/x'])).toEqual({ tables: { t: 1 }, virtual: [] });
