@@ -38,7 +38,8 @@ if (isMainThread) {
       if (answered) return;
       answered = true;
       process.off('disconnect', killSelf);
-      process.send!(reply, () => process.exit(0));
+      // Once the parent has it, the channel closes and the process ends by itself (the timer is unref'd).
+      process.send!(reply, () => process.disconnect());
     };
     worker.once('message', answer);
     worker.once('error', (err) => answer({ error: err.message }));
