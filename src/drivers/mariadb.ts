@@ -239,8 +239,10 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
  * executable comment's version number. Between DELIMITER ;; lines, where the client sends a
  * whole block as one query that the server splits at each `;` outside a routine's BEGIN…END,
  * a `;` is allowed only inside such a body. As a belt, an odd run of backslashes before C or c
- * (the charset command) is refused anywhere, and control bytes outside strings. Works on bytes;
- * nothing is decoded.
+ * (the charset command) is refused anywhere, and control bytes (0x7F too) outside strings. The
+ * client character set is followed as the mode is: in latin1 the server reads 0xA0 as a space
+ * and the client does not, so it is refused outside strings; sql_mode MSSQL, under which the
+ * server reads [...] as a name, is refused. Works on bytes; nothing is decoded.
  */
 export class HostileSqlFilter extends Transform {
   private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'version' | 'sandbox' | 'sandboxEnd' | 'dashes' | 'delimiter' = 'code';
@@ -297,6 +299,9 @@ export class HostileSqlFilter extends Transform {
   /** The session's sql_mode as the dump sets it, and the copies it saves. */
   private mode = 'NO_AUTO_VALUE_ON_ZERO';
   private savedModes: Record<string, string> = {};
+  /** The client character set as the dump sets it (the replay starts in utf8mb4), and the copies it saves. */
+  private charset = 'utf8mb4';
+  private savedCharsets: Record<string, string> = {};
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     try {
@@ -321,7 +326,11 @@ export class HostileSqlFilter extends Transform {
     // The belt: `\C` (the client's charset command) is never in mariadb-dump's output, in a string or out of one.
     if ((b === 0x43 || b === 0x63) && this.backslashes % 2 === 1) throw refused(`\\${String.fromCharCode(b)} (the client's charset command)`);
     this.backslashes = b === 0x5c ? this.backslashes + 1 : 0;
-    if (this.state !== 'quoted' && b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) throw refused(`the control byte 0x${b.toString(16).padStart(2, '0')} outside a string`);
+    // 0x7F too: after `--` the server takes a control byte for the space that makes a comment, the client does not.
+    if (this.state !== 'quoted' && ((b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) || b === 0x7f)) throw refused(`the control byte 0x${b.toString(16).padStart(2, '0')} outside a string`);
+    // In latin1 the server reads 0xA0 as a space (it ends a word, and makes `--` a comment); the client, in utf8mb4, does not.
+    if (b === 0xa0 && this.charset === 'latin1' && this.state !== 'quoted' && this.state !== 'line' && this.state !== 'block')
+      throw refused('the byte 0xA0 outside a string while the client character set is latin1 (a space to the server, not to the client)');
     if (b === 0x0a) return this.endLine();
     switch (this.state) {
       case 'quoted':
@@ -598,7 +607,14 @@ export class HostileSqlFilter extends Transform {
     else if (/^SET @saved_sql_mode ?= @@sql_mode$/i.test(s)) this.savedModes.saved = this.mode;
     else if ((m = /^SET sql_mode ?= '([A-Z_,]*)'$/i.exec(s))) this.mode = m[1]!.toUpperCase();
     else if (/^SET sql_mode ?= @saved_sql_mode$/i.test(s)) this.mode = this.savedModes.saved ?? this.mode;
-    else if (!CHARSET_LINES.some((re) => re.test(s))) return false;
+    else if (/^SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT$/i.test(s)) this.savedCharsets.old = this.charset;
+    else if (/^SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT$/i.test(s)) this.charset = this.savedCharsets.old ?? this.charset;
+    else if (/^SET @saved_cs_client ?= @@character_set_client$/i.test(s)) this.savedCharsets.saved = this.charset;
+    else if (/^SET character_set_client ?= @saved_cs_client$/i.test(s)) this.charset = this.savedCharsets.saved ?? this.charset;
+    else if ((m = SET_CHARSET.exec(s))) this.charset = m[1]!.toLowerCase();
+    else return false;
+    // Under MSSQL the server reads [...] as a name, where this reading sees a quote or a comment.
+    if (this.modeHas(['MSSQL'])) throw refused(`sql_mode MSSQL, under which the server reads [...] as a name (${s.slice(0, 80)})`);
     return true;
   }
 
@@ -615,14 +631,8 @@ const GUARDED = ['sql_mode', 'old_sql_mode', 'saved_sql_mode', 'character_set_cl
 const ANSI_QUOTE_MODES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];
 /** Character sets in which a backslash byte is always a backslash (no multi-byte character ends in 0x5c). */
 const SAFE_CHARSET = '(utf8mb4|utf8mb3|utf8|latin1|binary|ascii)';
-const CHARSET_LINES = [
-  /^SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT$/i,
-  /^SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT$/i,
-  new RegExp(`^SET NAMES ${SAFE_CHARSET}( COLLATE [a-z0-9_]+)?$`, 'i'),
-  /^SET @saved_cs_client ?= @@character_set_client$/i,
-  new RegExp(`^SET character_set_client ?= ${SAFE_CHARSET}$`, 'i'),
-  /^SET character_set_client ?= @saved_cs_client$/i,
-];
+/** SET NAMES x [COLLATE y] or SET character_set_client = x, for a set where a backslash is always a backslash. */
+const SET_CHARSET = new RegExp(`^SET (?:NAMES|character_set_client ?=) ${SAFE_CHARSET}(?: COLLATE [a-z0-9_]+)?$`, 'i');
 const isWordByte = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === 0x24 || b >= 0x80;
 const FORBIDDEN_WORDS = new Set(['outfile', 'dumpfile', 'load_file', 'soname']);
 const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
