@@ -7,6 +7,7 @@ import { TailKeeper } from '../util/tail-keeper.js';
 import { atLeastPatchInSeries, type FirstFixedPatch } from '../util/version-series.js';
 import { execChecked } from './exec.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
+import { exponentOpen, numberRunIntoWord, type ProgramToken, refused, StoredProgram } from './mariadb-program.js';
 import { isServer } from './recognise.js';
 import type { Driver } from './types.js';
 import { array, type Infer, object, optional, string } from '../util/schema.js';
@@ -237,8 +238,11 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
  * skip (a version above 5.7, or any /*M!) may hold no quote and no comment, and none may hold a
  * nested comment, so no statement can hide in what only looks like a string, a comment or an
  * executable comment's version number. Between DELIMITER ;; lines, where the client sends a
- * whole block as one query that the server splits at each `;` outside a routine's BEGIN…END,
- * a `;` is allowed only inside such a body. As a belt, an odd run of backslashes before C or c
+ * whole block as one query that the server splits at each `;` its grammar does not take into a
+ * stored program's body, each statement is read as that grammar reads it (mariadb-program.ts):
+ * a `;` is allowed only inside a body's BEGIN…END, IF…END IF, CASE…END CASE or loop, opened
+ * where the server begins a statement; an executable comment a server may skip, and a number
+ * run into a word (`1e1end`), are refused there. As a belt, an odd run of backslashes before C or c
  * (the charset command) is refused anywhere, and control bytes (0x7F too) outside strings. The
  * client character set is followed as the mode is: in latin1 the server reads 0xA0 as a space
  * and the client does not, so it is refused outside strings; sql_mode MSSQL, under which the
@@ -283,15 +287,17 @@ export class HostileSqlFilter extends Transform {
   private clientEmpty = true;
   private dashEmpty = false;
   private slashEmpty = false;
-  /** Inside DELIMITER ;;: how deep in BEGIN…END / CASE…END the block is, and an END whose kind is not known yet. */
-  private depth = 0;
-  private pendingEnd = false;
   /**
-   * Whether the statement defines a stored program (CREATE [OR REPLACE] [DEFINER …] [AGGREGATE]
-   * PROCEDURE|FUNCTION|TRIGGER|EVENT): only there does BEGIN open a body whose `;` ends nothing
-   * (a column or alias spelled begin elsewhere must not). Undefined until its words tell.
+   * Between DELIMITER ;; lines, the statement as the server's parser reads it (mariadb-program.ts):
+   * only a stored program's body holds a `;` that does not end it. Made at the statement's first token.
    */
-  private storedProgram: boolean | undefined;
+  private program: StoredProgram | undefined;
+  /** The current word began right after `@` or `.` (a name to the server's lexer), or right after an exponent's sign (`1e+`). */
+  private wordAfterAt = false;
+  private wordAfterDot = false;
+  private wordAfterSign = false;
+  /** The byte just read was the sign after an exponent's `e` (`1e` then `+`). */
+  private exponentSign = false;
   /** The current line: its bytes (up to a limit), whether it began a statement, whether it names a guarded setting. */
   private line: number[] = [];
   private lineBeganStatement = true;
@@ -373,6 +379,8 @@ export class HostileSqlFilter extends Transform {
           // A MariaDB 10.x server skips MySQL 5.7+ versions, an older server higher ones, MySQL every /*M!.
           this.skippable = this.maria || this.versionDigits.length === 6 || version >= 50_700;
         }
+        // A word in it would open or close a block for one server and not for another.
+        if (this.skippable && this.delimiter === ';;') throw refused('an executable comment that a server may skip between DELIMITER ;; lines');
         break;
       case 'sandbox':
         return this.sandbox(b);
@@ -398,6 +406,8 @@ export class HostileSqlFilter extends Transform {
   private code(b: number): void {
     const last = this.last;
     this.last = b;
+    const afterSign = this.exponentSign;
+    this.exponentSign = false;
     if (b === 0x2d && last !== 0x2d) this.dashEmpty = this.clientEmpty;
     if (b === 0x2f) this.slashEmpty = this.clientEmpty;
     if (b !== 0x3b && b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x23) this.clientEmpty = false;
@@ -424,25 +434,30 @@ export class HostileSqlFilter extends Transform {
       return;
     }
     if (last === 0x5c) throw refused(`a client command (\\${String.fromCharCode(b)})`);
+    // A lone `;` is read before whatever follows it (a word after it belongs to the next statement).
+    if (b !== 0x3b) {
+      this.checkLoneSemicolon();
+      this.semicolons = 0;
+    }
     if (isWordByte(b)) {
       if (!this.word) {
         this.variable = this.atCount === 1;
+        this.wordAfterAt = this.atCount > 0;
+        this.wordAfterDot = last === 0x2e;
+        this.wordAfterSign = afterSign;
         if (this.statementStart && !/[0-9]/.test(String.fromCharCode(b))) this.statementStart = false;
       }
       this.word += String.fromCharCode(b).toLowerCase();
       return;
     }
-    this.endWord();
+    this.endWord(b);
     const ats = this.atCount;
     this.atCount = b === 0x40 ? ats + 1 : 0;
     if (b === 0x3b) {
-      this.closePendingEnd();
       this.semicolons++;
       if (this.delimiter === ';' || this.semicolons === 2) this.endStatement();
       return;
     }
-    this.checkLoneSemicolon();
-    this.semicolons = 0;
     if (b === 0x3a && this.onlyFirstWord) throw refused(`a labelled compound statement (${this.firstWord}:), which runs at once`);
     if (b > 0x20) this.onlyFirstWord = false;
     if (b > 0x20 && b !== 0x2f && b !== 0x2d && b !== 0x2a && b !== 0x40) this.statementStart = false;
@@ -457,16 +472,27 @@ export class HostileSqlFilter extends Transform {
       const noEscapes = this.modeHas(['NO_BACKSLASH_ESCAPES']);
       // `identifiers` (and "…" under ANSI_QUOTES) know no backslash escapes; strings do, unless NO_BACKSLASH_ESCAPES.
       this.quoteEscapes = b === 0x60 || (b === 0x22 && ansi) ? false : !noEscapes;
+      this.programToken({ quoted: b === 0x60 || (b === 0x22 && ansi) ? 'name' : 'string' });
     } else if (b === 0x23) {
       if (this.executable && this.skippable) throw refused('a comment inside an executable comment that a server may skip');
       this.state = 'line';
+    } else if (b > 0x20 && b !== 0x2f && b !== 0x2a && b !== 0x2d) {
+      // Not `/`, `*`, `-`: they may begin or end a comment, and are never more than an operator to the parser.
+      this.programToken({ punct: String.fromCharCode(b) });
     }
+  }
+
+  /** Between DELIMITER ;; lines, a token of the statement for its reading as the parser's. */
+  private programToken(t: ProgramToken): void {
+    if (this.delimiter !== ';;') return;
+    this.program ??= new StoredProgram(this.modeHas(['ORACLE']));
+    this.program.token(t);
   }
 
   private openExecutable(maria: boolean): void {
     this.executable = true;
     this.maria = maria;
-    this.skippable = false;
+    this.skippable = maria; // MySQL skips every /*M!, with or without a version
     this.versionDigits = '';
     this.state = 'version';
   }
@@ -488,14 +514,11 @@ export class HostileSqlFilter extends Transform {
     }
   }
 
-  /** Between DELIMITER ;; lines the server splits the client's block at a `;` outside a routine body. */
+  /** Between DELIMITER ;; lines the server splits the client's block at a `;` outside a stored program's body. */
   private checkLoneSemicolon(): void {
-    if (this.delimiter === ';;' && this.semicolons === 1 && this.depth <= 0) throw refused('a `;` between DELIMITER ;; lines outside a routine body (more than one statement in one query)');
-  }
-
-  private closePendingEnd(): void {
-    if (this.pendingEnd) this.depth--;
-    this.pendingEnd = false;
+    if (this.delimiter !== ';;' || this.semicolons !== 1) return;
+    this.semicolons = 0;
+    if (!this.program?.semicolon()) throw refused("a `;` between DELIMITER ;; lines outside a stored program's body (more than one statement in one query)");
   }
 
   private endQuoted(): void {
@@ -511,21 +534,15 @@ export class HostileSqlFilter extends Transform {
     this.firstWord = '';
     this.onlyFirstWord = false;
     this.words = [];
-    this.depth = 0;
-    this.pendingEnd = false;
-    this.storedProgram = undefined;
+    this.program = undefined;
   }
 
-  private endWord(): void {
+  /** `next`: the byte that ended the word (a `.` after it makes it a name to the server's lexer). */
+  private endWord(next = 0): void {
     if (!this.word) return;
     const w = this.word;
     this.word = '';
-    if (this.storedProgram === undefined && !/^[0-9]+$/.test(w)) {
-      if (!this.firstWord && w !== 'create') this.storedProgram = false;
-      else if (STORED_PROGRAMS.has(w)) this.storedProgram = true;
-      else if (this.firstWord && !CREATE_PREFIX.has(w)) this.storedProgram = false;
-    }
-    if (this.delimiter === ';;' && this.storedProgram) this.countBlocks(w);
+    if (this.delimiter === ';;') this.programWord(w, next);
     if (!this.firstWord && !/^[0-9]+$/.test(w)) {
       this.firstWord = w;
       this.onlyFirstWord = true;
@@ -550,18 +567,17 @@ export class HostileSqlFilter extends Transform {
     if (GUARDED.includes(w) && (this.firstWord === 'set' || (this.variable && w !== 'names'))) this.lineGuarded = true;
   }
 
-  /** BEGIN and CASE open a block, END [CASE] closes one; END IF/LOOP/WHILE/REPEAT/FOR close what is not counted. */
-  private countBlocks(w: string): void {
-    if (this.pendingEnd) {
-      this.pendingEnd = false;
-      if (w === 'case') {
-        this.depth--;
-        return;
-      }
-      if (!END_KINDS.has(w)) this.depth--;
+  /**
+   * A word between DELIMITER ;; lines, as the server's lexer reads it: a name, never a keyword,
+   * right after `@` or `.` and right before `.`; and a number run into a word, which the lexer
+   * splits where this reading does not (`1e1end` is 1e1 then END), refused.
+   */
+  private programWord(w: string, next: number): void {
+    if (!this.wordAfterAt) {
+      if (this.wordAfterSign ? !/^[0-9]+$/.test(w) : numberRunIntoWord(w, this.wordAfterDot)) throw refused(`a number run into a word (${w}), which the server splits`);
+      if ((next === 0x2b || next === 0x2d) && exponentOpen(w, this.wordAfterDot)) this.exponentSign = true;
     }
-    if (w === 'end') this.pendingEnd = true;
-    else if (w === 'begin' || w === 'case') this.depth++;
+    this.programToken({ word: w, keyword: !this.wordAfterAt && !this.wordAfterDot && next !== 0x2e && !/^[0-9]/.test(w) });
   }
 
   /** A line that names a guarded setting must be one of mariadb-dump's own, whole; its mode is followed. */
@@ -572,7 +588,7 @@ export class HostileSqlFilter extends Transform {
     if (this.state === 'sandboxEnd') this.state = 'code';
     if (this.state === 'code') {
       if (this.last === 0x5c) throw refused('a client command (a backslash at the end of a line)');
-      this.endWord();
+      this.endWord(0x0a);
       this.checkLoneSemicolon();
     }
     if (this.state === 'delimiter') {
@@ -625,7 +641,6 @@ export class HostileSqlFilter extends Transform {
 
 /** The session mode a restore starts in (mariadb-dump's own), so the filter reads as the server does. */
 export const RESTORE_SESSION_MODE = "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO'";
-const refused = (what: string) => new Error(`the dump holds ${what}, which a restore must not run; refusing to restore it`);
 /** Settings that change how the rest of a dump is read, and the variables mariadb-dump saves them in. */
 const GUARDED = ['sql_mode', 'old_sql_mode', 'saved_sql_mode', 'character_set_client', 'old_character_set_client', 'saved_cs_client', 'names'];
 const ANSI_QUOTE_MODES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];
@@ -640,11 +655,6 @@ const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
 const FORBIDDEN_STATEMENTS = new Set(['prepare', 'execute']);
 /** Compound statements, which MariaDB runs outside a routine too (mariadb-dump writes them only inside one). */
 const COMPOUND_STATEMENTS = new Set(['begin', 'if', 'case', 'loop', 'while', 'repeat', 'for']);
-/** What a stored program's definition starts with, and the words CREATE may have before its kind (a definer is quoted). */
-const STORED_PROGRAMS = new Set(['procedure', 'function', 'trigger', 'event']);
-const CREATE_PREFIX = new Set(['create', 'or', 'replace', 'definer', 'aggregate']);
-/** What may follow END and close a block not counted (IF, LOOP, …: only BEGIN and CASE are). */
-const END_KINDS = new Set(['if', 'loop', 'while', 'repeat', 'for']);
 /** The first line of a mariadb-dump from the releases in SANDBOX_SINCE on: the client's sandbox command. */
 export const SANDBOX_LINE = '/*M!999999\\- enable the sandbox mode */';
 /**
