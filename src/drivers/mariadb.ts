@@ -90,15 +90,36 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     // Before anything changes: a client without the sandbox command stops at the dump's first
     // line, so that line is left out of its replay (the filter and --binary-mode still guard).
     const sandbox = clientHasSandbox((await engine.exec(container.id, client('sql', ['--version']), { env: auth(container) })).stdout);
-    for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
-    const done = () => undefined;
-    const replay = await engine.exec(container.id, client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--init-command=${RESTORE_SESSION_MODE}`]), {
-      // pipeline, not pipe(): an artifact that fails mid-read fails the client's stdin, and so the exec.
-      stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
-      env: auth(container),
-    });
-    if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${firstLine(replay.stderr) || `exit ${replay.exitCode}`}`);
-    await sql(engine, container, 'FLUSH PRIVILEGES');
+    // The server refuses a statement longer than its max_allowed_packet (16 MB unless configured;
+    // a throwaway server has that), and mariadb-dump writes a row as one INSERT of up to 1 GB
+    // (twice the row, in hex): the replay's session gets the largest, the server its own setting
+    // back afterwards. The client is given it too, for clients that check what they send (the
+    // MariaDB 10.5 and 11.8 clients do not).
+    const packet = Number(await sql(engine, container, 'SELECT @@global.max_allowed_packet'));
+    if (packet < MAX_PACKET) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${MAX_PACKET}`);
+    try {
+      for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
+      const done = () => undefined;
+      // The client's error comes after it echoes the failing statement (11.8), which can be a long one.
+      let tail = '';
+      const replay = await engine.exec(
+        container.id,
+        client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--max-allowed-packet=${MAX_PACKET}`, `--init-command=${RESTORE_SESSION_MODE}`]),
+        {
+          // pipeline, not pipe(): an artifact that fails mid-read fails the client's stdin, and so the exec.
+          stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
+          env: auth(container),
+          onStderr: (chunk) => {
+            tail = (tail + chunk.toString('utf8')).slice(-4096);
+          },
+        },
+      );
+      if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${clientError(`${replay.stderr}\n${tail}`) || `exit ${replay.exitCode}`}`);
+      await sql(engine, container, 'FLUSH PRIVILEGES');
+    } finally {
+      // A server that went down during the replay starts with its own setting anyway.
+      if (packet < MAX_PACKET) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${packet}`).catch(() => undefined);
+    }
   },
 
   /** A dump that would write or read files in the container, or load a library, is refused before anything changes. */
@@ -158,6 +179,8 @@ async function userDatabases(engine: DockerEngine, c: ContainerDetails): Promise
 const quoteIdent = (name: string) => `\`${name.replaceAll('`', '``')}\``;
 const quoteString = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
+/** The client's own error line (11.8's client first echoes the failing statement between `--------------` lines), shortened. */
+const clientError = (stderr: string) => (stderr.split('\n').find((l) => /^ERROR \d+/.test(l)) ?? firstLine(stderr)).slice(0, 300);
 
 function throwawaySpec() {
   // Only to initialise the throwaway's empty data directory; the dump brings its own users.
@@ -207,8 +230,20 @@ async function liveFingerprint(engine: DockerEngine, c: ContainerDetails): Promi
 }
 
 /** Keeps the last bytes written, to see the dump's final line. */
+/** The largest max_allowed_packet (1 GB) of MariaDB's and MySQL's servers and clients: mariadb-dump reads, and the replay sends, rows up to it. */
+const MAX_PACKET = 1024 * 1024 * 1024;
 /** What mariadb-dump is run with, for a backup and a consistent one alike. */
-const DUMP_ARGS = ['--all-databases', '--single-transaction', '--routines', '--events', '--triggers', '--flush-privileges', '--hex-blob', '--default-character-set=utf8mb4', '--max-allowed-packet=1G'];
+const DUMP_ARGS = [
+  '--all-databases',
+  '--single-transaction',
+  '--routines',
+  '--events',
+  '--triggers',
+  '--flush-privileges',
+  '--hex-blob',
+  '--default-character-set=utf8mb4',
+  `--max-allowed-packet=${MAX_PACKET}`,
+];
 
 /** A finished dump's checks: its exit code and its final line. */
 async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Writable, tail: TailKeeper, databases: string[]) {

@@ -1,8 +1,16 @@
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 
-/** Starts a MariaDB container of one of the local images as the service `db` of `project`. */
+/**
+ * Starts a MariaDB container of one of the local images as the service `db` of `project`,
+ * its server with max_allowed_packet 64M (a raised limit, as stacks with large rows set it).
+ */
 export function startMariadb(image: string, project: string, env: Record<string, string>): Promise<StartedTestContainer> {
-  return new GenericContainer(image).withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'db' }).withEnvironment(env).withWaitStrategy(Wait.forHealthCheck()).start();
+  return new GenericContainer(image)
+    .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'db' })
+    .withEnvironment(env)
+    .withCommand(['mariadbd', '--max-allowed-packet=64M'])
+    .withWaitStrategy(Wait.forHealthCheck())
+    .start();
 }
 
 /** Every byte value 00…FF, as hex. */
@@ -53,6 +61,9 @@ export async function runCompoundBodies(c: StartedTestContainer): Promise<string
 
 /** What runCompoundBodies reads when every body did what it says. */
 export const COMPOUND_BODIES_RAN = 'while;,while;,for 1,for 2;,for 3;,rr,two,insert 1,insert 2,insert 3 | 1:x,5,67:mid | 12 | abcd! | null;';
+
+/** A BLOB row of 20 MiB holding every byte value (81,920 times 00…FF): mariadb-dump writes it as one INSERT of about 40 MB (hex), over the 16 MB a server allows by default. */
+export const BIG_ROW = `CREATE TABLE app.big (id INT PRIMARY KEY, b LONGBLOB); INSERT INTO app.big VALUES (1, REPEAT(UNHEX('${ALL_BYTES}'), 81920))`;
 
 /** Runs SQL with the server's own client as root over the socket; returns its tab-separated output. */
 export async function sql(c: StartedTestContainer, query: string, db = ''): Promise<string> {
