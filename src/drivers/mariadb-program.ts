@@ -263,39 +263,20 @@ export class StoredProgram {
         if ('word' in t && t.keyword && LABELLED.has(t.word)) return this.statement(t);
         throw refused('a label that BEGIN, LOOP, WHILE, REPEAT or FOR does not follow');
       case 'not atomic':
-        if (isKeyword(t, 'not')) {
-          this.at = 'atomic';
-          return;
-        }
-        this.at = 'start';
-        return this.statement(t);
+        return this.expect(t, ['not'], 'atomic', 'start');
       case 'atomic':
-        if (!isKeyword(t, 'atomic')) throw refused('BEGIN NOT without ATOMIC');
-        this.at = 'start';
-        return;
+        return this.expect(t, ['atomic'], 'start', { refuse: 'BEGIN NOT without ATOMIC' });
       case 'end kind':
         if (!isKeyword(t, this.endKind)) throw refused(`END without ${upper(this.endKind)} where it closes ${upper(this.endKind)}`);
         this.stack.pop();
         this.at = 'expression'; // an optional label, then `;`
         return;
       case 'declare':
-        if (isKeyword(t, 'continue', 'exit')) {
-          this.at = 'handler';
-          return;
-        }
-        this.at = 'expression';
-        return this.expression(t);
+        return this.expect(t, ['continue', 'exit'], 'handler', 'expression');
       case 'handler':
-        if (isKeyword(t, 'handler')) {
-          this.at = 'handler for';
-          return;
-        }
-        this.at = 'expression';
-        return this.expression(t);
+        return this.expect(t, ['handler'], 'handler for', 'expression');
       case 'handler for':
-        if (!isKeyword(t, 'for')) throw refused('DECLARE … HANDLER without FOR');
-        this.at = 'condition';
-        return;
+        return this.expect(t, ['for'], 'condition', { refuse: 'DECLARE … HANDLER without FOR' });
       case 'condition':
         return this.condition(t);
       case 'sqlstate':
@@ -307,9 +288,7 @@ export class StoredProgram {
       case 'sqlstate value':
         return this.sqlstate(t);
       case 'not found':
-        if (!isKeyword(t, 'found')) throw refused('NOT without FOUND in a handler condition');
-        this.at = 'after condition';
-        return;
+        return this.expect(t, ['found'], 'after condition', { refuse: 'NOT without FOUND in a handler condition' });
       case 'after condition':
         if (isPunct(t, ',')) {
           this.at = 'condition';
@@ -328,6 +307,18 @@ export class StoredProgram {
       case 'expression':
         return this.expression(t);
     }
+  }
+
+  /** `t` is one of `words`: on to `next`; otherwise `t` begins a statement or continues an expression, or is refused. */
+  private expect(t: ProgramToken, words: string[], next: At, otherwise: 'start' | 'expression' | { refuse: string }): void {
+    if (isKeyword(t, ...words)) {
+      this.at = next;
+      return;
+    }
+    if (typeof otherwise === 'object') throw refused(otherwise.refuse);
+    this.at = otherwise;
+    if (otherwise === 'start') this.statement(t);
+    else this.expression(t);
   }
 
   /** A handler condition: SQLSTATE [VALUE] '…', NOT FOUND, SQLWARNING, SQLEXCEPTION, an error number or a condition's name. */

@@ -1,4 +1,10 @@
+import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { expect } from 'vitest';
+import type { Manifest } from '../../src/core/manifest.js';
+import { tempDir } from './artifacts.js';
+import { bot } from './cli.js';
+import { rawArtifact } from './tamper.js';
 
 /**
  * Starts a MariaDB container of one of the local images as the service `db` of `project`,
@@ -62,8 +68,38 @@ export async function runCompoundBodies(c: StartedTestContainer): Promise<string
 /** What runCompoundBodies reads when every body did what it says. */
 export const COMPOUND_BODIES_RAN = 'while;,while;,for 1,for 2;,for 3;,rr,two,insert 1,insert 2,insert 3 | 1:x,5,67:mid | 12 | abcd! | null;';
 
-/** A BLOB row of 20 MiB holding every byte value (81,920 times 00…FF): mariadb-dump writes it as one INSERT of about 40 MB (hex), over the 16 MB a server allows by default. */
-export const BIG_ROW = `CREATE TABLE app.big (id INT PRIMARY KEY, b LONGBLOB); INSERT INTO app.big VALUES (1, REPEAT(UNHEX('${ALL_BYTES}'), 81920))`;
+/**
+ * A BLOB row of 20 MiB holding every byte value (81,920 times 00…FF), which mariadb-dump writes
+ * as one INSERT of about 40 MB (hex), over the 16 MB a server allows by default (a throwaway's):
+ * backed up, changed, restored through stackvault, and equal again by content and MD5 read in
+ * a separate session, the server's own max_allowed_packet (64M, as startMariadb sets it) back.
+ */
+export async function bigRowRoundTrip(c: StartedTestContainer, project: string): Promise<void> {
+  await sql(c, `CREATE TABLE app.big (id INT PRIMARY KEY, b LONGBLOB); INSERT INTO app.big VALUES (1, REPEAT(UNHEX('${ALL_BYTES}'), 81920))`);
+  const row = `SELECT LENGTH(b), MD5(b), HEX(SUBSTRING(b, 1, 256)) = '${ALL_BYTES.toUpperCase()}' FROM app.big`;
+  const want = await sql(c, row);
+  expect(want).toMatch(/^20971520\t\w{32}\t1$/);
+  const dir = await tempDir('mariadb-big');
+  const made = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir], { timeout: 300_000 });
+  expect(made.exitCode, String(made.stderr)).toBe(0);
+  const m = JSON.parse(String(made.stdout)) as Manifest;
+  const raw = await rawArtifact(join(dir, m.id), m.services.find((s) => s.name === 'db')!.artifact!);
+  expect(
+    raw
+      .toString('latin1')
+      .split('\n')
+      .reduce((n, line) => Math.max(n, line.length), 0),
+  ).toBeGreaterThan(40_000_000);
+  const before = await content(c);
+  await sql(c, "UPDATE app.big SET b = 'changed'");
+  const r = await bot(['backup', 'restore', m.id, '--yes', '--dir', dir], { timeout: 300_000 });
+  expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+  expect(String(r.stdout)).toMatch(/db.*equal/);
+  expect(await sql(c, row)).toBe(want);
+  expect(await content(c)).toEqual(before);
+  expect(await sql(c, 'SELECT @@global.max_allowed_packet')).toBe(String(64 * 1024 * 1024));
+  await sql(c, 'DROP TABLE app.big');
+}
 
 /** Runs SQL with the server's own client as root over the socket; returns its tab-separated output. */
 export async function sql(c: StartedTestContainer, query: string, db = ''): Promise<string> {
