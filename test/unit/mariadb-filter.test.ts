@@ -265,8 +265,8 @@ describe('hostile SQL in a MariaDB dump', () => {
   });
 
   // Blocks whose first statement the server ends at a `;` before the payload, which then runs.
-  // Each (but those marked) was run by hand through the 11.8.9 and 10.5.23 clients with the
-  // replay's flags: the payload wrote its file there. `main` marks those the filter let through
+  // Each (but those marked) was run by hand, in this form on tables of its own, through the
+  // 11.8.9 and 10.5.23 clients with the replay's flags: the payload wrote its file there. `main` marks those the filter let through
   // before this reading (it counted BEGIN and CASE anywhere in a stored program, and END only
   // as a word of its own).
   it.each([
