@@ -37,7 +37,7 @@ export async function checkArtifact(
   backupPath: string,
   entry: ServiceEntry,
   identity?: string,
-  driver?: Pick<Driver, 'artifactEnd' | 'details'>,
+  driver?: Pick<Driver, 'artifactEnd' | 'details' | 'entryRule'>,
   signal: AbortSignal = interruptSignal,
 ): Promise<ArtifactCheck> {
   const what = `${entry.name} (${entry.artifact})`;
@@ -61,7 +61,7 @@ async function checkOpened(
   entry: ServiceEntry,
   what: string,
   identity: string | undefined,
-  driver: Pick<Driver, 'artifactEnd' | 'details'> | undefined,
+  driver: Pick<Driver, 'artifactEnd' | 'details' | 'entryRule'> | undefined,
   signal: AbortSignal,
 ): Promise<ArtifactCheck> {
   if (size !== entry.bytes) throw sizeError(entry, size);
@@ -72,9 +72,17 @@ async function checkOpened(
   const tail = new TailKeeper(); // an SQL dump's end, for its driver's completion line
   let hostile: string | undefined;
   if (entry.format === 'tar') {
+    // The restore's own rule when the driver has one (it needs the entries before: links), else the rules of one entry alone.
+    const restoreRule = driver?.entryRule?.(entry);
     tar = new TarChecker((e: ReadEntry) => {
+      if (hostile) return;
+      if (restoreRule) {
+        const why = restoreRule(e);
+        if (why) hostile = `holds what a restore refuses: ${why}`;
+        return;
+      }
       const why = unsafeEntry({ path: e.path, type: e.type, linkpath: e.linkpath, size: e.size ?? 0 });
-      if (why && !hostile) hostile = `entry '${e.path}': ${why}`;
+      if (why) hostile = `has an unsafe entry '${e.path}': ${why}`;
     });
   }
   const content: Writable = tar ?? tail;
@@ -96,7 +104,7 @@ async function checkOpened(
     throw integrityError(`The artifact of ${what} does not open: ${message}.`);
   }
   if (hasher.digest !== entry.sha256) throw checksumError(what);
-  if (hostile) throw integrityError(`The artifact of ${what} has an unsafe ${hostile}; refusing to use it.`);
+  if (hostile) throw integrityError(`The artifact of ${what} ${hostile}; refusing to use it.`);
   if (driver?.artifactEnd && !tail.text().includes(driver.artifactEnd.text)) throw integrityError(`The artifact of ${what} is incomplete: it lacks ${driver.artifactEnd.what}.`);
   return { service: entry.name, artifact: entry.artifact!, bytes: size, rawBytes: raw.bytes, ...(tar ? { tarEntries: tar.entries } : {}) };
 }

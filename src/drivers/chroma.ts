@@ -10,7 +10,7 @@ import { type Fingerprint, firstDifference } from './fingerprint.js';
 import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, restoreDataPaths, VOLUME_DETAILS, type VolumeDetails } from './volume-archive.js';
+import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, recordedEntryRule, restoreDataPaths, VOLUME_DETAILS, type VolumeDetails } from './volume-archive.js';
 
 /**
  * ChromaDB has no dump tool and copying its directory while the server writes is not
@@ -25,6 +25,7 @@ export const chromaDriver: Driver<VolumeDetails> = {
   name: 'chroma',
   details: VOLUME_DETAILS,
   format: 'tar',
+  entryRule: recordedEntryRule,
   imageNames: SIGNS.images,
   recognise: (c) => isServer(c, SIGNS) || (c.cmd.includes('chroma') && c.cmd.includes('run')),
   secrets: (c) => [c.env.CHROMA_SERVER_AUTHN_CREDENTIALS, c.env.CHROMA_SERVER_AUTH_CREDENTIALS].filter((s): s is string => Boolean(s)),

@@ -9,7 +9,7 @@ import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
 import { SQLITE_HEADER, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Peer, Snapshot } from './types.js';
-import { archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
+import { archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, recordedEntryRule, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
 import { recorded } from './details.js';
 import { backupThrough } from './snapshot.js';
 import { array, boolean, type Infer, object, optional, string } from '../util/schema.js';
@@ -32,6 +32,7 @@ export const filesDriver: Driver<Infer<typeof DETAILS>> = {
   name: 'files',
   details: DETAILS,
   format: 'tar',
+  entryRule: recordedEntryRule,
   imageNames: [],
   secrets: () => [],
 

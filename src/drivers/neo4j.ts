@@ -4,7 +4,7 @@ import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional } from '../util/schema.js';
 import { isServer } from './recognise.js';
-import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, restoreDataPaths, VOLUME_SHAPE } from './volume-archive.js';
+import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, recordedEntryRule, restoreDataPaths, VOLUME_SHAPE } from './volume-archive.js';
 
 /** An archive of data paths; backups written before December 2026 also counted its files here (now `archive.files`). */
 const DETAILS = object({ ...VOLUME_SHAPE, tarFiles: optional(count) });
@@ -25,6 +25,7 @@ export const neo4jDriver: Driver<Infer<typeof DETAILS>> = {
   name: 'neo4j',
   details: DETAILS,
   format: 'tar',
+  entryRule: recordedEntryRule,
   imageNames: SIGNS.images,
   recognise: (c) => isServer(c, SIGNS),
   secrets: (c) => {

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { ReadEntry } from 'tar';
 import type { ServiceEntry } from '../core/manifest.js';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
 import type { Fingerprint } from './fingerprint.js';
@@ -192,6 +193,13 @@ export interface Driver<D extends DriverDetails = DriverDetails, Checked = unkno
   readonly imageNames: readonly string[];
   /** Text a complete raw artifact ends with (within its last 256 bytes), and what to call it. */
   readonly artifactEnd?: { text: string; what: string };
+  /**
+   * For a tar artifact: a reader of its entries, in order, that says why the restore would
+   * refuse one (by what the entry records, not by any container), so that `verify` and the
+   * checks before a restore judge the archive by the restore's own rules and never vouch for
+   * an archive the restore refuses. Without it, only the rules that need no earlier entries.
+   */
+  entryRule?(entry: ServiceEntry): (e: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'mode' | 'size'>) => string | undefined;
   /**
    * true: the restore reads the artifact more than once (checkRestore, then restore, or restore
    * itself several times), so the core copies the artifact's file once into a private file,

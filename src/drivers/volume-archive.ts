@@ -12,6 +12,7 @@ import { CONTENT_TYPES, normalEntryPath, unsafeEntry } from '../util/tar-safety.
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
 import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext, Snapshot } from './types.js';
+import type { ServiceEntry } from '../core/manifest.js';
 import { array, boolean, count, type Infer, object, optional, vetted } from '../util/schema.js';
 import { recorded } from './details.js';
 import { backupThrough } from './snapshot.js';
@@ -291,6 +292,23 @@ async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly s
   await pipeline(ctx.open(), expected.checker);
   if (refused !== undefined) throw new Error(`${refused}; refusing to restore`);
   return { paths, tops, archived: expected.result() };
+}
+
+/**
+ * The restore's own rule for a backup's archive (EntryGuard over the recorded paths), for
+ * `verify` and the artifact check: an archive the restore would refuse is never vouched for.
+ * A record whose paths cannot be kept apart or are unsafe refuses every entry.
+ */
+export function recordedEntryRule(entry: ServiceEntry): (e: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'mode' | 'size'>) => string | undefined {
+  const { paths } = recorded(VOLUME_DETAILS, entry);
+  let guard: EntryGuard | string;
+  try {
+    const unsafe = paths.map((p) => [p, unsafeDataPath(p)] as const).find(([, why]) => why);
+    guard = unsafe ? `the backup records the path ${unsafe[0]}, which is ${unsafe[1]}` : new EntryGuard(topNames(paths));
+  } catch (err) {
+    guard = (err as Error).message;
+  }
+  return (e) => (typeof guard === 'string' ? guard : guard.why(e));
 }
 
 /**

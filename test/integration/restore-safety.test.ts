@@ -190,12 +190,18 @@ describe('hostile archives that lead outside the recorded paths (a read-write ho
         rawFile(`data/./b${entrypoint}`, payload),
         rawFile('data/./b/conf/written-on-the-host.sh', '#!/bin/sh\necho put on the host by a restore\n'),
       ]),
-      "has an unsafe entry 'data/b': symlink to a/.. uses '..'",
+      "the archive entry 'data/b' is unsafe: symlink to a/.. uses '..'",
     ],
     [
       'F2: a symlink whose size carries more entries (setuid shells, a device node)',
       Buffer.concat([rawHeader('data/carrier', 'SymbolicLink', hidden.length, { linkpath: 'databases', mode: 0o777 }), hidden]),
-      `has an unsafe entry 'data/carrier': a SymbolicLink entry with ${hidden.length} bytes of content, which Docker would read as further entries`,
+      `a SymbolicLink entry with ${hidden.length} bytes of content, which Docker would read as further entries`,
+    ],
+    [
+      // Needs the entries before it (a link made earlier): verify judged entries alone and said ✅.
+      'F5: a -> ., then a hard link named through it',
+      Buffer.concat([rawHeader('data/a', 'SymbolicLink', 0, { linkpath: '.', mode: 0o777 }), rawHeader('data/h', 'Link', 0, { linkpath: 'data/a/dbms/auth', mode: 0o644 })]),
+      "the hard link 'data/h' names data/a/dbms/auth through the symlink 'data/a'",
     ],
   ])('%s: verify and restore refuse it (exit 5), and nothing is written outside /data', async (_what, extra, message) => {
     const copy = await tempDir('escape');
