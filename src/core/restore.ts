@@ -5,7 +5,7 @@ import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine 
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
-import { checkArtifacts, openArtifact } from './artifact-check.js';
+import { checkArtifact, checkArtifacts, openArtifact } from './artifact-check.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
 import { runBackup, type CreateResult } from './create.js';
@@ -105,8 +105,9 @@ interface Target {
  * Restores services from a backup so their data equals it. In order, and stopping at the
  * first problem before anything changes: the backup exists, every selected artifact matches
  * its checksum and opens cleanly, every target container exists; then the user confirms; then
- * a restore point of the same services is taken. A service whose restore fails is put back
- * from the restore point. Containers stopped on the way are always started again.
+ * a restore point of the same services is taken, and must pass the same checks (else nothing
+ * is restored). A service whose restore fails is put back from the restore point. Containers
+ * stopped on the way are always started again.
  */
 export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps): Promise<RestoreResult> {
   const catalog = await readCatalog(options.dir);
@@ -165,6 +166,9 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         'Fix what the warning above says (is the container running?) and try again.',
       );
     }
+    // A restore that fails is put back from the point: it must pass the checks the backup passed
+    // (a store's own live data can hold what they refuse: a symlink out of its path, a setuid file).
+    await mapLimit(targets, availableParallelism(), (t) => checkPoint(t, point, options.identity, deps));
     const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false };
     const restoreAll = (list: Target[]) =>
       mapLimit(list, options.parallel, async (t) => {
@@ -317,6 +321,34 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
   } catch (err) {
     if (err instanceof StackvaultError) throw err;
     throw integrityError(`The backup of ${t.entry.name} cannot be restored into ${t.candidate.container.name}: ${(err as Error).message}. Nothing was changed.`);
+  }
+}
+
+/**
+ * The restore point of a target must be one a rollback can put back: the artifact check and the
+ * driver's checkRestore, as for the backup, before anything changes.
+ */
+async function checkPoint(t: Target, point: CreateResult, identity: string | undefined, deps: RestoreDeps): Promise<void> {
+  const entry = pointEntryOf(point, t)!;
+  try {
+    // The driver's check first: its refusal names what in the data it refuses most plainly.
+    if (t.driver.checkRestore) {
+      await t.driver.checkRestore({
+        engine: deps.engine,
+        container: await deps.engine.inspect(t.candidate.container.id),
+        entry,
+        open: () => openArtifact(point.path, entry, identity),
+      });
+    }
+    await checkArtifact(point.path, entry, identity, t.driver);
+  } catch (err) {
+    if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
+    const message = (err as Error).message.replace(/[;,.]? *refusing to (restore|use it)\.?$/, '').replace(/\.$/, '');
+    const why = message.charAt(0).toLowerCase() + message.slice(1);
+    throw integrityError(
+      `Nothing was restored: the restore point ${point.manifest.id} of ${t.entry.name} could not be put back if the restore failed, because a restore refuses what its live data holds: ${why}.`,
+      `Remove or move that from ${t.candidate.container.name}'s data (a restore refuses it in any backup; backup create warns of it), then restore again.`,
+    );
   }
 }
 

@@ -108,9 +108,15 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
     const why = unsafeDataPath(p);
     if (why) throw new Error(`cannot archive ${p}: ${why}`);
   }
-  topNames(paths);
+  // The entries a restore would refuse (EntryGuard's rules, as for any archive) are found as the
+  // copy streams by: such a backup, and a restore point of such data, can never be put back, so
+  // the entry carries a warning instead of a silent ✅.
+  const guard = new EntryGuard(topNames(paths));
+  let refused: string | undefined;
   const hot = container.labels[STOP_LABEL] === 'false';
-  const fingerprinter = new TarFingerprinter();
+  const fingerprinter = new TarFingerprinter((e) => {
+    refused ??= guard.why(e);
+  });
   const tee = teeTo(output, fingerprinter.checker);
   const gone = new Set<string>();
   const copy = async () => {
@@ -180,6 +186,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
         await finished(tee);
       }
       warnings.push(...outsideVolumes(container, paths));
+      if (refused !== undefined) warnings.push(`a restore would refuse this backup: ${refused}`);
       for (const w of warnings) ctx.log(`warning: ${w}`);
       return {
         hot,
