@@ -97,8 +97,13 @@ interface Target {
   driver: Driver;
   /** How its container is stopped (timeout) and where the stop's facts go. */
   stop?: StopOptions;
-  /** What the driver's checkRestore learned of the container, handed back to its restore (and rollback). */
+  /** What the driver's checkRestore learned of the container, handed back to its restore. */
   checked?: unknown;
+  /**
+   * What checkRestore said of the restore point, before anything changed: handed to the
+   * rollback, which must not ask a container the failed restore changed again.
+   */
+  pointChecked?: unknown;
 }
 
 /**
@@ -326,14 +331,15 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
 
 /**
  * The restore point of a target must be one a rollback can put back: the artifact check and the
- * driver's checkRestore, as for the backup, before anything changes.
+ * driver's checkRestore, as for the backup, before anything changes. What checkRestore judged
+ * (e.g. which paths are data) is kept for the rollback.
  */
 async function checkPoint(t: Target, point: CreateResult, identity: string | undefined, deps: RestoreDeps): Promise<void> {
   const entry = pointEntryOf(point, t)!;
   try {
     // The driver's check first: its refusal names what in the data it refuses most plainly.
     if (t.driver.checkRestore) {
-      await t.driver.checkRestore({
+      t.pointChecked = await t.driver.checkRestore({
         engine: deps.engine,
         container: await deps.engine.inspect(t.candidate.container.id),
         entry,
@@ -377,7 +383,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   const progress = { dataRestored: false };
   try {
     secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    const check = await restoreFrom(t, backup.path, t.entry, how, deps, deps.signal, progress);
+    const check = await restoreFrom(t, backup.path, t.entry, t.checked, how, deps, deps.signal, progress);
     return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
   } catch (err) {
     if (deps.signal.aborted && progress.dataRestored) {
@@ -392,7 +398,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     // After an interrupt the rollback itself must not be cut off: it runs without the signal.
     const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
-      await restoreFrom(t, point.path, pointEntry, how, deps, signal);
+      await restoreFrom(t, point.path, pointEntry, t.pointChecked, how, deps, signal);
       return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     } catch (rollbackErr) {
       const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
@@ -406,6 +412,7 @@ async function restoreFrom(
   t: Target,
   backupPath: string,
   entry: ServiceEntry,
+  checked: unknown,
   how: RestoreHow,
   deps: RestoreDeps,
   signal: AbortSignal,
@@ -435,7 +442,7 @@ async function restoreFrom(
       signal,
       withStopped: (work) => withStopped(deps.engine, how.dir, { id, name: container.name, service: t.candidate.service }, work, t.stop),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
-      checked: t.checked,
+      checked,
     });
   } catch (err) {
     // Whatever happened (the container may have been killed), bring it fully up before
