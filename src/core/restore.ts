@@ -349,6 +349,7 @@ async function checkPoint(t: Target, point: CreateResult, identity: string | und
     await checkArtifact(point.path, entry, identity, t.driver);
   } catch (err) {
     if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
+    if (deps.signal.aborted) throw new StackvaultError(`Restore interrupted while its restore point ${point.manifest.id} was checked; nothing was restored.`, ExitCode.interrupted);
     const message = (err as Error).message.replace(/[;,.]? *refusing to (restore|use it)\.?$/, '').replace(/\.$/, '');
     const why = message.charAt(0).toLowerCase() + message.slice(1);
     throw integrityError(

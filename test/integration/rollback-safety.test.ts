@@ -7,22 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { chromaApi, newProjectName, run } from '../support/containers.js';
+import { chromaApi, newProjectName, run, startChromaOldLayout, untilAnswers } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { seedChroma, snapshotChroma } from '../support/seed.js';
 import { handMadeTar, rawArtifact, replaceArtifact } from '../support/tamper.js';
-
-async function untilAnswers(call: () => Promise<unknown>): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      await call();
-      return;
-    } catch (err) {
-      if (i > 60) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
 
 const exists = async (c: StartedTestContainer, path: string) => (await c.exec(['test', '-e', path])).exitCode === 0;
 const restorePoints = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('restore-point'));
@@ -61,12 +49,7 @@ describe('a restore into a path that is not on a volume, and restore points that
   let seeded: string;
 
   beforeAll(async () => {
-    chroma = await new GenericContainer(IMAGES.chroma)
-      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'chromadb' })
-      .withBindMounts([{ source: await tempDir('rb-chroma-vol'), target: '/chroma/chroma' }])
-      .withExposedPorts(8000)
-      .withWaitStrategy(Wait.forHealthCheck())
-      .start();
+    chroma = await startChromaOldLayout(project, await tempDir('rb-chroma-vol'));
     await seedChroma(chroma);
     seeded = await snapshotChroma(chroma);
     dir = await tempDir('rbchroma');
