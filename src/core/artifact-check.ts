@@ -71,7 +71,7 @@ async function checkOpened(
   let hostile: string | undefined;
   if (entry.format === 'tar') {
     tar = new TarChecker((e: ReadEntry) => {
-      const why = unsafeEntry({ path: e.path, type: e.type, linkpath: e.linkpath });
+      const why = unsafeEntry({ path: e.path, type: e.type, linkpath: e.linkpath, size: e.size ?? 0 });
       if (why && !hostile) hostile = `entry '${e.path}': ${why}`;
     });
   }

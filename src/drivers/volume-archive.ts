@@ -8,7 +8,7 @@ import { concatTars } from '../util/tar-stream.js';
 import { filterTar } from '../util/tar-build.js';
 import { NoPreCopy, type PreCopy, startPreCopy } from './pre-copy.js';
 import { mountOf, putFiles, removeFromVolumes } from './container-files.js';
-import { unsafeEntry } from '../util/tar-safety.js';
+import { CONTENT_TYPES, normalEntryPath, unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
 import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, RestoreContext, Snapshot } from './types.js';
@@ -319,39 +319,61 @@ async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly s
 /**
  * Where archive entries may go, decided entry by entry as the archive streams (the same rules
  * for the check before anything changes and for the bytes actually extracted): under a
- * recorded path; never through a symlink an earlier entry made (a chain of links could
- * otherwise lead anywhere in the container); links only to places inside their own recorded
- * path; no setuid or setgid bits; no devices or FIFOs.
+ * recorded path, by a normal path (`data/./b` and `data//b` are `data/b` on disk); never
+ * through a symlink an earlier entry made (a chain of links could otherwise lead anywhere in
+ * the container); symlinks only to places inside their own recorded path, and never with `..`;
+ * hard links only to a file the archive made before them, not named through a symlink; no
+ * content on entries that have none for Docker; no setuid or setgid bits; no devices or FIFOs.
  */
 export class EntryGuard {
+  /** The symlinks the archive made, by their normal path. */
   private readonly links = new Set<string>();
+  /** The paths whose last entry made a regular file (or a hard link to one): what a hard link may name. */
+  private readonly files = new Set<string>();
 
   constructor(private readonly tops: Map<string, string>) {}
 
   /** Why this entry must not be extracted, or undefined. */
-  why(e: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'mode'>): string | undefined {
-    const path = e.path.replace(/^\.\//, '').replace(/\/+$/, '');
-    const top = topOf(path);
+  why(e: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'mode' | 'size'>): string | undefined {
+    const path = normalEntryPath(e.path, e.type);
+    const top = (path ?? e.path).split('/')[0]!;
     const root = this.tops.get(top);
     if (root === undefined) return `the archive holds '${e.path}', which is not under any recorded path (${[...this.tops.values()].join(', ')})`;
+    const unsafe = (why: string | undefined) => `the archive entry '${e.path}' is unsafe: ${why ?? 'not a normal path'}`;
+    if (path === undefined) return unsafe(unsafeEntry({ path: e.path, type: e.type }));
     if (e.type === 'SymbolicLink' && path === top) return `the archive makes ${root} itself a symlink`;
+    const behind = this.linkOver(path, false);
+    if (behind) return `the archive entry '${e.path}' lies behind the symlink '${behind}', which could lead outside ${root}`;
     // An absolute link target means a place in the container: it must lie in the entry's own
-    // recorded path, and is then judged as the archive-relative link it amounts to.
+    // recorded path, and is then judged as the archive's own path it amounts to (`/top/...`).
     let linkpath = e.linkpath;
-    if (e.type === 'SymbolicLink' && linkpath?.startsWith('/')) {
+    if (e.type === 'SymbolicLink' && linkpath?.startsWith('/') && !linkpath.split('/').includes('..')) {
       const target = posix.normalize(linkpath);
       if (target !== root && !target.startsWith(`${root}/`)) return `the symlink '${e.path}' points to ${linkpath}, outside ${root}`;
-      linkpath = posix.relative(posix.dirname(path), posix.join(top, target.slice(root.length))) || '.';
+      linkpath = `/${top}${target.slice(root.length)}`;
     }
-    const unsafe = unsafeEntry({ path: e.path, type: e.type, linkpath });
-    if (unsafe) return `the archive entry '${e.path}' is unsafe: ${unsafe}`;
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const parent = parts.slice(0, i).join('/');
-      if (this.links.has(parent)) return `the archive entry '${e.path}' lies behind the symlink '${parent}', which could lead outside ${root}`;
+    const why = unsafeEntry({ path: e.path, type: e.type, linkpath, size: e.size ?? 0 });
+    if (why) return unsafe(why);
+    if (e.type === 'Link') {
+      // Docker links to this path as it is on disk then: through no symlink, and a file the archive made.
+      const through = this.linkOver(linkpath!, true);
+      if (through) return `the hard link '${e.path}' names ${linkpath} through the symlink '${through}', which could lead outside ${root}`;
+      if (!this.files.has(linkpath!)) return `the hard link '${e.path}' names ${linkpath}, which is not a file the archive made before it`;
     }
     if (((e.mode ?? 0) & 0o6000) !== 0) return `the archive entry '${e.path}' has a setuid or setgid bit`;
     if (e.type === 'SymbolicLink') this.links.add(path);
+    if (CONTENT_TYPES.has(e.type) || e.type === 'Link') this.files.add(path);
+    else this.files.delete(path);
+    return undefined;
+  }
+
+  /** The first symlink the archive made among `path`'s parents (and `path` itself when `self`). */
+  private linkOver(path: string, self: boolean): string | undefined {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length + (self ? 1 : 0); i++) {
+      const parent = parts.slice(0, i).join('/');
+      if (this.links.has(parent)) return parent;
+    }
     return undefined;
   }
 }
@@ -368,7 +390,7 @@ export async function readBack(ctx: Pick<RestoreContext, 'engine' | 'container'>
   return done;
 }
 
-const topOf = (path: string) => path.replace(/^\.\//, '').split('/')[0]!;
+const topOf = (path: string) => path.split('/')[0]!;
 
 /** A tar of only the entries under `top`, with their headers (owners, modes, links) as they were. */
 function selectEntries(source: Readable, top: string, guard: EntryGuard): Readable {

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Header, Parser, Pax, type ReadEntry } from 'tar';
 import { writeChunk } from './tar-stream.js';
 import { forwardTo } from './backpressure.js';
+import { CONTENT_TYPES } from './tar-safety.js';
 
 export interface BuildEntry {
   path: string;
@@ -136,7 +137,9 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
  * (node-tar's own packer adds execute bits to readable directories), owners and their names,
  * link target and times; long names through a PAX header. `decide` may also keep an entry under
  * another name (`{ path }`), or stop the whole archive with an error, which the returned
- * stream then reports.
+ * stream then reports. Each kept entry is exactly one entry for any reader: content only on
+ * the types whose content follows the header for Go's archive/tar (Docker) as for node-tar (a
+ * symlink with a size is an error), and exactly the bytes its header says (else an error).
  */
 export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep' | 'skip' | Error | { path: string }): Readable {
   const out = new PassThrough();
@@ -152,12 +155,27 @@ export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep'
       if (verdict instanceof Error) fail(verdict);
       return;
     }
-    out.write(exactHeader(e, verdict === 'keep' ? e.path : verdict.path));
+    const size = e.size ?? 0;
+    if (!CONTENT_TYPES.has(e.type) && size !== 0) {
+      e.resume();
+      return fail(new Error(`the archive entry '${e.path}' is a ${e.type} with ${size} bytes of content, which Docker would read as further entries`));
+    }
+    out.write(exactHeader(e, verdict === 'keep' ? e.path : verdict.path, size));
+    let streamed = 0;
     e.on('end', () => {
-      const pad = (512 - ((e.size ?? 0) % 512)) % 512;
-      if (pad && !out.destroyed) out.write(Buffer.alloc(pad));
+      if (out.destroyed) return;
+      if (streamed !== size) return fail(new Error(`the archive entry '${e.path}' gave ${streamed} bytes, its header says ${size}`));
+      const pad = (512 - (size % 512)) % 512;
+      if (pad) out.write(Buffer.alloc(pad));
     });
-    e.pipe(out, { end: false });
+    // By hand rather than pipe(): every byte passed on is counted.
+    e.on('data', (chunk: Buffer) => {
+      streamed += chunk.length;
+      if (!out.destroyed && !out.write(chunk)) {
+        e.pause();
+        out.once('drain', () => e.resume());
+      }
+    });
   });
   parser.on('end', () => {
     if (!out.destroyed) out.end(Buffer.alloc(1024));
@@ -168,7 +186,7 @@ export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep'
   return out;
 }
 
-function exactHeader(e: ReadEntry, path: string): Buffer {
+function exactHeader(e: ReadEntry, path: string, size: number): Buffer {
   const fields = {
     path,
     linkpath: e.linkpath ?? '',
@@ -178,7 +196,7 @@ function exactHeader(e: ReadEntry, path: string): Buffer {
     gid: e.gid,
     uname: e.uname,
     gname: e.gname,
-    size: e.size ?? 0,
+    size,
     mtime: e.mtime,
   };
   return encodeHeader(fields);

@@ -20,6 +20,16 @@ export class TarChecker extends Writable {
     this.parser = new Parser({ strict: true });
     this.parser.on('entry', (entry: ReadEntry) => {
       this.entries++;
+      // node-tar may give an entry another size than the bytes it reads as its content (a
+      // global PAX size next to a per-file one): a tool that believed the size would read
+      // other entries than these.
+      let held = 0;
+      entry.on('data', (c: Buffer) => {
+        held += c.length;
+      });
+      entry.on('end', () => {
+        if (held !== (entry.size ?? 0)) this.failure ??= new Error(`the entry '${entry.path}' holds ${held} bytes, its header says ${entry.size ?? 0}`);
+      });
       if (entry.type === 'File' || entry.type === 'OldFile') {
         this.files++;
         this.bytes += entry.size ?? 0;

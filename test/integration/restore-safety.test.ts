@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StartedTestContainer } from 'testcontainers';
+import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { chromaApi, newProjectName, redisCli, startApp, startChromaOldLayout, startPostgres, startRedis, startAll, untilAnswers } from '../support/containers.js';
+import { Header } from 'tar';
+import { chromaApi, NEO4J_PASSWORD, newProjectName, redisCli, startApp, startChromaOldLayout, startPostgres, startRedis, startAll, untilAnswers } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
 import { CHROMA_COLLECTION, seedChroma, snapshotChroma } from '../support/seed.js';
 import { handMadeTar, rawArtifact, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
@@ -91,6 +94,108 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
     expect(r.exitCode).toBe(5);
     expect(String(r.stderr)).toContain('inside the system directory /etc');
     expect(await exists(chroma, '/etc/stackvault-pwned')).toBe(false);
+    expect(await restorePoints(copy)).toEqual([]);
+  });
+});
+
+/** A tar header as a hostile archive writes it: any type, any size. */
+function rawHeader(path: string, type: string, size: number, o: { linkpath?: string; mode?: number } = {}): Buffer {
+  const h = new Header({ path, type: type as 'File', size, linkpath: o.linkpath ?? '', mode: o.mode ?? 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+  h.encode();
+  return h.block!;
+}
+const padded = (data: Buffer) => Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+const rawFile = (path: string, data: string, mode = 0o755) => Buffer.concat([rawHeader(path, 'File', Buffer.byteLength(data), { mode }), padded(Buffer.from(data))]);
+
+/** An honest tar with `extra` put after its last entry (walked header by header: its trailer is dropped). */
+function appended(tar: Buffer, extra: Buffer): Buffer {
+  let at = 0;
+  while (at + 512 <= tar.length && tar.subarray(at, at + 512).some((b) => b !== 0)) {
+    const size = Number.parseInt(
+      tar
+        .subarray(at + 124, at + 136)
+        .toString('latin1')
+        .replace(/\0.*$/, '')
+        .trim() || '0',
+      8,
+    );
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return Buffer.concat([tar.subarray(0, at), extra, Buffer.alloc(1024)]);
+}
+
+/**
+ * HUNT-TAR.md F1 and F2, on the layout they broke: Neo4j with its /data volume and a host
+ * directory bound read-write at /conf, which no backup records. On the old code, F1's entries
+ * replaced the container's entrypoint (run as root at every start) and wrote into the host
+ * directory; F2's carried a setuid-root shell and a device node onto the host.
+ */
+describe('hostile archives that lead outside the recorded paths (a read-write host bind beside them)', () => {
+  const project = newProjectName('escape');
+  const entrypoint = '/usr/local/bin/neo4j-standin';
+  let neo4j: StartedTestContainer;
+  let hostDir: string;
+  let entrypointSha: string;
+
+  beforeAll(async () => {
+    hostDir = await tempDir('host-bind');
+    neo4j = await new GenericContainer(IMAGES.neo4j)
+      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'neo4j' })
+      .withEnvironment({ NEO4J_AUTH: `neo4j/${NEO4J_PASSWORD}` })
+      .withBindMounts([{ source: hostDir, target: '/conf', mode: 'rw' }])
+      .withWaitStrategy(Wait.forHealthCheck())
+      .start();
+    entrypointSha = await sha256In(neo4j, entrypoint);
+  });
+
+  afterAll(async () => {
+    await neo4j?.stop().catch(() => undefined);
+  });
+
+  const sha256In = async (c: StartedTestContainer, path: string) =>
+    createHash('sha256')
+      .update((await c.exec(['cat', path])).output)
+      .digest('hex');
+  const payload = '#!/bin/sh\necho "ran from a restored backup as $(id -u)" >> /PWNED-BY-RESTORE\nexec sleep infinity\n';
+  const hidden = Buffer.concat([
+    rawFile('usr/local/bin/suid-shell', '#!/bin/sh\nid\n', 0o4755),
+    rawHeader('conf/host-char-device', 'CharacterDevice', 0, { mode: 0o666 }),
+    rawFile('conf/host-suid-shell', '#!/bin/sh\nid\n', 0o4755),
+  ]);
+
+  it.each([
+    [
+      'F1: a -> ., b -> a/.., then files through data/./b',
+      Buffer.concat([
+        rawHeader('data/a', 'SymbolicLink', 0, { linkpath: '.', mode: 0o777 }),
+        rawHeader('data/b', 'SymbolicLink', 0, { linkpath: 'a/..', mode: 0o777 }),
+        rawFile(`data/./b${entrypoint}`, payload),
+        rawFile('data/./b/conf/written-on-the-host.sh', '#!/bin/sh\necho put on the host by a restore\n'),
+      ]),
+      "has an unsafe entry 'data/b': symlink to a/.. uses '..'",
+    ],
+    [
+      'F2: a symlink whose size carries more entries (setuid shells, a device node)',
+      Buffer.concat([rawHeader('data/carrier', 'SymbolicLink', hidden.length, { linkpath: 'databases', mode: 0o777 }), hidden]),
+      `has an unsafe entry 'data/carrier': a SymbolicLink entry with ${hidden.length} bytes of content, which Docker would read as further entries`,
+    ],
+  ])('%s: verify and restore refuse it (exit 5), and nothing is written outside /data', async (_what, extra, message) => {
+    const copy = await tempDir('escape');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
+    expect(c.exitCode, String(c.stderr)).toBe(0);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    await replaceArtifact(join(copy, m.id), 'neo4j', appended(await rawArtifact(join(copy, m.id), m.services[0]!.artifact!), extra));
+
+    const v = await bot(['backup', 'verify', m.id, '--dir', copy]);
+    expect(v.exitCode, String(v.stdout)).toBe(5);
+    expect(String(v.stdout) + String(v.stderr)).toContain(message);
+    const r = await bot(['backup', 'restore', m.id, '--dir', copy, '--yes']);
+    expect(r.exitCode, String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toContain(message);
+
+    expect(await readdir(hostDir)).toEqual([]);
+    expect(await sha256In(neo4j, entrypoint)).toBe(entrypointSha);
+    for (const path of ['/PWNED-BY-RESTORE', '/usr/local/bin/suid-shell', '/data/a', '/data/carrier']) expect(await exists(neo4j, path), path).toBe(false);
     expect(await restorePoints(copy)).toEqual([]);
   });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { EntryGuard, unsafeDataPath } from '../../src/drivers/volume-archive.js';
 
-type E = { path: string; type: string; linkpath?: string; mode?: number };
+type E = { path: string; type: string; linkpath?: string; mode?: number; size?: number };
 const file = (path: string, mode = 0o644): E => ({ path, type: 'File', mode });
 const dir = (path: string): E => ({ path, type: 'Directory', mode: 0o755 });
-const link = (path: string, linkpath: string): E => ({ path, type: 'SymbolicLink', linkpath, mode: 0o777 });
+const link = (path: string, linkpath: string, size = 0): E => ({ path, type: 'SymbolicLink', linkpath, mode: 0o777, size });
+const hard = (path: string, linkpath: string, mode = 0o644): E => ({ path, type: 'Link', linkpath, mode });
 
 /** The first refusal for a sequence of entries restored into /var/lib/postgresql/data (top "data") and /srv/uploads. */
 function firstRefusal(entries: E[]): string | undefined {
@@ -39,10 +40,60 @@ describe('where a restore may write (hostile archives)', () => {
     ['a setuid file', [dir('data/'), file('data/sh', 0o4755)], 'setuid or setgid'],
     ['a .. path', [file('data/../etc/passwd')], 'unsafe'],
     ['a device file', [{ path: 'data/null', type: 'CharacterDevice', mode: 0o666 }], 'unsafe'],
+    ['a hard link to a file the archive made', [dir('data/'), file('data/f'), hard('data/g', 'data/f'), hard('data/h', 'data/g')], undefined],
+    ['a symlink to . and one down from it', [dir('data/'), link('data/a', '.'), link('data/c', 'a/base'), link('data/d', './base/')], undefined],
   ])('%s', (_what, entries, refusal) => {
     const why = firstRefusal(entries as E[]);
     if (refusal === undefined) expect(why).toBeUndefined();
     else expect(why).toContain(refusal);
+  });
+});
+
+/** The report's entries are restored into /data (Neo4j and Chroma as the hunt ran them). */
+function firstRefusalIntoData(entries: E[]): string | undefined {
+  const guard = new EntryGuard(new Map([['data', '/data']]));
+  for (const e of entries) {
+    const why = guard.why(e as never);
+    if (why) return why;
+  }
+  return undefined;
+}
+
+/**
+ * HUNT-TAR.md F1, F2 and F5: the exact entries the hunt appended to honest backups, and the
+ * ways of spelling them that main's guard let through. Each led Docker to write outside /data.
+ */
+describe('the hunt: entries that led a restore outside its paths', () => {
+  const payload = (path: string) => file(path, 0o755);
+  it.each([
+    [
+      'F1 as reported: ./ in the path walks through b -> a/.. with a -> .',
+      [link('data/a', '.'), link('data/b', 'a/..'), payload('data/./b/usr/local/bin/neo4j-standin'), payload('data/./b/conf/written-on-the-host.sh')],
+      "symlink to a/.. uses '..'",
+    ],
+    ['F1 with // in the path', [link('data/a', '.'), link('data/b', 'a/..'), payload('data//b/usr/local/bin/neo4j-standin')], "uses '..'"],
+    ['F1 with ./ on the link', [link('data/a', '.'), link('data/./b', 'a/..'), payload('data/b/usr/local/bin/neo4j-standin')], 'not in normal form'],
+    ['F1 with // on the link', [link('data/a', '.'), link('data//b', 'a/..'), payload('data/b/usr/local/bin/neo4j-standin')], 'not in normal form'],
+    // The path rule on its own, with links whose targets are harmless.
+    ['./ in a path behind a harmless link', [dir('data/'), link('data/b', 'databases'), payload('data/./b/x')], 'not in normal form'],
+    ['// in a path behind a harmless link', [dir('data/'), link('data/b', 'databases'), payload('data//b/x')], 'not in normal form'],
+    ['./ on a harmless link, the path behind it normal', [dir('data/'), link('data/./b', 'databases'), payload('data/b/x')], 'not in normal form'],
+    ['// on a harmless link, the path behind it normal', [dir('data/'), link('data//b', 'databases'), payload('data/b/x')], 'not in normal form'],
+    ['F2 as reported: a symlink that carries 128000 bytes of hidden entries', [dir('data/'), link('data/carrier', 'databases', 128000)], 'SymbolicLink entry with 128000 bytes of content'],
+    ['F2 with a hard link as the carrier', [dir('data/'), file('data/f'), { path: 'data/carrier', type: 'Link', linkpath: 'data/f', mode: 0o644, size: 1024 }], 'Link entry with 1024 bytes'],
+    [
+      'F5 as reported: a hard link to /etc/shadow named through b -> a/..',
+      [link('data/a', '.'), link('data/b', 'a/..'), hard('data/shadow-copy', 'data/b/etc/shadow'), file('data/planted-by-hostile-backup')],
+      "uses '..'",
+    ],
+    ['F5: a hard link named through a link the archive made', [dir('data/'), link('data/a', '.'), hard('data/shadow-copy', 'data/a/x')], "through the symlink 'data/a'"],
+    ['F5: a hard link to a link the archive made', [dir('data/'), file('data/x'), link('data/l', 'x'), hard('data/h', 'data/l')], "through the symlink 'data/l'"],
+    ['F5: a hard link to a file the archive never made', [dir('data/'), hard('data/shadow-copy', 'data/etc/shadow')], 'not a file the archive made before it'],
+    ['F5: a hard link made before its file', [dir('data/'), hard('data/h', 'data/f'), file('data/f')], 'not a file the archive made before it'],
+    ['F5: a hard link to a directory', [dir('data/'), dir('data/d/'), hard('data/h', 'data/d')], 'not a file the archive made before it'],
+    ['F5: a hard link to a file since replaced by a directory', [dir('data/'), file('data/d'), dir('data/d/'), hard('data/h', 'data/d')], 'not a file the archive made before it'],
+  ])('%s', (_what, entries, refusal) => {
+    expect(firstRefusalIntoData(entries)).toContain(refusal);
   });
 });
 

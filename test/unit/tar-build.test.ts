@@ -1,9 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { collect, tarOf } from '../support/tar.js';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { Header, Parser, Pax, type ReadEntry } from 'tar';
 import { filterTar, findTarEntry } from '../../src/util/tar-build.js';
+import { TarChecker } from '../../src/util/tar-stream.js';
 
 /** Fails the test instead of hanging it when a stream neither ends nor errors. */
 const within = <T>(p: Promise<T>, ms = 3000) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms (hung)`)), ms))]);
@@ -156,4 +160,110 @@ describe('filterTar', () => {
     await expect(within(collect(out))).rejects.toThrow('the link leads outside');
     expect(source.destroyed).toBe(true);
   });
+
+  /** A header block as a hostile archive writes it: any type with any size. */
+  const rawHeader = (path: string, type: string, size: number, linkpath = '') => {
+    const h = new Header({ path, type: type as 'File', size, linkpath, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    h.encode();
+    return h.block!;
+  };
+  const body = (data: Buffer) => [data, Buffer.alloc((512 - (data.length % 512)) % 512)];
+
+  it('refuses a symlink or hard link that carries content: Docker would read it as further entries (hunt F2)', async () => {
+    const hidden = Buffer.concat([rawHeader('usr/local/bin/suid-shell', 'File', 5), ...body(Buffer.from('#!/sh'))]);
+    for (const carrier of [rawHeader('data/carrier', 'SymbolicLink', hidden.length, 'databases'), rawHeader('data/carrier', 'Link', hidden.length, 'data/f')]) {
+      const archive = Buffer.concat([rawHeader('data/f', 'File', 0), carrier, ...body(hidden), Buffer.alloc(1024)]);
+      await expect(within(collect(filterTar(sourceOf(archive), () => 'keep')))).rejects.toThrow(/'data\/carrier' is a (SymbolicLink|Link) with 1024 bytes of content/);
+    }
+  });
+
+  it('fails when an entry streams other bytes than its header says (a global PAX size next to a per-file one)', async () => {
+    const record = (key: string, value: number) => {
+      const text = ` ${key}=${value}\n`;
+      const length = text.length + String(text.length + 2).length;
+      return Buffer.from(`${length}${text}`);
+    };
+    const pax = (type: string, data: Buffer) => [rawHeader('PaxHeader', type, data.length), ...body(data)];
+    // node-tar reads 10 bytes of content but says the size is 1024: a reader that believed the
+    // header written back would take the next entry's header and content as this one's.
+    const archive = Buffer.concat([
+      ...pax('GlobalExtendedHeader', record('size', 1024)),
+      ...pax('ExtendedHeader', record('size', 10)),
+      rawHeader('data/f', 'File', 10),
+      ...body(Buffer.from('0123456789')),
+      rawHeader('data/g', 'File', 3),
+      ...body(Buffer.alloc(1024, 'a')),
+      Buffer.alloc(1024),
+    ]);
+    await expect(within(collect(filterTar(sourceOf(archive), () => 'keep')))).rejects.toThrow("the archive entry 'data/f' gave 10 bytes, its header says 1024");
+    // The artifact check (verify, and every restore before anything changes) refuses it too.
+    await expect(pipeline(sourceOf(archive), new TarChecker())).rejects.toThrow("the entry 'data/f' holds 10 bytes, its header says 1024");
+  });
+
+  /**
+   * Whatever a hostile archive holds, the tar filterTar writes is read as exactly the entries
+   * `decide` saw and kept, by GNU tar (which reads a link's size as content, like node-tar) and
+   * by Python's tarfile (which, like Go's archive/tar in Docker, does not): else it fails.
+   */
+  it('is read by GNU tar and a Go-like reader as exactly the entries decide kept (property)', async () => {
+    const entry = fc.record({
+      top: fc.constantFrom('data', 'other'),
+      kind: fc.constantFrom('File', 'Directory', 'SymbolicLink', 'Link'),
+      size: fc.nat({ max: 1500 }),
+      /** A link or directory that carries content: a whole hidden entry. */
+      carries: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 8 }), async (specs) => {
+        const blocks: Buffer[] = [];
+        let hostile = false;
+        specs.forEach((s, i) => {
+          const path = `${s.top}/e${i}${s.kind === 'Directory' ? '/' : ''}`;
+          if (s.kind === 'File') blocks.push(rawHeader(path, 'File', s.size), ...body(randomBytes(s.size)));
+          else {
+            const hidden = s.carries ? Buffer.concat([rawHeader(`smuggled${i}`, 'File', 3), ...body(Buffer.from('x!x'))]) : Buffer.alloc(0);
+            blocks.push(rawHeader(path, s.kind, hidden.length, s.kind === 'SymbolicLink' ? 'e0' : s.kind === 'Link' ? `${s.top}/e0` : ''), ...body(hidden));
+            // node-tar reads a directory as a header alone (as Go does): no content reaches filterTar.
+            if (s.carries && s.top === 'data' && s.kind !== 'Directory') hostile = true;
+          }
+        });
+        const archive = Buffer.concat([...blocks, Buffer.alloc(1024)]);
+        const kept: string[] = [];
+        const out = filterTar(sourceOf(archive), (e) => {
+          if (!e.path.startsWith('data/')) return 'skip';
+          kept.push(`${e.type} ${e.path.replace(/\/$/, '')}`);
+          return 'keep';
+        });
+        let bytes: Buffer;
+        try {
+          bytes = await within(collect(out));
+        } catch (err) {
+          expect(hostile, String(err)).toBe(true);
+          expect(String(err)).toMatch(/bytes of content, which Docker would read as further entries/);
+          return;
+        }
+        expect(hostile).toBe(false);
+        const gnuTypes: Record<string, string> = { '-': 'File', d: 'Directory', l: 'SymbolicLink', h: 'Link' };
+        const gnu = execFileSync('tar', ['-tvf', '-'], { input: bytes })
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [, type, name] = line.match(/^(.)\S* \S+\s+\d+ \S+ \S+ (\S+)/)!;
+            return `${gnuTypes[type!]} ${name!.replace(/\/$/, '')}`;
+          });
+        const goLike = execFileSync('python3', ['-c', 'import sys, tarfile\nfor m in tarfile.open(fileobj=sys.stdin.buffer, mode="r|"): print(m.type.decode(), m.name)'], { input: bytes })
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [type, name] = line.split(' ');
+            return `${{ '0': 'File', '5': 'Directory', '2': 'SymbolicLink', '1': 'Link' }[type!]} ${name}`;
+          });
+        expect(gnu).toEqual(kept);
+        expect(goLike).toEqual(kept);
+      }),
+      { numRuns: 40 },
+    );
+  }, 60_000);
 });
