@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import { ExitCode, integrityError, StackvaultError } from '../errors.js';
@@ -13,6 +14,7 @@ import { TarChecker } from '../util/tar-stream.js';
 import { unsafeEntry } from '../util/tar-safety.js';
 import { ByteCounter, decompressor, hashStream, Sha256Tap, type Compression } from './artifact.js';
 import type { ServiceEntry } from './manifest.js';
+import type { StagedArtifact } from './artifact-staging.js';
 import type { Driver } from '../drivers/types.js';
 import { SchemaError } from '../util/schema.js';
 import { mapLimit } from '../util/limit.js';
@@ -143,13 +145,50 @@ const checksumError = (what: string) => integrityError(`The SHA-256 of ${what} d
 
 const decryptStage = (entry: ServiceEntry, identity: string | undefined) => (entry.encryption ? [ageDecrypt(identity!)] : []);
 
-/** The decompressed (and decrypted) content of an artifact, streamed. */
-export function openArtifact(backupPath: string, entry: ServiceEntry, identity?: string): Readable {
+/**
+ * The decompressed (and decrypted) content of an artifact, streamed: from the backup's file, or
+ * from the restore's private copy of it (`staged`, see artifact-staging.ts). Its SHA-256 is
+ * checked against the manifest on the way (see ChecksumGate): a file changed since it was
+ * checked fails the stream before its end is passed on.
+ */
+export function openArtifact(backupPath: string, entry: ServiceEntry, identity?: string, staged?: StagedArtifact): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  artifactBytes(backupPath, entry)
-    .then((file) => pipeline([file, ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), out]))
+  const what = `${entry.name} (${entry.artifact})`;
+  (staged ? Promise.resolve(stagedBytes(staged)) : artifactBytes(backupPath, entry))
+    .then((file) => pipeline([file, new ChecksumGate(entry.sha256, what), ...decryptStage(entry, identity), decompressor((entry.compression ?? 'none') as Compression), out]))
     .catch((err: unknown) => out.destroy(err as Error));
   return out;
+}
+
+/**
+ * Passes the file's bytes on while hashing them, one chunk behind: the last chunk goes on only
+ * once the whole file's SHA-256 is the manifest's, else the stream fails with an integrity
+ * error. What a reader does at the end of a stream (a tar's end, a dump's last statements and
+ * its completion line) thus never happens on bytes that do not match; what it did with the
+ * earlier chunks is undone by the restore's rollback.
+ */
+class ChecksumGate extends Transform {
+  private readonly hash = createHash('sha256');
+  private held: Buffer | undefined;
+
+  constructor(
+    private readonly expected: string | undefined,
+    private readonly what: string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    const previous = this.held;
+    this.held = chunk;
+    cb(null, previous);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.hash.digest('hex') !== this.expected) return cb(checksumError(this.what));
+    cb(null, this.held);
+  }
 }
 
 /** The artifact's file as it is on disk, streamed: a regular file of the backup's own, of the manifest's size (else exit 5). */
@@ -178,6 +217,29 @@ async function openArtifactFile(backupPath: string, entry: ServiceEntry): Promis
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw integrityError(`The artifact of ${what} is missing.`);
     throw integrityError(`The artifact of ${what} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
   }
+}
+
+/**
+ * A staged copy's bytes, read at their own positions by reads that never close its descriptor:
+ * a file stream closes its descriptor when destroyed (a reader that stops at the tar entry it
+ * wanted), and one on the FileHandle left the handle's close waiting forever.
+ */
+function stagedBytes(staged: StagedArtifact): Readable {
+  let position = 0;
+  return new Readable({
+    read() {
+      const want = Math.min(1 << 16, staged.size - position);
+      if (want <= 0) return void this.push(null);
+      staged.handle.read(Buffer.allocUnsafe(want), 0, want, position).then(
+        ({ bytesRead, buffer }) => {
+          if (bytesRead === 0) return void this.destroy(new Error('the staged copy of the artifact ended early'));
+          position += bytesRead;
+          this.push(buffer.subarray(0, bytesRead));
+        },
+        (err: Error) => this.destroy(err),
+      );
+    },
+  });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
 import { checkArtifact, checkArtifacts, openArtifact } from './artifact-check.js';
+import { ArtifactStaging, type StagedArtifact } from './artifact-staging.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
 import { runBackup, type CreateResult } from './create.js';
@@ -99,11 +100,15 @@ interface Target {
   stop?: StopOptions;
   /** What the driver's checkRestore learned of the container, handed back to its restore. */
   checked?: unknown;
+  /** The artifact's private copy, for a driver that stages it: its check and its restore read it. */
+  staged?: StagedArtifact;
   /**
-   * What checkRestore said of the restore point, before anything changed: handed to the
-   * rollback, which must not ask a container the failed restore changed again.
+   * What checkRestore said of the restore point (and the copy it read, for a driver that stages
+   * it), before anything changed: handed to the rollback, which must not ask a container the
+   * failed restore changed again.
    */
   pointChecked?: unknown;
+  pointStaged?: StagedArtifact;
 }
 
 /**
@@ -129,11 +134,15 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   const dir = await ensureBackupDir(options.dir);
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
+  const staging = new ArtifactStaging(dir);
   try {
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     const targets = await findTargets(entries, deps, options);
-    await mapLimit(targets, availableParallelism(), (t) => checkTarget(t, backup.path, options.identity, deps));
+    await mapLimit(targets, availableParallelism(), async (t) => {
+      if (t.driver.stageArtifact) t.staged = await staging.stage(backup.path, t.entry, deps.signal);
+      await checkTarget(t, backup.path, options.identity, deps);
+    });
     const plan: RestorePlan = {
       backup: backup.manifest,
       items: targets.map((t) => ({ service: t.entry.name, driver: t.driver.name, container: t.candidate.container.name, bytes: t.entry.bytes ?? 0 })),
@@ -173,8 +182,8 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     }
     // A restore that fails is put back from the point: it must pass the checks the backup passed
     // (a store's own live data can hold what they refuse: a symlink out of its path, a setuid file).
-    await mapLimit(targets, availableParallelism(), (t) => checkPoint(t, point, options.identity, deps));
-    const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false };
+    await mapLimit(targets, availableParallelism(), (t) => checkPoint(t, point, options.identity, staging, deps));
+    const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false, staging };
     const restoreAll = (list: Target[]) =>
       mapLimit(list, options.parallel, async (t) => {
         const stops: DowntimeFacts[] = [];
@@ -200,6 +209,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       ...(deps.signal.aborted ? { interrupted: true } : {}),
     };
   } finally {
+    await staging.remove();
     await release();
   }
 }
@@ -321,7 +331,7 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
       engine: deps.engine,
       container: await deps.engine.inspect(t.candidate.container.id),
       entry: t.entry,
-      open: () => openArtifact(backupPath, t.entry, identity),
+      open: () => openArtifact(backupPath, t.entry, identity, t.staged),
     });
   } catch (err) {
     if (err instanceof StackvaultError) throw err;
@@ -334,16 +344,17 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
  * driver's checkRestore, as for the backup, before anything changes. What checkRestore judged
  * (e.g. which paths are data) is kept for the rollback.
  */
-async function checkPoint(t: Target, point: CreateResult, identity: string | undefined, deps: RestoreDeps): Promise<void> {
+async function checkPoint(t: Target, point: CreateResult, identity: string | undefined, staging: ArtifactStaging, deps: RestoreDeps): Promise<void> {
   const entry = pointEntryOf(point, t)!;
   try {
+    if (t.driver.stageArtifact) t.pointStaged = await staging.stage(point.path, entry, deps.signal);
     // The driver's check first: its refusal names what in the data it refuses most plainly.
     if (t.driver.checkRestore) {
       t.pointChecked = await t.driver.checkRestore({
         engine: deps.engine,
         container: await deps.engine.inspect(t.candidate.container.id),
         entry,
-        open: () => openArtifact(point.path, entry, identity),
+        open: () => openArtifact(point.path, entry, identity, t.pointStaged),
       });
     }
     await checkArtifact(point.path, entry, identity, t.driver);
@@ -366,6 +377,8 @@ interface RestoreHow {
   dir: string;
   identity?: string;
   check: boolean;
+  /** Where a staging driver's artifact is copied (the restore point's too, when it is put back). */
+  staging: ArtifactStaging;
 }
 
 /**
@@ -384,7 +397,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   const progress = { dataRestored: false };
   try {
     secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    const check = await restoreFrom(t, backup.path, t.entry, t.checked, how, deps, deps.signal, progress);
+    const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, deps, deps.signal, progress);
     return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
   } catch (err) {
     if (deps.signal.aborted && progress.dataRestored) {
@@ -399,7 +412,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     // After an interrupt the rollback itself must not be cut off: it runs without the signal.
     const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
-      await restoreFrom(t, point.path, pointEntry, t.pointChecked, how, deps, signal);
+      await restoreFrom(t, point.path, pointEntry, { checked: t.pointChecked, staged: t.pointStaged }, how, deps, signal);
       return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     } catch (rollbackErr) {
       const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
@@ -413,7 +426,8 @@ async function restoreFrom(
   t: Target,
   backupPath: string,
   entry: ServiceEntry,
-  checked: unknown,
+  /** What checkRestore judged of this artifact before anything changed, and the copy it read. */
+  prepared: { checked: unknown; staged?: StagedArtifact },
   how: RestoreHow,
   deps: RestoreDeps,
   signal: AbortSignal,
@@ -421,7 +435,9 @@ async function restoreFrom(
 ): Promise<string> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
-  const open = () => openArtifact(backupPath, entry, how.identity);
+  // The copy checkRestore read (the backup's, or the restore point's, staged when it was checked).
+  const staged = t.driver.stageArtifact ? (prepared.staged ?? (await how.staging.stage(backupPath, entry, signal))) : undefined;
+  const open = () => openArtifact(backupPath, entry, how.identity, staged);
   // The backup's fingerprint (when it was not recorded) is read while the restore runs, not
   // before it: a throwaway server's takes as long as the restore. A driver whose reading would
   // slow the restore while the store is down waits for storeRunning. If it cannot be read, the
@@ -443,7 +459,7 @@ async function restoreFrom(
       signal,
       withStopped: (work) => withStopped(deps.engine, how.dir, { id, name: container.name, service: t.candidate.service }, work, t.stop),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
-      checked,
+      checked: prepared.checked,
     });
   } catch (err) {
     // Whatever happened (the container may have been killed), bring it fully up before

@@ -41,10 +41,19 @@ const DETAILS = object({
   expiringAtBackup: optional(count),
 });
 
+/**
+ * BGSAVE's refusals while another save or an AOF rewrite runs: "Background save already in
+ * progress", and during a rewrite "Another child process is active (AOF?): can't BGSAVE right
+ * now". Both mean: ask again shortly.
+ */
+const SAVE_BUSY = /in progress|another child process is active/i;
 export const redisDriver: Driver<Infer<typeof DETAILS>> = {
   details: DETAILS,
   name: 'redis',
   format: 'tar',
+  // checkRestore passes the RDB to redis-check-rdb, and restore reads it again (up to three
+  // times): both must read the same bytes, or a file swapped in between is what Redis runs.
+  stageArtifact: true,
   imageNames: SIGNS.images,
   recognise: (c) => isServer(c, SIGNS),
 
@@ -87,7 +96,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       async fix() {
         for (;;) {
           const reply = await cli('BGSAVE').catch((err: unknown) => {
-            if (/in progress/i.test(String(err))) return 'in progress';
+            if (SAVE_BUSY.test(String(err))) return 'in progress';
             throw err;
           });
           if (/Background saving started/i.test(reply)) break;
@@ -514,7 +523,7 @@ async function bgsaveAndWait(cli: RedisCli, signal: AbortSignal): Promise<void> 
       continue;
     }
     const reply = await cli('BGSAVE').catch((err: unknown) => {
-      if (/in progress/i.test(String(err))) return 'in progress';
+      if (SAVE_BUSY.test(String(err))) return 'in progress';
       throw err;
     });
     if (!/in progress/i.test(reply)) break; // "Background saving started"

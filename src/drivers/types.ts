@@ -192,6 +192,19 @@ export interface Driver<D extends DriverDetails = DriverDetails, Checked = unkno
   readonly imageNames: readonly string[];
   /** Text a complete raw artifact ends with (within its last 256 bytes), and what to call it. */
   readonly artifactEnd?: { text: string; what: string };
+  /**
+   * true: the restore reads the artifact more than once (checkRestore, then restore, or restore
+   * itself several times), so the core copies the artifact's file once into a private file,
+   * proven against the manifest's SHA-256 while copied, and every `open()` of that restore (its
+   * check, restore, fingerprint and any rollback) reads that copy: what was checked is exactly
+   * what is written, whatever is swapped into the backup directory meanwhile. It costs the
+   * artifact's (compressed) size on disk and one more read, so drivers whose check happens in the
+   * same read as the replay (Postgres, MariaDB: psql's guard runs while the dump is replayed, and
+   * their dumps can be GBs) or again entry by entry as the archive is written (volume archives)
+   * leave it out; their reads are still checked against the SHA-256 (a mismatch fails the
+   * stream before its end, and the restore point is put back).
+   */
+  readonly stageArtifact?: boolean;
   /** A label whose presence makes a container this driver's (e.g. the SQLite paths label). */
   readonly claimedByLabel?: string;
   /** Whether a container is this store's server (see recognise.ts); label-only drivers omit it. */

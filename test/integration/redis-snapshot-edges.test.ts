@@ -115,6 +115,20 @@ describe('Redis snapshot point: other saves around the copy', () => {
     expect(await readers()).toBe(0);
   });
 
+  it('a backup that meets an AOF rewrite waits for it instead of failing ("Another child process is active")', async () => {
+    // Each key delays the rewrite's child by 40 µs (the forked child keeps the setting): a few seconds.
+    await cli('CONFIG', 'SET', 'rdb-key-save-delay', '40');
+    try {
+      expect(await cli('BGREWRITEAOF')).toMatch(/rewriting started/i);
+    } finally {
+      await cli('CONFIG', 'SET', 'rdb-key-save-delay', '0');
+    }
+    expect(await cli('BGSAVE')).toMatch(/another child process is active/i);
+    const ctx = await backupContextFor(engine, redis.getId(), new Writable({ write: (_c, _e, cb) => cb() }));
+    await redisDriver.backup(ctx);
+    expect(await cli('INFO', 'persistence')).toContain('aof_rewrite_in_progress:0');
+  });
+
   it('a plain backup reads the RDB it opened, with its owner and mode, and Redis checks it whole', async () => {
     const chunks: Buffer[] = [];
     const output = new Writable({

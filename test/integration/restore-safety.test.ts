@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -312,6 +312,70 @@ describe('a Redis RDB with commands after its end', () => {
     expect(await redisCli(redis, '--raw', 'GET', 'greeting')).toBe('changed after the backup');
     expect(await redisCli(redis, '--raw', 'EXISTS', 'pwned!')).toBe('0');
     expect(await restorePoints(dir)).toEqual([]);
+  });
+
+  /**
+   * HUNT-TAR F3: the check passed one file and the restore read another. Whoever can write to
+   * the backup directory swaps in, once the restore point starts (after the check and the
+   * confirmation), a file of the same length whose RDB is followed by commands. The restore
+   * must write the bytes it checked: Redis gets the honest RDB, and runs none of the commands.
+   */
+  it('a file swapped in after the check is not what is restored: the checked RDB is, and no hidden command runs', async () => {
+    const swapProject = newProjectName('rdbswap');
+    const target = await startRedis({ project: swapProject, appendonly: true });
+    try {
+      await redisCli(target, 'SET', 'greeting', 'hello');
+      const dir = await tempDir('rdbswap');
+      const c = await bot(['backup', 'create', '--json', '--project', swapProject, '--dir', dir]);
+      expect(c.exitCode, String(c.stderr)).toBe(0);
+      const m = JSON.parse(String(c.stdout)) as Manifest;
+      const backupPath = join(dir, m.id);
+      const tar = await rawArtifact(backupPath, m.services[0]!.artifact!);
+      const rdb = tar.subarray(512, 512 + Number.parseInt(tar.subarray(124, 136).toString('latin1').trim(), 8));
+      const resp = (...args: string[]) => Buffer.from(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+      const hidden = Buffer.concat([resp('ACL', 'SETUSER', 'svtest-backdoor', 'on', '>not-a-real-password', '~*', '&*', '+@all'), resp('CONFIG', 'SET', 'maxmemory', '1mb')]);
+      // Uncompressed, so the two files have the same length: the honest one as checked, the other swapped in.
+      const checked = handMadeTar([{ path: 'dump.rdb', data: rdb }]);
+      const swapped = handMadeTar([{ path: 'dump.rdb', data: Buffer.concat([rdb, hidden]) }]);
+      expect(swapped.length).toBe(checked.length);
+      const manifest = await readManifest(dir, m.id);
+      const entry = manifest.services[0]!;
+      const artifact = join(backupPath, entry.artifact!);
+      Object.assign(entry, { compression: 'none', bytes: checked.length, rawBytes: checked.length, sha256: createHash('sha256').update(checked).digest('hex') });
+      await writeFile(join(backupPath, 'manifest.json'), JSON.stringify(manifest));
+      await writeFile(artifact, checked);
+      await writeFile(`${artifact}.swap`, swapped);
+      await redisCli(target, 'SET', 'greeting', 'changed after the backup');
+
+      // The swap, as soon as the restore point's temporary directory appears.
+      let watching = true;
+      const swap = (async () => {
+        while (watching) {
+          if ((await readdir(dir)).some((n) => n.startsWith('.tmp-restore-point'))) {
+            await rename(`${artifact}.swap`, artifact);
+            return true;
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return false;
+      })();
+      const r = await bot(['backup', 'restore', m.id, '--dir', dir, '--yes', '--json']);
+      watching = false;
+      expect(await swap).toBe(true);
+      expect((await readFile(artifact)).equals(swapped)).toBe(true); // the directory held the other file during the restore
+
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(JSON.parse(String(r.stdout)).services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
+      expect(await redisCli(target, '--raw', 'GET', 'greeting')).toBe('hello');
+      expect(await redisCli(target, '--raw', 'ACL', 'USERS')).not.toContain('svtest-backdoor');
+      expect(await redisCli(target, '--raw', 'CONFIG', 'GET', 'maxmemory')).toBe('maxmemory\n0');
+      // The AOF base Redis loads at every start is the checked RDB, byte for byte.
+      const base = await target.exec(['sh', '-c', 'wc -c < /data/appendonlydir/appendonly.aof.1.base.rdb']);
+      expect(Number(base.output.trim())).toBe(rdb.length);
+      expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]); // the staged copy is gone
+    } finally {
+      await target.stop().catch(() => undefined);
+    }
   });
 });
 
