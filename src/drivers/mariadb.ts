@@ -7,6 +7,7 @@ import { TailKeeper } from '../util/tail-keeper.js';
 import { atLeastPatchInSeries, type FirstFixedPatch } from '../util/version-series.js';
 import { execChecked } from './exec.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
+import { exponentOpen, numberRunIntoWord, type ProgramToken, refused, StoredProgram } from './mariadb-program.js';
 import { isServer } from './recognise.js';
 import type { Driver } from './types.js';
 import { array, type Infer, object, optional, string } from '../util/schema.js';
@@ -89,15 +90,36 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     // Before anything changes: a client without the sandbox command stops at the dump's first
     // line, so that line is left out of its replay (the filter and --binary-mode still guard).
     const sandbox = clientHasSandbox((await engine.exec(container.id, client('sql', ['--version']), { env: auth(container) })).stdout);
-    for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
-    const done = () => undefined;
-    const replay = await engine.exec(container.id, client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--init-command=${RESTORE_SESSION_MODE}`]), {
-      // pipeline, not pipe(): an artifact that fails mid-read fails the client's stdin, and so the exec.
-      stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
-      env: auth(container),
-    });
-    if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${firstLine(replay.stderr) || `exit ${replay.exitCode}`}`);
-    await sql(engine, container, 'FLUSH PRIVILEGES');
+    // The server refuses a statement longer than its max_allowed_packet (16 MB unless configured;
+    // a throwaway server has that), and mariadb-dump writes a row as one INSERT of up to 1 GB
+    // (twice the row, in hex): the replay's session gets the largest, the server its own setting
+    // back afterwards. The client is given it too, for clients that check what they send (the
+    // MariaDB 10.5 and 11.8 clients do not).
+    const packet = Number(await sql(engine, container, 'SELECT @@global.max_allowed_packet'));
+    if (packet < MAX_PACKET) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${MAX_PACKET}`);
+    try {
+      for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
+      const done = () => undefined;
+      // The client's error comes after it echoes the failing statement (11.8), which can be a long one.
+      let tail = '';
+      const replay = await engine.exec(
+        container.id,
+        client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--max-allowed-packet=${MAX_PACKET}`, `--init-command=${RESTORE_SESSION_MODE}`]),
+        {
+          // pipeline, not pipe(): an artifact that fails mid-read fails the client's stdin, and so the exec.
+          stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
+          env: auth(container),
+          onStderr: (chunk) => {
+            tail = (tail + chunk.toString('utf8')).slice(-4096);
+          },
+        },
+      );
+      if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${clientError(`${replay.stderr}\n${tail}`) || `exit ${replay.exitCode}`}`);
+      await sql(engine, container, 'FLUSH PRIVILEGES');
+    } finally {
+      // A server that went down during the replay starts with its own setting anyway.
+      if (packet < MAX_PACKET) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${packet}`).catch(() => undefined);
+    }
   },
 
   /** A dump that would write or read files in the container, or load a library, is refused before anything changes. */
@@ -157,6 +179,8 @@ async function userDatabases(engine: DockerEngine, c: ContainerDetails): Promise
 const quoteIdent = (name: string) => `\`${name.replaceAll('`', '``')}\``;
 const quoteString = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
+/** The client's own error line (11.8's client first echoes the failing statement between `--------------` lines), shortened. */
+const clientError = (stderr: string) => (stderr.split('\n').find((l) => /^ERROR \d+/.test(l)) ?? firstLine(stderr)).slice(0, 300);
 
 function throwawaySpec() {
   // Only to initialise the throwaway's empty data directory; the dump brings its own users.
@@ -206,8 +230,20 @@ async function liveFingerprint(engine: DockerEngine, c: ContainerDetails): Promi
 }
 
 /** Keeps the last bytes written, to see the dump's final line. */
+/** The largest max_allowed_packet (1 GB) of MariaDB's and MySQL's servers and clients: mariadb-dump reads, and the replay sends, rows up to it. */
+const MAX_PACKET = 1024 * 1024 * 1024;
 /** What mariadb-dump is run with, for a backup and a consistent one alike. */
-const DUMP_ARGS = ['--all-databases', '--single-transaction', '--routines', '--events', '--triggers', '--flush-privileges', '--hex-blob', '--default-character-set=utf8mb4', '--max-allowed-packet=1G'];
+const DUMP_ARGS = [
+  '--all-databases',
+  '--single-transaction',
+  '--routines',
+  '--events',
+  '--triggers',
+  '--flush-privileges',
+  '--hex-blob',
+  '--default-character-set=utf8mb4',
+  `--max-allowed-packet=${MAX_PACKET}`,
+];
 
 /** A finished dump's checks: its exit code and its final line. */
 async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Writable, tail: TailKeeper, databases: string[]) {
@@ -237,10 +273,15 @@ async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Wr
  * skip (a version above 5.7, or any /*M!) may hold no quote and no comment, and none may hold a
  * nested comment, so no statement can hide in what only looks like a string, a comment or an
  * executable comment's version number. Between DELIMITER ;; lines, where the client sends a
- * whole block as one query that the server splits at each `;` outside a routine's BEGIN…END,
- * a `;` is allowed only inside such a body. As a belt, an odd run of backslashes before C or c
- * (the charset command) is refused anywhere, and control bytes outside strings. Works on bytes;
- * nothing is decoded.
+ * whole block as one query that the server splits at each `;` its grammar does not take into a
+ * stored program's body, each statement is read as that grammar reads it (mariadb-program.ts):
+ * a `;` is allowed only inside a body's BEGIN…END, IF…END IF, CASE…END CASE or loop, opened
+ * where the server begins a statement; an executable comment a server may skip, and a number
+ * run into a word (`1e1end`), are refused there. As a belt, an odd run of backslashes before C or c
+ * (the charset command) is refused anywhere, and control bytes (0x7F too) outside strings. The
+ * client character set is followed as the mode is: in latin1 the server reads 0xA0 as a space
+ * and the client does not, so it is refused outside strings; sql_mode MSSQL, under which the
+ * server reads [...] as a name, is refused. Works on bytes; nothing is decoded.
  */
 export class HostileSqlFilter extends Transform {
   private state: 'code' | 'quoted' | 'line' | 'block' | 'blockStart' | 'blockStartM' | 'version' | 'sandbox' | 'sandboxEnd' | 'dashes' | 'delimiter' = 'code';
@@ -281,15 +322,17 @@ export class HostileSqlFilter extends Transform {
   private clientEmpty = true;
   private dashEmpty = false;
   private slashEmpty = false;
-  /** Inside DELIMITER ;;: how deep in BEGIN…END / CASE…END the block is, and an END whose kind is not known yet. */
-  private depth = 0;
-  private pendingEnd = false;
   /**
-   * Whether the statement defines a stored program (CREATE [OR REPLACE] [DEFINER …] [AGGREGATE]
-   * PROCEDURE|FUNCTION|TRIGGER|EVENT): only there does BEGIN open a body whose `;` ends nothing
-   * (a column or alias spelled begin elsewhere must not). Undefined until its words tell.
+   * Between DELIMITER ;; lines, the statement as the server's parser reads it (mariadb-program.ts):
+   * only a stored program's body holds a `;` that does not end it. Made at the statement's first token.
    */
-  private storedProgram: boolean | undefined;
+  private program: StoredProgram | undefined;
+  /** The current word began right after `@` or `.` (a name to the server's lexer), or right after an exponent's sign (`1e+`). */
+  private wordAfterAt = false;
+  private wordAfterDot = false;
+  private wordAfterSign = false;
+  /** The byte just read was the sign after an exponent's `e` (`1e` then `+`). */
+  private exponentSign = false;
   /** The current line: its bytes (up to a limit), whether it began a statement, whether it names a guarded setting. */
   private line: number[] = [];
   private lineBeganStatement = true;
@@ -297,6 +340,9 @@ export class HostileSqlFilter extends Transform {
   /** The session's sql_mode as the dump sets it, and the copies it saves. */
   private mode = 'NO_AUTO_VALUE_ON_ZERO';
   private savedModes: Record<string, string> = {};
+  /** The client character set as the dump sets it (the replay starts in utf8mb4), and the copies it saves. */
+  private charset = 'utf8mb4';
+  private savedCharsets: Record<string, string> = {};
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     try {
@@ -321,7 +367,11 @@ export class HostileSqlFilter extends Transform {
     // The belt: `\C` (the client's charset command) is never in mariadb-dump's output, in a string or out of one.
     if ((b === 0x43 || b === 0x63) && this.backslashes % 2 === 1) throw refused(`\\${String.fromCharCode(b)} (the client's charset command)`);
     this.backslashes = b === 0x5c ? this.backslashes + 1 : 0;
-    if (this.state !== 'quoted' && b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) throw refused(`the control byte 0x${b.toString(16).padStart(2, '0')} outside a string`);
+    // 0x7F too: after `--` the server takes a control byte for the space that makes a comment, the client does not.
+    if (this.state !== 'quoted' && ((b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) || b === 0x7f)) throw refused(`the control byte 0x${b.toString(16).padStart(2, '0')} outside a string`);
+    // In latin1 the server reads 0xA0 as a space (it ends a word, and makes `--` a comment); the client, in utf8mb4, does not.
+    if (b === 0xa0 && this.charset === 'latin1' && this.state !== 'quoted' && this.state !== 'line' && this.state !== 'block')
+      throw refused('the byte 0xA0 outside a string while the client character set is latin1 (a space to the server, not to the client)');
     if (b === 0x0a) return this.endLine();
     switch (this.state) {
       case 'quoted':
@@ -364,6 +414,8 @@ export class HostileSqlFilter extends Transform {
           // A MariaDB 10.x server skips MySQL 5.7+ versions, an older server higher ones, MySQL every /*M!.
           this.skippable = this.maria || this.versionDigits.length === 6 || version >= 50_700;
         }
+        // A word in it would open or close a block for one server and not for another.
+        if (this.skippable && this.delimiter === ';;') throw refused('an executable comment that a server may skip between DELIMITER ;; lines');
         break;
       case 'sandbox':
         return this.sandbox(b);
@@ -389,6 +441,8 @@ export class HostileSqlFilter extends Transform {
   private code(b: number): void {
     const last = this.last;
     this.last = b;
+    const afterSign = this.exponentSign;
+    this.exponentSign = false;
     if (b === 0x2d && last !== 0x2d) this.dashEmpty = this.clientEmpty;
     if (b === 0x2f) this.slashEmpty = this.clientEmpty;
     if (b !== 0x3b && b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x23) this.clientEmpty = false;
@@ -415,25 +469,30 @@ export class HostileSqlFilter extends Transform {
       return;
     }
     if (last === 0x5c) throw refused(`a client command (\\${String.fromCharCode(b)})`);
+    // A lone `;` is read before whatever follows it (a word after it belongs to the next statement).
+    if (b !== 0x3b) {
+      this.checkLoneSemicolon();
+      this.semicolons = 0;
+    }
     if (isWordByte(b)) {
       if (!this.word) {
         this.variable = this.atCount === 1;
+        this.wordAfterAt = this.atCount > 0;
+        this.wordAfterDot = last === 0x2e;
+        this.wordAfterSign = afterSign;
         if (this.statementStart && !/[0-9]/.test(String.fromCharCode(b))) this.statementStart = false;
       }
       this.word += String.fromCharCode(b).toLowerCase();
       return;
     }
-    this.endWord();
+    this.endWord(b);
     const ats = this.atCount;
     this.atCount = b === 0x40 ? ats + 1 : 0;
     if (b === 0x3b) {
-      this.closePendingEnd();
       this.semicolons++;
       if (this.delimiter === ';' || this.semicolons === 2) this.endStatement();
       return;
     }
-    this.checkLoneSemicolon();
-    this.semicolons = 0;
     if (b === 0x3a && this.onlyFirstWord) throw refused(`a labelled compound statement (${this.firstWord}:), which runs at once`);
     if (b > 0x20) this.onlyFirstWord = false;
     if (b > 0x20 && b !== 0x2f && b !== 0x2d && b !== 0x2a && b !== 0x40) this.statementStart = false;
@@ -448,16 +507,27 @@ export class HostileSqlFilter extends Transform {
       const noEscapes = this.modeHas(['NO_BACKSLASH_ESCAPES']);
       // `identifiers` (and "…" under ANSI_QUOTES) know no backslash escapes; strings do, unless NO_BACKSLASH_ESCAPES.
       this.quoteEscapes = b === 0x60 || (b === 0x22 && ansi) ? false : !noEscapes;
+      this.programToken({ quoted: b === 0x60 || (b === 0x22 && ansi) ? 'name' : 'string' });
     } else if (b === 0x23) {
       if (this.executable && this.skippable) throw refused('a comment inside an executable comment that a server may skip');
       this.state = 'line';
+    } else if (b > 0x20 && b !== 0x2f && b !== 0x2a && b !== 0x2d) {
+      // Not `/`, `*`, `-`: they may begin or end a comment, and are never more than an operator to the parser.
+      this.programToken({ punct: String.fromCharCode(b) });
     }
+  }
+
+  /** Between DELIMITER ;; lines, a token of the statement for its reading as the parser's. */
+  private programToken(t: ProgramToken): void {
+    if (this.delimiter !== ';;') return;
+    this.program ??= new StoredProgram(this.modeHas(['ORACLE']));
+    this.program.token(t);
   }
 
   private openExecutable(maria: boolean): void {
     this.executable = true;
     this.maria = maria;
-    this.skippable = false;
+    this.skippable = maria; // MySQL skips every /*M!, with or without a version
     this.versionDigits = '';
     this.state = 'version';
   }
@@ -479,14 +549,11 @@ export class HostileSqlFilter extends Transform {
     }
   }
 
-  /** Between DELIMITER ;; lines the server splits the client's block at a `;` outside a routine body. */
+  /** Between DELIMITER ;; lines the server splits the client's block at a `;` outside a stored program's body. */
   private checkLoneSemicolon(): void {
-    if (this.delimiter === ';;' && this.semicolons === 1 && this.depth <= 0) throw refused('a `;` between DELIMITER ;; lines outside a routine body (more than one statement in one query)');
-  }
-
-  private closePendingEnd(): void {
-    if (this.pendingEnd) this.depth--;
-    this.pendingEnd = false;
+    if (this.delimiter !== ';;' || this.semicolons !== 1) return;
+    this.semicolons = 0;
+    if (!this.program?.semicolon()) throw refused("a `;` between DELIMITER ;; lines outside a stored program's body (more than one statement in one query)");
   }
 
   private endQuoted(): void {
@@ -502,21 +569,15 @@ export class HostileSqlFilter extends Transform {
     this.firstWord = '';
     this.onlyFirstWord = false;
     this.words = [];
-    this.depth = 0;
-    this.pendingEnd = false;
-    this.storedProgram = undefined;
+    this.program = undefined;
   }
 
-  private endWord(): void {
+  /** `next`: the byte that ended the word (a `.` after it makes it a name to the server's lexer). */
+  private endWord(next = 0): void {
     if (!this.word) return;
     const w = this.word;
     this.word = '';
-    if (this.storedProgram === undefined && !/^[0-9]+$/.test(w)) {
-      if (!this.firstWord && w !== 'create') this.storedProgram = false;
-      else if (STORED_PROGRAMS.has(w)) this.storedProgram = true;
-      else if (this.firstWord && !CREATE_PREFIX.has(w)) this.storedProgram = false;
-    }
-    if (this.delimiter === ';;' && this.storedProgram) this.countBlocks(w);
+    if (this.delimiter === ';;') this.programWord(w, next);
     if (!this.firstWord && !/^[0-9]+$/.test(w)) {
       this.firstWord = w;
       this.onlyFirstWord = true;
@@ -541,18 +602,17 @@ export class HostileSqlFilter extends Transform {
     if (GUARDED.includes(w) && (this.firstWord === 'set' || (this.variable && w !== 'names'))) this.lineGuarded = true;
   }
 
-  /** BEGIN and CASE open a block, END [CASE] closes one; END IF/LOOP/WHILE/REPEAT/FOR close what is not counted. */
-  private countBlocks(w: string): void {
-    if (this.pendingEnd) {
-      this.pendingEnd = false;
-      if (w === 'case') {
-        this.depth--;
-        return;
-      }
-      if (!END_KINDS.has(w)) this.depth--;
+  /**
+   * A word between DELIMITER ;; lines, as the server's lexer reads it: a name, never a keyword,
+   * right after `@` or `.` and right before `.`; and a number run into a word, which the lexer
+   * splits where this reading does not (`1e1end` is 1e1 then END), refused.
+   */
+  private programWord(w: string, next: number): void {
+    if (!this.wordAfterAt) {
+      if (this.wordAfterSign ? !/^[0-9]+$/.test(w) : numberRunIntoWord(w, this.wordAfterDot)) throw refused(`a number run into a word (${w}), which the server splits`);
+      if ((next === 0x2b || next === 0x2d) && exponentOpen(w, this.wordAfterDot)) this.exponentSign = true;
     }
-    if (w === 'end') this.pendingEnd = true;
-    else if (w === 'begin' || w === 'case') this.depth++;
+    this.programToken({ word: w, keyword: !this.wordAfterAt && !this.wordAfterDot && next !== 0x2e && !/^[0-9]/.test(w) });
   }
 
   /** A line that names a guarded setting must be one of mariadb-dump's own, whole; its mode is followed. */
@@ -563,7 +623,7 @@ export class HostileSqlFilter extends Transform {
     if (this.state === 'sandboxEnd') this.state = 'code';
     if (this.state === 'code') {
       if (this.last === 0x5c) throw refused('a client command (a backslash at the end of a line)');
-      this.endWord();
+      this.endWord(0x0a);
       this.checkLoneSemicolon();
     }
     if (this.state === 'delimiter') {
@@ -598,7 +658,14 @@ export class HostileSqlFilter extends Transform {
     else if (/^SET @saved_sql_mode ?= @@sql_mode$/i.test(s)) this.savedModes.saved = this.mode;
     else if ((m = /^SET sql_mode ?= '([A-Z_,]*)'$/i.exec(s))) this.mode = m[1]!.toUpperCase();
     else if (/^SET sql_mode ?= @saved_sql_mode$/i.test(s)) this.mode = this.savedModes.saved ?? this.mode;
-    else if (!CHARSET_LINES.some((re) => re.test(s))) return false;
+    else if (/^SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT$/i.test(s)) this.savedCharsets.old = this.charset;
+    else if (/^SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT$/i.test(s)) this.charset = this.savedCharsets.old ?? this.charset;
+    else if (/^SET @saved_cs_client ?= @@character_set_client$/i.test(s)) this.savedCharsets.saved = this.charset;
+    else if (/^SET character_set_client ?= @saved_cs_client$/i.test(s)) this.charset = this.savedCharsets.saved ?? this.charset;
+    else if ((m = SET_CHARSET.exec(s))) this.charset = m[1]!.toLowerCase();
+    else return false;
+    // Under MSSQL the server reads [...] as a name, where this reading sees a quote or a comment.
+    if (this.modeHas(['MSSQL'])) throw refused(`sql_mode MSSQL, under which the server reads [...] as a name (${s.slice(0, 80)})`);
     return true;
   }
 
@@ -609,20 +676,13 @@ export class HostileSqlFilter extends Transform {
 
 /** The session mode a restore starts in (mariadb-dump's own), so the filter reads as the server does. */
 export const RESTORE_SESSION_MODE = "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO'";
-const refused = (what: string) => new Error(`the dump holds ${what}, which a restore must not run; refusing to restore it`);
 /** Settings that change how the rest of a dump is read, and the variables mariadb-dump saves them in. */
 const GUARDED = ['sql_mode', 'old_sql_mode', 'saved_sql_mode', 'character_set_client', 'old_character_set_client', 'saved_cs_client', 'names'];
 const ANSI_QUOTE_MODES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];
 /** Character sets in which a backslash byte is always a backslash (no multi-byte character ends in 0x5c). */
 const SAFE_CHARSET = '(utf8mb4|utf8mb3|utf8|latin1|binary|ascii)';
-const CHARSET_LINES = [
-  /^SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT$/i,
-  /^SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT$/i,
-  new RegExp(`^SET NAMES ${SAFE_CHARSET}( COLLATE [a-z0-9_]+)?$`, 'i'),
-  /^SET @saved_cs_client ?= @@character_set_client$/i,
-  new RegExp(`^SET character_set_client ?= ${SAFE_CHARSET}$`, 'i'),
-  /^SET character_set_client ?= @saved_cs_client$/i,
-];
+/** SET NAMES x [COLLATE y] or SET character_set_client = x, for a set where a backslash is always a backslash. */
+const SET_CHARSET = new RegExp(`^SET (?:NAMES|character_set_client ?=) ${SAFE_CHARSET}(?: COLLATE [a-z0-9_]+)?$`, 'i');
 const isWordByte = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === 0x24 || b >= 0x80;
 const FORBIDDEN_WORDS = new Set(['outfile', 'dumpfile', 'load_file', 'soname']);
 const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
@@ -630,11 +690,6 @@ const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
 const FORBIDDEN_STATEMENTS = new Set(['prepare', 'execute']);
 /** Compound statements, which MariaDB runs outside a routine too (mariadb-dump writes them only inside one). */
 const COMPOUND_STATEMENTS = new Set(['begin', 'if', 'case', 'loop', 'while', 'repeat', 'for']);
-/** What a stored program's definition starts with, and the words CREATE may have before its kind (a definer is quoted). */
-const STORED_PROGRAMS = new Set(['procedure', 'function', 'trigger', 'event']);
-const CREATE_PREFIX = new Set(['create', 'or', 'replace', 'definer', 'aggregate']);
-/** What may follow END and close a block not counted (IF, LOOP, …: only BEGIN and CASE are). */
-const END_KINDS = new Set(['if', 'loop', 'while', 'repeat', 'for']);
 /** The first line of a mariadb-dump from the releases in SANDBOX_SINCE on: the client's sandbox command. */
 export const SANDBOX_LINE = '/*M!999999\\- enable the sandbox mode */';
 /**

@@ -3,23 +3,54 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { type ItemHash, MultisetDigest } from './fingerprint.js';
 
 /**
+ * SQLite's own heap (page cache, sorters, and with temp_store=MEMORY every temporary table and
+ * index) may not grow past this: a query that would need more fails with "out of memory"
+ * instead of filling the host's /var/tmp. Process-wide, which is one reason these functions run
+ * in a child process of their own (sqlite.ts). Checking, compacting and digesting a 240 MB
+ * database of the benchmark stays far below it.
+ */
+export const SQLITE_HEAP_LIMIT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Opens a database stackvault did not write (a copy of a live app's file, or a backup's): a
+ * schema may be hostile. Its views and triggers may call no function that is not marked safe
+ * for schemas (trusted_schema=OFF), the defensive flag refuses writes to the schema, no
+ * extension is loaded, and temporary files are kept in SQLite's bounded heap, never on disk.
+ */
+function open(file: string, readOnly: boolean): DatabaseSync {
+  const db = new DatabaseSync(file, { readOnly, allowExtension: false, defensive: true });
+  try {
+    db.exec(`PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY; PRAGMA hard_heap_limit = ${SQLITE_HEAP_LIMIT_BYTES}`);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
  * Opens a frozen copy (db with its -wal or -journal beside it) so SQLite recovers it, writes a
  * clean single-file copy with VACUUM INTO, and checks that copy. Returns row counts per table.
  */
 export function checkSqliteCopy(rawCopy: string, cleanCopy: string, originalPath: string): Record<string, number> {
-  const source = new DatabaseSync(rawCopy);
+  const source = open(rawCopy, false);
   try {
     source.exec(`VACUUM INTO '${cleanCopy.replaceAll("'", "''")}'`);
   } finally {
     source.close();
   }
-  return checkedTableCounts(cleanCopy, originalPath);
+  return checkedTableCounts(cleanCopy, originalPath).tables;
 }
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
-/** integrity_check must say ok; returns the row count of every table. */
-export function checkedTableCounts(file: string, originalPath: string): Record<string, number> {
+/**
+ * integrity_check must say ok; returns the row count of every ordinary table, and the names of
+ * the virtual tables, which are not counted: their rows are derived (an FTS index's content is
+ * in its shadow tables, which are ordinary ones), and reading one may never end (an FTS table
+ * whose content is a view that recurses without end).
+ */
+export function checkedTableCounts(file: string, originalPath: string): { tables: Record<string, number>; virtual: string[] } {
   return withDb(file, (db) => {
     const check = db
       .prepare('PRAGMA integrity_check')
@@ -27,9 +58,9 @@ export function checkedTableCounts(file: string, originalPath: string): Record<s
       .map((r) => Object.values(r)[0])
       .join('; ');
     if (check !== 'ok') throw new Error(`the copy of ${originalPath} failed integrity_check: ${check}`);
-    const counts: Record<string, number> = {};
-    for (const name of tableNames(db)) counts[name] = Number(db.prepare(`SELECT count(*) AS n FROM ${ident(name)}`).get()!.n);
-    return counts;
+    const tables: Record<string, number> = {};
+    for (const name of tableNames(db, false)) tables[name] = Number(db.prepare(`SELECT count(*) AS n FROM ${ident(name)}`).get()!.n);
+    return { tables, virtual: virtualTableNames(db) };
   });
 }
 
@@ -37,13 +68,17 @@ export function checkedTableCounts(file: string, originalPath: string): Record<s
  * Per table, a multiset of rows where every value is written with its type and exact bytes
  * (text and blobs in hex, reals with 17 significant digits), plus the schema. Row order and
  * page layout do not matter; any changed value, row or table does.
+ *
+ * Virtual tables are read only when `withVirtualTables` (the rule of the methods before
+ * sqlite-v3, computed again only to check backups that recorded one of them): their rows are
+ * derived from ordinary tables, which are digested, and reading them may never end.
  */
-export function sqliteTableDigests(file: string, itemHash: ItemHash): Record<string, string> {
+export function sqliteTableDigests(file: string, itemHash: ItemHash, withVirtualTables = false): Record<string, string> {
   return withDb(file, (db) => {
     const parts: Record<string, string> = {};
     const schema = db.prepare("SELECT type, name, coalesce(sql, '') AS sql FROM sqlite_master ORDER BY type, name").all();
     parts.schema = createHash('sha256').update(JSON.stringify(schema)).digest('hex');
-    for (const name of tableNames(db)) {
+    for (const name of tableNames(db, withVirtualTables)) {
       const columns = db
         .prepare(`SELECT name FROM pragma_table_info(?)`)
         .all(name)
@@ -74,15 +109,30 @@ function arrayRows(statement: StatementSync): Iterable<unknown[]> {
   })();
 }
 
-function tableNames(db: DatabaseSync): string[] {
+/**
+ * A virtual table has no b-tree of its own (root page 0) and is created by CREATE VIRTUAL
+ * TABLE; either is enough to leave it out. Told from sqlite_master alone: nothing here
+ * connects to the virtual table's module.
+ */
+const VIRTUAL = "(rootpage IS NULL OR rootpage = 0 OR sql LIKE 'CREATE VIRTUAL TABLE%')";
+
+/** Tables by name, as older methods listed them (virtual ones too) or ordinary ones only. */
+function tableNames(db: DatabaseSync, withVirtualTables: boolean): string[] {
   return db
-    .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .prepare(`SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'${withVirtualTables ? '' : ` AND NOT ${VIRTUAL}`} ORDER BY name`)
+    .all()
+    .map((t) => String(t.name));
+}
+
+function virtualTableNames(db: DatabaseSync): string[] {
+  return db
+    .prepare(`SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' AND ${VIRTUAL} ORDER BY name`)
     .all()
     .map((t) => String(t.name));
 }
 
 function withDb<T>(file: string, work: (db: DatabaseSync) => T): T {
-  const db = new DatabaseSync(file, { readOnly: true });
+  const db = open(file, true);
   try {
     return work(db);
   } finally {
@@ -90,8 +140,28 @@ function withDb<T>(file: string, work: (db: DatabaseSync) => T): T {
   }
 }
 
-/** checkSqliteCopy, then the clean copy's table digests: one call, so one worker thread (see sqlite.ts). */
-export function checkAndDigest(rawCopy: string, cleanCopy: string, originalPath: string, itemHash: ItemHash): { tables: Record<string, number>; digests: Record<string, string> } {
+/** checkSqliteCopy, then the clean copy's table digests: one call, so one child process (see sqlite.ts). */
+export function checkAndDigest(
+  rawCopy: string,
+  cleanCopy: string,
+  originalPath: string,
+  itemHash: ItemHash,
+  withVirtualTables = false,
+): { tables: Record<string, number>; digests: Record<string, string> } {
   const tables = checkSqliteCopy(rawCopy, cleanCopy, originalPath);
-  return { tables, digests: sqliteTableDigests(cleanCopy, itemHash) };
+  return { tables, digests: sqliteTableDigests(cleanCopy, itemHash, withVirtualTables) };
+}
+
+/**
+ * A database from a backup, before it is restored: integrity_check, the row counts, and the
+ * digests of `method`'s rule, in one call. Throws, naming the file, when it is not a database.
+ */
+export function checkBackupCopy(
+  file: string,
+  originalPath: string,
+  itemHash: ItemHash,
+  withVirtualTables: boolean,
+): { tables: Record<string, number>; virtual: string[]; digests: Record<string, string> } {
+  const counted = checkedTableCounts(file, originalPath);
+  return { ...counted, digests: sqliteTableDigests(file, itemHash, withVirtualTables) };
 }

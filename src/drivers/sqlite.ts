@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
@@ -10,7 +11,8 @@ import { ExitCode, StackvaultError, usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
 import type * as SqliteHost from './sqlite-host.js';
 import { type Fingerprint, firstDifference, methodVersions } from './fingerprint.js';
-import { inWorkers } from '../util/worker-call.js';
+import { inChild } from '../util/child-call.js';
+import { interruptSignal } from '../util/interrupt.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { copyFileOut, parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
@@ -72,16 +74,56 @@ export function sqlitePaths(labels: Record<string, string>): string[] {
 
 const entryName = (index: number, path: string) => `${index}-${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
 
-/** How each method hashes a row; v1 is still computed to check backups whose manifest holds one. */
-const METHODS = methodVersions({ 'sqlite-v1': 'sha256', 'sqlite-v2': 'murmur3-128' });
+/**
+ * How each method hashes a row; older ones are still computed to check backups whose manifest
+ * holds one. sqlite-v3 reads ordinary tables only; v1 and v2 read virtual tables too (see
+ * sqlite-host.ts), so a database with a virtual table has other digests under v3.
+ */
+const METHODS = methodVersions({ 'sqlite-v1': 'sha256', 'sqlite-v2': 'murmur3-128', 'sqlite-v3': 'murmur3-128' });
 export const SQLITE_FINGERPRINT_METHOD = METHODS.current;
 const { methodFor } = METHODS;
+/** Whether a method's digests read virtual tables (those before sqlite-v3 did). */
+const readsVirtualTables = (method: string) => method === 'sqlite-v1' || method === 'sqlite-v2';
+
+type HostFunction = { [K in keyof typeof SqliteHost]: (typeof SqliteHost)[K] extends (file: string, ...rest: never[]) => unknown ? K : never }[keyof typeof SqliteHost];
+
+/** At least this long for any call on a database, whatever its size. */
+const MIN_DEADLINE_MS = 60_000;
+/** Plus this long per MB of the files read (a 240 MB database is checked and digested in a few seconds). */
+const DEADLINE_MS_PER_MB = 500;
 
 /**
- * node:sqlite is synchronous and reading every row of a large database takes seconds: on the
- * main thread that would stall every other service's stream. Each call runs on a thread.
+ * Runs one function of sqlite-host.ts on `file` (a database stackvault did not write: a copy of
+ * a live app's file, or a backup's, either of which may be hostile) in a child process. Not on
+ * the main thread: node:sqlite is synchronous and reading a large database takes seconds, which
+ * would stall every other service's stream. Not on a worker thread either: a query that never
+ * ends (a hostile schema) cannot stop a thread, but a process is killed at the deadline, when
+ * `signal` aborts (Ctrl-C, SIGTERM) and when stackvault exits. Errors name the database.
  */
-const host = inWorkers<typeof SqliteHost>(new URL('./sqlite-host.js', import.meta.url));
+async function onHost<K extends HostFunction>(
+  fn: K,
+  { path: originalPath, signal }: { path: string; signal: AbortSignal },
+  ...args: Parameters<(typeof SqliteHost)[K]>
+): Promise<ReturnType<(typeof SqliteHost)[K]>> {
+  // Every host function takes the database's file first: its size (with its -wal and -journal) sets the deadline.
+  const file = args[0];
+  let bytes = 0;
+  for (const suffix of DATABASE_FILES) bytes += (await stat(file + suffix).catch(() => undefined))?.size ?? 0;
+  const timeoutMs = MIN_DEADLINE_MS + Math.ceil((bytes / 1e6) * DEADLINE_MS_PER_MB);
+  try {
+    return await inChild(new URL('./sqlite-host.js', import.meta.url), fn, args, {
+      timeoutMs,
+      timeoutMessage: `reading ${originalPath} took longer than ${Math.round(timeoutMs / 1000)} s and was stopped (a schema whose reading never ends?)`,
+      // The child's own JS heap stays small: it streams rows and keeps digests.
+      execArgv: ['--max-old-space-size=128', '--max-semi-space-size=2'],
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    const message = (err as Error).message;
+    throw new Error(message.includes(originalPath) ? message : `the copy of ${originalPath}: ${message}`);
+  }
+}
 
 /**
  * SQLite files inside app containers, named by the label stackvault.sqlite.paths. Never a
@@ -93,7 +135,7 @@ const host = inWorkers<typeof SqliteHost>(new URL('./sqlite-host.js', import.met
  * checked on the host with node:sqlite. A frozen db+wal pair is what a crash leaves, which
  * SQLite is built to recover; uncommitted frames are discarded.
  */
-export const sqliteDriver: Driver<Details> = {
+export const sqliteDriver: Driver<Details, CheckedCopies> = {
   details: DETAILS,
   name: 'sqlite',
   format: 'tar',
@@ -128,7 +170,7 @@ export const sqliteDriver: Driver<Details> = {
    * rebuilt on open), so nothing from after the backup is replayed. The files are read back
    * before the app starts again; their fingerprint is what was restored.
    */
-  async restore({ engine, container, entry, open, withStopped }) {
+  async restore({ engine, container, entry, open, withStopped, signal, checked }) {
     const files = recorded(DETAILS, entry).files;
     if (files.length === 0) throw new Error('the backup lists no SQLite files');
     checkRecordedFiles(files, container);
@@ -158,13 +200,42 @@ export const sqliteDriver: Driver<Details> = {
         files.map((f) => f.path),
         false,
         methodFor(entry.fingerprint),
+        signal,
+        checked,
       );
     });
   },
 
-  checkRestore: async ({ entry, container }) => checkRecordedFiles(recorded(DETAILS, entry).files, container),
+  /**
+   * Before anything changes: the recorded paths must be this container's, and each copy in the
+   * backup must be the file the backup recorded (its SHA-256, when a fingerprint was recorded:
+   * checked before SQLite reads a byte of it) and a sound database whose rows can be read
+   * (integrity_check, row counts and the digests restore will compare, on the host, bounded as
+   * onHost says). A corrupt or hostile copy is refused here, with the app still running. The
+   * digests are handed to `restore`, which need not read the same bytes again once written.
+   */
+  async checkRestore({ entry, container, open }) {
+    const files = recorded(DETAILS, entry).files;
+    checkRecordedFiles(files, container);
+    const method = methodFor(entry.fingerprint);
+    return withWorkDir(async (work) => {
+      const known: CheckedCopies = {};
+      for (const f of files) {
+        const local = join(work, f.entry);
+        const sha256 = await extractCopy(open, f, local, entry.fingerprint);
+        try {
+          const { digests } = await onHost('checkBackupCopy', { path: f.path, signal: interruptSignal }, local, f.path, METHODS.itemHash(method), readsVirtualTables(method));
+          known[f.path] = { method, sha256, digests };
+        } catch (err) {
+          if (interruptSignal.aborted) throw new StackvaultError(`Interrupted while checking the backup's copy of ${f.path}; nothing was changed.`, ExitCode.interrupted);
+          throw new Error(`${(err as Error).message} (sqlite/${f.entry} in the artifact)`);
+        }
+      }
+      return known;
+    });
+  },
 
-  async artifactFingerprint({ entry, open }) {
+  async artifactFingerprint({ entry, open, signal }) {
     const files = recorded(DETAILS, entry).files;
     const method = methodFor(entry.fingerprint); // deep verify compares it with the recorded one
     return withWorkDir(async (work) => {
@@ -172,19 +243,20 @@ export const sqliteDriver: Driver<Details> = {
       for (const f of files) {
         const local = join(work, f.entry);
         await pipeline((await findTarEntry(open(), `sqlite/${f.entry}`)).stream, createWriteStream(local, { mode: 0o600 }));
-        Object.assign(parts, await fileParts(local, f.path, method));
+        Object.assign(parts, await fileParts(local, f.path, method, signal));
       }
       return { method, parts };
     });
   },
 
-  liveFingerprint: ({ engine, container, entry, expected }) =>
+  liveFingerprint: ({ engine, container, entry, expected, signal }) =>
     fingerprintLiveFiles(
       engine,
       container.id,
       recorded(DETAILS, entry).files.map((f) => f.path),
       true,
       methodFor(expected),
+      signal,
     ),
 
   /**
@@ -196,11 +268,11 @@ export const sqliteDriver: Driver<Details> = {
     return withWorkDir(async (work) => {
       const seen: Record<string, Record<string, number>> = {};
       for (const f of files) {
-        const copy = await findTarEntry(ctx.open(), `sqlite/${f.entry}`);
         const local = join(work, f.entry);
-        await pipeline(copy.stream, createWriteStream(local, { mode: 0o600 }));
-        const tables = await host.checkedTableCounts(local, f.path);
-        const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t]);
+        await extractCopy(ctx.open, f, local, ctx.entry.fingerprint);
+        const { tables, virtual } = await onHost('checkedTableCounts', { path: f.path, signal: ctx.signal }, local, f.path);
+        // Backups before sqlite-v3 counted virtual tables too; their rows are derived, and not read any more.
+        const differ = Object.keys({ ...tables, ...f.tables }).filter((t) => tables[t] !== f.tables[t] && !virtual.includes(t));
         if (differ.length) throw new Error(`${f.path}: row counts differ from the backup's for ${differ.join(', ')}`);
         seen[f.path] = tables;
       }
@@ -277,6 +349,32 @@ async function checkIsSqlite(engine: DockerEngine, containerId: string, path: st
   if (facts !== 'sqlite') throw new Error(why[facts]);
 }
 
+/**
+ * Writes a database's copy out of the artifact to `local` and returns its SHA-256. When the
+ * backup recorded a fingerprint, the copy must be the file it recorded (the `file` part), or it
+ * is refused before SQLite opens it: a copy swapped in the artifact (a hostile schema, random
+ * bytes) is caught without reading it as a database.
+ */
+async function extractCopy(open: () => Readable, f: SqliteFileRecord, local: string, fingerprint: Fingerprint | undefined): Promise<string> {
+  const sha = createHash('sha256');
+  await pipeline(
+    (await findTarEntry(open(), `sqlite/${f.entry}`)).stream,
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        sha.update(chunk);
+        yield chunk;
+      }
+    },
+    createWriteStream(local, { mode: 0o600 }),
+  );
+  const hex = sha.digest('hex');
+  const want = fingerprint?.parts[`${f.path} file`];
+  if (want !== undefined && want !== hex) {
+    throw new Error(`the copy of ${f.path} in the artifact (sqlite/${f.entry}) is not the file the backup recorded (SHA-256 ${hex.slice(0, 12)}..., recorded ${want.slice(0, 12)}...)`);
+  }
+  return hex;
+}
+
 async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'stackvault-sqlite-'));
   try {
@@ -286,11 +384,31 @@ async function withWorkDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-/** Fingerprint parts of one clean database file: its bytes and every table's rows. */
-async function fileParts(file: string, path: string, method: string, digests?: Record<string, string>): Promise<Record<string, string>> {
+/** What checkRestore learned of each recorded database (by its path): its copy's digests. */
+type CheckedCopies = Record<string, KnownDigests>;
+
+/** A database's digests under a method, as its file's sha256 gave them (what checkRestore learned of a backup's copy). */
+type KnownDigests = { method: string; sha256: string; digests: Record<string, string> };
+
+/**
+ * Fingerprint parts of one clean database file: its bytes and every table's rows. When `known`
+ * holds the digests of a file with the same bytes, its digests are those: the file is not read
+ * by SQLite again.
+ */
+async function fileParts(file: string, path: string, method: string, signal: AbortSignal, known?: KnownDigests): Promise<Record<string, string>> {
   const sha = createHash('sha256');
-  const [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digests ?? host.sqliteTableDigests(file, METHODS.itemHash(method))]);
-  const parts: Record<string, string> = { [`${path} file`]: sha.digest('hex') };
+  const digest = () => onHost('sqliteTableDigests', { path, signal }, file, METHODS.itemHash(method), readsVirtualTables(method));
+  let tables: Record<string, string>;
+  let hex: string;
+  if (known?.method === method) {
+    await pipeline(createReadStream(file), sha);
+    hex = sha.digest('hex');
+    tables = hex === known.sha256 ? known.digests : await digest();
+  } else {
+    [, tables] = await Promise.all([pipeline(createReadStream(file), sha), digest()]);
+    hex = sha.digest('hex');
+  }
+  const parts: Record<string, string> = { [`${path} file`]: hex };
   for (const [name, digest] of Object.entries(tables)) parts[`${path} ${name}`] = digest;
   return parts;
 }
@@ -300,17 +418,17 @@ async function fileParts(file: string, path: string, method: string, digests?: R
  * fingerprints them. A running database is copied with its -wal and recovered first; its
  * file bytes then differ from any backup, so only its tables are compared.
  */
-async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean, method: string): Promise<Fingerprint> {
+async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, paths: string[], running: boolean, method: string, signal: AbortSignal, known?: CheckedCopies): Promise<Fingerprint> {
   return withWorkDir(async (work) => {
     const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const raw = join(work, `${i}`);
       await copyOut(engine, containerId, path, raw, running ? ['', '-wal'] : ['']);
       if (!running) {
-        Object.assign(parts, await fileParts(raw, path, method));
+        Object.assign(parts, await fileParts(raw, path, method, signal, known?.[path]));
         continue;
       }
-      const { digests } = await host.checkAndDigest(raw, join(work, `${i}.clean`), path, METHODS.itemHash(method));
+      const { digests } = await onHost('checkAndDigest', { path, signal }, raw, join(work, `${i}.clean`), path, METHODS.itemHash(method), readsVirtualTables(method));
       for (const [name, digest] of Object.entries(digests)) parts[`${path} ${name}`] = digest;
     }
     return { method, parts };
@@ -373,7 +491,7 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
         headers = caughtUp.headers;
       }
       if (!headers) throw new Error('the snapshot point was not fixed');
-      const { files, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false);
+      const { files, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false, ctx.signal);
       return {
         details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) },
         ...(fingerprint ? { fingerprint } : {}),
@@ -411,7 +529,7 @@ async function copyFrozen(engine: DockerEngine, containerId: string, paths: stri
 
 /**
  * Recovers and checks the frozen copies on the host, then writes them as the artifact's tar
- * while (unless told not to) their rows are fingerprinted beside it, on a worker thread: the
+ * while (unless told not to) their rows are fingerprinted beside it, in a child process: the
  * archive no longer waits for the fingerprint (`create --only app` of 225 MB: the fingerprint
  * is about 3 s of it).
  */
@@ -421,6 +539,7 @@ async function archiveCopies(
   work: string,
   headers: CopyHeader[],
   withFingerprint: boolean,
+  signal: AbortSignal,
 ): Promise<{ files: SqliteFileRecord[]; fingerprint?: Fingerprint }> {
   const raw = join(work, 'raw');
   const out = join(work, 'sqlite');
@@ -429,12 +548,17 @@ async function archiveCopies(
   for (const [i, path] of paths.entries()) {
     const entry = entryName(i, path);
     const h = headers[i];
-    files.push({ path, entry, tables: await host.checkSqliteCopy(rawFile(raw, i, ''), join(out, entry), path), ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}) });
+    files.push({
+      path,
+      entry,
+      tables: await onHost('checkSqliteCopy', { path, signal }, rawFile(raw, i, ''), join(out, entry), path),
+      ...(h ? { owner: `${h.uid}:${h.gid}`, mode: h.mode.toString(8) } : {}),
+    });
   }
   const fingerprinted = (async () => {
     if (!withFingerprint) return undefined;
     const parts: Record<string, string> = {};
-    for (const f of files) Object.assign(parts, await fileParts(join(out, f.entry), f.path, SQLITE_FINGERPRINT_METHOD)); // one worker at a time
+    for (const f of files) Object.assign(parts, await fileParts(join(out, f.entry), f.path, SQLITE_FINGERPRINT_METHOD, signal)); // one child at a time
     return { method: SQLITE_FINGERPRINT_METHOD, parts };
   })();
   // node-tar reads each file in blocks of up to 16 MB, several files at once: a 240 MB database

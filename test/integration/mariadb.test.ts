@@ -8,7 +8,7 @@ import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
-import { content, sql, startMariadb } from '../support/mariadb.js';
+import { bigRowRoundTrip, COMPOUND_BODIES, COMPOUND_BODIES_RAN, content, runCompoundBodies, sql, startMariadb } from '../support/mariadb.js';
 import { rawArtifact, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
 
 const ROOT_PASSWORD = 'maria-Root-Secret-4242';
@@ -49,7 +49,8 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
 
   beforeAll(async () => {
     db = await startMariadb(IMAGES.mariadb, project, { MARIADB_ROOT_PASSWORD: ROOT_PASSWORD, MARIADB_DATABASE: 'app', MARIADB_USER: 'app', MARIADB_PASSWORD: APP_PASSWORD });
-    await sql(db, SEED, 'app');
+    await sql(db, SEED + COMPOUND_BODIES, 'app');
+    expect(await runCompoundBodies(db)).toBe(COMPOUND_BODIES_RAN);
     seeded = await content(db);
     dir = await tempDir('mariadb');
   });
@@ -68,7 +69,11 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
     const text = JSON.stringify(m);
     for (const secret of [ROOT_PASSWORD, APP_PASSWORD]) expect(text).not.toContain(secret);
     // The sandbox line as 11.8 writes it, with a space before its newline (a replay through a client without the command leaves it out).
-    expect((await rawArtifact(join(dir, id), entry.artifact!)).subarray(0, SANDBOX_LINE.length + 2).toString()).toBe(`${SANDBOX_LINE} \n`);
+    const raw = await rawArtifact(join(dir, id), entry.artifact!);
+    expect(raw.subarray(0, SANDBOX_LINE.length + 2).toString()).toBe(`${SANDBOX_LINE} \n`);
+    // 11.8's own dump of bodies without BEGIN, between DELIMITER ;; lines (the filter refused them: exit 5).
+    expect(raw.toString()).toMatch(/FOR EACH ROW IF NEW\.a IS NULL THEN SET NEW\.a = 1; ELSEIF/);
+    expect(raw.toString()).toMatch(/\nWHILE n > 0 DO INSERT INTO app\.cb_log \(what\) VALUES \('while;'\); SET n = n - 1; END WHILE\n;;\n/);
   });
 
   it('restores exactly: rows, bytes, schema, routines, users; what came since is gone; the check says equal', async () => {
@@ -76,12 +81,16 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
       db,
       `UPDATE app.messages SET body = 'changed' WHERE id = 1; DELETE FROM app.messages WHERE id > 4000; DROP TABLE legacy.names;
        CREATE DATABASE newer; CREATE TABLE newer.t (x INT); CREATE TABLE app.extra (y INT);
-       CREATE USER 'intruder'@'%' IDENTIFIED BY 'x'; DROP PROCEDURE app.total; DROP USER 'reader'@'%';`,
+       CREATE USER 'intruder'@'%' IDENTIFIED BY 'x'; DROP PROCEDURE app.total; DROP USER 'reader'@'%';
+       DROP TRIGGER app.cb_if; DROP PROCEDURE app.cb_while; DROP FUNCTION app.cb_loop_f; DROP EVENT app.cb_event;`,
     );
     expect(await content(db)).not.toEqual(seeded);
     const r = await bot(['backup', 'restore', id, '--yes', '--dir', dir], { timeout: 300_000 });
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
     expect(String(r.stdout)).toMatch(/db.*equal/);
+    expect(await content(db)).toEqual(seeded);
+    // The compound bodies came back whole and run as they did.
+    expect(await runCompoundBodies(db)).toBe(COMPOUND_BODIES_RAN);
     expect(await content(db)).toEqual(seeded);
     // The app's user still logs in with its password, over TCP as the app would.
     const login = await db.exec(['mariadb', '-h127.0.0.1', '-uapp', '-N', '-e', 'SELECT COUNT(*) FROM app.messages'], { env: { MYSQL_PWD: APP_PASSWORD } });
@@ -133,5 +142,31 @@ describe('MariaDB (a real mariadb-server 11.8)', () => {
     expect((await db.exec(['test', '-e', '/tmp/stackvault-gbk'])).exitCode).toBe(1);
     expect((await readdir(copy)).filter((n) => n.startsWith('restore-point'))).toEqual([]);
     expect(await content(db)).toEqual(before);
+  });
+
+  it('a block whose first statement ends before a second one (a column named begin) is refused before anything changes (exit 5); the client really runs the second', async () => {
+    // Between DELIMITER ;; lines the client sends one query; the server ends the procedure at the
+    // first `;` and runs what follows. The old count took `begin` for a body's BEGIN.
+    const hostile = "DELIMITER ;;\nCREATE PROCEDURE app.hidden() SELECT 1 AS begin INTO @b; EXECUTE IMMEDIATE 'SELECT ''x'' INTO OUTFILE ''/tmp/stackvault-block''' ;;\nDELIMITER ;\n";
+    await db.copyContentToContainer([{ content: hostile, target: '/tmp/hostile.sql' }]);
+    await db.exec(['sh', '-c', `mariadb -uroot app --binary-mode --default-character-set=utf8mb4 "--init-command=${RESTORE_SESSION_MODE}" < /tmp/hostile.sql`]);
+    expect((await db.exec(['test', '-e', '/tmp/stackvault-block'])).exitCode, 'the client ran the hidden statement').toBe(0);
+    await db.exec(['rm', '-f', '/tmp/stackvault-block', '/tmp/hostile.sql']);
+    await sql(db, 'DROP PROCEDURE app.hidden');
+
+    const copy = await tempDir('mariadb-block');
+    const made = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy], { timeout: 300_000 });
+    const crafted = (JSON.parse(String(made.stdout)) as Manifest).id;
+    await rewriteArtifact(join(copy, crafted), 'db', (dump) => dump.replace('CREATE DATABASE', `${hostile}CREATE DATABASE`));
+    const before = await content(db);
+    const r = await bot(['backup', 'restore', crafted, '--yes', '--dir', copy], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toMatch(/outside a stored program's body/);
+    expect((await db.exec(['test', '-e', '/tmp/stackvault-block'])).exitCode).toBe(1);
+    expect(await content(db)).toEqual(before);
+  });
+
+  it('a row over 16 MB (a 20 MiB BLOB of every byte value, written as one 40 MB INSERT) restores exactly, also through the throwaway server that computes the backup side', async () => {
+    await bigRowRoundTrip(db, project);
   });
 });

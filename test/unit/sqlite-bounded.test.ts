@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkAndDigest, checkBackupCopy, checkedTableCounts, sqliteTableDigests } from '../../src/drivers/sqlite-host.js';
+import { inChild } from '../../src/util/child-call.js';
+import { tempDir } from '../support/artifacts.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function newDb(sql: string): Promise<string> {
+  const dir = await tempDir('sqlite-bounded');
+  dirs.push(dir);
+  const file = join(dir, 'x.db');
+  const db = new DatabaseSync(file);
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+  return file;
+}
+
+/** The hunt's F4 file: an FTS5 table whose external content is a view that never ends. */
+const ENDLESS_FTS =
+  "CREATE VIEW v AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x AS id, 'a' AS body FROM c; CREATE VIRTUAL TABLE t USING fts5(body, content='v', content_rowid='id');";
+
+const HOST = new URL('../../src/drivers/sqlite-host.js', import.meta.url);
+
+/** sqlite-host.ts's `fn` in a child process, as the driver runs it. */
+const inHostChild = <R>(fn: string, args: unknown[], timeoutMs = 20_000, signal?: AbortSignal) =>
+  inChild<R>(HOST, fn, args, { timeoutMs, timeoutMessage: 'deadline passed', ...(signal ? { signal } : {}) });
+
+/** SQLite's temporary files, were any left on the host (temp_store=MEMORY keeps them in the heap). */
+const sqliteTempFiles = async () => (await readdir('/var/tmp').catch(() => [] as string[])).filter((n) => n.startsWith('etilqs_')).length;
+
+describe('reading a SQLite file that may be hostile', () => {
+  it('checks and digests an FTS table whose content never ends in well under a second, without reading it', async () => {
+    const file = await newDb(ENDLESS_FTS);
+    const started = Date.now();
+    const counted = checkedTableCounts(file, '/app/data/notes.db');
+    const digests = sqliteTableDigests(file, 'murmur3-128');
+    const clean = join(dirs.at(-1)!, 'clean.db');
+    const both = checkAndDigest(file, clean, '/app/data/notes.db', 'murmur3-128');
+    expect(Date.now() - started).toBeLessThan(3000);
+    // The virtual table is named, not counted; its shadow tables are ordinary ones, counted and digested.
+    expect(counted).toEqual({ tables: { t_config: 1, t_data: 2, t_docsize: 0, t_idx: 0 }, virtual: ['t'] });
+    expect(Object.keys(digests).sort()).toEqual(['schema', 'table t_config', 'table t_data', 'table t_docsize', 'table t_idx']);
+    expect(both.digests).toEqual(digests);
+  });
+
+  it('in a child process too, as the driver runs it', async () => {
+    const file = await newDb(ENDLESS_FTS);
+    const started = Date.now();
+    const r = await inHostChild<{ tables: Record<string, number>; virtual: string[]; digests: Record<string, string> }>('checkBackupCopy', [file, '/app/data/notes.db', 'murmur3-128', false]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(r.virtual).toEqual(['t']);
+    expect(r.digests).toEqual(sqliteTableDigests(file, 'murmur3-128'));
+  });
+
+  it("stops the older methods' read of its virtual table at the deadline, and on an abort, without filling /var/tmp", async () => {
+    const file = await newDb(ENDLESS_FTS);
+    const before = await sqliteTempFiles();
+    let started = Date.now();
+    await expect(inHostChild('sqliteTableDigests', [file, 'murmur3-128', true], 3000)).rejects.toThrow('deadline passed');
+    expect(Date.now() - started).toBeLessThan(8000);
+    const abort = new AbortController();
+    started = Date.now();
+    setTimeout(() => abort.abort(new Error('interrupted by SIGTERM')), 1000);
+    await expect(inHostChild('checkBackupCopy', [file, '/app/data/notes.db', 'murmur3-128', true], 60_000, abort.signal)).rejects.toThrow('interrupted by SIGTERM');
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(await sqliteTempFiles()).toBeLessThanOrEqual(before);
+  });
+
+  it('refuses a file that is not a database, and one that fails integrity_check, naming it', async () => {
+    const dir = await tempDir('sqlite-bounded');
+    dirs.push(dir);
+    const junk = join(dir, 'junk.db');
+    await writeFile(junk, Buffer.alloc(8192, 7));
+    await expect(inHostChild('checkBackupCopy', [junk, '/app/data/notes.db', 'murmur3-128', false])).rejects.toThrow('file is not a database');
+    // A good database with a page of its table overwritten.
+    const file = await newDb(`CREATE TABLE t (x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 2000) INSERT INTO t SELECT randomblob(100) FROM c;`);
+    const db = new DatabaseSync(file);
+    const pageSize = Number(db.prepare('PRAGMA page_size').get()!.page_size);
+    db.close();
+    const { open } = await import('node:fs/promises');
+    const handle = await open(file, 'r+');
+    await handle.write(Buffer.alloc(pageSize, 0xff), 0, pageSize, pageSize * 3);
+    await handle.close();
+    await expect(inHostChild('checkBackupCopy', [file, '/app/data/notes.db', 'murmur3-128', false])).rejects.toThrow(/\/app\/data\/notes.db|malformed/);
+  });
+
+  it('still covers an ordinary FTS table through its shadow tables', async () => {
+    const file = await newDb("CREATE VIRTUAL TABLE docs USING fts5(body); INSERT INTO docs(body) VALUES ('the first note'), ('the second note');");
+    const digests = sqliteTableDigests(file, 'murmur3-128');
+    expect(digests['table docs']).toBeUndefined();
+    expect(digests['table docs_content']).toMatch(/^n=2 /);
+    const db = new DatabaseSync(file);
+    db.exec("UPDATE docs SET body = 'the second note, changed' WHERE rowid = 2");
+    db.close();
+    const changed = sqliteTableDigests(file, 'murmur3-128');
+    expect(changed['table docs_content']).not.toBe(digests['table docs_content']);
+    expect(changed['table docs_data']).not.toBe(digests['table docs_data']);
+  });
+
+  it('reads virtual tables for the older methods as they did, and ordinary tables the same under both rules', async () => {
+    const file = await newDb("CREATE TABLE plain (a, b); INSERT INTO plain VALUES (1, 'x'), (2.5, NULL); CREATE VIRTUAL TABLE docs USING fts5(body); INSERT INTO docs(body) VALUES ('a note');");
+    const current = sqliteTableDigests(file, 'murmur3-128');
+    const older = sqliteTableDigests(file, 'murmur3-128', true);
+    // What the code before sqlite-v3 gave for this file (sqlite-v2): backups recorded then still verify.
+    expect(older).toEqual({
+      schema: 'ec7e05cd613db35a6fe50f89c8a50fdca4b0d4163d1146e624f5b3bd5a5f27e5',
+      'table docs': 'n=1 3c8d370d0458962804bb4c05c32d7e08',
+      'table docs_config': 'n=1 997f555c8a2c8a8851c7b84829103eb2',
+      'table docs_content': 'n=1 83cf7b9042564f70a3153a9037791142',
+      'table docs_data': 'n=3 f096dcee70b4bf14335010e4c8daa85f',
+      'table docs_docsize': 'n=1 b07e987a6f6d61d35d42e88fa1245e09',
+      'table docs_idx': 'n=1 fb440dd59d7e1aa5553bcb7d4c51ba19',
+      'table plain': 'n=2 6e6a38837c9963ce445f94647842926b',
+    });
+    expect(sqliteTableDigests(file, 'sha256', true)['table docs']).toBe('n=1 9bad6cb37ea04f94fd256206ab6a2564e5317513618d1618c85cdde9d51e90e0');
+    const { 'table docs': _virtual, ...rest } = older;
+    expect(rest).toEqual(current);
+    expect(checkBackupCopy(file, '/x', 'sha256', true).digests).toEqual(sqliteTableDigests(file, 'sha256', true));
+  });
+});
+
+/** Whether a process is still there and not a zombie (its parent gone, it may wait to be reaped). */
+async function alive(pid: number): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return status !== '' && !/^State:\s+Z/m.test(status);
+}
+
+async function until(what: () => Promise<boolean>, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await what()) return true;
+  return false;
+}
+
+describe('inChild', () => {
+  it('the child kills itself when its parent is killed outright (SIGKILL), even inside a query that never ends', async () => {
+    const file = await newDb(ENDLESS_FTS);
+    const childCall = new URL('../../src/util/child-call.ts', import.meta.url).href;
+    const script = `import { inChild } from ${JSON.stringify(childCall)};
+      inChild(new URL(${JSON.stringify(HOST.href)}), 'sqliteTableDigests', [${JSON.stringify(file)}, 'murmur3-128', true], { timeoutMs: 600000, timeoutMessage: 'x' }).catch(() => {});
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--input-type=module', '-e', script], { stdio: 'ignore' });
+    let child = 0;
+    expect(
+      await until(async () => {
+        const kids = (await readFile(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').catch(() => '')).trim();
+        child = Number(kids.split(/\s+/)[0] || 0);
+        return child > 0;
+      }, 15_000),
+    ).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500)); // inside the endless read by now
+    expect(await alive(child)).toBe(true);
+    parent.kill('SIGKILL');
+    expect(await until(async () => !(await alive(child)), 10_000)).toBe(true);
+  });
+
+  it('answers with what the function returns, and with its error', async () => {
+    const file = await newDb('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
+    expect(await inHostChild('checkedTableCounts', [file, '/x'])).toEqual({ tables: { t: 1 }, virtual: [] });
+    await expect(inHostChild('noSuchFunction', [])).rejects.toThrow('exports no function noSuchFunction');
+    await expect(inHostChild('checkedTableCounts', [join(tmpdir(), 'stackvault-no-such-dir', 'x.db'), '/x'])).rejects.toThrow(/unable to open/);
+  });
+});
