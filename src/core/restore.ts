@@ -5,7 +5,7 @@ import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine 
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
-import { checkArtifacts, openArtifact } from './artifact-check.js';
+import { checkArtifact, checkArtifacts, openArtifact } from './artifact-check.js';
 import { ArtifactStaging, type StagedArtifact } from './artifact-staging.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
@@ -98,18 +98,26 @@ interface Target {
   driver: Driver;
   /** How its container is stopped (timeout) and where the stop's facts go. */
   stop?: StopOptions;
-  /** What the driver's checkRestore learned of the container, handed back to its restore (and rollback). */
+  /** What the driver's checkRestore learned of the container, handed back to its restore. */
   checked?: unknown;
   /** The artifact's private copy, for a driver that stages it: its check and its restore read it. */
   staged?: StagedArtifact;
+  /**
+   * What checkRestore said of the restore point (and the copy it read, for a driver that stages
+   * it), before anything changed: handed to the rollback, which must not ask a container the
+   * failed restore changed again.
+   */
+  pointChecked?: unknown;
+  pointStaged?: StagedArtifact;
 }
 
 /**
  * Restores services from a backup so their data equals it. In order, and stopping at the
  * first problem before anything changes: the backup exists, every selected artifact matches
  * its checksum and opens cleanly, every target container exists; then the user confirms; then
- * a restore point of the same services is taken. A service whose restore fails is put back
- * from the restore point. Containers stopped on the way are always started again.
+ * a restore point of the same services is taken, and must pass the same checks (else nothing
+ * is restored). A service whose restore fails is put back from the restore point. Containers
+ * stopped on the way are always started again.
  */
 export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps): Promise<RestoreResult> {
   const catalog = await readCatalog(options.dir);
@@ -172,6 +180,9 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
         'Fix what the warning above says (is the container running?) and try again.',
       );
     }
+    // A restore that fails is put back from the point: it must pass the checks the backup passed
+    // (a store's own live data can hold what they refuse: a symlink out of its path, a setuid file).
+    await mapLimit(targets, availableParallelism(), (t) => checkPoint(t, point, options.identity, staging, deps));
     const how: RestoreHow = { dir, identity: options.identity, check: options.check !== false, staging };
     const restoreAll = (list: Target[]) =>
       mapLimit(list, options.parallel, async (t) => {
@@ -328,6 +339,37 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
   }
 }
 
+/**
+ * The restore point of a target must be one a rollback can put back: the artifact check and the
+ * driver's checkRestore, as for the backup, before anything changes. What checkRestore judged
+ * (e.g. which paths are data) is kept for the rollback.
+ */
+async function checkPoint(t: Target, point: CreateResult, identity: string | undefined, staging: ArtifactStaging, deps: RestoreDeps): Promise<void> {
+  const entry = pointEntryOf(point, t)!;
+  try {
+    if (t.driver.stageArtifact) t.pointStaged = await staging.stage(point.path, entry, deps.signal);
+    // The driver's check first: its refusal names what in the data it refuses most plainly.
+    if (t.driver.checkRestore) {
+      t.pointChecked = await t.driver.checkRestore({
+        engine: deps.engine,
+        container: await deps.engine.inspect(t.candidate.container.id),
+        entry,
+        open: () => openArtifact(point.path, entry, identity, t.pointStaged),
+      });
+    }
+    await checkArtifact(point.path, entry, identity, t.driver);
+  } catch (err) {
+    if (err instanceof StackvaultError && err.exitCode !== ExitCode.integrity) throw err;
+    if (deps.signal.aborted) throw new StackvaultError(`Restore interrupted while its restore point ${point.manifest.id} was checked; nothing was restored.`, ExitCode.interrupted);
+    const message = (err as Error).message.replace(/[;,.]? *refusing to (restore|use it)\.?$/, '').replace(/\.$/, '');
+    const why = message.charAt(0).toLowerCase() + message.slice(1);
+    throw integrityError(
+      `Nothing was restored: the restore point ${point.manifest.id} of ${t.entry.name} could not be put back if the restore failed, because a restore refuses what its live data holds: ${why}.`,
+      `Remove or move that from ${t.candidate.container.name}'s data (a restore refuses it in any backup; backup create warns of it), then restore again.`,
+    );
+  }
+}
+
 /** The restore point's entry for a target: the same container. */
 const pointEntryOf = (point: CreateResult, t: Target) => point.manifest.services.find((s) => s.containerId === t.candidate.container.id);
 
@@ -355,7 +397,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   const progress = { dataRestored: false };
   try {
     secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    const check = await restoreFrom(t, backup.path, t.entry, how, deps, deps.signal, progress);
+    const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, deps, deps.signal, progress);
     return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
   } catch (err) {
     if (deps.signal.aborted && progress.dataRestored) {
@@ -370,7 +412,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     // After an interrupt the rollback itself must not be cut off: it runs without the signal.
     const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
-      await restoreFrom(t, point.path, pointEntry, how, deps, signal);
+      await restoreFrom(t, point.path, pointEntry, { checked: t.pointChecked, staged: t.pointStaged }, how, deps, signal);
       return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     } catch (rollbackErr) {
       const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
@@ -384,6 +426,8 @@ async function restoreFrom(
   t: Target,
   backupPath: string,
   entry: ServiceEntry,
+  /** What checkRestore judged of this artifact before anything changed, and the copy it read. */
+  prepared: { checked: unknown; staged?: StagedArtifact },
   how: RestoreHow,
   deps: RestoreDeps,
   signal: AbortSignal,
@@ -391,8 +435,8 @@ async function restoreFrom(
 ): Promise<string> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
-  // The copy checkRestore read; a restore point being put back is copied here, before the restore.
-  const staged = t.driver.stageArtifact ? ((entry === t.entry ? t.staged : undefined) ?? (await how.staging.stage(backupPath, entry, signal))) : undefined;
+  // The copy checkRestore read (the backup's, or the restore point's, staged when it was checked).
+  const staged = t.driver.stageArtifact ? (prepared.staged ?? (await how.staging.stage(backupPath, entry, signal))) : undefined;
   const open = () => openArtifact(backupPath, entry, how.identity, staged);
   // The backup's fingerprint (when it was not recorded) is read while the restore runs, not
   // before it: a throwaway server's takes as long as the restore. A driver whose reading would
@@ -415,7 +459,7 @@ async function restoreFrom(
       signal,
       withStopped: (work) => withStopped(deps.engine, how.dir, { id, name: container.name, service: t.candidate.service }, work, t.stop),
       log: (m) => deps.progress.info(`${entry.name}: ${m}`),
-      checked: t.checked,
+      checked: prepared.checked,
     });
   } catch (err) {
     // Whatever happened (the container may have been killed), bring it fully up before

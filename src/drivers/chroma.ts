@@ -21,7 +21,7 @@ import { archiveDataPaths, archiveSnapshot, checkRestorable, labelledPaths, plan
  */
 const SIGNS = { images: ['chroma', 'chromadb'], env: [], binaries: [] };
 
-export const chromaDriver: Driver<VolumeDetails> = {
+export const chromaDriver: Driver<VolumeDetails, string[]> = {
   name: 'chroma',
   details: VOLUME_DETAILS,
   format: 'tar',
@@ -56,14 +56,16 @@ export const chromaDriver: Driver<VolumeDetails> = {
     return planDataPaths(engine, container, paths, 'stopped', warnings);
   },
 
+  /** Returns the paths it judged writable: the restore and its rollback use them, not the container's state after a failed restore. */
   checkRestore: async (ctx) => {
-    await checkRestorable(ctx, labelledPaths(ctx.container) ?? [(await persistPath(ctx.engine, ctx.container)).path]);
+    const paths = labelledPaths(ctx.container) ?? [(await persistPath(ctx.engine, ctx.container)).path];
+    await checkRestorable(ctx, paths);
+    return paths;
   },
 
   /** Files are put back and compared before Chroma starts; its API content is compared after. */
   async restore(ctx) {
-    const labelled = labelledPaths(ctx.container);
-    await restoreDataPaths(ctx, labelled ?? [(await persistPath(ctx.engine, ctx.container)).path]);
+    await restoreDataPaths(ctx, ctx.checked ?? labelledPaths(ctx.container) ?? [(await persistPath(ctx.engine, ctx.container)).path]);
   },
 
   throwaway: (entry) => throwawaySpec(entry),

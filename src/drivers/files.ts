@@ -28,7 +28,7 @@ const NOT_DATA_DIRS = new Set(['node_modules', '.git', '__pycache__', '.venv', '
  * copied, so files written together are copied together, as a crash would leave them; SQLite
  * recovers such a copy on open. A restore stops the app and puts the files back exactly.
  */
-export const filesDriver: Driver<Infer<typeof DETAILS>> = {
+export const filesDriver: Driver<Infer<typeof DETAILS>, string[]> = {
   name: 'files',
   details: DETAILS,
   format: 'tar',
@@ -66,12 +66,20 @@ export const filesDriver: Driver<Infer<typeof DETAILS>> = {
     return { ...planned, skipped: plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })) };
   },
 
+  /** Returns the paths it judged writable, so the restore (and its rollback) writes exactly those. */
   checkRestore: async (ctx) => {
-    await checkRestorable(ctx, await currentPaths(ctx.engine, ctx.container, recorded(DETAILS, ctx.entry).sqliteFiles));
+    const paths = await currentPaths(ctx.engine, ctx.container, recorded(DETAILS, ctx.entry).sqliteFiles);
+    await checkRestorable(ctx, paths);
+    return paths;
   },
+  /**
+   * With the paths checkRestore judged before anything changed: a rollback must not ask the
+   * container again, where a failed restore may have turned a source-tree database into a
+   * directory, which is then "not a database" and the restore point refused.
+   */
   restore: async (ctx) => {
     const { sqliteFiles } = recorded(DETAILS, ctx.entry);
-    return restoreDataPaths(ctx, await currentPaths(ctx.engine, ctx.container, sqliteFiles), companions(sqliteFiles));
+    return restoreDataPaths(ctx, ctx.checked ?? (await currentPaths(ctx.engine, ctx.container, sqliteFiles)), companions(sqliteFiles));
   },
   artifactFingerprint: ({ open }) => fingerprintTar(open()),
   liveFingerprint: ({ engine, container, entry }) => readBack({ engine, container }, recorded(DETAILS, entry).paths),

@@ -7,7 +7,7 @@ import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { filterTar } from '../util/tar-build.js';
 import { NoPreCopy, type PreCopy, startPreCopy } from './pre-copy.js';
-import { mountOf, removeFromVolumes } from './container-files.js';
+import { mountOf, putFiles, removeFromVolumes } from './container-files.js';
 import { CONTENT_TYPES, normalEntryPath, unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
@@ -109,9 +109,15 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
     const why = unsafeDataPath(p);
     if (why) throw new Error(`cannot archive ${p}: ${why}`);
   }
-  topNames(paths);
+  // The entries a restore would refuse (EntryGuard's rules, as for any archive) are found as the
+  // copy streams by: such a backup, and a restore point of such data, can never be put back, so
+  // the entry carries a warning instead of a silent ✅.
+  const guard = new EntryGuard(topNames(paths));
+  let refused: string | undefined;
   const hot = container.labels[STOP_LABEL] === 'false';
-  const fingerprinter = new TarFingerprinter();
+  const fingerprinter = new TarFingerprinter((e) => {
+    refused ??= guard.why(e);
+  });
   const tee = teeTo(output, fingerprinter.checker);
   const gone = new Set<string>();
   const copy = async () => {
@@ -181,6 +187,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
         await finished(tee);
       }
       warnings.push(...outsideVolumes(container, paths));
+      if (refused !== undefined) warnings.push(`a restore would refuse this backup: ${refused}`);
       for (const w of warnings) ctx.log(`warning: ${w}`);
       return {
         hot,
@@ -226,9 +233,20 @@ export async function planDataPaths(engine: DockerEngine, container: ContainerDe
 /**
  * Puts the archived paths back exactly: every recorded path is checked first (absolute, not a
  * system directory, a data path of this container now), and every archive entry must lie
- * under one of them, or nothing is written. Then, with the container stopped: paths on a
- * volume are emptied, each path's entries are extracted into it, and the files are read back
- * and compared with the archive before the container starts. Returns what was read back.
+ * under one of them, or nothing is written. Then, with the container stopped: each path is
+ * emptied, each path's entries are extracted into it, and the files are read back and
+ * compared with the archive before the container starts. Returns what was read back.
+ *
+ * Emptying: a path on a volume or bind is emptied by a helper container that mounts the
+ * container's volumes. A path that is not on a mount lives in the container's own layer, which
+ * no helper can reach and a stopped container cannot exec in; it is emptied through the archive
+ * API itself: an empty file of the path's name is put in its place (Docker removes whatever
+ * stood there, directory and all, before it writes an entry of another type), and the archive's
+ * own entry for the path then replaces that file with the directory as archived. So the path
+ * ends with exactly the archive's content, also when a refused restore is put back (before,
+ * files a failed restore added stayed, and its rollback failed its own read-back). A path not
+ * on a mount but with a mount inside it is refused in checkRestorable: emptying it that way
+ * would delete into that mount.
  */
 export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readonly string[], alsoRemove: string[] = []): Promise<Fingerprint> {
   const { paths, tops, archived } = await checkRestorable(ctx, currentPaths);
@@ -237,7 +255,9 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
     const companions = alsoRemove.filter((p) => !unsafeDataPath(p) && paths.some((q) => `${q}-wal` === p || `${q}-shm` === p || `${q}-journal` === p));
     if (companions.length) await removeFromVolumes(ctx.engine, ctx.container, companions, 'paths');
-    for (const p of paths.filter((q) => !mountOf(ctx.container, q))) ctx.log(`${p} is not on a volume: files added there since the backup are not removed`);
+    for (const p of paths.filter((q) => !mountOf(ctx.container, q))) {
+      await putFiles(ctx.engine, ctx.container.id, posix.dirname(p), [{ path: posix.basename(p), size: 0, uid: 0, gid: 0, mode: 0o600 }]);
+    }
     for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top, new EntryGuard(tops)));
     const restored = await readBack(ctx, paths);
     const difference = firstDifference(archived, restored);
@@ -282,6 +302,9 @@ async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly s
     if (!currentPaths.includes(p)) {
       throw new Error(`the backup records the path ${p}, which is not one of the data paths of ${ctx.container.name} (${currentPaths.join(', ') || 'none'}); refusing to restore`);
     }
+    // restoreDataPaths empties a path off every mount by replacing it whole: never with a mount inside.
+    const inside = mountOf(ctx.container, p) ? undefined : ctx.container.mounts.find((m) => m.destination.startsWith(`${p}/`));
+    if (inside) throw new Error(`${p} is not on a volume but has ${inside.destination} mounted inside it, so a restore cannot empty it exactly; refusing to restore (mount a volume at ${p})`);
   }
   const tops = topNames(paths);
   const guard = new EntryGuard(tops);

@@ -7,22 +7,10 @@ import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { Header } from 'tar';
-import { chromaApi, NEO4J_PASSWORD, newProjectName, redisCli, startApp, startPostgres, startRedis, startAll } from '../support/containers.js';
+import { chromaApi, NEO4J_PASSWORD, newProjectName, redisCli, startApp, startChromaOldLayout, startPostgres, startRedis, startAll, untilAnswers } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { CHROMA_COLLECTION, seedChroma, snapshotChroma } from '../support/seed.js';
 import { handMadeTar, rawArtifact, replaceArtifact, rewriteArtifact } from '../support/tamper.js';
-
-async function untilAnswers(call: () => Promise<unknown>): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      await call();
-      return;
-    } catch (err) {
-      if (i > 60) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
 
 const readManifest = async (dir: string, id: string) => JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')) as Manifest;
 const restorePoints = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('restore-point'));
@@ -40,13 +28,7 @@ describe('Chroma with its volume at /chroma/chroma, and hostile archives', () =>
   let seeded: string;
 
   beforeAll(async () => {
-    const volume = await tempDir('chroma-vol');
-    chroma = await new GenericContainer(IMAGES.chroma)
-      .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'chromadb' })
-      .withBindMounts([{ source: volume, target: '/chroma/chroma' }])
-      .withExposedPorts(8000)
-      .withWaitStrategy(Wait.forHealthCheck())
-      .start();
+    chroma = await startChromaOldLayout(project, await tempDir('chroma-vol'));
     await seedChroma(chroma);
     seeded = await snapshotChroma(chroma);
     dir = await tempDir('chromalayout');

@@ -70,6 +70,33 @@ export function startChroma(o: StartOptions): Promise<StartedTestContainer> {
   return base(IMAGES.chroma, o, 'chroma').withExposedPorts(8000).withWaitStrategy(Wait.forHealthCheck()).start();
 }
 
+/**
+ * Chroma as many real compose files lay it out: its volume (here a bind of `volume`) at
+ * /chroma/chroma, where 0.x kept its data, while Chroma 1.x persists to /data, on the
+ * container's own layer. As service `chromadb` of `project`.
+ */
+export function startChromaOldLayout(project: string, volume: string): Promise<StartedTestContainer> {
+  return new GenericContainer(IMAGES.chroma)
+    .withLabels(composeLabels(project, 'chromadb'))
+    .withBindMounts([{ source: volume, target: '/chroma/chroma' }])
+    .withExposedPorts(8000)
+    .withWaitStrategy(Wait.forHealthCheck())
+    .start();
+}
+
+/** Calls `call` until it answers (e.g. a store stackvault just started again), for up to 30 s. */
+export async function untilAnswers(call: () => Promise<unknown>): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await call();
+      return;
+    } catch (err) {
+      if (i > 60) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 export function startNeo4j(o: StartOptions): Promise<StartedTestContainer> {
   return base(IMAGES.neo4j, o, 'neo4j')
     .withEnvironment({ NEO4J_AUTH: `neo4j/${NEO4J_PASSWORD}` })
