@@ -70,7 +70,8 @@ describe('restores through a psql without \\restrict (13.16): the reading is the
     const r = await bot(['backup', 'restore', id, '--dir', dir, '--yes']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(`${r.stdout}${r.stderr}`).toContain('cannot restrict its own commands');
-    // The container's psql is asked once: the check before anything changes hands it to the replay.
+    // The container's psql is asked once per check before anything changes: the backup's (which
+    // hands it to the replay) and the restore point's (which must pass the same checks first).
     const execs = await execa('docker', [
       'events',
       '--since',
@@ -84,7 +85,7 @@ describe('restores through a psql without \\restrict (13.16): the reading is the
       '--format',
       '{{.Action}}',
     ]);
-    expect(execs.stdout.split('\n').filter((a) => a === 'exec_create: psql --version')).toHaveLength(1);
+    expect(execs.stdout.split('\n').filter((a) => a === 'exec_create: psql --version')).toHaveLength(2);
     expect(await independentFingerprint(pg)).toBe(before);
     expect(await psql(pg, 'legacy', 'SELECT v FROM t')).toBe('café, naïve, ½');
   });
