@@ -101,7 +101,8 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
       for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
       const done = () => undefined;
       // The client's error comes after it echoes the failing statement (11.8), which can be a long one.
-      let tail = '';
+      // Kept as bytes and decoded once: a character split across two chunks stays whole.
+      let tail = Buffer.alloc(0);
       const replay = await engine.exec(
         container.id,
         client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--max-allowed-packet=${MAX_PACKET}`, `--init-command=${RESTORE_SESSION_MODE}`]),
@@ -110,11 +111,11 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
           stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
           env: auth(container),
           onStderr: (chunk) => {
-            tail = (tail + chunk.toString('utf8')).slice(-4096);
+            tail = Buffer.concat([tail, chunk]).subarray(-4096);
           },
         },
       );
-      if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${clientError(`${replay.stderr}\n${tail}`) || `exit ${replay.exitCode}`}`);
+      if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${clientError(`${replay.stderr}\n${tail.toString('utf8')}`) || `exit ${replay.exitCode}`}`);
       await sql(engine, container, 'FLUSH PRIVILEGES');
     } finally {
       // A server that went down during the replay starts with its own setting anyway.
