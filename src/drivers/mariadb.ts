@@ -92,34 +92,35 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     const sandbox = clientHasSandbox((await engine.exec(container.id, client('sql', ['--version']), { env: auth(container) })).stdout);
     // The server refuses a statement longer than its max_allowed_packet (16 MB unless configured;
     // a throwaway server has that), and mariadb-dump writes a row as one INSERT of up to 1 GB
-    // (twice the row, in hex): the replay's session gets the largest, the server its own setting
-    // back afterwards. The client is given it too, for clients that check what they send (the
-    // MariaDB 10.5 and 11.8 clients do not).
+    // (twice the row, in hex). That setting is read-only in a session, which takes the server's
+    // value when it connects: so the server's is raised just before the replay's client connects,
+    // and that session's first statement (its init command) sets the server's back, keeping its
+    // own. A stackvault killed during the replay thus leaves the server's setting as it was. The
+    // client is given the largest too, for clients that check what they send (the MariaDB 10.5
+    // and 11.8 clients do not).
     const packet = Number(await sql(engine, container, 'SELECT @@global.max_allowed_packet'));
-    if (packet < MAX_PACKET) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${MAX_PACKET}`);
+    const raise = Number.isSafeInteger(packet) && packet > 0 && packet < MAX_PACKET;
+    for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
+    if (raise) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${MAX_PACKET}`);
     try {
-      for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
       const done = () => undefined;
       // The client's error comes after it echoes the failing statement (11.8), which can be a long one.
       // Kept as bytes and decoded once: a character split across two chunks stays whole.
       let tail = Buffer.alloc(0);
-      const replay = await engine.exec(
-        container.id,
-        client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--max-allowed-packet=${MAX_PACKET}`, `--init-command=${RESTORE_SESSION_MODE}`]),
-        {
-          // pipeline, not pipe(): an artifact that fails mid-read fails the client's stdin, and so the exec.
-          stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
-          env: auth(container),
-          onStderr: (chunk) => {
-            tail = Buffer.concat([tail, chunk]).subarray(-4096);
-          },
+      const init = raise ? `SET GLOBAL max_allowed_packet = ${packet}, SESSION ${RESTORE_SQL_MODE}` : RESTORE_SESSION_MODE;
+      const replay = await engine.exec(container.id, client('sql', ['--binary-mode', '--default-character-set=utf8mb4', `--max-allowed-packet=${MAX_PACKET}`, `--init-command=${init}`]), {
+        // pipeline, not pipe(): an artifact that fails mid-read fails the client's stdin, and so the exec.
+        stdin: sandbox ? pipeStreams(open(), new HostileSqlFilter(), done) : pipeStreams(open(), new HostileSqlFilter(), new WithoutSandboxLine(), done),
+        env: auth(container),
+        onStderr: (chunk) => {
+          tail = Buffer.concat([tail, chunk]).subarray(-4096);
         },
-      );
+      });
       if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${clientError(`${replay.stderr}\n${tail.toString('utf8')}`) || `exit ${replay.exitCode}`}`);
       await sql(engine, container, 'FLUSH PRIVILEGES');
     } finally {
-      // A server that went down during the replay starts with its own setting anyway.
-      if (packet < MAX_PACKET) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${packet}`).catch(() => undefined);
+      // Already back unless the client never connected; a server that went down starts with its own anyway.
+      if (raise) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${packet}`).catch(() => undefined);
     }
   },
 
@@ -676,7 +677,9 @@ export class HostileSqlFilter extends Transform {
 }
 
 /** The session mode a restore starts in (mariadb-dump's own), so the filter reads as the server does. */
-export const RESTORE_SESSION_MODE = "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO'";
+/** The sql_mode a replay runs under (mariadb-dump's own dumps set theirs where they need it). */
+const RESTORE_SQL_MODE = "sql_mode='NO_AUTO_VALUE_ON_ZERO'";
+export const RESTORE_SESSION_MODE = `SET SESSION ${RESTORE_SQL_MODE}`;
 /** Settings that change how the rest of a dump is read, and the variables mariadb-dump saves them in. */
 const GUARDED = ['sql_mode', 'old_sql_mode', 'saved_sql_mode', 'character_set_client', 'old_character_set_client', 'saved_cs_client', 'names'];
 const ANSI_QUOTE_MODES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];

@@ -92,7 +92,24 @@ export async function bigRowRoundTrip(c: StartedTestContainer, project: string):
   ).toBeGreaterThan(40_000_000);
   const before = await content(c);
   await sql(c, "UPDATE app.big SET b = 'changed'");
+  // Sampled in a loop inside the container while the restore runs: the server's own
+  // max_allowed_packet is back while the replay's 40 MB INSERT runs (that session keeps the
+  // raised one), so a stackvault killed mid-replay leaves the server's setting as it was.
+  await c.exec(['rm', '-f', '/tmp/stop-sampling']);
+  const sampling = c.exec([
+    'sh',
+    '-c',
+    `end=$(($(date +%s) + 280)); while [ ! -e /tmp/stop-sampling ] && [ $(date +%s) -lt $end ]; do mariadb -uroot -N -B -e "SELECT @@global.max_allowed_packet, COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO _big_ VALUES%'"; done`,
+  ]);
   const r = await bot(['backup', 'restore', m.id, '--yes', '--dir', dir], { timeout: 300_000 });
+  await c.exec(['touch', '/tmp/stop-sampling']);
+  const duringInsert = (await sampling).stdout
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter(([, inserting]) => Number(inserting) > 0)
+    .map(([setting]) => setting);
+  expect(duringInsert.length, "no sample saw the replay's INSERT").toBeGreaterThan(0);
+  expect(new Set(duringInsert)).toEqual(new Set([String(64 * 1024 * 1024)]));
   expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
   expect(String(r.stdout)).toMatch(/db.*equal/);
   expect(await sql(c, row)).toBe(want);
