@@ -20,7 +20,7 @@ import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
-import { removeLeftoverHelpers } from './leftover-helpers.js';
+import { sweepLeftovers } from './leftover-helpers.js';
 import { QuietWhileDown } from './quiet-while-down.js';
 import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
 
@@ -79,8 +79,7 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
   try {
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) deps.progress.warn(leftover);
-    const helpers = await removeLeftoverHelpers(deps.engine);
-    if (helpers) deps.progress.warn(`Removed ${helpers} helper container${helpers > 1 ? 's' : ''} left by a stackvault run that was killed.`);
+    await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
     return await runBackup(dir, options, deps);
   } finally {
     await release();

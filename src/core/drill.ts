@@ -11,6 +11,8 @@ import { updateManifest } from './manifest-update.js';
 import { waitReady } from './readiness.js';
 import { restoreBackup, type RestoreDeps, type ServiceRestoreResult } from './restore.js';
 import { LABELS } from './selection.js';
+import { removeOwnContainer, sweepLeftovers } from './leftover-helpers.js';
+import { runOwnerLabels, THROWAWAY_LABELS } from '../docker/helper-owner.js';
 
 export interface DrillOptions {
   dir: string;
@@ -34,7 +36,7 @@ export interface DrillResult extends Drill {
 export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps, 'confirm'>): Promise<DrillResult> {
   const backup = resolveBackup(await readCatalog(options.dir), options.id);
   const project = `stackvault-drill-${randomBytes(3).toString('hex')}`;
-  const started: Array<{ engine: DockerEngine; id: string }> = [];
+  const started: Array<{ engine: DockerEngine; id: string; name: string }> = [];
   const notDrilled: Record<string, string> = {};
   const at = new Date();
   const dir = dirname(backup.path);
@@ -43,6 +45,7 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), failed].slice(-10) })).catch(() => undefined);
   };
   try {
+    await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
     const entries = backup.manifest.services.filter((s) => s.status === 'ok');
     const drilled: string[] = [];
     // Every spec first: a record its driver would not write, or paths a driver will not create
@@ -87,14 +90,16 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
         continue;
       }
       deps.progress.info(`${entry.name}: starting an empty ${entry.driver} from ${entry.image} in project ${project}`);
+      const name = `${project}-${entry.name.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
       const id = await engine.runDetached({
         image: entry.image,
-        name: `${project}-${entry.name.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
+        name,
         ...spec,
         // A target of this drill's restore, and of nothing else: exclude=false lets discovery see it.
-        labels: { ...spec.labels, [LABELS.composeProject]: project, [LABELS.composeService]: entry.name, [LABELS.exclude]: 'false', 'stackvault.drill-for': backup.manifest.id },
+        // Owned by this run, so a later run removes it if this one is killed.
+        labels: { ...spec.labels, [LABELS.composeProject]: project, [LABELS.composeService]: entry.name, [LABELS.exclude]: 'false', [THROWAWAY_LABELS.drill]: backup.manifest.id, ...runOwnerLabels() },
       });
-      started.push({ engine, id });
+      started.push({ engine, id, name });
       await waitReady(engine, id, driver, deps.signal);
       drilled.push(entry.name);
     }
@@ -124,6 +129,6 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), drill].slice(-10) }));
     return { ...drill, backupId: backup.manifest.id, results: restored.services };
   } finally {
-    for (const c of started) await c.engine.remove(c.id).catch(() => undefined);
+    for (const c of started) await removeOwnContainer(c.engine, c.id, c.name, (m) => deps.progress.warn(m));
   }
 }

@@ -1,35 +1,67 @@
 import { hostname } from 'node:os';
-import type { DockerEngine } from '../docker/engine.js';
+import type { ContainerSummary, DockerEngine } from '../docker/engine.js';
 import { processAlive } from './lock.js';
-import { HELPER_OWNER_LABELS } from '../docker/helper-owner.js';
+import { HELPER_OWNER_LABELS, THROWAWAY_LABELS } from '../docker/helper-owner.js';
+
+/** What a killed run may leave: a helper (pre-copy listing, which mounts a store's volumes) or a throwaway (verification target, drill copy). */
+type Leftover = 'helper' | 'throwaway';
+
+/** The kind of container `c` is when a run of this host that is gone started it; undefined for anything else. */
+export function leftoverKind(c: Pick<ContainerSummary, 'labels'>, here: string, alive: (pid: number) => boolean, self = process.pid): Leftover | undefined {
+  const pid = Number(c.labels[HELPER_OWNER_LABELS.pid]);
+  if (c.labels[HELPER_OWNER_LABELS.host] !== here || !Number.isInteger(pid) || pid <= 0 || pid === self || alive(pid)) return undefined;
+  if (c.labels[HELPER_OWNER_LABELS.helper] === 'true' && c.labels[HELPER_OWNER_LABELS.for] !== undefined) return 'helper';
+  if (c.labels[THROWAWAY_LABELS.check] !== undefined || c.labels[THROWAWAY_LABELS.drill] !== undefined) return 'throwaway';
+  return undefined;
+}
 
 /**
- * Removes helper containers (pre-copy listings) left by a run of this host that was killed:
- * they would otherwise hold the store's volumes mounted for up to 15 minutes. Only helpers whose
- * run is known to be gone (same host, process not alive) are touched; one of a run still going,
- * here or on another host, is left alone. Returns how many were removed.
+ * Removes helper and throwaway containers left by a run of this host that was killed: a helper
+ * would hold the store's volumes mounted for up to 15 minutes, a throwaway server runs (and
+ * holds memory and a volume) until someone removes it. Only containers whose run is known to be
+ * gone (same host, process not alive) are touched; one of a run still going, here or on another
+ * host, is left alone. A throwaway's anonymous volumes go with it; a helper's are the store's.
+ * Returns how many were removed.
  */
 export async function removeLeftoverHelpers(engine: DockerEngine): Promise<number> {
   const here = hostname();
-  const left = (await engine.listContainers({ all: true })).filter((c) => {
-    const pid = Number(c.labels[HELPER_OWNER_LABELS.pid]);
-    return (
-      c.labels[HELPER_OWNER_LABELS.helper] === 'true' &&
-      c.labels[HELPER_OWNER_LABELS.for] !== undefined &&
-      c.labels[HELPER_OWNER_LABELS.host] === here &&
-      Number.isInteger(pid) &&
-      pid > 0 &&
-      pid !== process.pid &&
-      !processAlive(pid)
-    );
+  const left = (await engine.listContainers({ all: true })).flatMap((c) => {
+    const kind = leftoverKind(c, here, processAlive);
+    return kind ? [{ id: c.id, kind }] : [];
   });
   const removed = await Promise.all(
     left.map((c) =>
-      engine.remove(c.id, { keepVolumes: true }).then(
+      engine.remove(c.id, { keepVolumes: c.kind === 'helper' }).then(
         () => true,
         () => false,
       ),
     ),
   );
   return removed.filter(Boolean).length;
+}
+
+/** Removes what killed runs left (see `removeLeftoverHelpers`) and says so; run at the start of every command that starts containers. */
+export async function sweepLeftovers(engine: DockerEngine, warn: (message: string) => void): Promise<void> {
+  const removed = await removeLeftoverHelpers(engine);
+  if (removed) warn(`Removed ${removed} container${removed > 1 ? 's' : ''} (helpers or throwaways) left by a stackvault run that was killed.`);
+}
+
+/**
+ * Removes a container this run started, asking again when the engine fails (it does under
+ * load: "removal already in progress", a timeout), and warns with a command to run when it
+ * still stands, since it would otherwise run on unseen until a later run removes it.
+ */
+export async function removeOwnContainer(engine: DockerEngine, id: string, name: string, warn: (message: string) => void): Promise<void> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await engine.remove(id);
+      return;
+    } catch (err) {
+      if (/no such container/i.test(String(err))) return;
+      last = err;
+      await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
+    }
+  }
+  warn(`Could not remove the container ${name} that this run started (${last instanceof Error ? last.message : String(last)}); remove it with: docker rm -f -v ${name}`);
 }

@@ -19,6 +19,7 @@ import { redact, secretsOf } from './redact.js';
 import { LABELS, selectDriver, type Candidate } from './selection.js';
 import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
+import { sweepLeftovers } from './leftover-helpers.js';
 import { ContentMismatchError, fingerprintAt, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
 import type { Readable } from 'node:stream';
 
@@ -138,6 +139,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   try {
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
+    await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
     const targets = await findTargets(entries, deps, options);
     await mapLimit(targets, availableParallelism(), async (t) => {
       if (t.driver.stageArtifact) t.staged = await staging.stage(backup.path, t.entry, deps.signal);

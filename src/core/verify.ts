@@ -12,6 +12,8 @@ import type { Manifest, ServiceEntry, Verification } from './manifest.js';
 import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { withStopped } from './stopped-markers.js';
+import { removeOwnContainer, sweepLeftovers } from './leftover-helpers.js';
+import { runOwnerLabels, THROWAWAY_LABELS } from '../docker/helper-owner.js';
 import { mapLimit } from '../util/limit.js';
 
 /**
@@ -52,7 +54,10 @@ export interface DeepDeps {
  */
 export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, identity?: string, drivers: readonly Driver[] = deep?.drivers ?? []): Promise<VerifyResult> {
   const backup = resolveBackup(await readCatalog(dir), id);
-  if (deep) await deep.engine.version();
+  if (deep) {
+    await deep.engine.version();
+    await sweepLeftovers(deep.engine, (m) => deep.progress.warn(m));
+  }
   const entries = backup.manifest.services.filter((s) => s.status === 'ok');
   for (const entry of entries) requireIdentity(entry, identity); // before any throwaway starts
   const fingerprints: Record<string, Fingerprint> = {};
@@ -135,7 +140,8 @@ export async function inThrowaway<T>(
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
   const name = `stackvault-verify-${entry.driver}-${randomBytes(4).toString('hex')}`;
   // Labelled with the backup directory, so whoever runs several (tests) can tell whose it is.
-  const id = await engine.runDetached({ image: entry.image, name, ...spec, labels: { ...spec.labels, 'stackvault.throwaway-for': dir } });
+  // Owned by this run, so a later run removes it if this one is killed.
+  const id = await engine.runDetached({ image: entry.image, name, ...spec, labels: { ...spec.labels, [THROWAWAY_LABELS.check]: dir, ...runOwnerLabels() } });
   try {
     await waitReady(engine, id, driver, signal);
     await driver.restore({
@@ -150,7 +156,7 @@ export async function inThrowaway<T>(
     await waitReady(engine, id, driver, signal);
     return await check(await engine.inspect(id));
   } finally {
-    await engine.remove(id).catch(() => undefined);
+    await removeOwnContainer(engine, id, name, (m) => deps.progress.warn(m));
   }
 }
 

@@ -1,9 +1,22 @@
 import { hostname } from 'node:os';
 
-/** Labels that tie a helper container to the run that started it (see core/leftover-helpers.ts). */
+/**
+ * Labels that tie a container stackvault starts to the run that started it (see
+ * core/leftover-helpers.ts). `pid` and `host` are on every one (helpers and throwaways; the
+ * names say "helper" because helpers had them first, and runs of older versions set them so);
+ * `helper` and `for` only on helpers, which discovery skips.
+ */
 export const HELPER_OWNER_LABELS = { helper: 'stackvault.helper', for: 'stackvault.helper-for', pid: 'stackvault.helper-pid', host: 'stackvault.helper-host' } as const;
+
+/** What makes a container a throwaway: a verification target (`throwaway-for`, the backup directory) or a drill's copy (`drill-for`, the backup id). */
+export const THROWAWAY_LABELS = { check: 'stackvault.throwaway-for', drill: 'stackvault.drill-for' } as const;
+
+/** The labels naming this run as the owner of a container it starts. */
+export function runOwnerLabels(): Record<string, string> {
+  return { [HELPER_OWNER_LABELS.pid]: String(process.pid), [HELPER_OWNER_LABELS.host]: hostname() };
+}
 
 /** The labels a run puts on each helper it starts for a container, so a later run can tell one it left behind. */
 export function helperOwnerLabels(forContainer: string): Record<string, string> {
-  return { [HELPER_OWNER_LABELS.helper]: 'true', [HELPER_OWNER_LABELS.for]: forContainer, [HELPER_OWNER_LABELS.pid]: String(process.pid), [HELPER_OWNER_LABELS.host]: hostname() };
+  return { [HELPER_OWNER_LABELS.helper]: 'true', [HELPER_OWNER_LABELS.for]: forContainer, ...runOwnerLabels() };
 }

@@ -470,4 +470,31 @@ describe('interrupted verify --deep', () => {
       await Promise.all([pg.stop(), redis.stop()].map((p) => p.catch(() => undefined)));
     }
   });
+  it('SIGKILL while the throwaways load: they are left running, and the next run removes them and says so', async () => {
+    const Docker = (await import('dockerode')).default;
+    const project = newProjectName('verifykill');
+    const pg = await startPostgres({ project });
+    try {
+      await psql(pg, 'bot', 'CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 300000) g');
+      const dir = await tempDir('verifykill');
+      const created = await bot(['backup', 'create', '--dir', dir, '--project', project, '--json']);
+      expect(created.exitCode, String(created.stderr)).toBe(0);
+      const id = (JSON.parse(String(created.stdout)) as { id: string }).id;
+      const throwaways = () => new Docker().listContainers({ all: true, filters: { label: [`stackvault.throwaway-for=${dir}`] } });
+      const run = bot(['backup', 'verify', id, '--deep', '--dir', dir]);
+      await expect.poll(async () => (await throwaways()).length, { timeout: 60_000, interval: 100 }).toBeGreaterThan(0);
+      run.kill('SIGKILL');
+      await run.catch(() => undefined);
+      const left = (await throwaways()).map((c) => c.Id);
+      expect(left.length).toBeGreaterThan(0); // nobody removed it: the run was killed
+      // The next run (this one, or any other test's that starts meanwhile) removes what the dead run left.
+      const again = await bot(['backup', 'verify', id, '--deep', '--dir', dir]);
+      expect(again.exitCode, String(again.stderr)).toBe(0);
+      const now = new Set((await new Docker().listContainers({ all: true })).map((c) => c.Id));
+      expect(left.filter((c) => now.has(c))).toEqual([]);
+      expect(await throwaways()).toEqual([]);
+    } finally {
+      await pg.stop().catch(() => undefined);
+    }
+  });
 });

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { leftoverKind } from '../../src/core/leftover-helpers.js';
+
+const here = 'host-a';
+const dead = (pid: number) => pid !== 200; // pid 200 is alive; every other is gone
+const owner = (pid: string, host = here) => ({ 'stackvault.helper-pid': pid, 'stackvault.helper-host': host });
+
+describe('leftoverKind: only what a dead run of this host started', () => {
+  it.each([
+    ['a helper of a dead run', { 'stackvault.helper': 'true', 'stackvault.helper-for': 'c1', ...owner('100') }, 'helper'],
+    ['a verification throwaway of a dead run', { 'stackvault.throwaway-for': '/backups', ...owner('100') }, 'throwaway'],
+    ['a drill copy of a dead run', { 'stackvault.drill-for': 'stackvault_backup_1', 'com.docker.compose.project': 'stackvault-drill-ab', ...owner('100') }, 'throwaway'],
+    ['a helper of a run still alive', { 'stackvault.helper': 'true', 'stackvault.helper-for': 'c1', ...owner('200') }, undefined],
+    ['a throwaway of this very run', { 'stackvault.throwaway-for': '/b', ...owner('300') }, undefined],
+    ['a throwaway of another host', { 'stackvault.throwaway-for': '/b', ...owner('100', 'host-b') }, undefined],
+    ['a throwaway of an older version (no owner)', { 'stackvault.throwaway-for': '/b' }, undefined],
+    ['a helper without the container it served', { 'stackvault.helper': 'true', ...owner('100') }, undefined],
+    ['an owner label on something else (a user copied it)', { ...owner('100') }, undefined],
+    ['a pid that is no number', { 'stackvault.throwaway-for': '/b', ...owner('12x') }, undefined],
+    ['pid 0', { 'stackvault.throwaway-for': '/b', ...owner('0') }, undefined],
+    ['a negative pid', { 'stackvault.throwaway-for': '/b', ...owner('-1') }, undefined],
+    ['a production container', { 'com.docker.compose.project': 'bot' }, undefined],
+  ] as const)('%s', (_, labels, kind) => {
+    expect(leftoverKind({ labels: { ...labels } }, here, (pid) => !dead(pid), 300)).toBe(kind);
+  });
+});
