@@ -22,7 +22,7 @@ export const exitCodeHelp = `Exit codes:
   0    success
   1    failure (nothing usable was produced)
   2    usage error (unknown command, bad flag or value)
-  3    partial: some services succeeded, others failed or were skipped
+  3    partial: some services succeeded, others failed, were skipped, or hold what a restore would refuse
   4    not found (unknown backup ID, no datastore containers, no such service)
   5    integrity error (checksum mismatch, corrupt or hostile artifact, bad manifest)
   6    Docker engine unreachable

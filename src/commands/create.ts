@@ -90,7 +90,8 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
         },
         { ...ctx, progress },
       );
-      const failed = manifest.services.filter((s) => s.status !== 'ok');
+      // Backed up whole but refused by a restore (restoreRefuses) counts as not backed up: nothing reports ✅ that cannot be restored.
+      const failed = manifest.services.filter((s) => s.status !== 'ok' || s.restoreRefuses !== undefined);
       // --verify: prove the new backup restores, before anyone relies on it.
       const verified = flags.verify ? await verifyBackup(flags.dir, manifest.id, { ...ctx, progress }, flags.identity) : undefined;
       // After a verification the manifest on disk also holds its result and any fingerprint it recorded.
@@ -98,7 +99,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
       const total = manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0);
       io.say(`${failed.length ? 'Partial backup' : 'Backup'} ${manifest.id}: ${manifest.services.length - failed.length}/${manifest.services.length} services, ${formatBytes(total)} in ${path}`);
       if (failed.length) {
-        io.say(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status}: ${s.error})`).join('; ')}`);
+        io.say(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status === 'ok' ? `kept, but a restore would refuse it: ${s.restoreRefuses}` : `${s.status}: ${s.error}`})`).join('; ')}`);
         exitCode = ExitCode.partial;
       }
       if (flags.verbose || failed.length) {

@@ -14,8 +14,9 @@ function doneLine(e: ServiceEntry): string {
   return `${statusMark(e)} ${e.name}: ${e.status}: ${e.error ?? ''}${down ? ` (${down.slice(2)})` : ''}`;
 }
 
-/** A service's warnings (e.g. killed on stop), one line each. */
-const warningLines = (e: ServiceEntry) => (e.warnings ?? []).map((w) => `warning: ${e.name}: ${w}`);
+/** A service's warnings (e.g. killed on stop), one line each; first why a restore would refuse it. */
+const warningLines = (e: ServiceEntry) =>
+  [...(e.restoreRefuses !== undefined ? [`a restore would refuse this backup: ${e.restoreRefuses}`] : []), ...(e.warnings ?? [])].map((w) => `warning: ${e.name}: ${w}`);
 
 /** Plain lines, for pipes, logs and cron. */
 export function plainProgress(write: (line: string) => void): ProgressSink {

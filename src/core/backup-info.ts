@@ -1,7 +1,8 @@
 import type { Manifest, ServiceEntry } from './manifest.js';
 import { formatBytes, formatDate, formatDuration } from '../util/format.js';
 
-export const statusMark = (s: ServiceEntry) => (s.status === 'ok' ? '✅' : s.status === 'skipped' ? '⏭️' : '❌');
+/** ⚠️: backed up whole, but stackvault's restore would refuse it (see `restoreRefuses`). */
+export const statusMark = (s: ServiceEntry) => (s.status === 'ok' ? (s.restoreRefuses === undefined ? '✅' : '⚠️') : s.status === 'skipped' ? '⏭️' : '❌');
 
 /** The human-readable summary written next to manifest.json. */
 export function renderBackupInfo(m: Manifest): string {
@@ -27,6 +28,7 @@ export function renderBackupInfo(m: Manifest): string {
       const down = s.downtimeMs !== undefined ? `, down ${formatDuration(s.downtimeMs)}` : '';
       return [
         `  ${statusMark(s)} ${name}  ${s.artifact}  ${formatBytes(s.bytes ?? 0)}  (${s.driver}, ${formatDuration(s.durationMs)}${down}${hot})`,
+        ...(s.restoreRefuses !== undefined ? [`     a restore would refuse this backup: ${s.restoreRefuses}`] : []),
         ...(s.warnings ?? []).map((w) => `     warning: ${w}`),
       ].join('\n');
     }),

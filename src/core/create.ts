@@ -15,7 +15,7 @@ import { renderBackupInfo } from './backup-info.js';
 import { ConsistencyWindow, consistentByPolicy, semaphore, type WindowSlot, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
-import { INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
+import { INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, succeeded, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
 import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
@@ -137,7 +137,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
       completedAt: now().toISOString(),
       type: options.type,
       comment: options.comment,
-      status: ok === services.length ? 'ok' : 'partial',
+      status: succeeded({ services }) ? 'ok' : 'partial',
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
       docker: { version: docker.version, apiVersion: docker.apiVersion },
       ...(docker.engines ? { engines: docker.engines } : {}),
@@ -258,7 +258,7 @@ async function backupService(
     const held = consistent?.window.pausedFor(target.id);
     if (held !== undefined) stops.push({ downtimeMs: held, warnings: [] });
     const down = downtime();
-    const warnings = [...(outcome.warnings ?? []), ...(down.warnings ?? [])];
+    const warnings = [...(outcome.warnings ?? []).map((w) => redact(w, secrets)), ...(down.warnings ?? [])];
     const entry: ServiceEntry = {
       ...identity(c),
       status: 'ok',
@@ -273,6 +273,7 @@ async function backupService(
       ...(outcome.hot ? { hot: true } : {}),
       ...down,
       ...(warnings.length ? { warnings } : {}),
+      ...(outcome.restoreRefuses !== undefined ? { restoreRefuses: redact(outcome.restoreRefuses, secrets) } : {}),
       ...(outcome.details ? { details: outcome.details } : {}),
       ...(checker ? { archive: { entries: checker.entries, files: checker.files } } : {}),
       ...(outcome.skipped?.length ? { skipped: outcome.skipped } : {}),

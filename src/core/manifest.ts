@@ -44,6 +44,12 @@ export interface ServiceEntry {
   stopTimeoutSeconds?: number;
   /** Things the user should know that did not fail the backup: data outside volumes, a kill on stop. */
   warnings?: string[];
+  /**
+   * Why stackvault's restore would refuse this artifact, found while it was written (the same
+   * rule the restore applies): its bytes are kept and complete, but the service did not get a
+   * backup it can restore, so the backup is partial.
+   */
+  restoreRefuses?: string;
   /** What the driver recorded, as its `details` schema says (checked before a restore or verify). */
   details?: Record<string, unknown>;
   /** For tar artifacts: how many entries, and of them regular files, the archive holds. */
@@ -178,7 +184,7 @@ export function isoInstant(value: unknown): number | undefined {
 
 /** A backup counts as successful only by its services: at least one, and every one ok. */
 export function succeeded(m: Pick<Manifest, 'services'>): boolean {
-  return m.services.length > 0 && m.services.every((s) => s.status === 'ok');
+  return m.services.length > 0 && m.services.every((s) => s.status === 'ok' && s.restoreRefuses === undefined);
 }
 
 const isCount = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -239,7 +245,8 @@ export function manifestProblem(data: unknown, now: Date = new Date()): string |
     }
     if (!isCount(s.durationMs)) return `services[${i}].durationMs is not a number of 0 or more`;
     for (const key of ['bytes', 'rawBytes', 'downtimeMs', 'stopTimeoutSeconds'] as const) if (!optional(s[key], isCount)) return `services[${i}].${key} is not a number of 0 or more`;
-    for (const key of ['project', 'error', 'artifact', 'sha256', 'compression'] as const) if (!optional(s[key], (v) => typeof v === 'string')) return `services[${i}].${key} is not text`;
+    for (const key of ['project', 'error', 'artifact', 'sha256', 'compression', 'restoreRefuses'] as const)
+      if (!optional(s[key], (v) => typeof v === 'string')) return `services[${i}].${key} is not text`;
     if (!optional(s.format, (v) => v === 'sql' || v === 'tar')) return `services[${i}].format is not sql or tar`;
     if (!optional(s.hot, (v) => typeof v === 'boolean')) return `services[${i}].hot is not true or false`;
     if (!optional(s.warnings, isStrings)) return `services[${i}].warnings is not a list of text`;

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import { finished, teeTo } from '../util/backpressure.js';
+import { fanOut, finished, teeTo } from '../util/backpressure.js';
+import { RefusalJudge, refusal } from '../util/refusal-judge.js';
 import { TailKeeper } from '../util/tail-keeper.js';
 import { atLeastPatchInSeries, type FirstFixedPatch } from '../util/version-series.js';
 import { execChecked } from './exec.js';
@@ -48,9 +49,10 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
   async backup({ engine, container, output }) {
     const databases = await userDatabases(engine, container);
     const tail = new TailKeeper();
-    const tee = teeTo(output, tail);
+    const judge = new RefusalJudge(new HostileSqlFilter());
+    const tee = teeTo(output, fanOut([tail, judge]));
     const result = await engine.exec(container.id, client('dump', DUMP_ARGS), { stdout: tee, env: auth(container) });
-    return dumpOutcome(result, tee, tail, databases);
+    return dumpOutcome(result, tee, tail, judge, databases);
   },
 
   /**
@@ -63,7 +65,8 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
   async prepareSnapshot({ engine, container, output }) {
     const databases = await userDatabases(engine, container);
     const tail = new TailKeeper(Buffer.from('\n-- Current Database: '));
-    const tee = teeTo(output, tail);
+    const judge = new RefusalJudge(new HostileSqlFilter());
+    const tee = teeTo(output, fanOut([tail, judge]));
     let dump: ReturnType<DockerEngine['exec']> | undefined;
     return {
       async fix() {
@@ -73,7 +76,7 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
       },
       async backup() {
         if (!dump) throw new Error('the snapshot point was not fixed');
-        return dumpOutcome(await dump, tee, tail, databases);
+        return dumpOutcome(await dump, tee, tail, judge, databases);
       },
       release: async () => {
         await dump?.catch(() => undefined);
@@ -247,12 +250,12 @@ const DUMP_ARGS = [
   `--max-allowed-packet=${MAX_PACKET}`,
 ];
 
-/** A finished dump's checks: its exit code and its final line. */
-async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Writable, tail: TailKeeper, databases: string[]) {
+/** A finished dump's checks: its exit code and its final line; and whether the restore's filter, which read along, would refuse it. */
+async function dumpOutcome(result: { exitCode: number; stderr: string }, tee: Writable, tail: TailKeeper, judge: RefusalJudge, databases: string[]) {
   await finished(tee); // the last chunks are in the output before the backup counts
   if (result.exitCode !== 0) throw new Error(`mariadb-dump exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
   if (!tail.text().includes(DUMP_END)) throw new Error("the dump ended without mariadb-dump's final line: it was cut off");
-  return { details: { databases } };
+  return { details: { databases }, ...refusal(judge) };
 }
 
 /**

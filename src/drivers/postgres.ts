@@ -3,7 +3,8 @@ import { pipeline as pipeStreams, Writable } from 'node:stream';
 import { pipeline, finished as streamFinished } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
 import { openSession } from '../docker/command-session.js';
-import { finished, teeTo, writeWithRoom } from '../util/backpressure.js';
+import { fanOut, finished, teeTo, writeWithRoom } from '../util/backpressure.js';
+import { RefusalJudge, refusal } from '../util/refusal-judge.js';
 import { TailKeeper } from '../util/tail-keeper.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { livePgFingerprint, PG_DUMP_END, PG_DUMP_ENV, PgDumpFingerprinter } from './pg-fingerprint.js';
@@ -42,7 +43,8 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     const user = superuser(container.env);
     const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
     const fingerprinter = dumpTap(recordFingerprint !== false);
-    const tee = teeTo(output, fingerprinter.writable);
+    const judge = await restoreJudge(engine, container.id, user);
+    const tee = teeTo(output, fanOut([fingerprinter.writable, judge]));
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
     // The exec is over once its stream is; the last chunks may still wait in the tee. The backup
     // is not written until they are in the output.
@@ -52,7 +54,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
-    return { details: { superuser: user, databases }, ...(fingerprint ? { fingerprint } : {}) };
+    return { details: { superuser: user, databases }, ...(fingerprint ? { fingerprint } : {}), ...refusal(judge) };
   },
 
   /**
@@ -121,7 +123,8 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
           : ['roles or tablespaces changed around the consistency window (between getting ready and just after it): the backup holds them as they were just after it'];
         const fingerprinter = dumpTap(recordFingerprint !== false);
         fingerprinter.result.catch(() => undefined); // awaited below, unless the dump failed first
-        const tee = teeTo(output, fingerprinter.writable);
+        const judge = await restoreJudge(engine, container.id, user);
+        const tee = teeTo(output, fanOut([fingerprinter.writable, judge]));
         const write = (bytes: Buffer) => new Promise<void>((resolve, reject) => writeWithRoom(tee, bytes, (err) => (err ? reject(err) : resolve())));
         try {
           await write(withDroppedDatabases(globals.head, dumped));
@@ -144,7 +147,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
         }
         const { fingerprint, complete } = await fingerprinter.result;
         if (!complete) throw new Error("the assembled dump lacks pg_dumpall's final line");
-        return { details: { superuser: user, databases, snapshots: dumped.length }, ...(fingerprint ? { fingerprint } : {}), ...(warnings.length ? { warnings } : {}) };
+        return { details: { superuser: user, databases, snapshots: dumped.length }, ...(fingerprint ? { fingerprint } : {}), ...(warnings.length ? { warnings } : {}), ...refusal(judge) };
       },
       release: async () => {
         await rolesAfter?.catch(() => undefined);
@@ -252,6 +255,15 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
  * thread costs 18 MB before it does anything. `result` settles once the Writable has finished,
  * and fails if it failed or was cut off first.
  */
+/**
+ * The restore's own reading of the dump (PgRestoreFilter, through this container's psql),
+ * applied as the dump is written: a dump the restore would refuse is known now, not when it is
+ * needed (a restore into this container uses this psql).
+ */
+async function restoreJudge(engine: DockerEngine, id: string, user: string): Promise<RefusalJudge> {
+  return new RefusalJudge(new PgRestoreFilter(user, true, await replayPsql(engine, id)));
+}
+
 function dumpTap(withFingerprint: boolean): { writable: Writable; result: Promise<{ fingerprint?: Fingerprint; complete: boolean }> } {
   const watch = <R>(writable: Writable, read: () => R) => {
     const result = streamFinished(writable).then(read);

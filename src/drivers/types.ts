@@ -81,6 +81,8 @@ export interface BackupOutcome<D extends DriverDetails = DriverDetails> {
   fingerprint?: Fingerprint;
   /** Things the user should know that did not stop the backup (data outside volumes, kills). */
   warnings?: string[];
+  /** Why this driver's restore would refuse what was written (its own rule, applied on the way): the backup is then partial. */
+  restoreRefuses?: string;
 }
 
 export interface RestoreContext<Checked = unknown> {

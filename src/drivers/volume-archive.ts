@@ -111,7 +111,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
   }
   // The entries a restore would refuse (EntryGuard's rules, as for any archive) are found as the
   // copy streams by: such a backup, and a restore point of such data, can never be put back, so
-  // the entry carries a warning instead of a silent ✅.
+  // the entry says so (restoreRefuses: ⚠️, and the backup is partial) instead of a silent ✅.
   const guard = new EntryGuard(topNames(paths));
   let refused: string | undefined;
   const hot = container.labels[STOP_LABEL] === 'false';
@@ -187,10 +187,10 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
         await finished(tee);
       }
       warnings.push(...outsideVolumes(container, paths));
-      if (refused !== undefined) warnings.push(`a restore would refuse this backup: ${refused}`);
       for (const w of warnings) ctx.log(`warning: ${w}`);
       return {
         hot,
+        ...(refused !== undefined ? { restoreRefuses: refused } : {}),
         details: { paths: paths.filter((p) => !gone.has(p)), stopped: !hot, ...(changed !== undefined ? { preCopy: { copiedWhileDown: changed } } : {}) },
         fingerprint: fingerprinter.result(),
         ...(warnings.length ? { warnings } : {}),

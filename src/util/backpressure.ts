@@ -73,3 +73,36 @@ export function finished(w: Writable): Promise<void> {
     w.end(() => (w.errored ? reject(w.errored) : resolve()));
   });
 }
+
+/**
+ * One Writable for several taps that read along (a fingerprinter and a judge): each chunk goes
+ * to every one, the next is asked for when all have room, ending it ends all of them, and a
+ * failure of any fails it.
+ */
+export function fanOut(taps: Writable[]): Writable {
+  for (const t of taps) t.on('error', () => undefined); // reported through the callbacks below
+  const all = (each: (t: Writable, done: (err?: Error | null) => void) => void, cb: (err?: Error | null) => void) => {
+    let waiting = taps.length;
+    let failure: Error | undefined;
+    if (waiting === 0) return cb();
+    for (const t of taps)
+      each(t, (err) => {
+        failure ??= err ?? t.errored ?? undefined;
+        if (--waiting === 0) cb(failure);
+      });
+  };
+  const fan = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      all((t, done) => writeWithRoom(t, chunk, (err) => done(err && (t.errored ?? err))), cb);
+    },
+    final(cb) {
+      all((t, done) => (t.errored ? done(t.errored) : t.end((err?: Error | null) => done(err ?? t.errored))), cb);
+    },
+    destroy(err, cb) {
+      for (const t of taps) if (!t.writableFinished && !t.destroyed) t.destroy(err ?? new Error('the stream was cut off'));
+      cb(err);
+    },
+  });
+  fan.on('error', () => undefined);
+  return fan;
+}

@@ -71,7 +71,8 @@ describe('restores through a psql without \\restrict (13.16): the reading is the
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(`${r.stdout}${r.stderr}`).toContain('cannot restrict its own commands');
     // The container's psql is asked once per check before anything changes: the backup's (which
-    // hands it to the replay) and the restore point's (which must pass the same checks first).
+    // hands it to the replay), the restore point's as it is written (what its restore would
+    // refuse), and the restore point's before the restore (which must pass the same checks first).
     const execs = await execa('docker', [
       'events',
       '--since',
@@ -85,7 +86,7 @@ describe('restores through a psql without \\restrict (13.16): the reading is the
       '--format',
       '{{.Action}}',
     ]);
-    expect(execs.stdout.split('\n').filter((a) => a === 'exec_create: psql --version')).toHaveLength(2);
+    expect(execs.stdout.split('\n').filter((a) => a === 'exec_create: psql --version')).toHaveLength(3);
     expect(await independentFingerprint(pg)).toBe(before);
     expect(await psql(pg, 'legacy', 'SELECT v FROM t')).toBe('café, naïve, ½');
   });
@@ -134,5 +135,33 @@ describe('restores through a psql without \\restrict (13.16): the reading is the
     expect(String(r.stdout)).toMatch(/NOT restored, back on the restore point: replaying the dump stopped at an error: .*invalid byte sequence/);
     expect((await pg.exec(['test', '-e', PWNED])).exitCode).not.toBe(0);
     expect(await independentFingerprint(pg)).toBe(before);
+  });
+
+  it('live data this psql would read otherwise (a view slicing an array up to a function of the schema "ENCODING", which pg_dump writes as [1:"ENCODING"...]) is known when the backup is made: ⚠️, partial (exit 3), bytes kept; the restore refuses it in the same words', async () => {
+    // psql puts its variable ENCODING in place of :"ENCODING" (the view cannot even be made
+    // through psql's standard input without the space); this psql has no \restrict to stop it.
+    await psql(
+      pg,
+      'bot',
+      `CREATE SCHEMA "ENCODING"; CREATE FUNCTION "ENCODING".two() RETURNS int LANGUAGE sql AS 'SELECT 2'; CREATE VIEW sliced AS SELECT (ARRAY[1,2,3])[1 : "ENCODING".two()] AS head`,
+    );
+    try {
+      const dir = await tempDir('old-psql-refusable');
+      const c = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+      expect(c.exitCode, String(c.stdout) + String(c.stderr)).toBe(3);
+      expect(String(c.stdout)).toMatch(/⚠️ postgres: .* -> /);
+      expect(String(c.stdout)).toMatch(/warning: postgres: a restore would refuse this backup: the dump holds a psql variable/);
+      const [id] = (await readdir(dir)).filter((n) => n.startsWith('stackvault_'));
+      const manifest = JSON.parse(await readFile(join(dir, id!, 'manifest.json'), 'utf8')) as Manifest;
+      expect(manifest.status).toBe('partial');
+      expect(manifest.services[0]).toMatchObject({ status: 'ok', restoreRefuses: expect.stringMatching(/a psql variable/) });
+      expect((await rawArtifact(join(dir, id!), manifest.services[0]!.artifact!)).includes('[1:"ENCODING"."two"()]')).toBe(true); // the bytes are there
+      const r = await bot(['backup', 'restore', id!, '--dir', dir, '--yes']);
+      expect(r.exitCode, String(r.stderr)).toBe(5);
+      expect(String(r.stderr)).toContain(manifest.services[0]!.restoreRefuses!);
+      expect(await restorePoints(dir)).toEqual([]);
+    } finally {
+      await psql(pg, 'bot', 'DROP SCHEMA "ENCODING" CASCADE');
+    }
   });
 });

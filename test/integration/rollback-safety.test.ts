@@ -91,15 +91,20 @@ describe('a restore into a path that is not on a volume, and restore points that
     expect(await snapshotChroma(chroma)).toBe(seeded);
   });
 
-  it('live data a restore would refuse: backup create warns that such a backup can never be restored', async () => {
+  it('live data a restore would refuse: backup create says such a backup can never be restored (⚠️, partial, exit 3), and keeps its bytes', async () => {
     const api = chromaApi(chroma);
     await untilAnswers(() => api('/collections'));
     await run(chroma, ['sh', '-c', 'ln -s /etc/hostname /data/hostname-link && echo newer > /data/written-after-the-backup']);
     const copy = await tempDir('rb-refusable');
     const created = await bot(['backup', 'create', '--json', '--project', project, '--dir', copy]);
-    expect(created.exitCode, String(created.stderr)).toBe(0);
+    expect(created.exitCode, String(created.stderr)).toBe(3);
     const warned = JSON.parse(String(created.stdout)) as Manifest;
-    expect(warned.services[0]!.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^a restore would refuse this backup: .*'data\/hostname-link' points to \/etc\/hostname/)]));
+    expect(warned.status).toBe('partial');
+    expect(warned.services[0]!.status).toBe('ok'); // its bytes are kept, whole and hashed
+    expect(warned.services[0]!.restoreRefuses).toMatch(/'data\/hostname-link' points to \/etc\/hostname/);
+    const list = await bot(['backup', 'list', '--dir', copy, '--all']);
+    expect(String(list.stdout)).toMatch(/⚠️|partial/);
+    expect(String(list.stdout)).not.toMatch(/✅/);
   });
 
   it('live data a restore would refuse: its restore point could never be put back, so the restore is refused before anything changes (exit 5)', async () => {
