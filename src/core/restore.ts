@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
-import { ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
+import { errorMessage, ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
 import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
@@ -490,8 +490,11 @@ async function restoreFrom(
   // (A recorded fingerprint is there at once, and gives the shape to read in, e.g. column order.)
   const reading = observed ? Promise.resolve(observed) : deps.engine.inspect(id).then((c) => live!({ engine: deps.engine, container: c, entry, expected: entry.fingerprint, signal }));
   const [want, got] = await Promise.allSettled([expecting, reading]);
-  if (want.status === 'rejected') throw want.reason;
-  if (got.status === 'rejected') throw got.reason;
+  // Said as what failed: the data went in, but its proof could not be made (a throwaway that
+  // would not start, a server that would not answer), which is not the restore's own error.
+  const unproven = (side: string, reason: unknown) => (signal.aborted ? reason : new Error(`the content check could not read ${side}: ${errorMessage(reason)}`));
+  if (want.status === 'rejected') throw unproven("the backup's side", want.reason);
+  if (got.status === 'rejected') throw unproven('the restored data', got.reason);
   if (!want.value) return `not checked (the ${t.driver.name} driver has no content fingerprint)`;
   // Both as they must hold now: a store's content may change by itself (keys expire).
   const now = new Date();
