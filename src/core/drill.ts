@@ -12,7 +12,8 @@ import { waitReady } from './readiness.js';
 import { restoreBackup, type RestoreDeps, type ServiceRestoreResult } from './restore.js';
 import { LABELS } from './selection.js';
 import { removeOwnContainer, sweepLeftovers } from './leftover-helpers.js';
-import { runOwnerLabels, THROWAWAY_LABELS } from '../docker/helper-owner.js';
+import { THROWAWAY_LABELS } from '../docker/helper-owner.js';
+import { startThrowaway } from './throwaway.js';
 
 export interface DrillOptions {
   dir: string;
@@ -91,13 +92,12 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
       }
       deps.progress.info(`${entry.name}: starting an empty ${entry.driver} from ${entry.image} in project ${project}`);
       const name = `${project}-${entry.name.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
-      const id = await engine.runDetached({
-        image: entry.image,
-        name,
-        ...spec,
-        // A target of this drill's restore, and of nothing else: exclude=false lets discovery see it.
-        // Owned by this run, so a later run removes it if this one is killed.
-        labels: { ...spec.labels, [LABELS.composeProject]: project, [LABELS.composeService]: entry.name, [LABELS.exclude]: 'false', [THROWAWAY_LABELS.drill]: backup.manifest.id, ...runOwnerLabels() },
+      // A target of this drill's restore, and of nothing else: exclude=false lets discovery see it.
+      const id = await startThrowaway(engine, entry.image, name, spec, {
+        [LABELS.composeProject]: project,
+        [LABELS.composeService]: entry.name,
+        [LABELS.exclude]: 'false',
+        [THROWAWAY_LABELS.drill]: backup.manifest.id,
       });
       started.push({ engine, id, name });
       await waitReady(engine, id, driver, deps.signal);

@@ -13,7 +13,8 @@ import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { withStopped } from './stopped-markers.js';
 import { removeOwnContainer, sweepLeftovers } from './leftover-helpers.js';
-import { runOwnerLabels, THROWAWAY_LABELS } from '../docker/helper-owner.js';
+import { THROWAWAY_LABELS } from '../docker/helper-owner.js';
+import { startThrowaway } from './throwaway.js';
 import { mapLimit } from '../util/limit.js';
 
 /**
@@ -140,8 +141,7 @@ export async function inThrowaway<T>(
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
   const name = `stackvault-verify-${entry.driver}-${randomBytes(4).toString('hex')}`;
   // Labelled with the backup directory, so whoever runs several (tests) can tell whose it is.
-  // Owned by this run, so a later run removes it if this one is killed.
-  const id = await engine.runDetached({ image: entry.image, name, ...spec, labels: { ...spec.labels, [THROWAWAY_LABELS.check]: dir, ...runOwnerLabels() } });
+  const id = await startThrowaway(engine, entry.image, name, spec, { [THROWAWAY_LABELS.check]: dir });
   try {
     await waitReady(engine, id, driver, signal);
     await driver.restore({

@@ -26,6 +26,8 @@ import {
 } from './engine.js';
 
 const IMAGE_ID = /^(sha256:)?[0-9a-f]{12,64}$/;
+/** On a network runDetached made for one container: removed with it. */
+const OWN_NETWORK_LABEL = 'stackvault.own-network';
 /** Socket, DNS and TLS failures, and `ssh` (set by the ssh:// socket when ssh itself fails). */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'ssh']);
 
@@ -361,6 +363,7 @@ export class DockerodeEngine implements DockerEngine {
 
   runDetached(spec: DetachedSpec): Promise<string> {
     return this.guarded(async () => {
+      const network = spec.ownInternalNetwork ? await this.createOwnNetwork(spec) : undefined;
       const options: Docker.ContainerCreateOptions = {
         Image: spec.image,
         name: spec.name,
@@ -376,23 +379,44 @@ export class DockerodeEngine implements DockerEngine {
           Mounts: (spec.volumes ?? []).map((target) => ({ Type: 'volume', Target: target }) as Docker.MountSettings),
           VolumesFrom: spec.volumesFrom,
           AutoRemove: spec.autoRemove ?? false,
-          ...(spec.noNetwork ? { NetworkMode: 'none' } : {}),
+          ...(spec.noNetwork ? { NetworkMode: 'none' } : network ? { NetworkMode: network } : {}),
         },
       };
-      const container: Docker.Container = await this.docker.createContainer(options);
+      let container: Docker.Container | undefined;
       try {
+        container = await this.docker.createContainer(options);
         await container.start();
       } catch (err) {
-        await container.remove({ force: true, v: true }).catch(() => undefined);
+        await container?.remove({ force: true, v: true }).catch(() => undefined);
+        if (network)
+          await this.docker
+            .getNetwork(network)
+            .remove()
+            .catch(() => undefined);
         throw err;
       }
       return container.id;
     });
   }
 
+  /** An internal bridge for one container, labelled as its own (and with its labels: its owner's), so `remove` takes it too. */
+  private async createOwnNetwork(spec: DetachedSpec): Promise<string> {
+    const name = `${spec.name ?? 'stackvault'}-net-${randomBytes(3).toString('hex')}`;
+    await this.docker.createNetwork({ Name: name, Driver: 'bridge', Internal: true, Labels: { ...spec.labels, [OWN_NETWORK_LABEL]: 'true' } });
+    return name;
+  }
+
   remove(containerId: string, options: { keepVolumes?: boolean } = {}): Promise<void> {
     return this.guarded(async () => {
-      await this.docker.getContainer(containerId).remove({ force: true, v: !options.keepVolumes });
+      const container = this.docker.getContainer(containerId);
+      const networks = Object.keys((await container.inspect().catch(() => undefined))?.NetworkSettings?.Networks ?? {});
+      await container.remove({ force: true, v: !options.keepVolumes });
+      // Its own internal network (runDetached's ownInternalNetwork), never a shared one.
+      for (const name of networks) {
+        const network = this.docker.getNetwork(name);
+        const labels = (await network.inspect().catch(() => undefined))?.Labels ?? {};
+        if (labels[OWN_NETWORK_LABEL] === 'true') await network.remove();
+      }
     });
   }
 

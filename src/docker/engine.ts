@@ -46,8 +46,13 @@ export interface DetachedSpec {
   user?: string;
   /** Mounts of other containers (`id` or `id:ro`), at the same paths. */
   volumesFrom?: string[];
-  /** No network at all (a helper that only reads files). */
+  /** No network at all (a helper that only reads files; a throwaway reached by exec only). */
   noNetwork?: boolean;
+  /**
+   * A network of its own, internal: this host reaches the container, no other container does
+   * (a throwaway holding a backup's data, read over HTTP). Removed with the container by `remove`.
+   */
+  ownInternalNetwork?: boolean;
   /** Docker removes the container once it exits, with its anonymous volumes (never with `volumesFrom`: see `remove`). */
   autoRemove?: boolean;
   /** No healthcheck, whatever the image declares (a helper is not the store). */

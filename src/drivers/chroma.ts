@@ -110,7 +110,8 @@ const recordedPath = (entry: ServiceEntry) => recorded(VOLUME_DETAILS, entry).pa
  * loaded host, and a drill or deep verify then failed with the server up (seen on a 2-core
  * machine at load 15). Official images declare none, so this is what they got anyway.
  */
-const throwawaySpec = (entry: ServiceEntry) => ({ volumes: recorded(VOLUME_DETAILS, entry).paths, noHealthcheck: true });
+// Read over HTTP from this host (chroma-fingerprint.ts): an internal network of its own.
+const throwawaySpec = (entry: ServiceEntry) => ({ volumes: recorded(VOLUME_DETAILS, entry).paths, noHealthcheck: true, readOverNetwork: true });
 
 /** The directory to archive (label, else where the server persists) and what to warn about. */
 async function whatToArchive(engine: DockerEngine, container: ContainerDetails): Promise<{ paths: string[]; warnings: string[] }> {

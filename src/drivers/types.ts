@@ -176,6 +176,12 @@ export interface ThrowawaySpec {
   user?: string;
   labels?: Record<string, string>;
   volumes?: string[];
+  /**
+   * The driver reads it over the network from this host (Chroma's HTTP API): it gets an
+   * internal network of its own. Otherwise a throwaway has no network at all: it holds a
+   * backup's data, often without the production's password, and no other container may reach it.
+   */
+  readOverNetwork?: boolean;
 }
 
 /**

@@ -58,7 +58,8 @@ describe('backup drill of the compose/ demo stack', () => {
     const states = await Promise.all(list.map((c) => docker.getContainer(c.Id).inspect()));
     return Object.fromEntries(states.map((s) => [s.Config.Labels['com.docker.compose.service']!, { id: s.Id, running: s.State.Running, startedAt: s.State.StartedAt }]));
   };
-  const drillContainers = () => docker.listContainers({ all: true, filters: { label: ['stackvault.drill-for'] } });
+  // This backup's drill only: other test files drill at the same time.
+  const drillContainers = () => docker.listContainers({ all: true, filters: { label: [`stackvault.drill-for=${id}`] } });
   let dir: string;
   let id: string;
 
@@ -90,7 +91,7 @@ describe('backup drill of the compose/ demo stack', () => {
   it('passes for every service, is recorded, leaves nothing behind, and never touches the running stack', async () => {
     const before = await production();
     expect(Object.keys(before).sort()).toEqual(SERVICES);
-    const [onProduction, onCopy] = await Promise.all([watchEvents(`com.docker.compose.project=${project}`), watchEvents('stackvault.drill-for')]);
+    const [onProduction, onCopy] = await Promise.all([watchEvents(`com.docker.compose.project=${project}`), watchEvents(`stackvault.drill-for=${id}`)]);
     const r = await bot(['backup', 'drill', id, '--json', '--dir', dir], { timeout: 900_000 });
     const [seen, copy] = await Promise.all([onProduction.stop(), onCopy.stop()]);
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
@@ -119,7 +120,7 @@ describe('backup drill of the compose/ demo stack', () => {
     const manifest = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((m) => m.id === id)!;
     await flipByte(join(dir, id, manifest.services.find((s) => s.name === 'app')!.artifact!));
     const before = await production();
-    const onCopy = await watchEvents('stackvault.drill-for');
+    const onCopy = await watchEvents(`stackvault.drill-for=${id}`);
     const r = await bot(['backup', 'drill', id, '--dir', dir], { timeout: 300_000 });
     const copy = await onCopy.stop();
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);

@@ -12,7 +12,8 @@ import { seedStack, stackContent } from '../support/stack-content.js';
 import { rewriteArtifact } from '../support/tamper.js';
 
 const docker = new Docker();
-const drillContainers = () => docker.listContainers({ all: true, filters: { label: ['stackvault.drill-for'] } });
+/** The drill copies of backup `id` (other test files drill at the same time). */
+const drillContainers = (id: string) => docker.listContainers({ all: true, filters: { label: [`stackvault.drill-for=${id}`] } });
 
 /** `backup drill`: the backup restored into a throwaway copy of its services, checked, removed. */
 describe('backup drill', () => {
@@ -62,7 +63,7 @@ describe('backup drill', () => {
       postgres: { ok: true, check: 'equal' },
       redis: { ok: true, check: 'equal' },
     });
-    expect(await drillContainers()).toEqual([]);
+    expect(await drillContainers(id)).toEqual([]);
     const list = JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[];
     expect(list.map((m) => m.id)).toEqual([id]); // the restore point of the empty copy is not kept
     expect(list[0]!.drills?.map((d) => d.ok)).toEqual([true]);
@@ -76,7 +77,7 @@ describe('backup drill', () => {
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
     expect(String(r.stdout)).toMatch(/❌ postgres: .*sv_seed/);
     expect(String(r.stdout)).toMatch(/Drill FAILED/);
-    expect(await drillContainers()).toEqual([]);
+    expect(await drillContainers(id)).toEqual([]);
     const m = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((x) => x.id === id)!;
     expect(m.drills?.map((d) => d.ok)).toEqual([true, false]);
   });
@@ -91,7 +92,7 @@ describe('backup drill', () => {
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
     expect(String(r.stderr)).toContain('"/etc/cron.d/jobs", which a throwaway copy will not hold (inside the system directory /etc)');
     expect(String(r.stdout) + String(r.stderr)).not.toContain('starting an empty');
-    expect(await drillContainers()).toEqual([]);
+    expect(await drillContainers(id)).toEqual([]);
     const m = (JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[]).find((x) => x.id === id)!;
     expect(m.drills?.map((d) => d.ok)).toEqual([true, false, false]);
     expect(m.drills![2]!.services.notes!.check).toContain('/etc/cron.d/jobs');

@@ -1,0 +1,116 @@
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StartedTestContainer } from 'testcontainers';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { chromaApi, newProjectName, populateRedis, startAll, startChroma, startRedis, untilAnswers } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+
+const docker = new Docker();
+
+/**
+ * A throwaway holds a backup's data, often without the production's password (a Redis with no
+ * requirepass): no other container may reach it. Redis's has no network at all; Chroma's, read
+ * over HTTP from this host, an internal network of its own, removed with it. Watched from
+ * outside while a real `verify --deep` runs, and probed from a container on the default bridge.
+ */
+describe('throwaways are reachable by no other container', () => {
+  const project = newProjectName('isolated');
+  let redis: StartedTestContainer;
+  let chroma: StartedTestContainer;
+  let dir: string;
+  let id: string;
+
+  beforeAll(async () => {
+    [redis, chroma] = await startAll([startRedis({ project }), startChroma({ project })]);
+    await populateRedis(redis, 200_000, 64);
+    const api = chromaApi(chroma);
+    await untilAnswers(() => api('/collections'));
+    const { id: collection } = await api<{ id: string }>('/collections', { body: { name: 'kept' } });
+    await api(`/collections/${collection}/add`, {
+      body: {
+        ids: ['a', 'b'],
+        embeddings: [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        documents: ['secret one', 'secret two'],
+      },
+    });
+    dir = await tempDir('isolated');
+    const made = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(made.exitCode, String(made.stderr)).toBe(0);
+    id = (JSON.parse(String(made.stdout)) as { id: string }).id;
+  });
+  afterAll(async () => {
+    await Promise.all([redis?.stop(), chroma?.stop()].map((p) => p?.catch(() => undefined)));
+  });
+
+  it('verify --deep: Redis without a network, Chroma on an internal one no bridge container reaches; both gone afterwards', async () => {
+    const probe = await docker.createContainer({ Image: IMAGES.redis, Entrypoint: ['sleep', '600'], Labels: { 'stackvault.exclude': 'true' } });
+    await probe.start();
+    try {
+      const seen = new Map<string, { networkMode: string; networks: Array<{ name: string; ip: string; internal: boolean }> }>();
+      const verify = bot(['backup', 'verify', id, '--deep', '--dir', dir]);
+      let done = false;
+      void verify.finally(() => {
+        done = true;
+      });
+      let reached: string[] = [];
+      while (!done) {
+        for (const c of await docker.listContainers({ all: true, filters: { label: [`stackvault.throwaway-for=${dir}`] } })) {
+          const info = await docker
+            .getContainer(c.Id)
+            .inspect()
+            .catch(() => undefined);
+          if (!info?.State.Running) continue;
+          const networks = await Promise.all(
+            Object.entries(info.NetworkSettings.Networks ?? {}).map(async ([name, n]) => ({
+              name,
+              ip: n.IPAddress,
+              internal: (
+                await docker
+                  .getNetwork(name)
+                  .inspect()
+                  .catch(() => ({ Internal: false }))
+              ).Internal,
+            })),
+          );
+          seen.set(info.Config.Labels['com.docker.compose.service'] ?? info.Name, { networkMode: info.HostConfig.NetworkMode ?? '', networks });
+          // From a container on the default bridge: no address of the throwaway answers.
+          for (const { ip } of networks.filter((n) => n.ip))
+            for (const port of ['8000', '6379']) {
+              const exec = await probe.exec({ Cmd: ['timeout', '2', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], AttachStdout: true, AttachStderr: true });
+              const stream = await exec.start({});
+              stream.resume();
+              await new Promise((r) => stream.on('end', r));
+              const code = (await exec.inspect()).ExitCode;
+              // Counted only if the address is still the throwaway's (once it is gone, another test may get it).
+              const still = await docker
+                .getContainer(c.Id)
+                .inspect()
+                .catch(() => undefined);
+              const stillThere = still?.State.Running && Object.values(still.NetworkSettings.Networks ?? {}).some((n) => n.IPAddress === ip);
+              if (code === 0 && stillThere) reached = [...reached, `${info.Name} ${ip}:${port}`];
+            }
+        }
+        if (seen.size >= 2) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const r = await verify;
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+      const kinds = [...seen.values()];
+      expect(kinds.length).toBe(2);
+      expect(kinds.filter((k) => k.networkMode === 'none')).toHaveLength(1); // Redis
+      const chromaOne = kinds.find((k) => k.networkMode !== 'none')!;
+      expect(chromaOne.networks).toHaveLength(1);
+      expect(chromaOne.networks[0]!.internal).toBe(true);
+      expect(reached).toEqual([]);
+      // The internal network went with its container.
+      await expect(docker.getNetwork(chromaOne.networks[0]!.name).inspect()).rejects.toThrow(/no such network|not found/i);
+      expect(await docker.listContainers({ all: true, filters: { label: [`stackvault.throwaway-for=${dir}`] } })).toEqual([]);
+    } finally {
+      await probe.remove({ force: true }).catch(() => undefined);
+    }
+  });
+});
