@@ -2,7 +2,8 @@
 # Set-up steps shared by bot.sh, scripts/test.sh and scripts/build-images.sh.
 # Sourced, not executed. Every step is idempotent and quiet when there is nothing to do.
 
-SV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# CDPATH='' : a relative `cd` (bot.sh run as repo/bot.sh) must not search CDPATH.
+SV_ROOT=$(CDPATH='' cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 SV_TOOLS="$SV_ROOT/.tools"          # project-local installs (Node); git-ignored
 SV_MIN_NODE_MAJOR=22
 

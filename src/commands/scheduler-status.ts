@@ -1,8 +1,12 @@
 import type { SchedulerStatus } from '../core/scheduler.js';
+import { resolve } from 'node:path';
 import { formatAge, formatDate } from '../util/format.js';
 import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
+
+/** A value as one word to paste into a shell: as it is when that is safe, else single-quoted. */
+const shellWord = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
 
 export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerStatus>({
   path: 'scheduler status',
@@ -13,13 +17,14 @@ export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerS
     const { schedulerStatus } = await import('../core/scheduler.js');
     return { data: await schedulerStatus(flags.dir) };
   },
-  render(s, io) {
+  render(s, io, { dir }) {
     const now = new Date();
     const at = (iso?: string) => (iso ? `${formatDate(new Date(iso))} (${formatAge(new Date(iso), now)})` : '-');
     io.say(s.installed ? `Installed: ${s.type} backups ${s.words} (${s.expr})` : 'Not installed. Install with: ./bot.sh scheduler install daily');
     if (s.installed) {
       io.say(`Next run:    ${formatDate(new Date(s.nextRun!))}`);
-      io.say(`Log:         ${s.log ?? '-'}`);
+      io.say(`Log:         ${s.log === undefined ? '-' : shown(s.log)}`);
+      if (s.lineProblem) io.say(`warning: ${s.lineProblem}: an older stackvault wrote it; install the schedule again.`);
       if (!s.cronRunning) io.say('warning: no cron daemon is running, so the schedule will never fire (Debian: service cron start).');
     }
     // The state file is input (it sits in the backup directory): its strings are shown escaped.
@@ -28,6 +33,11 @@ export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerS
     );
     if (s.stateProblem) io.say(`warning: ${shown(s.stateProblem)}; the next scheduled run writes it again.`);
     io.say(`Last successful backup: ${s.lastSuccessful ? `${s.lastSuccessful.id}, ${at(s.lastSuccessful.createdAt)}` : 'none'}`);
-    if (s.overdue) io.say('warning: the schedule is overdue: no run for more than two intervals. Check the log and the cron daemon.');
+    if (s.installed && s.dir !== undefined && resolve(s.dir) !== resolve(dir))
+      io.say(`warning: the installed schedule backs up to ${shown(s.dir)}, so the runs shown here are not its own; see: ./bot.sh scheduler status --dir ${shellWord(shown(s.dir))}`);
+    const sinceInstall = s.installedAt !== undefined && (!s.lastRun || s.lastRun.at < s.installedAt);
+    if (s.overdue && sinceInstall)
+      io.say(`warning: the schedule is overdue: it has not run since it was installed ${at(s.installedAt)}, more than two intervals ago. Check the log and the cron daemon.`);
+    else if (s.overdue) io.say('warning: the schedule is overdue: no run for more than two intervals. Check the log and the cron daemon.');
   },
 });

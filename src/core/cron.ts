@@ -136,3 +136,129 @@ export function expectedIntervalMs(expr: string, from: Date): number {
   const a = nextRun(expr, from);
   return nextRun(expr, a).getTime() - a.getTime();
 }
+
+// ---------------------------------------------------------------------------------------------
+// The crontab line: what cron does to its command part (crontab(5), Debian cron's do_command.c).
+
+/** The first control character in `value` (newline, CR, anything below 0x20, DEL), shown as \xNN. */
+export function controlCharacterIn(value: string): string | undefined {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+  const c = /[\x00-\x1f\x7f]/.exec(value)?.[0];
+  return c === undefined ? undefined : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * One value as one shell word for a crontab line: single-quoted, and a `%` always right after
+ * an empty `''`, so no `%` of the command follows a backslash (cron cannot pass `\%` through:
+ * see `cronEscape`). Values must hold no control character (crontab is line-based).
+ */
+export const cronQuote = (value: string) => `'${value.replaceAll("'", "'\\''").replaceAll('%', "''%")}'`;
+
+/**
+ * A shell command as the command part of a crontab line: cron ends the command at the first `%`
+ * and turns `\%` into `%`, so every `%` is written `\%`. A `%` right after a backslash cannot be
+ * written at all (cron reads `\\%` as `\\` and an end), which `cronQuote` never produces.
+ */
+export function cronEscape(command: string): string {
+  if (/\\%/.test(command)) throw new Error(`a % after a backslash cannot be written into a crontab line: ${command}`);
+  return command.replaceAll('%', '\\%');
+}
+
+/**
+ * What cron runs for the command part of a line, and what it writes to its stdin: up to the
+ * first `%` not escaped by a backslash, `\%` read as `%` (any other backslash pair kept as is),
+ * the rest after `%` as stdin with each further `%` a newline. Debian cron's rule, as a function.
+ */
+export function cronCommand(commandPart: string): { command: string; stdin?: string } {
+  let out = '';
+  let escaped = false;
+  for (let i = 0; i < commandPart.length; i++) {
+    const c = commandPart[i]!;
+    if (escaped) {
+      out = c === '%' ? `${out.slice(0, -1)}%` : out + c;
+      escaped = false;
+    } else if (c === '%') {
+      return { command: out, stdin: commandPart.slice(i + 1).replaceAll('%', '\n') };
+    } else {
+      escaped = c === '\\';
+      out += c;
+    }
+  }
+  return { command: out };
+}
+
+/** The command part of one crontab line: what follows the five fields or the `@` shorthand. */
+export function commandPartOf(line: string): string {
+  const m = /^\s*(?:@\S+|(?:\S+[ \t]+){4}\S+)[ \t]+(.*)$/s.exec(line);
+  return m?.[1] ?? '';
+}
+
+/**
+ * The shell words of a command as stackvault writes it (single quotes, backslash escapes, a
+ * `#` comment at the end), enough to read back its own line's values. Double quotes are not
+ * stackvault's and are kept as plain characters.
+ */
+export function shellWords(command: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!;
+    if (c === "'") {
+      const end = command.indexOf("'", i + 1);
+      word = (word ?? '') + command.slice(i + 1, end < 0 ? undefined : end);
+      i = end < 0 ? command.length : end;
+    } else if (c === '\\' && i + 1 < command.length) {
+      word = (word ?? '') + command[++i];
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (c === '#' && word === undefined) {
+      break;
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** Whether a line ends outside single quotes when read from `quoted` (inside quotes or not) on. */
+function endsQuoted(line: string, quoted: boolean): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) quoted = c !== "'";
+    else if (c === '\\') i++;
+    else if (c === "'") quoted = true;
+  }
+  return quoted;
+}
+
+/**
+ * Where the entries `isOurs` claims are among a crontab's lines. An entry starts at a line
+ * `startsEntry` accepts and, when a quoted value held a newline (lines an older stackvault
+ * wrote), goes on over the following lines until its quotes close; it is ours when that last
+ * line carries the marker. A marked line outside any such entry is one too.
+ */
+export function entrySpans(lines: readonly string[], startsEntry: (line: string) => boolean, isOurs: (line: string) => boolean): Array<{ start: number; end: number }> {
+  const spans: Array<{ start: number; end: number }> = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (startsEntry(lines[i]!)) {
+      let end = i;
+      let quoted = endsQuoted(lines[i]!, false);
+      while (quoted && end + 1 < lines.length) quoted = endsQuoted(lines[++end]!, quoted);
+      if (!quoted && isOurs(lines[end]!)) {
+        spans.push({ start: i, end });
+        i = end;
+        continue;
+      }
+    }
+    if (isOurs(lines[i]!)) spans.push({ start: i, end: i });
+  }
+  return spans;
+}
+
+/** The crontab's lines without the entries `entrySpans` finds; blank lines and everything else kept. */
+export function withoutEntries(lines: readonly string[], startsEntry: (line: string) => boolean, isOurs: (line: string) => boolean): string[] {
+  const spans = entrySpans(lines, startsEntry, isOurs);
+  return lines.filter((_, i) => !spans.some((s) => i >= s.start && i <= s.end));
+}

@@ -49,7 +49,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2430;background:#ff
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #d8dee8;border-radius:6px;padding:10px 14px;min-width:180px}.card b{display:block;font-size:18px}
 table{border-collapse:collapse;margin-top:8px}td,th{border-bottom:1px solid #e4e8ef;padding:4px 10px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.partial td{background:#fff6e0}svg{border:1px solid #e4e8ef;border-radius:6px;background:#fbfcfe}.legend span{margin-right:14px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
-.muted{color:#6a7483}
+.muted{color:#6a7483}.overdue{color:#b3261e}
 </style></head><body>
 <h1>stackvault report</h1>
 <p class="muted">${esc(input.dir)}, made ${esc(input.now.toISOString().slice(0, 16).replace('T', ' '))} UTC</p>
@@ -58,7 +58,7 @@ tr.partial td{background:#fff6e0}svg{border:1px solid #e4e8ef;border-radius:6px;
 <div class="card">On disk<b>${bytes(backups.reduce((n, b) => n + b.bytes, 0))}</b></div>
 <div class="card">Newest<b>${newest ? esc(newest.createdAt.slice(0, 16).replace('T', ' ')) : '-'}</b>${newest ? esc(newest.status) : ''}</div>
 <div class="card">Last fully successful<b>${good ? esc(good.createdAt.slice(0, 16).replace('T', ' ')) : 'none'}</b></div>
-<div class="card">Scheduler<b>${sched?.installed ? esc(sched.words ?? sched.expr ?? 'installed') : 'not installed'}</b>${sched?.lastRun ? `last run ${esc(sched.lastRun.at.slice(0, 16).replace('T', ' '))}: ${esc(sched.lastRun.result)}` : 'no run yet'}${sched?.nextRun ? `<br>next ${esc(sched.nextRun.slice(0, 16).replace('T', ' '))}` : ''}</div>
+<div class="card">Scheduler<b>${sched?.installed ? esc(sched.words ?? sched.expr ?? 'installed') : 'not installed'}</b>${sched?.lastRun ? `last run ${esc(sched.lastRun.at.slice(0, 16).replace('T', ' '))}: ${esc(sched.lastRun.result)}` : 'no run yet'}${sched?.nextRun ? `<br>next ${esc(sched.nextRun.slice(0, 16).replace('T', ' '))}` : ''}${sched?.overdue ? `<br><strong class="overdue">overdue: no run for more than two intervals${sched.lastRun ? '' : ' since it was installed'}</strong>` : ''}</div>
 </div>
 <h2>Size per service (compressed)</h2>
 ${lineChart(

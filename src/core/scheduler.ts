@@ -12,7 +12,26 @@ import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog } from './catalog.js';
 import { REPO_ROOT } from './compose.js';
 import { createBackup, type CreateDeps } from './create.js';
-import { cronOfLine, describeSchedule, expectedIntervalMs, nextRun, parseCron, type Schedule } from './cron.js';
+import {
+  commandPartOf,
+  controlCharacterIn,
+  cronCommand,
+  cronEscape,
+  cronOfLine,
+  cronQuote,
+  describeSchedule,
+  expectedIntervalMs,
+  nextRun,
+  parseCron,
+  type Schedule,
+  shellWords,
+  entrySpans,
+  withoutEntries,
+} from './cron.js';
+import { parseHosts } from '../docker/endpoints.js';
+import type { ContainerSummary, DockerEngine } from '../docker/engine.js';
+import { shown } from '../util/terminal.js';
+import { LABELS } from './selection.js';
 import { executeRemoval, planPrune } from './removal.js';
 import { listOffsite, pruneOffsite, storeNewAndPending } from './offsite.js';
 import { requireOffsite } from '../offsite/restic.js';
@@ -22,8 +41,6 @@ import type { RetentionPolicy } from './retention.js';
 export const CRON_MARKER = '# stackvault-scheduler';
 export const SCHEDULER_LOG = 'scheduler.log';
 const STATE_FILE = '.scheduler-state.json';
-
-const shq = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 async function readCrontab(): Promise<string> {
   const r = await execa('crontab', ['-l'], { reject: false });
@@ -37,7 +54,26 @@ async function writeCrontab(text: string): Promise<void> {
   if (r.exitCode !== 0) throw new StackvaultError(`crontab - failed: ${r.stderr.trim()}`);
 }
 
-const withoutOurs = (text: string) => text.split('\n').filter((l) => l.trim() && !l.includes(CRON_MARKER));
+/** The start of a line stackvault writes (this version's and older ones': `cd` first, or `umask` then `cd`). */
+const startsOurEntry = (line: string) => /^(?:umask 077 && )?cd '/.test(commandPartOf(line));
+
+/**
+ * The crontab without our entry; the user's lines, blank ones included, as they were. An entry
+ * an older version wrote over several lines (a newline in a value) is removed whole.
+ */
+export function crontabWithoutOurs(text: string): string[] {
+  return withoutEntries(crontabLines(text), startsOurEntry, isMarked);
+}
+
+/** Our entry as cron holds it (several lines when an older version wrote a newline into it), or undefined. */
+export function ourEntry(text: string): string[] | undefined {
+  const lines = crontabLines(text);
+  const span = entrySpans(lines, startsOurEntry, isMarked)[0];
+  return span && lines.slice(span.start, span.end + 1);
+}
+
+const crontabLines = (text: string) => (text === '' ? [] : text.split('\n'));
+const isMarked = (line: string) => line.includes(CRON_MARKER);
 
 export interface InstallOptions {
   dir: string;
@@ -53,9 +89,158 @@ export interface InstallOptions {
 
 /** restic's variables a cron job needs; secrets themselves stay in files or commands, never in the crontab. */
 const RESTIC_VARIABLES = ['RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND', 'RESTIC_CACHE_DIR'];
+/** Where the engines are and their TLS files or contexts (no secrets: those stay in files). */
+const DOCKER_VARIABLES = ['DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CERT_PATH', 'DOCKER_TLS_VERIFY', 'DOCKER_CONTEXT'];
+
+/** Everything one crontab line holds; `jobLine` writes it. */
+export interface JobLine {
+  expr: string;
+  type: Schedule['type'];
+  repoRoot: string;
+  /** Variables set for the run, in order (PATH first). */
+  env: ReadonlyArray<readonly [string, string]>;
+  dir: string;
+  log: string;
+  project?: string;
+  encryptTo?: readonly string[];
+  ping?: string;
+  offsite?: boolean;
+  hosts?: readonly string[];
+  metrics?: string;
+  installedAt: Date;
+}
+
+/** Each value of a line with the words that name it in a message. */
+const namedValues = (job: JobLine): Array<[string, string | undefined]> => [
+  ['--dir', job.dir],
+  ['--dir', job.log],
+  ['--project', job.project],
+  ['--ping', job.ping],
+  ['--metrics', job.metrics],
+  ...(job.encryptTo ?? []).map((v): [string, string] => ['--encrypt-to', v]),
+  ...(job.hosts ?? []).map((v): [string, string] => ['--host', v]),
+  ['the repository path', job.repoRoot],
+  ...job.env.map(([name, v]): [string, string] => [name, v]),
+];
+
+/**
+ * Why a value cannot go into a crontab line, if one cannot: crontab is line-based, so a newline
+ * in a value would end the entry and start another (a line of the value's choosing).
+ */
+export function lineValueProblem(name: string, value: string | undefined): string | undefined {
+  const c = value === undefined ? undefined : controlCharacterIn(value);
+  return c ? `${name} holds a control character (${c}), which cannot be written into a crontab line.` : undefined;
+}
+
+/**
+ * The crontab line: cd to the repository, the variables, `./bot.sh scheduler run` with the
+ * job's flags, output appended to the log. Every value is one quoted shell word, `%` escaped
+ * for cron; the marker comment ends it with the install time, for `status`.
+ */
+export function jobLine(job: JobLine): string {
+  for (const [name, value] of namedValues(job)) {
+    const problem = lineValueProblem(name, value);
+    if (problem) throw new StackvaultError(problem, ExitCode.usage);
+  }
+  const q = cronQuote;
+  const command = [
+    'umask 077 &&', // the log and everything the run writes: owner only
+    `cd ${q(job.repoRoot)} &&`,
+    ...job.env.map(([name, value]) => `${name}=${q(value)}`),
+    `./bot.sh scheduler run --type ${job.type} --dir ${q(job.dir)}`,
+    ...(job.project !== undefined ? [`--project ${q(job.project)}`] : []),
+    ...(job.encryptTo?.length ? [`--encrypt-to ${job.encryptTo.map(q).join(' ')}`] : []),
+    ...(job.ping !== undefined ? [`--ping ${q(job.ping)}`] : []),
+    ...(job.offsite ? ['--offsite'] : []),
+    ...(job.hosts ?? []).map((h) => `--host ${q(h)}`),
+    ...(job.metrics !== undefined ? [`--metrics ${q(job.metrics)}`] : []),
+    `>> ${q(job.log)} 2>&1`,
+  ].join(' ');
+  return `${job.expr} ${cronEscape(command)} ${CRON_MARKER} installed ${job.installedAt.toISOString()}`;
+}
+
+/** What `status` reads back from our line: the schedule, its flags, the install time, and whether cron cuts it. */
+export interface InstalledJob {
+  expr: string;
+  type?: string;
+  dir?: string;
+  log?: string;
+  installedAt?: string;
+  /** Why cron cannot run the entry as written (an older version wrote it), if so. */
+  problem?: string;
+}
+
+/** Our entry read back: `entry` is its lines (one, unless an older version wrote a newline into a value). */
+export function installedJob(entry: readonly string[]): InstalledJob {
+  const line = entry.join('\n');
+  const { command, stdin } = cronCommand(commandPartOf(line));
+  const words = shellWords(command);
+  const after = (flag: string) => {
+    const i = words.indexOf(flag);
+    return i < 0 ? undefined : words[i + 1];
+  };
+  const installedAt = new RegExp(`${CRON_MARKER} installed (\\S+)\\s*$`).exec(entry.at(-1) ?? '')?.[1];
+  return {
+    expr: cronOfLine(line),
+    type: after('--type'),
+    dir: after('--dir'),
+    log: words.includes('2>&1') ? after('>>') : undefined,
+    ...(installedAt && isoInstant(installedAt) !== undefined ? { installedAt } : {}),
+    ...(entry.length > 1
+      ? { problem: `the installed entry spans ${entry.length} crontab lines (a value held a newline), so cron runs pieces of it` }
+      : stdin !== undefined
+        ? { problem: 'cron ends the installed command at a % sign, so it cannot run' }
+        : {}),
+  };
+}
+
+/**
+ * Overdue: no run within two intervals (plus ten minutes' slack) of the later of the last run
+ * and the install. A schedule that never ran is overdue two intervals after it was installed;
+ * without either time (a line from an older version, never run) nothing can be said.
+ */
+export function isOverdue(expr: string, now: Date, lastRunAt?: string, installedAt?: string): boolean {
+  const since = Math.max(lastRunAt ? new Date(lastRunAt).getTime() : 0, installedAt ? new Date(installedAt).getTime() : 0);
+  return since > 0 && now.getTime() - since > 2 * expectedIntervalMs(expr, now) + 10 * 60_000;
+}
+
+/** Checks install needs before writing anything; an engine only to say whether the project exists. */
+export interface InstallDeps {
+  engine?: () => DockerEngine;
+  now?: Date;
+}
 
 /** Writes (or replaces) our one crontab line; other lines are kept as they are. */
-export async function installSchedule(schedule: Schedule, options: InstallOptions): Promise<{ line: string; log: string }> {
+export async function installSchedule(schedule: Schedule, options: InstallOptions, deps: InstallDeps = {}): Promise<{ line: string; log: string; warnings: string[] }> {
+  // Everything the line will hold is checked before anything is created or written.
+  const env: Array<[string, string]> = [
+    // cron runs with a bare PATH; keep the one we were installed with so node and docker are found.
+    ['PATH', process.env.PATH ?? '/usr/bin:/bin'],
+    ...DOCKER_VARIABLES.filter((v) => process.env[v]).map((v): [string, string] => [v, process.env[v]!]),
+    ...(options.offsite ? RESTIC_VARIABLES.filter((v) => process.env[v]).map((v): [string, string] => [v, process.env[v]!]) : []),
+  ];
+  const metrics = options.metrics === undefined ? undefined : resolve(options.metrics);
+  const draft: JobLine = {
+    expr: schedule.expr,
+    type: schedule.type,
+    repoRoot: REPO_ROOT,
+    env,
+    dir: resolve(options.dir),
+    log: join(resolve(options.dir), SCHEDULER_LOG),
+    project: options.project,
+    encryptTo: options.encryptTo,
+    ping: options.ping,
+    offsite: options.offsite,
+    hosts: options.hosts,
+    metrics,
+    installedAt: deps.now ?? new Date(),
+  };
+  for (const [name, value] of [['--dir', options.dir], ...namedValues(draft)] as Array<[string, string | undefined]>) {
+    const problem = lineValueProblem(name, value);
+    if (problem) throw new StackvaultError(problem, ExitCode.usage);
+  }
+  if (options.ping !== undefined) checkPingUrl(options.ping);
+  if (options.hosts?.length) parseHosts(options.hosts); // names, addresses, contexts: now, not at 02:00
   for (const r of options.encryptTo ?? []) await checkRecipient(r); // a typo must fail now, not at 02:00
   if (options.offsite) {
     requireOffsite();
@@ -64,40 +249,55 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
     }
     await listOffsite(); // the repository answers and the password opens it: now, not at 02:00
   }
-  if (options.metrics) {
+  if (metrics) {
     // Where the metrics go must be writable now, not found out at 02:00.
-    await access(dirname(resolve(options.metrics)), constants.W_OK).catch(() => {
+    await access(dirname(metrics), constants.W_OK).catch(() => {
       throw new StackvaultError(`--metrics ${options.metrics}: its directory does not exist or is not writable.`, ExitCode.usage);
     });
   }
   const dir = await ensureBackupDir(options.dir);
   const log = join(dir, SCHEDULER_LOG);
-  if (options.ping && !/^https?:\/\//.test(options.ping)) throw new StackvaultError(`--ping must be an http(s) URL.`, ExitCode.usage);
-  // cron runs with a bare PATH; keep the one we were installed with so node and docker are found.
-  const command = [
-    'umask 077 &&', // the log and everything the run writes: owner only
-    `cd ${shq(REPO_ROOT)} &&`,
-    `PATH=${shq(process.env.PATH ?? '/usr/bin:/bin')}`,
-    // Where the engines are and their TLS files or contexts (no secrets: those stay in files).
-    ...['DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CERT_PATH', 'DOCKER_TLS_VERIFY', 'DOCKER_CONTEXT'].filter((v) => process.env[v]).map((v) => `${v}=${shq(process.env[v]!)}`),
-    ...(options.offsite ? RESTIC_VARIABLES.filter((v) => process.env[v]).map((v) => `${v}=${shq(process.env[v]!)}`) : []),
-    `./bot.sh scheduler run --type ${schedule.type} --dir ${shq(dir)}`,
-    ...(options.project ? [`--project ${shq(options.project)}`] : []),
-    ...(options.encryptTo?.length ? [`--encrypt-to ${options.encryptTo.map(shq).join(' ')}`] : []),
-    ...(options.ping ? [`--ping ${shq(options.ping)}`] : []),
-    ...(options.offsite ? ['--offsite'] : []),
-    ...(options.hosts ?? []).map((h) => `--host ${shq(h)}`),
-    ...(options.metrics ? [`--metrics ${shq(resolve(options.metrics))}`] : []),
-    `>> ${shq(log)} 2>&1`,
-  ].join(' ');
-  const line = `${schedule.expr} ${command} ${CRON_MARKER}`;
-  await writeCrontab(`${[...withoutOurs(await readCrontab()), line].join('\n')}\n`);
-  return { line, log };
+  const line = jobLine({ ...draft, dir, log });
+  const warnings = options.project !== undefined && deps.engine ? [await projectWarning(deps.engine, options.project)].filter((w) => w !== undefined) : [];
+  await writeCrontab(`${[...crontabWithoutOurs(await readCrontab()), line].join('\n')}\n`);
+  return { line, log, warnings };
+}
+
+/** --ping: an http(s) URL with a host, checked at install. */
+export function checkPingUrl(value: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || !url.hostname || !/^https?:\/\//i.test(value)) {
+    throw new StackvaultError(`--ping must be an http(s) URL with a host (https://hc-ping.com/UUID), not '${shown(value)}'.`, ExitCode.usage);
+  }
+}
+
+/**
+ * A warning when no container (running or not) of the project exists: a typo would fail every
+ * run at 02:00 with exit 4. Only a warning: the stack may be down while the schedule is set up.
+ */
+async function projectWarning(engine: () => DockerEngine, project: string): Promise<string | undefined> {
+  try {
+    const containers = await engine().listContainers({ all: true });
+    return projectMissing(containers, project);
+  } catch (err) {
+    return `could not ask Docker whether Compose project '${shown(project)}' exists (${err instanceof Error ? shown(err.message) : String(err)}); each run backs up only its containers.`;
+  }
+}
+
+/** The warning for a --project no container carries, or undefined. */
+export function projectMissing(containers: ReadonlyArray<Pick<ContainerSummary, 'labels'>>, project: string): string | undefined {
+  if (containers.some((c) => c.labels[LABELS.composeProject] === project)) return undefined;
+  return `no container of Compose project '${shown(project)}' exists now, so a run would find nothing to back up (exit 4) unless the stack is up by then: check the name.`;
 }
 
 export async function uninstallSchedule(): Promise<boolean> {
   const current = await readCrontab();
-  const kept = withoutOurs(current);
+  const kept = crontabWithoutOurs(current);
   const had = current.split('\n').some((l) => l.includes(CRON_MARKER));
   if (had) await writeCrontab(kept.length ? `${kept.join('\n')}\n` : '');
   return had;
@@ -120,41 +320,50 @@ export interface SchedulerStatus {
   words?: string;
   nextRun?: string;
   log?: string;
+  /** The backup directory the installed job writes to. */
+  dir?: string;
+  /** When the installed line was written (lines of older versions do not say). */
+  installedAt?: string;
+  /** Why cron cannot run the installed entry as written (an older version wrote it). */
+  lineProblem?: string;
   cronRunning: boolean;
   lastRun?: RunState;
   /** Why the state file of the last run was not read (then the last run is unknown). */
   stateProblem?: string;
   lastSuccessful?: { id: string; createdAt: string };
+  /** No run within two intervals of the last run, or of the install when there was none since. */
   overdue: boolean;
 }
 
 export async function schedulerStatus(dirOption: string, now = new Date()): Promise<SchedulerStatus> {
-  const line = (await readCrontab()).split('\n').find((l) => l.includes(CRON_MARKER));
+  const entry = ourEntry(await readCrontab());
   const cronRunning = (await execa('pgrep', ['-x', 'cron'], { reject: false })).exitCode === 0 || (await execa('pgrep', ['-x', 'crond'], { reject: false })).exitCode === 0;
   const dir = resolve(dirOption);
   const { lastRun, stateProblem } = await readState(dir);
   const catalog = await readCatalog(dir).catch(() => undefined);
   const good = catalog?.backups.find((b) => b.manifest.status === 'ok');
   const status: SchedulerStatus = {
-    installed: Boolean(line),
+    installed: Boolean(entry),
     cronRunning,
     lastRun,
     ...(stateProblem ? { stateProblem } : {}),
     lastSuccessful: good ? { id: good.manifest.id, createdAt: good.manifest.createdAt } : undefined,
     overdue: false,
   };
-  if (line) {
-    const expr = cronOfLine(line);
-    parseCron(expr);
-    const type = /--type (\S+)/.exec(line)?.[1];
-    status.expr = expr;
-    status.type = type;
-    status.words = describeSchedule(expr);
-    status.nextRun = nextRun(expr, now).toISOString();
-    status.log = /2>&1/.test(line) ? (/>> '([^']+)'/.exec(line)?.[1] ?? undefined) : undefined;
-    // Overdue: no run within two intervals (plus slack) of now.
-    const last = lastRun ? new Date(lastRun.at).getTime() : 0;
-    status.overdue = now.getTime() - last > 2 * expectedIntervalMs(expr, now) + 10 * 60_000 && Boolean(lastRun);
+  if (entry) {
+    const job = installedJob(entry);
+    parseCron(job.expr);
+    status.expr = job.expr;
+    status.type = job.type;
+    status.words = describeSchedule(job.expr);
+    status.nextRun = nextRun(job.expr, now).toISOString();
+    status.log = job.log;
+    status.dir = job.dir;
+    if (job.installedAt) status.installedAt = job.installedAt;
+    if (job.problem) status.lineProblem = job.problem;
+    // The runs recorded here are the schedule's only when it writes here.
+    const here = job.dir === undefined || resolve(job.dir) === dir;
+    status.overdue = here && !stateProblem && isOverdue(job.expr, now, lastRun?.at, job.installedAt);
   }
   return status;
 }

@@ -69,4 +69,17 @@ describe('backup report', () => {
   ])('a manifest with %s is refused by the catalog before the report reads it', (_what, over) => {
     expect(manifestProblem(writtenManifest(ID, [postgres()], over), NOW)).toBeDefined();
   });
+
+  it.each([
+    [{ installed: true, cronRunning: true, overdue: true }, 'overdue: no run for more than two intervals since it was installed'],
+    [
+      { installed: true, cronRunning: true, overdue: true, lastRun: { at: '2026-11-01T02:00:00.000Z', type: 'daily', result: 'ok' as const, durationMs: 1 } },
+      'overdue: no run for more than two intervals<',
+    ],
+    [{ installed: true, cronRunning: true, overdue: false }, undefined],
+  ])('says when the schedule is overdue (%j)', (scheduler, text) => {
+    const html = renderReport({ dir: '/b', backups: [backup()], scheduler, now: NOW });
+    if (text) expect(html).toContain(text);
+    else expect(html).not.toContain('overdue:');
+  });
 });
