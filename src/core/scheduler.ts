@@ -28,7 +28,7 @@ import {
   entrySpans,
   withoutEntries,
 } from './cron.js';
-import { parseHosts } from '../docker/endpoints.js';
+import { defaultEndpoint, parseHosts } from '../docker/endpoints.js';
 import type { ContainerSummary, DockerEngine } from '../docker/engine.js';
 import { shown } from '../util/terminal.js';
 import { LABELS } from './selection.js';
@@ -241,11 +241,20 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
   }
   if (options.ping !== undefined) checkPingUrl(options.ping);
   if (options.hosts?.length) parseHosts(options.hosts); // names, addresses, contexts: now, not at 02:00
+  if (process.env.DOCKER_HOST) defaultEndpoint(); // copied into the line: no password in it, ever
   for (const r of options.encryptTo ?? []) await checkRecipient(r); // a typo must fail now, not at 02:00
   if (options.offsite) {
     requireOffsite();
     if (!process.env.RESTIC_PASSWORD_FILE && !process.env.RESTIC_PASSWORD_COMMAND) {
       throw new StackvaultError('A scheduled offsite copy needs RESTIC_PASSWORD_FILE or RESTIC_PASSWORD_COMMAND: RESTIC_PASSWORD would have to be written into the crontab.', ExitCode.usage);
+    }
+    // The line is the argv of cron's shell for the whole run, which every local user can list.
+    if (repositoryHoldsPassword(process.env.RESTIC_REPOSITORY)) {
+      throw new StackvaultError(
+        'RESTIC_REPOSITORY holds a password (user:password@host), which would be written into the crontab, where every local user sees it in the process list of each run.',
+        ExitCode.usage,
+        'Write the repository into a file only you can read and set RESTIC_REPOSITORY_FILE to it instead (restic reads it from there).',
+      );
     }
     await listOffsite(); // the repository answers and the password opens it: now, not at 02:00
   }
@@ -472,3 +481,6 @@ async function ping(url: string | undefined, suffix: string, say: (line: string)
     say(`warning: ping ${suffix || '(success)'} failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
+
+/** A repository address with a password in its user info (`rest:https://user:pass@host/`: the authority runs to the first /, its user info to its last @). */
+export const repositoryHoldsPassword = (repository: string | undefined): boolean => repository !== undefined && /\/\/[^/:@\s]*:[^/\s]*@/.test(repository);

@@ -44,7 +44,11 @@ export function shownRepository(env: NodeJS.ProcessEnv = process.env): string {
   return redactUrls(repo);
 }
 
-const redactUrls = (text: string) => text.replace(/(\/\/)[^/@\s]*@/g, '$1***@');
+/**
+ * Every URL's user info hidden, up to the last @ before the host (as Go's url.Parse, and so
+ * restic, reads it: a password may hold @ and /).
+ */
+const redactUrls = (text: string) => text.replace(/(\/\/)\S*@(?=[^@\s]*$|[^@\s]*\s)/g, '$1***@');
 
 export interface ResticRun {
   input?: Readable;

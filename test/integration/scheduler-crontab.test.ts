@@ -122,6 +122,23 @@ describe('scheduler: the crontab line (fake crontab)', () => {
     expect(await tab()).toBe(`${MINE.join('\n')}\n`);
   });
 
+  it('no password goes into the crontab: an engine address or a restic repository holding one is refused at install (secrets hunt 2, 3)', async () => {
+    await writeFile(table, `${MINE.join('\n')}\n`);
+    const pw = join(root, 'restic-pw');
+    await writeFile(pw, 'repo-password\n');
+    for (const [args, extra, says] of [
+      [['--host', 'prod=ssh://user:Ssh-Pw-1@127.0.0.1:2222'], {}, /holds a password/],
+      [[], { DOCKER_HOST: 'tcp://user:Tcp-Pw-2@127.0.0.1:1' }, /holds a password/],
+      [['--offsite'], { RESTIC_REPOSITORY: 'rest:http://ruser:Rest@Pw-5566@127.0.0.1:18765/', RESTIC_PASSWORD_FILE: pw }, /RESTIC_REPOSITORY holds a password/],
+    ] as const) {
+      const r = await bot(['scheduler', 'install', 'daily', '--dir', join(root, 'secret'), ...args], { env: { ...env(), ...extra } });
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(String(r.stderr)).toMatch(says);
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/Pw-[0-9]/);
+    }
+    expect(await tab()).toBe(`${MINE.join('\n')}\n`);
+  });
+
   it('uninstall removes an entry an older version spread over several lines, and only it; status says it cannot run (HUNT-LABELS 3)', async () => {
     // What the version before this fix wrote for --dir $'/tmp/nl\n* * * * * touch /tmp/svt-PWNED #'.
     const older = [

@@ -44,6 +44,22 @@ describe('restic failures, in one sentence', () => {
     expect(none.message).toMatch(/There is no restic repository at .*\(restic: unable to open config file: <config\/> does not exist\)/);
   });
 
+  it.each([
+    ['rest:http://ruser:Rest@Pw-5566@127.0.0.1:18765/', 'rest:http://***@127.0.0.1:18765/', ['Rest', 'Pw-5566']],
+    ['rest:https://u:p/a@ss@host/x', 'rest:https://***@host/x', ['p/a', 'ss@']],
+    ['s3:https://key:se@cret@s3.example/bucket', 's3:https://***@s3.example/bucket', ['se@cret', 'cret']],
+    ['rest:https://backup.example/bot', 'rest:https://backup.example/bot', []],
+  ])('hides all of the user info of %s, up to its last @', (repo, shown, hidden) => {
+    process.env.RESTIC_REPOSITORY = repo;
+    try {
+      expect(shownRepository()).toBe(shown);
+      const e = classify(`Fatal: unable to open repository at ${repo}: dial tcp: connection refused\nthen ${repo} again\n`, 1);
+      for (const h of hidden) expect(e.message).not.toContain(h);
+    } finally {
+      delete process.env.RESTIC_REPOSITORY;
+    }
+  });
+
   it('never shows a password that is part of the repository URL', () => {
     process.env.RESTIC_REPOSITORY = 'rest:https://user:hunter2@backup.example/bot';
     try {

@@ -4,7 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { controlCharacterIn, cronCommand, cronEscape, cronQuote, shellWords } from '../../src/core/cron.js';
-import { CRON_MARKER, checkPingUrl, crontabWithoutOurs, installedJob, isOverdue, type JobLine, jobLine, lineValueProblem, ourEntry, projectMissing } from '../../src/core/scheduler.js';
+import {
+  CRON_MARKER,
+  checkPingUrl,
+  crontabWithoutOurs,
+  installedJob,
+  isOverdue,
+  type JobLine,
+  jobLine,
+  lineValueProblem,
+  ourEntry,
+  projectMissing,
+  repositoryHoldsPassword,
+} from '../../src/core/scheduler.js';
 import { cronRuns } from '../support/cron-sim.js';
 
 /** Values that have broken or could break a crontab line: %, quotes, backslashes, shell syntax. */
@@ -217,5 +229,21 @@ describe('--project that names no container (finding 17)', () => {
     const w = projectMissing(containers, project);
     expect(w !== undefined).toBe(warns);
     if (w) expect(w).toContain(`'${project}'`);
+  });
+});
+
+describe('a restic repository address with a password never goes into the crontab', () => {
+  it.each([
+    ['rest:http://ruser:RestPw-5566@127.0.0.1:18765/', true],
+    ['rest:https://ruser:Rest@Pw-5566@backup.example/bot', true],
+    ['s3:https://key:secret@s3.example/bucket', true],
+    ['rest:https://ruser@backup.example/bot', false], // a user, no password
+    ['rest:http://127.0.0.1:18765/', false],
+    ['rest:http://host:8000/repo@2024', false], // an @ in the path is no user info
+    ['/srv/restic-repo', false],
+    ['sftp:user@host:/srv/restic', false],
+    [undefined, false],
+  ] as const)('%s: %s', (repository, holds) => {
+    expect(repositoryHoldsPassword(repository)).toBe(holds);
   });
 });
