@@ -156,7 +156,7 @@ async function storeOffsiteAndReport(dir: string, id: string, io: CommandIO): Pr
   return failed ? ((failed.exitCode as ExitCodeValue | undefined) ?? ExitCode.offsite) : undefined;
 }
 
-function renderPlan(plan: BackupPlanResult): string {
+export function renderPlan(plan: BackupPlanResult): string {
   const lines = ['Dry run: nothing was touched. A backup would take:'];
   for (const s of plan.services) {
     if (s.notRunning) {
@@ -168,8 +168,9 @@ function renderPlan(plan: BackupPlanResult): string {
       continue;
     }
     const size = s.estimatedBytes !== undefined ? `, about ${formatBytes(s.estimatedBytes)}` : '';
-    const how = s.interrupts === 'online' ? 'stays online' : s.interrupts === 'paused' ? 'paused while copied' : 'stopped while copied';
-    lines.push(`  ${s.service} (${s.driver}, ${s.container}): ${s.method}; ${how}${size}`);
+    const how =
+      s.interrupts === 'online' ? 'stays online' : s.interrupts === 'paused' ? 'paused while copied' : s.interrupts === 'stopped' ? 'stopped while copied' : 'whether it is stopped is not known';
+    lines.push(`  ${s.service} (${s.driver}, ${s.container}): ${s.method ?? 'method not known'}; ${how}${size}`);
     for (const p of s.paths ?? []) lines.push(`      ${p}`);
     for (const k of s.skipped ?? []) lines.push(`      not backed up: ${k.path} (${k.why})`);
     for (const w of s.warnings ?? []) lines.push(`      warning: ${w}`);
