@@ -33,7 +33,14 @@ describe('progress renderers escape what they are given', () => {
     const level = chalk.level;
     chalk.level = 0;
     let written = '';
-    const stream = { isTTY: false, columns: 80, write: (s: string) => ((written += s), true) } as unknown as NodeJS.WriteStream;
+    const stream = {
+      isTTY: false,
+      columns: 80,
+      write: (s: string) => {
+        written += s;
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream;
     try {
       const sink = ttyProgress(stream);
       drive(sink);
