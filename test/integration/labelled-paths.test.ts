@@ -5,7 +5,7 @@ import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainer
 import { afterAll, describe, expect, it } from 'vitest';
 import { extractArtifact, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, sqlite } from '../support/containers.js';
+import { newProjectName, run, sqlite } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 
 /**
@@ -52,7 +52,7 @@ describe('stackvault.paths', () => {
     expect(archived).toBeGreaterThanOrEqual(live);
     const maxId = Number((await execa('sqlite3', [join(extracted, 'app.db'), 'SELECT max(id) FROM events'])).stdout.trim());
 
-    await sqlite(c, '/app/data/app.db', 'DELETE FROM events');
+    await run(c, ['sqlite3', '-cmd', '.timeout 10000', '/app/data/app.db', 'DELETE FROM events']); // the writer holds the lock now and then
     const restored = await bot(['backup', 'restore', id, '--yes', '--dir', dir]);
     expect(restored.exitCode, String(restored.stderr)).toBe(0);
     // The writer goes on after the restore: the backup's rows are those up to its last id.
