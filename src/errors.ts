@@ -18,6 +18,12 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * A message set inside a sentence of our own: its final full stop goes, so a sentence that
+ * quotes it ends with one full stop, not `..`.
+ */
+export const clause = (message: string | undefined): string => (message ?? '').trimEnd().replace(/(?<!\.)\.$/, '');
+
 export const exitCodeHelp = `Exit codes:
   0    success
   1    failure (nothing usable was produced)

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { COMMANDS } from './commands/all.js';
 import type { CommandIO, CommandModule, Outcome } from './commands/command.js';
+import { checkDirFlag } from './commands/dir-flag.js';
 import { SHARED_FLAGS } from './commands/shared-flags.js';
 import { ExitCode, exitCodeHelp } from './errors.js';
 import { TOOL_VERSION } from './version.js';
@@ -71,6 +72,8 @@ async function execute(command: CommandModule, args: string[], flags: Record<str
   // Under --json, stdout carries the JSON alone; lines for people go to stderr.
   const out = flags.json ? process.stderr : process.stdout;
   const io: CommandIO = { out, json: Boolean(flags.json), say: (line) => out.write(`${line}\n`) };
+  // Before anything reads or writes there (and before the operations log would try to).
+  if (typeof flags.dir === 'string') checkDirFlag(flags.dir);
   const once = async (): Promise<Outcome> => {
     const outcome = await command.run({ args, flags, io });
     if (outcome.data !== undefined) {

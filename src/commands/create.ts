@@ -4,6 +4,7 @@ import { type Compression, DEFAULT_COMPRESSION } from '../core/compression.js';
 import type { BackupType, Manifest } from '../core/manifest.js';
 import { ExitCode, type ExitCodeValue } from '../errors.js';
 import { formatBytes } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 import { defineCommand, type CommandIO } from './command.js';
 import { parseStopTimeout, wholeNumber } from './parse.js';
 import type { SharedFlagValues } from './shared-flags.js';
@@ -97,25 +98,29 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
       // After a verification the manifest on disk also holds its result and any fingerprint it recorded.
       const final = verified ? await readManifest(join(path, MANIFEST_FILE)) : manifest;
       const total = manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0);
-      io.say(`${failed.length ? 'Partial backup' : 'Backup'} ${manifest.id}: ${manifest.services.length - failed.length}/${manifest.services.length} services, ${formatBytes(total)} in ${path}`);
+      io.say(
+        shown(`${failed.length ? 'Partial backup' : 'Backup'} ${manifest.id}: ${manifest.services.length - failed.length}/${manifest.services.length} services, ${formatBytes(total)} in ${path}`),
+      );
       if (failed.length) {
-        io.say(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status === 'ok' ? `kept, but a restore would refuse it: ${s.restoreRefuses}` : `${s.status}: ${s.error}`})`).join('; ')}`);
+        io.say(
+          shown(`warning: not backed up: ${failed.map((s) => `${s.name} (${s.status === 'ok' ? `kept, but a restore would refuse it: ${s.restoreRefuses}` : `${s.status}: ${s.error}`})`).join('; ')}`),
+        );
         exitCode = ExitCode.partial;
       }
       if (flags.verbose || failed.length) {
-        for (const s of final.services) for (const w of s.warnings ?? []) io.say(`warning: ${s.name}: ${w}`);
+        for (const s of final.services) for (const w of s.warnings ?? []) io.say(shown(`warning: ${s.name}: ${w}`));
       }
       if (flags.verbose) {
         for (const s of final.services) {
-          for (const k of s.skipped ?? []) io.say(`  ${s.name}: not backed up: ${k.path} (${k.why})`);
+          for (const k of s.skipped ?? []) io.say(shown(`  ${s.name}: not backed up: ${k.path} (${k.why})`));
         }
-        for (const l of final.leftOut ?? []) io.say(`  left out: ${l.service ?? l.container} (${l.reason})`);
+        for (const l of final.leftOut ?? []) io.say(shown(`  left out: ${l.service ?? l.container} (${l.reason})`));
       }
       if (verified) {
-        for (const s of verified.services) io.say(s.ok ? `✅ ${s.service}: restored into a throwaway container and checked` : `❌ ${s.service}: does not restore: ${s.error}`);
+        for (const s of verified.services) io.say(shown(s.ok ? `✅ ${s.service}: restored into a throwaway container and checked` : `❌ ${s.service}: does not restore: ${s.error}`));
         const bad = verified.services.filter((s) => !s.ok);
         if (bad.length) {
-          io.say(`Backup ${manifest.id} is kept but FAILED its verification: ${bad.map((s) => s.service).join(', ')} would not restore.`);
+          io.say(shown(`Backup ${manifest.id} is kept but FAILED its verification: ${bad.map((s) => s.service).join(', ')} would not restore.`));
           exitCode = ExitCode.integrity;
         }
       }
@@ -156,7 +161,7 @@ async function storeOffsiteAndReport(dir: string, id: string, io: CommandIO): Pr
   return failed ? ((failed.exitCode as ExitCodeValue | undefined) ?? ExitCode.offsite) : undefined;
 }
 
-function renderPlan(plan: BackupPlanResult): string {
+export function renderPlan(plan: BackupPlanResult): string {
   const lines = ['Dry run: nothing was touched. A backup would take:'];
   for (const s of plan.services) {
     if (s.notRunning) {
@@ -168,8 +173,9 @@ function renderPlan(plan: BackupPlanResult): string {
       continue;
     }
     const size = s.estimatedBytes !== undefined ? `, about ${formatBytes(s.estimatedBytes)}` : '';
-    const how = s.interrupts === 'online' ? 'stays online' : s.interrupts === 'paused' ? 'paused while copied' : 'stopped while copied';
-    lines.push(`  ${s.service} (${s.driver}, ${s.container}): ${s.method}; ${how}${size}`);
+    const how =
+      s.interrupts === 'online' ? 'stays online' : s.interrupts === 'paused' ? 'paused while copied' : s.interrupts === 'stopped' ? 'stopped while copied' : 'whether it is stopped is not known';
+    lines.push(`  ${s.service} (${s.driver}, ${s.container}): ${s.method ?? 'method not known'}; ${how}${size}`);
     for (const p of s.paths ?? []) lines.push(`      ${p}`);
     for (const k of s.skipped ?? []) lines.push(`      not backed up: ${k.path} (${k.why})`);
     for (const w of s.warnings ?? []) lines.push(`      warning: ${w}`);
@@ -182,5 +188,6 @@ function renderPlan(plan: BackupPlanResult): string {
     );
     if (c.copiedWhole.length) lines.push(`  copied whole inside the window (no quick snapshot point): ${c.copiedWhole.join(', ')}`);
   }
-  return `${lines.join('\n')}\n`;
+  // Names, paths and reasons come from labels and the containers: each line escaped, line ends kept.
+  return `${lines.map(shown).join('\n')}\n`;
 }

@@ -4,30 +4,39 @@ import type { ServiceEntry } from '../core/manifest.js';
 import type { ProgressSink } from '../core/progress.js';
 import { statusMark } from '../core/backup-info.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
+import { shown } from '../util/terminal.js';
 
+/**
+ * Service names, artifact names, errors and every logged message come from container labels,
+ * a manifest or a store's own output: each line is escaped whole (`shown`), before any colour,
+ * so no control character of theirs (ESC, OSC, BEL, a newline that forges a line) reaches the
+ * terminal. The renderers add their own line ends.
+ */
 function doneLine(e: ServiceEntry): string {
   const down = e.downtimeMs !== undefined ? `, down ${formatDuration(e.downtimeMs)}` : '';
   if (e.status === 'ok') {
     const hot = e.hot ? ' (copied while running)' : '';
-    return `${statusMark(e)} ${e.name}: ${formatBytes(e.rawBytes ?? 0)} -> ${e.artifact} ${formatBytes(e.bytes ?? 0)} in ${formatDuration(e.durationMs)} (${formatRate(e.rawBytes ?? 0, e.durationMs)}${down})${hot}`;
+    return shown(
+      `${statusMark(e)} ${e.name}: ${formatBytes(e.rawBytes ?? 0)} -> ${e.artifact} ${formatBytes(e.bytes ?? 0)} in ${formatDuration(e.durationMs)} (${formatRate(e.rawBytes ?? 0, e.durationMs)}${down})${hot}`,
+    );
   }
-  return `${statusMark(e)} ${e.name}: ${e.status}: ${e.error ?? ''}${down ? ` (${down.slice(2)})` : ''}`;
+  return shown(`${statusMark(e)} ${e.name}: ${e.status}: ${e.error ?? ''}${down ? ` (${down.slice(2)})` : ''}`);
 }
 
 /** A service's warnings (e.g. killed on stop), one line each; first why a restore would refuse it. */
 const warningLines = (e: ServiceEntry) =>
-  [...(e.restoreRefuses !== undefined ? [`a restore would refuse this backup: ${e.restoreRefuses}`] : []), ...(e.warnings ?? [])].map((w) => `warning: ${e.name}: ${w}`);
+  [...(e.restoreRefuses !== undefined ? [`a restore would refuse this backup: ${e.restoreRefuses}`] : []), ...(e.warnings ?? [])].map((w) => shown(`warning: ${e.name}: ${w}`));
 
 /** Plain lines, for pipes, logs and cron. */
 export function plainProgress(write: (line: string) => void): ProgressSink {
   return {
-    serviceStarted: (s, activity) => write(`${s}: ${activity}`),
+    serviceStarted: (s, activity) => write(shown(`${s}: ${activity}`)),
     serviceBytes: () => undefined,
     serviceDone: (e) => {
       for (const l of [doneLine(e), ...warningLines(e)]) write(l);
     },
-    warn: (m) => write(`warning: ${m}`),
-    info: (m) => write(m),
+    warn: (m) => write(shown(`warning: ${m}`)),
+    info: (m) => write(shown(m)),
   };
 }
 
@@ -35,9 +44,9 @@ export function plainProgress(write: (line: string) => void): ProgressSink {
 export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop(): void } {
   const running = new Map<string, { started: number; bytes: number }>();
   let spinner: Ora | undefined;
-  const width = () => Math.max(0, ...[...running.keys()].map((s) => s.length));
+  const width = () => Math.max(0, ...[...running.keys()].map((s) => shown(s).length));
   // ora redraws multi-line text as a block: the first line follows the spinner, the rest are indented.
-  const text = () => [...running].map(([s, r]) => `${s.padEnd(width())}  ${formatBytes(r.bytes).padStart(9)}  ${chalk.dim(formatRate(r.bytes, Date.now() - r.started))}`).join('\n  ');
+  const text = () => [...running].map(([s, r]) => `${shown(s).padEnd(width())}  ${formatBytes(r.bytes).padStart(9)}  ${chalk.dim(formatRate(r.bytes, Date.now() - r.started))}`).join('\n  ');
   const timer = setInterval(() => {
     if (spinner) spinner.text = text();
   }, 250);
@@ -66,8 +75,8 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink & { stop()
         spinner = undefined;
       }
     },
-    warn: (m) => above(chalk.yellow(`warning: ${m}`)),
-    info: (m) => above(chalk.dim(m)),
+    warn: (m) => above(chalk.yellow(shown(`warning: ${m}`))),
+    info: (m) => above(chalk.dim(shown(m))),
     stop() {
       clearInterval(timer);
       spinner?.stop();

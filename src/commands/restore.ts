@@ -90,7 +90,7 @@ their writes will show up as differences.`,
         io.say(`${mark} ${shown(s.service)} (${shown(s.container)}): ${shown(what)} (${formatDuration(s.durationMs)}${down})`);
         for (const w of s.warnings ?? []) io.say(`warning: ${shown(s.service)}: ${shown(w)}`);
       }
-      if (result.stoppedApps?.length) io.say(`Stopped during the restore and started again: ${result.stoppedApps.join(', ')}`);
+      if (result.stoppedApps?.length) io.say(shown(`Stopped during the restore and started again: ${result.stoppedApps.join(', ')}`));
       io.say(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)`);
       return { data: result, backupId: result.backupId, exitCode: restoreExitCode(result), error: interruptedError(result) };
     } finally {

@@ -1,6 +1,7 @@
 import { Option } from 'commander';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { formatDuration } from '../util/format.js';
+import { gitFailure } from '../util/git-message.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
@@ -76,7 +77,7 @@ export const updateCommand = defineCommand<UpdateFlags, Update>({
     }
     io.say(`2/3 Pulling (backup ${manifest.id} is safe)...`);
     const pull = await git(['pull', '--ff-only']);
-    if (pull.exitCode !== 0) throw new StackvaultError(`git pull failed, nothing was restarted: ${pull.stderr.trim().split('\n').pop()}`, ExitCode.failure, `Your data is in ${manifest.id}.`);
+    if (pull.exitCode !== 0) throw new StackvaultError(`git pull failed, nothing was restarted: ${gitFailure(pull.stderr)}`, ExitCode.failure, `Your data is in ${manifest.id}.`);
     const now = (await git(['rev-parse', '--short', 'HEAD'])).stdout.trim();
     io.say(`3/3 Restarting the containers of project ${project}...`);
     const containers = (await ctx.engine.listContainers()).filter((c) => c.labels[LABELS.composeProject] === project && c.labels[LABELS.exclude] !== 'true');

@@ -3,7 +3,7 @@ import { type FileHandle, mkdtemp, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ExitCode, integrityError, StackvaultError } from '../errors.js';
+import { clause, ExitCode, integrityError, StackvaultError } from '../errors.js';
 import { Sha256Tap } from './artifact.js';
 import { artifactBytes } from './artifact-check.js';
 import { TMP_PREFIX } from './backup-dir.js';
@@ -50,7 +50,11 @@ export class ArtifactStaging {
     } catch (err) {
       if (err instanceof StackvaultError) throw err;
       if (signal.aborted) throw new StackvaultError(`Copying the artifact of ${what} for the restore was interrupted.`, ExitCode.interrupted);
-      throw new StackvaultError(`The artifact of ${what} could not be copied for the restore into ${dir}: ${(err as Error).message}.`, ExitCode.failure, 'Is there room for it beside the backups?');
+      throw new StackvaultError(
+        `The artifact of ${what} could not be copied for the restore into ${dir}: ${clause((err as Error).message)}.`,
+        ExitCode.failure,
+        'Is there room for it beside the backups?',
+      );
     }
     if (hasher.digest !== entry.sha256 || hasher.bytes !== entry.bytes) {
       throw integrityError(`The SHA-256 of ${what} does not match the manifest: the file was changed or corrupted.`);

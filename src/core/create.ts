@@ -1,9 +1,10 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { withSignal, type DockerEngine } from '../docker/engine.js';
+import { type ContainerDetails, inspectIfPresent, withSignal, type DockerEngine } from '../docker/engine.js';
+import { changedDuring } from './changed-during.js';
 import type { BackupContext, BackupOutcome, Driver, Peer } from '../drivers/types.js';
-import { ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
+import { clause, ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
 import { TarChecker } from '../util/tar-stream.js';
@@ -128,7 +129,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
     const services = [...entries, ...skipped].sort((a, b) => a.name.localeCompare(b.name));
     const ok = services.filter((s) => s.status === 'ok').length;
     if (ok === 0) {
-      throw new StackvaultError(`No service could be backed up, so no backup was kept: ${services.map((s) => `${s.name}: ${s.error}`).join('; ')}.`, ExitCode.failure);
+      throw new StackvaultError(`No service could be backed up, so no backup was kept: ${services.map((s) => `${s.name}: ${clause(s.error)}`).join('; ')}.`, ExitCode.failure);
     }
     const manifest: Manifest = {
       schemaVersion: SCHEMA_VERSION,
@@ -213,10 +214,13 @@ async function backupService(
   const downtime = () => downtimeFields(stops, (m) => redact(m, secrets));
   // Raw bytes a driver stages (a pre-copy) live next to the artifact, never in the backup.
   const scratchDir = options.encryptTo?.length ? undefined : `${file}.scratch`;
+  let before: ContainerDetails | undefined;
+  let stoppedByUs = false;
   try {
     if (scratchDir) await mkdir(scratchDir, { mode: 0o700 });
     if (deps.signal.aborted) throw interrupted(deps.signal);
     const container = await deps.engine.inspect(c.container.id);
+    before = container;
     secrets = secretsOf(container, c.driver);
     const target = { id: c.container.id, name: c.container.name, service: c.service };
     const whileDown = async <T>(hold: () => Promise<T>): Promise<T> => {
@@ -242,7 +246,10 @@ async function backupService(
           peers,
           output: raw,
           signal: deps.signal,
-          withStopped: (work) => whileDown(() => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) })),
+          withStopped: (work) => {
+            stoppedByUs = true;
+            return whileDown(() => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }));
+          },
           // A writer the consistency window holds paused is not paused again.
           withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : whileDown(() => withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) }))),
           scratchDir,
@@ -286,7 +293,9 @@ async function backupService(
     // The disk or the engine is the problem, not this service: stop the whole run.
     if (isStorageFailure(err)) throw err;
     if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) throw err;
-    const reason = deps.signal.aborted ? 'interrupted' : redact(err instanceof Error ? err.message : String(err), secrets);
+    const message = redact(err instanceof Error ? err.message : String(err), secrets);
+    const changed = deps.signal.aborted || !before ? undefined : await changedDuring((id) => inspectIfPresent(deps.engine, id), before, stoppedByUs);
+    const reason = deps.signal.aborted ? 'interrupted' : changed ? `${changed}, which broke off its copy: ${message}` : message;
     const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started, ...downtime() };
     deps.progress.serviceDone(entry);
     return entry;

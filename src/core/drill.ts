@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
-import { StackvaultError, ExitCode } from '../errors.js';
+import { clause, StackvaultError, ExitCode } from '../errors.js';
 import { checkArtifacts, checkDetails } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
@@ -106,7 +106,7 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     if (drilled.length === 0)
       throw new StackvaultError(
         `Nothing of ${backup.manifest.id} can be drilled: ${Object.entries(notDrilled)
-          .map(([s, why]) => `${s}: ${why}`)
+          .map(([s, why]) => `${s}: ${clause(why)}`)
           .join('; ')}.`,
         ExitCode.failure,
       );

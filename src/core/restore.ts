@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
-import { errorMessage, ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
+import { clause, errorMessage, ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
 import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
@@ -337,7 +337,7 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
     });
   } catch (err) {
     if (err instanceof StackvaultError) throw err;
-    throw integrityError(`The backup of ${t.entry.name} cannot be restored into ${t.candidate.container.name}: ${(err as Error).message}. Nothing was changed.`);
+    throw integrityError(`The backup of ${t.entry.name} cannot be restored into ${t.candidate.container.name}: ${clause((err as Error).message)}. Nothing was changed.`);
   }
 }
 

@@ -132,6 +132,7 @@ export class DockerodeEngine implements DockerEngine {
         stopTimeout: (c.Config as { StopTimeout?: number | null }).StopTimeout ?? undefined,
         exitCode: c.State.ExitCode,
         oomKilled: c.State.OOMKilled,
+        startedAt: c.State.StartedAt,
         ports: Object.fromEntries(Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([k, v]) => (v?.[0]?.HostPort ? [[k, v[0].HostPort]] : []))),
       };
     });

@@ -103,6 +103,8 @@ export interface ContainerDetails extends ContainerSummary {
   /** State.ExitCode and State.OOMKilled: how it ended last. */
   exitCode?: number;
   oomKilled?: boolean;
+  /** State.StartedAt: when it last started (a restart changes it; a pause does not). */
+  startedAt?: string;
 }
 
 export interface ExecOptions {

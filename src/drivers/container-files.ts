@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { isNotFound, undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { findTarEntry, writeTar, type BuildEntry } from '../util/tar-build.js';
 import { posix } from 'node:path';
+import { Parser, type ReadEntry } from 'tar';
 
 /** The mount (volume or bind) a path lives on, if any. */
 export function mountOf(container: ContainerDetails, path: string) {
@@ -113,5 +114,46 @@ function firstBytes(stream: Readable, n: number): Promise<Buffer> {
     stream.on('data', onData);
     stream.once('end', done);
     stream.once('error', reject);
+  });
+}
+
+export type PathKind = 'missing' | 'directory' | 'sqlite' | 'file' | 'other';
+
+/**
+ * What a path in a container (running, paused or stopped) is, read through the archive API:
+ * only the first entry's header (and, for a file, its first 16 bytes) is read, then the stream
+ * is dropped, so a large directory costs no more than a small one. A SQLite database is a
+ * regular file that starts with SQLite's header; `other` is a symlink, device or the like.
+ */
+export async function pathKindOf(engine: DockerEngine, containerId: string, path: string): Promise<PathKind> {
+  const archive = await engine.getArchive(containerId, path).catch(undefinedIfNotFound);
+  if (!archive) return 'missing';
+  return new Promise<PathKind>((resolve, reject) => {
+    let settled = false;
+    const done = (kind: PathKind | Error) => {
+      if (settled) return;
+      settled = true;
+      archive.unpipe(parser);
+      archive.destroy();
+      if (kind instanceof Error) reject(kind);
+      else resolve(kind);
+    };
+    const parser = new Parser({ strict: true });
+    parser.on('entry', (e: ReadEntry) => {
+      if (settled) return void e.resume();
+      if (e.type === 'Directory') return done('directory');
+      if (e.type !== 'File' && e.type !== 'OldFile') return done('other');
+      if ((e.size ?? 0) < SQLITE_HEADER.length) return done('file');
+      let head = Buffer.alloc(0);
+      e.on('data', (c: Buffer) => {
+        head = Buffer.concat([head, c]);
+        if (head.length >= SQLITE_HEADER.length) done(head.subarray(0, SQLITE_HEADER.length).equals(SQLITE_HEADER) ? 'sqlite' : 'file');
+      });
+      e.on('end', () => done('file'));
+    });
+    parser.on('error', (err: Error) => done(err));
+    parser.on('end', () => done(new Error(`the engine's archive of ${path} held no entry`)));
+    archive.on('error', (err: Error) => done(err));
+    archive.pipe(parser);
   });
 }

@@ -7,9 +7,9 @@ import { TarChecker } from '../util/tar-stream.js';
 import { pipeline } from 'node:stream/promises';
 import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
-import { SQLITE_HEADER, sqliteHeaderOf } from './container-files.js';
+import { SQLITE_HEADER, pathKindOf, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Peer, Snapshot } from './types.js';
-import { archiveSnapshot, checkRestorable, labelledPaths, planDataPaths, readBack, recordedEntryRule, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
+import { archiveSnapshot, checkLabelledPaths, checkRestorable, labelledPaths, planDataPaths, readBack, recordedEntryRule, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
 import { recorded } from './details.js';
 import { backupThrough } from './snapshot.js';
 import { array, boolean, type Infer, object, optional, string } from '../util/schema.js';
@@ -62,7 +62,9 @@ export const filesDriver: Driver<Infer<typeof DETAILS>, string[]> = {
           container.id,
           plan.filter((p) => p.role === 'source-tree'),
         );
-    const planned = await planDataPaths(engine, container, [...data, ...sqlite], 'paused');
+    const present = async (paths: string[]) => (await Promise.all(paths.map(async (p) => ((await pathKindOf(engine, container.id, p)) === 'missing' ? [] : [p])))).flat();
+    const withCompanions = labelled ? [...labelled, ...(await present((await labelledSqlite(engine, container, labelled)).companions))] : [...data, ...sqlite];
+    const planned = await planDataPaths(engine, container, withCompanions, 'paused');
     return { ...planned, skipped: plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })) };
   },
 
@@ -154,10 +156,34 @@ async function currentPaths(engine: DockerEngine, container: ContainerDetails, s
     if (await isSqliteNow(engine, container.id, f)) databases.push(f);
   }
   const companionsOk = inSourceTree.filter((f) => /-(wal|journal)$/.test(f) && databases.includes(f.replace(/-(wal|journal)$/, '')));
-  return [...(labelledPaths(container) ?? plan.filter((p) => p.role === 'data').map((p) => p.destination)), ...databases, ...companionsOk];
+  const labelled = labelledPaths(container);
+  // The -wal and -journal of a labelled database: beside a path that is a SQLite database now,
+  // or that is not there at all (a recreated container), never beside a script or a directory.
+  const labelledCompanions: string[] = [];
+  for (const f of files.filter((x) => /-(wal|journal)$/.test(x))) {
+    const db = f.replace(/-(wal|journal)$/, '');
+    if (!labelled?.includes(db) || labelled.includes(f)) continue;
+    const kind = await pathKindOf(engine, container.id, db);
+    if (kind === 'sqlite' || kind === 'missing') labelledCompanions.push(f);
+  }
+  return [...(labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination)), ...databases, ...companionsOk, ...labelledCompanions];
 }
 
 const isSqliteNow = async (engine: DockerEngine, containerId: string, path: string) => (await sqliteHeaderOf(engine, containerId, path).catch(() => 'missing')) === 'sqlite';
+
+/**
+ * The SQLite databases among the labelled paths (regular files with SQLite's header; the label
+ * is checked first, before anything is paused), and the -wal and -journal each may have, to be
+ * copied with it in the same pause. They are asked for whether or not they exist now: a WAL
+ * may appear before the pause and is part of the database's state; one that is not there then
+ * is left out of the copy and the record.
+ */
+async function labelledSqlite(engine: DockerEngine, container: ContainerDetails, labelled: string[]): Promise<{ databases: string[]; companions: string[] }> {
+  const kinds = await checkLabelledPaths(engine, container, labelled);
+  const databases = labelled.filter((p) => kinds.get(p) === 'sqlite');
+  const companions = databases.flatMap((db) => [`${db}-wal`, `${db}-journal`]).filter((c) => !labelled.includes(c));
+  return { databases, companions };
+}
 
 /** Source-tree SQLite files whose last name no data path or earlier file has, and the others. */
 function distinctNames(data: string[], files: string[]): { kept: string[]; clashes: string[] } {
@@ -217,7 +243,10 @@ async function sqliteInSourceTrees(engine: DockerEngine, containerId: string, tr
 async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof DETAILS>>> {
   const labelled = labelledPaths(ctx.container);
   const plan = mountPlanOf(ctx.container, ctx.peers);
-  const data = labelled ?? plan.filter((p) => p.role === 'data').map((p) => p.destination);
+  // A labelled SQLite database takes its -wal and -journal with it: without them a WAL
+  // database's copy can hold none of its recent rows.
+  const labelledDbs = labelled ? await labelledSqlite(ctx.engine, ctx.container, labelled) : undefined;
+  const data = labelled ? [...labelled, ...labelledDbs!.companions] : plan.filter((p) => p.role === 'data').map((p) => p.destination);
   const found = labelled
     ? []
     : await sqliteInSourceTrees(
@@ -227,8 +256,8 @@ async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof 
       );
   // One archive keeps paths apart by their last name: a second database of the same name is
   // left out, and said so, rather than failing the whole service.
-  const { kept: sqlite, clashes } = distinctNames(data, found);
-  const paths = [...data, ...sqlite];
+  const { kept: sqlite, clashes } = labelledDbs ? { kept: [...labelledDbs.databases, ...labelledDbs.companions], clashes: [] } : distinctNames(data, found);
+  const paths = labelledDbs ? data : [...data, ...sqlite];
   if (paths.length === 0) throw new Error('it has no data mounts and no SQLite database in its source tree');
   for (const c of clashes) ctx.log(`warning: ${c} is not backed up: another backed-up path has the same name (label stackvault.paths to choose)`);
   const skipped = [
@@ -239,6 +268,8 @@ async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof 
   const mayVanish = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
   const snapshot = await archiveSnapshot({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, {
     mayVanish,
+    down: 'paused',
+    labelChecked: Boolean(labelled),
     // An app is one of the writers a consistent backup's window holds paused: its changed files are copied before the window closes.
     holdEndsWithFix: true,
   });

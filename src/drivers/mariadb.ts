@@ -149,6 +149,16 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     });
   },
 
+  /** Online: the dump reads one InnoDB snapshot while the server runs. The size is the tables' on the server, a rough guide to the dump's. */
+  async plan(engine, container) {
+    const size = await sql(engine, container, 'SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables').catch(() => '');
+    return {
+      method: 'mariadb-dump --all-databases --single-transaction, streamed out',
+      interrupts: 'online',
+      ...(/^\d+$/.test(size.trim()) ? { estimatedBytes: Number(size.trim()) } : {}),
+    };
+  },
+
   async ready(engine, container) {
     const r = await engine.exec(container.id, client('sql', ['-N', '-B', '-e', 'SELECT 1']), { env: auth(container) });
     return r.exitCode === 0 && r.stdout.trim() === '1';

@@ -16,7 +16,7 @@ import { interruptSignal } from '../util/interrupt.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { copyFileOut, parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
-import { unsafeDataPath } from './volume-archive.js';
+import { outsideVolumes, unsafeDataPath } from './volume-archive.js';
 import { recorded } from './details.js';
 import { backupThrough } from './snapshot.js';
 import { array, count, type Infer, matching, object, optional, record, string } from '../util/schema.js';
@@ -160,7 +160,7 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
       method: 'frozen copy of each database with its -wal (pre-copied while the app runs, so it is paused only to copy what changed), recovered and checked on the host',
       interrupts: 'paused',
       paths,
-      warnings: problems,
+      warnings: [...problems, ...outsideVolumes(container, paths)],
     };
   },
 
@@ -492,7 +492,11 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
       }
       if (!headers) throw new Error('the snapshot point was not fixed');
       const { files, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false, ctx.signal);
+      // A database in the container's own layer is gone when the container is recreated, as the files driver warns for any path.
+      const warnings = outsideVolumes(ctx.container, paths);
+      for (const w of warnings) ctx.log(`warning: ${w}`);
       return {
+        ...(warnings.length ? { warnings } : {}),
         details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) },
         ...(fingerprint ? { fingerprint } : {}),
       };

@@ -5,9 +5,9 @@ import type { ReadEntry } from 'tar';
 import { isNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
-import { filterTar } from '../util/tar-build.js';
+import { filterTar, findTarEntry } from '../util/tar-build.js';
 import { NoPreCopy, type PreCopy, startPreCopy } from './pre-copy.js';
-import { mountOf, putFiles, removeFromVolumes } from './container-files.js';
+import { mountOf, type PathKind, pathKindOf, putFiles, removeFromVolumes } from './container-files.js';
 import { CONTENT_TYPES, normalEntryPath, unsafeEntry } from '../util/tar-safety.js';
 import { ContentMismatchError, type Fingerprint, firstDifference } from './fingerprint.js';
 import { fingerprintTar, TarFingerprinter } from './tar-fingerprint.js';
@@ -47,15 +47,42 @@ export function unsafeDataPath(path: string): string | undefined {
   return undefined;
 }
 
-/** The paths to archive: the `stackvault.paths` label, else the ones the driver found. */
+/** The paths to archive: the `stackvault.paths` label, else the ones the driver found. `/` stays `/` (and is refused by checkLabelledPaths). */
 export function labelledPaths(container: ContainerDetails): string[] | undefined {
   const label = container.labels[PATHS_LABEL];
   return label
     ? label
         .split(',')
-        .map((p) => p.trim().replace(/\/+$/, ''))
+        .map((p) => p.trim().replace(/(.)\/+$/, '$1'))
         .filter(Boolean)
     : undefined;
+}
+
+/**
+ * The `stackvault.paths` label's values, checked before the container is stopped or paused:
+ * each one absolute, normal and outside the system directories, no pattern (nothing expands
+ * globs), none named twice, and each one there in the container. Returns what each path is.
+ * Every refusal is one sentence naming the label.
+ */
+export async function checkLabelledPaths(engine: DockerEngine, container: ContainerDetails, paths: readonly string[]): Promise<Map<string, PathKind>> {
+  const fix = `check the ${PATHS_LABEL} label of ${container.name}`;
+  if (paths.length === 0) throw new Error(`${PATHS_LABEL} names no path (${fix})`);
+  const seen = new Set<string>();
+  for (const p of paths) {
+    if (/[*?[\]{}]/.test(p)) throw new Error(`${PATHS_LABEL} names ${p}, a pattern: globs are not expanded, name each path (${fix})`);
+    if (p === '/') throw new Error(`${PATHS_LABEL} names /, the container's whole filesystem: name its data paths (${fix})`);
+    const why = unsafeDataPath(p);
+    if (why) throw new Error(`${PATHS_LABEL} names ${p}, which is ${why} (${fix})`);
+    if (seen.has(p)) throw new Error(`${PATHS_LABEL} names ${p} twice (${fix})`);
+    seen.add(p);
+  }
+  const kinds = new Map<string, PathKind>();
+  for (const p of paths) {
+    const kind = await pathKindOf(engine, container.id, p);
+    if (kind === 'missing') throw new Error(`${PATHS_LABEL} names ${p}, which does not exist in ${container.name} (${fix})`);
+    kinds.set(p, kind);
+  }
+  return kinds;
 }
 
 /** Each path's top-level name in the archive (Docker names entries by the path's last component). */
@@ -84,6 +111,10 @@ export interface ArchiveOptions {
   warnings?: string[];
   /** Paths that may be gone by the time they are copied (a -wal checkpointed away). */
   mayVanish?: string[];
+  /** How the store is held while its files are copied, for the output (`copied while paused`). */
+  down?: 'stopped' | 'paused';
+  /** The `stackvault.paths` label was checked by the caller (checkLabelledPaths): not asked again. */
+  labelChecked?: boolean;
   /**
    * Whether `ctx.withStopped` may be a hold that ends when `fix` returns: an app container held
    * paused by a consistent backup's window, which unpauses it as soon as every store has fixed
@@ -104,7 +135,10 @@ export interface ArchiveOptions {
  */
 export async function archiveSnapshot(ctx: BackupContext, paths: string[], options: ArchiveOptions = {}): Promise<Snapshot<VolumeDetails>> {
   const { engine, container, output } = ctx;
-  const { warnings = [], mayVanish = [], holdEndsWithFix = false } = options;
+  const { warnings = [], mayVanish = [], holdEndsWithFix = false, down: downWord = 'stopped' } = options;
+  // A wrong label is told before the store is stopped or paused, naming the label.
+  const labelled = labelledPaths(container);
+  if (labelled && !options.labelChecked) await checkLabelledPaths(engine, container, labelled);
   for (const p of paths) {
     const why = unsafeDataPath(p);
     if (why) throw new Error(`cannot archive ${p}: ${why}`);
@@ -142,7 +176,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
       pre = await startPreCopy(ctx.engine, ctx.container, paths, ctx.scratchDir, ctx.signal);
     } catch (err) {
       if (!(err instanceof NoPreCopy)) throw err;
-      if (!err.quiet) ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
+      if (!err.quiet) ctx.log(`copied while ${downWord} (no pre-copy: ${err.message})`);
     }
   }
   /** While it is down: the catch-up of the pre-copy (how many files it copied), else the whole copy. */
@@ -153,7 +187,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
         return await pre.catchUp();
       } catch (err) {
         if (!(err instanceof NoPreCopy)) throw err;
-        ctx.log(`copied while stopped (no pre-copy: ${err.message})`);
+        ctx.log(`copied while ${downWord} (no pre-copy: ${err.message})`);
       }
     }
     await copy();
@@ -204,8 +238,21 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
   };
 }
 
+/** Empties a file of a stopped container's own layer, keeping its owner and mode; nothing when it is not a file there. */
+async function emptyInPlace(ctx: Pick<RestoreContext, 'engine' | 'container'>, path: string): Promise<void> {
+  const archive = await ctx.engine.getArchive(ctx.container.id, path).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (!archive) return;
+  const entry = await findTarEntry(archive, posix.basename(path)).catch(() => undefined);
+  if (!entry) return;
+  entry.close();
+  await putFiles(ctx.engine, ctx.container.id, posix.dirname(path), [{ path: posix.basename(path), size: 0, uid: entry.uid, gid: entry.gid, mode: entry.mode }]);
+}
+
 /** The warning for each path whose data is not on a volume or bind mount. */
-function outsideVolumes(container: ContainerDetails, paths: string[]): string[] {
+export function outsideVolumes(container: ContainerDetails, paths: string[]): string[] {
   return paths.filter((p) => !mountOf(container, p)).map((p) => `${p} is not on a volume: its data is lost when the container is recreated (mount a volume there)`);
 }
 
@@ -219,6 +266,8 @@ export async function duBytes(engine: DockerEngine, container: ContainerDetails,
 
 /** A plan for a store archived as files: stopped (or `stackvault.stop=false`: online), its paths and their size. */
 export async function planDataPaths(engine: DockerEngine, container: ContainerDetails, paths: string[], interrupts: 'stopped' | 'paused', warnings: string[] = []): Promise<BackupPlan> {
+  const labelled = labelledPaths(container);
+  if (labelled) await checkLabelledPaths(engine, container, labelled);
   const hot = container.labels[STOP_LABEL] === 'false';
   const bytes = await duBytes(engine, container, paths);
   return {
@@ -254,7 +303,11 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
     const mounted = paths.filter((p) => mountOf(ctx.container, p));
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
     const companions = alsoRemove.filter((p) => !unsafeDataPath(p) && paths.some((q) => `${q}-wal` === p || `${q}-shm` === p || `${q}-journal` === p));
-    if (companions.length) await removeFromVolumes(ctx.engine, ctx.container, companions, 'paths');
+    const onMounts = companions.filter((p) => mountOf(ctx.container, p));
+    if (onMounts.length) await removeFromVolumes(ctx.engine, ctx.container, onMounts, 'paths');
+    // Off every mount no helper reaches them and the archive API cannot delete: one that is there
+    // is emptied in place, with its owner and mode (SQLite reads an empty -wal, -shm or -journal as none).
+    for (const p of companions.filter((q) => !mountOf(ctx.container, q))) await emptyInPlace(ctx, p);
     for (const p of paths.filter((q) => !mountOf(ctx.container, q))) {
       await putFiles(ctx.engine, ctx.container.id, posix.dirname(p), [{ path: posix.basename(p), size: 0, uid: 0, gid: 0, mode: 0o600 }]);
     }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ExitCode, StackvaultError } from '../errors.js';
+import { clause, ExitCode, StackvaultError } from '../errors.js';
 
 /**
  * restic (https://restic.net) on the host, as Debian packages it (bookworm 0.14, trixie 0.18).
@@ -25,7 +25,8 @@ export const offsiteError = (message: string, hint?: string) => new StackvaultEr
 
 /** Whether a repository is named at all (the rest is restic's to judge). */
 /** Any failure of an offsite step as the error to end the run with (our own errors keep their code). */
-export const asOffsiteError = (err: unknown): StackvaultError => (err instanceof StackvaultError ? err : offsiteError(`The offsite step failed: ${err instanceof Error ? err.message : String(err)}.`));
+export const asOffsiteError = (err: unknown): StackvaultError =>
+  err instanceof StackvaultError ? err : offsiteError(`The offsite step failed: ${clause(err instanceof Error ? err.message : String(err))}.`);
 
 export const offsiteConfigured = (env: NodeJS.ProcessEnv = process.env) => Boolean(env.RESTIC_REPOSITORY || env.RESTIC_REPOSITORY_FILE);
 

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
-import { bot } from '../support/cli.js';
+import { bot, REPO_ROOT } from '../support/cli.js';
 import { newProjectName } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
 import { writtenManifest, writtenService } from '../support/manifests.js';
@@ -56,6 +56,19 @@ describe('CLI errors', () => {
     const r = await bot(['backup', 'create', '--dir', join(parent, 'file')]);
     expect(r.exitCode).toBe(7);
     expect(String(r.stderr)).toMatch(/backup directory .*file is not a directory/);
+  });
+
+  it('a --dir of non-UTF-8 bytes: exit 2; a name longer than a file system allows: exit 7; one sentence each, nothing made', async () => {
+    const parent = await tempDir('dirnames');
+    // Through a shell: a JavaScript string cannot carry the raw bytes \xff\xfe in argv.
+    const bytes = await execa('bash', ['-c', `./bot.sh backup create --dir "$1"$'\\xff\\xfe'`, 'sh', join(parent, 'nonutf')], { cwd: REPO_ROOT, reject: false });
+    expect(bytes.exitCode).toBe(2);
+    expect(String(bytes.stderr)).toMatch(/stackvault: The backup directory \(--dir or BACKUP_DIR\) holds bytes that are not UTF-8/);
+    const long = await bot(['backup', 'create', '--dir', join(parent, 'y'.repeat(300))]);
+    expect(long.exitCode).toBe(7);
+    expect(String(long.stderr)).toMatch(/stackvault: The backup directory cannot exist: its name y+… has 300 bytes, more than the 255 a file system allows\./);
+    expect(String(long.stderr)).not.toMatch(/unexpected error|ENAMETOOLONG/);
+    expect(await readdir(parent)).toEqual([]);
   });
 
   it('a read-only backup directory: exit 7 before anything is stopped or written', async () => {

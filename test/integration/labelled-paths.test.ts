@@ -1,0 +1,107 @@
+import { execa } from 'execa';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { afterAll, describe, expect, it } from 'vitest';
+import { extractArtifact, tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { newProjectName, run, sqlite } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+
+/**
+ * `stackvault.paths` names exactly what to archive. A SQLite file named there is a database, and
+ * a WAL database's recent rows live in its -wal: the two are copied in the same pause. Values
+ * that cannot be archived are refused before the app is paused, naming the label.
+ */
+const started: StartedTestContainer[] = [];
+afterAll(async () => {
+  await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
+});
+
+/** The app image (a writer committing to /app/data/app.db in WAL mode), with the labels given instead of its own. */
+async function app(project: string, labels: Record<string, string>, entrypoint?: string): Promise<StartedTestContainer> {
+  let c = new GenericContainer(IMAGES.app)
+    .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'app', 'stackvault.driver': '', 'stackvault.sqlite.paths': '', ...labels })
+    .withEnvironment({ WRITE_INTERVAL: '0.05' });
+  if (entrypoint) c = c.withEntrypoint(['sh', '-c', entrypoint]).withWaitStrategy(Wait.forSuccessfulCommand('test -f /srv/ready'));
+  else c = c.withWaitStrategy(Wait.forHealthCheck());
+  const s = await c.start();
+  started.push(s);
+  return s;
+}
+
+const rows = async (file: string) => Number((await execa('sqlite3', [file, 'SELECT count(*) FROM events'])).stdout.trim());
+
+describe('stackvault.paths', () => {
+  it('a labelled WAL database is archived with its -wal: the artifact and the restore hold its rows', async () => {
+    const project = newProjectName('label-wal');
+    const c = await app(project, { 'stackvault.paths': '/app/data/app.db' });
+    await new Promise((r) => setTimeout(r, 3000));
+    const live = Number(await sqlite(c, '/app/data/app.db', 'SELECT count(*) FROM events'));
+    expect(live).toBeGreaterThan(10);
+    const dir = await tempDir('label-wal');
+    const created = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    expect(created.exitCode, String(created.stderr)).toBe(0);
+    expect(String(created.stdout)).not.toMatch(/copied while stopped/);
+
+    // Read by sqlite3 from the extracted artifact, without stackvault.
+    const id = (await readdir(dir)).find((n) => n.includes('_backup_'))!;
+    const extracted = await extractArtifact(join(dir, id, 'app.tar.zst'));
+    expect((await readdir(extracted)).sort()).toContain('app.db-wal');
+    const archived = await rows(join(extracted, 'app.db'));
+    expect(archived).toBeGreaterThanOrEqual(live);
+    const maxId = Number((await execa('sqlite3', [join(extracted, 'app.db'), 'SELECT max(id) FROM events'])).stdout.trim());
+
+    await run(c, ['sqlite3', '-cmd', '.timeout 10000', '/app/data/app.db', 'DELETE FROM events']); // the writer holds the lock now and then
+    const restored = await bot(['backup', 'restore', id, '--yes', '--dir', dir]);
+    expect(restored.exitCode, String(restored.stderr)).toBe(0);
+    // The writer goes on after the restore: the backup's rows are those up to its last id.
+    expect(Number(await sqlite(c, '/app/data/app.db', `SELECT count(*) FROM events WHERE id <= ${maxId}`))).toBe(archived);
+    expect(await sqlite(c, '/app/data/app.db', 'PRAGMA integrity_check')).toBe('ok');
+  });
+
+  it('a missing path, a glob, / and a path named twice are refused before the app is paused, naming the label', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['/app/data/nope', /stackvault\.paths names \/app\/data\/nope, which does not exist in \S+ \(check the stackvault\.paths label of \S+\)/],
+      ['/app/data/*', /stackvault\.paths names \/app\/data\/\*, a pattern: globs are not expanded/],
+      ['/', /stackvault\.paths names \/, the container's whole filesystem/],
+      ['/app/data,/app/data', /stackvault\.paths names \/app\/data twice/],
+    ];
+    const projects = cases.map(() => newProjectName('label-bad'));
+    await Promise.all(cases.map(([label], i) => app(projects[i]!, { 'stackvault.paths': label }, 'mkdir -p /srv && touch /srv/ready && exec sleep infinity')));
+    for (const [i, [, message]] of cases.entries()) {
+      const project = projects[i]!;
+      const dir = await tempDir('label-bad');
+      const dry = await bot(['backup', 'create', '--project', project, '--dry-run']);
+      expect(String(dry.stdout)).toMatch(message);
+      const r = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stdout)).toMatch(message);
+      expect(String(r.stdout)).not.toMatch(/down \d|HTTP code|no such container|\.\.$/m);
+    }
+  });
+
+  it('a labelled file that is not a database is copied while paused, and the output says paused', async () => {
+    const project = newProjectName('label-file');
+    await app(project, { 'stackvault.paths': '/app/data/notes.txt' }, 'echo hello > /app/data/notes.txt && mkdir -p /srv && touch /srv/ready && exec sleep infinity');
+    const r = await bot(['backup', 'create', '--project', project, '--dir', await tempDir('label-file')]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toMatch(/copied while paused \(no pre-copy: /);
+    expect(String(r.stdout)).not.toMatch(/copied while stopped/);
+  });
+
+  it('stackvault.sqlite.paths on a database off every volume warns that it is lost when the container is recreated', async () => {
+    const project = newProjectName('sqlite-off');
+    await app(
+      project,
+      { 'stackvault.driver': 'sqlite', 'stackvault.sqlite.paths': '/srv/app.db' },
+      "mkdir -p /srv && sqlite3 /srv/app.db 'CREATE TABLE t(x); INSERT INTO t VALUES (1)' && touch /srv/ready && exec sleep infinity",
+    );
+    const dry = await bot(['backup', 'create', '--project', project, '--dry-run']);
+    expect(String(dry.stdout)).toMatch(/warning: \/srv\/app\.db is not on a volume: its data is lost when the container is recreated/);
+    const dir = await tempDir('sqlite-off');
+    const r = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toMatch(/warning: \/srv\/app\.db is not on a volume: its data is lost when the container is recreated/);
+  });
+});
