@@ -27,7 +27,12 @@ export const PG_DUMP_ENV = { PGTZ: 'UTC', PGDATESTYLE: 'ISO' } as const;
 const NEWLINE = 0x0a;
 const QUOTED = '"(?:[^"]|"")*"';
 // A table with no columns is `COPY "s"."t"  FROM stdin;` (two spaces), its rows empty lines.
-const COPY_HEADER = new RegExp(`^COPY (${QUOTED}\\.${QUOTED}) +(?:(\\(.*\\)) +)?FROM stdin;$`);
+// Names may hold line breaks and carriage returns (a header over several lines is read joined).
+const COPY_HEADER = new RegExp(`^COPY (${QUOTED}\\.${QUOTED}) +(?:(\\(.*\\)) +)?FROM stdin;$`, 's');
+/** The statements read whole when a quoted name or string puts them over several lines. */
+const HELD = /^(?:COPY |SELECT pg_catalog\.setval\(|CREATE ROLE |CREATE DATABASE )/;
+/** The most a statement is held over lines (pg_dump's longest COPY header is about 210 KB). */
+const HELD_MAX = 1 << 20;
 const SETVAL = /^SELECT pg_catalog\.setval\('((?:[^']|'')*)', (-?\d+), (true|false)\);$/;
 const LO_CREATE = /^SELECT pg_catalog\.lo_create\('(\d+)'\);$/;
 const LO_OPEN = /^SELECT pg_catalog\.lo_open\('(\d+)', \d+\);$/;
@@ -164,6 +169,9 @@ export class PgDumpFingerprinter {
   private inCopy = false;
   private line: Buffer[] = [];
   private lineBytes = 0;
+  /** The lines so far of a statement (HELD) that a line break in a quoted name or string puts over several lines. */
+  private held: string[] | undefined;
+  private heldBytes = 0;
   private largeObject: Hash | undefined;
   private readonly largeObjects = new Map<string, Hash>();
   private readonly lexer = new PsqlLexer();
@@ -208,16 +216,34 @@ export class PgDumpFingerprinter {
       this.line = [];
       this.lineBytes = 0;
     }
+    this.held = undefined; // the dump ended inside a quoted name or string: no statement of ours
     return toFingerprint(this.acc);
   }
 
   /** Whether pg_dumpall's final line went by: a dump without it was cut off. */
   complete = false;
 
-  private statement(text: string): void {
-    if (text === PG_DUMP_END) this.complete = true;
-    // Where psql would see a COPY (not a line that looks like one inside a quoted body).
-    const copy = this.lexer.line(text).startsStatement ? COPY_HEADER.exec(text) : null;
+  private statement(line: string): void {
+    if (line === PG_DUMP_END) this.complete = true;
+    const facts = this.lexer.line(line);
+    // A statement we read whose names or strings hold line breaks is read joined, as psql sends it.
+    const goesOn = facts.statementEnds.length === 0 && this.lexer.inQuotedText;
+    let text = line;
+    let atStart = facts.startsStatement;
+    if (this.held || (atStart && goesOn && HELD.test(line))) {
+      this.held ??= [];
+      this.held.push(line);
+      this.heldBytes += line.length + 1;
+      if (goesOn && this.heldBytes <= HELD_MAX) return;
+      text = this.held.join('\n');
+      atStart = true; // its first line began where psql starts a statement
+      this.held = undefined;
+      this.heldBytes = 0;
+    }
+    // Where psql would see a COPY (not a line that looks like one inside a quoted body), as one
+    // whole statement (the restore's filter reads it so, pg-restore-filter.ts).
+    const whole = atStart && !goesOn && facts.statementEnds.length === 1 && facts.statementEnds[0] === line.length - 1;
+    const copy = whole ? COPY_HEADER.exec(text) : null;
     if (copy) {
       const rows = new MultisetDigest(METHODS.itemHash(this.acc.method));
       this.acc.tables.set(partName.table(this.db, copy[1]!), { columns: copy[2] ?? '', rows });
@@ -324,7 +350,7 @@ const LARGE_OBJECTS_SQL = `COPY (SELECT m.oid, encode(sha256(coalesce((SELECT st
 
 /** The column list to read a table with: the backup's order when the columns are the same. */
 function columnOrder(expected: Fingerprint | undefined, part: string, live: string): string {
-  const want = expected?.parts[part]?.match(/^(\(.*\)|\(\)) n=/)?.[1];
+  const want = expected?.parts[part]?.match(/^(\(.*\)|\(\)) n=/s)?.[1]; // `s`: names may hold line breaks
   if (!want) return live ? `(${live})` : '';
   const names = (cols: string) => (cols.match(new RegExp(QUOTED, 'g')) ?? []).sort().join(',');
   return names(want) === names(`(${live})`) ? (want === '()' ? '' : want) : live ? `(${live})` : '';

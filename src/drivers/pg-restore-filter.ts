@@ -57,6 +57,19 @@ const SERVER_ENCODINGS = new Set(
   ).split(' '),
 );
 
+/**
+ * pg_dump's COPY header (dumpTableData_copy: a qualified name, then the column list unless the
+ * table has no columns), each name quoted or plain as fmtId writes it. A name holding a line
+ * break puts the header over several lines; only this form is read as one statement then.
+ */
+const NAME = '(?:"(?:[^"]|"")*"|[a-z_][a-z0-9_]*)';
+const PG_DUMP_COPY = new RegExp(`^COPY ${NAME}\\.${NAME} (?:\\(${NAME}(?:, ${NAME})*\\))? FROM stdin;$`);
+
+/** The statements read whole when a quoted name puts them over several lines: COPY headers and the roles the dump creates. */
+const HELD = /^(?:COPY|CREATE ROLE) /;
+/** The most a statement is held over lines: pg_dump's longest COPY header (1600 columns named by 63 quotes each) is about 210 KB. */
+const HELD_MAX = 1 << 20;
+
 const DOUBTS: Record<Doubt, string> = {
   cr: 'a carriage return outside quotes',
   number: 'a number run into a letter',
@@ -97,6 +110,8 @@ export class PgRestoreFilter extends Transform {
   private readonly restrictKey: string | undefined;
   /** Unguarded: the client encoding the dump set last (SQL_ASCII, which converts nothing, until it sets one). */
   private encoding = 'SQL_ASCII';
+  /** The lines so far of a statement (HELD) that a line break in a quoted name puts over several lines. */
+  private heldStatement: { lines: Buffer[]; texts: string[]; bytes: number; stdin: boolean } | undefined;
 
   constructor(
     private readonly superuser: string,
@@ -153,6 +168,7 @@ export class PgRestoreFilter extends Transform {
     try {
       const out: Buffer[] = [];
       if (this.heldBytes > 0 || this.held.length > 0) this.complete(Buffer.alloc(0), out);
+      if (this.heldStatement) out.push(this.release(false)); // the dump ended inside a quoted name
       cb(null, out.length ? Buffer.concat(out) : undefined);
     } catch (err) {
       cb(err as Error);
@@ -218,15 +234,15 @@ export class PgRestoreFilter extends Transform {
     const text = body.toString('latin1');
     const facts = this.lexer.line(text);
     this.refuseForeign(text, facts);
+    if (this.heldStatement || this.holds(text, facts)) return this.heldLine(text, line, facts);
     if (facts.backslashAt === 0) return this.command(text, line);
     // A line is rewritten, or read as a COPY header or a setting, only if it is one whole statement where psql starts one.
     const whole = facts.startsStatement && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
-    const copyHeader = whole && /^COPY .* FROM stdin;$/.test(text);
+    // `s`: a carriage return in a quoted name is part of the name (one outside quotes is a doubt).
+    const copyHeader = whole && /^COPY .* FROM stdin;$/s.test(text);
     // The server starts COPY data for any spelling of COPY ... FROM STDIN, wherever psql sends
     // it (even inside what a BEGIN block makes one query); only pg_dump's own line is read as one.
-    if (!this.guarded && facts.stdin && !copyHeader) {
-      throw new Error(`the dump holds STDIN outside pg_dump's COPY line (in the line ${JSON.stringify(text.slice(0, 100))}), where the server could take the next lines as data; refusing to run it`);
-    }
+    if (!this.guarded && facts.stdin && !copyHeader) throw stdinOutside(text);
     if (copyHeader) {
       this.inCopy = true;
       return line;
@@ -241,6 +257,47 @@ export class PgRestoreFilter extends Transform {
     if (strings) this.lexer.standardStrings = strings[1] === 'on'; // from the next line on, as psql
     const out = whole ? this.rewrite(text, line, eol) : line;
     return out && facts.statementEnds.length > 0 ? this.afterStatement(out) : out;
+  }
+
+  /**
+   * Where a statement we read (HELD) starts whose line ends inside a quoted name: psql reads on
+   * (the line break is part of the name) and sends the statement only at its `;`.
+   */
+  private holds(text: string, facts: LineFacts): boolean {
+    return facts.startsStatement && facts.statementEnds.length === 0 && this.lexer.inQuotedIdentifier && HELD.test(text);
+  }
+
+  /**
+   * A line of a statement over several lines: held (nothing of it reaches psql) until psql's
+   * statement ends, then read whole. It is a COPY header, whose data follows, only if every line
+   * break was inside a quoted name, the last line's one `;` ends it and the whole is pg_dump's
+   * header; else the lines go on as any others (rewritten as one if whole), and unguarded, STDIN
+   * in them is refused.
+   */
+  private heldLine(text: string, line: Buffer, facts: LineFacts): Buffer | undefined {
+    const h = (this.heldStatement ??= { lines: [], texts: [], bytes: 0, stdin: false });
+    h.lines.push(line);
+    h.texts.push(text);
+    h.bytes += line.length;
+    h.stdin ||= facts.stdin;
+    const goesOn = facts.statementEnds.length === 0 && this.lexer.inQuotedIdentifier;
+    if (goesOn && h.bytes <= HELD_MAX) return undefined;
+    const whole = !goesOn && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
+    const joined = h.texts.join('\n');
+    const copyHeader = whole && PG_DUMP_COPY.test(joined);
+    const all = this.release(copyHeader);
+    if (copyHeader) return all;
+    const out = whole ? this.rewrite(joined, all, line.at(-1) === NEWLINE ? 1 : 0) : all;
+    return out && facts.statementEnds.length > 0 ? this.afterStatement(out) : out;
+  }
+
+  /** The held lines, as a COPY header or not. */
+  private release(copyHeader: boolean): Buffer {
+    const h = this.heldStatement!;
+    this.heldStatement = undefined;
+    if (!this.guarded && h.stdin && !copyHeader) throw stdinOutside(h.texts.join('\n'));
+    if (copyHeader) this.inCopy = true;
+    return h.lines.length === 1 ? h.lines[0]! : Buffer.concat(h.lines, h.bytes);
   }
 
   /** The roles section's own superuser lines dropped, DROP DATABASE forced; else the line itself. */
@@ -329,6 +386,9 @@ export class PgRestoreFilter extends Transform {
  * expands no variable and runs no backquote). A quoted name with `=` would be a connection string.
  */
 const CONNECT = /^\\connect (?:[A-Za-z0-9_.]+|"[A-Za-z0-9_.]+"|-reuse-previous=on "dbname='(?:[^'\\"]|\\['\\]|"")*'")$/;
+
+const stdinOutside = (text: string) =>
+  new Error(`the dump holds STDIN outside pg_dump's COPY line (in the line ${JSON.stringify(text.slice(0, 100))}), where the server could take the next lines as data; refusing to run it`);
 
 const foreign = (text: string) => new Error(`the dump holds the psql command ${JSON.stringify(text.slice(0, 80))}, which pg_dumpall never writes in that form; refusing to run it`);
 

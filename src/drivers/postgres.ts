@@ -174,7 +174,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     const q = (db: string, query: string) => sql(engine, id, user, db, query);
     const version = Number(await q('postgres', 'SHOW server_version_num'));
     const inBackup = new Set([...(recorded(DETAILS, entry).databases ?? []), 'template0', 'template1', 'postgres']);
-    const current = (await q('postgres', 'SELECT datname FROM pg_database ORDER BY 1')).split('\n').filter(Boolean);
+    const current = await names(q, 'postgres', 'datname', 'pg_database');
     for (const db of current.filter((d) => !inBackup.has(d))) {
       await q('postgres', `DROP DATABASE ${quoteIdent(db)}${version >= 130000 ? ' WITH (FORCE)' : ''}`);
     }
@@ -188,10 +188,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     });
     if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${errorLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);
 
-    const roles = (await q('postgres', "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1")).split('\n').filter(Boolean);
+    const roles = await names(q, 'postgres', 'rolname', "pg_roles WHERE rolname !~ '^pg_'");
     const extra = roles.filter((r) => !filter.roles.has(r) && r !== user);
     if (extra.length) {
-      const dbs = (await q('postgres', 'SELECT datname FROM pg_database WHERE datallowconn')).split('\n').filter(Boolean);
+      const dbs = await names(q, 'postgres', 'datname', 'pg_database WHERE datallowconn');
       for (const db of dbs) await q(db, `DROP OWNED BY ${extra.map(quoteIdent).join(', ')}`);
       for (const role of extra) await q('postgres', `DROP ROLE ${quoteIdent(role)}`);
     }
@@ -378,6 +378,18 @@ export function superuser(env: Record<string, string>): string {
 
 function sql(engine: DockerEngine, id: string, user: string, db: string, query: string): Promise<string> {
   return execChecked(engine, id, ['psql', '-U', user, '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', query], `psql on ${db}`);
+}
+
+/**
+ * The names a catalog query lists (`SELECT column FROM from`), as psql prints them: a name may
+ * hold a line break, so each comes as the hex of the bytes psql would print, one a line.
+ */
+async function names(q: (db: string, query: string) => Promise<string>, db: string, column: string, from: string): Promise<string[]> {
+  const hex = await q(db, `SELECT encode(convert_to(${column}::text, pg_client_encoding()), 'hex') FROM ${from}`);
+  return hex
+    .split('\n')
+    .filter(Boolean)
+    .map((h) => Buffer.from(h, 'hex').toString('utf8'));
 }
 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';

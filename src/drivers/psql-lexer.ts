@@ -159,6 +159,19 @@ export class PsqlLexer {
     this.beginBlocks = options.beginBlocks ?? true;
   }
 
+  /**
+   * The last line ended inside a double-quoted identifier ("...", not U&"..."): psql reads on,
+   * and the line break is part of the name (pg_dump writes a name holding one as it is).
+   */
+  get inQuotedIdentifier(): boolean {
+    return this.mode === 'xd';
+  }
+
+  /** The last line ended inside a quoted name or a string ('...' or E'...'): the line break is part of it. */
+  get inQuotedText(): boolean {
+    return this.mode === 'xd' || this.mode === 'xq' || this.mode === 'xe';
+  }
+
   private atStatementStart(): boolean {
     return (this.mode === 'initial' || this.mode === 'xqs') && !this.pending && this.parenDepth === 0 && this.beginDepth === 0;
   }

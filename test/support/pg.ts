@@ -9,9 +9,13 @@ export async function independentFingerprint(pg: StartedTestContainer): Promise<
   const lines: string[] = [];
   const dbs = (await psql(pg, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n');
   for (const db of dbs) {
-    const tables = (await psql(pg, db, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1"))
+    // Names may hold line breaks: listed as the hex of their UTF-8 bytes, one a line.
+    const tables = (
+      await psql(pg, db, "SELECT encode(convert_to(format('%I.%I', schemaname, tablename), 'UTF8'), 'hex') FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1")
+    )
       .split('\n')
-      .filter(Boolean);
+      .filter(Boolean)
+      .map((hex) => Buffer.from(hex, 'hex').toString('utf8'));
     for (const t of tables) {
       lines.push(`${db} ${t} ${await psql(pg, db, `SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ${t} x`)}`);
     }
