@@ -3,6 +3,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import { isNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { booleanLabel } from '../docker/labels.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { filterTar } from '../util/tar-build.js';
@@ -114,7 +115,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
   // the entry says so (restoreRefuses: ⚠️, and the backup is partial) instead of a silent ✅.
   const guard = new EntryGuard(topNames(paths));
   let refused: string | undefined;
-  const hot = container.labels[STOP_LABEL] === 'false';
+  const hot = booleanLabel(container, STOP_LABEL) === false;
   const fingerprinter = new TarFingerprinter((e) => {
     refused ??= guard.why(e);
   });
@@ -219,7 +220,7 @@ export async function duBytes(engine: DockerEngine, container: ContainerDetails,
 
 /** A plan for a store archived as files: stopped (or `stackvault.stop=false`: online), its paths and their size. */
 export async function planDataPaths(engine: DockerEngine, container: ContainerDetails, paths: string[], interrupts: 'stopped' | 'paused', warnings: string[] = []): Promise<BackupPlan> {
-  const hot = container.labels[STOP_LABEL] === 'false';
+  const hot = booleanLabel(container, STOP_LABEL) === false;
   const bytes = await duBytes(engine, container, paths);
   return {
     method: 'archive of its files through the archive API',
