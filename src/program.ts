@@ -3,7 +3,7 @@ import { COMMANDS } from './commands/all.js';
 import type { CommandIO, CommandModule, Outcome } from './commands/command.js';
 import { checkDirFlag } from './commands/dir-flag.js';
 import { SHARED_FLAGS } from './commands/shared-flags.js';
-import { ExitCode, exitCodeHelp } from './errors.js';
+import { ExitCode, exitCodeHelp, usageError } from './errors.js';
 import { TOOL_VERSION } from './version.js';
 
 /**
@@ -68,7 +68,27 @@ interface RunnerFlags {
   project?: string;
 }
 
+/**
+ * Flags whose empty value would silently mean something wide: `--project ""` every project on
+ * the host, `--dir ""` the current directory (`--project "$PROJECT"` with the variable unset).
+ */
+const NOT_EMPTY: ReadonlyArray<[key: string, flag: string]> = [
+  ['project', '--project'],
+  ['intoProject', '--into-project'],
+  ['dir', '--dir (or BACKUP_DIR)'],
+  ['prefix', '--prefix'],
+];
+
+/** Refuses an empty or blank value of a flag in NOT_EMPTY, in one sentence (exit 2). */
+export function refuseEmptyFlags(flags: Record<string, unknown>): void {
+  for (const [key, flag] of NOT_EMPTY) {
+    const value = flags[key];
+    if (typeof value === 'string' && value.trim() === '') throw usageError(`${flag} is empty: give it a value, or leave the flag out.`);
+  }
+}
+
 async function execute(command: CommandModule, args: string[], flags: Record<string, unknown> & RunnerFlags): Promise<void> {
+  refuseEmptyFlags(flags);
   // Under --json, stdout carries the JSON alone; lines for people go to stderr.
   const out = flags.json ? process.stderr : process.stdout;
   const io: CommandIO = { out, json: Boolean(flags.json), say: (line) => out.write(`${line}\n`) };

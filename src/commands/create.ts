@@ -58,7 +58,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
     const ctx = commandContext(flags.host);
     if (flags.dryRun) {
       const { planBackup } = await import('../core/plan.js');
-      return { data: await planBackup({ project: flags.project, only: parseServiceList(flags.only), consistent: flags.consistent }, ctx) };
+      return { data: await planBackup({ project: flags.project, only: parseServiceList(flags.only), consistent: flags.consistent, warn: (m) => io.say(`warning: ${m}`) }, ctx) };
     }
     const [{ createBackup }, { verifyBackup }, { readManifest, MANIFEST_FILE }, { offsiteByPolicy }, { requireOffsite, asOffsiteError }, { progressFor }, { join }] = await Promise.all([
       import('../core/create.js'),

@@ -41,7 +41,7 @@ export const updateCommand = defineCommand<UpdateFlags, Update>({
       { ensureBackupDir },
       { createBackup },
       { acquireLock },
-      { LABELS },
+      { LABELS, isExcluded },
       { withStopped },
       { commandContext },
       { plainProgress },
@@ -80,7 +80,7 @@ export const updateCommand = defineCommand<UpdateFlags, Update>({
     if (pull.exitCode !== 0) throw new StackvaultError(`git pull failed, nothing was restarted: ${gitFailure(pull.stderr)}`, ExitCode.failure, `Your data is in ${manifest.id}.`);
     const now = (await git(['rev-parse', '--short', 'HEAD'])).stdout.trim();
     io.say(`3/3 Restarting the containers of project ${project}...`);
-    const containers = (await ctx.engine.listContainers()).filter((c) => c.labels[LABELS.composeProject] === project && c.labels[LABELS.exclude] !== 'true');
+    const containers = (await ctx.engine.listContainers()).filter((c) => c.labels[LABELS.composeProject] === project && !isExcluded(c));
     // Through the same guarded path as a backup's stop: a marker (so a run killed meanwhile is
     // reported next time), the container's own stop timeout, a warning when it had to be killed,
     // started again on every path; under the lock, so no backup is copying it meanwhile.

@@ -1,4 +1,5 @@
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { labelledTrue } from '../docker/labels.js';
 import type { Driver, Peer } from '../drivers/types.js';
 import type { ConsistencyRecord } from './manifest.js';
 import { LABELS, type Candidate } from './selection.js';
@@ -19,7 +20,7 @@ import { pauseAll } from './stopped-markers.js';
 /** `stackvault.consistent=true` on any container of a backed-up project makes its backups consistent by default. */
 export function consistentByPolicy(found: { running: Candidate[]; peers(id: string): Peer[] }): boolean {
   const all = found.running.flatMap((c) => [c.container, ...found.peers(c.container.id).map((p) => p.container)]);
-  return all.some((c) => c.labels[LABELS.consistent] === 'true');
+  return all.some((c) => labelledTrue(c, LABELS.consistent));
 }
 
 /**
@@ -36,9 +37,9 @@ export function writersOf(found: { running: Candidate[]; peers(id: string): Peer
       if (!byId.has(p.container.id)) byId.set(p.container.id, { container: p.container, driver: drivers.find((d) => d.name === p.driver) });
     }
   }
-  const apps = [...byId.values()].filter(({ container, driver }) => container.running && !container.paused && container.labels[LABELS.helper] !== 'true' && !driver?.recognise);
-  const labelled = apps.filter(({ container }) => container.labels[LABELS.writer] === 'true');
-  const anyLabelled = [...byId.values()].some(({ container }) => container.labels[LABELS.writer] === 'true');
+  const apps = [...byId.values()].filter(({ container, driver }) => container.running && !container.paused && !labelledTrue(container, LABELS.helper) && !driver?.recognise);
+  const labelled = apps.filter(({ container }) => labelledTrue(container, LABELS.writer));
+  const anyLabelled = [...byId.values()].some(({ container }) => labelledTrue(container, LABELS.writer));
   return (anyLabelled ? labelled : apps).map((a) => a.container).sort((a, b) => a.name.localeCompare(b.name));
 }
 

@@ -16,7 +16,7 @@ import { renderBackupInfo } from './backup-info.js';
 import { ConsistencyWindow, consistentByPolicy, semaphore, type WindowSlot, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
-import { INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, succeeded, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
+import { firstBadServiceName, INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, succeeded, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
 import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redact, secretsOf } from './redact.js';
@@ -91,7 +91,14 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
 export async function runBackup(dir: string, options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
   const now = deps.now ?? (() => new Date());
   const docker = await deps.engine.version();
-  const found = await discover(deps.engine, deps.drivers, options);
+  const found = await discover(deps.engine, deps.drivers, { ...options, warn: (m) => deps.progress.warn(m) });
+  // The manifest reader refuses a name used twice: fail now, in one sentence, rather than publish a backup nothing can read.
+  const keys = [...found.running, ...found.notRunning].map((c) => c.service);
+  const clash = firstBadServiceName(keys);
+  if (clash !== undefined) {
+    const twins = [...found.running, ...found.notRunning].filter((c) => c.service === keys[clash]).map((c) => c.container.name);
+    throw new StackvaultError(`Two services would be named '${keys[clash]}' in the manifest (containers ${twins.join(', ')}), so nothing was backed up.`, ExitCode.failure);
+  }
   const createdAt = now();
   const id = newBackupId(options.prefix, createdAt, new Set(await directoryNames(dir)));
   const tmp = join(dir, `${TMP_PREFIX}${id}`);

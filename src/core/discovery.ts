@@ -1,14 +1,20 @@
 import { inspectIfPresent, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { booleanLabel, unknownLabelWarnings } from '../docker/labels.js';
 import type { Driver, Peer } from '../drivers/types.js';
-import { notFound } from '../errors.js';
+import { notFound, StackvaultError } from '../errors.js';
 import { mapLimit } from '../util/limit.js';
-import { assignServiceKeys, LABELS, narrowToServices, selectDriver, type Candidate } from './selection.js';
+import { assignServiceKeys, type ExcludedContainer, isExcluded, isOneOff, LABELS, narrowToServices, selectDriver, type Candidate } from './selection.js';
 
 export interface DiscoveryOptions {
   project?: string;
   only?: string[];
   /** Projects whose app containers count even when no datastore runs there (a restore's projects). */
   alsoProjects?: readonly string[];
+  /**
+   * Told what the user should see about labels: an unknown `stackvault.*` key (on any container
+   * listed, whatever its project), a container left out because its labels are invalid.
+   */
+  warn?: (message: string) => void;
 }
 
 /** A container of a backed-up project that is not backed up, and why (shown with --verbose and --json). */
@@ -26,6 +32,8 @@ export interface Discovery {
   notRunning: Candidate[];
   /** Containers of the backed-up projects that hold nothing to back up, or were excluded. */
   leftOut: LeftOut[];
+  /** Containers labelled stackvault.exclude=true, so that --only and a restore can say so when they name one. */
+  excluded: ExcludedContainer[];
   /** The other containers of a candidate's Compose project, with their drivers. */
   peers(containerId: string): Peer[];
 }
@@ -44,30 +52,80 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
   const inspected = await mapLimit(listed, 8, (c) => inspectIfPresent(engine, c.id));
   const containers = inspected.filter((c): c is ContainerDetails => c !== undefined);
   const projectOf = (c: ContainerDetails) => c.labels[LABELS.composeProject];
+  const serviceOf = (c: ContainerDetails) => c.labels[LABELS.composeService];
   const matched: Array<{ container: ContainerDetails; driver: Driver }> = [];
   const unmatched: ContainerDetails[] = [];
+  const oneOffs: ContainerDetails[] = [];
+  const excluded: ContainerDetails[] = [];
+  // Containers whose labels are invalid (an unknown driver, a boolean that is not true or false):
+  // the run stops for one it needs, and leaves out with a warning one it does not.
+  const refused: Array<{ container: ContainerDetails; error: StackvaultError }> = [];
+  const kind = new Map<string, 'helper' | 'oneoff' | 'refused'>();
   for (const container of containers) {
-    const driver = selectDriver(container, drivers);
-    if (driver) matched.push({ container, driver });
-    else unmatched.push(container);
+    // `docker compose run` copies the service's labels: its one-offs would repeat its warnings.
+    if (isOneOff(container)) {
+      oneOffs.push(container);
+      kind.set(container.id, 'oneoff');
+      continue;
+    }
+    for (const w of unknownLabelWarnings(container)) options.warn?.(w);
+    try {
+      // stackvault's own helpers and throwaways are never looked at.
+      if (booleanLabel(container, LABELS.helper)) {
+        kind.set(container.id, 'helper');
+        continue;
+      }
+      const driver = selectDriver(container, drivers);
+      if (driver) matched.push({ container, driver });
+      else if (isExcluded(container)) excluded.push(container);
+      else unmatched.push(container);
+    } catch (err) {
+      if (!(err instanceof StackvaultError)) throw err;
+      refused.push({ container, error: err });
+      kind.set(container.id, 'refused');
+    }
   }
   const projects = new Set([...matched.map((m) => projectOf(m.container)), options.project, ...(options.alsoProjects ?? [])].filter((p): p is string => Boolean(p)));
+  const named = (c: ContainerDetails) =>
+    options.only?.some(
+      (n) => n === c.name || n === serviceOf(c) || (projectOf(c) !== undefined && n === `${projectOf(c)}-${serviceOf(c)}`) || (c.engine !== undefined && n === `${c.name}@${c.engine}`),
+    ) ?? false;
+  // A container is needed when --only names it, or its project is backed up (or restored): its
+  // labels decide what is paused, what is consistent, and what of it is backed up.
+  const namedRefused = refused.find(({ container }) => named(container));
+  if (namedRefused) throw namedRefused.error;
   const leftOut: LeftOut[] = [];
   const takesLeftovers = drivers.find((d) => d.leftover);
-  for (const container of unmatched) {
+  const peers = (c: ContainerDetails) => peersOf(c, containers, matched, takesLeftovers, kind);
+  for (const container of [...unmatched, ...excluded, ...oneOffs]) {
     const project = projectOf(container);
-    if (!project || !projects.has(project) || container.labels[LABELS.helper] === 'true') continue;
-    const why =
-      container.labels[LABELS.exclude] === 'true'
-        ? `labelled ${LABELS.exclude}=true`
+    if (!project || !projects.has(project)) continue;
+    const why = excluded.includes(container)
+      ? `labelled ${LABELS.exclude}=true`
+      : oneOffs.includes(container)
+        ? 'a one-off container (docker compose run), not one of the services'
         : takesLeftovers
-          ? takesLeftovers.leftover!(container, peersOf(container, containers, matched, takesLeftovers))
+          ? takesLeftovers.leftover!(container, peers(container))
           : 'no driver takes app containers';
     if (why === undefined) matched.push({ container, driver: takesLeftovers! });
-    else leftOut.push({ container: container.name, project, service: container.labels[LABELS.composeService], reason: why });
+    else leftOut.push({ container: container.name, project, service: serviceOf(container), reason: why });
   }
   const relevant = matched.filter((m) => m.container.state === 'running' || options.project || projects.has(projectOf(m.container) ?? ''));
-  const candidates = narrowToServices(assignServiceKeys(relevant), options.only);
+  const excludedList: ExcludedContainer[] = excluded.map((c) => ({ name: c.name, project: projectOf(c), service: serviceOf(c) }));
+  const candidates = narrowToServices(assignServiceKeys(relevant), options.only, excludedList);
+  const worked = options.only ? new Set([...candidates.map((c) => c.project), options.project, ...(options.alsoProjects ?? [])]) : projects;
+  const needed = refused.find(({ container }) => worked.has(projectOf(container) ?? ''));
+  if (needed) throw needed.error;
+  // With --only a refused container is named or not looked at; else it is left out, and said so.
+  for (const { container, error } of refused) {
+    options.warn?.(`${error.message.replace(/\.$/, '')}; it is left out of this run${error.hint ? ` (${error.hint.replace(/\.$/, '')})` : ''}.`);
+    leftOut.push({
+      container: container.name,
+      ...(projectOf(container) ? { project: projectOf(container) } : {}),
+      ...(serviceOf(container) ? { service: serviceOf(container) } : {}),
+      reason: error.message,
+    });
+  }
   if (candidates.length === 0) {
     const scope = options.project ? ` in Compose project '${options.project}'` : '';
     throw notFound(
@@ -83,18 +141,29 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
     running: candidates.filter((c) => c.container.state === 'running'),
     notRunning: candidates.filter((c) => c.container.state !== 'running'),
     leftOut: onlyLeft,
+    excluded: excludedList,
     peers: (id) => {
       const c = containers.find((x) => x.id === id);
-      return c ? peersOf(c, containers, matched, takesLeftovers) : [];
+      return c ? peers(c) : [];
     },
   };
 }
 
-/** The other containers of a container's Compose project, with the driver each would get. */
-export function peersOf(container: ContainerDetails, all: readonly ContainerDetails[], matched: ReadonlyArray<{ container: ContainerDetails; driver: Driver }>, leftovers?: Driver): Peer[] {
+/**
+ * The other containers of a container's Compose project, with the driver each would get. An
+ * excluded container and stackvault's helpers are not peers; a one-off and a container whose
+ * labels were refused are, with no driver: nobody backs their mounts up for another.
+ */
+export function peersOf(
+  container: ContainerDetails,
+  all: readonly ContainerDetails[],
+  matched: ReadonlyArray<{ container: ContainerDetails; driver: Driver }>,
+  leftovers: Driver | undefined,
+  kind: ReadonlyMap<string, 'helper' | 'oneoff' | 'refused'>,
+): Peer[] {
   const project = container.labels[LABELS.composeProject];
   if (!project) return [];
   return all
-    .filter((c) => c.id !== container.id && c.labels[LABELS.composeProject] === project && c.labels[LABELS.exclude] !== 'true' && c.labels[LABELS.helper] !== 'true')
-    .map((c) => ({ container: c, driver: matched.find((m) => m.container.id === c.id)?.driver.name ?? leftovers?.name ?? '' }));
+    .filter((c) => c.id !== container.id && c.labels[LABELS.composeProject] === project && kind.get(c.id) !== 'helper' && (kind.has(c.id) || !isExcluded(c)))
+    .map((c) => ({ container: c, driver: matched.find((m) => m.container.id === c.id)?.driver.name ?? (kind.has(c.id) ? '' : (leftovers?.name ?? '')) }));
 }

@@ -204,6 +204,19 @@ function nestsDeeper(data: unknown, max: number): boolean {
   return false;
 }
 
+/** The manifest's rule for a service name: not empty, and not one of the names before it. */
+export const usableServiceName = (name: string, before: ReadonlySet<string>): boolean => name !== '' && !before.has(name);
+
+/** The index of the first name the manifest reader would refuse (usableServiceName), if any. */
+export function firstBadServiceName(names: readonly string[]): number | undefined {
+  const before = new Set<string>();
+  for (const [i, name] of names.entries()) {
+    if (!usableServiceName(name, before)) return i;
+    before.add(name);
+  }
+  return undefined;
+}
+
 /**
  * The first thing wrong with a parsed manifest, or undefined. Pure (given `now`), fuzz-tested.
  * Every documented field is checked for its type, since each reaches a sum, a sort, a page or
@@ -233,7 +246,7 @@ export function manifestProblem(data: unknown, now: Date = new Date()): string |
     if (!isObj(s)) return `services[${i}] is not an object`;
     if (typeof s.name !== 'string' || typeof s.driver !== 'string' || typeof s.status !== 'string') return `services[${i}] lacks name, driver or status`;
     if (!['ok', 'failed', 'skipped'].includes(s.status as string)) return `services[${i}].status is '${String(s.status)}'`;
-    if (s.name === '' || names.has(s.name)) return `services[${i}].name is empty or used twice`;
+    if (!usableServiceName(s.name, names)) return `services[${i}].name is empty or used twice`;
     names.add(s.name);
     if (typeof s.container !== 'string' || typeof s.containerId !== 'string' || typeof s.image !== 'string') return `services[${i}] lacks container, containerId or image`;
     if (s.engine !== undefined && (typeof s.engine !== 'string' || !ENGINE_NAME.test(s.engine))) return `services[${i}].engine is not a plain name`;

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { clause, errorMessage, ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
 import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { labelledTrue } from '../docker/labels.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
 import { sleep } from '../util/time.js';
@@ -16,7 +17,7 @@ import type { Manifest, ServiceEntry } from './manifest.js';
 import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { redact, secretsOf } from './redact.js';
-import { LABELS, selectDriver, type Candidate } from './selection.js';
+import { excludedNamed, excludedSentence, isExcluded, isOneOff, LABELS, selectDriver, type Candidate } from './selection.js';
 import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
 import { sweepLeftovers } from './leftover-helpers.js';
@@ -237,7 +238,7 @@ function selectEntries(manifest: Manifest, only: string[] | undefined): ServiceE
 async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: Pick<RestoreOptions, 'intoProject' | 'map'> = {}): Promise<Target[]> {
   // The backed-up projects (and the clone) count whole, even where only app containers run.
   const alsoProjects = [...entries.map((e) => e.project), options.intoProject].filter((p): p is string => Boolean(p));
-  const { running, notRunning } = await discover(deps.engine, deps.drivers, { alsoProjects });
+  const { running, notRunning, excluded } = await discover(deps.engine, deps.drivers, { alsoProjects, warn: (m) => deps.progress.warn(m) });
   const all = [...running, ...notRunning];
   const unknown = Object.keys(options.map ?? {}).filter((s) => !entries.some((e) => e.name === s));
   if (unknown.length) throw usageError(`--map names ${unknown.map((u) => `'${u}'`).join(', ')}, not a service being restored.`, `Services: ${entries.map((e) => e.name).join(', ')}.`);
@@ -287,6 +288,10 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
       sameDriver.find((c) => c.container.name === entry.container) ??
       (sameDriver.filter((c) => c.service === entry.name).length === 1 ? sameDriver.find((c) => c.service === entry.name) : undefined);
     if (!match) {
+      // Its container is there, but labelled stackvault.exclude=true: say so, not "start the stack".
+      const left = excluded.find((e) => e.project === entry.project && excludedNamed([e], entry.name)) ?? excluded.find((e) => e.name === entry.container);
+      if (left)
+        throw notFound(`Nothing is restored into ${excludedSentence(left)}.`, `Remove the label (recreate the container without it), or name another container with --map ${entry.name}=CONTAINER.`);
       throw notFound(
         `No ${entry.driver} container to restore '${entry.name}' into (it was container ${entry.container}${entry.project ? ` in project ${entry.project}` : ''}).`,
         'Start the stack first (./bot.sh start), then restore.',
@@ -305,7 +310,7 @@ async function writersOf(targets: Target[], deps: RestoreDeps): Promise<Containe
   const projects = new Set(targets.map((t) => t.candidate.project).filter((p): p is string => Boolean(p)));
   if (projects.size === 0) return [];
   const running = (await deps.engine.listContainers({ all: false })).filter(
-    (c) => projects.has(c.labels[LABELS.composeProject] ?? '') && c.labels[LABELS.exclude] !== 'true' && c.labels[LABELS.helper] !== 'true',
+    (c) => projects.has(c.labels[LABELS.composeProject] ?? '') && !isExcluded(c) && !labelledTrue(c, LABELS.helper) && !isOneOff(c),
   );
   const writers: ContainerDetails[] = [];
   for (const c of running) {

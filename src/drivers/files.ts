@@ -3,6 +3,7 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ReadEntry } from 'tar';
 import type { ContainerDetails, DockerEngine, Mount } from '../docker/engine.js';
+import { booleanLabel } from '../docker/labels.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { pipeline } from 'node:stream/promises';
 import { fingerprintTar } from './tar-fingerprint.js';
@@ -264,7 +265,7 @@ async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof 
     ...plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })),
     ...clashes.map((c) => ({ path: c, why: 'a SQLite file whose name another backed-up path already has' })),
   ];
-  const hot = ctx.container.labels[STOP_LABEL] === 'false';
+  const hot = booleanLabel(ctx.container, STOP_LABEL) === false;
   const mayVanish = sqlite.filter((f) => /-(wal|journal)$/.test(f)); // may be checkpointed away before the copy
   const snapshot = await archiveSnapshot({ ...ctx, withStopped: hot ? (w) => w() : ctx.withPaused }, paths, {
     mayVanish,

@@ -3,6 +3,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import { isNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { booleanLabel } from '../docker/labels.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { concatTars } from '../util/tar-stream.js';
 import { filterTar, findTarEntry } from '../util/tar-build.js';
@@ -148,7 +149,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
   // the entry says so (restoreRefuses: ⚠️, and the backup is partial) instead of a silent ✅.
   const guard = new EntryGuard(topNames(paths));
   let refused: string | undefined;
-  const hot = container.labels[STOP_LABEL] === 'false';
+  const hot = booleanLabel(container, STOP_LABEL) === false;
   const fingerprinter = new TarFingerprinter((e) => {
     refused ??= guard.why(e);
   });
@@ -268,7 +269,7 @@ export async function duBytes(engine: DockerEngine, container: ContainerDetails,
 export async function planDataPaths(engine: DockerEngine, container: ContainerDetails, paths: string[], interrupts: 'stopped' | 'paused', warnings: string[] = []): Promise<BackupPlan> {
   const labelled = labelledPaths(container);
   if (labelled) await checkLabelledPaths(engine, container, labelled);
-  const hot = container.labels[STOP_LABEL] === 'false';
+  const hot = booleanLabel(container, STOP_LABEL) === false;
   const bytes = await duBytes(engine, container, paths);
   return {
     method: 'archive of its files through the archive API',

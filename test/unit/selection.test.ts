@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DRIVERS } from '../../src/drivers/registry.js';
 import { assignServiceKeys, imageRepoName, narrowToServices, parseServiceList, selectDriver } from '../../src/core/selection.js';
+import { firstBadServiceName } from '../../src/core/manifest.js';
 import type { ContainerSummary } from '../../src/docker/engine.js';
 import { ExitCode, StackvaultError } from '../../src/errors.js';
 
@@ -66,6 +67,7 @@ describe('service keys', () => {
   const c = (name: string, project?: string, service?: string, num?: string, engine?: string) => ({
     container: container({
       name,
+      id: `${name}${engine ?? ''}`.padEnd(12, '0').replace(/[^a-z0-9]/g, '0'),
       ...(engine ? { engine } : {}),
       labels: {
         ...(project ? { 'com.docker.compose.project': project } : {}),
@@ -87,6 +89,52 @@ describe('service keys', () => {
     ['odd names kept as given', [c('x', 'p', 'my service ✓')], ['my service ✓']],
   ])('%s', (_what, items, keys) => {
     expect(assignServiceKeys(items).map((k) => k.service)).toEqual(keys);
+  });
+
+  it.each([
+    // shop and blog each run redis, and a legacy project has a service literally named shop-redis.
+    ['shop+redis, blog+redis and a service shop-redis', [c('shop_redis_1', 'shop', 'redis', '1'), c('blog_redis_1', 'blog', 'redis', '1'), c('legacy_shop-redis_1', 'legacy', 'shop-redis', '1')]],
+    ['projects q and q-a', [c('q1', 'q', 'a-redis', '1'), c('q2', 'q-a', 'redis', '1'), c('q3', 'z', 'redis', '1'), c('q4', 'z2', 'a-redis', '1')]],
+    ['a qualified key equal to a plain container name', [c('a_pg_1', 'a', 'pg'), c('b_pg_1', 'b', 'pg'), c('a-pg')]],
+    ['a numbered key equal to another service', [c('x_pg_1', 'x', 'pg', '1'), c('x_pg_2', 'x', 'pg', '2'), c('pg-1', 'y', 'x-pg-1')]],
+    ['an empty service label', [c('lonely', 'p', '')]],
+  ])('keys are unique by the manifest reader rule: %s', (_what, items) => {
+    const keys = assignServiceKeys(items).map((k) => k.service);
+    expect(firstBadServiceName(keys)).toBeUndefined();
+    expect(keys).toHaveLength(items.length);
+  });
+
+  it('only the keys that clashed change; unique ones stay as before', () => {
+    const keys = assignServiceKeys([
+      c('shop_redis_1', 'shop', 'redis', '1'),
+      c('blog_redis_1', 'blog', 'redis', '1'),
+      c('legacy_shop-redis_1', 'legacy', 'shop-redis', '1'),
+      c('pg', 'shop', 'postgres'),
+    ]).map((k) => k.service);
+    expect(keys).toContain('blog-redis');
+    expect(keys).toContain('postgres');
+    expect(keys.filter((k) => k.startsWith('shop-redis-'))).toHaveLength(2);
+  });
+
+  it('keys are unique for any mix of dashed project and service names', () => {
+    const parts = ['a', 'b', 'a-b', 'b-a', 'a-b-a', '1'];
+    for (let seed = 1; seed <= 300; seed++) {
+      let x = seed;
+      const next = () => {
+        x = (x * 1103515245 + 12345) % 2 ** 31;
+        return x;
+      };
+      const items = Array.from({ length: 2 + (next() % 6) }, (_, i) => c(`c${seed}-${i}`, parts[next() % parts.length], parts[next() % parts.length], String(1 + (next() % 2))));
+      expect(firstBadServiceName(assignServiceKeys(items).map((k) => k.service)), `seed ${seed}`).toBeUndefined();
+    }
+  });
+
+  it('--only naming an excluded container says it is labelled stackvault.exclude=true', () => {
+    const all = assignServiceKeys([c('hl_app_1', 'hl', 'app')]);
+    const excluded = [{ name: 'hunt-labels-redis', project: 'hl', service: 'redis' }];
+    for (const name of ['redis', 'hunt-labels-redis', 'hl-redis']) {
+      expect(() => narrowToServices(all, [name], excluded)).toThrow(/redis \(hunt-labels-redis\) is labelled stackvault\.exclude=true/);
+    }
   });
 
   it('--only keeps named services and rejects unknown names with exit code 4', () => {
