@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ExitCode, StackvaultError } from '../../src/errors.js';
+import { usageErrorOf } from '../support/usage-error.js';
 import { refuseEmptyFlags } from '../../src/program.js';
 
 /** `--project "$PROJECT"` with the variable unset must not mean every project on the host. */
-const usage = (f: () => unknown): StackvaultError => {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StackvaultError);
-    expect((err as StackvaultError).exitCode).toBe(ExitCode.usage);
-    return err as StackvaultError;
-  }
-  throw new Error('expected a usage error');
-};
+const usage = usageErrorOf;
 
 describe('empty flags', () => {
   it.each([

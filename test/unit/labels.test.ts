@@ -1,24 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { usageErrorOf } from '../support/usage-error.js';
 import { booleanLabel, nearestLabelKey, unknownLabelWarnings, USER_LABEL_KEYS } from '../../src/docker/labels.js';
 import { LABELS, isOneOff, selectDriver } from '../../src/core/selection.js';
 import { PATHS_LABEL, STOP_LABEL } from '../../src/drivers/volume-archive.js';
 import { SQLITE_PATHS_LABEL } from '../../src/drivers/sqlite.js';
 import { HELPER_OWNER_LABELS, THROWAWAY_LABELS } from '../../src/docker/helper-owner.js';
 import { DRIVERS } from '../../src/drivers/registry.js';
-import { ExitCode, StackvaultError } from '../../src/errors.js';
 
 const labelled = (labels: Record<string, string>, image = 'busybox') => ({ id: 'x', name: 'web-1', image, labels, state: 'running', env: {}, cmd: [] });
 
-const usage = (f: () => unknown): StackvaultError => {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StackvaultError);
-    expect((err as StackvaultError).exitCode).toBe(ExitCode.usage);
-    return err as StackvaultError;
-  }
-  throw new Error('expected a usage error');
-};
+const usage = usageErrorOf;
 
 describe('boolean labels (docker-compose v1 writes True/False for YAML booleans)', () => {
   it.each([
