@@ -242,7 +242,8 @@ export class PgRestoreFilter extends Transform {
     const copyHeader = whole && /^COPY .* FROM stdin;$/s.test(text);
     // The server starts COPY data for any spelling of COPY ... FROM STDIN, wherever psql sends
     // it (even inside what a BEGIN block makes one query); only pg_dump's own line is read as one.
-    if (!this.guarded && facts.stdin && !copyHeader) throw stdinOutside(text);
+    // In both modes: psql's own guard stops commands, not a COPY that makes the next lines data.
+    if (facts.stdin && !copyHeader) throw stdinOutside(text);
     if (copyHeader) {
       this.inCopy = true;
       return line;
@@ -281,7 +282,9 @@ export class PgRestoreFilter extends Transform {
     h.bytes += line.length;
     h.stdin ||= facts.stdin;
     const goesOn = facts.statementEnds.length === 0 && this.lexer.inQuotedIdentifier;
-    if (goesOn && h.bytes <= HELD_MAX) return undefined;
+    if (goesOn && h.bytes > HELD_MAX)
+      throw new Error(`the dump holds a statement of more than ${HELD_MAX / (1 << 20)} MiB whose line breaks are inside a quoted name, which pg_dump never writes; refusing to run it`);
+    if (goesOn) return undefined;
     const whole = !goesOn && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
     const joined = h.texts.join('\n');
     const copyHeader = whole && PG_DUMP_COPY.test(joined);
@@ -295,7 +298,7 @@ export class PgRestoreFilter extends Transform {
   private release(copyHeader: boolean): Buffer {
     const h = this.heldStatement!;
     this.heldStatement = undefined;
-    if (!this.guarded && h.stdin && !copyHeader) throw stdinOutside(h.texts.join('\n'));
+    if (h.stdin && !copyHeader) throw stdinOutside(h.texts.join('\n'));
     if (copyHeader) this.inCopy = true;
     return h.lines.length === 1 ? h.lines[0]! : Buffer.concat(h.lines, h.bytes);
   }

@@ -178,16 +178,16 @@ describe('what is read as a header over several lines, and what is not', () => {
   const cases: Array<[what: string, dump: string, unguarded: RegExp | 'passes', guarded: RegExp | 'passes']> = [
     // A statement after the header's `;`: psql runs it before the data; not pg_dump's header.
     ['more after the `;`', `COPY "a"."b" ("x\n") FROM stdin; SELECT 1;\n\\N\n\\.\n`, /refusing/, /refusing/],
-    ['a comment after the `;`', `COPY "a"."b" ("x\n") FROM stdin; -- c\n\\N\n\\.\n`, /STDIN outside/, /the psql command \\N/],
-    ['options pg_dump does not write', `COPY "a"."b" ("x\n") FROM stdin WITH (FORMAT csv);\n\\N\n\\.\n`, /STDIN outside/, /the psql command \\N/],
-    ['a name not quoted nor lower case', `COPY "a".B ("x\n") FROM stdin;\n\\N\n\\.\n`, /STDIN outside/, /the psql command \\N/],
-    ['another spelling of COPY', `copy "a"."b" ("x\n") from stdin;\n\\N\n\\.\n`, /STDIN outside/, /the psql command \\N/],
-    ['a line break outside quotes', `COPY "a"."b"\n("x\n") FROM stdin;\n\\N\n\\.\n`, /STDIN outside/, /the psql command \\N/],
+    ['a comment after the `;`', `COPY "a"."b" ("x\n") FROM stdin; -- c\n\\N\n\\.\n`, /STDIN outside/, /STDIN outside/],
+    ['options pg_dump does not write', `COPY "a"."b" ("x\n") FROM stdin WITH (FORMAT csv);\n\\N\n\\.\n`, /STDIN outside/, /STDIN outside/],
+    ['a name not quoted nor lower case', `COPY "a".B ("x\n") FROM stdin;\n\\N\n\\.\n`, /STDIN outside/, /STDIN outside/],
+    ['another spelling of COPY', `copy "a"."b" ("x\n") from stdin;\n\\N\n\\.\n`, /STDIN outside/, /STDIN outside/],
+    ['a line break outside quotes', `COPY "a"."b"\n("x\n") FROM stdin;\n\\N\n\\.\n`, /STDIN outside/, /STDIN outside/],
     // Opened on a whole COPY line: psql sends the COPY at the `;` and reads the rest of the line after its data.
     ['a quote opened after a COPY header', `COPY "a"."b" ("v") FROM stdin; "\n${PWNED}\n"\n\\.\n`, /after another/, /refusing/],
     // The dump ends inside the quoted name: psql sends what it holds (the server refuses it); the lines are not a header.
     ['a dump ending inside the name', `COPY "a"."b" ("x\n${PWNED}\nFROM stdin;\n`, 'passes', 'passes'],
-    ['a dump ending inside the name, STDIN before it', `COPY "a"."b" FROM stdin "x\n${PWNED}\n`, /STDIN outside/, 'passes'],
+    ['a dump ending inside the name, STDIN before it', `COPY "a"."b" FROM stdin "x\n${PWNED}\n`, /STDIN outside/, /STDIN outside/],
     ['a command after the name closes', `COPY "a"."b" ("x\n") \\! id\n`, /the psql command \\!/, /the psql command \\!/],
   ];
 
@@ -207,19 +207,18 @@ describe('what is read as a header over several lines, and what is not', () => {
     expect(Object.keys(fingerprint(input).parts)).toContain('bot/table "a"."b"');
   });
 
-  it('a header longer than any pg_dump writes is not held as one (and its STDIN is refused unguarded)', async () => {
+  it('a header longer than any pg_dump writes is refused, in both modes', async () => {
     const long = `\\connect "bot"\nCOPY "a"."b" ("x\n${'y\n'.repeat(600_000)}") FROM stdin;\n\\N\n\\.\n`;
     const input = Buffer.from(long, 'utf8');
-    await expect(filtered(input, [], UNGUARDED)).rejects.toThrow(/STDIN outside/);
-    await expect(filtered(input, [], GUARDED)).rejects.toThrow(/the psql command \\N/);
+    await expect(filtered(input, [], UNGUARDED)).rejects.toThrow(/more than 1 MiB/);
+    await expect(filtered(input, [], GUARDED)).rejects.toThrow(/more than 1 MiB/);
     expect(Object.keys(fingerprint(input).parts)).not.toContain('bot/table "a"."b"');
   });
 
-  it('a header of a megabyte of quotes is read in linear time', async () => {
+  // A pattern that backtracked would not end within the test's timeout.
+  it('a header of a megabyte of quotes is read (no pattern backtracks over it)', async () => {
     const input = Buffer.from(`\\connect "bot"\nCOPY "a"."b" ("${'""'.repeat(200_000)}\n${'"", '.repeat(50_000)}") FROM stdin;\n\\.\n`, 'utf8');
-    const started = performance.now();
     expect((await passed(input, [])).equals(input)).toBe(true);
     fingerprint(input);
-    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
