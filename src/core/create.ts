@@ -123,14 +123,10 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
         );
       }
     }
-    const skipped = found.notRunning.map(
-      (c): ServiceEntry => ({
-        ...identity(c),
-        status: 'skipped',
-        error: `container is ${c.container.state}, not running`,
-        durationMs: 0,
-      }),
-    );
+    const skipped = [
+      ...found.notRunning.map((c): ServiceEntry => ({ ...identity(c), status: 'skipped', error: `container is ${c.container.state}, not running`, durationMs: 0 })),
+      ...found.unreadable.map((c): ServiceEntry => ({ ...identity(c), status: 'skipped', error: `its labels cannot be read: ${c.why}`, durationMs: 0 })),
+    ];
     for (const s of skipped) deps.progress.serviceDone(s);
     if (deps.signal.aborted) throw interrupted(deps.signal);
     const services = [...entries, ...skipped].sort((a, b) => a.name.localeCompare(b.name));

@@ -30,6 +30,12 @@ export interface Discovery {
   running: Candidate[];
   /** Containers of the same projects that are not running: recorded as skipped. */
   notRunning: Candidate[];
+  /**
+   * In a run over every project: datastore servers (by what a driver recognises) whose labels
+   * cannot be read (`stackvault.stop=yes`, an unknown driver), with why. Recorded as skipped, so
+   * the run is partial: a typo in a label never leaves a store out of a ✅ backup.
+   */
+  unreadable: Array<Candidate & { why: string }>;
   /** Containers of the backed-up projects that hold nothing to back up, or were excluded. */
   leftOut: LeftOut[];
   /** Containers labelled stackvault.exclude=true, so that --only and a restore can say so when they name one. */
@@ -111,14 +117,27 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
     else leftOut.push({ container: container.name, project, service: serviceOf(container), reason: why });
   }
   const relevant = matched.filter((m) => m.container.state === 'running' || options.project || projects.has(projectOf(m.container) ?? ''));
+  // Over every project, a refused container a driver recognises as its server is a store the user
+  // has: said as a skipped service, not only a warning (its project has no other store to stop the run).
+  const wholeHost = !options.project && !options.only;
+  const unreadable = new Map<string, string>();
+  for (const { container, error } of wholeHost ? refused : []) {
+    const driver = drivers.find((d) => d.recognise?.(container));
+    if (!driver || unreadable.has(container.id)) continue;
+    unreadable.set(container.id, error.message);
+    relevant.push({ container, driver });
+  }
   const excludedList: ExcludedContainer[] = excluded.map((c) => ({ name: c.name, project: projectOf(c), service: serviceOf(c) }));
-  const candidates = narrowToServices(assignServiceKeys(relevant), options.only, excludedList);
+  const keyed = narrowToServices(assignServiceKeys(relevant), options.only, excludedList);
+  const candidates = keyed.filter((c) => !unreadable.has(c.container.id));
   const worked = options.only ? new Set([...candidates.map((c) => c.project), options.project, ...(options.alsoProjects ?? [])]) : projects;
   const needed = refused.find(({ container }) => worked.has(projectOf(container) ?? ''));
   if (needed) throw needed.error;
   // With --only a refused container is named or not looked at; else it is left out, and said so.
   for (const { container, error } of refused) {
-    options.warn?.(`${error.message.replace(/\.$/, '')}; it is left out of this run${error.hint ? ` (${error.hint.replace(/\.$/, '')})` : ''}.`);
+    const skipped = unreadable.has(container.id); // a skipped service of this run, not left out
+    options.warn?.(`${error.message.replace(/\.$/, '')}; it is ${skipped ? 'skipped in' : 'left out of'} this run${error.hint ? ` (${error.hint.replace(/\.$/, '')})` : ''}.`);
+    if (skipped) continue;
     leftOut.push({
       container: container.name,
       ...(projectOf(container) ? { project: projectOf(container) } : {}),
@@ -126,6 +145,8 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
       reason: error.message,
     });
   }
+  // The only stores found cannot be read: their labels' sentence, not "nothing found".
+  if (candidates.length === 0 && unreadable.size > 0) throw refused.find(({ container }) => unreadable.has(container.id))!.error;
   if (candidates.length === 0) {
     const scope = options.project ? ` in Compose project '${options.project}'` : '';
     throw notFound(
@@ -140,6 +161,10 @@ export async function discover(engine: DockerEngine, drivers: readonly Driver[],
   return {
     running: candidates.filter((c) => c.container.state === 'running'),
     notRunning: candidates.filter((c) => c.container.state !== 'running'),
+    unreadable: keyed.flatMap((c) => {
+      const why = unreadable.get(c.container.id);
+      return why === undefined ? [] : [{ ...c, why }];
+    }),
     leftOut: onlyLeft,
     excluded: excludedList,
     peers: (id) => {

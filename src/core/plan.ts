@@ -62,5 +62,15 @@ export async function planBackup(options: DiscoveryOptions & { consistent?: bool
       services.push({ ...base, problem: (err as Error).message });
     }
   }
+  for (const c of found.unreadable) {
+    services.push({
+      service: c.service,
+      driver: c.driver.name,
+      container: c.container.name,
+      image: c.container.image,
+      ...(c.project ? { project: c.project } : {}),
+      problem: `its labels cannot be read: ${c.why}`,
+    });
+  }
   return { services: services.sort((a, b) => a.service.localeCompare(b.service)), leftOut: found.leftOut, ...(consistency ? { consistency } : {}) };
 }

@@ -100,6 +100,17 @@ describe('containers elsewhere on the host', () => {
     expect(out(restore)).toMatch(/not a known driver/);
   });
 
+  it('over every project, a datastore server whose labels cannot be read is planned as a skipped service with why, not left out with a warning alone (a create is then partial)', async () => {
+    const lonely = newProjectName('labels-lonely');
+    await container(`${lonely}-cache`, compose(lonely, 'cache', { 'stackvault.stop': 'yes' }));
+    // The whole host (what the scheduler runs), as a plan: a real run would back up other tests' stacks.
+    const r = await bot(['backup', 'create', '--dry-run', '--json']);
+    expect(r.exitCode, out(r)).toBe(0);
+    const plan = JSON.parse(String(r.stdout)) as { services: Array<{ container: string; problem?: string }>; leftOut: Array<{ container: string }> };
+    expect(plan.services.find((s) => s.container === `${lonely}-cache`)?.problem).toMatch(/^its labels cannot be read: Container .*-cache has label stackvault\.stop="yes"/);
+    expect(plan.leftOut.map((l) => l.container)).not.toContain(`${lonely}-cache`);
+  });
+
   it('the run stops when it needs that container: --only names it, or its project is the one backed up', async () => {
     const named = await bot(['backup', 'create', '--only', `${elsewhere}-bad`, '--dry-run']);
     expect(named.exitCode, out(named)).toBe(2);
