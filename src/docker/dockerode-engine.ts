@@ -373,13 +373,14 @@ export class DockerodeEngine implements DockerEngine {
         Entrypoint: spec.entrypoint,
         User: spec.user,
         Labels: { 'stackvault.exclude': 'true', ...spec.labels },
-        ...(spec.noNetwork ? { NetworkDisabled: true } : {}),
         ...(spec.noHealthcheck ? { Healthcheck: { Test: ['NONE'] } } : {}),
         HostConfig: {
           // A volume mount without a source is a fresh anonymous volume, removed with the container.
           Mounts: (spec.volumes ?? []).map((target) => ({ Type: 'volume', Target: target }) as Docker.MountSettings),
           VolumesFrom: spec.volumesFrom,
           AutoRemove: spec.autoRemove ?? false,
+          // NetworkMode none (a loopback only), not Config.NetworkDisabled: with that, images whose
+          // entrypoint needs a loopback (MariaDB's) exit at once, without a word.
           ...(spec.noNetwork ? { NetworkMode: 'none' } : network ? { NetworkMode: network } : {}),
         },
       };
