@@ -16,10 +16,15 @@ export function mountOf(container: ContainerDetails, path: string) {
  * volumes. A stopped container cannot exec, so a short-lived helper container of the same
  * image mounts its volumes (--volumes-from) and deletes there. Paths must be on a mount.
  */
-export async function removeFromVolumes(engine: DockerEngine, container: ContainerDetails, paths: string[], mode: 'contents' | 'paths'): Promise<void> {
+export async function removeFromVolumes(engine: DockerEngine, container: ContainerDetails, paths: string[], mode: 'contents' | 'paths' | 'files'): Promise<void> {
   const unmounted = paths.filter((p) => !mountOf(container, p));
   if (unmounted.length) throw new Error(`cannot empty ${unmounted.join(', ')}: not on a volume or bind mount of ${container.name}`);
-  const script = mode === 'contents' ? 'set -e; for p; do if [ -d "$p" ]; then find "$p" -mindepth 1 -delete; fi; done' : 'set -e; for p; do rm -rf -- "$p"; done';
+  const script = {
+    contents: 'set -e; for p; do if [ -d "$p" ]; then find "$p" -mindepth 1 -delete; fi; done',
+    paths: 'set -e; for p; do rm -rf -- "$p"; done',
+    // A file or a link only (a database's -wal, -shm, -journal): never a directory of that name.
+    files: 'set -e; for p; do if [ -L "$p" ] || [ -f "$p" ]; then rm -f -- "$p"; fi; done',
+  }[mode];
   const r = await engine.runToCompletion({ image: container.imageId, entrypoint: ['sh', '-c', script, 'sh'], cmd: paths, user: '0:0', volumesFrom: [container.id] });
   if (r.exitCode !== 0) throw new Error(`emptying ${paths.join(', ')} failed: ${r.stderr.trim().split('\n').pop()}`);
 }

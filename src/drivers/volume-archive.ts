@@ -299,13 +299,14 @@ export async function planDataPaths(engine: DockerEngine, container: ContainerDe
  * would delete into that mount.
  */
 export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readonly string[], alsoRemove: string[] = []): Promise<Fingerprint> {
-  const { paths, tops, archived } = await checkRestorable(ctx, currentPaths);
+  const { paths, tops, archived, files } = await checkRestorable(ctx, currentPaths);
   return ctx.withStopped(async () => {
     const mounted = paths.filter((p) => mountOf(ctx.container, p));
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
-    const companions = alsoRemove.filter((p) => !unsafeDataPath(p) && paths.some((q) => `${q}-wal` === p || `${q}-shm` === p || `${q}-journal` === p));
+    // Only beside a path the archive holds as one file (a database), whatever a manifest lists.
+    const companions = alsoRemove.filter((p) => !unsafeDataPath(p) && [...files].some((q) => `${q}-wal` === p || `${q}-shm` === p || `${q}-journal` === p));
     const onMounts = companions.filter((p) => mountOf(ctx.container, p));
-    if (onMounts.length) await removeFromVolumes(ctx.engine, ctx.container, onMounts, 'paths');
+    if (onMounts.length) await removeFromVolumes(ctx.engine, ctx.container, onMounts, 'files');
     // Off every mount no helper reaches them and the archive API cannot delete: one that is there
     // is emptied in place, with its owner and mode (SQLite reads an empty -wal, -shm or -journal as none).
     for (const p of companions.filter((q) => !mountOf(ctx.container, q))) await emptyInPlace(ctx, p);
@@ -342,6 +343,8 @@ interface Restorable {
   paths: string[];
   tops: Map<string, string>;
   archived: Fingerprint;
+  /** The recorded paths the archive holds as one regular file (a database may have companions; a directory has none). */
+  files: Set<string>;
 }
 const checked = new Map<string, Promise<Restorable>>();
 
@@ -363,12 +366,15 @@ async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly s
   const tops = topNames(paths);
   const guard = new EntryGuard(tops);
   let refused: string | undefined;
+  const files = new Set<string>();
   const expected = new TarFingerprinter((e) => {
     refused ??= guard.why(e);
+    const top = tops.get(e.path);
+    if (top !== undefined && e.type === 'File') files.add(top);
   });
   await pipeline(ctx.open(), expected.checker);
   if (refused !== undefined) throw new Error(`${refused}; refusing to restore`);
-  return { paths, tops, archived: expected.result() };
+  return { paths, tops, archived: expected.result(), files };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,12 @@ async function app(project: string, labels: Record<string, string>, entrypoint?:
   let c = new GenericContainer(IMAGES.app)
     .withLabels({ 'com.docker.compose.project': project, 'com.docker.compose.service': 'app', 'stackvault.driver': '', 'stackvault.sqlite.paths': '', ...labels })
     .withEnvironment({ WRITE_INTERVAL: '0.05' });
-  if (entrypoint) c = c.withEntrypoint(['sh', '-c', entrypoint]).withWaitStrategy(Wait.forSuccessfulCommand('test -f /srv/ready'));
+  // Its own entrypoint runs no app-writer, so the image's healthcheck (of the writer) would never pass: a restore waits for health.
+  if (entrypoint)
+    c = c
+      .withEntrypoint(['sh', '-c', entrypoint])
+      .withHealthCheck({ test: ['CMD-SHELL', 'test -f /srv/ready'], interval: 1000, timeout: 1000, retries: 30, startPeriod: 0 })
+      .withWaitStrategy(Wait.forHealthCheck());
   else c = c.withWaitStrategy(Wait.forHealthCheck());
   const s = await c.start();
   started.push(s);
@@ -103,5 +108,28 @@ describe('stackvault.paths', () => {
     const r = await bot(['backup', 'create', '--project', project, '--dir', dir]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout)).toMatch(/warning: \/srv\/app\.db is not on a volume: its data is lost when the container is recreated/);
+  });
+
+  it('a manifest that calls a labelled directory a SQLite file makes a restore touch no -wal, -shm or -journal beside it', async () => {
+    const project = newProjectName('label-crafted');
+    const c = await app(
+      project,
+      { 'stackvault.paths': '/app/data/uploads' },
+      // Seeded once: the restore stops and starts the container, which runs this again.
+      'if [ ! -e /app/data/.seeded ]; then mkdir -p /app/data/uploads /app/data/uploads-shm && echo one > /app/data/uploads/a && echo keep > /app/data/uploads-wal && echo keep > /app/data/uploads-journal && touch /app/data/.seeded; fi; mkdir -p /srv && touch /srv/ready && exec sleep infinity',
+    );
+    const dir = await tempDir('label-crafted');
+    const created = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    expect(created.exitCode, String(created.stderr)).toBe(0);
+    const id = (await readdir(dir)).find((n) => n.includes('_backup_'))!;
+    const file = join(dir, id, 'manifest.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as { services: Array<{ details: Record<string, unknown> }> };
+    manifest.services[0]!.details.sqliteFiles = ['/app/data/uploads'];
+    await writeFile(file, JSON.stringify(manifest));
+    const restored = await bot(['backup', 'restore', id, '--yes', '--dir', dir]);
+    expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
+    expect(await run(c, ['cat', '/app/data/uploads-wal', '/app/data/uploads-journal'])).toBe('keep\nkeep\n');
+    expect((await c.exec(['test', '-d', '/app/data/uploads-shm'])).exitCode).toBe(0);
+    expect(await run(c, ['cat', '/app/data/uploads/a'])).toBe('one\n');
   });
 });
