@@ -12,7 +12,7 @@ import { waitReady } from './readiness.js';
 import { restoreBackup, type RestoreDeps, type ServiceRestoreResult } from './restore.js';
 import { LABELS } from './selection.js';
 import { removeOwnContainer, sweepLeftovers } from './leftover-helpers.js';
-import { THROWAWAY_LABELS } from '../docker/helper-owner.js';
+import { THROWAWAY_LABELS, THROWAWAY_NAMES } from '../docker/helper-owner.js';
 import { startThrowaway } from './throwaway.js';
 
 export interface DrillOptions {
@@ -36,7 +36,7 @@ export interface DrillResult extends Drill {
  */
 export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps, 'confirm'>): Promise<DrillResult> {
   const backup = resolveBackup(await readCatalog(options.dir), options.id);
-  const project = `stackvault-drill-${randomBytes(3).toString('hex')}`;
+  const project = `${THROWAWAY_NAMES.drill}${randomBytes(3).toString('hex')}`;
   const started: Array<{ engine: DockerEngine; id: string; name: string }> = [];
   const notDrilled: Record<string, string> = {};
   const at = new Date();

@@ -1,17 +1,20 @@
 import { hostname } from 'node:os';
 import type { ContainerSummary, DockerEngine } from '../docker/engine.js';
 import { processAlive } from './lock.js';
-import { HELPER_OWNER_LABELS, THROWAWAY_LABELS } from '../docker/helper-owner.js';
+import { HELPER_OWNER_LABELS, THROWAWAY_LABELS, THROWAWAY_NAMES } from '../docker/helper-owner.js';
 
 /** What a killed run may leave: a helper (pre-copy listing, which mounts a store's volumes) or a throwaway (verification target, drill copy). */
 type Leftover = 'helper' | 'throwaway';
 
 /** The kind of container `c` is when a run of this host that is gone started it; undefined for anything else. */
-export function leftoverKind(c: Pick<ContainerSummary, 'labels'>, here: string, alive: (pid: number) => boolean, self = process.pid): Leftover | undefined {
+export function leftoverKind(c: Pick<ContainerSummary, 'labels' | 'name'>, here: string, alive: (pid: number) => boolean, self = process.pid): Leftover | undefined {
   const pid = Number(c.labels[HELPER_OWNER_LABELS.pid]);
   if (c.labels[HELPER_OWNER_LABELS.host] !== here || !Number.isInteger(pid) || pid <= 0 || pid === self || alive(pid)) return undefined;
   if (c.labels[HELPER_OWNER_LABELS.helper] === 'true' && c.labels[HELPER_OWNER_LABELS.for] !== undefined) return 'helper';
-  if (c.labels[THROWAWAY_LABELS.check] !== undefined || c.labels[THROWAWAY_LABELS.drill] !== undefined) return 'throwaway';
+  // Also by the name stackvault gave it: labels alone pass to a container run from an image
+  // someone committed of a throwaway, which is theirs (and would go with its volumes).
+  if (c.labels[THROWAWAY_LABELS.check] !== undefined && c.name.startsWith(THROWAWAY_NAMES.check)) return 'throwaway';
+  if (c.labels[THROWAWAY_LABELS.drill] !== undefined && c.name.startsWith(THROWAWAY_NAMES.drill)) return 'throwaway';
   return undefined;
 }
 

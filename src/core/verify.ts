@@ -13,7 +13,7 @@ import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
 import { withStopped } from './stopped-markers.js';
 import { removeOwnContainer, sweepLeftovers } from './leftover-helpers.js';
-import { THROWAWAY_LABELS } from '../docker/helper-owner.js';
+import { THROWAWAY_LABELS, THROWAWAY_NAMES } from '../docker/helper-owner.js';
 import { startThrowaway } from './throwaway.js';
 import { mapLimit } from '../util/limit.js';
 
@@ -139,7 +139,7 @@ export async function inThrowaway<T>(
   // On the engine the service ran on when it is given (its image is there), else the first.
   const engine = deps.engine.select(entry.engine && deps.engine.engineNames.includes(entry.engine) ? entry.engine : undefined);
   if (!(await engine.imageExists(entry.image))) throw new Error(`the image ${entry.image} is not present on this host, so no throwaway container can be started`);
-  const name = `stackvault-verify-${entry.driver}-${randomBytes(4).toString('hex')}`;
+  const name = `${THROWAWAY_NAMES.check}${entry.driver}-${randomBytes(4).toString('hex')}`;
   // Labelled with the backup directory, so whoever runs several (tests) can tell whose it is.
   const id = await startThrowaway(engine, entry.image, name, spec, { [THROWAWAY_LABELS.check]: dir });
   try {

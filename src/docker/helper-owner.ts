@@ -10,6 +10,8 @@ export const HELPER_OWNER_LABELS = { helper: 'stackvault.helper', for: 'stackvau
 
 /** What makes a container a throwaway: a verification target (`throwaway-for`, the backup directory) or a drill's copy (`drill-for`, the backup id). */
 export const THROWAWAY_LABELS = { check: 'stackvault.throwaway-for', drill: 'stackvault.drill-for' } as const;
+/** How their names begin (verify.ts, drill.ts). */
+export const THROWAWAY_NAMES = { check: 'stackvault-verify-', drill: 'stackvault-drill-' } as const;
 
 /** The labels naming this run as the owner of a container it starts. */
 export function runOwnerLabels(): Record<string, string> {

@@ -8,8 +8,15 @@ const owner = (pid: string, host = here) => ({ 'stackvault.helper-pid': pid, 'st
 describe('leftoverKind: only what a dead run of this host started', () => {
   it.each([
     ['a helper of a dead run', { 'stackvault.helper': 'true', 'stackvault.helper-for': 'c1', ...owner('100') }, 'helper'],
-    ['a verification throwaway of a dead run', { 'stackvault.throwaway-for': '/backups', ...owner('100') }, 'throwaway'],
-    ['a drill copy of a dead run', { 'stackvault.drill-for': 'stackvault_backup_1', 'com.docker.compose.project': 'stackvault-drill-ab', ...owner('100') }, 'throwaway'],
+    ['a verification throwaway of a dead run', { 'stackvault.throwaway-for': '/backups', ...owner('100') }, 'throwaway', 'stackvault-verify-redis-0a1b2c3d'],
+    [
+      'a drill copy of a dead run',
+      { 'stackvault.drill-for': 'stackvault_backup_1', 'com.docker.compose.project': 'stackvault-drill-ab', ...owner('100') },
+      'throwaway',
+      'stackvault-drill-ab12cd-redis',
+    ],
+    ['a container run from an image committed of a throwaway (the labels came along, the name did not)', { 'stackvault.throwaway-for': '/backups', ...owner('100') }, undefined, 'my_postgres'],
+    ['the same, of a drill copy', { 'stackvault.drill-for': 'stackvault_backup_1', ...owner('100') }, undefined, 'practical_turing'],
     ['a helper of a run still alive', { 'stackvault.helper': 'true', 'stackvault.helper-for': 'c1', ...owner('200') }, undefined],
     ['a throwaway of this very run', { 'stackvault.throwaway-for': '/b', ...owner('300') }, undefined],
     ['a throwaway of another host', { 'stackvault.throwaway-for': '/b', ...owner('100', 'host-b') }, undefined],
@@ -20,7 +27,7 @@ describe('leftoverKind: only what a dead run of this host started', () => {
     ['pid 0', { 'stackvault.throwaway-for': '/b', ...owner('0') }, undefined],
     ['a negative pid', { 'stackvault.throwaway-for': '/b', ...owner('-1') }, undefined],
     ['a production container', { 'com.docker.compose.project': 'bot' }, undefined],
-  ] as const)('%s', (_, labels, kind) => {
-    expect(leftoverKind({ labels: { ...labels } }, here, (pid) => !dead(pid), 300)).toBe(kind);
+  ] as Array<[string, Record<string, string>, string | undefined, string?]>)('%s', (_, labels, kind, name = 'stackvault-verify-x-00') => {
+    expect(leftoverKind({ labels: { ...labels }, name }, here, (pid) => !dead(pid), 300)).toBe(kind);
   });
 });
