@@ -286,7 +286,9 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
     const match =
       sameDriver.find((c) => c.project === entry.project && (c.service === entry.name || composeService(c) === entry.name)) ??
       sameDriver.find((c) => c.container.name === entry.container) ??
-      (sameDriver.filter((c) => c.service === entry.name).length === 1 ? sameDriver.find((c) => c.service === entry.name) : undefined);
+      // Never into another project's container because its service has the same name: a backup of
+      // one stack's `cache` would replace another's (--map or --into-project say so on purpose).
+      (sameDriver.filter((c) => c.service === entry.name && c.project === entry.project).length === 1 ? sameDriver.find((c) => c.service === entry.name && c.project === entry.project) : undefined);
     if (!match) {
       // Its container is there, but labelled stackvault.exclude=true: say so, not "start the stack".
       const left = excluded.find((e) => e.project === entry.project && excludedNamed([e], entry.name)) ?? excluded.find((e) => e.name === entry.container);

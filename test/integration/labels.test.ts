@@ -133,6 +133,34 @@ describe('containers elsewhere on the host', () => {
 });
 
 describe('service keys', () => {
+  it("a restore never goes into another project's container because its service has the same name", async () => {
+    const mine = newProjectName('labels-mine');
+    const theirs = newProjectName('labels-theirs');
+    const service = `cache-${mine.slice(-6)}`; // no other test's container has it
+    const dir = await tempDir('labels-cross');
+    await container(`${mine}-cache`, compose(mine, service));
+    const made = await bot(['backup', 'create', '--project', mine, '--dir', dir]);
+    expect(made.exitCode, out(made)).toBe(0);
+    await remove(`${mine}-cache`);
+    await container(`${theirs}-cache`, compose(theirs, service));
+    const exec = async (cmd: string[]) => {
+      const e = await docker.getContainer(`${theirs}-cache`).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      const stream = await e.start({});
+      let text = '';
+      stream.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+      });
+      await new Promise((r) => stream.on('end', r));
+      return text;
+    };
+    await new Promise((r) => setTimeout(r, 1000)); // the server listens
+    await exec(['redis-cli', 'SET', 'theirs', 'kept']);
+    const r = await bot(['backup', 'restore', 'latest', '--dir', dir, '--yes']);
+    expect(r.exitCode, out(r)).toBe(4);
+    expect(String(r.stderr)).toContain(`No redis container to restore '${service}' into (it was container ${mine}-cache in project ${mine})`);
+    expect(await exec(['redis-cli', 'GET', 'theirs'])).toContain('kept');
+  });
+
   it('shop+redis next to a service literally named shop-redis: two keys, a backup that lists and restores', async () => {
     const shop = newProjectName('labels-shop');
     const legacy = newProjectName('labels-legacy');
