@@ -56,9 +56,27 @@ describe('throwaways are reachable by no other container', () => {
       void verify.finally(() => {
         done = true;
       });
-      let reached: string[] = [];
-      while (!done) {
+      const reached: string[] = [];
+      // Each throwaway is inspected as soon as it is seen; its probes run beside the watching, so
+      // a short-lived one is not missed while another is probed.
+      const probes: Promise<void>[] = [];
+      const probeFrom = async (containerId: string, name: string, ip: string, port: string) => {
+        const exec = await probe.exec({ Cmd: ['timeout', '2', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], AttachStdout: true, AttachStderr: true });
+        const stream = await exec.start({});
+        stream.resume();
+        await new Promise((r) => stream.on('end', r));
+        const code = (await exec.inspect()).ExitCode;
+        // Counted only if the address is still the throwaway's (once it is gone, another test may get it).
+        const still = await docker
+          .getContainer(containerId)
+          .inspect()
+          .catch(() => undefined);
+        const stillThere = still?.State.Running && Object.values(still.NetworkSettings.Networks ?? {}).some((n) => n.IPAddress === ip);
+        if (code === 0 && stillThere) reached.push(`${name} ${ip}:${port}`);
+      };
+      while (!done && seen.size < 2) {
         for (const c of await docker.listContainers({ all: true, filters: { label: [`stackvault.throwaway-for=${dir}`] } })) {
+          if (seen.has(c.Id)) continue;
           const info = await docker
             .getContainer(c.Id)
             .inspect()
@@ -76,27 +94,13 @@ describe('throwaways are reachable by no other container', () => {
               ).Internal,
             })),
           );
-          seen.set(info.Config.Labels['com.docker.compose.service'] ?? info.Name, { networkMode: info.HostConfig.NetworkMode ?? '', networks });
+          seen.set(c.Id, { networkMode: info.HostConfig.NetworkMode ?? '', networks });
           // From a container on the default bridge: no address of the throwaway answers.
-          for (const { ip } of networks.filter((n) => n.ip))
-            for (const port of ['8000', '6379']) {
-              const exec = await probe.exec({ Cmd: ['timeout', '2', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], AttachStdout: true, AttachStderr: true });
-              const stream = await exec.start({});
-              stream.resume();
-              await new Promise((r) => stream.on('end', r));
-              const code = (await exec.inspect()).ExitCode;
-              // Counted only if the address is still the throwaway's (once it is gone, another test may get it).
-              const still = await docker
-                .getContainer(c.Id)
-                .inspect()
-                .catch(() => undefined);
-              const stillThere = still?.State.Running && Object.values(still.NetworkSettings.Networks ?? {}).some((n) => n.IPAddress === ip);
-              if (code === 0 && stillThere) reached = [...reached, `${info.Name} ${ip}:${port}`];
-            }
+          for (const { ip } of networks.filter((n) => n.ip)) for (const port of ['8000', '6379']) probes.push(probeFrom(c.Id, info.Name, ip, port));
         }
-        if (seen.size >= 2) break;
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 50));
       }
+      await Promise.all(probes);
       const r = await verify;
       expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
       const kinds = [...seen.values()];
