@@ -93,10 +93,11 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   const docker = await deps.engine.version();
   const found = await discover(deps.engine, deps.drivers, { ...options, warn: (m) => deps.progress.warn(m) });
   // The manifest reader refuses a name used twice: fail now, in one sentence, rather than publish a backup nothing can read.
-  const keys = [...found.running, ...found.notRunning].map((c) => c.service);
+  const named = [...found.running, ...found.notRunning, ...found.unreadable];
+  const keys = named.map((c) => c.service);
   const clash = firstBadServiceName(keys);
   if (clash !== undefined) {
-    const twins = [...found.running, ...found.notRunning].filter((c) => c.service === keys[clash]).map((c) => c.container.name);
+    const twins = named.filter((c) => c.service === keys[clash]).map((c) => c.container.name);
     throw new StackvaultError(`Two services would be named '${keys[clash]}' in the manifest (containers ${twins.join(', ')}), so nothing was backed up.`, ExitCode.failure);
   }
   const createdAt = now();

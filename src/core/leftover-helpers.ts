@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { ContainerSummary, DockerEngine } from '../docker/engine.js';
+import { type ContainerSummary, type DockerEngine, isNotFound } from '../docker/engine.js';
 import { processAlive } from './lock.js';
 import { HELPER_OWNER_LABELS, THROWAWAY_LABELS, THROWAWAY_NAMES } from '../docker/helper-owner.js';
 
@@ -24,9 +24,9 @@ export function leftoverKind(c: Pick<ContainerSummary, 'labels' | 'name'>, here:
  * holds memory and a volume) until someone removes it. Only containers whose run is known to be
  * gone (same host, process not alive) are touched; one of a run still going, here or on another
  * host, is left alone. A throwaway's anonymous volumes go with it; a helper's are the store's.
- * Returns how many were removed.
+ * Says how many were removed; run at the start of every command that starts containers.
  */
-export async function removeLeftoverHelpers(engine: DockerEngine): Promise<number> {
+export async function sweepLeftovers(engine: DockerEngine, warn: (message: string) => void): Promise<void> {
   const here = hostname();
   const left = (await engine.listContainers({ all: true })).flatMap((c) => {
     const kind = leftoverKind(c, here, processAlive);
@@ -40,13 +40,8 @@ export async function removeLeftoverHelpers(engine: DockerEngine): Promise<numbe
       ),
     ),
   );
-  return removed.filter(Boolean).length;
-}
-
-/** Removes what killed runs left (see `removeLeftoverHelpers`) and says so; run at the start of every command that starts containers. */
-export async function sweepLeftovers(engine: DockerEngine, warn: (message: string) => void): Promise<void> {
-  const removed = await removeLeftoverHelpers(engine);
-  if (removed) warn(`Removed ${removed} container${removed > 1 ? 's' : ''} (helpers or throwaways) left by a stackvault run that was killed.`);
+  const count = removed.filter(Boolean).length;
+  if (count) warn(`Removed ${count} container${count > 1 ? 's' : ''} (helpers or throwaways) left by a stackvault run that was killed.`);
 }
 
 /**
@@ -61,7 +56,7 @@ export async function removeOwnContainer(engine: DockerEngine, id: string, name:
       await engine.remove(id);
       return;
     } catch (err) {
-      if (/no such container/i.test(String(err))) return;
+      if (isNotFound(err)) return;
       last = err;
       await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
     }

@@ -246,6 +246,15 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
 };
 
 /**
+ * The restore's own reading of the dump (PgRestoreFilter, through this container's psql),
+ * applied as the dump is written: a dump the restore would refuse is known now, not when it is
+ * needed (a restore into this container uses this psql).
+ */
+async function restoreJudge(engine: DockerEngine, id: string, user: string): Promise<RefusalJudge> {
+  return new RefusalJudge(new PgRestoreFilter(user, true, await replayPsql(engine, id)));
+}
+
+/**
  * What watches a dump as it streams past: its content fingerprint and whether pg_dumpall's
  * final line went by; without a fingerprint (a restore point), only the dump's last bytes, to
  * look for that line. The fingerprint is read on the main thread: 350 MB/s of one core here,
@@ -255,15 +264,6 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
  * thread costs 18 MB before it does anything. `result` settles once the Writable has finished,
  * and fails if it failed or was cut off first.
  */
-/**
- * The restore's own reading of the dump (PgRestoreFilter, through this container's psql),
- * applied as the dump is written: a dump the restore would refuse is known now, not when it is
- * needed (a restore into this container uses this psql).
- */
-async function restoreJudge(engine: DockerEngine, id: string, user: string): Promise<RefusalJudge> {
-  return new RefusalJudge(new PgRestoreFilter(user, true, await replayPsql(engine, id)));
-}
-
 function dumpTap(withFingerprint: boolean): { writable: Writable; result: Promise<{ fingerprint?: Fingerprint; complete: boolean }> } {
   const watch = <R>(writable: Writable, read: () => R) => {
     const result = streamFinished(writable).then(read);
