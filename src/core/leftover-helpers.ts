@@ -8,8 +8,7 @@ type Leftover = 'helper' | 'throwaway';
 
 /** The kind of container `c` is when a run of this host that is gone started it; undefined for anything else. */
 export function leftoverKind(c: Pick<ContainerSummary, 'labels' | 'name'>, here: string, alive: (pid: number) => boolean, self = process.pid): Leftover | undefined {
-  const pid = Number(c.labels[HELPER_OWNER_LABELS.pid]);
-  if (c.labels[HELPER_OWNER_LABELS.host] !== here || !Number.isInteger(pid) || pid <= 0 || pid === self || alive(pid)) return undefined;
+  if (!ownerGone(c.labels, here, alive, self)) return undefined;
   if (c.labels[HELPER_OWNER_LABELS.helper] === 'true' && c.labels[HELPER_OWNER_LABELS.for] !== undefined) return 'helper';
   // Also by the name stackvault gave it: labels alone pass to a container run from an image
   // someone committed of a throwaway, which is theirs (and would go with its volumes).
@@ -18,13 +17,21 @@ export function leftoverKind(c: Pick<ContainerSummary, 'labels' | 'name'>, here:
   return undefined;
 }
 
+/** Whether `labels` name a stackvault run of this host (`here`) that is no longer alive, and not this one. */
+export function ownerGone(labels: Record<string, string>, here: string, alive: (pid: number) => boolean, self = process.pid): boolean {
+  const pid = Number(labels[HELPER_OWNER_LABELS.pid]);
+  return labels[HELPER_OWNER_LABELS.host] === here && Number.isInteger(pid) && pid > 0 && pid !== self && !alive(pid);
+}
+
 /**
  * Removes helper and throwaway containers left by a run of this host that was killed: a helper
  * would hold the store's volumes mounted for up to 15 minutes, a throwaway server runs (and
  * holds memory and a volume) until someone removes it. Only containers whose run is known to be
  * gone (same host, process not alive) are touched; one of a run still going, here or on another
  * host, is left alone. A throwaway's anonymous volumes go with it; a helper's are the store's.
- * Says how many were removed; run at the start of every command that starts containers.
+ * Then the internal networks such runs made for their throwaways and left without one (killed
+ * between the two creations). Says how many were removed; run at the start of every command
+ * that starts containers.
  */
 export async function sweepLeftovers(engine: DockerEngine, warn: (message: string) => void): Promise<void> {
   const here = hostname();
@@ -42,6 +49,8 @@ export async function sweepLeftovers(engine: DockerEngine, warn: (message: strin
   );
   const count = removed.filter(Boolean).length;
   if (count) warn(`Removed ${count} container${count > 1 ? 's' : ''} (helpers or throwaways) left by a stackvault run that was killed.`);
+  const networks = await engine.removeOwnNetworks((labels) => ownerGone(labels, here, processAlive)).catch(() => 0);
+  if (networks) warn(`Removed ${networks} network${networks > 1 ? 's' : ''} left by a stackvault run that was killed.`);
 }
 
 /**

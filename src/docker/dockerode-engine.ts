@@ -422,6 +422,28 @@ export class DockerodeEngine implements DockerEngine {
     });
   }
 
+  removeOwnNetworks(leftBehind: (labels: Record<string, string>) => boolean): Promise<number> {
+    return this.guarded(async () => {
+      const networks = await this.docker.listNetworks({ filters: { label: [`${OWN_NETWORK_LABEL}=true`] } });
+      let removed = 0;
+      for (const summary of networks) {
+        if (!leftBehind(summary.Labels ?? {})) continue;
+        // The list leaves Containers empty; only an inspect says whether one is on it.
+        const network = this.docker.getNetwork(summary.Id);
+        const details = await network.inspect().catch(() => undefined);
+        if (!details || Object.keys(details.Containers ?? {}).length > 0) continue;
+        if (
+          await network.remove().then(
+            () => true,
+            () => false,
+          )
+        )
+          removed++;
+      }
+      return removed;
+    });
+  }
+
   imageExists(ref: string): Promise<boolean> {
     return this.guarded(async () =>
       this.docker

@@ -31,6 +31,12 @@ export interface DockerEngine {
    * that its container, removed meanwhile, left without an owner).
    */
   remove(containerId: string, options?: { keepVolumes?: boolean }): Promise<void>;
+  /**
+   * Removes the networks made for `ownInternalNetwork` that no container is on and whose labels
+   * (their container's, given at creation) pass `leftBehind`; returns how many went. A run
+   * killed between making such a network and its container leaves one, which `remove` never sees.
+   */
+  removeOwnNetworks(leftBehind: (labels: Record<string, string>) => boolean): Promise<number>;
   imageExists(ref: string): Promise<boolean>;
 }
 
@@ -144,6 +150,7 @@ export function withSignal(engine: DockerEngine, signal: AbortSignal): DockerEng
     runToCompletion: (spec) => engine.runToCompletion(spec),
     runDetached: (spec) => engine.runDetached(spec),
     remove: (id, options) => engine.remove(id, options),
+    removeOwnNetworks: (leftBehind) => engine.removeOwnNetworks(leftBehind),
     imageExists: (ref) => engine.imageExists(ref),
   };
 }

@@ -73,6 +73,8 @@ export class MultiEngine implements DockerEngine {
   pause = async (id: string) => this.select(await this.ownerOf(id)).pause(id);
   unpause = async (id: string) => this.select(await this.ownerOf(id)).unpause(id);
   remove = async (id: string, options?: { keepVolumes?: boolean }) => this.select(await this.ownerOf(id)).remove(id, options);
+  removeOwnNetworks = async (leftBehind: (labels: Record<string, string>) => boolean) =>
+    (await Promise.all(this.engineNames.map((name) => this.select(name).removeOwnNetworks(leftBehind)))).reduce((a, b) => a + b, 0);
   imageExists = (ref: string) => this.select().imageExists(ref);
 
   async runToCompletion(spec: HelperSpec) {

@@ -118,3 +118,43 @@ describe('throwaways are reachable by no other container', () => {
     }
   });
 });
+
+/**
+ * A run killed between making a throwaway's own network and the throwaway itself leaves the
+ * network with no container on it, which no `remove` ever sees: the next run's sweep takes it,
+ * and only it (not one of a run still going, not one without stackvault's own-network label).
+ */
+describe("a throwaway's own network left by a killed run", () => {
+  it('is removed by the next run; a live run’s network and anybody else’s stay', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { hostname } = await import('node:os');
+    const dead = spawnSync('true').pid;
+    const owner = (pid: number) => ({ 'stackvault.helper-pid': String(pid), 'stackvault.helper-host': hostname() });
+    const make = async (name: string, labels: Record<string, string>) => (await docker.createNetwork({ Name: `${newProjectName(name)}-net`, Driver: 'bridge', Internal: true, Labels: labels })).id;
+    const left = await make('leftnet', { ...owner(dead), 'stackvault.own-network': 'true' });
+    const live = await make('livenet', { ...owner(process.pid), 'stackvault.own-network': 'true' });
+    const theirs = await make('theirnet', owner(dead));
+    try {
+      const dir = await tempDir('leftnet');
+      const r = await bot(['backup', 'create', '--dir', dir, '--project', newProjectName('nothing')]);
+      const exists = (id: string) =>
+        docker
+          .getNetwork(id)
+          .inspect()
+          .then(
+            () => true,
+            () => false,
+          );
+      expect(await exists(left), String(r.stderr)).toBe(false);
+      expect(`${r.stdout}${r.stderr}`).toMatch(/Removed \d+ networks? left by a stackvault run that was killed/);
+      expect(await exists(live)).toBe(true);
+      expect(await exists(theirs)).toBe(true);
+    } finally {
+      for (const id of [left, live, theirs])
+        await docker
+          .getNetwork(id)
+          .remove()
+          .catch(() => undefined);
+    }
+  });
+});
