@@ -1,13 +1,12 @@
-import { hostname } from 'node:os';
 import { type ContainerSummary, type DockerEngine, isNotFound } from '../docker/engine.js';
 import { processAlive } from './lock.js';
-import { HELPER_OWNER_LABELS, THROWAWAY_LABELS, THROWAWAY_NAMES } from '../docker/helper-owner.js';
+import { HELPER_OWNER_LABELS, type RunPlace, runPlace, THROWAWAY_LABELS, THROWAWAY_NAMES } from '../docker/helper-owner.js';
 
 /** What a killed run may leave: a helper (pre-copy listing, which mounts a store's volumes) or a throwaway (verification target, drill copy). */
 type Leftover = 'helper' | 'throwaway';
 
 /** The kind of container `c` is when a run of this host that is gone started it; undefined for anything else. */
-export function leftoverKind(c: Pick<ContainerSummary, 'labels' | 'name'>, here: string, alive: (pid: number) => boolean, self = process.pid): Leftover | undefined {
+export function leftoverKind(c: Pick<ContainerSummary, 'labels' | 'name'>, here: RunPlace, alive: (pid: number) => boolean, self = process.pid): Leftover | undefined {
   if (!ownerGone(c.labels, here, alive, self)) return undefined;
   if (c.labels[HELPER_OWNER_LABELS.helper] === 'true' && c.labels[HELPER_OWNER_LABELS.for] !== undefined) return 'helper';
   // Also by the name stackvault gave it: labels alone pass to a container run from an image
@@ -17,10 +16,15 @@ export function leftoverKind(c: Pick<ContainerSummary, 'labels' | 'name'>, here:
   return undefined;
 }
 
-/** Whether `labels` name a stackvault run of this host (`here`) that is no longer alive, and not this one. */
-export function ownerGone(labels: Record<string, string>, here: string, alive: (pid: number) => boolean, self = process.pid): boolean {
+/**
+ * Whether `labels` name a stackvault run of this host (`here`) that is no longer alive, and not
+ * this one. Labels of an older version carry no pid namespace: the host name decides alone.
+ */
+export function ownerGone(labels: Record<string, string>, here: RunPlace, alive: (pid: number) => boolean, self = process.pid): boolean {
   const pid = Number(labels[HELPER_OWNER_LABELS.pid]);
-  return labels[HELPER_OWNER_LABELS.host] === here && Number.isInteger(pid) && pid > 0 && pid !== self && !alive(pid);
+  const namespace = labels[HELPER_OWNER_LABELS.pidNamespace];
+  if (labels[HELPER_OWNER_LABELS.host] !== here.host || (namespace !== undefined && namespace !== here.pidNamespace)) return false;
+  return Number.isInteger(pid) && pid > 0 && pid !== self && !alive(pid);
 }
 
 /**
@@ -34,7 +38,7 @@ export function ownerGone(labels: Record<string, string>, here: string, alive: (
  * that starts containers.
  */
 export async function sweepLeftovers(engine: DockerEngine, warn: (message: string) => void): Promise<void> {
-  const here = hostname();
+  const here = runPlace();
   const left = (await engine.listContainers({ all: true })).flatMap((c) => {
     const kind = leftoverKind(c, here, processAlive);
     return kind ? [{ id: c.id, kind }] : [];

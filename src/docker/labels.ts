@@ -1,4 +1,5 @@
 import { usageError } from '../errors.js';
+import { HELPER_OWNER_LABELS, THROWAWAY_LABELS } from './helper-owner.js';
 import { shown } from '../util/terminal.js';
 
 /**
@@ -9,15 +10,7 @@ import { shown } from '../util/terminal.js';
  */
 export const USER_LABEL_KEYS = ['stackvault.driver', 'stackvault.exclude', 'stackvault.stop', 'stackvault.paths', 'stackvault.sqlite.paths', 'stackvault.consistent', 'stackvault.writer'] as const;
 
-const OWN_LABEL_KEYS = [
-  'stackvault.helper',
-  'stackvault.helper-for',
-  'stackvault.helper-pid',
-  'stackvault.helper-host',
-  'stackvault.throwaway-for',
-  'stackvault.drill-for',
-  'stackvault.build-hash',
-] as const;
+const OWN_LABEL_KEYS = [...Object.values(HELPER_OWNER_LABELS), ...Object.values(THROWAWAY_LABELS), 'stackvault.build-hash'];
 
 export const KNOWN_LABEL_KEYS: ReadonlySet<string> = new Set([...USER_LABEL_KEYS, ...OWN_LABEL_KEYS]);
 

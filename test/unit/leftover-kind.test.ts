@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { leftoverKind } from '../../src/core/leftover-helpers.js';
 
-const here = 'host-a';
+const here = { host: 'host-a', pidNamespace: 'm1/pid:[4026531836]' };
 const dead = (pid: number) => pid !== 200; // pid 200 is alive; every other is gone
-const owner = (pid: string, host = here) => ({ 'stackvault.helper-pid': pid, 'stackvault.helper-host': host });
+const owner = (pid: string, host = here.host, pidns: string | undefined = here.pidNamespace) => ({
+  'stackvault.helper-pid': pid,
+  'stackvault.helper-host': host,
+  ...(pidns === undefined ? {} : { 'stackvault.helper-pidns': pidns }),
+});
 
 describe('leftoverKind: only what a dead run of this host started', () => {
   it.each([
@@ -20,6 +24,9 @@ describe('leftoverKind: only what a dead run of this host started', () => {
     ['a helper of a run still alive', { 'stackvault.helper': 'true', 'stackvault.helper-for': 'c1', ...owner('200') }, undefined],
     ['a throwaway of this very run', { 'stackvault.throwaway-for': '/b', ...owner('300') }, undefined],
     ['a throwaway of another host', { 'stackvault.throwaway-for': '/b', ...owner('100', 'host-b') }, undefined],
+    ['a throwaway of a run named alike in another pid namespace (a container)', { 'stackvault.throwaway-for': '/b', ...owner('100', here.host, 'm1/pid:[4026532999]') }, undefined],
+    ['a throwaway of a machine named alike', { 'stackvault.throwaway-for': '/b', ...owner('100', here.host, 'm2/pid:[4026531836]') }, undefined],
+    ['a throwaway of a dead run of an older version (no pid namespace)', { 'stackvault.throwaway-for': '/b', ...owner('100', here.host, undefined) }, 'throwaway'],
     ['a throwaway of an older version (no owner)', { 'stackvault.throwaway-for': '/b' }, undefined],
     ['a helper without the container it served', { 'stackvault.helper': 'true', ...owner('100') }, undefined],
     ['an owner label on something else (a user copied it)', { ...owner('100') }, undefined],
