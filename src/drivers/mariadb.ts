@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
-import { fanOut, finished, teeTo } from '../util/backpressure.js';
+import { finished, teeTo } from '../util/backpressure.js';
 import { RefusalJudge, refusal } from '../util/refusal-judge.js';
 import { TailKeeper } from '../util/tail-keeper.js';
 import { atLeastPatchInSeries, type FirstFixedPatch } from '../util/version-series.js';
@@ -50,7 +50,7 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     const databases = await userDatabases(engine, container);
     const tail = new TailKeeper();
     const judge = new RefusalJudge(new HostileSqlFilter());
-    const tee = teeTo(output, fanOut([tail, judge]));
+    const tee = teeTo(output, tail, judge);
     const result = await engine.exec(container.id, client('dump', DUMP_ARGS), { stdout: tee, env: auth(container) });
     return dumpOutcome(result, tee, tail, judge, databases);
   },
@@ -66,7 +66,7 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     const databases = await userDatabases(engine, container);
     const tail = new TailKeeper(Buffer.from('\n-- Current Database: '));
     const judge = new RefusalJudge(new HostileSqlFilter());
-    const tee = teeTo(output, fanOut([tail, judge]));
+    const tee = teeTo(output, tail, judge);
     let dump: ReturnType<DockerEngine['exec']> | undefined;
     return {
       async fix() {

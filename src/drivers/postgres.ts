@@ -3,7 +3,7 @@ import { pipeline as pipeStreams, Writable } from 'node:stream';
 import { pipeline, finished as streamFinished } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
 import { openSession } from '../docker/command-session.js';
-import { fanOut, finished, teeTo, writeWithRoom } from '../util/backpressure.js';
+import { finished, teeTo, writeWithRoom } from '../util/backpressure.js';
 import { RefusalJudge, refusal } from '../util/refusal-judge.js';
 import { TailKeeper } from '../util/tail-keeper.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
@@ -44,7 +44,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
     const fingerprinter = dumpTap(recordFingerprint !== false);
     const judge = await restoreJudge(engine, container.id, user);
-    const tee = teeTo(output, fanOut([fingerprinter.writable, judge]));
+    const tee = teeTo(output, fingerprinter.writable, judge);
     const result = await engine.exec(container.id, ['pg_dumpall', '-U', user, '--clean', '--if-exists', '--quote-all-identifiers'], { stdout: tee, env: PG_DUMP_ENV });
     // The exec is over once its stream is; the last chunks may still wait in the tee. The backup
     // is not written until they are in the output.
@@ -124,7 +124,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
         const fingerprinter = dumpTap(recordFingerprint !== false);
         fingerprinter.result.catch(() => undefined); // awaited below, unless the dump failed first
         const judge = await restoreJudge(engine, container.id, user);
-        const tee = teeTo(output, fanOut([fingerprinter.writable, judge]));
+        const tee = teeTo(output, fingerprinter.writable, judge);
         const write = (bytes: Buffer) => new Promise<void>((resolve, reject) => writeWithRoom(tee, bytes, (err) => (err ? reject(err) : resolve())));
         try {
           await write(withDroppedDatabases(globals.head, dumped));

@@ -29,40 +29,14 @@ export function forwardTo(out: Writable): Writable {
 }
 
 /**
- * A Writable that sends every chunk to `out` and to `tap` (a parser or hasher that reads
- * along), and asks for the next chunk only when both have room: a tap slower than the output
- * (a hash on another thread) holds the source back instead of queueing the whole stream in
- * memory. Ending it ends `tap`, not `out`: see `finished`. A failure of either fails the write
- * under way with that failure, so the 'error' event itself is not left unhandled.
+ * A Writable that sends every chunk to `out` and to each tap (a parser, hasher or judge that
+ * reads along), and asks for the next chunk only when all have room: a tap slower than the
+ * output (a hash on another thread) holds the source back instead of queueing the whole stream
+ * in memory. Ending it ends the taps, not `out`: see `finished`. A failure of any fails the
+ * write under way with that failure, so the 'error' event itself is not left unhandled.
  */
-export function teeTo(out: Writable, tap: Writable): Writable {
-  tap.on('error', () => undefined); // reported through the callbacks below
-  const tee = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      let waiting = 2;
-      let failure: Error | undefined;
-      const one = (err?: Error) => {
-        failure ??= err;
-        if (--waiting === 0) cb(failure);
-      };
-      writeWithRoom(tap, chunk, (err) => one(err && (tap.errored ?? err)));
-      writeWithRoom(out, chunk, one);
-    },
-    final(cb) {
-      if (tap.errored) return cb(tap.errored);
-      // The end callback is handed the tap's error (before `errored` is set, on Node 24).
-      tap.end((err?: Error | null) => cb(err ?? tap.errored ?? null));
-    },
-    // A tee that fails or is destroyed before its end (the output closed: disk full, Ctrl-C)
-    // takes the tap down too: a tap that is neither ended nor destroyed leaves whoever waits
-    // for its result (a fingerprint) waiting forever.
-    destroy(err, cb) {
-      if (!tap.writableFinished && !tap.destroyed) tap.destroy(err ?? new Error('the stream was cut off'));
-      cb(err);
-    },
-  });
-  tee.on('error', () => undefined);
-  return tee;
+export function teeTo(out: Writable, ...taps: Writable[]): Writable {
+  return fanOut([forwardTo(out), ...taps]);
 }
 
 /** Ends a Writable and resolves once everything written to it went through, or rejects with its error. */
@@ -75,11 +49,13 @@ export function finished(w: Writable): Promise<void> {
 }
 
 /**
- * One Writable for several taps that read along (a fingerprinter and a judge): each chunk goes
- * to every one, the next is asked for when all have room, ending it ends all of them, and a
- * failure of any fails it.
+ * One Writable for several taps: each chunk goes to every one, the next is asked for when all
+ * have room, ending it ends all of them, and a failure of any fails it. One that fails or is
+ * destroyed before its end (the output closed: disk full, Ctrl-C) takes every tap down too: a
+ * tap neither ended nor destroyed leaves whoever waits for its result (a fingerprint) waiting
+ * forever.
  */
-export function fanOut(taps: Writable[]): Writable {
+function fanOut(taps: Writable[]): Writable {
   for (const t of taps) t.on('error', () => undefined); // reported through the callbacks below
   const all = (each: (t: Writable, done: (err?: Error | null) => void) => void, cb: (err?: Error | null) => void) => {
     let waiting = taps.length;
