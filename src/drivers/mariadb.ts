@@ -357,10 +357,40 @@ export class HostileSqlFilter extends Transform {
   /** The client character set as the dump sets it (the replay starts in utf8mb4), and the copies it saves. */
   private charset = 'utf8mb4';
   private savedCharsets: Record<string, string> = {};
+  private quotingOf = { mode: '', ansi: false, noEscapes: false };
+
+  /** `bytewise`: every byte through `step`, without the fast path through strings (the reference reading, for tests). */
+  constructor(private readonly bytewise = false) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     try {
-      for (const b of chunk) this.step(b);
+      const n = chunk.length;
+      let i = 0;
+      while (i < n) {
+        // Most of a dump is inside strings (INSERT values), where only the closing quote, a
+        // backslash and a line end mean anything: the bytes between go through in one step.
+        if (this.state === 'quoted' && !this.escaped && this.backslashes === 0 && this.quote !== 0x60 && !this.bytewise) {
+          const stop = quotedStop(chunk, i, this.quote);
+          if (stop > i) {
+            this.passQuoted(chunk, i, stop);
+            i = stop;
+            continue;
+          }
+        }
+        // The rest of a word (a number, a hex literal): only the word's text changes; it is read
+        // whole when it ends (endWord), as before.
+        if (this.state === 'code' && this.word !== '' && !this.bytewise) {
+          const stop = wordStop(chunk, i);
+          if (stop > i) {
+            this.passWord(chunk, i, stop);
+            i = stop;
+            continue;
+          }
+        }
+        this.step(chunk[i++]!);
+      }
       cb(null, chunk);
     } catch (err) {
       cb(new Error(`${(err as Error).message} (line ${this.lines} of the dump)`));
@@ -374,6 +404,29 @@ export class HostileSqlFilter extends Transform {
     } catch (err) {
       cb(err as Error);
     }
+  }
+
+  /**
+   * Bytes inside a string that are none of its quote, a backslash or a line end, after a byte
+   * that was no backslash: to `step` each would only be kept for the line's text (no belt, no
+   * control byte or 0xA0 rule applies inside a string; a `\`…`\C` run needs a backslash).
+   */
+  private passQuoted(chunk: Buffer, from: number, to: number): void {
+    if (this.line.length >= 400) return;
+    const room = Math.min(to, from + 400 - this.line.length);
+    for (let j = from; j < room; j++) this.line.push(chunk[j]!);
+  }
+
+  /**
+   * Word bytes after a word byte, none of them 0xA0 (a space to a latin1 server): to `step` and
+   * `code` each only adds itself to the word and becomes the last byte (no belt, control byte,
+   * comment, semicolon or client-command rule applies after a word byte).
+   */
+  private passWord(chunk: Buffer, from: number, to: number): void {
+    this.passQuoted(chunk, from, to); // the line's text, as for a string
+    this.word += chunk.toString('latin1', from, to).toLowerCase();
+    this.last = chunk[to - 1]!;
+    this.exponentSign = false;
   }
 
   private step(b: number): void {
@@ -517,8 +570,7 @@ export class HostileSqlFilter extends Transform {
       this.identifier = '';
       this.identifierIsVariable = ats === 1;
       this.escaped = false;
-      const ansi = this.modeHas(ANSI_QUOTE_MODES);
-      const noEscapes = this.modeHas(['NO_BACKSLASH_ESCAPES']);
+      const { ansi, noEscapes } = this.quoting();
       // `identifiers` (and "…" under ANSI_QUOTES) know no backslash escapes; strings do, unless NO_BACKSLASH_ESCAPES.
       this.quoteEscapes = b === 0x60 || (b === 0x22 && ansi) ? false : !noEscapes;
       this.programToken({ quoted: b === 0x60 || (b === 0x22 && ansi) ? 'name' : 'string' });
@@ -608,11 +660,12 @@ export class HostileSqlFilter extends Transform {
     const before = this.words.at(-1) ?? '';
     this.words.push(w);
     if (this.words.length > 3) this.words.shift();
-    const pair = `${before} ${w}`;
+    // The pair is spelled out only after a word that begins one (this runs for every number of every row).
+    const pair = PAIR_STARTS.has(before) ? `${before} ${w}` : '';
     const found = FORBIDDEN_PAIRS.has(pair) ? pair : FORBIDDEN_WORDS.has(w) ? w : undefined;
     if (found) throw refused(found.toUpperCase());
     if (this.firstWord === 'set' && (w === 'global' || w === 'persist')) throw refused(`SET ${w.toUpperCase()} (a server-wide setting)`);
-    if (this.firstWord === 'set' && (pair === 'set charset' || this.words.join(' ').endsWith('character set'))) throw refused('a change of the client character set other than SET NAMES');
+    if (this.firstWord === 'set' && (`${before} ${w}` === 'set charset' || this.words.join(' ').endsWith('character set'))) throw refused('a change of the client character set other than SET NAMES');
     if (GUARDED.includes(w) && (this.firstWord === 'set' || (this.variable && w !== 'names'))) this.lineGuarded = true;
   }
 
@@ -686,11 +739,37 @@ export class HostileSqlFilter extends Transform {
   private modeHas(modes: readonly string[]): boolean {
     return this.mode.split(',').some((m) => modes.includes(m));
   }
+
+  /** How the mode reads quotes; asked at every quote, so worked out once per mode, not per string. */
+  private quoting(): { ansi: boolean; noEscapes: boolean } {
+    if (this.quotingOf.mode !== this.mode) this.quotingOf = { mode: this.mode, ansi: this.modeHas(ANSI_QUOTE_MODES), noEscapes: this.modeHas(['NO_BACKSLASH_ESCAPES']) };
+    return this.quotingOf;
+  }
 }
 
-/** The session mode a restore starts in (mariadb-dump's own), so the filter reads as the server does. */
+/** The first index from `from` holding no word byte, or 0xA0; `chunk.length` when none does. */
+function wordStop(chunk: Buffer, from: number): number {
+  let i = from;
+  for (const n = chunk.length; i < n; i++) {
+    const b = chunk[i]!;
+    if (!isWordByte(b) || b === 0xa0) break;
+  }
+  return i;
+}
+
+/** The first index from `from` holding `quote`, a backslash or a line end; `chunk.length` when none does. */
+function quotedStop(chunk: Buffer, from: number, quote: number): number {
+  let i = from;
+  for (const n = chunk.length; i < n; i++) {
+    const b = chunk[i]!;
+    if (b === quote || b === 0x5c || b === 0x0a) break;
+  }
+  return i;
+}
+
 /** The sql_mode a replay runs under (mariadb-dump's own dumps set theirs where they need it). */
 const RESTORE_SQL_MODE = "sql_mode='NO_AUTO_VALUE_ON_ZERO'";
+/** The session mode a restore starts in (mariadb-dump's own), so the filter reads as the server does. */
 export const RESTORE_SESSION_MODE = `SET SESSION ${RESTORE_SQL_MODE}`;
 /** Settings that change how the rest of a dump is read, and the variables mariadb-dump saves them in. */
 const GUARDED = ['sql_mode', 'old_sql_mode', 'saved_sql_mode', 'character_set_client', 'old_character_set_client', 'saved_cs_client', 'names'];
@@ -702,6 +781,7 @@ const SET_CHARSET = new RegExp(`^SET (?:NAMES|character_set_client ?=) ${SAFE_CH
 const isWordByte = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === 0x24 || b >= 0x80;
 const FORBIDDEN_WORDS = new Set(['outfile', 'dumpfile', 'load_file', 'soname']);
 const FORBIDDEN_PAIRS = new Set(['load data', 'load xml', 'install plugin']);
+const PAIR_STARTS = new Set([...FORBIDDEN_PAIRS].map((p) => p.split(' ')[0]!));
 /** Run at once when they begin a statement (a routine's body only stores them: mariadb's own system procedures use PREPARE). */
 const FORBIDDEN_STATEMENTS = new Set(['prepare', 'execute']);
 /** Compound statements, which MariaDB runs outside a routine too (mariadb-dump writes them only inside one). */
