@@ -20,7 +20,7 @@ import { bash, docker, run, sleep } from './proc.mjs';
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '600000' }, runs: { type: 'string', default: '3' } } });
 const rows = Number(values.rows);
 const runs = Number(values.runs);
-const { HostileSqlFilter } = await import('../../dist/drivers/mariadb.js');
+const { DUMP_ARGS, HostileSqlFilter } = await import('../../dist/drivers/mariadb.js');
 const { PgRestoreFilter } = await import('../../dist/drivers/pg-restore-filter.js');
 const { RefusalJudge } = await import('../../dist/util/refusal-judge.js');
 
@@ -64,21 +64,7 @@ INSERT INTO t WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHE
   SELECT i, CONCAT('name ', i, ' o''brien "q" é \\\\ tab\t'), REPEAT(MD5(i), 4), i * 1.5, JSON_OBJECT('k', i, 's', MD5(i)), UNHEX(MD5(i)) FROM s;`,
   });
   const pgSize = await dumpTo(join(dir, 'pg.sql'), ['exec', names.pg, 'pg_dumpall', '-U', 'postgres', '--clean', '--if-exists', '--quote-all-identifiers']);
-  const mariaSize = await dumpTo(join(dir, 'maria.sql'), [
-    'exec',
-    names.maria,
-    'mariadb-dump',
-    '-uroot',
-    '-pbench-only',
-    '--all-databases',
-    '--single-transaction',
-    '--routines',
-    '--events',
-    '--triggers',
-    '--flush-privileges',
-    '--hex-blob',
-    '--default-character-set=utf8mb4',
-  ]);
+  const mariaSize = await dumpTo(join(dir, 'maria.sql'), ['exec', names.maria, 'mariadb-dump', '-uroot', '-pbench-only', ...DUMP_ARGS]);
   return { pg: pgSize, maria: mariaSize };
 }
 

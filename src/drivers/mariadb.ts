@@ -247,7 +247,7 @@ async function liveFingerprint(engine: DockerEngine, c: ContainerDetails): Promi
 /** The largest max_allowed_packet (1 GB) of MariaDB's and MySQL's servers and clients: mariadb-dump reads, and the replay sends, rows up to it. */
 const MAX_PACKET = 1024 * 1024 * 1024;
 /** What mariadb-dump is run with, for a backup and a consistent one alike. */
-const DUMP_ARGS = [
+export const DUMP_ARGS = [
   '--all-databases',
   '--single-transaction',
   '--routines',
