@@ -312,7 +312,7 @@ describe('scheduler: the crontab line (fake crontab)', () => {
         let sampling = true;
         const sampler = (async () => {
           while (sampling) {
-            for (const l of (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n')) if (l.includes(key) || l.includes('--ping-file')) seen.add(l);
+            for (const l of (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n')) if (l.includes(key) || l.includes('scheduler run')) seen.add(l);
             await new Promise((r) => setTimeout(r, 20));
           }
         })();
@@ -321,7 +321,7 @@ describe('scheduler: the crontab line (fake crontab)', () => {
         await sampler;
         expect(run.exitCode, await readFile(log, 'utf8')).toBe(0);
         expect(
-          [...seen].some((l) => l.includes('scheduler run') && l.includes('--ping-file')),
+          [...seen].some((l) => l.includes('scheduler run --type daily')),
           'the sampler must see the run, or it proves nothing',
         ).toBe(true);
         expect([...seen].filter((l) => l.includes(key))).toEqual([]);
