@@ -14,9 +14,14 @@ import { redactForeign } from '../util/redact.js';
 const SECRET_NAME = /PASS|SECRET|TOKEN|AUTH|CREDENTIAL|PRIVATE|API_?KEY|_(?:PWD|PW)$|KEYS?$|DSN$|SALT$/i;
 /** Names that say what the value is, and it is not the secret: `POSTGRES_PASSWORD_FILE`, `AUTH_ENABLED`, `PASSWORD_MIN_LENGTH`. */
 const NOT_A_SECRET =
-  /_(?:FILE|PATH|DIR|DIRECTORY|HOST|HOSTNAME|PORT|USER|USERNAME|NAME|ID|ENABLED|DISABLED|ENABLE|DISABLE|REQUIRED|TYPE|MODE|METHOD|METHODS|PROVIDER|PLUGIN|LENGTH|TIMEOUT|TTL|EXPIRY|EXPIRES|EXPIRE|ALGORITHM|ALG|ROUNDS|ITERATIONS|COST)$/i;
-/** Values that switch something: never a password (`AUTH=none`, `X_AUTH=true`). */
-const SWITCH = /^(?:true|false|yes|no|on|off|none|null|disabled|enabled|0|1)$/i;
+  /_(?:FILE|PATH|DIR|DIRECTORY|HOST|HOSTNAME|PORT|USER|USERNAME|NAME|ID|ENABLED|DISABLED|ENABLE|DISABLE|REQUIRED|TYPE|MODE|METHOD|METHODS|PROVIDER|PLUGIN|LENGTH|TIMEOUT|TTL|EXPIRY|EXPIRES|EXPIRE|LIFETIME|SECONDS|MINUTES|HOURS|DAYS|SIZE|COUNT|LIMIT|MIN|MAX|LEVEL|VERSION|ALGORITHM|ALG|ROUNDS|ITERATIONS|COST)$/i;
+/**
+ * Values that set something rather than guard it: switches (`AUTH=none`, `X_AUTH=true`) and
+ * numbers of 1-3 digits (`ACCESS_TOKEN_EXPIRE_MINUTES=30`), which as a secret would withhold
+ * every foreign line with that number in it. A driver's own password variables are taken
+ * whatever they hold.
+ */
+const SWITCH = /^(?:true|false|yes|no|on|off|none|null|disabled|enabled|\d{1,3})$/i;
 
 /** Whether a variable (or a `--flag`, as `FLAG`) is named as one that holds a secret. */
 export function secretName(name: string): boolean {

@@ -4,14 +4,15 @@
  * service's answer.
  *
  * Why only there. stackvault's own words (paths, service and container names, counts) never
- * hold a secret: the drivers take a secret into an exec's environment only, never into argv, a
- * file or a message. A secret reaches a message only where a program prints what it was given
+ * hold a secret: the drivers take a secret into an exec's environment (or a request's header)
+ * only, never into argv, a file or a message. A secret reaches a message only where a program prints what it was given
  * or what it holds (psql quoting a statement, a client echoing a connection string), so that is
  * where it is hidden. Hiding it in our own words too did harm: with NEO4J_AUTH=neo4j/data every
  * `/data` in every message became `/***`, which made paths unreadable and told every reader the
- * password. Names read from a store as data (databases, tables, keys) are not hidden either: a
- * backup holds them anyway, and a name equal to a password is a coincidence that `***` in its
- * place would only point at.
+ * password. What is read from a store as data (names of databases, tables and keys, a line of
+ * a dump that a refusal quotes) is not hidden either: the backup holds it anyway, and a name
+ * equal to a password is a coincidence that `***` in its place would only point at. (Secrets of
+ * 12 characters or more are also hidden in our own words, as a net: core/redact.ts.)
  *
  * How, in that foreign text:
  * - A secret counts only as a whole token: not run into a letter, digit or `_` on a side where

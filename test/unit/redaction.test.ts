@@ -99,6 +99,8 @@ describe('which values are secrets', () => {
     ['a libpq connection string in any variable', { PG_CONN: "host=db user=app password='Kv Pw' dbname=x" }, ['Kv Pw']],
     ['an ODBC one', { CONN: 'Server=db;Uid=app;Pwd=Odbc-9;' }, ['Odbc-9']],
     ['switch values are not passwords', { NEO4J_AUTH: 'none', REDIS_AUTH: 'false', X_TOKEN: '1' }, []],
+    ['settings about a secret are not one', { ACCESS_TOKEN_EXPIRE_MINUTES: '30', PASSWORD_RESET_TIMEOUT: '3600', JWT_SECRET_LEVEL: 'high', TOKEN_LIMIT: '100' }, []],
+    ['but a 4-digit PIN is', { APP_PIN_PASSWORD: '4711' }, ['4711']],
     ['a password file is a path', { POSTGRES_PASSWORD_FILE: '/run/secrets/pg' }, []],
     ['PWD is the working directory', { PWD: '/app', OLDPWD: '/' }, []],
     ['empty values', { POSTGRES_PASSWORD: '' }, []],
