@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,7 @@ function postgres(project: string, service: string, env: Record<string, string>)
 describe('secrets are hidden in foreign text, not in our own words (secrets hunt 2, gaps 2 and 3)', () => {
   const started: StartedTestContainer[] = [];
   let dir: string;
+  let fakebin: string;
   let project: string;
   const printed: string[] = [];
   let created: Manifest;
@@ -78,8 +79,7 @@ describe('secrets are hidden in foreign text, not in our own words (secrets hunt
     printed.push(String(json.stdout), String(json.stderr));
 
     // A fake crontab first on PATH: `trigger` never reads or writes the real one.
-    const fakebin = join(dir, '..', `${project}-bin`);
-    await mkdir(fakebin, { recursive: true });
+    fakebin = await tempDir('redact-bin');
     await writeFile(join(fakebin, 'crontab'), '#!/bin/sh\necho "no crontab for test" >&2; exit 1\n', { mode: 0o755 });
     // The scheduled job as cron runs it: its output appended to the scheduler's log.
     const run = await execa('sh', ['-c', `./bot.sh scheduler run --type daily --project '${project}' --dir '${dir}' >> '${dir}/scheduler.log' 2>&1`], {
@@ -100,6 +100,7 @@ describe('secrets are hidden in foreign text, not in our own words (secrets hunt
 
   afterAll(async () => {
     await Promise.all(started.map((c) => c.stop()));
+    for (const d of [dir, fakebin]) if (d) await rm(d, { recursive: true, force: true });
   });
 
   it('our own words keep the path /data, with NEO4J_AUTH=neo4j/data (in the manifest, --json, the terminal and the scheduler log)', async () => {
