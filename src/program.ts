@@ -70,13 +70,16 @@ interface RunnerFlags {
 
 /**
  * Flags whose empty value would silently mean something wide: `--project ""` every project on
- * the host, `--dir ""` the current directory (`--project "$PROJECT"` with the variable unset).
+ * the host, `--dir ""` the current directory (`--project "$PROJECT"` with the variable unset),
+ * or nothing at all: `--ping "$HC_URL"` with the variable unset would send no pings.
  */
 const NOT_EMPTY: ReadonlyArray<[key: string, flag: string]> = [
   ['project', '--project'],
   ['intoProject', '--into-project'],
   ['dir', '--dir (or BACKUP_DIR)'],
   ['prefix', '--prefix'],
+  ['ping', '--ping'],
+  ['pingFile', '--ping-file'],
 ];
 
 /** Refuses an empty or blank value of a flag in NOT_EMPTY, in one sentence (exit 2). */

@@ -5,6 +5,7 @@ import type { SharedFlag, SharedFlagValues } from './shared-flags.js';
 export interface JobFlags extends SharedFlagValues {
   type?: 'daily' | 'weekly' | 'monthly';
   ping?: string;
+  pingFile?: string;
   offsite?: boolean;
 }
 
@@ -17,7 +18,16 @@ export const jobOptions = (forInstall: boolean) => [
     'weekly',
     'monthly',
   ]),
-  new Option('--ping <url>', forInstall ? 'GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style)' : 'ping this URL as a scheduled run would (<url>/start, <url>, <url>/fail)'),
+  new Option(
+    '--ping <url>',
+    forInstall
+      ? "GET <url>/start, <url> or <url>/fail around each run (healthchecks.io style); the URL holds the check's key, so it is kept in <dir>/.scheduler-ping-url (mode 600), never in the crontab line"
+      : 'ping this URL as a scheduled run would (<url>/start, <url>, <url>/fail); warns: the URL is then on the command line, which every local user can see, so prefer --ping-file',
+  ).conflicts('pingFile'),
+  new Option(
+    '--ping-file <path>',
+    forInstall ? 'like --ping, with the URL read from this file (yours, mode 600) at each run; the line names the file, not the URL' : 'ping the URL this file holds, as a scheduled run does',
+  ),
   new Option(
     '--offsite',
     forInstall

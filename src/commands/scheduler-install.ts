@@ -12,6 +12,7 @@ export const schedulerInstallCommand = defineCommand<JobFlags, { schedule: Sched
   examples: [
     './bot.sh scheduler install daily',
     './bot.sh scheduler install "30 3 * * mon-fri" --type daily --ping https://hc-ping.com/UUID',
+    './bot.sh scheduler install daily --ping-file ~/.config/stackvault/hc-url   # a file only you can read, holding the URL',
     './bot.sh scheduler install @weekly',
     './bot.sh scheduler install daily --offsite',
   ],
@@ -23,6 +24,7 @@ export const schedulerInstallCommand = defineCommand<JobFlags, { schedule: Sched
       {
         dir: flags.dir,
         ping: flags.ping,
+        pingFile: flags.pingFile,
         project: flags.project,
         encryptTo: flags.encryptTo,
         offsite: flags.offsite,

@@ -14,7 +14,7 @@ const scheduledJob = (fromCron: boolean) =>
     hidden: fromCron,
     shared: [...JOB_SHARED_FLAGS, 'json'],
     options: () => jobOptions(false),
-    examples: fromCron ? [] : ['./bot.sh scheduler trigger', './bot.sh scheduler trigger --offsite --ping https://hc-ping.com/UUID'],
+    examples: fromCron ? [] : ['./bot.sh scheduler trigger', './bot.sh scheduler trigger --offsite --ping-file ~/.config/stackvault/hc-url'],
     logged: true,
     writesMetrics: true,
     async run({ flags, io }) {
@@ -35,6 +35,7 @@ const scheduledJob = (fromCron: boolean) =>
           encryptTo: flags.encryptTo,
           type,
           ping: flags.ping,
+          pingFile: flags.pingFile,
           policy: policyIn(retention),
           lockWaitMs: fromCron ? 30 * 60_000 : 60_000,
           offsite: flags.offsite || offsiteIn(retention),

@@ -24,6 +24,13 @@ export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerS
     if (s.installed) {
       io.say(`Next run:    ${formatDate(new Date(s.nextRun!))}`);
       io.say(`Log:         ${s.log === undefined ? '-' : shown(s.log)}`);
+      // Scheme and host only: the rest of the URL is the check's key.
+      if (s.ping) io.say(`Pings:       ${s.ping.to ?? '-'}${s.ping.file !== undefined ? ` (URL read from ${shown(s.ping.file)} at each run)` : ''}`);
+      if (s.ping?.problem) io.say(`warning: ${s.ping.problem}, so the scheduled runs send no pings (each says so in the log); the backups run all the same.`);
+      if (s.ping?.inLine)
+        io.say(
+          'warning: the installed line holds the ping URL, and the key in it, which every local user can see in the process list while a run lasts: install the schedule again (with --ping URL, which keeps it in a file).',
+        );
       if (s.lineProblem) io.say(`warning: ${s.lineProblem}: an older stackvault wrote it; install the schedule again.`);
       if (!s.cronRunning) io.say('warning: no cron daemon is running, so the schedule will never fire (Debian: service cron start).');
     }

@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { type ContainerDetails, inspectIfPresent, withSignal, type DockerEngine } from '../docker/engine.js';
+import { type ContainerDetails, inspectIfPresent, withSecrets, withSignal, type DockerEngine } from '../docker/engine.js';
 import { changedDuring } from './changed-during.js';
 import type { BackupContext, BackupOutcome, Driver, Peer } from '../drivers/types.js';
 import { clause, ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
@@ -19,7 +19,7 @@ import { acquireLock } from './lock.js';
 import { firstBadServiceName, INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, succeeded, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
 import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
-import { redact, secretsOf } from './redact.js';
+import { redactNet, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
 import { sweepLeftovers } from './leftover-helpers.js';
 import { QuietWhileDown } from './quiet-while-down.js';
@@ -215,7 +215,7 @@ async function backupService(
   let secrets: string[] = [];
   // Every stop or pause of this service: how long it was down, and whether it had to be killed.
   const stops: DowntimeFacts[] = [];
-  const downtime = () => downtimeFields(stops, (m) => redact(m, secrets));
+  const downtime = () => downtimeFields(stops, (m) => redactNet(m, secrets));
   // Raw bytes a driver stages (a pre-copy) live next to the artifact, never in the backup.
   const scratchDir = options.encryptTo?.length ? undefined : `${file}.scratch`;
   let before: ContainerDetails | undefined;
@@ -226,6 +226,9 @@ async function backupService(
     const container = await deps.engine.inspect(c.container.id);
     before = container;
     secrets = secretsOf(container, c.driver);
+    // Everything of this service's work goes through an engine that hides its secrets in what
+    // comes back as foreign text (util/redact.ts): our own messages are then left as they are.
+    const engine = withSecrets(deps.engine, secrets);
     const target = { id: c.container.id, name: c.container.name, service: c.service };
     const whileDown = async <T>(hold: () => Promise<T>): Promise<T> => {
       if (!quiet) return hold();
@@ -245,20 +248,20 @@ async function backupService(
       async (raw) => {
         const ctx: BackupContext = {
           // An interrupt kills what runs in the container and cuts archive transfers.
-          engine: withSignal(deps.engine, deps.signal),
+          engine: withSignal(engine, deps.signal),
           container,
           peers,
           output: raw,
           signal: deps.signal,
           withStopped: (work) => {
             stoppedByUs = true;
-            return whileDown(() => withStopped(deps.engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }));
+            return whileDown(() => withStopped(engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }));
           },
           // A writer the consistency window holds paused is not paused again.
-          withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : whileDown(() => withPaused(deps.engine, dir, target, work, { onDone: (f) => stops.push(f) }))),
+          withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : whileDown(() => withPaused(engine, dir, target, work, { onDone: (f) => stops.push(f) }))),
           scratchDir,
           recordFingerprint: options.recordFingerprints !== false,
-          log: (m) => deps.progress.info(`${c.service}: ${redact(m, secrets)}`),
+          log: (m) => deps.progress.info(`${c.service}: ${redactNet(m, secrets)}`),
         };
         outcome = consistent ? await consistentBackup(c, ctx, consistent) : await c.driver.backup(ctx);
       },
@@ -269,7 +272,7 @@ async function backupService(
     const held = consistent?.window.pausedFor(target.id);
     if (held !== undefined) stops.push({ downtimeMs: held, warnings: [] });
     const down = downtime();
-    const warnings = [...(outcome.warnings ?? []).map((w) => redact(w, secrets)), ...(down.warnings ?? [])];
+    const warnings = [...(outcome.warnings ?? []).map((w) => redactNet(w, secrets)), ...(down.warnings ?? [])];
     const entry: ServiceEntry = {
       ...identity(c),
       status: 'ok',
@@ -284,7 +287,7 @@ async function backupService(
       ...(outcome.hot ? { hot: true } : {}),
       ...down,
       ...(warnings.length ? { warnings } : {}),
-      ...(outcome.restoreRefuses !== undefined ? { restoreRefuses: redact(outcome.restoreRefuses, secrets) } : {}),
+      ...(outcome.restoreRefuses !== undefined ? { restoreRefuses: redactNet(outcome.restoreRefuses, secrets) } : {}),
       ...(outcome.details ? { details: outcome.details } : {}),
       ...(checker ? { archive: { entries: checker.entries, files: checker.files } } : {}),
       ...(outcome.skipped?.length ? { skipped: outcome.skipped } : {}),
@@ -297,7 +300,7 @@ async function backupService(
     // The disk or the engine is the problem, not this service: stop the whole run.
     if (isStorageFailure(err)) throw err;
     if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) throw err;
-    const message = redact(err instanceof Error ? err.message : String(err), secrets);
+    const message = redactNet(err instanceof Error ? err.message : String(err), secrets);
     const changed = deps.signal.aborted || !before ? undefined : await changedDuring((id) => inspectIfPresent(deps.engine, id), before, stoppedByUs);
     const reason = deps.signal.aborted ? 'interrupted' : changed ? `${changed}, which broke off its copy: ${message}` : message;
     const entry: ServiceEntry = { ...identity(c), status: 'failed', error: reason, durationMs: Date.now() - started, ...downtime() };

@@ -1,7 +1,8 @@
-import type { DockerEngine } from '../docker/engine.js';
+import { type DockerEngine, withSecrets } from '../docker/engine.js';
 import type { BackupPlan, Driver } from '../drivers/types.js';
 import { consistentByPolicy, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions, type LeftOut } from './discovery.js';
+import { secretsOf } from './redact.js';
 
 export interface PlannedService extends Partial<BackupPlan> {
   service: string;
@@ -57,7 +58,9 @@ export async function planBackup(options: DiscoveryOptions & { consistent?: bool
     }
     try {
       const details = await deps.engine.inspect(c.container.id);
-      services.push({ ...base, ...(c.driver.plan ? await c.driver.plan(deps.engine, details, found.peers(c.container.id)) : {}) });
+      // What the plan's commands print comes back with the container's secrets hidden, as in a backup.
+      const engine = withSecrets(deps.engine, secretsOf(details, c.driver));
+      services.push({ ...base, ...(c.driver.plan ? await c.driver.plan(engine, details, found.peers(c.container.id)) : {}) });
     } catch (err) {
       services.push({ ...base, problem: (err as Error).message });
     }

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { clause, errorMessage, ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
-import { inspectIfPresent, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { inspectIfPresent, withSecrets, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { labelledTrue } from '../docker/labels.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
@@ -16,7 +16,7 @@ import { acquireLock } from './lock.js';
 import type { Manifest, ServiceEntry } from './manifest.js';
 import type { ProgressSink } from './progress.js';
 import { waitReady } from './readiness.js';
-import { redact, secretsOf } from './redact.js';
+import { redactNet, secretsOf } from './redact.js';
 import { excludedNamed, excludedSentence, isExcluded, isOneOff, LABELS, selectDriver, type Candidate } from './selection.js';
 import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
@@ -111,6 +111,17 @@ interface Target {
    */
   pointChecked?: unknown;
   pointStaged?: StagedArtifact;
+  /** Its container's secrets (core/redact.ts), once read. */
+  secrets?: string[];
+}
+
+/**
+ * The restore's deps for one target: its engine hides the target container's secrets in what
+ * comes back from it as foreign text (util/redact.ts), so our own messages stay as they are.
+ */
+async function targetDeps(t: Target, deps: RestoreDeps): Promise<RestoreDeps> {
+  t.secrets ??= secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
+  return { ...deps, engine: withSecrets(deps.engine, t.secrets) };
 }
 
 /**
@@ -336,9 +347,10 @@ function withEachStopped<T>(containers: ContainerDetails[], dir: string, timeout
 async function checkTarget(t: Target, backupPath: string, identity: string | undefined, deps: RestoreDeps): Promise<void> {
   if (!t.driver.checkRestore) return;
   try {
+    const { engine } = await targetDeps(t, deps);
     t.checked = await t.driver.checkRestore({
-      engine: deps.engine,
-      container: await deps.engine.inspect(t.candidate.container.id),
+      engine,
+      container: await engine.inspect(t.candidate.container.id),
       entry: t.entry,
       open: () => openArtifact(backupPath, t.entry, identity, t.staged),
     });
@@ -359,9 +371,10 @@ async function checkPoint(t: Target, point: CreateResult, identity: string | und
     if (t.driver.stageArtifact) t.pointStaged = await staging.stage(point.path, entry, deps.signal);
     // The driver's check first: its refusal names what in the data it refuses most plainly.
     if (t.driver.checkRestore) {
+      const { engine } = await targetDeps(t, deps);
       t.pointChecked = await t.driver.checkRestore({
-        engine: deps.engine,
-        container: await deps.engine.inspect(t.candidate.container.id),
+        engine,
+        container: await engine.inspect(t.candidate.container.id),
         entry,
         open: () => openArtifact(point.path, entry, identity, t.pointStaged),
       });
@@ -403,10 +416,12 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   if (deps.signal.aborted) return { service: name, container, status: 'interrupted', error: 'interrupted before its restore started; nothing of it was changed', durationMs: 0 };
   deps.progress.serviceStarted(name, `restoring (${t.driver.name})`);
   let secrets: string[] = [];
+  let own = deps;
   const progress = { dataRestored: false };
   try {
-    secrets = secretsOf(await deps.engine.inspect(t.candidate.container.id), t.driver);
-    const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, deps, deps.signal, progress);
+    own = await targetDeps(t, deps);
+    secrets = t.secrets ?? [];
+    const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, own, deps.signal, progress);
     return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
   } catch (err) {
     if (deps.signal.aborted && progress.dataRestored) {
@@ -414,17 +429,17 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
       await deps.engine.start(t.candidate.container.id).catch(() => undefined);
       return { service: name, container, status: 'restored', check: 'not checked (interrupted)', durationMs: Date.now() - started };
     }
-    const why = deps.signal.aborted ? 'interrupted' : redact((err as Error).message ?? String(err), secrets);
-    const mismatch = err instanceof ContentMismatchError ? redact(err.difference, secrets) : undefined;
+    const why = deps.signal.aborted ? 'interrupted' : redactNet((err as Error).message ?? String(err), secrets);
+    const mismatch = err instanceof ContentMismatchError ? redactNet(err.difference, secrets) : undefined;
     deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
     const pointEntry = pointEntryOf(point, t)!;
     // After an interrupt the rollback itself must not be cut off: it runs without the signal.
     const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
-      await restoreFrom(t, point.path, pointEntry, { checked: t.pointChecked, staged: t.pointStaged }, how, deps, signal);
+      await restoreFrom(t, point.path, pointEntry, { checked: t.pointChecked, staged: t.pointStaged }, how, own, signal);
       return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     } catch (rollbackErr) {
-      const again = redact((rollbackErr as Error).message ?? String(rollbackErr), secrets);
+      const again = redactNet((rollbackErr as Error).message ?? String(rollbackErr), secrets);
       return { service: name, container, status: 'failed', error: `${why}; putting back the restore point also failed: ${again}`, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
     }
   }

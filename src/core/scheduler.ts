@@ -1,7 +1,7 @@
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { execa } from 'execa';
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { checkRecipient } from '../util/age.js';
@@ -36,6 +36,7 @@ import { executeRemoval, planPrune } from './removal.js';
 import { listOffsite, pruneOffsite, storeNewAndPending } from './offsite.js';
 import { requireOffsite } from '../offsite/restic.js';
 import type { RetentionPolicy } from './retention.js';
+import { ownPingFile, pingShown, pingUrlProblem, readableByOthers, readPingFile, sendPing, writeOwnPingFile } from './ping.js';
 
 /** Marks our crontab line, so uninstall removes only it and install replaces it. */
 export const CRON_MARKER = '# stackvault-scheduler';
@@ -77,7 +78,10 @@ const isMarked = (line: string) => line.includes(CRON_MARKER);
 
 export interface InstallOptions {
   dir: string;
+  /** The healthchecks URL: written into the backup directory's ping file, never into the line. */
   ping?: string;
+  /** A file of the user's own that holds the URL (the line names it). */
+  pingFile?: string;
   project?: string;
   encryptTo?: string[];
   offsite?: boolean;
@@ -103,7 +107,8 @@ export interface JobLine {
   log: string;
   project?: string;
   encryptTo?: readonly string[];
-  ping?: string;
+  /** The file the run reads its ping URL from (the URL itself never goes into the line: see core/ping.ts). */
+  pingFile?: string;
   offsite?: boolean;
   hosts?: readonly string[];
   metrics?: string;
@@ -115,7 +120,7 @@ const namedValues = (job: JobLine): Array<[string, string | undefined]> => [
   ['--dir', job.dir],
   ['--dir', job.log],
   ['--project', job.project],
-  ['--ping', job.ping],
+  ['--ping-file', job.pingFile],
   ['--metrics', job.metrics],
   ...(job.encryptTo ?? []).map((v): [string, string] => ['--encrypt-to', v]),
   ...(job.hosts ?? []).map((v): [string, string] => ['--host', v]),
@@ -150,7 +155,7 @@ export function jobLine(job: JobLine): string {
     `./bot.sh scheduler run --type ${job.type} --dir ${q(job.dir)}`,
     ...(job.project !== undefined ? [`--project ${q(job.project)}`] : []),
     ...(job.encryptTo?.length ? [`--encrypt-to ${job.encryptTo.map(q).join(' ')}`] : []),
-    ...(job.ping !== undefined ? [`--ping ${q(job.ping)}`] : []),
+    ...(job.pingFile !== undefined ? [`--ping-file ${q(job.pingFile)}`] : []),
     ...(job.offsite ? ['--offsite'] : []),
     ...(job.hosts ?? []).map((h) => `--host ${q(h)}`),
     ...(job.metrics !== undefined ? [`--metrics ${q(job.metrics)}`] : []),
@@ -168,6 +173,10 @@ export interface InstalledJob {
   installedAt?: string;
   /** Why cron cannot run the entry as written (an older version wrote it), if so. */
   problem?: string;
+  /** The file the run reads its ping URL from. */
+  pingFile?: string;
+  /** An older version's line holds the ping URL itself (`--ping URL`): where it goes (never the URL). */
+  pingInLine?: string;
 }
 
 /** Our entry read back: `entry` is its lines (one, unless an older version wrote a newline into a value). */
@@ -186,6 +195,8 @@ export function installedJob(entry: readonly string[]): InstalledJob {
     dir: after('--dir'),
     log: words.includes('2>&1') ? after('>>') : undefined,
     ...(installedAt && isoInstant(installedAt) !== undefined ? { installedAt } : {}),
+    ...(after('--ping-file') !== undefined ? { pingFile: after('--ping-file') } : {}),
+    ...(after('--ping') !== undefined ? { pingInLine: pingShown(after('--ping')!) } : {}),
     ...(entry.length > 1
       ? { problem: `the installed entry spans ${entry.length} crontab lines (a value held a newline), so cron runs pieces of it` }
       : stdin !== undefined
@@ -212,6 +223,8 @@ export interface InstallDeps {
 
 /** Writes (or replaces) our one crontab line; other lines are kept as they are. */
 export async function installSchedule(schedule: Schedule, options: InstallOptions, deps: InstallDeps = {}): Promise<{ line: string; log: string; warnings: string[] }> {
+  if (options.ping !== undefined && options.pingFile !== undefined) throw new StackvaultError('Give --ping or --ping-file, not both.', ExitCode.usage);
+  const userPingFile = options.pingFile === undefined ? undefined : resolve(options.pingFile);
   // Everything the line will hold is checked before anything is created or written.
   const env: Array<[string, string]> = [
     // cron runs with a bare PATH; keep the one we were installed with so node and docker are found.
@@ -229,17 +242,25 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
     log: join(resolve(options.dir), SCHEDULER_LOG),
     project: options.project,
     encryptTo: options.encryptTo,
-    ping: options.ping,
+    pingFile: userPingFile ?? (options.ping !== undefined ? ownPingFile(resolve(options.dir)) : undefined),
     offsite: options.offsite,
     hosts: options.hosts,
     metrics,
     installedAt: deps.now ?? new Date(),
   };
-  for (const [name, value] of [['--dir', options.dir], ...namedValues(draft)] as Array<[string, string | undefined]>) {
+  for (const [name, value] of [['--dir', options.dir], ['--ping', options.ping], ...namedValues(draft)] as Array<[string, string | undefined]>) {
     const problem = lineValueProblem(name, value);
     if (problem) throw new StackvaultError(problem, ExitCode.usage);
   }
   if (options.ping !== undefined) checkPingUrl(options.ping);
+  const warnings: string[] = [];
+  if (userPingFile !== undefined) {
+    // Read now, as the run will: a missing or wrong file must fail here, not at 02:00.
+    const read = await readPingFile(userPingFile);
+    if ('problem' in read) throw new StackvaultError(`--ping-file: ${read.problem}.`, ExitCode.usage);
+    const mode = await readableByOthers(userPingFile).catch(() => undefined);
+    if (mode !== undefined) warnings.push(`the ping file ${shown(userPingFile)} can be read by other users (mode ${mode.toString(8)}), and the key of the check is in it: chmod 600 it.`);
+  }
   if (options.hosts?.length) parseHosts(options.hosts); // names, addresses, contexts: now, not at 02:00
   if (process.env.DOCKER_HOST) defaultEndpoint(); // copied into the line: no password in it, ever
   for (const r of options.encryptTo ?? []) await checkRecipient(r); // a typo must fail now, not at 02:00
@@ -266,23 +287,34 @@ export async function installSchedule(schedule: Schedule, options: InstallOption
   }
   const dir = await ensureBackupDir(options.dir);
   const log = join(dir, SCHEDULER_LOG);
-  const line = jobLine({ ...draft, dir, log });
-  const warnings = options.project !== undefined && deps.engine ? [await projectWarning(deps.engine, options.project)].filter((w) => w !== undefined) : [];
-  await writeCrontab(`${[...crontabWithoutOurs(await readCrontab()), line].join('\n')}\n`);
+  const pingFile = userPingFile ?? (options.ping !== undefined ? ownPingFile(dir) : undefined);
+  const line = jobLine({ ...draft, dir, log, pingFile });
+  if (options.project !== undefined && deps.engine) warnings.push(...[await projectWarning(deps.engine, options.project)].filter((w) => w !== undefined));
+  const current = await readCrontab();
+  const previous = ourEntry(current);
+  // The URL goes into its file before the line that reads it; if the crontab is not written, the file is as it was.
+  const undo = options.ping !== undefined ? await writeOwnPingFile(dir, options.ping) : undefined;
+  try {
+    await writeCrontab(`${[...crontabWithoutOurs(current), line].join('\n')}\n`);
+  } catch (err) {
+    await undo?.().catch(() => undefined);
+    throw err;
+  }
+  // The replaced entry's own ping file, when the new one does not read it: no key left behind.
+  const old = previous && ownPingFileOf(installedJob(previous));
+  if (old !== undefined && old !== pingFile) await rm(old, { force: true }).catch(() => undefined);
   return { line, log, warnings };
 }
 
-/** --ping: an http(s) URL with a host, checked at install. */
+/** The ping file an installed job reads, when it is the one install wrote (uninstall removes only that one, never a user's). */
+function ownPingFileOf(job: InstalledJob): string | undefined {
+  return job.pingFile !== undefined && job.dir !== undefined && job.pingFile === ownPingFile(resolve(job.dir)) ? job.pingFile : undefined;
+}
+
+/** --ping: an http(s) URL with a host, checked at install. The value is not quoted back: its path holds the key. */
 export function checkPingUrl(value: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || !/^https?:$/.test(url.protocol) || !url.hostname || !/^https?:\/\//i.test(value)) {
-    throw new StackvaultError(`--ping must be an http(s) URL with a host (https://hc-ping.com/UUID), not '${shown(value)}'.`, ExitCode.usage);
-  }
+  const problem = pingUrlProblem(value);
+  if (problem) throw new StackvaultError(`--ping is not usable: ${problem}.`, ExitCode.usage);
 }
 
 /**
@@ -304,12 +336,18 @@ export function projectMissing(containers: ReadonlyArray<Pick<ContainerSummary, 
   return `no container of Compose project '${shown(project)}' exists now, so a run would find nothing to back up (exit 4) unless the stack is up by then: check the name.`;
 }
 
-export async function uninstallSchedule(): Promise<boolean> {
+/** Removes our entry, and the ping file install wrote for it (a user's own `--ping-file` stays). */
+export async function uninstallSchedule(): Promise<{ removed: boolean; pingFileRemoved?: string }> {
   const current = await readCrontab();
   const kept = crontabWithoutOurs(current);
   const had = current.split('\n').some((l) => l.includes(CRON_MARKER));
-  if (had) await writeCrontab(kept.length ? `${kept.join('\n')}\n` : '');
-  return had;
+  if (!had) return { removed: false };
+  const entry = ourEntry(current);
+  await writeCrontab(kept.length ? `${kept.join('\n')}\n` : '');
+  const own = entry && ownPingFileOf(installedJob(entry));
+  if (own === undefined) return { removed: true };
+  await rm(own, { force: true });
+  return { removed: true, pingFileRemoved: own };
 }
 
 export interface RunState {
@@ -342,6 +380,19 @@ export interface SchedulerStatus {
   lastSuccessful?: { id: string; createdAt: string };
   /** No run within two intervals of the last run, or of the install when there was none since. */
   overdue: boolean;
+  /** The pings of the installed job: where they go (scheme and host only: the key is never shown). */
+  ping?: SchedulerPing;
+}
+
+export interface SchedulerPing {
+  /** `https://hc-ping.com/…`: scheme and host of the URL, when it can be read. */
+  to?: string;
+  /** The file the run reads the URL from. */
+  file?: string;
+  /** Why the run would send no pings (the file is missing, unreadable, empty or holds no URL). */
+  problem?: string;
+  /** An older version's line holds the URL itself, visible to every local user while it runs. */
+  inLine?: boolean;
 }
 
 export async function schedulerStatus(dirOption: string, now = new Date()): Promise<SchedulerStatus> {
@@ -370,6 +421,10 @@ export async function schedulerStatus(dirOption: string, now = new Date()): Prom
     status.dir = job.dir;
     if (job.installedAt) status.installedAt = job.installedAt;
     if (job.problem) status.lineProblem = job.problem;
+    if (job.pingFile !== undefined) {
+      const read = await readPingFile(job.pingFile);
+      status.ping = { file: job.pingFile, ...('url' in read ? { to: pingShown(read.url) } : { problem: read.problem }) };
+    } else if (job.pingInLine !== undefined) status.ping = { to: job.pingInLine, inLine: true };
     // The runs recorded here are the schedule's only when it writes here.
     const here = job.dir === undefined || resolve(job.dir) === dir;
     status.overdue = here && !stateProblem && isOverdue(job.expr, now, lastRun?.at, job.installedAt);
@@ -413,7 +468,10 @@ export interface ScheduledRunOptions {
   project?: string;
   encryptTo?: string[];
   type: Schedule['type'];
+  /** The URL given on the command line (`trigger --ping`, or the line of an older version). */
   ping?: string;
+  /** The file that holds the URL (what an installed line names). */
+  pingFile?: string;
   policy: RetentionPolicy;
   lockWaitMs: number;
   offsite?: boolean;
@@ -427,7 +485,8 @@ export interface ScheduledRunOptions {
 export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDeps, say: (line: string) => void): Promise<RunState> {
   const started = Date.now();
   const stamp = () => new Date().toISOString();
-  await ping(options.ping, '/start', say);
+  const url = await pingUrl(options, say);
+  await ping(url, '/start', say);
   say(`${stamp()} scheduled ${options.type} backup starting`);
   let state: RunState;
   try {
@@ -469,17 +528,32 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
   }
   say(`${stamp()} scheduled ${options.type} backup ${state.result}${state.backupId ? ` (${state.backupId})` : ''}${state.error ? `: ${state.error}` : ''}`);
   await writeFileAtomic(join(resolve(options.dir), STATE_FILE), JSON.stringify(state, null, 2), { mode: 0o600 }).catch(() => undefined);
-  await ping(options.ping, state.result === 'ok' ? '' : '/fail', say);
+  await ping(url, state.result === 'ok' ? '' : '/fail', say);
   return state;
 }
 
-async function ping(url: string | undefined, suffix: string, say: (line: string) => void): Promise<void> {
-  if (!url) return;
-  try {
-    await fetch(url.replace(/\/$/, '') + suffix, { signal: AbortSignal.timeout(10_000) });
-  } catch (err) {
-    say(`warning: ping ${suffix || '(success)'} failed: ${err instanceof Error ? err.message : String(err)}`);
+/**
+ * Where this run pings, read once at its start: the file's URL, or the one on the command line
+ * (with a warning: the key in it is in this process's argv, which every local user can list,
+ * for as long as the run lasts). A ping file that cannot be used is one warning; the backup runs.
+ */
+async function pingUrl(options: Pick<ScheduledRunOptions, 'ping' | 'pingFile'>, say: (line: string) => void): Promise<string | undefined> {
+  if (options.pingFile !== undefined) {
+    const read = await readPingFile(options.pingFile);
+    if ('url' in read) return read.url;
+    say(`warning: ${read.problem}, so this run sends no pings; the backup runs all the same. See: ./bot.sh scheduler status`);
+    return undefined;
   }
+  if (options.ping !== undefined) {
+    say(
+      `warning: --ping puts the URL, and the check's key in it, on this run's command line, where every local user can see it (ps) while the run lasts; keep it in a file only you can read and give --ping-file instead (scheduler install --ping writes one).`,
+    );
+  }
+  return options.ping;
+}
+
+async function ping(url: string | undefined, suffix: string, say: (line: string) => void): Promise<void> {
+  if (url) await sendPing(url, suffix, say);
 }
 
 /** A repository address with a password in its user info (`rest:https://user:pass@host/`: the authority runs to the first /, its user info to its last @). */

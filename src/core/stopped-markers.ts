@@ -5,6 +5,7 @@ import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
 import { ExitCode, StackvaultError, storageError } from '../errors.js';
 import { fsyncPath } from '../util/fsync.js';
 import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
+import { rawMessage } from '../util/redact.js';
 
 /**
  * Before stackvault stops or pauses a container it writes a marker (fsynced); it removes it
@@ -220,7 +221,7 @@ async function pauseRetrying(engine: DockerEngine, id: string): Promise<void> {
     try {
       return await engine.pause(id);
     } catch (err) {
-      if (attempt >= 4 || !/unable to freeze/i.test(String(err))) throw err;
+      if (attempt >= 4 || !/unable to freeze/i.test(rawMessage(err))) throw err;
       await new Promise((r) => setTimeout(r, 250 * attempt));
     }
   }

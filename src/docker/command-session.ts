@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
-import type { DockerEngine, ExecOptions } from './engine.js';
+import { type DockerEngine, type ExecOptions, foreignText } from './engine.js';
 
 /**
  * A command kept running in a container with its stdin open: requests go in on its stdin, and
@@ -101,7 +101,8 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
   const stderrChunks: Buffer[] = [];
   const onStderr = (chunk: Buffer) => {
     if (stderrChunks.length < 64) stderrChunks.push(chunk); // enough to say what went wrong
-    if (options.stderrFails) fail(new Error(`${options.label}: ${Buffer.concat(stderrChunks).toString('utf8').trim().split('\n')[0]}`));
+    // The chunks come raw (only the exec's whole stderr is redacted): the line is, before it is quoted.
+    if (options.stderrFails) fail(new Error(`${options.label}: ${foreignText(engine, Buffer.concat(stderrChunks).toString('utf8').trim().split('\n')[0] ?? '', cmd)}`));
   };
   const { env, user, signal } = options;
   const exited = engine.exec(containerId, cmd, { stdin: input, stdout, onStderr, ...(env ? { env } : {}), ...(user ? { user } : {}), ...(signal ? { signal } : {}) }).then(

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { ExitCode, StackvaultError } from '../errors.js';
+import { keepRawMessage, rawMessage, redactForeign } from '../util/redact.js';
 
 /** What stackvault needs from Docker, and nothing more: core logic is written against this. */
 export interface DockerEngine {
@@ -38,7 +39,17 @@ export interface DockerEngine {
    */
   removeOwnNetworks(leftBehind: (labels: Record<string, string>) => boolean): Promise<number>;
   imageExists(ref: string): Promise<boolean>;
+  /**
+   * Text from a container, a helper or the engine (output used in a message, a service's
+   * answer) as it may be shown: the secrets of the service this engine works for hidden
+   * (util/redact.ts; `spare`: what we gave the program, such as its argv). Only an engine made
+   * by `withSecrets` has it; call it through `foreignText`.
+   */
+  redactOutput?(text: string, spare?: readonly string[]): string;
 }
+
+/** `text` that came from a container or the engine, fit for a message (see DockerEngine.redactOutput). */
+export const foreignText = (engine: DockerEngine, text: string, spare?: readonly string[]): string => engine.redactOutput?.(text, spare) ?? text;
 
 export interface DetachedSpec {
   image: string;
@@ -152,7 +163,71 @@ export function withSignal(engine: DockerEngine, signal: AbortSignal): DockerEng
     remove: (id, options) => engine.remove(id, options),
     removeOwnNetworks: (leftBehind) => engine.removeOwnNetworks(leftBehind),
     imageExists: (ref) => engine.imageExists(ref),
+    ...(engine.redactOutput ? { redactOutput: engine.redactOutput.bind(engine) } : {}),
   };
+}
+
+/**
+ * The engine as one service's work sees it: what comes back from it that is foreign text has
+ * that service's `secrets` hidden before any code makes a message of it, so no driver has to
+ * remember to: every error the engine raises (its message and stack), the stderr of each exec
+ * and of each helper run. What a program's stdout holds is data (a dump, a listing) and stays
+ * as it is; where a driver quotes it in a message it calls `foreignText`. What we gave the
+ * program or the engine (argv, a path, a name) is spared where the text echoes it.
+ */
+export function withSecrets(engine: DockerEngine, secrets: readonly string[]): DockerEngine {
+  if (secrets.length === 0) return engine;
+  const hide = (text: string, spare: readonly string[] = []) => redactForeign(text, secrets, spare);
+  const guard = <T>(spare: readonly string[], call: () => Promise<T>): Promise<T> => call().catch((err: unknown) => Promise.reject(redactedError(err, (t) => hide(t, spare))));
+  const specWords = (spec: { image: string; cmd?: string[]; entrypoint?: string[]; name?: string }) => [spec.image, ...(spec.cmd ?? []), ...(spec.entrypoint ?? []), ...(spec.name ? [spec.name] : [])];
+  return {
+    engineNames: engine.engineNames,
+    select: (name) => withSecrets(engine.select(name), secrets),
+    version: () => guard([], () => engine.version()),
+    listContainers: (o) => guard([], () => engine.listContainers(o)),
+    inspect: (id) => guard([id], () => engine.inspect(id)),
+    exec: (id, cmd, o) =>
+      guard([id, ...cmd], async () => {
+        const r = await engine.exec(id, cmd, o);
+        return { ...r, stderr: hide(r.stderr, cmd) };
+      }),
+    getArchive: (id, path, o) => guard([id, path], () => engine.getArchive(id, path, o)),
+    putArchive: (id, path, tar, o) => guard([id, path], () => engine.putArchive(id, path, tar, o)),
+    stop: (id, t) => guard([id], () => engine.stop(id, t)),
+    start: (id) => guard([id], () => engine.start(id)),
+    pause: (id) => guard([id], () => engine.pause(id)),
+    unpause: (id) => guard([id], () => engine.unpause(id)),
+    runToCompletion: (spec) =>
+      guard(specWords(spec), async () => {
+        const r = await engine.runToCompletion(spec);
+        return { ...r, stderr: hide(r.stderr, specWords(spec)) };
+      }),
+    // Never the spec's env among the spared words: a throwaway's password is in it.
+    runDetached: (spec) => guard(specWords(spec), () => engine.runDetached(spec)),
+    remove: (id, options) => guard([id], () => engine.remove(id, options)),
+    removeOwnNetworks: (leftBehind) => guard([], () => engine.removeOwnNetworks(leftBehind)),
+    imageExists: (ref) => guard([ref], () => engine.imageExists(ref)),
+    redactOutput: (text, spare) => hide(engine.redactOutput ? engine.redactOutput(text, spare) : text, spare),
+  };
+}
+
+/**
+ * The same failure with its message (and stack) passed through `hide`: a copy, so that its
+ * class, exit code and status code still say what it is (`isNotFound`, exit 6 for a lost
+ * engine) and an error object another caller holds is not changed under it.
+ */
+function redactedError(err: unknown, hide: (text: string) => string): unknown {
+  if (typeof err === 'string') return hide(err);
+  if (!(err instanceof Error)) return err;
+  const message = hide(err.message);
+  const stack = err.stack === undefined ? undefined : hide(err.stack);
+  if (message === err.message && stack === err.stack) return err;
+  const copy = Object.create(Object.getPrototypeOf(err) as object, Object.getOwnPropertyDescriptors(err)) as Error & { json?: unknown };
+  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(copy, 'stack', { value: stack, writable: true, configurable: true, enumerable: false });
+  // dockerode keeps the engine's answer beside the message: it would tell the same thing.
+  if ('json' in copy) copy.json = undefined;
+  return keepRawMessage(copy, rawMessage(err));
 }
 
 export interface ExecResult {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { pipeline } from 'node:stream/promises';
-import { undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { foreignText, undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { findTarEntry } from '../util/tar-build.js';
 import { type ChromaPage, readChromaPage } from './chroma-page.js';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
@@ -48,13 +48,22 @@ export async function chromaFingerprint(engine: DockerEngine, container: Contain
   const token = container.env.CHROMA_SERVER_AUTHN_CREDENTIALS || container.env.CHROMA_SERVER_AUTH_CREDENTIALS;
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}`, 'x-chroma-token': token } : {};
   const request = async (path: string, body?: unknown): Promise<Response> => {
-    const res = await fetch(base + path, {
-      method: body ? 'POST' : 'GET',
-      headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...auth },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(60_000),
-    });
-    if (!res.ok) throw new Error(`Chroma answered ${res.status} on ${path}: ${(await res.text()).slice(0, 200)}`);
+    let res: Response;
+    try {
+      res = await fetch(base + path, {
+        method: body ? 'POST' : 'GET',
+        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...auth },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch (err) {
+      // fetch quotes a header value it refuses, and the token is one.
+      const said = err instanceof Error ? err.message : String(err);
+      const hidden = foreignText(engine, said, [base + path]);
+      throw hidden === said ? err : new Error(hidden);
+    }
+    // The server's answer is foreign text: it may quote the token it refused.
+    if (!res.ok) throw new Error(`Chroma answered ${res.status} on ${path}: ${foreignText(engine, (await res.text()).slice(0, 200), [base + path])}`);
     return res;
   };
   const call = async <T>(path: string): Promise<T> => (await (await request(path)).json()) as T;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { type ContainerDetails, type DockerEngine, foreignText } from '../docker/engine.js';
 import { finished, teeTo } from '../util/backpressure.js';
 import { RefusalJudge, refusal } from '../util/refusal-judge.js';
 import { TailKeeper } from '../util/tail-keeper.js';
@@ -119,7 +119,9 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
           tail = Buffer.concat([tail, chunk]).subarray(-4096);
         },
       });
-      if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${clientError(`${replay.stderr}\n${tail.toString('utf8')}`) || `exit ${replay.exitCode}`}`);
+      // The tail is the raw stderr (the exec's collected one comes with secrets hidden): hidden here before it is quoted.
+      if (replay.exitCode !== 0)
+        throw new Error(`replaying the dump stopped at an error: ${foreignText(engine, clientError(`${replay.stderr}\n${tail.toString('utf8')}`)) || `exit ${replay.exitCode}`}`);
       await sql(engine, container, 'FLUSH PRIVILEGES');
     } finally {
       // Already back unless the client never connected; a server that went down starts with its own anyway.

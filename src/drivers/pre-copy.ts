@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PassThrough, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { type ContainerDetails, type DockerEngine, foreignText } from '../docker/engine.js';
 import { helperOwnerLabels } from '../docker/helper-owner.js';
 import { finished, forwardTo } from '../util/backpressure.js';
 import { encodeHeader, filterTar } from '../util/tar-build.js';
@@ -267,7 +267,7 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
       throw new NoPreCopy(`no shell in the helper (${err instanceof Error ? err.message : String(err)})`);
     });
     const startedAt = Number(clock.out.toString('utf8').trim());
-    if (clock.status !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy(`the helper cannot tell the time${clock.error ? ` (${clock.error})` : ''}`);
+    if (clock.status !== 0 || !Number.isFinite(startedAt)) throw new NoPreCopy(`the helper cannot tell the time${clock.shown ? ` (${clock.shown})` : ''}`);
     let stagedCount = 0;
     return {
       startedAt,
@@ -276,7 +276,7 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
         const staged = paths.map(() => `${STAGE_DIR}/${stagedCount++}`);
         const copies = paths.map((p, i) => `cp -p -- ${shellQuote(p)} ${staged[i]}`);
         const r = await shell.run(['set -e', ...copies].join('\n'));
-        return r.status === 0 ? { staged } : { failed: r.error || `exit ${r.status}` };
+        return r.status === 0 ? { staged } : { failed: r.shown || `exit ${r.status}` };
       },
       async fetchStaged(staged, target, signal) {
         const copied = await copyFileOut(engine, id, staged, target, { signal });
@@ -293,7 +293,8 @@ export async function startHelper(engine: DockerEngine, container: ContainerDeta
 
 /** A shell kept running in a helper: each request's stdout comes back as bytes, with its exit status and stderr. */
 interface HelperShell {
-  run(script: string): Promise<{ out: Buffer; status: number; error: string }>;
+  /** `error`: the script's stderr, for decisions; `shown`: the same with the store's secrets hidden, for messages. */
+  run(script: string): Promise<{ out: Buffer; status: number; error: string; shown: string }>;
   close(): Promise<void>;
 }
 
@@ -308,7 +309,8 @@ function helperShell(engine: DockerEngine, helperId: string): HelperShell {
     const out = await session.readUntil(`${marker} `);
     const status = Number((await session.readUntil('\n')).toString('utf8'));
     const error = (await session.readUntil(`${marker}\n`)).toString('utf8').trim();
-    return { out, status, error };
+    // The script's stderr came on stdout (past the engine's redaction): `shown` is it as a message may quote it.
+    return { out, status, error, shown: foreignText(engine, error, [script]) };
   };
   return {
     run: (script) => {
@@ -375,7 +377,7 @@ export async function sharedWritableMappings(engine: DockerEngine, container: Co
     const r = await engine.exec(container.id, ['sh', '-c', script, 'sh', uid], { user: uid });
     const unreadable = /^UNREADABLE \/proc\/(\d+) (.*)$/m.exec(r.stdout);
     if (r.exitCode !== 0 || unreadable) {
-      const which = unreadable ? `, pid ${unreadable[1]} ${unreadable[2]}` : '';
+      const which = unreadable ? `, pid ${unreadable[1]} ${foreignText(engine, unreadable[2]!)}` : '';
       throw new NoPreCopy(`the memory mappings of the store's processes (uid ${uid}${which}) cannot be read`);
     }
     for (const line of r.stdout.split('\n')) {
@@ -392,7 +394,7 @@ async function listFiles(shell: HelperShell, paths: string[], recurse: boolean):
   // While the store runs, files vanish between find reading a directory and the file itself;
   // a start point that does not exist (a database's -journal) is reported the same way.
   const vanished = r.status === 1 && r.error.split('\n').every((l) => l.endsWith('No such file or directory'));
-  if (r.status !== 0 && !vanished) throw new NoPreCopy(`find in the helper failed: ${r.error.split('\n').pop() ?? ''}`);
+  if (r.status !== 0 && !vanished) throw new NoPreCopy(`find in the helper failed: ${r.shown.split('\n').pop() ?? ''}`);
   const out = new Map<string, Listed>();
   // Ten fields per file, each ended by a NUL (no name or link target can hold one).
   const fields = r.out.toString('utf8').split('\0');

@@ -1,10 +1,11 @@
-import type { DockerEngine } from '../docker/engine.js';
+import { type DockerEngine, foreignText } from '../docker/engine.js';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { concatTars } from '../util/tar-stream.js';
 import { encodeHeader, findTarEntry, type BuildEntry } from '../util/tar-build.js';
 import { mountOf, parseOwner, putFiles, removeFromVolumes } from './container-files.js';
 import { sleep } from '../util/time.js';
 import { execChecked } from './exec.js';
+import { keepRawMessage, rawMessage } from '../util/redact.js';
 import { expiringKeyCount, keyCount, keyCountProblem, parseInfo, rdbOnDisk, redisPassword, type SaveState, saveIsNewer, saveState } from './redis-info.js';
 import type { Driver } from './types.js';
 import { recorded } from './details.js';
@@ -96,7 +97,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       async fix() {
         for (;;) {
           const reply = await cli('BGSAVE').catch((err: unknown) => {
-            if (SAVE_BUSY.test(String(err))) return 'in progress';
+            if (SAVE_BUSY.test(rawMessage(err))) return 'in progress';
             throw err;
           });
           if (/Background saving started/i.test(reply)) break;
@@ -146,7 +147,7 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
     const end = /\[offset (\d+)\] \\o\/ RDB looks OK/.exec(r.stdout)?.[1];
     if (r.exitCode !== 0 || end === undefined) {
       const why = r.stdout.split('\n').filter((l) => /error|invalid|unexpected|wrong/i.test(l))[0] ?? `exit ${r.exitCode}`;
-      throw new Error(`the backup's RDB does not pass Redis's own check (redis-check-rdb: ${why.trim()})`);
+      throw new Error(`the backup's RDB does not pass Redis's own check (redis-check-rdb: ${foreignText(engine, why.trim())})`);
     }
     if (Number(end) !== rdb.size) throw new Error(`the backup's RDB carries ${rdb.size - Number(end)} bytes after its end, which Redis would run as commands; it is not restored`);
   },
@@ -441,6 +442,9 @@ function lineSplitter(onLine: (line: string) => void): Writable {
 /** A server error as redis-cli prints it (it exits 0, or goes on, on those). */
 const SERVER_ERROR = /^(ERR|NOAUTH|WRONGPASS|NOPERM)\b/;
 
+/** The server's error for a request: its first line, secrets hidden (the reply as it was kept for SAVE_BUSY). */
+const serverError = (engine: DockerEngine, args: string[], out: string) => keepRawMessage(new Error(`redis ${args[0]}: ${foreignText(engine, out.split('\n')[0]!, args)}`), out);
+
 /**
  * One redis-cli kept running for a whole backup: a BGSAVE inside a consistency window is then
  * the fork alone, not a `docker exec` (0.1-0.6 s on a busy machine), and waiting for a save
@@ -456,7 +460,7 @@ export function redisSession(engine: DockerEngine, containerId: string, password
     const marker = answerMarker();
     session.send(`${args.join(' ')}\nECHO ${marker}\n`);
     const out = (await session.readUntil(`${marker}\n`)).toString('utf8').trim();
-    if (SERVER_ERROR.test(out)) throw new Error(`redis ${args[0]}: ${out.split('\n')[0]}`);
+    if (SERVER_ERROR.test(out)) throw serverError(engine, args, out);
     return out;
   };
   return {
@@ -472,7 +476,7 @@ export function redisCli(engine: DockerEngine, containerId: string, password: st
   return async (...args) => {
     const out = await execChecked(engine, containerId, ['redis-cli', '--no-auth-warning', ...args], `redis-cli ${args[0]}`, { env });
     // redis-cli exits 0 on server errors; they come back as text.
-    if (SERVER_ERROR.test(out)) throw new Error(`redis ${args[0]}: ${out.split('\n')[0]}`);
+    if (SERVER_ERROR.test(out)) throw serverError(engine, args, out);
     return out;
   };
 }
@@ -523,7 +527,7 @@ async function bgsaveAndWait(cli: RedisCli, signal: AbortSignal): Promise<void> 
       continue;
     }
     const reply = await cli('BGSAVE').catch((err: unknown) => {
-      if (SAVE_BUSY.test(String(err))) return 'in progress';
+      if (SAVE_BUSY.test(rawMessage(err))) return 'in progress';
       throw err;
     });
     if (!/in progress/i.test(reply)) break; // "Background saving started"

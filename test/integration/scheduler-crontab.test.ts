@@ -1,10 +1,11 @@
 import { execa } from 'execa';
-import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/artifacts.js';
 import { bot, REPO_ROOT } from '../support/cli.js';
-import { newProjectName } from '../support/containers.js';
+import { newProjectName, startRedis } from '../support/containers.js';
 import { cronRuns } from '../support/cron-sim.js';
 import { IMAGES } from '../support/images.js';
 
@@ -65,7 +66,7 @@ describe('scheduler: the crontab line (fake crontab)', () => {
     return (await readFile(log, 'utf8')).split('\0').slice(0, -1);
   }
 
-  it('% in --dir, --project, --ping and PATH: cron runs the job with every value byte for byte (HUNT-LABELS 2)', async () => {
+  it('% in --dir, --project, --ping and PATH: cron runs the job with every value byte for byte, the ping URL from its file (HUNT-LABELS 2)', async () => {
     await writeFile(table, `${MINE.join('\n')}\n`);
     const dir = join(root, "pct%dir it's \\%");
     const ping = 'http://127.0.0.1:9/ping?key=a%2Fb%%';
@@ -74,7 +75,8 @@ describe('scheduler: the crontab line (fake crontab)', () => {
     expect(install.exitCode, String(install.stderr)).toBe(0);
     const got = await runAsCron(join(dir, 'scheduler.log'));
     expect(got[0]!.replace(/^PATH=/, '').split(':')).toContain(fakebin);
-    expect(got.slice(1)).toEqual(['scheduler', 'run', '--type', 'daily', '--dir', dir, '--project', project, '--ping', ping]);
+    expect(got.slice(1)).toEqual(['scheduler', 'run', '--type', 'daily', '--dir', dir, '--project', project, '--ping-file', join(dir, '.scheduler-ping-url')]);
+    expect(await readFile(join(dir, '.scheduler-ping-url'), 'utf8')).toBe(`${ping}\n`);
     // The user's lines, blank ones included, are kept (HUNT-LABELS 17).
     expect((await tab()).split('\n').slice(0, MINE.length)).toEqual(MINE);
 
@@ -199,5 +201,171 @@ describe('scheduler: the crontab line (fake crontab)', () => {
     const viaBot = await execa(join(basename(REPO_ROOT), 'bot.sh'), ['scheduler', '--help'], { cwd: dirname(REPO_ROOT), env: { ...env(), CDPATH: decoy }, reject: false });
     expect(viaBot.exitCode, viaBot.stderr).toBe(0);
     expect(viaBot.stdout).toContain('uninstall');
+  });
+  describe('the ping URL holds a key: never in the crontab line nor any argv (secrets hunt 2, gap 1)', () => {
+    const key = `Key-${Math.random().toString(36).slice(2, 10)}-0a1b2c3d`;
+    const ping = `https://hc-ping.com/${key}`;
+    const said = (r: { stdout?: unknown; stderr?: unknown }) => `${String(r.stdout)}${String(r.stderr)}`;
+
+    it('install keeps it in a 0600 file of the backup directory, the line names the file, status shows the host only, uninstall removes the file', async () => {
+      await writeFile(table, `${MINE.join('\n')}\n`);
+      const dir = join(root, 'pinged');
+      const file = join(dir, '.scheduler-ping-url');
+      const install = await bot(['scheduler', 'install', 'daily', '--dir', dir, '--ping', ping], { env: env() });
+      expect(install.exitCode, String(install.stderr)).toBe(0);
+      expect(said(install)).not.toContain(key);
+      expect(await tab()).not.toContain(key);
+      expect(await tab()).toContain(`--ping-file '${file}'`);
+      expect(await readFile(file, 'utf8')).toBe(`${ping}\n`);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      const argv = await runAsCron(join(dir, 'scheduler.log'));
+      expect(argv.slice(-2)).toEqual(['--ping-file', file]);
+      expect(argv.join(' ')).not.toContain(key);
+
+      const status = await bot(['scheduler', 'status', '--dir', dir], { env: env() });
+      expect(String(status.stdout)).toContain(`Pings:       https://hc-ping.com/… (URL read from ${file} at each run)`);
+      expect(said(status)).not.toContain(key);
+      const json = await bot(['scheduler', 'status', '--dir', dir, '--json'], { env: env() });
+      expect(JSON.parse(String(json.stdout)).ping).toEqual({ file, to: 'https://hc-ping.com/…' });
+      expect(said(json)).not.toContain(key);
+
+      // Installed again without --ping: the key is not left behind.
+      expect((await bot(['scheduler', 'install', 'weekly', '--dir', dir], { env: env() })).exitCode).toBe(0);
+      await expect(access(file)).rejects.toThrow();
+      expect(await tab()).not.toContain('--ping');
+      expect((await bot(['scheduler', 'install', 'daily', '--dir', dir, '--ping', ping], { env: env() })).exitCode).toBe(0);
+      const removed = await bot(['scheduler', 'uninstall'], { env: env() });
+      expect(String(removed.stdout)).toContain(`Removed the stackvault crontab entry and its ping file ${file};`);
+      await expect(access(file)).rejects.toThrow();
+      expect(await tab()).toBe(`${MINE.join('\n')}\n`);
+    });
+
+    it("an older version's line with the URL in it: status says so without the key", async () => {
+      await writeFile(
+        table,
+        `0 2 * * * umask 077 && cd '${REPO_ROOT}' && PATH='/usr/bin:/bin' ./bot.sh scheduler run --type daily --dir '${root}/old' --ping '${ping}' >> '${root}/old/scheduler.log' 2>&1 # stackvault-scheduler\n`,
+      );
+      const status = await bot(['scheduler', 'status', '--dir', join(root, 'old')], { env: env() });
+      expect(String(status.stdout)).toContain('Pings:       https://hc-ping.com/…');
+      expect(String(status.stdout)).toContain('warning: the installed line holds the ping URL, and the key in it, which every local user can see in the process list');
+      expect(said(status)).not.toContain(key);
+      expect(said(await bot(['scheduler', 'status', '--dir', join(root, 'old'), '--json'], { env: env() }))).not.toContain(key);
+      expect((await bot(['scheduler', 'uninstall'], { env: env() })).exitCode).toBe(0);
+    });
+
+    it("--ping-file of the user's own: checked at install, named in the line, left alone by uninstall", async () => {
+      await writeFile(table, `${MINE.join('\n')}\n`);
+      const dir = join(root, 'own-file');
+      const own = join(root, 'my hc url');
+      const install = async (...args: string[]) => bot(['scheduler', 'install', 'daily', '--dir', dir, ...args], { env: env() });
+      // Refused, nothing written: missing, empty, not a URL (its content is not quoted), both flags.
+      for (const [content, says] of [
+        [undefined, /--ping-file: the ping file .* does not exist\./],
+        ['\n', /--ping-file: the ping file .* is empty\./],
+        [`hc-ping.com/${key}\n`, /--ping-file: the ping file .* holds no URL to ping: it is not an http\(s\) URL with a host/],
+        [`${ping}\n${ping}\n`, /holds more than one line/],
+      ] as const) {
+        await rm(own, { force: true });
+        if (content !== undefined) await writeFile(own, content, { mode: 0o600 });
+        const r = await install('--ping-file', own);
+        expect(r.exitCode, said(r)).toBe(2);
+        expect(String(r.stderr)).toMatch(says);
+        expect(said(r)).not.toContain(key);
+      }
+      const both = await install('--ping', ping, '--ping-file', own);
+      expect(both.exitCode).toBe(2);
+      expect(await tab()).toBe(`${MINE.join('\n')}\n`);
+
+      await writeFile(own, `${ping}\n`, { mode: 0o644 });
+      await chmod(own, 0o644);
+      const ok = await install('--ping-file', own);
+      expect(ok.exitCode, said(ok)).toBe(0);
+      expect(String(ok.stdout)).toContain(`warning: the ping file ${own} can be read by other users (mode 644)`);
+      expect(await tab()).toContain(`--ping-file '${own}'`);
+      expect(await tab()).not.toContain(key);
+      expect(String((await bot(['scheduler', 'status', '--dir', dir], { env: env() })).stdout)).toContain(`Pings:       https://hc-ping.com/… (URL read from ${own} at each run)`);
+      expect(String((await bot(['scheduler', 'uninstall'], { env: env() })).stdout)).not.toContain('ping file');
+      expect(await readFile(own, 'utf8')).toBe(`${ping}\n`); // the user's file stays
+    });
+
+    it('a scheduled run reads the file: the pings arrive, the key is in no process argv; a broken file is one warning, status shows it, and the backup runs', async () => {
+      await writeFile(table, '');
+      const project = newProjectName('pingfile');
+      const redis = await startRedis({ project });
+      const hits: string[] = [];
+      const server = createServer((req, res) => {
+        hits.push(req.url ?? '');
+        res.end('ok');
+      }).listen(0, '127.0.0.1');
+      try {
+        await new Promise((r) => server.once('listening', r));
+        const port = (server.address() as { port: number }).port;
+        const url = `http://127.0.0.1:${port}/${key}`;
+        const dir = join(root, 'runs');
+        const log = join(dir, 'scheduler.log');
+        expect((await bot(['scheduler', 'install', 'daily', '--dir', dir, '--project', project, '--ping', url], { env: env() })).exitCode).toBe(0);
+        const line = (await tab()).split('\n').find((l) => l.includes('# stackvault-scheduler'))!;
+        const command = cronRuns(line)!.command;
+
+        // What cron runs, as cron runs it, while every process's argv on the host is sampled.
+        const seen = new Set<string>();
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            for (const l of (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n')) if (l.includes(key) || l.includes('scheduler run')) seen.add(l);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        })();
+        const run = await execa('sh', ['-c', command], { reject: false, env: { ...process.env, ...env() } });
+        sampling = false;
+        await sampler;
+        expect(run.exitCode, await readFile(log, 'utf8')).toBe(0);
+        expect(
+          [...seen].some((l) => l.includes('scheduler run --type daily')),
+          'the sampler must see the run, or it proves nothing',
+        ).toBe(true);
+        expect([...seen].filter((l) => l.includes(key))).toEqual([]);
+        expect(hits).toEqual([`/${key}/start`, `/${key}`]);
+        expect(await readFile(log, 'utf8')).toMatch(/scheduled daily backup ok \(stackvault_backup_/);
+
+        // A broken file: one warning in the log, no pings, the backup still made; status says why.
+        for (const [content, says] of [
+          ['', 'is empty'],
+          ['not a url\n', 'holds no URL to ping'],
+        ]) {
+          await writeFile(join(dir, '.scheduler-ping-url'), content, { mode: 0o600 });
+          const before = (await readdir(dir)).filter((n) => n.startsWith('stackvault_backup_')).length;
+          const logBefore = (await readFile(log, 'utf8')).length;
+          hits.length = 0;
+          const again = await execa('sh', ['-c', command], { reject: false, env: { ...process.env, ...env() } });
+          expect(again.exitCode).toBe(0);
+          const added = (await readFile(log, 'utf8')).slice(logBefore);
+          expect(added.match(/warning: /g), added).toHaveLength(1);
+          expect(added).toContain(`warning: the ping file ${join(dir, '.scheduler-ping-url')} ${says}`);
+          expect(added).toContain('so this run sends no pings; the backup runs all the same.');
+          expect(added).toMatch(/scheduled daily backup ok/);
+          expect(hits).toEqual([]);
+          expect((await readdir(dir)).filter((n) => n.startsWith('stackvault_backup_')).length).toBe(before + 1);
+          const status = await bot(['scheduler', 'status', '--dir', dir], { env: env() });
+          expect(String(status.stdout)).toMatch(new RegExp(`warning: the ping file ${join(dir, '.scheduler-ping-url')} ${says}.*, so the scheduled runs send no pings`));
+        }
+
+        // --ping on the command line still works, and says what it costs.
+        hits.length = 0;
+        const trigger = await bot(['scheduler', 'trigger', '--type', 'daily', '--dir', dir, '--project', project, '--ping', url], { env: env() });
+        expect(trigger.exitCode, said(trigger)).toBe(0);
+        expect(String(trigger.stdout)).toContain("warning: --ping puts the URL, and the check's key in it, on this run's command line");
+        expect(hits).toEqual([`/${key}/start`, `/${key}`]);
+
+        // No file stackvault wrote holds the key but the ping file (the operations log masks --ping).
+        for (const name of await readdir(dir)) {
+          if (name === '.scheduler-ping-url' || !(await stat(join(dir, name))).isFile()) continue;
+          expect(await readFile(join(dir, name), 'utf8'), name).not.toContain(key);
+        }
+      } finally {
+        server.close();
+        await redis.stop();
+      }
+    });
   });
 });

@@ -50,6 +50,8 @@ describe('scheduler with a real cron daemon', () => {
     const tab = (await execa('crontab', ['-l'])).stdout.split('\n');
     expect(tab.filter((l) => l.includes('# stackvault-scheduler'))).toHaveLength(1); // replaced, not duplicated
     expect(tab).toEqual(expect.arrayContaining(OTHER_LINES));
+    // The ping URL (its path is a healthchecks key) is read from a file at each run, never written into the line.
+    expect(tab.join('\n')).not.toContain(`127.0.0.1:${port}/hc`);
 
     let manifest: Manifest | undefined;
     for (let i = 0; i < 75 && !manifest; i++) {

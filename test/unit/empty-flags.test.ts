@@ -12,6 +12,8 @@ describe('empty flags', () => {
     [{ dir: '' }, '--dir'],
     [{ prefix: '\t' }, '--prefix'],
     [{ intoProject: '' }, '--into-project'],
+    [{ ping: '' }, '--ping'],
+    [{ pingFile: ' ' }, '--ping-file'],
   ])('%j is refused naming %s', (flags, flag) => {
     expect(usage(() => refuseEmptyFlags(flags)).message).toContain(flag);
   });

@@ -62,7 +62,7 @@ describe('the crontab line: every value reaches the job byte for byte (finding 2
   const root = mkdtempSync(join(tmpdir(), 'fix-sched-line-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it.each(HOSTILE)('with %j in the repository path, the directory, the project, the ping URL, the hosts, PATH and DOCKER_HOST', (value) => {
+  it.each(HOSTILE)('with %j in the repository path, the directory, the project, the ping file, the hosts, PATH and DOCKER_HOST', (value) => {
     // A repository whose bot.sh prints its arguments and environment, NUL-separated.
     const repo = join(root, `repo ${value.replaceAll('/', '_')} ${Math.random().toString(36).slice(2)}`);
     const dir = join(repo, `dir ${value.replaceAll('/', '_')}`);
@@ -79,7 +79,7 @@ describe('the crontab line: every value reaches the job byte for byte (finding 2
       dir,
       log,
       project: `p${value}`,
-      ping: `https://hc.example/ping?key=${value}`,
+      pingFile: `/p/${value}/ping-url`,
       encryptTo: [`age1${value}`],
       hosts: [`a=ssh://u@h/${value}`],
       metrics: `/m/${value}.prom`,
@@ -91,14 +91,21 @@ describe('the crontab line: every value reaches the job byte for byte (finding 2
       `PATH=/usr/bin:/bin:/opt/${value}`,
       `DOCKER_HOST=unix:///run/${value}.sock`,
       ...['scheduler', 'run', '--type', 'daily', '--dir', dir, '--project', `p${value}`, '--encrypt-to', `age1${value}`],
-      ...['--ping', `https://hc.example/ping?key=${value}`, '--host', `a=ssh://u@h/${value}`, '--metrics', `/m/${value}.prom`],
+      ...['--ping-file', `/p/${value}/ping-url`, '--host', `a=ssh://u@h/${value}`, '--metrics', `/m/${value}.prom`],
     ]);
   });
 
   it('ends with the marker and the install time, which status reads back with the log path and the directory', () => {
-    const line = jobLine(base({ dir: "/b/a b 'c' %d", log: "/b/a b 'c' %d/scheduler.log", ping: 'https://x/%41' }));
+    const line = jobLine(base({ dir: "/b/a b 'c' %d", log: "/b/a b 'c' %d/scheduler.log", pingFile: "/b/a b 'c' %d/.scheduler-ping-url" }));
     expect(line).toMatch(new RegExp(`${CRON_MARKER} installed 2026-11-21T10:00:00.000Z$`));
-    expect(installedJob([line])).toEqual({ expr: '0 2 * * *', type: 'daily', dir: "/b/a b 'c' %d", log: "/b/a b 'c' %d/scheduler.log", installedAt: '2026-11-21T10:00:00.000Z' });
+    expect(installedJob([line])).toEqual({
+      expr: '0 2 * * *',
+      type: 'daily',
+      dir: "/b/a b 'c' %d",
+      log: "/b/a b 'c' %d/scheduler.log",
+      installedAt: '2026-11-21T10:00:00.000Z',
+      pingFile: "/b/a b 'c' %d/.scheduler-ping-url",
+    });
   });
 });
 
@@ -116,7 +123,7 @@ describe('control characters are refused (finding 3)', () => {
   const fields: Array<[string, (v: string) => Partial<JobLine>]> = [
     ['--dir', (v) => ({ dir: `/b${v}x` })],
     ['--project', (v) => ({ project: `p${v}x` })],
-    ['--ping', (v) => ({ ping: `https://h/${v}` })],
+    ['--ping-file', (v) => ({ pingFile: `/p${v}x` })],
     ['--host', (v) => ({ hosts: [`a=unix:///s${v}`] })],
     ['--encrypt-to', (v) => ({ encryptTo: [`age1${v}`] })],
     ['--metrics', (v) => ({ metrics: `/m${v}` })],
@@ -153,6 +160,17 @@ describe('control characters are refused (finding 3)', () => {
     if (ok) expect(() => checkPingUrl(url)).not.toThrow();
     else expect(() => checkPingUrl(url)).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
+
+  it('a refused --ping is not quoted back: its path is the check’s key', () => {
+    expect(() => checkPingUrl('hc-ping.com/Key-0a1b2c3d')).toThrow(/^--ping is not usable: it is not an http\(s\) URL with a host/);
+    expect(() => checkPingUrl('hc-ping.com/Key-0a1b2c3d')).not.toThrow(/Key-0a1b2c3d/);
+  });
+
+  it('an older line with the URL in it: status learns where it pings, never the key', () => {
+    const older = `0 2 * * * umask 077 && cd '/repo' && PATH='/usr/bin' ./bot.sh scheduler run --type daily --dir '/b' --ping 'https://hc-ping.com/Key-0a1b2c3d' >> '/b/scheduler.log' 2>&1 ${CRON_MARKER}`;
+    expect(installedJob([older])).toMatchObject({ dir: '/b', pingInLine: 'https://hc-ping.com/…' });
+    expect(JSON.stringify(installedJob([older]))).not.toContain('Key-0a1b2c3d');
+  });
 });
 
 describe('our entry in the crontab (uninstall, reinstall, status)', () => {
@@ -170,7 +188,7 @@ describe('our entry in the crontab (uninstall, reinstall, status)', () => {
 
   it.each([
     ['an entry of one line', [...mine.slice(0, 3), ...olderEntry("/b/it's"), ...mine.slice(3)]],
-    ['an entry this version wrote', [...mine.slice(0, 3), jobLine(base({ dir: "/b/%'\\", ping: 'https://h/%2F' })), ...mine.slice(3)]],
+    ['an entry this version wrote', [...mine.slice(0, 3), jobLine(base({ dir: "/b/%'\\", pingFile: "/b/%'\\/.scheduler-ping-url" })), ...mine.slice(3)]],
     ['an entry an older version spread over three lines', [...mine.slice(0, 3), ...injected, ...mine.slice(3)]],
     ['a spread entry whose value looks like an entry start', [...mine.slice(0, 3), ...decoy, ...mine.slice(3)]],
     ['an entry of an unknown older form (the marked line alone)', [...mine.slice(0, 3), `@daily /opt/other ${CRON_MARKER}`, ...mine.slice(3)]],
