@@ -14,8 +14,20 @@ export interface RemovalResult {
 /** Removes what the plan says (nothing on a dry run) and says what it freed. */
 export async function carryOut(plan: RemovalPlan, dryRun: boolean | undefined, command: string): Promise<RemovalResult> {
   const { executeRemoval } = await import('../core/removal.js');
-  const freedBytes = dryRun ? plan.remove.reduce((t, r) => t + r.bytes, 0) + plan.leftovers.reduce((t, l) => t + l.bytes, 0) : await executeRemoval(plan, command);
-  return { dryRun: Boolean(dryRun), removed: plan.remove, leftovers: plan.leftovers, kept: plan.keep, freedBytes };
+  if (dryRun) {
+    const freedBytes = plan.remove.reduce((t, r) => t + r.bytes, 0) + plan.leftovers.reduce((t, l) => t + l.bytes, 0);
+    return { dryRun: true, removed: plan.remove, leftovers: plan.leftovers, kept: plan.keep, freedBytes };
+  }
+  const done = await executeRemoval(plan, command);
+  // What was decided again under the lock and spared is counted as kept.
+  const spared = plan.remove.filter((r) => !done.removed.includes(r));
+  return {
+    dryRun: false,
+    removed: done.removed,
+    leftovers: plan.leftovers,
+    kept: [...plan.keep, ...spared.map((r) => ({ id: r.id, keep: true, reason: 'kept: the directory changed while waiting for the lock' }))],
+    freedBytes: done.freedBytes,
+  };
 }
 
 export function renderRemoval(r: RemovalResult, io: CommandIO): void {

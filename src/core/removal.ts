@@ -1,10 +1,10 @@
 import { usageError } from '../errors.js';
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readCatalog, type Catalog } from './catalog.js';
+import { type BackupRecord, readCatalog, type Catalog } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { succeeded } from './manifest.js';
-import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionPolicy } from './retention.js';
+import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionItem, type RetentionPolicy } from './retention.js';
 import { fsyncPath } from '../util/fsync.js';
 import { MiB, readRegularFile } from '../util/safe-file.js';
 
@@ -16,19 +16,62 @@ export interface Removal {
   reason: string;
 }
 
+/** What a plan applies: cleanup's age limit or prune's policy, at one instant. */
+type Rule = { now: Date } & ({ days: number } | { policy: RetentionPolicy });
+
 export interface RemovalPlan {
   dir: string;
   remove: Removal[];
   keep: Decision[];
   /** Unfinished `.tmp-*` directories left by interrupted runs. */
   leftovers: Array<{ name: string; bytes: number }>;
+  /** How it was decided: executeRemoval decides again under the lock and removes only what both decisions remove. */
+  rule: Rule;
 }
 
-// Success is read from the services, never from the status field alone.
-const asItems = (c: Catalog) =>
-  c.backups.map((b) => ({ id: b.manifest.id, type: b.manifest.type, createdAt: new Date(b.manifest.createdAt), status: succeeded(b.manifest) ? ('ok' as const) : ('partial' as const) }));
+/**
+ * The catalog's backups as retention sees them. Success is read from the services, never from
+ * the status field alone. The newest successful backups are looked at on disk, newest first,
+ * until one is whole (intactOnDisk): one whose files are not does not take the protection of
+ * "the newest successful backup" alone (retention.ts `spared`).
+ */
+async function asItems(c: Catalog): Promise<RetentionItem[]> {
+  const items: RetentionItem[] = c.backups.map((b) => ({
+    id: b.manifest.id,
+    type: b.manifest.type,
+    createdAt: new Date(b.manifest.createdAt),
+    status: succeeded(b.manifest) ? 'ok' : 'partial',
+  }));
+  for (const [i, b] of c.backups.entries()) {
+    if (items[i]!.status !== 'ok') continue;
+    items[i]!.intact = await intactOnDisk(b);
+    if (items[i]!.intact) break;
+  }
+  return items;
+}
 
-function plan(catalog: Catalog, decisions: Decision[], leftovers: RemovalPlan['leftovers']): RemovalPlan {
+/**
+ * Cheap signs that a backup can still be restored: every artifact of an ok service is a regular
+ * file of the size the manifest records, and its last verification, if any, passed. (Hashing
+ * is verify's work; this is what a retention run can afford for one or two backups.)
+ */
+export async function intactOnDisk(b: BackupRecord): Promise<boolean> {
+  if (b.manifest.verifications?.at(-1)?.ok === false) return false;
+  for (const s of b.manifest.services) {
+    if (s.status !== 'ok') continue;
+    const file = await lstat(join(b.path, s.artifact!)).catch(() => undefined);
+    if (!file?.isFile() || file.size !== s.bytes) return false;
+  }
+  return true;
+}
+
+async function decide(catalog: Catalog, rule: Rule): Promise<Decision[]> {
+  const items = await asItems(catalog);
+  return 'days' in rule ? applyAgeLimit(items, rule.days, rule.now) : applyRetention(items, rule.policy, rule.now);
+}
+
+async function plan(catalog: Catalog, rule: Rule): Promise<RemovalPlan> {
+  const decisions = await decide(catalog, rule);
   const byId = new Map(catalog.backups.map((b) => [b.manifest.id, b]));
   return {
     dir: catalog.dir,
@@ -39,20 +82,19 @@ function plan(catalog: Catalog, decisions: Decision[], leftovers: RemovalPlan['l
         return { id: d.id, type: b.manifest.type, createdAt: b.manifest.createdAt, bytes: b.bytes, reason: d.reason };
       }),
     keep: decisions.filter((d) => d.keep),
-    leftovers,
+    leftovers: await leftoverDirs(catalog),
+    rule,
   };
 }
 
 /** `backup cleanup DAYS`. */
 export async function planCleanup(dirOption: string, days: number, now: Date): Promise<RemovalPlan> {
-  const catalog = await readCatalog(dirOption);
-  return plan(catalog, applyAgeLimit(asItems(catalog), days, now), await leftoverDirs(catalog));
+  return plan(await readCatalog(dirOption), { days, now });
 }
 
 /** `backup prune`: the retention policy. */
 export async function planPrune(dirOption: string, policy: RetentionPolicy, now: Date): Promise<RemovalPlan> {
-  const catalog = await readCatalog(dirOption);
-  return plan(catalog, applyRetention(asItems(catalog), policy, now), await leftoverDirs(catalog));
+  return plan(await readCatalog(dirOption), { policy, now });
 }
 
 /** `<dir>/retention.json`, read once: where it is, and its object (undefined when there is none). */
@@ -120,12 +162,21 @@ async function leftoverDirs(catalog: Catalog): Promise<RemovalPlan['leftovers']>
   return Promise.all(catalog.incomplete.filter((d) => d.name.startsWith('.tmp-')).map(async (d) => ({ name: d.name, bytes: await du(d.path) })));
 }
 
-/** Carries out a plan under the lock (so no run is writing), returning the bytes freed. */
-export async function executeRemoval(p: RemovalPlan, command: string): Promise<number> {
+/**
+ * Carries out a plan under the lock (so no run is writing), returning the bytes freed and the
+ * backups removed. The plan was made before the lock was taken, and the directory may have
+ * changed while this waited for it (a `backup delete` of the newest backup, another cleanup):
+ * the same rule is applied again to the directory as it is now, and a backup is removed only
+ * when both decisions remove it, so the newest successful backup of now is never one of them.
+ */
+export async function executeRemoval(p: RemovalPlan, command: string): Promise<{ freedBytes: number; removed: Removal[] }> {
   const release = await acquireLock(p.dir, command, 60_000);
   try {
+    const now = await decide(await readCatalog(p.dir), p.rule);
+    const still = new Set(now.filter((d) => !d.keep).map((d) => d.id));
+    const removed = p.remove.filter((r) => still.has(r.id));
     let freed = 0;
-    for (const r of p.remove) {
+    for (const r of removed) {
       freed += await du(join(p.dir, r.id));
       await rm(join(p.dir, r.id), { recursive: true, force: true });
     }
@@ -135,7 +186,7 @@ export async function executeRemoval(p: RemovalPlan, command: string): Promise<n
       await rm(join(p.dir, l.name), { recursive: true, force: true });
     }
     await fsyncPath(p.dir);
-    return freed;
+    return { freedBytes: freed, removed };
   } finally {
     await release();
   }

@@ -17,6 +17,12 @@ export interface RetentionItem {
   type: BackupType;
   createdAt: Date;
   status: 'ok' | 'partial';
+  /**
+   * False when the backup is known not to be whole although its manifest says ok: an artifact
+   * missing or of another size than recorded, or its last verification failed. Undefined when
+   * nobody looked (the restic repository's records, backups older than the newest whole one).
+   */
+  intact?: boolean;
 }
 
 export interface Decision {
@@ -49,33 +55,58 @@ export function newestOk(backups: readonly RetentionItem[], now: Date): Retentio
 }
 
 /**
+ * The backups every removal spares, with why: the newest successful one and, when its files are
+ * known to be damaged (intact false), also the newest successful one not known to be: a manifest
+ * saying ok over a missing artifact must not cost the last backup that can be restored.
+ */
+function spared(backups: readonly RetentionItem[], now: Date): Map<RetentionItem, string> {
+  const newest = newestOk(backups, now);
+  const whole = newestOk(
+    backups.filter((b) => b.intact !== false),
+    now,
+  );
+  const spare = new Map<RetentionItem, string>();
+  if (newest) spare.set(newest, 'newest successful backup');
+  if (whole && whole !== newest) spare.set(whole, 'newest successful backup whose files are whole (a newer one is damaged)');
+  return spare;
+}
+
+/**
+ * Whether a backup `age` ms old is past `limitMs`: only when both are numbers and it is. A limit
+ * too large for a date (`--keep-monthly 9999999` reaches before year -275 000, where a Date is
+ * NaN) keeps everything, as a large number means, instead of comparing false and removing all.
+ */
+const olderThan = (age: number, limitMs: number) => Number.isFinite(age) && Number.isFinite(limitMs) && age >= limitMs;
+
+/**
  * Which backups the policy keeps, each with the reason. Pure: (backups, policy, now) -> decisions,
  * one per backup, in input order. Ages are measured in UTC, so DST changes do not move them.
  * The newest successful backup is always kept, whatever its type and age.
  */
 export function applyRetention(backups: readonly RetentionItem[], policy: RetentionPolicy, now: Date): Decision[] {
-  const newest = newestOk(backups, now);
-  const preUpdateRank = new Map(
-    backups
-      .filter((b) => b.type === 'pre-update')
-      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
-      .map((b, i) => [b.id, i]),
-  );
+  const spare = spared(backups, now);
+  // Ranked by backup, not by record: the same backup listed twice (a restic repository holding
+  // two records of one upload) takes one place among the last N, not two.
+  const preUpdateRank = new Map<string, number>();
+  for (const b of backups.filter((x) => x.type === 'pre-update').sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime())) {
+    if (!preUpdateRank.has(b.id)) preUpdateRank.set(b.id, preUpdateRank.size);
+  }
   return backups.map((b) => {
-    if (b === newest) return { id: b.id, keep: true, reason: 'newest successful backup' };
+    const why = spare.get(b);
+    if (why) return { id: b.id, keep: true, reason: why };
     if (PROTECTED_TYPES.includes(b.type)) return { id: b.id, keep: true, reason: `${b.type} backups are never removed automatically` };
     const age = now.getTime() - b.createdAt.getTime();
     switch (b.type) {
       case 'daily': {
-        const keep = age < policy.dailyDays * DAY;
+        const keep = !olderThan(age, policy.dailyDays * DAY);
         return { id: b.id, keep, reason: `daily: ${keep ? 'younger' : 'older'} than ${policy.dailyDays} days` };
       }
       case 'weekly': {
-        const keep = age < policy.weeklyWeeks * 7 * DAY;
+        const keep = !olderThan(age, policy.weeklyWeeks * 7 * DAY);
         return { id: b.id, keep, reason: `weekly: ${keep ? 'younger' : 'older'} than ${policy.weeklyWeeks} weeks` };
       }
       case 'monthly': {
-        const keep = b.createdAt.getTime() > minusMonths(now, policy.monthlyMonths).getTime();
+        const keep = !olderThan(age, now.getTime() - minusMonths(now, policy.monthlyMonths).getTime());
         return { id: b.id, keep, reason: `monthly: ${keep ? 'younger' : 'older'} than ${policy.monthlyMonths} months` };
       }
       case 'pre-update': {
@@ -94,11 +125,12 @@ export function applyRetention(backups: readonly RetentionItem[], policy: Retent
  * newest successful backup. Pure, like applyRetention.
  */
 export function applyAgeLimit(backups: readonly RetentionItem[], days: number, now: Date): Decision[] {
-  const newest = newestOk(backups, now);
+  const spare = spared(backups, now);
   return backups.map((b) => {
-    if (b === newest) return { id: b.id, keep: true, reason: 'newest successful backup' };
+    const why = spare.get(b);
+    if (why) return { id: b.id, keep: true, reason: why };
     if (PROTECTED_TYPES.includes(b.type)) return { id: b.id, keep: true, reason: `${b.type} backups are never removed automatically` };
-    const keep = now.getTime() - b.createdAt.getTime() < days * DAY;
+    const keep = !olderThan(now.getTime() - b.createdAt.getTime(), days * DAY);
     return { id: b.id, keep, reason: keep ? `younger than ${days} days` : `older than ${days} days` };
   });
 }

@@ -513,9 +513,9 @@ export async function scheduledRun(options: ScheduledRunOptions, deps: CreateDep
     }
     if (state.result === 'ok') {
       const plan = await planPrune(options.dir, options.policy, new Date());
-      if (plan.remove.length) await executeRemoval(plan, 'scheduled prune');
-      state.pruned = plan.remove.map((r) => r.id);
-      for (const r of plan.remove) say(`${stamp()} retention removed ${r.id}: ${r.reason}`);
+      const removed = plan.remove.length ? (await executeRemoval(plan, 'scheduled prune')).removed : [];
+      state.pruned = removed.map((r) => r.id);
+      for (const r of removed) say(`${stamp()} retention removed ${r.id}: ${r.reason}`);
       if (options.offsite) {
         const remote = await pruneOffsite(options.policy, new Date(), false);
         for (const d of remote.decisions.filter((x) => !x.keep)) say(`${stamp()} retention forgot ${d.id} in the restic repository: ${d.reason}`);

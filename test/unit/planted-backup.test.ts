@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -130,6 +130,45 @@ describe('a planted backup costs no real backup', () => {
   it('without a plant, the same directory gives the same plan (the test above is not vacuous)', async () => {
     const plan = await planCleanup(await directoryWith(), 30, NOW);
     expect(plan.remove.map((r) => r.id)).toEqual([REAL[0]]);
+  });
+});
+
+describe('hunt: the newest backup on record is not always one that restores', () => {
+  // The newest backup's manifest says ok, but its files are not what it records: copied in
+  // half (rsync cut off), an artifact deleted by hand, or a failed `backup verify`. Before, it
+  // alone was "the newest successful backup", and cleanup removed the last one that restores.
+  it.each<[string, (dir: string) => Promise<void>]>([
+    ['its artifact is missing', (dir) => rm(join(dir, REAL[1]!, 'a'))],
+    ['its artifact has another size than recorded', (dir) => writeFile(join(dir, REAL[1]!, 'a'), 'h')],
+    ['its artifact is a directory', async (dir) => {
+      await rm(join(dir, REAL[1]!, 'a'));
+      await mkdir(join(dir, REAL[1]!, 'a'));
+    }],
+    [
+      'its last verification failed',
+      (dir) => writeFile(join(dir, REAL[1]!, 'manifest.json'), JSON.stringify(manifestOf(REAL[1]!, '2026-09-01T00:00:00.000Z', { verifications: [{ at: '2026-11-01T00:00:00.000Z', deep: false, ok: false, services: { app: { ok: false, error: 'checksum' } } }] }))),
+    ],
+  ])('%s: cleanup and prune also keep the newest whole backup', async (_what, damage) => {
+    const dir = await directoryWith();
+    await damage(dir);
+    const cleanup = await planCleanup(dir, 30, NOW);
+    expect(cleanup.remove).toEqual([]);
+    expect(cleanup.keep).toContainEqual({ id: REAL[0], keep: true, reason: 'newest successful backup whose files are whole (a newer one is damaged)' });
+    await executeRemoval(cleanup, 'backup cleanup 30');
+    const prune = await planPrune(dir, DEFAULT_POLICY, NOW);
+    expect(prune.remove).toEqual([]);
+    expect((await readdir(dir)).filter((n) => !n.startsWith('.')).sort()).toEqual(REAL);
+  });
+
+  it('the directory changed while waiting for the lock: a backup that is now the newest successful one is not removed', async () => {
+    const dir = await directoryWith();
+    const plan = await planCleanup(dir, 30, NOW); // removes August, spares September as the newest
+    expect(plan.remove.map((r) => r.id)).toEqual([REAL[0]]);
+    // Meanwhile `backup delete` (holding the lock first) removed September.
+    await rm(join(dir, REAL[1]!), { recursive: true });
+    const done = await executeRemoval(plan, 'backup cleanup 30');
+    expect(await readdir(dir)).toContain(REAL[0]);
+    expect(done.removed).toEqual([]);
   });
 });
 

@@ -142,3 +142,34 @@ describe('the newest successful backup, which every removal spares', () => {
     expect(keptBy(applyRetention(items, DEFAULT_POLICY, new Date(NOW)))).toEqual(['sep', 'planted']);
   });
 });
+
+describe('hunt: limits and records a removal must not misread', () => {
+  const NOW = new Date('2026-12-01T00:00:00Z');
+  const keptIds = (d: ReturnType<typeof applyRetention>) => d.filter((x) => x.keep).map((x) => x.id);
+  const monthlies = [6, 7, 8, 9, 10, 11].map((m) => b(`m${m}`, 'monthly', `2026-${String(m).padStart(2, '0')}-01T00:00:00Z`));
+
+  it.each([9_999_999, Number.MAX_SAFE_INTEGER])('--keep-monthly %i keeps every monthly backup (a limit past the range of a date is not "older than it")', (months) => {
+    // 9 999 999 months back is before year -275 000, where a Date is NaN: every comparison with it
+    // was false, so "keep" was false and every monthly backup but the newest was removed.
+    expect(keptIds(applyRetention(monthlies, { ...DEFAULT_POLICY, monthlyMonths: months }, NOW))).toEqual(monthlies.map((m) => m.id));
+  });
+
+  it('a newest successful backup known to be damaged does not take the protection alone: the newest whole one is kept too', () => {
+    const items: RetentionItem[] = [b('whole', 'daily', '2026-10-01T00:00:00Z'), { ...b('damaged', 'daily', '2026-10-05T00:00:00Z'), intact: false }];
+    for (const d of [applyAgeLimit(items, 30, NOW), applyRetention(items, DEFAULT_POLICY, NOW)]) {
+      expect(d).toEqual([
+        { id: 'whole', keep: true, reason: 'newest successful backup whose files are whole (a newer one is damaged)' },
+        { id: 'damaged', keep: true, reason: 'newest successful backup' },
+      ]);
+    }
+    // Not known to be damaged (nobody looked, as for the restic repository's records): as before.
+    expect(keptIds(applyAgeLimit(items.map((i) => ({ ...i, intact: undefined })), 30, NOW))).toEqual(['damaged']);
+  });
+
+  it('one backup listed twice takes one place among the last N pre-update backups', () => {
+    const items = [1, 2, 3, 4, 5].map((n) => b(`p${n}`, 'pre-update', `2026-0${n}-01T00:00:00Z`));
+    items.push(b('p5', 'pre-update', '2026-05-02T00:00:00Z')); // a second record of p5
+    const d = applyRetention(items, { ...DEFAULT_POLICY, preUpdateKeep: 5 }, NOW);
+    expect(d.every((x) => x.keep)).toBe(true);
+  });
+});
