@@ -304,7 +304,7 @@ export interface OffsitePrune {
 export async function pruneOffsite(policy: RetentionPolicy, now: Date, dryRun: boolean, signal?: AbortSignal): Promise<OffsitePrune> {
   const remote = await listOffsite(signal);
   const items: RetentionItem[] = remote.map((r) => ({ id: r.id, type: r.type as BackupType, createdAt: new Date(r.time), status: r.status === 'partial' ? 'partial' : 'ok' }));
-  const decisions = applyRetention(items, policy, now);
+  const decisions = byBackup(applyRetention(items, policy, now));
   const drop = decisions.filter((d) => !d.keep);
   const all = await snapshots([TAG], signal);
   const orphans = await brokenUploads(all, now, signal);
@@ -316,6 +316,22 @@ export async function pruneOffsite(policy: RetentionPolicy, now: Date, dryRun: b
   await restic(['forget', ...new Set([...ids, ...orphans])], { signal });
   await restic(['prune'], { signal });
   return { decisions, brokenUploads: orphans.length, freedBytes: Math.max(0, before - (await repositorySize(signal))) };
+}
+
+/**
+ * One decision per backup ID. Forgetting goes by ID (every snapshot tagged `sv-id:ID`), and the
+ * repository can hold several records of one backup: an upload retried after restic failed
+ * past its meta snapshot, or a record someone with append-only access planted (an old
+ * `--time`, `sv-type:daily`) beside a manual backup or the newest one. A backup is dropped
+ * only when every record of it is, so no record can take a backup down with it.
+ */
+export function byBackup(decisions: readonly Decision[]): Decision[] {
+  const one = new Map<string, Decision>();
+  for (const d of decisions) {
+    const seen = one.get(d.id);
+    if (!seen || (d.keep && !seen.keep)) one.set(d.id, d);
+  }
+  return [...one.values()];
 }
 
 /**
