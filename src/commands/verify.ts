@@ -16,6 +16,7 @@ interface Verification {
   id: string;
   deep: boolean;
   services: ServiceVerification[];
+  notRecorded?: string;
 }
 
 export const verifyCommand = defineCommand<VerifyFlags, Verification>({
@@ -59,7 +60,8 @@ async function verifyIn(dir: string, id: string, flags: VerifyFlags, io: Command
     const opened = `checksum ok, ${formatBytes(s.check!.bytes)} -> ${formatBytes(s.check!.rawBytes)} opens cleanly${s.check!.tarEntries !== undefined ? ` (${s.check!.tarEntries} archive entries)` : ''}`;
     io.say(`✅ ${shown(s.service)}: ${opened}${s.facts ? `; restored copy holds ${shown(JSON.stringify(s.facts))}` : ''}`);
   }
-  const data = { id: result.backup.id, deep: result.deep, services: result.services };
+  if (result.notRecorded) io.say(`⚠️  The result was not recorded in the manifest: ${shown(result.notRecorded)}`);
+  const data = { id: result.backup.id, deep: result.deep, services: result.services, ...(result.notRecorded ? { notRecorded: result.notRecorded } : {}) };
   const bad = result.services.filter((s) => !s.ok);
   if (bad.length) {
     const error = integrityError(`Backup ${result.backup.id}${where} failed ${result.deep ? 'deep ' : ''}verification: ${bad.map((s) => s.service).join(', ')}.`);

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { ExitCode, StackvaultError } from '../errors.js';
+import { ExitCode, StackvaultError, storageError } from '../errors.js';
+import { describeFsError, isStorageFailure } from './backup-dir.js';
 import { readRegularFile } from '../util/safe-file.js';
 import { sleep } from '../util/time.js';
 
@@ -49,6 +50,7 @@ export async function acquireLock(dir: string, command: string, waitMs = 0): Pro
   for (;;) {
     mine.since = new Date().toISOString();
     let release: (() => Promise<void>) | undefined;
+    let full = false;
     try {
       release = await lockfile.lock(dir, {
         lockfilePath: path,
@@ -60,22 +62,32 @@ export async function acquireLock(dir: string, command: string, waitMs = 0): Pro
         onCompromised: (err) => process.stderr.write(`stackvault: warning: the lock on ${dir} was lost (${err.message}); another run may now use this backup directory.\n`),
       });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      if (isFull(err)) full = true;
+      else if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw lockError(dir, err);
     }
     if (release) {
       const done = release;
       try {
         await writeOwner(path, mine);
+        return async () => {
+          guard.releasing = true;
+          await done().catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ERELEASED') throw err; // ERELEASED: it was taken from us; nothing of ours to remove
+          });
+        };
       } catch (err) {
         await done().catch(() => undefined);
-        throw err;
+        if (!isFull(err)) throw lockError(dir, err);
+        full = true;
       }
-      return async () => {
-        guard.releasing = true;
-        await done().catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ERELEASED') throw err; // ERELEASED: it was taken from us; nothing of ours to remove
-        });
-      };
+    }
+    if (full) {
+      // A full disk is when `backup cleanup` is needed most, and the lock must not stop it: the
+      // directory's mkdir needs a data block on ext4, its owner file one anywhere.
+      const fileRelease = await emptyFileLock(path).catch((err: unknown) => {
+        throw lockError(dir, err);
+      });
+      if (fileRelease) return fileRelease;
     }
     const held = await inspectLock(path);
     if (held.dead) {
@@ -83,11 +95,61 @@ export async function acquireLock(dir: string, command: string, waitMs = 0): Pro
       continue;
     }
     if (Date.now() >= deadline) {
-      const who = held.holder ? `${held.holder.command}, pid ${held.holder.pid}, since ${held.holder.since}` : 'just starting: its details are not written yet';
+      const who = held.holder ? `${held.holder.command}, pid ${held.holder.pid}, since ${held.holder.since}` : 'just starting: its details are not written yet, or the disk is full';
       throw new StackvaultError(`Another stackvault run (${who}) holds the lock on ${dir}.`, ExitCode.locked, 'Wait for it to finish; a lock left by a process that died is taken over automatically.');
     }
     await sleep(500);
   }
+}
+
+const isFull = (err: unknown) => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException)?.code ?? '');
+
+/** Why the lock could not be made, as one sentence (a read-only or foreign directory is exit 7, like create's own check). */
+function lockError(dir: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (!(isStorageFailure(err) || code === 'ENOENT' || code === 'ENOTDIR')) return err as Error;
+  return storageError(
+    `The lock on the backup directory ${dir} cannot be taken: ${describeFsError(err)}.`,
+    code === 'EROFS' || code === 'EACCES' || code === 'EPERM' ? 'Commands that change the directory need it writable; list, stats and cleanup --dry-run only read it.' : undefined,
+  );
+}
+
+/**
+ * The lock when the disk is full: an empty regular file made with O_EXCL at the lock's path
+ * (an inode, no data block, which ext4 still has when mkdir fails). Every other run sees the
+ * path taken, as proper-lockfile's mkdir gets EEXIST, and reads it as a lock whose details are
+ * not written: respected while its mtime is refreshed, stale a minute after it stops (the format
+ * of an older stackvault's lock file, which inspectLock and removeLockDir already know). Undefined
+ * when another run holds the path. Release (and exit) removes it only while it is still ours.
+ */
+async function emptyFileLock(path: string): Promise<(() => Promise<void>) | undefined> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(path, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    throw err;
+  }
+  const { ino, dev } = await handle.stat().finally(() => handle.close());
+  const ours = () => {
+    const now = fs.lstatSync(path, { throwIfNoEntry: false });
+    return Boolean(now?.isFile() && now.ino === ino && now.dev === dev);
+  };
+  // lutimes: a symlink put in its place is not followed. No space is needed to change times.
+  const refresh = setInterval(() => {
+    const t = new Date();
+    fs.lutimes(path, t, t, () => undefined);
+  }, UPDATE_MS);
+  refresh.unref();
+  const remove = () => {
+    if (ours()) fs.rmSync(path, { force: true });
+  };
+  process.on('exit', remove);
+  return async () => {
+    clearInterval(refresh);
+    process.off('exit', remove);
+    remove();
+  };
 }
 
 /** Writes the owner file into the fresh lock directory, keeping the directory's mtime as proper-lockfile set it. */

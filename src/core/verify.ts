@@ -37,6 +37,8 @@ export interface VerifyResult {
   backup: Manifest;
   deep: boolean;
   services: ServiceVerification[];
+  /** Why the result is not in the manifest (a read-only backup directory, one another run holds locked), when it is not. */
+  notRecorded?: string;
 }
 
 export interface DeepDeps {
@@ -91,13 +93,21 @@ export async function verifyBackup(dir: string, id: string, deep?: DeepDeps, ide
     }
     return result;
   });
-  await record(dir, backup.path, backup.manifest, fingerprints, {
-    at: new Date().toISOString(),
-    deep: Boolean(deep),
-    ok: services.every((s) => s.ok),
-    services: Object.fromEntries(services.map((s) => [s.service, { ok: s.ok, ...(s.error ? { error: s.error } : {}), ...(s.facts ? { facts: s.facts } : {}) }])),
-  });
-  return { backup: backup.manifest, deep: Boolean(deep), services };
+  // The check is done: a directory that cannot take its record (mounted read-only, a NAS
+  // snapshot, locked by a long restore) must not hide the result behind that error.
+  let notRecorded: string | undefined;
+  try {
+    await record(dir, backup.path, backup.manifest, fingerprints, {
+      at: new Date().toISOString(),
+      deep: Boolean(deep),
+      ok: services.every((s) => s.ok),
+      services: Object.fromEntries(services.map((s) => [s.service, { ok: s.ok, ...(s.error ? { error: s.error } : {}), ...(s.facts ? { facts: s.facts } : {}) }])),
+    });
+  } catch (err) {
+    if (!(err instanceof StackvaultError) || (err.exitCode !== ExitCode.storage && err.exitCode !== ExitCode.locked)) throw err;
+    notRecorded = err.message;
+  }
+  return { backup: backup.manifest, deep: Boolean(deep), services, ...(notRecorded ? { notRecorded } : {}) };
 }
 
 async function artifactFingerprint(backupPath: string, entry: ServiceEntry, dir: string, deps: DeepDeps, identity?: string): Promise<Fingerprint | undefined> {

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import { storeNewAndPending } from '../../src/core/offsite.js';
 import { timestampPart } from '../../src/core/naming.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { writtenManifest, writtenService } from '../support/manifests.js';
+import { writeFilesBackup } from '../support/manifests.js';
 
 /**
  * Retention in the restic repository forgets by backup ID (every snapshot tagged `sv-id:ID`),
@@ -28,17 +27,8 @@ describe('offsite retention and a second record of one backup', () => {
   const snapshotsOf = async (id: string) =>
     (JSON.parse((await restic(['snapshots', '--json', '--tag', `sv-id:${id}`])).stdout) as Array<{ tags: string[] }>).map((s) => s.tags.find((t) => t.startsWith('sv-part:')));
 
-  async function backup(id: string, type: string, at: number): Promise<void> {
-    await mkdir(join(dir, id, 'src', 'data'), { recursive: true });
-    await writeFile(join(dir, id, 'src', 'data', 'upload.txt'), `the data of ${id}\n`);
-    await execa('tar', ['-cf', join(dir, id, 'app.tar'), '-C', join(dir, id, 'src'), 'data']);
-    await rm(join(dir, id, 'src'), { recursive: true });
-    const body = await readFile(join(dir, id, 'app.tar'));
-    const service = writtenService({ name: 'app', driver: 'files', image: 'app:1', artifact: 'app.tar', format: 'tar', details: { paths: ['/data'] }, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
-    const iso = new Date(at).toISOString();
-    // An offsite copy that failed last night: the next storeNewAndPending stores it, as `create --offsite` does.
-    await writeFile(join(dir, id, 'manifest.json'), JSON.stringify(writtenManifest(id, [service], { type, offsite: { at: iso, ok: false } })));
-  }
+  // An offsite copy that failed last night: the next storeNewAndPending stores it, as `create --offsite` does.
+  const backup = (id: string, type: string, at: number) => writeFilesBackup(dir, id, { type, offsite: { at: new Date(at).toISOString(), ok: false } });
 
   beforeAll(async () => {
     const root = await tempDir('offsite-records');

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import type { BackupRecord } from '../../src/core/catalog.js';
 import { type Manifest, manifestProblem } from '../../src/core/manifest.js';
 
@@ -45,4 +49,20 @@ export function catalogRecord(id: string, services: Array<Record<string, unknown
   if (problem) throw new Error(`catalogRecord(${id}): not a valid manifest: ${problem}`);
   const manifest = written as unknown as Manifest;
   return { manifest, path: `/backups/${id}`, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) };
+}
+
+/**
+ * A backup on disk as `backup create` leaves one for an app's files: a real tar of `/data`
+ * (one file) as the files driver records it, so `backup verify` passes it. For tests of what
+ * handles backup directories (retention, locks, offsite copies), where no container is needed.
+ */
+export async function writeFilesBackup(dir: string, id: string, over: Record<string, unknown> = {}): Promise<void> {
+  const src = join(dir, id, 'src');
+  await mkdir(join(src, 'data'), { recursive: true });
+  await writeFile(join(src, 'data', 'upload.txt'), `the data of ${id}\n`);
+  await execa('tar', ['-cf', join(dir, id, 'app.tar'), '-C', src, 'data']);
+  await rm(src, { recursive: true });
+  const body = await readFile(join(dir, id, 'app.tar'));
+  const service = writtenService({ name: 'app', driver: 'files', image: 'app:1', artifact: 'app.tar', format: 'tar', details: { paths: ['/data'] }, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+  await writeFile(join(dir, id, 'manifest.json'), JSON.stringify(writtenManifest(id, [service], over)));
 }

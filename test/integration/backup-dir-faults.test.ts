@@ -1,0 +1,95 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { timestampPart } from '../../src/core/naming.js';
+import { tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { writeFilesBackup } from '../support/manifests.js';
+import { mountTmpfs } from '../support/mounts.js';
+
+/**
+ * The backup directory on a full disk or mounted read-only, as real file systems (a tmpfs, an
+ * ext4 image on a loop device; the tests run as root). A full disk is when `backup cleanup` is
+ * needed most: the lock it takes must not need the room it is about to free. No container.
+ */
+describe('a full or read-only backup directory', () => {
+  const mounted: string[] = [];
+  afterEach(async () => {
+    for (const dir of mounted.splice(0)) await execa('umount', [dir], { reject: false });
+  });
+  const DAY = 86_400_000;
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const OLD = `bot_backup_${timestampPart(new Date(now - 40 * DAY))}`;
+  const NEW = `bot_backup_${timestampPart(new Date(now - DAY))}`;
+
+  /** Two backups, the older one with 1 MB of padding, then every byte of the file system taken. */
+  async function fillWithBackups(dir: string): Promise<void> {
+    for (const id of [OLD, NEW]) await writeFilesBackup(dir, id);
+    await execa('dd', ['if=/dev/urandom', `of=${join(dir, OLD, 'padding')}`, 'bs=1M', 'count=1']);
+    // Until the last block: dd stops at ENOSPC, with whatever block size is left.
+    for (const bs of ['64k', '1k', '1']) await execa('dd', ['if=/dev/zero', `of=${join(dir, `filler-${bs}`)}`, `bs=${bs}`], { reject: false });
+    expect((await execa('df', ['--output=avail', dir])).stdout.split('\n')[1]!.trim()).toBe('0');
+  }
+
+  const cleanupFreesTheDisk = async (dir: string) => {
+    const r = await bot(['backup', 'cleanup', '30', '--dir', dir]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toContain(`removed ${OLD}`);
+    expect(String(r.stderr)).not.toMatch(/unexpected error|ENOSPC/);
+    const entries = await readdir(dir);
+    expect(entries).toContain(NEW);
+    expect(entries).not.toContain(OLD);
+    expect(entries).not.toContain('.stackvault.lock');
+  };
+
+  it('a full tmpfs (no room for the lock owner file): cleanup 30 removes the old backup, exit 0', async () => {
+    const dir = await tempDir('full-tmpfs');
+    await mountTmpfs(dir, 'size=2m');
+    mounted.push(dir);
+    await fillWithBackups(dir);
+    await cleanupFreesTheDisk(dir);
+  });
+
+  it('a full ext4 (no block for the lock directory, an inode for a file): cleanup 30 removes the old backup, exit 0', async () => {
+    const root = await tempDir('full-ext4');
+    const image = join(root, 'fs.img');
+    const dir = join(root, 'mnt');
+    await mkdir(dir);
+    await execa('truncate', ['-s', '8M', image]);
+    // -m 0: no blocks reserved for root, so root (these tests) sees the disk full as a user would.
+    await execa('mkfs.ext4', ['-q', '-m', '0', image]);
+    const m = await execa('mount', ['-o', 'loop', image, dir], { reject: false });
+    if (m.exitCode !== 0) throw new Error(`this test needs to mount an ext4 image on a loop device (run as root): ${m.stderr}`);
+    mounted.push(dir);
+    await fillWithBackups(dir);
+    // What the lock used to need: a directory, which takes a data block here.
+    expect((await execa('mkdir', [join(dir, 'probe')], { reject: false })).stderr).toMatch(/No space left/);
+    await cleanupFreesTheDisk(dir);
+  });
+
+  it('read-only: verify shows its result and says it was not recorded; cleanup and delete are one sentence, exit 7', async () => {
+    const dir = await tempDir('ro');
+    await mountTmpfs(dir, 'size=2m');
+    mounted.push(dir);
+    for (const id of [OLD, NEW]) await writeFilesBackup(dir, id);
+    await writeFile(join(dir, 'retention.json'), '{}');
+    await execa('mount', ['-o', 'remount,ro', dir]);
+    const v = await bot(['backup', 'verify', 'latest', '--dir', dir]);
+    // Before: "unexpected error: EROFS … mkdir …/.stackvault.lock", exit 1, and no result shown.
+    expect(v.exitCode, String(v.stdout) + String(v.stderr)).toBe(0);
+    expect(String(v.stdout)).toMatch(/✅ app: checksum ok/);
+    expect(String(v.stdout)).toMatch(/The result was not recorded in the manifest: The lock on the backup directory .* cannot be taken: read-only file system\./);
+    for (const args of [
+      ['backup', 'cleanup', '30'],
+      ['backup', 'delete', OLD, '--yes'],
+      ['backup', 'prune'],
+    ]) {
+      const r = await bot([...args, '--dir', dir]);
+      expect(r.exitCode, `${args.join(' ')}: ${String(r.stderr)}`).toBe(7);
+      expect(String(r.stderr)).toMatch(/^stackvault: The lock on the backup directory .* cannot be taken: read-only file system\.$/m);
+      expect(String(r.stderr)).not.toMatch(/unexpected error/);
+    }
+    expect((await readdir(dir)).sort()).toEqual([OLD, NEW, 'retention.json'].sort());
+  });
+});
