@@ -11,12 +11,12 @@ export const deleteCommand = defineCommand<SharedFlagValues, { deleted: string; 
   examples: ['./bot.sh backup delete 20261121_020000', './bot.sh backup delete latest --yes'],
   logged: true,
   async run({ args: [id], flags, io }) {
-    const [{ readCatalog, resolveBackup }, { du }, { acquireLock }, { confirm }, { rm }, { join }] = await Promise.all([
+    const [{ readCatalog, resolveBackup }, { du }, { acquireLock }, { confirm }, { removeTree }, { join }] = await Promise.all([
       import('../core/catalog.js'),
       import('../core/removal.js'),
       import('../core/lock.js'),
       import('./confirm.js'),
-      import('node:fs/promises'),
+      import('../util/safe-remove.js'),
       import('node:path'),
     ]);
     const catalog = await readCatalog(flags.dir);
@@ -26,7 +26,7 @@ export const deleteCommand = defineCommand<SharedFlagValues, { deleted: string; 
     if (!(await confirm('Delete this backup for good?', flags.yes, 'Deleting a backup'))) throw new StackvaultError('Not deleted.', ExitCode.aborted);
     const release = await acquireLock(catalog.dir, `backup delete ${backup.manifest.id}`, 60_000);
     try {
-      await rm(join(catalog.dir, backup.manifest.id), { recursive: true, force: true });
+      await removeTree(join(catalog.dir, backup.manifest.id));
     } finally {
       await release();
     }

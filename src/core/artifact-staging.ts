@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { type FileHandle, mkdtemp, open, rm, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdtemp, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,6 +7,7 @@ import { clause, ExitCode, integrityError, StackvaultError } from '../errors.js'
 import { Sha256Tap } from './artifact.js';
 import { artifactBytes } from './artifact-check.js';
 import { TMP_PREFIX } from './backup-dir.js';
+import { removeTree } from '../util/safe-remove.js';
 import type { ServiceEntry } from './manifest.js';
 
 /**
@@ -65,7 +66,7 @@ export class ArtifactStaging {
   async remove(): Promise<void> {
     await Promise.all(this.copies.splice(0).map((h) => h.close().catch(() => undefined)));
     const dir = await this.dir?.catch(() => undefined);
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir) await removeTree(dir);
   }
 }
 

@@ -16,6 +16,7 @@ import { renderBackupInfo } from './backup-info.js';
 import { ConsistencyWindow, consistentByPolicy, semaphore, type WindowSlot, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
+import { removeTree } from '../util/safe-remove.js';
 import { firstBadServiceName, INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, succeeded, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
 import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
@@ -154,7 +155,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
     await publish(dir, tmp, manifest);
     return { manifest, path: join(dir, id) };
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    await removeTree(tmp);
     if (isStorageFailure(err)) throw storageError(`Writing the backup to ${dir} failed: ${describeFsError(err)}. Nothing was kept.`);
     if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) {
       const stopped = await markedContainers(dir);

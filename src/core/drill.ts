@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { clause, StackvaultError, ExitCode } from '../errors.js';
 import { checkArtifacts, checkDetails } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
+import { removeTree } from '../util/safe-remove.js';
 import type { Drill } from './manifest.js';
 import { updateManifest } from './manifest-update.js';
 import { waitReady } from './readiness.js';
@@ -120,7 +120,7 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     });
     // The restore point captured the empty throwaways: nothing anyone would restore.
     const release = await acquireLock(dir, `backup drill ${backup.manifest.id}`, 60_000);
-    await rm(join(dir, restored.restorePointId), { recursive: true, force: true }).finally(release);
+    await removeTree(join(dir, restored.restorePointId)).finally(release);
     const services: Drill['services'] = Object.fromEntries([
       ...restored.services.map((s) => [s.service, { ok: s.status === 'restored' && s.check === 'equal', check: s.check ?? s.error ?? s.status }]),
       ...Object.entries(notDrilled).map(([s, why]) => [s, { ok: false, check: `not drilled: ${why}` }]),

@@ -1,11 +1,12 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, ExitCode, integrityError, notFound, StackvaultError } from '../errors.js';
 import { offsiteConfigured, openRepository, restic, type ResticSnapshot, shownRepository, snapshots } from '../offsite/restic.js';
 import { fsyncPath } from '../util/fsync.js';
+import { removeTree } from '../util/safe-remove.js';
 import { COMPRESSION_EXTENSION, decompressor, Sha256Tap } from './artifact.js';
 import { artifactBytes } from './artifact-check.js';
 import { ensureBackupDir, TMP_PREFIX } from './backup-dir.js';
@@ -191,7 +192,7 @@ async function fetchInto(dir: string, id: string, signal?: AbortSignal): Promise
   const meta = JSON.parse(await restic(['dump', '--quiet', newest.id, `/${META_FILE}`], { signal })) as Meta;
   if (meta.format !== 1 || meta.manifest?.id !== id) throw integrityError(`The repository's record of ${id} is not one stackvault wrote.`);
   const tmp = join(dir, `${TMP_PREFIX}fetch-${id}`);
-  await rm(tmp, { recursive: true, force: true });
+  await removeTree(tmp);
   await mkdir(tmp, { mode: 0o700 });
   try {
     const services: ServiceEntry[] = [];
@@ -220,7 +221,7 @@ async function fetchInto(dir: string, id: string, signal?: AbortSignal): Promise
     await rename(tmp, join(dir, id));
     return join(dir, id);
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    await removeTree(tmp);
     throw err;
   }
 }
@@ -395,7 +396,7 @@ export async function withFetchedCopy<T>(dir: string, id: string, work: (scratch
       await fetchInto(scratch, wanted, signal);
       return await work(scratch, wanted);
     } finally {
-      await rm(scratch, { recursive: true, force: true });
+      await removeTree(scratch);
     }
   } finally {
     await release();

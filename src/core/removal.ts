@@ -1,5 +1,5 @@
 import { usageError } from '../errors.js';
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BackupRecord, readCatalog, type Catalog } from './catalog.js';
 import { acquireLock } from './lock.js';
@@ -7,6 +7,7 @@ import { succeeded } from './manifest.js';
 import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionItem, type RetentionPolicy } from './retention.js';
 import { fsyncPath } from '../util/fsync.js';
 import { MiB, readRegularFile } from '../util/safe-file.js';
+import { removeTree, treeBytes } from '../util/safe-remove.js';
 
 export interface Removal {
   id: string;
@@ -178,12 +179,12 @@ export async function executeRemoval(p: RemovalPlan, command: string): Promise<{
     let freed = 0;
     for (const r of removed) {
       freed += await du(join(p.dir, r.id));
-      await rm(join(p.dir, r.id), { recursive: true, force: true });
+      await removeTree(join(p.dir, r.id));
     }
     // Holding the lock means no run is writing, so every .tmp- directory is a leftover.
     for (const l of p.leftovers) {
       freed += l.bytes;
-      await rm(join(p.dir, l.name), { recursive: true, force: true });
+      await removeTree(join(p.dir, l.name));
     }
     await fsyncPath(p.dir);
     return { freedBytes: freed, removed };
@@ -192,16 +193,5 @@ export async function executeRemoval(p: RemovalPlan, command: string): Promise<{
   }
 }
 
-/**
- * Bytes a directory tree takes, as rm would free them: lstat, so a symlink counts as itself and
- * is never followed (a link to /usr/lib is not walked or counted; `a -> .` loops no more).
- * An entry that vanished or cannot be read counts 0 rather than failing a cleanup for good.
- */
-export async function du(path: string): Promise<number> {
-  const info = await lstat(path).catch(() => undefined);
-  if (!info) return 0;
-  if (!info.isDirectory()) return info.size;
-  let total = 0;
-  for (const e of await readdir(path).catch(() => [])) total += await du(join(path, e));
-  return total;
-}
+/** Bytes a directory tree takes, as removeTree frees them (util/safe-remove.ts: no link followed, even one swapped in meanwhile). */
+export const du = treeBytes;

@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { writeFilesBackup } from '../support/manifests.js';
 import { mountTmpfs } from '../support/mounts.js';
+import { swapOnFirstDelete } from '../support/swap-attacker.js';
 
 /**
  * The backup directory on a full disk or mounted read-only, as real file systems (a tmpfs, an
@@ -66,6 +67,37 @@ describe('a full or read-only backup directory', () => {
     // What the lock used to need: a directory, which takes a data block here.
     expect((await execa('mkdir', [join(dir, 'probe')], { reject: false })).stderr).toMatch(/No space left/);
     await cleanupFreesTheDisk(dir);
+  });
+
+  it('a planted old backup whose directory is swapped for a symlink mid-removal: cleanup deletes nothing outside the backup directory', async () => {
+    // The attacker plants an old backup (cleanup will remove it) holding a directory `d` whose
+    // entries have the names of the victim's files, and swaps `d` for a symlink to the victim as
+    // soon as the first entry of `d` is deleted. A walk by path (fs.rm) then unlinks the other
+    // `d/f…` through the symlink: the victim's files.
+    {
+      const root = await tempDir('swap');
+      const dir = join(root, 'backups');
+      const victim = join(root, 'victim');
+      const planted = 'zz_backup_20200101_000000';
+      await mkdir(join(dir, planted, 'd'), { recursive: true });
+      await mkdir(victim);
+      await writeFilesBackup(dir, NEW);
+      await writeFilesBackup(dir, planted);
+      const names = Array.from({ length: 2000 }, (_, i) => `f${i}`);
+      for (const n of names) {
+        await writeFile(join(dir, planted, 'd', n), '');
+        await writeFile(join(victim, n), 'precious');
+      }
+      await mkdir(join(root, 'attacker'));
+      await symlink(victim, join(root, 'attacker', 'link'));
+      const attacker = await swapOnFirstDelete(join(dir, planted, 'd'), join(root, 'attacker', 'link'));
+      const r = await bot(['backup', 'cleanup', '30', '--dir', dir]);
+      const swapped = await attacker.ended;
+      expect(String(swapped.stdout), String(swapped.stderr)).toContain('swapped');
+      expect((await readdir(victim)).length, 'files of the victim left').toBe(names.length);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+      expect(await readdir(dir)).not.toContain(planted);
+    }
   });
 
   it('read-only: verify shows its result and says it was not recorded; cleanup and delete are one sentence, exit 7', async () => {

@@ -63,6 +63,15 @@ export async function writeFilesBackup(dir: string, id: string, over: Record<str
   await execa('tar', ['-cf', join(dir, id, 'app.tar'), '-C', src, 'data']);
   await rm(src, { recursive: true });
   const body = await readFile(join(dir, id, 'app.tar'));
-  const service = writtenService({ name: 'app', driver: 'files', image: 'app:1', artifact: 'app.tar', format: 'tar', details: { paths: ['/data'] }, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+  const service = writtenService({
+    name: 'app',
+    driver: 'files',
+    image: 'app:1',
+    artifact: 'app.tar',
+    format: 'tar',
+    details: { paths: ['/data'] },
+    bytes: body.length,
+    sha256: createHash('sha256').update(body).digest('hex'),
+  });
   await writeFile(join(dir, id, 'manifest.json'), JSON.stringify(writtenManifest(id, [service], over)));
 }

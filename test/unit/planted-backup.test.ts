@@ -140,13 +140,22 @@ describe('hunt: the newest backup on record is not always one that restores', ()
   it.each<[string, (dir: string) => Promise<void>]>([
     ['its artifact is missing', (dir) => rm(join(dir, REAL[1]!, 'a'))],
     ['its artifact has another size than recorded', (dir) => writeFile(join(dir, REAL[1]!, 'a'), 'h')],
-    ['its artifact is a directory', async (dir) => {
-      await rm(join(dir, REAL[1]!, 'a'));
-      await mkdir(join(dir, REAL[1]!, 'a'));
-    }],
+    [
+      'its artifact is a directory',
+      async (dir) => {
+        await rm(join(dir, REAL[1]!, 'a'));
+        await mkdir(join(dir, REAL[1]!, 'a'));
+      },
+    ],
     [
       'its last verification failed',
-      (dir) => writeFile(join(dir, REAL[1]!, 'manifest.json'), JSON.stringify(manifestOf(REAL[1]!, '2026-09-01T00:00:00.000Z', { verifications: [{ at: '2026-11-01T00:00:00.000Z', deep: false, ok: false, services: { app: { ok: false, error: 'checksum' } } }] }))),
+      (dir) =>
+        writeFile(
+          join(dir, REAL[1]!, 'manifest.json'),
+          JSON.stringify(
+            manifestOf(REAL[1]!, '2026-09-01T00:00:00.000Z', { verifications: [{ at: '2026-11-01T00:00:00.000Z', deep: false, ok: false, services: { app: { ok: false, error: 'checksum' } } }] }),
+          ),
+        ),
     ],
   ])('%s: cleanup and prune also keep the newest whole backup', async (_what, damage) => {
     const dir = await directoryWith();

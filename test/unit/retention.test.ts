@@ -163,7 +163,15 @@ describe('hunt: limits and records a removal must not misread', () => {
       ]);
     }
     // Not known to be damaged (nobody looked, as for the restic repository's records): as before.
-    expect(keptIds(applyAgeLimit(items.map((i) => ({ ...i, intact: undefined })), 30, NOW))).toEqual(['damaged']);
+    expect(
+      keptIds(
+        applyAgeLimit(
+          items.map((i) => ({ ...i, intact: undefined })),
+          30,
+          NOW,
+        ),
+      ),
+    ).toEqual(['damaged']);
   });
 
   it('one backup listed twice takes one place among the last N pre-update backups', () => {
