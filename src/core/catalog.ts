@@ -40,6 +40,12 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
   const backups: BackupRecord[] = [];
   const incomplete: IncompleteDir[] = [];
   for (const e of entries) {
+    // A backup moved to another disk and linked back is not followed (whatever is found through
+    // a link is not the backup directory's), but it is named, rather than vanishing from the list.
+    if (e.isSymbolicLink() && parseBackupId(e.name)) {
+      incomplete.push({ name: e.name, path: join(dir, e.name), reason: 'a symbolic link: backups are read only as directories of their own, never through a link (move or copy it in)' });
+      continue;
+    }
     if (!e.isDirectory()) continue;
     const path = join(dir, e.name);
     if (e.name.startsWith(TMP_PREFIX)) {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkArtifact, openArtifact } from '../../src/core/artifact-check.js';
-import { readCatalog } from '../../src/core/catalog.js';
+import { readCatalog, resolveBackup } from '../../src/core/catalog.js';
 import { updateManifest } from '../../src/core/manifest-update.js';
 import type { ServiceEntry } from '../../src/core/manifest.js';
 import { appendOperation } from '../../src/core/oplog.js';
@@ -147,6 +147,21 @@ describe('a manifest that is not a regular file is an incomplete backup, never a
       [ID, expect.stringMatching(/^manifest\.json is a symbolic link/)],
       ['sv_backup_20260601_000001', 'no manifest.json'],
     ]);
+  });
+
+  it('a backup directory that is a symlink (moved to another disk, linked back) is named as not read, never followed or removed', async () => {
+    const root = await newDir('linked-backup');
+    const elsewhere = await newDir('other-disk');
+    const moved = await shapeBackup(elsewhere);
+    await symlink(moved, join(root, ID));
+    await symlink(moved, join(root, 'latest')); // a convenience link by another name is none of ours
+    const catalog = await readCatalog(root);
+    expect(catalog.backups).toEqual([]);
+    expect(catalog.incomplete).toEqual([{ name: ID, path: join(root, ID), reason: expect.stringMatching(/^a symbolic link: backups are read only as directories of their own/) }]);
+    expect(() => resolveBackup(catalog, ID)).toThrow(expect.objectContaining({ exitCode: 5, message: expect.stringMatching(/is not a usable backup: a symbolic link/) }));
+    const plan = await planCleanup(root, 1, new Date('2027-01-01T00:00:00Z'));
+    expect([plan.remove, plan.leftovers]).toEqual([[], []]);
+    expect(await readdir(moved)).toContain('manifest.json');
   });
 
   it('a manifest larger than the limit is refused in one sentence without being read', async () => {
