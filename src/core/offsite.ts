@@ -139,8 +139,15 @@ export async function listOffsite(signal?: AbortSignal): Promise<RemoteBackup[]>
       hostname: s.hostname,
       projects: value(s, 'sv-project:'),
     }))
-    .sort((a, b) => b.time.localeCompare(a.time));
+    .sort(newestFirst);
 }
+
+/**
+ * restic writes each snapshot's time with the offset of the host and season it was taken in
+ * (`…T04:30:00-05:00` is after `…T08:00:00Z`, and at the end of summer time an hour repeats):
+ * ordered by the instant, never as text.
+ */
+const newestFirst = (a: { time: string }, b: { time: string }) => (Date.parse(b.time) || 0) - (Date.parse(a.time) || 0);
 
 /**
  * A backup ID becomes a directory name in the backup directory: only a plain one
@@ -187,7 +194,7 @@ export async function fetchOffsite(dir: string, id: string, signal?: AbortSignal
 /** fetchOffsite's work, for a caller that holds the lock (or owns `dir`); `id` has passed wantedId. */
 async function fetchInto(dir: string, id: string, signal?: AbortSignal): Promise<string> {
   const metas = await snapshots([TAG, tag.part('meta'), tag.id(id)], signal);
-  const newest = metas.sort((a, b) => b.time.localeCompare(a.time))[0];
+  const newest = metas.sort(newestFirst)[0];
   if (!newest) throw notFound(`No backup '${id}' in the restic repository ${shownRepository()} either.`, 'See ./bot.sh backup list --remote');
   const meta = JSON.parse(await restic(['dump', '--quiet', newest.id, `/${META_FILE}`], { signal })) as Meta;
   if (meta.format !== 1 || meta.manifest?.id !== id) throw integrityError(`The repository's record of ${id} is not one stackvault wrote.`);

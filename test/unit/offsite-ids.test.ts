@@ -20,7 +20,7 @@ vi.mock('../../src/offsite/restic.js', async (original) => ({
     return args[0] === 'dump' ? answers.dump() : '';
   }),
 }));
-const { fetchOffsite, plainBackupId, withFetchedCopy } = await import('../../src/core/offsite.js');
+const { fetchOffsite, listOffsite, plainBackupId, withFetchedCopy } = await import('../../src/core/offsite.js');
 const { LOCK_FILE } = await import('../../src/core/lock.js');
 
 const HOSTILE = '../../../../etc/important';
@@ -109,5 +109,18 @@ describe('backup IDs from the restic repository', () => {
     });
     expect(lockedDuringWork).toBe(true);
     expect(await readdir(root)).toEqual([ID]);
+  });
+
+  it('the newest backup in the repository is the newest by instant, whatever offset restic wrote its time with', async () => {
+    // 04:30 in New York is 09:30 UTC: after 08:00 UTC, though before it as text.
+    const at = (id: string, time: string, short: string) => ({ ...snapshot(id), time, id: short.repeat(8), short_id: short.repeat(8) });
+    const older = 'sv_backup_20261205_080000';
+    const newer = 'sv_backup_20261205_093000';
+    answers.snapshots = [at(older, '2026-12-05T08:00:00.5Z', 'a'), at(newer, '2026-12-05T04:30:00.123456789-05:00', 'b')];
+    expect((await listOffsite()).map((r) => r.id)).toEqual([newer, older]);
+    // and "latest" fetches that one
+    const root = await newDir();
+    answers.dump = () => meta(newer);
+    expect(await fetchOffsite(root, 'latest')).toBe(join(root, newer));
   });
 });
