@@ -7,6 +7,7 @@ import { succeeded } from './manifest.js';
 import { applyAgeLimit, applyRetention, DEFAULT_POLICY, type Decision, type RetentionItem, type RetentionPolicy } from './retention.js';
 import { fsyncPath } from '../util/fsync.js';
 import { MiB, readRegularFile } from '../util/safe-file.js';
+import { mapLimit } from '../util/limit.js';
 import { removeTree, treeBytes } from '../util/safe-remove.js';
 
 export interface Removal {
@@ -160,7 +161,12 @@ export async function loadPolicy(dir: string): Promise<RetentionPolicy> {
 }
 
 async function leftoverDirs(catalog: Catalog): Promise<RemovalPlan['leftovers']> {
-  return Promise.all(catalog.incomplete.filter((d) => d.name.startsWith('.tmp-')).map(async (d) => ({ name: d.name, bytes: await du(d.path) })));
+  // A few at a time: each walk holds a descriptor per level, and a directory can hold thousands.
+  return mapLimit(
+    catalog.incomplete.filter((d) => d.name.startsWith('.tmp-')),
+    8,
+    async (d) => ({ name: d.name, bytes: await du(d.path) }),
+  );
 }
 
 /**

@@ -109,7 +109,7 @@ export async function treeBytes(path: string): Promise<number> {
     for (const e of await readdir(path).catch(() => [])) total += await treeBytes(`${path}/${e}`);
     return total;
   }
-  const dir = await openDir(Buffer.from(path));
+  const dir = await openDir(Buffer.from(path)).catch(() => undefined); // EMFILE, EACCES: not counted rather than failing a cleanup
   if (!dir) return 0;
   try {
     return await bytesUnder(dir.fd);
@@ -128,7 +128,7 @@ async function bytesUnder(dirFd: number): Promise<number> {
       total += info.size;
       continue;
     }
-    const sub = await openDir(path);
+    const sub = await openDir(path).catch(() => undefined);
     if (!sub) continue;
     try {
       total += await bytesUnder(sub.fd);
