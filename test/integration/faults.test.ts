@@ -149,7 +149,7 @@ describe('two runs at once, with a real holder', () => {
       await mkdir(join(dir, '.stackvault.lock'));
       const young = await bot(['backup', 'create', '--dir', dir, '--project', project]);
       expect(young.exitCode, String(young.stderr)).toBe(8);
-      expect(String(young.stderr)).toMatch(/Another stackvault run \(just starting: its details are not written yet\) holds the lock/);
+      expect(String(young.stderr)).toMatch(/Another stackvault run \(just starting: its details are not written yet, or the disk is full\) holds the lock/);
       expect(await ls(join(dir, '.stackvault.lock'))).toEqual([]); // left alone
       await rm(join(dir, '.stackvault.lock'), { recursive: true });
 
