@@ -43,6 +43,11 @@ export interface StopOptions {
   /** Seconds between the stop signal and Docker's kill; default the container's own timeout. */
   timeoutSeconds?: number;
   onDone?: (facts: DowntimeFacts) => void;
+  /**
+   * False for a throwaway of our own: a killed run's throwaway is removed by the next run, not
+   * started by the user, so it needs no marker (nor a writable backup directory to hold one).
+   */
+  marker?: boolean;
 }
 
 export async function writeMarker(dir: string, marker: StoppedMarker): Promise<void> {
@@ -145,7 +150,8 @@ export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined
 export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: StopOptions = {}): Promise<T> {
   // Looked up before the marker (a failure here stops nothing) and before the stop: the store serves until it is sent its stop signal.
   const timeout = options.timeoutSeconds ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
-  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
+  const marked = options.marker !== false;
+  if (marked) await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
   let stopped: Promise<Omit<DowntimeFacts, 'downtimeMs'>> | undefined;
@@ -160,7 +166,7 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
     if (stopped) Object.assign(facts, await stopped);
     await engine.start(target.id);
     facts.downtimeMs = Date.now() - began;
-    await clearMarker(dir, target.id);
+    if (marked) await clearMarker(dir, target.id);
     options.onDone?.(facts);
   }
 }

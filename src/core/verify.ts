@@ -160,7 +160,8 @@ export async function inThrowaway<T>(
       entry,
       open,
       signal,
-      withStopped: (work) => withStopped(engine, dir, { id, name, service: `${entry.name} (verify)` }, work),
+      // No marker: this throwaway is ours, and a read-only backup directory is still verified.
+      withStopped: (work) => withStopped(engine, dir, { id, name, service: `${entry.name} (verify)` }, work, { marker: false }),
       log: () => undefined,
     });
     await waitReady(engine, id, driver, signal);

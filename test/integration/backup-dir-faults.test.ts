@@ -6,6 +6,7 @@ import { timestampPart } from '../../src/core/naming.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { writeFilesBackup } from '../support/manifests.js';
+import { newProjectName, startRedis } from '../support/containers.js';
 import { mountTmpfs } from '../support/mounts.js';
 import { swapOnFirstDelete } from '../support/swap-attacker.js';
 
@@ -123,5 +124,27 @@ describe('a full or read-only backup directory', () => {
       expect(String(r.stderr)).not.toMatch(/unexpected error/);
     }
     expect((await readdir(dir)).sort()).toEqual([OLD, NEW, 'retention.json'].sort());
+  });
+
+  it('read-only: verify --deep of a real backup passes and says it was not recorded (its throwaway needs no marker there)', async () => {
+    const project = newProjectName('ro-deep');
+    const redis = await startRedis({ project });
+    try {
+      await redis.exec(['redis-cli', 'set', 'greeting', 'hello']);
+      const dir = await tempDir('ro-deep');
+      await mountTmpfs(dir, 'size=8m');
+      mounted.push(dir);
+      const c = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+      expect(c.exitCode, String(c.stderr)).toBe(0);
+      await execa('mount', ['-o', 'remount,ro', dir]);
+      const v = await bot(['backup', 'verify', 'latest', '--deep', '--dir', dir]);
+      // Before: the throwaway's stopped-container marker could not be written, and a sound backup
+      // "failed deep verification" (exit 5) because its directory was read-only.
+      expect(v.exitCode, String(v.stdout) + String(v.stderr)).toBe(0);
+      expect(String(v.stdout)).toMatch(/✅ redis: .*restored copy holds .*"keys":1/);
+      expect(String(v.stdout)).toMatch(/The result was not recorded in the manifest: .* read-only file system\./);
+    } finally {
+      await redis.stop();
+    }
   });
 });
