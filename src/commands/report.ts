@@ -21,7 +21,15 @@ export const reportCommand = defineCommand<SharedFlagValues & { out?: string }, 
     const catalog = await readCatalog(flags.dir);
     const scheduler = await schedulerStatus(flags.dir).catch(() => undefined);
     const file = resolve(flags.out ?? join(catalog.dir, 'report.html'));
-    await writeFileAtomic(file, renderReport({ dir: catalog.dir, backups: catalog.backups, scheduler, now: new Date() }), { mode: 0o600 });
+    try {
+      await writeFileAtomic(file, renderReport({ dir: catalog.dir, backups: catalog.backups, scheduler, now: new Date() }), { mode: 0o600 });
+    } catch (err) {
+      // A read-only or full backup directory is one sentence (exit 7), and where else it can go.
+      const { describeFsError, isStorageFailure } = await import('../core/backup-dir.js');
+      const { storageError } = await import('../errors.js');
+      if (isStorageFailure(err)) throw storageError(`The report cannot be written to ${file}: ${describeFsError(err)}.`, 'Write it elsewhere with --out FILE.');
+      throw err;
+    }
     return { data: { file, backups: catalog.backups.length } };
   },
   render: ({ file, backups }, io) => io.say(`Report of ${backups} backups written to ${file} (open it in any browser; it needs no network).`),

@@ -123,6 +123,9 @@ describe('a full or read-only backup directory', () => {
       expect(String(r.stderr)).toMatch(/^stackvault: The lock on the backup directory .* cannot be taken: read-only file system\.$/m);
       expect(String(r.stderr)).not.toMatch(/unexpected error/);
     }
+    const report = await bot(['backup', 'report', '--dir', dir]);
+    expect(report.exitCode, String(report.stderr)).toBe(7);
+    expect(String(report.stderr)).toMatch(/^stackvault: The report cannot be written to .*report\.html: read-only file system\.\n {2}hint: Write it elsewhere with --out FILE\.$/m);
     expect((await readdir(dir)).sort()).toEqual([OLD, NEW, 'retention.json'].sort());
   });
 
