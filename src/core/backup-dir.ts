@@ -1,4 +1,4 @@
-import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
+import { access, constants, mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { storageError } from '../errors.js';
 
@@ -34,10 +34,6 @@ export async function existingBackupDir(dir: string): Promise<string> {
     throw storageError(`The backup directory ${path} does not exist.`, 'Create a backup first, or point --dir / BACKUP_DIR at your backups.');
   }
   return path;
-}
-
-export async function directoryNames(dir: string): Promise<string[]> {
-  return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
 }
 
 export function describeFsError(err: unknown): string {

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type ContainerDetails, inspectIfPresent, withSecrets, withSignal, type DockerEngine } from '../docker/engine.js';
@@ -11,7 +11,7 @@ import { TarChecker } from '../util/tar-stream.js';
 import { checkRecipient } from '../util/age.js';
 import { fsyncPath } from '../util/fsync.js';
 import { COMPRESSION_EXTENSION, writeArtifact, type Compression } from './artifact.js';
-import { describeFsError, directoryNames, ensureBackupDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
+import { describeFsError, ensureBackupDir, isStorageFailure, TMP_PREFIX } from './backup-dir.js';
 import { renderBackupInfo } from './backup-info.js';
 import { ConsistencyWindow, consistentByPolicy, semaphore, type WindowSlot, writersOf } from './consistency.js';
 import { discover, type DiscoveryOptions } from './discovery.js';
@@ -102,7 +102,11 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
     throw new StackvaultError(`Two services would be named '${keys[clash]}' in the manifest (containers ${twins.join(', ')}), so nothing was backed up.`, ExitCode.failure);
   }
   const createdAt = now();
-  const id = newBackupId(options.prefix, createdAt, new Set(await directoryNames(dir)));
+  // Every name is taken, not only directories: a file or symlink of the id's name (planted, or
+  // a backup moved away and linked back) made the final rename fail after all the work; a
+  // leftover `.tmp-<id>` of a run killed in this second made its mkdir fail.
+  const names = await readdir(dir);
+  const id = newBackupId(options.prefix, createdAt, new Set([...names, ...names.filter((n) => n.startsWith(TMP_PREFIX)).map((n) => n.slice(TMP_PREFIX.length))]));
   const tmp = join(dir, `${TMP_PREFIX}${id}`);
   await mkdir(tmp, { mode: 0o700 });
   try {

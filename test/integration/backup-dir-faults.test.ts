@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -129,7 +130,7 @@ describe('a full or read-only backup directory', () => {
     expect((await readdir(dir)).sort()).toEqual([OLD, NEW, 'retention.json'].sort());
   });
 
-  it('read-only: verify --deep of a real backup passes and says it was not recorded (its throwaway needs no marker there)', async () => {
+  it('a real backup: its name taken by a file or symlink gets the next free one; read-only, verify --deep passes and says it was not recorded', async () => {
     const project = newProjectName('ro-deep');
     const redis = await startRedis({ project });
     try {
@@ -139,6 +140,16 @@ describe('a full or read-only backup directory', () => {
       mounted.push(dir);
       const c = await bot(['backup', 'create', '--project', project, '--dir', dir]);
       expect(c.exitCode, String(c.stderr)).toBe(0);
+      // The next backup's name is taken by what is no directory: files and a symlink for every
+      // second of the next three minutes. Before, the final rename failed after all the work.
+      const from = Math.floor(Date.now() / 1000) * 1000;
+      for (let s = 0; s < 180; s++) {
+        const taken = join(dir, `stackvault_backup_${timestampPart(new Date(from + s * 1000))}`);
+        if (!existsSync(taken)) await (s % 2 ? writeFile(taken, '') : symlink('/nonexistent', taken)); // the first backup's own second is taken already
+      }
+      const again = await bot(['backup', 'create', '--project', project, '--dir', dir, '--json']);
+      expect(again.exitCode, String(again.stderr)).toBe(0);
+      expect((JSON.parse(String(again.stdout)) as { id: string }).id).toMatch(/^stackvault_backup_\d{8}_\d{6}_2$/);
       await execa('mount', ['-o', 'remount,ro', dir]);
       const v = await bot(['backup', 'verify', 'latest', '--deep', '--dir', dir]);
       // Before: the throwaway's stopped-container marker could not be written, and a sound backup
