@@ -195,11 +195,19 @@ function removeLockDir(path: string): void {
  * at exit only when the owner file is still ours, so a lock that replaced ours is left alone.
  */
 function lockFs(token: string, guard: { releasing: boolean }) {
+  // Synchronous (it also runs at process exit), so never through a symlink and never on a FIFO
+  // planted as the owner file: a blocking read there hung the run at its very end, for good.
   const ours = (path: string) => {
+    let fd: number | undefined;
     try {
-      return (JSON.parse(fs.readFileSync(join(path, OWNER_FILE), 'utf8')) as LockInfo).token === token;
+      fd = fs.openSync(join(path, OWNER_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      const info = fs.fstatSync(fd);
+      if (!info.isFile() || info.size > 1 << 16) return false;
+      return (JSON.parse(fs.readFileSync(fd, 'utf8')) as LockInfo).token === token;
     } catch {
       return false;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
     }
   };
   return {

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { acquireLock, LOCK_FILE } from '../../src/core/lock.js';
 
@@ -66,6 +67,22 @@ describe('the lock on a backup directory (proper-lockfile)', () => {
     await writeFile(join(dir, LOCK_FILE, 'owner.json'), theirs);
     await release();
     expect(await readFile(join(dir, LOCK_FILE, 'owner.json'), 'utf8')).toBe(theirs);
+  });
+
+  it('release reads the owner file without blocking: a FIFO planted in its place does not hang the run', async () => {
+    const dir = await newDir();
+    const release = await acquireLock(dir, 'backup create');
+    const owner = join(dir, LOCK_FILE, 'owner.json');
+    await rm(owner);
+    execFileSync('mkfifo', [owner]);
+    // Before, release read it with a blocking read on the event loop; a writer started here opens it
+    // after 3 s (and so ends that read), so the old code failed this test instead of hanging it.
+    const writer = spawn('sh', ['-c', 'sleep 3; echo "{}" > "$1"', 'sh', owner], { stdio: 'ignore' });
+    const started = Date.now();
+    await release();
+    expect(Date.now() - started).toBeLessThan(1500);
+    writer.kill();
+    await rm(join(dir, LOCK_FILE), { recursive: true });
   });
 
   it('waits for a holder that finishes', async () => {
