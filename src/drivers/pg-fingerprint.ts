@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
 import { type Fingerprint, type ItemHasher, MultisetDigest, methodVersions } from './fingerprint.js';
-import { PsqlLexer } from './psql-lexer.js';
+import { PsqlLexer, StatementHolder } from './psql-lexer.js';
 
 /**
  * PostgreSQL content fingerprints, computed on both sides without the replay path:
@@ -31,8 +31,6 @@ const QUOTED = '"(?:[^"]|"")*"';
 const COPY_HEADER = new RegExp(`^COPY (${QUOTED}\\.${QUOTED}) +(?:(\\(.*\\)) +)?FROM stdin;$`, 's');
 /** The statements read whole when a quoted name or string puts them over several lines. */
 const HELD = /^(?:COPY |SELECT pg_catalog\.setval\(|CREATE ROLE |CREATE DATABASE )/;
-/** The most a statement is held over lines (pg_dump's longest COPY header is about 210 KB). */
-const HELD_MAX = 1 << 20;
 const SETVAL = /^SELECT pg_catalog\.setval\('((?:[^']|'')*)', (-?\d+), (true|false)\);$/;
 const LO_CREATE = /^SELECT pg_catalog\.lo_create\('(\d+)'\);$/;
 const LO_OPEN = /^SELECT pg_catalog\.lo_open\('(\d+)', \d+\);$/;
@@ -169,12 +167,14 @@ export class PgDumpFingerprinter {
   private inCopy = false;
   private line: Buffer[] = [];
   private lineBytes = 0;
-  /** The lines so far of a statement (HELD) that a line break in a quoted name or string puts over several lines. */
-  private held: string[] | undefined;
-  private heldBytes = 0;
   private largeObject: Hash | undefined;
   private readonly largeObjects = new Map<string, Hash>();
   private readonly lexer = new PsqlLexer();
+  /**
+   * A statement (HELD) that a line break in a quoted name or string puts over several lines, read
+   * joined as psql sends it; one longer than any pg_dump writes is read as it is (no statement of ours).
+   */
+  private readonly holder = new StatementHolder<undefined>(this.lexer, { starts: HELD, within: 'quoted-text' });
   private readonly copy = new CopyRows((text) => {
     if (text === '\\.' || text === '\\.\r') {
       this.inCopy = false;
@@ -216,7 +216,7 @@ export class PgDumpFingerprinter {
       this.line = [];
       this.lineBytes = 0;
     }
-    this.held = undefined; // the dump ended inside a quoted name or string: no statement of ours
+    this.holder.end(); // the dump ended inside a quoted name or string: no statement of ours
     return toFingerprint(this.acc);
   }
 
@@ -227,19 +227,11 @@ export class PgDumpFingerprinter {
     if (line === PG_DUMP_END) this.complete = true;
     const facts = this.lexer.line(line);
     // A statement we read whose names or strings hold line breaks is read joined, as psql sends it.
-    const goesOn = facts.statementEnds.length === 0 && this.lexer.inQuotedText;
-    let text = line;
-    let atStart = facts.startsStatement;
-    if (this.held || (atStart && goesOn && HELD.test(line))) {
-      this.held ??= [];
-      this.held.push(line);
-      this.heldBytes += line.length + 1;
-      if (goesOn && this.heldBytes <= HELD_MAX) return;
-      text = this.held.join('\n');
-      atStart = true; // its first line began where psql starts a statement
-      this.held = undefined;
-      this.heldBytes = 0;
-    }
+    const statement = this.holder.line(line, facts, undefined, line.length + 1);
+    if (!statement) return;
+    const { goesOn } = statement;
+    const text = statement.held ? statement.texts.join('\n') : line;
+    const atStart = statement.held || facts.startsStatement; // a held statement's first line began where psql starts one
     // Where psql would see a COPY (not a line that looks like one inside a quoted body), as one
     // whole statement (the restore's filter reads it so, pg-restore-filter.ts).
     const whole = atStart && !goesOn && facts.statementEnds.length === 1 && facts.statementEnds[0] === line.length - 1;

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { atLeastPatchInSeries, type FirstFixedPatch, firstFixedReleases } from '../util/version-series.js';
-import { type Doubt, type LineFacts, PsqlLexer } from './psql-lexer.js';
+import { type Doubt, HELD_MAX, type LineFacts, PsqlLexer, StatementHolder } from './psql-lexer.js';
 
 const NEWLINE = 0x0a;
 const COPY_END = Buffer.from('\\.');
@@ -67,8 +67,6 @@ const PG_DUMP_COPY = new RegExp(`^COPY ${NAME}\\.${NAME} (?:\\(${NAME}(?:, ${NAM
 
 /** The statements read whole when a quoted name puts them over several lines: COPY headers and the roles the dump creates. */
 const HELD = /^(?:COPY|CREATE ROLE) /;
-/** The most a statement is held over lines: pg_dump's longest COPY header (1600 columns named by 63 quotes each) is about 210 KB. */
-const HELD_MAX = 1 << 20;
 
 const DOUBTS: Record<Doubt, string> = {
   cr: 'a carriage return outside quotes',
@@ -110,8 +108,11 @@ export class PgRestoreFilter extends Transform {
   private readonly restrictKey: string | undefined;
   /** Unguarded: the client encoding the dump set last (SQL_ASCII, which converts nothing, until it sets one). */
   private encoding = 'SQL_ASCII';
-  /** The lines so far of a statement (HELD) that a line break in a quoted name puts over several lines. */
-  private heldStatement: { lines: Buffer[]; texts: string[]; bytes: number; stdin: boolean } | undefined;
+  /**
+   * A statement (HELD) that a line break in a quoted name puts over several lines: nothing of it
+   * reaches psql until psql's statement ends. Each line is kept with whether it names STDIN.
+   */
+  private readonly holder: StatementHolder<{ line: Buffer; stdin: boolean }>;
 
   constructor(
     private readonly superuser: string,
@@ -121,6 +122,11 @@ export class PgRestoreFilter extends Transform {
     super();
     this.restrictKey = psql.restrictKey;
     this.lexer = new PsqlLexer({ beginBlocks: psql.major >= 14 });
+    this.holder = new StatementHolder(this.lexer, {
+      starts: HELD,
+      within: 'quoted-name',
+      tooLong: () => new Error(`the dump holds a statement of more than ${HELD_MAX / (1 << 20)} MiB whose line breaks are inside a quoted name, which pg_dump never writes; refusing to run it`),
+    });
     if (this.restrictKey !== undefined && !/^[A-Za-z0-9]{16,}$/.test(this.restrictKey)) throw new Error('a restrict key is 16 or more letters and digits');
     // Before the dump's first byte: psql's guard, or the encoding psql reads the dump in.
     this.push(Buffer.from(this.guarded ? `\\restrict ${this.restrictKey}\n` : this.reassert()));
@@ -168,7 +174,8 @@ export class PgRestoreFilter extends Transform {
     try {
       const out: Buffer[] = [];
       if (this.heldBytes > 0 || this.held.length > 0) this.complete(Buffer.alloc(0), out);
-      if (this.heldStatement) out.push(this.release(false)); // the dump ended inside a quoted name
+      const rest = this.holder.end();
+      if (rest) out.push(this.release(rest.kept, rest.texts, false)); // the dump ended inside a quoted name
       cb(null, out.length ? Buffer.concat(out) : undefined);
     } catch (err) {
       cb(err as Error);
@@ -234,7 +241,9 @@ export class PgRestoreFilter extends Transform {
     const text = body.toString('latin1');
     const facts = this.lexer.line(text);
     this.refuseForeign(text, facts);
-    if (this.heldStatement || this.holds(text, facts)) return this.heldLine(text, line, facts);
+    const statement = this.holder.line(text, facts, { line, stdin: facts.stdin }, line.length);
+    if (!statement) return undefined; // psql's statement goes on: held
+    if (statement.held) return this.heldLines(statement.texts, statement.kept, facts);
     if (facts.backslashAt === 0) return this.command(text, line);
     // A line is rewritten, or read as a COPY header or a setting, only if it is one whole statement where psql starts one.
     const whole = facts.startsStatement && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
@@ -261,46 +270,27 @@ export class PgRestoreFilter extends Transform {
   }
 
   /**
-   * Where a statement we read (HELD) starts whose line ends inside a quoted name: psql reads on
-   * (the line break is part of the name) and sends the statement only at its `;`.
+   * A statement over several lines, held until psql's statement ended, read whole. It is a COPY
+   * header, whose data follows, only if every line break was inside a quoted name, the last
+   * line's one `;` ends it and the whole is pg_dump's header; else the lines go on as any others
+   * (rewritten as one if whole), and STDIN in them is refused.
    */
-  private holds(text: string, facts: LineFacts): boolean {
-    return facts.startsStatement && facts.statementEnds.length === 0 && this.lexer.inQuotedIdentifier && HELD.test(text);
-  }
-
-  /**
-   * A line of a statement over several lines: held (nothing of it reaches psql) until psql's
-   * statement ends, then read whole. It is a COPY header, whose data follows, only if every line
-   * break was inside a quoted name, the last line's one `;` ends it and the whole is pg_dump's
-   * header; else the lines go on as any others (rewritten as one if whole), and unguarded, STDIN
-   * in them is refused.
-   */
-  private heldLine(text: string, line: Buffer, facts: LineFacts): Buffer | undefined {
-    const h = (this.heldStatement ??= { lines: [], texts: [], bytes: 0, stdin: false });
-    h.lines.push(line);
-    h.texts.push(text);
-    h.bytes += line.length;
-    h.stdin ||= facts.stdin;
-    const goesOn = facts.statementEnds.length === 0 && this.lexer.inQuotedIdentifier;
-    if (goesOn && h.bytes > HELD_MAX)
-      throw new Error(`the dump holds a statement of more than ${HELD_MAX / (1 << 20)} MiB whose line breaks are inside a quoted name, which pg_dump never writes; refusing to run it`);
-    if (goesOn) return undefined;
-    const whole = !goesOn && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
-    const joined = h.texts.join('\n');
+  private heldLines(texts: string[], kept: Array<{ line: Buffer; stdin: boolean }>, facts: LineFacts): Buffer | undefined {
+    const last = texts.at(-1)!;
+    const whole = facts.statementEnds.length === 1 && facts.statementEnds[0] === last.length - 1;
+    const joined = texts.join('\n');
     const copyHeader = whole && PG_DUMP_COPY.test(joined);
-    const all = this.release(copyHeader);
+    const all = this.release(kept, texts, copyHeader);
     if (copyHeader) return all;
-    const out = whole ? this.rewrite(joined, all, line.at(-1) === NEWLINE ? 1 : 0) : all;
+    const out = whole ? this.rewrite(joined, all, kept.at(-1)!.line.at(-1) === NEWLINE ? 1 : 0) : all;
     return out && facts.statementEnds.length > 0 ? this.afterStatement(out) : out;
   }
 
   /** The held lines, as a COPY header or not. */
-  private release(copyHeader: boolean): Buffer {
-    const h = this.heldStatement!;
-    this.heldStatement = undefined;
-    if (h.stdin && !copyHeader) throw stdinOutside(h.texts.join('\n'));
+  private release(kept: Array<{ line: Buffer; stdin: boolean }>, texts: string[], copyHeader: boolean): Buffer {
+    if (!copyHeader && kept.some((k) => k.stdin)) throw stdinOutside(texts.join('\n'));
     if (copyHeader) this.inCopy = true;
-    return h.lines.length === 1 ? h.lines[0]! : Buffer.concat(h.lines, h.bytes);
+    return kept.length === 1 ? kept[0]!.line : Buffer.concat(kept.map((k) => k.line));
   }
 
   /** The roles section's own superuser lines dropped, DROP DATABASE forced; else the line itself. */
