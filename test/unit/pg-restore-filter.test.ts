@@ -35,6 +35,9 @@ async function passed(input: Buffer, cuts: number[]): Promise<Buffer> {
   return Buffer.from(out, 'latin1');
 }
 
+/** A role name's UTF-8 bytes through latin1, as the filter records it. */
+const bytesOf = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+
 const every = (n: number, len: number) => Array.from({ length: Math.ceil(len / n) }, (_, i) => i * n);
 
 /** The output in both modes, without the lines the filter adds (the same in both, or the test fails). */
@@ -78,13 +81,20 @@ describe('PgRestoreFilter', () => {
     expect(lines).toContain('ALTER ROLE "botadmin" WITH SUPERUSER;');
     expect(lines).toContain('DROP DATABASE IF EXISTS "bot" WITH (FORCE);');
     expect(lines).toContain('DROP DATABASE "postgres" WITH (FORCE);');
-    expect(roles).toEqual(['Jürgen', 'botadmin', 'reporter', 'we"ird']);
+    expect(roles).toEqual([bytesOf('Jürgen'), 'botadmin', 'reporter', 'we"ird']);
   });
 
   it('recognises a non-ASCII superuser by its UTF-8 bytes', async () => {
     const { out, roles } = await filter('DROP ROLE IF EXISTS "Jürgen";\nCREATE ROLE "Jürgen";\nCREATE ROLE "x";\n', 'Jürgen');
     expect(out).toBe('CREATE ROLE "x";\n');
-    expect(roles).toEqual(['Jürgen', 'x']);
+    expect(roles).toEqual([bytesOf('Jürgen'), 'x'].sort());
+  });
+
+  it("records roles as the dump's bytes, so two roles that text would show alike stay two, and one not UTF-8 stays itself", async () => {
+    // A SQL_ASCII or LATIN1 session names a role in its own bytes: 0xE9 alone is not UTF-8, and
+    // the same é in UTF-8 is another role. The restore drops every role not recorded here.
+    const input = Buffer.concat([Buffer.from('CREATE ROLE "caf'), Buffer.from([0xe9]), Buffer.from('";\nCREATE ROLE "café";\n\\connect template1\n')]);
+    for (const psql of [GUARDED, UNGUARDED]) expect((await run(input, [20], 'botadmin', true, psql)).roles).toEqual(['caf\u00e9', bytesOf('café')].sort());
   });
 
   it('passes COPY data and everything after the roles section through untouched', async () => {
