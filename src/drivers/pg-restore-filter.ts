@@ -60,8 +60,11 @@ const PG_DUMP_COPY = new RegExp(`^COPY ${NAME}\\.${NAME} (?:\\(${NAME}(?:, ${NAM
 /** Statements that name a database (and its owner) which pg_dump --create runs in another database's session. */
 const DATABASE_DDL = /^(?:CREATE|ALTER) DATABASE /;
 
-/** The statements read whole when a quoted name puts them over several lines: COPY headers and the roles the dump creates. */
-const HELD = /^(?:COPY|CREATE ROLE) /;
+/**
+ * The statements read whole when a quoted name puts them over several lines: COPY headers, the
+ * roles the dump creates, and ALTER DATABASE (its owner's name may hold a line break; run as bytes).
+ */
+const HELD = /^(?:COPY|CREATE ROLE|ALTER DATABASE) /;
 
 const DOUBTS: Record<Doubt, string> = {
   cr: 'a carriage return outside quotes',

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Readable, Writable } from 'node:stream';
 import { pipeline, finished as streamFinished } from 'node:stream/promises';
@@ -201,12 +202,12 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     });
     if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${errorLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);
 
-    const roles = await names(q, 'postgres', 'rolname', "pg_roles WHERE rolname !~ '^pg_'");
-    const extra = roles.filter((r) => !filter.roles.has(r) && r !== nameBytes(user));
+    const roles = await rows(q, 'postgres', `SELECT oid, ${hexOf('rolname')} FROM pg_roles WHERE rolname !~ '^pg_'`);
+    const extra = roles.map(([oid, hex]) => ({ oid: oid!, name: fromHex(hex!) })).filter((r) => !filter.roles.has(r.name) && r.name !== nameBytes(user));
     if (extra.length) {
-      const dbs = await names(q, 'postgres', 'datname', 'pg_database WHERE datallowconn');
-      for (const db of dbs) await q(db, `DROP OWNED BY ${extra.map(quoteIdent).join(', ')}`);
-      for (const role of extra) await q('postgres', `DROP ROLE ${quoteIdent(role)}`);
+      const dbs = await rows(q, 'postgres', `SELECT ${hexOf('datname')}, pg_encoding_to_char(encoding) FROM pg_database WHERE datallowconn`);
+      for (const [hex, encoding] of dbs) await q(fromHex(hex!), dropRoles('DROP OWNED BY', extra, encoding!));
+      await q('postgres', dropRoles('DROP ROLE', extra, dbs.find(([hex]) => fromHex(hex!) === 'postgres')?.[1] ?? 'UTF8'));
     }
   },
 
@@ -428,16 +429,33 @@ async function names(q: (db: string, query: string) => Promise<string>, db: stri
 }
 
 /**
+ * `DROP OWNED BY` or `DROP ROLE` of these roles, in a database of this encoding. A role's name
+ * is the bytes of the session that made it: one made in a SQL_ASCII or LATIN1 database need not
+ * be UTF-8, and a UTF8 database refuses such bytes in any statement. There the server names the
+ * roles itself, by oid (PL/pgSQL, in every database unless someone dropped it).
+ */
+function dropRoles(what: 'DROP OWNED BY' | 'DROP ROLE', roles: Array<{ oid: string; name: string }>, encoding: string): string {
+  if (encoding !== 'UTF8' || roles.every((r) => isUtf8(Buffer.from(r.name, 'latin1')))) return `${what} ${roles.map((r) => quoteIdent(r.name)).join(', ')}`;
+  const oids = roles.map((r) => Number(r.oid)).join(', ');
+  return `DO $$BEGIN EXECUTE (SELECT '${what} ' || string_agg(quote_ident(rolname), ', ') FROM pg_roles WHERE oid IN (${oids})); END$$`;
+}
+
+/** The rows of a query that selects only hexOf columns and plain ASCII ones (fields split at `|`, rows at line breaks). */
+async function rows(q: (db: string, query: string) => Promise<string>, db: string, query: string): Promise<string[][]> {
+  return (await q(db, query))
+    .split('\n')
+    .filter(Boolean)
+    .map((row) => row.split('|'));
+}
+
+/**
  * The databases a backup records (the ones pg_dumpall dumps and some it does not) as text
  * (shownName), and the encoding of `postgres` (one query: a backup waits for each).
  */
 async function recordedDatabases(q: (db: string, query: string) => Promise<string>): Promise<{ databases: string[]; encoding?: string }> {
-  const rows = (await q('postgres', `SELECT ${hexOf('datname')}, CASE WHEN datname = 'postgres' THEN pg_encoding_to_char(encoding) END FROM pg_database WHERE datallowconn ORDER BY datname`))
-    .split('\n')
-    .filter(Boolean)
-    .map((row) => row.split('|'));
-  const encoding = rows.find(([, e]) => e)?.[1];
-  return { databases: rows.map(([hex]) => shownName(fromHex(hex!))), encoding: encoding && /^[A-Z0-9_]+$/.test(encoding) ? encoding : undefined };
+  const found = await rows(q, 'postgres', `SELECT ${hexOf('datname')}, CASE WHEN datname = 'postgres' THEN pg_encoding_to_char(encoding) END FROM pg_database WHERE datallowconn ORDER BY datname`);
+  const encoding = found.find(([, e]) => e)?.[1];
+  return { databases: found.map(([hex]) => shownName(fromHex(hex!))), encoding: encoding && /^[A-Z0-9_]+$/.test(encoding) ? encoding : undefined };
 }
 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';

@@ -489,9 +489,9 @@ export interface HeldLines<T> {
  * finds where a statement's text begins and ends, and decides nothing of its own there. Whether
  * a line starts a statement, and whether the statement goes on past the line, are the facts of
  * the lexer, which both already share for every line; which statements are held is each
- * reader's own rule (the filter holds COPY and CREATE ROLE, the fingerprinter also setval and
- * CREATE DATABASE, and reads a string as well as a name over lines), and each reads the joined
- * statement with its own patterns. A fault here that loses or moves a line makes the
+ * reader's own rule (the filter holds COPY, CREATE ROLE and ALTER DATABASE, the fingerprinter
+ * COPY, CREATE ROLE, setval and CREATE DATABASE, and reads a string as well as a name over
+ * lines), and each reads the joined statement with its own patterns. A fault here that loses or moves a line makes the
  * fingerprint differ from what psql replayed, which the check reports. What sharing cannot
  * catch is what sharing the lexer already cannot: a misreading common to both readers where the
  * restore acts on its own reading, the roles it drops as not created by the dump.
