@@ -137,7 +137,7 @@ describe('PostgreSQL 17: names holding \\x1e, \\x1f, line breaks, tabs, backslas
     const { dir, manifest } = await backup(project, 'pgnames-sep');
     const fp = manifest.services[0]!.fingerprint!;
     expect(fp.parts[PART]?.startsWith(`(${['id', ...COLUMNS].map(q).join(', ')}) n=2 `)).toBe(true);
-    expect(fp.parts[`${DB}/table "public"."x\x1f"`]).toMatch(/^\("\x1e"\) n=3 /);
+    expect(fp.parts[`${DB}/table "public"."x\x1f"`]?.startsWith(`("\x1e") n=3 `)).toBe(true);
     expect(fp.parts[`bot/sequence ${q(SCHEMA)}."q\x1e\x1f"`]).toBe('7 t');
     expect(JSON.parse(fp.parts.roles!)).toContain(ROLE);
     expect(JSON.parse(fp.parts.databases!)).toContain(DB);
