@@ -167,7 +167,11 @@ describe('PgRestoreFilter properties', () => {
     .filter((b) => !/^(DROP|CREATE|COPY)|program/i.test(b.toString('latin1')))
     .map((b): Pair[] => [[L(b), L(b)]]);
   const dropDb = fc.constantFrom('"bot"', '"we""ird db"', 'plain').map((n): Pair[] => [[L(`DROP DATABASE IF EXISTS ${n};`), L(`DROP DATABASE IF EXISTS ${n} WITH (FORCE);`)]]);
-  const body = fc.array(fc.oneof(plain, copyBlock, dropDb), { maxLength: 12 });
+  // Run in SQL_ASCII (the filter's SET lines around them are left out of the comparison): their bytes as they came.
+  const databaseDdl = fc
+    .constantFrom('CREATE DATABASE "caf\xe9" WITH TEMPLATE = template0 ENCODING = \'LATIN1\';', 'ALTER DATABASE "caf\xc3\xa9" OWNER TO "r\xe9";')
+    .map((line): Pair[] => [[L(line), L(line)]]);
+  const body = fc.array(fc.oneof(plain, copyBlock, dropDb, databaseDdl), { maxLength: 12 });
 
   const dump = fc.tuple(fc.boolean(), body, body).map(([ownRole, roles, dbs]) => {
     const pairs: Pair[] = [];
@@ -250,6 +254,46 @@ describe('PgRestoreFilter reads lines as psql does (quotes, comments, commands a
 
   it('ends COPY data at \\. followed by a carriage return, as psql does', async () => {
     await expect(filter('\\connect "a"\nCOPY "s"."t" ("v") FROM stdin;\nrow\n\\.\r\n\\! id\n')).rejects.toThrow(/refusing/);
+  });
+});
+
+describe("PgRestoreFilter keeps a name's bytes where the server would convert or refuse them", () => {
+  // pg_dump --create of a LATIN1 database named café (its UTF-8 bytes, as a UTF8 session named
+  // it), owned by a role whose name holds é and a line break: written in LATIN1, run before the
+  // \connect, in the session of the database before it.
+  const name = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+  const section = [
+    "SET client_encoding = 'LATIN1';",
+    `CREATE DATABASE "${name('café')}" WITH TEMPLATE = template0 ENCODING = 'LATIN1' LOCALE = 'C';`,
+    `ALTER DATABASE "${name('café')}" OWNER TO "${name('rené')}`,
+    'owner";',
+    '\\encoding SQL_ASCII',
+    `\\connect -reuse-previous=on "dbname='${name('café')}'"`,
+    '',
+  ].join('\n');
+  const input = Buffer.from(`\\connect "a"\n${section}`, 'latin1');
+
+  it("runs CREATE and ALTER DATABASE in SQL_ASCII, so the server takes the names as they are, then goes back to the dump's encoding", async () => {
+    for (const psql of [GUARDED, UNGUARDED]) {
+      const out = (await run(input, [30, 61, 130], 'botadmin', true, psql)).out.toString('latin1');
+      const create = out.indexOf('CREATE DATABASE');
+      const alter = out.indexOf('ALTER DATABASE');
+      expect(out.lastIndexOf("SET client_encoding TO 'sql_ascii';\n", create)).toBe(create - "SET client_encoding TO 'sql_ascii';\n".length);
+      expect(out.lastIndexOf("SET client_encoding TO 'sql_ascii';\n", alter)).toBe(alter - "SET client_encoding TO 'sql_ascii';\n".length);
+      expect(out.slice(alter)).toMatch(/^ALTER DATABASE "[^"]*" OWNER TO "[^"]*\nowner";\nSET client_encoding TO 'latin1';\n/);
+    }
+    expect((await passed(input, [30, 61, 130])).equals(input)).toBe(true); // and nothing else of the dump changes
+  });
+
+  it('refuses bytes that are not UTF-8 in a statement the dump runs as UTF-8 (the server would stop the replay there), in both modes', async () => {
+    const bad = Buffer.from('SET client_encoding = \'UTF8\';\n-- Name: caf\xe9, a comment psql does not send\nALTER ROLE "caf\xe9" WITH LOGIN;\n', 'latin1');
+    for (const psql of [GUARDED, UNGUARDED]) await expect(run(bad, [40], 'botadmin', true, psql)).rejects.toThrow(/bytes that are not UTF-8 in a statement it runs as UTF-8/);
+    for (const encoding of ['SQL_ASCII', 'LATIN1']) {
+      const fine = Buffer.from(bad.toString('latin1').replace('UTF8', encoding), 'latin1');
+      expect((await passed(fine, [40])).equals(fine)).toBe(true);
+    }
+    const comment = Buffer.from("SET client_encoding = 'UTF8';\n-- Name: caf\xe9\nSELECT 1;\n", 'latin1');
+    expect((await passed(comment, [])).equals(comment)).toBe(true);
   });
 });
 
