@@ -56,10 +56,11 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     // is not written until they are in the output.
     await finished(tee);
     const { fingerprint, complete } = await fingerprinter.result;
-    if (!complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
+    // pg_dumpall's own error first: a dump it gave up on is cut off too, and its error says why.
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
+    if (!complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
     return { details: { superuser: user, databases, ...(encoding ? { encoding } : {}) }, ...(fingerprint ? { fingerprint } : {}), ...refusal(judge) };
   },
 

@@ -116,6 +116,20 @@ describe('PostgreSQL 17: names holding \\x1e, \\x1f, line breaks, tabs, backslas
     await psqlBytes(pg, 'postgres', 'DROP ROLE "fm\x1ex";');
   });
 
+  it('a database whose name reads as a connection string is read itself, not the database it names', async () => {
+    await psqlBytes(pg, 'postgres', 'CREATE DATABASE "dbname=postgres";');
+    try {
+      await psqlBytes(pg, 'dbname=postgres', 'CREATE TABLE t (v int); INSERT INTO t VALUES (1);');
+      const entry = { name: 'postgres' } as ServiceEntry;
+      const before = await live(entry);
+      expect(before.parts['dbname=postgres/table "public"."t"']).toMatch(/^\("v"\) n=1 /);
+      await psqlBytes(pg, 'dbname=postgres', 'UPDATE t SET v = 2;');
+      expect(firstDifference(before, await live(entry))).toMatch(/^dbname=postgres\/table "public"\."t" differs/);
+    } finally {
+      await psqlBytes(pg, 'postgres', 'DROP DATABASE "dbname=postgres";');
+    }
+  });
+
   it('back up, change, restore: the check and pg_dumpall say equal; an altered restored row is caught', async () => {
     await psqlBytes(
       pg,
@@ -268,6 +282,17 @@ describe.each([
     await restoreEqual(dir, manifest.id);
     expect(firstDifferentLine(await dumpState(pg), before)).toBe('equal');
     expect(await psqlBytes(pg, LATIN, `SELECT "\xe9" FROM "caf\xe9" ORDER BY 1;`)).toBe('na\xefve\n\xe9t\xe9');
+  });
+
+  it("a role named by bytes that are not UTF-8: the backup fails with pg_dumpall's own error, not as a dump cut off", async () => {
+    await psqlBytes(pg, 'ascii_db', 'CREATE ROLE "r\xe9";');
+    try {
+      const c = await bot(['backup', 'create', '--project', project, '--dir', await tempDir('pgnames-utf8-role')]);
+      expect(c.exitCode).toBe(1);
+      expect(String(c.stdout) + String(c.stderr)).toMatch(/pg_dumpall exited with code 1: pg_dumpall: error: query failed: ERROR: {2}invalid byte sequence for encoding "UTF8"/);
+    } finally {
+      await psqlBytes(pg, 'ascii_db', 'DROP ROLE "r\xe9";');
+    }
   });
 
   it('a database named by bytes that are not UTF-8 (from a SQL_ASCII one): the backup says a restore refuses it, which changes nothing', async () => {
