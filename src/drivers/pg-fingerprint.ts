@@ -2,7 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
 import { type Fingerprint, type ItemHasher, MultisetDigest, methodVersions } from './fingerprint.js';
-import { PsqlLexer } from './psql-lexer.js';
+import { databaseArg, fromHex, hexOf, RAW_NAMES_ENV, shownName } from './pg-names.js';
+import { PsqlLexer, StatementHolder } from './psql-lexer.js';
 
 /**
  * PostgreSQL content fingerprints, computed on both sides without the replay path:
@@ -31,8 +32,6 @@ const QUOTED = '"(?:[^"]|"")*"';
 const COPY_HEADER = new RegExp(`^COPY (${QUOTED}\\.${QUOTED}) +(?:(\\(.*\\)) +)?FROM stdin;$`, 's');
 /** The statements read whole when a quoted name or string puts them over several lines. */
 const HELD = /^(?:COPY |SELECT pg_catalog\.setval\(|CREATE ROLE |CREATE DATABASE )/;
-/** The most a statement is held over lines (pg_dump's longest COPY header is about 210 KB). */
-const HELD_MAX = 1 << 20;
 const SETVAL = /^SELECT pg_catalog\.setval\('((?:[^']|'')*)', (-?\d+), (true|false)\);$/;
 const LO_CREATE = /^SELECT pg_catalog\.lo_create\('(\d+)'\);$/;
 const LO_OPEN = /^SELECT pg_catalog\.lo_open\('(\d+)', \d+\);$/;
@@ -169,12 +168,14 @@ export class PgDumpFingerprinter {
   private inCopy = false;
   private line: Buffer[] = [];
   private lineBytes = 0;
-  /** The lines so far of a statement (HELD) that a line break in a quoted name or string puts over several lines. */
-  private held: string[] | undefined;
-  private heldBytes = 0;
   private largeObject: Hash | undefined;
   private readonly largeObjects = new Map<string, Hash>();
   private readonly lexer = new PsqlLexer();
+  /**
+   * A statement (HELD) that a line break in a quoted name or string puts over several lines, read
+   * joined as psql sends it; one longer than any pg_dump writes is read as it is (no statement of ours).
+   */
+  private readonly holder = new StatementHolder<undefined>(this.lexer, { starts: HELD, within: 'quoted-text' });
   private readonly copy = new CopyRows((text) => {
     if (text === '\\.' || text === '\\.\r') {
       this.inCopy = false;
@@ -216,7 +217,7 @@ export class PgDumpFingerprinter {
       this.line = [];
       this.lineBytes = 0;
     }
-    this.held = undefined; // the dump ended inside a quoted name or string: no statement of ours
+    this.holder.end(); // the dump ended inside a quoted name or string: no statement of ours
     return toFingerprint(this.acc);
   }
 
@@ -227,19 +228,11 @@ export class PgDumpFingerprinter {
     if (line === PG_DUMP_END) this.complete = true;
     const facts = this.lexer.line(line);
     // A statement we read whose names or strings hold line breaks is read joined, as psql sends it.
-    const goesOn = facts.statementEnds.length === 0 && this.lexer.inQuotedText;
-    let text = line;
-    let atStart = facts.startsStatement;
-    if (this.held || (atStart && goesOn && HELD.test(line))) {
-      this.held ??= [];
-      this.held.push(line);
-      this.heldBytes += line.length + 1;
-      if (goesOn && this.heldBytes <= HELD_MAX) return;
-      text = this.held.join('\n');
-      atStart = true; // its first line began where psql starts a statement
-      this.held = undefined;
-      this.heldBytes = 0;
-    }
+    const statement = this.holder.line(line, facts, undefined, line.length + 1);
+    if (!statement) return;
+    const { goesOn } = statement;
+    const text = statement.held ? statement.texts.join('\n') : line;
+    const atStart = statement.held || facts.startsStatement; // a held statement's first line began where psql starts one
     // Where psql would see a COPY (not a line that looks like one inside a quoted body), as one
     // whole statement (the restore's filter reads it so, pg-restore-filter.ts).
     const whole = atStart && !goesOn && facts.statementEnds.length === 1 && facts.statementEnds[0] === line.length - 1;
@@ -287,9 +280,6 @@ export class PgDumpFingerprinter {
   }
 }
 
-const FIELD = '\x1f';
-const RECORD = '\x1e';
-
 export interface LiveFingerprintOptions {
   engine: DockerEngine;
   containerId: string;
@@ -300,48 +290,45 @@ export interface LiveFingerprintOptions {
 
 /**
  * The fingerprint of a running server, read with psql inside the container. Each database is
- * read in its own encoding, so rows and names come out as the bytes pg_dump wrote.
+ * read in its own encoding, so rows come out as the bytes pg_dump wrote; names come as hex of
+ * their stored bytes (pg-names.ts), so every byte of a name comes back, whatever it is.
  */
 export async function livePgFingerprint(o: LiveFingerprintOptions): Promise<Fingerprint> {
   // Computed the way the backup's was, so a backup from before a method change still checks.
   const acc = newAccumulator(methodFor(o.expected));
-  const query = (db: string, sql: string, encoding?: string) => rawQuery(o, db, sql, encoding);
-  const dbRows = await query('postgres', 'SELECT datname, pg_encoding_to_char(encoding) FROM pg_database WHERE datallowconn ORDER BY 1');
+  const dbRows = await catalogQuery(o, 'postgres', `SELECT ${hexOf('datname')}, ${hexOf('pg_encoding_to_char(encoding)')} FROM pg_database WHERE datallowconn`);
   for (const [name] of dbRows) acc.databases.add(name!);
-  for (const [role] of await query('postgres', "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")) acc.roles.add(role!);
+  for (const [role] of await catalogQuery(o, 'postgres', `SELECT ${hexOf('rolname')} FROM pg_roles WHERE rolname !~ '^pg_'`)) acc.roles.add(role!);
   for (const [db, encoding] of dbRows) await readDatabase(o, acc, db!, encoding!);
   return toFingerprint(acc);
 }
 
-/** Rows of a catalog query as latin1 strings of the raw bytes (in `encoding`, the database's). */
-async function rawQuery(o: LiveFingerprintOptions, db: string, sql: string, encoding = 'UTF8'): Promise<string[][]> {
-  const chunks: Buffer[] = [];
-  const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', Buffer.from(db, 'latin1').toString('utf8'), '-v', 'ON_ERROR_STOP=1', '-AtXq', '-F', FIELD, '-R', RECORD, '-c', sql], {
-    env: { PGCLIENTENCODING: encoding },
-    stdout: new Writable({
-      write(c: Buffer, _e, cb) {
-        chunks.push(c);
-        cb();
-      },
-    }),
-  });
-  if (r.exitCode !== 0) throw new Error(`psql on ${db} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
-  const text = Buffer.concat(chunks).toString('latin1').replace(/\n$/, '');
-  return text ? text.split(RECORD).map((row) => row.split(FIELD)) : [];
+/**
+ * Rows of a catalog query that selects only hexOf columns, each field as its bytes through
+ * latin1. psql prints hex as it is, so its own separators (`|` and a line break) split
+ * nothing else; an empty field is an empty string (or NULL).
+ */
+async function catalogQuery(o: LiveFingerprintOptions, db: string, sql: string): Promise<string[][]> {
+  const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', databaseArg(db), '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', sql], { env: RAW_NAMES_ENV });
+  if (r.exitCode !== 0) throw new Error(`psql on ${shownName(db)} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  const text = r.stdout.replace(/\n$/, '');
+  if (!/^[0-9a-f|\n]*$/.test(text)) throw new Error(`psql on ${shownName(db)} printed more than the hex it was asked for: ${JSON.stringify(text.slice(0, 60))}`);
+  return text ? text.split('\n').map((row) => row.split('|').map(fromHex)) : [];
 }
 
+/** The tables to read: their qualified name, column list and an extension's filter (empty if none), quoted as pg_dump quotes them. */
 const TABLES_SQL = `
-SELECT '"' || replace(n.nspname, '"', '""') || '"."' || replace(c.relname, '"', '""') || '"',
-       coalesce((SELECT string_agg('"' || replace(a.attname, '"', '""') || '"', ', ' ORDER BY a.attnum)
-                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), ''),
-       coalesce((SELECT e.extcondition[array_position(e.extconfig, c.oid)] FROM pg_extension e WHERE c.oid = ANY (e.extconfig)), '-')
+SELECT ${hexOf(`'"' || replace(n.nspname, '"', '""') || '"."' || replace(c.relname, '"', '""') || '"'`)},
+       ${hexOf(`coalesce((SELECT string_agg('"' || replace(a.attname, '"', '""') || '"', ', ' ORDER BY a.attnum)
+                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '')`)},
+       ${hexOf(`coalesce((SELECT e.extcondition[array_position(e.extconfig, c.oid)] FROM pg_extension e WHERE c.oid = ANY (e.extconfig)), '')`)}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
   AND (NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
        OR EXISTS (SELECT 1 FROM pg_extension e WHERE c.oid = ANY (e.extconfig)))`;
 
 const SEQUENCES_SQL = `
-SELECT '"' || replace(n.nspname, '"', '""') || '"."' || replace(c.relname, '"', '""') || '"'
+SELECT ${hexOf(`'"' || replace(n.nspname, '"', '""') || '"."' || replace(c.relname, '"', '""') || '"'`)}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
@@ -357,8 +344,8 @@ function columnOrder(expected: Fingerprint | undefined, part: string, live: stri
 }
 
 async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: string, encoding: string): Promise<void> {
-  const tables = await rawQuery(o, db, TABLES_SQL, encoding);
-  const sequences = await rawQuery(o, db, SEQUENCES_SQL, encoding);
+  const tables = await catalogQuery(o, db, TABLES_SQL);
+  const sequences = await catalogQuery(o, db, SEQUENCES_SQL);
   // The script is built as bytes in the database's encoding (names are latin1 views of them).
   // pg_dump's own session settings (setup_connection): values whose text depends on them
   // (regclass names are schema-qualified under an empty search_path and quoted with
@@ -370,7 +357,7 @@ async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: str
   for (const [table, live, condition] of tables) {
     const name = partName.table(db, table!);
     const columns = columnOrder(o.expected, name, live!);
-    const where = condition && condition !== '-' ? ` ${condition}` : '';
+    const where = condition ? ` ${condition}` : '';
     script.push(`\\echo '\\\\zT ${targets.length}'`, `COPY (SELECT ${columns ? columns.slice(1, -1) : ''} FROM ONLY ${table}${where}) TO STDOUT;`);
     targets.push({ kind: 'table', name, columns, rows: new MultisetDigest(METHODS.itemHash(acc.method)) });
   }
@@ -410,11 +397,11 @@ async function readDatabase(o: LiveFingerprintOptions, acc: Accumulator, db: str
     },
   });
   out.on('error', () => undefined); // fails the exec (and so this read) through the write callback
-  const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', Buffer.from(db, 'latin1').toString('utf8'), '-v', 'ON_ERROR_STOP=1', '-qAX'], {
+  const r = await o.engine.exec(o.containerId, ['psql', '-U', o.user, '-d', databaseArg(db), '-v', 'ON_ERROR_STOP=1', '-qAX'], {
     env: { PGCLIENTENCODING: encoding, ...PG_DUMP_ENV },
     stdin: Readable.from([Buffer.from(`${script.join('\n')}\n`, 'latin1')]),
     stdout: out,
   });
-  if (r.exitCode !== 0 || !ended) throw new Error(`reading ${db} for its fingerprint failed: ${r.stderr.trim().split('\n')[0] || `psql exited ${r.exitCode}`}`);
+  if (r.exitCode !== 0 || !ended) throw new Error(`reading ${shownName(db)} for its fingerprint failed: ${r.stderr.trim().split('\n')[0] || `psql exited ${r.exitCode}`}`);
   for (const t of targets) if (t.kind === 'table') acc.tables.set(t.name, { columns: t.columns, rows: t.rows });
 }

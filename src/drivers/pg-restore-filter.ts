@@ -1,6 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { atLeastPatchInSeries, type FirstFixedPatch, firstFixedReleases } from '../util/version-series.js';
-import { type Doubt, type LineFacts, PsqlLexer } from './psql-lexer.js';
+import { type Doubt, HELD_MAX, type LineFacts, PsqlLexer, StatementHolder } from './psql-lexer.js';
 
 const NEWLINE = 0x0a;
 const COPY_END = Buffer.from('\\.');
@@ -8,15 +9,6 @@ const COPY_END_CR = Buffer.from('\\.\r');
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replaceAll('""', '"') : s);
-
-/** A role name as psql prints it: UTF-8 when the bytes are UTF-8, else byte for byte. */
-function decodeName(bytes: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return bytes.toString('latin1');
-  }
-}
 
 /** The psql that replays the dump, as far as the filter must know it. */
 export interface ReplayPsql {
@@ -65,10 +57,14 @@ const SERVER_ENCODINGS = new Set(
 const NAME = '(?:"(?:[^"]|"")*"|[a-z_][a-z0-9_]*)';
 const PG_DUMP_COPY = new RegExp(`^COPY ${NAME}\\.${NAME} (?:\\(${NAME}(?:, ${NAME})*\\))? FROM stdin;$`);
 
-/** The statements read whole when a quoted name puts them over several lines: COPY headers and the roles the dump creates. */
-const HELD = /^(?:COPY|CREATE ROLE) /;
-/** The most a statement is held over lines: pg_dump's longest COPY header (1600 columns named by 63 quotes each) is about 210 KB. */
-const HELD_MAX = 1 << 20;
+/** Statements that name a database (and its owner) which pg_dump --create runs in another database's session. */
+const DATABASE_DDL = /^(?:CREATE|ALTER) DATABASE /;
+
+/**
+ * The statements read whole when a quoted name puts them over several lines: COPY headers, the
+ * roles the dump creates, and ALTER DATABASE (its owner's name may hold a line break; run as bytes).
+ */
+const HELD = /^(?:COPY|CREATE ROLE|ALTER DATABASE) /;
 
 const DOUBTS: Record<Doubt, string> = {
   cr: 'a carriage return outside quotes',
@@ -89,7 +85,7 @@ const DOUBTS: Record<Doubt, string> = {
  * Lines are cut at the newline byte; a line is looked at (as latin1, which maps bytes 1:1) only
  * outside COPY data, and every byte it does not rewrite goes out exactly as it came in. COPY
  * data is passed through without being held, whatever the length of its lines.
- * It also records the roles the dump creates, so roles made since the backup can be removed.
+ * It also records the roles the dump creates (their bytes), so roles made since the backup can be removed.
  *
  * Without psql's guard it also refuses what psql versions or settings could read otherwise
  * (PsqlLexer's doubts), and puts psql back into the dump's client encoding and string syntax
@@ -98,6 +94,7 @@ const DOUBTS: Record<Doubt, string> = {
  * this reading.
  */
 export class PgRestoreFilter extends Transform {
+  /** The roles the dump creates, as their bytes through latin1 (as the server holds them, whatever they are). */
   readonly roles = new Set<string>();
   /** Bytes of the current line not yet decided on (only outside COPY data, or a possible `\.`). */
   private held: Buffer[] = [];
@@ -108,10 +105,13 @@ export class PgRestoreFilter extends Transform {
   private inCopy = false;
   private readonly lexer: PsqlLexer;
   private readonly restrictKey: string | undefined;
-  /** Unguarded: the client encoding the dump set last (SQL_ASCII, which converts nothing, until it sets one). */
+  /** The client encoding the dump set last (SQL_ASCII, which converts nothing, until it sets one). */
   private encoding = 'SQL_ASCII';
-  /** The lines so far of a statement (HELD) that a line break in a quoted name puts over several lines. */
-  private heldStatement: { lines: Buffer[]; texts: string[]; bytes: number; stdin: boolean } | undefined;
+  /**
+   * A statement (HELD) that a line break in a quoted name puts over several lines: nothing of it
+   * reaches psql until psql's statement ends. Each line is kept with whether it names STDIN.
+   */
+  private readonly holder: StatementHolder<{ line: Buffer; stdin: boolean }>;
 
   constructor(
     private readonly superuser: string,
@@ -121,6 +121,11 @@ export class PgRestoreFilter extends Transform {
     super();
     this.restrictKey = psql.restrictKey;
     this.lexer = new PsqlLexer({ beginBlocks: psql.major >= 14 });
+    this.holder = new StatementHolder(this.lexer, {
+      starts: HELD,
+      within: 'quoted-name',
+      tooLong: () => new Error(`the dump holds a statement of more than ${HELD_MAX / (1 << 20)} MiB whose line breaks are inside a quoted name, which pg_dump never writes; refusing to run it`),
+    });
     if (this.restrictKey !== undefined && !/^[A-Za-z0-9]{16,}$/.test(this.restrictKey)) throw new Error('a restrict key is 16 or more letters and digits');
     // Before the dump's first byte: psql's guard, or the encoding psql reads the dump in.
     this.push(Buffer.from(this.guarded ? `\\restrict ${this.restrictKey}\n` : this.reassert()));
@@ -168,7 +173,8 @@ export class PgRestoreFilter extends Transform {
     try {
       const out: Buffer[] = [];
       if (this.heldBytes > 0 || this.held.length > 0) this.complete(Buffer.alloc(0), out);
-      if (this.heldStatement) out.push(this.release(false)); // the dump ended inside a quoted name
+      const rest = this.holder.end();
+      if (rest) out.push(this.release(rest.kept, rest.texts, false)); // the dump ended inside a quoted name
       cb(null, out.length ? Buffer.concat(out) : undefined);
     } catch (err) {
       cb(err as Error);
@@ -234,7 +240,19 @@ export class PgRestoreFilter extends Transform {
     const text = body.toString('latin1');
     const facts = this.lexer.line(text);
     this.refuseForeign(text, facts);
-    if (this.heldStatement || this.holds(text, facts)) return this.heldLine(text, line, facts);
+    // In UTF8 the server refuses bytes that are not UTF-8 in what psql sends (a `--` comment
+    // between statements it does not send): a replay would stop there, after it dropped the
+    // databases, and the restore point's the same way. pg_dump writes such bytes only for a name
+    // another encoding put into a shared catalog (a role or database named in a SQL_ASCII or
+    // LATIN1 database of the cluster, owning or named in a UTF8 one), which no dump restores.
+    if (this.encoding === 'UTF8' && !(facts.startsStatement && text.startsWith('--')) && !isUtf8(body)) {
+      throw new Error(
+        `the dump holds bytes that are not UTF-8 in a statement it runs as UTF-8 (in the line ${JSON.stringify(text.slice(0, 100))}), which the server would refuse part way through the replay; refusing to run it (a role or database named in another encoding cannot be restored into a UTF-8 database)`,
+      );
+    }
+    const statement = this.holder.line(text, facts, { line, stdin: facts.stdin }, line.length);
+    if (!statement) return undefined; // psql's statement goes on: held
+    if (statement.held) return this.heldLines(statement.texts, statement.kept, facts);
     if (facts.backslashAt === 0) return this.command(text, line);
     // A line is rewritten, or read as a COPY header or a setting, only if it is one whole statement where psql starts one.
     const whole = facts.startsStatement && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
@@ -249,8 +267,8 @@ export class PgRestoreFilter extends Transform {
       return line;
     }
     const encoding = whole ? /^SET client_encoding = '([^']*)';$/.exec(text) : null;
-    if (encoding && !this.guarded) {
-      if (!SERVER_ENCODINGS.has(encoding[1]!))
+    if (encoding) {
+      if (!this.guarded && !SERVER_ENCODINGS.has(encoding[1]!))
         throw new Error(`the dump sets the client encoding ${JSON.stringify(encoding[1]!.slice(0, 40))}, in which psql would read its lines otherwise than this check; refusing to run it`);
       this.encoding = encoding[1]!;
     }
@@ -261,46 +279,27 @@ export class PgRestoreFilter extends Transform {
   }
 
   /**
-   * Where a statement we read (HELD) starts whose line ends inside a quoted name: psql reads on
-   * (the line break is part of the name) and sends the statement only at its `;`.
+   * A statement over several lines, held until psql's statement ended, read whole. It is a COPY
+   * header, whose data follows, only if every line break was inside a quoted name, the last
+   * line's one `;` ends it and the whole is pg_dump's header; else the lines go on as any others
+   * (rewritten as one if whole), and STDIN in them is refused.
    */
-  private holds(text: string, facts: LineFacts): boolean {
-    return facts.startsStatement && facts.statementEnds.length === 0 && this.lexer.inQuotedIdentifier && HELD.test(text);
-  }
-
-  /**
-   * A line of a statement over several lines: held (nothing of it reaches psql) until psql's
-   * statement ends, then read whole. It is a COPY header, whose data follows, only if every line
-   * break was inside a quoted name, the last line's one `;` ends it and the whole is pg_dump's
-   * header; else the lines go on as any others (rewritten as one if whole), and unguarded, STDIN
-   * in them is refused.
-   */
-  private heldLine(text: string, line: Buffer, facts: LineFacts): Buffer | undefined {
-    const h = (this.heldStatement ??= { lines: [], texts: [], bytes: 0, stdin: false });
-    h.lines.push(line);
-    h.texts.push(text);
-    h.bytes += line.length;
-    h.stdin ||= facts.stdin;
-    const goesOn = facts.statementEnds.length === 0 && this.lexer.inQuotedIdentifier;
-    if (goesOn && h.bytes > HELD_MAX)
-      throw new Error(`the dump holds a statement of more than ${HELD_MAX / (1 << 20)} MiB whose line breaks are inside a quoted name, which pg_dump never writes; refusing to run it`);
-    if (goesOn) return undefined;
-    const whole = !goesOn && facts.statementEnds.length === 1 && facts.statementEnds[0] === text.length - 1;
-    const joined = h.texts.join('\n');
+  private heldLines(texts: string[], kept: Array<{ line: Buffer; stdin: boolean }>, facts: LineFacts): Buffer | undefined {
+    const last = texts.at(-1)!;
+    const whole = facts.statementEnds.length === 1 && facts.statementEnds[0] === last.length - 1;
+    const joined = texts.join('\n');
     const copyHeader = whole && PG_DUMP_COPY.test(joined);
-    const all = this.release(copyHeader);
+    const all = this.release(kept, texts, copyHeader);
     if (copyHeader) return all;
-    const out = whole ? this.rewrite(joined, all, line.at(-1) === NEWLINE ? 1 : 0) : all;
+    const out = whole ? this.rewrite(joined, all, kept.at(-1)!.line.at(-1) === NEWLINE ? 1 : 0) : all;
     return out && facts.statementEnds.length > 0 ? this.afterStatement(out) : out;
   }
 
   /** The held lines, as a COPY header or not. */
-  private release(copyHeader: boolean): Buffer {
-    const h = this.heldStatement!;
-    this.heldStatement = undefined;
-    if (h.stdin && !copyHeader) throw stdinOutside(h.texts.join('\n'));
+  private release(kept: Array<{ line: Buffer; stdin: boolean }>, texts: string[], copyHeader: boolean): Buffer {
+    if (!copyHeader && kept.some((k) => k.stdin)) throw stdinOutside(texts.join('\n'));
     if (copyHeader) this.inCopy = true;
-    return h.lines.length === 1 ? h.lines[0]! : Buffer.concat(h.lines, h.bytes);
+    return kept.length === 1 ? kept[0]!.line : Buffer.concat(kept.map((k) => k.line));
   }
 
   /** The roles section's own superuser lines dropped, DROP DATABASE forced; else the line itself. */
@@ -309,17 +308,33 @@ export class PgRestoreFilter extends Transform {
       // Our own name as the dump's bytes spell it (UTF-8 bytes seen through latin1).
       const myName = Buffer.from(this.superuser, 'utf8').toString('latin1');
       if ([ident(myName), myName].some((r) => text === `DROP ROLE IF EXISTS ${r};` || text === `CREATE ROLE ${r};`)) {
-        this.roles.add(this.superuser);
+        this.roles.add(myName);
         return undefined;
       }
       const created = /^CREATE ROLE ("(?:[^"]|"")+"|\S+);$/.exec(text);
-      if (created) this.roles.add(decodeName(Buffer.from(unquote(created[1]!), 'latin1')));
+      if (created) this.roles.add(unquote(created[1]!));
     }
     if (this.forceDrop) {
       const drop = /^DROP DATABASE (IF EXISTS )?("(?:[^"]|"")+"|\S+);$/.exec(text);
       if (drop) return Buffer.from(`DROP DATABASE ${drop[1] ?? ''}${drop[2]} WITH (FORCE);${eol ? '\n' : ''}`, 'latin1');
     }
+    if (DATABASE_DDL.test(text)) return this.namesAsBytes(line, eol);
     return line;
+  }
+
+  /**
+   * A statement run with client encoding SQL_ASCII, then the dump's again: the server takes its
+   * bytes as they are (checking them against its own encoding) instead of converting them from
+   * the dump's encoding. pg_dump --create writes CREATE DATABASE and ALTER DATABASE ... OWNER TO
+   * in the new database's encoding but runs them before it connects to it, in another
+   * database's session: a LATIN1 database named café in a UTF8 cluster was created as cafÃ©,
+   * its \connect then failed, and the replay (and the restore point's, the same) stopped with
+   * the database dropped. Its name and owner are the bytes pg_dump read, which SQL_ASCII keeps.
+   */
+  private namesAsBytes(line: Buffer, eol: number): Buffer {
+    // Unguarded, afterStatement puts the dump's encoding back after every statement anyway.
+    const back = this.guarded ? `SET client_encoding TO '${this.encoding.toLowerCase()}';\n` : '';
+    return Buffer.concat([Buffer.from("SET client_encoding TO 'sql_ascii';\n"), line, Buffer.from(`${eol ? '' : '\n'}${back}`)]);
   }
 
   /** Unguarded, after a line on which psql ran a statement: psql back in the dump's encoding. */

@@ -1,5 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { pipeline as pipeStreams, Writable } from 'node:stream';
+import { pipeline as pipeStreams, Readable, Writable } from 'node:stream';
 import { pipeline, finished as streamFinished } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
 import { openSession } from '../docker/command-session.js';
@@ -12,6 +13,7 @@ import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { array, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
+import { databaseArg, fromHex, hexOf, nameBytes, RAW_NAMES_ENV, shownName } from './pg-names.js';
 import { execChecked } from './exec.js';
 import { PgRestoreFilter, psqlRestricts, quoteIdent, RESTRICT_RELEASES, type ReplayPsql } from './pg-restore-filter.js';
 
@@ -26,8 +28,12 @@ const SIGNS = {
   binaries: ['postgres', 'postmaster'],
 };
 
-/** The superuser the dump ran as (restores and throwaways use the same), and the databases it holds. */
-const DETAILS = object({ superuser: optional(string), databases: optional(array(string)) });
+/**
+ * The superuser the dump ran as (restores and throwaways use the same), the databases it holds,
+ * and the encoding of the `postgres` database, in which a replay creates the roles and drops the
+ * databases (a throwaway is made in it, so names that are not UTF-8 replay there too).
+ */
+const DETAILS = object({ superuser: optional(string), databases: optional(array(string)), encoding: optional(string) });
 
 export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
   details: DETAILS,
@@ -41,7 +47,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
 
   async backup({ engine, container, output, recordFingerprint }) {
     const user = superuser(container.env);
-    const databases = (await sql(engine, container.id, user, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
+    const { databases, encoding } = await recordedDatabases((db, query) => sql(engine, container.id, user, db, query));
     const fingerprinter = dumpTap(recordFingerprint !== false);
     const judge = await restoreJudge(engine, container.id, user);
     const tee = teeTo(output, fingerprinter.writable, judge);
@@ -50,11 +56,12 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     // is not written until they are in the output.
     await finished(tee);
     const { fingerprint, complete } = await fingerprinter.result;
-    if (!complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
+    // pg_dumpall's own error first: a dump it gave up on is cut off too, and its error says why.
     if (result.exitCode !== 0) {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
-    return { details: { superuser: user, databases }, ...(fingerprint ? { fingerprint } : {}), ...refusal(judge) };
+    if (!complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
+    return { details: { superuser: user, databases, ...(encoding ? { encoding } : {}) }, ...(fingerprint ? { fingerprint } : {}), ...refusal(judge) };
   },
 
   /**
@@ -74,10 +81,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
    */
   async prepareSnapshot({ engine, container, signal, recordFingerprint }) {
     const user = superuser(container.env);
-    const q = (query: string) => sql(engine, container.id, user, 'postgres', query);
-    const databases = (await q('SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1')).split('\n').filter(Boolean);
-    // pg_dumpall's own list and order (template1 first).
-    const dumped = (await q("SELECT datname FROM pg_database WHERE datallowconn AND datconnlimit <> -2 ORDER BY (datname <> 'template1'), datname")).split('\n').filter(Boolean);
+    const q = (db: string, query: string) => sql(engine, container.id, user, db, query);
+    const { databases, encoding } = await recordedDatabases(q);
+    // pg_dumpall's own list and order (template1 first), as the names' bytes.
+    const dumped = await names(q, 'postgres', 'datname', "pg_database WHERE datallowconn AND datconnlimit <> -2 ORDER BY (datname <> 'template1'), datname");
     const rolesBefore = await pgDumpallGlobals(engine, container.id, user);
     const sessions: PsqlSession[] = [];
     const release = () => Promise.all(sessions.map((s) => s.close())).then(() => undefined);
@@ -115,7 +122,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
         const atPoint = await databasesSeenBy(sessions[0]!);
         const added = atPoint.filter((d) => !dumped.includes(d));
         if (added.length) {
-          throw new Error(`the database ${added.map((d) => JSON.stringify(d)).join(', ')} was created while the backup got ready, so it has no snapshot at the point; run the backup again`);
+          throw new Error(`the database ${added.map((d) => JSON.stringify(shownName(d))).join(', ')} was created while the backup got ready, so it has no snapshot at the point; run the backup again`);
         }
         const globals = await (rolesAfter ??= pgDumpallGlobals(engine, container.id, user));
         const warnings = sameRoles(rolesBefore, globals)
@@ -129,15 +136,15 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
         try {
           await write(withDroppedDatabases(globals.head, dumped));
           for (const db of dumped) {
-            // A comment line, as pg_dumpall writes it; a line break in the name must not end it.
-            await write(Buffer.from(`--\n-- Database "${db.replace(/[\r\n]/g, ' ')}" dump\n--\n\n`, 'utf8'));
+            // A comment line, as pg_dumpall writes it (the name's bytes); a line break in the name must not end it.
+            await write(Buffer.from(`--\n-- Database "${db.replace(/[\r\n]/g, ' ')}" dump\n--\n\n`, 'latin1'));
             // As pg_dumpall runs it: template1 and postgres exist on any server, so they are dropped and created again.
             const create = db === 'template1' || db === 'postgres' ? ['--clean', '--create'] : ['--create'];
-            const r = await engine.exec(container.id, ['pg_dump', '-U', user, '-Fp', '--quote-all-identifiers', ...create, `--snapshot=${snapshots.get(db)!}`, '-d', db], {
+            const r = await engine.exec(container.id, ['pg_dump', '-U', user, '-Fp', '--quote-all-identifiers', ...create, `--snapshot=${snapshots.get(db)!}`, '-d', databaseArg(db)], {
               stdout: tee,
               env: PG_DUMP_ENV,
             });
-            if (r.exitCode !== 0) throw new Error(`pg_dump of ${db} exited with code ${r.exitCode}: ${firstLine(r.stderr) || 'no error output'}`);
+            if (r.exitCode !== 0) throw new Error(`pg_dump of ${shownName(db)} exited with code ${r.exitCode}: ${firstLine(r.stderr) || 'no error output'}`);
             // Dumped: its point is no longer needed. A session on template1 keeps CREATE DATABASE from copying it.
             await sessions[dumped.indexOf(db)]!.close();
           }
@@ -147,7 +154,12 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
         }
         const { fingerprint, complete } = await fingerprinter.result;
         if (!complete) throw new Error("the assembled dump lacks pg_dumpall's final line");
-        return { details: { superuser: user, databases, snapshots: dumped.length }, ...(fingerprint ? { fingerprint } : {}), ...(warnings.length ? { warnings } : {}), ...refusal(judge) };
+        return {
+          details: { superuser: user, databases, ...(encoding ? { encoding } : {}), snapshots: dumped.length },
+          ...(fingerprint ? { fingerprint } : {}),
+          ...(warnings.length ? { warnings } : {}),
+          ...refusal(judge),
+        };
       },
       release: async () => {
         await rolesAfter?.catch(() => undefined);
@@ -173,7 +185,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     }
     const q = (db: string, query: string) => sql(engine, id, user, db, query);
     const version = Number(await q('postgres', 'SHOW server_version_num'));
-    const inBackup = new Set([...(recorded(DETAILS, entry).databases ?? []), 'template0', 'template1', 'postgres']);
+    // Compared as bytes. A backup records names as text: one whose bytes are not UTF-8 was
+    // recorded with replacement characters and is not found here, so it is dropped now, which
+    // changes nothing: the dump drops and creates every database it holds.
+    const inBackup = new Set([...(recorded(DETAILS, entry).databases ?? []), 'template0', 'template1', 'postgres'].map(nameBytes));
     const current = await names(q, 'postgres', 'datname', 'pg_database');
     for (const db of current.filter((d) => !inBackup.has(d))) {
       await q('postgres', `DROP DATABASE ${quoteIdent(db)}${version >= 130000 ? ' WITH (FORCE)' : ''}`);
@@ -188,17 +203,31 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     });
     if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${errorLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);
 
-    const roles = await names(q, 'postgres', 'rolname', "pg_roles WHERE rolname !~ '^pg_'");
-    const extra = roles.filter((r) => !filter.roles.has(r) && r !== user);
+    const roles = await rows(q, 'postgres', `SELECT oid, ${hexOf('rolname')} FROM pg_roles WHERE rolname !~ '^pg_'`);
+    const extra = roles.map(([oid, hex]) => ({ oid: oid!, name: fromHex(hex!) })).filter((r) => !filter.roles.has(r.name) && r.name !== nameBytes(user));
     if (extra.length) {
-      const dbs = await names(q, 'postgres', 'datname', 'pg_database WHERE datallowconn');
-      for (const db of dbs) await q(db, `DROP OWNED BY ${extra.map(quoteIdent).join(', ')}`);
-      for (const role of extra) await q('postgres', `DROP ROLE ${quoteIdent(role)}`);
+      const dbs = await rows(q, 'postgres', `SELECT ${hexOf('datname')}, pg_encoding_to_char(encoding) FROM pg_database WHERE datallowconn`);
+      for (const [hex, encoding] of dbs) await q(fromHex(hex!), dropRoles('DROP OWNED BY', extra, encoding!));
+      await q('postgres', dropRoles('DROP ROLE', extra, dbs.find(([hex]) => fromHex(hex!) === 'postgres')?.[1] ?? 'UTF8'));
     }
   },
 
-  /** The same superuser as the backed-up server, so the dump's ownership replays as it was. */
-  throwaway: (entry) => ({ env: { POSTGRES_USER: recorded(DETAILS, entry).superuser ?? 'postgres', POSTGRES_PASSWORD: randomBytes(18).toString('base64url') } }),
+  /**
+   * The same superuser as the backed-up server, so the dump's ownership replays as it was, and
+   * made in the encoding of its `postgres` database if that is not UTF-8 (a SQL_ASCII cluster's
+   * role and database names need not be UTF-8, and a UTF-8 database refuses them). The C locale
+   * goes with every encoding; the dump creates `postgres` and `template1` again with their own.
+   */
+  throwaway: (entry) => {
+    const { superuser: user, encoding } = recorded(DETAILS, entry);
+    return {
+      env: {
+        POSTGRES_USER: user ?? 'postgres',
+        POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
+        ...(encoding && encoding !== 'UTF8' ? { POSTGRES_INITDB_ARGS: `--encoding=${encoding} --locale=C` } : {}),
+      },
+    };
+  },
 
   /** Replays the dump into a fresh server (ON_ERROR_STOP) and counts every table's rows. */
   async deepVerify(ctx) {
@@ -207,7 +236,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     const expected = (details.databases ?? []).filter((d) => !d.startsWith('template')).sort();
     return ctx.inThrowaway(postgresDriver.throwaway!(ctx.entry), async (container) => {
       const q = (db: string, query: string) => sql(ctx.engine, container.id, user, db, query);
-      const databases = (await q('postgres', 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1')).split('\n').filter(Boolean);
+      const databases = (await names(q, 'postgres', 'datname', 'pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1')).map(shownName);
       const missing = expected.filter((d) => !databases.includes(d));
       if (missing.length) throw new Error(`databases missing after the replay: ${missing.join(', ')}`);
       const expectedFp = ctx.entry.fingerprint ?? (await postgresDriver.artifactFingerprint!({ ...ctx }));
@@ -285,8 +314,8 @@ function rowCounts(fp: Fingerprint): Record<string, Record<string, number>> {
     const m = /^(.*)\/table "((?:[^"]|"")*)"\."((?:[^"]|"")*)"$/.exec(part);
     const n = /\bn=(\d+)/.exec(value);
     if (!m || !n) continue;
-    const unq = (s: string) => s.replaceAll('""', '"');
-    (rows[m[1]!] ??= {})[`${unq(m[2]!)}.${unq(m[3]!)}`] = Number(n[1]);
+    const unq = (s: string) => shownName(s.replaceAll('""', '"')); // part names are bytes
+    (rows[shownName(m[1]!)] ??= {})[`${unq(m[2]!)}.${unq(m[3]!)}`] = Number(n[1]);
   }
   return rows;
 }
@@ -301,7 +330,12 @@ interface PsqlSession {
 }
 
 function psqlSession(engine: DockerEngine, id: string, user: string, db: string, signal: AbortSignal): PsqlSession {
-  const session = openSession(engine, id, ['psql', '-U', user, '-d', db, '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { signal, label: `the psql session holding the snapshot of ${db}` });
+  // SQL_ASCII: databasesSeenBy's names come as their bytes (the session prints nothing else but ASCII).
+  const session = openSession(engine, id, ['psql', '-U', user, '-d', databaseArg(db), '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], {
+    signal,
+    env: RAW_NAMES_ENV,
+    label: `the psql session holding the snapshot of ${shownName(db)}`,
+  });
   return {
     send: (statements) => session.send(statements),
     // Only psql's short answers come out here (no data): text.
@@ -322,12 +356,10 @@ function psqlSession(engine: DockerEngine, id: string, user: string, db: string,
  * snapshot is taken, the list as of that point. Names travel as hex, so any name comes back whole.
  */
 async function databasesSeenBy(session: PsqlSession): Promise<string[]> {
-  session.send(
-    "SELECT 'stackvault:databases:' || coalesce(string_agg(encode(textsend(datname::text), 'hex'), ',' ORDER BY datname), '') FROM pg_database WHERE datallowconn AND datconnlimit <> -2;\n",
-  );
+  session.send(`SELECT 'stackvault:databases:' || coalesce(string_agg(${hexOf('datname')}, ',' ORDER BY datname), '') FROM pg_database WHERE datallowconn AND datconnlimit <> -2;\n`);
   const line = await session.line(/^stackvault:databases:[0-9a-f,]*$/);
   const hex = line.slice('stackvault:databases:'.length);
-  return hex ? hex.split(',').map((h) => Buffer.from(h, 'hex').toString('utf8')) : [];
+  return hex ? hex.split(',').map(fromHex) : [];
 }
 
 /**
@@ -362,10 +394,10 @@ async function pgDumpallGlobals(engine: DockerEngine, id: string, user: string):
   return { head: Buffer.concat([globals.subarray(0, end), Buffer.from('--\n-- Databases\n--\n\n')]), tail: globals.subarray(end) };
 }
 
-/** The globals with pg_dumpall's DROP DATABASE section where it writes it: before the roles are dropped. */
+/** The globals with pg_dumpall's DROP DATABASE section where it writes it: before the roles are dropped. `databases`: the names' bytes. */
 function withDroppedDatabases(head: Buffer, databases: string[]): Buffer {
   const drops = databases.filter((d) => !['template0', 'template1', 'postgres'].includes(d)).map((d) => `DROP DATABASE IF EXISTS ${quoteIdent(d)};\n`);
-  const section = Buffer.from(`--\n-- Drop databases (except postgres and template1)\n--\n\n${drops.join('')}\n\n`, 'utf8');
+  const section = Buffer.from(`--\n-- Drop databases (except postgres and template1)\n--\n\n${drops.join('')}\n\n`, 'latin1');
   let at = head.indexOf(Buffer.from('--\n-- Drop roles\n--\n'));
   if (at < 0) at = head.indexOf(Buffer.from('--\n-- Databases\n--\n'));
   if (head.subarray(at - 2, at).equals(Buffer.from('\n\n'))) at -= 2;
@@ -376,20 +408,55 @@ export function superuser(env: Record<string, string>): string {
   return env.POSTGRES_USER || 'postgres';
 }
 
+/**
+ * Runs a statement in a database: both are bytes through latin1 (names in them are the server's
+ * bytes, pg-names.ts). The statement goes in on psql's stdin, not its command line, which is text;
+ * in SQL_ASCII, so the server takes its bytes as they are.
+ */
 function sql(engine: DockerEngine, id: string, user: string, db: string, query: string): Promise<string> {
-  return execChecked(engine, id, ['psql', '-U', user, '-d', db, '-v', 'ON_ERROR_STOP=1', '-AtXq', '-c', query], `psql on ${db}`);
+  return execChecked(engine, id, ['psql', '-U', user, '-d', databaseArg(db), '-v', 'ON_ERROR_STOP=1', '-AtXq'], `psql on ${shownName(db)}`, {
+    env: RAW_NAMES_ENV,
+    stdin: Readable.from([Buffer.from(`${query};\n`, 'latin1')]),
+  });
 }
 
 /**
- * The names a catalog query lists (`SELECT column FROM from`), as psql prints them: a name may
- * hold a line break, so each comes as the hex of the bytes psql would print, one a line.
+ * The names a catalog query lists (`SELECT column FROM from`), as the bytes the server holds
+ * (through latin1): each comes as hex, one a line, whatever bytes it holds.
  */
 async function names(q: (db: string, query: string) => Promise<string>, db: string, column: string, from: string): Promise<string[]> {
-  const hex = await q(db, `SELECT encode(convert_to(${column}::text, pg_client_encoding()), 'hex') FROM ${from}`);
-  return hex
+  const hex = await q(db, `SELECT ${hexOf(column)} FROM ${from}`);
+  return hex.split('\n').filter(Boolean).map(fromHex);
+}
+
+/**
+ * `DROP OWNED BY` or `DROP ROLE` of these roles, in a database of this encoding. A role's name
+ * is the bytes of the session that made it: one made in a SQL_ASCII or LATIN1 database need not
+ * be UTF-8, and a UTF8 database refuses such bytes in any statement. There the server names the
+ * roles itself, by oid (PL/pgSQL, in every database unless someone dropped it).
+ */
+function dropRoles(what: 'DROP OWNED BY' | 'DROP ROLE', roles: Array<{ oid: string; name: string }>, encoding: string): string {
+  if (encoding !== 'UTF8' || roles.every((r) => isUtf8(Buffer.from(r.name, 'latin1')))) return `${what} ${roles.map((r) => quoteIdent(r.name)).join(', ')}`;
+  const oids = roles.map((r) => Number(r.oid)).join(', ');
+  return `DO $$BEGIN EXECUTE (SELECT '${what} ' || string_agg(quote_ident(rolname), ', ') FROM pg_roles WHERE oid IN (${oids})); END$$`;
+}
+
+/** The rows of a query that selects only hexOf columns and plain ASCII ones (fields split at `|`, rows at line breaks). */
+async function rows(q: (db: string, query: string) => Promise<string>, db: string, query: string): Promise<string[][]> {
+  return (await q(db, query))
     .split('\n')
     .filter(Boolean)
-    .map((h) => Buffer.from(h, 'hex').toString('utf8'));
+    .map((row) => row.split('|'));
+}
+
+/**
+ * The databases a backup records (the ones pg_dumpall dumps and some it does not) as text
+ * (shownName), and the encoding of `postgres` (one query: a backup waits for each).
+ */
+async function recordedDatabases(q: (db: string, query: string) => Promise<string>): Promise<{ databases: string[]; encoding?: string }> {
+  const found = await rows(q, 'postgres', `SELECT ${hexOf('datname')}, CASE WHEN datname = 'postgres' THEN pg_encoding_to_char(encoding) END FROM pg_database WHERE datallowconn ORDER BY datname`);
+  const encoding = found.find(([, e]) => e)?.[1];
+  return { databases: found.map(([hex]) => shownName(fromHex(hex!))), encoding: encoding && /^[A-Z0-9_]+$/.test(encoding) ? encoding : undefined };
 }
 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';

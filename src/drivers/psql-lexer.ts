@@ -451,3 +451,85 @@ export class PsqlLexer {
     } else if (lower === 'end' && this.beginDepth > 0) this.beginDepth--;
   }
 }
+
+/**
+ * The most a statement is held over lines (pg_dump's longest COPY header, 1600 columns named by
+ * 63 quotes each, is about 210 KB).
+ */
+export const HELD_MAX = 1 << 20;
+
+/** Which statements a reader holds over lines, and what makes one go on past a line's end. */
+export interface HoldRule {
+  /** The first line of a statement that is held (where psql starts a statement). */
+  starts: RegExp;
+  /** The line breaks that are part of a held statement: inside a quoted name only, or also inside a string. */
+  within: 'quoted-name' | 'quoted-text';
+  /** Past HELD_MAX: the error to fail with; without one, what is held is handed over as it is. */
+  tooLong?: () => Error;
+}
+
+/** A statement as psql sends it: its lines, and what the reader keeps beside each. */
+export interface HeldLines<T> {
+  texts: string[];
+  kept: T[];
+  /** The last line ended inside the quoted name or string (it was handed over past HELD_MAX). */
+  goesOn: boolean;
+  /** More than the line just read: the statement began on an earlier line. */
+  held: boolean;
+}
+
+/**
+ * Holds a statement whose quoted name or string holds a line break until psql's statement ends
+ * (psql reads on, and the line break is part of the name), so it is read whole. The lexer's facts
+ * decide where it starts and ends; the rule, each reader's own, which statements are held.
+ *
+ * The restore filter (pg-restore-filter.ts) and the dump fingerprinter (pg-fingerprint.ts) both
+ * hold lines with it. That does not weaken the content check, which compares the fingerprint
+ * with the restored server read back with COPY (code none of this touches): the holder only
+ * finds where a statement's text begins and ends, and decides nothing of its own there. Whether
+ * a line starts a statement, and whether the statement goes on past the line, are the facts of
+ * the lexer, which both already share for every line; which statements are held is each
+ * reader's own rule (the filter holds COPY, CREATE ROLE and ALTER DATABASE, the fingerprinter
+ * COPY, CREATE ROLE, setval and CREATE DATABASE, and reads a string as well as a name over
+ * lines), and each reads the joined statement with its own patterns. A fault here that loses or moves a line makes the
+ * fingerprint differ from what psql replayed, which the check reports. What sharing cannot
+ * catch is what sharing the lexer already cannot: a misreading common to both readers where the
+ * restore acts on its own reading, the roles it drops as not created by the dump.
+ */
+export class StatementHolder<T> {
+  private held: { texts: string[]; kept: T[]; bytes: number } | undefined;
+
+  constructor(
+    private readonly lexer: PsqlLexer,
+    private readonly rule: HoldRule,
+  ) {}
+
+  /**
+   * One line, after the lexer has read it: undefined while the statement goes on (held), else the
+   * lines to read as one (this line alone when nothing was held). `bytes` counts toward HELD_MAX.
+   */
+  line(text: string, facts: LineFacts, kept: T, bytes: number): HeldLines<T> | undefined {
+    const goesOn = facts.statementEnds.length === 0 && (this.rule.within === 'quoted-name' ? this.lexer.inQuotedIdentifier : this.lexer.inQuotedText);
+    if (!this.held) {
+      if (!(facts.startsStatement && goesOn && this.rule.starts.test(text))) return { texts: [text], kept: [kept], goesOn, held: false };
+      this.held = { texts: [], kept: [], bytes: 0 };
+    }
+    const h = this.held;
+    h.texts.push(text);
+    h.kept.push(kept);
+    h.bytes += bytes;
+    if (goesOn) {
+      if (h.bytes <= HELD_MAX) return undefined;
+      if (this.rule.tooLong) throw this.rule.tooLong();
+    }
+    this.held = undefined;
+    return { texts: h.texts, kept: h.kept, goesOn, held: true };
+  }
+
+  /** At the end of the input: what is still held (the input ended inside a quoted name or string), now let go. */
+  end(): HeldLines<T> | undefined {
+    const h = this.held;
+    this.held = undefined;
+    return h && { texts: h.texts, kept: h.kept, goesOn: true, held: true };
+  }
+}

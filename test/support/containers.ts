@@ -40,9 +40,10 @@ export const PG_PASSWORD = 'pg-Secret-4242';
 export const REDIS_PASSWORD = 'redis-Secret-4242';
 export const NEO4J_PASSWORD = 'neo4j-Secret-4242';
 
-export function startPostgres(o: StartOptions, image: string = IMAGES.postgres): Promise<StartedTestContainer> {
+/** `initdbArgs`: POSTGRES_INITDB_ARGS (e.g. a cluster in another encoding). */
+export function startPostgres(o: StartOptions & { initdbArgs?: string }, image: string = IMAGES.postgres): Promise<StartedTestContainer> {
   return base(image, o, 'postgres')
-    .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot' })
+    .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot', ...(o.initdbArgs ? { POSTGRES_INITDB_ARGS: o.initdbArgs } : {}) })
     .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
     .start();
 }

@@ -35,6 +35,9 @@ async function passed(input: Buffer, cuts: number[]): Promise<Buffer> {
   return Buffer.from(out, 'latin1');
 }
 
+/** A role name's UTF-8 bytes through latin1, as the filter records it. */
+const bytesOf = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+
 const every = (n: number, len: number) => Array.from({ length: Math.ceil(len / n) }, (_, i) => i * n);
 
 /** The output in both modes, without the lines the filter adds (the same in both, or the test fails). */
@@ -78,13 +81,20 @@ describe('PgRestoreFilter', () => {
     expect(lines).toContain('ALTER ROLE "botadmin" WITH SUPERUSER;');
     expect(lines).toContain('DROP DATABASE IF EXISTS "bot" WITH (FORCE);');
     expect(lines).toContain('DROP DATABASE "postgres" WITH (FORCE);');
-    expect(roles).toEqual(['Jürgen', 'botadmin', 'reporter', 'we"ird']);
+    expect(roles).toEqual([bytesOf('Jürgen'), 'botadmin', 'reporter', 'we"ird']);
   });
 
   it('recognises a non-ASCII superuser by its UTF-8 bytes', async () => {
     const { out, roles } = await filter('DROP ROLE IF EXISTS "Jürgen";\nCREATE ROLE "Jürgen";\nCREATE ROLE "x";\n', 'Jürgen');
     expect(out).toBe('CREATE ROLE "x";\n');
-    expect(roles).toEqual(['Jürgen', 'x']);
+    expect(roles).toEqual([bytesOf('Jürgen'), 'x'].sort());
+  });
+
+  it("records roles as the dump's bytes, so two roles that text would show alike stay two, and one not UTF-8 stays itself", async () => {
+    // A SQL_ASCII or LATIN1 session names a role in its own bytes: 0xE9 alone is not UTF-8, and
+    // the same é in UTF-8 is another role. The restore drops every role not recorded here.
+    const input = Buffer.concat([Buffer.from('CREATE ROLE "caf'), Buffer.from([0xe9]), Buffer.from('";\nCREATE ROLE "café";\n\\connect template1\n')]);
+    for (const psql of [GUARDED, UNGUARDED]) expect((await run(input, [20], 'botadmin', true, psql)).roles).toEqual(['caf\u00e9', bytesOf('café')].sort());
   });
 
   it('passes COPY data and everything after the roles section through untouched', async () => {
@@ -157,7 +167,11 @@ describe('PgRestoreFilter properties', () => {
     .filter((b) => !/^(DROP|CREATE|COPY)|program/i.test(b.toString('latin1')))
     .map((b): Pair[] => [[L(b), L(b)]]);
   const dropDb = fc.constantFrom('"bot"', '"we""ird db"', 'plain').map((n): Pair[] => [[L(`DROP DATABASE IF EXISTS ${n};`), L(`DROP DATABASE IF EXISTS ${n} WITH (FORCE);`)]]);
-  const body = fc.array(fc.oneof(plain, copyBlock, dropDb), { maxLength: 12 });
+  // Run in SQL_ASCII (the filter's SET lines around them are left out of the comparison): their bytes as they came.
+  const databaseDdl = fc
+    .constantFrom('CREATE DATABASE "caf\xe9" WITH TEMPLATE = template0 ENCODING = \'LATIN1\';', 'ALTER DATABASE "caf\xc3\xa9" OWNER TO "r\xe9";')
+    .map((line): Pair[] => [[L(line), L(line)]]);
+  const body = fc.array(fc.oneof(plain, copyBlock, dropDb, databaseDdl), { maxLength: 12 });
 
   const dump = fc.tuple(fc.boolean(), body, body).map(([ownRole, roles, dbs]) => {
     const pairs: Pair[] = [];
@@ -240,6 +254,46 @@ describe('PgRestoreFilter reads lines as psql does (quotes, comments, commands a
 
   it('ends COPY data at \\. followed by a carriage return, as psql does', async () => {
     await expect(filter('\\connect "a"\nCOPY "s"."t" ("v") FROM stdin;\nrow\n\\.\r\n\\! id\n')).rejects.toThrow(/refusing/);
+  });
+});
+
+describe("PgRestoreFilter keeps a name's bytes where the server would convert or refuse them", () => {
+  // pg_dump --create of a LATIN1 database named café (its UTF-8 bytes, as a UTF8 session named
+  // it), owned by a role whose name holds é and a line break: written in LATIN1, run before the
+  // \connect, in the session of the database before it.
+  const name = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+  const section = [
+    "SET client_encoding = 'LATIN1';",
+    `CREATE DATABASE "${name('café')}" WITH TEMPLATE = template0 ENCODING = 'LATIN1' LOCALE = 'C';`,
+    `ALTER DATABASE "${name('café')}" OWNER TO "${name('rené')}`,
+    'owner";',
+    '\\encoding SQL_ASCII',
+    `\\connect -reuse-previous=on "dbname='${name('café')}'"`,
+    '',
+  ].join('\n');
+  const input = Buffer.from(`\\connect "a"\n${section}`, 'latin1');
+
+  it("runs CREATE and ALTER DATABASE in SQL_ASCII, so the server takes the names as they are, then goes back to the dump's encoding", async () => {
+    for (const psql of [GUARDED, UNGUARDED]) {
+      const out = (await run(input, [30, 61, 130], 'botadmin', true, psql)).out.toString('latin1');
+      const create = out.indexOf('CREATE DATABASE');
+      const alter = out.indexOf('ALTER DATABASE');
+      expect(out.lastIndexOf("SET client_encoding TO 'sql_ascii';\n", create)).toBe(create - "SET client_encoding TO 'sql_ascii';\n".length);
+      expect(out.lastIndexOf("SET client_encoding TO 'sql_ascii';\n", alter)).toBe(alter - "SET client_encoding TO 'sql_ascii';\n".length);
+      expect(out.slice(alter)).toMatch(/^ALTER DATABASE "[^"]*" OWNER TO "[^"]*\nowner";\nSET client_encoding TO 'latin1';\n/);
+    }
+    expect((await passed(input, [30, 61, 130])).equals(input)).toBe(true); // and nothing else of the dump changes
+  });
+
+  it('refuses bytes that are not UTF-8 in a statement the dump runs as UTF-8 (the server would stop the replay there), in both modes', async () => {
+    const bad = Buffer.from('SET client_encoding = \'UTF8\';\n-- Name: caf\xe9, a comment psql does not send\nALTER ROLE "caf\xe9" WITH LOGIN;\n', 'latin1');
+    for (const psql of [GUARDED, UNGUARDED]) await expect(run(bad, [40], 'botadmin', true, psql)).rejects.toThrow(/bytes that are not UTF-8 in a statement it runs as UTF-8/);
+    for (const encoding of ['SQL_ASCII', 'LATIN1']) {
+      const fine = Buffer.from(bad.toString('latin1').replace('UTF8', encoding), 'latin1');
+      expect((await passed(fine, [40])).equals(fine)).toBe(true);
+    }
+    const comment = Buffer.from("SET client_encoding = 'UTF8';\n-- Name: caf\xe9\nSELECT 1;\n", 'latin1');
+    expect((await passed(comment, [])).equals(comment)).toBe(true);
   });
 });
 
