@@ -15,7 +15,7 @@ import { discover } from './discovery.js';
 import { acquireLock } from './lock.js';
 import type { Manifest, ServiceEntry } from './manifest.js';
 import type { ProgressSink } from './progress.js';
-import { waitReady } from './readiness.js';
+import { NotReadyError, waitReady } from './readiness.js';
 import { redactNet, secretsOf } from './redact.js';
 import { excludedNamed, excludedSentence, isExcluded, isOneOff, LABELS, selectDriver, type Candidate } from './selection.js';
 import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
@@ -113,6 +113,8 @@ interface Target {
   pointStaged?: StagedArtifact;
   /** Its container's secrets (core/redact.ts), once read. */
   secrets?: string[];
+  /** Its healthcheck's word when the restore began: one that said unhealthy then is not waited on to say healthy. */
+  healthBefore?: string;
 }
 
 /**
@@ -153,6 +155,11 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
     const targets = await findTargets(entries, deps, options);
+    for (const t of targets.filter((x) => x.healthBefore === 'unhealthy')) {
+      deps.progress.warn(
+        `${t.entry.name}: the healthcheck of ${t.candidate.container.name} says unhealthy before the restore, so afterwards it is judged ready when ${t.driver.name} answers, not by that healthcheck.`,
+      );
+    }
     await mapLimit(targets, availableParallelism(), async (t) => {
       if (t.driver.stageArtifact) t.staged = await staging.stage(backup.path, t.entry, deps.signal);
       await checkTarget(t, backup.path, options.identity, deps);
@@ -282,7 +289,7 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
     }
     return { entry, candidate: match, driver: match.driver };
   };
-  return entries.map((entry) => {
+  const targets = entries.map((entry): Target => {
     const other = elsewhere(entry);
     if (other) return other;
     // Back to the engine it came from, when the backup names one (--host).
@@ -307,11 +314,61 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
         throw notFound(`Nothing is restored into ${excludedSentence(left)}.`, `Remove the label (recreate the container without it), or name another container with --map ${entry.name}=CONTAINER.`);
       throw notFound(
         `No ${entry.driver} container to restore '${entry.name}' into (it was container ${entry.container}${entry.project ? ` in project ${entry.project}` : ''}).`,
-        'Start the stack first (./bot.sh start), then restore.',
+        whereItMayRun(entry, sameDriver) ?? 'Start the stack first (./bot.sh start), then restore.',
       );
     }
     return { entry, candidate: match, driver: match.driver };
   });
+  for (const t of targets) await refuseUnlessRunning(t, deps, all);
+  return targets;
+}
+
+/**
+ * Where a backed-up service may run now that its own container is not found, as a hint: a stack
+ * brought up under another project name (a moved directory, `-p`), or a service renamed in its
+ * own project. Never acted on: the user names the container with --into-project or --map.
+ */
+function whereItMayRun(entry: ServiceEntry, sameDriver: readonly Candidate[]): string | undefined {
+  const running = sameDriver.filter((c) => c.container.state === 'running');
+  const composeService = (c: Candidate) => c.container.labels[LABELS.composeService];
+  const asBefore = (c: Candidate) => composeService(c) === entry.name || (entry.project !== undefined && `${entry.project}-${composeService(c)}` === entry.name);
+  const projects = [...new Set(running.filter((c) => c.project !== undefined && c.project !== entry.project && asBefore(c)).map((c) => c.project!))].sort();
+  const service = projects.length ? composeService(running.find((c) => c.project === projects[0] && asBefore(c))!) : undefined;
+  if (projects.length === 1) return `Project ${projects[0]} has a ${entry.driver} service '${service}': if the stack now runs under that name, restore into it with --into-project ${projects[0]}.`;
+  if (projects.length > 1)
+    return `Projects ${projects.join(', ')} have a ${entry.driver} service '${service}': if the stack now runs under one of those names, restore into it with --into-project NAME.`;
+  const renamed = entry.project === undefined ? [] : running.filter((c) => c.project === entry.project);
+  if (renamed.length) {
+    const names = renamed.map((c) => c.container.name).sort();
+    return `Project ${entry.project} now runs ${entry.driver} in ${names.join(', ')}: if the service was renamed, name its container with --map ${entry.name}=${names[0]} (or leave the service out with --only).`;
+  }
+  return undefined;
+}
+
+/**
+ * A restore needs its container running: its current data becomes the restore point first, and
+ * the checks and the restore run commands in it. A stopped, paused or restarting container is
+ * refused here, before anything changes, with the command that brings it back. Its health is
+ * kept: a container already unhealthy is not waited on to turn healthy after the restore.
+ */
+async function refuseUnlessRunning(t: Target, deps: RestoreDeps, all: readonly Candidate[]): Promise<void> {
+  const c = await deps.engine.inspect(t.candidate.container.id);
+  t.healthBefore = c.health;
+  if (c.running && !c.paused && c.state === 'running') return;
+  const state = c.paused ? 'paused' : c.state;
+  const how =
+    state === 'paused'
+      ? `Unpause it (docker unpause ${c.name}), then restore again.`
+      : state === 'restarting'
+        ? `It keeps restarting: see docker logs ${c.name}, fix what stops it, then restore again.`
+        : `Start it (docker start ${c.name}), then restore again.`;
+  const sameDriver = all.filter((x) => x.driver.name === t.entry.driver && x.container.id !== c.id);
+  const elsewhere = t.candidate.project === t.entry.project ? whereItMayRun(t.entry, sameDriver) : undefined;
+  throw new StackvaultError(
+    `Nothing was restored: the container ${c.name} of ${t.entry.name} is ${state}, and a restore needs it running (its current data is taken as the restore point first).`,
+    ExitCode.failure,
+    elsewhere ? `${how} Or: ${elsewhere.charAt(0).toLowerCase()}${elsewhere.slice(1)}` : how,
+  );
 }
 
 /**
@@ -561,17 +618,21 @@ async function backupFingerprint(
 
 /**
  * Started and answering: a restore that left its container down is not done. Tries a few
- * times, because a container that was just killed can still look running for a moment.
+ * times, because a container that was just killed can still look running for a moment; not
+ * after a wait that ran out, which would only wait as long again. A container whose healthcheck
+ * said unhealthy before the restore (an app it checks is down, a check that never passes) is
+ * judged by the driver's own probe: waiting for that healthcheck timed out both the restore and
+ * its rollback (18 minutes) and then called a rollback that had worked failed.
  */
 async function ensureUp(t: Target, deps: RestoreDeps, signal: AbortSignal): Promise<void> {
   const id = t.candidate.container.id;
   for (let attempt = 1; ; attempt++) {
     try {
       if (!(await deps.engine.inspect(id)).running) await deps.engine.start(id);
-      await waitReady(deps.engine, id, t.driver, signal);
+      await waitReady(deps.engine, id, t.driver, signal, undefined, { healthcheck: t.healthBefore !== 'unhealthy' });
       return;
     } catch (err) {
-      if (attempt >= 3 || signal.aborted) throw err;
+      if (attempt >= 3 || signal.aborted || err instanceof NotReadyError) throw err;
       await sleep(1000, signal);
     }
   }

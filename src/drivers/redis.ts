@@ -48,7 +48,21 @@ const DETAILS = object({
  * now". Both mean: ask again shortly.
  */
 const SAVE_BUSY = /in progress|another child process is active/i;
-export const redisDriver: Driver<Infer<typeof DETAILS>> = {
+/**
+ * Where the running server keeps its files and as whom it runs, read before anything changes:
+ * the restore writes there as that user, and a rollback uses what was read for the restore
+ * point rather than ask a server that the failed restore may have left unable to start.
+ */
+interface RedisFiles {
+  dir: string;
+  dbfilename: string;
+  aofOn: boolean;
+  aofDirName: string;
+  aofFile: string;
+  owner: { uid: number; gid: number };
+}
+
+export const redisDriver: Driver<Infer<typeof DETAILS>, RedisFiles> = {
   details: DETAILS,
   name: 'redis',
   format: 'tar',
@@ -146,10 +160,36 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
     const r = await engine.exec(container.id, ['sh', '-c', 'exec "$(command -v redis-check-rdb || command -v valkey-check-rdb)" /dev/stdin'], { stdin: rdb.stream });
     const end = /\[offset (\d+)\] \\o\/ RDB looks OK/.exec(r.stdout)?.[1];
     if (r.exitCode !== 0 || end === undefined) {
-      const why = r.stdout.split('\n').filter((l) => /error|invalid|unexpected|wrong/i.test(l))[0] ?? `exit ${r.exitCode}`;
-      throw new Error(`the backup's RDB does not pass Redis's own check (redis-check-rdb: ${foreignText(engine, why.trim())})`);
+      // An RDB written by a newer server than this one (Redis 7's into Redis 6): the backup is
+      // sound, this server is too old for it. Said so, not as damage.
+      const version = /Can't handle RDB format version (\d+)/.exec(r.stdout)?.[1];
+      if (version !== undefined) {
+        throw new Error(
+          `its RDB is format version ${version}, written by a newer server (the backup came from ${entry.image ?? 'an unrecorded image'}) than ${container.image} can load; restore it into a server at least as new as the backed-up one`,
+        );
+      }
+      // The checker names the problem on the line after its banner.
+      const lines = r.stdout.split('\n').map((l) => l.trim());
+      const banner = lines.indexOf('--- RDB ERROR DETECTED ---');
+      const detail = banner >= 0 ? lines[banner + 1]?.replace(/^\[offset \d+\] /, '') : undefined;
+      const why = detail || (lines.find((l) => /error|invalid|unexpected|wrong/i.test(l)) ?? `exit ${r.exitCode}`);
+      throw new Error(`the backup's RDB does not pass Redis's own check (redis-check-rdb: ${foreignText(engine, why)})`);
     }
     if (Number(end) !== rdb.size) throw new Error(`the backup's RDB carries ${rdb.size - Number(end)} bytes after its end, which Redis would run as commands; it is not restored`);
+    const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
+    // A server configured for fewer databases than the RDB uses exits at start ("Data file was
+    // created with a Redis server configured to handle more than N databases"): a `databases`
+    // lowered since the backup would leave it down until the restore point is put back.
+    const highest = Math.max(-1, ...[...r.stdout.matchAll(/Selecting DB ID (\d+)/g)].map((m) => Number(m[1])));
+    if (highest > 0) {
+      const databases = Number((await cli('CONFIG', 'GET', 'databases')).split('\n')[1]);
+      if (Number.isInteger(databases) && highest >= databases) {
+        throw new Error(
+          `its RDB holds keys in database ${highest} and ${container.name} is configured for ${databases} databases (0 to ${databases - 1}), so Redis would refuse to start on it; restore it into a server with databases set to at least ${highest + 1}`,
+        );
+      }
+    }
+    return serverFiles(engine, container.id, cli);
   },
 
   /**
@@ -159,10 +199,9 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
    * IS the RDB (Redis 7 multi-part AOF), or for Redis < 7 the RDB as the single AOF file
    * (an RDB-preamble AOF).
    */
-  async restore({ engine, container, entry, open, withStopped, log }) {
+  async restore({ engine, container, entry, open, withStopped, log, checked }) {
     const cli = redisCli(engine, container.id, redisPassword(container.cmd, container.env));
-    const { dir, dbfilename, aofOn, aofDirName: aofDir, aofFile } = await readConfig(cli);
-    const owner = parseOwner(await execChecked(engine, container.id, ['stat', '-c', '%u:%g', dir], `stat ${dir}`)) ?? { uid: 0, gid: 0 };
+    const { dir, dbfilename, aofOn, aofDirName: aofDir, aofFile, owner } = checked ?? (await serverFiles(engine, container.id, cli));
     const sourceName = rdbNameOf(entry);
     const rdb = async () => (await findTarEntry(open(), sourceName)).stream;
     const { size } = await findTarEntry(open(), sourceName).then((e) => {
@@ -187,16 +226,15 @@ export const redisDriver: Driver<Infer<typeof DETAILS>> = {
       entries.push(file(aofFile, size, rdb));
       remove.push(`${dir}/${aofFile}`);
     }
-    await withoutFinalSave(
-      cli,
-      () =>
-        withStopped(async () => {
-          if (mountOf(container, dir)) await removeFromVolumes(engine, container, remove, 'paths');
-          else log(`${dir} is not on a volume: old files there are overwritten, not removed`);
-          await putFiles(engine, container.id, dir, entries);
-        }),
-      log,
-    );
+    const replace = () =>
+      withStopped(async () => {
+        if (mountOf(container, dir)) await removeFromVolumes(engine, container, remove, 'paths');
+        else log(`${dir} is not on a volume: old files there are overwritten, not removed`);
+        await putFiles(engine, container.id, dir, entries);
+      });
+    // Not running: the restore point is put back after a failed restore left the server unable
+    // to start (a cut-off RDB on a full disk). Nothing can be asked of it, nor saved by it.
+    await (container.running ? withoutFinalSave(cli, replace, log) : replace());
   },
 
   async plan(engine, container) {
@@ -401,6 +439,26 @@ async function readConfig(cli: RedisCli) {
   };
 }
 
+/**
+ * Where the server keeps its files, and the user it runs as, who must be able to open them: the
+ * data directory's owner is not always that user (a `dir` such as /tmp, owned by root, or a bind
+ * mount owned by a host user with the server run as `user: 999:999`), and a restored AOF the
+ * server cannot open for writing stops it at start. Read from the server process's own status
+ * (its file-system uid and gid); the directory's owner only when that cannot be read.
+ */
+async function serverFiles(engine: DockerEngine, containerId: string, cli: RedisCli): Promise<RedisFiles> {
+  const config = await readConfig(cli);
+  const pid = parseInfo(await cli('INFO', 'server')).process_id ?? '';
+  const status = /^\d+$/.test(pid) ? await engine.exec(containerId, ['cat', `/proc/${pid}/status`]) : undefined;
+  const fsId = (name: string) => (status?.exitCode === 0 ? new RegExp(`^${name}:\\s+\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)`, 'm').exec(status.stdout)?.[1] : undefined);
+  const [uid, gid] = [fsId('Uid'), fsId('Gid')];
+  const owner =
+    uid !== undefined && gid !== undefined
+      ? { uid: Number(uid), gid: Number(gid) }
+      : (parseOwner(await execChecked(engine, containerId, ['stat', '-c', '%u:%g', config.dir], `stat ${config.dir}`)) ?? { uid: 0, gid: 0 });
+  return { ...config, owner };
+}
+
 /** The AOF's name in the data directory when AOF is on: a directory from Redis 7, one file before. */
 function aofPath(config: Awaited<ReturnType<typeof readConfig>>): string | undefined {
   if (!config.aofOn) return undefined;
@@ -490,7 +548,15 @@ export function redisCli(engine: DockerEngine, containerId: string, password: st
  * case it never stopped.
  */
 async function withoutFinalSave<T>(cli: RedisCli, work: () => Promise<T>, log: (message: string) => void): Promise<T> {
-  const savePoints = (await cli('CONFIG', 'GET', 'save')).split('\n')[1]?.trim() ?? '';
+  // A server that does not answer (a failed restore left it unable to start, and this puts the
+  // restore point back) saves nothing on the way down: it is stopped as it is.
+  const savePoints = await cli('CONFIG', 'GET', 'save').then(
+    (out) => out.split('\n')[1]?.trim() ?? '',
+    (err: unknown) => {
+      log(`it does not answer (${(err as Error).message}), so it is stopped as it is`);
+      return '';
+    },
+  );
   if (!savePoints) return work();
   const off = await cli('CONFIG', 'SET', 'save', '').then(
     () => true,
