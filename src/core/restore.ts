@@ -162,7 +162,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     }
     await mapLimit(targets, availableParallelism(), async (t) => {
       if (t.driver.stageArtifact) t.staged = await staging.stage(backup.path, t.entry, deps.signal);
-      await checkTarget(t, backup.path, options.identity, deps);
+      await checkTarget(t, backup.path, options.identity, deps, options.check !== false);
     });
     const plan: RestorePlan = {
       backup: backup.manifest,
@@ -289,6 +289,8 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
     }
     return { entry, candidate: match, driver: match.driver };
   };
+  // For the sentence when a service's container is missing: is its stack up at all?
+  const runningProjects = new Set((await deps.engine.listContainers({ all: false })).map((c) => c.labels[LABELS.composeProject]).filter((p): p is string => Boolean(p)));
   const targets = entries.map((entry): Target => {
     const other = elsewhere(entry);
     if (other) return other;
@@ -314,7 +316,7 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
         throw notFound(`Nothing is restored into ${excludedSentence(left)}.`, `Remove the label (recreate the container without it), or name another container with --map ${entry.name}=CONTAINER.`);
       throw notFound(
         `No ${entry.driver} container to restore '${entry.name}' into (it was container ${entry.container}${entry.project ? ` in project ${entry.project}` : ''}).`,
-        whereItMayRun(entry, sameDriver) ?? 'Start the stack first (./bot.sh start), then restore.',
+        whereItMayRun(entry, sameDriver) ?? withoutIt(entry, entries, runningProjects) ?? 'Start the stack first (./bot.sh start), then restore.',
       );
     }
     return { entry, candidate: match, driver: match.driver };
@@ -343,6 +345,13 @@ function whereItMayRun(entry: ServiceEntry, sameDriver: readonly Candidate[]): s
     return `Project ${entry.project} now runs ${entry.driver} in ${names.join(', ')}: if the service was renamed, name its container with --map ${entry.name}=${names[0]} (or leave the service out with --only).`;
   }
   return undefined;
+}
+
+/** The hint when the service's project runs, but no longer has that service (removed since the backup). */
+function withoutIt(entry: ServiceEntry, entries: readonly ServiceEntry[], runningProjects: ReadonlySet<string>): string | undefined {
+  if (entry.project === undefined || !runningProjects.has(entry.project)) return undefined;
+  const others = entries.filter((e) => e !== entry).map((e) => e.name);
+  return `Project ${entry.project} runs, without it: if the service was removed, ${others.length ? `restore the others with --only ${others.join(',')}` : 'there is nothing of this backup to restore into it'}, or name a container for it with --map ${entry.name}=CONTAINER.`;
 }
 
 /**
@@ -401,7 +410,7 @@ function withEachStopped<T>(containers: ContainerDetails[], dir: string, timeout
 }
 
 /** The driver's own refusals (hostile paths, files not of this container), before anything changes. */
-async function checkTarget(t: Target, backupPath: string, identity: string | undefined, deps: RestoreDeps): Promise<void> {
+async function checkTarget(t: Target, backupPath: string, identity: string | undefined, deps: RestoreDeps, check: boolean): Promise<void> {
   if (!t.driver.checkRestore) return;
   try {
     const { engine } = await targetDeps(t, deps);
@@ -410,6 +419,7 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
       container: await engine.inspect(t.candidate.container.id),
       entry: t.entry,
       open: () => openArtifact(backupPath, t.entry, identity, t.staged),
+      check,
     });
   } catch (err) {
     if (err instanceof StackvaultError) throw err;

@@ -89,7 +89,7 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
    * created since the backup included), the dump replays and stops at its first error, and the
    * `mysql` schema's privilege tables come back whole, so users created since are gone too.
    */
-  async restore({ engine, container, open }) {
+  async restore({ engine, container, open, log }) {
     // Before anything changes: a client without the sandbox command stops at the dump's first
     // line, so that line is left out of its replay (the filter and --binary-mode still guard).
     const sandbox = clientHasSandbox((await engine.exec(container.id, client('sql', ['--version']), { env: auth(container) })).stdout);
@@ -103,6 +103,7 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     // and 11.8 clients do not).
     const packet = Number(await sql(engine, container, 'SELECT @@global.max_allowed_packet'));
     const raise = Number.isSafeInteger(packet) && packet > 0 && packet < MAX_PACKET;
+    const credentialsBefore = await credentials(engine, container);
     for (const db of await userDatabases(engine, container)) await sql(engine, container, `DROP DATABASE ${quoteIdent(db)}`);
     if (raise) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${MAX_PACKET}`);
     try {
@@ -123,6 +124,16 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
       if (replay.exitCode !== 0)
         throw new Error(`replaying the dump stopped at an error: ${foreignText(engine, clientError(`${replay.stderr}\n${tail.toString('utf8')}`)) || `exit ${replay.exitCode}`}`);
       await sql(engine, container, 'FLUSH PRIVILEGES');
+      const { changed, gone } = changedCredentials(credentialsBefore, await credentials(engine, container));
+      if (changed.length || gone.length) {
+        const what = [
+          ...(changed.length ? [`set how ${changed.join(', ')} log in back to this backup's`] : []),
+          ...(gone.length ? [`removed ${gone.join(', ')}, which this backup does not hold`] : []),
+        ].join(' and ');
+        log(
+          `warning: the restored privilege tables ${what} (accounts this container's environment names): clients that log in with credentials made since the backup (MARIADB_ROOT_PASSWORD or MARIADB_USER on a new volume, ALTER USER) are refused until they are set again (ALTER USER or CREATE USER)`,
+        );
+      }
     } finally {
       // Already back unless the client never connected; a server that went down starts with its own anyway.
       if (raise) await sql(engine, container, `SET GLOBAL max_allowed_packet = ${packet}`).catch(() => undefined);
@@ -184,6 +195,36 @@ function auth(c: ContainerDetails): Record<string, string> {
 
 function sql(engine: DockerEngine, c: ContainerDetails, query: string): Promise<string> {
   return execChecked(engine, c.id, client('sql', ['-N', '-B', '--default-character-set=utf8mb4', '-e', query]), 'mariadb', { env: auth(c) });
+}
+
+/**
+ * The accounts the container's environment names (root, and MARIADB_USER or MYSQL_USER) with a
+ * digest of how each logs in, one `user@host digest` a line; undefined where they cannot be read.
+ * The dump brings the privilege tables back whole, passwords included: a password changed since
+ * the backup is said, not left to be found by an app that no longer logs in.
+ */
+async function credentials(engine: DockerEngine, c: ContainerDetails): Promise<string[] | undefined> {
+  const names = [...new Set(['root', c.env.MARIADB_USER, c.env.MYSQL_USER].filter((n): n is string => Boolean(n)))];
+  const list = names.map((n) => `'${n.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(', ');
+  const queries = [
+    // MariaDB 10.4+: every way an account logs in is in its JSON, alternatives (OR unix_socket) too.
+    `SELECT CONCAT(User, '@', Host, ' ', MD5(COALESCE(JSON_EXTRACT(Priv, '$.authentication_string', '$.auth_or'), ''))) FROM mysql.global_priv WHERE User IN (${list}) ORDER BY 1`,
+    `SELECT CONCAT(User, '@', Host, ' ', MD5(COALESCE(authentication_string, ''))) FROM mysql.user WHERE User IN (${list}) ORDER BY 1`,
+  ];
+  for (const query of queries) {
+    const lines = await sql(engine, c, query).catch(() => undefined);
+    if (lines !== undefined) return lines.split('\n').filter(Boolean);
+  }
+  return undefined;
+}
+
+/** The accounts of `before` that log in otherwise in `after`, and those no longer there. */
+function changedCredentials(before: string[] | undefined, after: string[] | undefined): { changed: string[]; gone: string[] } {
+  if (!before || !after) return { changed: [], gone: [] };
+  const account = (line: string) => line.slice(0, line.lastIndexOf(' '));
+  const differ = before.filter((line) => !after.includes(line)).map(account);
+  const still = new Set(after.map(account));
+  return { changed: differ.filter((a) => still.has(a)), gone: differ.filter((a) => !still.has(a)) };
 }
 
 async function userDatabases(engine: DockerEngine, c: ContainerDetails): Promise<string[]> {

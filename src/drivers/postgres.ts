@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { pipeline as pipeStreams, Readable, Writable } from 'node:stream';
+import { pipeline as pipeStreams, Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline, finished as streamFinished } from 'node:stream/promises';
 import type { DockerEngine } from '../docker/engine.js';
 import { openSession } from '../docker/command-session.js';
@@ -185,6 +185,11 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     }
     const q = (db: string, query: string) => sql(engine, id, user, db, query);
     const version = Number(await q('postgres', 'SHOW server_version_num'));
+    // The dump sets every role's password as it was backed up, the superuser's too: compared
+    // (as a digest) with the one before, so a password changed since is said, not left to be
+    // found by an app that no longer logs in.
+    const password = () => q('postgres', "SELECT coalesce(md5(rolpassword), '') FROM pg_authid WHERE rolname = current_user").catch(() => undefined);
+    const passwordBefore = await password();
     // Compared as bytes. A backup records names as text: one whose bytes are not UTF-8 was
     // recorded with replacement characters and is not found here, so it is dropped now, which
     // changes nothing: the dump drops and creates every database it holds.
@@ -202,6 +207,12 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
       env: { PGOPTIONS: '-c client_min_messages=warning' }, // NOTICEs ("does not exist, skipping") are noise here
     });
     if (replay.exitCode !== 0) throw new Error(`replaying the dump stopped at an error: ${errorLine(replay.stderr) || `psql exited ${replay.exitCode}`}`);
+    const passwordAfter = await password();
+    if (passwordBefore !== undefined && passwordAfter !== undefined && passwordBefore !== passwordAfter) {
+      log(
+        `warning: the password of ${user} (the superuser POSTGRES_USER names) was set back to the one in this backup: if it was changed since (POSTGRES_PASSWORD on a new volume, ALTER ROLE), clients that log in with the newer one are refused until it is set again (ALTER ROLE ... PASSWORD)`,
+      );
+    }
 
     const roles = await rows(q, 'postgres', `SELECT oid, ${hexOf('rolname')} FROM pg_roles WHERE rolname !~ '^pg_'`);
     const extra = roles.map(([oid, hex]) => ({ oid: oid!, name: fromHex(hex!) })).filter((r) => !filter.roles.has(r.name) && r.name !== nameBytes(user));
@@ -252,10 +263,31 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     return { method: 'pg_dumpall, streamed from a consistent snapshot per database', interrupts: 'online', ...(size ? { estimatedBytes: Number(size) } : {}) };
   },
 
-  /** The whole dump goes through the replay filter first, so a foreign command refuses the restore before it starts. */
-  async checkRestore({ engine, container, open }) {
+  /**
+   * The whole dump goes through the replay filter first, so a foreign command refuses the
+   * restore before it starts. So does a server the dump cannot come back to exactly: an older
+   * major version than the pg_dump that wrote it (a 17 dump stops at 17's `SET
+   * transaction_timeout` on 13, after the databases were dropped), or a superuser the backup
+   * does not hold (the server's own superuser cannot be dropped, so the roles would differ).
+   */
+  async checkRestore({ engine, container, entry, open, check }) {
     const psql = await replayPsql(engine, container.id);
-    await pipeline(open(), new PgRestoreFilter(superuser(container.env), true, psql), new Writable({ write: (_c, _e, cb) => cb() }));
+    const user = superuser(container.env);
+    const filter = new PgRestoreFilter(user, true, psql);
+    const dumpedBy = new DumpedBy();
+    await pipeline(open(), dumpedBy, filter, new Writable({ write: (_c, _e, cb) => cb() }));
+    const server = Math.floor(Number(await sql(engine, container.id, user, 'postgres', 'SHOW server_version_num')) / 10000);
+    if (dumpedBy.major !== undefined && Number.isInteger(server) && server < dumpedBy.major) {
+      throw new Error(
+        `it was dumped by pg_dump ${dumpedBy.major} and ${container.name} runs PostgreSQL ${server}: a dump does not load into an older major version than the one that wrote it; restore it into PostgreSQL ${dumpedBy.major} or newer`,
+      );
+    }
+    if (check !== false && !filter.roles.has(nameBytes(user))) {
+      const backedUp = recorded(DETAILS, entry).superuser;
+      throw new Error(
+        `its roles do not include ${user}, the superuser ${container.name} runs as (POSTGRES_USER), which a restore cannot drop, so the roles would not come back as backed up; start the server with POSTGRES_USER=${backedUp ?? 'the backed-up superuser'} on an empty volume, or restore with --no-check to keep ${user} beside them`,
+      );
+    }
     return psql; // restore replays through the same psql: it is not asked again
   },
 
@@ -281,6 +313,30 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
  */
 async function restoreJudge(engine: DockerEngine, id: string, user: string): Promise<RefusalJudge> {
   return new RefusalJudge(new PgRestoreFilter(user, true, await replayPsql(engine, id)));
+}
+
+/**
+ * Passes a dump on unchanged and reads the major version of the pg_dump that wrote it from its
+ * first `-- Dumped by pg_dump version N` line, looked for in the first MiB only (after the roles,
+ * before the first database's data); undefined when it is not there.
+ */
+class DumpedBy extends Transform {
+  major: number | undefined;
+  /** The start of the line the last chunk ended in: only it can still complete a match. */
+  private head = '';
+  private seen = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.major === undefined && this.seen <= 1 << 20) {
+      this.seen += chunk.length;
+      const text = this.head + chunk.toString('latin1');
+      const m = /^-- Dumped by pg_dump version (\d+)/m.exec(text);
+      if (m) this.major = Number(m[1]);
+      // The version is within a line's first 40 bytes: a longer line start is kept short.
+      this.head = text.slice(text.lastIndexOf('\n') + 1).slice(0, 64);
+    }
+    cb(null, chunk);
+  }
 }
 
 /**

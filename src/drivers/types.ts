@@ -120,6 +120,11 @@ export interface RestoreCheckContext {
   container: ContainerDetails;
   entry: ServiceEntry;
   open(): Readable;
+  /**
+   * false when the restored content will not be compared with the backup's (--no-check): a
+   * refusal that only foresees a difference (Postgres: a superuser the backup lacks) then gives way.
+   */
+  check?: boolean;
 }
 
 export interface FingerprintContext {

@@ -214,4 +214,128 @@ describe('restoring Redis into a stack that changed since the backup', () => {
     expect(JSON.parse(String(into.stdout)).services).toEqual([expect.objectContaining({ container: target, status: 'restored', check: 'equal' })]);
     await removeContainer(target);
   });
+
+  it('the service removed from a stack that still runs: the sentence says so rather than "start the stack"', async () => {
+    const app = await server(source, 'worker', IMAGES.appstub, {}, ['true']);
+    const r = await bot(['backup', 'restore', small.id, '--yes', '--dir', dir]);
+    expect(r.exitCode, out(r)).toBe(4);
+    expect(String(r.stderr)).toContain(`Project ${source} runs, without it: if the service was removed`);
+    expect(String(r.stderr)).toContain('--map cache=CONTAINER');
+    expect(String(r.stderr)).not.toContain('Start the stack first');
+    await removeContainer(app);
+  });
+});
+
+/** A server container as Compose would label it, once `ready` (a command) succeeds in it. */
+async function server(project: string, service: string, image: string, env: Record<string, string>, ready: string[]): Promise<string> {
+  const name = `${project}-${service}-1`;
+  const c = await docker.createContainer({
+    name,
+    Image: image,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': service, 'com.docker.compose.container-number': '1' },
+  });
+  created.push(c.id);
+  await c.start();
+  await until(async () => (await execa('docker', ['exec', name, ...ready], { reject: false })).exitCode === 0, `${name} to answer`);
+  return name;
+}
+
+const psql = async (container: string, user: string, query: string) =>
+  (await execa('docker', ['exec', container, 'psql', '-U', user, '-d', 'bot', '-v', 'ON_ERROR_STOP=1', '-AtXc', query])).stdout.trim();
+
+describe('restoring PostgreSQL into a server that changed since the backup', () => {
+  const source = newProjectName('drift-pgsrc');
+  let dir: string;
+  let backup: Manifest;
+  const pg = (project: string, image: string, user: string, password: string) =>
+    server(project, 'db', image, { POSTGRES_USER: user, POSTGRES_PASSWORD: password, POSTGRES_DB: 'bot' }, ['pg_isready', '-U', user, '-d', 'bot']);
+
+  beforeAll(async () => {
+    dir = await tempDir('drift-pg');
+    const name = await pg(source, IMAGES.postgres, 'botadmin', 'first-Password-1');
+    await psql(name, 'botadmin', "CREATE TABLE t(id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 500) g");
+    const r = await bot(['backup', 'create', '--json', '--project', source, '--dir', dir]);
+    expect(r.exitCode, out(r)).toBe(0);
+    backup = JSON.parse(String(r.stdout)) as Manifest;
+    await removeContainer(name);
+  });
+
+  it('an older major version (17 -> 13) is refused before any database is dropped, naming both versions', async () => {
+    const target = await pg(newProjectName('drift-pg13'), IMAGES.postgres13, 'botadmin', 'first-Password-1');
+    await psql(target, 'botadmin', 'CREATE TABLE mine(x int); INSERT INTO mine VALUES (13)');
+    const points = (await restorePoints(dir)).length;
+    const r = await bot(['backup', 'restore', backup.id, '--map', `db=${target}`, '--yes', '--dir', dir]);
+    expect(r.exitCode, out(r)).toBe(5);
+    expect(String(r.stderr)).toContain(`it was dumped by pg_dump 17 and ${target} runs PostgreSQL 13`);
+    expect(String(r.stderr)).toContain('Nothing was changed');
+    expect((await restorePoints(dir)).length).toBe(points); // refused before the restore point, not rolled back after a replay
+    expect(await psql(target, 'botadmin', 'SELECT x FROM mine')).toBe('13');
+    await removeContainer(target);
+  });
+
+  it('another superuser (POSTGRES_USER renamed) is refused before anything changes, unless --no-check', async () => {
+    const target = await pg(newProjectName('drift-pguser'), IMAGES.postgres, 'pgboss', 'first-Password-1');
+    const points = (await restorePoints(dir)).length;
+    const r = await bot(['backup', 'restore', backup.id, '--map', `db=${target}`, '--yes', '--dir', dir]);
+    expect(r.exitCode, out(r)).toBe(5);
+    expect(String(r.stderr)).toContain(`its roles do not include pgboss, the superuser ${target} runs as (POSTGRES_USER)`);
+    expect(String(r.stderr)).toContain('POSTGRES_USER=botadmin');
+    expect((await restorePoints(dir)).length).toBe(points);
+    const unchecked = await bot(['backup', 'restore', backup.id, '--map', `db=${target}`, '--yes', '--no-check', '--dir', dir]);
+    expect(unchecked.exitCode, out(unchecked)).toBe(0);
+    expect(await psql(target, 'pgboss', 'SELECT count(*) FROM t')).toBe('500');
+    await removeContainer(target);
+  });
+
+  it("a superuser password changed since the backup is restored to the backup's, and the output says so", async () => {
+    const target = await pg(newProjectName('drift-pgpass'), IMAGES.postgres, 'botadmin', 'second-Password-2');
+    const r = await bot(['backup', 'restore', backup.id, '--map', `db=${target}`, '--yes', '--json', '--dir', dir]);
+    expect(r.exitCode, out(r)).toBe(0);
+    expect(JSON.parse(String(r.stdout)).services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
+    expect(String(r.stderr)).toContain('warning: the password of botadmin (the superuser POSTGRES_USER names) was set back to the one in this backup');
+    expect(out(r)).not.toMatch(/first-Password|second-Password|SCRAM/);
+    // Proof that it did: the newer password no longer logs in over TCP, the backed-up one does.
+    const login = (password: string) =>
+      execa('docker', ['exec', '-e', `PGPASSWORD=${password}`, target, 'psql', '-h', '127.0.0.1', '-U', 'botadmin', '-d', 'bot', '-AtXc', 'SELECT 1'], { reject: false });
+    expect((await login('second-Password-2')).exitCode).not.toBe(0);
+    expect((await login('first-Password-1')).exitCode).toBe(0);
+    const again = await bot(['backup', 'restore', backup.id, '--map', `db=${target}`, '--yes', '--dir', dir]);
+    expect(again.exitCode, out(again)).toBe(0);
+    expect(String(again.stderr)).not.toContain('was set back'); // nothing changed this time
+    await removeContainer(target);
+  });
+});
+
+describe('restoring MariaDB into a server whose accounts changed since the backup', () => {
+  // Over TCP: the entrypoint's first, temporary server listens on the socket only.
+  const mariadb = (project: string, root: string, user: string) =>
+    server(project, 'mdb', IMAGES.mariadb, { MARIADB_ROOT_PASSWORD: root, MARIADB_DATABASE: 'shop', MARIADB_USER: user, MARIADB_PASSWORD: 'user-Password-1' }, [
+      'sh',
+      '-c',
+      `MYSQL_PWD='${root}' mariadb -h127.0.0.1 -uroot -e 'SELECT 1'`,
+    ]);
+
+  it("root's password and the app account made since are restored to the backup's, and the output says so", async () => {
+    const dir = await tempDir('drift-mdb');
+    const source = newProjectName('drift-mdbsrc');
+    const src = await mariadb(source, 'root-First-1', 'shopper');
+    const b = await bot(['backup', 'create', '--json', '--project', source, '--dir', dir]);
+    expect(b.exitCode, out(b)).toBe(0);
+    const backup = JSON.parse(String(b.stdout)) as Manifest;
+    await removeContainer(src);
+
+    const target = await mariadb(newProjectName('drift-mdbnew'), 'root-Second-2', 'newapp');
+    const r = await bot(['backup', 'restore', backup.id, '--map', `mdb=${target}`, '--yes', '--json', '--dir', dir]);
+    expect(r.exitCode, out(r)).toBe(0);
+    expect(JSON.parse(String(r.stdout)).services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
+    const said = String(r.stderr);
+    expect(said).toContain('warning: the restored privilege tables set how root@%, root@localhost log in back to');
+    expect(said).toContain('removed newapp@%, which this backup does not hold');
+    expect(out(r)).not.toMatch(/root-First|root-Second|user-Password/);
+    // Proof: over TCP the newer root password is refused now.
+    const tcp = await execa('docker', ['exec', '-e', 'MYSQL_PWD=root-Second-2', target, 'mariadb', '-h127.0.0.1', '-uroot', '-e', 'SELECT 1'], { reject: false });
+    expect(tcp.exitCode).not.toBe(0);
+    await removeContainer(target);
+  });
 });
