@@ -395,6 +395,9 @@ async function writersOf(targets: Target[], deps: RestoreDeps): Promise<Containe
   for (const c of running) {
     const details = await inspectIfPresent(deps.engine, c.id);
     if (!details) continue; // removed since the listing: nothing to stop
+    // Paused by its user (one an interrupted run left paused was unpaused before): it writes
+    // nothing, and stopping and starting it would leave it running, not paused as it was.
+    if (details.paused) continue;
     // A server is a store; everything else (app containers, restored ones too) is an app.
     if (!selectDriver(details, deps.drivers)?.recognise) writers.push(details);
   }

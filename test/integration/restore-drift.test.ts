@@ -215,6 +215,20 @@ describe('restoring Redis into a stack that changed since the backup', () => {
     await removeContainer(target);
   });
 
+  it('an app paused by its user is left paused, not stopped and started running, while its stack is restored', async () => {
+    const project = newProjectName('drift-pausedapp');
+    const target = await redis(project);
+    const app = await server(project, 'api', IMAGES.appstub, {}, ['true']);
+    await docker.getContainer(app).pause();
+    const r = await bot(['backup', 'restore', small.id, '--map', `cache=${target}`, '--yes', '--json', '--dir', dir]);
+    expect(r.exitCode, out(r)).toBe(0);
+    expect(JSON.parse(String(r.stdout)).stoppedApps).toBeUndefined();
+    expect((await state(app)).Paused).toBe(true);
+    expect(await cli(target, 'GET', 'kept')).toBe('from-the-backup');
+    await removeContainer(app);
+    await removeContainer(target);
+  });
+
   it('the service removed from a stack that still runs: the sentence says so rather than "start the stack"', async () => {
     const app = await server(source, 'worker', IMAGES.appstub, {}, ['true']);
     const r = await bot(['backup', 'restore', small.id, '--yes', '--dir', dir]);
