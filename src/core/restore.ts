@@ -316,7 +316,7 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
         throw notFound(`Nothing is restored into ${excludedSentence(left)}.`, `Remove the label (recreate the container without it), or name another container with --map ${entry.name}=CONTAINER.`);
       throw notFound(
         `No ${entry.driver} container to restore '${entry.name}' into (it was container ${entry.container}${entry.project ? ` in project ${entry.project}` : ''}).`,
-        whereItMayRun(entry, sameDriver) ?? withoutIt(entry, entries, runningProjects) ?? 'Start the stack first (./bot.sh start), then restore.',
+        whereItMayRun(entry, entries, sameDriver, runningProjects) ?? 'Start the stack first (./bot.sh start), then restore.',
       );
     }
     return { entry, candidate: match, driver: match.driver };
@@ -326,32 +326,36 @@ async function findTargets(entries: ServiceEntry[], deps: RestoreDeps, options: 
 }
 
 /**
- * Where a backed-up service may run now that its own container is not found, as a hint: a stack
- * brought up under another project name (a moved directory, `-p`), or a service renamed in its
- * own project. Never acted on: the user names the container with --into-project or --map.
+ * Where a backed-up service may run now that its own container is not found, as a hint, never
+ * acted on (the user names the container with --into-project or --map). Its own project still
+ * runs: the service was renamed (another container of the same driver there) or removed. Else
+ * the stack may run under another project name (a moved directory, `-p`).
  */
-function whereItMayRun(entry: ServiceEntry, sameDriver: readonly Candidate[]): string | undefined {
-  const running = sameDriver.filter((c) => c.container.state === 'running');
+function whereItMayRun(entry: ServiceEntry, entries: readonly ServiceEntry[], sameDriver: readonly Candidate[], runningProjects: ReadonlySet<string>): string | undefined {
+  if (entry.project !== undefined && runningProjects.has(entry.project)) {
+    const names = sameDriver
+      .filter((c) => c.container.state === 'running' && c.project === entry.project)
+      .map((c) => c.container.name)
+      .sort();
+    if (names.length)
+      return `Project ${entry.project} now runs ${entry.driver} in ${names.join(', ')}: if the service was renamed, name its container with --map ${entry.name}=${names[0]} (or leave the service out with --only).`;
+    const others = entries.filter((e) => e !== entry).map((e) => e.name);
+    return `Project ${entry.project} runs, without it: if the service was removed, ${others.length ? `restore the others with --only ${others.join(',')}` : 'there is nothing of this backup to restore into it'}, or name a container for it with --map ${entry.name}=CONTAINER.`;
+  }
+  return underAnotherName(entry, sameDriver);
+}
+
+/** The projects that run the same Compose service with the same driver: the stack under another project name? */
+function underAnotherName(entry: ServiceEntry, sameDriver: readonly Candidate[]): string | undefined {
   const composeService = (c: Candidate) => c.container.labels[LABELS.composeService];
   const asBefore = (c: Candidate) => composeService(c) === entry.name || (entry.project !== undefined && `${entry.project}-${composeService(c)}` === entry.name);
-  const projects = [...new Set(running.filter((c) => c.project !== undefined && c.project !== entry.project && asBefore(c)).map((c) => c.project!))].sort();
-  const service = projects.length ? composeService(running.find((c) => c.project === projects[0] && asBefore(c))!) : undefined;
+  const running = sameDriver.filter((c) => c.container.state === 'running' && c.project !== undefined && c.project !== entry.project && asBefore(c));
+  const projects = [...new Set(running.map((c) => c.project!))].sort();
+  const service = running.length ? composeService(running[0]!) : undefined;
   if (projects.length === 1) return `Project ${projects[0]} has a ${entry.driver} service '${service}': if the stack now runs under that name, restore into it with --into-project ${projects[0]}.`;
   if (projects.length > 1)
     return `Projects ${projects.join(', ')} have a ${entry.driver} service '${service}': if the stack now runs under one of those names, restore into it with --into-project NAME.`;
-  const renamed = entry.project === undefined ? [] : running.filter((c) => c.project === entry.project);
-  if (renamed.length) {
-    const names = renamed.map((c) => c.container.name).sort();
-    return `Project ${entry.project} now runs ${entry.driver} in ${names.join(', ')}: if the service was renamed, name its container with --map ${entry.name}=${names[0]} (or leave the service out with --only).`;
-  }
   return undefined;
-}
-
-/** The hint when the service's project runs, but no longer has that service (removed since the backup). */
-function withoutIt(entry: ServiceEntry, entries: readonly ServiceEntry[], runningProjects: ReadonlySet<string>): string | undefined {
-  if (entry.project === undefined || !runningProjects.has(entry.project)) return undefined;
-  const others = entries.filter((e) => e !== entry).map((e) => e.name);
-  return `Project ${entry.project} runs, without it: if the service was removed, ${others.length ? `restore the others with --only ${others.join(',')}` : 'there is nothing of this backup to restore into it'}, or name a container for it with --map ${entry.name}=CONTAINER.`;
 }
 
 /**
@@ -372,7 +376,7 @@ async function refuseUnlessRunning(t: Target, deps: RestoreDeps, all: readonly C
         ? `It keeps restarting: see docker logs ${c.name}, fix what stops it, then restore again.`
         : `Start it (docker start ${c.name}), then restore again.`;
   const sameDriver = all.filter((x) => x.driver.name === t.entry.driver && x.container.id !== c.id);
-  const elsewhere = t.candidate.project === t.entry.project ? whereItMayRun(t.entry, sameDriver) : undefined;
+  const elsewhere = t.candidate.project === t.entry.project ? underAnotherName(t.entry, sameDriver) : undefined;
   throw new StackvaultError(
     `Nothing was restored: the container ${c.name} of ${t.entry.name} is ${state}, and a restore needs it running (its current data is taken as the restore point first).`,
     ExitCode.failure,
