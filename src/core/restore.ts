@@ -544,7 +544,7 @@ async function restoreFrom(
   const storeRunning = new Promise<void>((resolve) => {
     storeUp = resolve;
   });
-  const expecting = how.check ? backupFingerprint(t.driver, entry, open, how.dir, deps, container.image, storeRunning) : Promise.resolve(undefined);
+  const expecting = how.check ? backupFingerprint(t.driver, entry, open, how.dir, deps, container, storeRunning) : Promise.resolve(undefined);
   expecting.catch(() => undefined); // awaited on every path below, after storeUp()
   let observed: Fingerprint | undefined | void;
   try {
@@ -611,7 +611,7 @@ async function backupFingerprint(
   open: () => Readable,
   dir: string,
   deps: RestoreDeps,
-  targetImage: string,
+  target: ContainerDetails,
   storeRunning: Promise<void>,
 ): Promise<Fingerprint | undefined> {
   if (fingerprintAt(driver, entry.fingerprint, new Date())) return entry.fingerprint;
@@ -623,8 +623,9 @@ async function backupFingerprint(
     open,
     signal: deps.signal,
     storeRunning,
+    target,
     // The throwaway runs the target's own image, not whatever image a manifest names.
-    inThrowaway: (spec, check) => inThrowaway(deps, driver, { ...entry, image: targetImage }, open, dir, spec, check),
+    inThrowaway: (spec, check) => inThrowaway(deps, driver, { ...entry, image: target.image }, open, dir, spec, check),
   });
   // Not recorded is the usual case, not a fault: a backup records only what is cheap to read while
   // it runs; a restore point records none of its own; `verify --deep` records the rest.

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { pipeline as pipeStreams, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ContainerDetails, type DockerEngine, foreignText } from '../docker/engine.js';
@@ -123,7 +123,7 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
       // The tail is the raw stderr (the exec's collected one comes with secrets hidden): hidden here before it is quoted.
       if (replay.exitCode !== 0)
         throw new Error(`replaying the dump stopped at an error: ${foreignText(engine, clientError(`${replay.stderr}\n${tail.toString('utf8')}`)) || `exit ${replay.exitCode}`}`);
-      await sql(engine, container, 'FLUSH PRIVILEGES');
+      await sql(engine, container, 'FLUSH PRIVILEGES').catch(passwordOnlyRoot(container));
       const { changed, gone } = changedCredentials(credentialsBefore, await credentials(engine, container));
       if (changed.length || gone.length) {
         const what = [
@@ -140,21 +140,40 @@ export const mariadbDriver: Driver<Infer<typeof DETAILS>> = {
     }
   },
 
-  /** A dump that would write or read files in the container, or load a library, is refused before anything changes. */
-  async checkRestore({ open }) {
-    await pipeline(open(), new HostileSqlFilter(), new Writable({ write: (_c, _e, cb) => cb() }));
+  /**
+   * A dump that would write or read files in the container, or load a library, is refused
+   * before anything changes. So is one whose root@localhost would lock stackvault out: the
+   * privilege tables come back whole, and a root that logs in neither over the socket nor with
+   * this container's root password (a password-only root, and MARIADB_ROOT_PASSWORD changed
+   * since) left the restore unproven and its rollback refused ("Access denied"), the store on
+   * the backup's data and reported failed.
+   */
+  async checkRestore({ container, open }) {
+    const root = new RootLoginReader();
+    await pipeline(open(), root, new HostileSqlFilter(), new Writable({ write: (_c, _e, cb) => cb() }));
+    if (lockedOut(root.priv(), auth(container).MYSQL_PWD ?? '')) {
+      throw new Error(
+        `its root@localhost logs in neither over the unix socket nor with the root password ${container.name} is given (MARIADB_ROOT_PASSWORD), so once its privilege tables are in, stackvault could not log in to prove the restore or put the restore point back; restore it into a server given the backed-up root password`,
+      );
+    }
   },
 
   throwaway: () => throwawaySpec(),
 
-  /** The dump loaded into a throwaway server of the same image, read there as a live one. */
-  artifactFingerprint: (ctx) => ctx.inThrowaway(throwawaySpec(), (container) => liveFingerprint(ctx.engine, container)),
+  /**
+   * The dump loaded into a throwaway server of the same image, read there as a live one. In a
+   * restore the throwaway gets the restored container's root password: once loaded, its root is
+   * the backup's, and one that logs in only by password (no unix socket: `ALTER USER root@localhost
+   * IDENTIFIED BY ...` leaves it so) opens with that password, which checkRestore made sure of.
+   * With a random one, every restore of such a backup failed its check and was rolled back.
+   */
+  artifactFingerprint: (ctx) => ctx.inThrowaway(throwawaySpec(ctx.target && auth(ctx.target).MYSQL_PWD), (container) => liveFingerprint(ctx.engine, container).catch(passwordOnlyRoot(container))),
 
   liveFingerprint: ({ engine, container }) => liveFingerprint(engine, container),
 
   async deepVerify(ctx) {
     return ctx.inThrowaway(throwawaySpec(), async (container) => {
-      const fp = await liveFingerprint(ctx.engine, container);
+      const fp = await liveFingerprint(ctx.engine, container).catch(passwordOnlyRoot(container));
       const difference = ctx.entry.fingerprint ? firstDifference(ctx.entry.fingerprint, fp) : undefined;
       if (difference) throw new Error(`the loaded copy does not hold the backup's content: ${difference}`);
       const tables = Object.keys(fp.parts).filter((p) => p.startsWith('table ')).length;
@@ -195,6 +214,90 @@ function auth(c: ContainerDetails): Record<string, string> {
 
 function sql(engine: DockerEngine, c: ContainerDetails, query: string): Promise<string> {
   return execChecked(engine, c.id, client('sql', ['-N', '-B', '--default-character-set=utf8mb4', '-e', query]), 'mariadb', { env: auth(c) });
+}
+
+/**
+ * Passes a dump on unchanged and keeps the privilege JSON of root@localhost from its
+ * `global_priv` rows (MariaDB 10.4+; one row a line from 11, all on the INSERT's line before).
+ * Only those INSERT statements are held (capped); every other line is passed by, whatever its length.
+ */
+export class RootLoginReader extends Transform {
+  private found: string | undefined;
+  /** The text of a global_priv INSERT being read, or of a line start that may begin one. */
+  private held = '';
+  private inInsert = false;
+  /** In the rest of a line already judged to be none of those rows. */
+  private skipping = false;
+  private gaveUp = false;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    if (!this.gaveUp) this.scan(chunk.toString('latin1'));
+    cb(null, chunk);
+  }
+
+  private scan(text: string): void {
+    let at = 0;
+    while (at < text.length) {
+      const nl = text.indexOf('\n', at);
+      const piece = text.slice(at, nl < 0 ? text.length : nl);
+      at = nl < 0 ? text.length : nl + 1;
+      if (this.skipping) {
+        this.skipping = nl < 0;
+        continue;
+      }
+      const line = this.held + piece;
+      if (nl < 0) {
+        // A line cut by the chunk's end: kept only while it may be, or is, the privilege rows.
+        const keep = this.inInsert || INSERT_GLOBAL_PRIV.startsWith(line.slice(0, INSERT_GLOBAL_PRIV.length));
+        this.held = keep ? line : '';
+        this.skipping = !keep;
+        if (this.held.length > 16 << 20) this.giveUp();
+        return;
+      }
+      this.held = '';
+      if (!this.inInsert && line.startsWith(INSERT_GLOBAL_PRIV)) this.inInsert = true;
+      if (!this.inInsert) continue;
+      const row = /\('localhost','root','((?:[^'\\]|\\.)*)'\)/.exec(line);
+      if (row) this.found = row[1];
+      if (line.trimEnd().endsWith(';')) this.inInsert = false;
+    }
+  }
+
+  private giveUp(): void {
+    this.gaveUp = true;
+    this.held = '';
+    this.found = undefined;
+  }
+
+  /** root@localhost's privilege JSON, undefined when the dump has none that could be read. */
+  priv(): Record<string, unknown> | undefined {
+    if (this.gaveUp || this.found === undefined) return undefined;
+    try {
+      const json = JSON.parse(this.found.replace(/\\(.)/g, (_m, c: string) => ({ n: '\n', r: '\r', t: '\t', '0': '\0' })[c] ?? c));
+      return json && typeof json === 'object' ? (json as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+const INSERT_GLOBAL_PRIV = 'INSERT INTO `global_priv` VALUES';
+
+/**
+ * Whether root@localhost, as `priv` says it logs in, would let stackvault in with `password`:
+ * not when its only ways are mysql_native_password hashes of other passwords. Any other plugin
+ * (the unix socket, ed25519) or no readable record: no verdict, as before.
+ */
+export function lockedOut(priv: Record<string, unknown> | undefined, password: string): boolean {
+  if (!priv) return false;
+  const ways = [priv, ...(Array.isArray(priv.auth_or) ? (priv.auth_or as unknown[]) : [])]
+    .filter((w): w is Record<string, unknown> => Boolean(w) && typeof w === 'object')
+    // An empty alternative in auth_or is the account's own plugin, given at the top.
+    .filter((w) => typeof w.plugin === 'string');
+  if (ways.length === 0 || ways.some((w) => w.plugin !== 'mysql_native_password')) return false;
+  const sha1 = (b: Buffer | string) => createHash('sha1').update(b).digest();
+  const mine = password === '' ? '' : `*${sha1(sha1(password)).toString('hex').toUpperCase()}`;
+  return !ways.some((w) => String(w.authentication_string ?? '').toUpperCase() === mine);
 }
 
 /**
@@ -240,10 +343,26 @@ const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
 /** The client's own error line (11.8's client first echoes the failing statement between `--------------` lines), shortened. */
 const clientError = (stderr: string) => (stderr.split('\n').find((l) => /^ERROR \d+/.test(l)) ?? firstLine(stderr)).slice(0, 300);
 
-function throwawaySpec() {
-  // Only to initialise the throwaway's empty data directory; the dump brings its own users.
-  return { env: { MARIADB_ROOT_PASSWORD: randomBytes(12).toString('hex') }, volumes: ['/var/lib/mysql'] };
+function throwawaySpec(rootPassword?: string) {
+  // To initialise the throwaway's empty data directory; the dump brings its own users.
+  return { env: { MARIADB_ROOT_PASSWORD: rootPassword || randomBytes(12).toString('hex') }, volumes: ['/var/lib/mysql'] };
 }
+
+/**
+ * A server that loaded a backup whose root@localhost logs in only by a password it was not
+ * given shuts stackvault out: said so, rather than as the client's "Access denied". Seen in
+ * verify --deep, whose throwaway cannot be given the backup's root password.
+ */
+const passwordOnlyRoot =
+  (c: ContainerDetails) =>
+  (err: unknown): never => {
+    if (/Access denied for user 'root'@'localhost'/.test(String((err as Error)?.message))) {
+      throw new Error(
+        `once the backup's privilege tables were in, its root@localhost let stackvault in neither over the unix socket nor with the root password ${c.name} is given, so the loaded data cannot be read (verify --deep cannot give its throwaway the backup's root password; a restore gives it the restored container's)`,
+      );
+    }
+    throw err;
+  };
 
 /**
  * The server's own account of its content, independent of the dump and of the replay: every

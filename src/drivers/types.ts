@@ -144,6 +144,12 @@ export interface ArtifactFingerprintContext extends FingerprintContext {
    * Undefined outside a restore.
    */
   storeRunning?: Promise<void>;
+  /**
+   * During a restore: the container being restored. Its environment holds what opens the
+   * backup's accounts once a throwaway has loaded them (MariaDB: a root that logs in only by
+   * password, checked against this container's root password before anything changed).
+   */
+  target?: ContainerDetails;
   /** As for deep verify: a throwaway container for drivers that need the server to read it. */
   inThrowaway: DeepVerifyContext['inThrowaway'];
 }

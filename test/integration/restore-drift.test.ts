@@ -352,4 +352,50 @@ describe('restoring MariaDB into a server whose accounts changed since the backu
     expect(tcp.exitCode).not.toBe(0);
     await removeContainer(target);
   });
+
+  describe('a root that logs in only by password (no unix socket)', () => {
+    let dir: string;
+    let backup: Manifest;
+
+    beforeAll(async () => {
+      dir = await tempDir('drift-mdbroot');
+      const source = newProjectName('drift-mdbroot');
+      const src = await mariadb(source, 'root-First-1', 'shopper');
+      // As `mariadb-secure-installation` or a password change by hand leaves it.
+      await execa('docker', [
+        'exec',
+        '-e',
+        'MYSQL_PWD=root-First-1',
+        src,
+        'mariadb',
+        '-uroot',
+        '-e',
+        "ALTER USER root@localhost IDENTIFIED BY 'root-First-1'; CREATE TABLE shop.t(x int); INSERT INTO shop.t VALUES (7)",
+      ]);
+      const b = await bot(['backup', 'create', '--json', '--project', source, '--dir', dir]);
+      expect(b.exitCode, out(b)).toBe(0);
+      backup = JSON.parse(String(b.stdout)) as Manifest;
+      await removeContainer(src);
+    });
+
+    it('into a server given another root password: refused before anything changes (it locked stackvault out, and its rollback failed)', async () => {
+      const other = await mariadb(newProjectName('drift-mdbother'), 'root-Second-2', 'shopper');
+      const refused = await bot(['backup', 'restore', backup.id, '--map', `mdb=${other}`, '--yes', '--dir', dir]);
+      expect(refused.exitCode, out(refused)).toBe(5);
+      expect(String(refused.stderr)).toContain(`its root@localhost logs in neither over the unix socket nor with the root password ${other} is given`);
+      expect(await restorePoints(dir)).toEqual([]);
+      const rows = await execa('docker', ['exec', '-e', 'MYSQL_PWD=root-Second-2', other, 'mariadb', '-uroot', '-N', '-e', 'SHOW TABLES FROM shop'], { reject: false });
+      expect(rows.exitCode).toBe(0); // root still gets in: nothing was changed
+      await removeContainer(other);
+    });
+
+    it("into a server given the same root password: restored and proven (the check's throwaway opened with a random one, so it was always rolled back)", async () => {
+      const same = await mariadb(newProjectName('drift-mdbsame'), 'root-First-1', 'shopper');
+      const r = await bot(['backup', 'restore', backup.id, '--map', `mdb=${same}`, '--yes', '--json', '--dir', dir]);
+      expect(r.exitCode, out(r)).toBe(0);
+      expect(JSON.parse(String(r.stdout)).services).toEqual([expect.objectContaining({ status: 'restored', check: 'equal' })]);
+      expect(out(r)).not.toMatch(/root-First|root-Second/);
+      await removeContainer(same);
+    });
+  });
 });
