@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
 import { ExitCode, StackvaultError, storageError } from '../errors.js';
 import { fsyncPath } from '../util/fsync.js';
+import { holdStake } from '../util/interrupt.js';
 import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
 import { rawMessage } from '../util/redact.js';
 
@@ -152,6 +153,8 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
   const timeout = options.timeoutSeconds ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
   const marked = options.marker !== false;
   if (marked) await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
+  // A throwaway (no marker) is removed by the next run; a store must not be left down by a second Ctrl-C.
+  const unhold = marked ? holdStake(`starting ${target.name} again`, `${target.name} is stopped: start it with docker start ${target.name}`) : () => undefined;
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
   let stopped: Promise<Omit<DowntimeFacts, 'downtimeMs'>> | undefined;
@@ -163,8 +166,12 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
     return await work();
   } finally {
     // Also when the work failed: a store that had to be killed is what explains it.
-    if (stopped) Object.assign(facts, await stopped);
-    await engine.start(target.id);
+    try {
+      if (stopped) Object.assign(facts, await stopped);
+      await engine.start(target.id);
+    } finally {
+      unhold();
+    }
     facts.downtimeMs = Date.now() - began;
     if (marked) await clearMarker(dir, target.id);
     options.onDone?.(facts);
@@ -183,6 +190,7 @@ export async function withPaused<T>(
   options: Pick<StopOptions, 'onDone'> = {},
 ): Promise<T> {
   await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'paused' });
+  const unhold = holdStake(`unpausing ${target.name}`, pausedLeft(target.name));
   const began = Date.now();
   let paused = false;
   try {
@@ -196,11 +204,15 @@ export async function withPaused<T>(
       // When the pause itself failed the container is not paused, unless Docker went away.
       // biome-ignore lint/correctness/noUnsafeFinally: an unpause that failed must be reported, not hidden by the work's result
       if (paused || (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable)) throw err;
+    } finally {
+      unhold();
     }
     await clearMarker(dir, target.id);
     if (paused) options.onDone?.({ downtimeMs: Date.now() - began, warnings: [] });
   }
 }
+
+const pausedLeft = (name: string) => `${name} is paused (frozen): unpause it with docker unpause ${name}`;
 
 /** Whether Docker had to kill the container (or the kernel did) when it was stopped, `took` ms after the signal. */
 async function stopFacts(engine: DockerEngine, target: { id: string; name: string }, timeout: number, took: number): Promise<Omit<DowntimeFacts, 'downtimeMs'>> {
@@ -249,9 +261,11 @@ export async function pauseAll(
 ): Promise<() => Promise<void>> {
   const since = new Date().toISOString();
   await Promise.all(targets.map((t) => writeMarker(dir, { containerId: t.id, container: t.name, service: t.service, since, pid: process.pid, host: hostname(), kind: 'paused' })));
+  const unholds = targets.map((t) => holdStake(`unpausing ${t.name}`, pausedLeft(t.name)));
   const paused: string[] = [];
   const unpause = async () => {
     const results = await Promise.allSettled(paused.map((id) => engine.unpause(id)));
+    for (const unhold of unholds) unhold();
     clock.running?.();
     const cleared = await Promise.allSettled(paused.filter((_, i) => results[i]!.status === 'fulfilled').map((id) => clearMarker(dir, id)));
     const failed = [...results, ...cleared].find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -1,22 +1,99 @@
+import { writeSync } from 'node:fs';
 import { ExitCode } from '../errors.js';
+import { shown } from './terminal.js';
 
 /**
- * Ctrl-C and SIGTERM do not kill the process outright: they abort the shared signal so that
- * every `finally` block runs (containers are started again, temporary directories removed),
- * then the entry point exits with 130. A second signal exits at once.
+ * Ctrl-C, SIGTERM and SIGHUP do not kill the process outright: they abort the shared signal so
+ * that every `finally` block runs (containers are started again, restores put back, temporary
+ * directories removed), then the entry point exits with 130.
+ *
+ * SIGHUP is what a closed terminal or a dropped ssh session sends: left to Node's default it
+ * ended the process on the spot, like SIGKILL, with a store stopped for its copy or half
+ * replayed by a restore that nobody then put back.
+ *
+ * A second signal while nothing is at stake exits at once. While something is (a container
+ * stopped or paused by this run, a store being restored or put back), the reflexive second
+ * Ctrl-C used to exit at once too and leave it so without a word: it now says what is being
+ * finished, and only a third exits, naming what is left and how to finish it by hand.
  */
 const controller = new AbortController();
 export const interruptSignal: AbortSignal = controller.signal;
 
+/** Work an exit now would leave half done: what is being done, and what is left if it is not. */
+interface Stake {
+  /** e.g. "starting db again". */
+  doing: string;
+  /** One sentence: what it is left as, and the command that finishes it. */
+  left: string;
+}
+
+const stakes = new Set<Stake>();
+
+/**
+ * Registers work an immediate exit would leave half done (a container stopped or paused, a
+ * store being restored); returns what unregisters it once it is finished.
+ */
+export function holdStake(doing: string, left: string): () => void {
+  const stake = { doing, left };
+  stakes.add(stake);
+  return () => {
+    stakes.delete(stake);
+  };
+}
+
+/** What a forced exit now would leave half done (for tests and messages). */
+export function currentStakes(): Array<{ doing: string; left: string }> {
+  return [...stakes].map((s) => ({ ...s }));
+}
+
+/**
+ * Writes to fd 2 directly, ignoring failures: after a hangup the terminal is gone (EIO), and a
+ * message that cannot be shown must not stop the cleanup it announces.
+ */
+function say(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // nobody to tell
+  }
+}
+
+/**
+ * A write to a terminal that hung up (EIO) or a pipe whose reader is gone (EPIPE, e.g. a cron
+ * job's mail pipe) emits 'error' on the stream; with no listener that was an uncaught
+ * exception, which ended the run in the middle of its cleanup. Output nobody can read is
+ * dropped instead, and the run goes on to start its containers again.
+ */
+function keepGoingWhenOutputIsGone(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EIO' || err.code === 'EPIPE' || err.code === 'ENXIO' || err.code === 'ECONNRESET') return;
+      throw err;
+    });
+  }
+}
+
 export function installInterruptHandlers(): void {
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  keepGoingWhenOutputIsGone();
+  let received = 0;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
-      if (controller.signal.aborted) {
-        process.stderr.write('stackvault: second interrupt, exiting now.\n');
-        process.exit(ExitCode.interrupted);
+      received++;
+      if (received === 1) {
+        say(`stackvault: ${sig} received${sig === 'SIGHUP' ? ' (the terminal was closed?)' : ''}, cleaning up (containers are started again)...\n`);
+        controller.abort(new Error(`interrupted by ${sig}`));
+        return;
       }
-      process.stderr.write(`stackvault: ${sig} received, cleaning up (containers are started again)...\n`);
-      controller.abort(new Error(`interrupted by ${sig}`));
+      const pending = [...stakes];
+      if (received === 2 && pending.length > 0) {
+        // Service names come from labels and manifests: escaped, as everywhere else.
+        say(
+          `stackvault: still ${pending.map((s) => shown(s.doing)).join('; ')}. Interrupt once more to exit now and leave ${pending.length > 1 ? 'them' : 'it'} as ${pending.length > 1 ? 'they are' : 'it is'}.\n`,
+        );
+        return;
+      }
+      say(pending.length ? `stackvault: exiting now. Left as it is:\n${pending.map((s) => `  ${shown(s.left)}\n`).join('')}` : 'stackvault: second interrupt, exiting now.\n');
+      process.exit(ExitCode.interrupted);
     });
   }
 }
