@@ -52,7 +52,7 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
     const listing = data as Listing;
     const [{ default: chalk }, { statusMark }] = await Promise.all([import('chalk'), import('../core/backup-info.js')]);
     const { catalog, remote } = listing;
-    if (listing.leftStopped) process.stderr.write(`${chalk.yellow('warning:')} ${listing.leftStopped}\n`);
+    for (const line of listing.leftStopped?.split('\n') ?? []) process.stderr.write(`${chalk.yellow('warning:')} ${line}\n`);
     const now = new Date();
     if (catalog.backups.length === 0) {
       io.say(`No backups in ${catalog.dir}. Create one with: ./bot.sh backup create`);
@@ -97,13 +97,28 @@ function renderRow(b: BackupRecord, now: Date, chalk: Chalk, mark: (s: Manifest[
   return `${chalk.bold(shown(m.id))}  ${formatDate(created)} (${formatAge(created, now)})  ${shown(m.type)}  ${formatBytes(b.bytes)}${comment}\n    ${services}`;
 }
 
-/** A killed run may have left containers stopped; say which, if Docker can tell us. */
+/**
+ * A killed run may have left containers stopped (said if Docker can tell us), or a store half
+ * restored (said whether or not Docker answers: its data's state does not depend on it).
+ */
 async function leftStoppedSentence(dir: string, hosts: string[] | undefined): Promise<string | undefined> {
-  try {
-    const [{ leftStopped, leftStoppedWarning }, { commandContext }] = await Promise.all([import('../core/stopped-markers.js'), import('./context.js')]);
-    return leftStoppedWarning(await leftStopped(dir, commandContext(hosts).engine));
-  } catch {
-    // Docker unreachable: listing backups does not need it.
-    return undefined;
-  }
+  const [{ leftStopped, leftStoppedWarning }, { halfRestoredWarnings, leftHalfRestored }, { commandContext }] = await Promise.all([
+    import('../core/stopped-markers.js'),
+    import('../core/restore-journal.js'),
+    import('./context.js'),
+  ]);
+  // Docker unreachable (or a --host it cannot use): listing backups does not need it.
+  const reachable = await (async () => {
+    const engine = commandContext(hosts).engine;
+    await engine.version();
+    return engine;
+  })().catch(() => undefined);
+  const stopped = reachable ? await leftStopped(dir, reachable).then(leftStoppedWarning, () => undefined) : undefined;
+  const half = await leftHalfRestored(dir, reachable, { clear: false }).then(
+    (m) => halfRestoredWarnings(dir, m),
+    () => [],
+  );
+  // One warning a line; names and ids come from files in the backup directory: escaped.
+  const lines = [...(stopped ? stopped.split('\n') : []), ...half].map(shown);
+  return lines.length ? lines.join('\n') : undefined;
 }

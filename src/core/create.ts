@@ -23,6 +23,7 @@ import type { ProgressSink } from './progress.js';
 import { redactNet, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
 import { sweepLeftovers } from './leftover-helpers.js';
+import { halfRestoredWarnings, leftHalfRestored, putBackCommand } from './restore-journal.js';
 import { QuietWhileDown } from './quiet-while-down.js';
 import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
 
@@ -50,6 +51,12 @@ export interface CreateOptions extends DiscoveryOptions {
    * needed to put one back, and is then computed from its artifact). Default true.
    */
   recordFingerprints?: boolean;
+  /**
+   * Containers a restore left half done (core/restore-journal.ts), with why: their data is not
+   * backed up as if it were whole. Set by `backup create`, never for a restore point (which
+   * must capture the current state, whatever it is, so that a restore can finish the job).
+   */
+  halfRestored?: ReadonlyMap<string, string>;
 }
 
 export interface CreateDeps {
@@ -81,8 +88,16 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
   try {
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) deps.progress.warn(leftover);
+    const half = await leftHalfRestored(dir, deps.engine, { clear: true });
+    for (const w of halfRestoredWarnings(dir, half)) deps.progress.warn(w);
     await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
-    return await runBackup(dir, options, deps);
+    const halfRestored = new Map(
+      half.map((m) => [
+        m.containerId,
+        `a restore of ${m.backupId} into it did not finish, so its data may be half restored; put it back with ${putBackCommand(m)} or restore ${m.backupId} again (see the warning above)`,
+      ]),
+    );
+    return await runBackup(dir, { ...options, halfRestored }, deps);
   } finally {
     await release();
   }
@@ -134,7 +149,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
       ...found.unreadable.map((c): ServiceEntry => ({ ...identity(c), status: 'skipped', error: `its labels cannot be read: ${c.why}`, durationMs: 0 })),
     ];
     for (const s of skipped) deps.progress.serviceDone(s);
-    if (deps.signal.aborted) throw interrupted(deps.signal);
+    if (deps.signal.aborted) throw interrupted(deps.signal, options.type);
     const services = [...entries, ...skipped].sort((a, b) => a.name.localeCompare(b.name));
     const ok = services.filter((s) => s.status === 'ok').length;
     if (ok === 0) {
@@ -228,6 +243,9 @@ async function backupService(
   try {
     if (scratchDir) await mkdir(scratchDir, { mode: 0o700 });
     if (deps.signal.aborted) throw interrupted(deps.signal);
+    // Inside the try: a consistent backup's window waits for every slot to be done.
+    const half = options.halfRestored?.get(c.container.id);
+    if (half !== undefined) throw new Error(half);
     const container = await deps.engine.inspect(c.container.id);
     before = container;
     secrets = secretsOf(container, c.driver);
@@ -373,7 +391,10 @@ async function publish(dir: string, tmp: string, manifest: Manifest): Promise<vo
   await fsyncPath(dir);
 }
 
-function interrupted(signal: AbortSignal): StackvaultError {
+function interrupted(signal: AbortSignal, type?: BackupType): StackvaultError {
   const reason = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
+  // A restore's own restore point: the user ran a restore, and nothing of it has changed yet.
+  if (type === 'restore-point')
+    return new StackvaultError(`Restore ${reason} while its restore point was taken; nothing was restored and every stopped container was started again.`, ExitCode.interrupted);
   return new StackvaultError(`Backup ${reason}; nothing was kept and every stopped container was started again.`, ExitCode.interrupted);
 }

@@ -1,10 +1,11 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
 import { clause, errorMessage, ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
 import { inspectIfPresent, withSecrets, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { labelledTrue } from '../docker/labels.js';
 import type { Driver } from '../drivers/types.js';
 import { mapLimit } from '../util/limit.js';
+import { holdStake } from '../util/interrupt.js';
 import { sleep } from '../util/time.js';
 import { checkArtifact, checkArtifacts, openArtifact } from './artifact-check.js';
 import { ArtifactStaging, type StagedArtifact } from './artifact-staging.js';
@@ -17,6 +18,7 @@ import type { Manifest, ServiceEntry } from './manifest.js';
 import type { ProgressSink } from './progress.js';
 import { NotReadyError, waitReady } from './readiness.js';
 import { redactNet, secretsOf } from './redact.js';
+import { clearRestoreMarker, halfRestoredWarnings, leftHalfRestored, putBackCommand, type RestoreMarker, writeRestoreMarker } from './restore-journal.js';
 import { excludedNamed, excludedSentence, isExcluded, isOneOff, LABELS, selectDriver, type Candidate } from './selection.js';
 import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
@@ -151,6 +153,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
   const staging = new ArtifactStaging(dir);
   try {
+    for (const w of halfRestoredWarnings(dir, await leftHalfRestored(dir, deps.engine, { clear: true }))) deps.progress.warn(w);
     const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
@@ -492,30 +495,77 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   let secrets: string[] = [];
   let own = deps;
   const progress = { dataRestored: false };
+  const pointEntry = pointEntryOf(point, t)!;
+  // Before the store is touched: a run that dies from here on leaves it half restored, and the
+  // next run must say so (core/restore-journal.ts); a forced exit (a third Ctrl-C) says so too.
+  const marker: RestoreMarker = {
+    containerId: t.candidate.container.id,
+    container,
+    service: name,
+    backupId: backup.manifest.id,
+    restorePointId: point.manifest.id,
+    restorePointService: pointEntry.name,
+    since: new Date().toISOString(),
+    pid: process.pid,
+    host: hostname(),
+    phase: 'restoring',
+  };
+  const finish = putBackCommand(marker);
+  const halfDone = `${name} (container ${container}) may hold neither the backup's data nor what it held before: put it back with ${finish}`;
+  let unhold = holdStake(`putting ${name} back on the restore point ${point.manifest.id} if its restore does not finish`, halfDone);
   try {
-    own = await targetDeps(t, deps);
-    secrets = t.secrets ?? [];
-    const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, own, deps.signal, progress);
-    return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
-  } catch (err) {
-    if (deps.signal.aborted && progress.dataRestored) {
-      // Only the wait for readiness (or the content check) was cut short: the data is the backup's. Keep it.
-      await deps.engine.start(t.candidate.container.id).catch(() => undefined);
-      return { service: name, container, status: 'restored', check: 'not checked (interrupted)', durationMs: Date.now() - started };
-    }
-    const why = deps.signal.aborted ? 'interrupted' : redactNet((err as Error).message ?? String(err), secrets);
-    const mismatch = err instanceof ContentMismatchError ? redactNet(err.difference, secrets) : undefined;
-    deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
-    const pointEntry = pointEntryOf(point, t)!;
-    // After an interrupt the rollback itself must not be cut off: it runs without the signal.
-    const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
     try {
-      await restoreFrom(t, point.path, pointEntry, { checked: t.pointChecked, staged: t.pointStaged }, how, own, signal);
-      return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
-    } catch (rollbackErr) {
-      const again = redactNet((rollbackErr as Error).message ?? String(rollbackErr), secrets);
-      return { service: name, container, status: 'failed', error: `${why}; putting back the restore point also failed: ${again}`, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
+      await writeRestoreMarker(how.dir, marker);
+    } catch (err) {
+      return {
+        service: name,
+        container,
+        status: 'failed',
+        error: `nothing of it was changed: its restore could not be recorded in ${how.dir} first (${errorMessage(err)})`,
+        durationMs: Date.now() - started,
+      };
     }
+    try {
+      own = await targetDeps(t, deps);
+      secrets = t.secrets ?? [];
+      const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, own, deps.signal, progress, unhold);
+      await clearRestoreMarker(how.dir, marker.containerId);
+      return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
+    } catch (err) {
+      if (deps.signal.aborted && progress.dataRestored) {
+        // Only the wait for readiness (or the content check) was cut short: the data is the backup's. Keep it.
+        await deps.engine.start(t.candidate.container.id).catch(() => undefined);
+        await clearRestoreMarker(how.dir, marker.containerId);
+        return { service: name, container, status: 'restored', check: 'not checked (interrupted)', durationMs: Date.now() - started };
+      }
+      const why = deps.signal.aborted ? 'interrupted' : redactNet((err as Error).message ?? String(err), secrets);
+      const mismatch = err instanceof ContentMismatchError ? redactNet(err.difference, secrets) : undefined;
+      deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
+      unhold();
+      unhold = holdStake(`putting ${name} back on the restore point ${point.manifest.id}`, halfDone);
+      await writeRestoreMarker(how.dir, { ...marker, phase: 'putting back' }).catch(() => undefined); // the 'restoring' one says enough
+      // After an interrupt the rollback itself must not be cut off: it runs without the signal.
+      const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
+      try {
+        await restoreFrom(t, point.path, pointEntry, { checked: t.pointChecked, staged: t.pointStaged }, how, own, signal);
+        await clearRestoreMarker(how.dir, marker.containerId);
+        return { service: name, container, status: 'rolled-back', error: why, ...(mismatch ? { mismatch } : {}), durationMs: Date.now() - started };
+      } catch (rollbackErr) {
+        // The marker stays: until the store is put back, the next runs say so.
+        await writeRestoreMarker(how.dir, { ...marker, phase: 'failed' }).catch(() => undefined);
+        const again = redactNet((rollbackErr as Error).message ?? String(rollbackErr), secrets);
+        return {
+          service: name,
+          container,
+          status: 'failed',
+          error: `${why}; putting back the restore point also failed: ${clause(again)}. Its data may be neither the backup's nor what it held before: put it back with ${finish}`,
+          ...(mismatch ? { mismatch } : {}),
+          durationMs: Date.now() - started,
+        };
+      }
+    }
+  } finally {
+    unhold();
   }
 }
 
@@ -530,6 +580,8 @@ async function restoreFrom(
   deps: RestoreDeps,
   signal: AbortSignal,
   progress: { dataRestored: boolean } = { dataRestored: false },
+  /** Called once the data is the backup's: nothing is left half done from then on. */
+  dataIn: () => void = () => undefined,
 ): Promise<string> {
   const id = t.candidate.container.id;
   const container = await deps.engine.inspect(id);
@@ -568,6 +620,7 @@ async function restoreFrom(
     throw err;
   }
   progress.dataRestored = true;
+  dataIn();
   try {
     await ensureUp(t, deps, signal);
   } catch (err) {

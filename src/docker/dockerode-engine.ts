@@ -280,8 +280,9 @@ export class DockerodeEngine implements DockerEngine {
     try {
       const state = (await this.docker.getContainer(containerId).inspect()).State;
       if (!state.Running) return `the container stopped (${state.Status}, exit code ${state.ExitCode}) while it ran (${detail})`;
-    } catch {
-      return `the container is gone (${detail})`;
+    } catch (inspectErr) {
+      // Only a 404 says the container is gone; an engine that does not answer says nothing of it.
+      if (isNotFound(inspectErr)) return `the container is gone (${detail})`;
     }
     return `the connection to the Docker engine broke (${detail})`;
   }
