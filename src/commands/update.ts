@@ -76,9 +76,19 @@ export const updateCommand = defineCommand<UpdateFlags, Update>({
       throw new StackvaultError(`The pre-update backup ${manifest.id} is partial, so nothing was updated.`, ExitCode.partial, 'Fix the failed services, or run with --allow-partial.');
     }
     io.say(`2/3 Pulling (backup ${manifest.id} is safe)...`);
+    // Not cancelled on Ctrl-C: git killed while it updates the working tree leaves it half
+    // checked out. A terminal's Ctrl-C reaches git itself; a SIGTERM to stackvault lets it finish.
     const pull = await git(['pull', '--ff-only']);
-    if (pull.exitCode !== 0) throw new StackvaultError(`git pull failed, nothing was restarted: ${gitFailure(pull.stderr)}`, ExitCode.failure, `Your data is in ${manifest.id}.`);
     const now = (await git(['rev-parse', '--short', 'HEAD'])).stdout.trim();
+    // Before this check an interrupt here was ignored: the restart went ahead and the run said "Updated", exit 0.
+    if (ctx.signal.aborted) {
+      throw new StackvaultError(
+        `Update interrupted ${pull.exitCode === 0 ? `after git pull (${commit} -> ${now})` : `during git pull (still at ${now})`}; nothing was restarted.`,
+        ExitCode.interrupted,
+        `Your data is in ${manifest.id}.${pull.exitCode === 0 && now !== commit ? ' The containers still run what they ran before the pull.' : ''}`,
+      );
+    }
+    if (pull.exitCode !== 0) throw new StackvaultError(`git pull failed, nothing was restarted: ${gitFailure(pull.stderr)}`, ExitCode.failure, `Your data is in ${manifest.id}.`);
     io.say(`3/3 Restarting the containers of project ${project}...`);
     const containers = (await ctx.engine.listContainers()).filter((c) => c.labels[LABELS.composeProject] === project && !isExcluded(c));
     // Through the same guarded path as a backup's stop: a marker (so a run killed meanwhile is
@@ -86,11 +96,23 @@ export const updateCommand = defineCommand<UpdateFlags, Update>({
     // started again on every path; under the lock, so no backup is copying it meanwhile.
     const dir = await ensureBackupDir(flags.dir);
     const release = await acquireLock(dir, `update (restarting ${project})`, 30 * 60_000);
+    const restarted: string[] = [];
     try {
       for (const c of containers) {
+        // After Ctrl-C no container is stopped any more (before, every one was still restarted
+        // and the run said "Updated", exit 0); the one being restarted is started again.
+        if (ctx.signal.aborted) {
+          const rest = containers.filter((r) => !restarted.includes(r.name)).map((r) => r.name);
+          throw new StackvaultError(
+            `Update interrupted while restarting: pulled ${commit} -> ${now}; restarted ${restarted.length ? restarted.join(', ') : 'none'}; not restarted: ${rest.join(', ')}.`,
+            ExitCode.interrupted,
+            `They still run what they ran before the pull: docker restart ${rest.join(' ')}. Your data is in ${manifest.id}.`,
+          );
+        }
         const target = { id: c.id, name: c.name, service: c.labels[LABELS.composeService] ?? c.name };
         await withStopped(ctx.engine, dir, target, async () => undefined, {
           onDone: (f) => {
+            restarted.push(c.name);
             io.say(`  ${c.name}: restarted (down ${formatDuration(f.downtimeMs)})`);
             for (const w of f.warnings) io.say(`warning: ${c.name}: ${w}`);
           },
