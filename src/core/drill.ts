@@ -42,6 +42,8 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
   const at = new Date();
   const dir = dirname(backup.path);
   const recordFailed = async (services: string[], why: string) => {
+    // An interrupted drill says nothing of the backup: recorded, it read as a failed one.
+    if (deps.signal.aborted) return;
     const failed: Drill = { at: at.toISOString(), ok: false, durationMs: Date.now() - at.getTime(), services: Object.fromEntries(services.map((s) => [s, { ok: false, check: why }])) };
     await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), failed].slice(-10) })).catch(() => undefined);
   };
@@ -121,6 +123,7 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     // The restore point captured the empty throwaways: nothing anyone would restore.
     const release = await acquireLock(dir, `backup drill ${backup.manifest.id}`, 60_000);
     await removeTree(join(dir, restored.restorePointId)).finally(release);
+    if (restored.interrupted || deps.signal.aborted) throw interrupted();
     const services: Drill['services'] = Object.fromEntries([
       ...restored.services.map((s) => [s.service, { ok: s.status === 'restored' && s.check === 'equal', check: s.check ?? s.error ?? s.status }]),
       ...Object.entries(notDrilled).map(([s, why]) => [s, { ok: false, check: `not drilled: ${why}` }]),
@@ -128,7 +131,13 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
     const drill: Drill = { at: at.toISOString(), ok: Object.values(services).every((s) => s.ok), durationMs: Date.now() - at.getTime(), services };
     await updateManifest(dir, backup.path, `backup drill ${backup.manifest.id}`, (m) => ({ ...m, drills: [...(m.drills ?? []), drill].slice(-10) }));
     return { ...drill, backupId: backup.manifest.id, results: restored.services };
+  } catch (err) {
+    // Whatever the interrupt cut short (a throwaway's start, the restore) failed because of it.
+    if (deps.signal.aborted) throw interrupted();
+    throw err;
   } finally {
     for (const c of started) await removeOwnContainer(c.engine, c.id, c.name, (m) => deps.progress.warn(m));
   }
 }
+
+const interrupted = () => new StackvaultError('Drill interrupted; nothing was recorded, and the throwaway copy is removed.', ExitCode.interrupted);
