@@ -512,7 +512,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
   };
   const finish = putBackCommand(marker);
   const halfDone = `${name} (container ${container}) may hold neither the backup's data nor what it held before: put it back with ${finish}`;
-  let unhold = holdStake(`putting ${name} back on the restore point ${point.manifest.id} if its restore does not finish`, halfDone);
+  let stake = holdStake(`putting ${name} back on the restore point ${point.manifest.id} if its restore does not finish`, halfDone);
   try {
     try {
       await writeRestoreMarker(how.dir, marker);
@@ -528,7 +528,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     try {
       own = await targetDeps(t, deps);
       secrets = t.secrets ?? [];
-      const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, own, deps.signal, progress, unhold);
+      const check = await restoreFrom(t, backup.path, t.entry, { checked: t.checked, staged: t.staged }, how, own, deps.signal, progress, () => stake.release());
       await clearRestoreMarker(how.dir, marker.containerId);
       return { service: name, container, status: 'restored', check, durationMs: Date.now() - started };
     } catch (err) {
@@ -541,8 +541,8 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
       const why = deps.signal.aborted ? 'interrupted' : redactNet((err as Error).message ?? String(err), secrets);
       const mismatch = err instanceof ContentMismatchError ? redactNet(err.difference, secrets) : undefined;
       deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
-      unhold();
-      unhold = holdStake(`putting ${name} back on the restore point ${point.manifest.id}`, halfDone);
+      stake.release();
+      stake = holdStake(`putting ${name} back on the restore point ${point.manifest.id}`, halfDone);
       await writeRestoreMarker(how.dir, { ...marker, phase: 'putting back' }).catch(() => undefined); // the 'restoring' one says enough
       // After an interrupt the rollback itself must not be cut off: it runs without the signal.
       const signal = deps.signal.aborted ? new AbortController().signal : deps.signal;
@@ -565,7 +565,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
       }
     }
   } finally {
-    unhold();
+    stake.release();
   }
 }
 

@@ -154,7 +154,7 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
   const marked = options.marker !== false;
   if (marked) await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
   // A throwaway (no marker) is removed by the next run; a store must not be left down by a second Ctrl-C.
-  const unhold = marked ? holdStake(`starting ${target.name} again`, `${target.name} is stopped: start it with docker start ${target.name}`) : () => undefined;
+  const stake = marked ? holdStake(`starting ${target.name} again`, `${target.name} is stopped: start it with docker start ${target.name}`) : undefined;
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
   let stopped: Promise<Omit<DowntimeFacts, 'downtimeMs'>> | undefined;
@@ -168,9 +168,11 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
     // Also when the work failed: a store that had to be killed is what explains it.
     try {
       if (stopped) Object.assign(facts, await stopped);
+      // Docker finishes a start it was asked for even if we exit now.
+      stake?.leaves(`${target.name} was being started again: if docker ps does not list it, start it with docker start ${target.name}`);
       await engine.start(target.id);
     } finally {
-      unhold();
+      stake?.release();
     }
     facts.downtimeMs = Date.now() - began;
     if (marked) await clearMarker(dir, target.id);
@@ -190,7 +192,7 @@ export async function withPaused<T>(
   options: Pick<StopOptions, 'onDone'> = {},
 ): Promise<T> {
   await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'paused' });
-  const unhold = holdStake(`unpausing ${target.name}`, pausedLeft(target.name));
+  const stake = holdStake(`unpausing ${target.name}`, pausedLeft(target.name));
   const began = Date.now();
   let paused = false;
   try {
@@ -205,7 +207,7 @@ export async function withPaused<T>(
       // biome-ignore lint/correctness/noUnsafeFinally: an unpause that failed must be reported, not hidden by the work's result
       if (paused || (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable)) throw err;
     } finally {
-      unhold();
+      stake.release();
     }
     await clearMarker(dir, target.id);
     if (paused) options.onDone?.({ downtimeMs: Date.now() - began, warnings: [] });
@@ -261,11 +263,11 @@ export async function pauseAll(
 ): Promise<() => Promise<void>> {
   const since = new Date().toISOString();
   await Promise.all(targets.map((t) => writeMarker(dir, { containerId: t.id, container: t.name, service: t.service, since, pid: process.pid, host: hostname(), kind: 'paused' })));
-  const unholds = targets.map((t) => holdStake(`unpausing ${t.name}`, pausedLeft(t.name)));
+  const stakes = targets.map((t) => holdStake(`unpausing ${t.name}`, pausedLeft(t.name)));
   const paused: string[] = [];
   const unpause = async () => {
     const results = await Promise.allSettled(paused.map((id) => engine.unpause(id)));
-    for (const unhold of unholds) unhold();
+    for (const stake of stakes) stake.release();
     clock.running?.();
     const cleared = await Promise.allSettled(paused.filter((_, i) => results[i]!.status === 'fulfilled').map((id) => clearMarker(dir, id)));
     const failed = [...results, ...cleared].find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -29,15 +29,26 @@ interface Stake {
 
 const stakes = new Set<Stake>();
 
+/** A registered stake: released once its work is finished; `leaves` says what an exit would leave now. */
+export interface StakeHandle {
+  release(): void;
+  leaves(left: string): void;
+}
+
 /**
  * Registers work an immediate exit would leave half done (a container stopped or paused, a
- * store being restored); returns what unregisters it once it is finished.
+ * store being restored); returns what tells how it stands and unregisters it once finished.
  */
-export function holdStake(doing: string, left: string): () => void {
+export function holdStake(doing: string, left: string): StakeHandle {
   const stake = { doing, left };
   stakes.add(stake);
-  return () => {
-    stakes.delete(stake);
+  return {
+    release: () => {
+      stakes.delete(stake);
+    },
+    leaves: (now) => {
+      stake.left = now;
+    },
   };
 }
 
