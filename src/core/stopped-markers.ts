@@ -152,9 +152,16 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
   // Looked up before the marker (a failure here stops nothing) and before the stop: the store serves until it is sent its stop signal.
   const timeout = options.timeoutSeconds ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
   const marked = options.marker !== false;
-  if (marked) await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
-  // A throwaway (no marker) is removed by the next run; a store must not be left down by a second Ctrl-C.
+  // A throwaway (no marker) is removed by the next run; a store must not be left down by a
+  // second Ctrl-C. Held from before the marker on, so no moment is left without it.
   const stake = marked ? holdStake(`starting ${target.name} again`, `${target.name} is stopped: start it with docker start ${target.name}`) : undefined;
+  try {
+    if (marked)
+      await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
+  } catch (err) {
+    stake?.release();
+    throw err;
+  }
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
   let stopped: Promise<Omit<DowntimeFacts, 'downtimeMs'>> | undefined;
@@ -191,8 +198,13 @@ export async function withPaused<T>(
   work: () => Promise<T>,
   options: Pick<StopOptions, 'onDone'> = {},
 ): Promise<T> {
-  await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'paused' });
   const stake = holdStake(`unpausing ${target.name}`, pausedLeft(target.name));
+  try {
+    await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'paused' });
+  } catch (err) {
+    stake.release();
+    throw err;
+  }
   const began = Date.now();
   let paused = false;
   try {
@@ -262,8 +274,13 @@ export async function pauseAll(
   clock: { pausing?(): void; running?(): void } = {},
 ): Promise<() => Promise<void>> {
   const since = new Date().toISOString();
-  await Promise.all(targets.map((t) => writeMarker(dir, { containerId: t.id, container: t.name, service: t.service, since, pid: process.pid, host: hostname(), kind: 'paused' })));
   const stakes = targets.map((t) => holdStake(`unpausing ${t.name}`, pausedLeft(t.name)));
+  try {
+    await Promise.all(targets.map((t) => writeMarker(dir, { containerId: t.id, container: t.name, service: t.service, since, pid: process.pid, host: hostname(), kind: 'paused' })));
+  } catch (err) {
+    for (const stake of stakes) stake.release();
+    throw err;
+  }
   const paused: string[] = [];
   const unpause = async () => {
     const results = await Promise.allSettled(paused.map((id) => engine.unpause(id)));
