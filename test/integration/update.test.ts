@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, startRedis } from '../support/containers.js';
+import { newProjectName, startAll, startNeo4j, startRedis } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 
 const git = (cwd: string, ...args: string[]) => execa('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd });
@@ -63,6 +63,37 @@ describe('./bot.sh update (the pre-update routine)', () => {
     // Restarted through the guarded stop: its downtime is shown, and no marker is left behind.
     expect(String(r.stdout)).toMatch(/: restarted \(down \d/);
     expect(await readdir(join(dir, '.stackvault-stopped')).catch(() => [])).toEqual([]);
+  });
+
+  it('Ctrl-C as the containers restart stops the update: exit 130, what was and was not restarted, and nothing more is stopped', async () => {
+    const project = newProjectName('updint');
+    const [redis, neo4j] = await startAll([startRedis({ project }), startNeo4j({ project })]);
+    started.push(redis, neo4j);
+    const { work, oldHead, newHead } = await repoBehindItsRemote();
+    const dir = await tempDir('updint');
+    const Docker = (await import('dockerode')).default;
+    const state = async (c: StartedTestContainer) => (await new Docker().getContainer(c.getId()).inspect()).State;
+    const names = new Map(await Promise.all([redis, neo4j].map(async (c) => [(await new Docker().getContainer(c.getId()).inspect()).Name.slice(1), c] as const)));
+    const run = bot(['update', '--repo', work, '--project', project, '--dir', dir]);
+    await new Promise<void>((resolve) =>
+      run.stdout!.on('data', (d: Buffer) => {
+        if (String(d).includes('3/3 Restarting')) resolve();
+      }),
+    );
+    const sentAt = Date.now();
+    run.kill('SIGINT');
+    const r = await run;
+    // Before, the interrupt was ignored here: every container was restarted and the run said "Updated", exit 0.
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(130);
+    const said = new RegExp(`Update interrupted while restarting: pulled ${oldHead} -> ${newHead}; restarted (.+); not restarted: (.+)\\.\n`).exec(String(r.stderr));
+    expect(said, String(r.stderr)).not.toBeNull();
+    const notRestarted = said![2]!.split(', ');
+    expect(notRestarted.length).toBeGreaterThan(0);
+    expect(String(r.stderr)).toContain(`docker restart ${notRestarted.join(' ')}`);
+    // Never stopped after the interrupt (the backup before may have stopped one for its copy).
+    for (const n of notRestarted) expect(new Date((await state(names.get(n)!)).StartedAt).getTime()).toBeLessThan(sentAt);
+    for (const c of names.values()) expect((await state(c)).Running).toBe(true);
+    expect(String(r.stdout)).not.toMatch(/Updated /);
   });
 
   it('a failing backup stops the update: no pull, no restart', async () => {

@@ -17,8 +17,11 @@ export interface EngineProxy {
 export async function startEngineProxy(engineSocket = '/var/run/docker.sock'): Promise<EngineProxy> {
   const sock = join(await mkdtemp(join(tmpdir(), 'stackvault-proxy-')), 'docker.sock');
   const open = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(engineSocket);
+  // Half-open on both sides: an exec's stdin ending (the client's FIN) must not end its output.
+  // Without it every `docker exec` fed on its stdin (psql, redis-cli sessions) failed with exit
+  // 126 through the proxy, so a run through it could not even take a restore point.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ path: engineSocket, allowHalfOpen: true });
     relay(client, upstream, open);
     client.pipe(upstream);
   });
