@@ -102,11 +102,13 @@ function renderRow(b: BackupRecord, now: Date, chalk: Chalk, mark: (s: Manifest[
  * restored (said whether or not Docker answers: its data's state does not depend on it).
  */
 async function leftStoppedSentence(dir: string, hosts: string[] | undefined): Promise<string | undefined> {
-  const [{ leftStopped, leftStoppedWarning }, { halfRestoredWarnings, leftHalfRestored }, { commandContext }] = await Promise.all([
+  const [{ anyStoppedMarker, leftStopped, leftStoppedWarning }, { anyRestoreMarker, halfRestoredWarnings, leftHalfRestored }, { commandContext }] = await Promise.all([
     import('../core/stopped-markers.js'),
     import('../core/restore-journal.js'),
     import('./context.js'),
   ]);
+  // Nothing to say: Docker is not asked (an engine that is down could take minutes to say so).
+  if (!(await anyStoppedMarker(dir)) && !(await anyRestoreMarker(dir))) return undefined;
   // Docker unreachable (or a --host it cannot use): listing backups does not need it.
   const reachable = await (async () => {
     const engine = commandContext(hosts).engine;

@@ -81,6 +81,11 @@ async function readMarkers(dir: string): Promise<RestoreMarker[]> {
   return markers;
 }
 
+/** Whether any marker is there at all (read without asking Docker). */
+export async function anyRestoreMarker(dir: string): Promise<boolean> {
+  return (await readdir(join(dir, JOURNAL_DIR)).catch(() => [] as string[])).some((n) => n.endsWith('.json') && !n.startsWith('.'));
+}
+
 /**
  * Stores a restore left half done: markers of runs that are gone (or of this run, for a
  * service whose rollback failed), whose container still exists. A marker of a run still going

@@ -82,6 +82,11 @@ async function readMarkers(dir: string): Promise<StoppedMarker[]> {
   return markers;
 }
 
+/** Whether any marker is there at all (read without asking Docker). */
+export async function anyStoppedMarker(dir: string): Promise<boolean> {
+  return (await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[])).some((n) => n.endsWith('.json') && !n.startsWith('.'));
+}
+
 /** Containers named by markers, read without asking Docker (for when Docker is the problem). */
 export async function markedContainers(dir: string): Promise<string[]> {
   return (await readMarkers(dir)).map((m) => m.container);
