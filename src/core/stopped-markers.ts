@@ -170,8 +170,12 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
   let stopped: Promise<Omit<DowntimeFacts, 'downtimeMs'>> | undefined;
+  let stopLost = false;
   try {
-    await engine.stop(target.id, timeout);
+    await engine.stop(target.id, timeout).catch((err: unknown) => {
+      stopLost = true;
+      throw err;
+    });
     // How it stopped is read while the work already runs: the store is down either way. Not
     // knowing it is no reason to fail, so it never rejects.
     stopped = stopFacts(engine, target, timeout, Date.now() - began).catch(() => ({ stopTimeoutSeconds: timeout, warnings: [] }));
@@ -180,6 +184,9 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
     // Also when the work failed: a store that had to be killed is what explains it.
     try {
       if (stopped) Object.assign(facts, await stopped);
+      // A stop whose answer was lost (its connection cut) goes on in the engine: a start now
+      // finds the container still running, is taken for done, and the stop then ends it.
+      if (stopLost) await untilStopped(engine, target.id, timeout);
       // Docker finishes a start it was asked for even if we exit now.
       stake?.leaves(`${target.name} was being started again: if docker ps does not list it, start it with docker start ${target.name}`);
       await engine.start(target.id);
@@ -228,6 +235,16 @@ export async function withPaused<T>(
     }
     await clearMarker(dir, target.id);
     if (paused) options.onDone?.({ downtimeMs: Date.now() - began, warnings: [] });
+  }
+}
+
+/** Waits until the container no longer runs, or its stop timeout (and a margin) has passed, or the engine does not answer. */
+async function untilStopped(engine: DockerEngine, id: string, timeoutSeconds: number): Promise<void> {
+  const until = Date.now() + (timeoutSeconds + 5) * 1000;
+  while (Date.now() < until) {
+    const state = await inspectIfPresent(engine, id).catch(() => undefined);
+    if (!state?.running) return;
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

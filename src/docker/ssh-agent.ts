@@ -39,7 +39,12 @@ export function sshAgent(url: string): Agent {
   // Kept alive: one session serves many API calls (an exec's stream takes its own).
   const agent = new Agent({ keepAlive: true, keepAliveMsecs: 10_000 });
   // Node's Agent calls createConnection(options, callback); a Duplex is a usable socket.
-  (agent as unknown as { createConnection: () => Duplex }).createConnection = () => new SshSocket(spawn(process.env.STACKVAULT_SSH ?? 'ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  // Each ssh in a process group of its own: a Ctrl-C at the terminal goes to the whole
+  // foreground group, and killed with it ssh cut the connections of the cleanup the Ctrl-C
+  // starts (a `docker stop` in flight lost, the container then found running and left to stop).
+  // It still ends with stackvault: its stdin closes when this process goes.
+  (agent as unknown as { createConnection: () => Duplex }).createConnection = () =>
+    new SshSocket(spawn(process.env.STACKVAULT_SSH ?? 'ssh', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true }));
   return agent;
 }
 
@@ -79,7 +84,14 @@ class SshSocket extends Duplex {
       if (code && !this.readableEnded) {
         const why = Buffer.concat(this.stderr).toString('utf8').trim().split('\n').pop() ?? '';
         this.destroy(Object.assign(new Error(`ssh exited with ${code}${why ? `: ${why}` : ''}`), { code: 'ssh' }));
+        return;
       }
+      // The connection is gone both ways once ssh has exited (the engine closed it, as it does
+      // after an exec's stream): the writing side ends too, and the socket closes when all is
+      // read, as a net.Socket does. Left open, whatever waited for the socket to close (the
+      // kill of an interrupted exec) waited for good, and with nothing else left to wait for
+      // the run ended at once, exit 0, with a store still stopped.
+      if (!this.writableEnded) this.end();
     });
   }
 
