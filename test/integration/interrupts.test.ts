@@ -148,6 +148,55 @@ describe('signals while a store is stopped for its copy', () => {
   });
 });
 
+describe('an engine reached over ssh://', () => {
+  it('Ctrl-C while a store stops, to stackvault alone or to its whole process group (the terminal): the store runs again, exit 130', async () => {
+    const { IMAGES } = await import('../support/images.js');
+    const { chmod, writeFile } = await import('node:fs/promises');
+    const project = newProjectName('sshint');
+    // What ssh runs on the far side, run here: stackvault's own ssh transport (each connection a
+    // process whose stdio is the engine) against the local engine, with no ssh server involved.
+    const bin = await tempDir('sshint-bin');
+    const ssh = join(bin, 'ssh');
+    await writeFile(ssh, '#!/bin/sh\nexec docker system dial-stdio\n');
+    await chmod(ssh, 0o755);
+    const slow = await docker.createContainer({
+      Image: IMAGES.neo4j,
+      Entrypoint: ['bash', '-c', 'trap "" TERM; mkdir -p /data/databases/neo4j; echo x > /data/databases/neo4j/neostore; while :; do sleep 1; done'],
+      StopTimeout: 3,
+      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'graph' },
+    });
+    try {
+      await slow.start();
+      for (const to of ['stackvault', 'its process group'] as const) {
+        const dir = await tempDir('sshint');
+        const run = execa(`${REPO_ROOT}/bot.sh`, ['backup', 'create', '--dir', dir, '--project', project, '--host', 'far=ssh://anyone@far.example'], {
+          env: { STACKVAULT_SSH: ssh },
+          reject: false,
+          detached: true, // a process group of its own, as a terminal gives a command
+          forceKillAfterDelay: false,
+        });
+        const markers = async () => (await readdir(join(dir, '.stackvault-stopped')).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+        await expect.poll(markers, { timeout: 60_000, interval: 20 }).not.toEqual([]);
+        await new Promise((r) => setTimeout(r, 300)); // its `docker stop` is under way
+        if (to === 'stackvault') run.kill('SIGINT');
+        else process.kill(-run.pid!, 'SIGINT');
+        const r = await run;
+        // Before: to stackvault alone, the kill of its cut-off exec waited on an ssh socket that
+        // never closed and the run ended at once, exit 0, the store stopped; to the group, ssh
+        // died with it, the stop's answer was lost, and the start was taken for done while the
+        // stop went on: exit 130 saying it was started, and it was not.
+        expect(r.exitCode, `${to}: ${String(r.stdout)}${String(r.stderr)}`).toBe(130);
+        expect(String(r.stderr)).toMatch(/Backup interrupted by SIGINT; nothing was kept/);
+        await new Promise((res) => setTimeout(res, 4000)); // longer than its stop timeout
+        expect((await slow.inspect()).State.Running, to).toBe(true);
+        expect(await markers()).toEqual([]);
+      }
+    } finally {
+      await slow.remove({ force: true, v: true });
+    }
+  });
+});
+
 describe('a restore that cannot finish: the store it left half done is named, with the command that puts it back', () => {
   const started: StartedTestContainer[] = [];
   afterAll(async () => {
