@@ -596,7 +596,10 @@ async function restoreFrom(
   const storeRunning = new Promise<void>((resolve) => {
     storeUp = resolve;
   });
-  const expecting = how.check ? backupFingerprint(t.driver, entry, open, how.dir, deps, container, storeRunning) : Promise.resolve(undefined);
+  // With this call's signal: a rollback after Ctrl-C runs without the run's (aborted) one, and
+  // its content check read the restore point's side with it, failed at once ("interrupted"),
+  // and reported a rollback that had put the data back as failed.
+  const expecting = how.check ? backupFingerprint(t.driver, entry, open, how.dir, { ...deps, signal }, container, storeRunning) : Promise.resolve(undefined);
   expecting.catch(() => undefined); // awaited on every path below, after storeUp()
   let observed: Fingerprint | undefined | void;
   try {

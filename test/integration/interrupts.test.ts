@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot, REPO_ROOT } from '../support/cli.js';
-import { newProjectName, psql, startNeo4j, startPostgres } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { startEngineProxy } from '../support/engine-proxy.js';
 
 /**
@@ -265,6 +265,29 @@ describe('a restore that cannot finish: the store it left half done is named, wi
     expect(finish.exitCode, String(finish.stdout) + String(finish.stderr)).toBe(0);
     expect(await psql(pg, 'bot', 'SELECT answer FROM marker')).toBe('42');
     expect(await psql(pg, 'bot', 'SELECT count(*) FROM big')).toBe('1000');
+  });
+
+  it('Ctrl-C during a Redis restore: it is put back on its restore point, proven by content, and said so (it was reported as a rollback that failed)', async () => {
+    const project = newProjectName('redisint');
+    const redis = await startRedis({ project });
+    started.push(redis);
+    await redisCli(redis, 'EVAL', "for i = 1, 200000 do redis.call('SET', 'k' .. i, string.rep('v', 200)) end return 1", '0');
+    const dir = await tempDir('redisint');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(c.exitCode, String(c.stderr)).toBe(0);
+    const id = (JSON.parse(String(c.stdout)) as Manifest).id;
+    await redisCli(redis, 'SET', 'since', 'the backup');
+    const restore = bot(['backup', 'restore', id, '--dir', dir, '--yes']);
+    await whenStopped(redis.getId()); // brought down to load the backup's RDB
+    restore.kill('SIGINT');
+    const r = await restore;
+    expect(r.exitCode).toBe(130);
+    // Before, the rollback's content check read the restore point with the run's aborted signal.
+    expect(String(r.stdout)).toMatch(/❌ redis \(\S+\): NOT restored, back on the restore point: interrupted/);
+    expect(String(r.stdout)).not.toMatch(/putting back the restore point also failed/);
+    expect(await redisCli(redis, '--raw', 'GET', 'since')).toBe('the backup');
+    expect(await redisCli(redis, 'DBSIZE')).toBe('(integer) 200001');
+    expect(await readdir(join(dir, '.stackvault-restoring')).catch(() => [])).toEqual([]);
   });
 
   it('an interrupted drill records nothing and exits 130 (it was recorded as a failed drill, exit 5)', async () => {
