@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ExitCode, StackvaultError, storageError } from '../errors.js';
 import { describeFsError, isStorageFailure } from './backup-dir.js';
+import { interruptSignal } from '../util/interrupt.js';
 import { readRegularFile } from '../util/safe-file.js';
 import { sleep } from '../util/time.js';
 
@@ -40,9 +41,10 @@ export function processAlive(pid: number): boolean {
  * refreshed for STALE_MS is stale and taken over. A lock whose holder (same host) is known to be
  * dead is taken over at once. A lock just made by another process, whose details are not written
  * yet, is fresh and therefore respected. Release removes the lock only if it is still ours.
- * Waits up to `waitMs`, then fails naming the holder.
+ * Waits up to `waitMs`, then fails naming the holder; an interrupt ends the wait (a scheduled
+ * run waits up to 30 minutes, and a Ctrl-C or SIGTERM went unheard until it had the lock).
  */
-export async function acquireLock(dir: string, command: string, waitMs = 0): Promise<() => Promise<void>> {
+export async function acquireLock(dir: string, command: string, waitMs = 0, signal: AbortSignal = interruptSignal): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   const deadline = Date.now() + waitMs;
   const mine: LockInfo = { pid: process.pid, host: hostname(), command, since: '', token: randomBytes(12).toString('hex') };
@@ -94,11 +96,12 @@ export async function acquireLock(dir: string, command: string, waitMs = 0): Pro
       removeLockDir(path); // its process is gone: take it over now rather than when its mtime goes stale
       continue;
     }
+    const who = held.holder ? `${held.holder.command}, pid ${held.holder.pid}, since ${held.holder.since}` : 'just starting: its details are not written yet, or the disk is full';
     if (Date.now() >= deadline) {
-      const who = held.holder ? `${held.holder.command}, pid ${held.holder.pid}, since ${held.holder.since}` : 'just starting: its details are not written yet, or the disk is full';
       throw new StackvaultError(`Another stackvault run (${who}) holds the lock on ${dir}.`, ExitCode.locked, 'Wait for it to finish; a lock left by a process that died is taken over automatically.');
     }
-    await sleep(500);
+    await sleep(500, signal).catch(() => undefined); // an interrupt wakes it
+    if (signal.aborted) throw new StackvaultError(`Interrupted while waiting for another stackvault run (${who}) to release the lock on ${dir}; nothing was done.`, ExitCode.interrupted);
   }
 }
 

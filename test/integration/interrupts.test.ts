@@ -313,3 +313,46 @@ describe('a restore that cannot finish: the store it left half done is named, wi
     expect((await readdir(dir)).filter((n) => n.startsWith('restore-point'))).toEqual([]);
   });
 });
+
+describe('waiting for the lock', () => {
+  it('Ctrl-C ends the wait for another run to release the lock: exit 130 at once, nothing done (it waited the whole minute, then went on)', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    const dir = await tempDir('lockwait');
+    await mkdir(join(dir, '.tmp-stackvault_backup_20260101_000000')); // something for cleanup to remove
+    // Another process holding the lock the way stackvault does.
+    const holder = execa(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { acquireLock } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/core/lock.js'))});
+        await acquireLock(process.argv[1], 'backup create --type daily');
+        console.log('locked');
+        setInterval(() => {}, 1000);`,
+        dir,
+      ],
+      { reject: false },
+    );
+    try {
+      await new Promise<void>((resolve) =>
+        holder.stdout!.on('data', (d: Buffer) => {
+          if (String(d).includes('locked')) resolve();
+        }),
+      );
+      const cleanup = bot(['backup', 'cleanup', '--dir', dir]); // waits up to a minute for the lock
+      await new Promise((r) => setTimeout(r, 3000));
+      const sent = Date.now();
+      cleanup.kill('SIGINT');
+      const r = await cleanup;
+      expect(r.exitCode, String(r.stderr)).toBe(130);
+      expect(Date.now() - sent).toBeLessThan(5000);
+      expect(String(r.stderr)).toMatch(
+        new RegExp(`Interrupted while waiting for another stackvault run \\(backup create --type daily, pid ${holder.pid}, since \\S+\\) to release the lock on \\S+; nothing was done\\.`),
+      );
+      expect(await readdir(dir)).toContain('.tmp-stackvault_backup_20260101_000000');
+    } finally {
+      holder.kill('SIGKILL');
+      await holder;
+    }
+  });
+});
