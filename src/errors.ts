@@ -36,7 +36,7 @@ export const exitCodeHelp = `Exit codes:
   8    another stackvault run holds the lock
   9    aborted (confirmation declined or impossible)
   10   offsite repository error (restic: unreachable, wrong password, refused)
-  130  interrupted (Ctrl-C / SIGTERM)`;
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP; a second Ctrl-C while a store is down waits for it, a third exits)`;
 
 /** An error meant for the user: one clear sentence, an exit code, optionally a hint. */
 export class StackvaultError extends Error {
