@@ -90,7 +90,10 @@ their writes will show up as differences.`,
         io.say(`${mark} ${shown(s.service)} (${shown(s.container)}): ${shown(what)} (${formatDuration(s.durationMs)}${down})`);
         for (const w of s.warnings ?? []) io.say(`warning: ${shown(s.service)}: ${shown(w)}`);
       }
-      if (result.stoppedApps?.length) io.say(shown(`Stopped during the restore and started again: ${result.stoppedApps.join(', ')}`));
+      const leftStopped = new Set(result.leftStopped ?? []);
+      const apps = (result.stoppedApps ?? []).filter((a) => !leftStopped.has(a));
+      if (apps.length) io.say(shown(`Stopped during the restore and started again: ${apps.join(', ')}`));
+      if (leftStopped.size) io.say(shown(`warning: stopped and NOT started again: ${[...leftStopped].join(', ')}; start with: docker start ${[...leftStopped].join(' ')}`));
       io.say(`Restore point: ${result.restorePointId} (./bot.sh backup restore ${result.restorePointId} undoes this restore)`);
       return { data: result, backupId: result.backupId, exitCode: restoreExitCode(result), error: interruptedError(result) };
     } finally {
@@ -114,7 +117,10 @@ function interruptedError(result: RestoreResult): StackvaultError | undefined {
     return names.length ? [`${words}: ${names.join(', ')}`] : [];
   };
   const parts = [...named('restored', 'restored'), ...named('rolled-back', 'back on the restore point'), ...named('interrupted', 'not started'), ...named('failed', 'FAILED, see above')];
-  return new StackvaultError(`Restore interrupted (${parts.join('; ')}); no stopped container was left stopped.`, ExitCode.interrupted);
+  return new StackvaultError(
+    `Restore interrupted (${parts.join('; ')}); ${result.leftStopped?.length ? `left stopped: ${result.leftStopped.join(', ')}` : 'no stopped container was left stopped'}.`,
+    ExitCode.interrupted,
+  );
 }
 
 function renderPlan(plan: RestorePlan): string {

@@ -20,7 +20,7 @@ import { NotReadyError, waitReady } from './readiness.js';
 import { redactNet, secretsOf } from './redact.js';
 import { clearRestoreMarker, halfRestoredWarnings, leftHalfRestored, putBackCommand, type RestoreMarker, writeRestoreMarker } from './restore-journal.js';
 import { excludedNamed, excludedSentence, isExcluded, isOneOff, LABELS, selectDriver, type Candidate } from './selection.js';
-import { leftStoppedWarning, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
+import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
 import { sweepLeftovers } from './leftover-helpers.js';
 import { ContentMismatchError, fingerprintAt, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
@@ -94,6 +94,8 @@ export interface RestoreResult {
   stoppedApps?: string[];
   /** Ctrl-C/SIGTERM came during the restore (the command exits 130). */
   interrupted?: boolean;
+  /** Containers stopped for the restore that could not be started again (the engine gone). */
+  leftStopped?: string[];
 }
 
 interface Target {
@@ -225,13 +227,31 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
       ...(await restoreAll(targets.filter((t) => !isStore(t)))),
     ]);
     services.sort((a, b) => a.service.localeCompare(b.service)); // reported by name, whatever the order of work
+    // Under the lock, and with none left before (refused above): every marker now is this run's.
+    const leftStopped = await markedContainers(dir);
     return {
       backupId: backup.manifest.id,
       restorePointId: point.manifest.id,
       services,
       ...(writers.length ? { stoppedApps: writers.map((w) => w.name) } : {}),
       ...(deps.signal.aborted ? { interrupted: true } : {}),
+      ...(leftStopped.length ? { leftStopped } : {}),
     };
+  } catch (err) {
+    // The engine gone: the results of the services are lost with the error, so it names what
+    // is left (stopped containers, half-restored stores) and how to finish, as create does.
+    if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) {
+      const stopped = await markedContainers(dir).catch(() => [] as string[]);
+      const half = await leftHalfRestored(dir, undefined, { clear: false }).catch(() => []);
+      if (stopped.length || half.length) {
+        const parts = [
+          ...(stopped.length ? [`These containers were stopped and could not be started again: ${stopped.join(', ')}. When Docker is back: docker start ${stopped.join(' ')}.`] : []),
+          ...halfRestoredWarnings(dir, half),
+        ];
+        throw new StackvaultError(`${err.message} The restore was abandoned.`, ExitCode.dockerUnreachable, parts.join(' '));
+      }
+    }
+    throw err;
   } finally {
     await staging.remove();
     await release();
@@ -538,7 +558,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
         await clearRestoreMarker(how.dir, marker.containerId);
         return { service: name, container, status: 'restored', check: 'not checked (interrupted)', durationMs: Date.now() - started };
       }
-      const why = deps.signal.aborted ? 'interrupted' : redactNet((err as Error).message ?? String(err), secrets);
+      const why = deps.signal.aborted ? 'interrupted' : clause(redactNet((err as Error).message ?? String(err), secrets));
       const mismatch = err instanceof ContentMismatchError ? redactNet(err.difference, secrets) : undefined;
       deps.progress.warn(`${name}: restore ${deps.signal.aborted ? 'interrupted' : `failed (${why})`}; putting back the restore point ${point.manifest.id}.`);
       stake.release();

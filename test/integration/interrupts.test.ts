@@ -267,6 +267,34 @@ describe('a restore that cannot finish: the store it left half done is named, wi
     expect(await psql(pg, 'bot', 'SELECT count(*) FROM big')).toBe('1000');
   });
 
+  it('the engine gone mid-replay while the app is stopped for the restore: exit 6, naming the app to start and the store to put back', async () => {
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const { IMAGES } = await import('../support/images.js');
+    const { pg, dir, backup } = await changedSinceBackup('engineapp');
+    // An app of the same project: stopped while its store is restored, started again after.
+    const app = await new GenericContainer(IMAGES.appstub)
+      .withLabels({ 'com.docker.compose.project': backup.services[0]!.project!, 'com.docker.compose.service': 'app' })
+      .withWaitStrategy(Wait.forHealthCheck())
+      .start();
+    started.push(app);
+    const appName = (await docker.getContainer(app.getId()).inspect()).Name.replace(/^\//, '');
+    const proxy = await startEngineProxy();
+    const restore = bot(['backup', 'restore', backup.id, '--dir', dir, '--yes'], { env: { DOCKER_HOST: proxy.dockerHost } });
+    await whenReplaying(pg.getId());
+    proxy.cut();
+    const r = await restore;
+    expect(r.exitCode).toBe(6);
+    // Before, only that the engine was unreachable: nothing of the app left stopped or of the store.
+    expect(String(r.stderr)).toContain(`These containers were stopped and could not be started again: ${appName}. When Docker is back: docker start ${appName}.`);
+    expect(String(r.stderr)).toMatch(
+      new RegExp(
+        `${backup.id} into postgres \\(container \\S+\\).* its data may be neither the backup's nor what it held before\\. Put it back as it was with: \\./bot\\.sh backup restore \\S+ --only \\S+ --yes`,
+      ),
+    );
+    expect(await running(app.getId())).toBe(false);
+    await docker.getContainer(app.getId()).start();
+  });
+
   it('Ctrl-C during a Redis restore: it is put back on its restore point, proven by content, and said so (it was reported as a rollback that failed)', async () => {
     const project = newProjectName('redisint');
     const redis = await startRedis({ project });
