@@ -503,7 +503,8 @@ interface RestoreHow {
 /**
  * On Ctrl-C: a service not started yet is left alone; one whose data was restored stays
  * restored (its container is started, not waited for); one interrupted in the middle is put
- * back from the restore point, which the first interrupt does not stop (a second exits at once).
+ * back from the restore point, which the first interrupt does not stop (a second says so; only a
+ * third exits, naming the store and the command that puts it back).
  * A restore whose content differs from the backup is put back from the restore point too.
  */
 async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, how: RestoreHow, deps: RestoreDeps): Promise<ServiceRestoreResult> {
