@@ -4,7 +4,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis, startAll } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis, startAll, startBigNeo4j } from '../support/containers.js';
 import { startEngineProxy } from '../support/engine-proxy.js';
 import { mountTmpfs } from '../support/mounts.js';
 
@@ -41,14 +41,11 @@ describe('interrupted backup create', () => {
     await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
   });
 
-  /** A Neo4j stand-in with enough data that its stopped copy takes a few seconds. */
-  async function bigNeo4j(project: string): Promise<StartedTestContainer> {
-    const neo4j = await startNeo4j({ project });
+  const bigNeo4j = async (project: string) => {
+    const neo4j = await startBigNeo4j(project);
     started.push(neo4j);
-    const r = await neo4j.exec(['bash', '-c', 'head -c 300000000 /dev/urandom > /data/databases/neo4j/big.store.db'], { user: '7474:7474' });
-    expect(r.exitCode).toBe(0);
     return neo4j;
-  }
+  };
 
   async function whenStopped(id: string): Promise<void> {
     const Docker = (await import('dockerode')).default;

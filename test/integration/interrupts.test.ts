@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot, REPO_ROOT } from '../support/cli.js';
-import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startPostgres, startRedis, startBigNeo4j } from '../support/containers.js';
 import { startEngineProxy } from '../support/engine-proxy.js';
 
 /**
@@ -73,14 +73,11 @@ describe('signals while a store is stopped for its copy', () => {
     await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
   });
 
-  /** A Neo4j stand-in with enough data that its stopped copy takes a few seconds. */
-  async function bigNeo4j(project: string): Promise<StartedTestContainer> {
-    const neo4j = await startNeo4j({ project });
+  const bigNeo4j = async (project: string) => {
+    const neo4j = await startBigNeo4j(project);
     started.push(neo4j);
-    const r = await neo4j.exec(['bash', '-c', 'head -c 300000000 /dev/urandom > /data/databases/neo4j/big.store.db'], { user: '7474:7474' });
-    expect(r.exitCode).toBe(0);
     return neo4j;
-  }
+  };
 
   it('the terminal closed (SIGHUP): the run goes on without it, starts the store again, keeps nothing and logs the interruption', async () => {
     const project = newProjectName('sighup');

@@ -98,6 +98,14 @@ export async function untilAnswers(call: () => Promise<unknown>): Promise<void> 
   }
 }
 
+/** A Neo4j stand-in with 300 MB of store files, so that its stopped copy takes a few seconds (time to interrupt it). */
+export async function startBigNeo4j(project: string): Promise<StartedTestContainer> {
+  const neo4j = await startNeo4j({ project });
+  const r = await neo4j.exec(['bash', '-c', 'head -c 300000000 /dev/urandom > /data/databases/neo4j/big.store.db'], { user: '7474:7474' });
+  if (r.exitCode !== 0) throw new Error(`filling the Neo4j stand-in failed: ${r.output}`);
+  return neo4j;
+}
+
 export function startNeo4j(o: StartOptions): Promise<StartedTestContainer> {
   return base(IMAGES.neo4j, o, 'neo4j')
     .withEnvironment({ NEO4J_AUTH: `neo4j/${NEO4J_PASSWORD}` })
