@@ -1,10 +1,6 @@
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { anyMarkerFile, clearMarkerFile, markerFile, readMarkerFiles, writeMarkerFile } from './marker-dir.js';
 import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
-import { storageError } from '../errors.js';
-import { fsyncPath } from '../util/fsync.js';
-import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
 import { processAlive } from './lock.js';
 
 /**
@@ -38,23 +34,10 @@ export interface RestoreMarker {
   phase: 'restoring' | 'putting back' | 'failed';
 }
 
-const markerPath = (dir: string, containerId: string) => join(dir, JOURNAL_DIR, `${containerId}.json`);
+/** Written and fsynced before the store is touched (marker-dir.ts). */
+export const writeRestoreMarker = (dir: string, marker: RestoreMarker): Promise<void> => writeMarkerFile(dir, JOURNAL_DIR, marker);
 
-/** Written and fsynced before the store is touched: a power loss right after must still show it. */
-export async function writeRestoreMarker(dir: string, marker: RestoreMarker): Promise<void> {
-  const journal = join(dir, JOURNAL_DIR);
-  const created = await mkdir(journal, { recursive: true, mode: 0o700 });
-  // mkdir accepts a symlink to a directory elsewhere; nothing is written outside the backup directory.
-  if (!(await lstat(journal)).isDirectory()) throw storageError(`${journal} is not a directory of its own (a symbolic link?); remove it and run again.`);
-  await writeFileAtomic(markerPath(dir, marker.containerId), JSON.stringify(marker), { mode: 0o600, fsync: true });
-  await fsyncPath(journal);
-  if (created) await fsyncPath(dir);
-}
-
-export async function clearRestoreMarker(dir: string, containerId: string): Promise<void> {
-  await rm(markerPath(dir, containerId), { force: true });
-  await fsyncPath(join(dir, JOURNAL_DIR)).catch(() => undefined);
-}
+export const clearRestoreMarker = (dir: string, containerId: string): Promise<void> => clearMarkerFile(dir, JOURNAL_DIR, containerId);
 
 const isMarker = (m: unknown): m is RestoreMarker => {
   const r = m as Partial<RestoreMarker> | null;
@@ -67,24 +50,11 @@ const isMarker = (m: unknown): m is RestoreMarker => {
   );
 };
 
-/** Every readable marker (files that are not one are skipped: they name nothing to finish). */
-async function readMarkers(dir: string): Promise<RestoreMarker[]> {
-  const names = await readdir(join(dir, JOURNAL_DIR)).catch(() => [] as string[]);
-  const markers: RestoreMarker[] = [];
-  for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith('.'))) {
-    const marker = await readRegularFile(join(dir, JOURNAL_DIR, name), MiB).then(
-      (t) => JSON.parse(t) as unknown,
-      () => undefined,
-    );
-    if (isMarker(marker) && name === `${marker.containerId}.json`) markers.push(marker);
-  }
-  return markers;
-}
+/** Every readable marker (files that are not one, or not named after their container, are skipped: they name nothing to finish). */
+const readMarkers = (dir: string): Promise<RestoreMarker[]> => readMarkerFiles(dir, JOURNAL_DIR, (m, name): m is RestoreMarker => isMarker(m) && name === `${m.containerId}.json`);
 
 /** Whether any marker is there at all (read without asking Docker). */
-export async function anyRestoreMarker(dir: string): Promise<boolean> {
-  return (await readdir(join(dir, JOURNAL_DIR)).catch(() => [] as string[])).some((n) => n.endsWith('.json') && !n.startsWith('.'));
-}
+export const anyRestoreMarker = (dir: string): Promise<boolean> => anyMarkerFile(dir, JOURNAL_DIR);
 
 /**
  * Stores a restore left half done: markers of runs that are gone (or of this run, for a
@@ -121,6 +91,6 @@ export function halfRestoredWarnings(dir: string, markers: RestoreMarker[]): str
         : m.phase === 'putting back'
           ? `An interrupted stackvault run (pid ${m.pid}) was putting ${who} back on its restore point, after its restore of ${m.backupId} failed or was interrupted, and did not finish`
           : `An interrupted stackvault run (pid ${m.pid}) was restoring ${m.backupId} into ${who}, and did not finish`;
-    return `${what}: its data may be neither the backup's nor what it held before. Put it back as it was with: ${putBackCommand(m)} (or restore ${m.backupId} again); to keep its data as it is now, remove ${markerPath(dir, m.containerId)}.`;
+    return `${what}: its data may be neither the backup's nor what it held before. Put it back as it was with: ${putBackCommand(m)} (or restore ${m.backupId} again); to keep its data as it is now, remove ${markerFile(dir, JOURNAL_DIR, m.containerId)}.`;
   });
 }

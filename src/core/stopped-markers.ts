@@ -1,11 +1,8 @@
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { anyMarkerFile, clearMarkerFile, readMarkerFiles, writeMarkerFile } from './marker-dir.js';
 import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
-import { ExitCode, StackvaultError, storageError } from '../errors.js';
-import { fsyncPath } from '../util/fsync.js';
+import { ExitCode, StackvaultError } from '../errors.js';
 import { holdStake } from '../util/interrupt.js';
-import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
 import { rawMessage } from '../util/redact.js';
 
 /**
@@ -51,41 +48,16 @@ export interface StopOptions {
   marker?: boolean;
 }
 
-export async function writeMarker(dir: string, marker: StoppedMarker): Promise<void> {
-  const markers = join(dir, MARKER_DIR);
-  const created = await mkdir(markers, { recursive: true, mode: 0o700 });
-  // mkdir accepts a symlink to a directory elsewhere; nothing is written outside the backup directory.
-  if (!(await lstat(markers)).isDirectory()) throw storageError(`${markers} is not a directory of its own (a symbolic link?); remove it and run again.`);
-  const file = join(markers, `${marker.containerId}.json`);
-  await writeFileAtomic(file, JSON.stringify(marker), { mode: 0o600, fsync: true });
-  // Durable before the container is touched: a power loss right after must still show it.
-  await fsyncPath(markers);
-  if (created) await fsyncPath(dir);
-}
+/** Written and fsynced before the container is touched (marker-dir.ts). */
+export const writeMarker = (dir: string, marker: StoppedMarker): Promise<void> => writeMarkerFile(dir, MARKER_DIR, marker);
 
-export async function clearMarker(dir: string, containerId: string): Promise<void> {
-  await rm(join(dir, MARKER_DIR, `${containerId}.json`), { force: true });
-  await fsyncPath(join(dir, MARKER_DIR)).catch(() => undefined);
-}
+export const clearMarker = (dir: string, containerId: string): Promise<void> => clearMarkerFile(dir, MARKER_DIR, containerId);
 
 /** Every marker on disk (unreadable ones are skipped). */
-async function readMarkers(dir: string): Promise<StoppedMarker[]> {
-  const names = await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[]);
-  const markers: StoppedMarker[] = [];
-  for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const marker = await readRegularFile(join(dir, MARKER_DIR, name), MiB).then(
-      (t) => JSON.parse(t) as StoppedMarker,
-      () => undefined,
-    );
-    if (marker) markers.push(marker);
-  }
-  return markers;
-}
+const readMarkers = (dir: string): Promise<StoppedMarker[]> => readMarkerFiles(dir, MARKER_DIR, (m): m is StoppedMarker => typeof m === 'object' && m !== null);
 
 /** Whether any marker is there at all (read without asking Docker). */
-export async function anyStoppedMarker(dir: string): Promise<boolean> {
-  return (await readdir(join(dir, MARKER_DIR)).catch(() => [] as string[])).some((n) => n.endsWith('.json') && !n.startsWith('.'));
-}
+export const anyStoppedMarker = (dir: string): Promise<boolean> => anyMarkerFile(dir, MARKER_DIR);
 
 /** Containers named by markers, read without asking Docker (for when Docker is the problem). */
 export async function markedContainers(dir: string): Promise<string[]> {
