@@ -111,6 +111,7 @@ export const updateCommand = defineCommand<UpdateFlags, Update>({
         }
         const target = { id: c.id, name: c.name, service: c.labels[LABELS.composeService] ?? c.name };
         await withStopped(ctx.engine, dir, target, async () => undefined, {
+          purpose: 'restart',
           onDone: (f) => {
             restarted.push(c.name);
             io.say(`  ${c.name}: restarted (down ${formatDuration(f.downtimeMs)})`);

@@ -25,7 +25,7 @@ import type { Candidate } from './selection.js';
 import { sweepLeftovers } from './leftover-helpers.js';
 import { halfRestoredWarnings, leftHalfRestored, putBackCommand } from './restore-journal.js';
 import { QuietWhileDown } from './quiet-while-down.js';
-import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
+import { leftStoppedWarning, markedContainers, resumeLeftByKilledRun, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
 
 export interface CreateOptions extends DiscoveryOptions {
   dir: string;
@@ -86,7 +86,7 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
   await deps.engine.version(); // fails early and clearly when Docker is down
   const release = await acquireLock(dir, `backup create --type ${options.type}`, options.lockWaitMs ?? 0);
   try {
-    const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
+    const leftover = leftStoppedWarning(await resumeLeftByKilledRun(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) deps.progress.warn(leftover);
     const half = await leftHalfRestored(dir, deps.engine, { clear: true });
     for (const w of halfRestoredWarnings(dir, half)) deps.progress.warn(w);
@@ -278,7 +278,7 @@ async function backupService(
           signal: deps.signal,
           withStopped: (work) => {
             stoppedByUs = true;
-            return whileDown(() => withStopped(engine, dir, target, work, { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) }));
+            return whileDown(() => withStopped(engine, dir, target, work, { timeoutSeconds: options.stopTimeout, purpose: 'backup', onDone: (f) => stops.push(f) }));
           },
           // A writer the consistency window holds paused is not paused again.
           withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : whileDown(() => withPaused(engine, dir, target, work, { onDone: (f) => stops.push(f) }))),

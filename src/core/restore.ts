@@ -20,7 +20,7 @@ import { NotReadyError, waitReady } from './readiness.js';
 import { redactNet, secretsOf } from './redact.js';
 import { clearRestoreMarker, halfRestoredWarnings, leftHalfRestored, putBackCommand, type RestoreMarker, writeRestoreMarker } from './restore-journal.js';
 import { excludedNamed, excludedSentence, isExcluded, isOneOff, LABELS, selectDriver, type Candidate } from './selection.js';
-import { leftStoppedWarning, markedContainers, unpauseLeftPaused, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
+import { leftStoppedWarning, markedContainers, resumeLeftByKilledRun, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
 import { sweepLeftovers } from './leftover-helpers.js';
 import { ContentMismatchError, fingerprintAt, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
@@ -156,7 +156,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   const staging = new ArtifactStaging(dir);
   try {
     for (const w of halfRestoredWarnings(dir, await leftHalfRestored(dir, deps.engine, { clear: true }))) deps.progress.warn(w);
-    const leftover = leftStoppedWarning(await unpauseLeftPaused(dir, deps.engine, (m) => deps.progress.warn(m)));
+    const leftover = leftStoppedWarning(await resumeLeftByKilledRun(dir, deps.engine, (m) => deps.progress.warn(m)));
     if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
     const targets = await findTargets(entries, deps, options);
@@ -213,7 +213,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     const restoreAll = (list: Target[]) =>
       mapLimit(list, options.parallel, async (t) => {
         const stops: DowntimeFacts[] = [];
-        const result = await restoreOne({ ...t, stop: { timeoutSeconds: options.stopTimeout, onDone: (f) => stops.push(f) } }, backup, point, how, deps);
+        const result = await restoreOne({ ...t, stop: { timeoutSeconds: options.stopTimeout, purpose: 'restore', onDone: (f) => stops.push(f) } }, backup, point, how, deps);
         const warnings = stops.flatMap((s) => s.warnings);
         return { ...result, ...(stops.length ? { downtimeMs: stops.reduce((n, s) => n + s.downtimeMs, 0) } : {}), ...(warnings.length ? { warnings } : {}) };
       });
@@ -436,7 +436,7 @@ function withEachStopped<T>(containers: ContainerDetails[], dir: string, timeout
   const [first, ...rest] = containers;
   if (!first) return work();
   const service = first.labels[LABELS.composeService] ?? first.name;
-  return withStopped(deps.engine, dir, { id: first.id, name: first.name, service }, () => withEachStopped(rest, dir, timeoutSeconds, deps, work), { timeoutSeconds });
+  return withStopped(deps.engine, dir, { id: first.id, name: first.name, service }, () => withEachStopped(rest, dir, timeoutSeconds, deps, work), { timeoutSeconds, purpose: 'restore' });
 }
 
 /** The driver's own refusals (hostile paths, files not of this container), before anything changes. */

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { anyMarkerFile, clearMarkerFile, readMarkerFiles, writeMarkerFile } from './marker-dir.js';
-import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
+import { type ContainerDetails, inspectIfPresent, type DockerEngine } from '../docker/engine.js';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { holdStake } from '../util/interrupt.js';
 import { rawMessage } from '../util/redact.js';
@@ -9,7 +9,9 @@ import { rawMessage } from '../util/redact.js';
  * Before stackvault stops or pauses a container it writes a marker (fsynced); it removes it
  * after starting or unpausing the container again. If the process is killed outright (SIGKILL,
  * power loss) the markers remain, and the next run or `backup list` reports which containers to
- * start; a container left paused is unpaused by the next create or restore.
+ * start. The next create or restore (which hold the lock, so the killed run is gone) unpauses a
+ * container left paused, and starts one left stopped by a backup or a restart, whose data the
+ * run only read; one left stopped by a restore holds data half replaced, so it is only named.
  */
 const MARKER_DIR = '.stackvault-stopped';
 
@@ -25,7 +27,21 @@ export interface StoppedMarker {
   host?: string;
   /** Absent in markers written by older versions, which only stopped containers. */
   kind?: 'stopped' | 'paused';
+  /** What the stop was for; absent in older markers (and then never started by the next run). */
+  purpose?: StopPurpose;
+  /**
+   * The container's State.StartedAt when it was stopped: if it differs later, someone started
+   * it since (the engine's own clock on both sides, so a remote engine's skew does not matter).
+   */
+  startedAt?: string;
 }
+
+/**
+ * `backup` and `restart` leave the container's data as it was, so the next run may start it
+ * again; `restore` may have replaced part of it, so only the user decides.
+ */
+export type StopPurpose = 'backup' | 'restart' | 'restore';
+const STARTABLE: ReadonlySet<StopPurpose | undefined> = new Set(['backup', 'restart']);
 
 /** What stopping or pausing cost a service, told once its container runs again. */
 export interface DowntimeFacts {
@@ -46,6 +62,8 @@ export interface StopOptions {
    * started by the user, so it needs no marker (nor a writable backup directory to hold one).
    */
   marker?: boolean;
+  /** Recorded in the marker: whether a killed run's next run may start the container again. */
+  purpose?: StopPurpose;
 }
 
 /** Written and fsynced before the container is touched (marker-dir.ts). */
@@ -64,33 +82,59 @@ export async function markedContainers(dir: string): Promise<string[]> {
   return (await readMarkers(dir)).map((m) => m.container);
 }
 
+/** What the next run does with a killed run's marker, given its container's state now. */
+export type LeftoverAction = 'unpause' | 'start' | 'name' | 'clear';
+
 /**
- * Markers whose container is still stopped (or, for a pause, still paused); markers of
- * containers that run again or are gone are cleared.
+ * The policy for a marker left by a killed run, as seen by a run holding the lock: a container
+ * that runs again, is gone, or was started by someone since (and stopped again: then it is
+ * theirs to start) needs nothing; one left paused is unpaused; one left stopped is started only
+ * when the stop was for a backup or a restart, and otherwise named for the user.
  */
-export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
-  const left: StoppedMarker[] = [];
+export function leftoverAction(marker: StoppedMarker, state: Pick<ContainerDetails, 'running' | 'paused' | 'startedAt'> | undefined): LeftoverAction {
+  if (state === undefined) return 'clear';
+  if (marker.kind === 'paused') return state.paused ? 'unpause' : 'clear';
+  const startedSince = marker.startedAt !== undefined && state.startedAt !== marker.startedAt;
+  if (state.running || startedSince) return 'clear';
+  return STARTABLE.has(marker.purpose) ? 'start' : 'name';
+}
+
+/** Markers whose container is still as the killed run left it (the rest are cleared), with what to do. */
+async function leftovers(dir: string, engine: DockerEngine): Promise<Array<{ marker: StoppedMarker; action: Exclude<LeftoverAction, 'clear'> }>> {
+  const left = [];
   for (const marker of await readMarkers(dir)) {
-    const state = await inspectIfPresent(engine, marker.containerId);
-    const stuck = state !== undefined && (marker.kind === 'paused' ? state.paused : !state.running);
-    if (stuck) left.push(marker);
-    else await clearMarker(dir, marker.containerId);
+    const action = leftoverAction(marker, await inspectIfPresent(engine, marker.containerId));
+    if (action === 'clear') await clearMarker(dir, marker.containerId);
+    else left.push({ marker, action });
   }
   return left;
 }
 
+/** Markers whose container is still stopped (or paused) as the killed run left it; the others are cleared. */
+export async function leftStopped(dir: string, engine: DockerEngine): Promise<StoppedMarker[]> {
+  return (await leftovers(dir, engine)).map((l) => l.marker);
+}
+
 /**
- * For runs that hold the lock (so the run that paused them is gone): unpauses containers an
- * interrupted run left paused, and says so. Returns the markers that remain (stopped ones).
+ * For runs that hold the lock (so the run that left them is gone): unpauses containers an
+ * interrupted run left paused and starts those it left stopped for a backup or a restart, and
+ * says so. Returns the markers that remain (containers a restore left stopped, or older markers
+ * that do not say why).
  */
-export async function unpauseLeftPaused(dir: string, engine: DockerEngine, say: (message: string) => void): Promise<StoppedMarker[]> {
-  const left = await leftStopped(dir, engine);
-  for (const m of left.filter((m) => m.kind === 'paused')) {
-    await engine.unpause(m.containerId);
+export async function resumeLeftByKilledRun(dir: string, engine: DockerEngine, say: (message: string) => void): Promise<StoppedMarker[]> {
+  const remain: StoppedMarker[] = [];
+  for (const { marker: m, action } of await leftovers(dir, engine)) {
+    if (action === 'name') {
+      remain.push(m);
+      continue;
+    }
+    if (action === 'unpause') await engine.unpause(m.containerId);
+    else await engine.start(m.containerId);
     await clearMarker(dir, m.containerId);
-    say(`An interrupted stackvault run (pid ${m.pid}) had left ${m.container} paused since ${m.since}; it was unpaused.`);
+    const why = action === 'unpause' ? 'paused' : `stopped for its ${m.purpose === 'backup' ? 'backup copy' : 'restart'}`;
+    say(`An interrupted stackvault run (pid ${m.pid}) had left ${m.container} ${why} since ${m.since}; it was ${action === 'unpause' ? 'unpaused' : 'started again'}.`);
   }
-  return left.filter((m) => m.kind !== 'paused');
+  return remain;
 }
 
 export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined {
@@ -127,14 +171,25 @@ export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined
  */
 export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: StopOptions = {}): Promise<T> {
   // Looked up before the marker (a failure here stops nothing) and before the stop: the store serves until it is sent its stop signal.
-  const timeout = options.timeoutSeconds ?? (await engine.inspect(target.id)).stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
+  const before = await engine.inspect(target.id);
+  const timeout = options.timeoutSeconds ?? before.stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
   const marked = options.marker !== false;
   // A throwaway (no marker) is removed by the next run; a store must not be left down by a
   // second Ctrl-C. Held from before the marker on, so no moment is left without it.
   const stake = marked ? holdStake(`starting ${target.name} again`, `${target.name} is stopped: start it with docker start ${target.name}`) : undefined;
   try {
     if (marked)
-      await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'stopped' });
+      await writeMarker(dir, {
+        containerId: target.id,
+        container: target.name,
+        service: target.service,
+        since: new Date().toISOString(),
+        pid: process.pid,
+        host: hostname(),
+        kind: 'stopped',
+        ...(options.purpose ? { purpose: options.purpose } : {}),
+        ...(before.startedAt ? { startedAt: before.startedAt } : {}),
+      });
   } catch (err) {
     stake?.release();
     throw err;

@@ -289,6 +289,11 @@ describe('a restore that cannot finish: the store it left half done is named, wi
       ),
     );
     expect(await running(app.getId())).toBe(false);
+    // Stopped for a restore, the app would start on a store half restored: the next run names it
+    // and leaves it to the user (a backup's or a restart's stop it starts again itself).
+    const next = await bot(['backup', 'create', '--dir', dir, '--project', backup.services[0]!.project!]);
+    expect(String(next.stdout)).toMatch(new RegExp(`An interrupted stackvault run \\(pid \\d+\\) stopped ${appName} and could not start it again\\. Start it with: docker start ${appName}`));
+    expect(await running(app.getId())).toBe(false);
     await docker.getContainer(app.getId()).start();
   });
 
