@@ -105,6 +105,8 @@ their writes will show up as differences.`,
 function restoreExitCode(result: RestoreResult): ExitCodeValue {
   // Content that did not come back as it was backed up outranks every other outcome.
   if (result.services.some((s) => s.mismatch)) return ExitCode.integrity;
+  // The cause, when the engine went away: the fix is to bring Docker back, then the put-back command.
+  if (result.services.some((s) => s.engineLost)) return ExitCode.dockerUnreachable;
   const bad = result.services.filter((s) => s.status !== 'restored').length;
   return bad === 0 ? ExitCode.ok : bad === result.services.length ? ExitCode.failure : ExitCode.partial;
 }

@@ -84,6 +84,8 @@ export interface ServiceRestoreResult {
   downtimeMs?: number;
   /** e.g. the container had to be killed when it was stopped. */
   warnings?: string[];
+  /** The Docker engine stopped answering, so neither the restore nor its rollback could finish. */
+  engineLost?: true;
 }
 
 export interface RestoreResult {
@@ -581,6 +583,7 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
           status: 'failed',
           error: `${why}; putting back the restore point also failed: ${clause(again)}. Its data may be neither the backup's nor what it held before: put it back with ${finish}`,
           ...(mismatch ? { mismatch } : {}),
+          ...([err, rollbackErr].some(isEngineLost) ? { engineLost: true as const } : {}),
           durationMs: Date.now() - started,
         };
       }
@@ -589,6 +592,8 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     stake.release();
   }
 }
+
+const isEngineLost = (err: unknown) => err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable;
 
 /** Restores one artifact into the target and, unless told not to, proves its content came back. */
 async function restoreFrom(
