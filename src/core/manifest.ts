@@ -188,6 +188,8 @@ export function succeeded(m: Pick<Manifest, 'services'>): boolean {
 }
 
 const isCount = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+/** A size in bytes: a whole number that sums exactly (1e308 is finite, and forty of them are Infinity). */
+const isByteCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isStrings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const optional = (v: unknown, ok: (v: unknown) => boolean) => v === undefined || ok(v);
 const stringFields = (v: unknown, keys: readonly string[]) => isObj(v) && keys.every((k) => typeof v[k] === 'string');
@@ -254,10 +256,11 @@ export function manifestProblem(data: unknown, now: Date = new Date()): string |
       // The artifact name is joined to the backup directory: it must not be a path.
       if (typeof s.artifact !== 'string' || !SAFE_ARTIFACT.test(s.artifact)) return `services[${i}].artifact is not a plain file name`;
       if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) return `services[${i}].sha256 is not a SHA-256`;
-      if (!isCount(s.bytes)) return `services[${i}].bytes missing`;
+      if (!isByteCount(s.bytes)) return `services[${i}].bytes missing or not a whole number of bytes`;
     }
     if (!isCount(s.durationMs)) return `services[${i}].durationMs is not a number of 0 or more`;
-    for (const key of ['bytes', 'rawBytes', 'downtimeMs', 'stopTimeoutSeconds'] as const) if (!optional(s[key], isCount)) return `services[${i}].${key} is not a number of 0 or more`;
+    for (const key of ['bytes', 'rawBytes'] as const) if (!optional(s[key], isByteCount)) return `services[${i}].${key} is not a whole number of bytes`;
+    for (const key of ['downtimeMs', 'stopTimeoutSeconds'] as const) if (!optional(s[key], isCount)) return `services[${i}].${key} is not a number of 0 or more`;
     for (const key of ['project', 'error', 'artifact', 'sha256', 'compression', 'restoreRefuses'] as const)
       if (!optional(s[key], (v) => typeof v === 'string')) return `services[${i}].${key} is not text`;
     if (!optional(s.format, (v) => v === 'sql' || v === 'tar')) return `services[${i}].format is not sql or tar`;

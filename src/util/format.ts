@@ -1,6 +1,6 @@
 /** Human-readable sizes, durations and ages. Pure. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB', 'EB'];
   let v = bytes;
   let u = 0;
   while (v >= 1024 && u < units.length - 1) {

@@ -77,6 +77,9 @@ describe('manifest reader', () => {
     ['bytes as text', { services: [service({ bytes: '5' })] }, /bytes/],
     ['bytes of a failed service as text', { status: 'partial', services: [service(), { ...failed, bytes: '5' }] }, /services\[1\]\.bytes/],
     ['negative rawBytes', { services: [service({ rawBytes: -1 })] }, /rawBytes/],
+    // Finite, but forty of them summed are Infinity ("Infinity TB" in list and stats).
+    ['bytes of 1e308', { services: [service({ bytes: 1e308 })] }, /services\[0\]\.bytes missing or not a whole number/],
+    ['fractional rawBytes', { services: [service({ rawBytes: 1.5 })] }, /rawBytes is not a whole number of bytes/],
     ['durationMs missing', { services: [service({ durationMs: undefined })] }, /durationMs/],
     ['downtimeMs as text', { services: [service({ downtimeMs: 'long' })] }, /downtimeMs/],
     ['one service name twice', { services: [service(), service()] }, /name is empty or used twice/],
