@@ -109,6 +109,9 @@ async function execute(command: CommandModule, args: string[], flags: Record<str
   const started = Date.now();
   let result = 'ok';
   let backupId = '';
+  const logged = command.logged && flags.dir && !flags.dryRun;
+  // A forced exit (a third Ctrl-C) does not reach the finally below: its line is written then.
+  const forgetForcedExit = logged ? await logOnForcedExit(flags.dir!, started, () => backupId) : undefined;
   try {
     // A dry run touches nothing: no metrics file, no operations log.
     const outcome =
@@ -122,18 +125,44 @@ async function execute(command: CommandModule, args: string[], flags: Record<str
     if ((err as { exitCode?: number }).exitCode === ExitCode.usage) result = ''; // usage errors attempted nothing
     throw err;
   } finally {
-    if (command.logged && flags.dir && result && !flags.dryRun) await logOperation(flags.dir, { backupId, result, durationMs: Date.now() - started });
+    forgetForcedExit?.();
+    if (logged && result) await logOperation(flags.dir!, { backupId, result, durationMs: Date.now() - started });
   }
 }
+
+/**
+ * A forced exit (a third Ctrl-C) does not unwind to the log line in runCommand's finally: this
+ * writes it then, synchronously, naming what the run left as it was.
+ */
+async function logOnForcedExit(dir: string, started: number, backupId: () => string): Promise<() => void> {
+  const [{ onForcedExit }, { appendOperationSync, currentUser }, { resolve }] = await Promise.all([import('./util/interrupt.js'), import('./core/oplog.js'), import('node:path')]);
+  const path = resolve(dir);
+  return onForcedExit((left) =>
+    appendOperationSync(path, {
+      at: new Date().toISOString(),
+      user: currentUser(),
+      command: loggedArgv(),
+      backupId: backupId(),
+      result: `interrupted: exited at once on a third signal${left.length ? `, leaving: ${left.join('; ')}` : ''}`,
+      durationMs: Date.now() - started,
+    }),
+  );
+}
+
+/** The command line as logged: values of --ping are never written. */
+const loggedArgv = () =>
+  process.argv
+    .slice(2)
+    .map((a, i, all) => (all[i - 1] === '--ping' ? '***' : a.replace(/^--ping=.*/, '--ping=***')))
+    .join(' ');
 
 /**
  * Appends one line per operation to <backup dir>/operations.log (time, user, command, backup
  * id, result, duration), whatever the outcome. Values of --ping are never written.
  */
 async function logOperation(dir: string, what: { backupId: string; result: string; durationMs: number }): Promise<void> {
-  const argv = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--ping' ? '***' : a.replace(/^--ping=.*/, '--ping=***')));
   const [{ appendOperation, currentUser }, { resolve }] = await Promise.all([import('./core/oplog.js'), import('node:path')]);
-  await appendOperation(resolve(dir), { at: new Date().toISOString(), user: currentUser(), command: argv.join(' '), ...what }).catch((err: Error) => {
+  await appendOperation(resolve(dir), { at: new Date().toISOString(), user: currentUser(), command: loggedArgv(), ...what }).catch((err: Error) => {
     // No directory (a run that failed before making it) is nothing to say; a log someone replaced
     // with a symlink or FIFO is: the write is refused, and the user should know why it is missing.
     if (err.name === 'UnsafeFileError') process.stderr.write(`stackvault: warning: the operations log was not written: ${err.message}\n`);

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { appendRegularFile, MiB, readRegularFile } from '../util/safe-file.js';
+import { appendRegularFile, appendRegularFileSync, MiB, readRegularFile } from '../util/safe-file.js';
 import { shown } from '../util/terminal.js';
 
 /** "Who restored what, when": one tab-separated line per operation in the backup directory. */
@@ -26,10 +26,16 @@ export function currentUser(): string {
   }
 }
 
+const operationLine = (op: Operation) => `${[op.at, op.user, op.command, op.backupId || '-', op.result, String(op.durationMs)].map(clean).join('\t')}\n`;
+
 export async function appendOperation(dir: string, op: Operation): Promise<void> {
-  const line = [op.at, op.user, op.command, op.backupId || '-', op.result, String(op.durationMs)].map(clean).join('\t');
   // Never through a symlink planted in the backup directory, never waiting on a FIFO.
-  await appendRegularFile(join(dir, OPLOG_FILE), `${line}\n`, 0o600);
+  await appendRegularFile(join(dir, OPLOG_FILE), operationLine(op), 0o600);
+}
+
+/** The same line, written at once: for a run that exits without unwinding (a third Ctrl-C). */
+export function appendOperationSync(dir: string, op: Operation): void {
+  appendRegularFileSync(join(dir, OPLOG_FILE), operationLine(op), 0o600);
 }
 
 export function parseOperations(text: string): Operation[] {

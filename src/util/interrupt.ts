@@ -84,6 +84,15 @@ function keepGoingWhenOutputIsGone(): void {
   }
 }
 
+/** Run, synchronously, just before a forced exit: the last word of a run that cannot unwind. */
+const lastWords = new Set<(left: string[]) => void>();
+
+/** Registers `write` to be called with what is left (as the user is told) if the run is forced to exit. */
+export function onForcedExit(write: (left: string[]) => void): () => void {
+  lastWords.add(write);
+  return () => lastWords.delete(write);
+}
+
 export function installInterruptHandlers(): void {
   keepGoingWhenOutputIsGone();
   let received = 0;
@@ -104,6 +113,13 @@ export function installInterruptHandlers(): void {
         return;
       }
       say(pending.length ? `stackvault: exiting now. Left as it is:\n${pending.map((s) => `  ${shown(s.left)}\n`).join('')}` : 'stackvault: second interrupt, exiting now.\n');
+      for (const write of lastWords) {
+        try {
+          write(pending.map((s) => s.left));
+        } catch {
+          // the exit must not wait for, or fail on, its last word
+        }
+      }
       process.exit(ExitCode.interrupted);
     });
   }

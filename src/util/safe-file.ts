@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, type Stats, writeSync } from 'node:fs';
 import { type FileHandle, lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -119,6 +119,27 @@ export async function writeFileAtomic(path: string, data: string, options: { mod
  * Appends to a regular file, creating it when missing: never through a symlink (O_NOFOLLOW), never
  * waiting on a FIFO (O_NONBLOCK, then fstat).
  */
+/**
+ * appendRegularFile's rules, synchronously: for the last line a run writes as it exits at once
+ * (a third Ctrl-C), where nothing asynchronous gets to run.
+ */
+export function appendRegularFileSync(path: string, data: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(path, 'a symbolic link');
+    throw err;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new UnsafeFileError(path, kind(stats));
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function appendRegularFile(path: string, data: string, mode: number): Promise<void> {
   const { handle } = await openOwnFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, mode);
   try {

@@ -139,6 +139,10 @@ describe('signals while a store is stopped for its copy', () => {
       // Docker finishes the stop it was asked for; nobody starts it again.
       await expect.poll(() => running(slow.id), { timeout: 15_000, interval: 250 }).toBe(false);
       expect(String((await bot(['backup', 'list', '--dir', dir])).stderr)).toContain(`docker start ${name}`);
+      // Before, the forced exit wrote no line: the log showed the first run and nothing of this one.
+      const log = (await readFile(join(dir, 'operations.log'), 'utf8')).trim().split('\n');
+      expect(log).toHaveLength(2);
+      expect(log[1]).toContain(`\tinterrupted: exited at once on a third signal, leaving: ${name} is stopped: start it with docker start ${name}\t`);
     } finally {
       await slow.remove({ force: true, v: true });
     }
