@@ -131,7 +131,7 @@ async function execute(command: CommandModule, args: string[], flags: Record<str
 }
 
 /**
- * A forced exit (a third Ctrl-C) does not unwind to the log line in runCommand's finally: this
+ * A forced exit (a third Ctrl-C) does not unwind to the log line in execute's finally: this
  * writes it then, synchronously, naming what the run left as it was.
  */
 async function logOnForcedExit(dir: string, started: number, backupId: () => string): Promise<() => void> {
@@ -143,7 +143,7 @@ async function logOnForcedExit(dir: string, started: number, backupId: () => str
       user: currentUser(),
       command: loggedArgv(),
       backupId: backupId(),
-      result: `interrupted: exited at once on a third signal${left.length ? `, leaving: ${left.join('; ')}` : ''}`,
+      result: `interrupted: exited at once on a repeated signal${left.length ? `, leaving: ${left.join('; ')}` : ''}`,
       durationMs: Date.now() - started,
     }),
   );

@@ -142,7 +142,7 @@ describe('signals while a store is stopped for its copy', () => {
       // Before, the forced exit wrote no line: the log showed the first run and nothing of this one.
       const log = (await readFile(join(dir, 'operations.log'), 'utf8')).trim().split('\n');
       expect(log).toHaveLength(2);
-      expect(log[1]).toContain(`\tinterrupted: exited at once on a third signal, leaving: ${name} is stopped: start it with docker start ${name}\t`);
+      expect(log[1]).toContain(`\tinterrupted: exited at once on a repeated signal, leaving: ${name} is stopped: start it with docker start ${name}\t`);
     } finally {
       await slow.remove({ force: true, v: true });
     }
