@@ -1,5 +1,6 @@
 import { execa } from 'execa';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/artifacts.js';
@@ -103,5 +104,34 @@ describe('a clock that jumped ahead and was set back', () => {
     const deleted = await bot(['backup', 'delete', ahead, '--yes', '--dir', dir]);
     expect(deleted.exitCode, String(deleted.stderr)).toBe(0);
     expect(await readdir(dir)).not.toContain(ahead);
+  });
+
+  it("a run that sees this host's clock two minutes past another live run's last refresh of the lock (an NTP step, a resumed VM) does not take it over", async () => {
+    // A process that holds the lock the way stackvault does (dist/ is what bot.sh runs).
+    const holder = execa(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { acquireLock } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/core/lock.js'))});
+        await acquireLock(process.argv[1], 'backup restore (a long one)');
+        console.log('locked');
+        setInterval(() => {}, 1000);`,
+        dir,
+      ],
+      { reject: false },
+    );
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => String(d).includes('locked') && resolve()));
+      const owner = await readFile(join(dir, '.stackvault.lock', 'owner.json'), 'utf8');
+      // Before: the lock's mtime looked two minutes old, so it was stale: removed, taken, and this backup ran beside the restore.
+      const r = await botAt(new Date(Date.now() + 120_000), 'UTC', ['backup', 'create', '--project', project, '--dir', dir]);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(8);
+      expect(String(r.stderr)).toMatch(new RegExp(`Another stackvault run \\(backup restore \\(a long one\\), pid ${holder.pid}, since `));
+      expect(await readFile(join(dir, '.stackvault.lock', 'owner.json'), 'utf8')).toBe(owner);
+    } finally {
+      holder.kill('SIGKILL');
+      await holder;
+    }
   });
 });
