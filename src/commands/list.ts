@@ -70,7 +70,7 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
       );
       for (const b of catalog.ahead) io.say(renderRow(b, now, chalk, statusMark));
     }
-    if (remote) io.out.write(renderRemote(remote, listing.repository ?? '', new Set(catalog.backups.map((b) => b.manifest.id)), now, chalk));
+    if (remote) io.out.write(renderRemote(remote, listing.repository ?? '', new Set([...catalog.backups, ...catalog.ahead].map((b) => b.manifest.id)), now, chalk));
     if (catalog.incomplete.length > 0) {
       if (flags.all) {
         io.say(`\nIncomplete (not backups):`);
