@@ -94,6 +94,7 @@ sv_ensure_host_tools() {
   command -v restic >/dev/null || missing+=(restic)  # offsite copies (--offsite)
   command -v rclone >/dev/null || missing+=(rclone)  # the tests' restic REST server (rclone serve restic)
   command -v chromium >/dev/null || missing+=(chromium)  # the tests open backup report in a real browser
+  command -v faketime >/dev/null || missing+=(faketime)  # the tests run the CLI under a clock that jumped
   [ -f /usr/share/i18n/locales/en_US ] || missing+=(locales)  # a Redis test collates under en_US.UTF-8
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || sv_die "missing tools: ${missing[*]}; install them first." 1

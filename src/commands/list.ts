@@ -21,7 +21,7 @@ interface Listing {
   leftStopped?: string;
 }
 
-type ListJson = Manifest[] | { backups: Manifest[]; incomplete: Catalog['incomplete'] } | { local: Manifest[]; remote: RemoteBackup[] };
+type ListJson = Manifest[] | { backups: Manifest[]; ahead: Manifest[]; incomplete: Catalog['incomplete'] } | { local: Manifest[]; remote: RemoteBackup[] };
 
 export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
   path: 'backup list',
@@ -44,7 +44,8 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
     const remote = flags.remote ? await offsite.listOffsite(interruptSignal) : undefined;
     if (flags.json) {
       const manifests = catalog.backups.map((b) => b.manifest);
-      return { data: remote ? { local: manifests, remote } : flags.all ? { backups: manifests, incomplete: catalog.incomplete } : manifests };
+      const ahead = catalog.ahead.map((b) => b.manifest);
+      return { data: remote ? { local: manifests, remote } : flags.all ? { backups: manifests, ahead, incomplete: catalog.incomplete } : manifests };
     }
     return { data: { catalog, remote, repository: remote ? restic.shownRepository() : undefined, leftStopped: await leftStoppedSentence(catalog.dir, flags.host) } };
   },
@@ -61,7 +62,15 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
       for (const b of catalog.backups) io.say(renderRow(b, now, chalk, statusMark));
       io.say(`\nRestore the newest with: ./bot.sh backup restore ${shown(catalog.backups[0]!.manifest.id)}`);
     }
-    if (remote) io.out.write(renderRemote(remote, listing.repository ?? '', new Set(catalog.backups.map((b) => b.manifest.id)), now, chalk));
+    if (catalog.ahead.length > 0) {
+      // Always shown: they are backups (often the newest data there is), only their dates cannot be placed.
+      const n = catalog.ahead.length;
+      io.say(
+        `\n${n} backup${n > 1 ? 's' : ''} dated ahead of this clock (${formatDate(now)}): made while this host's clock ran ahead, or on a host whose clock does. ${n > 1 ? 'They are' : 'It is'} never "latest" and never removed by cleanup or prune; restore, verify or delete ${n > 1 ? 'one' : 'it'} by its ID:\n`,
+      );
+      for (const b of catalog.ahead) io.say(renderRow(b, now, chalk, statusMark));
+    }
+    if (remote) io.out.write(renderRemote(remote, listing.repository ?? '', new Set([...catalog.backups, ...catalog.ahead].map((b) => b.manifest.id)), now, chalk));
     if (catalog.incomplete.length > 0) {
       if (flags.all) {
         io.say(`\nIncomplete (not backups):`);

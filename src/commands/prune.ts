@@ -33,7 +33,9 @@ export const pruneCommand = defineCommand<PruneFlags, Pruned>({
   examples: ['./bot.sh backup prune --dry-run', './bot.sh backup prune --keep-daily 14', './bot.sh backup prune --remote'],
   help: `The policy can also live in <backup dir>/retention.json, e.g. {"dailyDays": 14, "preUpdateKeep": 10};
 flags win over the file. manual and restore-point backups are never removed, nor is the newest
-successful backup.`,
+successful backup. A daily, weekly or monthly backup goes only when past its age and as many
+newer successful ones of its type exist as the number (7 dailies for --keep-daily 7), so a clock
+that jumped ahead, or weeks of failed runs, cost no history.`,
   logged: true,
   async run({ flags }) {
     const [{ planPrune }, { pruneOffsite }, { requireOffsite, shownRepository, asOffsiteError }, { interruptSignal }] = await Promise.all([

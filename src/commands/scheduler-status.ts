@@ -39,6 +39,10 @@ export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerS
       `Last run:    ${s.lastRun ? `${at(s.lastRun.at)}: ${s.lastRun.result}${s.lastRun.backupId ? ` (${shown(s.lastRun.backupId)})` : ''}${s.lastRun.error ? `: ${shown(s.lastRun.error)}` : ''}` : s.stateProblem ? 'unknown' : 'never'}`,
     );
     if (s.stateProblem) io.say(`warning: ${shown(s.stateProblem)}; the next scheduled run writes it again.`);
+    if (s.lastRunAhead)
+      io.say(
+        `warning: the last run is dated ahead of this clock (${formatDate(now)}), which was set back since, so whether the schedule is overdue cannot be told until the next run records its time.`,
+      );
     io.say(`Last successful backup: ${s.lastSuccessful ? `${s.lastSuccessful.id}, ${at(s.lastSuccessful.createdAt)}` : 'none'}`);
     if (s.installed && s.dir !== undefined && resolve(s.dir) !== resolve(dir))
       io.say(`warning: the installed schedule backs up to ${shown(s.dir)}, so the runs shown here are not its own; see: ./bot.sh scheduler status --dir ${shellWord(shown(s.dir))}`);

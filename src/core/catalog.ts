@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
 import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
-import { MANIFEST_FILE, readManifestIfPresent, type Manifest } from './manifest.js';
+import { aheadOfClock, MANIFEST_FILE, readManifestIfPresent, type Manifest } from './manifest.js';
 import { parseBackupId } from './naming.js';
 
 export interface BackupRecord {
@@ -26,18 +26,27 @@ export interface Catalog {
   dir: string;
   /** Newest first. */
   backups: BackupRecord[];
+  /**
+   * Backups dated more than FUTURE_SKEW_MS ahead of this clock, newest first: made while this
+   * host's clock ran ahead (and it was set back since), or on a host whose clock does. Whole
+   * backups, restored, verified and deleted by their ID; but their dates say nothing about how
+   * they stand to the others, so none is "latest", the newest successful backup, or removed by
+   * cleanup or prune (which go by age, and a backup ahead of the clock has none).
+   */
+  ahead: BackupRecord[];
   incomplete: IncompleteDir[];
 }
 
 /**
  * Reads the backup directory. Only directories with a valid manifest are backups; temporary
  * directories (a run in progress or killed) and directories without a readable manifest are
- * reported as incomplete, never as backups.
+ * reported as incomplete, never as backups. Backups dated ahead of `now` are set apart (`ahead`).
  */
-export async function readCatalog(dirOption: string): Promise<Catalog> {
+export async function readCatalog(dirOption: string, now: Date = new Date()): Promise<Catalog> {
   const dir = await existingBackupDir(dirOption);
   const entries = await readdir(dir, { withFileTypes: true });
   const backups: BackupRecord[] = [];
+  const ahead: BackupRecord[] = [];
   const incomplete: IncompleteDir[] = [];
   for (const e of entries) {
     // A backup moved to another disk and linked back is not followed (whatever is found through
@@ -64,14 +73,16 @@ export async function readCatalog(dirOption: string): Promise<Catalog> {
         incomplete.push({ name: e.name, path, reason: `manifest names another backup (${manifest.id})` });
         continue;
       }
-      backups.push({ manifest, path, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) });
+      const record = { manifest, path, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) };
+      (aheadOfClock(manifest.createdAt, now) ? ahead : backups).push(record);
     } catch (err) {
       incomplete.push({ name: e.name, path, reason: err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err) });
     }
   }
   backups.sort(newestFirst);
+  ahead.sort(newestFirst);
   incomplete.sort((a, b) => a.name.localeCompare(b.name));
-  return { dir, backups, incomplete };
+  return { dir, backups, ahead, incomplete };
 }
 
 /**
@@ -88,7 +99,8 @@ export function newestFirst(a: BackupRecord, b: BackupRecord): number {
 
 /**
  * Finds one backup by its directory name, its timestamp part (`20261121_020000`, optionally
- * with a `_N` suffix), or `latest` (the newest that is not a restore point). Ambiguous and unknown IDs are errors that say what exists.
+ * with a `_N` suffix), or `latest` (the newest that is not a restore point, never one dated
+ * ahead of this clock). Ambiguous and unknown IDs are errors that say what exists.
  */
 export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
   const wanted = id.trim();
@@ -100,9 +112,11 @@ export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
     if (!latest) throw notFound(`There are no backups in ${catalog.dir}.`, 'Create one with: ./bot.sh backup create');
     return latest;
   }
-  const exact = catalog.backups.find((b) => b.manifest.id === wanted);
+  // A backup dated ahead of this clock is as much a backup as any other when named.
+  const named = [...catalog.backups, ...catalog.ahead];
+  const exact = named.find((b) => b.manifest.id === wanted);
   if (exact) return exact;
-  const byStamp = catalog.backups.filter((b) => b.manifest.id.endsWith(`_backup_${wanted}`));
+  const byStamp = named.filter((b) => b.manifest.id.endsWith(`_backup_${wanted}`));
   if (byStamp.length === 1) return byStamp[0]!;
   if (byStamp.length > 1) {
     throw usageError(`Backup ID '${wanted}' is ambiguous: it matches ${byStamp.map((b) => b.manifest.id).join(', ')}.`, 'Use the full directory name.');

@@ -18,7 +18,7 @@ import { discover, type DiscoveryOptions } from './discovery.js';
 import { acquireLock } from './lock.js';
 import { removeTree } from '../util/safe-remove.js';
 import { firstBadServiceName, INFO_FILE, MANIFEST_FILE, SCHEMA_VERSION, succeeded, type BackupType, type Manifest, type ServiceEntry } from './manifest.js';
-import { isValidPrefix, newBackupId, safeFileStem } from './naming.js';
+import { isValidPrefix, namedLater, newBackupId, safeFileStem } from './naming.js';
 import type { ProgressSink } from './progress.js';
 import { redactNet, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
@@ -26,6 +26,7 @@ import { sweepLeftovers } from './leftover-helpers.js';
 import { halfRestoredWarnings, leftHalfRestored, putBackCommand } from './restore-journal.js';
 import { QuietWhileDown } from './quiet-while-down.js';
 import { leftStoppedWarning, markedContainers, resumeLeftByKilledRun, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
+import { formatDate } from '../util/format.js';
 
 export interface CreateOptions extends DiscoveryOptions {
   dir: string;
@@ -122,6 +123,14 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   // leftover `.tmp-<id>` of a run killed in this second made its mkdir fail.
   const names = await readdir(dir);
   const id = newBackupId(options.prefix, createdAt, new Set([...names, ...names.filter((n) => n.startsWith(TMP_PREFIX)).map((n) => n.slice(TMP_PREFIX.length))]));
+  const later = namedLater(names, id);
+  if (later) {
+    // This clock is behind a backup here: "latest", the list's order and retention's ages go by
+    // these dates, so the user must know that this backup is not the one they will call newest.
+    deps.progress.warn(
+      `This clock (${formatDate(createdAt)}) is behind the time in the name of ${later} (this host's clock was set back since, or that backup came from a host whose clock runs ahead): backups are ordered by those times, so restore this one by its ID, ${id}.`,
+    );
+  }
   const tmp = join(dir, `${TMP_PREFIX}${id}`);
   await mkdir(tmp, { mode: 0o700 });
   try {

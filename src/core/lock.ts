@@ -24,7 +24,32 @@ interface LockInfo {
   since: string;
   /** Tells our own lock from one that replaced it. */
   token?: string;
+  /** This host's boot (Linux boot_id): a lock taken before a reboot is dead, whatever process has its pid now. */
+  boot?: string;
 }
+
+let bootIdRead: { id?: string } | undefined;
+/** The kernel's id of this boot, read once; undefined where there is none (not Linux). */
+function bootId(): string | undefined {
+  if (!bootIdRead) {
+    try {
+      bootIdRead = { id: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined };
+    } catch {
+      bootIdRead = {};
+    }
+  }
+  return bootIdRead.id;
+}
+
+/**
+ * A holder is known to be alive when it is a process of this host, of this boot, that runs. Its
+ * lock then is never stale by its age: the age is read with this clock, which an NTP step or a
+ * resumed VM moves ahead of the last refresh (a waiting run took over a live restore's lock).
+ */
+const aliveHere = (h: LockInfo): boolean => h.host === hostname() && h.boot !== undefined && h.boot === bootId() && processAlive(h.pid);
+
+/** Of another boot of this host, or of a process of this host that is gone. */
+const deadHere = (h: LockInfo): boolean => h.host === hostname() && ((h.boot !== undefined && bootId() !== undefined && h.boot !== bootId()) || !processAlive(h.pid));
 
 export function processAlive(pid: number): boolean {
   try {
@@ -47,7 +72,7 @@ export function processAlive(pid: number): boolean {
 export async function acquireLock(dir: string, command: string, waitMs = 0, signal: AbortSignal = interruptSignal): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   const deadline = Date.now() + waitMs;
-  const mine: LockInfo = { pid: process.pid, host: hostname(), command, since: '', token: randomBytes(12).toString('hex') };
+  const mine: LockInfo = { pid: process.pid, host: hostname(), command, since: '', token: randomBytes(12).toString('hex'), boot: bootId() };
   const guard = { releasing: false };
   for (;;) {
     mine.since = new Date().toISOString();
@@ -180,7 +205,7 @@ async function inspectLock(path: string): Promise<{ holder?: LockInfo; dead: boo
   } catch {
     holder = undefined; // half-written: judged by its age only
   }
-  return { holder, dead: Boolean(holder && holder.host === hostname() && !processAlive(holder.pid)) };
+  return { holder, dead: Boolean(holder && deadHere(holder)) };
 }
 
 /** Removes a lock directory (its owner file first) or an old-format lock file. */
@@ -193,28 +218,43 @@ function removeLockDir(path: string): void {
 }
 
 /**
- * The file system proper-lockfile uses, with one change: removing the lock directory removes
+ * The owner file of a lock directory, read synchronously (it also runs at process exit), so never
+ * through a symlink and never on a FIFO planted as the owner file: a blocking read there hung the
+ * run at its very end, for good. Undefined when there is none (yet) or it is not one.
+ */
+function ownerOf(path: string): LockInfo | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(join(path, OWNER_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const info = fs.fstatSync(fd);
+    if (!info.isFile() || info.size > 1 << 16) return undefined;
+    return JSON.parse(fs.readFileSync(fd, 'utf8')) as LockInfo;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * The file system proper-lockfile uses, with two changes: removing the lock directory removes
  * the owner file inside it first (and an old-format lock file too, when stale); on release and
  * at exit only when the owner file is still ours, so a lock that replaced ours is left alone.
+ * And the lock of another run known to be alive on this host (aliveHere) is never stale:
+ * proper-lockfile judges staleness by the lock's mtime against this clock.
  */
 function lockFs(token: string, guard: { releasing: boolean }) {
-  // Synchronous (it also runs at process exit), so never through a symlink and never on a FIFO
-  // planted as the owner file: a blocking read there hung the run at its very end, for good.
-  const ours = (path: string) => {
-    let fd: number | undefined;
-    try {
-      fd = fs.openSync(join(path, OWNER_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-      const info = fs.fstatSync(fd);
-      if (!info.isFile() || info.size > 1 << 16) return false;
-      return (JSON.parse(fs.readFileSync(fd, 'utf8')) as LockInfo).token === token;
-    } catch {
-      return false;
-    } finally {
-      if (fd !== undefined) fs.closeSync(fd);
-    }
-  };
+  const ours = (path: string) => ownerOf(path)?.token === token;
   return {
     ...fs,
+    stat(path: string, callback: (err: NodeJS.ErrnoException | null, stats?: fs.Stats) => void) {
+      fs.stat(path, (err, stats) => {
+        const holder = err ? undefined : ownerOf(path);
+        // Our own lock's refresh compares the mtime it set: it is passed on as it is.
+        if (holder && holder.token !== token && aliveHere(holder)) Object.defineProperty(stats, 'mtime', { value: new Date() });
+        callback(err, stats);
+      });
+    },
     rmdir(path: string, callback: (err: NodeJS.ErrnoException | null) => void) {
       try {
         if (!guard.releasing || ours(path)) removeLockDir(path);

@@ -166,8 +166,14 @@ const SAFE_ARTIFACT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** The types `backup create --type` writes; nothing else is a backup type. */
 const BACKUP_TYPES: readonly BackupType[] = ['manual', 'daily', 'weekly', 'monthly', 'pre-update', 'restore-point'];
-/** How far in the future a backup's createdAt may lie (clocks of two hosts differ a little). */
+/**
+ * How far ahead of this clock a backup's createdAt may lie and still count as made by it (clocks
+ * of two hosts differ a little; NTP steps one back). Further ahead, the catalog sets it apart.
+ */
 export const FUTURE_SKEW_MS = 60 * 60 * 1000;
+
+/** Whether a time stackvault wrote (ISO, UTC) lies further ahead of `now` than FUTURE_SKEW_MS. */
+export const aheadOfClock = (iso: string, now: Date): boolean => Date.parse(iso) > now.getTime() + FUTURE_SKEW_MS;
 /** Deeper than this, a manifest is refused: nothing stackvault writes comes near, and printing it must not overflow the stack. */
 const MAX_DEPTH = 64;
 /** The only time format stackvault writes (Date.toISOString), so the only one it reads. */
@@ -220,11 +226,13 @@ export function firstBadServiceName(names: readonly string[]): number | undefine
 }
 
 /**
- * The first thing wrong with a parsed manifest, or undefined. Pure (given `now`), fuzz-tested.
+ * The first thing wrong with a parsed manifest, or undefined. Pure, fuzz-tested.
  * Every documented field is checked for its type, since each reaches a sum, a sort, a page or
  * a terminal; unknown keys are allowed (a newer stackvault of the same schema may add some).
+ * A date ahead of this clock is not wrong in the manifest (the clock that wrote it, or this one,
+ * is): the catalog sets such a backup apart (catalog.ts `ahead`).
  */
-export function manifestProblem(data: unknown, now: Date = new Date()): string | undefined {
+export function manifestProblem(data: unknown): string | undefined {
   if (!isObj(data)) return 'not an object';
   if (!Number.isInteger(data.schemaVersion) || (data.schemaVersion as number) < 1) return 'schemaVersion missing';
   for (const key of ['id', 'createdAt', 'type', 'comment'] as const) if (typeof data[key] !== 'string') return `${key} missing`;
@@ -234,7 +242,6 @@ export function manifestProblem(data: unknown, now: Date = new Date()): string |
   const created = isoInstant(data.createdAt);
   if (created === undefined) return 'createdAt is not a date (YYYY-MM-DDTHH:MM:SSZ)';
   if (timestampPart(new Date(created)) !== parsedId.stamp) return 'createdAt does not match the time in the id';
-  if (created > now.getTime() + FUTURE_SKEW_MS) return 'createdAt lies in the future';
   if (!BACKUP_TYPES.includes(data.type as BackupType)) return 'type is not a backup type';
   if (data.status !== 'ok' && data.status !== 'partial') return "status is not 'ok' or 'partial'";
   if (isoInstant(data.completedAt) === undefined) return 'completedAt is not a date';

@@ -32,6 +32,22 @@ export function parseBackupId(name: string): ParsedBackupId | undefined {
   return { prefix: m.groups.prefix!, stamp: m.groups.stamp!, seq: m.groups.seq ? Number(m.groups.seq) : 1 };
 }
 
+/**
+ * The backup among `names` dated latest after `id` (by the time in its name, to the second), if
+ * any. A new backup is named by this clock: one named later was made by a clock ahead of it (this
+ * host's before it was set back, or another host's), and sorts after the new one.
+ */
+export function namedLater(names: Iterable<string>, id: string): string | undefined {
+  const mine = parseBackupId(id);
+  if (!mine) return undefined;
+  let later: { name: string; stamp: string } | undefined;
+  for (const name of names) {
+    const p = parseBackupId(name);
+    if (p && p.stamp > mine.stamp && (!later || p.stamp > later.stamp)) later = { name, stamp: p.stamp };
+  }
+  return later?.name;
+}
+
 /** A file name that is safe on any filesystem and still recognisable: `my db` -> `my_db`. */
 export function safeFileStem(name: string): string {
   const stem = name

@@ -91,12 +91,12 @@ async function plan(catalog: Catalog, rule: Rule): Promise<RemovalPlan> {
 
 /** `backup cleanup DAYS`. */
 export async function planCleanup(dirOption: string, days: number, now: Date): Promise<RemovalPlan> {
-  return plan(await readCatalog(dirOption), { days, now });
+  return plan(await readCatalog(dirOption, now), { days, now });
 }
 
 /** `backup prune`: the retention policy. */
 export async function planPrune(dirOption: string, policy: RetentionPolicy, now: Date): Promise<RemovalPlan> {
-  return plan(await readCatalog(dirOption), { policy, now });
+  return plan(await readCatalog(dirOption, now), { policy, now });
 }
 
 /** `<dir>/retention.json`, read once: where it is, and its object (undefined when there is none). */
@@ -179,7 +179,7 @@ async function leftoverDirs(catalog: Catalog): Promise<RemovalPlan['leftovers']>
 export async function executeRemoval(p: RemovalPlan, command: string): Promise<{ freedBytes: number; removed: Removal[] }> {
   const release = await acquireLock(p.dir, command, 60_000);
   try {
-    const now = await decide(await readCatalog(p.dir), p.rule);
+    const now = await decide(await readCatalog(p.dir, p.rule.now), p.rule);
     const still = new Set(now.filter((d) => !d.keep).map((d) => d.id));
     const removed = p.remove.filter((r) => still.has(r.id));
     let freed = 0;

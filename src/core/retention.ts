@@ -43,15 +43,16 @@ export function minusMonths(date: Date, months: number): Date {
   return target;
 }
 
+/** Dated ahead of `now` by more than two clocks may differ (as the catalog's `ahead`). */
+const ahead = (b: RetentionItem, now: Date) => b.createdAt.getTime() > now.getTime() + FUTURE_SKEW_MS;
+
 /**
  * The backup that every removal spares: the newest whose status is ok. One dated in the future
  * (beyond a clock's skew) cannot be it: a catalog refuses such a manifest anyway, and a planted
  * one must not move this protection away from the real newest backup.
  */
 export function newestOk(backups: readonly RetentionItem[], now: Date): RetentionItem | undefined {
-  return backups
-    .filter((b) => b.status === 'ok' && b.createdAt.getTime() <= now.getTime() + FUTURE_SKEW_MS)
-    .reduce<RetentionItem | undefined>((best, b) => (!best || b.createdAt.getTime() > best.createdAt.getTime() ? b : best), undefined);
+  return backups.filter((b) => b.status === 'ok' && !ahead(b, now)).reduce<RetentionItem | undefined>((best, b) => (!best || b.createdAt.getTime() > best.createdAt.getTime() ? b : best), undefined);
 }
 
 /**
@@ -79,36 +80,55 @@ function spared(backups: readonly RetentionItem[], now: Date): Map<RetentionItem
 const olderThan = (age: number, limitMs: number) => Number.isFinite(age) && Number.isFinite(limitMs) && age >= limitMs;
 
 /**
+ * Each backup's place among `backups` that `counts`, newest first: one place per backup, not per
+ * record (a restic repository may hold two records of one upload).
+ */
+function newestRanks(backups: readonly RetentionItem[], counts: (b: RetentionItem) => boolean): Map<string, number> {
+  const rank = new Map<string, number>();
+  for (const b of backups.filter(counts).sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime())) {
+    if (!rank.has(b.id)) rank.set(b.id, rank.size);
+  }
+  return rank;
+}
+
+/**
  * Which backups the policy keeps, each with the reason. Pure: (backups, policy, now) -> decisions,
  * one per backup, in input order. Ages are measured in UTC, so DST changes do not move them.
  * The newest successful backup is always kept, whatever its type and age.
+ *
+ * Ages depend on this clock agreeing with the clocks that dated the backups, and nothing here can
+ * tell a clock that jumped years ahead (or backups dated by one years behind) from a long pause:
+ * by age alone, one run under such a clock removed every daily, weekly and monthly backup but
+ * the newest. So a daily, weekly or monthly backup goes only when it is past its age AND at least
+ * as many newer successful ones of its type exist as the policy's number (7 daily backups for 7
+ * days): with one backup of a type per day, week or month, as scheduled, that is the same rule,
+ * and a lying clock, or a schedule that stopped for a while, costs no history.
  */
 export function applyRetention(backups: readonly RetentionItem[], policy: RetentionPolicy, now: Date): Decision[] {
   const spare = spared(backups, now);
-  // Ranked by backup, not by record: the same backup listed twice (a restic repository holding
-  // two records of one upload) takes one place among the last N, not two.
-  const preUpdateRank = new Map<string, number>();
-  for (const b of backups.filter((x) => x.type === 'pre-update').sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime())) {
-    if (!preUpdateRank.has(b.id)) preUpdateRank.set(b.id, preUpdateRank.size);
-  }
+  const preUpdateRank = newestRanks(backups, (x) => x.type === 'pre-update');
+  // Among the successful ones of a type, not dated ahead of this clock (as newestOk): a partial
+  // backup does not stand in for a whole one, and a future one is not newer than the real ones.
+  const okRank = (type: BackupType) => newestRanks(backups, (x) => x.type === type && x.status === 'ok' && !ahead(x, now));
+  const ranks = { daily: okRank('daily'), weekly: okRank('weekly'), monthly: okRank('monthly') };
+  const byAge = (b: RetentionItem, type: 'daily' | 'weekly' | 'monthly', limitMs: number, limit: number, unit: string): Decision => {
+    const age = now.getTime() - b.createdAt.getTime();
+    if (!olderThan(age, limitMs)) return { id: b.id, keep: true, reason: `${type}: younger than ${limit} ${unit}` };
+    const rank = ranks[type].get(b.id);
+    if (rank !== undefined && rank < limit) return { id: b.id, keep: true, reason: `${type}: older than ${limit} ${unit}, but one of the newest ${limit} successful ${type} backups` };
+    return { id: b.id, keep: false, reason: `${type}: older than ${limit} ${unit}${rank !== undefined ? ` and ${limit} newer successful ${type} backups exist` : ''}` };
+  };
   return backups.map((b) => {
     const why = spare.get(b);
     if (why) return { id: b.id, keep: true, reason: why };
     if (PROTECTED_TYPES.includes(b.type)) return { id: b.id, keep: true, reason: `${b.type} backups are never removed automatically` };
-    const age = now.getTime() - b.createdAt.getTime();
     switch (b.type) {
-      case 'daily': {
-        const keep = !olderThan(age, policy.dailyDays * DAY);
-        return { id: b.id, keep, reason: `daily: ${keep ? 'younger' : 'older'} than ${policy.dailyDays} days` };
-      }
-      case 'weekly': {
-        const keep = !olderThan(age, policy.weeklyWeeks * 7 * DAY);
-        return { id: b.id, keep, reason: `weekly: ${keep ? 'younger' : 'older'} than ${policy.weeklyWeeks} weeks` };
-      }
-      case 'monthly': {
-        const keep = !olderThan(age, now.getTime() - minusMonths(now, policy.monthlyMonths).getTime());
-        return { id: b.id, keep, reason: `monthly: ${keep ? 'younger' : 'older'} than ${policy.monthlyMonths} months` };
-      }
+      case 'daily':
+        return byAge(b, 'daily', policy.dailyDays * DAY, policy.dailyDays, 'days');
+      case 'weekly':
+        return byAge(b, 'weekly', policy.weeklyWeeks * 7 * DAY, policy.weeklyWeeks, 'weeks');
+      case 'monthly':
+        return byAge(b, 'monthly', now.getTime() - minusMonths(now, policy.monthlyMonths).getTime(), policy.monthlyMonths, 'months');
       case 'pre-update': {
         const rank = preUpdateRank.get(b.id)!;
         const keep = rank < policy.preUpdateKeep;

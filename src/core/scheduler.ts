@@ -7,7 +7,7 @@ import { ExitCode, StackvaultError } from '../errors.js';
 import { checkRecipient } from '../util/age.js';
 import { array, count, matching, object, optional, string, vetted } from '../util/schema.js';
 import { MiB, readRegularFile, writeFileAtomic } from '../util/safe-file.js';
-import { isoInstant } from './manifest.js';
+import { aheadOfClock, isoInstant } from './manifest.js';
 import { ensureBackupDir } from './backup-dir.js';
 import { readCatalog } from './catalog.js';
 import { REPO_ROOT } from './compose.js';
@@ -380,6 +380,12 @@ export interface SchedulerStatus {
   lastSuccessful?: { id: string; createdAt: string };
   /** No run within two intervals of the last run, or of the install when there was none since. */
   overdue: boolean;
+  /**
+   * The last run is dated ahead of this clock (it was set back since): overdue, measured from it,
+   * cannot be told until the next run (a schedule that stopped after a clock set back from 2031
+   * was not overdue until 2031).
+   */
+  lastRunAhead?: boolean;
   /** The pings of the installed job: where they go (scheme and host only: the key is never shown). */
   ping?: SchedulerPing;
 }
@@ -409,6 +415,7 @@ export async function schedulerStatus(dirOption: string, now = new Date()): Prom
     ...(stateProblem ? { stateProblem } : {}),
     lastSuccessful: good ? { id: good.manifest.id, createdAt: good.manifest.createdAt } : undefined,
     overdue: false,
+    ...(lastRun && aheadOfClock(lastRun.at, now) ? { lastRunAhead: true } : {}),
   };
   if (entry) {
     const job = installedJob(entry);

@@ -21,12 +21,12 @@ export function formatRate(bytes: number, ms: number): string {
   return ms > 0 ? `${formatBytes(Math.round((bytes * 1000) / ms))}/s` : '';
 }
 
+/** `3h ago`; a date ahead of `now` (another clock's) is `3h ahead of this clock`, not `0s ago`. */
 export function formatAge(from: Date, now: Date): string {
-  const s = Math.max(0, Math.round((now.getTime() - from.getTime()) / 1000));
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
-  return `${Math.floor(s / 86_400)}d ago`;
+  const diff = Math.round((now.getTime() - from.getTime()) / 1000);
+  const s = Math.abs(diff);
+  const span = s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86_400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86_400)}d`;
+  return diff < -60 ? `${span} ahead of this clock` : diff < 0 ? '0s ago' : `${span} ago`;
 }
 
 /** `2026-11-21 21:03:00 UTC` */

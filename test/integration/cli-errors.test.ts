@@ -157,7 +157,7 @@ describe('CLI errors', () => {
     expect(all.exitCode).toBe(0);
     expect(String(all.stdout)).not.toMatch(raw);
     expect(String(all.stdout)).toMatch(/2 backups in .*newest first:\n\nsv_backup_20260901_000000 /);
-    expect(String(all.stdout)).toContain('zz_backup_20991231_000000: manifest.json is not a valid stackvault manifest: createdAt lies in the future');
+    expect(String(all.stdout)).toContain('zz_backup_20991231_000000: manifest.json is not a valid stackvault manifest: services is empty');
     expect(String(all.stdout)).toContain('evil\\x1b[2J\\x1b]0;pwned\\x07: manifest.json is not a valid stackvault manifest: id is not a backup name');
     expect(String(all.stdout)).toContain("sv_backup_20260602_000000: manifest.json is not a valid stackvault manifest: status is not 'ok' or 'partial'.");
     expect(String(all.stdout)).toContain("sv_backup_20260603_000000: manifest.json is not a valid stackvault manifest: services[0].status is 'ok\\x1b[2J\\x07'.");

@@ -74,8 +74,12 @@ describe('cleanup, prune, delete and the operations log', () => {
     const d = join(dir, 'prune');
     await mkdir(d);
     await cp(join(dir, real.id), join(d, real.id), { recursive: true });
-    const young = await cloneAs(d, real, 'sv-young', 'daily', daysAgo(3));
+    // A backup goes when past its age and as many newer ones of its type exist as the policy's
+    // number: real and these four dailies are the 5 newer ones older's --keep-daily 5 needs.
+    const young: string[] = [];
+    for (const n of [1, 2, 3, 4]) young.push(await cloneAs(d, real, 'sv-young', 'daily', daysAgo(n)));
     const older = await cloneAs(d, real, 'sv-older', 'daily', daysAgo(10));
+    const weeklies = [await cloneAs(d, real, 'sv-weekly', 'weekly', daysAgo(2)), await cloneAs(d, real, 'sv-weekly', 'weekly', daysAgo(9))];
     const weekly = await cloneAs(d, real, 'sv-weekly', 'weekly', daysAgo(20));
     await writeFile(join(d, 'retention.json'), JSON.stringify({ dailyDays: 14, weeklyWeeks: 2 }));
     const plan = JSON.parse(String((await bot(['backup', 'prune', '--dry-run', '--json', '--dir', d])).stdout)) as { removed: Array<{ id: string }> };
@@ -83,7 +87,7 @@ describe('cleanup, prune, delete and the operations log', () => {
     const flagged = JSON.parse(String((await bot(['backup', 'prune', '--dry-run', '--json', '--dir', d, '--keep-daily', '5'])).stdout)) as { removed: Array<{ id: string }> };
     expect(flagged.removed.map((r) => r.id).sort()).toEqual([older, weekly].sort());
     expect((await bot(['backup', 'prune', '--dir', d])).exitCode).toBe(0);
-    expect(await ids(d)).toEqual([real.id, young, older].sort());
+    expect(await ids(d)).toEqual([real.id, ...young, older, ...weeklies].sort());
   });
 
   it('delete asks first: refused without a terminal, done with --yes', async () => {

@@ -99,11 +99,12 @@ describe('scheduler trigger: retention only after a fully successful backup', ()
     await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
   });
 
-  async function oldDaily(dir: string, source: Manifest) {
+  /** A daily backup of January `day`, 2020 (midnight UTC), copied from a real one. */
+  async function oldDaily(dir: string, source: Manifest, day = 1) {
     const { cp, writeFile } = await import('node:fs/promises');
-    const id = 'stackvault_backup_20200101_000000';
+    const id = `stackvault_backup_2020010${day}_000000`;
     await cp(join(dir, source.id), join(dir, id), { recursive: true });
-    await writeFile(join(dir, id, 'manifest.json'), JSON.stringify({ ...source, id, type: 'daily', createdAt: '2020-01-01T00:00:00.000Z' }));
+    await writeFile(join(dir, id, 'manifest.json'), JSON.stringify({ ...source, id, type: 'daily', createdAt: `2020-01-0${day}T00:00:00.000Z` }));
     return id;
   }
 
@@ -113,7 +114,10 @@ describe('scheduler trigger: retention only after a fully successful backup', ()
     started.push(redis);
     const dir = await tempDir('trigger');
     const first = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
-    const old = await oldDaily(dir, JSON.parse(String(first.stdout)) as Manifest);
+    const source = JSON.parse(String(first.stdout)) as Manifest;
+    const old = await oldDaily(dir, source);
+    // Six newer dailies: with the run's own, the 7 newer ones after which the policy lets a daily older than 7 days go.
+    for (let day = 2; day <= 7; day++) await oldDaily(dir, source, day);
 
     // A service that cannot be backed up makes the run partial: retention must not run.
     const { GenericContainer } = await import('testcontainers');
@@ -128,7 +132,8 @@ describe('scheduler trigger: retention only after a fully successful backup', ()
     await broken.stop();
     const ok = await bot(['scheduler', 'trigger', '--type', 'daily', '--dir', dir, '--project', project]);
     expect(ok.exitCode, String(ok.stdout) + String(ok.stderr)).toBe(0);
-    expect(String(ok.stdout)).toMatch(new RegExp(`retention removed ${old}: daily: older than 7 days`));
+    expect(String(ok.stdout)).toMatch(new RegExp(`retention removed ${old}: daily: older than 7 days and 7 newer successful daily backups exist`));
+    expect(String(ok.stdout)).not.toMatch(/retention removed stackvault_backup_2020010[2-7]/);
     expect(await readdir(dir)).not.toContain(old);
   });
 });

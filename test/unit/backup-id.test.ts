@@ -30,6 +30,7 @@ const catalog: Catalog = {
     rec('other_backup_20261121_020000', '2026-11-21T02:00:00Z'),
     rec('stackvault_backup_20261120_020000', '2026-11-20T02:00:00Z'),
   ],
+  ahead: [],
   incomplete: [{ name: 'stackvault_backup_20261119_020000', path: '/b/x', reason: 'manifest.json has schemaVersion 99, newer than this stackvault understands (1)' }],
 };
 const code = (id: string) => {
@@ -137,6 +138,6 @@ describe('the one order of backups: newest first, by time', () => {
       rec('sv_backup_20260901_000000', '2026-09-01T00:00:00Z'),
       rec('restore-point_backup_20261001_000000', '2026-10-01T00:00:00Z', 'restore-point'),
     ];
-    expect(resolveBackup({ dir: '/b', backups: backups.sort(newestFirst), incomplete: [] }, 'latest').manifest.id).toBe('sv_backup_20260901_000000');
+    expect(resolveBackup({ dir: '/b', backups: backups.sort(newestFirst), ahead: [], incomplete: [] }, 'latest').manifest.id).toBe('sv_backup_20260901_000000');
   });
 });

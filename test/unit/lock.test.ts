@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from '
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { acquireLock, LOCK_FILE } from '../../src/core/lock.js';
 
@@ -42,6 +43,31 @@ describe('the lock on a backup directory (proper-lockfile)', () => {
     await utimes(join(dir, LOCK_FILE), old, old);
     const release = await acquireLock(dir, 'backup prune');
     expect(await owner(dir)).toMatchObject({ pid: process.pid, command: 'backup prune' });
+    await release();
+  });
+
+  // Hunt: time. proper-lockfile judges a lock stale by its mtime against this clock: a clock
+  // stepped ahead (NTP) or a VM resumed made a live run's lock look a minute old before its next
+  // refresh, and a waiting run took it over and ran beside it.
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  it('the lock of a live run of this host is never stale by this clock, however old its mtime looks', async () => {
+    const dir = await newDir();
+    await mkdir(join(dir, LOCK_FILE));
+    const alive = JSON.stringify({ pid: process.pid, host: hostname(), command: 'backup restore x', since: new Date().toISOString(), token: 'theirs', boot });
+    await writeFile(join(dir, LOCK_FILE, 'owner.json'), alive);
+    const old = new Date(Date.now() - 120_000); // as it looks right after a two-minute step ahead
+    await utimes(join(dir, LOCK_FILE), old, old);
+    await expect(acquireLock(dir, 'backup prune')).rejects.toMatchObject({ exitCode: 8, message: expect.stringMatching(/\(backup restore x, pid \d+, since /) });
+    expect(await readFile(join(dir, LOCK_FILE, 'owner.json'), 'utf8')).toBe(alive);
+  });
+
+  it('a lock taken before this host rebooted is taken over at once, though another process has its pid now', async () => {
+    const dir = await newDir();
+    await mkdir(join(dir, LOCK_FILE));
+    const before = { pid: process.pid, host: hostname(), command: 'backup create', since: new Date().toISOString(), token: 'theirs', boot: 'an-earlier-boot' };
+    await writeFile(join(dir, LOCK_FILE, 'owner.json'), JSON.stringify(before));
+    const release = await acquireLock(dir, 'backup create --type daily');
+    expect(await owner(dir)).toMatchObject({ command: 'backup create --type daily', boot });
     await release();
   });
 

@@ -18,7 +18,6 @@ const service = (over: Record<string, unknown> = {}) => ({
 });
 const good = (): Record<string, unknown> => writtenManifest('sv_backup_20261121_020000', [service()], { completedAt: '2026-11-21T02:00:09.000Z' });
 /** "Now" for the tables: a day after good()'s backup. */
-const NOW = new Date('2026-11-22T00:00:00Z');
 const failed = service({ name: 'redis', status: 'failed', error: 'boom', artifact: undefined, sha256: undefined, bytes: undefined, rawBytes: undefined });
 const deep = (n: number) => {
   let v: unknown = [];
@@ -27,7 +26,7 @@ const deep = (n: number) => {
 };
 
 describe('manifest reader', () => {
-  it('accepts a valid manifest', () => expect(manifestProblem(good(), NOW)).toBeUndefined());
+  it('accepts a valid manifest', () => expect(manifestProblem(good())).toBeUndefined());
 
   it.each([
     ['a partial backup (one service failed)', { status: 'partial', services: [service(), failed] }],
@@ -35,6 +34,8 @@ describe('manifest reader', () => {
     ['a restore point', { id: 'restore-point_backup_20261121_020000', type: 'restore-point' }],
     ['createdAt without milliseconds', { createdAt: '2026-11-21T02:00:00Z' }],
     ['createdAt within the clock skew of now', { id: 'sv_backup_20261122_003000', createdAt: '2026-11-22T00:30:00.000Z' }],
+    // Made by a clock that ran ahead, or read by one set back: the catalog sets it apart, whole.
+    ['createdAt years ahead of this clock', { id: 'zz_backup_20991231_000000', createdAt: '2099-12-31T00:00:00Z' }],
     ['unknown extra keys, a little nested', { future: { a: [1, { b: 2 }] } }],
     [
       'every optional record',
@@ -47,7 +48,7 @@ describe('manifest reader', () => {
         engines: { a: { url: 'unix:///var/run/docker.sock', version: '28', apiVersion: '1.41' } },
       },
     ],
-  ])('accepts %s', (_what, over) => expect(manifestProblem({ ...good(), ...over }, NOW)).toBeUndefined());
+  ])('accepts %s', (_what, over) => expect(manifestProblem({ ...good(), ...over })).toBeUndefined());
 
   // Each of these is what a crafted or corrupted manifest held; each was once taken for a backup
   // (the first ones as the newest successful one, which retention spares and restore calls latest).
@@ -57,7 +58,6 @@ describe('manifest reader', () => {
     ['no service at all', { services: [] }, /services is empty/],
     ['only failed services', { status: 'partial', services: [failed] }, /no service succeeded/],
     ['a status that is a number', { status: 5 }, /status is not 'ok' or 'partial'/],
-    ['a date far in the future', { id: 'zz_backup_20991231_000000', createdAt: '2099-12-31T00:00:00Z' }, /createdAt lies in the future/],
     ["a date that is not the id's", { createdAt: '2026-11-21T02:00:01.000Z' }, /createdAt does not match the time in the id/],
     ['a date in local time', { createdAt: '2026-11-21T03:00:00+01:00' }, /createdAt is not a date/],
     ['a free-form date', { createdAt: '21 Nov 2026 02:00:00 GMT' }, /createdAt is not a date/],
@@ -86,7 +86,7 @@ describe('manifest reader', () => {
     ['warnings that are not text', { services: [service({ warnings: [1] })] }, /warnings/],
     ['an extra key nested 200 000 deep', { x: deep(200_000) }, /nested deeper than 64/],
   ])('refuses %s', (_what, over, message) => {
-    expect(manifestProblem({ ...good(), ...over }, NOW)).toMatch(message);
+    expect(manifestProblem({ ...good(), ...over })).toMatch(message);
   });
 
   it.each([

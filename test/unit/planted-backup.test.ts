@@ -49,8 +49,7 @@ const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/; // a line break joins the lines abo
 const future = 'zz_backup_20991231_000000';
 const PLANTED: Array<[string, string, unknown, RegExp]> = [
   // [what, directory name, manifest, the reason list --all gives]
-  ['the finding: dated 2099, no services', future, { ...manifestOf(future, '2099-12-31T00:00:00Z'), services: [] }, /services is empty|in the future/],
-  ['dated 2099 with a service', future, manifestOf(future, '2099-12-31T00:00:00Z'), /createdAt lies in the future/],
+  ['the finding: dated 2099, no services', future, { ...manifestOf(future, '2099-12-31T00:00:00Z'), services: [] }, /services is empty/],
   [
     'status ok although every service failed',
     'zz_backup_20261130_000000',
@@ -115,16 +114,15 @@ describe('a planted backup costs no real backup', () => {
     expect(prune.keep).toEqual([{ id: REAL[1], keep: true, reason: 'newest successful backup' }]);
   });
 
-  it('asking for the planted backup by name is an integrity error (exit 5) that names why', async () => {
+  it('dated 2099 with a service: set apart as dated ahead of this clock, never latest nor the newest successful; cleanup and prune treat the real ones as without it', async () => {
     const dir = await directoryWith([future, manifestOf(future, '2099-12-31T00:00:00Z')]);
-    let caught: unknown;
-    try {
-      resolveBackup(await readCatalog(dir), '20991231_000000');
-    } catch (err) {
-      caught = err;
-    }
-    expect((caught as StackvaultError).exitCode).toBe(ExitCode.integrity);
-    expect((caught as StackvaultError).message).toMatch(/zz_backup_20991231_000000 is not a usable backup: .*createdAt lies in the future/);
+    const catalog = await readCatalog(dir, NOW);
+    expect(catalog.backups.map((b) => b.manifest.id)).toEqual([REAL[1], REAL[0]]);
+    expect(catalog.ahead.map((b) => b.manifest.id)).toEqual([future]);
+    expect(resolveBackup(catalog, 'latest').manifest.id).toBe(REAL[1]);
+    const plan = await planCleanup(dir, 30, NOW);
+    expect(plan.remove.map((r) => r.id)).toEqual([REAL[0]]);
+    expect(plan.keep).toEqual([{ id: REAL[1], keep: true, reason: 'newest successful backup' }]);
   });
 
   it('without a plant, the same directory gives the same plan (the test above is not vacuous)', async () => {

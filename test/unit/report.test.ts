@@ -67,7 +67,7 @@ describe('backup report', () => {
     ['a consistency record that is text', { consistency: 'x' }],
     ['a consistency record of the wrong shape', { consistency: { at: 'x', pausedMs: 'soon', paused: 'x' } }],
   ])('a manifest with %s is refused by the catalog before the report reads it', (_what, over) => {
-    expect(manifestProblem(writtenManifest(ID, [postgres()], over), NOW)).toBeDefined();
+    expect(manifestProblem(writtenManifest(ID, [postgres()], over))).toBeDefined();
   });
 
   it.each([

@@ -1,0 +1,137 @@
+import { execa } from 'execa';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/artifacts.js';
+import { bot, REPO_ROOT } from '../support/cli.js';
+import { newProjectName, psql, startPostgres } from '../support/containers.js';
+
+const DAY = 86_400_000;
+
+/**
+ * `./bot.sh ARGS` as a user runs it on a host whose clock says `at` (libfaketime: the process
+ * and its children see that time, running on from it; Docker and the containers keep the real
+ * one). `@<epoch seconds>` names the instant whatever the time zone, which is `tz`, as the host's.
+ */
+function botAt(at: Date, tz: string, args: string[]) {
+  return execa('faketime', ['--exclude-monotonic', `@${Math.floor(at.getTime() / 1000)}`, './bot.sh', ...args], {
+    cwd: REPO_ROOT,
+    env: { TZ: tz },
+    reject: false,
+    timeout: 240_000,
+  });
+}
+
+/**
+ * Hunt: time, through the CLI on a real Postgres. The host's clock jumps years ahead (a wrong
+ * RTC), the scheduled job runs under it, and NTP sets it back: the history must survive the run,
+ * and the backup made under the wrong clock must still restore.
+ */
+describe('a clock that jumped ahead and was set back', () => {
+  let pg: StartedTestContainer;
+  let dir: string;
+  const project = newProjectName('clock');
+  const history: string[] = [];
+  let ahead = '';
+
+  beforeAll(async () => {
+    pg = await startPostgres({ project });
+    dir = await tempDir('clock');
+    await psql(pg, 'bot', "CREATE TABLE t (v text); INSERT INTO t VALUES ('history')");
+    // A week of backups by a right clock, in the time zones of the hosts that made them
+    // (names and dates are UTC, so the zone must not matter).
+    const now = Date.now();
+    const made: Array<[number, string, string]> = [
+      [6, 'weekly', 'America/St_Johns'],
+      [5, 'monthly', 'Pacific/Chatham'],
+      [4, 'daily', 'Asia/Kolkata'],
+      [3, 'daily', 'Europe/Berlin'],
+      [2, 'daily', 'UTC'],
+      [1, 'daily', 'Asia/Kolkata'],
+    ];
+    for (const [daysAgo, type, tz] of made) {
+      const r = await botAt(new Date(now - daysAgo * DAY), tz, ['backup', 'create', '--json', '--type', type, '--project', project, '--dir', dir]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      history.push((JSON.parse(String(r.stdout)) as { id: string }).id);
+    }
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  it('the scheduled run under a clock five years ahead keeps every backup made before it', async () => {
+    await psql(pg, 'bot', "INSERT INTO t VALUES ('made under the wrong clock')");
+    const run = await botAt(new Date(Date.now() + 5 * 365 * DAY), 'Europe/Berlin', ['scheduler', 'trigger', '--type', 'daily', '--project', project, '--dir', dir]);
+    expect(run.exitCode, String(run.stdout) + String(run.stderr)).toBe(0);
+    // Before: "retention removed …" for each daily, the weekly and the monthly: by age, every one was years old.
+    expect(String(run.stdout)).not.toMatch(/retention removed/);
+    const names = await readdir(dir);
+    for (const id of history) expect(names).toContain(id);
+    ahead = names.find((n) => n.startsWith('stackvault_backup_20') && !history.includes(n))!;
+    expect(ahead).toMatch(/^stackvault_backup_20(2[6-9]|3\d)/);
+  });
+
+  it('once the clock is right again, that backup is listed apart and restored by its ID, by content; it is never "latest"', async () => {
+    await psql(pg, 'bot', "INSERT INTO t VALUES ('after the clock was fixed')");
+    const list = await bot(['backup', 'list', '--dir', dir]);
+    expect(list.exitCode).toBe(0);
+    expect(String(list.stdout)).toContain(`Restore the newest with: ./bot.sh backup restore ${history.at(-1)}`);
+    expect(String(list.stdout)).toMatch(new RegExp(`1 backup dated ahead of this clock [^\\n]*restore, verify or delete it by its ID:\\n\\n${ahead} `));
+
+    // Before: "… is not a usable backup: … createdAt lies in the future", exit 5, for restore, verify and delete alike.
+    const restored = await bot(['backup', 'restore', ahead, '--yes', '--dir', dir]);
+    expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
+    expect(await psql(pg, 'bot', 'SELECT v FROM t ORDER BY v')).toBe('history\nmade under the wrong clock');
+
+    const latest = await bot(['backup', 'verify', 'latest', '--dir', dir]);
+    expect(latest.exitCode, String(latest.stderr)).toBe(0);
+    expect(String(latest.stdout)).toContain(`Backup ${history.at(-1)}: all`);
+  });
+
+  it('a backup made now says the clock is behind that one; cleanup leaves it; delete removes it', async () => {
+    const made = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(made.exitCode, String(made.stderr)).toBe(0);
+    const id = (JSON.parse(String(made.stdout)) as { id: string }).id;
+    // --json: warnings go to stderr
+    expect(String(made.stdout) + String(made.stderr)).toMatch(new RegExp(`This clock \\([^)]*\\) is behind the time in the name of ${ahead} .*restore this one by its ID, ${id}\\.`));
+
+    const cleanup = await bot(['backup', 'cleanup', '1', '--dir', dir]);
+    expect(cleanup.exitCode, String(cleanup.stderr)).toBe(0);
+    expect(await readdir(dir)).toContain(ahead);
+    expect(await readdir(dir)).toContain(id);
+
+    const deleted = await bot(['backup', 'delete', ahead, '--yes', '--dir', dir]);
+    expect(deleted.exitCode, String(deleted.stderr)).toBe(0);
+    expect(await readdir(dir)).not.toContain(ahead);
+  });
+
+  it("a run that sees this host's clock two minutes past another live run's last refresh of the lock (an NTP step, a resumed VM) does not take it over", async () => {
+    // A process that holds the lock the way stackvault does (dist/ is what bot.sh runs).
+    const holder = execa(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { acquireLock } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/core/lock.js'))});
+        await acquireLock(process.argv[1], 'backup restore (a long one)');
+        console.log('locked');
+        setInterval(() => {}, 1000);`,
+        dir,
+      ],
+      { reject: false },
+    );
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => String(d).includes('locked') && resolve()));
+      const owner = await readFile(join(dir, '.stackvault.lock', 'owner.json'), 'utf8');
+      // Before: the lock's mtime looked two minutes old, so it was stale: removed, taken, and this backup ran beside the restore.
+      const r = await botAt(new Date(Date.now() + 120_000), 'UTC', ['backup', 'create', '--project', project, '--dir', dir]);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(8);
+      expect(String(r.stderr)).toMatch(new RegExp(`Another stackvault run \\(backup restore \\(a long one\\), pid ${holder.pid}, since `));
+      expect(await readFile(join(dir, '.stackvault.lock', 'owner.json'), 'utf8')).toBe(owner);
+    } finally {
+      holder.kill('SIGKILL');
+      await holder;
+    }
+  });
+});
