@@ -21,7 +21,7 @@ import { backupThrough } from './snapshot.js';
 /** What an archive of data paths records: the paths (a restore writes only under them), and how it was copied. */
 export const VOLUME_SHAPE = {
   // Checked here too, not only before a restore writes: drills and deep verify mount them.
-  paths: array(vetted('a data path', (p) => unsafeDataPath(p))),
+  paths: array(vetted('a data path', (p) => unsafeRecordedPath(p))),
   stopped: optional(boolean),
   preCopy: optional(object({ copiedWhileDown: count })),
 };
@@ -33,18 +33,41 @@ export const PATHS_LABEL = 'stackvault.paths';
 /** Label that lets a normally stopped store be copied while it runs. */
 export const STOP_LABEL = 'stackvault.stop';
 
+/** Never a data path, whatever is mounted there: the whole file system and the kernel's. */
+const NEVER_DIRS = ['/', '/dev', '/proc', '/sys'];
 /**
- * Directories a restore never writes into, whatever a backup records: a crafted manifest must
- * not turn a restore into a way to replace a container's programs or configuration.
+ * The image's programs and configuration. A path under one is data only where a volume or bind
+ * is mounted at or above it (Paperless-ngx keeps its documents in volumes at
+ * /usr/src/paperless/*, Elasticsearch at /usr/share/elasticsearch/data): writing there writes
+ * into that mount, never into the image. Off every mount, a crafted manifest must not turn a
+ * restore into a way to replace a container's programs or configuration.
  */
-const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/root', '/run', '/sbin', '/sys', '/usr', '/var/lib/dpkg', '/var/lib/apt'];
+const SYSTEM_DIRS = ['/bin', '/boot', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/root', '/run', '/sbin', '/usr', '/var/lib/dpkg', '/var/lib/apt'];
+const under = (path: string, dirs: readonly string[]) => dirs.find((d) => path === d || (d !== '/' && path.startsWith(`${d}/`)));
 
-/** Why a recorded path may not be restored into, or undefined when it may. Pure. */
-export function unsafeDataPath(path: string): string | undefined {
+/**
+ * Why a path may not be recorded as a data path in any container, or undefined: what a
+ * manifest may hold and an archive's check can tell without a container. Pure.
+ */
+export function unsafeRecordedPath(path: string): string | undefined {
   if (typeof path !== 'string' || !path.startsWith('/')) return 'not an absolute path';
-  const hit = SYSTEM_DIRS.find((d) => path === d || (d !== '/' && path.startsWith(`${d}/`)));
+  const hit = under(path, NEVER_DIRS);
   if (hit) return `inside the system directory ${hit}`;
   if (path.split('/').includes('..') || posix.normalize(path) !== path || path.endsWith('/')) return 'not a normalised path';
+  return undefined;
+}
+
+/**
+ * Why a path may not be backed up from or restored into this container now, or undefined.
+ * Without a container (a throwaway's volumes, which nothing has mounted yet), a path in a
+ * system directory is refused whatever it is.
+ */
+export function unsafeDataPath(path: string, container?: ContainerDetails): string | undefined {
+  const why = unsafeRecordedPath(path);
+  if (why) return why;
+  const hit = under(path, SYSTEM_DIRS);
+  if (hit && !container) return `inside the system directory ${hit}`;
+  if (hit && container && !mountOf(container, path)) return `inside the system directory ${hit} and on no volume or bind mount`;
   return undefined;
 }
 
@@ -72,7 +95,7 @@ export async function checkLabelledPaths(engine: DockerEngine, container: Contai
   for (const p of paths) {
     if (/[*?[\]{}]/.test(p)) throw new Error(`${PATHS_LABEL} names ${p}, a pattern: globs are not expanded, name each path (${fix})`);
     if (p === '/') throw new Error(`${PATHS_LABEL} names /, the container's whole filesystem: name its data paths (${fix})`);
-    const why = unsafeDataPath(p);
+    const why = unsafeDataPath(p, container);
     if (why) throw new Error(`${PATHS_LABEL} names ${p}, which is ${why} (${fix})`);
     if (seen.has(p)) throw new Error(`${PATHS_LABEL} names ${p} twice (${fix})`);
     seen.add(p);
@@ -141,7 +164,7 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
   const labelled = labelledPaths(container);
   if (labelled && !options.labelChecked) await checkLabelledPaths(engine, container, labelled);
   for (const p of paths) {
-    const why = unsafeDataPath(p);
+    const why = unsafeDataPath(p, container);
     if (why) throw new Error(`cannot archive ${p}: ${why}`);
   }
   // The entries a restore would refuse (EntryGuard's rules, as for any archive) are found as the
@@ -304,7 +327,7 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
     const mounted = paths.filter((p) => mountOf(ctx.container, p));
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
     // Only beside a path the archive holds as one file (a database), whatever a manifest lists.
-    const companions = alsoRemove.filter((p) => !unsafeDataPath(p) && [...files].some((q) => `${q}-wal` === p || `${q}-shm` === p || `${q}-journal` === p));
+    const companions = alsoRemove.filter((p) => !unsafeDataPath(p, ctx.container) && [...files].some((q) => `${q}-wal` === p || `${q}-shm` === p || `${q}-journal` === p));
     const onMounts = companions.filter((p) => mountOf(ctx.container, p));
     if (onMounts.length) await removeFromVolumes(ctx.engine, ctx.container, onMounts, 'files');
     // Off every mount no helper reaches them and the archive API cannot delete: one that is there
@@ -352,7 +375,7 @@ async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly s
   const { paths } = recorded(VOLUME_DETAILS, ctx.entry);
   if (paths.length === 0) throw new Error('the backup does not say which paths it archived');
   for (const p of paths) {
-    const why = unsafeDataPath(p);
+    const why = unsafeDataPath(p, ctx.container);
     if (why) throw new Error(`the backup records the path ${String(p)}, which is ${why}; refusing to restore`);
     // Only what this container holds as data now: not any path on a mount (a source tree, a
     // configuration bind), whatever a manifest says.
@@ -386,7 +409,7 @@ export function recordedEntryRule(entry: ServiceEntry): (e: Pick<ReadEntry, 'pat
   const { paths } = recorded(VOLUME_DETAILS, entry);
   let guard: EntryGuard | string;
   try {
-    const unsafe = paths.map((p) => [p, unsafeDataPath(p)] as const).find(([, why]) => why);
+    const unsafe = paths.map((p) => [p, unsafeRecordedPath(p)] as const).find(([, why]) => why);
     guard = unsafe ? `the backup records the path ${unsafe[0]}, which is ${unsafe[1]}` : new EntryGuard(topNames(paths));
   } catch (err) {
     guard = (err as Error).message;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EntryGuard, unsafeDataPath } from '../../src/drivers/volume-archive.js';
+import type { ContainerDetails } from '../../src/docker/engine.js';
+import { EntryGuard, unsafeDataPath, unsafeRecordedPath } from '../../src/drivers/volume-archive.js';
 
 type E = { path: string; type: string; linkpath?: string; mode?: number; size?: number };
 const file = (path: string, mode = 0o644): E => ({ path, type: 'File', mode });
@@ -97,18 +98,67 @@ describe('the hunt: entries that led a restore outside its paths', () => {
   });
 });
 
+/** A container with volumes at these destinations (Paperless-ngx's layout, and a config bind). */
+const withMounts = (...destinations: string[]) =>
+  ({
+    id: 'c',
+    name: 'c',
+    image: 'app',
+    labels: {},
+    state: 'running',
+    running: true,
+    paused: false,
+    env: {},
+    cmd: [],
+    imageId: 'sha256:0',
+    mounts: destinations.map((destination) => ({ type: 'volume', name: 'v', source: `/var/lib/docker/volumes${destination}`, destination, rw: true })),
+  }) as unknown as ContainerDetails;
+
 describe('recorded paths a restore refuses outright', () => {
   it.each([
     ['/var/lib/postgresql/data', undefined],
     ['/data', undefined],
     ['/', 'system directory /'],
-    ['/etc', 'system directory /etc'],
-    ['/usr/local/bin', 'system directory /usr'],
+    ['/proc/1', 'system directory /proc'],
     ['/data/../etc', 'normalised'],
     ['data', 'absolute'],
     ['/data/', 'normalised'],
   ])('%s', (path, why) => {
-    if (why === undefined) expect(unsafeDataPath(path)).toBeUndefined();
-    else expect(unsafeDataPath(path)).toContain(why);
+    if (why === undefined) expect(unsafeRecordedPath(path)).toBeUndefined();
+    else expect(unsafeRecordedPath(path)).toContain(why);
+  });
+});
+
+// Data under /usr is data only on a mount: Paperless-ngx's volumes at /usr/src/paperless/* were
+// refused whole ("inside the system directory /usr"), so its documents were never backed up.
+describe('paths in system directories are data only on a volume or bind mounted there', () => {
+  const paperless = withMounts('/usr/src/paperless/media', '/usr/src/paperless/consume', '/var/lib/postgresql');
+  it.each([
+    ['/usr/src/paperless/media', paperless, undefined],
+    ['/usr/src/paperless/media/documents/originals', paperless, undefined],
+    ['/usr/src/paperless/consume', paperless, undefined],
+    ['/usr/src/paperless', paperless, 'system directory /usr and on no volume'],
+    ['/usr/local/bin', paperless, 'system directory /usr and on no volume'],
+    ['/etc', paperless, 'system directory /etc and on no volume'],
+    ['/usr/share/elasticsearch/data', withMounts('/usr/share/elasticsearch/data'), undefined],
+    ['/etc/app/state', withMounts('/etc/app'), undefined],
+    ['/var/lib/postgresql/data', paperless, undefined],
+    ['/data', withMounts(), undefined],
+    ['/', withMounts('/'), 'system directory /'],
+    ['/proc/sys', withMounts('/proc/sys'), 'system directory /proc'],
+    ['/usr/src/paperless/../../etc', paperless, 'normalised'],
+  ])('%s', (path, container, why) => {
+    if (why === undefined) expect(unsafeDataPath(path, container)).toBeUndefined();
+    else expect(unsafeDataPath(path, container)).toContain(why);
+  });
+
+  it('a record may hold such a path; whether it may be written is decided with the container', () => {
+    expect(unsafeRecordedPath('/usr/src/paperless/media')).toBeUndefined();
+    expect(unsafeDataPath('/usr/src/paperless/media', withMounts())).toContain('system directory /usr');
+  });
+
+  it('without a container (a throwaway nothing is mounted in yet) a system directory is refused', () => {
+    expect(unsafeDataPath('/usr/src/paperless/media')).toContain('system directory /usr');
+    expect(unsafeDataPath('/data')).toBeUndefined();
   });
 });
