@@ -12,6 +12,7 @@ import { SQLITE_HEADER, pathKindOf, sqliteHeaderOf } from './container-files.js'
 import type { BackupContext, Driver, Peer, Snapshot } from './types.js';
 import { archiveSnapshot, checkLabelledPaths, checkRestorable, labelledPaths, planDataPaths, readBack, recordedEntryRule, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
 import { recorded } from './details.js';
+import { otherStoreOf, otherStoreWarning } from './other-stores.js';
 import { backupThrough } from './snapshot.js';
 import { array, boolean, type Infer, object, optional, string } from '../util/schema.js';
 
@@ -65,7 +66,7 @@ export const filesDriver: Driver<Infer<typeof DETAILS>, string[]> = {
         );
     const present = async (paths: string[]) => (await Promise.all(paths.map(async (p) => ((await pathKindOf(engine, container.id, p)) === 'missing' ? [] : [p])))).flat();
     const withCompanions = labelled ? [...labelled, ...(await present((await labelledSqlite(engine, container, labelled)).companions))] : [...data, ...sqlite];
-    const planned = await planDataPaths(engine, container, withCompanions, 'paused');
+    const planned = await planDataPaths(engine, container, withCompanions, 'paused', otherStoreWarnings(container));
     return { ...planned, skipped: plan.filter((p) => p.role !== 'data').map((p) => ({ path: p.destination, why: p.why })) };
   },
 
@@ -105,6 +106,12 @@ export const filesDriver: Driver<Infer<typeof DETAILS>, string[]> = {
   }),
   ready: async (_engine, container) => container.running,
 };
+
+/** A datastore stackvault has no driver for (ClickHouse, Elasticsearch, MongoDB, ...) is copied as files: said, never a bare ✅. */
+function otherStoreWarnings(container: ContainerDetails): string[] {
+  const store = otherStoreOf(container);
+  return store ? [otherStoreWarning(store, booleanLabel(container, STOP_LABEL) === false)] : [];
+}
 
 function mountPlanOf(container: ContainerDetails, peers: readonly Peer[] = []): PlannedMount[] {
   const configFiles = (container.labels[COMPOSE_CONFIG_FILES] ?? '')
@@ -278,7 +285,10 @@ async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof 
     ...snapshot,
     async backup(output) {
       const outcome = await snapshot.backup(output);
-      return { ...outcome, details: { ...(outcome.details ?? { paths: [] }), stopped: false, paused: !hot, sqliteFiles: sqlite }, skipped };
+      // In the entry only: the output shows an entry's warnings under its line (archiveSnapshot's
+      // own warnings are also logged as they arise, which would say this one twice).
+      const warnings = [...(outcome.warnings ?? []), ...otherStoreWarnings(ctx.container)];
+      return { ...outcome, ...(warnings.length ? { warnings } : {}), details: { ...(outcome.details ?? { paths: [] }), stopped: false, paused: !hot, sqliteFiles: sqlite }, skipped };
     },
   };
 }
