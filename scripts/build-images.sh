@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the project's local images without any image registry:
 #   stackvault-local/base:{bookworm,trixie}  debootstrap --variant=minbase, then docker import
-#   stackvault-local/{postgres,mariadb,redis,chroma,neo4j,app,valkey,appstub,sshd}:<tag>  from compose/images/<name>/
+#   stackvault-local/{postgres,mariadb,redis,chroma,neo4j,app,valkey,appstub,sshd,clickhouse}:<tag>  from compose/images/<name>/
+#     (clickhouse:18 is Debian bookworm's real ClickHouse 18.16, a store stackvault has no driver for)
 #   stackvault-local/redis:6  from compose/images/redis/ on bullseye (Redis 6.0 keeps its AOF in one file)
 #   stackvault-local/postgres:13  from compose/images/postgres/ on bullseye with PG_MAJOR=13 (bullseye
 #     main's 13.16, whose psql predates \restrict; the image gets no bullseye-security source)
@@ -23,11 +24,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
 
 force=""; [ "${1:-}" = --force ] && { force=1; shift; }
-declare -A TAGS=([mariadb]=11 [postgres]=17 [redis]=7 [redis6]=6 [redis8]=8 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17 [postgres13]=13 [mariadb105]=10.5)
+declare -A TAGS=([mariadb]=11 [postgres]=17 [redis]=7 [redis6]=6 [redis8]=8 [chroma]=1 [neo4j]=5-standin [app]=1 [valkey]=8 [appstub]=1 [sshd]=1 [pgvector]=17 [pg-regress]=17 [postgres13]=13 [mariadb105]=10.5 [clickhouse]=18)
 # A base is a debootstrap suite, or another image of this script (built first, in a later batch).
 declare -A BASES=([postgres]=trixie [redis]=bookworm [redis6]=bullseye [redis8]=trixie [chroma]=trixie [neo4j]=bookworm [app]=bookworm
-                  [mariadb]=trixie [valkey]=trixie [appstub]=bookworm [sshd]=bookworm [pgvector]=postgres [pg-regress]=postgres [postgres13]=bullseye [mariadb105]=bullseye)
-ALL=(postgres postgres13 mariadb mariadb105 redis redis6 redis8 chroma neo4j app valkey appstub sshd pgvector pg-regress)
+                  [mariadb]=trixie [valkey]=trixie [appstub]=bookworm [sshd]=bookworm [pgvector]=postgres [pg-regress]=postgres [postgres13]=bullseye [mariadb105]=bullseye [clickhouse]=bookworm)
+ALL=(postgres postgres13 mariadb mariadb105 redis redis6 redis8 chroma neo4j app valkey appstub sshd clickhouse pgvector pg-regress)
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
 
 sv_docker_answers || sv_die "no Docker engine answers; run scripts/test.sh or start Docker first." 6
