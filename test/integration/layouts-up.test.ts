@@ -18,6 +18,10 @@ const SERVICES: Record<LayoutName, string[]> = {
   langfuse: ['langfuse-web', 'langfuse-worker', 'postgres', 'redis'],
   librechat: ['api', 'rag_api', 'vectordb'],
   mem0: ['mem0', 'postgres'],
+  n8n: ['n8n', 'n8n-runner', 'n8n-worker', 'n8n-worker-runner', 'postgres', 'redis'],
+  nextcloud: ['app', 'cron', 'db', 'redis'],
+  paperless: ['broker', 'db', 'webserver'],
+  plausible: ['plausible', 'plausible_db', 'plausible_events_db'],
   whisperengine: ['chromadb', 'neo4j', 'postgres', 'redis', 'whisperengine-bot'],
 };
 
@@ -58,6 +62,32 @@ const FACTS: Record<LayoutName, (l: Layout) => Promise<void>> = {
   async mem0(l) {
     expect((await psql(l, 'postgres', 'postgres', 'postgres', 'SELECT datname FROM pg_database')).split('\n')).toContain('mem0_app');
     await access(`${l.dir}/history/history.db`);
+  },
+  async n8n(l) {
+    // The superuser has capitals; init-data.sh's unquoted CREATE USER made the app user.
+    expect(await psql(l, 'postgres', 'n8nAdmin', 'n8n', "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname !~ '^pg_'")).toBe('n8nAdmin,n8n_worker');
+    // n8n and its worker share one volume (x-shared).
+    const [main, worker] = await Promise.all(
+      ['n8n', 'n8n-worker'].map(async (s) => (await docker.getContainer((await l.containers()).find((c) => c.service === s)!.id).inspect()).Mounts.map((m) => m.Name)),
+    );
+    expect(worker).toEqual(main);
+  },
+  async nextcloud(l) {
+    // MYSQL_* variables made the database and its user; the root password reaches root over the network.
+    expect(await ok(l, 'db', ['mariadb', '-unextcloud', '-pnc-pässword"1', '-h127.0.0.1', '-N', '-e', 'SELECT DATABASE(), CURRENT_USER()', 'nextcloud'])).toBe('nextcloud\tnextcloud@%');
+    expect(await ok(l, 'db', ['mariadb', '-uroot', "-pr00t 'pw' ✓", '-h127.0.0.1', '-N', '-e', 'SELECT @@transaction_isolation'])).toBe('READ-COMMITTED');
+  },
+  async paperless(l) {
+    // PostgreSQL 18's layout: the volume at /var/lib/postgresql, the data directory inside it.
+    expect(await psql(l, 'db', 'paperless', 'paperless', 'SHOW data_directory')).toBe('/var/lib/postgresql/data');
+    await access(`${l.dir}/consume`);
+    await access(`${l.dir}/export`);
+  },
+  async plausible(l) {
+    // A real ClickHouse server; upstream's ipv4-only.xml took effect (the packaged config listens on
+    // loopback only), so the app reaches it by its service name.
+    expect(await ok(l, 'plausible_events_db', ['clickhouse-client', '-q', 'SELECT version()'])).toMatch(/^18\.16\./);
+    expect(await ok(l, 'plausible', ['python3', '-c', "import urllib.request; print(urllib.request.urlopen('http://plausible_events_db:8123/ping').read().decode())"])).toBe('Ok.');
   },
   async whisperengine(l) {
     expect(await psql(l, 'postgres', 'bot_user', 'whisper_engine', "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).not.toBe('0');

@@ -11,7 +11,12 @@ import { changeStack, seedStack, stackContent } from './stack-content.js';
  * `backup restore latest --yes`; every service restored with its content check equal, and the
  * content read with the stores' own tools equal to what was seeded.
  */
-export function layoutRoundTrip(name: LayoutName, expectServices: string[]): void {
+export function layoutRoundTrip(
+  name: LayoutName,
+  expectServices: string[],
+  /** Further checks of the backup: its manifest, and what `backup create` told the user (stderr). */
+  alsoCheck?: (manifest: Manifest, told: string) => void,
+): void {
   describe(`layout ${name}`, () => {
     let layout: Layout;
     let seeded: Record<string, string>;
@@ -33,6 +38,7 @@ export function layoutRoundTrip(name: LayoutName, expectServices: string[]): voi
       expect(created.exitCode, String(created.stderr)).toBe(0);
       const manifest = JSON.parse(String(created.stdout)) as Manifest;
       expect(manifest.services.map((s) => `${s.name}:${s.driver}:${s.status}`).sort()).toEqual(expectServices);
+      alsoCheck?.(manifest, String(created.stderr));
 
       await changeStack(layout.project, layout.dir);
       expect(await stackContent(layout.project, layout.dir)).not.toEqual(seeded);

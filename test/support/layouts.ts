@@ -14,7 +14,7 @@ import { REPO_ROOT } from './cli.js';
  * never into the repository, and several layouts can run side by side.
  */
 export const LAYOUTS_DIR = join(REPO_ROOT, 'test', 'layouts');
-export const LAYOUTS = ['cognee', 'dify', 'immich', 'langfuse', 'librechat', 'mem0', 'whisperengine'] as const;
+export const LAYOUTS = ['cognee', 'dify', 'immich', 'langfuse', 'librechat', 'mem0', 'n8n', 'nextcloud', 'paperless', 'plausible', 'whisperengine'] as const;
 export type LayoutName = (typeof LAYOUTS)[number];
 
 export interface LayoutContainer {
@@ -55,6 +55,12 @@ export async function localImagesEnv(): Promise<Record<string, string>> {
   return env;
 }
 
+/** The hard limit on open files here, which the Docker daemon started from this machine's shell shares. */
+async function openFilesHardLimit(): Promise<number> {
+  const out = (await execa('sh', ['-c', 'ulimit -Hn'])).stdout.trim();
+  return out === 'unlimited' ? Number.POSITIVE_INFINITY : Number(out);
+}
+
 const exists = (p: string) =>
   access(p).then(
     () => true,
@@ -77,6 +83,10 @@ export async function upLayout(name: LayoutName, options: { timeoutMs?: number }
     LAYOUT_PREFIX: `${project}-`,
     LAYOUT_CPU_CAP: String(Math.min(4, availableParallelism())),
   };
+  // Upstream nofile limits (up to 262144) only where Docker could not give them (local-images.env).
+  const nofile = await openFilesHardLimit();
+  if (nofile < 262144) env.LAYOUT_NOFILE_CAP = String(nofile);
+  else delete env.LAYOUT_NOFILE_CAP;
   const [cmd, ...pre] = await composeCommand();
   const layout: Layout = {
     name,

@@ -20,7 +20,7 @@ export function alsoOnEngine(other: Docker): void {
  * covers them. `sqlite` is a labelled app stand-in (appstub: idle, python3, no sqlite3) whose
  * databases are written and read here with Python's own sqlite3 module.
  */
-type Kind = 'postgres' | 'mariadb' | 'redis' | 'chroma' | 'neo4j' | 'app' | 'labelled' | 'sqlite';
+type Kind = 'postgres' | 'mariadb' | 'redis' | 'chroma' | 'neo4j' | 'clickhouse' | 'app' | 'labelled' | 'sqlite';
 
 export interface Member {
   id: string;
@@ -58,7 +58,9 @@ export async function membersOf(project: string, projectDir = ''): Promise<Membe
                 ? 'chroma'
                 : /neo4j/.test(image)
                   ? 'neo4j'
-                  : 'app';
+                  : /clickhouse/.test(image)
+                    ? 'clickhouse'
+                    : 'app';
       out.push({
         id: c.Id,
         name: i.Name.slice(1),
@@ -145,6 +147,23 @@ async function chromaReady(m: Member): Promise<void> {
     }
   }
 }
+
+/**
+ * ClickHouse's own client in its container (a store stackvault has no driver for, copied as
+ * files): one statement per call, so no statement splitting differs between versions.
+ */
+async function clickhouse(m: Member, query: string): Promise<string> {
+  // A server restarted by a backup or restore may still be starting.
+  for (let i = 0; ; i++) {
+    try {
+      return (await execIn(m.id, ['clickhouse-client', '--query', query])).trim();
+    } catch (err) {
+      if (i > 120 || !/Connection refused|NETWORK_ERROR|Code: 210/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+const CLICKHOUSE_SYSTEM = "('system', 'INFORMATION_SCHEMA', 'information_schema')";
 
 const TEXT = "中文テキスト naïve café ☕ Straße 🎉 'quoted' \\back";
 
@@ -254,6 +273,20 @@ export async function seedStack(project: string, projectDir = ''): Promise<void>
       });
     } else if (m.kind === 'neo4j') {
       await execIn(m.id, ['sh', '-c', `mkdir -p /data/sv && echo '${TEXT}' > /data/sv/seed.txt && chown -R 7474:7474 /data/sv`], {}, '0');
+    } else if (m.kind === 'clickhouse') {
+      // Plausible's kind of table: a MergeTree of events, with text, raw bytes (every byte value) and numbers; two inserts, two parts.
+      await clickhouse(m, 'CREATE DATABASE IF NOT EXISTS sv_events');
+      await clickhouse(m, 'CREATE TABLE sv_events.sv_seed (id UInt64, body String, payload String, score Float64, at DateTime) ENGINE = MergeTree ORDER BY id');
+      for (const [from, to] of [
+        [1, 300],
+        [301, 500],
+      ])
+        await clickhouse(
+          m,
+          `INSERT INTO sv_events.sv_seed SELECT number, concat(arrayStringConcat(arrayMap(x -> '${TEXT.replace(/\\/g, '\\\\').replace(/'/g, "\\'")} ', range(toUInt64(1 + number % 9)))), toString(number)), concat(unhex(hex(MD5(toString(number)))), unhex(concat(hex(toUInt8(number % 256)), '00FF'))), number / 7, toDateTime(1700000000 + number) FROM system.numbers WHERE number BETWEEN ${from} AND ${to} LIMIT ${to - from + 1}`,
+        );
+      await clickhouse(m, 'CREATE TABLE default.sv_log (k String, v String) ENGINE = Log');
+      await clickhouse(m, "INSERT INTO default.sv_log VALUES ('张三', 'Zürich'), ('empty', '')");
     }
     if (m.kind === 'sqlite') await sqlitePy(m, 'seed');
     if (m.kind === 'app') {
@@ -281,6 +314,10 @@ export async function changeStack(project: string, projectDir = ''): Promise<voi
       await chroma(m, '/collections/sv-seed', undefined, 'DELETE');
     } else if (m.kind === 'neo4j') {
       await execIn(m.id, ['sh', '-c', 'rm -rf /data/sv && touch /data/after-backup'], {}, '0');
+    } else if (m.kind === 'clickhouse') {
+      await clickhouse(m, 'DROP TABLE sv_events.sv_seed');
+      await clickhouse(m, "INSERT INTO default.sv_log VALUES ('after', 'the backup')");
+      await clickhouse(m, 'CREATE DATABASE sv_made_later');
     }
     if (m.kind === 'sqlite') await sqlitePy(m, 'change');
     if (m.kind === 'app') {
@@ -344,6 +381,15 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
       }
     } else if (m.kind === 'neo4j') {
       out[`${m.service} files`] = await execIn(m.id, ['sh', '-c', 'cd /data && find . -type f -print0 | sort -z | xargs -0 sha256sum'], {}, '0');
+    } else if (m.kind === 'clickhouse') {
+      out[`${m.service} databases`] = (await clickhouse(m, `SELECT name FROM system.databases WHERE name NOT IN ${CLICKHOUSE_SYSTEM} ORDER BY name`)).split('\n').join(',');
+      const tables = (await clickhouse(m, `SELECT concat(database, '.', name) FROM system.tables WHERE database NOT IN ${CLICKHOUSE_SYSTEM} ORDER BY 1`)).split('\n').filter(Boolean);
+      for (const t of tables) {
+        // In the table's order (18.16's system.columns has no position column).
+        const cols = (await clickhouse(m, `SELECT name FROM system.columns WHERE concat(database, '.', table) = '${t}'`)).split('\n');
+        // Every row hashed by ClickHouse itself, then summed: the same whatever the parts' order.
+        out[`${m.service} ${t}`] = await clickhouse(m, `SELECT count(), sum(cityHash64(${cols.map((c) => `\`${c}\``).join(', ')})) FROM ${t}`);
+      }
     }
     if (m.kind === 'sqlite') {
       for (const [k, v] of Object.entries(JSON.parse(await sqlitePy(m, 'content')) as Record<string, string>)) out[`${m.service} ${k}`] = v;
