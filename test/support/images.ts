@@ -21,6 +21,8 @@ export const IMAGES = {
   pgvector: 'stackvault-local/pgvector:17',
   valkey: 'stackvault-local/valkey:8',
   appstub: 'stackvault-local/appstub:1',
+  /** A real ClickHouse 18.16 (Debian bookworm), a store with no driver (compose/images/clickhouse). */
+  clickhouse: 'stackvault-local/clickhouse:18',
   /** An SFTP server for restic's sftp backend (compose/images/sshd). */
   sshd: 'stackvault-local/sshd:1',
 } as const;
