@@ -47,13 +47,21 @@ function bootId(): string | undefined {
   return bootIdRead.id;
 }
 
-/** `<pid namespace>:<start>` of a process, read now; undefined where it cannot be read (not Linux, gone). */
+/** `<pid and time namespaces>:<start>` of a process, read now; undefined where it cannot be read (not Linux, gone). */
 function processIdentity(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may hold anything: the 22nd field, starttime.
     const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    return start ? `${fs.readlinkSync('/proc/self/ns/pid')}:${start}` : undefined;
+    // With the time namespace too: a start read from another one is offset by it.
+    const time = (() => {
+      try {
+        return fs.readlinkSync('/proc/self/ns/time');
+      } catch {
+        return '';
+      }
+    })();
+    return start ? `${fs.readlinkSync('/proc/self/ns/pid')}${time}:${start}` : undefined;
   } catch {
     return undefined;
   }

@@ -76,7 +76,7 @@ describe('the lock on a backup directory (proper-lockfile)', () => {
   // mtime was read as now, so it never went stale, and every later run was refused (exit 8).
   const procOf = (pid: number) => {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return `${readlinkSync('/proc/self/ns/pid')}:${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+    return `${readlinkSync('/proc/self/ns/pid')}${readlinkSync('/proc/self/ns/time')}:${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
   };
   it('a lock whose pid another process has now (its start differs) is taken over at once', async () => {
     const dir = await newDir();
