@@ -26,6 +26,12 @@ interface LockInfo {
   token?: string;
   /** This host's boot (Linux boot_id): a lock taken before a reboot is dead, whatever process has its pid now. */
   boot?: string;
+  /**
+   * The holder's process as the kernel tells it from another with its pid later: its pid namespace
+   * and its start (clock ticks since boot, which no clock step moves). A killed run's pid taken by
+   * another process made its lock look alive for good, and every run after it was refused.
+   */
+  proc?: string;
 }
 
 let bootIdRead: { id?: string } | undefined;
@@ -41,15 +47,52 @@ function bootId(): string | undefined {
   return bootIdRead.id;
 }
 
+/** `<pid and time namespaces>:<start>` of a process, read now; undefined where it cannot be read (not Linux, gone). */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold anything: the 22nd field, starttime.
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // With the time namespace too: a start read from another one is offset by it.
+    const time = (() => {
+      try {
+        return fs.readlinkSync('/proc/self/ns/time');
+      } catch {
+        return '';
+      }
+    })();
+    return start ? `${fs.readlinkSync('/proc/self/ns/pid')}${time}:${start}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const pidNamespace = (identity: string) => identity.slice(0, identity.lastIndexOf(':'));
+
+/**
+ * Whether the holder's pid names another process now: the one that had it is gone. Only when
+ * both are known and in this pid namespace (another's pids are not ours to look up).
+ */
+const pidTakenOver = (h: LockInfo): boolean => {
+  if (h.proc === undefined) return false;
+  const now = processIdentity(h.pid);
+  return now !== undefined && pidNamespace(now) === pidNamespace(h.proc) && now !== h.proc;
+};
+/** A holder whose pid is in another pid namespace (a run in another container of this hostname): not judged here. */
+const otherNamespace = (h: LockInfo): boolean => {
+  const ours = processIdentity(process.pid);
+  return h.proc !== undefined && ours !== undefined && pidNamespace(ours) !== pidNamespace(h.proc);
+};
+
 /**
  * A holder is known to be alive when it is a process of this host, of this boot, that runs. Its
  * lock then is never stale by its age: the age is read with this clock, which an NTP step or a
  * resumed VM moves ahead of the last refresh (a waiting run took over a live restore's lock).
  */
-const aliveHere = (h: LockInfo): boolean => h.host === hostname() && h.boot !== undefined && h.boot === bootId() && processAlive(h.pid);
+const aliveHere = (h: LockInfo): boolean => h.host === hostname() && h.boot !== undefined && h.boot === bootId() && !otherNamespace(h) && processAlive(h.pid) && !pidTakenOver(h);
 
-/** Of another boot of this host, or of a process of this host that is gone. */
-const deadHere = (h: LockInfo): boolean => h.host === hostname() && ((h.boot !== undefined && bootId() !== undefined && h.boot !== bootId()) || !processAlive(h.pid));
+/** Of another boot of this host, or of a process of this host that is gone (its pid free, or another process's now). */
+const deadHere = (h: LockInfo): boolean =>
+  h.host === hostname() && ((h.boot !== undefined && bootId() !== undefined && h.boot !== bootId()) || (!otherNamespace(h) && (!processAlive(h.pid) || pidTakenOver(h))));
 
 export function processAlive(pid: number): boolean {
   try {
@@ -72,7 +115,7 @@ export function processAlive(pid: number): boolean {
 export async function acquireLock(dir: string, command: string, waitMs = 0, signal: AbortSignal = interruptSignal): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   const deadline = Date.now() + waitMs;
-  const mine: LockInfo = { pid: process.pid, host: hostname(), command, since: '', token: randomBytes(12).toString('hex'), boot: bootId() };
+  const mine: LockInfo = { pid: process.pid, host: hostname(), command, since: '', token: randomBytes(12).toString('hex'), boot: bootId(), proc: processIdentity(process.pid) };
   const guard = { releasing: false };
   for (;;) {
     mine.since = new Date().toISOString();

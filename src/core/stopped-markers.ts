@@ -129,7 +129,18 @@ export async function resumeLeftByKilledRun(dir: string, engine: DockerEngine, s
       continue;
     }
     if (action === 'unpause') await engine.unpause(m.containerId);
-    else await engine.start(m.containerId);
+    else {
+      try {
+        await engine.start(m.containerId);
+      } catch (err) {
+        // One that will not start (a bind's source gone, its port taken) is named, as before
+        // this run started such containers: it must not fail this run and every one after it.
+        if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) throw err;
+        say(`An interrupted stackvault run (pid ${m.pid}) had left ${m.container} stopped since ${m.since}; starting it again failed: ${(err as Error).message}`);
+        remain.push(m);
+        continue;
+      }
+    }
     await clearMarker(dir, m.containerId);
     const why = action === 'unpause' ? 'paused' : `stopped for its ${m.purpose === 'backup' ? 'backup copy' : 'restart'}`;
     say(`An interrupted stackvault run (pid ${m.pid}) had left ${m.container} ${why} since ${m.since}; it was ${action === 'unpause' ? 'unpaused' : 'started again'}.`);

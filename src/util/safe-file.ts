@@ -116,10 +116,6 @@ export async function writeFileAtomic(path: string, data: string, options: { mod
 }
 
 /**
- * Appends to a regular file, creating it when missing: never through a symlink (O_NOFOLLOW), never
- * waiting on a FIFO (O_NONBLOCK, then fstat).
- */
-/**
  * appendRegularFile's rules, synchronously: for the last line a run writes as it exits at once
  * (a third Ctrl-C), where nothing asynchronous gets to run.
  */
@@ -140,6 +136,10 @@ export function appendRegularFileSync(path: string, data: string, mode: number):
   }
 }
 
+/**
+ * Appends to a regular file, creating it when missing: never through a symlink (O_NOFOLLOW), never
+ * waiting on a FIFO (O_NONBLOCK, then fstat).
+ */
 export async function appendRegularFile(path: string, data: string, mode: number): Promise<void> {
   const { handle } = await openOwnFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, mode);
   try {

@@ -499,3 +499,62 @@ describe('interrupted verify --deep', () => {
     }
   });
 });
+
+describe('a container a killed backup left stopped that will not start again', () => {
+  // Review: the next create starts a container a killed backup left stopped. One that will not
+  // start (its bind's source gone, its port taken) failed that create, and every one after it
+  // (the marker stays), where before it was only named and the stack was backed up all the same.
+  it('is named with its docker start command, and the stack is backed up', async () => {
+    const { mkdir, rm, writeFile } = await import('node:fs/promises');
+    const { hostname } = await import('node:os');
+    const { join } = await import('node:path');
+    const { IMAGES } = await import('../support/images.js');
+    const Docker = (await import('dockerode')).default;
+    const project = newProjectName('review-nostart');
+    const pg = await startPostgres({ project });
+    const dir = await tempDir('review-nostart');
+    const source = await tempDir('review-nostart-bind');
+    const name = `${project}-side`;
+    const side = await new Docker().createContainer({
+      name,
+      Image: IMAGES.appstub,
+      // Of no project here: the stack backed up is the Postgres alone.
+      HostConfig: { Mounts: [{ Type: 'bind', Source: source, Target: '/srv/side' }] },
+    });
+    try {
+      await psql(pg, 'bot', "CREATE TABLE t (v text); INSERT INTO t VALUES ('kept')");
+      await side.start();
+      const { StartedAt } = (await side.inspect()).State;
+      await side.stop({ t: 1 });
+      await rm(source, { recursive: true }); // Docker now refuses to start it
+      // The marker a backup run killed while it had `side` stopped for its copy leaves.
+      await mkdir(join(dir, '.stackvault-stopped'), { mode: 0o700 });
+      const marker = {
+        containerId: side.id,
+        container: name,
+        service: 'side',
+        since: new Date().toISOString(),
+        pid: 999_999,
+        host: hostname(),
+        kind: 'stopped',
+        purpose: 'backup',
+        startedAt: StartedAt,
+      };
+      await writeFile(join(dir, '.stackvault-stopped', `${side.id}.json`), JSON.stringify(marker), { mode: 0o600 });
+
+      const create = await bot(['backup', 'create', '--dir', dir, '--project', project]);
+      const out = String(create.stdout) + String(create.stderr);
+      expect(create.exitCode, out).toBe(0);
+      expect(out).toMatch(new RegExp(`had left ${name} stopped since \\S+; starting it again failed: `));
+      expect(out).toContain(`Start it with: docker start ${name}`);
+      const [made] = JSON.parse(String((await bot(['backup', 'list', '--dir', dir, '--json'])).stdout)) as Array<{ services: Array<{ name: string; status: string }> }>;
+      expect(made!.services.filter((s) => s.status === 'ok').map((s) => s.name)).toContain('postgres');
+      // Still named by the next look, not forgotten.
+      expect(String((await bot(['backup', 'list', '--dir', dir])).stderr)).toContain(`docker start ${name}`);
+    } finally {
+      await side.remove({ force: true }).catch(() => undefined);
+      await pg.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from '
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { acquireLock, LOCK_FILE } from '../../src/core/lock.js';
 
@@ -69,6 +69,38 @@ describe('the lock on a backup directory (proper-lockfile)', () => {
     const release = await acquireLock(dir, 'backup create --type daily');
     expect(await owner(dir)).toMatchObject({ command: 'backup create --type daily', boot });
     await release();
+  });
+
+  // Review: a killed run's pid taken by another process (pids wrap; a run in a fresh container of
+  // a fixed hostname gets the same small pid each time) made its lock look alive for good: its
+  // mtime was read as now, so it never went stale, and every later run was refused (exit 8).
+  const procOf = (pid: number) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return `${readlinkSync('/proc/self/ns/pid')}${readlinkSync('/proc/self/ns/time')}:${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+  };
+  it('a lock whose pid another process has now (its start differs) is taken over at once', async () => {
+    const dir = await newDir();
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' }); // an unrelated live process with the dead run's pid
+    try {
+      const real = procOf(other.pid!);
+      await mkdir(join(dir, LOCK_FILE));
+      const dead = { pid: other.pid, host: hostname(), command: 'backup create', since: '2026-01-01T00:00:00.000Z', token: 'theirs', boot, proc: `${real.split(':').slice(0, -1).join(':')}:1` };
+      await writeFile(join(dir, LOCK_FILE, 'owner.json'), JSON.stringify(dead));
+      const old = new Date(Date.now() - 3_600_000);
+      await utimes(join(dir, LOCK_FILE), old, old);
+      const release = await acquireLock(dir, 'backup create --type daily');
+      expect(await owner(dir)).toMatchObject({ pid: process.pid, command: 'backup create --type daily', proc: procOf(process.pid) });
+      await release();
+      // The same process with its own start recorded is still a live holder, never stale.
+      await mkdir(join(dir, LOCK_FILE));
+      const alive = JSON.stringify({ ...dead, proc: real });
+      await writeFile(join(dir, LOCK_FILE, 'owner.json'), alive);
+      await utimes(join(dir, LOCK_FILE), old, old);
+      await expect(acquireLock(dir, 'backup prune')).rejects.toMatchObject({ exitCode: 8 });
+      expect(await readFile(join(dir, LOCK_FILE, 'owner.json'), 'utf8')).toBe(alive);
+    } finally {
+      other.kill();
+    }
   });
 
   it('a fresh lock whose holder on this host is dead is taken over at once (also in the old file format)', async () => {
