@@ -10,7 +10,19 @@ import { fingerprintTar } from './tar-fingerprint.js';
 import { planMounts, type PlannedMount } from './mount-plan.js';
 import { SQLITE_HEADER, pathKindOf, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Peer, Snapshot } from './types.js';
-import { archiveSnapshot, checkLabelledPaths, checkRestorable, labelledPaths, planDataPaths, readBack, recordedEntryRule, restoreDataPaths, STOP_LABEL, VOLUME_SHAPE } from './volume-archive.js';
+import {
+  archiveSnapshot,
+  checkLabelledPaths,
+  checkRestorable,
+  labelledPaths,
+  planDataPaths,
+  readBack,
+  recordedEntryRule,
+  restoreDataPaths,
+  STOP_LABEL,
+  unsafeThrowawayPath,
+  VOLUME_SHAPE,
+} from './volume-archive.js';
 import { recorded } from './details.js';
 import { otherStoreOf, otherStoreWarning } from './other-stores.js';
 import { backupThrough } from './snapshot.js';
@@ -100,7 +112,11 @@ export const filesDriver: Driver<Infer<typeof DETAILS>, string[]> = {
    * the app (which would look for its stores under names only its own stack resolves).
    */
   throwaway: (entry) => ({
-    volumes: recorded(DETAILS, entry).paths,
+    volumes: recorded(DETAILS, entry).paths.map((p) => {
+      const why = unsafeThrowawayPath(p);
+      if (why) throw new Error(`the backup records the path ${p}, which is ${why}; a drill does not mount a volume there`);
+      return p;
+    }),
     entrypoint: ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'],
     noHealthcheck: true,
   }),

@@ -71,6 +71,41 @@ export function unsafeDataPath(path: string, container?: ContainerDetails): stri
   return undefined;
 }
 
+/**
+ * What a throwaway of the app's image runs: its shell, tools and libraries, and their settings.
+ * A throwaway mounts a fresh volume at every recorded path and restores the archive into it, so a
+ * path at, above or under one of these would let a backup's files replace what the throwaway
+ * runs (and what stackvault reads back from it). Paths beside them (Paperless-ngx's
+ * /usr/src/paperless, Elasticsearch's /usr/share/elasticsearch/data, /root/.ollama) are not.
+ */
+const PROGRAM_DIRS = [
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/etc',
+  '/usr/bin',
+  '/usr/sbin',
+  '/usr/lib',
+  '/usr/lib32',
+  '/usr/lib64',
+  '/usr/libx32',
+  '/usr/libexec',
+  '/usr/local/bin',
+  '/usr/local/sbin',
+  '/usr/local/lib',
+];
+
+/** Why a recorded path may not be a volume of a throwaway container (drills), or undefined. Pure. */
+export function unsafeThrowawayPath(path: string): string | undefined {
+  const why = unsafeRecordedPath(path);
+  if (why) return why;
+  const hit = PROGRAM_DIRS.find((d) => path === d || path.startsWith(`${d}/`) || d.startsWith(`${path}/`));
+  return hit ? `over ${hit}, where the programs a throwaway container runs are` : undefined;
+}
+
 /** The paths to archive: the `stackvault.paths` label, else the ones the driver found. `/` stays `/` (and is refused by checkLabelledPaths). */
 export function labelledPaths(container: ContainerDetails): string[] | undefined {
   const label = container.labels[PATHS_LABEL];

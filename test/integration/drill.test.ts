@@ -97,4 +97,19 @@ describe('backup drill', () => {
     expect(m.drills?.map((d) => d.ok)).toEqual([true, false, false]);
     expect(m.drills![2]!.services.notes!.check).toContain('/etc/cron.d/jobs');
   });
+
+  it('a manifest recording an app path over the programs a throwaway runs (/usr/bin) is refused (exit 5) before any container starts', async () => {
+    const file = join(dir, id, 'manifest.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as Manifest;
+    (manifest.services.find((s) => s.name === 'notes')!.details!.files as Array<{ path: string }>)[1]!.path = '/srv/db/state/jobs'; // as written
+    const app = manifest.services.find((s) => s.name === 'app')!;
+    app.details!.paths = [...(app.details!.paths as string[]), '/usr/bin'];
+    await writeFile(file, JSON.stringify(manifest));
+    // Before, the drill mounted a volume at /usr/bin in its throwaway and filled it from the archive.
+    const r = await bot(['backup', 'drill', id, '--dir', dir], { timeout: 300_000 });
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toContain('app: the backup records the path /usr/bin, which is over /usr/bin, where the programs a throwaway container runs are');
+    expect(String(r.stdout) + String(r.stderr)).not.toContain('starting an empty');
+    expect(await drillContainers(id)).toEqual([]);
+  });
 });

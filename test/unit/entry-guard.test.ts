@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerDetails } from '../../src/docker/engine.js';
-import { EntryGuard, unsafeDataPath, unsafeRecordedPath } from '../../src/drivers/volume-archive.js';
+import { EntryGuard, unsafeDataPath, unsafeRecordedPath, unsafeThrowawayPath } from '../../src/drivers/volume-archive.js';
 
 type E = { path: string; type: string; linkpath?: string; mode?: number; size?: number };
 const file = (path: string, mode = 0o644): E => ({ path, type: 'File', mode });
@@ -160,5 +160,26 @@ describe('paths in system directories are data only on a volume or bind mounted 
   it('without a container (a throwaway nothing is mounted in yet) a system directory is refused', () => {
     expect(unsafeDataPath('/usr/src/paperless/media')).toContain('system directory /usr');
     expect(unsafeDataPath('/data')).toBeUndefined();
+  });
+});
+
+describe('the volumes of a drill throwaway: never over the programs it runs', () => {
+  it.each([
+    ['/usr/src/paperless/media', undefined],
+    ['/usr/share/elasticsearch/data', undefined],
+    ['/root/.ollama', undefined],
+    ['/data', undefined],
+    ['/usr/bin', 'over /usr/bin'],
+    ['/usr', 'over /usr/bin'],
+    ['/usr/local', 'over /usr/local/bin'],
+    ['/usr/lib/x86_64-linux-gnu', 'over /usr/lib'],
+    ['/bin/sh', 'over /bin'],
+    ['/etc', 'over /etc'],
+    ['/etc/nginx/conf.d', 'over /etc'],
+    ['/', 'inside the system directory /'],
+    ['/proc/self', 'inside the system directory /proc'],
+  ])('%s: %s', (path, why) => {
+    if (why === undefined) expect(unsafeThrowawayPath(path)).toBeUndefined();
+    else expect(unsafeThrowawayPath(path)).toContain(why);
   });
 });
