@@ -73,6 +73,8 @@ export interface PullPlan {
   branch: string;
   /** e.g. origin/main. */
   upstream: string;
+  /** Its full ref, e.g. refs/remotes/origin/main. */
+  tracking: string;
   /** Full commit ids. */
   head: string;
   target: string;
@@ -94,7 +96,10 @@ const zList = (out: string) => out.split('\0').filter(Boolean);
  * and files it adds where an untracked or ignored file exists (git refuses the first; an
  * ignored one, such as a .env, it replaces without a word).
  */
-export function pullConflicts(pull: { changed: readonly string[]; added: readonly string[] }, local: { changed: ReadonlySet<string>; existing: ReadonlySet<string> }): { edited: string[]; untracked: string[] } {
+export function pullConflicts(
+  pull: { changed: readonly string[]; added: readonly string[] },
+  local: { changed: ReadonlySet<string>; existing: ReadonlySet<string> },
+): { edited: string[]; untracked: string[] } {
   const edited = pull.changed.filter((p) => local.changed.has(p));
   const untracked = pull.added.filter((p) => !local.changed.has(p) && local.existing.has(p));
   return { edited, untracked };
@@ -121,7 +126,11 @@ export async function planPull(repo: string, signal: AbortSignal): Promise<PullP
   if (!head) throw new StackvaultError(`${top} has no commit yet, ${NOTHING}.`);
   const branchR = await run(['symbolic-ref', '-q', '--short', 'HEAD']);
   if (branchR.exitCode !== 0) {
-    throw new StackvaultError(`${top} is on a detached HEAD (at ${short(head)}), not on a branch, so there is nothing to pull: nothing was backed up or restarted.`, ExitCode.failure, 'Check out the branch you deploy (git checkout main), then run update again.');
+    throw new StackvaultError(
+      `${top} is on a detached HEAD (at ${short(head)}), not on a branch, so there is nothing to pull: nothing was backed up or restarted.`,
+      ExitCode.failure,
+      'Check out the branch you deploy (git checkout main), then run update again.',
+    );
   }
   const branch = branchR.stdout.trim();
   if ((await run(['rev-parse', '-q', '--verify', 'MERGE_HEAD'])).exitCode === 0 || (await out(['ls-files', '-u']))) {
@@ -132,15 +141,25 @@ export async function planPull(repo: string, signal: AbortSignal): Promise<PullP
     throw new StackvaultError(`Branch ${branch} of ${top} has no upstream to pull from, ${NOTHING}.`, ExitCode.failure, `Set one: git -C ${top} branch --set-upstream-to=origin/${branch}`);
   }
   const upstream = upstreamR.stdout.trim();
-  const fetch = await git(repo, ['fetch', '--quiet'], env, { cancel: signal, timeoutMs: FETCH_TIMEOUT_MS });
+  const tracking = await out(['rev-parse', '--symbolic-full-name', '@{upstream}']);
+  const remote = (await out(['config', '--get', `branch.${branch}.remote`])) || 'origin';
+  const mergeRef = await out(['config', '--get', `branch.${branch}.merge`]);
+  // Into FETCH_HEAD only (an empty --refmap): a refusal leaves even `git status`'s "behind"
+  // count as it was. fastForward moves the remote-tracking ref, as git pull would have.
+  const fetch = await git(repo, ['fetch', '--quiet', '--no-tags', '--refmap=', remote, mergeRef], env, { cancel: signal, timeoutMs: FETCH_TIMEOUT_MS });
   if (fetch.ended === 'interrupted') throw new StackvaultError(`Update interrupted while fetching ${upstream}; nothing was backed up, pulled or restarted.`, ExitCode.interrupted);
-  if (fetch.ended === 'timeout') throw new StackvaultError(`git fetch of ${upstream} did not finish within ${FETCH_TIMEOUT_MS / 60_000} minutes, ${NOTHING}.`, ExitCode.failure, 'Check that the remote answers: git fetch');
+  if (fetch.ended === 'timeout')
+    throw new StackvaultError(`git fetch of ${upstream} did not finish within ${FETCH_TIMEOUT_MS / 60_000} minutes, ${NOTHING}.`, ExitCode.failure, 'Check that the remote answers: git fetch');
   if (fetch.exitCode !== 0) {
-    throw new StackvaultError(`git fetch of ${upstream} failed (${gitFailure(fetch.stderr)}), ${NOTHING}.`, ExitCode.failure, 'git is never allowed to ask for a password or passphrase here: use an ssh key in an agent or without a passphrase, or a credential helper.');
+    throw new StackvaultError(
+      `git fetch of ${upstream} failed (${gitFailure(fetch.stderr)}), ${NOTHING}.`,
+      ExitCode.failure,
+      'git is never allowed to ask for a password or passphrase here: use an ssh key in an agent or without a passphrase, or a credential helper.',
+    );
   }
-  const target = await out(['rev-parse', '--verify', '-q', '@{upstream}^{commit}']);
+  const target = await out(['rev-parse', '--verify', '-q', 'FETCH_HEAD^{commit}']);
   const [ahead, behind] = (await out(['rev-list', '--left-right', '--count', `HEAD...${target}`])).split(/\s+/).map(Number) as [number, number];
-  const plan: PullPlan = { top, branch, upstream, head, target, ahead, behind, changed: [], env };
+  const plan: PullPlan = { top, branch, upstream, tracking, head, target, ahead, behind, changed: [], env };
   if (behind === 0) return plan;
   if (ahead > 0) {
     throw new StackvaultError(
@@ -152,7 +171,10 @@ export async function planPull(repo: string, signal: AbortSignal): Promise<PullP
   const diff = (filter: string[]) => run(['diff', '--name-only', '-z', '--no-renames', ...filter, head, target]).then((r) => zList(r.stdout));
   const changed = await diff([]);
   const added = await diff(['--diff-filter=A']);
-  const localChanged = new Set([...zList((await run(['diff', '--name-only', '-z', '--no-renames', 'HEAD'])).stdout), ...zList((await run(['diff', '--cached', '--name-only', '-z', '--no-renames', 'HEAD'])).stdout)]);
+  const localChanged = new Set([
+    ...zList((await run(['diff', '--name-only', '-z', '--no-renames', 'HEAD'])).stdout),
+    ...zList((await run(['diff', '--cached', '--name-only', '-z', '--no-renames', 'HEAD'])).stdout),
+  ]);
   const existing = new Set<string>();
   for (const p of added) if (await lstat(join(top, p)).catch(() => undefined)) existing.add(p);
   const { edited, untracked } = pullConflicts({ changed, added }, { changed: localChanged, existing });
@@ -180,6 +202,7 @@ export async function planPull(repo: string, signal: AbortSignal): Promise<PullP
  */
 export async function fastForward(plan: PullPlan): Promise<GitResult> {
   const r = await git(plan.top, ['merge', '--ff-only', '--quiet', plan.target], plan.env);
+  if (r.exitCode === 0 && plan.tracking.startsWith('refs/remotes/')) await git(plan.top, ['update-ref', plan.tracking, plan.target], plan.env);
   return r;
 }
 

@@ -101,7 +101,7 @@ async function underLock(dir: string, options: UpdateOptions, deps: UpdateDeps):
     throw new StackvaultError(
       `git merge --ff-only ${to} failed, nothing was restarted: ${gitFailure(pull.stderr)}`,
       ExitCode.failure,
-      `${now === from ? 'The checkout is still at ' + from + '. ' : ''}Your data is in ${manifest.id}.`,
+      `${now === from ? `The checkout is still at ${from}. ` : ''}Your data is in ${manifest.id}.`,
     );
   }
   deps.say(`3/3 Restarting the containers of project ${project}...`);

@@ -12,7 +12,13 @@ export function gitFailure(stderr: string): string {
   const raw = stderr.split('\n').filter((l) => l.trim());
   const isError = (l: string) => /^(fatal|error):/i.test(l.trim());
   const first = raw.findIndex(isError);
-  if (first < 0) return raw.slice(0, 2).map((l) => l.trim()).join(' ') || 'git printed nothing';
+  if (first < 0)
+    return (
+      raw
+        .slice(0, 2)
+        .map((l) => l.trim())
+        .join(' ') || 'git printed nothing'
+    );
   const chosen: string[] = [];
   const before = raw[first - 1]?.trim();
   if (before && /^(ssh|[\w.-]+@[\w.-]+|Permission denied|Host key verification failed|remote):?/i.test(before)) chosen.push(before);
