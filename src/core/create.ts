@@ -87,21 +87,29 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
   await deps.engine.version(); // fails early and clearly when Docker is down
   const release = await acquireLock(dir, `backup create --type ${options.type}`, options.lockWaitMs ?? 0);
   try {
-    const leftover = leftStoppedWarning(await resumeLeftByKilledRun(dir, deps.engine, (m) => deps.progress.warn(m)));
-    if (leftover) deps.progress.warn(leftover);
-    const half = await leftHalfRestored(dir, deps.engine, { clear: true });
-    for (const w of halfRestoredWarnings(dir, half)) deps.progress.warn(w);
-    await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
-    const halfRestored = new Map(
-      half.map((m) => [
-        m.containerId,
-        `a restore of ${m.backupId} into it did not finish, so its data may be half restored; put it back with ${putBackCommand(m)} or restore ${m.backupId} again (see the warning above)`,
-      ]),
-    );
-    return await runBackup(dir, { ...options, halfRestored }, deps);
+    return await createBackupHoldingLock(dir, options, deps);
   } finally {
     await release();
   }
+}
+
+/**
+ * createBackup for a caller that already holds the lock on `dir` (`update`, whose backup, pull
+ * and restart are one run, so that a second update or a backup cannot come in between).
+ */
+export async function createBackupHoldingLock(dir: string, options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
+  const leftover = leftStoppedWarning(await resumeLeftByKilledRun(dir, deps.engine, (m) => deps.progress.warn(m)));
+  if (leftover) deps.progress.warn(leftover);
+  const half = await leftHalfRestored(dir, deps.engine, { clear: true });
+  for (const w of halfRestoredWarnings(dir, half)) deps.progress.warn(w);
+  await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
+  const halfRestored = new Map(
+    half.map((m) => [
+      m.containerId,
+      `a restore of ${m.backupId} into it did not finish, so its data may be half restored; put it back with ${putBackCommand(m)} or restore ${m.backupId} again (see the warning above)`,
+    ]),
+  );
+  return await runBackup(dir, { ...options, halfRestored }, deps);
 }
 
 /** The backup itself, for callers that already hold the lock on `dir` (restore points). */
