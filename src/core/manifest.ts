@@ -172,8 +172,8 @@ const BACKUP_TYPES: readonly BackupType[] = ['manual', 'daily', 'weekly', 'month
  */
 export const FUTURE_SKEW_MS = 60 * 60 * 1000;
 
-/** Whether a time stackvault wrote (ISO, UTC) lies further ahead of `now` than FUTURE_SKEW_MS. */
-export const aheadOfClock = (iso: string, now: Date): boolean => Date.parse(iso) > now.getTime() + FUTURE_SKEW_MS;
+/** Whether a time (an ISO text stackvault wrote, or a Date) lies further ahead of `now` than FUTURE_SKEW_MS. */
+export const aheadOfClock = (time: string | Date, now: Date): boolean => (typeof time === 'string' ? Date.parse(time) : time.getTime()) > now.getTime() + FUTURE_SKEW_MS;
 /** Deeper than this, a manifest is refused: nothing stackvault writes comes near, and printing it must not overflow the stack. */
 const MAX_DEPTH = 64;
 /** The only time format stackvault writes (Date.toISOString), so the only one it reads. */

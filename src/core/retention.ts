@@ -1,4 +1,4 @@
-import { type BackupType, FUTURE_SKEW_MS } from './manifest.js';
+import { aheadOfClock, type BackupType } from './manifest.js';
 
 export interface RetentionPolicy {
   dailyDays: number;
@@ -44,7 +44,7 @@ export function minusMonths(date: Date, months: number): Date {
 }
 
 /** Dated ahead of `now` by more than two clocks may differ (as the catalog's `ahead`). */
-const ahead = (b: RetentionItem, now: Date) => b.createdAt.getTime() > now.getTime() + FUTURE_SKEW_MS;
+const ahead = (b: RetentionItem, now: Date) => aheadOfClock(b.createdAt, now);
 
 /**
  * The backup that every removal spares: the newest whose status is ok. One dated in the future
