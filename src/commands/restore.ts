@@ -132,6 +132,9 @@ function renderPlan(plan: RestorePlan): string {
     `Restore ${shown(plan.backup.id)} (${shown(plan.backup.type)}, ${formatDate(created)}, ${formatAge(created, new Date())}${plan.backup.comment ? `, "${shown(plan.backup.comment)}"` : ''}).`,
     'This REPLACES the current data of:',
     ...plan.items.map((i) => `  ${shown(i.service).padEnd(width)}  container ${shown(i.container)}  (${shown(i.driver)}, ${formatBytes(i.bytes)} compressed)`),
+    ...(plan.notInBackup.length
+      ? ['Not in this backup, so left as they are now:', ...plan.notInBackup.map((n) => `  ${shown(n.service)}  (${shown(n.status)} when it was made${n.error ? `: ${shown(n.error)}` : ''})`)]
+      : []),
     '',
   ].join('\n');
 }

@@ -56,6 +56,11 @@ export interface RestorePlanItem {
 export interface RestorePlan {
   backup: Manifest;
   items: RestorePlanItem[];
+  /**
+   * Services of a partial backup that it does not hold (failed or skipped when it was made),
+   * when the whole backup is restored: their data stays as it is, and the plan says so.
+   */
+  notInBackup: Array<{ service: string; status: string; error?: string }>;
 }
 
 export interface RestoreDeps {
@@ -174,6 +179,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     const plan: RestorePlan = {
       backup: backup.manifest,
       items: targets.map((t) => ({ service: t.entry.name, driver: t.driver.name, container: t.candidate.container.name, bytes: t.entry.bytes ?? 0 })),
+      notInBackup: options.only ? [] : backup.manifest.services.filter((s) => s.status !== 'ok').map((s) => ({ service: s.name, status: s.status, ...(s.error ? { error: s.error } : {}) })),
     };
     if (!(await deps.confirm(plan))) throw new StackvaultError('Restore cancelled; nothing was changed.', ExitCode.aborted);
 
@@ -202,10 +208,15 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     );
     const missing = targets.filter((t) => pointEntryOf(point, t)?.status !== 'ok');
     if (missing.length) {
+      // The reason is said here: the point's own lines are not shown (restore prints its own
+      // results), and a store whose data is not there yet (an app on a new volume that has not
+      // created its SQLite file) gave no warning at all.
+      const why = missing.map((t) => `${t.entry.name} (container ${t.candidate.container.name}: ${pointEntryOf(point, t)?.error ?? 'no reason recorded'})`);
+      const others = targets.filter((t) => !missing.includes(t)).map((t) => t.entry.name);
       throw new StackvaultError(
-        `The restore point ${point.manifest.id} could not capture ${missing.map((t) => t.candidate.service).join(', ')}, so nothing was restored.`,
+        `The restore point ${point.manifest.id} could not capture ${why.join('; ')}, so nothing was restored.`,
         ExitCode.failure,
-        'Fix what the warning above says (is the container running?) and try again.',
+        `Fix that and try again (a store must run and hold its data, e.g. an app must have created its database files)${others.length ? `, or restore the others alone with --only ${others.join(',')}` : ''}.`,
       );
     }
     // A restore that fails is put back from the point: it must pass the checks the backup passed

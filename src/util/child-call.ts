@@ -51,23 +51,39 @@ export function inChild<R>(moduleUrl: URL, fn: string, args: unknown[], options:
     const timer = setTimeout(() => kill(options.timeoutMessage), options.timeoutMs);
     const onAbort = () => kill(reasonOf(options.signal!).message);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('message', (m: { result?: R; error?: string }) => {
-      outcome = m;
-    });
-    child.once('error', (err) => {
-      outcome ??= { error: err.message };
-    });
-    child.once('exit', (code, signal) => {
+    let settled = false;
+    const settle = (done: () => void) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       running.delete(child);
       options.signal?.removeEventListener('abort', onAbort);
-      if (killedFor !== undefined) return reject(new Error(killedFor));
-      if (outcome?.error !== undefined) return reject(new Error(outcome.error));
-      if (outcome) return resolve(outcome.result as R);
-      const last = stderr.trim().split('\n').at(-1);
-      reject(new Error(`the child process exited with ${signal ?? `code ${code}`} before answering${last ? ` (${last})` : ''}`));
+      done();
+    };
+    child.on('message', (m: { result?: R; error?: string }) => {
+      outcome = m;
     });
-    child.send({ module: moduleUrl.href, fn, args, timeoutMs: options.timeoutMs });
+    // Every error, not only the first: a child that could not be started (its node binary
+    // replaced under it by an update, EAGAIN) emits one, and a message sent to it another; an
+    // unheard one ended the whole run with a stack trace, in the middle of a restore.
+    child.on('error', (err) => {
+      outcome ??= { error: err.message };
+      // Node may emit no 'exit' for a child that never started.
+      if (child.pid === undefined) settle(() => reject(new Error(`a child process could not be started (${err.message})`)));
+    });
+    child.once('exit', (code, signal) =>
+      settle(() => {
+        if (killedFor !== undefined) return reject(new Error(killedFor));
+        if (outcome?.error !== undefined) return reject(new Error(outcome.error));
+        if (outcome) return resolve(outcome.result as R);
+        const last = stderr.trim().split('\n').at(-1);
+        reject(new Error(`the child process exited with ${signal ?? `code ${code}`} before answering${last ? ` (${last})` : ''}`));
+      }),
+    );
+    // With a callback, a failed send is told there instead of as one more 'error' event.
+    child.send({ module: moduleUrl.href, fn, args, timeoutMs: options.timeoutMs }, (err) => {
+      if (err) outcome ??= { error: `the child process could not be given its call (${err.message})` };
+    });
   });
 }
 

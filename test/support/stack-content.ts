@@ -356,12 +356,23 @@ export async function stackContent(project: string, projectDir = ''): Promise<Re
         const keys = (await redis(m, '-n', db, '--scan', '--pattern', 'sv:*')).split('\n').filter(Boolean).sort();
         for (const k of keys) {
           const type = await redis(m, '-n', db, 'TYPE', k);
+          // --no-raw: redis-cli quotes each value and writes bytes that are not printable as \xNN, so binary values read back whole.
+          const read = async (...args: string[]) => (await redis(m, '--no-raw', '-n', db, ...args)).split('\n');
           const value =
             type === 'string'
-              ? await redis(m, '-n', db, 'GET', k)
+              ? (await read('GET', k)).join('|')
               : type === 'hash'
-                ? (await redis(m, '-n', db, 'HGETALL', k)).split('\n').join('|')
-                : await redis(m, '-n', db, 'LRANGE', k, '0', '-1');
+                ? (await read('HGETALL', k)).join('|')
+                : type === 'set'
+                  ? (await read('SMEMBERS', k))
+                      .map((l) => l.replace(/^\d+\) /, ''))
+                      .sort()
+                      .join('|')
+                  : type === 'zset'
+                    ? (await read('ZRANGE', k, '0', '-1', 'WITHSCORES')).join('|')
+                    : type === 'stream'
+                      ? (await read('XRANGE', k, '-', '+')).join('|')
+                      : (await read('LRANGE', k, '0', '-1')).join('|');
           const ttl = Number(await redis(m, '-n', db, 'PTTL', k)) > 0 ? 'ttl' : 'no ttl';
           out[`${m.service} db${db} ${k}`] = `${type} ${value} ${ttl}`;
         }

@@ -163,6 +163,25 @@ describe('inChild', () => {
     expect(await until(async () => !(await alive(child)), 10_000)).toBe(true);
   });
 
+  it('a child that cannot be started is an error of the call, not an unheard error event that ends the process', async () => {
+    // Its node binary gone (an update replacing .tools/node while a restore ran did this):
+    // node emits an 'error' for the spawn and another for the message sent to the child.
+    const childCall = new URL('../../src/util/child-call.ts', import.meta.url).href;
+    const script = `import { inChild } from ${JSON.stringify(childCall)};
+      process.execPath = '/nonexistent/node';
+      inChild(new URL(${JSON.stringify(HOST.href)}), 'checkedTableCounts', ['/x.db', '/x'], { timeoutMs: 60000, timeoutMessage: 'deadline passed' }).then(
+        () => console.log('answered'),
+        (err) => console.log('rejected: ' + err.message),
+      );`;
+    const parent = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    parent.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    parent.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => parent.once('close', resolve));
+    expect({ code, out, err }).toEqual({ code: 0, out: 'rejected: a child process could not be started (spawn /nonexistent/node ENOENT)\n', err: '' });
+  });
+
   it('answers with what the function returns, and with its error', async () => {
     const file = await newDb('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
     expect(await inHostChild('checkedTableCounts', [file, '/x'])).toEqual({ tables: { t: 1 }, virtual: [] });
