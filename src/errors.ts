@@ -55,6 +55,9 @@ export const notFound = (message: string, hint?: string) => new StackvaultError(
 export const integrityError = (message: string, hint?: string) => new StackvaultError(message, ExitCode.integrity, hint);
 export const storageError = (message: string, hint?: string) => new StackvaultError(message, ExitCode.storage, hint);
 
+/** Whether an error is the Docker engine gone (exit 6): the run cannot go on, and nothing is to blame but that. */
+export const isEngineLost = (err: unknown): err is StackvaultError => err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable;
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

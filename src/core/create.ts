@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type ContainerDetails, inspectIfPresent, withSecrets, withSignal, type DockerEngine } from '../docker/engine.js';
 import { changedDuring } from './changed-during.js';
 import type { BackupContext, BackupOutcome, Driver, Peer } from '../drivers/types.js';
-import { clause, ExitCode, StackvaultError, storageError, usageError } from '../errors.js';
+import { clause, ExitCode, isEngineLost, StackvaultError, storageError, usageError } from '../errors.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { mapLimit } from '../util/limit.js';
 import { TarChecker } from '../util/tar-stream.js';
@@ -193,7 +193,7 @@ export async function runBackup(dir: string, options: CreateOptions, deps: Creat
   } catch (err) {
     await removeTree(tmp);
     if (isStorageFailure(err)) throw storageError(`Writing the backup to ${dir} failed: ${describeFsError(err)}. Nothing was kept.`);
-    if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) {
+    if (isEngineLost(err)) {
       const stopped = await markedContainers(dir);
       throw new StackvaultError(
         `${err.message} The backup was abandoned and nothing was kept.`,
@@ -339,7 +339,7 @@ async function backupService(
     await rm(file, { force: true });
     // The disk or the engine is the problem, not this service: stop the whole run.
     if (isStorageFailure(err)) throw err;
-    if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) throw err;
+    if (isEngineLost(err)) throw err;
     const message = redactNet(err instanceof Error ? err.message : String(err), secrets);
     const changed = deps.signal.aborted || !before ? undefined : await changedDuring((id) => inspectIfPresent(deps.engine, id), before, stoppedByUs);
     const reason = deps.signal.aborted ? 'interrupted' : changed ? `${changed}, which broke off its copy: ${message}` : message;

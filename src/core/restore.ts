@@ -1,6 +1,6 @@
 import { availableParallelism, hostname } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
-import { clause, errorMessage, ExitCode, integrityError, notFound, StackvaultError, usageError } from '../errors.js';
+import { clause, errorMessage, ExitCode, integrityError, isEngineLost, notFound, StackvaultError, usageError } from '../errors.js';
 import { inspectIfPresent, withSecrets, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { labelledTrue } from '../docker/labels.js';
 import type { Driver } from '../drivers/types.js';
@@ -253,7 +253,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   } catch (err) {
     // The engine gone: the results of the services are lost with the error, so it names what
     // is left (stopped containers, half-restored stores) and how to finish, as create does.
-    if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) {
+    if (isEngineLost(err)) {
       const stopped = await markedContainers(dir).catch(() => [] as string[]);
       const half = await leftHalfRestored(dir, undefined, { clear: false }).catch(() => []);
       if (stopped.length || half.length) {
@@ -603,8 +603,6 @@ async function restoreOne(t: Target, backup: BackupRecord, point: CreateResult, 
     stake.release();
   }
 }
-
-const isEngineLost = (err: unknown) => err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable;
 
 /** Restores one artifact into the target and, unless told not to, proves its content came back. */
 async function restoreFrom(

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { anyMarkerFile, clearMarkerFile, readMarkerFiles, writeMarkerFile } from './marker-dir.js';
 import { type ContainerDetails, inspectIfPresent, type DockerEngine } from '../docker/engine.js';
-import { ExitCode, StackvaultError } from '../errors.js';
+import { isEngineLost } from '../errors.js';
 import { holdStake } from '../util/interrupt.js';
 import { rawMessage } from '../util/redact.js';
 
@@ -135,7 +135,7 @@ export async function resumeLeftByKilledRun(dir: string, engine: DockerEngine, s
       } catch (err) {
         // One that will not start (a bind's source gone, its port taken) is named, as before
         // this run started such containers: it must not fail this run and every one after it.
-        if (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable) throw err;
+        if (isEngineLost(err)) throw err;
         say(`An interrupted stackvault run (pid ${m.pid}) had left ${m.container} stopped since ${m.since}; starting it again failed: ${(err as Error).message}`);
         remain.push(m);
         continue;
@@ -267,7 +267,7 @@ export async function withPaused<T>(
     } catch (err) {
       // When the pause itself failed the container is not paused, unless Docker went away.
       // biome-ignore lint/correctness/noUnsafeFinally: an unpause that failed must be reported, not hidden by the work's result
-      if (paused || (err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable)) throw err;
+      if (paused || isEngineLost(err)) throw err;
     } finally {
       stake.release();
     }
