@@ -1,12 +1,12 @@
 import type { SchedulerStatus } from '../core/scheduler.js';
 import { resolve } from 'node:path';
 import { formatAge, formatDate } from '../util/format.js';
+import { shellWord } from '../util/shell-word.js';
 import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
 /** A value as one word to paste into a shell: as it is when that is safe, else single-quoted. */
-const shellWord = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
 
 export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerStatus>({
   path: 'scheduler status',

@@ -3,6 +3,8 @@ import { lstat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { gitFailure } from '../util/git-message.js';
+import { shellWord } from '../util/shell-word.js';
+import { COMPOSE_WORKING_DIR, composeConfigFiles } from '../docker/labels.js';
 
 /**
  * What `update` does to a git checkout, in two steps that cannot go wrong halfway: `planPull`
@@ -87,7 +89,8 @@ export interface PullPlan {
   env: Record<string, string>;
 }
 
-const short = (commit: string) => commit.slice(0, 7);
+/** A commit id as people write it. */
+export const short = (commit: string) => commit.slice(0, 7);
 const NOTHING = 'so nothing was backed up, pulled or restarted';
 const zList = (out: string) => out.split('\0').filter(Boolean);
 
@@ -217,10 +220,9 @@ const COMPOSE_NAME = /^((docker-)?compose(\.[^/]+)?\.ya?ml|\.env|Dockerfile(\..+
 export function definitionChanges(changed: readonly string[], top: string, labels: ReadonlyArray<Readonly<Record<string, string>>>): string[] {
   const made = new Set<string>();
   for (const l of labels) {
-    const wd = l['com.docker.compose.project.working_dir'];
+    const wd = l[COMPOSE_WORKING_DIR];
     if (!wd) continue;
-    const files = (l['com.docker.compose.project.config_files'] ?? '').split(',').filter(Boolean);
-    for (const f of [...files, '.env']) {
+    for (const f of [...composeConfigFiles(l), '.env']) {
       const rel = relative(top, resolve(wd, f));
       if (rel && !rel.startsWith('..') && !isAbsolute(rel)) made.add(rel);
     }
@@ -230,9 +232,9 @@ export function definitionChanges(changed: readonly string[], top: string, label
 
 /** The command that recreates a project's containers from its Compose files as they are now (from its labels), when they say. */
 export function composeUpCommand(compose: string, project: string, labels: ReadonlyArray<Readonly<Record<string, string>>>): string | undefined {
-  const l = labels.find((x) => x['com.docker.compose.project.working_dir']);
+  const l = labels.find((x) => x[COMPOSE_WORKING_DIR]);
   if (!l) return undefined;
-  const files = (l['com.docker.compose.project.config_files'] ?? '').split(',').filter(Boolean);
-  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
-  return `cd ${q(l['com.docker.compose.project.working_dir']!)} && ${compose} -p ${q(project)}${files.map((f) => ` -f ${q(f)}`).join('')} up -d`;
+  return `cd ${shellWord(l[COMPOSE_WORKING_DIR]!)} && ${compose} -p ${shellWord(project)}${composeConfigFiles(l)
+    .map((f) => ` -f ${shellWord(f)}`)
+    .join('')} up -d`;
 }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { anyMarkerFile, clearMarkerFile, markerFile, readMarkerFiles, writeMarkerFile } from './marker-dir.js';
 import { inspectIfPresent, type DockerEngine } from '../docker/engine.js';
 import { processAlive } from './lock.js';
+import { shellWord } from '../util/shell-word.js';
 
 /**
  * A restore changes a store in many steps (psql drops and refills database after database, a
@@ -73,9 +74,6 @@ export async function leftHalfRestored(dir: string, engine: DockerEngine | undef
   }
   return left;
 }
-
-/** A word for the shell: as it is when it needs no quoting, else in single quotes. */
-export const shellWord = (word: string) => (/^[A-Za-z0-9_.,:@%+=/-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`);
 
 /** The command that puts a service back on its restore point. */
 export const putBackCommand = (m: Pick<RestoreMarker, 'restorePointId' | 'restorePointService'>) =>

@@ -7,7 +7,7 @@ import { ensureBackupDir } from './backup-dir.js';
 import { composeCommand } from './compose.js';
 import { DEFAULT_COMPRESSION } from './compression.js';
 import { createBackupHoldingLock } from './create.js';
-import { composeUpCommand, definitionChanges, fastForward, git, planPull } from './git-checkout.js';
+import { composeUpCommand, definitionChanges, fastForward, git, planPull, short } from './git-checkout.js';
 import { acquireLock } from './lock.js';
 import type { ProgressSink } from './progress.js';
 import { isExcluded, LABELS } from './selection.js';
@@ -41,8 +41,6 @@ export interface UpdateResult {
   /** The command that applies them, when the containers' labels say how they were made. */
   apply?: string;
 }
-
-const short = (commit: string) => commit.slice(0, 7);
 
 /**
  * The pre-update routine, under the backup directory's lock from start to end (a second update,

@@ -2,6 +2,16 @@ import { usageError } from '../errors.js';
 import { HELPER_OWNER_LABELS, THROWAWAY_LABELS } from './helper-owner.js';
 import { shown } from '../util/terminal.js';
 
+/** Compose's label on a container it made: the project's working directory. */
+export const COMPOSE_WORKING_DIR = 'com.docker.compose.project.working_dir';
+
+/** The Compose files a container was made from (its label; v2 writes absolute paths, v1 paths relative to the working directory). */
+export const composeConfigFiles = (labels: Readonly<Record<string, string>>): string[] =>
+  (labels['com.docker.compose.project.config_files'] ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+
 /**
  * The `stackvault.*` labels: the ones people set (README, "Labels"), and the ones stackvault
  * puts on its own helpers, throwaways and local images. Every read of a boolean one goes

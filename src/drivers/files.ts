@@ -3,7 +3,7 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ReadEntry } from 'tar';
 import type { ContainerDetails, DockerEngine, Mount } from '../docker/engine.js';
-import { booleanLabel } from '../docker/labels.js';
+import { booleanLabel, composeConfigFiles } from '../docker/labels.js';
 import { TarChecker } from '../util/tar-stream.js';
 import { pipeline } from 'node:stream/promises';
 import { fingerprintTar } from './tar-fingerprint.js';
@@ -31,7 +31,6 @@ import { array, boolean, type Infer, object, optional, string } from '../util/sc
 /** An archive of data paths, paused rather than stopped, with the SQLite files found in source trees. */
 const DETAILS = object({ ...VOLUME_SHAPE, paused: optional(boolean), sqliteFiles: optional(array(string)) });
 
-const COMPOSE_CONFIG_FILES = 'com.docker.compose.project.config_files';
 /** Directories of a source tree that hold dependencies and history, not an app's data. */
 const NOT_DATA_DIRS = new Set(['node_modules', '.git', '__pycache__', '.venv', 'venv', '.cache', '.npm', 'site-packages']);
 
@@ -130,10 +129,7 @@ function otherStoreWarnings(container: ContainerDetails): string[] {
 }
 
 function mountPlanOf(container: ContainerDetails, peers: readonly Peer[] = []): PlannedMount[] {
-  const configFiles = (container.labels[COMPOSE_CONFIG_FILES] ?? '')
-    .split(',')
-    .map((f) => f.trim())
-    .filter(Boolean);
+  const configFiles = composeConfigFiles(container.labels);
   // A .git beside the data can only be seen when stackvault runs on the Docker host itself.
   const gitTrees = container.mounts.filter((m) => m.type === 'bind' && existsSync(join(m.source, '.git'))).map((m) => m.source);
   const planned = planMounts(container.mounts, { configFiles, gitTrees }).map((p) => {
