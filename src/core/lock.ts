@@ -47,21 +47,37 @@ function bootId(): string | undefined {
   return bootIdRead.id;
 }
 
+let namespacesRead: { ns?: string } | undefined;
+/**
+ * This process's pid and time namespaces, read once: a process's start read from another time
+ * namespace is offset by it. Undefined where they cannot be read (not Linux).
+ */
+function ourNamespaces(): string | undefined {
+  if (!namespacesRead) {
+    try {
+      let time = '';
+      try {
+        time = fs.readlinkSync('/proc/self/ns/time');
+      } catch {
+        // a kernel without time namespaces
+      }
+      namespacesRead = { ns: `${fs.readlinkSync('/proc/self/ns/pid')}${time}` };
+    } catch {
+      namespacesRead = {};
+    }
+  }
+  return namespacesRead.ns;
+}
+
 /** `<pid and time namespaces>:<start>` of a process, read now; undefined where it cannot be read (not Linux, gone). */
 function processIdentity(pid: number): string | undefined {
+  const ns = ourNamespaces();
+  if (ns === undefined) return undefined;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may hold anything: the 22nd field, starttime.
     const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    // With the time namespace too: a start read from another one is offset by it.
-    const time = (() => {
-      try {
-        return fs.readlinkSync('/proc/self/ns/time');
-      } catch {
-        return '';
-      }
-    })();
-    return start ? `${fs.readlinkSync('/proc/self/ns/pid')}${time}:${start}` : undefined;
+    return start ? `${ns}:${start}` : undefined;
   } catch {
     return undefined;
   }
@@ -79,8 +95,8 @@ const pidTakenOver = (h: LockInfo): boolean => {
 };
 /** A holder whose pid is in another pid namespace (a run in another container of this hostname): not judged here. */
 const otherNamespace = (h: LockInfo): boolean => {
-  const ours = processIdentity(process.pid);
-  return h.proc !== undefined && ours !== undefined && pidNamespace(ours) !== pidNamespace(h.proc);
+  const ours = ourNamespaces();
+  return h.proc !== undefined && ours !== undefined && ours !== pidNamespace(h.proc);
 };
 
 /**
