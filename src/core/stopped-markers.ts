@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { anyMarkerFile, clearMarkerFile, readMarkerFiles, writeMarkerFile } from './marker-dir.js';
 import { type ContainerDetails, inspectIfPresent, type DockerEngine } from '../docker/engine.js';
 import { isEngineLost } from '../errors.js';
-import { holdStake } from '../util/interrupt.js';
+import { holdStake, type StakeHandle } from '../util/interrupt.js';
 import { rawMessage } from '../util/redact.js';
 
 /**
@@ -68,6 +68,34 @@ export interface StopOptions {
 
 /** Written and fsynced before the container is touched (marker-dir.ts). */
 export const writeMarker = (dir: string, marker: StoppedMarker): Promise<void> => writeMarkerFile(dir, MARKER_DIR, marker);
+
+type Target = { id: string; name: string; service: string };
+
+/** This process's marker for `target`. */
+const markerOf = (target: Target, kind: 'stopped' | 'paused', since: string, more: Pick<StoppedMarker, 'purpose' | 'startedAt'> = {}): StoppedMarker => ({
+  containerId: target.id,
+  container: target.name,
+  service: target.service,
+  since,
+  pid: process.pid,
+  host: hostname(),
+  kind,
+  ...more,
+});
+
+/**
+ * Writes markers with their stakes already held, so that no moment is without one (a second
+ * Ctrl-C then says what is being finished); when the write fails nothing is stopped, and the
+ * stakes go.
+ */
+async function markHolding(stakes: readonly StakeHandle[], write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    for (const stake of stakes) stake.release();
+    throw err;
+  }
+}
 
 export const clearMarker = (dir: string, containerId: string): Promise<void> => clearMarkerFile(dir, MARKER_DIR, containerId);
 
@@ -180,30 +208,17 @@ export function leftStoppedWarning(markers: StoppedMarker[]): string | undefined
  * when unset) unless `timeoutSeconds` says otherwise; a container that had to be killed is
  * reported as a warning, and the downtime is measured until it runs again.
  */
-export async function withStopped<T>(engine: DockerEngine, dir: string, target: { id: string; name: string; service: string }, work: () => Promise<T>, options: StopOptions = {}): Promise<T> {
+export async function withStopped<T>(engine: DockerEngine, dir: string, target: Target, work: () => Promise<T>, options: StopOptions = {}): Promise<T> {
   // Looked up before the marker (a failure here stops nothing) and before the stop: the store serves until it is sent its stop signal.
   const before = await engine.inspect(target.id);
   const timeout = options.timeoutSeconds ?? before.stopTimeout ?? DOCKER_DEFAULT_STOP_TIMEOUT;
   const marked = options.marker !== false;
   // A throwaway (no marker) is removed by the next run; a store must not be left down by a
-  // second Ctrl-C. Held from before the marker on, so no moment is left without it.
+  // second Ctrl-C.
   const stake = marked ? holdStake(`starting ${target.name} again`, `${target.name} is stopped: start it with docker start ${target.name}`) : undefined;
-  try {
-    if (marked)
-      await writeMarker(dir, {
-        containerId: target.id,
-        container: target.name,
-        service: target.service,
-        since: new Date().toISOString(),
-        pid: process.pid,
-        host: hostname(),
-        kind: 'stopped',
-        ...(options.purpose ? { purpose: options.purpose } : {}),
-        ...(before.startedAt ? { startedAt: before.startedAt } : {}),
-      });
-  } catch (err) {
-    stake?.release();
-    throw err;
+  if (stake) {
+    const more = { ...(options.purpose ? { purpose: options.purpose } : {}), ...(before.startedAt ? { startedAt: before.startedAt } : {}) };
+    await markHolding([stake], () => writeMarker(dir, markerOf(target, 'stopped', new Date().toISOString(), more)));
   }
   const began = Date.now();
   const facts: DowntimeFacts = { downtimeMs: 0, warnings: [] };
@@ -241,20 +256,9 @@ export async function withStopped<T>(engine: DockerEngine, dir: string, target: 
  * Pauses a container (cgroup freezer) for `work` and unpauses it on every path, with a marker
  * like a stop's, so a run killed meanwhile is noticed and the container unpaused next time.
  */
-export async function withPaused<T>(
-  engine: DockerEngine,
-  dir: string,
-  target: { id: string; name: string; service: string },
-  work: () => Promise<T>,
-  options: Pick<StopOptions, 'onDone'> = {},
-): Promise<T> {
+export async function withPaused<T>(engine: DockerEngine, dir: string, target: Target, work: () => Promise<T>, options: Pick<StopOptions, 'onDone'> = {}): Promise<T> {
   const stake = holdStake(`unpausing ${target.name}`, pausedLeft(target.name));
-  try {
-    await writeMarker(dir, { containerId: target.id, container: target.name, service: target.service, since: new Date().toISOString(), pid: process.pid, host: hostname(), kind: 'paused' });
-  } catch (err) {
-    stake.release();
-    throw err;
-  }
+  await markHolding([stake], () => writeMarker(dir, markerOf(target, 'paused', new Date().toISOString())));
   const began = Date.now();
   let paused = false;
   try {
@@ -329,18 +333,13 @@ async function pauseRetrying(engine: DockerEngine, id: string): Promise<void> {
 export async function pauseAll(
   engine: DockerEngine,
   dir: string,
-  targets: ReadonlyArray<{ id: string; name: string; service: string }>,
+  targets: ReadonlyArray<Target>,
   /** Told when the first pause is asked for and when the last unpause has answered (markers are written before, and cleared after). */
   clock: { pausing?(): void; running?(): void } = {},
 ): Promise<() => Promise<void>> {
   const since = new Date().toISOString();
   const stakes = targets.map((t) => holdStake(`unpausing ${t.name}`, pausedLeft(t.name)));
-  try {
-    await Promise.all(targets.map((t) => writeMarker(dir, { containerId: t.id, container: t.name, service: t.service, since, pid: process.pid, host: hostname(), kind: 'paused' })));
-  } catch (err) {
-    for (const stake of stakes) stake.release();
-    throw err;
-  }
+  await markHolding(stakes, () => Promise.all(targets.map((t) => writeMarker(dir, markerOf(t, 'paused', since)))));
   const paused: string[] = [];
   const unpause = async () => {
     const results = await Promise.allSettled(paused.map((id) => engine.unpause(id)));
