@@ -22,10 +22,10 @@ import { isValidPrefix, namedLater, newBackupId, safeFileStem } from './naming.j
 import type { ProgressSink } from './progress.js';
 import { redactNet, secretsOf } from './redact.js';
 import type { Candidate } from './selection.js';
-import { sweepLeftovers } from './leftover-helpers.js';
-import { halfRestoredWarnings, leftHalfRestored, putBackCommand } from './restore-journal.js';
+import { afterKilledRuns } from './killed-runs.js';
+import { putBackCommand } from './restore-journal.js';
 import { QuietWhileDown } from './quiet-while-down.js';
-import { leftStoppedWarning, markedContainers, resumeLeftByKilledRun, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
+import { markedContainers, withPaused, withStopped, type DowntimeFacts } from './stopped-markers.js';
 import { formatDate } from '../util/format.js';
 
 export interface CreateOptions extends DiscoveryOptions {
@@ -98,11 +98,8 @@ export async function createBackup(options: CreateOptions, deps: CreateDeps): Pr
  * and restart are one run, so that a second update or a backup cannot come in between).
  */
 export async function createBackupHoldingLock(dir: string, options: CreateOptions, deps: CreateDeps): Promise<CreateResult> {
-  const leftover = leftStoppedWarning(await resumeLeftByKilledRun(dir, deps.engine, (m) => deps.progress.warn(m)));
-  if (leftover) deps.progress.warn(leftover);
-  const half = await leftHalfRestored(dir, deps.engine, { clear: true });
-  for (const w of halfRestoredWarnings(dir, half)) deps.progress.warn(w);
-  await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
+  const { stillStopped, halfRestored: half } = await afterKilledRuns(dir, deps.engine, (m) => deps.progress.warn(m));
+  if (stillStopped) deps.progress.warn(stillStopped);
   const halfRestored = new Map(
     half.map((m) => [
       m.containerId,

@@ -20,9 +20,9 @@ import { NotReadyError, waitReady } from './readiness.js';
 import { redactNet, secretsOf } from './redact.js';
 import { clearRestoreMarker, halfRestoredWarnings, leftHalfRestored, putBackCommand, type RestoreMarker, writeRestoreMarker } from './restore-journal.js';
 import { excludedNamed, excludedSentence, isExcluded, isOneOff, LABELS, selectDriver, type Candidate } from './selection.js';
-import { leftStoppedWarning, markedContainers, resumeLeftByKilledRun, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
+import { markedContainers, withStopped, type DowntimeFacts, type StopOptions } from './stopped-markers.js';
 import { inThrowaway } from './verify.js';
-import { sweepLeftovers } from './leftover-helpers.js';
+import { afterKilledRuns } from './killed-runs.js';
 import { ContentMismatchError, fingerprintAt, firstDifference, type Fingerprint } from '../drivers/fingerprint.js';
 import type { Readable } from 'node:stream';
 
@@ -162,10 +162,8 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
   const staging = new ArtifactStaging(dir);
   try {
-    for (const w of halfRestoredWarnings(dir, await leftHalfRestored(dir, deps.engine, { clear: true }))) deps.progress.warn(w);
-    const leftover = leftStoppedWarning(await resumeLeftByKilledRun(dir, deps.engine, (m) => deps.progress.warn(m)));
-    if (leftover) throw new StackvaultError(leftover, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
-    await sweepLeftovers(deps.engine, (m) => deps.progress.warn(m));
+    const { stillStopped } = await afterKilledRuns(dir, deps.engine, (m) => deps.progress.warn(m));
+    if (stillStopped) throw new StackvaultError(stillStopped, ExitCode.failure, 'Start them first; a restore needs the current state for its restore point.');
     const targets = await findTargets(entries, deps, options);
     for (const t of targets.filter((x) => x.healthBefore === 'unhealthy')) {
       deps.progress.warn(
