@@ -135,17 +135,17 @@ async function execute(command: CommandModule, args: string[], flags: Record<str
  * writes it then, synchronously, naming what the run left as it was.
  */
 async function logOnForcedExit(dir: string, started: number, backupId: () => string): Promise<() => void> {
-  const [{ onForcedExit }, { appendOperationSync, currentUser }, { resolve }] = await Promise.all([import('./util/interrupt.js'), import('./core/oplog.js'), import('node:path')]);
+  const [{ onForcedExit }, { appendOperationSync, operationNow }, { resolve }] = await Promise.all([import('./util/interrupt.js'), import('./core/oplog.js'), import('node:path')]);
   const path = resolve(dir);
   return onForcedExit((left) =>
-    appendOperationSync(path, {
-      at: new Date().toISOString(),
-      user: currentUser(),
-      command: loggedArgv(),
-      backupId: backupId(),
-      result: `interrupted: exited at once on a repeated signal${left.length ? `, leaving: ${left.join('; ')}` : ''}`,
-      durationMs: Date.now() - started,
-    }),
+    appendOperationSync(
+      path,
+      operationNow(loggedArgv(), {
+        backupId: backupId(),
+        result: `interrupted: exited at once on a repeated signal${left.length ? `, leaving: ${left.join('; ')}` : ''}`,
+        durationMs: Date.now() - started,
+      }),
+    ),
   );
 }
 
@@ -161,8 +161,8 @@ const loggedArgv = () =>
  * id, result, duration), whatever the outcome. Values of --ping are never written.
  */
 async function logOperation(dir: string, what: { backupId: string; result: string; durationMs: number }): Promise<void> {
-  const [{ appendOperation, currentUser }, { resolve }] = await Promise.all([import('./core/oplog.js'), import('node:path')]);
-  await appendOperation(resolve(dir), { at: new Date().toISOString(), user: currentUser(), command: loggedArgv(), ...what }).catch((err: Error) => {
+  const [{ appendOperation, operationNow }, { resolve }] = await Promise.all([import('./core/oplog.js'), import('node:path')]);
+  await appendOperation(resolve(dir), operationNow(loggedArgv(), what)).catch((err: Error) => {
     // No directory (a run that failed before making it) is nothing to say; a log someone replaced
     // with a symlink or FIFO is: the write is refused, and the user should know why it is missing.
     if (err.name === 'UnsafeFileError') process.stderr.write(`stackvault: warning: the operations log was not written: ${err.message}\n`);

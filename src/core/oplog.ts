@@ -26,6 +26,14 @@ export function currentUser(): string {
   }
 }
 
+/** An operation that ends now, by this user, with what the run knows of it. */
+export const operationNow = (command: string, what: Pick<Operation, 'backupId' | 'result' | 'durationMs'>): Operation => ({
+  at: new Date().toISOString(),
+  user: currentUser(),
+  command,
+  ...what,
+});
+
 const operationLine = (op: Operation) => `${[op.at, op.user, op.command, op.backupId || '-', op.result, String(op.durationMs)].map(clean).join('\t')}\n`;
 
 export async function appendOperation(dir: string, op: Operation): Promise<void> {

@@ -48,8 +48,8 @@ const ahead = (b: RetentionItem, now: Date) => aheadOfClock(b.createdAt, now);
 
 /**
  * The backup that every removal spares: the newest whose status is ok. One dated in the future
- * (beyond a clock's skew) cannot be it: a catalog refuses such a manifest anyway, and a planted
- * one must not move this protection away from the real newest backup.
+ * (beyond a clock's skew) cannot be it: the catalog sets such a backup apart (never removed by
+ * age), and a planted one must not move this protection away from the real newest backup.
  */
 export function newestOk(backups: readonly RetentionItem[], now: Date): RetentionItem | undefined {
   return backups.filter((b) => b.status === 'ok' && !ahead(b, now)).reduce<RetentionItem | undefined>((best, b) => (!best || b.createdAt.getTime() > best.createdAt.getTime() ? b : best), undefined);

@@ -102,7 +102,8 @@ const PROGRAM_DIRS = [
 export function unsafeThrowawayPath(path: string): string | undefined {
   const why = unsafeRecordedPath(path);
   if (why) return why;
-  const hit = PROGRAM_DIRS.find((d) => path === d || path.startsWith(`${d}/`) || d.startsWith(`${path}/`));
+  // At or under one (as `under`), or above one (a volume over /usr hides /usr/bin).
+  const hit = under(path, PROGRAM_DIRS) ?? PROGRAM_DIRS.find((d) => d.startsWith(`${path}/`));
   return hit ? `over ${hit}, where the programs a throwaway container runs are` : undefined;
 }
 
