@@ -4,7 +4,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis, startAll, startBigNeo4j } from '../support/containers.js';
+import { newProjectName, psql, redisCli, startNeo4j, startPostgres, startRedis, startAll, startBigNeo4j, running, whenStopped } from '../support/containers.js';
 import { startEngineProxy } from '../support/engine-proxy.js';
 import { mountTmpfs } from '../support/mounts.js';
 
@@ -45,20 +45,6 @@ describe('interrupted backup create', () => {
     const neo4j = await startBigNeo4j(project);
     started.push(neo4j);
     return neo4j;
-  };
-
-  async function whenStopped(id: string): Promise<void> {
-    const Docker = (await import('dockerode')).default;
-    for (let i = 0; i < 400; i++) {
-      if (!(await new Docker().getContainer(id).inspect()).State.Running) return;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error('the container was never stopped for its copy');
-  }
-
-  const running = async (id: string) => {
-    const Docker = (await import('dockerode')).default;
-    return (await new Docker().getContainer(id).inspect()).State.Running;
   };
 
   it.each(['SIGINT', 'SIGTERM'] as const)('%s: exit 130, the stopped container runs again, nothing is kept', async (signal) => {

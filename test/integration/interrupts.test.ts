@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { backupDirEntries, tempDir } from '../support/artifacts.js';
 import { bot, REPO_ROOT } from '../support/cli.js';
-import { newProjectName, psql, redisCli, startPostgres, startRedis, startBigNeo4j } from '../support/containers.js';
+import { newProjectName, psql, redisCli, running, startPostgres, startRedis, startBigNeo4j, whenStopped } from '../support/containers.js';
 import { startEngineProxy } from '../support/engine-proxy.js';
 
 /**
@@ -17,15 +17,6 @@ import { startEngineProxy } from '../support/engine-proxy.js';
  * engine in the middle of its replay, and a drill interrupted.
  */
 const docker = new Docker();
-const running = async (id: string) => (await docker.getContainer(id).inspect()).State.Running;
-
-async function whenStopped(id: string): Promise<void> {
-  for (let i = 0; i < 800; i++) {
-    if (!(await running(id))) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('the container was never stopped for its copy');
-}
 
 /** The restore's replay (psql fed the dump, copying rows) is running in the container. */
 async function whenReplaying(id: string): Promise<void> {

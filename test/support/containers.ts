@@ -178,3 +178,15 @@ export async function startAll<T extends readonly Promise<StartedTestContainer>[
   }
   return settled.map((s) => (s as PromiseFulfilledResult<StartedTestContainer>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
+
+/** Whether a container runs now (asked of the engine, not of testcontainers). */
+export const running = async (id: string): Promise<boolean> => (await new Docker().getContainer(id).inspect()).State.Running;
+
+/** Waits (up to 20 s) until stackvault has stopped a container, e.g. for its copy. */
+export async function whenStopped(id: string): Promise<void> {
+  for (let i = 0; i < 800; i++) {
+    if (!(await running(id))) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the container was never stopped for its copy');
+}
