@@ -145,7 +145,7 @@ export function classify(stderr: string, exitCode: number | undefined): Stackvau
   const text = all.slice(Math.max(0, all.lastIndexOf('Fatal: ')));
   if (/wrong password or no key found/i.test(text)) return offsiteError(`The restic password does not open the repository ${repo}.`, 'Check RESTIC_PASSWORD_FILE / RESTIC_PASSWORD_COMMAND.');
   // Checked before "no repository": restic asks "Is there a repository…?" after any failed open.
-  if (/connection refused|no such host|dial tcp|i\/o timeout|connection reset|broken pipe|\bEOF\b|unable to connect|ssh: |Connection closed/i.test(text)) {
+  if (/connection refused|no such host|dial tcp|i\/o timeout|connection reset|broken pipe|\bEOF\b|unable to connect|ssh: |Connection closed|server closed idle connection/i.test(text)) {
     return offsiteError(`The restic repository ${repo} cannot be reached: ${firstLine(text)}`, 'The local backup is kept; the next backup create --offsite tries again.');
   }
   if (/Is there a repository at the following location\?|does not exist/i.test(text)) {

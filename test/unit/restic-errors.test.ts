@@ -11,6 +11,12 @@ const CASES: Array<[string, string, RegExp]> = [
     /cannot be reached: unable to open config file/,
   ],
   ['dropped', 'Fatal: unable to open config file: Head "http://127.0.0.1:1/config": EOF\nIs there a repository at the following location?\n', /cannot be reached/],
+  // Seen on CI: the server went down between two requests of one kept-alive connection.
+  [
+    'closed while idle',
+    'Fatal: unable to open config file: client.Head: Head "http://127.0.0.1:1/config": http: server closed idle connection\nIs there a repository at the following location?\n',
+    /cannot be reached/,
+  ],
   ['write after a drop', 'Fatal: unable to open config file: Head "http://127.0.0.1:1/config": write tcp 127.0.0.1:5->127.0.0.1:1: write: broken pipe\n', /cannot be reached/],
   ['locked', 'Fatal: unable to create lock in backend: repository is already locked by PID 7 on vm by root\n', /locked by another restic run/],
   ['other', 'Fatal: something new\n', /restic failed \(exit 1\): something new/],
