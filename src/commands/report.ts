@@ -22,7 +22,7 @@ export const reportCommand = defineCommand<SharedFlagValues & { out?: string }, 
     const scheduler = await schedulerStatus(flags.dir).catch(() => undefined);
     const file = resolve(flags.out ?? join(catalog.dir, 'report.html'));
     try {
-      await writeFileAtomic(file, renderReport({ dir: catalog.dir, backups: catalog.backups, scheduler, now: new Date() }), { mode: 0o600 });
+      await writeFileAtomic(file, renderReport({ dir: catalog.dir, backups: catalog.backups, ahead: catalog.ahead, scheduler, now: new Date() }), { mode: 0o600 });
     } catch (err) {
       // A read-only or full backup directory is one sentence (exit 7), and where else it can go.
       const { describeFsError, isStorageFailure } = await import('../core/backup-dir.js');
@@ -30,7 +30,7 @@ export const reportCommand = defineCommand<SharedFlagValues & { out?: string }, 
       if (isStorageFailure(err)) throw storageError(`The report cannot be written to ${file}: ${describeFsError(err)}.`, 'Write it elsewhere with --out FILE.');
       throw err;
     }
-    return { data: { file, backups: catalog.backups.length } };
+    return { data: { file, backups: catalog.backups.length + catalog.ahead.length } };
   },
   render: ({ file, backups }, io) => io.say(`Report of ${backups} backups written to ${file} (open it in any browser; it needs no network).`),
 });
