@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { Option } from 'commander';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
@@ -5,6 +6,7 @@ import type { SharedFlagValues } from './shared-flags.js';
 /** `backup report`: the directory's history as one self-contained HTML file (default <dir>/report.html). */
 export const reportCommand = defineCommand<SharedFlagValues & { out?: string }, { file: string; backups: number }>({
   path: 'backup report',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage],
   description:
     'write the history of the backup directory as one self-contained HTML file: size, duration and downtime per service over time, compression, verify and drill results, failures, the scheduler',
   shared: ['dir', 'json'],

@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import type { Bucket, Stats } from '../core/stats.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { shown } from '../util/terminal.js';
@@ -9,6 +10,7 @@ const downtime = (b: { lastDowntimeMs?: number; maxDowntimeMs?: number }) =>
 
 export const statsCommand = defineCommand<SharedFlagValues, Stats & { dir: string }>({
   path: 'backup stats',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage],
   description: 'count and size per type and per service, compression ratio, last success',
   shared: ['dir', 'json'],
   examples: ['./bot.sh backup stats', './bot.sh backup stats --json | jq .lastSuccessful'],
