@@ -33,7 +33,7 @@ const SIGNS = {
  * and the encoding of the `postgres` database, in which a replay creates the roles and drops the
  * databases (a throwaway is made in it, so names that are not UTF-8 replay there too).
  * `databases` holds the names that are UTF-8, as their text; `databasesNotUtf8` the others, as
- * escapedName (`caf\xe9`). Versions before 2026-12-07 wrote every name into `databases`, a byte
+ * escapedName (`caf\xe9`). Versions before this key (commit b31ea60) wrote every name into `databases`, a byte
  * that is not UTF-8 as U+FFFD; they read a newer manifest's `databases` as ever and pass over
  * the other key (details keep keys a schema does not name).
  */
@@ -197,7 +197,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     // found by an app that no longer logs in.
     const password = () => q('postgres', "SELECT coalesce(md5(rolpassword), '') FROM pg_authid WHERE rolname = current_user").catch(() => undefined);
     const passwordBefore = await password();
-    // Compared as bytes. A backup of a version before 2026-12-07 recorded a name whose bytes are
+    // Compared as bytes. A backup of a version before databasesNotUtf8 recorded a name whose bytes are
     // not UTF-8 with replacement characters, so it is not found here and is dropped now, which
     // changes nothing: the dump drops and creates every database it holds.
     const inBackup = new Set([...recordedNames(recorded(DETAILS, entry)), 'template0', 'template1', 'postgres']);
