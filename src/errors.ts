@@ -24,19 +24,38 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
  */
 export const clause = (message: string | undefined): string => (message ?? '').trimEnd().replace(/(?<!\.)\.$/, '');
 
-export const exitCodeHelp = `Exit codes:
-  0    success
-  1    failure (nothing usable was produced)
-  2    usage error (unknown command, bad flag or value)
-  3    partial: some services succeeded, others failed, were skipped, or hold what a restore would refuse
-  4    not found (unknown backup ID, no datastore containers, no such service)
-  5    integrity error (checksum mismatch, corrupt or hostile artifact, bad manifest)
-  6    Docker engine unreachable
-  7    storage error (backup directory missing, not writable, disk full)
-  8    another stackvault run holds the lock
-  9    aborted (confirmation declined or impossible)
-  10   offsite repository error (restic: unreachable, wrong password, refused)
-  130  interrupted (Ctrl-C, SIGTERM, SIGHUP; a second Ctrl-C while a store is down waits for it, a third exits)`;
+/**
+ * What each exit code means, in the words of `--help` (README "Exit codes" has a row for each,
+ * beginning with its title; test/unit/cli-help.test.ts keeps the three equal).
+ */
+export const EXIT_CODES: ReadonlyArray<{ code: ExitCodeValue; title: string; detail?: string }> = [
+  { code: ExitCode.ok, title: 'success' },
+  { code: ExitCode.failure, title: 'failure', detail: 'nothing usable was produced' },
+  { code: ExitCode.usage, title: 'usage error', detail: 'unknown command, bad flag or value' },
+  { code: ExitCode.partial, title: 'partial', detail: 'some services succeeded, others failed, were skipped, or hold what a restore would refuse' },
+  { code: ExitCode.notFound, title: 'not found', detail: 'unknown backup ID, no datastore containers, no such service' },
+  { code: ExitCode.integrity, title: 'integrity error', detail: 'checksum mismatch, corrupt or hostile artifact, bad manifest, content that did not come back equal' },
+  { code: ExitCode.dockerUnreachable, title: 'a Docker engine is unreachable' },
+  { code: ExitCode.storage, title: 'storage error', detail: 'backup directory missing, not writable, disk full' },
+  { code: ExitCode.locked, title: 'another stackvault run holds the lock' },
+  { code: ExitCode.aborted, title: 'aborted', detail: 'confirmation declined or impossible' },
+  { code: ExitCode.offsite, title: 'offsite repository error', detail: 'restic: unreachable, wrong password, refused' },
+  { code: ExitCode.interrupted, title: 'interrupted', detail: 'Ctrl-C, SIGTERM, SIGHUP; a second Ctrl-C while a store is down waits for it, a third exits' },
+];
+
+/** The `Exit codes:` section of a help text, for these codes (all of them by default). */
+export function exitCodeHelpFor(codes: readonly ExitCodeValue[] = Object.values(ExitCode)): string {
+  const lines = EXIT_CODES.filter((e) => codes.includes(e.code)).map((e) => `  ${String(e.code).padEnd(5)}${e.title}${e.detail ? ` (${e.detail})` : ''}`);
+  return `Exit codes:\n${lines.join('\n')}`;
+}
+
+export const exitCodeHelp = exitCodeHelpFor();
+
+/**
+ * What every command can return: success, a failure nothing foresaw, a flag or value commander or
+ * the command refuses, and a second Ctrl-C (util/interrupt.ts exits at once whatever runs).
+ */
+export const ALWAYS_POSSIBLE: readonly ExitCodeValue[] = [ExitCode.ok, ExitCode.failure, ExitCode.usage, ExitCode.interrupted];
 
 /** An error meant for the user: one clear sentence, an exit code, optionally a hint. */
 export class StackvaultError extends Error {

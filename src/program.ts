@@ -3,7 +3,7 @@ import { COMMANDS } from './commands/all.js';
 import type { CommandIO, CommandModule, Outcome } from './commands/command.js';
 import { checkDirFlag } from './commands/dir-flag.js';
 import { SHARED_FLAGS } from './commands/shared-flags.js';
-import { ExitCode, exitCodeHelp, usageError } from './errors.js';
+import { ExitCode, exitCodeHelp, exitCodeHelpFor, usageError } from './errors.js';
 import { TOOL_VERSION } from './version.js';
 
 /**
@@ -51,8 +51,8 @@ function declare(parent: Command, name: string, command: CommandModule): void {
   for (const flag of shared.filter((f) => f !== 'json')) cmd.addOption(SHARED_FLAGS[flag]());
   for (const option of command.options?.() ?? []) cmd.addOption(option);
   if (shared.includes('json')) cmd.addOption(SHARED_FLAGS.json());
-  const after = `${command.examples?.length ? examples(command.examples) : ''}${command.help ? `\n${command.help}\n` : ''}`;
-  if (after) cmd.addHelpText('after', after);
+  const after = `${command.examples?.length ? examples(command.examples) : ''}${command.help ? `\n${command.help}\n` : ''}\n${exitCodeHelpFor(command.exitCodes)}\n`;
+  cmd.addHelpText('after', after);
   cmd.action(async (...params: unknown[]) => {
     // commander passes the arguments, then the parsed options, then the command itself.
     const args = params.slice(0, command.arguments?.length ?? 0).map((a) => (typeof a === 'string' ? a : ''));

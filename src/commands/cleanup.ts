@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { Option } from 'commander';
 import { defineCommand } from './command.js';
 import { wholeNumber } from './parse.js';
@@ -6,6 +7,7 @@ import type { SharedFlagValues } from './shared-flags.js';
 
 export const cleanupCommand = defineCommand<SharedFlagValues & { dryRun?: boolean }, RemovalResult>({
   path: 'backup cleanup',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage, ExitCode.locked],
   description: 'remove backups older than DAYS (manual and restore-point backups, and the newest successful one, are kept)',
   arguments: [{ name: '[days]', description: 'remove backups older than this many days', default: '30' }],
   shared: ['dir', 'json'],

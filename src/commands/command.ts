@@ -19,6 +19,11 @@ export interface CommandModule<Flags = Record<string, unknown>, Data = unknown> 
   /** This command's own flags. */
   options?(): Option[];
   readonly examples?: readonly string[];
+  /**
+   * Every exit code it can return (README "Exit codes"), listed in its --help: ALWAYS_POSSIBLE
+   * and its own. A command with --dir can return 7 (the directory is checked first).
+   */
+  readonly exitCodes: readonly ExitCodeValue[];
   /** More help, after the examples. */
   readonly help?: string;
   readonly hidden?: boolean;

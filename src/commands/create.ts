@@ -2,7 +2,7 @@ import { Option } from 'commander';
 import type { BackupPlanResult } from '../core/plan.js';
 import { type Compression, DEFAULT_COMPRESSION } from '../core/compression.js';
 import type { BackupType, Manifest } from '../core/manifest.js';
-import { ExitCode, type ExitCodeValue } from '../errors.js';
+import { ExitCode, type ExitCodeValue, ALWAYS_POSSIBLE } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import { shown } from '../util/terminal.js';
 import { defineCommand, type CommandIO } from './command.js';
@@ -26,6 +26,7 @@ interface CreateFlags extends SharedFlagValues {
 /** `backup create`: the manifest of the new backup (or, with --dry-run, the plan); exit 3 when only some services succeeded. */
 export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanResult>({
   path: 'backup create',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.partial, ExitCode.notFound, ExitCode.integrity, ExitCode.dockerUnreachable, ExitCode.storage, ExitCode.locked, ExitCode.offsite],
   description: 'discover the running datastores and back each up, in parallel',
   shared: ['dir', 'host', 'metrics', 'project', 'encryptTo', 'identity', 'stopTimeout', 'json'],
   options: () => [

@@ -1,10 +1,11 @@
-import { ExitCode, StackvaultError } from '../errors.js';
+import { ExitCode, StackvaultError, ALWAYS_POSSIBLE } from '../errors.js';
 import { formatBytes, formatDate } from '../util/format.js';
 import { defineCommand } from './command.js';
 import type { SharedFlagValues } from './shared-flags.js';
 
 export const deleteCommand = defineCommand<SharedFlagValues, { deleted: string; freedBytes: number }>({
   path: 'backup delete',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.notFound, ExitCode.integrity, ExitCode.storage, ExitCode.locked, ExitCode.aborted],
   description: 'delete one backup (asks first)',
   arguments: [{ name: '<id>', description: 'backup directory name, its timestamp part, or "latest"' }],
   shared: ['dir', 'yes', 'json'],

@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import type { Manifest } from '../core/manifest.js';
 import { defineCommand } from './command.js';
 import { listCommand } from './list.js';
@@ -9,6 +10,7 @@ import type { SharedFlagValues } from './shared-flags.js';
  */
 export const demoCommand = defineCommand<SharedFlagValues, Manifest>({
   path: 'demo',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.notFound, ExitCode.dockerUnreachable, ExitCode.storage, ExitCode.locked],
   description: 'bring up the demo stack in compose/, fill it with sample data, back it up and list it',
   shared: ['dir'],
   examples: ['./bot.sh demo', 'BACKUP_DIR=/tmp/demo-backups ./bot.sh demo'],

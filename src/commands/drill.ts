@@ -1,5 +1,5 @@
 import type { DrillResult } from '../core/drill.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, ALWAYS_POSSIBLE } from '../errors.js';
 import { formatDuration } from '../util/format.js';
 import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
@@ -8,6 +8,7 @@ import type { SharedFlagValues } from './shared-flags.js';
 /** `backup drill ID`: restore into a throwaway copy of the stack, check, remove it; exit 5 when anything did not come back equal. */
 export const drillCommand = defineCommand<SharedFlagValues, DrillResult>({
   path: 'backup drill',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.notFound, ExitCode.integrity, ExitCode.dockerUnreachable, ExitCode.storage, ExitCode.locked],
   description: 'restore the backup into a throwaway copy of its services (started from the recorded images), check every store, remove the copy, record the drill; production is never touched',
   arguments: [{ name: '<id>', description: 'backup directory name, its timestamp part, or "latest"' }],
   shared: ['dir', 'host', 'identity', 'json'],

@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { Option } from 'commander';
 import type { BackupRecord, Catalog } from '../core/catalog.js';
 import type { Manifest } from '../core/manifest.js';
@@ -25,6 +26,7 @@ type ListJson = Manifest[] | { backups: Manifest[]; ahead: Manifest[]; incomplet
 
 export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
   path: 'backup list',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage, ExitCode.offsite],
   description: 'list backups, newest first',
   shared: ['dir', 'host', 'json'],
   options: () => [

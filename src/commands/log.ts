@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { Option } from 'commander';
 import type { Operation } from '../core/oplog.js';
 import { defineCommand } from './command.js';
@@ -7,6 +8,7 @@ import type { SharedFlagValues } from './shared-flags.js';
 
 export const logCommand = defineCommand<SharedFlagValues & { lines: string }, Operation[] | { dir: string; operations: Operation[] }>({
   path: 'backup log',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage],
   description: 'show the operations log: who created, restored, verified or deleted what, and when',
   shared: ['dir', 'json'],
   options: () => [new Option('-n, --lines <n>', 'how many recent lines').default('20')],

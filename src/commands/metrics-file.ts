@@ -21,7 +21,7 @@ export async function withMetrics<T extends { backupId?: string; exitCode?: numb
     throw err;
   } finally {
     try {
-      const catalog = await readCatalog(dir).catch(() => ({ backups: [] }));
+      const catalog = await readCatalog(dir).catch(() => ({ backups: [], ahead: [] }));
       const manifest = backupId ? catalog.backups.find((b) => b.manifest.id === backupId)?.manifest : undefined;
       await writeMetricsFile(file, renderMetrics({ finishedAt: new Date(), durationMs: Date.now() - started, exitCode, manifest }, catalog, project));
     } catch (err) {

@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { Option } from 'commander';
 import type { OffsitePrune } from '../core/offsite.js';
 import type { RetentionPolicy } from '../core/retention.js';
@@ -20,6 +21,7 @@ type Pruned = RemovalResult & { remote?: OffsitePrune; repository?: string };
 
 export const pruneCommand = defineCommand<PruneFlags, Pruned>({
   path: 'backup prune',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage, ExitCode.locked, ExitCode.offsite],
   description: 'apply the retention policy (what the scheduler runs after a successful backup)',
   shared: ['dir', 'json'],
   options: () => [

@@ -1,6 +1,6 @@
 import { Option } from 'commander';
 import type { RestorePlan, RestoreResult } from '../core/restore.js';
-import { ExitCode, type ExitCodeValue, StackvaultError } from '../errors.js';
+import { ExitCode, type ExitCodeValue, StackvaultError, ALWAYS_POSSIBLE } from '../errors.js';
 import { formatAge, formatBytes, formatDate, formatDuration } from '../util/format.js';
 import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
@@ -17,6 +17,7 @@ interface RestoreFlags extends SharedFlagValues {
 
 export const restoreCommand = defineCommand<RestoreFlags, RestoreResult>({
   path: 'backup restore',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.partial, ExitCode.notFound, ExitCode.integrity, ExitCode.dockerUnreachable, ExitCode.storage, ExitCode.locked, ExitCode.aborted, ExitCode.offsite],
   description: 'restore services from a backup (a restore point is taken first); one that is only in the restic repository is fetched first',
   arguments: [{ name: '<id>', description: 'backup directory name, its timestamp part, or "latest"' }],
   shared: ['dir', 'host', 'yes', 'identity', 'stopTimeout', 'json'],

@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import type { Schedule } from '../core/cron.js';
 import { shown } from '../util/terminal.js';
 import { defineCommand } from './command.js';
@@ -5,6 +6,7 @@ import { JOB_SHARED_FLAGS, type JobFlags, jobOptions } from './scheduler-flags.j
 
 export const schedulerInstallCommand = defineCommand<JobFlags, { schedule: Schedule; log: string; warnings: string[] }>({
   path: 'scheduler install',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage, ExitCode.offsite],
   description: 'install (or replace) our crontab entry; daily 02:00, weekly Sunday 02:00, monthly the 1st 02:00',
   arguments: [{ name: '<schedule>', description: 'daily | weekly | monthly | "CRON EXPR" (5 fields, names like mon-fri, or @daily/@weekly/...)' }],
   shared: [...JOB_SHARED_FLAGS, 'json'],

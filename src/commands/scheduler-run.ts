@@ -1,5 +1,5 @@
 import type { RunState } from '../core/scheduler.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, ALWAYS_POSSIBLE } from '../errors.js';
 import { defineCommand } from './command.js';
 import { JOB_SHARED_FLAGS, type JobFlags, jobOptions } from './scheduler-flags.js';
 
@@ -10,6 +10,7 @@ import { JOB_SHARED_FLAGS, type JobFlags, jobOptions } from './scheduler-flags.j
 const scheduledJob = (fromCron: boolean) =>
   defineCommand<JobFlags, RunState>({
     path: fromCron ? 'scheduler run' : 'scheduler trigger',
+    exitCodes: [...ALWAYS_POSSIBLE, ExitCode.partial, ExitCode.storage],
     description: fromCron ? 'what cron runs' : 'run the scheduled job now, in the foreground (backup, then retention if it fully succeeded)',
     hidden: fromCron,
     shared: [...JOB_SHARED_FLAGS, 'json'],

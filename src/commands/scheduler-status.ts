@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import type { SchedulerStatus } from '../core/scheduler.js';
 import { resolve } from 'node:path';
 import { formatAge, formatDate } from '../util/format.js';
@@ -10,6 +11,7 @@ import type { SharedFlagValues } from './shared-flags.js';
 
 export const schedulerStatusCommand = defineCommand<SharedFlagValues, SchedulerStatus>({
   path: 'scheduler status',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.storage],
   description: 'schedule in words, next run, last run and result, last successful backup',
   shared: ['dir', 'json'],
   examples: ['./bot.sh scheduler status', './bot.sh scheduler status --json | jq .nextRun'],

@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE } from '../errors.js';
 import { defineCommand } from './command.js';
 
 type Verb = 'start' | 'stop' | 'restart' | 'status' | 'logs';
@@ -6,8 +7,10 @@ type Verb = 'start' | 'stop' | 'restart' | 'status' | 'logs';
 const stackVerb = (verb: Verb, text: string) =>
   defineCommand<Record<string, never>, undefined>({
     path: verb,
+    exitCodes: [...ALWAYS_POSSIBLE],
     description: `${text} (Compose project $STACKVAULT_PROJECT, default stackvault-demo)`,
     arguments: verb === 'restart' || verb === 'logs' ? [{ name: '[service]', description: 'one service' }] : [],
+    examples: [`./bot.sh ${verb}`, ...(verb === 'restart' || verb === 'logs' ? [`./bot.sh ${verb} postgres`] : []), ...(verb === 'start' ? ['STACKVAULT_PROJECT=mystack ./bot.sh start'] : [])],
     async run({ args: [service], io }) {
       const [{ compose, stackProject }, { chooseImages }] = await Promise.all([import('../core/compose.js'), import('../stack/images.js')]);
       const project = stackProject();

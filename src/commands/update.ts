@@ -1,3 +1,4 @@
+import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { Option } from 'commander';
 import type { UpdateResult } from '../core/update.js';
 import { defineCommand } from './command.js';
@@ -16,6 +17,7 @@ interface UpdateFlags extends SharedFlagValues {
  */
 export const updateCommand = defineCommand<UpdateFlags, UpdateResult>({
   path: 'update',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.partial, ExitCode.notFound, ExitCode.dockerUnreachable, ExitCode.storage, ExitCode.locked],
   description: 'pre-update routine: back up (type pre-update), git pull, restart; stops if the pull would not apply or the backup fails',
   shared: ['dir', 'json'],
   options: () => [

@@ -1,6 +1,6 @@
 import { Option } from 'commander';
 import type { ServiceVerification } from '../core/verify.js';
-import { integrityError } from '../errors.js';
+import { integrityError, ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import { shown } from '../util/terminal.js';
 import { type CommandIO, defineCommand, type Outcome } from './command.js';
@@ -21,6 +21,7 @@ interface Verification {
 
 export const verifyCommand = defineCommand<VerifyFlags, Verification>({
   path: 'backup verify',
+  exitCodes: [...ALWAYS_POSSIBLE, ExitCode.notFound, ExitCode.integrity, ExitCode.dockerUnreachable, ExitCode.storage, ExitCode.locked, ExitCode.offsite],
   description: 're-hash every artifact and check it opens; --deep restores into throwaway containers',
   arguments: [{ name: '<id>', description: 'backup directory name, its timestamp part, or "latest"' }],
   shared: ['dir', 'host', 'identity', 'json'],

@@ -23,7 +23,7 @@ const labels = (l: Record<string, string | undefined>) => {
  * catalog, so a failed run still reports the last good one), and per service of the last run
  * its size, duration, downtime and success. Pure.
  */
-export function renderMetrics(run: RunOutcome, catalog: Pick<Catalog, 'backups'>, project?: string): string {
+export function renderMetrics(run: RunOutcome, catalog: Pick<Catalog, 'backups' | 'ahead'>, project?: string): string {
   const out: string[] = [];
   const metric = (name: string, help: string, samples: Array<[Record<string, string | undefined>, number]>) => {
     if (!samples.length) return;
@@ -36,9 +36,14 @@ export function renderMetrics(run: RunOutcome, catalog: Pick<Catalog, 'backups'>
   metric('last_run_duration_seconds', 'How long the last backup run took.', [[p, run.durationMs / 1000]]);
   metric('last_run_success', 'Whether the last run backed up every service (1), some (0.5) or none (0).', [[p, run.exitCode === 0 ? 1 : run.exitCode === 3 ? 0.5 : 0]]);
   metric('last_run_exit_code', "The last run's exit code (see --help).", [[p, run.exitCode]]);
+  // Never one dated ahead of this clock: its time would make the last success look newer than
+  // this run (an age below zero), and hide that nothing has succeeded since. One within the hour
+  // the catalog allows two clocks to differ by is placed, but no later than this run's end.
   const good = catalog.backups.find((b) => b.manifest.status === 'ok' && (!project || b.manifest.services.some((s) => s.project === project)));
-  if (good) metric('last_success_timestamp_seconds', 'When the newest fully successful backup in the directory completed.', [[p, seconds(good.manifest.completedAt)]]);
-  metric('backups', 'Backups in the directory.', [[p, catalog.backups.length]]);
+  if (good)
+    metric('last_success_timestamp_seconds', 'When the newest fully successful backup in the directory completed.', [[p, Math.min(seconds(good.manifest.completedAt), seconds(run.finishedAt))]]);
+  metric('backups', 'Backups in the directory.', [[p, catalog.backups.length + catalog.ahead.length]]);
+  metric('backups_ahead_of_clock', "Backups in the directory dated ahead of this host's clock (made while a clock ran ahead).", [[p, catalog.ahead.length]]);
   const services = run.manifest?.services ?? [];
   const per = (f: (s: Manifest['services'][number]) => number | undefined) =>
     services.flatMap((s): Array<[Record<string, string | undefined>, number]> => {

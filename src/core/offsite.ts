@@ -252,11 +252,12 @@ export interface OffsiteOutcome {
 
 /**
  * After `create --offsite`: stores the new backup, then every earlier one whose offsite copy
- * failed (the server was down last night), oldest first. Each result goes into its manifest.
+ * failed (the server was down last night), oldest first, and last those dated ahead of this
+ * clock (as much backups as the others, only not placed in time). Each result goes into its manifest.
  */
 export async function storeNewAndPending(dir: string, newId: string, signal?: AbortSignal): Promise<OffsiteOutcome[]> {
   const catalog = await readCatalog(dir);
-  const pending = catalog.backups.filter((b) => b.manifest.offsite && !b.manifest.offsite.ok && b.manifest.id !== newId).reverse();
+  const pending = [...[...catalog.backups].reverse(), ...[...catalog.ahead].reverse()].filter((b) => b.manifest.offsite && !b.manifest.offsite.ok && b.manifest.id !== newId);
   const fresh = catalog.backups.find((b) => b.manifest.id === newId);
   const outcomes: OffsiteOutcome[] = [];
   // Opened (or created) once; a repository that cannot be opened fails the first backup below.

@@ -9,10 +9,13 @@ import type { SchedulerStatus } from './scheduler.js';
  * time, compression, verify and drill results, failures and their reasons, the scheduler's last
  * and next run. Pure: the same input gives the same page.
  */
-export function renderReport(input: { dir: string; backups: readonly BackupRecord[]; scheduler?: SchedulerStatus; now: Date }): string {
+export function renderReport(input: { dir: string; backups: readonly BackupRecord[]; ahead?: readonly BackupRecord[]; scheduler?: SchedulerStatus; now: Date }): string {
   // The catalog's manifests are validated (manifestProblem): every field has its type, so the
   // page reads them as they are; what a person wrote or a container was named is still escaped.
   const backups = [...input.backups].filter((b) => b.manifest.type !== 'restore-point').reverse(); // oldest first
+  // Dated ahead of this clock (the catalog's `ahead`): counted, listed and their failures shown,
+  // but in a table of their own and on no chart, whose time axis they would stretch by years.
+  const ahead = (input.ahead ?? []).filter((b) => b.manifest.type !== 'restore-point');
   const services = [...new Set(backups.flatMap((b) => b.manifest.services.map((s) => s.name)))].sort();
   const series = (value: (s: ServiceEntry) => number | undefined) =>
     services.map((name) => ({
@@ -23,13 +26,13 @@ export function renderReport(input: { dir: string; backups: readonly BackupRecor
         return v === undefined ? [] : [[Date.parse(b.manifest.createdAt), v] as [number, number]];
       }),
     }));
-  const failures = backups.flatMap((b) =>
+  const failures = [...backups, ...ahead].flatMap((b) =>
     b.manifest.services.filter((s) => s.status !== 'ok').map((s) => ({ id: b.manifest.id, service: s.name, why: `${s.status}: ${s.error ?? 'no reason recorded'}` })),
   );
   const newest = input.backups[0]?.manifest;
   const good = input.backups.find((b) => succeeded(b.manifest))?.manifest;
   const sched = input.scheduler;
-  const rows = [...backups].reverse().map((b) => {
+  const row = (b: BackupRecord) => {
     const m = b.manifest;
     const raw = m.services.reduce((n, s) => n + (s.rawBytes ?? 0), 0);
     const verify = m.verifications?.at(-1);
@@ -40,7 +43,9 @@ export function renderReport(input: { dir: string; backups: readonly BackupRecor
         .map((s) => esc(s.name))
         .join(', ') || '-'
     }</td></tr>`;
-  });
+  };
+  const rows = [...backups].reverse().map(row);
+  const head = '<thead><tr><th>id</th><th>type</th><th>status</th><th>size</th><th>ratio</th><th>one point (consistent)</th><th>verify</th><th>drill</th><th>failed</th></tr></thead>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>stackvault report: ${esc(input.dir)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -54,8 +59,8 @@ tr.partial td{background:#fff6e0}svg{border:1px solid #e4e8ef;border-radius:6px;
 <h1>stackvault report</h1>
 <p class="muted">${esc(input.dir)}, made ${esc(input.now.toISOString().slice(0, 16).replace('T', ' '))} UTC</p>
 <div class="cards">
-<div class="card">Backups<b>${backups.length}</b></div>
-<div class="card">On disk<b>${bytes(backups.reduce((n, b) => n + b.bytes, 0))}</b></div>
+<div class="card">Backups<b>${backups.length + ahead.length}</b>${ahead.length ? `${ahead.length} dated ahead of this clock` : ''}</div>
+<div class="card">On disk<b>${bytes([...backups, ...ahead].reduce((n, b) => n + b.bytes, 0))}</b></div>
 <div class="card">Newest<b>${newest ? esc(newest.createdAt.slice(0, 16).replace('T', ' ')) : '-'}</b>${newest ? esc(newest.status) : ''}</div>
 <div class="card">Last fully successful<b>${good ? esc(good.createdAt.slice(0, 16).replace('T', ' ')) : 'none'}</b></div>
 <div class="card">Scheduler<b>${sched?.installed ? esc(sched.words ?? sched.expr ?? 'installed') : 'not installed'}</b>${sched?.lastRun ? `last run ${esc(sched.lastRun.at.slice(0, 16).replace('T', ' '))}: ${esc(sched.lastRun.result)}` : 'no run yet'}${sched?.nextRun ? `<br>next ${esc(sched.nextRun.slice(0, 16).replace('T', ' '))}` : ''}${sched?.overdue ? `<br><strong class="overdue">overdue: no run for more than two intervals${sched.lastRun ? '' : ' since it was installed'}</strong>` : ''}</div>
@@ -79,9 +84,18 @@ ${lineChart(
   (v) => `${v.toFixed(1)} s`,
 )}
 <h2>Backups</h2>
-<table><thead><tr><th>id</th><th>type</th><th>status</th><th>size</th><th>ratio</th><th>one point (consistent)</th><th>verify</th><th>drill</th><th>failed</th></tr></thead><tbody>
+<table>${head}<tbody>
 ${rows.join('\n')}
 </tbody></table>
+${
+  ahead.length
+    ? `<h2 id="ahead">Dated ahead of this clock</h2>
+<p class="muted">Made while a clock ran ahead (this host's, set back since, or another host's): whole backups, restored, verified or deleted by their ID, but their dates cannot place them among the others, so they are on no chart and never the newest or last successful one.</p>
+<table>${head}<tbody>
+${ahead.map(row).join('\n')}
+</tbody></table>`
+    : ''
+}
 <h2>Failures</h2>
 ${failures.length ? `<table><tbody>${failures.map((f) => `<tr><td>${esc(f.id)}</td><td>${esc(f.service)}</td><td>${esc(f.why)}</td></tr>`).join('')}</tbody></table>` : '<p>None.</p>'}
 </body></html>

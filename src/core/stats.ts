@@ -18,21 +18,31 @@ export interface Stats {
   byService: Record<string, Bucket & { failed: number; lastDowntimeMs?: number; maxDowntimeMs?: number; engine?: string }>;
   oldest?: { id: string; createdAt: string };
   newest?: { id: string; createdAt: string };
-  /** The newest backup in which every service succeeded. */
+  /** The newest backup in which every service succeeded (never one dated ahead of this clock). */
   lastSuccessful?: { id: string; createdAt: string; type: string };
+  /**
+   * Backups dated ahead of this clock (the catalog's `ahead`), newest first: counted in every
+   * total above, but not placed as oldest, newest or last successful, which their dates cannot say.
+   */
+  ahead: Array<{ id: string; createdAt: string }>;
   incomplete: number;
 }
 
 const bucket = (): Bucket => ({ count: 0, bytes: 0, rawBytes: 0 });
 
-/** Pure: summarises backups (newest first, as the catalog returns them, validated by manifestProblem). */
-export function computeStats(backups: BackupRecord[], incomplete: number): Stats {
+/**
+ * Pure: summarises backups (newest first, as the catalog returns them, validated by
+ * manifestProblem), and those dated ahead of this clock (`ahead`), which take up room and hold
+ * services like any other but have no place in time.
+ */
+export function computeStats(backups: BackupRecord[], incomplete: number, ahead: BackupRecord[] = []): Stats {
   const byType: Stats['byType'] = {}; // one of the backup types, which manifestProblem checks
   // Keyed by service names, which are any text: without a prototype, `__proto__` or `toString` is a name like any other.
   const byService: Stats['byService'] = Object.create(null);
   let bytes = 0;
   let rawBytes = 0;
-  for (const { manifest } of backups) {
+  // Ahead ones last: "newest" per service (lastDowntimeMs, engine) comes from the backups that can be placed.
+  for (const { manifest } of [...backups, ...ahead]) {
     const t = (byType[manifest.type] ??= bucket());
     t.count++;
     for (const s of manifest.services) {
@@ -59,7 +69,7 @@ export function computeStats(backups: BackupRecord[], incomplete: number): Stats
   const brief = (b: BackupRecord | undefined) => (b ? { id: b.manifest.id, createdAt: b.manifest.createdAt } : undefined);
   const good = backups.find((b) => succeeded(b.manifest));
   return {
-    backups: backups.length,
+    backups: backups.length + ahead.length,
     bytes,
     rawBytes,
     compressionRatio: bytes > 0 ? Math.round((rawBytes / bytes) * 100) / 100 : null,
@@ -68,6 +78,7 @@ export function computeStats(backups: BackupRecord[], incomplete: number): Stats
     oldest: brief(backups.at(-1)),
     newest: brief(backups[0]),
     lastSuccessful: good ? { ...brief(good)!, type: good.manifest.type } : undefined,
+    ahead: ahead.map((b) => brief(b)!),
     incomplete,
   };
 }

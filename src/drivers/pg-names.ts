@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * PostgreSQL names as stackvault carries them: as bytes, held in strings through latin1 (one
  * character per byte), the way the dump's own bytes are read. The server keeps a name as the
@@ -40,5 +42,49 @@ export function databaseArg(name: string): string {
 /** A name given as text (an environment variable, a manifest written by an earlier version), as the bytes the server holds for it. */
 export const nameBytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
 
-/** A name's bytes as text, for messages and the manifest: UTF-8 where they are, a replacement character for each byte that is not. */
-export const shownName = (name: string) => Buffer.from(name, 'latin1').toString('utf8');
+/** Whether a name's bytes are UTF-8 (then they are its text as any tool shows it). */
+export const isUtf8Name = (name: string) => isUtf8(Buffer.from(name, 'latin1'));
+
+/**
+ * A name's bytes as text that says them all: UTF-8 where they are, `\xNN` for each byte that is
+ * not, `\u00NN` for a control character (which a terminal would show as `\xNN` too, see
+ * util/terminal.ts) and `\\` for a backslash, so two names never read the same (a replacement
+ * character, as a plain decode gives, stands for any byte) and `unescapedName` gives the bytes back.
+ */
+export function escapedName(name: string): string {
+  const bytes = Buffer.from(name, 'latin1');
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    const sequence = length ? bytes.subarray(i, i + length) : undefined;
+    if (sequence && sequence.length === length && isUtf8(sequence)) {
+      const char = sequence.toString('utf8');
+      const code = char.charCodeAt(0);
+      out += lead === 0x5c ? '\\\\' : code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, '0')}` : char;
+      i += length;
+    } else {
+      out += `\\x${lead.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The bytes an escapedName stands for (through latin1); a backslash that starts neither escape is itself. */
+export const unescapedName = (text: string) =>
+  text
+    .split(/(\\\\|\\x[0-9a-fA-F]{2}|\\u00[0-9a-fA-F]{2})/)
+    .map((part, i) =>
+      i % 2 === 0
+        ? nameBytes(part)
+        : part === '\\\\'
+          ? '\\'
+          : part[1] === 'x'
+            ? String.fromCharCode(Number.parseInt(part.slice(2), 16))
+            : nameBytes(String.fromCharCode(Number.parseInt(part.slice(2), 16))),
+    )
+    .join('');
+
+/** A name for messages and output: escapedName, never replacement characters, which would make two names one. */
+export const shownName = escapedName;

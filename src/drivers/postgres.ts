@@ -13,7 +13,7 @@ import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { array, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
-import { databaseArg, fromHex, hexOf, nameBytes, RAW_NAMES_ENV, shownName } from './pg-names.js';
+import { databaseArg, escapedName, fromHex, hexOf, isUtf8Name, nameBytes, RAW_NAMES_ENV, shownName, unescapedName } from './pg-names.js';
 import { execChecked } from './exec.js';
 import { PgRestoreFilter, psqlRestricts, quoteIdent, RESTRICT_RELEASES, type ReplayPsql } from './pg-restore-filter.js';
 
@@ -32,8 +32,15 @@ const SIGNS = {
  * The superuser the dump ran as (restores and throwaways use the same), the databases it holds,
  * and the encoding of the `postgres` database, in which a replay creates the roles and drops the
  * databases (a throwaway is made in it, so names that are not UTF-8 replay there too).
+ * `databases` holds the names that are UTF-8, as their text; `databasesNotUtf8` the others, as
+ * escapedName (`caf\xe9`). Versions before this key (commit b31ea60) wrote every name into `databases`, a byte
+ * that is not UTF-8 as U+FFFD; they read a newer manifest's `databases` as ever and pass over
+ * the other key (details keep keys a schema does not name).
  */
-const DETAILS = object({ superuser: optional(string), databases: optional(array(string)), encoding: optional(string) });
+const DETAILS = object({ superuser: optional(string), databases: optional(array(string)), databasesNotUtf8: optional(array(string)), encoding: optional(string) });
+
+/** The databases a backup holds, as the bytes the server names them by (see DETAILS). */
+const recordedNames = (details: Infer<typeof DETAILS>) => [...(details.databases ?? []).map(nameBytes), ...(details.databasesNotUtf8 ?? []).map(unescapedName)];
 
 export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
   details: DETAILS,
@@ -61,7 +68,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
       throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
     }
     if (!complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
-    return { details: { superuser: user, databases, ...(encoding ? { encoding } : {}) }, ...(fingerprint ? { fingerprint } : {}), ...refusal(judge) };
+    return { details: { superuser: user, ...databases, ...(encoding ? { encoding } : {}) }, ...(fingerprint ? { fingerprint } : {}), ...refusal(judge) };
   },
 
   /**
@@ -155,7 +162,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
         const { fingerprint, complete } = await fingerprinter.result;
         if (!complete) throw new Error("the assembled dump lacks pg_dumpall's final line");
         return {
-          details: { superuser: user, databases, ...(encoding ? { encoding } : {}), snapshots: dumped.length },
+          details: { superuser: user, ...databases, ...(encoding ? { encoding } : {}), snapshots: dumped.length },
           ...(fingerprint ? { fingerprint } : {}),
           ...(warnings.length ? { warnings } : {}),
           ...refusal(judge),
@@ -190,10 +197,10 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     // found by an app that no longer logs in.
     const password = () => q('postgres', "SELECT coalesce(md5(rolpassword), '') FROM pg_authid WHERE rolname = current_user").catch(() => undefined);
     const passwordBefore = await password();
-    // Compared as bytes. A backup records names as text: one whose bytes are not UTF-8 was
-    // recorded with replacement characters and is not found here, so it is dropped now, which
+    // Compared as bytes. A backup of a version before databasesNotUtf8 recorded a name whose bytes are
+    // not UTF-8 with replacement characters, so it is not found here and is dropped now, which
     // changes nothing: the dump drops and creates every database it holds.
-    const inBackup = new Set([...(recorded(DETAILS, entry).databases ?? []), 'template0', 'template1', 'postgres'].map(nameBytes));
+    const inBackup = new Set([...recordedNames(recorded(DETAILS, entry)), 'template0', 'template1', 'postgres']);
     const current = await names(q, 'postgres', 'datname', 'pg_database');
     for (const db of current.filter((d) => !inBackup.has(d))) {
       await q('postgres', `DROP DATABASE ${quoteIdent(db)}${version >= 130000 ? ' WITH (FORCE)' : ''}`);
@@ -244,12 +251,15 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
   async deepVerify(ctx) {
     const details = recorded(DETAILS, ctx.entry);
     const user = details.superuser ?? 'postgres';
-    const expected = (details.databases ?? []).filter((d) => !d.startsWith('template')).sort();
+    const expected = recordedNames(details).filter((d) => !d.startsWith('template'));
     return ctx.inThrowaway(postgresDriver.throwaway!(ctx.entry), async (container) => {
       const q = (db: string, query: string) => sql(ctx.engine, container.id, user, db, query);
-      const databases = (await names(q, 'postgres', 'datname', 'pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1')).map(shownName);
-      const missing = expected.filter((d) => !databases.includes(d));
+      const replayed = await names(q, 'postgres', 'datname', 'pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1');
+      // By bytes; and, for an earlier version's record (U+FFFD for each byte that is not UTF-8), by that text.
+      const legacy = new Set(replayed.map((d) => nameBytes(Buffer.from(d, 'latin1').toString('utf8'))));
+      const missing = expected.filter((d) => !replayed.includes(d) && !legacy.has(d)).map(shownName);
       if (missing.length) throw new Error(`databases missing after the replay: ${missing.join(', ')}`);
+      const databases = replayed.map(shownName);
       const expectedFp = ctx.entry.fingerprint ?? (await postgresDriver.artifactFingerprint!({ ...ctx }));
       const fingerprint = await livePgFingerprint({ engine: ctx.engine, containerId: container.id, user, expected: expectedFp });
       const diff = firstDifference(expectedFp, fingerprint);
@@ -506,13 +516,21 @@ async function rows(q: (db: string, query: string) => Promise<string>, db: strin
 }
 
 /**
- * The databases a backup records (the ones pg_dumpall dumps and some it does not) as text
- * (shownName), and the encoding of `postgres` (one query: a backup waits for each).
+ * The databases a backup records (the ones pg_dumpall dumps and some it does not), as DETAILS
+ * holds them, and the encoding of `postgres` (one query: a backup waits for each).
  */
-async function recordedDatabases(q: (db: string, query: string) => Promise<string>): Promise<{ databases: string[]; encoding?: string }> {
+async function recordedDatabases(q: (db: string, query: string) => Promise<string>): Promise<{ databases: Pick<Infer<typeof DETAILS>, 'databases' | 'databasesNotUtf8'>; encoding?: string }> {
   const found = await rows(q, 'postgres', `SELECT ${hexOf('datname')}, CASE WHEN datname = 'postgres' THEN pg_encoding_to_char(encoding) END FROM pg_database WHERE datallowconn ORDER BY datname`);
   const encoding = found.find(([, e]) => e)?.[1];
-  return { databases: found.map(([hex]) => shownName(fromHex(hex!))), encoding: encoding && /^[A-Z0-9_]+$/.test(encoding) ? encoding : undefined };
+  const all = found.map(([hex]) => fromHex(hex!));
+  const notUtf8 = all.filter((d) => !isUtf8Name(d));
+  return {
+    databases: {
+      databases: all.filter(isUtf8Name).map((d) => Buffer.from(d, 'latin1').toString('utf8')),
+      ...(notUtf8.length ? { databasesNotUtf8: notUtf8.map(escapedName) } : {}),
+    },
+    encoding: encoding && /^[A-Z0-9_]+$/.test(encoding) ? encoding : undefined,
+  };
 }
 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/artifacts.js';
 import { bot, REPO_ROOT } from '../support/cli.js';
 import { newProjectName, psql, startPostgres } from '../support/containers.js';
+import { type ResticServer, startResticServer } from '../support/restic-server.js';
 
 const DAY = 86_400_000;
 
@@ -14,10 +15,10 @@ const DAY = 86_400_000;
  * and its children see that time, running on from it; Docker and the containers keep the real
  * one). `@<epoch seconds>` names the instant whatever the time zone, which is `tz`, as the host's.
  */
-function botAt(at: Date, tz: string, args: string[]) {
+function botAt(at: Date, tz: string, args: string[], env: Record<string, string> = {}) {
   return execa('faketime', ['--exclude-monotonic', `@${Math.floor(at.getTime() / 1000)}`, './bot.sh', ...args], {
     cwd: REPO_ROOT,
-    env: { TZ: tz },
+    env: { ...env, TZ: tz },
     reject: false,
     timeout: 240_000,
   });
@@ -89,6 +90,39 @@ describe('a clock that jumped ahead and was set back', () => {
     expect(String(latest.stdout)).toContain(`Backup ${history.at(-1)}: all`);
   });
 
+  it('stats, report and the metrics file count that backup and say it is dated ahead; the last success is never later than now', async () => {
+    const all = JSON.parse(String((await bot(['backup', 'list', '--all', '--json', '--dir', dir])).stdout)) as { backups: Array<{ id: string }>; ahead: Array<{ id: string }> };
+    expect(all.ahead.map((b) => b.id)).toEqual([ahead]);
+    // Before: stats, report and metrics knew only the backups they could place in time: that one was in no count.
+    const stats = await bot(['backup', 'stats', '--json', '--dir', dir]);
+    expect(stats.exitCode, String(stats.stderr)).toBe(0);
+    const s = JSON.parse(String(stats.stdout)) as { backups: number; ahead: Array<{ id: string }>; newest: { id: string }; lastSuccessful: { id: string } };
+    expect(s.backups).toBe(all.backups.length + 1);
+    expect(s.ahead.map((b) => b.id)).toEqual([ahead]);
+    expect(s.newest.id).not.toBe(ahead);
+    expect(s.lastSuccessful.id).not.toBe(ahead);
+    const text = String((await bot(['backup', 'stats', '--dir', dir])).stdout);
+    expect(text).toMatch(new RegExp(`^${all.backups.length + 1} backups \\(1 dated ahead of this clock, below\\)`));
+    expect(text).toMatch(new RegExp(`Dated ahead of this clock [^\\n]*\\n  ${ahead} \\(`));
+
+    const html = join(dir, 'report-clock.html');
+    const report = await bot(['backup', 'report', '--out', html, '--dir', dir]);
+    expect(report.exitCode, String(report.stderr)).toBe(0);
+    expect(String(report.stdout)).toContain(`Report of ${all.backups.length + 1} backups`);
+    expect(await readFile(html, 'utf8')).toMatch(new RegExp(`<h2 id="ahead">Dated ahead of this clock</h2>[\\s\\S]*<td>${ahead}</td>`));
+
+    const metricsFile = join(dir, 'clock.prom');
+    const made = await bot(['backup', 'create', '--metrics', metricsFile, '--project', project, '--dir', dir]);
+    expect(made.exitCode, String(made.stderr)).toBe(0);
+    const metrics = await readFile(metricsFile, 'utf8');
+    expect(metrics).toContain(`stackvault_backups{project="${project}"} ${all.backups.length + 2}`);
+    expect(metrics).toContain(`stackvault_backups_ahead_of_clock{project="${project}"} 1`);
+    const lastSuccess = Number(new RegExp(`^stackvault_last_success_timestamp_seconds\\{project="${project}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    const lastRun = Number(new RegExp(`^stackvault_last_run_timestamp_seconds\\{project="${project}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(lastSuccess).toBeGreaterThan(0);
+    expect(lastSuccess).toBeLessThanOrEqual(lastRun);
+  });
+
   it('a backup made now says the clock is behind that one; cleanup leaves it; delete removes it', async () => {
     const made = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
     expect(made.exitCode, String(made.stderr)).toBe(0);
@@ -133,5 +167,46 @@ describe('a clock that jumped ahead and was set back', () => {
       holder.kill('SIGKILL');
       await holder;
     }
+  });
+});
+
+/**
+ * A backup made under a clock years ahead while the restic server was down is still a backup
+ * whose offsite copy failed: the next `create --offsite` under the right clock stores it too.
+ */
+describe('an offsite copy that failed for a backup dated ahead of this clock', () => {
+  let pg: StartedTestContainer;
+  let server: ResticServer;
+  let dir: string;
+  const project = newProjectName('clock-offsite');
+
+  beforeAll(async () => {
+    [pg, server] = await Promise.all([startPostgres({ project }), startResticServer()]);
+    dir = await tempDir('clock-offsite');
+  });
+  afterAll(async () => {
+    await pg?.stop();
+    await server?.stop();
+  });
+
+  it('is stored by the next create --offsite, after the new one', async () => {
+    server.set('down');
+    const failed = await botAt(new Date(Date.now() + 5 * 365 * DAY), 'UTC', ['backup', 'create', '--json', '--offsite', '--project', project, '--dir', dir], {
+      ...server.env,
+      STACKVAULT_OFFSITE_RETRY_SECONDS: '5',
+    }).finally(() => server.set('up'));
+    expect(failed.exitCode, String(failed.stderr)).toBe(10);
+    const aheadId = (JSON.parse(String(failed.stdout)) as { id: string }).id;
+    const manifestOf = async (id: string) => JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')) as { offsite?: { ok: boolean } };
+    expect((await manifestOf(aheadId)).offsite).toMatchObject({ ok: false });
+
+    const next = await bot(['backup', 'create', '--json', '--offsite', '--project', project, '--dir', dir], { env: server.env, timeout: 300_000 });
+    expect(next.exitCode, String(next.stderr)).toBe(0);
+    const newId = (JSON.parse(String(next.stdout)) as { id: string }).id;
+    // Before: only the backups placed in time were retried; this one stayed "NOT stored offsite" for good.
+    expect(String(next.stderr)).toMatch(new RegExp(`✅ ${newId} stored offsite[^]*✅ ${aheadId} stored offsite`));
+    expect((await manifestOf(aheadId)).offsite).toMatchObject({ ok: true });
+    const listed = JSON.parse(String((await bot(['backup', 'list', '--remote', '--json', '--dir', dir], { env: server.env })).stdout)) as { remote: Array<{ id: string }> };
+    expect(listed.remote.map((r) => r.id).sort()).toEqual([aheadId, newId].sort());
   });
 });

@@ -217,6 +217,12 @@ describe('PostgreSQL 17, a SQL_ASCII cluster: names and text that are not UTF-8,
     const { dir, manifest } = await backup(project, 'pgnames-ascii');
     const entry = manifest.services[0]!;
     expect(entry.details).toMatchObject({ encoding: 'SQL_ASCII' });
+    // Before: "caf\ufffd" and "lat\ufffd" in databases, two names that may be any of 128 others.
+    // Now the UTF-8 names as their text (where earlier versions read them), the others escaped apart.
+    expect(entry.details!.databases).toEqual(['bot', 'postgres', 'template1', 'utf8_é']);
+    expect(entry.details!.databasesNotUtf8).toEqual(['caf\\xe9', 'lat\\xe9']);
+    const listed = JSON.parse(String((await bot(['backup', 'list', '--json', '--dir', dir])).stdout)) as Manifest[];
+    expect(listed[0]!.services[0]!.details).toEqual(entry.details);
     const parts = entry.fingerprint!.parts;
     expect(parts[`${DB}/table "public"."t\xe9"`]).toMatch(/^\("c\xe9", "v"\) n=3 /);
     expect(parts[`${LATIN}/table "public"."caf\xe9"`]).toMatch(/^\("\xe9"\) n=2 /);
@@ -242,6 +248,8 @@ describe('PostgreSQL 17, a SQL_ASCII cluster: names and text that are not UTF-8,
     const v = await bot(['backup', 'verify', manifest.id, '--dir', dir, '--deep']);
     expect(v.exitCode, `${v.stdout}${v.stderr}`).toBe(0);
     expect(String(v.stdout)).toContain('"fingerprint":"equal to the backup"');
+    // The replayed copy's databases, each said apart (before: "caf\ufffd","lat\ufffd").
+    expect(String(v.stdout)).toContain(`"databases":["bot","caf\\\\xe9","lat\\\\xe9","postgres","utf8_é"]`);
   });
 });
 
@@ -251,7 +259,8 @@ describe.each([
 ])('PostgreSQL %s, a UTF8 cluster: a LATIN1 database named café, a SQL_ASCII one with names and text that are not UTF-8', (_what, image) => {
   const project = newProjectName('pgnames-utf8');
   let pg: StartedTestContainer;
-  const LATIN = u8('latin_café');
+  const LATIN_TEXT = 'latin_café';
+  const LATIN = u8(LATIN_TEXT);
   const OWNER = u8('rené\nowner'); // its ALTER DATABASE ... OWNER TO spans two lines
 
   beforeAll(async () => {
@@ -304,6 +313,8 @@ describe.each([
       expect(c.exitCode, `${c.stdout}${c.stderr}`).toBe(3);
       const manifest = JSON.parse(String(c.stdout)) as Manifest;
       expect(manifest.services[0]).toMatchObject({ status: 'ok', restoreRefuses: expect.stringMatching(/bytes that are not UTF-8 in a statement it runs as UTF-8/) });
+      expect(manifest.services[0]!.details).toMatchObject({ databasesNotUtf8: ['d\\xe9'] });
+      expect(manifest.services[0]!.details!.databases).toContain(LATIN_TEXT);
       const r = await bot(['backup', 'restore', manifest.id, '--dir', dir, '--yes']);
       expect(r.exitCode, String(r.stderr)).toBe(5);
       expect(String(r.stderr)).toContain('not UTF-8');

@@ -12,7 +12,8 @@ describe('Prometheus metrics of a run', () => {
     { name: 'chroma', driver: 'chroma', status: 'failed', downtimeMs: 2500 },
     { name: 'we"ird\\name', driver: 'files', status: 'ok', bytes: 5, engine: 'nas' },
   ]);
-  const catalog = { backups: [partial, good].map((m) => ({ manifest: m, path: `/b/${m.id}`, bytes: 0 })) } as never;
+  const record = (m: Manifest) => ({ manifest: m, path: `/b/${m.id}`, bytes: 0 });
+  const catalog = { backups: [partial, good].map(record), ahead: [] } as never;
 
   it.each([
     [
@@ -54,7 +55,23 @@ describe('Prometheus metrics of a run', () => {
     for (const n of names) expect(text.match(new RegExp(`^# TYPE ${n} gauge$`, 'gm'))).toHaveLength(1);
   });
 
+  it('backups dated ahead of this clock are counted, said apart, and never the last success: its age is never below zero', () => {
+    // Made in 2031 by a clock that ran ahead; this run ends in 2026.
+    const future = manifest('b9', '2031-12-02T02:00:10Z', 'ok', [{ name: 'postgres', driver: 'postgres', status: 'ok', bytes: 1 }]);
+    // Within the hour two clocks may differ by: placed among the others, but not after this run.
+    const skewed = manifest('b4', '2026-12-03T02:20:00Z', 'ok', [{ name: 'postgres', driver: 'postgres', status: 'ok', bytes: 1 }]);
+    const finishedAt = new Date('2026-12-03T02:00:00Z');
+    const lines = (c: unknown) => renderMetrics({ finishedAt, durationMs: 500, exitCode: 6 }, c as never, 'bot').split('\n');
+    const withFuture = lines({ backups: [partial, good].map(record), ahead: [record(future)] });
+    expect(withFuture).toContain('stackvault_backups{project="bot"} 3');
+    expect(withFuture).toContain('stackvault_backups_ahead_of_clock{project="bot"} 1');
+    expect(withFuture).toContain('stackvault_last_success_timestamp_seconds{project="bot"} 1796090410');
+    const withSkewed = lines({ backups: [skewed, partial, good].map(record), ahead: [] });
+    expect(withSkewed).toContain(`stackvault_last_success_timestamp_seconds{project="bot"} ${finishedAt.getTime() / 1000}`);
+    expect(withSkewed).toContain('stackvault_backups_ahead_of_clock{project="bot"} 0');
+  });
+
   it('a run that produced nothing has no service samples', () => {
-    expect(renderMetrics({ finishedAt: new Date(), durationMs: 1, exitCode: 1 }, { backups: [] }, undefined)).not.toContain('stackvault_service_');
+    expect(renderMetrics({ finishedAt: new Date(), durationMs: 1, exitCode: 1 }, { backups: [], ahead: [] }, undefined)).not.toContain('stackvault_service_');
   });
 });

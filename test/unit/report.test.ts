@@ -23,6 +23,19 @@ describe('backup report', () => {
     expect(html).toContain('&lt;script&gt;');
   });
 
+  it('backups dated ahead of this clock are counted and listed in a table of their own, on no chart, never the newest', () => {
+    const future = 'stackvault_backup_20311201_020000'; // made while a clock ran five years ahead
+    const html = renderReport({ dir: '/b', backups: [backup()], ahead: [backup(future, {}, [postgres(), writtenService({ name: 'redis', status: 'failed', error: 'disk full' })])], now: NOW });
+    expect(html).toContain('Backups<b>2</b>1 dated ahead of this clock');
+    expect(html).toContain('On disk<b>20 B</b>');
+    expect(html).toMatch(new RegExp(`<h2 id="ahead">Dated ahead of this clock</h2>[\\s\\S]*<td>${future}</td>`));
+    expect(html).toContain(`<td>${future}</td><td>redis</td><td>failed: disk full</td>`);
+    expect(html).toContain('Newest<b>2026-12-01 02:00</b>');
+    // One point: the chart's time axis is not stretched to 2031.
+    expect(/data-series="postgres"[^>]*points="([^"]+)"/.exec(html)?.[1]?.split(' ')).toHaveLength(1);
+    expect(html).not.toContain('2031-12-01T02:00</title>');
+  });
+
   it('has one chart per measure, with a point per backup a service was in', () => {
     const backups = [backup('stackvault_backup_20261202_020000'), backup()];
     const html = renderReport({ dir: '/b', backups, now: NOW });

@@ -73,7 +73,20 @@ describe('stats', () => {
   it('a type that is not a backup type is refused too (stats keys types by it)', () => {
     expect(manifestProblem(writtenManifest(A, [svc('pg', 'ok', 1, 1)], { type: PROTO }))).toMatch(/type is not a backup type/);
   });
+  it('backups dated ahead of this clock count in every total and are listed apart, never as oldest, newest or last successful', () => {
+    const future = 'sv_backup_20311103_000000'; // made while a clock ran five years ahead
+    const s = computeStats([catalogRecord(B, [svc('pg', 'ok', 100, 500, 10)]), catalogRecord(A, [svc('pg', 'failed'), svc('redis', 'ok', 0, 0)])], 0, [
+      catalogRecord(future, [svc('pg', 'ok', 7, 70, 999), svc('redis', 'ok', 1, 2)]),
+    ]);
+    expect(s.backups).toBe(3);
+    expect([s.bytes, s.rawBytes]).toEqual([108, 572]);
+    expect(s.byType.daily).toEqual({ count: 3, bytes: 108, rawBytes: 572 });
+    expect(s.byService.pg).toEqual({ count: 2, bytes: 107, rawBytes: 570, failed: 1, lastDowntimeMs: 10, maxDowntimeMs: 999 });
+    expect(s.byService.redis).toMatchObject({ count: 2, bytes: 1 });
+    expect(s.ahead).toEqual([{ id: future, createdAt: '2031-11-03T00:00:00.000Z' }]);
+    expect([s.oldest?.id, s.newest?.id, s.lastSuccessful?.id]).toEqual([A, B, B]);
+  });
   it('handles no backups', () => {
-    expect(computeStats([], 0)).toMatchObject({ backups: 0, compressionRatio: null, oldest: undefined, lastSuccessful: undefined });
+    expect(computeStats([], 0)).toMatchObject({ backups: 0, compressionRatio: null, oldest: undefined, lastSuccessful: undefined, ahead: [] });
   });
 });
