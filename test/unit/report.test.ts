@@ -33,7 +33,9 @@ describe('backup report', () => {
     expect(html).toContain('Newest<b>2026-12-01 02:00</b>');
     // One point: the chart's time axis is not stretched to 2031.
     expect(/data-series="postgres"[^>]*points="([^"]+)"/.exec(html)?.[1]?.split(' ')).toHaveLength(1);
-    expect(html).not.toContain('2031-12-01T02:00</title>');
+    // A point's title ends with its time in brackets: `postgres: 10 B (2031-12-01T02:00)</title>`.
+    expect(html).not.toContain('(2031-12-01T02:00)</title>');
+    expect(html).toContain('(2026-12-01T02:00)</title>');
   });
 
   it('has one chart per measure, with a point per backup a service was in', () => {
