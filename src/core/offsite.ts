@@ -13,7 +13,7 @@ import { ensureBackupDir, TMP_PREFIX } from './backup-dir.js';
 import { type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { updateManifest } from './manifest-update.js';
-import { type BackupType, MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
+import { aheadOfClock, type BackupType, isoInstant, MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
 import { parseBackupId } from './naming.js';
 import { applyRetention, type Decision, type RetentionItem, type RetentionPolicy } from './retention.js';
 
@@ -37,6 +37,8 @@ const tag = {
   service: (s: string) => `sv-service:${s}`,
   project: (p: string) => `sv-project:${p}`,
   status: (st: string) => `sv-status:${st}`,
+  /** When the backup was made (its manifest's createdAt): a snapshot's own time is when it was stored, which a retried copy makes later. */
+  created: (at: string) => `sv-created:${at}`,
 };
 const META_FILE = 'stackvault-offsite.json';
 
@@ -83,7 +85,7 @@ async function storeOffsite(record: BackupRecord, created: boolean, signal?: Abo
     bytesAdded += summary.data_added;
   }
   const meta: Meta = { format: 1, manifest: m, files };
-  const summary = await backupStdin(META_FILE, Readable.from([Buffer.from(JSON.stringify(meta))]), [...common, tag.part('meta'), tag.status(m.status)], signal);
+  const summary = await backupStdin(META_FILE, Readable.from([Buffer.from(JSON.stringify(meta))]), [...common, tag.part('meta'), tag.status(m.status), tag.created(m.createdAt)], signal);
   return { id: m.id, snapshot: summary.snapshot_id, bytesIn, bytesAdded: bytesAdded + summary.data_added, repository: shownRepository(), created };
 }
 
@@ -119,6 +121,11 @@ export interface RemoteBackup {
   id: string;
   type: string;
   status: string;
+  /**
+   * When the backup was made (its manifest's createdAt, recorded on its meta snapshot), so that
+   * a backup stored after a newer one (its offsite copy had failed, the next run stored it) is
+   * not taken for the newest; for a record of an earlier version, which lacks it, when it was stored.
+   */
   time: string;
   snapshot: string;
   hostname: string;
@@ -134,7 +141,7 @@ export async function listOffsite(signal?: AbortSignal): Promise<RemoteBackup[]>
       id: value(s, 'sv-id:')[0] ?? '?',
       type: value(s, 'sv-type:')[0] ?? '?',
       status: value(s, 'sv-status:')[0] ?? 'ok',
-      time: s.time,
+      time: value(s, 'sv-created:').find((t) => isoInstant(t) !== undefined) ?? s.time,
       snapshot: s.short_id,
       hostname: s.hostname,
       projects: value(s, 'sv-project:'),
@@ -167,7 +174,9 @@ export function plainBackupId(id: string, source: string): string {
  */
 async function wantedId(id: string, signal?: AbortSignal): Promise<string> {
   if (id === 'latest') {
-    const newest = (await listOffsite(signal)).find((r) => r.type !== 'restore-point')?.id;
+    // As locally: never one dated ahead of this clock (made while a clock ran ahead, and stored).
+    const now = new Date();
+    const newest = (await listOffsite(signal)).find((r) => r.type !== 'restore-point' && !aheadOfClock(r.time, now))?.id;
     if (!newest) throw notFound(`There are no backups in the restic repository ${shownRepository()}.`);
     return plainBackupId(newest, "The restic repository's newest backup");
   }

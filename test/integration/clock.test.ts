@@ -208,5 +208,11 @@ describe('an offsite copy that failed for a backup dated ahead of this clock', (
     expect((await manifestOf(aheadId)).offsite).toMatchObject({ ok: true });
     const listed = JSON.parse(String((await bot(['backup', 'list', '--remote', '--json', '--dir', dir], { env: server.env })).stdout)) as { remote: Array<{ id: string }> };
     expect(listed.remote.map((r) => r.id).sort()).toEqual([aheadId, newId].sort());
+    // The repository dates each by when it was made, as the backup directory does: the one stored
+    // last is not its latest for that, nor is one dated ahead of this clock (before: the ahead one).
+    const verified = await bot(['backup', 'verify', 'latest', '--remote', '--read-data-subset', '100%', '--dir', dir], { env: server.env, timeout: 300_000 });
+    expect(verified.exitCode, `${verified.stdout}${verified.stderr}`).toBe(0);
+    expect(String(verified.stdout)).toContain(newId);
+    expect(String(verified.stdout)).not.toContain(aheadId);
   });
 });
