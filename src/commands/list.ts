@@ -1,4 +1,6 @@
 import { Option } from 'commander';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { BackupRecord, Catalog } from '../core/catalog.js';
 import type { Manifest } from '../core/manifest.js';
 import type { RemoteBackup } from '../core/offsite.js';
@@ -39,8 +41,11 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
       import('../offsite/restic.js'),
       import('../util/interrupt.js'),
     ]);
-    const catalog = await readCatalog(flags.dir);
     if (flags.remote) restic.requireOffsite();
+    // On a new host (the disk lost) there is no backup directory yet: what the repository holds
+    // is what the user needs to see, beside no local backups.
+    const here = flags.remote ? await stat(resolve(flags.dir)).catch(() => undefined) : true;
+    const catalog: Catalog = here ? await readCatalog(flags.dir) : { dir: resolve(flags.dir), backups: [], ahead: [], incomplete: [] };
     const remote = flags.remote ? await offsite.listOffsite(interruptSignal) : undefined;
     if (flags.json) {
       const manifests = catalog.backups.map((b) => b.manifest);

@@ -92,6 +92,10 @@ describe('a SQLite app restored on a new host from the offsite copy alone, befor
   });
 
   it('is restored whole from the repository, with the directory it lacked, owned as its database is', async () => {
+    // What the repository holds, before there is any backup directory here.
+    const remote = await bot(['backup', 'list', '--remote', '--dir', dir], { env: server.env });
+    expect(remote.exitCode, String(remote.stderr)).toBe(0);
+    expect(String(remote.stdout)).toMatch(new RegExp(`^ {2}${backupId} .* only offsite$`, 'm'));
     const r = await bot(['backup', 'restore', 'latest', '--into-project', target, '--yes', '--json', '--dir', dir], { env: server.env });
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stderr) + String(r.stdout)).toContain(`There is no backup in ${dir}: fetching the newest one from the restic repository`);
