@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +155,23 @@ describe('a SQLite app restored on a new host from the offsite copy alone, befor
       }
     }
     expect(await onHost(freshDir)).toEqual(before);
+  });
+
+  it('a lock the old host left in the copied directory: named with its host, and taken over once stale', async () => {
+    const copy = join(await tempDir('fresh-lock'), 'backups');
+    await execa('cp', ['-a', dir, copy]);
+    const lock = join(copy, '.stackvault.lock');
+    await mkdir(lock);
+    await writeFile(join(lock, 'owner.json'), JSON.stringify({ pid: 4321, host: 'old-server', command: 'backup create --type daily', since: '2026-12-06T02:00:00.000Z' }));
+    const r = await bot(['backup', 'restore', backupId, '--into-project', target, '--yes', '--dir', copy]);
+    expect(r.exitCode, String(r.stderr)).toBe(8);
+    expect(String(r.stderr)).toContain('(backup create --type daily, pid 4321 on host old-server, since 2026-12-06T02:00:00.000Z) holds the lock');
+    expect(String(r.stderr)).toContain('If that host is gone (a backup directory copied from it), its lock is taken over 60 s after it was last refreshed');
+    // As copied with its times (cp -a, rsync -a): last refreshed long ago, so stale at once.
+    const past = new Date(Date.now() - 120_000);
+    await utimes(lock, past, past);
+    const again = await bot(['backup', 'cleanup', '3650', '--dir', copy]);
+    expect(again.exitCode, String(again.stderr)).toBe(0);
   });
 
   it('mounted read-only: list and verify work, restore says where it must write and why, exit 7, nothing changes', async () => {
