@@ -66,6 +66,7 @@ const WRITTEN_FILES = ['', '-wal', '-shm', '-journal'] as const;
 
 /** Names an app container's SQLite files; the label claims the container for this driver. */
 export const SQLITE_PATHS_LABEL = 'stackvault.sqlite.paths';
+
 export function sqlitePaths(labels: Record<string, string>): string[] {
   const paths = (labels[SQLITE_PATHS_LABEL] ?? '')
     .split(',')
