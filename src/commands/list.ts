@@ -1,5 +1,7 @@
 import { ALWAYS_POSSIBLE, ExitCode } from '../errors.js';
 import { Option } from 'commander';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { BackupRecord, Catalog } from '../core/catalog.js';
 import type { Manifest } from '../core/manifest.js';
 import type { RemoteBackup } from '../core/offsite.js';
@@ -41,8 +43,11 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
       import('../offsite/restic.js'),
       import('../util/interrupt.js'),
     ]);
-    const catalog = await readCatalog(flags.dir);
     if (flags.remote) restic.requireOffsite();
+    // On a new host (the disk lost) there is no backup directory yet: what the repository holds
+    // is what the user needs to see, beside no local backups.
+    const here = flags.remote ? await stat(resolve(flags.dir)).catch(() => undefined) : true;
+    const catalog: Catalog = here ? await readCatalog(flags.dir) : { dir: resolve(flags.dir), backups: [], ahead: [], incomplete: [] };
     const remote = flags.remote ? await offsite.listOffsite(interruptSignal) : undefined;
     if (flags.json) {
       const manifests = catalog.backups.map((b) => b.manifest);
@@ -53,16 +58,25 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
   },
   async render(data, io, flags) {
     const listing = data as Listing;
-    const [{ default: chalk }, { statusMark }] = await Promise.all([import('chalk'), import('../core/backup-info.js')]);
+    const [{ default: chalk }, { statusMark }, { ownersHint }] = await Promise.all([import('chalk'), import('../core/backup-info.js'), import('../core/catalog.js')]);
     const { catalog, remote } = listing;
     for (const line of listing.leftStopped?.split('\n') ?? []) process.stderr.write(`${chalk.yellow('warning:')} ${line}\n`);
     const now = new Date();
-    if (catalog.backups.length === 0) {
+    // Never hidden as "incomplete": whole backups, often, copied in by another user.
+    const unreadable = catalog.incomplete.filter((d) => d.unreadable);
+    for (const d of unreadable) process.stderr.write(`${chalk.yellow('warning:')} ${shown(d.name)} is ${shown(d.reason)}.\n`);
+    if (unreadable.length) process.stderr.write(`  hint: ${shown(ownersHint(catalog.dir))}\n`);
+    if (catalog.backups.length === 0 && unreadable.length) {
+      io.say(`No backups in ${catalog.dir} that this user can read.`);
+    } else if (catalog.backups.length === 0) {
       io.say(`No backups in ${catalog.dir}. Create one with: ./bot.sh backup create`);
     } else {
       io.say(`${catalog.backups.length} backup${catalog.backups.length > 1 ? 's' : ''} in ${catalog.dir}, newest first:\n`);
       for (const b of catalog.backups) io.say(renderRow(b, now, chalk, statusMark));
-      io.say(`\nRestore the newest with: ./bot.sh backup restore ${shown(catalog.backups[0]!.manifest.id)}`);
+      // What `latest` restores: never a restore point, which after a restore onto a new host is
+      // the empty stack it replaced (restoring it would empty the stack again).
+      const newest = catalog.backups.find((b) => b.manifest.type !== 'restore-point');
+      if (newest) io.say(`\nRestore the newest with: ./bot.sh backup restore ${shown(newest.manifest.id)}`);
     }
     if (catalog.ahead.length > 0) {
       // Always shown: they are backups (often the newest data there is), only their dates cannot be placed.
@@ -73,12 +87,13 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
       for (const b of catalog.ahead) io.say(renderRow(b, now, chalk, statusMark));
     }
     if (remote) io.out.write(renderRemote(remote, listing.repository ?? '', new Set([...catalog.backups, ...catalog.ahead].map((b) => b.manifest.id)), now, chalk));
-    if (catalog.incomplete.length > 0) {
+    const incomplete = catalog.incomplete.filter((d) => !d.unreadable);
+    if (incomplete.length > 0) {
       if (flags.all) {
         io.say(`\nIncomplete (not backups):`);
-        for (const d of catalog.incomplete) io.say(`  ${chalk.yellow('!')} ${shown(d.name)}: ${shown(d.reason)}`);
+        for (const d of incomplete) io.say(`  ${chalk.yellow('!')} ${shown(d.name)}: ${shown(d.reason)}`);
       } else {
-        io.say(chalk.dim(`\n${catalog.incomplete.length} incomplete director${catalog.incomplete.length > 1 ? 'ies' : 'y'} not shown (--all shows them).`));
+        io.say(chalk.dim(`\n${incomplete.length} incomplete director${incomplete.length > 1 ? 'ies' : 'y'} not shown (--all shows them).`));
       }
     }
   },

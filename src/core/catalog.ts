@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExitCode, notFound, StackvaultError, usageError } from '../errors.js';
-import { existingBackupDir, TMP_PREFIX } from './backup-dir.js';
+import { ExitCode, notFound, StackvaultError, storageError, usageError } from '../errors.js';
+import { existingBackupDir, isDenied, ownerNote, TMP_PREFIX } from './backup-dir.js';
 import { aheadOfClock, MANIFEST_FILE, readManifestIfPresent, type Manifest } from './manifest.js';
 import { parseBackupId } from './naming.js';
 
@@ -20,6 +20,11 @@ export interface IncompleteDir {
    * carries it raw, and whatever prints it for people escapes it (util/terminal.ts `shown`).
    */
   reason: string;
+  /**
+   * A backup this user may not read (permission denied): often a whole backup, copied in by
+   * another user (the files are 0600, the directories 0700). Never "not a backup", never hidden.
+   */
+  unreadable?: true;
 }
 
 export interface Catalog {
@@ -44,7 +49,10 @@ export interface Catalog {
  */
 export async function readCatalog(dirOption: string, now: Date = new Date()): Promise<Catalog> {
   const dir = await existingBackupDir(dirOption);
-  const entries = await readdir(dir, { withFileTypes: true });
+  const entries = await readdir(dir, { withFileTypes: true }).catch(async (err: unknown) => {
+    if (!isDenied(err)) throw err;
+    throw storageError(`The backup directory ${dir} cannot be read by this user${await ownerNote(dir)}.`, ownersHint(dir));
+  });
   const backups: BackupRecord[] = [];
   const ahead: BackupRecord[] = [];
   const incomplete: IncompleteDir[] = [];
@@ -76,6 +84,10 @@ export async function readCatalog(dirOption: string, now: Date = new Date()): Pr
       const record = { manifest, path, bytes: manifest.services.reduce((t, s) => t + (s.bytes ?? 0), 0) };
       (aheadOfClock(manifest.createdAt, now) ? ahead : backups).push(record);
     } catch (err) {
+      if (err instanceof StackvaultError && err.exitCode === ExitCode.storage) {
+        incomplete.push({ name: e.name, path, reason: `not readable by this user${await ownerNote(path)}`, unreadable: true });
+        continue;
+      }
       incomplete.push({ name: e.name, path, reason: err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err) });
     }
   }
@@ -109,6 +121,16 @@ export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
     // Restore points are safety nets, not what "latest" means: restoring latest twice must
     // not flip between the backup and the state it replaced.
     const latest = catalog.backups.find((b) => b.manifest.type !== 'restore-point');
+    // Never an older backup because the newest cannot be read by this user (copied in by another).
+    const stamp = (name: string) => parseBackupId(name)?.stamp ?? '';
+    const denied = catalog.incomplete.filter((d) => d.unreadable && !d.name.startsWith('restore-point_') && (!latest || stamp(d.name) >= stamp(latest.manifest.id)));
+    if (denied.length) {
+      const names = `${denied.map((d) => d.name).join(', ')} ${denied.length > 1 ? 'are' : 'is'} ${denied[0]!.reason}`;
+      throw storageError(
+        latest ? `The newest backup in ${catalog.dir} cannot be read: ${names}, so "latest" would be the older ${latest.manifest.id}.` : `No backup in ${catalog.dir} can be read: ${names}.`,
+        ownersHint(catalog.dir),
+      );
+    }
     if (!latest) throw notFound(`There are no backups in ${catalog.dir}.`, 'Create one with: ./bot.sh backup create');
     return latest;
   }
@@ -122,7 +144,14 @@ export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
     throw usageError(`Backup ID '${wanted}' is ambiguous: it matches ${byStamp.map((b) => b.manifest.id).join(', ')}.`, 'Use the full directory name.');
   }
   const broken = catalog.incomplete.find((d) => d.name === wanted || d.name.endsWith(`_backup_${wanted}`));
+  if (broken?.unreadable) throw storageError(`${broken.name} in ${catalog.dir} is ${broken.reason}.`, ownersHint(catalog.dir));
   if (broken) throw new StackvaultError(`${broken.name} is not a usable backup: ${broken.reason.replace(/\.$/, '')}.`, ExitCode.integrity);
   const newest = catalog.backups.slice(0, 3).map((b) => b.manifest.id);
   throw notFound(`No backup '${wanted}' in ${catalog.dir}.`, newest.length ? `Newest: ${newest.join(', ')} (see ./bot.sh backup list).` : 'There are no backups yet.');
+}
+
+/** What to do about backups this user may not read: they are kept readable by their owner only. */
+export function ownersHint(dir: string): string {
+  const me = process.getuid && process.getgid ? `${process.getuid()}:${process.getgid()}` : 'USER:GROUP';
+  return `Backups are readable by their owner only (0700/0600). Run stackvault as that user, or make them this user's: chown -R ${me} ${dir}`;
 }

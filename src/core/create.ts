@@ -298,6 +298,7 @@ async function backupService(
           withPaused: (work) => (consistent?.window.holdsPaused(target.id) ? work() : whileDown(() => withPaused(engine, dir, target, work, { onDone: (f) => stops.push(f) }))),
           scratchDir,
           recordFingerprint: options.recordFingerprints !== false,
+          restorePoint: options.type === 'restore-point',
           log: (m) => deps.progress.info(`${c.service}: ${redactNet(m, secrets)}`),
         };
         outcome = consistent ? await consistentBackup(c, ctx, consistent) : await c.driver.backup(ctx);

@@ -180,9 +180,20 @@ export async function acquireLock(dir: string, command: string, waitMs = 0, sign
       removeLockDir(path); // its process is gone: take it over now rather than when its mtime goes stale
       continue;
     }
-    const who = held.holder ? `${held.holder.command}, pid ${held.holder.pid}, since ${held.holder.since}` : 'just starting: its details are not written yet, or the disk is full';
+    // A run of another host cannot be seen from here: one left in a backup directory copied from a
+    // host that is gone is taken over once it is stale, and the sentence names that host.
+    const elsewhere = held.holder && held.holder.host !== hostname() ? held.holder.host : undefined;
+    const who = held.holder
+      ? `${held.holder.command}, pid ${held.holder.pid}${elsewhere !== undefined ? ` on host ${elsewhere}` : ''}, since ${held.holder.since}`
+      : 'just starting: its details are not written yet, or the disk is full';
     if (Date.now() >= deadline) {
-      throw new StackvaultError(`Another stackvault run (${who}) holds the lock on ${dir}.`, ExitCode.locked, 'Wait for it to finish; a lock left by a process that died is taken over automatically.');
+      throw new StackvaultError(
+        `Another stackvault run (${who}) holds the lock on ${dir}.`,
+        ExitCode.locked,
+        elsewhere !== undefined
+          ? `Wait for it to finish. If that host is gone (a backup directory copied from it), its lock is taken over ${STALE_MS / 1000} s after it was last refreshed: run the command again then.`
+          : 'Wait for it to finish; a lock left by a process that died is taken over automatically.',
+      );
     }
     await sleep(500, signal).catch(() => undefined); // an interrupt wakes it
     if (signal.aborted) throw new StackvaultError(`Interrupted while waiting for another stackvault run (${who}) to release the lock on ${dir}; nothing was done.`, ExitCode.interrupted);

@@ -1,7 +1,7 @@
 import type { Compression } from './artifact.js';
 import type { ArtifactFormat, DriverName } from '../drivers/types.js';
 import type { Fingerprint } from '../drivers/fingerprint.js';
-import { integrityError } from '../errors.js';
+import { integrityError, storageError } from '../errors.js';
 import { MiB, readRegularFile, UnsafeFileError } from '../util/safe-file.js';
 import { parseBackupId, timestampPart } from './naming.js';
 
@@ -139,6 +139,8 @@ export async function readManifestIfPresent(path: string): Promise<Manifest | un
     if (err instanceof UnsafeFileError) throw integrityError(`${path} is ${err.what}, not a manifest stackvault wrote; refusing to read it.`);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
+    // Not a damaged backup: one this user may not read (another user's, copied in as it was).
+    if (code === 'EACCES' || code === 'EPERM') throw storageError(`Cannot read ${path}: permission denied for this user.`);
     throw integrityError(`Cannot read ${path}: ${code ?? String(err)}.`);
   }
   return parseManifest(text, path);

@@ -9,7 +9,7 @@ import { fsyncPath } from '../util/fsync.js';
 import { removeTree } from '../util/safe-remove.js';
 import { COMPRESSION_EXTENSION, decompressor, Sha256Tap } from './artifact.js';
 import { artifactBytes } from './artifact-check.js';
-import { ensureBackupDir, TMP_PREFIX } from './backup-dir.js';
+import { ensureBackupDir, restoreUse, TMP_PREFIX } from './backup-dir.js';
 import { type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { updateManifest } from './manifest-update.js';
@@ -294,15 +294,21 @@ export async function storeNewAndPending(dir: string, newId: string, signal?: Ab
 /** For restore: a backup that is not on local disk is fetched from the repository, if there is one. */
 export async function localOrFetched(dir: string, id: string, onFetch: (message: string) => void, signal?: AbortSignal): Promise<void> {
   // After the disk was lost the backup directory is gone too: with a repository, make it anew.
-  if (offsiteConfigured()) await ensureBackupDir(dir);
+  if (offsiteConfigured()) await ensureBackupDir(dir, restoreUse(dir));
   const catalog = await readCatalog(dir);
   try {
     resolveBackup(catalog, id);
     return;
   } catch (err) {
-    if (!(err instanceof StackvaultError) || err.exitCode !== ExitCode.notFound || !offsiteConfigured() || id === 'latest') throw err;
+    if (!(err instanceof StackvaultError) || err.exitCode !== ExitCode.notFound || !offsiteConfigured()) throw err;
   }
-  onFetch(`${id} is not in ${catalog.dir}: fetching it from the restic repository ${shownRepository()} ...`);
+  // "latest" with no backup here (a new host, the disk lost): the repository's newest. With
+  // any backup here, "latest" stays the local one, as without a repository.
+  onFetch(
+    id === 'latest'
+      ? `There is no backup in ${catalog.dir}: fetching the newest one from the restic repository ${shownRepository()} ...`
+      : `${id} is not in ${catalog.dir}: fetching it from the restic repository ${shownRepository()} ...`,
+  );
   await fetchOffsite(catalog.dir, id, signal);
 }
 

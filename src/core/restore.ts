@@ -9,7 +9,7 @@ import { holdStake } from '../util/interrupt.js';
 import { sleep } from '../util/time.js';
 import { checkArtifact, checkArtifacts, openArtifact } from './artifact-check.js';
 import { ArtifactStaging, type StagedArtifact } from './artifact-staging.js';
-import { ensureBackupDir } from './backup-dir.js';
+import { ensureBackupDir, restoreUse } from './backup-dir.js';
 import { readCatalog, resolveBackup, type BackupRecord } from './catalog.js';
 import { runBackup, type CreateResult } from './create.js';
 import { discover } from './discovery.js';
@@ -157,7 +157,7 @@ export async function restoreBackup(options: RestoreOptions, deps: RestoreDeps):
     );
   }
   await checkArtifacts(backup.path, entries, options.identity, deps.drivers);
-  const dir = await ensureBackupDir(options.dir);
+  const dir = await ensureBackupDir(options.dir, restoreUse(options.dir));
   await deps.engine.version();
   const release = await acquireLock(dir, `backup restore ${backup.manifest.id}`);
   const staging = new ArtifactStaging(dir);

@@ -6,7 +6,7 @@ import { basename, dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import type { ContainerDetails, DockerEngine } from '../docker/engine.js';
+import { isNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { ExitCode, StackvaultError, usageError } from '../errors.js';
 import { forwardTo } from '../util/backpressure.js';
 import type * as SqliteHost from './sqlite-host.js';
@@ -14,12 +14,12 @@ import { type Fingerprint, firstDifference, methodVersions } from './fingerprint
 import { inChild } from '../util/child-call.js';
 import { interruptSignal } from '../util/interrupt.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
-import { copyFileOut, parseOwner, putFiles, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
+import { copyFileOut, mountOf, parseOwner, putFiles, removeFromVolumes, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
 import { outsideVolumes, unsafeDataPath } from './volume-archive.js';
 import { recorded } from './details.js';
 import { backupThrough } from './snapshot.js';
-import { array, count, type Infer, matching, object, optional, record, string } from '../util/schema.js';
+import { array, count, type Infer, isTrue, matching, object, optional, record, type Schema, string } from '../util/schema.js';
 import { NoPreCopy } from './pre-copy.js';
 import { DATABASE_FILES, rawFile, type SqlitePreCopy, startSqlitePreCopy } from './sqlite-pre-copy.js';
 
@@ -33,31 +33,39 @@ const FILE_RECORD = object({
 });
 export type SqliteFileRecord = Infer<typeof FILE_RECORD>;
 
+/** A database a restore point found not created yet: nothing of it is in the artifact. */
+const ABSENT_RECORD = object({ path: string, absent: isTrue });
+type AbsentRecord = Infer<typeof ABSENT_RECORD>;
+type AnyRecord = SqliteFileRecord | AbsentRecord;
+
 /**
- * Each database's copy in the artifact, where it was, and its tables' row counts at the backup;
- * with a pre-copy, how many files were copied while the app was paused (absent in older backups).
+ * A database as recorded: its copy, or (restore points only) absent. An absent record has no
+ * `entry` on purpose: a stackvault from before absent records refuses the whole backup with
+ * exit 5 ("details.files[0].entry is not ..."), instead of putting back the other files and
+ * leaving this one as the restore made it.
  */
-const DETAILS = object({ method: optional(string), files: array(FILE_RECORD), preCopy: optional(object({ copiedWhilePaused: count })) });
+const ANY_RECORD: Schema<AnyRecord> = {
+  expected: `${FILE_RECORD.expected}, or a record of path, absent`,
+  parse: (value, path) => (typeof value === 'object' && value !== null && 'absent' in value ? ABSENT_RECORD.parse(value, path) : FILE_RECORD.parse(value, path)),
+};
+const isAbsent = (f: AnyRecord): f is AbsentRecord => (f as Partial<AbsentRecord>).absent === true;
+const copiesOf = (files: readonly AnyRecord[]) => files.filter((f): f is SqliteFileRecord => !isAbsent(f));
+
+/**
+ * Each database's copy in the artifact, where it was, and its tables' row counts at the backup
+ * (or, in a restore point, that it did not exist yet); with a pre-copy, how many files were
+ * copied while the app was paused (absent in older backups).
+ */
+const DETAILS = object({ method: optional(string), files: array(ANY_RECORD), preCopy: optional(object({ copiedWhilePaused: count })) });
 type Details = Infer<typeof DETAILS>;
+
+/** The `file` part of the fingerprint of a database that does not exist (a hex SHA-256 never reads so). */
+const ABSENT = 'absent';
+/** A database's files: what a restore writes at a path, and all that putting an absent one back removes. */
+const WRITTEN_FILES = ['', '-wal', '-shm', '-journal'] as const;
 
 /** Names an app container's SQLite files; the label claims the container for this driver. */
 export const SQLITE_PATHS_LABEL = 'stackvault.sqlite.paths';
-/**
- * An empty SQLite database (one 512-byte page, no tables: what `sqlite3 FILE VACUUM` leaves of
- * a new one), as `printf` escapes: the empty copy a drill starts must hold a database at every
- * recorded path, as an empty server holds its store, so its restore point can be taken.
- */
-const EMPTY_DATABASE = [
-  ...Buffer.concat([
-    Buffer.from(
-      '53514c69746520666f726d61742033000200010100402020000000030000000100000000000000000000000300000000000000000000000000000001000000000000000000000000000000000000000000000000000000000000000000000003002e63010d0000000002',
-      'hex',
-    ),
-    Buffer.alloc(512 - 106),
-  ]),
-]
-  .map((b) => `\\${b.toString(8).padStart(3, '0')}`)
-  .join('');
 
 export function sqlitePaths(labels: Record<string, string>): string[] {
   const paths = (labels[SQLITE_PATHS_LABEL] ?? '')
@@ -155,7 +163,10 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
   async plan(engine, container) {
     const paths = sqlitePaths(container.labels);
     const problems: string[] = [];
-    for (const p of paths) await checkIsSqlite(engine, container.id, p).catch((err: Error) => problems.push(err.message));
+    for (const p of paths) {
+      const facts = await sqliteHeaderOf(engine, container.id, p);
+      if (facts !== 'sqlite') problems.push(notADatabase(p, facts));
+    }
     return {
       method: 'frozen copy of each database with its -wal (pre-copied while the app runs, so it is paused only to copy what changed), recovered and checked on the host',
       interrupts: 'paused',
@@ -167,15 +178,18 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
   /**
    * Stops the app container, replaces each database file with its copy, and writes empty
    * -wal, -shm and -journal files over stale ones (an empty WAL holds no frames; an empty -shm is
-   * rebuilt on open), so nothing from after the backup is replayed. The files are read back
-   * before the app starts again; their fingerprint is what was restored.
+   * rebuilt on open), so nothing from after the backup is replayed. A database's directory that
+   * is not there (a new volume the app has not filled yet) is made, owned as the database is. A
+   * database a restore point recorded as absent is removed, with its -wal, -shm and -journal
+   * (the files a restore writes there) and nothing else, by a helper container on its mount.
+   * The files are read back before the app starts again; their fingerprint is what was restored.
    */
   async restore({ engine, container, entry, open, withStopped, signal, checked }) {
     const files = recorded(DETAILS, entry).files;
     if (files.length === 0) throw new Error('the backup lists no SQLite files');
     checkRecordedFiles(files, container);
     const byDir = new Map<string, BuildEntry[]>();
-    for (const f of files) {
+    for (const f of copiesOf(files)) {
       const copy = await findTarEntry(open(), `sqlite/${f.entry}`);
       copy.close(); // only the header (size, owner, mode) is needed here
       const owner = parseOwner(f.owner) ?? { uid: copy.uid, gid: copy.gid };
@@ -192,8 +206,10 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
       );
       byDir.set(dirname(f.path), list);
     }
+    const absent = files.filter(isAbsent).flatMap((f) => WRITTEN_FILES.map((suffix) => f.path + suffix));
     return withStopped(async () => {
-      for (const [dir, entries] of byDir) await putFiles(engine, container.id, dir, entries);
+      for (const [dir, entries] of byDir) await putFilesMakingDir(engine, container.id, dir, entries);
+      if (absent.length) await removeFromVolumes(engine, container, absent, 'files');
       return fingerprintLiveFiles(
         engine,
         container.id,
@@ -220,7 +236,7 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
     const method = methodFor(entry.fingerprint);
     return withWorkDir(async (work) => {
       const known: CheckedCopies = {};
-      for (const f of files) {
+      for (const f of copiesOf(files)) {
         const local = join(work, f.entry);
         const sha256 = await extractCopy(open, f, local, entry.fingerprint);
         try {
@@ -241,6 +257,10 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
     return withWorkDir(async (work) => {
       const parts: Record<string, string> = {};
       for (const f of files) {
+        if (isAbsent(f)) {
+          parts[`${f.path} file`] = ABSENT;
+          continue;
+        }
         const local = join(work, f.entry);
         await pipeline((await findTarEntry(open(), `sqlite/${f.entry}`)).stream, createWriteStream(local, { mode: 0o600 }));
         Object.assign(parts, await fileParts(local, f.path, method, signal));
@@ -267,7 +287,7 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
     const files = recorded(DETAILS, ctx.entry).files;
     return withWorkDir(async (work) => {
       const seen: Record<string, Record<string, number>> = {};
-      for (const f of files) {
+      for (const f of copiesOf(files)) {
         const local = join(work, f.entry);
         await extractCopy(ctx.open, f, local, ctx.entry.fingerprint);
         const { tables, virtual } = await onHost('checkedTableCounts', { path: f.path, signal: ctx.signal }, local, f.path);
@@ -280,7 +300,8 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
         const difference = firstDifference(ctx.entry.fingerprint, await sqliteDriver.artifactFingerprint!({ ...ctx }));
         if (difference) throw new Error(`the artifact does not hold the content recorded at backup time: ${difference}`);
       }
-      return { files: seen };
+      const absent = files.filter(isAbsent).map((f) => f.path);
+      return { files: seen, ...(absent.length ? { absent } : {}) };
     });
   },
 
@@ -296,14 +317,18 @@ export const sqliteDriver: Driver<Details, CheckedCopies> = {
 
   async ready(engine, container) {
     if (!container.running) return false;
-    const r = await engine.exec(container.id, ['sqlite3', sqlitePaths(container.labels)[0]!, 'PRAGMA quick_check']);
+    const path = sqlitePaths(container.labels)[0]!;
+    // sqlite3 creates the file it opens: a database the app has not created yet (or that a
+    // restore point put back as absent) stays absent, and running is all there is to see.
+    if ((await sqliteHeaderOf(engine, container.id, path)) === 'missing') return true;
+    const r = await engine.exec(container.id, ['sqlite3', path, 'PRAGMA quick_check']);
     if (r.exitCode === 126 || r.exitCode === 127) return true; // no sqlite3 in this image: running is all we can see
     return r.exitCode === 0 && r.stdout.trim() === 'ok';
   },
 };
 
 /** See `throwaway` above; throws (integrity) on a recorded path it will not create a volume for. */
-function throwawaySpec(files: readonly SqliteFileRecord[]): ThrowawaySpec {
+function throwawaySpec(files: readonly AnyRecord[]): ThrowawaySpec {
   if (files.length === 0) throw new StackvaultError('The backup lists no SQLite files, so there is nothing to drill.', ExitCode.integrity);
   const paths = files.map((f) => f.path);
   for (const path of paths) {
@@ -314,12 +339,12 @@ function throwawaySpec(files: readonly SqliteFileRecord[]): ThrowawaySpec {
     if (why) throw new StackvaultError(`The backup records the SQLite file ${JSON.stringify(path)}, which a throwaway copy will not hold (${why}); nothing was started.`, ExitCode.integrity);
   }
   if (new Set(paths).size !== paths.length) throw new StackvaultError('The backup records one SQLite file twice; nothing was started.', ExitCode.integrity);
-  // An empty database at each path, unless something is there already (the image's own file, or
-  // a symbolic link, which is never written through); then a shell waits for the restore.
-  const script = 'fmt=$1; shift; for p in "$@"; do [ -e "$p" ] || [ -L "$p" ] || printf "$fmt" > "$p" || exit 1; done; trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
+  // Nothing at the paths, as on a new host before the app first ran: the restore point records
+  // them as absent, as for any app that has not created its databases yet. A shell waits.
+  const script = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
   return {
     volumes: [...new Set(paths.map((p) => posix.dirname(p)))].sort(),
-    entrypoint: ['sh', '-c', script, 'sh', EMPTY_DATABASE, ...paths],
+    entrypoint: ['sh', '-c', script],
     // Root, as a fresh volume's directory may belong to root whatever user the app runs as.
     user: '0',
     noHealthcheck: true,
@@ -327,26 +352,68 @@ function throwawaySpec(files: readonly SqliteFileRecord[]): ThrowawaySpec {
   };
 }
 
-/** A restore writes only the files this container is labelled with, and only under safe names. */
-function checkRecordedFiles(files: SqliteFileRecord[], container: ContainerDetails): void {
+/**
+ * A restore writes only the files this container is labelled with, and only under safe names;
+ * it removes a database recorded as absent only where a helper can: on a volume or bind mount.
+ */
+function checkRecordedFiles(files: AnyRecord[], container: ContainerDetails): void {
   const labelled = sqlitePaths(container.labels);
   const stray = files.find((f) => !labelled.includes(f.path));
   if (stray) throw new Error(`the backup records ${String(stray.path)}, which is not among this container's ${SQLITE_PATHS_LABEL} (${labelled.join(', ') || 'none'}); refusing to restore`);
-  const odd = files.find((f) => !/^[0-9]+-[A-Za-z0-9._-]+$/.test(String(f.entry)));
+  const odd = copiesOf(files).find((f) => !/^[0-9]+-[A-Za-z0-9._-]+$/.test(String(f.entry)));
   if (odd) throw new Error(`the backup names its copy of ${odd.path} '${String(odd.entry)}', which is not a name stackvault writes; refusing to restore`);
+  const unmounted = files.find((f) => isAbsent(f) && !mountOf(container, f.path));
+  if (unmounted) throw new Error(`the backup records ${unmounted.path} as absent, and it is not on a volume or bind mount of ${container.name}, so it could not be removed; refusing to restore`);
 }
 
-/** A labelled path must be an existing regular file that starts with SQLite's header; checked without writing anything. */
-async function checkIsSqlite(engine: DockerEngine, containerId: string, path: string): Promise<void> {
+/** Why a labelled path that is not an existing SQLite database is refused. */
+function notADatabase(path: string, facts: Exclude<SqliteHeaderFacts, 'sqlite'>): string {
   const label = `check the ${SQLITE_PATHS_LABEL} label`;
-  const why: Record<Exclude<SqliteHeaderFacts, 'sqlite'>, string> = {
+  return {
     missing: `${path} does not exist in the container (${label}); nothing was created`,
     'not a file': `${path} is not a regular file (${label})`,
     empty: `${path} is an empty file, not a SQLite database (${label})`,
     other: `${path} is not a SQLite database (it does not start with "SQLite format 3"); ${label}`,
-  };
-  const facts = await sqliteHeaderOf(engine, containerId, path);
-  if (facts !== 'sqlite') throw new Error(why[facts]);
+  }[facts];
+}
+
+/**
+ * Each labelled path must be an existing SQLite database (checked without writing anything),
+ * except, in a restore point, one that does not exist yet, on a volume or bind mount: returned
+ * as absent. Off every mount it is refused: no helper could remove the file a restore writes
+ * there from the stopped container, so the restore could not be undone.
+ */
+async function absentPaths(ctx: BackupContext, paths: readonly string[]): Promise<string[]> {
+  const absent: string[] = [];
+  for (const path of paths) {
+    const facts = await sqliteHeaderOf(ctx.engine, ctx.container.id, path);
+    if (facts === 'sqlite') continue;
+    if (facts !== 'missing' || !ctx.restorePoint) throw new Error(notADatabase(path, facts));
+    if (!mountOf(ctx.container, path)) {
+      throw new Error(
+        `${path} does not exist in the container yet, and is not on a volume or bind mount, so a restore there could not be undone (no helper can remove a file from a stopped container's own layer): let the app create it first, or mount a volume at ${posix.dirname(path)}`,
+      );
+    }
+    absent.push(path);
+  }
+  return absent;
+}
+
+/**
+ * putFiles into `dir`, making it first when it is not there (a new volume's subdirectory the app
+ * has not made yet), with its missing parents, owned by the first entry's owner, mode 0755: the
+ * app, often not root, must be able to create its -wal and -journal beside the database. An
+ * existing directory is never touched: only what is missing is made.
+ */
+async function putFilesMakingDir(engine: DockerEngine, containerId: string, dir: string, entries: BuildEntry[]): Promise<void> {
+  try {
+    await putFiles(engine, containerId, dir, entries);
+  } catch (err) {
+    if (!isNotFound(err) || dir === '/') throw err;
+    const { uid, gid } = entries[0]!;
+    await putFilesMakingDir(engine, containerId, posix.dirname(dir), [{ path: posix.basename(dir), type: 'Directory', size: 0, uid, gid, mode: 0o755 }]);
+    await putFiles(engine, containerId, dir, entries);
+  }
 }
 
 /**
@@ -423,7 +490,11 @@ async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, p
     const parts: Record<string, string> = {};
     for (const [i, path] of paths.entries()) {
       const raw = join(work, `${i}`);
-      await copyOut(engine, containerId, path, raw, running ? ['', '-wal'] : ['']);
+      // Not there: read as absent (what a restore point recorded of a database not made yet).
+      if (!(await copyOut(engine, containerId, path, raw, running ? ['', '-wal'] : [''], true))) {
+        parts[`${path} file`] = ABSENT;
+        continue;
+      }
       if (!running) {
         Object.assign(parts, await fileParts(raw, path, method, signal, known?.[path]));
         continue;
@@ -435,12 +506,18 @@ async function fingerprintLiveFiles(engine: DockerEngine, containerId: string, p
   });
 }
 
-/** Copies a file (and the given companions that exist) out of a container through the archive API. */
-async function copyOut(engine: DockerEngine, containerId: string, path: string, target: string, suffixes: readonly string[]): Promise<CopyHeader> {
+/**
+ * Copies a file (and the given companions that exist) out of a container through the archive
+ * API; with `mayBeAbsent`, a file that is not there gives undefined (and no companions are read).
+ */
+async function copyOut(engine: DockerEngine, containerId: string, path: string, target: string, suffixes: readonly string[], mayBeAbsent = false): Promise<CopyHeader> {
   let header: CopyHeader;
   for (const suffix of suffixes) {
-    const copied = await copyFileOut(engine, containerId, path + suffix, target + suffix, { mayBeMissing: suffix !== '' }); // no WAL or journal: fine
-    if (!suffix) header = copied;
+    const copied = await copyFileOut(engine, containerId, path + suffix, target + suffix, { mayBeMissing: suffix !== '' || mayBeAbsent }); // no WAL or journal: fine
+    if (!suffix) {
+      if (!copied && mayBeAbsent) return undefined;
+      header = copied;
+    }
   }
   return header;
 }
@@ -452,16 +529,23 @@ type CopyHeader = { uid: number; gid: number; mode: number } | undefined;
  * paused (by `fix` itself, or by a consistent backup's window), archived after it runs again.
  */
 async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
-  const paths = sqlitePaths(ctx.container.labels);
-  if (paths.length === 0) throw usageError(`Container ${ctx.container.name} has no ${SQLITE_PATHS_LABEL} label naming its database files.`);
-  for (const path of paths) await checkIsSqlite(ctx.engine, ctx.container.id, path);
+  const labelled = sqlitePaths(ctx.container.labels);
+  if (labelled.length === 0) throw usageError(`Container ${ctx.container.name} has no ${SQLITE_PATHS_LABEL} label naming its database files.`);
+  const absent = await absentPaths(ctx, labelled);
+  const paths = labelled.filter((p) => !absent.includes(p));
+  // Still not there at the point, or the point would claim absent what it did not copy.
+  const stillAbsent = async () => {
+    for (const path of absent) {
+      if ((await sqliteHeaderOf(ctx.engine, ctx.container.id, path)) !== 'missing') throw new Error(`${path} was created while the restore point was taken; run the restore again`);
+    }
+  };
   // Raw copies are staged in the service's scratch directory, next to the backup, when there is one.
   const work = await mkdtemp(join(ctx.scratchDir ?? tmpdir(), 'stackvault-sqlite-'));
   const raw = join(work, 'raw');
   let pre: SqlitePreCopy | undefined;
   try {
     await mkdir(raw);
-    pre = await preCopy(ctx, paths, raw);
+    if (paths.length) pre = await preCopy(ctx, paths, raw);
   } catch (err) {
     await rm(work, { recursive: true, force: true });
     throw err;
@@ -471,7 +555,14 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
   let copiedWhilePaused: number | undefined;
   return {
     async fix() {
+      // Nothing to copy: no pause, only the check that nothing appeared.
+      if (paths.length === 0) {
+        await stillAbsent();
+        headers = [];
+        return;
+      }
       await ctx.withPaused(async () => {
+        await stillAbsent();
         if (pre) {
           try {
             copiedWhilePaused = await pre.catchUp();
@@ -491,7 +582,13 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
         headers = caughtUp.headers;
       }
       if (!headers) throw new Error('the snapshot point was not fixed');
-      const { files, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false, ctx.signal);
+      const { files: copies, fingerprint } = await archiveCopies(output, paths, work, headers, ctx.recordFingerprint !== false, ctx.signal);
+      // In the label's order; a database not made yet is recorded as absent (restore points only).
+      const files = labelled.map((path): AnyRecord => (absent.includes(path) ? { path, absent: true } : copies.find((f) => f.path === path)!));
+      for (const path of absent) {
+        if (fingerprint) fingerprint.parts[`${path} file`] = ABSENT;
+        ctx.log(`${path} does not exist yet: recorded as absent, so putting this restore point back removes the file a restore writes there`);
+      }
       // A database in the container's own layer is gone when the container is recreated, as the files driver warns for any path.
       const warnings = outsideVolumes(ctx.container, paths);
       for (const w of warnings) ctx.log(`warning: ${w}`);

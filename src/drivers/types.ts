@@ -40,6 +40,13 @@ export interface BackupContext {
    * artifact in the rare case the point is put back). Checks of the copy itself still run.
    */
   recordFingerprint?: boolean;
+  /**
+   * true: this backup is a restore point, taken just before a restore so that a failed one can
+   * be put back. Data a store does not hold yet (an app on a new volume that has not created its
+   * database file) may then be recorded as absent, and putting the point back removes what the
+   * restore created there. A regular backup refuses a missing path: it may be a typo in a label.
+   */
+  restorePoint?: boolean;
   log(message: string): void;
 }
 

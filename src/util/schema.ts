@@ -47,6 +47,8 @@ export function vetted(expected: string, problem: (value: string) => string | un
 /** A string of a given form, e.g. a plain file name that cannot climb out of a directory. */
 export const matching = (pattern: RegExp, expected: string) => leaf<string>(expected, (v) => typeof v === 'string' && pattern.test(v));
 export const boolean = leaf<boolean>('true or false', (v) => typeof v === 'boolean');
+/** Exactly true: a flag whose only recorded value is true. */
+export const isTrue = leaf<true>('true', (v) => v === true);
 /** A count or size: a whole number, zero or more. */
 export const count = leaf<number>('a whole number of 0 or more', (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
 

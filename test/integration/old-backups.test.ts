@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
 import { tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
-import { NEO4J_PASSWORD, PG_PASSWORD, psql, REDIS_PASSWORD, startAll, startChroma, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
+import { NEO4J_PASSWORD, PG_PASSWORD, REDIS_PASSWORD, startAll, startChroma, startNeo4j, startPostgres, startRedis } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { execIn, stackContent } from '../support/stack-content.js';
 
@@ -142,13 +142,14 @@ describe('backups written by earlier versions', () => {
       await Promise.all(containers.map((c) => c.stop()));
     });
 
-    it('is refused in one sentence, changing nothing, while the app has not created its database files yet', async () => {
-      const r = await bot(['backup', 'restore', f.id, '--yes', '--dir', dir], { timeout: 300_000 });
-      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(1);
-      const others = okServices(f).filter((s) => s !== 'app');
-      expect(String(r.stderr)).toContain(`could not capture app (container ${container('app').getName().replace(/^\//, '')}: /srv/db/app.db does not exist in the container`);
-      expect(String(r.stderr)).toContain(`--only ${others.join(',')}`);
-      expect(await psql(container('postgres'), 'bot', "SELECT count(*) FROM pg_tables WHERE tablename = 'sv_seed'")).toBe('0');
+    it('restores the app before it has created its database files (and the directory of one): its restore point records them as absent', async () => {
+      const r = await bot(['backup', 'restore', f.id, '--only', 'app', '--yes', '--json', '--dir', dir], { timeout: 300_000 });
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+      const result = JSON.parse(String(r.stdout)) as { restorePointId: string; services: Array<{ service: string; status: string; check: string }> };
+      expect(result.services.map((s) => `${s.service} ${s.status} ${s.check}`)).toEqual(['app restored equal']);
+      const point = JSON.parse(await readFile(join(dir, result.restorePointId, 'manifest.json'), 'utf8')) as Manifest;
+      expect(point.services[0]!.details!.files).toEqual(SQLITE_PATHS.split(',').map((path) => ({ path, absent: true })));
+      expect(ofServices(await stackContent(f.project), ['app'])).toEqual(ofServices(f.content, ['app']));
     });
 
     it('restores exactly what the old version backed up, read back with the stores’ own tools', async () => {

@@ -52,6 +52,14 @@ describe("the SQLite driver's details", () => {
     expect(sqliteDriver.details.parse(withPreCopy, 'details')).toEqual(withPreCopy);
   });
 
+  it('reads a restore point that found a database not created yet (absent), and nothing else as absent', () => {
+    const withAbsent = { ...before, files: [...before.files, { path: '/app/data/new.db', absent: true }] };
+    expect(sqliteDriver.details.parse(withAbsent, 'details')).toEqual(withAbsent);
+    for (const odd of [{ path: '/app/data/new.db', absent: false }, { path: '/app/data/new.db', absent: 'yes' }, { absent: true }, { path: '/app/data/new.db' }]) {
+      expect(() => sqliteDriver.details.parse({ files: [odd] }, 'details'), JSON.stringify(odd)).toThrow(SchemaError);
+    }
+  });
+
   it.each([{ copiedWhilePaused: -1 }, { copiedWhilePaused: 'one' }, {}, 3])('refuses preCopy %j', (preCopy) => {
     expect(() => sqliteDriver.details.parse({ ...before, preCopy }, 'details')).toThrow(/details\.preCopy/);
   });
