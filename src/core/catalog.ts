@@ -22,7 +22,8 @@ export interface IncompleteDir {
   reason: string;
   /**
    * A backup this user may not read (permission denied): often a whole backup, copied in by
-   * another user (the files are 0600, the directories 0700). Never "not a backup", never hidden.
+   * another user (the files are 0600, the directories 0700), by its backup-ID name. Never "not a
+   * backup", never hidden.
    */
   unreadable?: true;
 }
@@ -85,7 +86,9 @@ export async function readCatalog(dirOption: string, now: Date = new Date()): Pr
       (aheadOfClock(manifest.createdAt, now) ? ahead : backups).push(record);
     } catch (err) {
       if (err instanceof StackvaultError && err.exitCode === ExitCode.storage) {
-        incomplete.push({ name: e.name, path, reason: `not readable by this user${await ownerNote(path)}`, unreadable: true });
+        // Only a backup's name makes it an unreadable backup: a disk of its own has root's
+        // lost+found (0700), which is not one and must not stop "latest" or its fetch.
+        incomplete.push({ name: e.name, path, reason: `not readable by this user${await ownerNote(path)}`, ...(parseBackupId(e.name) ? { unreadable: true as const } : {}) });
         continue;
       }
       incomplete.push({ name: e.name, path, reason: err instanceof StackvaultError ? err.message.replace(`${join(path, MANIFEST_FILE)} `, 'manifest.json ') : String(err) });

@@ -1,4 +1,4 @@
-import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,21 @@ async function asUser(uid: number, args: string[]) {
     env: { HOME: '/nonexistent' },
     reject: false,
     timeout: 120_000,
+  });
+}
+
+/** `asUser` with the repository's environment, its password and cache where that user can read them. */
+async function asUserWithRepository(uid: number, server: ResticServer, args: string[]) {
+  const own = await tempDir('fresh-restic-user');
+  await writeFile(join(own, 'password'), await readFile(server.env.RESTIC_PASSWORD_FILE!), { mode: 0o600 });
+  await execa('chown', ['-R', `${uid}:${uid}`, own]);
+  await execa('chmod', ['755', own]);
+  const docker = (await execa('stat', ['-c', '%g', '/var/run/docker.sock'])).stdout.trim();
+  return execa('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--groups', docker, './bot.sh', ...args], {
+    cwd: REPO_ROOT,
+    env: { HOME: '/nonexistent', RESTIC_REPOSITORY: server.env.RESTIC_REPOSITORY!, RESTIC_PASSWORD_FILE: join(own, 'password'), RESTIC_CACHE_DIR: join(own, 'cache') },
+    reject: false,
+    timeout: 240_000,
   });
 }
 
@@ -193,6 +208,26 @@ describe('a SQLite app restored on a new host from the offsite copy alone, befor
     } finally {
       await execa('umount', [ro], { reject: false });
     }
+  });
+
+  it('a backup disk of its own (with a lost+found only root may read), run as its owner: restore latest fetches, lost+found is not a backup', async () => {
+    // A file system made for the backups and mounted at the backup directory: mkfs leaves a
+    // lost+found that only root may read. It is not a backup this user cannot read.
+    const parent = await tempDir('fresh-disk');
+    await execa('chmod', ['755', parent]);
+    const disk = join(parent, 'backups');
+    await mkdir(join(disk, 'lost+found'), { recursive: true, mode: 0o700 });
+    await execa('chmod', ['700', join(disk, 'lost+found')]);
+    await execa('chown', ['4242:4242', disk]);
+    const list = await asUserWithRepository(4242, server, ['backup', 'list', '--dir', disk]);
+    expect(list.exitCode, String(list.stderr)).toBe(0);
+    expect(String(list.stdout)).toContain(`No backups in ${disk}. Create one with`);
+    expect(String(list.stderr)).not.toContain('lost+found');
+    const r = await asUserWithRepository(4242, server, ['backup', 'restore', 'latest', '--into-project', target, '--yes', '--json', '--dir', disk]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    expect(String(r.stderr) + String(r.stdout)).toContain(`There is no backup in ${disk}: fetching the newest one from the restic repository`);
+    expect((JSON.parse(String(r.stdout)) as { backupId: string }).backupId).toBe(backupId);
+    expect(await stackContent(target)).toEqual(seeded);
   });
 });
 
