@@ -304,12 +304,17 @@ export async function localOrFetched(dir: string, id: string, onFetch: (message:
   }
   // "latest" with no backup here (a new host, the disk lost): the repository's newest. With
   // any backup here, "latest" stays the local one, as without a repository.
-  onFetch(
-    id === 'latest'
-      ? `There is no backup in ${catalog.dir}: fetching the newest one from the restic repository ${shownRepository()} ...`
-      : `${id} is not in ${catalog.dir}: fetching it from the restic repository ${shownRepository()} ...`,
-  );
-  await fetchOffsite(catalog.dir, id, signal);
+  if (id !== 'latest') {
+    onFetch(`${id} is not in ${catalog.dir}: fetching it from the restic repository ${shownRepository()} ...`);
+    await fetchOffsite(catalog.dir, id, signal);
+    return;
+  }
+  const newest = await wantedId(id, signal);
+  // A directory of that name here (a copy that stopped, with no manifest yet) is said as for that
+  // backup by name (exit 5), never fetched over: the fetch could not put it there.
+  if (catalog.incomplete.some((d) => d.name === newest)) resolveBackup(catalog, newest);
+  onFetch(`There is no backup in ${catalog.dir}: fetching the newest one from the restic repository ${shownRepository()}, ${newest} ...`);
+  await fetchOffsite(catalog.dir, newest, signal);
 }
 
 export interface OffsitePrune {

@@ -225,9 +225,21 @@ describe('a SQLite app restored on a new host from the offsite copy alone, befor
     expect(String(list.stderr)).not.toContain('lost+found');
     const r = await asUserWithRepository(4242, server, ['backup', 'restore', 'latest', '--into-project', target, '--yes', '--json', '--dir', disk]);
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
-    expect(String(r.stderr) + String(r.stdout)).toContain(`There is no backup in ${disk}: fetching the newest one from the restic repository`);
+    expect(String(r.stderr) + String(r.stdout)).toMatch(new RegExp(`There is no backup in ${disk}: fetching the newest one from the restic repository \\S+, ${backupId} \\.\\.\\.\\n`));
     expect((JSON.parse(String(r.stdout)) as { backupId: string }).backupId).toBe(backupId);
     expect(await stackContent(target)).toEqual(seeded);
+  });
+
+  it('a partial copy of the newest backup here (no manifest yet): restore latest says so in one sentence, and fetches nothing', async () => {
+    const partial = join(await tempDir('fresh-partial'), 'backups');
+    await mkdir(join(partial, backupId), { recursive: true });
+    await writeFile(join(partial, backupId, 'app.tar.zst'), 'the first bytes of a copy that stopped');
+    const r = await bot(['backup', 'restore', 'latest', '--into-project', target, '--yes', '--dir', partial], { env: server.env });
+    expect(String(r.stderr)).not.toMatch(/unexpected error|ENOTEMPTY/);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(5);
+    expect(String(r.stderr)).toMatch(new RegExp(`^stackvault: ${backupId} is not a usable backup: no manifest\\.json[^\\n]*\\.$`, 'm'));
+    expect((await readdir(partial)).filter((n) => n !== 'operations.log')).toEqual([backupId]);
+    expect(await readdir(join(partial, backupId))).toEqual(['app.tar.zst']);
   });
 });
 
