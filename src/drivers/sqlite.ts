@@ -14,7 +14,7 @@ import { type Fingerprint, firstDifference, methodVersions } from './fingerprint
 import { inChild } from '../util/child-call.js';
 import { interruptSignal } from '../util/interrupt.js';
 import { findTarEntry, type BuildEntry } from '../util/tar-build.js';
-import { copyFileOut, mountOf, parseOwner, putFiles, removeFromVolumes, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
+import { copyFileOut, mountOf, parseOwner, pathKindOf, putFiles, removeFromVolumes, type SqliteHeaderFacts, sqliteHeaderOf } from './container-files.js';
 import type { BackupContext, Driver, Snapshot, ThrowawaySpec } from './types.js';
 import { outsideVolumes, unsafeDataPath } from './volume-archive.js';
 import { recorded } from './details.js';
@@ -403,13 +403,18 @@ async function absentPaths(ctx: BackupContext, paths: readonly string[]): Promis
  * putFiles into `dir`, making it first when it is not there (a new volume's subdirectory the app
  * has not made yet), with its missing parents, owned by the first entry's owner, mode 0755: the
  * app, often not root, must be able to create its -wal and -journal beside the database. An
- * existing directory is never touched: only what is missing is made.
+ * existing directory is never touched: only what is missing is made, never over a dangling link.
  */
 async function putFilesMakingDir(engine: DockerEngine, containerId: string, dir: string, entries: BuildEntry[]): Promise<void> {
   try {
     await putFiles(engine, containerId, dir, entries);
   } catch (err) {
     if (!isNotFound(err) || dir === '/') throw err;
+    // Something stands there that does not lead to a directory: a symbolic link to one that is
+    // not there (a disk not mounted yet). The engine would remove the link to make the directory.
+    if ((await pathKindOf(engine, containerId, dir)) !== 'missing') {
+      throw new Error(`${dir} is a symbolic link to a directory that does not exist; refusing to replace it with a directory (create its target or mount it first)`);
+    }
     const { uid, gid } = entries[0]!;
     await putFilesMakingDir(engine, containerId, posix.dirname(dir), [{ path: posix.basename(dir), type: 'Directory', size: 0, uid, gid, mode: 0o755 }]);
     await putFiles(engine, containerId, dir, entries);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -228,6 +228,24 @@ describe('a SQLite app restored on a new host from the offsite copy alone, befor
     expect(String(r.stderr) + String(r.stdout)).toMatch(new RegExp(`There is no backup in ${disk}: fetching the newest one from the restic repository \\S+, ${backupId} \\.\\.\\.\\n`));
     expect((JSON.parse(String(r.stdout)) as { backupId: string }).backupId).toBe(backupId);
     expect(await stackContent(target)).toEqual(seeded);
+  });
+
+  it('a database directory that is a link to a directory not there (a disk not mounted yet): refused, the link kept', async () => {
+    const project = newProjectName('review3-link');
+    const bind = await tempDir('review3-link');
+    await symlink('/mnt/not-mounted-yet/state', join(bind, 'state'));
+    const app = await startApp(project, bind);
+    try {
+      const r = await bot(['backup', 'restore', backupId, '--into-project', project, '--yes', '--json', '--dir', dir]);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(1);
+      const result = JSON.parse(String(r.stdout)) as { services: Array<{ service: string; status: string; error: string }> };
+      expect(result.services.map((s) => `${s.service} ${s.status}`)).toEqual(['app rolled-back']);
+      expect(result.services[0]!.error).toContain('/srv/db/state is a symbolic link to a directory that does not exist; refusing to replace it');
+      expect(await readlink(join(bind, 'state'))).toBe('/mnt/not-mounted-yet/state');
+      expect(await onHost(bind)).toEqual(['/state']);
+    } finally {
+      await app.stop();
+    }
   });
 
   it('a partial copy of the newest backup here (no manifest yet): restore latest says so in one sentence, and fetches nothing', async () => {
