@@ -58,7 +58,7 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
   },
   async render(data, io, flags) {
     const listing = data as Listing;
-    const [{ default: chalk }, { statusMark }, { ownersHint }] = await Promise.all([import('chalk'), import('../core/backup-info.js'), import('../core/catalog.js')]);
+    const [{ default: chalk }, { statusMark }, { ownersHint, resolveBackup }] = await Promise.all([import('chalk'), import('../core/backup-info.js'), import('../core/catalog.js')]);
     const { catalog, remote } = listing;
     for (const line of listing.leftStopped?.split('\n') ?? []) process.stderr.write(`${chalk.yellow('warning:')} ${line}\n`);
     const now = new Date();
@@ -73,9 +73,16 @@ export const listCommand = defineCommand<ListFlags, Listing | ListJson>({
     } else {
       io.say(`${catalog.backups.length} backup${catalog.backups.length > 1 ? 's' : ''} in ${catalog.dir}, newest first:\n`);
       for (const b of catalog.backups) io.say(renderRow(b, now, chalk, statusMark));
-      // What `latest` restores: never a restore point, which after a restore onto a new host is
-      // the empty stack it replaced (restoring it would empty the stack again).
-      const newest = catalog.backups.find((b) => b.manifest.type !== 'restore-point');
+      // What `latest` restores, by its own rule: never a restore point (after a restore onto a new
+      // host, the empty stack it replaced), never an older backup past a newer one this user
+      // cannot read (the warning above names it). None: no line.
+      const newest = (() => {
+        try {
+          return resolveBackup(catalog, 'latest');
+        } catch {
+          return undefined;
+        }
+      })();
       if (newest) io.say(`\nRestore the newest with: ./bot.sh backup restore ${shown(newest.manifest.id)}`);
     }
     if (catalog.ahead.length > 0) {

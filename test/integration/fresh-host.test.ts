@@ -230,6 +230,26 @@ describe('a SQLite app restored on a new host from the offsite copy alone, befor
     expect(await stackContent(target)).toEqual(seeded);
   });
 
+  it('list, as another user, names no older backup to restore past a newer one it cannot read (restore latest refuses it)', async () => {
+    const parent = await tempDir('review3-newer');
+    await execa('chmod', ['755', parent]);
+    const copy = join(parent, 'backups');
+    await execa('cp', ['-a', dir, copy]);
+    await execa('chown', ['-R', '4242:4242', copy]);
+    const newer = join(copy, `${backupId}_2`); // same second, made after it; root's, as copied by root
+    await execa('cp', ['-a', join(copy, backupId), newer]);
+    await writeFile(join(newer, 'manifest.json'), (await readFile(join(newer, 'manifest.json'), 'utf8')).replaceAll(backupId, `${backupId}_2`));
+    await execa('chown', ['-R', '0:0', newer]);
+    await execa('chmod', ['700', newer]);
+    const latest = await asUser(4242, ['backup', 'restore', 'latest', '--into-project', target, '--yes', '--dir', copy]);
+    expect(latest.exitCode, String(latest.stderr)).toBe(7);
+    const list = await asUser(4242, ['backup', 'list', '--dir', copy]);
+    expect(list.exitCode, String(list.stderr)).toBe(0);
+    expect(String(list.stderr)).toContain(`warning: ${backupId}_2 is not readable by this user`);
+    expect(String(list.stdout)).toMatch(new RegExp(`^${backupId} `, 'm'));
+    expect(String(list.stdout)).not.toContain('Restore the newest with');
+  });
+
   it('a database directory that is a link to a directory not there (a disk not mounted yet): refused, the link kept', async () => {
     const project = newProjectName('review3-link');
     const bind = await tempDir('review3-link');
