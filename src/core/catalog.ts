@@ -117,6 +117,9 @@ export function newestFirst(a: BackupRecord, b: BackupRecord): number {
  * with a `_N` suffix), or `latest` (the newest that is not a restore point, never one dated
  * ahead of this clock). Ambiguous and unknown IDs are errors that say what exists.
  */
+/** Backups (not restore points) dated ahead of this clock: whole, usable by ID, never "latest". */
+export const aheadBackups = (catalog: Pick<Catalog, 'ahead'>): BackupRecord[] => catalog.ahead.filter((b) => b.manifest.type !== 'restore-point');
+
 export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
   const wanted = id.trim();
   if (!wanted) throw usageError('A backup ID is needed: a directory name, its timestamp part, or "latest".');
@@ -134,7 +137,16 @@ export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
         ownersHint(catalog.dir),
       );
     }
-    if (!latest) throw notFound(`There are no backups in ${catalog.dir}.`, 'Create one with: ./bot.sh backup create');
+    if (!latest) {
+      const ahead = aheadBackups(catalog);
+      if (ahead.length) {
+        throw notFound(
+          `The only backups in ${catalog.dir} are dated ahead of this clock (${ahead.map((b) => b.manifest.id).join(', ')}), and "latest" is never one of them.`,
+          `Restore one by its ID, e.g. ./bot.sh backup restore ${ahead[0]!.manifest.id}, or set this clock right.`,
+        );
+      }
+      throw notFound(`There are no backups in ${catalog.dir}.`, 'Create one with: ./bot.sh backup create');
+    }
     return latest;
   }
   // A backup dated ahead of this clock is as much a backup as any other when named.

@@ -10,7 +10,7 @@ import { removeTree } from '../util/safe-remove.js';
 import { COMPRESSION_EXTENSION, decompressor, Sha256Tap } from './artifact.js';
 import { artifactBytes } from './artifact-check.js';
 import { ensureBackupDir, restoreUse, TMP_PREFIX } from './backup-dir.js';
-import { type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
+import { aheadBackups, type BackupRecord, readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
 import { updateManifest } from './manifest-update.js';
 import { aheadOfClock, type BackupType, isoInstant, MANIFEST_FILE, type Manifest, parseManifest, type ServiceEntry } from './manifest.js';
@@ -301,6 +301,8 @@ export async function localOrFetched(dir: string, id: string, onFetch: (message:
     return;
   } catch (err) {
     if (!(err instanceof StackvaultError) || err.exitCode !== ExitCode.notFound || !offsiteConfigured()) throw err;
+    // A backup here dated ahead of this clock is a backup here: "latest" is not fetched past it.
+    if (id === 'latest' && aheadBackups(catalog).length) throw err;
   }
   // "latest" with no backup here (a new host, the disk lost): the repository's newest. With
   // any backup here, "latest" stays the local one, as without a repository.

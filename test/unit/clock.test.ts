@@ -52,6 +52,29 @@ describe('a backup dated ahead of this clock', () => {
     expect(resolveBackup(catalog, 'latest').manifest.id).toBe(REAL[1]);
   });
 
+  it('alone in the directory, makes "latest" say so and name it, not "there are no backups" (and no fetch from restic goes past it)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svt-clock-'));
+    await writeFilesBackup(dir, AHEAD);
+    const catalog = await readCatalog(dir, NOW);
+    expect(() => resolveBackup(catalog, 'latest')).toThrow(
+      expect.objectContaining({ exitCode: 4, message: expect.stringContaining(`are dated ahead of this clock (${AHEAD}), and "latest" is never one of them`) }),
+    );
+    const { localOrFetched } = await import('../../src/core/offsite.js');
+    const before = { RESTIC_REPOSITORY: process.env.RESTIC_REPOSITORY, RESTIC_PASSWORD: process.env.RESTIC_PASSWORD };
+    process.env.RESTIC_REPOSITORY = 'rest:http://127.0.0.1:9/never-asked';
+    process.env.RESTIC_PASSWORD = 'unused';
+    try {
+      const fetches: string[] = [];
+      await expect(localOrFetched(dir, 'latest', (m) => fetches.push(m))).rejects.toMatchObject({ exitCode: 4 });
+      expect(fetches).toEqual([]);
+    } finally {
+      for (const [key, value] of Object.entries(before)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
   it('is one of the backups again once this clock reaches it (within the hour two clocks may differ)', async () => {
     const dir = await directory();
     expect((await readCatalog(dir, new Date('2099-06-01T01:00:00Z'))).ahead).toEqual([]);
