@@ -16,11 +16,11 @@ describe('the repository after a retried offsite copy', () => {
   let pg: StartedTestContainer;
   let server: ResticServer;
   let dir: string;
-  const project = newProjectName('review2-offsite-order');
+  const project = newProjectName('offsite-order');
 
   beforeAll(async () => {
     [pg, server] = await Promise.all([startPostgres({ project }), startResticServer()]);
-    dir = await tempDir('review2-offsite-order');
+    dir = await tempDir('offsite-order');
   });
   afterAll(async () => {
     await pg?.stop();
