@@ -110,21 +110,18 @@ const BLOB = Buffer.from('blob:');
 function addRow(rows: MultisetDigest, values: unknown[]): void {
   if (!values.some((v) => v instanceof Uint8Array)) return rows.addBytes(Buffer.from(values.join('|'), 'latin1'));
   const item = rows.item();
-  values.forEach((v, i) => {
+  for (const [i, v] of values.entries()) {
     if (i > 0) item.update(BAR);
-    if (!(v instanceof Uint8Array)) return void item.update(Buffer.from(String(v), 'latin1'));
+    if (!(v instanceof Uint8Array)) {
+      item.update(Buffer.from(String(v), 'latin1'));
+      continue;
+    }
     item.update(BLOB);
     for (let at = 0; at < v.length; at += HEX_PIECE) {
-      item.update(
-        Buffer.from(
-          Buffer.from(v.buffer, v.byteOffset + at, Math.min(HEX_PIECE, v.length - at))
-            .toString('hex')
-            .toUpperCase(),
-          'latin1',
-        ),
-      );
+      const hex = Buffer.from(v.buffer, v.byteOffset + at, Math.min(HEX_PIECE, v.length - at)).toString('hex');
+      item.update(Buffer.from(hex.toUpperCase(), 'latin1'));
     }
-  });
+  }
   item.end();
 }
 
