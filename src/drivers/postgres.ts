@@ -65,7 +65,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
     const { fingerprint, complete } = await fingerprinter.result;
     // pg_dumpall's own error first: a dump it gave up on is cut off too, and its error says why.
     if (result.exitCode !== 0) {
-      throw new Error(`pg_dumpall exited with code ${result.exitCode}: ${firstLine(result.stderr) || 'no error output'}`);
+      throw new Error(dumpFailure('pg_dumpall', result.exitCode, result.stderr));
     }
     if (!complete) throw new Error("the dump ended without pg_dumpall's final line: it was cut off");
     return { details: { superuser: user, ...databases, ...(encoding ? { encoding } : {}) }, ...(fingerprint ? { fingerprint } : {}), ...refusal(judge) };
@@ -151,7 +151,7 @@ export const postgresDriver: Driver<Infer<typeof DETAILS>, ContainerPsql> = {
               stdout: tee,
               env: PG_DUMP_ENV,
             });
-            if (r.exitCode !== 0) throw new Error(`pg_dump of ${shownName(db)} exited with code ${r.exitCode}: ${firstLine(r.stderr) || 'no error output'}`);
+            if (r.exitCode !== 0) throw new Error(dumpFailure(`pg_dump of ${shownName(db)}`, r.exitCode, r.stderr));
             // Dumped: its point is no longer needed. A session on template1 keeps CREATE DATABASE from copying it.
             await sessions[dumped.indexOf(db)]!.close();
           }
@@ -534,6 +534,27 @@ async function recordedDatabases(q: (db: string, query: string) => Promise<strin
 }
 
 const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
+
+/**
+ * Why pg_dump (or pg_dumpall) gave up. Its first line ("Dumping the contents of table "t"
+ * failed: PQgetResult() failed.") often hides the cause, which the server's error and hint
+ * lines below it say; two limits of PostgreSQL itself that a big database reaches get a
+ * sentence that says what to do, since nothing stackvault can do gets such a database dumped.
+ */
+function dumpFailure(tool: string, exitCode: number, stderr: string): string {
+  // COPY builds each row's text in one buffer, which PostgreSQL caps at 1 GB (MaxAllocSize).
+  if (/Cannot enlarge string buffer/.test(stderr)) {
+    const table = /Dumping the contents of table "(.*)" failed/.exec(stderr)?.[1];
+    return `${tool} failed: a row${table ? ` of table "${table}"` : ''} is over 1 GB as text (bytea counts twice its size, as hex), more than PostgreSQL can send as one row, so no pg_dump can dump it; keep values this big in large objects or files, not in one row`;
+  }
+  // pg_dump holds a lock on every table of a database until it is done.
+  if (/out of shared memory/.test(stderr) && /max_locks_per_transaction/.test(stderr)) {
+    return `${tool} failed: pg_dump locks every table of a database at once, and a database has more tables than the server's lock table holds (max_locks_per_transaction x max_connections); start PostgreSQL with a higher max_locks_per_transaction (e.g. \`postgres -c max_locks_per_transaction=1024\` as the service's command) and back up again`;
+  }
+  const first = firstLine(stderr);
+  const server = /Error message from server: (.*)/.exec(stderr)?.[1]?.trim();
+  return `${tool} exited with code ${exitCode}: ${first || 'no error output'}${server && !first.includes(server) ? ` (${server})` : ''}`;
+}
 
 /** The line that says what went wrong: psql prints `psql:<stdin>:12: ERROR:  ...`. */
 const errorLine = (text: string) =>

@@ -5,7 +5,7 @@ import { PassThrough, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ContainerDetails, type DockerEngine, foreignText } from '../docker/engine.js';
 import { helperOwnerLabels } from '../docker/helper-owner.js';
-import { finished, forwardTo } from '../util/backpressure.js';
+import { finished, forwardTo, gatheredInto } from '../util/backpressure.js';
 import { encodeHeader, filterTar } from '../util/tar-build.js';
 import { stripTarTrailer, TarChecker, writeChunk } from '../util/tar-stream.js';
 import { answerMarker, openSession } from '../docker/command-session.js';
@@ -154,8 +154,10 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
         return fetches.length;
       },
 
-      async emit(out: Writable) {
+      async emit(into: Writable) {
         if (!listing) throw new Error('the pre-copy was not caught up');
+        // Entries come a header and a few bytes at a time: handed on in pieces of 64 KiB.
+        const out = gatheredInto(into);
         const done = [...listing].sort(([a], [b]) => (a < b ? -1 : 1));
         for (const s of staged) {
           for (const [path, f] of done.filter(([p, f]) => f.type === 'd' && rootOf(paths, p) === s.path)) {
@@ -170,6 +172,7 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
           await writeChunk(out, encodeHeader({ path: entryName(paths, path), type: 'SymbolicLink', linkpath: f.link, mode: 0o777, uid: f.uid, gid: f.gid, size: 0, mtime: new Date(f.mtime * 1000) }));
         }
         await writeChunk(out, Buffer.alloc(1024));
+        await finished(out);
       },
 
       dispose,

@@ -83,15 +83,46 @@ export function sqliteTableDigests(file: string, itemHash: ItemHash, withVirtual
         .prepare(`SELECT name FROM pragma_table_info(?)`)
         .all(name)
         .map((c) => ident(String(c.name)));
-      const exprs = columns.map((c) => `typeof(${c}) || ':' || CASE typeof(${c}) WHEN 'real' THEN printf('%!.17g', ${c}) ELSE hex(${c}) END`);
+      // A blob comes as it is and is written in hex here, a piece at a time (see addRow).
+      const exprs = columns.map((c) => `CASE typeof(${c}) WHEN 'blob' THEN ${c} ELSE typeof(${c}) || ':' || CASE typeof(${c}) WHEN 'real' THEN printf('%!.17g', ${c}) ELSE hex(${c}) END END`);
       const rows = new MultisetDigest(itemHash);
-      const sql = `SELECT ${exprs.length ? exprs.join(` || '|' || `) : "''"} AS r FROM ${ident(name)}`;
-      // The row text is ASCII (type names, hex, digits), so latin1 gives its bytes as they are.
-      for (const [r] of arrayRows(db.prepare(sql))) rows.addBytes(Buffer.from(String(r), 'latin1'));
+      const sql = `SELECT ${exprs.length ? exprs.join(', ') : "''"} FROM ${ident(name)}`;
+      for (const values of arrayRows(db.prepare(sql))) addRow(rows, values);
       parts[`table ${name}`] = rows.toString();
     }
     return parts;
   });
+}
+
+/** Bytes of a blob written in hex at once: 1 MiB becomes 2 MiB of text. */
+const HEX_PIECE = 1 << 20;
+const BAR = Buffer.from('|');
+const BLOB = Buffer.from('blob:');
+
+/**
+ * One row as its item: each value `type:text` (text, integers and NULL in hex of their bytes,
+ * reals with 17 digits, all as SQL writes them), joined by `|`. The row text is ASCII, so
+ * latin1 gives its bytes as they are. A blob is written in SQL's upper-case hex here, 1 MiB at
+ * a time, into the item's hash: hex() of a 150 MB blob in SQL made a 300 MB string, which ended
+ * the child (its heap is capped at 128 MB) with a fatal out-of-memory, and a 60 MB one took the
+ * child to 590 MB; past 512 MB of hex no string can hold it at all.
+ */
+function addRow(rows: MultisetDigest, values: unknown[]): void {
+  if (!values.some((v) => v instanceof Uint8Array)) return rows.addBytes(Buffer.from(values.join('|'), 'latin1'));
+  const item = rows.item();
+  for (const [i, v] of values.entries()) {
+    if (i > 0) item.update(BAR);
+    if (!(v instanceof Uint8Array)) {
+      item.update(Buffer.from(String(v), 'latin1'));
+      continue;
+    }
+    item.update(BLOB);
+    for (let at = 0; at < v.length; at += HEX_PIECE) {
+      const hex = Buffer.from(v.buffer, v.byteOffset + at, Math.min(HEX_PIECE, v.length - at)).toString('hex');
+      item.update(Buffer.from(hex.toUpperCase(), 'latin1'));
+    }
+  }
+  item.end();
 }
 
 /**
@@ -135,6 +166,19 @@ function withDb<T>(file: string, work: (db: DatabaseSync) => T): T {
   const db = open(file, true);
   try {
     return work(db);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * How many entries (tables, indexes, views, triggers) the schema of a frozen copy has, read as
+ * checkSqliteCopy opens it (recovering its -wal): VACUUM INTO's time grows with their square (sqlite.ts).
+ */
+export function schemaEntries(rawCopy: string): number {
+  const db = open(rawCopy, false);
+  try {
+    return Number(db.prepare('SELECT count(*) AS n FROM sqlite_master').get()!.n);
   } finally {
     db.close();
   }

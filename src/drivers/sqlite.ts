@@ -99,6 +99,22 @@ type HostFunction = { [K in keyof typeof SqliteHost]: (typeof SqliteHost)[K] ext
 const MIN_DEADLINE_MS = 60_000;
 /** Plus this long per MB of the files read (a 240 MB database is checked and digested in a few seconds). */
 const DEADLINE_MS_PER_MB = 500;
+/**
+ * The calls that compact a copy with VACUUM INTO, whose time grows with the square of the
+ * schema's entries (SQLite reads the new file's schema again after each table it creates
+ * there): 10,000 empty tables took 5.5 s here, 50,000 over the 165 s their 209 MB gave, so
+ * such a database could never be backed up. They get, on top, this long per entry squared
+ * (ten times what was measured: 55 s more for 10,000 entries, 23 minutes for 50,000).
+ */
+const COMPACTING: ReadonlySet<HostFunction> = new Set(['checkSqliteCopy', 'checkAndDigest']);
+const DEADLINE_MS_PER_ENTRY_SQUARED = 5.5e-4;
+
+/** The child's own JS heap stays small: it streams rows and keeps digests. */
+export const SQLITE_CHILD_ARGV = ['--max-old-space-size=128', '--max-semi-space-size=2'];
+
+/** How long a call on a database of `bytes` may take; `schemaEntries` when it compacts the copy. */
+export const sqliteDeadlineMs = (bytes: number, schemaEntries?: number) =>
+  MIN_DEADLINE_MS + Math.ceil((bytes / 1e6) * DEADLINE_MS_PER_MB) + Math.floor((schemaEntries ?? 0) ** 2 * DEADLINE_MS_PER_ENTRY_SQUARED);
 
 /**
  * Runs one function of sqlite-host.ts on `file` (a database stackvault did not write: a copy of
@@ -117,13 +133,13 @@ async function onHost<K extends HostFunction>(
   const file = args[0];
   let bytes = 0;
   for (const suffix of DATABASE_FILES) bytes += (await stat(file + suffix).catch(() => undefined))?.size ?? 0;
-  const timeoutMs = MIN_DEADLINE_MS + Math.ceil((bytes / 1e6) * DEADLINE_MS_PER_MB);
+  // A compacting call's schema is counted first, under the deadline of the file's size: reading it is linear.
+  const timeoutMs = sqliteDeadlineMs(bytes, COMPACTING.has(fn) ? await onHost('schemaEntries', { path: originalPath, signal }, file) : undefined);
   try {
     return await inChild(new URL('./sqlite-host.js', import.meta.url), fn, args, {
       timeoutMs,
       timeoutMessage: `reading ${originalPath} took longer than ${Math.round(timeoutMs / 1000)} s and was stopped (a schema whose reading never ends?)`,
-      // The child's own JS heap stays small: it streams rows and keeps digests.
-      execArgv: ['--max-old-space-size=128', '--max-semi-space-size=2'],
+      execArgv: SQLITE_CHILD_ARGV,
       signal,
     });
   } catch (err) {

@@ -19,6 +19,34 @@ export function writeWithRoom(out: Writable, chunk: Buffer, done: (err?: Error) 
   out.on('close', onClose);
 }
 
+/**
+ * A Writable that gathers small chunks into `out` in pieces of at least `size` bytes, with room
+ * as writeWithRoom gives it, without ending `out`; ending it writes what is left. A tar of many
+ * small files comes as a 512-byte header and a few bytes per entry, and each chunk written
+ * costs a compressor a trip to the thread pool and every tap a call: 200,000 files took 59 s
+ * that way, against 14 s for Docker's own archive of them in 32 KiB chunks.
+ */
+export function gatheredInto(out: Writable, size = 64 * 1024): Writable {
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const flush = (cb: (err?: Error | null) => void) => {
+    if (!heldBytes) return cb();
+    const chunk = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
+    held = [];
+    heldBytes = 0;
+    writeWithRoom(out, chunk, cb);
+  };
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes >= size) flush(cb);
+      else cb();
+    },
+    final: flush,
+  });
+}
+
 /** A Writable that forwards into `out` without ending it: for copying several sources into one. */
 export function forwardTo(out: Writable): Writable {
   return new Writable({

@@ -40,9 +40,10 @@ export const PG_PASSWORD = 'pg-Secret-4242';
 export const REDIS_PASSWORD = 'redis-Secret-4242';
 export const NEO4J_PASSWORD = 'neo4j-Secret-4242';
 
-/** `initdbArgs`: POSTGRES_INITDB_ARGS (e.g. a cluster in another encoding). */
-export function startPostgres(o: StartOptions & { initdbArgs?: string }, image: string = IMAGES.postgres): Promise<StartedTestContainer> {
-  return base(image, o, 'postgres')
+/** `initdbArgs`: POSTGRES_INITDB_ARGS (e.g. a cluster in another encoding); `command`: the server's, as a compose `command:` (e.g. `postgres -c ...`). */
+export function startPostgres(o: StartOptions & { initdbArgs?: string; command?: string[] }, image: string = IMAGES.postgres): Promise<StartedTestContainer> {
+  const c = base(image, o, 'postgres');
+  return (o.command ? c.withCommand(o.command) : c)
     .withEnvironment({ POSTGRES_USER: PG_SUPERUSER, POSTGRES_PASSWORD: PG_PASSWORD, POSTGRES_DB: 'bot', ...(o.initdbArgs ? { POSTGRES_INITDB_ARGS: o.initdbArgs } : {}) })
     .withWaitStrategy(Wait.forSuccessfulCommand(`pg_isready -U ${PG_SUPERUSER} -d bot`))
     .start();

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkAndDigest, checkBackupCopy, checkedTableCounts, sqliteTableDigests } from '../../src/drivers/sqlite-host.js';
+import { MultisetDigest } from '../../src/drivers/fingerprint.js';
+import { SQLITE_CHILD_ARGV, sqliteDeadlineMs } from '../../src/drivers/sqlite.js';
 import { inChild } from '../../src/util/child-call.js';
 import { tempDir } from '../support/artifacts.js';
 
@@ -188,4 +190,56 @@ describe('inChild', () => {
     await expect(inHostChild('noSuchFunction', [])).rejects.toThrow('exports no function noSuchFunction');
     await expect(inHostChild('checkedTableCounts', [join(tmpdir(), 'stackvault-no-such-dir', 'x.db'), '/x'])).rejects.toThrow(/unable to open/);
   });
+});
+
+describe('the deadline of a copy compacted with VACUUM INTO', () => {
+  it('grows with the square of the schema, which VACUUM INTO reads again per table it creates (50,000 empty tables, 209 MB, got 165 s and were never backed up)', async () => {
+    // The schema counted as the driver counts it: in the child, on a frozen copy whose -wal holds some of it.
+    const dir = await tempDir('sqlite-bounded');
+    dirs.push(dir);
+    const file = join(dir, 'wal.db');
+    const db = new DatabaseSync(file);
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE a (x); CREATE INDEX ax ON a (x); CREATE VIEW v AS SELECT x FROM a; CREATE TABLE b (y)');
+    const frozen = join(dir, 'frozen.db');
+    await writeFile(frozen, await readFile(file));
+    await writeFile(`${frozen}-wal`, await readFile(`${file}-wal`));
+    db.close();
+    expect(await inHostChild<number>('schemaEntries', [frozen])).toBe(4);
+    // A small schema keeps the deadline of its size; 50,000 entries get more than the 137 s measured, ten times over.
+    expect(sqliteDeadlineMs(209e6, 4)).toBe(sqliteDeadlineMs(209e6));
+    expect(sqliteDeadlineMs(209e6)).toBe(164_500);
+    expect(sqliteDeadlineMs(209e6, 50_000)).toBeGreaterThan(10 * 137_000);
+  });
+});
+
+describe('a row holding a big blob', () => {
+  /** The digest as the SQL wrote each row before: every value in hex by SQLite, the row one string. */
+  function digestsAsBefore(file: string): Record<string, string> {
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      const parts: Record<string, string> = {};
+      for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>) {
+        const cols = (db.prepare('SELECT name FROM pragma_table_info(?)').all(name) as Array<{ name: string }>).map((c) => `"${c.name}"`);
+        const exprs = cols.map((c) => `typeof(${c}) || ':' || CASE typeof(${c}) WHEN 'real' THEN printf('%!.17g', ${c}) ELSE hex(${c}) END`);
+        const rows = new MultisetDigest('murmur3-128');
+        for (const r of db.prepare(`SELECT ${exprs.join(` || '|' || `)} AS r FROM "${name}"`).all() as Array<{ r: string }>) rows.addBytes(Buffer.from(r.r, 'latin1'));
+        parts[`table ${name}`] = rows.toString();
+      }
+      return parts;
+    } finally {
+      db.close();
+    }
+  }
+
+  it('digests it as before, in the child as the driver runs it, where a 150 MB blob ended the child out of memory', async () => {
+    const file = await newDb(
+      "CREATE TABLE m (a, b, c, d); INSERT INTO m VALUES (1, 'tëxt', x'00ff10', 2.5), (NULL, x'', -7, 'z'), (x'abcdef0123', randomblob(3000000), 'é', 1e300); CREATE TABLE big (id INTEGER PRIMARY KEY, v BLOB, note TEXT); INSERT INTO big VALUES (1, randomblob(150000000), 'after the blob')",
+    );
+    const { schema: _, ...now } = await inChild<Record<string, string>>(HOST, 'sqliteTableDigests', [file, 'murmur3-128'], {
+      timeoutMs: 120_000,
+      timeoutMessage: 'deadline passed',
+      execArgv: SQLITE_CHILD_ARGV,
+    });
+    expect(now).toEqual(digestsAsBefore(file));
+  }, 180_000);
 });

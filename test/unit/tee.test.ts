@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { teeTo } from '../../src/util/backpressure.js';
+import { gatheredInto, teeTo } from '../../src/util/backpressure.js';
 
 const CHUNK = 64 << 10;
 
@@ -83,5 +83,30 @@ describe('teeTo: a tap that reads along', () => {
     await pipeline(source(3), tee);
     tee.destroy(new Error('later'));
     expect(tap.w.errored).toBeNull();
+  });
+});
+
+describe('gatheredInto: small chunks handed on in pieces', () => {
+  it('gives a tar of many small entries to its output in 64 KiB pieces, every byte in order, without ending the output', async () => {
+    const sizes: number[] = [];
+    const got: Buffer[] = [];
+    const out = new Writable({
+      highWaterMark: CHUNK,
+      write(chunk: Buffer, _enc, cb) {
+        sizes.push(chunk.length);
+        got.push(chunk);
+        setImmediate(cb); // a compressor answers later, from its thread pool
+      },
+    });
+    const gathered = gatheredInto(out);
+    // 20,000 entries as a pre-copy writes them: a 512-byte header, a few bytes, the padding.
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 20_000; i++) sent.push(Buffer.alloc(512, i % 251), Buffer.from(`${i}\n`), Buffer.alloc(512 - `${i}\n`.length));
+    await pipeline(Readable.from(sent), gathered);
+    expect(out.writableEnded).toBe(false);
+    expect(Buffer.concat(got).equals(Buffer.concat(sent))).toBe(true);
+    // Before, each of the 60,000 chunks reached the output alone.
+    expect(sizes.length).toBeLessThanOrEqual(Math.ceil((20_000 * 1024) / CHUNK));
+    expect(sizes.slice(0, -1).every((n) => n >= CHUNK)).toBe(true);
   });
 });
