@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ExecDemuxer } from '../util/exec-demux.js';
 import { ExitCode, StackvaultError } from '../errors.js';
 import { defaultEndpoint, type EngineEndpoint } from './endpoints.js';
+import { helperOwnerLabels } from './helper-owner.js';
 import { sshAgent } from './ssh-agent.js';
 import {
   isNotFound,
@@ -349,7 +350,10 @@ export class DockerodeEngine implements DockerEngine {
         Cmd: spec.cmd,
         Entrypoint: spec.entrypoint,
         User: spec.user,
-        Labels: { 'stackvault.helper': 'true', 'stackvault.exclude': 'true' },
+        // Owned by this run, as pre-copy's helpers are: a run killed while one works leaves it
+        // (exited, but holding the store's volumes, which `docker compose down -v` then cannot
+        // remove), and the next run removes it (sweepLeftovers).
+        Labels: { 'stackvault.exclude': 'true', ...helperOwnerLabels((spec.volumesFrom ?? []).join(',')) },
         HostConfig: { VolumesFrom: spec.volumesFrom, AutoRemove: false },
       });
       try {

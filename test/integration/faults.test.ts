@@ -488,6 +488,40 @@ describe('interrupted verify --deep', () => {
   });
 });
 
+describe('a helper a killed run left', () => {
+  // Review: the helper that empties a volume for a restore (or removes an absent SQLite file) had
+  // no owner labels, so a run killed while it worked left it for good: exited, but holding the
+  // store's volumes, which `docker compose down -v` then could not remove. Now it is swept.
+  it('is removed by the next run, which says so; the store and its volume are untouched', async () => {
+    const { join } = await import('node:path');
+    const { REPO_ROOT } = await import('../support/cli.js');
+    const Docker = (await import('dockerode')).default;
+    const docker = new Docker();
+    const project = newProjectName('helperkill');
+    const neo4j = await startNeo4j({ project });
+    try {
+      const image = (await docker.getContainer(neo4j.getId()).inspect()).Image;
+      // A stackvault process running that helper (as a restore does), killed while it runs.
+      const engine = join(REPO_ROOT, 'dist', 'docker', 'dockerode-engine.js');
+      const script = `import(${JSON.stringify(engine)}).then((m) => new m.DockerodeEngine().runToCompletion({ image: ${JSON.stringify(image)}, entrypoint: ['sh', '-c', 'sleep 600'], cmd: [], user: '0:0', volumesFrom: [${JSON.stringify(neo4j.getId())}] }))`;
+      const owner = execa(process.execPath, ['-e', script], { reject: false });
+      const helpers = async () => (await docker.listContainers({ all: true, filters: { label: [`stackvault.helper-for=${neo4j.getId()}`] } })).map((c) => c.Id);
+      await expect.poll(helpers, { timeout: 60_000, interval: 100 }).toHaveLength(1);
+      const [left] = await helpers();
+      owner.kill('SIGKILL');
+      await owner;
+      expect(await helpers()).toEqual([left]); // nobody removed it: its run was killed
+      const next = await bot(['backup', 'create', '--project', project, '--dir', await tempDir('helperkill')]);
+      expect(next.exitCode, String(next.stderr)).toBe(0);
+      expect(`${next.stdout}${next.stderr}`).toMatch(/Removed 1 container \(helpers or throwaways\) left by a stackvault run that was killed\./);
+      expect((await docker.listContainers({ all: true })).map((c) => c.Id)).not.toContain(left);
+      expect(await running(neo4j.getId())).toBe(true);
+    } finally {
+      await neo4j.stop().catch(() => undefined);
+    }
+  });
+});
+
 describe('a container a killed backup left stopped that will not start again', () => {
   // Review: the next create starts a container a killed backup left stopped. One that will not
   // start (its bind's source gone, its port taken) failed that create, and every one after it
