@@ -118,7 +118,7 @@ export function newestFirst(a: BackupRecord, b: BackupRecord): number {
  * ahead of this clock). Ambiguous and unknown IDs are errors that say what exists.
  */
 /** Backups (not restore points) dated ahead of this clock: whole, usable by ID, never "latest". */
-export const aheadBackups = (catalog: Pick<Catalog, 'ahead'>): BackupRecord[] => catalog.ahead.filter((b) => b.manifest.type !== 'restore-point');
+export const aheadBackups = (catalog: { ahead: readonly BackupRecord[] }): BackupRecord[] => catalog.ahead.filter((b) => b.manifest.type !== 'restore-point');
 
 export function resolveBackup(catalog: Catalog, id: string): BackupRecord {
   const wanted = id.trim();

@@ -2,6 +2,7 @@ import type { Compression } from './artifact.js';
 import type { ArtifactFormat, DriverName } from '../drivers/types.js';
 import type { Fingerprint } from '../drivers/fingerprint.js';
 import { integrityError, storageError } from '../errors.js';
+import { isDenied } from './backup-dir.js';
 import { MiB, readRegularFile, UnsafeFileError } from '../util/safe-file.js';
 import { parseBackupId, timestampPart } from './naming.js';
 
@@ -140,7 +141,7 @@ export async function readManifestIfPresent(path: string): Promise<Manifest | un
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
     // Not a damaged backup: one this user may not read (another user's, copied in as it was).
-    if (code === 'EACCES' || code === 'EPERM') throw storageError(`Cannot read ${path}: permission denied for this user.`);
+    if (isDenied(err)) throw storageError(`Cannot read ${path}: permission denied for this user.`);
     throw integrityError(`Cannot read ${path}: ${code ?? String(err)}.`);
   }
   return parseManifest(text, path);

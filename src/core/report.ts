@@ -1,5 +1,5 @@
 import { formatBytes as bytes } from '../util/format.js';
-import type { BackupRecord } from './catalog.js';
+import { aheadBackups, type BackupRecord } from './catalog.js';
 import { type ConsistencyRecord, type ServiceEntry, succeeded } from './manifest.js';
 import type { SchedulerStatus } from './scheduler.js';
 
@@ -15,7 +15,7 @@ export function renderReport(input: { dir: string; backups: readonly BackupRecor
   const backups = [...input.backups].filter((b) => b.manifest.type !== 'restore-point').reverse(); // oldest first
   // Dated ahead of this clock (the catalog's `ahead`): counted, listed and their failures shown,
   // but in a table of their own and on no chart, whose time axis they would stretch by years.
-  const ahead = (input.ahead ?? []).filter((b) => b.manifest.type !== 'restore-point');
+  const ahead = aheadBackups({ ahead: input.ahead ?? [] });
   const services = [...new Set(backups.flatMap((b) => b.manifest.services.map((s) => s.name)))].sort();
   const series = (value: (s: ServiceEntry) => number | undefined) =>
     services.map((name) => ({
