@@ -46,7 +46,9 @@ describe('the repository after a retried offsite copy', () => {
     expect(listed.remote.map((r) => r.id)).toEqual([newId, olderId]);
     const verified = await bot(['backup', 'verify', 'latest', '--remote', '--read-data-subset', '100%', '--dir', dir], { env: server.env, timeout: 300_000 });
     expect(verified.exitCode, `${verified.stdout}${verified.stderr}`).toBe(0);
-    expect(`${verified.stdout}`).toContain(newId);
-    expect(`${verified.stdout}`).not.toContain(olderId);
+    // Two backups made in one second are named ID and ID_2, so each is matched whole.
+    const verifiedIds = `${verified.stdout}`.match(/stackvault_backup_\w+/g) ?? [];
+    expect(verifiedIds).toContain(newId);
+    expect(verifiedIds).not.toContain(olderId);
   });
 });
