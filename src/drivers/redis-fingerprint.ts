@@ -2,55 +2,111 @@ import { hash } from 'node:crypto';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
 /**
- * redis-v4: a stream's entries are counted, and each entry's fields, so where one entry ends is
- * in the digest (redis-v3 listed ids, fields and values flat: one entry holding fields named
- * like ids looked like several entries). redis-v3: keys that expire are summed per day of their
- * expiry, so what a fingerprint says of them can be compared at any later time (see
- * fingerprintAt); redis-v2 left out the keys that expired within a day of when it was made.
+ * redis-v5: a set's or hash's items are summed in any order (each item's SHA-1 added in five
+ * 32-bit lanes), and a list's, sorted set's or stream's items are hashed in pieces of
+ * PIECE_ITEMS, in order: a key of millions of items is then read in short steps, not one script
+ * that holds the server (redis-v4 sorted sets and hashes and hashed every key whole: the
+ * restored server answered BUSY for minutes). redis-v4: a stream's entries are counted, and
+ * each entry's fields. redis-v3: keys that expire are summed per day of their expiry, so what
+ * a fingerprint says of them can be compared at any later time (see fingerprintAt).
  * A fingerprint of an older method is not compared: it is computed again from the artifact.
  */
-export const REDIS_FINGERPRINT_METHOD = 'redis-v4';
+export const REDIS_FINGERPRINT_METHOD = 'redis-v5';
 
 /** Up to this many keys in a database are listed one by one, so a difference names the key. */
 const NAMED_KEYS_MAX = 1000;
 const SCAN_COUNT = 10_000;
 export const DAY_MS = 86_400_000;
+/** A list's, sorted set's or stream's items are hashed in pieces of this many, in order. */
+export const PIECE_ITEMS = 1000;
+/**
+ * A collection of more items is read in steps of PIECE_STEP_ITEMS, a script each (a few ms
+ * of the server); one of up to this many is read by the SCAN step that finds it.
+ */
+const INLINE_ITEMS_MAX = 10_000;
+const PIECE_STEP_ITEMS = 10 * PIECE_ITEMS;
+/** A key named by more bytes than an argument holds (hex-encoded; Linux: 128 KiB) is read whole by its SCAN step. */
+const PIECE_KEY_BYTES_MAX = 32 * 1024;
 
 /**
- * Runs inside Redis (EVAL): one SCAN step, and for each key a digest of its type, its value in
- * a canonical form (sets and hashes sorted, lists and streams in order, stream groups with
- * their last delivered id and pending counts, sorted-set scores written by Lua itself: Redis
- * 7.0 answers 0.10000000000000001 where 7.2 and later answer 0.1) and its absolute expiry in ms (`ttl` before
- * Redis 7, which cannot tell it). Keys come back hex-encoded, so binary keys survive
- * redis-cli's line-based output. A key that expires within a day gets `-` and its value is
- * not read: sessions and caches expire between two readings, and fingerprintAt leaves out
- * every key that expires by the day after the comparison anyway.
+ * The value encoding both scripts share (and redis-rdb.ts writes on the host): an item is its
+ * length, a colon and its bytes; a value is its type, then its items' count, then a set's or
+ * hash's lanes, or a list's, sorted set's or stream's piece digests (a stream then its last
+ * id and its consumer groups' name, pending count and last delivered id, as XINFO says them).
+ * Sorted-set scores are written by Lua itself (%.17g): Redis 7.0 answers 0.10000000000000001
+ * where 7.2 and later answer 0.1.
  */
-const SCRIPT = `
-local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
-local call, sha1hex, gsub, format, tostring, concat, sort = redis.call, redis.sha1hex, string.gsub, string.format, tostring, table.concat, table.sort
-local out = {res[1]}
-local n = 1
+const LUA_ENCODING = `
+local call, sha1hex, gsub, format, tostring, tonumber, concat, sub, min = redis.call, redis.sha1hex, string.gsub, string.format, tostring, tonumber, table.concat, string.sub, math.min
 local hexd = {}
-for i = 0, 255 do hexd[string.char(i)] = string.format('%02x', i) end
+for i = 0, 255 do hexd[string.char(i)] = format('%02x', i) end
 local now = call('TIME')
 local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 -- PEXPIRETIME from 7.0, hash fields that expire (HPEXPIRETIME) from 7.4; Valkey 8 says 7.2.
--- Lua compares strings with strcoll, and Redis 7.2+ takes its collation from its environment
--- (locale-collate ""): under en_US.UTF-8 'a' < 'B'. Members and fields are sorted by their
--- bytes either way; through their hex form where the collation is not the bytes' own.
-local bytewise = ('B' < 'a') and ('Z' < '_') and ('_' < 'a') and ('a' < '\\128') and ('a' < 'a\\0')
-local function sortBytes(list, keyOf)
-  if bytewise then
-    if keyOf then sort(list, function(a, b) return keyOf(a) < keyOf(b) end) else sort(list) end
-    return
-  end
-  for i, v in ipairs(list) do list[i] = {(gsub(keyOf and keyOf(v) or v, '.', hexd)), v} end
-  sort(list, function(a, b) return a[1] < b[1] end)
-  for i, v in ipairs(list) do list[i] = v[2] end
-end
 local version = redis.REDIS_VERSION_NUM or 0
 local absolute, fieldsExpire = version >= 0x070000, version >= 0x070400
+local function item(v) v = tostring(v); return #v .. ':' .. v end
+local function addLanes(sum, digest)
+  for i = 0, 4 do sum[i + 1] = (sum[i + 1] + tonumber(sub(digest, i * 8 + 1, i * 8 + 8), 16)) % 4294967296 end
+end
+local function lanesHex(sum) return format('%08x%08x%08x%08x%08x', sum[1], sum[2], sum[3], sum[4], sum[5]) end
+local function listItem(l, j) return item(l[j]) end
+local function zsetItem(z, j) return item(z[j]) .. item(format('%.17g', tonumber(z[j + 1]))) end
+local function streamItem(s, j)
+  local e = s[j]
+  local q = {item(e[1]), item(#e[2])}
+  for _, v in ipairs(e[2]) do q[#q + 1] = item(v) end
+  return concat(q)
+end
+-- Hands each piece of ${PIECE_ITEMS} items (of \`per\` elements each) over as its digest and item count.
+local function pieces(all, per, encode, onPiece)
+  for i = 1, #all, ${PIECE_ITEMS} * per do
+    local q, m = {}, 0
+    for j = i, min(i + ${PIECE_ITEMS} * per - 1, #all), per do m = m + 1; q[m] = encode(all, j) end
+    onPiece(sha1hex(concat(q)), m)
+  end
+end
+local function streamTail(k)
+  local q = {}
+  local info = call('XINFO', 'STREAM', k)
+  for i = 1, #info, 2 do if info[i] == 'last-generated-id' then q[#q + 1] = item(info[i + 1]) end end
+  for _, g in ipairs(call('XINFO', 'GROUPS', k)) do
+    for i = 1, #g, 2 do if g[i] == 'name' or g[i] == 'pending' or g[i] == 'last-delivered-id' then q[#q + 1] = item(g[i]) .. item(g[i + 1]) end end
+  end
+  return concat(q)
+end
+-- The absolute expiry (ms) of each of a hash's fields that expire (7.4+), from a flat field/value list; nil for none.
+local function fieldExpiries(k, h)
+  if not fieldsExpire or #h == 0 then return nil end
+  local fe
+  for i = 1, #h, 2000 do
+    local names = {}
+    for j = i, min(i + 1999, #h), 2 do names[#names + 1] = h[j] end
+    for j, e in ipairs(call('HPEXPIRETIME', k, 'FIELDS', #names, unpack(names))) do
+      if e >= 0 then fe = fe or {}; fe[names[j]] = e end
+    end
+  end
+  return fe
+end
+`;
+
+/**
+ * Runs inside Redis (EVAL): one SCAN step, and for each key a digest of its type, its value
+ * (LUA_ENCODING) and its absolute expiry in ms (\`ttl\` before Redis 7, which cannot tell it).
+ * Keys come back hex-encoded, so binary keys survive redis-cli's line-based output. A key that
+ * expires within a day gets \`-\` and its value is not read: sessions and caches expire between
+ * two readings, and fingerprintAt leaves out every key that expires by the day after the
+ * comparison anyway. A collection of over INLINE_ITEMS_MAX items gets \`+type expiry\`: it is
+ * read afterwards in steps (PIECE_SCRIPT). A hash's field that expires (7.4+) is an item of
+ * its own (\`key:field\`, its digest and expiry), under the day it expires; the hash itself is
+ * its lasting fields, and goes with its last field when it has none.
+ */
+const SCRIPT = `
+local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+${LUA_ENCODING}
+local out = {res[1]}
+local n = 1
+local LENGTH = {list = 'LLEN', set = 'SCARD', zset = 'ZCARD', hash = 'HLEN', stream = 'XLEN'}
 for _, k in ipairs(res[2]) do
   local t = call('TYPE', k)['ok']
   local exp, pttl = -1, nil
@@ -62,21 +118,7 @@ for _, k in ipairs(res[2]) do
     local e = call('PTTL', k)
     if e >= 0 then exp = 'ttl'; pttl = e end
   end
-  -- A hash's fields that expire (7.4+): each is an item of its own, under the day it expires;
-  -- the hash itself is its lasting fields, and goes with its last field when it has none.
-  local h, fieldExp
-  if t == 'hash' then
-    h = call('HGETALL', k)
-    if fieldsExpire and #h > 0 then
-      for i = 1, #h, 2000 do
-        local names = {}
-        for j = i, math.min(i + 1999, #h), 2 do names[#names + 1] = h[j] end
-        for j, e in ipairs(call('HPEXPIRETIME', k, 'FIELDS', #names, unpack(names))) do
-          if e >= 0 then fieldExp = fieldExp or {}; fieldExp[names[j]] = e end
-        end
-      end
-    end
-  end
+  local expText = (type(exp) == 'number' and exp >= 0) and format('%d', exp) or tostring(exp)
   local hexk = gsub(k, '.', hexd)
   n = n + 1
   out[n] = hexk
@@ -84,52 +126,101 @@ for _, k in ipairs(res[2]) do
   local slot = n -- the key's value line; items of its fields that expire follow it
   if pttl ~= nil and pttl < ${DAY_MS} then
     out[slot] = '-'
+  elseif LENGTH[t] and #k <= ${PIECE_KEY_BYTES_MAX} and call(LENGTH[t], k) > ${INLINE_ITEMS_MAX} then
+    out[slot] = '+' .. t .. ' ' .. expText
   else
     local enc
-    if t == 'string' then
-      local v = call('GET', k)
-      enc = '6:string' .. #v .. ':' .. v
-    else
-      local p = {#t .. ':' .. t}
-      local m = 1
-      local function add(v) v = tostring(v); m = m + 1; p[m] = #v .. ':' .. v end
-      if t == 'list' then for _, v in ipairs(call('LRANGE', k, 0, -1)) do add(v) end
-      elseif t == 'set' then local s = call('SMEMBERS', k); sortBytes(s); for _, v in ipairs(s) do add(v) end
-      elseif t == 'zset' then
-        local z = call('ZRANGE', k, 0, -1, 'WITHSCORES')
-        for i = 1, #z, 2 do add(z[i]); add(format('%.17g', tonumber(z[i + 1]))) end
-      elseif t == 'hash' then
-        local f = {}
-        for i = 1, #h, 2 do
-          if fieldExp and fieldExp[h[i]] then
-            if fieldExp[h[i]] - nowms >= ${DAY_MS} then
-              n = n + 1
-              out[n] = hexk .. ':' .. gsub(h[i], '.', hexd)
-              n = n + 1
-              out[n] = sha1hex(#h[i] .. ':' .. h[i] .. #h[i + 1] .. ':' .. h[i + 1]) .. ' ' .. format('%d', fieldExp[h[i]])
-            end
-          else
-            f[#f + 1] = {h[i], h[i + 1]}
-          end
+    if t == 'string' then enc = item(t) .. item(call('GET', k))
+    elseif t == 'set' then
+      local sum, s = {0, 0, 0, 0, 0}, call('SMEMBERS', k)
+      for _, v in ipairs(s) do addLanes(sum, sha1hex(item(v))) end
+      enc = item(t) .. item(#s) .. item(lanesHex(sum))
+    elseif t == 'hash' then
+      local h = call('HGETALL', k)
+      local fe = fieldExpiries(k, h)
+      local sum, lasting = {0, 0, 0, 0, 0}, 0
+      for i = 1, #h, 2 do
+        local d = sha1hex(item(h[i]) .. item(h[i + 1]))
+        local e = fe and fe[h[i]]
+        if not e then lasting = lasting + 1; addLanes(sum, d)
+        elseif e - nowms >= ${DAY_MS} then
+          n = n + 1
+          out[n] = hexk .. ':' .. gsub(h[i], '.', hexd)
+          n = n + 1
+          out[n] = d .. ' ' .. format('%d', e)
         end
-        sortBytes(f, function(e) return e[1] end)
-        for _, e in ipairs(f) do add(e[1]); add(e[2]) end
-        -- No lasting field, or none at all: its fields expired (Redis 7.4+ keeps them until reaped).
-        if #f == 0 and (fieldExp or #h == 0) then p = nil end
-      elseif t == 'stream' then
-        local entries = call('XRANGE', k, '-', '+')
-        add(#entries)
-        for _, e in ipairs(entries) do add(e[1]); add(#e[2]); for _, v in ipairs(e[2]) do add(v) end end
-        local info = call('XINFO', 'STREAM', k)
-        for i = 1, #info, 2 do if info[i] == 'last-generated-id' then add(info[i + 1]) end end
-        for _, g in ipairs(call('XINFO', 'GROUPS', k)) do
-          for i = 1, #g, 2 do if g[i] == 'name' or g[i] == 'pending' or g[i] == 'last-delivered-id' then add(g[i]); add(g[i + 1]) end end
-        end
-      else add(call('DUMP', k)) end
-      enc = p and concat(p)
-    end
-    out[slot] = enc and (sha1hex(enc) .. ' ' .. ((type(exp) == 'number' and exp >= 0) and format('%d', exp) or tostring(exp))) or '-'
+      end
+      -- No lasting field, or none at all: its fields expired (Redis 7.4+ keeps them until reaped).
+      if lasting > 0 or not (fe or #h == 0) then enc = item(t) .. item(lasting) .. item(lanesHex(sum)) end
+    elseif LENGTH[t] then
+      local all, per, encode
+      if t == 'list' then all, per, encode = call('LRANGE', k, 0, -1), 1, listItem
+      elseif t == 'zset' then all, per, encode = call('ZRANGE', k, 0, -1, 'WITHSCORES'), 2, zsetItem
+      else all, per, encode = call('XRANGE', k, '-', '+'), 1, streamItem end
+      local q = {item(t), item(#all / per)}
+      pieces(all, per, encode, function(d) q[#q + 1] = item(d) end)
+      if t == 'stream' then q[#q + 1] = streamTail(k) end
+      enc = concat(q)
+    else enc = item(t) .. item(call('DUMP', k)) end
+    out[slot] = enc and (sha1hex(enc) .. ' ' .. expText) or '-'
   end
+end
+return out
+`;
+
+/**
+ * Runs inside Redis (EVAL): one step of reading a big collection (ARGV: its name hex-encoded,
+ * its type, the step's state: \`start\` or what the step before returned, how many items,
+ * \`each\` to have every set member's or lasting hash field's digest rather than their sum).
+ * Returns the next state (\`end\` after the last step), then lines:
+ *   s COUNT LANES    a set's or hash's lasting items read in this step, summed
+ *   i DIGEST         one of them (\`each\`)
+ *   f FIELD DIGEST EXPIRY   a hash's field that expires after the next day
+ *   c COUNT          items this step read (SCAN steps may give an item twice)
+ *   n COUNT          the server's count, after the last step
+ *   d COUNT DIGEST   a piece of a list, sorted set or stream, in order
+ *   t TAIL           a stream's last id and groups, hex-encoded, after its last entry
+ *   changed          the key is gone, or of another type
+ */
+const PIECE_SCRIPT = `
+${LUA_ENCODING}
+local k = gsub(ARGV[1], '..', function(x) return string.char(tonumber(x, 16)) end)
+local t, state, budget, each = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5] == 'each'
+local out = {'end'}
+local function emit(line) out[#out + 1] = line end
+if call('TYPE', k)['ok'] ~= t then emit('changed'); return out end
+if t == 'set' or t == 'hash' then
+  local r = call(t == 'set' and 'SSCAN' or 'HSCAN', k, state == 'start' and '0' or state, 'COUNT', budget)
+  if r[1] ~= '0' then out[1] = r[1] end
+  local all, per, sum, lasting = r[2], t == 'set' and 1 or 2, {0, 0, 0, 0, 0}, 0
+  local fe = t == 'hash' and fieldExpiries(k, all) or nil
+  for i = 1, #all, per do
+    local d = sha1hex(per == 1 and item(all[i]) or (item(all[i]) .. item(all[i + 1])))
+    local e = fe and fe[all[i]]
+    if not e then
+      lasting = lasting + 1
+      if each then emit('i ' .. d) else addLanes(sum, d) end
+    elseif e - nowms >= ${DAY_MS} then
+      emit('f ' .. gsub(all[i], '.', hexd) .. ' ' .. d .. ' ' .. format('%d', e))
+    end
+  end
+  emit('c ' .. (#all / per))
+  if not each then emit('s ' .. lasting .. ' ' .. lanesHex(sum)) end
+  if out[1] == 'end' then emit('n ' .. call(t == 'set' and 'SCARD' or 'HLEN', k)) end
+elseif t == 'list' or t == 'zset' then
+  local start = state == 'start' and 0 or tonumber(state)
+  local per = t == 'list' and 1 or 2
+  local all = t == 'list' and call('LRANGE', k, start, start + budget - 1) or call('ZRANGE', k, start, start + budget - 1, 'WITHSCORES')
+  pieces(all, per, t == 'list' and listItem or zsetItem, function(d, m) emit('d ' .. m .. ' ' .. d) end)
+  if #all / per == budget then out[1] = format('%d', start + budget) end
+else
+  -- From the last entry read, which comes again first (ids may not be made one past another).
+  local all = call('XRANGE', k, state == 'start' and '-' or state, '+', 'COUNT', budget + 1)
+  local got = {}
+  local first = (state ~= 'start' and all[1] and all[1][1] == state) and 2 or 1
+  for i = first, min(#all, first + budget - 1) do got[#got + 1] = all[i] end
+  pieces(got, 1, streamItem, function(d, m) emit('d ' .. m .. ' ' .. d) end)
+  if #got == budget then out[1] = got[#got][1] else emit('t ' .. gsub(streamTail(k), '.', hexd)) end
 end
 return out
 `;
@@ -138,30 +229,59 @@ return out
 export type RedisCliRunner = (...args: string[]) => Promise<string>;
 
 /**
- * Runs every SCAN step of `script` in database `db` and hands each output line over as it
- * comes: a line `#` starts a step, the next line is its cursor, then key and value lines.
+ * Runs a shell loop (SCAN_LOOP, PIECE_LOOP) in the container with these arguments, and hands
+ * each line of its output over as it comes.
  */
-export type RedisScanner = (db: number, script: string, count: number, onLine: (line: string) => void) => Promise<void>;
+export type RedisScanner = (loop: string, args: string[], onLine: (line: string) => void) => Promise<void>;
+
+const SERVER_REFUSED = `case "$out" in ERR*|NOAUTH*|WRONGPASS*|NOPERM*|NOSCRIPT*|BUSY*|LOADING*) printf '%s\\n' "$out" >&2; exit 3;; esac`;
 
 /**
- * The shell loop a RedisScanner runs in the container: all steps in one exec (an exec per
- * step costs about 100 ms, minutes for a million keys). Arguments: db, script, count.
+ * Every SCAN step of SCRIPT in one exec (an exec per step costs about 100 ms, minutes for a
+ * million keys). Arguments: db, script, count. A line `#` starts a step, the next line is its
+ * cursor, then key and value lines.
  */
 export const SCAN_LOOP = `set -e
 cursor=0
 while :; do
   out=$(redis-cli --no-auth-warning -n "$1" EVAL "$2" 0 "$cursor" "$3")
-  case "$out" in ERR*|NOAUTH*|WRONGPASS*|NOPERM*|NOSCRIPT*) printf '%s\n' "$out" >&2; exit 3;; esac
-  printf '#\n%s\n' "$out"
-  cursor=$(printf '%s\n' "$out" | head -n 1)
+  ${SERVER_REFUSED}
+  printf '#\\n%s\\n' "$out"
+  cursor=$(printf '%s\\n' "$out" | head -n 1)
   [ "$cursor" = 0 ] && break
 done`;
+
+/**
+ * Every step of PIECE_SCRIPT for each big key given, in one exec. Arguments: db, script,
+ * items per step, mode, then the keys (hex name, type). A line `@` starts a key, the next line
+ * is its name; a line `#` starts a step, the next line is its state, then its lines.
+ */
+export const PIECE_LOOP = `set -e
+db=$1 script=$2 budget=$3 mode=$4
+shift 4
+while [ $# -gt 1 ]; do
+  key=$1 type=$2
+  shift 2
+  printf '@\\n%s\\n' "$key"
+  state=start
+  while :; do
+    out=$(redis-cli --no-auth-warning -n "$db" EVAL "$script" 0 "$key" "$type" "$state" "$budget" "$mode")
+    ${SERVER_REFUSED}
+    printf '#\\n%s\\n' "$out"
+    state=$(printf '%s\\n' "$out" | head -n 1)
+    [ "$state" = end ] && break
+  done
+done`;
+
+/** Big keys read by one exec of PIECE_LOOP (their names are its arguments, up to 64 KiB each). */
+const PIECE_KEYS_PER_EXEC = 16;
 
 /**
  * Redis's content, read through the server itself: per logical database, every key's type,
  * value and absolute expiry (small databases list each key; keys that expire are summed per
  * day of their expiry). Server-side, in SCAN steps, streamed: a big database is summed as it
- * is read, never held.
+ * is read, never held; a big collection is read in steps of its own, between which the server
+ * answers its clients.
  */
 export async function redisFingerprint(cli: RedisCliRunner, scan: RedisScanner): Promise<Fingerprint> {
   const keyspace = await cli('INFO', 'keyspace');
@@ -252,20 +372,169 @@ const LAST_DAY_MS = Date.UTC(9999, 11, 31);
 
 async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Promise<KeySpace> {
   const keys = new KeySpace(dedupe);
+  /** Collections read in steps of their own, after the SCAN: type, expiry and how often SCAN gave each. */
+  const big = new Map<string, { type: string; expiry: string; times: number }>();
   let cursorNext = false;
   let key: string | undefined;
-  await scan(db, SCRIPT, SCAN_COUNT, (raw) => {
+  await scan(SCAN_LOOP, [String(db), SCRIPT, String(SCAN_COUNT)], (raw) => {
     const line = raw.trim();
     if (line === '#') cursorNext = true;
     else if (cursorNext) cursorNext = false;
     else if (key === undefined) key = line;
     else {
-      keys.add(key, line);
+      if (line.startsWith('+')) {
+        const [type = '', expiry = '-1'] = line.slice(1).split(' ');
+        const seen = big.get(key);
+        if (seen) seen.times++;
+        else big.set(key, { type, expiry, times: 1 });
+      } else keys.add(key, line);
       key = undefined;
     }
   });
+  const read = await readBigKeys(scan, db, big);
+  for (const [hex, { times }] of big) {
+    const lines = read.get(hex);
+    if (!lines) throw new Error(`reading Redis key by key: the big key ${hex.slice(0, 60)} (hex) was not read in steps`);
+    for (let i = 0; i < times; i++) for (const [k, v] of lines) keys.add(k, v);
+  }
   return keys;
 }
+
+/**
+ * Reads each big collection in steps (PIECE_SCRIPT), PIECE_KEYS_PER_EXEC to an exec: its value
+ * line, and (a hash) its fields that expire. A set or hash whose steps gave more or fewer items
+ * than the server holds (one twice while it rehashed) is read again, its items one by one.
+ */
+async function readBigKeys(scan: RedisScanner, db: number, big: Map<string, { type: string; expiry: string }>): Promise<Map<string, Array<[string, string]>>> {
+  const lines = new Map<string, Array<[string, string]>>();
+  let pending = [...big.keys()];
+  for (const mode of ['sum', 'each'] as const) {
+    const again: string[] = [];
+    for (let i = 0; i < pending.length; i += PIECE_KEYS_PER_EXEC) {
+      const batch = pending.slice(i, i + PIECE_KEYS_PER_EXEC);
+      const readings: BigKeyReading[] = [];
+      let next: 'key' | 'state' | undefined;
+      let unexpected: string | undefined;
+      const args = [String(db), PIECE_SCRIPT, String(PIECE_STEP_ITEMS), mode, ...batch.flatMap((hex) => [hex, big.get(hex)!.type])];
+      await scan(PIECE_LOOP, args, (raw) => {
+        const line = raw.trim();
+        if (line === '@' || line === '#') {
+          next = line === '@' ? 'key' : 'state';
+          return;
+        }
+        if (next === 'key') readings.push(new BigKeyReading(line, big.get(line)?.type ?? '', mode === 'each'));
+        else if (next === undefined) {
+          // Not thrown here: this runs inside the exec's output stream.
+          if (!readings.at(-1)?.add(line)) unexpected ??= line;
+        }
+        next = undefined;
+      });
+      if (unexpected !== undefined) throw new Error(`reading a big Redis key in steps: an unexpected line ${JSON.stringify(unexpected.slice(0, 60))}`);
+      for (const reading of readings) {
+        const read = reading.lines(big.get(reading.hex)!.expiry);
+        if (read) lines.set(reading.hex, read);
+        else again.push(reading.hex);
+      }
+    }
+    pending = again;
+  }
+  return lines;
+}
+
+/** What the steps of one big collection said (PIECE_SCRIPT's lines), made into its value line. */
+class BigKeyReading {
+  private readonly lanes = new ItemLanes();
+  private read = 0;
+  private serverCount: number | undefined;
+  private readonly pieces: string[] = [];
+  private pieceItems = 0;
+  private tail = '';
+  private readonly fields = new Map<string, string>();
+  private readonly seen: Set<number> | undefined;
+  private changed = false;
+
+  constructor(
+    readonly hex: string,
+    private readonly type: string,
+    each: boolean,
+  ) {
+    if (each) this.seen = new Set();
+  }
+
+  /** Takes one of its lines; false for a line it does not know. */
+  add(line: string): boolean {
+    const [tag, a = '', b = '', c = ''] = line.split(' ');
+    if (tag === 's') return this.lanes.addSum(b, Number(a));
+    if (tag === 'i') {
+      const id = Number.parseInt(a.slice(0, 13), 16); // 52 bits: two of 5 M items collide 1 in 300, then read as a mismatch
+      if (!this.seen || !/^[0-9a-f]{40}$/.test(a)) return false;
+      if (!this.seen.has(id)) {
+        this.seen.add(id);
+        this.lanes.add(Buffer.from(a, 'hex'));
+      }
+    } else if (tag === 'f') this.fields.set(a, `${b} ${c}`);
+    else if (tag === 'c') this.read += Number(a);
+    else if (tag === 'n') this.serverCount = Number(a);
+    else if (tag === 'd') {
+      this.pieceItems += Number(a);
+      this.pieces.push(b);
+    } else if (tag === 't') this.tail = a;
+    else if (tag === 'changed') this.changed = true;
+    else return false;
+    return true;
+  }
+
+  /** Its lines for the key space; undefined when it must be read again, item by item. */
+  lines(expiry: string): Array<[string, string]> | undefined {
+    // Written to while it was read: said as a value no backup has, so the check names the key.
+    if (this.changed) return [[this.hex, `changed-while-read ${expiry}`]];
+    if (this.type !== 'set' && this.type !== 'hash') return [[this.hex, `${orderedDigest(this.type, this.pieceItems, this.pieces, Buffer.from(this.tail, 'hex'))} ${expiry}`]];
+    if (!this.seen && this.read !== this.serverCount) return undefined;
+    const value = this.type === 'hash' && this.lanes.count === 0 ? '-' : `${unorderedDigest(this.type, this.lanes)} ${expiry}`;
+    return [[this.hex, value], ...[...this.fields].map(([field, line]): [string, string] => [`${this.hex}:${field}`, line])];
+  }
+}
+
+/** An item of the value encoding (LUA_ENCODING): its length, a colon, its bytes. */
+export const encodedItem = (v: Buffer | string): Buffer[] => {
+  const bytes = typeof v === 'string' ? Buffer.from(v) : v;
+  return [Buffer.from(`${bytes.length}:`), bytes];
+};
+
+const sha1Hex = (pieces: Buffer[]) => hash('sha1', Buffer.concat(pieces), 'hex');
+
+/** An item's digest, as the Lua takes it: the SHA-1 of its encoded parts (a member; a field and its value). */
+export const itemDigest = (...parts: Buffer[]): Buffer => hash('sha1', Buffer.concat(parts.flatMap(encodedItem)), 'buffer');
+
+/** A set's or hash's items summed as the Lua sums them: each item's SHA-1 as five 32-bit words, added per word mod 2^32. */
+export class ItemLanes {
+  private readonly lanes = new Uint32Array(5);
+  count = 0;
+
+  add(sha1: Buffer): void {
+    for (let i = 0; i < 5; i++) this.lanes[i] = (this.lanes[i]! + sha1.readUInt32BE(i * 4)) >>> 0;
+    this.count++;
+  }
+
+  /** Adds a sum the Lua made of `count` items (40 hex digits); false for one that is not. */
+  addSum(hex: string, count: number): boolean {
+    if (!/^[0-9a-f]{40}$/.test(hex) || !Number.isSafeInteger(count)) return false;
+    for (let i = 0; i < 5; i++) this.lanes[i] = (this.lanes[i]! + Number.parseInt(hex.slice(i * 8, i * 8 + 8), 16)) >>> 0;
+    this.count += count;
+    return true;
+  }
+
+  hex(): string {
+    return [...this.lanes].map((lane) => lane.toString(16).padStart(8, '0')).join('');
+  }
+}
+
+/** A set's or hash's value digest: its type, its (lasting) items' count and their lanes. */
+export const unorderedDigest = (type: string, lanes: ItemLanes): string => sha1Hex([...encodedItem(type), ...encodedItem(String(lanes.count)), ...encodedItem(lanes.hex())]);
+
+/** A list's, sorted set's or stream's value digest: its type, its items' count, its pieces' digests in order, then (a stream) its tail. */
+export const orderedDigest = (type: string, count: number, pieces: string[], tail: Buffer = Buffer.alloc(0)): string =>
+  sha1Hex([...encodedItem(type), ...encodedItem(String(count)), ...pieces.flatMap((d) => encodedItem(d)), tail]);
 
 /**
  * One database's keys. Those without an expiry: named one by one up to NAMED_KEYS_MAX, then

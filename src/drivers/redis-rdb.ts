@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DAY_MS, formatScore, KeySpace, keySpaceParts, REDIS_FINGERPRINT_METHOD } from './redis-fingerprint.js';
+import { DAY_MS, encodedItem, formatScore, ItemLanes, itemDigest, KeySpace, keySpaceParts, orderedDigest, PIECE_ITEMS, REDIS_FINGERPRINT_METHOD, unorderedDigest } from './redis-fingerprint.js';
 import type { Fingerprint } from './fingerprint.js';
 
 /**
@@ -19,7 +19,7 @@ import type { Fingerprint } from './fingerprint.js';
 export class RdbNotReadHere extends Error {}
 
 /**
- * One key is held whole while it is read (its items sorted, as the Lua sorts them): a key past
+ * One key is held whole while it is read (a sorted set's or stream's items sorted): a key past
  * these (a real 10 M-member set, or a crafted file of a million empty items, which would grow
  * Node's heap past its limit and abort the process) is left to a server.
  */
@@ -140,8 +140,8 @@ type Value =
   | { type: 'list' | 'set'; items: Buffer[] }
   | { type: 'zset'; pairs: Array<[Buffer, number]> }
   | { type: 'hash'; fields: Array<[Buffer, Buffer, number | undefined]> }
-  /** Already the Lua's items in its order: each entry's id, fields and values, the last id, the groups. */
-  | { type: 'stream'; items: Buffer[] };
+  /** Already the Lua's items in its order: each entry's id, field count, fields and values; then the last id and the groups. */
+  | { type: 'stream'; entries: Buffer[][]; tail: Buffer[] };
 
 class RdbParser {
   buf: Buffer = Buffer.alloc(0);
@@ -238,49 +238,44 @@ class RdbParser {
     const line = (digest: string) => `${digest} ${expiry === undefined ? '-1' : integer(expiry)}`;
     switch (value.type) {
       case 'string':
-        return keys.add(hexKey, line(sha1([Buffer.from(`6:string${value.value.length}:`), value.value])));
+        return keys.add(hexKey, line(sha1([...encodedItem('string'), ...encodedItem(value.value)])));
       case 'list':
-        return keys.add(hexKey, line(sha1(items('list', value.items))));
-      case 'set':
-        return keys.add(hexKey, line(sha1(items('set', value.items.sort(Buffer.compare)))));
+        return keys.add(hexKey, line(orderedDigest('list', value.items.length, pieceDigests(value.items, encodedItem))));
+      case 'set': {
+        const lanes = new ItemLanes();
+        for (const member of value.items) lanes.add(itemDigest(member));
+        return keys.add(hexKey, line(unorderedDigest('set', lanes)));
+      }
       case 'zset': {
         value.pairs.sort((a, b) => a[1] - b[1] || Buffer.compare(a[0], b[0]));
+        const pieces = pieceDigests(value.pairs, ([m, s]) => [...encodedItem(m), ...encodedItem(formatScore(s))]);
+        return keys.add(hexKey, line(orderedDigest('zset', value.pairs.length, pieces)));
+      }
+      case 'stream':
         return keys.add(
           hexKey,
           line(
-            sha1(
-              items(
-                'zset',
-                value.pairs.flatMap(([m, s]) => [m, Buffer.from(formatScore(s))]),
-              ),
+            orderedDigest(
+              'stream',
+              value.entries.length,
+              pieceDigests(value.entries, (e) => e.flatMap(encodedItem)),
+              Buffer.concat(value.tail.flatMap(encodedItem)),
             ),
           ),
         );
-      }
-      case 'stream':
-        return keys.add(hexKey, line(sha1(items('stream', value.items))));
       case 'hash': {
-        const lasting = value.fields.filter((f) => f[2] === undefined);
-        const expiring = value.fields.filter((f) => f[2] !== undefined);
+        const lanes = new ItemLanes();
         const fieldItems: Array<[string, string]> = [];
-        for (const [field, v, at] of expiring) {
-          if (at! - this.now < DAY) continue;
-          fieldItems.push([`${hexKey}:${field.toString('hex')}`, `${sha1([Buffer.from(`${field.length}:`), field, Buffer.from(`${v.length}:`), v])} ${integer(at!)}`]);
+        let expiring = 0;
+        for (const [field, v, at] of value.fields) {
+          if (at === undefined) {
+            lanes.add(itemDigest(field, v));
+            continue;
+          }
+          expiring++;
+          if (at - this.now >= DAY) fieldItems.push([`${hexKey}:${field.toString('hex')}`, `${itemDigest(field, v).toString('hex')} ${integer(at)}`]);
         }
-        lasting.sort((a, b) => Buffer.compare(a[0], b[0]));
-        keys.add(
-          hexKey,
-          lasting.length === 0 && expiring.length > 0
-            ? '-'
-            : line(
-                sha1(
-                  items(
-                    'hash',
-                    lasting.flatMap(([f, v]) => [f, v] as Buffer[]),
-                  ),
-                ),
-              ),
-        );
+        keys.add(hexKey, lanes.count === 0 && expiring > 0 ? '-' : line(unorderedDigest('hash', lanes)));
         for (const [item, itemLine] of fieldItems) keys.add(item, itemLine);
         return;
       }
@@ -454,15 +449,12 @@ class RdbParser {
     entries.sort((a, b) => (a.ms === b.ms ? (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0) : a.ms < b.ms ? -1 : 1));
     groups.sort((a, b) => Buffer.compare(a.name, b.name));
     const text = (t: string | number) => Buffer.from(String(t));
-    // As the Lua: how many entries, then each entry's id, how many fields and values, and those.
-    const out: Buffer[] = [text(entries.length)];
-    for (const e of entries) {
-      out.push(text(`${e.ms}-${e.seq}`), text(e.fields.length));
-      for (const f of e.fields) out.push(f);
-    }
-    out.push(text(lastId));
-    for (const g of groups) out.push(text('name'), g.name, text('pending'), text(g.pending), text('last-delivered-id'), text(g.lastId));
-    return { type: 'stream', items: out };
+    // As the Lua: each entry's id, how many fields and values, and those; the last id; the groups.
+    return {
+      type: 'stream',
+      entries: entries.map((e) => [text(`${e.ms}-${e.seq}`), text(e.fields.length), ...e.fields]),
+      tail: [text(lastId), ...groups.flatMap((g) => [text('name'), g.name, text('pending'), text(g.pending), text('last-delivered-id'), text(g.lastId)])],
+    };
   }
 
   /** A stream id written as two lengths (ms, seq), as XINFO writes it. */
@@ -576,9 +568,10 @@ class RdbParser {
 const sha1 = (pieces: Buffer[]) => hash('sha1', Buffer.concat(pieces), 'hex');
 
 /** The Lua's canonical form of a list, set, sorted set or hash: `#type:type` then `#v:v` per item. */
-function items(type: string, values: Buffer[]): Buffer[] {
-  const out: Buffer[] = [Buffer.from(`${type.length}:${type}`)];
-  for (const v of values) out.push(Buffer.from(`${v.length}:`), v);
+/** The digest of each PIECE_ITEMS items in order (the Lua's pieces), each item given as its encoded parts. */
+function pieceDigests<T>(all: T[], encode: (item: T) => Buffer[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < all.length; i += PIECE_ITEMS) out.push(sha1(all.slice(i, i + PIECE_ITEMS).flatMap(encode)));
   return out;
 }
 

@@ -11,7 +11,7 @@ import type { Driver } from './types.js';
 import { recorded } from './details.js';
 import { count, type Infer, object, optional, string } from '../util/schema.js';
 import { isServer } from './recognise.js';
-import { type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from './redis-fingerprint.js';
+import { type RedisScanner, redisFingerprint, redisFingerprintAt } from './redis-fingerprint.js';
 import { finished, writeWithRoom } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { rdbFingerprint } from './redis-rdb.js';
@@ -475,11 +475,11 @@ function serverFingerprint(engine: DockerEngine, containerId: string, password: 
   return redisFingerprint(redisCli(engine, containerId, password), redisScanner(engine, containerId, password));
 }
 
-/** Runs the SCAN loop (redis-fingerprint.ts) in the container, lines streamed to `onLine`. */
+/** Runs a loop of the fingerprint's scripts (redis-fingerprint.ts) in the container, lines streamed to `onLine`. */
 function redisScanner(engine: DockerEngine, containerId: string, password: string | undefined): RedisScanner {
-  return async (db, script, count, onLine) => {
+  return async (loop, args, onLine) => {
     const lines = lineSplitter(onLine);
-    const r = await engine.exec(containerId, ['sh', '-c', SCAN_LOOP, 'sh', String(db), script, String(count)], { env: authEnv(password), stdout: lines });
+    const r = await engine.exec(containerId, ['sh', '-c', loop, 'sh', ...args], { env: authEnv(password), stdout: lines });
     await finished(lines);
     if (r.exitCode !== 0) throw new Error(`reading Redis key by key failed: ${r.stderr.trim().split('\n').pop() || `exit ${r.exitCode}`}`);
   };

@@ -84,7 +84,7 @@ describe('Redis: redis-benchmark, every byte, streams with groups, several datab
       await cli('SET', 'after', 'the backup');
     }, ['--verify']);
     expect(created.verifications?.at(-1)).toMatchObject({ deep: true, ok: true });
-    expect(created.services[0]!.fingerprint?.method).toBe('redis-v4'); // recorded by --verify
+    expect(created.services[0]!.fingerprint?.method).toBe('redis-v5'); // recorded by --verify
     // Recorded while more than a day was left, so the restore below crossed that line.
     expect(created.services[0]!.fingerprint?.parts[`db5 expiring ${new Date(crossing).toISOString().slice(0, 10)}`]).toMatch(/^n=1 /);
     // And a deep verify now compares the recorded fingerprint with the loaded copy as of now too.

@@ -71,7 +71,7 @@ describe('Redis: a backup of 7.0 restored into Redis 8', () => {
     const created = await bot(['backup', 'create', '--verify', '--json', '--project', project, '--dir', dir], { timeout: 300_000 });
     expect(created.exitCode, String(created.stderr)).toBe(0);
     const m = JSON.parse(String(created.stdout)) as Manifest;
-    expect(m.services[0]!.fingerprint?.method).toBe('redis-v4');
+    expect(m.services[0]!.fingerprint?.method).toBe('redis-v5');
     const restored = await bot(['backup', 'restore', m.id, '--map', `${m.services[0]!.name}=${upgraded.getName().replace(/^\//, '')}`, '--yes', '--json', '--dir', dir], { timeout: 300_000 });
     expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
     expect(JSON.parse(String(restored.stdout)).services[0]).toMatchObject({ status: 'restored', check: 'equal' });

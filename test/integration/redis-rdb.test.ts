@@ -78,7 +78,49 @@ const value = fc.oneof(
     }),
   }),
 );
+/**
+ * A collection past the items one SCAN step reads (10,000), which the server's side reads in
+ * steps of its own: sizes at and around its step and piece boundaries. Made by the server
+ * (EVAL) from a seed: binary members, tied scores, deleted stream entries, a consumer group
+ * with pending entries, and (8.0) hash fields that expire after days or within a day.
+ */
+const bigValue = fc.record({
+  type: fc.constantFrom('list', 'set', 'zset', 'hash', 'stream'),
+  n: fc.constantFrom(10_000, 10_001, 11_999, 20_000, 20_001, 25_321),
+  key: bytes(8),
+  seed: fc.nat(1000),
+  expiry,
+});
+const MAKE_BIG = `
+local k, t, n, seed, fieldTtl, now = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5])
+local function v(i) return string.char(i % 251, (i * 7 + seed) % 256) .. tostring(i * 31 + seed) end
+for i = 1, n, 1000 do
+  local args = {}
+  for j = i, math.min(i + 999, n) do
+    if t == 'list' or t == 'set' then args[#args + 1] = v(j)
+    elseif t == 'zset' then args[#args + 1] = tostring((j * 7919 + seed) % 1000 / 8); args[#args + 1] = v(j)
+    elseif t == 'hash' then args[#args + 1] = v(j); args[#args + 1] = v(j * 3)
+    else redis.call('XADD', k, j .. '-' .. seed, 'f', v(j), 'g', v(j + 1)) end
+  end
+  if t == 'list' then redis.call('RPUSH', k, unpack(args))
+  elseif t == 'set' then redis.call('SADD', k, unpack(args))
+  elseif t == 'zset' then redis.call('ZADD', k, unpack(args))
+  elseif t == 'hash' then redis.call('HSET', k, unpack(args)) end
+end
+if t == 'stream' then
+  for j = 7, n, 4099 do redis.call('XDEL', k, j .. '-' .. seed) end
+  redis.call('XGROUP', 'CREATE', k, 'readers', '0')
+  redis.call('XREADGROUP', 'GROUP', 'readers', 'r', 'COUNT', 5, 'STREAMS', k, '>')
+end
+if t == 'hash' and fieldTtl then
+  for j = 1, n, 97 do redis.call('HPEXPIREAT', k, now + 3 * 86400000 + j, 'FIELDS', 1, v(j)) end
+  for j = 2, n, 101 do redis.call('HPEXPIREAT', k, now + 7200000, 'FIELDS', 1, v(j)) end
+end
+return 1
+`;
+
 const dataset = fc.record({
+  big: fc.array(bigValue, { maxLength: 2 }),
   keys: fc.uniqueArray(fc.record({ db: fc.integer({ min: 0, max: 3 }), key: bytes(20), value, expiry }), { maxLength: 25, selector: (k) => `${k.db}:${k.key.toString('hex')}` }),
   /** Plain keys past the 1000 a database names one by one: the rest is summed. */
   bulk: fc.constantFrom(0, 0, 1200),
@@ -119,6 +161,11 @@ function commands(data: typeof dataset extends fc.Arbitrary<infer D> ? D : never
         });
     }
     if (e !== undefined) out.push(resp('PEXPIREAT', key, String(now + e)));
+  }
+  for (const b of data.big) {
+    out.push(resp('SELECT', '0'), resp('DEL', Buffer.concat([Buffer.from('big:'), b.key])));
+    out.push(resp('EVAL', MAKE_BIG, '1', Buffer.concat([Buffer.from('big:'), b.key]), b.type, String(b.n), String(b.seed), fieldTtl ? '1' : '0', String(now)));
+    if (b.expiry !== undefined) out.push(resp('PEXPIREAT', Buffer.concat([Buffer.from('big:'), b.key]), String(now + b.expiry)));
   }
   if (data.bulk) out.push(resp('SELECT', '0'), resp('EVAL', "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'bulk:' .. i, i) end", '0', String(data.bulk)));
   out.push(resp('SAVE'));

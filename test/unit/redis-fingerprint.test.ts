@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type RedisScanner, redisFingerprint, redisFingerprintAt } from '../../src/drivers/redis-fingerprint.js';
+import { ItemLanes, itemDigest, type RedisScanner, redisFingerprint, redisFingerprintAt } from '../../src/drivers/redis-fingerprint.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -23,7 +23,7 @@ function serverAt(keys: Key[], now: number, twice: string[] = []) {
   const live = keys.filter((k) => k.expiresAt === undefined || k.expiresAt > now);
   let reads = 0;
   const cli = async () => `# Keyspace\r\n${live.length ? `db0:keys=${live.length},expires=0,avg_ttl=0\r\n` : ''}`;
-  const scan: RedisScanner = async (_db, _script, _count, onLine) => {
+  const scan: RedisScanner = async (_loop, _args, onLine) => {
     const sent = reads++ === 0 ? [...live, ...live.filter((k) => twice.includes(k.name))] : live;
     onLine('#');
     onLine('0');
@@ -64,7 +64,7 @@ describe('Redis fingerprint: keys that expire', () => {
     ['a later day', '2027-01-01', true],
     ['a day Redis < 7 does not tell', 'on a day Redis < 7 does not tell', false],
   ])('compared at a time, keys expiring on %s: kept %s', (_what, day, kept) => {
-    const fp = { method: 'redis-v4', parts: { db0: 'n=1 x', 'db0 key k expiring 2020-01-01': 'v', [`db0 expiring ${day}`]: 'n=1 y' } };
+    const fp = { method: 'redis-v5', parts: { db0: 'n=1 x', 'db0 key k expiring 2020-01-01': 'v', [`db0 expiring ${day}`]: 'n=1 y' } };
     const at = redisFingerprintAt(fp, new Date(T0))!;
     expect(Object.keys(at.parts).includes(`db0 expiring ${day}`)).toBe(kept);
     expect(at.parts.db0).toBe('n=1 x');
@@ -72,8 +72,8 @@ describe('Redis fingerprint: keys that expire', () => {
   });
 
   it('compared with a fingerprint from Redis < 7 (expiry days unknown), keys that expire are left out on both sides', () => {
-    const known = { method: 'redis-v4', parts: { db0: 'n=1 x', 'db0 expiring 2027-01-01': 'n=2 y' } };
-    const unknown = { method: 'redis-v4', parts: { db0: 'n=1 x', 'db0 expiring on a day Redis < 7 does not tell': 'n=2 z' } };
+    const known = { method: 'redis-v5', parts: { db0: 'n=1 x', 'db0 expiring 2027-01-01': 'n=2 y' } };
+    const unknown = { method: 'redis-v5', parts: { db0: 'n=1 x', 'db0 expiring on a day Redis < 7 does not tell': 'n=2 z' } };
     const at = new Date(T0);
     expect(redisFingerprintAt(known, at, unknown)).toEqual(redisFingerprintAt(unknown, at, known));
     expect(redisFingerprintAt(known, at)!.parts['db0 expiring 2027-01-01']).toBe('n=2 y'); // kept when both sides know the days
@@ -96,7 +96,7 @@ describe('Redis fingerprint: keys that expire', () => {
     const lines = ['#', '0', h, 'abc -1', `${h}:${Buffer.from('f').toString('hex')}`, `def ${T0 + 3 * DAY}`];
     const fp = await redisFingerprint(
       async () => 'db0:keys=1,expires=0,avg_ttl=0,subexpiry=1',
-      async (_db, _s, _c, onLine) => {
+      async (_loop, _args, onLine) => {
         for (const l of lines) onLine(l);
       },
     );
@@ -138,5 +138,47 @@ describe('Redis fingerprint: keys that expire', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('Redis fingerprint: a big set read in steps', () => {
+  const digests = ['a', 'b', 'c'].map((m) => itemDigest(Buffer.from(m)).toString('hex'));
+  const sumOf = (ds: string[]) => {
+    const lanes = new ItemLanes();
+    for (const d of ds) lanes.add(Buffer.from(d, 'hex'));
+    return lanes.hex();
+  };
+  const key = Buffer.from('big').toString('hex');
+  /** A server whose SCAN finds one big set, and whose steps give `stepItems` (the member digests) per mode. */
+  const server = (stepItems: { sum: string[]; each: string[] }) => {
+    const modes: string[] = [];
+    const scan: RedisScanner = async (_loop, args, onLine) => {
+      const lines =
+        args.length === 3
+          ? ['#', '0', key, '+set -1']
+          : args[3] === 'sum'
+            ? ['@', key, '#', 'end', `s ${stepItems.sum.length} ${sumOf(stepItems.sum)}`, `c ${stepItems.sum.length}`, 'n 3']
+            : ['@', key, '#', 'end', ...stepItems.each.map((d) => `i ${d}`), `c ${stepItems.each.length}`, 'n 3'];
+      if (args.length > 3) modes.push(args[3]!);
+      for (const l of lines) onLine(l);
+    };
+    return { fp: () => redisFingerprint(async () => 'db0:keys=1,expires=0,avg_ttl=0', scan), modes };
+  };
+
+  it('sums its members once; one SSCAN gave twice is read again member by member and counted once', async () => {
+    const once = server({ sum: digests, each: [] });
+    const twice = server({ sum: [...digests, digests[1]!], each: [...digests, digests[1]!] });
+    const expected = await once.fp();
+    expect(once.modes).toEqual(['sum']);
+    expect(await twice.fp()).toEqual(expected);
+    expect(twice.modes).toEqual(['sum', 'each']);
+    expect(expected.parts['db0 key big']).toMatch(/^[0-9a-f]{40} -1$/);
+  });
+
+  it('an unknown line from a step is an error, not a digest', async () => {
+    const scan: RedisScanner = async (_loop, args, onLine) => {
+      for (const l of args.length === 3 ? ['#', '0', key, '+list -1'] : ['@', key, '#', 'end', 'BUSY Redis is busy']) onLine(l);
+    };
+    await expect(redisFingerprint(async () => 'db0:keys=1', scan)).rejects.toThrow(/unexpected line "BUSY/);
   });
 });

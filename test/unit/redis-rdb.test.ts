@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { formatScore } from '../../src/drivers/redis-fingerprint.js';
+import { formatScore, REDIS_FINGERPRINT_METHOD } from '../../src/drivers/redis-fingerprint.js';
 import { listpack, lzfDecompress, RdbNotReadHere, rdbFingerprint } from '../../src/drivers/redis-rdb.js';
 
 describe('formatScore: C printf %.17g, as the Lua writes scores', () => {
@@ -114,7 +114,7 @@ describe('rdbFingerprint on made-up and hostile bytes', () => {
       fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), async (tail) => {
         const bytes = Buffer.concat([Buffer.from('REDIS0011'), tail]);
         await rdbFingerprint(Readable.from([bytes]), bytes.length).then(
-          (fp) => expect(fp.method).toBe('redis-v4'),
+          (fp) => expect(fp.method).toBe(REDIS_FINGERPRINT_METHOD),
           (err: unknown) => expect(err).toBeInstanceOf(Error),
         );
       }),
