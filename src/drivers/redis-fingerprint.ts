@@ -15,7 +15,13 @@ export const REDIS_FINGERPRINT_METHOD = 'redis-v5';
 
 /** Up to this many keys in a database are listed one by one, so a difference names the key. */
 const NAMED_KEYS_MAX = 1000;
-const SCAN_COUNT = 10_000;
+/**
+ * Items (or KiB of a string) one SCAN step reads at most before it leaves the rest of its keys
+ * to PIECE_SCRIPT; the next step asks SCAN for as many keys as fit, from the first 100 up to
+ * 10,000. A step of 10,000 keys of 1,000 items each held the server for seconds.
+ */
+const STEP_ITEMS = 10_000;
+const FIRST_SCAN_COUNT = 100;
 export const DAY_MS = 86_400_000;
 /** A list's, sorted set's or stream's items are hashed in pieces of this many, in order. */
 export const PIECE_ITEMS = 1000;
@@ -45,11 +51,17 @@ local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 -- PEXPIRETIME from 7.0, hash fields that expire (HPEXPIRETIME) from 7.4; Valkey 8 says 7.2.
 local version = redis.REDIS_VERSION_NUM or 0
 local absolute, fieldsExpire = version >= 0x070000, version >= 0x070400
+local LENGTH = {list = 'LLEN', set = 'SCARD', zset = 'ZCARD', hash = 'HLEN', stream = 'XLEN'}
 local function item(v) v = tostring(v); return #v .. ':' .. v end
-local function addLanes(sum, digest)
-  for i = 0, 4 do sum[i + 1] = (sum[i + 1] + tonumber(sub(digest, i * 8 + 1, i * 8 + 8), 16)) % 4294967296 end
+-- A set's or hash's items are summed in any order: the first 39 hex digits of each item's SHA-1
+-- as three 52-bit lanes, each added modulo 2^52 (exact in Lua's doubles; three substrings an item).
+local LANE = 4503599627370496
+local function addLanes(sum, d)
+  sum[1] = (sum[1] + tonumber(sub(d, 1, 13), 16)) % LANE
+  sum[2] = (sum[2] + tonumber(sub(d, 14, 26), 16)) % LANE
+  sum[3] = (sum[3] + tonumber(sub(d, 27, 39), 16)) % LANE
 end
-local function lanesHex(sum) return format('%08x%08x%08x%08x%08x', sum[1], sum[2], sum[3], sum[4], sum[5]) end
+local function lanesHex(sum) return format('%013x%013x%013x', sum[1], sum[2], sum[3]) end
 local function listItem(l, j) return item(l[j]) end
 local function zsetItem(z, j) return item(z[j]) .. item(format('%.17g', tonumber(z[j + 1]))) end
 local function streamItem(s, j)
@@ -96,17 +108,19 @@ end
  * Keys come back hex-encoded, so binary keys survive redis-cli's line-based output. A key that
  * expires within a day gets \`-\` and its value is not read: sessions and caches expire between
  * two readings, and fingerprintAt leaves out every key that expires by the day after the
- * comparison anyway. A collection of over INLINE_ITEMS_MAX items gets \`+type expiry\`: it is
- * read afterwards in steps (PIECE_SCRIPT). A hash's field that expires (7.4+) is an item of
+ * comparison anyway. A collection of over INLINE_ITEMS_MAX items, and every key after the
+ * step's budget of items (ARGV[3]) is spent, gets \`+type expiry\`: it is read afterwards by
+ * PIECE_SCRIPT. The second line says how many keys the next step asks SCAN for. A hash's field that expires (7.4+) is an item of
  * its own (\`key:field\`, its digest and expiry), under the day it expires; the hash itself is
  * its lasting fields, and goes with its last field when it has none.
  */
 const SCRIPT = `
-local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+local count, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local res = redis.call('SCAN', ARGV[1], 'COUNT', count)
 ${LUA_ENCODING}
-local out = {res[1]}
-local n = 1
-local LENGTH = {list = 'LLEN', set = 'SCARD', zset = 'ZCARD', hash = 'HLEN', stream = 'XLEN'}
+local out = {res[1], ''}
+local n = 2
+local spent, inline = 0, 0
 for _, k in ipairs(res[2]) do
   local t = call('TYPE', k)['ok']
   local exp, pttl = -1, nil
@@ -126,21 +140,29 @@ for _, k in ipairs(res[2]) do
   local slot = n -- the key's value line; items of its fields that expire follow it
   if pttl ~= nil and pttl < ${DAY_MS} then
     out[slot] = '-'
-  elseif LENGTH[t] and #k <= ${PIECE_KEY_BYTES_MAX} and call(LENGTH[t], k) > ${INLINE_ITEMS_MAX} then
+    inline = inline + 1
+  elseif #k <= ${PIECE_KEY_BYTES_MAX} and (spent >= budget or (LENGTH[t] and call(LENGTH[t], k) > ${INLINE_ITEMS_MAX})) then
     out[slot] = '+' .. t .. ' ' .. expText
   else
     local enc
-    if t == 'string' then enc = item(t) .. item(call('GET', k))
+    inline = inline + 1
+    if t == 'string' then
+      local v = call('GET', k)
+      spent = spent + 1 + #v / 1024
+      enc = item(t) .. item(v)
     elseif t == 'set' then
-      local sum, s = {0, 0, 0, 0, 0}, call('SMEMBERS', k)
-      for _, v in ipairs(s) do addLanes(sum, sha1hex(item(v))) end
+      local sum, s = {0, 0, 0}, call('SMEMBERS', k)
+      for _, v in ipairs(s) do addLanes(sum, sha1hex(#v .. ':' .. v)) end
+      spent = spent + #s
       enc = item(t) .. item(#s) .. item(lanesHex(sum))
     elseif t == 'hash' then
       local h = call('HGETALL', k)
+      spent = spent + #h / 2
       local fe = fieldExpiries(k, h)
-      local sum, lasting = {0, 0, 0, 0, 0}, 0
+      local sum, lasting = {0, 0, 0}, 0
       for i = 1, #h, 2 do
-        local d = sha1hex(item(h[i]) .. item(h[i + 1]))
+        local f, v = h[i], h[i + 1]
+        local d = sha1hex(#f .. ':' .. f .. #v .. ':' .. v)
         local e = fe and fe[h[i]]
         if not e then lasting = lasting + 1; addLanes(sum, d)
         elseif e - nowms >= ${DAY_MS} then
@@ -157,19 +179,26 @@ for _, k in ipairs(res[2]) do
       if t == 'list' then all, per, encode = call('LRANGE', k, 0, -1), 1, listItem
       elseif t == 'zset' then all, per, encode = call('ZRANGE', k, 0, -1, 'WITHSCORES'), 2, zsetItem
       else all, per, encode = call('XRANGE', k, '-', '+'), 1, streamItem end
+      spent = spent + #all / per
       local q = {item(t), item(#all / per)}
       pieces(all, per, encode, function(d) q[#q + 1] = item(d) end)
       if t == 'stream' then q[#q + 1] = streamTail(k) end
       enc = concat(q)
-    else enc = item(t) .. item(call('DUMP', k)) end
+    else
+      local v = call('DUMP', k)
+      spent = spent + 1 + (v and #v or 0) / 1024
+      enc = item(t) .. item(v)
+    end
     out[slot] = enc and (sha1hex(enc) .. ' ' .. expText) or '-'
   end
 end
+-- As many keys next time as fit the budget at this step's items per key (at most twice as many).
+out[2] = format('%d', math.max(16, math.min(10000, count * 2, math.floor(budget * inline / math.max(spent, 1)))))
 return out
 `;
 
 /**
- * Runs inside Redis (EVAL): one step of reading a big collection (ARGV: its name hex-encoded,
+ * Runs inside Redis (EVAL): one step of reading a big collection, or a key a SCAN step left (ARGV: its name hex-encoded,
  * its type, the step's state: \`start\` or what the step before returned, how many items,
  * \`each\` to have every set member's or lasting hash field's digest rather than their sum).
  * Returns the next state (\`end\` after the last step), then lines:
@@ -180,6 +209,7 @@ return out
  *   n COUNT          the server's count, after the last step
  *   d COUNT DIGEST   a piece of a list, sorted set or stream, in order
  *   t TAIL           a stream's last id and groups, hex-encoded, after its last entry
+ *   v DIGEST         a string's (or another type's) value digest
  *   changed          the key is gone, or of another type
  */
 const PIECE_SCRIPT = `
@@ -189,10 +219,12 @@ local t, state, budget, each = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5] == '
 local out = {'end'}
 local function emit(line) out[#out + 1] = line end
 if call('TYPE', k)['ok'] ~= t then emit('changed'); return out end
-if t == 'set' or t == 'hash' then
+if not LENGTH[t] then
+  emit('v ' .. sha1hex(item(t) .. item(call(t == 'string' and 'GET' or 'DUMP', k))))
+elseif t == 'set' or t == 'hash' then
   local r = call(t == 'set' and 'SSCAN' or 'HSCAN', k, state == 'start' and '0' or state, 'COUNT', budget)
   if r[1] ~= '0' then out[1] = r[1] end
-  local all, per, sum, lasting = r[2], t == 'set' and 1 or 2, {0, 0, 0, 0, 0}, 0
+  local all, per, sum, lasting = r[2], t == 'set' and 1 or 2, {0, 0, 0}, 0
   local fe = t == 'hash' and fieldExpiries(k, all) or nil
   for i = 1, #all, per do
     local d = sha1hex(per == 1 and item(all[i]) or (item(all[i]) .. item(all[i + 1])))
@@ -238,16 +270,18 @@ const SERVER_REFUSED = `case "$out" in ERR*|NOAUTH*|WRONGPASS*|NOPERM*|NOSCRIPT*
 
 /**
  * Every SCAN step of SCRIPT in one exec (an exec per step costs about 100 ms, minutes for a
- * million keys). Arguments: db, script, count. A line `#` starts a step, the next line is its
- * cursor, then key and value lines.
+ * million keys). Arguments: db, script, first count, budget. A line `#` starts a step, the
+ * next two are its cursor and the next count, then key and value lines.
  */
 export const SCAN_LOOP = `set -e
 cursor=0
+count=$3
 while :; do
-  out=$(redis-cli --no-auth-warning -n "$1" EVAL "$2" 0 "$cursor" "$3")
+  out=$(redis-cli --no-auth-warning -n "$1" EVAL "$2" 0 "$cursor" "$count" "$4")
   ${SERVER_REFUSED}
   printf '#\\n%s\\n' "$out"
   cursor=$(printf '%s\\n' "$out" | head -n 1)
+  count=$(printf '%s\\n' "$out" | sed -n 2p)
   [ "$cursor" = 0 ] && break
 done`;
 
@@ -374,12 +408,12 @@ async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Pr
   const keys = new KeySpace(dedupe);
   /** Collections read in steps of their own, after the SCAN: type, expiry and how often SCAN gave each. */
   const big = new Map<string, { type: string; expiry: string; times: number }>();
-  let cursorNext = false;
+  let header = 0; // lines of a step's header still to skip: its cursor and next count
   let key: string | undefined;
-  await scan(SCAN_LOOP, [String(db), SCRIPT, String(SCAN_COUNT)], (raw) => {
+  await scan(SCAN_LOOP, [String(db), SCRIPT, String(FIRST_SCAN_COUNT), String(STEP_ITEMS)], (raw) => {
     const line = raw.trim();
-    if (line === '#') cursorNext = true;
-    else if (cursorNext) cursorNext = false;
+    if (line === '#') header = 2;
+    else if (header > 0) header--;
     else if (key === undefined) key = line;
     else {
       if (line.startsWith('+')) {
@@ -449,6 +483,7 @@ class BigKeyReading {
   private readonly pieces: string[] = [];
   private pieceItems = 0;
   private tail = '';
+  private value: string | undefined;
   private readonly fields = new Map<string, string>();
   private readonly seen: Set<number> | undefined;
   private changed = false;
@@ -470,7 +505,7 @@ class BigKeyReading {
       if (!this.seen || !/^[0-9a-f]{40}$/.test(a)) return false;
       if (!this.seen.has(id)) {
         this.seen.add(id);
-        this.lanes.add(Buffer.from(a, 'hex'));
+        this.lanes.add(a);
       }
     } else if (tag === 'f') this.fields.set(a, `${b} ${c}`);
     else if (tag === 'c') this.read += Number(a);
@@ -479,6 +514,7 @@ class BigKeyReading {
       this.pieceItems += Number(a);
       this.pieces.push(b);
     } else if (tag === 't') this.tail = a;
+    else if (tag === 'v') this.value = a;
     else if (tag === 'changed') this.changed = true;
     else return false;
     return true;
@@ -488,6 +524,7 @@ class BigKeyReading {
   lines(expiry: string): Array<[string, string]> | undefined {
     // Written to while it was read: said as a value no backup has, so the check names the key.
     if (this.changed) return [[this.hex, `changed-while-read ${expiry}`]];
+    if (this.value !== undefined) return [[this.hex, `${this.value} ${expiry}`]];
     if (this.type !== 'set' && this.type !== 'hash') return [[this.hex, `${orderedDigest(this.type, this.pieceItems, this.pieces, Buffer.from(this.tail, 'hex'))} ${expiry}`]];
     if (!this.seen && this.read !== this.serverCount) return undefined;
     const value = this.type === 'hash' && this.lanes.count === 0 ? '-' : `${unorderedDigest(this.type, this.lanes)} ${expiry}`;
@@ -503,29 +540,36 @@ export const encodedItem = (v: Buffer | string): Buffer[] => {
 
 const sha1Hex = (pieces: Buffer[]) => hash('sha1', Buffer.concat(pieces), 'hex');
 
-/** An item's digest, as the Lua takes it: the SHA-1 of its encoded parts (a member; a field and its value). */
-export const itemDigest = (...parts: Buffer[]): Buffer => hash('sha1', Buffer.concat(parts.flatMap(encodedItem)), 'buffer');
+/** An item's digest, as the Lua takes it: the SHA-1 (hex) of its encoded parts (a member; a field and its value). */
+export const itemDigest = (...parts: Buffer[]): string => sha1Hex(parts.flatMap(encodedItem));
 
-/** A set's or hash's items summed as the Lua sums them: each item's SHA-1 as five 32-bit words, added per word mod 2^32. */
+const LANE = 2 ** 52;
+
+/** A set's or hash's items summed as the Lua sums them (LUA_ENCODING): three 52-bit lanes of each item's SHA-1, added mod 2^52. */
 export class ItemLanes {
-  private readonly lanes = new Uint32Array(5);
+  private readonly lanes = [0, 0, 0];
   count = 0;
 
-  add(sha1: Buffer): void {
-    for (let i = 0; i < 5; i++) this.lanes[i] = (this.lanes[i]! + sha1.readUInt32BE(i * 4)) >>> 0;
+  /** Adds an item by its digest (40 hex digits). */
+  add(digest: string): void {
+    this.addLanes(digest);
     this.count++;
   }
 
-  /** Adds a sum the Lua made of `count` items (40 hex digits); false for one that is not. */
+  /** Adds a sum the Lua made of `count` items (39 hex digits); false for one that is not. */
   addSum(hex: string, count: number): boolean {
-    if (!/^[0-9a-f]{40}$/.test(hex) || !Number.isSafeInteger(count)) return false;
-    for (let i = 0; i < 5; i++) this.lanes[i] = (this.lanes[i]! + Number.parseInt(hex.slice(i * 8, i * 8 + 8), 16)) >>> 0;
+    if (!/^[0-9a-f]{39}$/.test(hex) || !Number.isSafeInteger(count)) return false;
+    this.addLanes(hex);
     this.count += count;
     return true;
   }
 
+  private addLanes(hex: string): void {
+    for (let i = 0; i < 3; i++) this.lanes[i] = (this.lanes[i]! + Number.parseInt(hex.slice(i * 13, i * 13 + 13), 16)) % LANE;
+  }
+
   hex(): string {
-    return [...this.lanes].map((lane) => lane.toString(16).padStart(8, '0')).join('');
+    return this.lanes.map((lane) => lane.toString(16).padStart(13, '0')).join('');
   }
 }
 

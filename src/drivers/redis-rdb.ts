@@ -273,7 +273,7 @@ class RdbParser {
             continue;
           }
           expiring++;
-          if (at - this.now >= DAY) fieldItems.push([`${hexKey}:${field.toString('hex')}`, `${itemDigest(field, v).toString('hex')} ${integer(at)}`]);
+          if (at - this.now >= DAY) fieldItems.push([`${hexKey}:${field.toString('hex')}`, `${itemDigest(field, v)} ${integer(at)}`]);
         }
         keys.add(hexKey, lanes.count === 0 && expiring > 0 ? '-' : line(unorderedDigest('hash', lanes)));
         for (const [item, itemLine] of fieldItems) keys.add(item, itemLine);

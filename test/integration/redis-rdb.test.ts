@@ -119,11 +119,31 @@ end
 return 1
 `;
 
+const MAKE_MEDIUM = `
+local types = {'list', 'set', 'zset', 'hash', 'stream'}
+for k = 1, tonumber(ARGV[1]) do
+  local t, key = types[k % 5 + 1], 'medium:' .. k
+  for i = 1, 500 do
+    if t == 'list' then redis.call('RPUSH', key, i)
+    elseif t == 'set' then redis.call('SADD', key, 'm' .. i)
+    elseif t == 'zset' then redis.call('ZADD', key, i % 7, 'm' .. i)
+    elseif t == 'hash' then redis.call('HSET', key, 'f' .. i, i * k)
+    else redis.call('XADD', key, i .. '-' .. k, 'n', i) end
+  end
+end
+return 1
+`;
+
 const dataset = fc.record({
   big: fc.array(bigValue, { maxLength: 2 }),
   keys: fc.uniqueArray(fc.record({ db: fc.integer({ min: 0, max: 3 }), key: bytes(20), value, expiry }), { maxLength: 25, selector: (k) => `${k.db}:${k.key.toString('hex')}` }),
   /** Plain keys past the 1000 a database names one by one: the rest is summed. */
   bulk: fc.constantFrom(0, 0, 1200),
+  /**
+   * Collections of 500 items of each type: more items than one SCAN step reads, so the keys it
+   * finds after its budget (strings, small collections) are left to steps of their own.
+   */
+  medium: fc.constantFrom(0, 0, 60),
 });
 
 /** One command in Redis's protocol, bytes as they are (redis-cli --pipe sends them). */
@@ -167,6 +187,7 @@ function commands(data: typeof dataset extends fc.Arbitrary<infer D> ? D : never
     out.push(resp('EVAL', MAKE_BIG, '1', Buffer.concat([Buffer.from('big:'), b.key]), b.type, String(b.n), String(b.seed), fieldTtl ? '1' : '0', String(now)));
     if (b.expiry !== undefined) out.push(resp('PEXPIREAT', Buffer.concat([Buffer.from('big:'), b.key]), String(now + b.expiry)));
   }
+  if (data.medium) out.push(resp('SELECT', '0'), resp('EVAL', MAKE_MEDIUM, '0', String(data.medium)));
   if (data.bulk) out.push(resp('SELECT', '0'), resp('EVAL', "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'bulk:' .. i, i) end", '0', String(data.bulk)));
   out.push(resp('SAVE'));
   return Buffer.concat(out);

@@ -55,8 +55,8 @@ export function startPostgres(o: StartOptions & { initdbArgs?: string; command?:
  */
 export const startPgRegress = (o: StartOptions) => startPostgres({ ...o, labels: { 'stackvault.driver': 'postgres', ...o.labels } }, IMAGES.pgRegress);
 
-export function startRedis(o: StartOptions & { appendonly?: boolean; password?: boolean }): Promise<StartedTestContainer> {
-  const cmd = ['redis-server'];
+export function startRedis(o: StartOptions & { appendonly?: boolean; password?: boolean; args?: string[] }): Promise<StartedTestContainer> {
+  const cmd = ['redis-server', ...(o.args ?? [])];
   if (o.password !== false) cmd.push('--requirepass', REDIS_PASSWORD);
   if (o.appendonly) cmd.push('--appendonly', 'yes');
   // The password reaches redis-cli through the container's environment, as in compose/, so no

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ItemLanes, itemDigest, type RedisScanner, redisFingerprint, redisFingerprintAt } from '../../src/drivers/redis-fingerprint.js';
+import { ItemLanes, itemDigest, type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from '../../src/drivers/redis-fingerprint.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -27,6 +27,7 @@ function serverAt(keys: Key[], now: number, twice: string[] = []) {
     const sent = reads++ === 0 ? [...live, ...live.filter((k) => twice.includes(k.name))] : live;
     onLine('#');
     onLine('0');
+    onLine('10000');
     for (const k of sent) {
       onLine(Buffer.from(k.name).toString('hex'));
       if (k.expiresAt !== undefined && k.expiresAt - now < DAY) onLine('-');
@@ -93,7 +94,7 @@ describe('Redis fingerprint: keys that expire', () => {
 
   it("a hash's field that expires is an item under its own day, not a key: the hash is named by its lasting fields", async () => {
     const h = Buffer.from('h').toString('hex');
-    const lines = ['#', '0', h, 'abc -1', `${h}:${Buffer.from('f').toString('hex')}`, `def ${T0 + 3 * DAY}`];
+    const lines = ['#', '0', '10000', h, 'abc -1', `${h}:${Buffer.from('f').toString('hex')}`, `def ${T0 + 3 * DAY}`];
     const fp = await redisFingerprint(
       async () => 'db0:keys=1,expires=0,avg_ttl=0,subexpiry=1',
       async (_loop, _args, onLine) => {
@@ -142,24 +143,24 @@ describe('Redis fingerprint: keys that expire', () => {
 });
 
 describe('Redis fingerprint: a big set read in steps', () => {
-  const digests = ['a', 'b', 'c'].map((m) => itemDigest(Buffer.from(m)).toString('hex'));
+  const digests = ['a', 'b', 'c'].map((m) => itemDigest(Buffer.from(m)));
   const sumOf = (ds: string[]) => {
     const lanes = new ItemLanes();
-    for (const d of ds) lanes.add(Buffer.from(d, 'hex'));
+    for (const d of ds) lanes.add(d);
     return lanes.hex();
   };
   const key = Buffer.from('big').toString('hex');
   /** A server whose SCAN finds one big set, and whose steps give `stepItems` (the member digests) per mode. */
   const server = (stepItems: { sum: string[]; each: string[] }) => {
     const modes: string[] = [];
-    const scan: RedisScanner = async (_loop, args, onLine) => {
+    const scan: RedisScanner = async (loop, args, onLine) => {
       const lines =
-        args.length === 3
-          ? ['#', '0', key, '+set -1']
+        loop === SCAN_LOOP
+          ? ['#', '0', '100', key, '+set -1']
           : args[3] === 'sum'
             ? ['@', key, '#', 'end', `s ${stepItems.sum.length} ${sumOf(stepItems.sum)}`, `c ${stepItems.sum.length}`, 'n 3']
             : ['@', key, '#', 'end', ...stepItems.each.map((d) => `i ${d}`), `c ${stepItems.each.length}`, 'n 3'];
-      if (args.length > 3) modes.push(args[3]!);
+      if (loop !== SCAN_LOOP) modes.push(args[3]!);
       for (const l of lines) onLine(l);
     };
     return { fp: () => redisFingerprint(async () => 'db0:keys=1,expires=0,avg_ttl=0', scan), modes };
@@ -176,8 +177,8 @@ describe('Redis fingerprint: a big set read in steps', () => {
   });
 
   it('an unknown line from a step is an error, not a digest', async () => {
-    const scan: RedisScanner = async (_loop, args, onLine) => {
-      for (const l of args.length === 3 ? ['#', '0', key, '+list -1'] : ['@', key, '#', 'end', 'BUSY Redis is busy']) onLine(l);
+    const scan: RedisScanner = async (loop, _args, onLine) => {
+      for (const l of loop === SCAN_LOOP ? ['#', '0', '100', key, '+list -1'] : ['@', key, '#', 'end', 'BUSY Redis is busy']) onLine(l);
     };
     await expect(redisFingerprint(async () => 'db0:keys=1', scan)).rejects.toThrow(/unexpected line "BUSY/);
   });
