@@ -2,8 +2,8 @@ import { hash } from 'node:crypto';
 import { type Fingerprint, MultisetDigest } from './fingerprint.js';
 
 /**
- * redis-v5: a set's or hash's items are summed in any order (each item's SHA-1 added in five
- * 32-bit lanes), and a list's, sorted set's or stream's items are hashed in pieces of
+ * redis-v5: a set's or hash's items are summed in any order (each item's SHA-1 added in three
+ * 52-bit lanes), and a list's, sorted set's or stream's items are hashed in pieces of
  * PIECE_ITEMS, in order: a key of millions of items is then read in short steps, not one script
  * that holds the server (redis-v4 sorted sets and hashes and hashed every key whole: the
  * restored server answered BUSY for minutes). redis-v4: a stream's entries are counted, and
