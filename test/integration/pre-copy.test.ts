@@ -1,8 +1,10 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { StartedTestContainer } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/core/manifest.js';
+import { PRE_COPY_FILES_MAX } from '../../src/drivers/pre-copy.js';
 import { extractArtifact, tempDir } from '../support/artifacts.js';
 import { bot } from '../support/cli.js';
 import { newProjectName, run, startNeo4j } from '../support/containers.js';
@@ -107,5 +109,21 @@ describe('pre-copy: copy while running, then only the changes while stopped', ()
     expect(await snapshotHostFiles(join(files, 'data'))).toBe(await snapshotFiles(neo4j));
     const { stdout } = await import('execa').then(({ execa }) => execa('stat', ['-c', '%h', join(files, 'data/databases/neo4j/two')]));
     expect(stdout).toBe('2');
+  });
+
+  it('a volume of more files than a pre-copy lists in memory is copied whole while stopped, every file in the artifact', async () => {
+    const project = newProjectName('precopymany');
+    const neo4j = await startNeo4j({ project });
+    started.push(neo4j);
+    const count = PRE_COPY_FILES_MAX + 1;
+    await run(neo4j, ['bash', '-c', `mkdir ${DB}/many && cd ${DB}/many && seq 1 ${count} | xargs touch && chown -R 7474:7474 /data`]);
+    const dir = await tempDir('precopymany');
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir], { timeout: 600_000 });
+    expect(c.exitCode, String(c.stderr)).toBe(0);
+    const m = JSON.parse(String(c.stdout)) as Manifest;
+    expect(m.services[0]!.details!.preCopy).toBeUndefined();
+    expect(String(c.stderr)).toContain('copied while stopped (no pre-copy: it holds more than 250,000 files, more than a pre-copy lists in memory)');
+    const files = await extractArtifact(join(dir, m.id, m.services[0]!.artifact!));
+    expect((await readdir(join(files, 'data/databases/neo4j/many'))).length).toBe(count);
   });
 });
