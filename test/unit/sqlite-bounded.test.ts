@@ -242,4 +242,16 @@ describe('a row holding a big blob', () => {
     });
     expect(now).toEqual(digestsAsBefore(file));
   }, 180_000);
+
+  it('digests a 150 MB text as before too, read as its bytes: hex() of it in SQL ended the child out of memory', async () => {
+    const file = await newDb(
+      "CREATE TABLE big (id INTEGER PRIMARY KEY, t TEXT, note TEXT); INSERT INTO big VALUES (1, 'é' || printf('%.*c', 150000000, 'x') || '日本', 'after the text'), (2, char(0) || printf('%.*c', 70000, 'y'), 'a NUL first')",
+    );
+    const { schema: _, ...now } = await inChild<Record<string, string>>(HOST, 'sqliteTableDigests', [file, 'murmur3-128'], {
+      timeoutMs: 120_000,
+      timeoutMessage: 'deadline passed',
+      execArgv: SQLITE_CHILD_ARGV,
+    });
+    expect(now).toEqual(digestsAsBefore(file));
+  }, 180_000);
 });

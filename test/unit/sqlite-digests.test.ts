@@ -95,4 +95,33 @@ describe('SQLite table digests', () => {
       { numRuns: 60 },
     );
   });
+
+  it('match them for texts past 64 KiB too, read as their bytes, in UTF-8 and UTF-16 databases', async () => {
+    // Texts just past the size read as bytes, non-ASCII, some starting with a NUL (SQL's length() stops there).
+    const big = fc
+      .tuple(fc.string({ unit: 'grapheme', maxLength: 6 }), fc.integer({ min: 65_530, max: 70_000 }), fc.constantFrom('', '\0'))
+      .map(([s, n, lead]) => lead + `${s}é`.repeat(Math.ceil(n / (s.length + 1))));
+    const cell = fc.oneof(fc.constant(null), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.uint8Array({ maxLength: 20 }), big);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('UTF-8', 'UTF-16le', 'UTF-16be'), fc.array(fc.tuple(cell, cell), { minLength: 1, maxLength: 6 }), async (encoding, rows) => {
+        const file = await newDb((db) => {
+          db.exec(`PRAGMA encoding = '${encoding}'; CREATE TABLE t (a, b)`);
+          const ins = db.prepare('INSERT INTO t VALUES (?, ?)');
+          for (const [a, b] of rows) ins.run(a, b);
+        });
+        const reference = new MultisetDigest('murmur3-128');
+        const bytesOf = (text: string) => (encoding === 'UTF-8' ? Buffer.from(text, 'utf8') : encoding === 'UTF-16le' ? Buffer.from(text, 'utf16le') : Buffer.from(text, 'utf16le').swap16());
+        for (const row of rows) {
+          const text = row.map((v) => {
+            if (v === null) return 'null:';
+            if (typeof v === 'string') return `text:${bytesOf(v).toString('hex').toUpperCase()}`;
+            return `blob:${Buffer.from(v).toString('hex').toUpperCase()}`;
+          });
+          reference.addBytes(Buffer.from(text.join('|'), 'latin1'));
+        }
+        expect(sqliteTableDigests(file, 'murmur3-128')['table t']).toBe(reference.toString());
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
