@@ -281,8 +281,8 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
         await pre.emit(tee);
         await finished(tee);
       }
+      // In the entry only, not logged too: the output shows an entry's warnings under its line.
       warnings.push(...outsideVolumes(container, paths));
-      for (const w of warnings) ctx.log(`warning: ${w}`);
       return {
         hot,
         ...(refused !== undefined ? { restoreRefuses: refused } : {}),
