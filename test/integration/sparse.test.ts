@@ -118,5 +118,65 @@ describe('sparse files keep their holes through a backup and a restore', () => {
     expect(await allocated('/srv/disk/all-hole')).toBeLessThan(MiB);
     expect((await stat(join(bind, 'blob.bin'))).blocks * 512).toBeLessThan(4 * MiB);
     expect((await stat(join(bind, 'blob.bin'))).size).toBe(256 * MiB);
+    // The helper that wrote them is gone.
+    expect(await docker.listContainers({ all: true, filters: { label: [`stackvault.helper-for=${containerId}`] } })).toEqual([]);
+  });
+});
+
+describe('an image without GNU tar', () => {
+  const docker = new Docker();
+  const project = newProjectName('sparse-notar');
+  const image = `${project}:1`;
+  let containerId: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await tempDir('sparse-notar');
+    // The app's image with its tar gone (as in an image whose tar is BusyBox's): helpers run the image, not the container.
+    const base = await docker.createContainer({ Image: IMAGES.appstub, Entrypoint: ['rm', '/usr/bin/tar'] });
+    await base.start();
+    await base.wait();
+    await base.commit({ repo: project, tag: '1', changes: ['ENTRYPOINT ["/usr/local/bin/app-standin"]'] });
+    await base.remove();
+    const c = await docker.createContainer({
+      Image: image,
+      name: `${project}-app`,
+      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'app' },
+      HostConfig: { Mounts: [{ Type: 'volume', Source: `${project}-disk`, Target: '/srv/disk' }] },
+    });
+    containerId = c.id;
+    await c.start();
+    await execIn(containerId, ['sh', '-c', 'truncate -s 64M /srv/disk/img && head -c 1048576 /dev/urandom | dd of=/srv/disk/img bs=1M seek=20 conv=notrunc status=none']);
+  });
+
+  afterAll(async () => {
+    await docker
+      .getContainer(containerId)
+      .remove({ force: true })
+      .catch(() => undefined);
+    await docker
+      .getVolume(`${project}-disk`)
+      .remove()
+      .catch(() => undefined);
+    await docker
+      .getImage(image)
+      .remove()
+      .catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('restores the file equal, written whole as before, and says so', async () => {
+    const sum = () => execIn(containerId, ['sha256sum', '/srv/disk/img']);
+    const before = await sum();
+    const c = await bot(['backup', 'create', '--json', '--project', project, '--dir', dir]);
+    expect(c.exitCode, String(c.stderr)).toBe(0);
+    await execIn(containerId, ['sh', '-c', 'echo changed > /srv/disk/img']);
+    const r = await bot(['backup', 'restore', 'latest', '--yes', '--dir', dir]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toMatch(/content equal/);
+    expect(String(r.stdout)).toMatch(/app: 1 file\(s\) with 63 MB of holes restored without them, every zero written: its image has no GNU tar, which writes holes/);
+    expect(await sum()).toBe(before);
+    expect(Number((await execIn(containerId, ['stat', '-c', '%b', '/srv/disk/img'])).trim()) * 512).toBeGreaterThanOrEqual(64 * MiB);
+    expect(await docker.listContainers({ all: true, filters: { label: [`stackvault.helper-for=${containerId}`] } })).toEqual([]);
   });
 });
