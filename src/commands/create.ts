@@ -108,9 +108,7 @@ export const createCommand = defineCommand<CreateFlags, Manifest | BackupPlanRes
         );
         exitCode = ExitCode.partial;
       }
-      if (flags.verbose || failed.length) {
-        for (const s of final.services) for (const w of s.warnings ?? []) io.say(shown(`warning: ${s.name}: ${w}`));
-      }
+      // Each service's warnings were shown under its line as it finished (progress-renderers.ts), once.
       if (flags.verbose) {
         for (const s of final.services) {
           for (const k of s.skipped ?? []) io.say(shown(`  ${s.name}: not backed up: ${k.path} (${k.why})`));

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { parallelGzip } from '../util/parallel-gzip.js';
 import { ageEncrypt } from '../util/age.js';
 import { fsyncPath } from '../util/fsync.js';
+import { sparseFileWriter } from '../util/sparse.js';
 
 const ZSTD_LEVEL = 1;
 /**
@@ -130,7 +130,8 @@ export async function writeArtifact(
   // Encryption comes after compression (ciphertext does not compress); the hash covers the
   // bytes on disk, so a checksum check needs no key.
   const encrypt = options.encryptTo?.length ? [ageEncrypt(options.encryptTo)] : [];
-  const written = pipeline([raw, counter, compressor(compression), ...encrypt, hasher, createWriteStream(file, { mode: 0o600, flags: 'wx' })], { signal: options.signal });
+  // Written sparse (a new file, 0600): uncompressed (`--compress none`), the zeros of a sparse file's holes take no room.
+  const written = pipeline([raw, counter, compressor(compression), ...encrypt, hasher, sparseFileWriter(file)], { signal: options.signal });
   // Both are awaited below. Note a write failure as it happens (disk full while `produce` is
   // still running); handling it here also keeps it from ending the process as unhandled.
   let writeFailure: unknown;

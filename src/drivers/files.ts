@@ -297,8 +297,7 @@ async function filesSnapshot(ctx: BackupContext): Promise<Snapshot<Infer<typeof 
     ...snapshot,
     async backup(output) {
       const outcome = await snapshot.backup(output);
-      // In the entry only: the output shows an entry's warnings under its line (archiveSnapshot's
-      // own warnings are also logged as they arise, which would say this one twice).
+      // In the entry only, as archiveSnapshot's own: the output shows an entry's warnings under its line.
       const warnings = [...(outcome.warnings ?? []), ...otherStoreWarnings(ctx.container)];
       return { ...outcome, ...(warnings.length ? { warnings } : {}), details: { ...(outcome.details ?? { paths: [] }), stopped: false, paused: !hot, sqliteFiles: sqlite }, skipped };
     },

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PassThrough, Transform, type Writable } from 'node:stream';
@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { type ContainerDetails, type DockerEngine, foreignText } from '../docker/engine.js';
 import { helperOwnerLabels } from '../docker/helper-owner.js';
 import { finished, forwardTo, gatheredInto } from '../util/backpressure.js';
+import { sparseFileWriter } from '../util/sparse.js';
 import { encodeHeader, filterTar } from '../util/tar-build.js';
 import { stripTarTrailer, TarChecker, writeChunk } from '../util/tar-stream.js';
 import { answerMarker, openSession } from '../docker/command-session.js';
@@ -115,7 +116,8 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
           cb(null, chunk);
         },
       });
-      await pipeline(await engine.getArchive(container.id, p, { signal }), stripTarTrailer(), tap, createWriteStream(file, { flags: 'wx', mode: 0o600 })).catch((err: unknown) => {
+      // Written sparse: a hole of a store's file (Docker's archive holds its zeros) takes no room here.
+      await pipeline(await engine.getArchive(container.id, p, { signal }), stripTarTrailer(), tap, sparseFileWriter(file)).catch((err: unknown) => {
         throw stagingFailure(err, signal);
       });
       await finished(index).catch((err: unknown) => {
@@ -147,7 +149,7 @@ export async function startPreCopy(engine: DockerEngine, container: ContainerDet
         }
         if (fetches.length > MAX_FETCHES) throw new NoPreCopy(`${fetches.length} files changed`);
         for (const s of staged) for (const [name, size] of s.sizes) if (size !== KEPT) s.sizes.delete(name);
-        const out = createWriteStream(changedFile, { flags: 'wx', mode: 0o600 });
+        const out = sparseFileWriter(changedFile);
         const sent = new PassThrough();
         const writing = pipeline(sent, out);
         writing.catch(() => undefined);

@@ -611,8 +611,8 @@ async function frozenSnapshot(ctx: BackupContext): Promise<Snapshot<Details>> {
         ctx.log(`${path} does not exist yet: recorded as absent, so putting this restore point back removes the file a restore writes there`);
       }
       // A database in the container's own layer is gone when the container is recreated, as the files driver warns for any path.
+      // In the entry only, not logged too: the output shows an entry's warnings under its line.
       const warnings = outsideVolumes(ctx.container, paths);
-      for (const w of warnings) ctx.log(`warning: ${w}`);
       return {
         ...(warnings.length ? { warnings } : {}),
         details: { method: 'frozen copy, recovered on host', files, ...(copiedWhilePaused !== undefined ? { preCopy: { copiedWhilePaused } } : {}) },

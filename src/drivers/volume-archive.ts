@@ -16,6 +16,7 @@ import type { BackupContext, BackupOutcome, BackupPlan, RestoreCheckContext, Res
 import type { ServiceEntry } from '../core/manifest.js';
 import { array, boolean, count, type Infer, object, optional, vetted } from '../util/schema.js';
 import { recorded } from './details.js';
+import { HoleScan, type SparseFiles, sparseWriter } from './sparse-restore.js';
 import { backupThrough } from './snapshot.js';
 
 /** What an archive of data paths records: the paths (a restore writes only under them), and how it was copied. */
@@ -280,8 +281,8 @@ export async function archiveSnapshot(ctx: BackupContext, paths: string[], optio
         await pre.emit(tee);
         await finished(tee);
       }
+      // In the entry only, not logged too: the output shows an entry's warnings under its line.
       warnings.push(...outsideVolumes(container, paths));
-      for (const w of warnings) ctx.log(`warning: ${w}`);
       return {
         hot,
         ...(refused !== undefined ? { restoreRefuses: refused } : {}),
@@ -358,7 +359,7 @@ export async function planDataPaths(engine: DockerEngine, container: ContainerDe
  * would delete into that mount.
  */
 export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readonly string[], alsoRemove: string[] = []): Promise<Fingerprint> {
-  const { paths, tops, archived, files } = await checkRestorable(ctx, currentPaths);
+  const { paths, tops, archived, files, sparse } = await checkRestorable(ctx, currentPaths);
   return ctx.withStopped(async () => {
     const mounted = paths.filter((p) => mountOf(ctx.container, p));
     if (mounted.length) await removeFromVolumes(ctx.engine, ctx.container, mounted, 'contents');
@@ -372,7 +373,24 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
     for (const p of paths.filter((q) => !mountOf(ctx.container, q))) {
       await putFiles(ctx.engine, ctx.container.id, posix.dirname(p), [{ path: posix.basename(p), size: 0, uid: 0, gid: 0, mode: 0o600 }]);
     }
-    for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top, new EntryGuard(tops)));
+    // Files with holes go in through a helper that keeps the holes (sparse-restore.ts), the rest through the archive API.
+    const writer = await sparseWriter(ctx.engine, ctx.container, sparse, tops, ctx.log);
+    try {
+      const put = async (want: (path: string) => boolean) => {
+        for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top, new EntryGuard(tops), want));
+      };
+      await put((path) => !writer?.paths.has(path));
+      if (writer) {
+        await writer.write(ctx.open(), ctx.signal).catch(async (err: unknown) => {
+          if (ctx.signal.aborted) throw err;
+          // Written whole instead, as before: the same files, taking the room of their holes.
+          ctx.log(`${writer.paths.size} file(s) with holes restored without them, every zero written: ${err instanceof Error ? err.message : String(err)}`);
+          await put((path) => writer.paths.has(path));
+        });
+      }
+    } finally {
+      await writer?.remove();
+    }
     const restored = await readBack(ctx, paths);
     const difference = firstDifference(archived, restored);
     if (difference) throw new ContentMismatchError(difference);
@@ -404,6 +422,8 @@ interface Restorable {
   archived: Fingerprint;
   /** The recorded paths the archive holds as one regular file (a database may have companions; a directory has none). */
   files: Set<string>;
+  /** The archive's files with holes. */
+  sparse: SparseFiles;
 }
 const checked = new Map<string, Promise<Restorable>>();
 
@@ -426,14 +446,16 @@ async function readRestorable(ctx: RestoreCheckContext, currentPaths: readonly s
   const guard = new EntryGuard(tops);
   let refused: string | undefined;
   const files = new Set<string>();
+  const holes = new HoleScan();
   const expected = new TarFingerprinter((e) => {
     refused ??= guard.why(e);
     const top = tops.get(e.path);
     if (top !== undefined && e.type === 'File') files.add(top);
+    holes.entry(e);
   });
   await pipeline(ctx.open(), expected.checker);
   if (refused !== undefined) throw new Error(`${refused}; refusing to restore`);
-  return { paths, tops, archived: expected.result(), files };
+  return { paths, tops, archived: expected.result(), files, sparse: holes.result() };
 }
 
 /**
@@ -529,12 +551,12 @@ export async function readBack(ctx: Pick<RestoreContext, 'engine' | 'container'>
 
 const topOf = (path: string) => path.split('/')[0]!;
 
-/** A tar of only the entries under `top`, with their headers (owners, modes, links) as they were. */
-function selectEntries(source: Readable, top: string, guard: EntryGuard): Readable {
+/** A tar of only the entries under `top` that `want` (by normal path), with their headers (owners, modes, links) as they were. */
+function selectEntries(source: Readable, top: string, guard: EntryGuard, want: (path: string) => boolean = () => true): Readable {
   return filterTar(source, (e) => {
     // The bytes sent to Docker are checked again: the file may have changed since the check.
     const why = guard.why(e);
     if (why) return new Error(`${why}; the restore stopped`);
-    return topOf(e.path) === top ? 'keep' : 'skip';
+    return topOf(e.path) === top && want(normalEntryPath(e.path, e.type) ?? e.path) ? 'keep' : 'skip';
   });
 }

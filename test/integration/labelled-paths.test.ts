@@ -35,6 +35,33 @@ async function app(project: string, labels: Record<string, string>, entrypoint?:
   return s;
 }
 
+/**
+ * `backup create` of the project says `warning` exactly once, under the service's line, as a
+ * plan (--dry-run, also --json) and as a backup (plain, --verbose, --json: the lines on stderr),
+ * and the manifest holds it once. It was said twice (the driver's own line as it arose, then
+ * under the service's line), three times with --verbose or in a partial backup (again after the
+ * summary).
+ */
+async function warnsOnce(project: string, warning: string): Promise<void> {
+  const times = (text: unknown) => String(text).split(warning).length - 1;
+  const dry = await bot(['backup', 'create', '--project', project, '--dry-run']);
+  expect(times(dry.stdout), String(dry.stdout)).toBe(1);
+  const dryJson = await bot(['backup', 'create', '--project', project, '--dry-run', '--json']);
+  expect(times(dryJson.stdout) + times(dryJson.stderr), String(dryJson.stdout)).toBe(1);
+  const dir = await tempDir(`${project}-once`);
+  for (const flags of [[], ['--verbose']]) {
+    const r = await bot(['backup', 'create', '--project', project, '--dir', dir, ...flags]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(times(r.stdout) + times(r.stderr), String(r.stdout)).toBe(1);
+    expect(String(r.stdout)).toContain(`warning: app: ${warning}`);
+  }
+  const j = await bot(['backup', 'create', '--project', project, '--dir', dir, '--json']);
+  expect(j.exitCode, String(j.stderr)).toBe(0);
+  expect(times(j.stderr), String(j.stderr)).toBe(1);
+  const m = JSON.parse(String(j.stdout)) as { services: Array<{ warnings?: string[] }> };
+  expect(m.services[0]!.warnings?.filter((w) => w.includes(warning))).toHaveLength(1);
+}
+
 const rows = async (file: string) => Number((await execa('sqlite3', [file, 'SELECT count(*) FROM events'])).stdout.trim());
 
 describe('stackvault.paths', () => {
@@ -102,12 +129,13 @@ describe('stackvault.paths', () => {
       { 'stackvault.driver': 'sqlite', 'stackvault.sqlite.paths': '/srv/app.db' },
       "mkdir -p /srv && sqlite3 /srv/app.db 'CREATE TABLE t(x); INSERT INTO t VALUES (1)' && touch /srv/ready && exec sleep infinity",
     );
-    const dry = await bot(['backup', 'create', '--project', project, '--dry-run']);
-    expect(String(dry.stdout)).toMatch(/warning: \/srv\/app\.db is not on a volume: its data is lost when the container is recreated/);
-    const dir = await tempDir('sqlite-off');
-    const r = await bot(['backup', 'create', '--project', project, '--dir', dir]);
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    expect(String(r.stdout)).toMatch(/warning: \/srv\/app\.db is not on a volume: its data is lost when the container is recreated/);
+    await warnsOnce(project, '/srv/app.db is not on a volume: its data is lost when the container is recreated');
+  });
+
+  it('stackvault.paths on a directory off every volume warns once, in every form of the output', async () => {
+    const project = newProjectName('files-off');
+    await app(project, { 'stackvault.paths': '/srv/data' }, 'mkdir -p /srv/data && echo x > /srv/data/f && touch /srv/ready && exec sleep infinity');
+    await warnsOnce(project, '/srv/data is not on a volume: its data is lost when the container is recreated');
   });
 
   it('a manifest that calls a labelled directory a SQLite file makes a restore touch no -wal, -shm or -journal beside it', async () => {
