@@ -376,7 +376,7 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
     // Files with holes go in through a helper that keeps the holes (sparse-restore.ts), the rest through the archive API.
     const writer = await sparseWriter(ctx.engine, ctx.container, sparse, tops, ctx.log);
     try {
-      const put = async (want: (path: string) => boolean) => {
+      const put = async (want: (path: string, type: string) => boolean) => {
         for (const [top, p] of tops) await ctx.engine.putArchive(ctx.container.id, posix.dirname(p), selectEntries(ctx.open(), top, new EntryGuard(tops), want));
       };
       await put((path) => !writer?.paths.has(path));
@@ -385,7 +385,10 @@ export async function restoreDataPaths(ctx: RestoreContext, currentPaths: readon
           if (ctx.signal.aborted) throw err;
           // Written whole instead, as before: the same files, taking the room of their holes.
           ctx.log(`${writer.paths.size} file(s) with holes restored without them, every zero written: ${err instanceof Error ? err.message : String(err)}`);
-          await put((path) => writer.paths.has(path));
+          // Their directories again too: Docker sets a directory's archived times after the
+          // entries in it, and creating these files just gave their parents the time of now.
+          const parents = new Set([...writer.paths].map((p) => posix.dirname(p)));
+          await put((path, type) => writer.paths.has(path) || (type === 'Directory' && parents.has(path)));
         });
       }
     } finally {
@@ -552,11 +555,11 @@ export async function readBack(ctx: Pick<RestoreContext, 'engine' | 'container'>
 const topOf = (path: string) => path.split('/')[0]!;
 
 /** A tar of only the entries under `top` that `want` (by normal path), with their headers (owners, modes, links) as they were. */
-function selectEntries(source: Readable, top: string, guard: EntryGuard, want: (path: string) => boolean = () => true): Readable {
+function selectEntries(source: Readable, top: string, guard: EntryGuard, want: (path: string, type: string) => boolean = () => true): Readable {
   return filterTar(source, (e) => {
     // The bytes sent to Docker are checked again: the file may have changed since the check.
     const why = guard.why(e);
     if (why) return new Error(`${why}; the restore stopped`);
-    return topOf(e.path) === top && want(normalEntryPath(e.path, e.type) ?? e.path) ? 'keep' : 'skip';
+    return topOf(e.path) === top && want(normalEntryPath(e.path, e.type) ?? e.path, e.type) ? 'keep' : 'skip';
   });
 }
