@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Header, Pax } from 'tar';
@@ -10,6 +10,7 @@ import { newProjectName } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { execIn } from '../support/stack-content.js';
 import { replaceArtifact } from '../support/tamper.js';
+import { removeQuietly } from '../support/cleanup.js';
 
 const MiB = 1024 * 1024;
 
@@ -79,19 +80,7 @@ describe('rvsparse: hostile archives with sparse files', () => {
   });
 
   afterAll(async () => {
-    await docker
-      .getContainer(containerId)
-      .remove({ force: true })
-      .catch(() => undefined);
-    await docker
-      .getVolume(`${project}-disk`)
-      .remove()
-      .catch(() => undefined);
-    await docker
-      .getVolume(`${project}-other`)
-      .remove()
-      .catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await removeQuietly({ containers: [containerId], volumes: [`${project}-disk`, `${project}-other`], dirs: [dir] });
   });
 
   const attempt = async (entries: E[]) => {

@@ -10,6 +10,7 @@ import { newProjectName } from '../support/containers.js';
 import { execIn } from '../support/stack-content.js';
 import { IMAGES } from '../support/images.js';
 import { mountTmpfs } from '../support/mounts.js';
+import { removeQuietly } from '../support/cleanup.js';
 
 const MiB = 1024 * 1024;
 
@@ -73,15 +74,7 @@ describe('sparse files keep their holes through a backup and a restore', () => {
   });
 
   afterAll(async () => {
-    await docker
-      .getContainer(containerId)
-      .remove({ force: true })
-      .catch(() => undefined);
-    await docker
-      .getVolume(volume)
-      .remove()
-      .catch(() => undefined);
-    await rm(bind, { recursive: true, force: true });
+    await removeQuietly({ containers: [containerId], volumes: [volume], dirs: [bind] });
     await execa('umount', [dir], { reject: false });
     await rm(dir, { recursive: true, force: true });
   });
@@ -154,19 +147,7 @@ describe('an image without GNU tar', () => {
   });
 
   afterAll(async () => {
-    await docker
-      .getContainer(containerId)
-      .remove({ force: true })
-      .catch(() => undefined);
-    await docker
-      .getVolume(`${project}-disk`)
-      .remove()
-      .catch(() => undefined);
-    await docker
-      .getImage(image)
-      .remove()
-      .catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await removeQuietly({ containers: [containerId], volumes: [`${project}-disk`], images: [image], dirs: [dir] });
   });
 
   it('restores the file equal, written whole as before, and says so', async () => {
