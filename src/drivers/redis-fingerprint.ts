@@ -266,7 +266,13 @@ export type RedisCliRunner = (...args: string[]) => Promise<string>;
  */
 export type RedisScanner = (loop: string, args: string[], onLine: (line: string) => void) => Promise<void>;
 
-const SERVER_REFUSED = `case "$out" in ERR*|NOAUTH*|WRONGPASS*|NOPERM*|NOSCRIPT*|BUSY*|LOADING*) printf '%s\\n' "$out" >&2; exit 3;; esac`;
+/**
+ * A step's answer starts with a cursor or state: digits, a stream id or \`end\`. Anything else is
+ * the server's refusal (ERR, NOPERM, BUSY, LOADING, MASTERDOWN on a replica cut off from its
+ * master, ...), said on stderr: one not known here went round as the next cursor and was refused
+ * again, forever.
+ */
+const SERVER_REFUSED = `case "$out" in [0-9]*|end*) ;; *) printf '%s\\n' "\${out:-no answer from redis-cli}" >&2; exit 3;; esac`;
 
 /**
  * Every SCAN step of SCRIPT in one exec (an exec per step costs about 100 ms, minutes for a

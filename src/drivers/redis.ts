@@ -502,8 +502,13 @@ function lineSplitter(onLine: (line: string) => void): Writable {
   });
 }
 
-/** A server error as redis-cli prints it (it exits 0, or goes on, on those). */
-const SERVER_ERROR = /^(ERR|NOAUTH|WRONGPASS|NOPERM)\b/;
+/**
+ * A server error as redis-cli prints it (it exits 0, or goes on, on those). BUSY (another
+ * client's script holds the server), LOADING and MASTERDOWN are refusals too: read as an answer,
+ * INFO keyspace said no keys (a content check then found every key missing) and CONFIG GET no
+ * directory (Redis's default taken instead).
+ */
+const SERVER_ERROR = /^(ERR|NOAUTH|WRONGPASS|NOPERM|BUSY|LOADING|MASTERDOWN)\b/;
 
 /** The server's error for a request: its first line, secrets hidden (the reply as it was kept for SAVE_BUSY). */
 const serverError = (engine: DockerEngine, args: string[], out: string) => keepRawMessage(new Error(`redis ${args[0]}: ${foreignText(engine, out.split('\n')[0]!, args)}`), out);

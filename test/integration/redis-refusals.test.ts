@@ -1,0 +1,60 @@
+import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServiceEntry } from '../../src/core/manifest.js';
+import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
+import { redisDriver } from '../../src/drivers/redis.js';
+import { run } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+
+/**
+ * A restore's content check reads the restored server key by key (liveFingerprint). A server
+ * that refuses to answer must fail that check with its own reason: not loop for ever (a refusal
+ * the shell loop did not know went round as the next SCAN cursor and was refused again), and
+ * not read as an empty server (every key of the backup then "missing", and a good restore
+ * rolled back for it).
+ */
+describe('Redis content check: a server that refuses', () => {
+  const engine = new DockerodeEngine();
+  let redis: StartedTestContainer;
+  const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
+  const live = async () => redisDriver.liveFingerprint!({ engine, container: await engine.inspect(redis.getId()), entry: {} as ServiceEntry, signal: new AbortController().signal });
+
+  beforeAll(async () => {
+    // BUSY after 100 ms of another client's script, not 5 s.
+    redis = await new GenericContainer(IMAGES.redis8)
+      .withCommand(['redis-server', '--save', '', '--busy-reply-threshold', '100'])
+      .withWaitStrategy(Wait.forSuccessfulCommand('redis-cli ping'))
+      .start();
+    await cli('EVAL', "for i = 1, 300 do redis.call('SET', 'k' .. i, i) end for i = 1, 20001 do redis.call('SADD', 'big', i) end return 1", '0');
+  }, 180_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('a replica cut off from its master (MASTERDOWN) fails the check with that reason, and leaves no loop behind', async () => {
+    await cli('CONFIG', 'SET', 'replica-serve-stale-data', 'no');
+    await cli('REPLICAOF', '127.0.0.1', '1'); // nothing listens there: the link stays down, the keys stay
+    try {
+      expect(await cli('EVAL', "return redis.call('SCAN', '0')", '0')).toMatch(/^MASTERDOWN/);
+      await expect(live()).rejects.toThrow(/reading Redis key by key failed: MASTERDOWN Link with MASTER is down/);
+      const loops = await run(redis, ['sh', '-c', 'grep -l "cursor=[0]" /proc/[0-9]*/cmdline 2>/dev/null | wc -l']);
+      expect(loops.trim()).toBe('0');
+    } finally {
+      await cli('REPLICAOF', 'NO', 'ONE');
+      await cli('CONFIG', 'SET', 'replica-serve-stale-data', 'yes');
+    }
+    expect(Object.keys((await live()).parts)).toHaveLength(301);
+  }, 120_000);
+
+  it("a server busy with another client's script fails the check with BUSY, not as a server without keys", async () => {
+    // Started in the background; the server says BUSY to everyone else until it is killed.
+    await run(redis, ['sh', '-c', 'redis-cli EVAL "while true do end" 0 >/dev/null 2>&1 &']);
+    try {
+      while (!(await cli('PING')).startsWith('BUSY')) await new Promise((r) => setTimeout(r, 50));
+      await expect(live()).rejects.toThrow(/BUSY Redis is busy running a script/);
+    } finally {
+      await cli('SCRIPT', 'KILL');
+    }
+    expect(Object.keys((await live()).parts)).toHaveLength(301);
+  }, 120_000);
+});
