@@ -134,7 +134,9 @@ local function readKey(k)
   out[n] = hexk
   n = n + 1
   local slot = n -- the key's value line; items of its fields that expire follow it
-  if pttl ~= nil and pttl < ${DAY_MS} then
+  -- 'none': gone since the SCAN step that found it and left it to KEYS_SCRIPT (it expired, or a
+  -- client deleted it), so not held now, as one that expires within the day is not compared.
+  if t == 'none' or (pttl ~= nil and pttl < ${DAY_MS}) then
     out[slot] = '-'
     inline = inline + 1
   elseif #k <= ${PIECE_KEY_BYTES_MAX} and LENGTH[t] and call(LENGTH[t], k) > ${INLINE_ITEMS_MAX} then
