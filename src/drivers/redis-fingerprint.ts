@@ -17,8 +17,9 @@ export const REDIS_FINGERPRINT_METHOD = 'redis-v5';
 const NAMED_KEYS_MAX = 1000;
 /**
  * Items (or KiB of a string) one SCAN step reads at most before it leaves the rest of its keys
- * to PIECE_SCRIPT; the next step asks SCAN for as many keys as fit, from the first 100 up to
- * 10,000. A step of 10,000 keys of 1,000 items each held the server for seconds.
+ * to KEYS_SCRIPT, which reads them many to a script up to as many again; the next step asks SCAN
+ * for as many keys as fit, from the first 100 up to 10,000. A step of 10,000 keys of 1,000
+ * items each held the server for seconds.
  */
 const STEP_ITEMS = 10_000;
 const FIRST_SCAN_COUNT = 100;
@@ -31,7 +32,7 @@ export const PIECE_ITEMS = 1000;
  */
 const INLINE_ITEMS_MAX = 10_000;
 const PIECE_STEP_ITEMS = 10 * PIECE_ITEMS;
-/** A key named by more bytes than an argument holds (hex-encoded; Linux: 128 KiB) is read whole by its SCAN step. */
+/** A key named by more bytes than an argument holds (hex-encoded; Linux: 128 KiB) is read whole by the SCAN step that finds it. */
 const PIECE_KEY_BYTES_MAX = 32 * 1024;
 
 /**
@@ -103,25 +104,20 @@ end
 `;
 
 /**
- * Runs inside Redis (EVAL): one SCAN step, and for each key a digest of its type, its value
+ * Runs inside Redis: readKey(k) appends a key's lines to \`out\`: its name hex-encoded (binary
+ * keys survive redis-cli's line-based output), then a digest of its type, its value
  * (LUA_ENCODING) and its absolute expiry in ms (\`ttl\` before Redis 7, which cannot tell it).
- * Keys come back hex-encoded, so binary keys survive redis-cli's line-based output. A key that
- * expires within a day gets \`-\` and its value is not read: sessions and caches expire between
- * two readings, and fingerprintAt leaves out every key that expires by the day after the
- * comparison anyway. A collection of over INLINE_ITEMS_MAX items, and every key after the
- * step's budget of items (ARGV[3]) is spent, gets \`+type expiry\`: it is read afterwards by
- * PIECE_SCRIPT. The second line says how many keys the next step asks SCAN for. A hash's field that expires (7.4+) is an item of
- * its own (\`key:field\`, its digest and expiry), under the day it expires; the hash itself is
- * its lasting fields, and goes with its last field when it has none.
+ * A key that expires within a day gets \`-\` and its value is not read: sessions and caches
+ * expire between two readings, and fingerprintAt leaves out every key that expires by the day
+ * after the comparison anyway. A collection of over INLINE_ITEMS_MAX items gets \`+type expiry\`:
+ * it is read afterwards by PIECE_SCRIPT. A hash's field that expires (7.4+) is an item of its
+ * own (\`key:field\`, its digest and expiry), under the day it expires; the hash itself is its
+ * lasting fields, and goes with its last field when it has none. \`spent\` counts the items (or
+ * KiB of a string) read, \`inline\` the keys read.
  */
-const SCRIPT = `
-local count, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
-local res = redis.call('SCAN', ARGV[1], 'COUNT', count)
-${LUA_ENCODING}
-local out = {res[1], ''}
-local n = 2
-local spent, inline = 0, 0
-for _, k in ipairs(res[2]) do
+const READ_KEY = `
+local out, n, spent, inline = {}, 0, 0, 0
+local function readKey(k)
   local t = call('TYPE', k)['ok']
   local exp, pttl = -1, nil
   if absolute then
@@ -138,10 +134,12 @@ for _, k in ipairs(res[2]) do
   out[n] = hexk
   n = n + 1
   local slot = n -- the key's value line; items of its fields that expire follow it
-  if pttl ~= nil and pttl < ${DAY_MS} then
+  -- 'none': gone since the SCAN step that found it and left it to KEYS_SCRIPT (it expired, or a
+  -- client deleted it), so not held now, as one that expires within the day is not compared.
+  if t == 'none' or (pttl ~= nil and pttl < ${DAY_MS}) then
     out[slot] = '-'
     inline = inline + 1
-  elseif #k <= ${PIECE_KEY_BYTES_MAX} and (spent >= budget or (LENGTH[t] and call(LENGTH[t], k) > ${INLINE_ITEMS_MAX})) then
+  elseif #k <= ${PIECE_KEY_BYTES_MAX} and LENGTH[t] and call(LENGTH[t], k) > ${INLINE_ITEMS_MAX} then
     out[slot] = '+' .. t .. ' ' .. expText
   else
     local enc
@@ -149,7 +147,7 @@ for _, k in ipairs(res[2]) do
     if t == 'string' then
       local v = call('GET', k)
       spent = spent + 1 + #v / 1024
-      enc = item(t) .. item(v)
+      enc = '6:string' .. #v .. ':' .. v -- item(t) .. item(v), without two calls for the commonest key
     elseif t == 'set' then
       local sum, s = {0, 0, 0}, call('SMEMBERS', k)
       for _, v in ipairs(s) do addLanes(sum, sha1hex(#v .. ':' .. v)) end
@@ -192,13 +190,53 @@ for _, k in ipairs(res[2]) do
     out[slot] = enc and (sha1hex(enc) .. ' ' .. expText) or '-'
   end
 end
+`;
+
+/**
+ * Runs inside Redis (EVAL): one SCAN step, each key read by readKey (READ_KEY) until the step's
+ * budget of items (ARGV[3]) is spent; each key after that gets \`>\` and is read afterwards by
+ * KEYS_SCRIPT, many to a script. The second line says how many keys the next step asks SCAN for.
+ */
+const SCRIPT = `
+local count, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local res = redis.call('SCAN', ARGV[1], 'COUNT', count)
+${LUA_ENCODING}
+${READ_KEY}
+out[1], out[2], n = res[1], '', 2
+for _, k in ipairs(res[2]) do
+  if spent >= budget and #k <= ${PIECE_KEY_BYTES_MAX} then
+    out[n + 1] = gsub(k, '.', hexd)
+    out[n + 2] = '>'
+    n = n + 2
+  else readKey(k) end
+end
 -- As many keys next time as fit the budget at this step's items per key (at most twice as many).
 out[2] = format('%d', math.max(16, math.min(10000, count * 2, math.floor(budget * inline / math.max(spent, 1)))))
 return out
 `;
 
 /**
- * Runs inside Redis (EVAL): one step of reading a big collection, or a key a SCAN step left (ARGV: its name hex-encoded,
+ * Runs inside Redis (EVAL): the keys a SCAN step left (ARGV[2...], hex-encoded), each read by
+ * readKey until the budget of items (ARGV[1]) is spent, the first one always. The first line
+ * says how many it read; then their lines, as a SCAN step's.
+ */
+const KEYS_SCRIPT = `
+${LUA_ENCODING}
+${READ_KEY}
+local budget = tonumber(ARGV[1])
+out[1], out[2], n = '0', '', 2
+local read = 0
+for i = 2, #ARGV do
+  if read > 0 and spent >= budget then break end
+  readKey((gsub(ARGV[i], '..', function(x) return string.char(tonumber(x, 16)) end)))
+  read = read + 1
+end
+out[1] = format('%d', read)
+return out
+`;
+
+/**
+ * Runs inside Redis (EVAL): one step of reading a big collection (ARGV: its name hex-encoded,
  * its type, the step's state: \`start\` or what the step before returned, how many items,
  * \`each\` to have every set member's or lasting hash field's digest rather than their sum).
  * Returns the next state (\`end\` after the last step), then lines:
@@ -209,7 +247,6 @@ return out
  *   n COUNT          the server's count, after the last step
  *   d COUNT DIGEST   a piece of a list, sorted set or stream, in order
  *   t TAIL           a stream's last id and groups, hex-encoded, after its last entry
- *   v DIGEST         a string's (or another type's) value digest
  *   changed          the key is gone, or of another type
  */
 const PIECE_SCRIPT = `
@@ -219,9 +256,7 @@ local t, state, budget, each = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5] == '
 local out = {'end'}
 local function emit(line) out[#out + 1] = line end
 if call('TYPE', k)['ok'] ~= t then emit('changed'); return out end
-if not LENGTH[t] then
-  emit('v ' .. sha1hex(item(t) .. item(call(t == 'string' and 'GET' or 'DUMP', k))))
-elseif t == 'set' or t == 'hash' then
+if t == 'set' or t == 'hash' then
   local r = call(t == 'set' and 'SSCAN' or 'HSCAN', k, state == 'start' and '0' or state, 'COUNT', budget)
   if r[1] ~= '0' then out[1] = r[1] end
   local all, per, sum, lasting = r[2], t == 'set' and 1 or 2, {0, 0, 0}, 0
@@ -315,6 +350,27 @@ done`;
 
 /** Big keys read by one exec of PIECE_LOOP (their names are its arguments, up to 64 KiB each). */
 const PIECE_KEYS_PER_EXEC = 16;
+
+/**
+ * Every step of KEYS_SCRIPT over the keys given, in one exec: each step is given every key not
+ * read yet and says how many it read. Arguments: db, script, budget, then the keys (hex). A
+ * line \`#\` starts a step, the next two are its count and an empty line, then key and value lines.
+ */
+export const KEYS_LOOP = `set -e
+db=$1 script=$2 budget=$3
+shift 3
+while [ $# -gt 0 ]; do
+  out=$(redis-cli --no-auth-warning -n "$db" EVAL "$script" 0 "$budget" "$@")
+  ${SERVER_REFUSED}
+  printf '#\\n%s\\n' "$out"
+  shift "$(printf '%s\\n' "$out" | head -n 1)"
+done`;
+
+/**
+ * Hex characters of key names given to one exec of KEYS_LOOP: each of its steps gets them all
+ * again (Linux holds 2 MiB of arguments; a name is at most 64 KiB of hex).
+ */
+const KEYS_HEX_PER_EXEC = 256 * 1024;
 
 /**
  * Redis's content, read through the server itself: per logical database, every key's type,
@@ -414,15 +470,18 @@ async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Pr
   const keys = new KeySpace(dedupe);
   /** Collections read in steps of their own, after the SCAN: type, expiry and how often SCAN gave each. */
   const big = new Map<string, { type: string; expiry: string; times: number }>();
+  /** Keys a SCAN step left past its budget, as often as SCAN gave each. */
+  const left: string[] = [];
   let header = 0; // lines of a step's header still to skip: its cursor and next count
   let key: string | undefined;
-  await scan(SCAN_LOOP, [String(db), SCRIPT, String(FIRST_SCAN_COUNT), String(STEP_ITEMS)], (raw) => {
+  const onLine = (raw: string) => {
     const line = raw.trim();
     if (line === '#') header = 2;
     else if (header > 0) header--;
     else if (key === undefined) key = line;
     else {
-      if (line.startsWith('+')) {
+      if (line === '>') left.push(key);
+      else if (line.startsWith('+')) {
         const [type = '', expiry = '-1'] = line.slice(1).split(' ');
         const seen = big.get(key);
         if (seen) seen.times++;
@@ -430,7 +489,16 @@ async function readKeySpace(scan: RedisScanner, db: number, dedupe: boolean): Pr
       } else keys.add(key, line);
       key = undefined;
     }
-  });
+  };
+  await scan(SCAN_LOOP, [String(db), SCRIPT, String(FIRST_SCAN_COUNT), String(STEP_ITEMS)], onLine);
+  for (let i = 0; i < left.length; ) {
+    const batch: string[] = [];
+    for (let hex = 0; i < left.length && (batch.length === 0 || hex + left[i]!.length <= KEYS_HEX_PER_EXEC); i++) {
+      hex += left[i]!.length;
+      batch.push(left[i]!);
+    }
+    await scan(KEYS_LOOP, [String(db), KEYS_SCRIPT, String(STEP_ITEMS), ...batch], onLine);
+  }
   const read = await readBigKeys(scan, db, big);
   for (const [hex, { times }] of big) {
     const lines = read.get(hex);
@@ -489,7 +557,6 @@ class BigKeyReading {
   private readonly pieces: string[] = [];
   private pieceItems = 0;
   private tail = '';
-  private value: string | undefined;
   private readonly fields = new Map<string, string>();
   private readonly seen: Set<number> | undefined;
   private changed = false;
@@ -520,7 +587,6 @@ class BigKeyReading {
       this.pieceItems += Number(a);
       this.pieces.push(b);
     } else if (tag === 't') this.tail = a;
-    else if (tag === 'v') this.value = a;
     else if (tag === 'changed') this.changed = true;
     else return false;
     return true;
@@ -530,7 +596,6 @@ class BigKeyReading {
   lines(expiry: string): Array<[string, string]> | undefined {
     // Written to while it was read: said as a value no backup has, so the check names the key.
     if (this.changed) return [[this.hex, `changed-while-read ${expiry}`]];
-    if (this.value !== undefined) return [[this.hex, `${this.value} ${expiry}`]];
     if (this.type !== 'set' && this.type !== 'hash') return [[this.hex, `${orderedDigest(this.type, this.pieceItems, this.pieces, Buffer.from(this.tail, 'hex'))} ${expiry}`]];
     if (!this.seen && this.read !== this.serverCount) return undefined;
     const value = this.type === 'hash' && this.lanes.count === 0 ? '-' : `${unorderedDigest(this.type, this.lanes)} ${expiry}`;

@@ -238,7 +238,7 @@ class RdbParser {
     const line = (digest: string) => `${digest} ${expiry === undefined ? '-1' : integer(expiry)}`;
     switch (value.type) {
       case 'string':
-        return keys.add(hexKey, line(sha1([...encodedItem('string'), ...encodedItem(value.value)])));
+        return keys.add(hexKey, line(sha1([STRING_ITEM, ...encodedItem(value.value)])));
       case 'list':
         return keys.add(hexKey, line(orderedDigest('list', value.items.length, pieceDigests(value.items, encodedItem))));
       case 'set': {
@@ -566,6 +566,9 @@ class RdbParser {
 }
 
 const sha1 = (pieces: Buffer[]) => hash('sha1', Buffer.concat(pieces), 'hex');
+
+/** encodedItem('string'), made once: the commonest key's first item. */
+const STRING_ITEM = Buffer.concat(encodedItem('string'));
 
 /** The Lua's canonical form of a list, set, sorted set or hash: `#type:type` then `#v:v` per item. */
 /** The digest of each PIECE_ITEMS items in order (the Lua's pieces), each item given as its encoded parts. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ItemLanes, itemDigest, type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from '../../src/drivers/redis-fingerprint.js';
+import { ItemLanes, itemDigest, KEYS_LOOP, type RedisScanner, redisFingerprint, redisFingerprintAt, SCAN_LOOP } from '../../src/drivers/redis-fingerprint.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -181,5 +181,37 @@ describe('Redis fingerprint: a big set read in steps', () => {
       for (const l of loop === SCAN_LOOP ? ['#', '0', '100', key, '+list -1'] : ['@', key, '#', 'end', 'BUSY Redis is busy']) onLine(l);
     };
     await expect(redisFingerprint(async () => 'db0:keys=1', scan)).rejects.toThrow(/unexpected line "BUSY/);
+  });
+});
+
+describe('Redis fingerprint: keys a SCAN step leaves past its budget', () => {
+  const hex = (s: string) => Buffer.from(s).toString('hex');
+  const value = (n: number) => `${String(n).repeat(40).slice(0, 40)} -1`;
+
+  it('are read afterwards many to a script, as often as SCAN gave them, and a big one among them in steps', async () => {
+    const calls: string[][] = [];
+    const scan: RedisScanner = async (loop, args, onLine) => {
+      calls.push(loop === SCAN_LOOP ? ['scan'] : [loop === KEYS_LOOP ? 'keys' : 'piece', ...args.slice(3)]);
+      const lines =
+        loop === SCAN_LOOP
+          ? ['#', '0', '100', hex('a'), value(1), hex('b'), '>', hex('c'), '>', hex('b'), '>']
+          : loop === KEYS_LOOP
+            ? ['#', '2', '', hex('b'), value(2), hex('c'), '+list -1', '#', '1', '', hex('b'), value(2)]
+            : ['@', hex('c'), '#', 'end', `d 3 ${'d'.repeat(40)}`];
+      for (const l of lines) onLine(l);
+    };
+    const fp = await redisFingerprint(async () => 'db0:keys=3,expires=0,avg_ttl=0', scan);
+    // b twice: the database is read again, remembering keys, and counts b once.
+    expect(calls.map((c) => c.join(' '))).toEqual([
+      'scan',
+      `keys ${hex('b')} ${hex('c')} ${hex('b')}`,
+      `piece sum ${hex('c')} list`,
+      'scan',
+      `keys ${hex('b')} ${hex('c')} ${hex('b')}`,
+      `piece sum ${hex('c')} list`,
+    ]);
+    expect(Object.keys(fp.parts).sort()).toEqual(['db0 key a', 'db0 key b', 'db0 key c']);
+    expect(fp.parts['db0 key b']).toBe(value(2));
+    expect(fp.parts['db0 key c']).toMatch(/^[0-9a-f]{40} -1$/);
   });
 });
