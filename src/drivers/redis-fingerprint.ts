@@ -609,7 +609,7 @@ export const encodedItem = (v: Buffer | string): Buffer[] => {
   return [Buffer.from(`${bytes.length}:`), bytes];
 };
 
-const sha1Hex = (pieces: Buffer[]) => hash('sha1', Buffer.concat(pieces), 'hex');
+export const sha1Hex = (pieces: Buffer[]) => hash('sha1', Buffer.concat(pieces), 'hex');
 
 /** An item's digest, as the Lua takes it: the SHA-1 (hex) of its encoded parts (a member; a field and its value). */
 export const itemDigest = (...parts: Buffer[]): string => sha1Hex(parts.flatMap(encodedItem));

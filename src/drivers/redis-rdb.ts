@@ -1,6 +1,18 @@
-import { hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DAY_MS, encodedItem, formatScore, ItemLanes, itemDigest, KeySpace, keySpaceParts, orderedDigest, PIECE_ITEMS, REDIS_FINGERPRINT_METHOD, unorderedDigest } from './redis-fingerprint.js';
+import {
+  DAY_MS,
+  encodedItem,
+  sha1Hex,
+  formatScore,
+  ItemLanes,
+  itemDigest,
+  KeySpace,
+  keySpaceParts,
+  orderedDigest,
+  PIECE_ITEMS,
+  REDIS_FINGERPRINT_METHOD,
+  unorderedDigest,
+} from './redis-fingerprint.js';
 import type { Fingerprint } from './fingerprint.js';
 
 /**
@@ -238,7 +250,7 @@ class RdbParser {
     const line = (digest: string) => `${digest} ${expiry === undefined ? '-1' : integer(expiry)}`;
     switch (value.type) {
       case 'string':
-        return keys.add(hexKey, line(sha1([STRING_ITEM, ...encodedItem(value.value)])));
+        return keys.add(hexKey, line(sha1Hex([STRING_ITEM, ...encodedItem(value.value)])));
       case 'list':
         return keys.add(hexKey, line(orderedDigest('list', value.items.length, pieceDigests(value.items, encodedItem))));
       case 'set': {
@@ -565,8 +577,6 @@ class RdbParser {
   }
 }
 
-const sha1 = (pieces: Buffer[]) => hash('sha1', Buffer.concat(pieces), 'hex');
-
 /** encodedItem('string'), made once: the commonest key's first item. */
 const STRING_ITEM = Buffer.concat(encodedItem('string'));
 
@@ -574,7 +584,7 @@ const STRING_ITEM = Buffer.concat(encodedItem('string'));
 /** The digest of each PIECE_ITEMS items in order (the Lua's pieces), each item given as its encoded parts. */
 function pieceDigests<T>(all: T[], encode: (item: T) => Buffer[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < all.length; i += PIECE_ITEMS) out.push(sha1(all.slice(i, i + PIECE_ITEMS).flatMap(encode)));
+  for (let i = 0; i < all.length; i += PIECE_ITEMS) out.push(sha1Hex(all.slice(i, i + PIECE_ITEMS).flatMap(encode)));
   return out;
 }
 
