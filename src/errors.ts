@@ -74,6 +74,12 @@ export const notFound = (message: string, hint?: string) => new StackvaultError(
 export const integrityError = (message: string, hint?: string) => new StackvaultError(message, ExitCode.integrity, hint);
 export const storageError = (message: string, hint?: string) => new StackvaultError(message, ExitCode.storage, hint);
 
+/**
+ * A store that refuses every request for now (Redis answering BUSY while another client's
+ * script runs, or LOADING): no fault of the backup, so a restore it stops is not an integrity error.
+ */
+export class StoreRefusedError extends Error {}
+
 /** Whether an error is the Docker engine gone (exit 6): the run cannot go on, and nothing is to blame but that. */
 export const isEngineLost = (err: unknown): err is StackvaultError => err instanceof StackvaultError && err.exitCode === ExitCode.dockerUnreachable;
 

@@ -1,6 +1,6 @@
 import { availableParallelism, hostname } from 'node:os';
 import { DEFAULT_COMPRESSION } from './artifact.js';
-import { clause, errorMessage, ExitCode, integrityError, isEngineLost, notFound, StackvaultError, usageError } from '../errors.js';
+import { clause, errorMessage, ExitCode, integrityError, isEngineLost, notFound, StackvaultError, StoreRefusedError, usageError } from '../errors.js';
 import { inspectIfPresent, withSecrets, withSignal, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { labelledTrue } from '../docker/labels.js';
 import type { Driver } from '../drivers/types.js';
@@ -464,6 +464,13 @@ async function checkTarget(t: Target, backupPath: string, identity: string | und
     });
   } catch (err) {
     if (err instanceof StackvaultError) throw err;
+    if (err instanceof StoreRefusedError) {
+      throw new StackvaultError(
+        `${t.candidate.container.name} refuses requests now, so the backup of ${t.entry.name} was not restored: ${clause(err.message)}. Nothing was changed.`,
+        ExitCode.failure,
+        'Run the restore again once it answers.',
+      );
+    }
     throw integrityError(`The backup of ${t.entry.name} cannot be restored into ${t.candidate.container.name}: ${clause((err as Error).message)}. Nothing was changed.`);
   }
 }

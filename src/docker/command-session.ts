@@ -17,6 +17,13 @@ export interface CommandSession {
   send(input: string): void;
   /** The output up to the first `end` (consumed with it, not returned); rejects if the command ends or fails first. */
   readUntil(end: Buffer | string): Promise<Buffer>;
+  /**
+   * As readUntil, but an answer also ends at a whole line that `line` matches (read as latin1),
+   * if one comes before `end`: the command refused, and the marker the request asked for may
+   * never come. `line` is then that line; the session is out of step (what the request still
+   * prints comes later), so the caller closes it.
+   */
+  readUntilOr(end: Buffer | string, line: RegExp): Promise<{ answer: Buffer; line?: string }>;
   /** Ends the command's input and waits for it to exit; resolves to its exit code. */
   close(): Promise<number>;
 }
@@ -116,7 +123,12 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
     },
   );
   let queue: Promise<unknown> = Promise.resolve();
-  const readUntil = async (end: Buffer): Promise<Buffer> => {
+  const ask = (end: Buffer | string, refusal?: RegExp) => {
+    const answer = queue.then(() => readUntil(typeof end === 'string' ? Buffer.from(end) : end, refusal));
+    queue = answer.catch(() => undefined);
+    return answer;
+  };
+  const readUntil = async (end: Buffer, refusal?: RegExp): Promise<{ answer: Buffer; line?: string }> => {
     searched = 0;
     for (;;) {
       // Only the bytes not searched yet, with enough before them for a marker cut in two.
@@ -127,7 +139,15 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
         drop(from + found + end.length);
         searched = 0;
         letGo();
-        return answer;
+        return { answer };
+      }
+      // Sought in the whole held answer: these answers are a few lines (redis-cli's).
+      const refused = refusal && heldBytes > 0 ? refusalLine(bytes(0, heldBytes), refusal) : undefined;
+      if (refused) {
+        drop(refused.end);
+        searched = 0;
+        letGo();
+        return { answer: Buffer.alloc(0), line: refused.line };
       }
       searched = heldBytes;
       if (failure) throw failure;
@@ -144,11 +164,8 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
     send: (text) => {
       if (!input.writableEnded) input.write(text);
     },
-    readUntil: (end) => {
-      const answer = queue.then(() => readUntil(typeof end === 'string' ? Buffer.from(end) : end));
-      queue = answer.catch(() => undefined);
-      return answer;
-    },
+    readUntil: (end) => ask(end).then((r) => r.answer),
+    readUntilOr: (end, line) => ask(end, line),
     close: async () => {
       closed = true;
       held = [];
@@ -158,6 +175,16 @@ export function openSession(engine: DockerEngine, containerId: string, cmd: stri
       return exited;
     },
   };
+}
+
+/** The first whole line of `held` that `refusal` matches, and where it ends. */
+function refusalLine(held: Buffer, refusal: RegExp): { line: string; end: number } | undefined {
+  let start = 0;
+  for (let nl = held.indexOf(10); nl >= 0; start = nl + 1, nl = held.indexOf(10, start)) {
+    const line = held.subarray(start, nl).toString('latin1');
+    if (refusal.test(line)) return { line, end: nl + 1 };
+  }
+  return undefined;
 }
 
 /** A random marker no answer can hold by chance, to end an answer with. */

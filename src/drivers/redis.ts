@@ -16,6 +16,7 @@ import { finished, writeWithRoom } from '../util/backpressure.js';
 import { type Fingerprint, firstDifference } from './fingerprint.js';
 import { rdbFingerprint } from './redis-rdb.js';
 import { answerMarker, openSession } from '../docker/command-session.js';
+import { StoreRefusedError } from '../errors.js';
 
 const SAVE_TIMEOUT_MS = 10 * 60_000;
 
@@ -510,31 +511,50 @@ function lineSplitter(onLine: (line: string) => void): Writable {
  */
 const SERVER_ERROR = /^(ERR|NOAUTH|WRONGPASS|NOPERM|BUSY|LOADING|MASTERDOWN)\b/;
 
+/** A line of redis-cli's output that refuses a request whatever it was, the ECHO after it included. */
+const REFUSAL_LINE = /^(BUSY|LOADING|MASTERDOWN)\b/;
+
 /** The server's error for a request: its first line, secrets hidden (the reply as it was kept for SAVE_BUSY). */
-const serverError = (engine: DockerEngine, args: string[], out: string) => keepRawMessage(new Error(`redis ${args[0]}: ${foreignText(engine, out.split('\n')[0]!, args)}`), out);
+const serverError = (engine: DockerEngine, args: string[], out: string) => {
+  const message = `redis ${args[0]}: ${foreignText(engine, out.split('\n')[0]!, args)}`;
+  return keepRawMessage(REFUSAL_LINE.test(out) ? new StoreRefusedError(message) : new Error(message), out);
+};
 
 /**
  * One redis-cli kept running for a whole backup: a BGSAVE inside a consistency window is then
  * the fork alone, not a `docker exec` (0.1-0.6 s on a busy machine), and waiting for a save
  * polls INFO cheaply. Each command is followed by an ECHO of a random marker that ends its
  * answer; redis-cli prints connection failures on stderr and goes on, so stderr fails it.
+ *
+ * A server that refuses everything (BUSY while another client's script runs past its
+ * threshold, LOADING, MASTERDOWN) refuses the ECHO too: the marker never came, and a backup
+ * waited for it for ever. A refusal line ends the answer and fails the request with the
+ * server's words; the session, out of step, is replaced by a new one for the next request.
  */
 export function redisSession(engine: DockerEngine, containerId: string, password: string | undefined, signal: AbortSignal): { cli: RedisCli; close(): Promise<void> } {
   const env = authEnv(password);
-  const session = openSession(engine, containerId, ['redis-cli', '--no-auth-warning'], { ...(env ? { env } : {}), signal, stderrFails: true, label: 'redis-cli' });
+  const start = () => openSession(engine, containerId, ['redis-cli', '--no-auth-warning'], { ...(env ? { env } : {}), signal, stderrFails: true, label: 'redis-cli' });
+  let session = start();
+  const retired: Array<Promise<number>> = [];
   const cli: RedisCli = async (...args) => {
     // Only our own fixed words go in: redis-cli splits a line on spaces and reads quotes.
     if (!args.every((a) => /^[A-Za-z0-9_.*-]+$/.test(a))) throw new Error(`not a plain redis-cli request: ${args.join(' ')}`);
     const marker = answerMarker();
     session.send(`${args.join(' ')}\nECHO ${marker}\n`);
-    const out = (await session.readUntil(`${marker}\n`)).toString('utf8').trim();
+    const { answer, line } = await session.readUntilOr(`${marker}\n`, REFUSAL_LINE);
+    if (line !== undefined) {
+      retired.push(session.close().catch(() => -1));
+      session = start();
+      throw serverError(engine, args, line);
+    }
+    const out = answer.toString('utf8').trim();
     if (SERVER_ERROR.test(out)) throw serverError(engine, args, out);
     return out;
   };
   return {
     cli,
     close: async () => {
-      await session.close();
+      await Promise.all([session.close(), ...retired]);
     },
   };
 }

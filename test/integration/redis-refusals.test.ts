@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceEntry } from '../../src/core/manifest.js';
 import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
 import { redisDriver } from '../../src/drivers/redis.js';
-import { run } from '../support/containers.js';
+import { backupDirEntries, tempDir } from '../support/artifacts.js';
+import { bot } from '../support/cli.js';
+import { newProjectName, run, startRedis } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 
 /**
@@ -57,4 +59,53 @@ describe('Redis content check: a server that refuses', () => {
     }
     expect(Object.keys((await live()).parts)).toHaveLength(301);
   }, 120_000);
+});
+
+/**
+ * A backup's redis-cli session ends each answer at an ECHO of a marker. A server held by
+ * another client's script refuses that ECHO too (BUSY), so the marker never came: `backup
+ * create`, and a restore's restore point, waited for ever, even after the script ended.
+ */
+describe("Redis held by another client's script when a run starts", () => {
+  let redis: StartedTestContainer;
+  let project: string;
+  const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
+  const holdWithScript = async () => {
+    await run(redis, ['sh', '-c', 'redis-cli EVAL "while true do end" 0 >/dev/null 2>&1 &']);
+    while (!(await cli('PING')).startsWith('BUSY')) await new Promise((r) => setTimeout(r, 50));
+  };
+
+  beforeAll(async () => {
+    project = newProjectName('redisbusy');
+    redis = await startRedis({ project, args: ['--busy-reply-threshold', '100'] });
+    await cli('SET', 'kept', 'before');
+  }, 180_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('backup create and restore end with the BUSY reason instead of waiting for ever, and change nothing', async () => {
+    const dir = await tempDir('redisbusy');
+    const first = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    expect(first.exitCode, String(first.stderr)).toBe(0);
+    await cli('SET', 'kept', 'after');
+    await holdWithScript();
+    try {
+      const busy = await bot(['backup', 'create', '--project', project, '--dir', dir], { timeout: 90_000 });
+      expect(busy.exitCode, String(busy.stdout) + String(busy.stderr)).toBe(1);
+      expect(String(busy.stdout) + String(busy.stderr)).toMatch(/BUSY Redis is busy running a script/);
+      expect(await backupDirEntries(dir)).toHaveLength(1);
+
+      const restore = await bot(['backup', 'restore', 'latest', '--yes', '--dir', dir], { timeout: 90_000 });
+      // Exit 1, not 5: the backup is sound, the server would not answer.
+      expect(restore.exitCode, String(restore.stdout) + String(restore.stderr)).toBe(1);
+      expect(String(restore.stderr)).toMatch(/refuses requests now, so the backup of redis was not restored: redis CONFIG: BUSY Redis is busy running a script.*Nothing was changed/);
+      expect((await redis.exec(['true'])).exitCode).toBe(0); // still running: nothing was stopped
+    } finally {
+      await cli('SCRIPT', 'KILL');
+    }
+    expect(await cli('GET', 'kept')).toBe('after'); // the restore changed nothing
+    const after = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    expect(after.exitCode, String(after.stderr)).toBe(0);
+  }, 300_000);
 });

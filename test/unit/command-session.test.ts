@@ -39,6 +39,29 @@ describe('command session', () => {
     );
   });
 
+  it('ends an answer at a refusal line when the marker never comes, wherever the output is cut', async () => {
+    const marker = Buffer.from(`${answerMarker()}\n`);
+    const refusal = /^(BUSY|LOADING)\b/;
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), fc.array(fc.nat(), { maxLength: 20 }), async (refused, cuts) => {
+        // An answer of lines (one begins "BUSYNESS": not a refusal), then the marker or a refusal.
+        const before = 'used_memory:1\nBUSYNESS:2\n';
+        const wire = Buffer.from(refused ? `${before}BUSY Redis is busy running a script.\n` : `${before}${marker}`);
+        const engine = engineRunning(async (stdin, stdout) => {
+          await writeAll(stdout, chunked(wire, cuts));
+          await ended(stdin);
+          return { exitCode: 0, stdout: '', stderr: '' };
+        });
+        const session = openSession(engine, 'c', ['cmd'], { label: 'cmd' });
+        const got = await session.readUntilOr(marker, refusal);
+        if (refused) expect(got).toEqual({ answer: Buffer.alloc(0), line: 'BUSY Redis is busy running a script.' });
+        else expect(got).toEqual({ answer: Buffer.from(before) });
+        await session.close();
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('reads an answer far larger than what it holds back (the command is let go on while the marker is sought)', async () => {
     const big = Buffer.alloc(5 * 1024 * 1024 + 7, 0xab);
     const engine = engineRunning(async (stdin, stdout) => {
