@@ -7,7 +7,7 @@
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
 import { ExitCode, StackvaultError, errorMessage } from './errors.js';
-import { installInterruptHandlers } from './util/interrupt.js';
+import { exitFailingIfStalled, installInterruptHandlers } from './util/interrupt.js';
 import { shown } from './util/terminal.js';
 
 /** The only place that exits the process: everything else throws typed errors. */
@@ -35,4 +35,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then((code) => process.exit(code));
+let finished = false;
+exitFailingIfStalled(() => finished);
+main(process.argv).then((code) => {
+  finished = true;
+  process.exit(code);
+});

@@ -112,15 +112,35 @@ export function installInterruptHandlers(): void {
         );
         return;
       }
-      say(pending.length ? `stackvault: exiting now. Left as it is:\n${pending.map((s) => `  ${shown(s.left)}\n`).join('')}` : 'stackvault: second interrupt, exiting now.\n');
-      for (const write of lastWords) {
-        try {
-          write(pending.map((s) => s.left));
-        } catch {
-          // the exit must not wait for, or fail on, its last word
-        }
-      }
-      process.exit(ExitCode.interrupted);
+      exitLeaving(ExitCode.interrupted, 'stackvault: exiting now.', 'stackvault: second interrupt, exiting now.');
     });
   }
+}
+
+/** Says what is left half done, gives every last word its chance, and exits with `code`. */
+function exitLeaving(code: number, headline: string, ifNothingLeft: string): never {
+  const pending = [...stakes];
+  say(pending.length ? `${headline} Left as it is:\n${pending.map((s) => `  ${shown(s.left)}\n`).join('')}` : `${ifNothingLeft}\n`);
+  for (const write of lastWords) {
+    try {
+      write(pending.map((s) => s.left));
+    } catch {
+      // the exit must not wait for, or fail on, its last word
+    }
+  }
+  process.exit(code);
+}
+
+/**
+ * Node exits with 0 once nothing is left to wait for, even while the run still awaits a promise
+ * that can never settle (a stream nobody ends, a callback never called): a backup that stopped
+ * half way then looked like a success to cron and to `update`. Such a run exits 1 instead,
+ * saying so and naming what it leaves half done.
+ */
+export function exitFailingIfStalled(finished: () => boolean): void {
+  process.on('beforeExit', () => {
+    if (finished()) return;
+    const headline = 'stackvault: the run stopped before it finished: it waited for something that can never come (a defect of stackvault: please report it). Nothing it was doing is done.';
+    exitLeaving(ExitCode.failure, headline, headline);
+  });
 }

@@ -175,6 +175,37 @@ describe('two runs at once, with a real holder', () => {
   });
 });
 
+describe('a run that stalls', () => {
+  it('exits 1 naming what it leaves half done, not 0 as Node does once nothing is left to wait for', async () => {
+    const { REPO_ROOT } = await import('../support/cli.js');
+    const { join } = await import('node:path');
+    await bot(['--version']); // builds dist/
+    const stalled = await execa(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
+        import { exitFailingIfStalled, holdStake } from ${JSON.stringify(join(REPO_ROOT, 'dist/util/interrupt.js'))};
+        holdStake('starting db again', 'db is stopped: start it with docker start db');
+        exitFailingIfStalled(() => false);
+        new Promise(() => {}); // never settles, and holds nothing open`,
+      ],
+      { reject: false },
+    );
+    expect(stalled.exitCode).toBe(1);
+    expect(stalled.stderr).toBe(
+      'stackvault: the run stopped before it finished: it waited for something that can never come (a defect of stackvault: please report it). Nothing it was doing is done. Left as it is:\n  db is stopped: start it with docker start db',
+    );
+    const finished = await execa(
+      process.execPath,
+      ['--input-type=module', '-e', `import { exitFailingIfStalled } from ${JSON.stringify(join(REPO_ROOT, 'dist/util/interrupt.js'))}; exitFailingIfStalled(() => true);`],
+      { reject: false },
+    );
+    expect([finished.exitCode, finished.stderr]).toEqual([0, '']);
+  });
+});
+
 describe('the Docker engine becomes unreachable during a run', () => {
   it('exit 6 with one clear sentence, nothing kept, and the stopped container is named', async () => {
     const project = newProjectName('engine');
