@@ -4,7 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import { isNotFound, undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
 import { findTarEntry, writeTar, type BuildEntry } from '../util/tar-build.js';
 import { posix } from 'node:path';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
+import { TarParser } from '../util/tar-parser.js';
 
 /** The mount (volume or bind) a path lives on, if any. */
 export function mountOf(container: ContainerDetails, path: string) {
@@ -143,7 +144,7 @@ export async function pathKindOf(engine: DockerEngine, containerId: string, path
       if (kind instanceof Error) reject(kind);
       else resolve(kind);
     };
-    const parser = new Parser({ strict: true });
+    const parser = new TarParser();
     parser.on('entry', (e: ReadEntry) => {
       if (settled) return void e.resume();
       if (e.type === 'Directory') return done('directory');

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
+import { TarParser } from '../util/tar-parser.js';
 import { type ContainerDetails, type DockerEngine, foreignText } from '../docker/engine.js';
 import { helperOwnerLabels } from '../docker/helper-owner.js';
 import { formatBytes } from '../util/format.js';
@@ -167,7 +168,7 @@ export async function sparseWriter(
 export function sparseTar(archive: Readable, sparse: SparseFiles, nameOf: (path: string) => string): Readable {
   const { files, dirs } = sparse;
   const out = new PassThrough();
-  const parser = new Parser({ strict: true });
+  const parser = new TarParser();
   const written = new Set<string>();
   const fail = (err: Error) => {
     out.destroy(err);

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Header, Parser, Pax, type ReadEntry } from 'tar';
+import { Header, Pax, type ReadEntry } from 'tar';
+import { TarParser } from './tar-parser.js';
 import { writeChunk } from './tar-stream.js';
 import { forwardTo } from './backpressure.js';
 import { CONTENT_TYPES } from './tar-safety.js';
@@ -66,7 +67,7 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
   return new Promise((resolve, reject) => {
     let out: PassThrough | undefined;
     let complete = false;
-    const parser = new Parser({ strict: true });
+    const parser = new TarParser();
     const fail = (err: Error) => {
       signal?.removeEventListener('abort', onAbort);
       if (!out) reject(err);
@@ -143,7 +144,7 @@ export function findTarEntry(source: Readable, name: string, signal?: AbortSigna
  */
 export function filterTar(source: Readable, decide: (entry: ReadEntry) => 'keep' | 'skip' | Error | { path: string }): Readable {
   const out = new PassThrough();
-  const parser = new Parser({ strict: true });
+  const parser = new TarParser();
   const fail = (err: Error) => {
     out.destroy(err);
     source.destroy();

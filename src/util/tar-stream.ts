@@ -1,7 +1,8 @@
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { forwardTo } from './backpressure.js';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
+import { TarParser } from './tar-parser.js';
 
 /**
  * A Writable that parses a tar stream strictly and fails on a truncated or malformed archive,
@@ -12,12 +13,12 @@ export class TarChecker extends Writable {
   files = 0;
   bytes = 0;
   private failure: Error | undefined;
-  private readonly parser: Parser;
+  private readonly parser: TarParser;
   private readonly parsed: Promise<void>;
 
   constructor(private readonly onEntry?: (entry: ReadEntry) => void) {
     super();
-    this.parser = new Parser({ strict: true });
+    this.parser = new TarParser();
     this.parser.on('entry', (entry: ReadEntry) => {
       this.entries++;
       // node-tar may give an entry another size than the bytes it reads as its content (a
