@@ -60,77 +60,75 @@ const HELD_META_MAX = 1024 * 1024;
 const BLOCK = 512;
 
 /**
- * Follows a tar's blocks and holds each meta entry (header and text) until it is whole. A
- * header that fails its checksum (not a tar, or damaged) ends the following: the rest is passed
- * on as it comes, for node-tar to judge.
+ * Follows a tar's blocks and holds the text of each meta entry that a chunk boundary cuts,
+ * until it is whole; everything else passes on at once, in as few pieces as it came. A header
+ * whose size is unreadable ends the following: the rest passes on as it comes. Checksums are
+ * not checked: a stream this follows wrongly (damaged, or not a tar) is only cut elsewhere,
+ * and node-tar judges it as before.
  */
 export class MetaGatherer {
+  /** The held text of a meta entry, once a chunk boundary cut it. */
   private held: Buffer[] = [];
-  private heldBytes = 0;
-  /** Bytes until the header, held entry or passed-on body being read is complete. */
+  /** A header cut by a chunk boundary, copied for judging (its bytes have passed on). */
+  private headerParts: Buffer[] = [];
+  /** Bytes until the header, meta text or other content being read is complete. */
   private need = BLOCK;
   private state: 'header' | 'meta' | 'body' | 'off' = 'header';
 
   /** The pieces to hand on for `chunk`, in order. */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
+    /** Where the bytes of this chunk not passed on or held yet begin. */
+    let passFrom = 0;
     let at = 0;
-    while (at < chunk.length) {
-      if (this.state === 'off') {
-        out.push(chunk.subarray(at));
-        break;
-      }
+    while (at < chunk.length && this.state !== 'off') {
       const n = Math.min(this.need, chunk.length - at);
-      const part = chunk.subarray(at, at + n);
-      at += n;
-      this.need -= n;
-      if (this.state === 'body') {
-        out.push(part);
-        if (this.need === 0) this.expectHeader();
+      if (this.state === 'meta' && (this.held.length > 0 || n < this.need)) {
+        // Cut by a boundary: what came before it passes on, the text is held until whole.
+        if (this.held.length === 0 && at > passFrom) out.push(chunk.subarray(passFrom, at));
+        this.held.push(Buffer.from(chunk.subarray(at, at + n)));
+        at += n;
+        passFrom = at;
+        this.need -= n;
+        if (this.need === 0) {
+          out.push(Buffer.concat(this.held));
+          this.held = [];
+          this.expectHeader();
+        }
         continue;
       }
-      this.held.push(part);
-      this.heldBytes += n;
-      if (this.need > 0) continue;
-      if (this.state === 'header') this.judgeHeader(out);
-      else {
-        out.push(this.release()); // a meta entry, whole
-        this.expectHeader();
-      }
+      at += n;
+      this.need -= n;
+      if (this.state === 'header') {
+        if (this.need > 0) {
+          this.headerParts.push(Buffer.from(chunk.subarray(at - n, at)));
+          continue;
+        }
+        const block = this.headerParts.length ? Buffer.concat([...this.headerParts, chunk.subarray(at - n, at)]) : chunk.subarray(at - BLOCK, at);
+        this.headerParts = [];
+        this.judgeHeader(block);
+      } else if (this.need === 0) this.expectHeader(); // a meta text whole in this chunk, or other content, passed on
     }
+    if (passFrom < chunk.length) out.push(passFrom === 0 ? chunk : chunk.subarray(passFrom));
     return out;
   }
 
   /** What is held, at the end of the stream. */
   flush(): Buffer[] {
-    return this.heldBytes ? [this.release()] : [];
+    const rest = this.held.length ? [Buffer.concat(this.held)] : [];
+    this.held = [];
+    return rest;
   }
 
-  private judgeHeader(out: Buffer[]): void {
-    const block = Buffer.concat(this.held);
-    if (block.every((b) => b === 0)) {
-      out.push(this.release());
-      return this.expectHeader();
-    }
-    const size = checksumOk(block) ? entrySize(block) : undefined;
+  private judgeHeader(block: Buffer): void {
+    const size = entrySize(block);
     if (size === undefined) {
-      out.push(this.release());
       this.state = 'off';
       return;
     }
     const body = Math.ceil(size / BLOCK) * BLOCK;
-    if (META_TYPES.has(block[156]!) && body <= HELD_META_MAX) {
-      if (body === 0) {
-        out.push(this.release());
-        return this.expectHeader();
-      }
-      this.state = 'meta';
-      this.need = body;
-      return;
-    }
-    out.push(this.release());
     if (body === 0) return this.expectHeader();
-    this.state = 'body';
+    this.state = META_TYPES.has(block[156]!) && body <= HELD_META_MAX ? 'meta' : 'body';
     this.need = body;
   }
 
@@ -138,33 +136,6 @@ export class MetaGatherer {
     this.state = 'header';
     this.need = BLOCK;
   }
-
-  private release(): Buffer {
-    const all = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
-    this.held = [];
-    this.heldBytes = 0;
-    return all;
-  }
-}
-
-/** A header's checksum: its bytes summed with the checksum field read as spaces (unsigned, as POSIX says, or signed, as old tars wrote it). */
-function checksumOk(block: Buffer): boolean {
-  const stored = Number.parseInt(
-    block
-      .subarray(148, 156)
-      .toString('latin1')
-      .replace(/[\0 ]+$/, '')
-      .trim(),
-    8,
-  );
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
-  return stored === unsigned || stored === signed;
 }
 
 /** The size field: octal text, or base-256 when its first byte has the high bit set (as node-tar reads it); undefined when unreadable. */
@@ -176,12 +147,13 @@ function entrySize(block: Buffer): number | undefined {
     for (const b of field.subarray(1)) n = n * 256 + b;
     return Number.isSafeInteger(n) ? n : undefined;
   }
-  const text = field
-    .toString('latin1')
-    .replace(/[\0 ]+$/, '')
-    .trim();
-  if (text === '') return 0;
-  return /^[0-7]+$/.test(text) ? Number.parseInt(text, 8) : undefined;
+  // Octal digits between spaces, ended by NUL or space (read byte by byte: this runs for every entry).
+  let i = 0;
+  while (i < 12 && field[i] === 0x20) i++;
+  let n = 0;
+  for (; i < 12 && field[i]! >= 0x30 && field[i]! <= 0x37; i++) n = n * 8 + field[i]! - 0x30;
+  for (; i < 12; i++) if (field[i] !== 0 && field[i] !== 0x20) return undefined;
+  return n;
 }
 
 /** PAX keys whose values are text: the ones that may hold a newline (others are numbers). */
