@@ -2,6 +2,8 @@ import './dockerode-lean.js';
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { join } from 'node:path';
 import { addAbortSignal, Writable, type Duplex, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -471,14 +473,55 @@ export class DockerodeEngine implements DockerEngine {
  */
 function modemOptions(endpoint: EngineEndpoint): Docker.DockerOptions {
   const none = { socketPath: undefined, host: undefined, port: undefined, protocol: undefined, ca: undefined, cert: undefined, key: undefined, agent: undefined };
+  // Node's global agents' settings, in an agent of this engine's own (see failingCutAnswers);
+  // dockerode's types leave `agent` out, which docker-modem passes to every request.
+  const pooled = { keepAlive: true, scheduling: 'lifo', timeout: 5000 } as const;
   const url = new URL(endpoint.url);
-  if (url.protocol === 'unix:') return { ...none, socketPath: url.pathname };
+  if (url.protocol === 'unix:') return { ...none, socketPath: url.pathname, agent: failingCutAnswers(new http.Agent(pooled)) } as Docker.DockerOptions;
   if (url.protocol === 'ssh:') {
     // The system's ssh, as the docker CLI uses it: the user's keys, agent, config and known_hosts.
-    return { ...none, host: 'docker', port: 80, protocol: 'http', agent: sshAgent(endpoint.url) } as Docker.DockerOptions;
+    return { ...none, host: 'docker', port: 80, protocol: 'http', agent: failingCutAnswers(sshAgent(endpoint.url)) } as Docker.DockerOptions;
   }
   const tls = endpoint.tlsDir;
-  if (!tls) return { ...none, host: url.hostname, port: url.port, protocol: 'http' };
+  if (!tls) return { ...none, host: url.hostname, port: url.port, protocol: 'http', agent: failingCutAnswers(new http.Agent(pooled)) } as Docker.DockerOptions;
   const read = (file: string) => readFileSync(join(tls, file));
-  return { ...none, host: url.hostname, port: url.port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
+  return {
+    ...none,
+    host: url.hostname,
+    port: url.port,
+    protocol: 'https',
+    ca: read('ca.pem'),
+    cert: read('cert.pem'),
+    key: read('key.pem'),
+    agent: failingCutAnswers(new https.Agent(pooled)),
+  } as Docker.DockerOptions;
+}
+
+/**
+ * docker-modem reads an answer that is not a stream (every inspect, create, stop, exec's
+ * status) by waiting for its 'end', and for an 'error' of the request. When the connection
+ * drops after the answer's headers came and before its end (the engine stopped or restarted,
+ * a proxy or ssh link cut), Node ends the answer with neither: it only closes it, and the
+ * request has had its answer, so it fails no more. The call then never settled; when nothing
+ * else was pending Node found nothing left to do and the run exited 0 halfway, without a
+ * summary or a backup (a `backup create` whose store's inspect after its stop was cut: a cron
+ * job and `update` took that for a backup). Such an answer now fails its request, with the
+ * answer's own error (ECONNRESET "aborted" for a dropped connection): an engine that is gone.
+ * A request whose answer modem already handed on (a stream) ignores a later failure.
+ */
+export function failingCutAnswers<A extends http.Agent>(agent: A): A {
+  // addRequest is where Node's ClientRequest hands itself to its agent (agent-base and the
+  // proxy agents hook it too); it is the one place that sees both a request and its answer.
+  const pooled = agent as unknown as { addRequest(req: http.ClientRequest, ...rest: unknown[]): void };
+  const addRequest = pooled.addRequest.bind(agent);
+  pooled.addRequest = (req, ...rest) => {
+    req.once('response', (res: http.IncomingMessage) => {
+      res.once('close', () => {
+        if (res.complete || req.listenerCount('error') === 0) return;
+        req.emit('error', res.errored ?? Object.assign(new Error('the connection closed in the middle of an answer'), { code: 'ECONNRESET' }));
+      });
+    });
+    addRequest(req, ...rest);
+  };
+  return agent;
 }

@@ -231,6 +231,35 @@ describe('the Docker engine becomes unreachable during a run', () => {
       await neo4j.stop();
     }
   });
+
+  it('the engine gone halfway through an answer (the inspect after the stop): exit 6 and the stopped container named, never a silent exit 0', async () => {
+    // docker-modem waited for the end of a JSON answer and nothing else: cut after its headers,
+    // the request never ended, nothing else kept Node running, and the run exited 0 with no
+    // summary and no backup (seen in CI: "copied while stopped (no pre-copy: staging failed …)").
+    const project = newProjectName('stall-answer');
+    const neo4j = await startNeo4j({ project });
+    try {
+      const id = neo4j.getId();
+      let stopped = false;
+      const proxy = await startEngineProxy(undefined, {
+        cutInAnswerTo: (line) => {
+          if (line.startsWith('POST ') && line.includes(`/containers/${id}/stop`)) stopped = true;
+          return stopped && line.startsWith('GET ') && line.includes(`/containers/${id}/json`);
+        },
+      });
+      const dir = await tempDir('stall-answer');
+      const r = await bot(['backup', 'create', '--dir', dir, '--project', project], { env: { DOCKER_HOST: proxy.dockerHost } });
+      expect(stopped, 'the store was stopped through the proxy').toBe(true);
+      expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(6);
+      expect(String(r.stderr)).toMatch(/Docker engine at unix:\/\/.*docker.sock is unreachable/);
+      expect(String(r.stderr)).toMatch(/could not be started again: .*When Docker is back: docker start /);
+      expect(await backupDirEntries(dir)).toEqual([]);
+      const Docker = (await import('dockerode')).default;
+      await new Docker().getContainer(id).start();
+    } finally {
+      await neo4j.stop();
+    }
+  });
 });
 
 describe('bad and odd input', () => {
