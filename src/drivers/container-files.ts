@@ -1,7 +1,9 @@
 import { createWriteStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isNotFound, undefinedIfNotFound, type ContainerDetails, type DockerEngine } from '../docker/engine.js';
+import { isNotFound, undefinedIfNotFound, type ContainerDetails, type DockerEngine, type ExecResult, type HelperSpec } from '../docker/engine.js';
+import { LABELS } from '../core/selection.js';
+import { errorMessage } from '../errors.js';
 import { findTarEntry, writeTar, type BuildEntry } from '../util/tar-build.js';
 import { posix } from 'node:path';
 import type { ReadEntry } from 'tar';
@@ -26,8 +28,38 @@ export async function removeFromVolumes(engine: DockerEngine, container: Contain
     // A file or a link only (a database's -wal, -shm, -journal): never a directory of that name.
     files: 'set -e; for p; do if [ -L "$p" ] || [ -f "$p" ]; then rm -f -- "$p"; fi; done',
   }[mode];
-  const r = await engine.runToCompletion({ image: container.imageId, entrypoint: ['sh', '-c', script, 'sh'], cmd: paths, user: '0:0', volumesFrom: [container.id] });
+  const r = await runWithShell(engine, container, { entrypoint: ['sh', '-c', script, 'sh'], cmd: paths, user: '0:0', volumesFrom: [container.id] });
   if (r.exitCode !== 0) throw new Error(`emptying ${paths.join(', ')} failed: ${r.stderr.trim().split('\n').pop()}`);
+}
+
+/** Docker's refusal to start a helper whose image has no `sh` (a distroless or scratch image). */
+const NO_SHELL = /exec: "sh": executable file not found/;
+
+/**
+ * Runs a helper that needs `sh` on a container's volumes: in the container's own image, or,
+ * when that has none (distroless), in the image of another container of its Compose project,
+ * then of any container on the engine. The helper only works on the volumes it mounts, as
+ * root, so any image with a shell does. Without this, a backup of a store on a distroless
+ * image was shown ✅ and its restore failed, as did putting its restore point back.
+ */
+async function runWithShell(engine: DockerEngine, container: ContainerDetails, spec: Omit<HelperSpec, 'image'>): Promise<ExecResult> {
+  const noShell = (err: unknown) => NO_SHELL.test(errorMessage(err));
+  try {
+    return await engine.runToCompletion({ ...spec, image: container.imageId });
+  } catch (err) {
+    if (!noShell(err)) throw err;
+  }
+  const project = container.labels[LABELS.composeProject];
+  const all = await engine.listContainers({ all: true });
+  const sameProjectFirst = [...all.filter((c) => project !== undefined && c.labels[LABELS.composeProject] === project), ...all];
+  for (const image of new Set(sameProjectFirst.map((c) => c.image).filter((i) => i !== container.image && i !== container.imageId))) {
+    try {
+      return await engine.runToCompletion({ ...spec, image });
+    } catch (err) {
+      if (!noShell(err) && !isNotFound(err)) throw err;
+    }
+  }
+  throw new Error(`${container.image} has no shell (sh), nor has any other container's image on this engine, and one is needed to empty ${container.name}'s volumes for the restore`);
 }
 
 /** Streams a tar built from `entries` into `dir` of the container (running or stopped). */

@@ -1,0 +1,71 @@
+import Docker from 'dockerode';
+import type { StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/artifacts.js';
+import { removeQuietly } from '../support/cleanup.js';
+import { bot } from '../support/cli.js';
+import { newProjectName, startRedis } from '../support/containers.js';
+import { IMAGES } from '../support/images.js';
+import { execIn } from '../support/stack-content.js';
+
+/**
+ * An app on an image without a shell (distroless, scratch-based), beside a store that has one.
+ * A restore empties the app's volume with a helper container, which ran `sh` in the app's own
+ * image: the backup was shown ✅, and its restore failed, as did putting the restore point back.
+ * The files are read back by Python's hashlib in the app's container, not by stackvault.
+ */
+describe('an app whose image has no shell', () => {
+  const docker = new Docker();
+  const project = newProjectName('distroless');
+  const image = `${project}-nosh:1`;
+  let app: string;
+  let redis: StartedTestContainer;
+  let dir: string;
+
+  const facts = () =>
+    execIn(app, [
+      'python3',
+      '-c',
+      'import hashlib, os\nfor root, dirs, files in sorted(os.walk("/srv/data")):\n  for f in sorted(files):\n    p = os.path.join(root, f)\n    print(p, oct(os.stat(p).st_mode), hashlib.sha256(open(p, "rb").read()).hexdigest())',
+    ]);
+
+  beforeAll(async () => {
+    dir = await tempDir('distroless');
+    // The test image without sh, dash or bash (its app is Python).
+    const base = await docker.createContainer({ Image: IMAGES.appstub, Entrypoint: ['rm', '-f', '/usr/bin/sh', '/usr/bin/dash', '/usr/bin/bash'] });
+    await base.start();
+    await base.wait();
+    await base.commit({ repo: `${project}-nosh`, tag: '1', changes: ['ENTRYPOINT ["/usr/local/bin/app-standin"]'] });
+    await base.remove();
+    const c = await docker.createContainer({
+      Image: image,
+      name: `${project}-app`,
+      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'app' },
+      HostConfig: { Mounts: [{ Type: 'volume', Source: `${project}-data`, Target: '/srv/data' }] },
+    });
+    app = c.id;
+    await c.start();
+    const probe = await docker.getContainer(app).exec({ Cmd: ['sh', '-c', 'true'], AttachStdout: true, AttachStderr: true });
+    const probed = await probe.start({});
+    probed.resume();
+    await new Promise((r) => probed.on('end', r));
+    expect((await probe.inspect()).ExitCode).not.toBe(0); // really no shell
+    await execIn(app, ['python3', '-c', 'import os\nos.makedirs("/srv/data/sub", exist_ok=True)\nfor i in range(20): open(f"/srv/data/sub/f{i}", "wb").write(os.urandom(i * 1000))']);
+    redis = await startRedis({ project });
+  }, 180_000);
+
+  afterAll(async () => {
+    await redis?.stop();
+    await removeQuietly({ containers: [app], volumes: [`${project}-data`], images: [image], dirs: [dir] });
+  });
+
+  it('restores with every file as it was (the helper that empties its volume runs in another image of the stack)', async () => {
+    const before = await facts();
+    const created = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    expect(created.exitCode, String(created.stderr)).toBe(0);
+    await execIn(app, ['python3', '-c', 'import os\nos.remove("/srv/data/sub/f3")\nopen("/srv/data/junk", "w").write("x")\nopen("/srv/data/sub/f5", "w").write("changed")']);
+    const restored = await bot(['backup', 'restore', 'latest', '--yes', '--dir', dir]);
+    expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
+    expect(await facts()).toBe(before);
+  }, 300_000);
+});
