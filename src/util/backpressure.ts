@@ -36,7 +36,7 @@ export function gatheredInto(out: Writable, size = 64 * 1024): Writable {
     heldBytes = 0;
     writeWithRoom(out, chunk, cb);
   };
-  return new Writable({
+  const gathered = new Writable({
     write(chunk: Buffer, _enc, cb) {
       held.push(chunk);
       heldBytes += chunk.length;
@@ -45,6 +45,10 @@ export function gatheredInto(out: Writable, size = 64 * 1024): Writable {
     },
     final: flush,
   });
+  // A failure reaches the writer through its callbacks and `finished`; the event itself went
+  // unhandled (an output destroyed by Ctrl-C while a pre-copy was emitted crashed the run).
+  gathered.on('error', () => undefined);
+  return gathered;
 }
 
 /** A Writable that forwards into `out` without ending it: for copying several sources into one. */

@@ -59,7 +59,7 @@ describe('an app whose image has no shell', () => {
     await removeQuietly({ containers: [app], volumes: [`${project}-data`], images: [image], dirs: [dir] });
   });
 
-  it('restores with every file as it was (the helper that empties its volume runs in another image of the stack)', async () => {
+  it('restores with every file as it was (the helper that empties its volume runs in another image of the stack); a drill says why it is not drilled', async () => {
     const before = await facts();
     const created = await bot(['backup', 'create', '--project', project, '--dir', dir]);
     expect(created.exitCode, String(created.stderr)).toBe(0);
@@ -67,5 +67,10 @@ describe('an app whose image has no shell', () => {
     const restored = await bot(['backup', 'restore', 'latest', '--yes', '--dir', dir]);
     expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
     expect(await facts()).toBe(before);
+    // A drill cannot keep an empty copy of the app running (no shell to wait in): said so, the rest drilled.
+    const drill = await bot(['backup', 'drill', 'latest', '--json', '--dir', dir]);
+    const result = JSON.parse(String(drill.stdout)) as { services: Record<string, { ok: boolean; check: string }> };
+    expect(result.services.redis?.ok, String(drill.stderr)).toBe(true);
+    expect(result.services.app).toEqual({ ok: false, check: `not drilled: its image ${image} has no sh to keep an empty copy running in (a distroless image?)` });
   }, 300_000);
 });

@@ -55,7 +55,7 @@ describe('interrupted backup create', () => {
     await whenStopped(neo4j.getId());
     run.kill(signal);
     const r = await run;
-    expect(r.exitCode).toBe(130);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(130);
     expect(String(r.stderr)).toMatch(/interrupted/);
     expect(await running(neo4j.getId())).toBe(true);
     expect(await backupDirEntries(dir)).toEqual([]);

@@ -109,4 +109,14 @@ describe('gatheredInto: small chunks handed on in pieces', () => {
     expect(sizes.length).toBeLessThanOrEqual(Math.ceil((20_000 * 1024) / CHUNK));
     expect(sizes.slice(0, -1).every((n) => n >= CHUNK)).toBe(true);
   });
+
+  it('an output destroyed while a piece waits for room fails the writer, and leaves no unhandled error (Ctrl-C while a pre-copy is emitted crashed the run)', async () => {
+    const out = new Writable({ highWaterMark: 1, write: () => undefined }); // never has room again
+    out.on('error', () => undefined);
+    const gathered = gatheredInto(out, 4);
+    const written = new Promise<Error | null | undefined>((resolve) => gathered.write(Buffer.alloc(8), (err) => resolve(err)));
+    out.destroy(new Error('interrupted'));
+    expect((await written)?.message).toBe('the output stream was closed');
+    await new Promise((r) => setImmediate(r)); // the 'error' event comes after the callback
+  });
 });
