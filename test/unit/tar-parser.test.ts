@@ -166,6 +166,30 @@ describe('TarParser: follows the archive exactly as node-tar does', () => {
     expect(await read(new TarParser(), chunked(bytes, everySeventh(bytes)))).toEqual(expected([cyrillic]));
   });
 
+  it('any mix of those entries reads the same wherever the stream is cut as in one piece', async () => {
+    // Long multi-byte names: the stream's cuts fall inside their characters.
+    const long = name.map((n) => `d/${'ж'.repeat(300)}${n}`);
+    const pieceOf = fc.oneof(
+      long.map((n) => tarOf([{ path: n, content: Buffer.from('x') }]).subarray(0, -1024)),
+      fc.tuple(long, fc.integer({ min: 0, max: 2000 })).map(([n, size]) => {
+        const pax = Buffer.concat([paxRecord('path', n), paxRecord('size', String(size))]);
+        return Buffer.concat([ustarHeader({ name: 'PaxHeaders/s', type: 'x', size: pax.length }), padded(pax), ustarHeader({ name: 's', type: '0', size: 0 }), padded(Buffer.alloc(size, 0x41))]);
+      }),
+      fc.integer({ min: 0, max: 3000 }).map((size) => ustarHeader({ name: 'dir/', type: '5', size })),
+      fc.tuple(long, fc.constantFrom('X', 'N', 'L', 'g')).map(([n, type]) => {
+        const text = type === 'X' || type === 'g' ? paxRecord(type === 'g' ? 'comment' : 'path', n) : Buffer.from(n);
+        return Buffer.concat([ustarHeader({ name: 'meta', type, size: text.length }), padded(text), ustarHeader({ name: 'after', type: '0', size: 1 }), padded(Buffer.from('y'))]);
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(pieceOf, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 40 }), async (pieces, cuts) => {
+        const bytes = Buffer.concat([...pieces, Buffer.alloc(1024)]);
+        expect(await read(new TarParser(), chunked(bytes, cuts))).toEqual(await read(new TarParser(), [bytes]));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('a PAX header over 1 MiB is skipped, as node-tar alone skips it', async () => {
     const pax = Buffer.concat([paxRecord('comment', 'c'.repeat(1024 * 1024)), paxRecord('path', cyrillic.path)]);
     const bytes = Buffer.concat([ustarHeader({ name: 'PaxHeaders/big', type: 'x', size: pax.length }), padded(pax), tarOf([cyrillic])]);
