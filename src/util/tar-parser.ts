@@ -14,6 +14,9 @@ import { Parser, Pax, ReadEntry } from 'tar';
  * 2. node-tar splits PAX records at every newline (its own comment says values with '\n'
  *    fail): a name of over 100 bytes holding a newline lost its record the same way. Records
  *    are now read by their lengths (see `exactPaxParse`).
+ *
+ * Both are made to node-tar itself when this module loads (ReadEntry.write and Pax.parse), so
+ * they hold for any node-tar parser in the process; this class is the one stackvault uses.
  */
 export class TarParser extends Parser {
   constructor() {
