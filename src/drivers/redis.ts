@@ -511,8 +511,13 @@ function lineSplitter(onLine: (line: string) => void): Writable {
  */
 const SERVER_ERROR = /^(ERR|NOAUTH|WRONGPASS|NOPERM|BUSY|LOADING|MASTERDOWN)\b/;
 
-/** A line of redis-cli's output that refuses a request whatever it was, the ECHO after it included. */
-const REFUSAL_LINE = /^(BUSY|LOADING|MASTERDOWN)\b/;
+/**
+ * A line of redis-cli's output that refuses a request whatever it was, the ECHO after it
+ * included: the server's error code, a space and its message. The space is required: an
+ * answer's lines may begin with those words too (CONFIG GET prints each value on a line of its
+ * own, and BUSY.rdb or LOADING.aof are valid file names).
+ */
+const REFUSAL_LINE = /^(BUSY|LOADING|MASTERDOWN) /;
 
 /** The server's error for a request: its first line, secrets hidden (the reply as it was kept for SAVE_BUSY). */
 const serverError = (engine: DockerEngine, args: string[], out: string) => {

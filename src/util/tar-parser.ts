@@ -1,163 +1,75 @@
-import { Parser, Pax } from 'tar';
+import { Parser, Pax, ReadEntry } from 'tar';
 
 /**
  * node-tar's Parser, with two of its readings of long names made exact. Every tar stackvault
  * reads (an artifact being checked, fingerprinted, filtered for Docker or restored) goes
  * through this one class.
  *
- * 1. node-tar gathers a PAX or GNU long-name entry's text as strings, chunk by chunk
- *    (`meta += chunk`): a UTF-8 character cut by a chunk boundary became two U+FFFD, the
- *    record's length no longer matched, and the name fell back to the header's first 100
+ * 1. node-tar gathers a meta entry's text (PAX header, GNU long name or link) as strings, piece
+ *    by piece (`meta += chunk`): a UTF-8 character cut between two pieces became two U+FFFD,
+ *    the record's length no longer matched, and the name fell back to the header's first 100
  *    bytes. Names of over about 500 bytes in Cyrillic, Greek or CJK broke that way, or not,
- *    depending on how the engine's stream happened to be cut. Each such entry is now handed to
- *    node-tar in one piece.
+ *    depending on how the engine's stream happened to be cut. Each meta entry now hands its
+ *    text on in one piece (see `wholeMetaWrite`).
  * 2. node-tar splits PAX records at every newline (its own comment says values with '\n'
  *    fail): a name of over 100 bytes holding a newline lost its record the same way. Records
  *    are now read by their lengths (see `exactPaxParse`).
  *
- * Nothing else changes: the same bytes reach node-tar in the same order, only cut elsewhere.
+ * Both are made to node-tar itself when this module loads (ReadEntry.write and Pax.parse), so
+ * they hold for any node-tar parser in the process; this class is the one stackvault uses.
  */
 export class TarParser extends Parser {
-  private readonly gatherer = new MetaGatherer();
-
   constructor() {
     super({ strict: true });
   }
-
-  override write(buffer: Uint8Array | string, cb?: (err?: Error | null) => void): boolean;
-  override write(str: string, encoding?: BufferEncoding, cb?: (err?: Error | null) => void): boolean;
-  override write(chunk: Uint8Array | string, encoding?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void): boolean {
-    if (typeof encoding === 'function') {
-      cb = encoding;
-      encoding = undefined;
-    }
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    // node-tar's end() writes an empty chunk to finish judging a stream too short to sniff.
-    if (bytes.length === 0) return super.write(bytes, cb);
-    let room = true;
-    for (const piece of this.gatherer.push(bytes)) room = super.write(piece);
-    cb?.();
-    return room;
-  }
-
-  override end(cb?: () => void): this;
-  override end(data: string | Buffer, cb?: () => void): this;
-  override end(str: string, encoding?: BufferEncoding, cb?: () => void): this;
-  override end(chunk?: string | Buffer | (() => void), encoding?: BufferEncoding | (() => void), cb?: () => void): this {
-    if (typeof chunk === 'function') return this.end(undefined as never, undefined, chunk);
-    if (typeof encoding === 'function') return this.end(chunk as string, undefined, encoding);
-    if (chunk !== undefined) this.write(chunk as string, encoding);
-    // An entry cut off inside: node-tar gets what there is and says the archive is truncated, as before.
-    for (const piece of this.gatherer.flush()) super.write(piece);
-    return super.end(cb);
-  }
 }
 
-/** PAX extended headers (per file, global) and GNU long names and link names: text node-tar gathers. */
-const META_TYPES = new Set(['x', 'g', 'L', 'K'].map((t) => t.charCodeAt(0)));
-/** node-tar ignores meta entries over 1 MiB (its maxMetaEntrySize): larger ones are passed on as they come, never held. */
-const HELD_META_MAX = 1024 * 1024;
-const BLOCK = 512;
+/** A meta entry's text node-tar has written so far, and the counts it had before the first piece. */
+interface HeldMeta {
+  pieces: Buffer[];
+  remain: number;
+  blockRemain: number;
+}
+const heldMeta = new WeakMap<ReadEntry, HeldMeta>();
+const entryWrite = ReadEntry.prototype.write;
 
 /**
- * Follows a tar's blocks and holds the text of each meta entry that a chunk boundary cuts,
- * until it is whole; everything else passes on at once, in as few pieces as it came. A header
- * whose size is unreadable ends the following: the rest passes on as it comes. Checksums are
- * not checked: a stream this follows wrongly (damaged, or not a tar) is only cut elsewhere,
- * and node-tar judges it as before.
+ * ReadEntry.write, holding a meta entry's text until its last piece and then writing it whole.
+ * It is done inside node-tar's own entry (not by re-cutting the stream before node-tar) so that
+ * what counts as meta text is exactly what node-tar reads as such, whatever sizes, PAX size
+ * records or entry types the archive holds. The counts node-tar steers by advance with each
+ * piece as its own write advances them; at the last piece they are set back and node-tar's
+ * write runs once on the whole text. A stream cut off inside the text never hands it on:
+ * node-tar never reads the text of such an entry either (it reports the archive truncated).
+ * Content of files and meta entries node-tar ignores (over 1 MiB) pass as before.
  */
-export class MetaGatherer {
-  /** The held text of a meta entry, once a chunk boundary cut it. */
-  private held: Buffer[] = [];
-  /** A header cut by a chunk boundary, copied for judging (its bytes have passed on). */
-  private headerParts: Buffer[] = [];
-  /** Bytes until the header, meta text or other content being read is complete. */
-  private need = BLOCK;
-  private state: 'header' | 'meta' | 'body' | 'off' = 'header';
-
-  /** The pieces to hand on for `chunk`, in order. */
-  push(chunk: Buffer): Buffer[] {
-    const out: Buffer[] = [];
-    /** Where the bytes of this chunk not passed on or held yet begin. */
-    let passFrom = 0;
-    let at = 0;
-    while (at < chunk.length && this.state !== 'off') {
-      const n = Math.min(this.need, chunk.length - at);
-      if (this.state === 'meta' && (this.held.length > 0 || n < this.need)) {
-        // Cut by a boundary: what came before it passes on, the text is held until whole.
-        if (this.held.length === 0 && at > passFrom) out.push(chunk.subarray(passFrom, at));
-        this.held.push(Buffer.from(chunk.subarray(at, at + n)));
-        at += n;
-        passFrom = at;
-        this.need -= n;
-        if (this.need === 0) {
-          out.push(Buffer.concat(this.held));
-          this.held = [];
-          this.expectHeader();
-        }
-        continue;
-      }
-      at += n;
-      this.need -= n;
-      if (this.state === 'header') {
-        if (this.need > 0) {
-          this.headerParts.push(Buffer.from(chunk.subarray(at - n, at)));
-          continue;
-        }
-        const block = this.headerParts.length ? Buffer.concat([...this.headerParts, chunk.subarray(at - n, at)]) : chunk.subarray(at - BLOCK, at);
-        this.headerParts = [];
-        this.judgeHeader(block);
-      } else if (this.need === 0) this.expectHeader(); // a meta text whole in this chunk, or other content, passed on
-    }
-    if (passFrom < chunk.length) out.push(passFrom === 0 ? chunk : chunk.subarray(passFrom));
-    return out;
+function wholeMetaWrite(this: ReadEntry, data: Buffer): boolean {
+  if (!this.meta || this.ignore || data.length > this.blockRemain) return entryWrite.call(this, data);
+  const held = heldMeta.get(this);
+  if (!held && data.length === this.blockRemain) return entryWrite.call(this, data);
+  const state = held ?? { pieces: [], remain: this.remain, blockRemain: this.blockRemain };
+  state.pieces.push(Buffer.from(data));
+  if (data.length < this.blockRemain) {
+    heldMeta.set(this, state);
+    this.remain = Math.max(0, this.remain - data.length);
+    this.blockRemain -= data.length;
+    return true;
   }
-
-  /** What is held, at the end of the stream. */
-  flush(): Buffer[] {
-    const rest = this.held.length ? [Buffer.concat(this.held)] : [];
-    this.held = [];
-    return rest;
-  }
-
-  private judgeHeader(block: Buffer): void {
-    const size = entrySize(block);
-    if (size === undefined) {
-      this.state = 'off';
-      return;
-    }
-    const body = Math.ceil(size / BLOCK) * BLOCK;
-    if (body === 0) return this.expectHeader();
-    this.state = META_TYPES.has(block[156]!) && body <= HELD_META_MAX ? 'meta' : 'body';
-    this.need = body;
-  }
-
-  private expectHeader(): void {
-    this.state = 'header';
-    this.need = BLOCK;
-  }
+  heldMeta.delete(this);
+  this.remain = state.remain;
+  this.blockRemain = state.blockRemain;
+  return entryWrite.call(this, Buffer.concat(state.pieces));
 }
 
-/** The size field: octal text, or base-256 when its first byte has the high bit set (as node-tar reads it); undefined when unreadable. */
-function entrySize(block: Buffer): number | undefined {
-  const field = block.subarray(124, 136);
-  if (field[0]! & 0x80) {
-    if (field[0] !== 0x80) return undefined; // negative
-    let n = 0;
-    for (const b of field.subarray(1)) n = n * 256 + b;
-    return Number.isSafeInteger(n) ? n : undefined;
-  }
-  // Octal digits between spaces, ended by NUL or space (read byte by byte: this runs for every entry).
-  let i = 0;
-  while (i < 12 && field[i] === 0x20) i++;
-  let n = 0;
-  for (; i < 12 && field[i]! >= 0x30 && field[i]! <= 0x37; i++) n = n * 8 + field[i]! - 0x30;
-  for (; i < 12; i++) if (field[i] !== 0 && field[i] !== 0x20) return undefined;
-  return n;
-}
+// node-tar's Parser writes every entry's blocks through ReadEntry.write.
+ReadEntry.prototype.write = wholeMetaWrite;
 
-/** PAX keys whose values are text: the ones that may hold a newline (others are numbers). */
-const TEXT_KEYS = new Set(['path', 'linkpath', 'type', 'charset', 'comment', 'gname', 'uname']);
+/**
+ * PAX keys whose values are text, that node-tar keeps: the ones that may hold a newline (others
+ * are numbers). Not 'type': node-tar reads it but never keeps it (set, a newline in it made the
+ * entry invalid).
+ */
+const TEXT_KEYS = new Set(['path', 'linkpath', 'charset', 'comment', 'gname', 'uname']);
 
 interface PaxRecord {
   key: string;

@@ -109,3 +109,34 @@ describe("Redis held by another client's script when a run starts", () => {
     expect(after.exitCode, String(after.stderr)).toBe(0);
   }, 300_000);
 });
+
+/**
+ * The refusal words begin only the server's own error lines, but an answer's lines may begin
+ * with them too: CONFIG GET prints each value on a line of its own, and a file name such as
+ * BUSY.rdb is a valid one. Such a server is backed up and restored like any other.
+ */
+describe('Redis whose file names begin with a refusal word', () => {
+  let redis: StartedTestContainer;
+  let project: string;
+  const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
+
+  beforeAll(async () => {
+    project = newProjectName('rvtar-busyname');
+    redis = await startRedis({ project, appendonly: true, args: ['--dbfilename', 'BUSY.rdb', '--appendfilename', 'LOADING.aof', '--appenddirname', 'MASTERDOWN'] });
+    await cli('SET', 'kept', 'before');
+  }, 180_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('backup create and restore read those names as names', async () => {
+    const dir = await tempDir('rvtar-busyname');
+    const created = await bot(['backup', 'create', '--project', project, '--dir', dir], { timeout: 120_000 });
+    expect(created.exitCode, String(created.stdout) + String(created.stderr)).toBe(0);
+    await cli('SET', 'kept', 'after');
+    const restored = await bot(['backup', 'restore', 'latest', '--yes', '--dir', dir], { timeout: 120_000 });
+    expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
+    expect(await cli('GET', 'kept')).toBe('before');
+    expect(await cli('CONFIG', 'GET', 'dbfilename')).toBe('dbfilename\nBUSY.rdb');
+  }, 300_000);
+});
