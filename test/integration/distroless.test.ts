@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/artifacts.js';
 import { removeQuietly } from '../support/cleanup.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, startRedis } from '../support/containers.js';
+import { newProjectName, startRedis, startVolumeApp } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { execIn } from '../support/stack-content.js';
 
@@ -37,14 +37,7 @@ describe('an app whose image has no shell', () => {
     await base.wait();
     await base.commit({ repo: `${project}-nosh`, tag: '1', changes: ['ENTRYPOINT ["/usr/local/bin/app-standin"]'] });
     await base.remove();
-    const c = await docker.createContainer({
-      Image: image,
-      name: `${project}-app`,
-      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'app' },
-      HostConfig: { Mounts: [{ Type: 'volume', Source: `${project}-data`, Target: '/srv/data' }] },
-    });
-    app = c.id;
-    await c.start();
+    app = await startVolumeApp({ project, volume: `${project}-data`, target: '/srv/data', image });
     const probe = await docker.getContainer(app).exec({ Cmd: ['sh', '-c', 'true'], AttachStdout: true, AttachStderr: true });
     const probed = await probe.start({});
     probed.resume();

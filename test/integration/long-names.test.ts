@@ -1,10 +1,8 @@
-import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/artifacts.js';
 import { removeQuietly } from '../support/cleanup.js';
 import { bot } from '../support/cli.js';
-import { newProjectName } from '../support/containers.js';
-import { IMAGES } from '../support/images.js';
+import { newProjectName, startVolumeApp } from '../support/containers.js';
 import { execIn } from '../support/stack-content.js';
 
 /**
@@ -18,7 +16,6 @@ import { execIn } from '../support/stack-content.js';
  * by GNU find, stat and sha256sum, not by stackvault.
  */
 describe('long names (PAX records) with newlines and multi-byte characters', () => {
-  const docker = new Docker();
   const project = newProjectName('longnames');
   const volume = `${project}-data`;
   let dir: string;
@@ -29,14 +26,7 @@ describe('long names (PAX records) with newlines and multi-byte characters', () 
 
   beforeAll(async () => {
     dir = await tempDir('longnames');
-    const c = await docker.createContainer({
-      Image: IMAGES.appstub,
-      name: `${project}-app`,
-      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'app', 'stackvault.paths': '/srv/data' },
-      HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/srv/data' }] },
-    });
-    containerId = c.id;
-    await c.start();
+    containerId = await startVolumeApp({ project, volume, target: '/srv/data', labels: { 'stackvault.paths': '/srv/data' } });
     await execIn(containerId, [
       'sh',
       '-c',

@@ -61,37 +61,40 @@ describe('Redis content check: a server that refuses', () => {
   }, 120_000);
 });
 
+/** A Redis of its own Compose project for one describe block, started before its tests and stopped after; `cli` asks it as a user would. */
+function redisForBlock(prefix: string, options: Omit<Parameters<typeof startRedis>[0], 'project'>) {
+  const held: { redis?: StartedTestContainer; project: string } = { project: newProjectName(prefix) };
+  const cli = (...args: string[]) => run(held.redis!, ['redis-cli', ...args]).then((s) => s.trim());
+  beforeAll(async () => {
+    held.redis = await startRedis({ project: held.project, ...options });
+    await cli('SET', 'kept', 'before');
+  }, 180_000);
+  afterAll(async () => {
+    await held.redis?.stop();
+  });
+  return { held, cli };
+}
+
 /**
  * A backup's redis-cli session ends each answer at an ECHO of a marker. A server held by
  * another client's script refuses that ECHO too (BUSY), so the marker never came: `backup
  * create`, and a restore's restore point, waited for ever, even after the script ended.
  */
 describe("Redis held by another client's script when a run starts", () => {
-  let redis: StartedTestContainer;
-  let project: string;
-  const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
+  const { held, cli } = redisForBlock('redisbusy', { args: ['--busy-reply-threshold', '100'] });
   const holdWithScript = async () => {
-    await run(redis, ['sh', '-c', 'redis-cli EVAL "while true do end" 0 >/dev/null 2>&1 &']);
+    await run(held.redis!, ['sh', '-c', 'redis-cli EVAL "while true do end" 0 >/dev/null 2>&1 &']);
     while (!(await cli('PING')).startsWith('BUSY')) await new Promise((r) => setTimeout(r, 50));
   };
 
-  beforeAll(async () => {
-    project = newProjectName('redisbusy');
-    redis = await startRedis({ project, args: ['--busy-reply-threshold', '100'] });
-    await cli('SET', 'kept', 'before');
-  }, 180_000);
-  afterAll(async () => {
-    await redis?.stop();
-  });
-
   it('backup create and restore end with the BUSY reason instead of waiting for ever, and change nothing', async () => {
     const dir = await tempDir('redisbusy');
-    const first = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    const first = await bot(['backup', 'create', '--project', held.project, '--dir', dir]);
     expect(first.exitCode, String(first.stderr)).toBe(0);
     await cli('SET', 'kept', 'after');
     await holdWithScript();
     try {
-      const busy = await bot(['backup', 'create', '--project', project, '--dir', dir], { timeout: 90_000 });
+      const busy = await bot(['backup', 'create', '--project', held.project, '--dir', dir], { timeout: 90_000 });
       expect(busy.exitCode, String(busy.stdout) + String(busy.stderr)).toBe(1);
       expect(String(busy.stdout) + String(busy.stderr)).toMatch(/BUSY Redis is busy running a script/);
       expect(await backupDirEntries(dir)).toHaveLength(1);
@@ -100,12 +103,12 @@ describe("Redis held by another client's script when a run starts", () => {
       // Exit 1, not 5: the backup is sound, the server would not answer.
       expect(restore.exitCode, String(restore.stdout) + String(restore.stderr)).toBe(1);
       expect(String(restore.stderr)).toMatch(/refuses requests now, so the backup of redis was not restored: redis CONFIG: BUSY Redis is busy running a script.*Nothing was changed/);
-      expect((await redis.exec(['true'])).exitCode).toBe(0); // still running: nothing was stopped
+      expect((await held.redis!.exec(['true'])).exitCode).toBe(0); // still running: nothing was stopped
     } finally {
       await cli('SCRIPT', 'KILL');
     }
     expect(await cli('GET', 'kept')).toBe('after'); // the restore changed nothing
-    const after = await bot(['backup', 'create', '--project', project, '--dir', dir]);
+    const after = await bot(['backup', 'create', '--project', held.project, '--dir', dir]);
     expect(after.exitCode, String(after.stderr)).toBe(0);
   }, 300_000);
 });
@@ -116,22 +119,11 @@ describe("Redis held by another client's script when a run starts", () => {
  * BUSY.rdb is a valid one. Such a server is backed up and restored like any other.
  */
 describe('Redis whose file names begin with a refusal word', () => {
-  let redis: StartedTestContainer;
-  let project: string;
-  const cli = (...args: string[]) => run(redis, ['redis-cli', ...args]).then((s) => s.trim());
-
-  beforeAll(async () => {
-    project = newProjectName('rvtar-busyname');
-    redis = await startRedis({ project, appendonly: true, args: ['--dbfilename', 'BUSY.rdb', '--appendfilename', 'LOADING.aof', '--appenddirname', 'MASTERDOWN'] });
-    await cli('SET', 'kept', 'before');
-  }, 180_000);
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const { held, cli } = redisForBlock('rvtar-busyname', { appendonly: true, args: ['--dbfilename', 'BUSY.rdb', '--appendfilename', 'LOADING.aof', '--appenddirname', 'MASTERDOWN'] });
 
   it('backup create and restore read those names as names', async () => {
     const dir = await tempDir('rvtar-busyname');
-    const created = await bot(['backup', 'create', '--project', project, '--dir', dir], { timeout: 120_000 });
+    const created = await bot(['backup', 'create', '--project', held.project, '--dir', dir], { timeout: 120_000 });
     expect(created.exitCode, String(created.stdout) + String(created.stderr)).toBe(0);
     await cli('SET', 'kept', 'after');
     const restored = await bot(['backup', 'restore', 'latest', '--yes', '--dir', dir], { timeout: 120_000 });

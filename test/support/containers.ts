@@ -114,6 +114,18 @@ export function startNeo4j(o: StartOptions): Promise<StartedTestContainer> {
     .start();
 }
 
+/** A started app container of Compose project `project` (service `app`) with the named volume `volume` at `target`; its id. */
+export async function startVolumeApp(o: { project: string; volume: string; target: string; image?: string; labels?: Record<string, string> }): Promise<string> {
+  const c = await new Docker().createContainer({
+    Image: o.image ?? IMAGES.appstub,
+    name: `${o.project}-app`,
+    Labels: { 'com.docker.compose.project': o.project, 'com.docker.compose.service': 'app', ...o.labels },
+    HostConfig: { Mounts: [{ Type: 'volume', Source: o.volume, Target: o.target }] },
+  });
+  await c.start();
+  return c.id;
+}
+
 export function startApp(o: StartOptions): Promise<StartedTestContainer> {
   return base(IMAGES.app, o, 'app').withWaitStrategy(Wait.forHealthCheck()).start();
 }
