@@ -364,7 +364,10 @@ export class DockerodeEngine implements DockerEngine {
         const logs = (await container.logs({ stdout: true, stderr: true })) as Buffer;
         return { exitCode: StatusCode, stdout: '', stderr: logs.toString('utf8').slice(-8192) };
       } finally {
-        await container.remove({ force: true }).catch(() => undefined);
+        // With the anonymous volumes its image declares (a helper of another image than the
+        // store's has its own at those paths). Docker keeps every named volume, and an anonymous
+        // one the store still holds through VolumesFrom (it answers "in use" and keeps it).
+        await container.remove({ force: true, v: true }).catch(() => undefined);
       }
     });
   }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/artifacts.js';
 import { removeQuietly } from '../support/cleanup.js';
 import { bot } from '../support/cli.js';
-import { newProjectName, startRedis, startVolumeApp } from '../support/containers.js';
+import { newProjectName, redisCli, startRedis, startVolumeApp } from '../support/containers.js';
 import { IMAGES } from '../support/images.js';
 import { execIn } from '../support/stack-content.js';
 
@@ -54,12 +54,21 @@ describe('an app whose image has no shell', () => {
 
   it('restores with every file as it was (the helper that empties its volume runs in another image of the stack); a drill says why it is not drilled', async () => {
     const before = await facts();
+    await redisCli(redis, 'SET', 'kept', 'before');
+    // Redis keeps /data on an anonymous volume (its image's VOLUME): the helpers that empty it
+    // are removed with their anonymous volumes, and Docker must keep this one, which Redis holds.
+    const dataVolume = async () => (await docker.getContainer(redis.getId()).inspect()).Mounts.find((m) => m.Destination === '/data')?.Name;
+    const volumeBefore = await dataVolume();
+    expect(volumeBefore).toMatch(/^[0-9a-f]{64}$/);
     const created = await bot(['backup', 'create', '--project', project, '--dir', dir]);
     expect(created.exitCode, String(created.stderr)).toBe(0);
+    await redisCli(redis, 'SET', 'kept', 'after');
     await execIn(app, ['python3', '-c', 'import os\nos.remove("/srv/data/sub/f3")\nopen("/srv/data/junk", "w").write("x")\nopen("/srv/data/sub/f5", "w").write("changed")']);
     const restored = await bot(['backup', 'restore', 'latest', '--yes', '--dir', dir]);
     expect(restored.exitCode, String(restored.stdout) + String(restored.stderr)).toBe(0);
     expect(await facts()).toBe(before);
+    expect(await dataVolume()).toBe(volumeBefore);
+    expect(await redisCli(redis, 'GET', 'kept')).toBe('"before"');
     // A drill cannot keep an empty copy of the app running (no shell to wait in): said so, the rest drilled.
     const drill = await bot(['backup', 'drill', 'latest', '--json', '--dir', dir]);
     const result = JSON.parse(String(drill.stdout)) as { services: Record<string, { ok: boolean; check: string }> };
