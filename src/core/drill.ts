@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { DockerEngine } from '../docker/engine.js';
-import { clause, errorMessage, StackvaultError, ExitCode } from '../errors.js';
+import { missingProgram, type DockerEngine } from '../docker/engine.js';
+import { clause, StackvaultError, ExitCode } from '../errors.js';
 import { checkArtifacts, checkDetails } from './artifact-check.js';
 import { readCatalog, resolveBackup } from './catalog.js';
 import { acquireLock } from './lock.js';
@@ -102,7 +102,7 @@ export async function drillBackup(options: DrillOptions, deps: Omit<RestoreDeps,
         [THROWAWAY_LABELS.drill]: backup.manifest.id,
       }).catch((err: unknown) => {
         // An image without the program the empty copy runs (a distroless app has no shell to wait in): not drilled, and why.
-        const missing = /exec: "([^"]+)": executable file not found/.exec(errorMessage(err))?.[1];
+        const missing = missingProgram(err);
         if (missing === undefined) throw err;
         notDrilled[entry.name] = `its image ${entry.image} has no ${missing} to keep an empty copy running in (a distroless image?)`;
         return undefined;

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { ExitCode, StackvaultError } from '../errors.js';
+import { errorMessage, ExitCode, StackvaultError } from '../errors.js';
 import { keepRawMessage, rawMessage, redactForeign } from '../util/redact.js';
 
 /** What stackvault needs from Docker, and nothing more: core logic is written against this. */
@@ -255,6 +255,11 @@ export const unknownEngine = (name: string, known: readonly string[]) =>
 /** Whether `err` is the engine's "no such container" (or image): the thing is not there. */
 export function isNotFound(err: unknown): boolean {
   return (err as { statusCode?: number } | undefined)?.statusCode === 404;
+}
+
+/** The program Docker could not start a container with because its image has none (a distroless image has no `sh`), when that is what `err` says. */
+export function missingProgram(err: unknown): string | undefined {
+  return /exec: "([^"]+)": executable file not found/.exec(errorMessage(err))?.[1];
 }
 
 /** For `.catch`: undefined when the engine said "not there", else the failure as it was. */

@@ -1,9 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isNotFound, undefinedIfNotFound, type ContainerDetails, type DockerEngine, type ExecResult, type HelperSpec } from '../docker/engine.js';
+import { isNotFound, missingProgram, undefinedIfNotFound, type ContainerDetails, type DockerEngine, type ExecResult, type HelperSpec } from '../docker/engine.js';
 import { LABELS } from '../core/selection.js';
-import { errorMessage } from '../errors.js';
 import { findTarEntry, writeTar, type BuildEntry } from '../util/tar-build.js';
 import { posix } from 'node:path';
 import type { ReadEntry } from 'tar';
@@ -32,9 +31,6 @@ export async function removeFromVolumes(engine: DockerEngine, container: Contain
   if (r.exitCode !== 0) throw new Error(`emptying ${paths.join(', ')} failed: ${r.stderr.trim().split('\n').pop()}`);
 }
 
-/** Docker's refusal to start a helper whose image has no `sh` (a distroless or scratch image). */
-const NO_SHELL = /exec: "sh": executable file not found/;
-
 /**
  * Runs a helper that needs `sh` on a container's volumes: in the container's own image, or,
  * when that has none (distroless), in the image of another container of its Compose project,
@@ -43,7 +39,7 @@ const NO_SHELL = /exec: "sh": executable file not found/;
  * image was shown ✅ and its restore failed, as did putting its restore point back.
  */
 async function runWithShell(engine: DockerEngine, container: ContainerDetails, spec: Omit<HelperSpec, 'image'>): Promise<ExecResult> {
-  const noShell = (err: unknown) => NO_SHELL.test(errorMessage(err));
+  const noShell = (err: unknown) => missingProgram(err) === 'sh';
   try {
     return await engine.runToCompletion({ ...spec, image: container.imageId });
   } catch (err) {

@@ -47,6 +47,7 @@ const LUA_ENCODING = `
 local call, sha1hex, gsub, format, tostring, tonumber, concat, sub, min = redis.call, redis.sha1hex, string.gsub, string.format, tostring, tonumber, table.concat, string.sub, math.min
 local hexd = {}
 for i = 0, 255 do hexd[string.char(i)] = format('%02x', i) end
+local function unhex(h) return (gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end)) end
 local now = call('TIME')
 local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 -- PEXPIRETIME from 7.0, hash fields that expire (HPEXPIRETIME) from 7.4; Valkey 8 says 7.2.
@@ -228,7 +229,7 @@ out[1], out[2], n = '0', '', 2
 local read = 0
 for i = 2, #ARGV do
   if read > 0 and spent >= budget then break end
-  readKey((gsub(ARGV[i], '..', function(x) return string.char(tonumber(x, 16)) end)))
+  readKey(unhex(ARGV[i]))
   read = read + 1
 end
 out[1] = format('%d', read)
@@ -251,7 +252,7 @@ return out
  */
 const PIECE_SCRIPT = `
 ${LUA_ENCODING}
-local k = gsub(ARGV[1], '..', function(x) return string.char(tonumber(x, 16)) end)
+local k = unhex(ARGV[1])
 local t, state, budget, each = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5] == 'each'
 local out = {'end'}
 local function emit(line) out[#out + 1] = line end
